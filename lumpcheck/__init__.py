@@ -1,0 +1,16 @@
+"""lumpcheck: shrink neural networks without changing what they compute, and prove it."""
+
+from .network import Activation, Layer, Network, Normalization, evaluate, evaluate_float, evaluate_symbolic
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "Layer",
+    "Network",
+    "Normalization",
+    "evaluate",
+    "evaluate_float",
+    "evaluate_symbolic",
+    "__version__",
+]

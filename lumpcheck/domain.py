@@ -1,0 +1,30 @@
+"""Input domains: an axis-aligned box with exact rational bounds (what VNN-LIB input constraints give)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Box:
+    """lower[i] <= x_i <= upper[i], exact rationals; `output_constraints` keeps VNN-LIB's output part as text."""
+
+    lower: tuple[Fraction, ...]
+    upper: tuple[Fraction, ...]
+    source: str = ""
+    output_constraints: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(self.lower) != len(self.upper):
+            raise ValueError("lower and upper bounds differ in length")
+        for i, (lo, hi) in enumerate(zip(self.lower, self.upper)):
+            if lo > hi:
+                raise ValueError(f"empty box: X_{i} has lower bound {lo} > upper bound {hi}")
+
+    @property
+    def dim(self) -> int:
+        return len(self.lower)
+
+    def contains(self, x) -> bool:
+        return all(lo <= Fraction(v) <= hi for lo, v, hi in zip(self.lower, x, self.upper))
