@@ -1,8 +1,7 @@
 """The reduction relation between an original network and its reduced one: the certificate's core.
 
-For every hidden neuron r of the original network: v_r = factor * v'_[cls] + offset, where v'_[cls] is the
-value of reduced neuron `cls` of the same layer (cls None: v_r = offset is a constant, or r is dead — its
-outgoing weights are all zero, so its value does not matter). Inputs and outputs are never remapped.
+For every hidden neuron r of the original network, its value is an affine combination of the reduced
+layer's neuron values (see NeuronMap). Inputs and outputs are never remapped.
 """
 
 from __future__ import annotations
@@ -15,18 +14,32 @@ REASONS = ("kept", "duplicate", "proportional", "negated", "constant", "dead", "
 
 @dataclass(frozen=True)
 class NeuronMap:
-    """How one original neuron is represented in the reduced layer (see module docstring)."""
+    """How one original neuron is represented: v_r = sum(factor * v'_cls for cls, factor in terms) + offset.
 
-    cls: int | None
-    factor: Fraction = Fraction(1)
+    Lumping gives one term (duplicate/proportional/negated) or none (constant: v_r = offset). Domain
+    reductions may give several terms (a stably linear neuron folded onto a basis). Dead neurons have no
+    terms: their outgoing weights are all zero, so their value is irrelevant.
+    """
+
+    terms: tuple[tuple[int, Fraction], ...]
     offset: Fraction = Fraction(0)
     reason: str = "kept"
 
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise ValueError(f"unknown reason {self.reason!r}")
-        if self.cls is None and self.factor != 0 and self.reason != "dead":
-            raise ValueError("a neuron without a class must have factor 0 (constant) or be dead")
+        object.__setattr__(self, "terms", tuple((int(c), Fraction(f)) for c, f in self.terms))
+        object.__setattr__(self, "offset", Fraction(self.offset))
+
+    @property
+    def cls(self) -> int | None:
+        """The single reduced neuron this one is a multiple of (None for constants, dead, or combinations)."""
+        return self.terms[0][0] if len(self.terms) == 1 else None
+
+    @property
+    def factor(self) -> Fraction:
+        """The factor of the single term (0 when there is none)."""
+        return self.terms[0][1] if len(self.terms) == 1 else Fraction(0)
 
 
 @dataclass
@@ -40,8 +53,8 @@ class LayerRelation:
         """Original neurons grouped by reduced neuron (the partition; constants and dead are not in any class)."""
         out: list[list[int]] = [[] for _ in range(self.reduced_width)]
         for r, m in enumerate(self.maps):
-            if m.cls is not None:
-                out[m.cls].append(r)
+            if len(m.terms) == 1:
+                out[m.terms[0][0]].append(r)
         return out
 
     def reason_counts(self) -> dict[str, int]:
