@@ -6,6 +6,7 @@ not floats (ratios, long sums) live in object arrays of `fractions.Fraction`. No
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Iterable
 
@@ -103,6 +104,121 @@ def fraction_str(x: Fraction | int) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
+_MAX_EXPONENT = 9999  # beyond this a literal is a malformed file, not a weight (and 10**huge would hang)
+
+
+def parse_decimal(text: str) -> Fraction:
+    """Exact value of a decimal literal ('-0.5', '1.25e-3'): the text is the number, no float in between."""
+    m = _DECIMAL.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a finite decimal number: {text!r}")
+    if m.group(1) is not None and abs(int(m.group(1))) > _MAX_EXPONENT:
+        raise ValueError(f"exponent out of range in {text!r}")
+    return Fraction(text)
+
+
+def decimal_str(x: Fraction | int | float) -> str:
+    """Exact finite decimal text of a rational (every float has one); ValueError when none exists (e.g. 1/3)."""
+    x = to_fraction(x)
+    twos = (x.denominator & -x.denominator).bit_length() - 1
+    q, fives = x.denominator >> twos, 0
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    if q != 1:
+        raise ValueError(f"{x} has no finite decimal expansion; round it first")
+    digits = max(twos, fives)
+    scaled = abs(x.numerator) * 10**digits // x.denominator
+    sign = "-" if x < 0 else ""
+    if digits == 0:
+        return f"{sign}{scaled}"
+    whole, frac = divmod(scaled, 10**digits)
+    return f"{sign}{whole}.{frac:0{digits}d}"
+
+
 def parse_fractions(items: Iterable[str]) -> list[Fraction]:
     """Inverse of `fraction_str` for a list."""
     return [Fraction(s) for s in items]
+
+
+# Error-free float64 transforms: prove a float computation exact without leaving float64 (the fast path).
+
+EFT_MIN = 2.0**-480  # in [EFT_MIN, EFT_MAX] Dekker's product error is exact: no overflow, and every
+EFT_MAX = 2.0**480  # intermediate is a multiple of 2**-1074, so even subnormal results are not rounded
+_SPLITTER = 2.0**27 + 1.0  # Veltkamp split of a 53-bit significand into two 26-bit halves
+
+
+def eft_safe(x: np.ndarray) -> np.ndarray:
+    """Mask of entries where `two_product` is error-free: zero, or magnitude within [EFT_MIN, EFT_MAX]."""
+    ax = np.abs(x)
+    return (ax == 0) | ((ax >= EFT_MIN) & (ax <= EFT_MAX))
+
+
+def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knuth's TwoSum: s = fl(a + b) and e with s + e = a + b exactly; e == 0 iff the sum is exact (NaN on overflow)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = _SPLITTER * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's TwoProduct: p = fl(a·b) and e with p + e = a·b exactly wherever eft_safe(a) & eft_safe(b)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """c·x in float64 (c broadcast against x) and a mask of the entries NOT proven exact (NaN/overflow included)."""
+    c = np.asarray(c, dtype=np.float64)
+    ac = np.abs(c)
+    if np.all(ac == 1):
+        p = x * c
+        return p, np.zeros(p.shape, dtype=bool)
+    if np.all(np.frexp(ac)[0] == 0.5):  # powers of two: scaling back by 1/c is exact, so it returns x iff c·x was
+        p = x * c
+        return p, (p / c) != x
+    p, e = two_product(x, c)
+    return p, (e != 0) | ~(eft_safe(x) & eft_safe(c))
+
+
+def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
+
+    Decided without rounding: equal pivots → equality; pivots differing by ±2**k → exact rescaling by ldexp;
+    otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs, or as Fractions when
+    magnitudes leave the error-free range.
+    """
+    rows = np.arange(len(pivot))
+    num, den = x[rows, pivot], y[rows, pivot]
+    ok = np.zeros(len(pivot), dtype=bool)
+    valid = (num != 0) & (den != 0)
+    eq = valid & (num == den)
+    ok[eq] = (x[eq] == y[eq]).all(axis=1)
+    (mn, en), (md, ed) = np.frexp(num), np.frexp(den)
+    sign = np.sign(num) * np.sign(den)
+    shift = en - ed
+    pow2 = valid & ~eq & (np.abs(mn) == np.abs(md))
+    up, down = pow2 & (shift >= 0), pow2 & (shift < 0)
+    ok[up] = (np.ldexp(y[up] * sign[up, None], shift[up, None]) == x[up]).all(axis=1)
+    ok[down] = (np.ldexp(x[down] * sign[down, None], -shift[down, None]) == y[down]).all(axis=1)
+    general = np.flatnonzero(valid & ~eq & ~pow2)
+    if len(general):
+        xg, yg, ng, dg = x[general], y[general], num[general], den[general]
+        safe = eft_safe(xg).all(axis=1) & eft_safe(yg).all(axis=1) & eft_safe(ng) & eft_safe(dg)
+        ph, pl = two_product(xg, dg[:, None])
+        qh, ql = two_product(yg, ng[:, None])
+        ok[general] = safe & ((ph == qh) & (pl == ql)).all(axis=1)
+        for i in general[~safe]:
+            n, d = Fraction(num[i]), Fraction(den[i])
+            ok[i] = all(Fraction(a) * d == Fraction(b) * n for a, b in zip(x[i], y[i]))
+    return ok
