@@ -50,14 +50,14 @@ def user_errors(fn: Callable) -> Callable:
         except LumpcheckError as e:
             if debug:
                 traceback.print_exc()
-            err.print(f"lumpcheck: error: {e.one_line()}", markup=False)
+            err.print(f"lumpcheck: error: {e.one_line()}", markup=False, soft_wrap=True)
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
             if debug:
                 traceback.print_exc()
-            err.print(f"lumpcheck: internal error: {type(e).__name__}: {e} (rerun with --debug)", markup=False)
+            err.print(f"lumpcheck: internal error: {type(e).__name__}: {e} (rerun with --debug)", markup=False, soft_wrap=True)
             sys.exit(EXIT_INTERNAL)
 
     return wrapper

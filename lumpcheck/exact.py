@@ -63,7 +63,10 @@ def canonical(arr: np.ndarray) -> np.ndarray:
     flat = arr.reshape(-1)
     floats = np.empty(flat.shape, dtype=np.float64)
     for i, v in enumerate(flat):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # beyond float64's range: stays an exact Fraction
+            return arr
         if not np.isfinite(f) or Fraction(f) != v:
             return arr
         floats[i] = f

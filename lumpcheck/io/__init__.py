@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..network import Network
+
+if TYPE_CHECKING:
+    from ..rounding import RoundingReport
 
 READABLE = (".onnx", ".nnet")
 
@@ -27,17 +31,17 @@ def load_model(path: str | Path) -> Network:
     raise UnsupportedModelError(f"unknown model format {suffix!r} (lumpcheck reads {', '.join(READABLE)})", str(p))
 
 
-def save_model(net: Network, path: str | Path, dtype: str = "float32") -> None:
-    """Write the network as .onnx (float32 or float64) or .nnet, atomically (no half-written file)."""
+def save_model(net: Network, path: str | Path, dtype: str = "float32") -> "RoundingReport | None":
+    """Write the network as .onnx (float32 or float64) or .nnet, atomically; returns the ONNX rounding report."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         from .onnx import write_onnx
 
-        write_onnx(net, p, dtype=dtype)
-    elif suffix == ".nnet":
+        return write_onnx(net, p, dtype=dtype)
+    if suffix == ".nnet":
         from .nnet import write_nnet
 
         write_nnet(net, p)
-    else:
-        raise UnsupportedModelError(f"cannot write format {suffix!r} (use .onnx or .nnet)", str(p))
+        return None
+    raise UnsupportedModelError(f"cannot write format {suffix!r} (use .onnx or .nnet)", str(p))

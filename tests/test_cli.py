@@ -1,0 +1,61 @@
+"""The command line: info output, one-line errors with exit codes, help that teaches."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lumpcheck.cli import EXIT_USAGE, cli
+from lumpcheck.io import save_model
+from lumpcheck.network import Activation, Layer, Network
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    rng = np.random.default_rng(0)
+    net = Network([Layer(rng.normal(size=(6, 3)), rng.normal(size=6), Activation("relu")), Layer(rng.normal(size=(2, 6)), rng.normal(size=2))])
+    path = tmp_path / "small.onnx"
+    save_model(net, path, dtype="float64")
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_help_teaches():
+    res = run("--help")
+    assert res.exit_code == 0
+    assert "Exit codes" in res.output and "lumpcheck reduce" in res.output
+    res = run("info", "--help")
+    assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_info_table_and_json(small_model):
+    res = run("info", small_model)
+    assert res.exit_code == 0, res.output
+    assert "3-6-2" in res.output and "38 params" in res.output and "relu" in res.output
+    res = run("info", small_model, "--json")
+    data = json.loads(res.output)
+    assert data["widths"] == [3, 6, 2] and data["params"] == 38
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    res = run("info", tmp_path / "nope.onnx")
+    assert res.exit_code == EXIT_USAGE
+    assert "nope.onnx" in res.output and "Traceback" not in res.output
+
+
+def test_corrupt_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a protobuf model")
+    res = run("info", bad)
+    assert res.exit_code != 0 and "bad.onnx" in res.output and "Traceback" not in res.output
+
+
+def test_unknown_extension(tmp_path):
+    f = tmp_path / "model.pt"
+    f.write_text("x")
+    res = run("info", f)
+    assert res.exit_code != 0 and "unknown model format" in res.output

@@ -1,0 +1,466 @@
+"""ONNX reading (every supported op form, checked against onnxruntime and exact expectations) and writing."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
+from lumpcheck.exact import as_fractions, exact_equal
+from lumpcheck.io.onnx import read_onnx, write_onnx
+from lumpcheck.network import Activation, Layer, Network, Normalization, evaluate, evaluate_float
+from lumpcheck.rounding import nearest_float64, round_network
+
+RNG = np.random.default_rng(20261125)
+F32 = TensorProto.FLOAT
+node = helper.make_node
+
+
+def tensor(name: str, arr: np.ndarray | list) -> TensorProto:
+    return numpy_helper.from_array(np.asarray(arr), name)
+
+
+def model(nodes, in_shape, out_shape, inits=(), opset: int = 17, elem: int = F32) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes,
+        "test",
+        [helper.make_tensor_value_info("x", elem, in_shape)],
+        [helper.make_tensor_value_info("y", elem, out_shape)],
+        list(inits),
+    )
+    opsets = [helper.make_opsetid("", opset)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
+
+
+def save(tmp_path: Path, m: onnx.ModelProto, name: str = "m.onnx") -> Path:
+    p = tmp_path / name
+    p.write_bytes(m.SerializeToString())
+    return p
+
+
+def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def assert_matches_ort(path: Path, net: Network, shape: list[int], dtype=np.float32, samples: int = 4) -> None:
+    """The read network computes what onnxruntime computes, sample by sample."""
+    for _ in range(samples):
+        x = RNG.standard_normal(shape).astype(dtype)
+        expected = ort_run(path, x).reshape(-1).astype(np.float64)
+        got = evaluate_float(net, x.reshape(-1).astype(np.float64))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def fr(arr: np.ndarray) -> np.ndarray:
+    return as_fractions(np.asarray(arr, dtype=np.float64))
+
+
+def weights(k: int, n: int) -> np.ndarray:
+    return RNG.standard_normal((k, n)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- supported forms
+
+
+@pytest.mark.parametrize("data", ["A", "B"])
+@pytest.mark.parametrize("trans_a", [0, 1])
+@pytest.mark.parametrize("trans_b", [0, 1])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.25, -2.0), (0.3, 0.7)])
+@pytest.mark.parametrize("bias", ["vector", "scalar", "none"])
+def test_gemm_forms(tmp_path, data, trans_a, trans_b, alpha, beta, bias) -> None:
+    k, n = 3, 4
+    nodes, x = [], "x"
+    needs_column = (data == "A" and trans_a) or (data == "B" and not trans_b)
+    if needs_column:  # the sample as a (K, 1) column
+        nodes.append(node("Reshape", ["x", "col"], ["xc"]))
+        x = "xc"
+    other = weights(k, n)  # B' (K, N) when the data is A; A' (N, K) transposed when the data is B
+    if data == "A":
+        stored = other.T if trans_b else other
+        inputs, out_shape, c = [x, "w"], [1, n], np.float32([1.5, -2, 0.5, 3])
+    else:
+        stored = other if trans_a else other.T
+        inputs, out_shape, c = ["w", x], [n, 1], np.float32([[1.5], [-2], [0.5], [3]])
+    if bias == "scalar":
+        c = np.float32(0.75)
+    inits = [tensor("w", stored), tensor("col", np.int64([k, 1]))]
+    if bias != "none":
+        inits.append(tensor("c", c))
+        inputs.append("c")
+    nodes.append(node("Gemm", inputs, ["y"], alpha=alpha, beta=beta, transA=trans_a, transB=trans_b))
+    path = save(tmp_path, model(nodes, [1, k], out_shape, inits))
+    net = read_onnx(path)
+    assert net.shape_str() == f"{k}-{n}" and net.layers[0].activation.kind == "identity"
+    a, b = Fraction(float(np.float32(alpha))), Fraction(float(np.float32(beta)))
+    assert np.all(as_fractions(net.layers[0].weight) == fr(other.T) * a)
+    expected_bias = np.zeros(n) if bias == "none" else np.broadcast_to(np.float64(c).reshape(-1), (n,))
+    assert np.all(as_fractions(net.layers[0].bias) == fr(expected_bias) * b)
+    assert_matches_ort(path, net, [1, k])
+
+
+@pytest.mark.parametrize("bias_first", [False, True])
+def test_matmul_add_either_order(tmp_path, bias_first) -> None:
+    w1, w2, b1, b2 = weights(3, 5), weights(5, 2), weights(1, 5)[0], weights(1, 2)[0]
+    add1 = ["b1", "m1"] if bias_first else ["m1", "b1"]
+    nodes = [
+        node("MatMul", ["x", "w1"], ["m1"]),
+        node("Add", add1, ["h1"]),
+        node("Relu", ["h1"], ["r1"]),
+        node("MatMul", ["r1", "w2"], ["m2"]),
+        node("Add", ["m2", "b2"], ["y"]),
+    ]
+    inits = [tensor("w1", w1), tensor("w2", w2), tensor("b1", b1), tensor("b2", b2)]
+    path = save(tmp_path, model(nodes, ["N", 3], ["N", 2], inits))
+    net = read_onnx(path)
+    assert [str(layer.activation) for layer in net.layers] == ["relu", "identity"]
+    assert exact_equal(net.layers[0].weight, w1.T.astype(np.float64))
+    assert exact_equal(net.layers[0].bias, b1.astype(np.float64))
+    assert_matches_ort(path, net, [1, 3])
+    batch = RNG.standard_normal((6, 3)).astype(np.float32)  # symbolic batch: every row is one sample
+    np.testing.assert_allclose(evaluate_float(net, batch), ort_run(path, batch), rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_weight_first_on_a_vector(tmp_path) -> None:
+    """TestNetwork2 style: 1-D input, MatMul(W, x)."""
+    w, b = weights(4, 3), weights(1, 4)[0]
+    nodes = [node("MatMul", ["w", "x"], ["m"]), node("Add", ["m", "b"], ["h"]), node("Tanh", ["h"], ["y"])]
+    path = save(tmp_path, model(nodes, [3], [4], [tensor("w", w), tensor("b", b)]))
+    net = read_onnx(path)
+    assert exact_equal(net.layers[0].weight, w.astype(np.float64)) and str(net.layers[0].activation) == "tanh"
+    assert_matches_ort(path, net, [3])
+
+
+def test_unsorted_graph_is_sorted(tmp_path) -> None:
+    w = weights(2, 3)
+    nodes = [
+        node("Sigmoid", ["h"], ["y"]),
+        node("Add", ["m", "b"], ["h"]),
+        node("MatMul", ["x", "w"], ["m"]),
+        node("Constant", [], ["w"], value=tensor("wv", w)),
+        node("Constant", [], ["b"], value=tensor("bv", np.float32([0.5, -1, 2]))),
+    ]
+    m = model(nodes, [1, 2], [1, 3])
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(m)
+    path = save(tmp_path, m)
+    net = read_onnx(path)
+    assert exact_equal(net.layers[0].weight, w.T.astype(np.float64)) and str(net.layers[0].activation) == "sigmoid"
+    assert_matches_ort(path, net, [1, 2])
+
+
+@pytest.mark.parametrize("per_pixel", [False, True])
+def test_input_normalisation_is_folded_exactly(tmp_path, per_pixel) -> None:
+    """ERAN style Sub(mean)/Div(std)/Flatten before the first Gemm, folded into layer 1 as Fractions."""
+    shape = (1, 1, 2, 2) if per_pixel else (1, 1, 1, 1)
+    mean = np.float32(RNG.uniform(0, 1, shape))
+    std = np.float32(RNG.uniform(0.2, 0.5, shape))
+    w, b, w2 = weights(3, 4), weights(1, 3)[0], weights(2, 3)
+    nodes = [
+        node("Sub", ["x", "mean"], ["s"]),
+        node("Div", ["s", "std"], ["d"]),
+        node("Flatten", ["d"], ["f"], axis=1),
+        node("Gemm", ["f", "w", "b"], ["g"], transB=1),
+        node("Relu", ["g"], ["r"]),
+        node("Gemm", ["r", "w2"], ["y"], transB=1),
+    ]
+    inits = [tensor("mean", mean), tensor("std", std), tensor("w", w), tensor("b", b), tensor("w2", w2)]
+    path = save(tmp_path, model(nodes, [1, 1, 2, 2], [1, 2], inits))
+    net = read_onnx(path)
+    mu = fr(np.broadcast_to(mean, (1, 1, 2, 2)).reshape(-1))
+    sigma = fr(np.broadcast_to(std, (1, 1, 2, 2)).reshape(-1))
+    folded = fr(w) / sigma[None, :]
+    assert np.all(as_fractions(net.layers[0].weight) == folded)
+    assert np.all(as_fractions(net.layers[0].bias) == fr(b) - folded.dot(mu))
+    assert net.shape_str() == "4-3-2" and net.param_count == 4 * 3 + 3 + 3 * 2 + 2
+    assert_matches_ort(path, net, [1, 1, 2, 2])
+    x = [Fraction(1, 3), Fraction(-2), Fraction(5, 7), Fraction(0)]  # exact semantics, not just float agreement
+    z = (np.array(x, dtype=object) - mu) / sigma
+    hidden = [max(v, 0) for v in fr(w).dot(z) + fr(b)]
+    assert evaluate(net, x) == list(fr(w2).dot(np.array(hidden, dtype=object)))
+
+
+def test_reversed_sub_mul_and_add_constants(tmp_path) -> None:
+    """c - x, x * c, c + x and x + c around dense layers are exact element-wise affine maps."""
+    nodes = [
+        node("Sub", ["c1", "x"], ["a"]),
+        node("Mul", ["a", "c2"], ["b"]),
+        node("Gemm", ["b", "w"], ["g"]),
+        node("Add", ["c3", "g"], ["h"]),
+        node("Mul", ["c4", "h"], ["y"]),
+    ]
+    inits = [
+        tensor("c1", np.float32([0.5, -1, 2])),
+        tensor("c2", np.float32(3)),
+        tensor("w", weights(3, 2)),
+        tensor("c3", np.float32([1, -1])),
+        tensor("c4", np.float32([[2, 0.5]])),
+    ]
+    path = save(tmp_path, model(nodes, [1, 3], [1, 2], inits))
+    net = read_onnx(path)
+    assert len(net.layers) == 1
+    assert_matches_ort(path, net, [1, 3])
+
+
+def test_consecutive_linear_ops_stay_separate_layers(tmp_path) -> None:
+    w1, w2 = weights(3, 4), weights(4, 2)
+    nodes = [node("MatMul", ["x", "w1"], ["m"]), node("MatMul", ["m", "w2"], ["z"]), node("Relu", ["z"], ["y"])]
+    path = save(tmp_path, model(nodes, [1, 3], [1, 2], [tensor("w1", w1), tensor("w2", w2)]))
+    net = read_onnx(path)
+    assert net.widths == [3, 4, 2] and [str(layer.activation) for layer in net.layers] == ["identity", "relu"]
+    assert exact_equal(net.layers[0].weight, w1.T.astype(np.float64)) and not np.any(net.layers[0].bias)
+    assert_matches_ort(path, net, [1, 3])
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_dropout_squeeze_unsqueeze_identity(tmp_path, opset) -> None:
+    w = weights(4, 3)
+    if opset >= 13:
+        squeeze = [node("Unsqueeze", ["x", "ax"], ["u"]), node("Squeeze", ["u", "ax"], ["s"])]
+        dropout = node("Dropout", ["s", "ratio", "train"], ["d", "mask"])
+    else:
+        squeeze = [node("Unsqueeze", ["x"], ["u"], axes=[1]), node("Squeeze", ["u"], ["s"], axes=[1])]
+        dropout = node("Dropout", ["s"], ["d", "mask"], ratio=0.5)
+    nodes = squeeze + [dropout, node("Identity", ["d"], ["i"]), node("Gemm", ["i", "w"], ["y"])]
+    inits = [tensor("w", w), tensor("ax", np.int64([1]))]
+    inits += [tensor("ratio", np.float32(0.5)), tensor("train", np.bool_(False))]
+    path = save(tmp_path, model(nodes, [1, 4], [1, 3], inits, opset=opset))
+    net = read_onnx(path)
+    assert net.meta["opset"] == opset and net.shape_str() == "4-3"
+    assert_matches_ort(path, net, [1, 4])
+
+
+@pytest.mark.parametrize("alpha", [None, 0.1, 0.3])
+def test_leaky_relu_alpha_is_the_exact_float32_value(tmp_path, alpha) -> None:
+    attrs = {} if alpha is None else {"alpha": alpha}
+    nodes = [node("Gemm", ["x", "w"], ["g"]), node("LeakyRelu", ["g"], ["y"], **attrs)]
+    path = save(tmp_path, model(nodes, [1, 3], [1, 2], [tensor("w", weights(3, 2))]))
+    net = read_onnx(path)
+    slope = Fraction(float(np.float32(0.01 if alpha is None else alpha)))
+    assert net.layers[0].activation == Activation("leaky_relu", slope)
+    assert slope != Fraction(str(0.01 if alpha is None else alpha))  # the decimal is not what ONNX stores
+    assert_matches_ort(path, net, [1, 3])
+
+
+def test_final_activation_and_float64_source(tmp_path) -> None:
+    w = RNG.standard_normal((3, 2))
+    nodes = [node("Gemm", ["x", "w"], ["g"]), node("Relu", ["g"], ["y"])]
+    path = save(tmp_path, model(nodes, [1, 3], [1, 2], [tensor("w", w)], elem=TensorProto.DOUBLE))
+    net = read_onnx(path)
+    assert str(net.layers[-1].activation) == "relu"
+    assert net.meta == {"dtype": "float64", "opset": 17} and net.source == str(path)
+    assert exact_equal(net.layers[0].weight, w.T)
+    assert_matches_ort(path, net, [1, 3], dtype=np.float64)
+
+
+def test_float16_weights_are_exact(tmp_path) -> None:
+    w = weights(3, 2).astype(np.float16)
+    nodes = [node("MatMul", ["x", "w"], ["y"])]
+    net = read_onnx(save(tmp_path, model(nodes, [1, 3], [1, 2], [tensor("w", w)], elem=TensorProto.FLOAT16)))
+    assert exact_equal(net.layers[0].weight, w.T.astype(np.float64)) and net.meta["dtype"] == "float32"
+
+
+def test_activation_without_dense_layer_is_an_identity_layer(tmp_path) -> None:
+    path = save(tmp_path, model([node("Relu", ["x"], ["y"])], [1, 3], [1, 3]))
+    net = read_onnx(path)
+    assert net.shape_str() == "3-3" and exact_equal(net.layers[0].weight, np.eye(3))
+    assert_matches_ort(path, net, [1, 3])
+
+
+# ---------------------------------------------------------------- rejections
+
+
+def reject(tmp_path, m: onnx.ModelProto, error: type[LumpcheckError], *fragments: str) -> str:
+    path = save(tmp_path, m, "bad.onnx")
+    with pytest.raises(error) as info:
+        read_onnx(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+def test_rejects_conv_naming_the_node(tmp_path) -> None:
+    nodes = [node("Relu", ["x"], ["r"]), node("Conv", ["r", "k"], ["y"], name="Conv_0")]
+    m = model(nodes, [1, 1, 3, 3], [1, 1, 1, 1], [tensor("k", weights(9, 1).reshape(1, 1, 3, 3))])
+    reject(tmp_path, m, UnsupportedModelError, "node 1 'Conv_0' (Conv): unsupported op", "Gemm")
+
+
+def test_rejects_softmax_and_batchnorm_with_reasons(tmp_path) -> None:
+    soft = [node("Gemm", ["x", "w"], ["g"]), node("Softmax", ["g"], ["y"])]
+    soft_model = model(soft, [1, 2], [1, 2], [tensor("w", weights(2, 2))])
+    reject(tmp_path, soft_model, UnsupportedModelError, "node 1 (Softmax)", "logits")
+    bn = [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")]
+    inits = [tensor(n, np.float32([1, 2])) for n in "sbmv"]
+    bn_model = model(bn, [1, 2], [1, 2], inits)
+    reject(tmp_path, bn_model, UnsupportedModelError, "node 0 'bn' (BatchNormalization)", "sqrt")
+
+
+def test_rejects_branches(tmp_path) -> None:
+    w = tensor("w", weights(3, 3))
+    merge = [node("Relu", ["x"], ["r"]), node("MatMul", ["r", "w"], ["m"]), node("Add", ["r", "m"], ["y"])]
+    reject(tmp_path, model(merge, [1, 3], [1, 3], [w]), UnsupportedModelError, "node 2 (Add)", "branching")
+    concat = merge[:2] + [node("Concat", ["r", "m"], ["y"], axis=1)]
+    reject(tmp_path, model(concat, [1, 3], [1, 6], [w]), UnsupportedModelError, "node 2 (Concat): unsupported op")
+    fork = merge[:2] + [node("Sigmoid", ["r"], ["y"])]
+    reject(tmp_path, model(fork, [1, 3], [1, 3], [w]), UnsupportedModelError, "node 2 (Sigmoid)", "already consumed")
+    two_in = helper.make_graph(
+        [node("Add", ["x", "x2"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info(n, F32, [1, 3]) for n in ("x", "x2")],
+        [helper.make_tensor_value_info("y", F32, [1, 3])],
+    )
+    reject(tmp_path, helper.make_model(two_in), UnsupportedModelError, "graph: 2 data inputs")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rejects_non_finite_weights_naming_the_tensor(tmp_path, bad) -> None:
+    w = weights(2, 2)
+    w[1, 0] = bad
+    kind = "NaN" if np.isnan(bad) else "Inf"
+    m = model([node("MatMul", ["x", "W1"], ["y"])], [1, 2], [1, 2], [tensor("W1", w)])
+    reject(tmp_path, m, ModelFormatError, "initializer 'W1'", kind)
+    const = [node("Constant", [], ["cw"], value=tensor("cw", w)), node("MatMul", ["x", "cw"], ["y"])]
+    reject(tmp_path, model(const, [1, 2], [1, 2]), ModelFormatError, "node 0 (Constant)", "tensor 'cw'", kind)
+
+
+def test_rejects_every_truncation_of_a_valid_file(tmp_path) -> None:
+    nodes = [node("Gemm", ["x", "w", "b"], ["g"], transB=1), node("Relu", ["g"], ["y"])]
+    inits = [tensor("w", weights(2, 3)), tensor("b", np.float32([1, 2]))]
+    data = model(nodes, [1, 3], [1, 2], inits).SerializeToString()
+    path = tmp_path / "cut.onnx"
+    for n in range(len(data)):
+        path.write_bytes(data[:n])
+        with pytest.raises(ModelFormatError) as info:
+            read_onnx(path)
+        assert str(info.value).startswith(f"{path}: ")
+
+
+def test_rejects_empty_graph_and_bad_shapes(tmp_path) -> None:
+    reject(tmp_path, model([], [1, 2], [1, 2]), ModelFormatError, "empty graph")
+    gemm = [node("Gemm", ["x", "w"], ["y"], transB=1)]
+    wrong_k = model(gemm, [1, 3], [1, 2], [tensor("w", weights(2, 4))])
+    reject(tmp_path, wrong_k, ModelFormatError, "node 0 (Gemm)", "3 features", "expects 4")
+    bias = [node("Gemm", ["x", "w", "c"], ["y"])]
+    inits = [tensor("w", weights(3, 2)), tensor("c", np.float32([1, 2, 3]))]
+    reject(tmp_path, model(bias, [1, 3], [1, 2], inits), ModelFormatError, "constant 'c' of shape [3]")
+    reshape = [node("Reshape", ["x", "s"], ["y"])]
+    wrong_count = model(reshape, [1, 3], [1, 4], [tensor("s", np.int64([1, 4]))])
+    reject(tmp_path, wrong_count, ModelFormatError, "node 0 (Reshape)", "cannot reshape")
+    declared = [node("Gemm", ["x", "w"], ["y"])]
+    wrong_out = model(declared, [1, 3], [1, 5], [tensor("w", weights(3, 2))])
+    reject(tmp_path, wrong_out, ModelFormatError, "output 'y'", "declared shape")
+    symbolic = model([node("Relu", ["x"], ["y"])], [1, "F"], [1, "F"])
+    reject(tmp_path, symbolic, ModelFormatError, "input 'x'", "fixed feature")
+
+
+def test_rejects_non_batch_reshapes_and_non_affine_ops(tmp_path) -> None:
+    rows = [node("Reshape", ["x", "s"], ["r"]), node("MatMul", ["r", "w"], ["y"])]
+    inits = [tensor("s", np.int64([2, 2])), tensor("w", weights(2, 3))]
+    reject(tmp_path, model(rows, [1, 4], [2, 3], inits), UnsupportedModelError, "node 1 (MatMul)", "several rows")
+    mixed = [node("Flatten", ["x"], ["y"], axis=2)]
+    mixed_model = model(mixed, [2, 2, 2], [4, 2])
+    reject(tmp_path, mixed_model, UnsupportedModelError, "node 0 (Flatten)", "batch dimension (size 2)")
+    div = [node("Div", ["c", "x"], ["y"])]
+    div_model = model(div, [1, 2], [1, 2], [tensor("c", np.float32([1, 2]))])
+    reject(tmp_path, div_model, UnsupportedModelError, "node 0 (Div)", "divides by the data")
+    transpose = [node("Transpose", ["x"], ["y"])]
+    reject(tmp_path, model(transpose, [1, 2], [2, 1]), UnsupportedModelError, "node 0 (Transpose): unsupported op")
+    train = [node("Dropout", ["x", "r", "t"], ["y"])]
+    inits = [tensor("r", np.float32(0.5)), tensor("t", np.bool_(True))]
+    reject(tmp_path, model(train, [1, 2], [1, 2], inits), UnsupportedModelError, "node 0 (Dropout)", "training mode")
+
+
+# ---------------------------------------------------------------- writing
+
+
+def small_net() -> Network:
+    rng = np.random.default_rng(7)
+    return Network(
+        [
+            Layer(np.float32(rng.standard_normal((4, 3))), np.float32(rng.standard_normal(4)), Activation("relu")),
+            Layer(rng.standard_normal((3, 4)), rng.standard_normal(3), Activation("leaky_relu", Fraction(1, 4))),
+            Layer(rng.standard_normal((2, 3)), rng.standard_normal(2), Activation("sigmoid")),
+            Layer(rng.standard_normal((2, 2)), rng.standard_normal(2), Activation("tanh")),
+            Layer(rng.standard_normal((1, 2)), rng.standard_normal(1)),
+        ]
+    )
+
+
+def test_write_float64_round_trip_is_exact(tmp_path) -> None:
+    net = small_net()
+    path = tmp_path / "out.onnx"
+    report = write_onnx(net, path, dtype="float64")
+    assert report.exact and report.total == net.param_count + 1
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    back = read_onnx(path)
+    assert back.meta == {"dtype": "float64", "opset": 17}
+    for a, b in zip(net.layers, back.layers):
+        assert exact_equal(a.weight, b.weight) and exact_equal(a.bias, b.bias) and a.activation == b.activation
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.shape, out.name, out.shape) == ("input", ["batch", 3], "output", ["batch", 1])
+    x = RNG.standard_normal((5, 3))
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], evaluate_float(net, x), rtol=1e-12)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.onnx"]  # atomic write leaves no temporary file
+
+
+def test_read_write_read_of_an_onnx_file_is_exact(tmp_path) -> None:
+    nodes = [node("Sub", ["x", "mu"], ["s"]), node("Gemm", ["s", "w"], ["g"])]
+    nodes.append(node("LeakyRelu", ["g"], ["y"], alpha=0.2))
+    inits = [tensor("mu", np.float32([0.1, 0.2, 0.3])), tensor("w", weights(3, 2))]
+    src = save(tmp_path, model(nodes, [1, 3], [1, 2], inits))
+    net = read_onnx(src)
+    report = write_onnx(net, tmp_path / "again.onnx", dtype="float64")
+    back = read_onnx(tmp_path / "again.onnx")
+    for a, b in zip(net.layers, back.layers):
+        assert exact_equal(a.weight, b.weight) and a.activation == b.activation
+        assert list(as_fractions(b.bias)) == [Fraction(nearest_float64(v)) for v in as_fractions(a.bias)]
+    assert report.rounded == sum(Fraction(nearest_float64(v)) != v for v in as_fractions(net.layers[0].bias))
+
+
+def test_write_float32_reports_rounding_that_bounds_the_output(tmp_path) -> None:
+    n_in = 6
+    numerators, denominators = RNG.integers(-50, 50, (3, n_in)), 3 * RNG.integers(1, 30, (3, n_in))
+    w = np.array([[Fraction(int(p), int(q)) for p, q in zip(*rows)] for rows in zip(numerators, denominators)])
+    b = np.array([Fraction(1, 3), Fraction(-2, 7), Fraction(5, 11)], dtype=object)
+    net = Network([Layer(w, b)])
+    path = tmp_path / "f32.onnx"
+    report = write_onnx(net, path, dtype="float32")
+    assert report.dtype == "float32" and report.rounded > 0 and report.per_layer == [report.rounded]
+    rounded, _ = round_network(net, "float32")
+    exact_values = np.concatenate([w.reshape(-1), b])
+    rounded_values = np.concatenate([rounded.layers[0].weight.reshape(-1), rounded.layers[0].bias])
+    for exact, r in zip(exact_values, rounded_values):
+        assert abs(Fraction(float(r)) - exact) <= report.max_abs_change
+        assert exact == 0 or abs(Fraction(float(r)) - exact) / abs(exact) <= report.max_rel_change
+    x = RNG.standard_normal((20, n_in)).astype(np.float32)
+    y = ort_run(path, x).astype(np.float64)
+    w_abs = np.abs(rounded.layers[0].weight)
+    for xi, yi in zip(x, y):
+        exact_y = evaluate(net, [float(v) for v in xi])
+        magnitude = w_abs @ np.abs(xi.astype(np.float64)) + np.abs(rounded.layers[0].bias)
+        float32_error = (n_in + 2) * 2.0**-24 * magnitude * 1.01
+        bound = float(report.max_abs_change) * (np.abs(xi).sum() + 1) + float32_error
+        assert np.all(np.abs(yi - np.array([float(v) for v in exact_y])) <= bound)
+
+
+def test_write_refuses_normalisation_and_non_float32_slopes(tmp_path) -> None:
+    norm = Normalization((Fraction(0),), (Fraction(2),), (Fraction(0),), (Fraction(1),))
+    net = Network([Layer(np.ones((1, 1)), np.zeros(1))], normalization=norm)
+    with pytest.raises(ValueError, match="fold_normalization"):
+        write_onnx(net, tmp_path / "n.onnx")
+    slope = Network([Layer(np.ones((1, 1)), np.zeros(1), Activation("leaky_relu", Fraction(1, 10)))])
+    with pytest.raises(ValueError, match="float32"):
+        write_onnx(slope, tmp_path / "s.onnx", dtype="float64")
+    report = write_onnx(slope, tmp_path / "s.onnx", dtype="float32")  # float32 export rounds the slope, and says so
+    assert report.rounded == 1
+    assert read_onnx(tmp_path / "s.onnx").layers[0].activation.alpha == Fraction(float(np.float32(0.1)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx"]
