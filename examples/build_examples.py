@@ -6,7 +6,8 @@ Each network has redundancy planted on purpose, so lumpcheck has something to fi
 - planted_sigmoid.onnx: 3-8-2 sigmoid net with duplicates and a sigmoid reflection (σ(-z) = 1 - σ(z)).
 - near_miss_relu.onnx: planted_relu with ONE weight of a planted duplicate moved by one ulp (must not merge).
 - box.vnnlib: an input box for planted_relu.
-All weights are float64 so the planted relations are exact in the file.
+Random weights are float32 values stored as float64, like a float32 model: planted multiples (3·w) and
+the quotient's sums of weights are then exact in float64, so the reduced model can be written exactly.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from lumpcheck.network import Activation, Layer, Network
 HERE = Path(__file__).resolve().parent
 
 
+def normal32(rng: np.random.Generator, size) -> np.ndarray:
+    """Standard normal samples rounded to float32 values (held in float64)."""
+    return rng.normal(size=size).astype(np.float32).astype(np.float64)
+
+
 def planted_layer(rng: np.random.Generator, n_in: int, plan: list[tuple[str, int, float]], n_free: int):
     """Rows: n_free random neurons, then one row per plan entry (kind, source row, factor)."""
-    w = rng.normal(size=(n_free, n_in))
-    b = rng.normal(size=n_free)
+    w = normal32(rng, (n_free, n_in))
+    b = normal32(rng, n_free)
     rows, biases = list(w), list(b)
     for kind, src, factor in plan:
         if kind == "copy":
@@ -40,23 +46,23 @@ def planted_layer(rng: np.random.Generator, n_in: int, plan: list[tuple[str, int
 def planted_relu(rng: np.random.Generator) -> Network:
     w1, b1 = planted_layer(rng, 4, [("copy", 0, 1.0), ("copy", 1, 2.0), ("copy", 2, 0.5), ("copy", 0, 3.0), ("constant", 0, 0.75)], 11)
     w2, b2 = planted_layer(rng, 16, [("copy", 3, 1.0), ("copy", 4, 4.0), ("copy", 5, 1.0)], 9)
-    w3 = rng.normal(size=(3, 12))
-    w3[:, 11] = 0.0  # neuron 11 of layer 2 feeds nothing: dead
+    w3 = normal32(rng, (3, 12))
+    w3[:, 8] = 0.0  # neuron 8 of layer 2 feeds nothing: dead
     relu = Activation("relu")
-    return Network([Layer(w1, b1, relu), Layer(w2, b2, relu), Layer(w3, rng.normal(size=3))], source="planted_relu")
+    return Network([Layer(w1, b1, relu), Layer(w2, b2, relu), Layer(w3, normal32(rng, 3))], source="planted_relu")
 
 
 def planted_tanh(rng: np.random.Generator) -> Network:
     w1, b1 = planted_layer(rng, 3, [("copy", 0, 1.0), ("copy", 1, -1.0), ("copy", 2, -1.0)], 5)
     w2, b2 = planted_layer(rng, 8, [("copy", 0, -1.0), ("copy", 1, 1.0)], 4)
     tanh = Activation("tanh")
-    return Network([Layer(w1, b1, tanh), Layer(w2, b2, tanh), Layer(rng.normal(size=(2, 6)), rng.normal(size=2))])
+    return Network([Layer(w1, b1, tanh), Layer(w2, b2, tanh), Layer(normal32(rng, (2, 6)), normal32(rng, 2))])
 
 
 def planted_sigmoid(rng: np.random.Generator) -> Network:
     w1, b1 = planted_layer(rng, 3, [("copy", 0, 1.0), ("copy", 1, -1.0), ("copy", 2, 1.0)], 5)
     sig = Activation("sigmoid")
-    return Network([Layer(w1, b1, sig), Layer(rng.normal(size=(2, 8)), rng.normal(size=2))])
+    return Network([Layer(w1, b1, sig), Layer(normal32(rng, (2, 8)), normal32(rng, 2))])
 
 
 def near_miss(net: Network) -> Network:

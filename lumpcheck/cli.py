@@ -163,6 +163,272 @@ def info(model: str, domain: str | None, as_json: bool) -> None:
         out.print(bt)
 
 
+def _prepare_normalization(net, normalization: str, out_path: str):
+    """Apply the user's choice for .nnet normalisation metadata before reducing (ONNX cannot carry it)."""
+    if net.normalization is None or normalization == "keep" and out_path.lower().endswith(".nnet"):
+        return net
+    if normalization == "fold":
+        from .network import fold_normalization
+
+        return fold_normalization(net)
+    if normalization == "drop":
+        from dataclasses import replace
+
+        return replace(net, normalization=None)
+    raise LumpcheckError(
+        "the model carries input/output normalisation that ONNX cannot hold: pass --normalization fold "
+        "(exact, raw inputs/outputs) or --normalization drop (network on normalised values, as the ACAS Xu ONNX files)",
+        net.source,
+    )
+
+
+def _choose_dtype(requested: str, source_dtype: str, network) -> tuple[str, object]:
+    """'auto' keeps the quotient exact when a float format can: the source's dtype, else float64."""
+    from .rounding import round_network
+
+    if requested != "auto":
+        return requested, round_network(network, requested)[1]
+    candidates = ["float32", "float64"] if source_dtype == "float32" else ["float64"]
+    reports = [(dtype, round_network(network, dtype)[1]) for dtype in candidates]
+    for dtype, report in reports:
+        if report.exact:
+            return dtype, report
+    return reports[0]
+
+
+def reduction_dict(red, report, out_path: str, cert_path: str | None, verdict: str | None) -> dict:
+    """Machine-readable summary of a reduction for `reduce --json`."""
+    st = red.stats
+    return {
+        "model": red.original.source,
+        "output": out_path,
+        "shape_before": red.original.shape_str(),
+        "shape_after": red.network.shape_str(),
+        "params_before": st.params_before,
+        "params_after": st.params_after,
+        "seconds": st.seconds,
+        "domain": None if red.domain is None else red.domain.source or "box",
+        "layers": [{"layer": ls.layer, "before": ls.before, "after": ls.after, "reasons": ls.reasons} for ls in st.layers],
+        "export": {
+            "dtype": report.dtype,
+            "rounded": report.rounded,
+            "total": report.total,
+            "max_abs_change": str(report.max_abs_change),
+            "max_rel_change": str(report.max_rel_change),
+        },
+        "certificate": cert_path,
+        "verdict": verdict,
+    }
+
+
+def _print_reduction(red, report) -> None:
+    st = red.stats
+    table = Table("layer", "before", "after", "why", title=f"{red.original.shape_str()} -> {red.network.shape_str()}")
+    for ls in st.layers:
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(ls.reasons.items()) if reason != "kept") or "minimal"
+        table.add_row(str(ls.layer), str(ls.before), str(ls.after), why)
+    out.print(table)
+    ratio = st.params_after / st.params_before if st.params_before else 1.0
+    if st.params_after == st.params_before:
+        out.print(f"already minimal: no exact lumping ({st.params_before:,} params), {st.seconds:.3f} s")
+    else:
+        out.print(f"params {st.params_before:,} -> {st.params_after:,} ({ratio:.1%} kept) in {st.seconds:.3f} s")
+    if report.exact:
+        out.print(f"export {report.dtype}: exact (every weight of the quotient is a {report.dtype} value)")
+    else:
+        out.print(f"[yellow]export {report.summary()}[/yellow]; the exact quotient is what is proved")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reduced model to write (.onnx or .nnet).")
+@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: prove over its input box (the reduction itself holds everywhere).")
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "float32", "float64"]),
+    default="auto",
+    show_default=True,
+    help="Float format of the written weights; auto = the source's format if the quotient is exact in it, else float64.",
+)
+@click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here.")
+@click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 here.")
+@click.option(
+    "--normalization",
+    type=click.Choice(["keep", "fold", "drop"]),
+    default="keep",
+    show_default=True,
+    help=".nnet input/output normalisation: keep as metadata (only .nnet output), fold into first/last layer, or drop.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
+@user_errors
+def reduce(model, output, domain, dtype, cert_path, smtlib_dir, normalization, as_json) -> None:
+    """Find the coarsest exact lumping of MODEL and write the smaller model.
+
+    Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
+    negated ones (tanh; sigmoid via 1 - sigmoid), folds constant neurons into the next bias and drops
+    dead ones. The reduced model computes exactly the same function; with --certify it is proved
+    layer by layer (z3 + exact rational algebra) and a certificate is written that
+    `lumpcheck check` re-verifies independently.
+
+    \b
+    Examples:
+      lumpcheck reduce model.onnx -o small.onnx
+      lumpcheck reduce model.onnx -o small.onnx --certify cert.json --smtlib obligations/
+      lumpcheck reduce acas.nnet -o small.onnx --normalization drop --dtype float64
+    """
+    from .io import save_model
+    from .lumping import reduce as lump
+
+    net = _prepare_normalization(_load(model), normalization, output)
+    box = _load_box(domain, net.input_size)
+    red = lump(net)
+    red.domain = box
+    chosen, report = _choose_dtype(dtype, str(net.meta.get("dtype", "float64")), red.network)
+    if cert_path and not report.exact:
+        raise LumpcheckError(
+            f"cannot certify strict equality: {report.summary()}; use --dtype float64"
+            + ("" if chosen == "float64" else " (or a .nnet output)"),
+            model,
+        )
+    try:
+        save_model(red.network, output, dtype=chosen)
+    except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
+        raise LumpcheckError(str(e), output) from e
+    verdict = None
+    if cert_path:
+        verdict = _certify(model, output, red, box, cert_path, smtlib_dir, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(reduction_dict(red, report, output, cert_path, verdict), indent=2))
+    else:
+        _print_reduction(red, report)
+        out.print(f"wrote {output}")
+    if verdict not in (None, "proved"):
+        sys.exit(EXIT_REFUTED)
+
+
+def _certify(model: str, output: str, red, box, cert_path: str, smtlib_dir: str | None, quiet: bool) -> str:
+    """Prove the written reduction and write its certificate; returns the verdict."""
+    from .certificate import prove, write_certificate
+
+    with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if not quiet else _nullcontext():
+        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
+    write_certificate(cert, cert_path)
+    if not quiet:
+        out.print(f"certificate: {cert.verdict} -> {cert_path}")
+    return cert.verdict
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+@cli.command()
+@click.argument("certificate", type=click.Path(dir_okay=False))
+@click.argument("original", type=click.Path(dir_okay=False))
+@click.argument("reduced", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON result.")
+@user_errors
+def check(certificate, original, reduced, as_json) -> None:
+    """Independently re-check a certificate against the two model files.
+
+    Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
+    and the certificate (not from the reducer's code), discharges them with exact rational algebra and
+    z3, and prints `valid` or `invalid: reason` (exit code 1).
+
+    \b
+    Example:
+      lumpcheck check cert.json model.onnx small.onnx
+    """
+    from .check import check as run_check
+
+    result = run_check(certificate, original, reduced)
+    if as_json:
+        click.echo(json.dumps({"valid": result.valid, "reasons": result.reasons}, indent=2))
+    elif result.valid:
+        out.print("valid")
+    else:
+        out.print(f"invalid: {result.reasons[0]}", markup=False, soft_wrap=True)
+        for reason in result.reasons[1:5]:
+            out.print(f"  also: {reason}", markup=False, soft_wrap=True)
+    sys.exit(EXIT_OK if result.valid else EXIT_REFUTED)
+
+
+VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
+
+
+@cli.command()
+@click.argument("model_a", type=click.Path(dir_okay=False))
+@click.argument("model_b", type=click.Path(dir_okay=False))
+@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
+@click.option(
+    "--mode",
+    default="strict",
+    show_default=True,
+    help="strict (identical outputs), epsilon=E (max |difference| <= E, E decimal or p/q), top1 (same set of maximal outputs).",
+)
+@click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
+@click.option(
+    "--normalization",
+    type=click.Choice(["keep", "fold", "drop"]),
+    default="keep",
+    show_default=True,
+    help=".nnet normalisation metadata: keep (both must agree), fold into the layers, or drop.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@user_errors
+def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> None:
+    """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
+
+    Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
+    arithmetic), a certified bound on the difference (epsilon mode), matching both networks' coarsest
+    lumpings (neuron permutation + scaling, proved layer by layer), and a monolithic z3 encoding.
+    Results use VNN-COMP's words: unsat = equivalent, sat = counterexample (an exact input witness,
+    replayed exactly and in onnxruntime), unknown, timeout, error.
+
+    \b
+    Examples:
+      lumpcheck verify model.onnx pruned.onnx --domain prop.vnnlib
+      lumpcheck verify model.onnx model_fp16.onnx --domain prop.vnnlib --mode epsilon=1e-3
+      lumpcheck verify model.onnx small.onnx --mode top1 --timeout 300
+    """
+    from .verify import Mode
+    from .verify import verify as run_verify
+
+    a = _prepare_normalization(_load(model_a), normalization, model_a) if normalization != "keep" else _load(model_a)
+    b = _prepare_normalization(_load(model_b), normalization, model_b) if normalization != "keep" else _load(model_b)
+    try:
+        parsed = Mode.parse(mode)
+    except ValueError as e:
+        raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
+    box = _load_box(domain, a.input_size)
+    with err.status("verifying…", spinner="dots") if not as_json else _nullcontext():
+        result = run_verify(a, b, box, parsed, timeout, a_path=model_a, b_path=model_b)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_verify(result, box)
+    sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
+
+
+def _print_verify(result, box) -> None:
+    where = "over all of R^n" if box is None else f"over the box of {box.source or 'the domain'}"
+    meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
+    out.print(f"[bold]{result.status}[/bold] ({meaning.get(result.status, '')}, {result.mode}, {where}) by {result.engine}")
+    if result.message:
+        out.print(result.message, markup=False, soft_wrap=True)
+    data = result.to_dict()
+    if data["witness"] is not None:
+        out.print("witness x ≈ [" + ", ".join(f"{float(v):.9g}" for v in result.witness) + "]", markup=False, soft_wrap=True)
+        out.print("witness x = [" + ", ".join(data["witness"]) + "] (exact)", markup=False, soft_wrap=True)
+        out.print("exact A(x) = [" + ", ".join(data["output_a"]) + "]", markup=False, soft_wrap=True)
+        out.print("exact B(x) = [" + ", ".join(data["output_b"]) + "]", markup=False, soft_wrap=True)
+        if data["onnxruntime"]:
+            out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
+    out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="lumpcheck")

@@ -151,18 +151,33 @@ EFT_MAX = 2.0**480  # intermediate is a multiple of 2**-1074, so even subnormal 
 _SPLITTER = 2.0**27 + 1.0  # Veltkamp split of a 53-bit significand into two 26-bit halves
 
 
+def gradual_underflow() -> bool:
+    """False when the FPU flushes subnormals (FTZ/DAZ, as some -ffast-math libraries set on import): the
+    transforms below assume IEEE gradual underflow, so callers must then use Fractions instead."""
+    tiny = np.array([2.0**-1022, 5e-324])
+    return bool(np.all(tiny * np.array([0.5, 1.0]) != 0))
+
+
 def eft_safe(x: np.ndarray) -> np.ndarray:
     """Mask of entries where `two_product` is error-free: zero, or magnitude within [EFT_MIN, EFT_MAX]."""
     ax = np.abs(x)
     return (ax == 0) | ((ax >= EFT_MIN) & (ax <= EFT_MAX))
 
 
-def two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Knuth's TwoSum: s = fl(a + b) and e with s + e = a + b exactly; e == 0 iff the sum is exact (NaN on overflow)."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, e
+def exact_add(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and a mask of the entries where s != a + b (overflow included).
+
+    The sum is exact iff fl(s - a) == b and fl(s - b) == a: if it is exact both differences are floats; if not,
+    the difference taken with the operand of larger magnitude is still computed exactly (the Fast2Sum lemma,
+    radix 2, round to nearest) and so differs from the other operand.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = a + b
+        diff = s - a
+        inexact = diff != b
+        np.subtract(s, b, out=diff)
+        inexact |= diff != a
+    return s, inexact
 
 
 def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,10 +188,11 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dekker's TwoProduct: p = fl(a·b) and e with p + e = a·b exactly wherever eft_safe(a) & eft_safe(b)."""
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    with np.errstate(over="ignore", invalid="ignore"):  # outside the safe range the result is not used
+        p = a * b
+        ah, al = _split(a)
+        bh, bl = _split(b)
+        e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     return p, e
 
 
@@ -188,8 +204,9 @@ def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = x * c
         return p, np.zeros(p.shape, dtype=bool)
     if np.all(np.frexp(ac)[0] == 0.5):  # powers of two: scaling back by 1/c is exact, so it returns x iff c·x was
-        p = x * c
-        return p, (p / c) != x
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = x * c
+            return p, (p / c) != x
     p, e = two_product(x, c)
     return p, (e != 0) | ~(eft_safe(x) & eft_safe(c))
 
@@ -212,8 +229,9 @@ def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.nda
     shift = en - ed
     pow2 = valid & ~eq & (np.abs(mn) == np.abs(md))
     up, down = pow2 & (shift >= 0), pow2 & (shift < 0)
-    ok[up] = (np.ldexp(y[up] * sign[up, None], shift[up, None]) == x[up]).all(axis=1)
-    ok[down] = (np.ldexp(x[down] * sign[down, None], -shift[down, None]) == y[down]).all(axis=1)
+    with np.errstate(over="ignore"):  # an overflowing rescale is inf, which equals no finite entry
+        ok[up] = (np.ldexp(y[up] * sign[up, None], shift[up, None]) == x[up]).all(axis=1)
+        ok[down] = (np.ldexp(x[down] * sign[down, None], -shift[down, None]) == y[down]).all(axis=1)
     general = np.flatnonzero(valid & ~eq & ~pow2)
     if len(general):
         xg, yg, ng, dg = x[general], y[general], num[general], den[general]

@@ -12,6 +12,10 @@ from fractions import Fraction
 REASONS = ("kept", "duplicate", "proportional", "negated", "constant", "dead", "inactive", "linear")
 
 
+def _fraction(x: object) -> Fraction:
+    return x if type(x) is Fraction else Fraction(x)  # skip the slow constructor on the hot path (reduce)
+
+
 @dataclass(frozen=True)
 class NeuronMap:
     """How one original neuron is represented: v_r = sum(factor * v'_cls for cls, factor in terms) + offset.
@@ -28,8 +32,8 @@ class NeuronMap:
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise ValueError(f"unknown reason {self.reason!r}")
-        object.__setattr__(self, "terms", tuple((int(c), Fraction(f)) for c, f in self.terms))
-        object.__setattr__(self, "offset", Fraction(self.offset))
+        object.__setattr__(self, "terms", tuple((int(c), _fraction(f)) for c, f in self.terms))
+        object.__setattr__(self, "offset", _fraction(self.offset))
 
     @property
     def cls(self) -> int | None:

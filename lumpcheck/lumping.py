@@ -1,0 +1,554 @@
+"""The coarsest exact lumping of a network (Ressi et al.): one forward pass merges, one backward pass removes.
+
+Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
+proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
+aggregated weight is then decided exactly: error-free float transforms (`exact.py`), else Fractions.
+Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import cache
+from fractions import Fraction
+
+import numpy as np
+
+from .domain import Box
+from .exact import as_fractions, canonical, exact_add, exact_scale, gradual_underflow, proportional_rows, to_fraction
+from .network import Activation, Layer, Network
+from .relation import LayerRelation, NeuronMap, Relation
+
+_CHUNK_BYTES = 1 << 22  # temporaries are processed in blocks of about 4 MB (cache-sized)
+_ONE = Fraction(1)
+# How a neuron's aggregated vector is normalised before hashing, i.e. which factors its activation admits:
+# any nonzero c (identity), c > 0 (positively homogeneous), c = ±1 (tanh/sigmoid, odd up to an offset).
+_MODE = {"identity": "any", "relu": "pos", "leaky_relu": "pos", "tanh": "sign", "sigmoid": "sign"}
+
+
+@dataclass
+class LayerStats:
+    layer: int  # index of the hidden layer in the network (1 = first hidden layer)
+    before: int
+    after: int
+    reasons: dict[str, int]  # reason (relation.REASONS) -> number of original neurons
+
+
+@dataclass
+class ReductionStats:
+    layers: list[LayerStats]
+    params_before: int
+    params_after: int
+    seconds: float
+
+
+@dataclass
+class Reduction:
+    """An original network, its exact quotient, and the relation proving one computes the other."""
+
+    original: Network
+    network: Network
+    relation: Relation
+    domain: Box | None  # None: exact on all of R^n
+    stats: ReductionStats
+
+    @property
+    def partition(self) -> list[list[list[int]]]:
+        """Per hidden layer, the classes of original neuron indices (constants and dead neurons in none)."""
+        return [layer.classes() for layer in self.relation.layers]
+
+    @property
+    def factors(self) -> list[list[Fraction]]:
+        """Per hidden layer, per original neuron, its factor relative to its class (0 for constants/dead)."""
+        return [[m.factor for m in layer.maps] for layer in self.relation.layers]
+
+
+def merge_allowed(activation: Activation, factor: Fraction) -> bool:
+    """May v = factor·v_rep (+ offset) follow from a(s) = factor·a(rep)? Needs σ(c·z) = c·σ(z) (+ a constant)."""
+    if factor == 1:
+        return True
+    kind = activation.kind
+    if kind == "identity":
+        return factor != 0
+    if kind in ("relu", "leaky_relu"):
+        return factor > 0  # positively homogeneous; ReLU(-z) != -ReLU(z)
+    return factor == -1  # tanh(-z) = -tanh(z), sigmoid(-z) = 1 - sigmoid(z); no other multiple is exact
+
+
+@cache
+def _plain_map(cls: int, reason: str) -> NeuronMap:
+    """v = v'_cls ("kept" or "duplicate"); shared, since maps are immutable and these are most of them."""
+    return NeuronMap(((cls, _ONE),), Fraction(0), reason)
+
+
+def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
+    if factor == 1:
+        return _plain_map(cls, "duplicate")
+    if factor == -1 and activation.kind in ("tanh", "sigmoid"):
+        offset = Fraction(1) if activation.kind == "sigmoid" else Fraction(0)
+        return NeuronMap(((cls, factor),), offset, "negated")
+    return NeuronMap(((cls, factor),), Fraction(0), "proportional")
+
+
+def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
+    """σ(b) when it is rational (always for piecewise-linear σ; sigmoid/tanh only at 0), else None."""
+    if activation.piecewise_linear or bias == 0:
+        return activation.exact(bias)
+    return None
+
+
+def _blocks(n: int, row_len: int) -> list[slice]:
+    """Row ranges of about _CHUNK_BYTES each for float64 rows of `row_len` entries."""
+    step = max(1, _CHUNK_BYTES // (8 * max(row_len, 1)))
+    return [slice(lo, lo + step) for lo in range(0, n, step)]
+
+
+# ---------------------------------------------------------------- aggregation: a(s) over the previous classes
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A layer's original neurons as seen by the next layer: v_r = Σ factor·v'_col + offset_r, flattened."""
+
+    size: int
+    width: int
+    rows: np.ndarray
+    cols: np.ndarray
+    factors: tuple[Fraction, ...]
+    offsets: tuple[tuple[int, Fraction], ...]
+    identity: bool
+
+    @classmethod
+    def of_inputs(cls, n: int) -> "_Terms":
+        idx = np.arange(n)
+        return cls(n, n, idx, idx, (_ONE,) * n, (), True)
+
+    @classmethod
+    def of(cls, layer: LayerRelation) -> "_Terms":
+        rows, cols, factors = [], [], []
+        for r, m in enumerate(layer.maps):
+            for c, f in m.terms:
+                rows.append(r)
+                cols.append(c)
+                factors.append(f)
+        offsets = tuple((r, m.offset) for r, m in enumerate(layer.maps) if m.offset != 0)
+        n = len(layer.maps)
+        rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
+        identity = (
+            layer.reduced_width == n
+            and len(rows) == n
+            and not offsets
+            and bool(np.all(rows_a == np.arange(n)) and np.all(cols_a == rows_a))
+            and all(f == 1 for f in factors)
+        )
+        return cls(n, layer.reduced_width, rows_a, cols_a, tuple(factors), offsets, identity)
+
+
+@dataclass
+class _Incoming:
+    """The aggregated incoming vectors of one layer: row s is (a(s), b(s)), a of shape (neurons, width).
+
+    The columns of `a` may be stored permuted (`order[i]` = reduced neuron of column i): grouping is
+    indifferent to a common column order, and `select` restores the real one for the quotient.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    ext: np.ndarray | None = None  # [a | b] as one array, when aggregation built it that way
+    order: np.ndarray | None = None
+
+    @property
+    def floats(self) -> bool:
+        """Grouping may use the float fast path (float64 rows and IEEE gradual underflow)."""
+        return self.a.dtype == np.float64 and self.b.dtype == np.float64 and gradual_underflow()
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Float64 copy of the rows (a(s), b(s)) for s in idx (columns in storage order)."""
+        if self.ext is not None:
+            return self.ext[idx]
+        out = np.empty((len(idx), self.a.shape[1] + 1))
+        out[:, :-1] = self.a[idx]
+        out[:, -1] = self.b[idx]
+        return out
+
+    def select(self, reps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, bias) of the neurons `reps` (default all), columns in reduced-neuron order."""
+        a, b = self.a, self.b
+        every = reps is None or (len(reps) == a.shape[0] and np.array_equal(reps, np.arange(len(reps))))
+        if self.order is None:
+            return (a, b) if every else (a[reps], b[reps])
+        inverse = np.argsort(self.order)
+        if every:
+            return np.take(a, inverse, axis=1), b
+        return a[reps[:, None], inverse[None, :]], b[reps]  # one gather for rows and columns
+
+
+def _aggregate(weight: np.ndarray, bias: np.ndarray, terms: _Terms) -> _Incoming:
+    """A[s, j] = Σ_{r→j} factor·W[s, r] and b'[s] = b[s] + Σ_r offset_r·W[s, r], exactly."""
+    if terms.identity:
+        return _Incoming(weight, bias)
+    if weight.dtype == object or bias.dtype == object or not gradual_underflow():
+        out = _aggregate_fractions(weight, bias, terms)
+        if out.dtype == object:
+            return _Incoming(out[:, :-1], out[:, -1])
+        return _Incoming(out[:, :-1], out[:, -1], out)
+    return _aggregate_floats(weight, bias, terms)
+
+
+def _all_terms(terms: _Terms, column: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Fraction]]:
+    """(source, destination, factor) of every contribution, the bias being source `size` and destination
+    `width`; destinations are mapped through `column` (reduced neuron -> stored column)."""
+    src = np.concatenate([terms.rows, [r for r, _ in terms.offsets], [terms.size]]).astype(np.intp)
+    dst = np.concatenate([column[terms.cols], [terms.width] * (len(terms.offsets) + 1)]).astype(np.intp)
+    return src, dst, [*terms.factors, *(d for _, d in terms.offsets), _ONE]
+
+
+def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: _Terms) -> _Incoming:
+    """Float64 aggregation with every product and partial sum proven exact; unproven entries are redone exactly.
+
+    Columns are stored by decreasing class size, so the k-th members of all classes that have one are a
+    contiguous block: adding them is a slice operation, not a scatter.
+    """
+    n_out, n_in, width = weight.shape[0], weight.shape[1], terms.width
+    fval, representable = _float_factors(terms.factors)
+    count = np.bincount(terms.cols, minlength=width)
+    order = np.argsort(-count, kind="stable")
+    column = np.empty(width, dtype=np.intp)
+    column[order] = np.arange(width)
+    by_column = np.lexsort((terms.rows, column[terms.cols]))
+    pos = column[terms.cols[by_column]]
+    first = np.ones(len(pos), dtype=bool)
+    first[1:] = pos[1:] != pos[:-1]
+    rank = np.arange(len(pos)) - np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
+    ext = np.empty((n_out, width + 1))
+    bad = np.zeros((n_out, width + 1), dtype=bool)
+    bad[:, column[terms.cols[~representable]]] = True  # no float factor: those columns are done with Fractions
+    factor = np.where(representable, fval, 0.0)
+    levels = [by_column[rank == k] for k in range(int(rank.max()) + 1 if len(rank) else 0)]
+    sources = [terms.rows[t] for t in levels]  # level k: the k-th member of every class having one
+    factors = [None if np.all(factor[t] == 1) else factor[t] for t in levels]
+    ext[:, len(levels[0]) if levels else 0 : width] = 0.0  # reduced neurons with no member at all
+    for blk in _blocks(n_out, n_in):  # one pass over W, each block of rows worked on while in cache
+        w, res, flag = weight[blk], ext[blk], bad[blk]
+        for k, (src, fac) in enumerate(zip(sources, factors)):
+            part = np.take(w, src, axis=1)
+            if fac is not None:
+                part, inexact = exact_scale(part, fac[None, :])
+                flag[:, : len(src)] |= inexact
+            if k == 0:
+                res[:, : len(src)] = part
+            else:
+                total, inexact = exact_add(res[:, : len(src)], part)
+                res[:, : len(src)] = total
+                flag[:, : len(src)] |= inexact
+    ext[:, width] = bias
+    for r, d in terms.offsets:
+        prod, inexact = exact_scale(weight[:, r], np.float64(d))
+        total, inexact_sum = exact_add(ext[:, width], prod)
+        ext[:, width] = total
+        bad[:, width] |= inexact | inexact_sum | (Fraction(float(d)) != d)
+    if bad.any():
+        ext = _repair(ext, bad, weight, bias, *_all_terms(terms, column))
+        if ext.dtype == object:
+            ext = ext[:, np.append(np.argsort(order), width)]  # Fraction path: plain reduced-neuron order
+            return _Incoming(ext[:, :width], ext[:, width])
+    return _Incoming(ext[:, :width], ext[:, width], ext, order)
+
+
+def _float_factors(fac: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each factor as float64, and whether that float is the factor exactly."""
+    cache: dict[tuple[int, int], tuple[float, bool]] = {}
+    vals, exact = np.empty(len(fac)), np.empty(len(fac), dtype=bool)
+    for i, f in enumerate(fac):
+        key = (f.numerator, f.denominator)
+        hit = cache.get(key)
+        if hit is None:
+            v = float(f)
+            hit = cache[key] = (v, Fraction(v) == f)
+        vals[i], exact[i] = hit
+    return vals, exact
+
+
+def _repair(
+    out: np.ndarray, bad: np.ndarray, weight: np.ndarray, bias: np.ndarray, src: np.ndarray, dst: np.ndarray, fac: list
+) -> np.ndarray:
+    """Recompute flagged entries with Fractions; stay float64 if all are floats, else go object (exact)."""
+    pending: list[tuple[np.ndarray, int, np.ndarray]] = []
+    for j in np.flatnonzero(bad.any(axis=0)):
+        rows = np.flatnonzero(bad[:, j])
+        value = np.full(len(rows), Fraction(0), dtype=object)
+        for t in np.flatnonzero(dst == j):
+            column = bias if src[t] == weight.shape[1] else weight[:, src[t]]
+            value = value + fac[t] * as_fractions(column[rows])
+        floats = canonical(value)
+        if floats.dtype == np.float64:
+            out[rows, j] = floats
+        else:
+            pending.append((rows, int(j), value))
+    if not pending:
+        return out
+    out = as_fractions(out)
+    for rows, j, value in pending:
+        out[rows, j] = value
+    return out
+
+
+def _aggregate_fractions(weight: np.ndarray, bias: np.ndarray, terms: _Terms) -> np.ndarray:
+    """[A | b'] on Fractions (networks read from decimal text); back to float64 when that is exact."""
+    w, b = as_fractions(weight), as_fractions(bias)
+    out = np.full((weight.shape[0], terms.width + 1), Fraction(0), dtype=object)
+    for r, j, f in zip(*_all_terms(terms, np.arange(terms.width))):
+        column = b if r == weight.shape[1] else w[:, r]
+        out[:, j] = out[:, j] + (column if f == 1 else f * column)
+    return canonical(out)
+
+
+# ---------------------------------------------------------------- grouping: proportional aggregated vectors
+
+
+def _hash_rows(inc: _Incoming, rows: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, pivot) per row: pivot = first nonzero index of (a(s), b(s)); hash of the row divided by its pivot
+    value (signed, absolute, or its sign, per `mode`). Exactly proportional rows get equal hashes: IEEE division
+    rounds the equal exact quotients identically, and an integer (wrapping) hash has no rounding at all.
+    """
+    m = inc.a.shape[1] + 1
+    mult = np.random.default_rng(20220907).integers(1, 2**63, size=m, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    keys = np.empty(len(rows), dtype=np.uint64)
+    pivots = np.empty(len(rows), dtype=np.intp)
+    for blk in _blocks(len(rows), m):
+        z = inc.rows(rows[blk])
+        piv = np.zeros(len(z), dtype=np.intp)  # dense rows: the pivot is column 0, found without a full scan
+        late = np.flatnonzero(z[:, 0] == 0)
+        piv[late] = np.argmax(z[late] != 0, axis=1)
+        lead = z[np.arange(len(z)), piv]
+        lead[lead == 0] = 1.0  # all-zero row
+        if mode == "pos":
+            lead = np.abs(lead)
+        elif mode == "sign":
+            lead = np.sign(lead)
+        z /= lead[:, None]
+        z += 0.0  # -0.0 -> +0.0 so equal values have equal bits
+        keys[blk] = z.view(np.uint64) @ mult
+        pivots[blk] = piv
+    return keys, pivots
+
+
+def _group_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (candidate, first) pairing each element of a group of equal keys with the group's lowest position."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    first = np.ones(len(k), dtype=bool)
+    first[1:] = k[1:] != k[:-1]
+    head = order[np.maximum.accumulate(np.where(first, np.arange(len(k)), 0))]
+    return order[~first], head[~first]
+
+
+def _verify(
+    inc: _Incoming, cand: np.ndarray, rep: np.ndarray, pivots: np.ndarray, activation: Activation
+) -> list[Fraction | None]:
+    """Exact factor c with a(cand) = c·a(rep) when that merge is admissible for σ, else None (per pair)."""
+    out: list[Fraction | None] = [None] * len(cand)
+    for blk in _blocks(len(cand), 2 * (inc.a.shape[1] + 1)):
+        x, y, piv = inc.rows(cand[blk]), inc.rows(rep[blk]), pivots[blk]
+        i = np.arange(len(piv))
+        num, den = x[i, piv], y[i, piv]
+        zero = den == 0  # the representative's row is all zero: only an all-zero row equals it
+        ok = proportional_rows(x, y, piv)
+        ok[zero] = ~x[zero].any(axis=1)
+        with np.errstate(all="ignore"):
+            ratio = np.where(zero, 1.0, num / np.where(zero, 1.0, den))
+        # the float ratio IS the exact ratio when the pivots' significands agree (and it neither over- nor underflows)
+        same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
+        by_float = ok & (zero | (same & np.isfinite(ratio) & (ratio != 0)))
+        values, which = np.unique(ratio[by_float], return_inverse=True)
+        factors = [Fraction(v) for v in values]
+        allowed = [merge_allowed(activation, c) for c in factors]
+        for k, u in zip(np.flatnonzero(by_float), which):
+            if allowed[u]:
+                out[blk.start + k] = factors[u]
+        for k in np.flatnonzero(ok & ~by_float):
+            c = Fraction(num[k]) / Fraction(den[k])
+            if merge_allowed(activation, c):
+                out[blk.start + k] = c
+    return out
+
+
+def _float_classes(inc: _Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
+    """{s: (rep, c)} for every non-representative s among rows (float64 rows); rep = lowest index of its class."""
+    keys, pivots = _hash_rows(inc, rows, _MODE[activation.kind])
+    merged: dict[int, tuple[int, Fraction]] = {}
+    pending = np.arange(len(rows))
+    while len(pending):
+        cand, head = _group_pairs(keys[pending])
+        cand, head = pending[cand], pending[head]
+        factors = _verify(inc, rows[cand], rows[head], pivots[head], activation)
+        for k, c in enumerate(factors):
+            if c is not None:
+                merged[int(rows[cand[k]])] = (int(rows[head[k]]), c)
+        # a hash collision or a float near-miss: regroup the rejected among themselves
+        pending = np.sort(cand[[c is None for c in factors]]) if len(cand) else cand
+    return merged
+
+
+def _fraction_classes(inc: _Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
+    """Same as `_float_classes` for Fraction rows, keyed exactly: positive multiples share their primitive
+    integer vector; the pivot's sign (when c < 0 is admissible) and size (when only c = ±1 is) complete the key."""
+    mode = _MODE[activation.kind]
+    af, bf = as_fractions(inc.a), as_fractions(inc.b)
+    seen: dict[tuple, tuple[int, Fraction]] = {}
+    merged: dict[int, tuple[int, Fraction]] = {}
+    for s in rows:
+        row = [*af[s], bf[s]]
+        lead = next((v for v in row if v != 0), Fraction(0))
+        key: tuple = _primitive(row)
+        if mode != "pos" and lead < 0:
+            key = tuple(-i for i in key)
+        if mode == "sign":
+            key = (key, abs(lead))
+        hit = seen.get(key)
+        if hit is None:
+            seen[key] = (int(s), lead)
+            continue
+        c = lead / hit[1] if lead else _ONE
+        if merge_allowed(activation, c):
+            merged[int(s)] = (hit[0], c)
+    return merged
+
+
+def _primitive(row: list[Fraction]) -> tuple[int, ...]:
+    """The row times the positive rational that makes it coprime integers (all-zero rows stay zero)."""
+    den = math.lcm(*(v.denominator for v in row))
+    ints = [v.numerator * (den // v.denominator) for v in row]
+    g = math.gcd(*ints) or 1
+    return tuple(i // g for i in ints)
+
+
+def _lump_layer(inc: _Incoming, activation: Activation, fold_constants: bool) -> tuple[LayerRelation, np.ndarray]:
+    """The coarsest admissible classes of one layer from its aggregated incoming vectors, and their
+    representatives (lowest original index of each class)."""
+    n = inc.a.shape[0]
+    constants: dict[int, Fraction] = {}
+    if fold_constants:
+        for s in np.flatnonzero(~(inc.a != 0).any(axis=1)):
+            value = _constant_value(activation, to_fraction(inc.b[s]))
+            if value is not None:
+                constants[int(s)] = value
+    rows = np.array([s for s in range(n) if s not in constants], dtype=np.intp)
+    merged = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation)
+    cls: dict[int, int] = {}
+    maps: list[NeuronMap] = []
+    for s in range(n):
+        if s in constants:
+            maps.append(NeuronMap((), constants[s], "constant"))
+        elif s in merged:
+            rep, c = merged[s]
+            maps.append(_merge_map(activation, cls[rep], c))
+        else:
+            cls[s] = len(cls)
+            maps.append(_plain_map(cls[s], "kept"))
+    return LayerRelation(maps, len(cls)), np.array(list(cls), dtype=np.intp)
+
+
+def _representatives(layer: LayerRelation, index: int) -> np.ndarray:
+    """For each reduced neuron, the lowest original neuron equal to it (factor 1, offset 0)."""
+    reps = [-1] * layer.reduced_width
+    for r, m in enumerate(layer.maps):
+        if m.offset == 0 and len(m.terms) == 1 and m.terms[0][1] == 1 and reps[m.terms[0][0]] < 0:
+            reps[m.terms[0][0]] = r
+    missing = [j for j, r in enumerate(reps) if r < 0]
+    if missing:
+        raise ValueError(
+            f"hidden layer {index}: reduced neuron {missing[0]} has no representative (factor 1, offset 0)"
+        )
+    return np.array(reps, dtype=np.intp)
+
+
+# ---------------------------------------------------------------- backward: dead classes
+
+
+def _drop_classes(layer: LayerRelation, alive: np.ndarray) -> LayerRelation:
+    """Remove dead reduced neurons and renumber; members of a dead class become 'dead' (their offsets stay,
+    since offset·W still reaches the next bias: only the class's summed outgoing weights are zero)."""
+    new_index = np.cumsum(alive) - 1
+    maps = []
+    for m in layer.maps:
+        terms = tuple((int(new_index[c]), f) for c, f in m.terms if alive[c])
+        if m.terms and not terms:
+            maps.append(NeuronMap((), m.offset, "dead"))
+        else:
+            maps.append(m if terms == m.terms else NeuronMap(terms, m.offset, m.reason))
+    return LayerRelation(maps, int(alive.sum()))
+
+
+def _remove_dead(quotient_layers: list[list[np.ndarray]], relation: list[LayerRelation]) -> None:
+    """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero is removed."""
+    for ell in reversed(range(len(relation))):
+        nxt = quotient_layers[ell + 1][0]
+        alive = (nxt != 0).any(axis=0)
+        if alive.all():
+            continue
+        quotient_layers[ell + 1][0] = nxt[:, alive]
+        quotient_layers[ell][0] = quotient_layers[ell][0][alive]
+        quotient_layers[ell][1] = quotient_layers[ell][1][alive]
+        relation[ell] = _drop_classes(relation[ell], alive)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = True) -> Reduction:
+    """The coarsest exact lumping of `net` (valid on all of R^n) and its quotient network."""
+    start = time.perf_counter()
+    hidden = len(net.layers) - 1
+    terms = _Terms.of_inputs(net.input_size)
+    relation: list[LayerRelation] = []
+    parts: list[list[np.ndarray]] = []
+    for ell, layer in enumerate(net.layers):
+        inc = _aggregate(layer.weight, layer.bias, terms)
+        if ell < hidden:
+            lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
+            parts.append(list(inc.select(reps)))
+            terms = _Terms.of(lumped)
+            relation.append(lumped)
+        else:
+            parts.append(list(inc.select()))
+        del inc  # the next layer's aggregation should not coexist with this one
+    if remove_dead:
+        _remove_dead(parts, relation)
+    layers = []
+    for layer in net.layers:  # release each part once its Layer holds a copy (peak memory)
+        a, b = parts.pop(0)
+        layers.append(Layer(a, b, layer.activation))
+    reduced = Network(layers, normalization=net.normalization, source=net.source, meta=dict(net.meta))
+    stats = ReductionStats(
+        [LayerStats(ell + 1, len(lr.maps), lr.reduced_width, lr.reason_counts()) for ell, lr in enumerate(relation)],
+        net.param_count,
+        reduced.param_count,
+        time.perf_counter() - start,
+    )
+    return Reduction(net, reduced, Relation(relation), None, stats)
+
+
+def quotient(net: Network, relation: Relation) -> Network:
+    """The reduced network a (valid) relation describes: each reduced neuron gets its representative's
+    aggregated incoming vector; constants, offsets and factors are folded into the next layer, exactly."""
+    hidden = len(net.layers) - 1
+    if len(relation.layers) != hidden:
+        raise ValueError(f"relation has {len(relation.layers)} layers, network has {hidden} hidden layers")
+    terms = _Terms.of_inputs(net.input_size)
+    layers: list[Layer] = []
+    for ell, layer in enumerate(net.layers):
+        inc = _aggregate(layer.weight, layer.bias, terms)
+        if ell < hidden:
+            lr = relation.layers[ell]
+            if len(lr.maps) != layer.out_features:
+                raise ValueError(
+                    f"hidden layer {ell + 1}: relation maps {len(lr.maps)} neurons, layer has {layer.out_features}"
+                )
+            layers.append(Layer(*inc.select(_representatives(lr, ell + 1)), layer.activation))
+            terms = _Terms.of(lr)
+        else:
+            layers.append(Layer(*inc.select(), layer.activation))
+    return Network(layers, normalization=net.normalization, source=net.source, meta=dict(net.meta))

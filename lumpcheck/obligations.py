@@ -1,0 +1,479 @@
+"""Layer-local proof obligations of a reduction, derived from the two networks and the relation alone.
+
+Induction over layers: if layer ℓ−1 satisfies the relation, then (LINEAR) each original pre-activation
+of layer ℓ, with that relation substituted, is identical as an affine form to factor·(reduced
+pre-activation), and (ACTIVATION) σ(c·z) = c·σ(z) + offset for every (σ, c, offset) used; constants and
+dead neurons have their own small obligations; the output layer needs z_s ≡ z'_s. Nothing here calls the
+reducer. `exact_*` functions discharge obligations with exact integer algebra (the real proof).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+
+import numpy as np
+
+from .exact import fraction_str
+from .network import Activation, Network, fold_normalization
+from .relation import LayerRelation, NeuronMap, Relation
+
+AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
+"""The only lemmas about transcendental activations lumpcheck accepts (z3 has no tanh/exp)."""
+
+
+def value_var(layer: int, j: int) -> str:
+    """SMT name of reduced neuron j's value in layer `layer` (layer 0: the shared inputs)."""
+    return f"x{j}" if layer == 0 else f"h{layer}_{j}"
+
+
+def dead_var(layer: int, r: int) -> str:
+    """SMT name of the free (irrelevant) value of dead original neuron r."""
+    return f"d{layer}_{r}"
+
+
+def integer_form(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """(M, D) with arr == M / D exactly: M an object array of Python ints, D > 0 (a power of 2 for floats)."""
+    if arr.dtype == object:
+        den = math.lcm(1, *(Fraction(v).denominator for v in arr.reshape(-1)))
+        ints = [Fraction(v).numerator * (den // Fraction(v).denominator) for v in arr.reshape(-1)]
+        return _objects(ints).reshape(arr.shape), den
+    mant, exp = np.frexp(arr)
+    mant = (mant * 2.0**53).astype(np.int64)  # exact: a float64 significand has 53 bits
+    exp = exp.astype(np.int64) - 53
+    low = min(0, int(exp[mant != 0].min())) if np.any(mant != 0) else 0
+    shifts = exp - low
+    shifts[mant == 0] = 0
+    powers = _objects(1 << k for k in range(int(shifts.max(initial=0)) + 1))
+    return mant.astype(object) * powers[shifts], 1 << -low
+
+
+def _objects(values) -> np.ndarray:
+    """1-D object array of Python ints (never int64, so products cannot overflow)."""
+    out = list(values)
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    return arr
+
+
+@dataclass(frozen=True)
+class Affine:
+    """An affine form Σ coeffs[var]·var + const with exact coefficients (zero coefficients omitted)."""
+
+    coeffs: dict[str, Fraction]
+    const: Fraction
+
+
+@dataclass
+class Substituted:
+    """Exact matrix form of the substituted pre-activations: z[s] = Σ_k num[s,k]/den[k]·var_k + const_num[s]/const_den."""
+
+    variables: list[str]
+    num: np.ndarray
+    den: list[int]
+    const_num: np.ndarray
+    const_den: int
+
+    def coefficient(self, s: int, k: int) -> Fraction:
+        return Fraction(self.num[s, k], self.den[k])
+
+    def constant(self, s: int) -> Fraction:
+        return Fraction(self.const_num[s], self.const_den)
+
+
+@dataclass
+class PreActivations:
+    """Original layer ℓ's pre-activations z = W·v + b with layer ℓ−1's relation substituted for v.
+
+    `prev` maps each original neuron of layer ℓ−1 to reduced values (identity maps for the inputs);
+    dead neurons become free variables, so any non-zero weight on them shows up as a mismatch.
+    """
+
+    layer: int
+    weight: np.ndarray
+    bias: np.ndarray
+    prev: tuple[NeuronMap, ...]
+    prev_width: int
+
+    @cached_property
+    def exact(self) -> Substituted:
+        """Substitute exactly: column j collects Σ_r c_r·W[:, r] over the terms (j, c_r) of layer ℓ−1."""
+        m, d = integer_form(self.weight)
+        b, db = integer_form(self.bias)
+        dead = [r for r, nm in enumerate(self.prev) if nm.reason == "dead"]
+        lcms = [1] * self.prev_width
+        for nm in self.prev:
+            if nm.reason != "dead":
+                for j, c in nm.terms:
+                    lcms[j] = math.lcm(lcms[j], c.denominator)
+        n_out = self.weight.shape[0]
+        num = np.zeros((n_out, self.prev_width + len(dead)), dtype=object)
+        off_den = math.lcm(1, *(nm.offset.denominator for nm in self.prev if nm.reason != "dead"))
+        const = np.zeros(n_out, dtype=object)
+        for r, nm in enumerate(self.prev):
+            if nm.reason == "dead":
+                continue
+            for j, c in nm.terms:
+                scale = c.numerator * (lcms[j] // c.denominator)
+                num[:, j] += m[:, r] if scale == 1 else m[:, r] * scale
+            if nm.offset:
+                const += m[:, r] * (nm.offset.numerator * (off_den // nm.offset.denominator))
+        for k, r in enumerate(dead):
+            num[:, self.prev_width + k] = m[:, r]
+        const_den = math.lcm(d * off_den, db)
+        const = const * (const_den // (d * off_den)) + b * (const_den // db)
+        names = [value_var(self.layer - 1, j) for j in range(self.prev_width)]
+        names += [dead_var(self.layer - 1, r) for r in dead]
+        return Substituted(names, num, [d * q for q in lcms] + [d] * len(dead), const, const_den)
+
+    def affine(self, s: int) -> Affine:
+        """Neuron s's substituted pre-activation as an explicit affine form (for messages and tests)."""
+        ex = self.exact
+        coeffs = {v: ex.coefficient(s, k) for k, v in enumerate(ex.variables) if ex.num[s, k] != 0}
+        return Affine(coeffs, ex.constant(s))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Claim z_neuron ≡ factor · z'_cls (original pre-activation vs reduced pre-activation, same layer)."""
+
+    neuron: int
+    cls: int
+    factor: Fraction
+
+
+@dataclass
+class Mismatch:
+    """First failing coefficient of an obligation, with both exact values."""
+
+    neuron: int
+    term: str
+    lhs: Fraction
+    rhs: Fraction
+
+    def __str__(self) -> str:
+        return f"neuron {self.neuron}: {self.term}: {fraction_str(self.lhs)} != {fraction_str(self.rhs)}"
+
+
+@dataclass
+class LinearObligation:
+    """Layer ℓ: for every target, substituted z_s ≡ factor·z'_cls exactly (coefficient by coefficient)."""
+
+    layer: int
+    pre: PreActivations
+    reduced_weight: np.ndarray
+    reduced_bias: np.ndarray
+    targets: list[Target]
+    kind: str = "linear"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.linear"
+
+    @property
+    def neurons(self) -> list[int]:
+        return [t.neuron for t in self.targets]
+
+    def statement(self) -> str:
+        return f"layer {self.layer}: z_s (layer {self.layer - 1} relation substituted) == c_s * z'_cls(s), as affine forms"
+
+    def rhs(self, t: Target) -> Affine:
+        """factor·z'_cls as an explicit affine form over the reduced previous-layer values."""
+        w, b = self.reduced_weight[t.cls], self.reduced_bias[t.cls]
+        coeffs = {value_var(self.layer - 1, i): t.factor * Fraction(w[i]) for i in range(len(w)) if w[i] != 0}
+        return Affine(coeffs, t.factor * Fraction(b))
+
+
+@dataclass
+class ConstantObligation:
+    """Layer ℓ: each listed neuron's substituted pre-activation is a constant κ with σ(κ) == offset exactly."""
+
+    layer: int
+    pre: PreActivations
+    activation: Activation
+    constants: list[tuple[int, Fraction]]
+    kind: str = "constant"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.constant"
+
+    @property
+    def neurons(self) -> list[int]:
+        return [s for s, _ in self.constants]
+
+    def statement(self) -> str:
+        return f"layer {self.layer}: z_s is constant and {self.activation}(z_s) == offset_s"
+
+
+@dataclass
+class DeadObligation:
+    """Layer ℓ: every outgoing weight W_{ℓ+1}(r, t) of each listed dead neuron r is zero, so its value is irrelevant."""
+
+    layer: int
+    outgoing: np.ndarray
+    dead: list[int]
+    kind: str = "dead"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.dead"
+
+    @property
+    def neurons(self) -> list[int]:
+        return list(self.dead)
+
+    def statement(self) -> str:
+        return f"layer {self.layer}: all outgoing weights of dead neurons are 0"
+
+
+@dataclass
+class DomainObligation:
+    """Extension point: maps with several terms (domain reductions) need sound bounds on the input box."""
+
+    layer: int
+    neurons: list[int]
+    domain_given: bool
+    kind: str = "domain"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.domain"
+
+    def statement(self) -> str:
+        return f"layer {self.layer}: multi-term maps hold on the input domain (needs per-layer bounds)"
+
+
+@dataclass(frozen=True)
+class ActivationLemma:
+    """∀z: σ(c·z) = c·σ(z) + offset, for one activation σ and one (c, offset) used by the relation."""
+
+    activation: Activation
+    factor: Fraction
+    offset: Fraction
+    kind: str = field(default="activation", init=False)
+
+    @property
+    def id(self) -> str:
+        return f"act.{self.activation}:c={fraction_str(self.factor)}:o={fraction_str(self.offset)}"
+
+    @property
+    def layer(self) -> None:
+        return None
+
+    @property
+    def neurons(self) -> list[int]:
+        return []
+
+    def statement(self) -> str:
+        c, o = fraction_str(self.factor), fraction_str(self.offset)
+        return f"forall z: {self.activation}({c}*z) == {c}*{self.activation}(z) + {o}"
+
+    @property
+    def axiom(self) -> str | None:
+        """Name of the admitted axiom this lemma is, if any (tanh/sigmoid)."""
+        return AXIOMS.get((self.activation.kind, self.factor, self.offset))
+
+    @property
+    def trivial(self) -> bool:
+        """c = 1, offset = 0: σ(z) = σ(z), true for every σ."""
+        return self.factor == 1 and self.offset == 0
+
+
+@dataclass
+class StructureObligation:
+    """The two networks and the relation fit together (depth, widths, activations, one map per neuron)."""
+
+    problems: list[str]
+    kind: str = "structure"
+    id: str = "structure"
+    layer: None = None
+
+    @property
+    def neurons(self) -> list[int]:
+        return []
+
+    def statement(self) -> str:
+        return "same depth, inputs, outputs and activations; every original neuron mapped once; every reduced neuron used"
+
+
+Obligation = (
+    StructureObligation | LinearObligation | ConstantObligation | DeadObligation | DomainObligation | ActivationLemma
+)
+
+
+def structure_problems(original: Network, reduced: Network, relation: Relation) -> list[str]:
+    """Everything that must hold before layer obligations make sense; empty when the shapes fit."""
+    k = len(original.layers)
+    if len(reduced.layers) != k:
+        return [f"depth differs: original has {k} layers, reduced has {len(reduced.layers)}"]
+    problems = []
+    if original.input_size != reduced.input_size:
+        problems.append(f"input size differs: {original.input_size} vs {reduced.input_size}")
+    if original.output_size != reduced.output_size:
+        problems.append(f"output size differs: {original.output_size} vs {reduced.output_size}")
+    for i, (a, b) in enumerate(zip(original.layers, reduced.layers), start=1):
+        if a.activation != b.activation:
+            problems.append(f"layer {i}: activation {a.activation} vs {b.activation}")
+    if len(relation.layers) != k - 1:
+        return problems + [f"relation has {len(relation.layers)} layers, the network has {k - 1} hidden layers"]
+    for ell, lr in enumerate(relation.layers, start=1):
+        problems += _layer_relation_problems(ell, lr, original.widths[ell], reduced.widths[ell])
+    return problems
+
+
+def _layer_relation_problems(ell: int, lr: LayerRelation, width: int, reduced_width: int) -> list[str]:
+    """Shape of one layer's maps: one per original neuron, classes in range, no zero/repeated terms, all used."""
+    out = []
+    if len(lr.maps) != width:
+        out.append(f"layer {ell}: relation maps {len(lr.maps)} neurons, the original layer has {width}")
+    if lr.reduced_width != reduced_width:
+        out.append(f"layer {ell}: relation says reduced width {lr.reduced_width}, the reduced model has {reduced_width}")
+    used = set()
+    for r, nm in enumerate(lr.maps):
+        classes = [j for j, _ in nm.terms]
+        if any(not 0 <= j < reduced_width for j in classes):
+            out.append(f"layer {ell} neuron {r}: reduced neuron out of range in {classes}")
+        if len(set(classes)) != len(classes) or any(c == 0 for _, c in nm.terms):
+            out.append(f"layer {ell} neuron {r}: repeated reduced neuron or zero factor in its terms")
+        if nm.reason == "dead" and (nm.terms or nm.offset):
+            out.append(f"layer {ell} neuron {r}: a dead neuron has no terms and offset 0")
+        used.update(classes)
+    unused = sorted(set(range(reduced_width)) - used)
+    if unused:
+        out.append(f"layer {ell}: reduced neurons {unused[:5]} are not used by any original neuron")
+    return out
+
+
+def common_normalization(original: Network, reduced: Network) -> tuple[Network, Network]:
+    """Both networks with the same normalisation: unchanged when equal, else both folded into the weights.
+
+    Folding is exact and leaves every hidden value unchanged, so the relation applies to the folded nets.
+    Folding drops input clipping, so both must clip identically.
+    """
+    if original.normalization == reduced.normalization:
+        return original, reduced
+    clips = [(n.input_min, n.input_max) if n else ((), ()) for n in (original.normalization, reduced.normalization)]
+    if clips[0] != clips[1]:
+        raise ValueError("the input clipping ranges differ")
+    return fold_normalization(original), fold_normalization(reduced)
+
+
+def derive(original: Network, reduced: Network, relation: Relation, domain_given: bool = False) -> list[Obligation]:
+    """All obligations of the claim 'reduced computes the same function as original' (strict mode)."""
+    try:
+        original, reduced = common_normalization(original, reduced)
+    except ValueError as e:
+        return [StructureObligation([f"normalisations differ and cannot be folded: {e}"])]
+    problems = structure_problems(original, reduced, relation)
+    obligations: list[Obligation] = [StructureObligation(problems)]
+    if problems:
+        return obligations
+    k = len(original.layers)
+    identity = tuple(NeuronMap(((i, Fraction(1)),)) for i in range(original.input_size))
+    maps = [identity] + [tuple(lr.maps) for lr in relation.layers]
+    lemmas: dict[ActivationLemma, None] = {}
+    for ell in range(1, k + 1):
+        layer, red = original.layers[ell - 1], reduced.layers[ell - 1]
+        pre = PreActivations(ell, layer.weight, layer.bias, maps[ell - 1], reduced.widths[ell - 1])
+        if ell == k:
+            targets = [Target(s, s, Fraction(1)) for s in range(layer.out_features)]
+            obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
+            continue
+        targets, constants, dead, multi = [], [], [], []
+        for s, nm in enumerate(maps[ell]):
+            if nm.reason == "dead":
+                dead.append(s)
+            elif not nm.terms:
+                constants.append((s, nm.offset))
+            elif len(nm.terms) == 1:
+                targets.append(Target(s, nm.terms[0][0], nm.terms[0][1]))
+                lemmas[ActivationLemma(layer.activation, nm.terms[0][1], nm.offset)] = None
+            else:
+                multi.append(s)
+        if targets:
+            obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
+        if constants:
+            obligations.append(ConstantObligation(ell, pre, layer.activation, constants))
+        if dead:
+            obligations.append(DeadObligation(ell, original.layers[ell].weight, dead))
+        if multi:
+            obligations.append(DomainObligation(ell, multi, domain_given))
+    return obligations + list(lemmas)
+
+
+def exact_linear(ob: LinearObligation) -> Mismatch | None:
+    """Compare both affine forms coefficient by coefficient in exact integer arithmetic; first mismatch or None."""
+    sub = ob.pre.exact
+    rows = [t.neuron for t in ob.targets]
+    p = _objects(t.factor.numerator for t in ob.targets)[:, None]
+    q = _objects(t.factor.denominator for t in ob.targets)[:, None]
+    rm, rd = integer_form(ob.reduced_weight)
+    rb, rbd = integer_form(ob.reduced_bias)
+    width = ob.reduced_weight.shape[1]
+    cls = [t.cls for t in ob.targets]
+    den = _objects(sub.den[:width])[None, :]
+    lhs = sub.num[rows, :width] * (q * rd)
+    rhs = rm[cls] * p * den
+    bad = np.argwhere(lhs != rhs)
+    dead_bad = np.argwhere(sub.num[rows, width:] != 0)
+    const_bad = np.flatnonzero(sub.const_num[rows] * q[:, 0] * rbd != rb[cls] * p[:, 0] * sub.const_den)
+    candidates = [(int(i), int(k)) for i, k in bad[:1]] + [(int(i), width + int(k)) for i, k in dead_bad[:1]]
+    constant = sub.num.shape[1]  # sorts after every variable: coefficients are reported first
+    candidates += [(int(i), constant) for i in const_bad[:1]]
+    if not candidates:
+        return None
+    i, k = min(candidates)
+    t = ob.targets[i]
+    if k == constant:
+        return Mismatch(t.neuron, "constant term", sub.constant(t.neuron), t.factor * Fraction(ob.reduced_bias[t.cls]))
+    rhs_coeff = t.factor * Fraction(ob.reduced_weight[t.cls, k]) if k < width else Fraction(0)
+    return Mismatch(t.neuron, f"coefficient of {sub.variables[k]}", sub.coefficient(t.neuron, k), rhs_coeff)
+
+
+def exact_constant(ob: ConstantObligation) -> Mismatch | None:
+    """Every coefficient zero and σ(κ) == offset for the constant κ, exactly (σ(κ) irrational fails)."""
+    sub = ob.pre.exact
+    for s, offset in ob.constants:
+        nonzero = np.flatnonzero(sub.num[s] != 0)
+        if len(nonzero):
+            k = int(nonzero[0])
+            return Mismatch(s, f"coefficient of {sub.variables[k]}", sub.coefficient(s, k), Fraction(0))
+        kappa = sub.constant(s)
+        try:
+            value = ob.activation.exact(kappa)
+        except ValueError:
+            return Mismatch(s, f"{ob.activation}({fraction_str(kappa)}) is irrational; offset", Fraction(0), offset)
+        if value != offset:
+            return Mismatch(s, f"{ob.activation}({fraction_str(kappa)}) vs offset", value, offset)
+    return None
+
+
+def exact_dead(ob: DeadObligation) -> Mismatch | None:
+    """All outgoing weights of the dead neurons are exactly zero."""
+    for r in ob.dead:
+        nonzero = np.flatnonzero(ob.outgoing[:, r] != 0)
+        if len(nonzero):
+            t = int(nonzero[0])
+            return Mismatch(r, f"outgoing weight to layer {ob.layer + 1} neuron {t}", Fraction(ob.outgoing[t, r]), Fraction(0))
+    return None
+
+
+def exact_lemma(lemma: ActivationLemma) -> str | None:
+    """Decide the lemma exactly: None when it holds (theorem, axiom or trivial), else why not.
+
+    For piecewise-linear σ (kink only at 0, σ(0) = 0), f(z) = σ(cz) − cσ(z) − o is affine on each side
+    of 0, so f ≡ 0 iff f(−1) = f(0) = f(1) = 0.
+    """
+    if lemma.trivial or lemma.axiom:
+        return None
+    act, c, o = lemma.activation, lemma.factor, lemma.offset
+    if not act.piecewise_linear:
+        return f"{act} admits only the axiom {'tanh_odd (c=-1, o=0)' if act.kind == 'tanh' else 'sigmoid_reflection (c=-1, o=1)'}"
+    for z in (Fraction(-1), Fraction(0), Fraction(1)):
+        lhs, rhs = act.exact(c * z), c * act.exact(z) + o
+        if lhs != rhs:
+            return f"false at z={fraction_str(z)}: left side {fraction_str(lhs)}, right side {fraction_str(rhs)}"
+    return None

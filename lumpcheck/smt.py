@@ -1,0 +1,190 @@
+"""A tiny solver layer: obligations as standalone SMT-LIB 2 scripts (QF_LRA), discharged by z3 with a timeout.
+
+Each script asserts the negation of the obligation (∃ values: claim fails), so `unsat` proves it. The
+original pre-activation is written with the previous layer's relation inlined, so z3 redoes the
+substitution algebra itself. The same text is what `solve` runs and what is written for re-checking.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import z3
+
+from .network import Activation
+from .obligations import (
+    ActivationLemma,
+    ConstantObligation,
+    LinearObligation,
+    PreActivations,
+    Target,
+    dead_var,
+    value_var,
+)
+
+SOLVER = "z3"
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    """Outcome of one query: status unsat (claim proved) / sat (refuted) / unknown / timeout."""
+
+    status: str
+    seconds: float
+    model: dict[str, str] = field(default_factory=dict)
+
+
+def solver_version() -> str:
+    return z3.get_version_string()
+
+
+def literal(x: object) -> str:
+    """Exact SMT-LIB real literal of a rational (float, int or Fraction)."""
+    f = Fraction(x)
+    mag = f"{abs(f.numerator)}.0" if f.denominator == 1 else f"(/ {abs(f.numerator)}.0 {f.denominator}.0)"
+    return f"(- {mag})" if f < 0 else mag
+
+
+def _sum(parts: Sequence[str]) -> str:
+    return "0.0" if not parts else parts[0] if len(parts) == 1 else f"(+ {' '.join(parts)})"
+
+
+def _scaled(c: object, expr: str) -> str:
+    return expr if c == 1 else f"(* {literal(c)} {expr})"
+
+
+def sigma_definition(act: Activation) -> str:
+    """σ as an SMT-LIB function (piecewise-linear activations only)."""
+    body = {
+        "identity": "t",
+        "relu": "(ite (> t 0.0) t 0.0)",
+        "leaky_relu": f"(ite (>= t 0.0) t (* {literal(act.alpha)} t))",
+    }.get(act.kind)
+    if body is None:
+        raise ValueError(f"{act} has no SMT-LIB encoding (transcendental)")
+    return f"(define-fun sigma ((t Real)) Real {body})"
+
+
+class _Layer:
+    """Text builder for one layer's original and reduced pre-activations (relation of layer ℓ−1 inlined)."""
+
+    def __init__(self, pre: PreActivations):
+        self.pre = pre
+        prev = pre.layer - 1
+        self.values = [
+            dead_var(prev, r) if nm.reason == "dead"
+            else _sum([_scaled(c, value_var(prev, j)) for j, c in nm.terms] + ([literal(nm.offset)] if nm.offset else []))
+            for r, nm in enumerate(pre.prev)
+        ]
+        self.declared = [value_var(prev, j) for j in range(pre.prev_width)]
+        self.declared += [dead_var(prev, r) for r, nm in enumerate(pre.prev) if nm.reason == "dead"]
+
+    def original(self, s: int) -> str:
+        row = self.pre.weight[s]
+        return _sum([literal(self.pre.bias[s])] + [_scaled(w, self.values[r]) for r, w in enumerate(row) if w != 0])
+
+    def reduced(self, weight, bias, j: int) -> str:
+        prev = self.pre.layer - 1
+        return _sum([literal(bias[j])] + [_scaled(w, value_var(prev, i)) for i, w in enumerate(weight[j]) if w != 0])
+
+    def header(self, comment: str) -> list[str]:
+        return [f"; {comment}", "(set-logic QF_LRA)"] + [f"(declare-fun {v} () Real)" for v in self.declared]
+
+
+def _script(lines: list[str], claims: list[str]) -> str:
+    """Assert that at least one claim fails; unsat means all hold."""
+    negated = [f"(not {c})" for c in claims]
+    body = negated[0] if len(negated) == 1 else "(or\n  " + "\n  ".join(negated) + ")"
+    return "\n".join(lines + [f"(assert {body})", "(check-sat)", "(exit)", ""])
+
+
+def linear_script(ob: LinearObligation, targets: Sequence[Target] | None = None) -> str:
+    """∃ values: some target's original pre-activation differs from factor·(reduced pre-activation)."""
+    targets = ob.targets if targets is None else targets
+    lay = _Layer(ob.pre)
+    lines = lay.header(f"lumpcheck {ob.id} neurons {[t.neuron for t in targets]}: unsat proves {ob.statement()}")
+    claims = [
+        f"(= {lay.original(t.neuron)} {_scaled(t.factor, lay.reduced(ob.reduced_weight, ob.reduced_bias, t.cls))})"
+        for t in targets
+    ]
+    return _script(lines, claims)
+
+
+def constant_script(ob: ConstantObligation, constants: Sequence[tuple[int, Fraction]] | None = None) -> str:
+    """∃ values: σ(z_s) ≠ offset (piecewise-linear σ), or z_s ≠ 0 (sigmoid/tanh: only σ(0) is rational)."""
+    constants = ob.constants if constants is None else constants
+    lay = _Layer(ob.pre)
+    neurons = [s for s, _ in constants]
+    if ob.activation.piecewise_linear:
+        lines = lay.header(f"lumpcheck {ob.id} neurons {neurons}: unsat proves {ob.statement()}")
+        lines.append(sigma_definition(ob.activation))
+        claims = [f"(= (sigma {lay.original(s)}) {literal(o)})" for s, o in constants]
+    else:
+        lines = lay.header(f"lumpcheck {ob.id} neurons {neurons}: unsat proves z_s == 0 ({ob.activation}(0) is checked exactly)")
+        claims = [f"(= {lay.original(s)} 0.0)" for s, _ in constants]
+    return _script(lines, claims)
+
+
+def lemma_script(lemma: ActivationLemma) -> str:
+    """∃z: σ(c·z) ≠ c·σ(z) + offset, for piecewise-linear σ."""
+    c, o = literal(lemma.factor), literal(lemma.offset)
+    lines = [f"; lumpcheck {lemma.id}: unsat proves {lemma.statement()}", "(set-logic QF_LRA)",
+             "(declare-fun z () Real)", sigma_definition(lemma.activation)]
+    return _script(lines, [f"(= (sigma (* {c} z)) (+ (* {c} (sigma z)) {o}))"])
+
+
+def to_smtlib(ob: LinearObligation | ConstantObligation | ActivationLemma) -> str:
+    """Standalone SMT-LIB 2 script of a whole obligation (unsat ⇔ the obligation holds)."""
+    if isinstance(ob, LinearObligation):
+        return linear_script(ob)
+    if isinstance(ob, ConstantObligation):
+        return constant_script(ob)
+    if isinstance(ob, ActivationLemma):
+        return lemma_script(ob)
+    raise ValueError(f"{ob.id} ({ob.kind}) has no SMT encoding; it is decided exactly")
+
+
+def solve(script: str, timeout_ms: int = 60_000) -> SolverResult:
+    """Run z3 on an SMT-LIB script; sat carries a (short) counterexample.
+
+    z3's equivalence-preserving `simplify` runs first: a true linear identity normalises the negated
+    claim to `false` (unsat) far faster than a full solver call; anything else goes to the QF_LRA solver.
+    """
+    start = time.perf_counter()
+    assertions = z3.parse_smt2_string(script)
+    goal = z3.Goal()
+    goal.add(assertions)
+    if all(g.inconsistent() for g in z3.TryFor(z3.Tactic("simplify"), timeout_ms)(goal)):
+        return SolverResult("unsat", time.perf_counter() - start)
+    solver = z3.SolverFor("QF_LRA")
+    solver.set("timeout", timeout_ms)
+    solver.add(assertions)
+    answer = solver.check()
+    seconds = time.perf_counter() - start
+    if answer == z3.unsat:
+        return SolverResult("unsat", seconds)
+    if answer == z3.sat:
+        model = solver.model()
+        shown = {str(d): str(model[d]) for d in model.decls() if d.arity() == 0}
+        return SolverResult("sat", seconds, dict(sorted(shown.items())[:8]))
+    reason = solver.reason_unknown()
+    return SolverResult("timeout" if "timeout" in reason or "canceled" in reason else "unknown", seconds)
+
+
+def z3_binary() -> str | None:
+    """Path of the z3 command-line solver (the z3-solver wheel installs one beside python), if any."""
+    found = shutil.which("z3")
+    if found:
+        return found
+    for directory in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(directory) / "z3"
+        if candidate.is_file():
+            return str(candidate)
+    return None

@@ -1,0 +1,511 @@
+"""`lumpcheck verify`: are two networks equivalent (strict, within ε, or same top-1) on a box or on all of R^n?
+
+Engines, cheapest first: falsification (float search, exact replay), a certified difference bound (ε and
+strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
+scaling, and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counterexample exists
+(equivalent), 'sat' = an exactly replayed counterexample, 'unknown', 'timeout', 'error'.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .domain import Box
+from .errors import LumpcheckError
+from .exact import as_fractions, fraction_str, to_fraction
+from .falsify import Replay, Value, falsify, onnxruntime_outputs, replay
+from .network import Activation, Network
+
+STATUSES = ("unsat", "sat", "unknown", "timeout", "error")
+ENGINES = ("falsify", "difference-bound", "lumping-match", "monolithic")
+FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
+FALSIFY_CAP = 5.0  # ... and at most this many seconds
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What 'equivalent' means.
+
+    strict:  y_a(x) = y_b(x) exactly, every output.
+    epsilon: max_i |y_a,i(x) − y_b,i(x)| <= ε (exact rational ε >= 0).
+    top1:    the SETS of maximal outputs are equal, {i : y_a,i = max y_a} = {i : y_b,i = max y_b}: ties count, so
+             a tie in one net and a unique maximum in the other is a disagreement (symmetric and transitive).
+    """
+
+    kind: str
+    epsilon: Fraction = Fraction(0)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("strict", "epsilon", "top1"):
+            raise ValueError(f"unknown mode {self.kind!r} (strict, epsilon, top1)")
+        object.__setattr__(self, "epsilon", to_fraction(self.epsilon))
+        if self.epsilon < 0 or (self.kind != "epsilon" and self.epsilon != 0):
+            raise ValueError("ε must be >= 0 and is only meaningful in epsilon mode")
+
+    @classmethod
+    def parse(cls, text: str) -> "Mode":
+        """'strict', 'top1', or 'epsilon=<exact decimal or p/q>' (e.g. 'epsilon=1e-6', 'epsilon=1/1024')."""
+        kind, _, value = text.partition("=")
+        try:
+            if kind.strip() == "epsilon":
+                return cls("epsilon", Fraction(value.strip()))
+            if value:
+                raise ValueError(f"mode {kind!r} takes no value")
+            return cls(kind.strip())
+        except (ValueError, ZeroDivisionError) as e:
+            raise LumpcheckError(f"bad mode {text!r}: {e}") from None
+
+    def __str__(self) -> str:
+        return f"epsilon={fraction_str(self.epsilon)}" if self.kind == "epsilon" else self.kind
+
+
+STRICT = Mode("strict")
+TOP1 = Mode("top1")
+
+
+def epsilon_mode(eps: object) -> Mode:
+    """Mode 'epsilon' with the exact rational ε (a float counts as its exact value)."""
+    return Mode("epsilon", to_fraction(eps))
+
+
+@dataclass
+class VerifyResult:
+    """The verdict, how it was reached, and (for 'sat') an exact witness with both networks' exact outputs."""
+
+    status: str
+    mode: Mode
+    engine: str
+    message: str = ""
+    witness: tuple[Fraction, ...] | None = None
+    output_a: tuple[Value, ...] | None = None  # Fractions; rigorous Enclosures for sigmoid/tanh networks
+    output_b: tuple[Value, ...] | None = None
+    onnxruntime: dict[str, list[float]] = field(default_factory=dict)  # float replays: informative only
+    times: dict[str, float] = field(default_factory=dict)
+    proofs: dict[str, list] = field(default_factory=dict)  # lumping-match: each side's certified obligation records
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+    @property
+    def equivalent(self) -> bool:
+        return self.status == "unsat"
+
+    def to_dict(self) -> dict:
+        """JSON-ready form; exact numbers as 'p/q' strings, enclosures as '[lo, hi]'."""
+
+        def text(v: Value) -> str:
+            return fraction_str(v) if isinstance(v, Fraction) else str(v)
+
+        return {
+            "status": self.status,
+            "mode": str(self.mode),
+            "engine": self.engine,
+            "message": self.message,
+            "witness": None if self.witness is None else [fraction_str(v) for v in self.witness],
+            "output_a": None if self.output_a is None else [text(v) for v in self.output_a],
+            "output_b": None if self.output_b is None else [text(v) for v in self.output_b],
+            "onnxruntime": self.onnxruntime,
+            "times": {k: round(v, 6) for k, v in self.times.items()},
+            "proofs": {side: [f"{r.id}: {r.status}" for r in records] for side, records in self.proofs.items()},
+            "details": {k: v for k, v in self.details.items() if isinstance(v, (str, int, float, bool, list))},
+        }
+
+
+# ---------------------------------------------------------------- certified ε of a rounded copy
+
+
+def certified_epsilon(exact: Network, rounded: Network, box: Box) -> Fraction:
+    """Sound upper bound on max_i |y_exact,i − y_rounded,i| over the box, for two nets of one architecture.
+
+    Layer by layer, with l <= z <= u the exact net's pre-activation bounds (bounds.symbolic_bounds),
+    X >= |exact values| and D >= |exact − rounded values|: |Δz| <= |W'|·D + |W − W'|·X + |b − b'| =: δ.
+    Then D <- slope·δ + |Δα|·(max(|l|,|u|) + δ), where both nets' pre-activations lie in [l − δ, u + δ]:
+    ReLU/LeakyReLU with u + δ <= 0 have slope α (0 for ReLU), with l − δ >= 0 slope 1 (and no Δα term),
+    otherwise σ's Lipschitz constant; Δα is a rounded LeakyReLU slope. Exact Fractions, every bound rounded up.
+    """
+    from .bounds import symbolic_bounds
+
+    _require_same_architecture(exact, rounded)
+    if box.dim != exact.input_size:
+        raise LumpcheckError(f"the box has {box.dim} inputs, the networks {exact.input_size}")
+    x_bound = [_up(max(abs(lo), abs(hi))) for lo, hi in zip(box.lower, box.upper)]
+    d_bound = [Fraction(0)] * len(x_bound)
+    for le, lr, lb in zip(exact.layers, rounded.layers, symbolic_bounds(exact, box)):
+        we, be = as_fractions(le.weight), as_fractions(le.bias)
+        wr, br = as_fractions(lr.weight), as_fractions(lr.bias)
+        dalpha = abs(le.activation.alpha - lr.activation.alpha)
+        lower, upper = [to_fraction(v) for v in lb.lower], [to_fraction(v) for v in lb.upper]
+        new_d = []
+        for s in range(le.out_features):
+            delta = sum(
+                (abs(wr[s, r]) * d_bound[r] + _up(abs(we[s, r] - wr[s, r])) * x_bound[r] for r in range(len(x_bound))),
+                _up(abs(be[s] - br[s])),
+            )
+            new_d.append(_up(_difference_after(le.activation, lower[s], upper[s], delta, dalpha)))
+        d_bound = new_d
+        x_bound = [_up(_magnitude_after(le.activation, max(abs(lo), abs(hi)))) for lo, hi in zip(lower, upper)]
+    return max(d_bound, default=Fraction(0))
+
+
+def _difference_after(act: Activation, lo: Fraction, hi: Fraction, delta: Fraction, dalpha: Fraction) -> Fraction:
+    """Bound on |σ(z) − σ'(z')| for z in [lo, hi] and |z − z'| <= delta (σ': LeakyReLU slope off by dalpha)."""
+    if act.kind in ("relu", "leaky_relu"):
+        if lo - delta >= 0:  # both active: identity
+            return delta
+        if hi + delta <= 0:  # both inactive: α·z − α'·z' = α·(z − z') + (α − α')·z'
+            return abs(act.alpha) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
+    return _lipschitz(act) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
+
+
+def _up(x: Fraction) -> Fraction:
+    """The smallest float64 >= x (keeps denominators powers of two, so the bound stays cheap to carry)."""
+    f = float(x)
+    if Fraction(f) < x:
+        f = math.nextafter(f, math.inf)
+    return Fraction(f)
+
+
+def _lipschitz(act: Activation) -> Fraction:
+    if act.kind == "sigmoid":
+        return Fraction(1, 4)
+    if act.kind == "leaky_relu":
+        return max(Fraction(1), abs(act.alpha))
+    return Fraction(1)  # identity, relu, tanh
+
+
+def _magnitude_after(act: Activation, mz: Fraction) -> Fraction:
+    """A bound on |σ(z)| given |z| <= mz."""
+    if act.kind == "sigmoid":
+        return Fraction(1)
+    if act.kind == "tanh":
+        return min(Fraction(1), mz)
+    return _lipschitz(act) * mz  # σ(0) = 0 and σ is L-Lipschitz
+
+
+def _require_same_architecture(a: Network, b: Network) -> None:
+    """Same widths and activation kinds (LeakyReLU slopes may differ, e.g. by rounding)."""
+    if a.widths != b.widths or [l.activation.kind for l in a.layers] != [l.activation.kind for l in b.layers]:
+        raise LumpcheckError(f"architectures differ: {a.shape_str()} vs {b.shape_str()} (or activations differ)")
+
+
+# ---------------------------------------------------------------- matching lumped quotients
+
+
+class Mismatch(Exception):
+    """The two networks are not the same up to neuron permutation and admissible scaling (why, in words)."""
+
+
+@dataclass(frozen=True)
+class LayerMatch:
+    """Hidden layer correspondence: v_b[perm[j]] = scale[j] · v_a[j] for every neuron j of a."""
+
+    perm: tuple[int, ...]
+    scale: tuple[Fraction, ...]
+
+
+def match_networks(a: Network, b: Network) -> list[LayerMatch]:
+    """Prove a ≡ b structurally: hidden neurons matched by hashing normalised incoming vectors, then checked exactly.
+
+    Expressed in a's previous-layer coordinates, b's neuron t has incoming vector c·(a's neuron j's vector);
+    then v_b,t = c·v_a,j when σ(c·z) = c·σ(z): c > 0 for ReLU/LeakyReLU, c = ±1 for tanh, any c ≠ 0 for
+    identity, c = 1 for sigmoid. Output layers must agree exactly (no permutation). Raises Mismatch otherwise.
+    """
+    if a.widths != b.widths:
+        raise Mismatch(f"widths differ: {a.shape_str()} vs {b.shape_str()}")
+    perm, scale = list(range(a.input_size)), [Fraction(1)] * a.input_size
+    matches: list[LayerMatch] = []
+    for li, (la, lb) in enumerate(zip(a.layers, b.layers)):
+        if la.activation != lb.activation:
+            raise Mismatch(f"layer {li}: activations differ ({la.activation} vs {lb.activation})")
+        va = _incoming(la.weight, la.bias, list(range(len(perm))), [Fraction(1)] * len(perm))
+        vb = _incoming(lb.weight, lb.bias, perm, scale)
+        if li == len(a.layers) - 1:
+            if va != vb:
+                raise Mismatch("output layers differ")
+            break
+        by_key: dict[tuple, list[int]] = {}
+        for j, vec in enumerate(va):
+            by_key.setdefault(_normalised(vec, la.activation), []).append(j)
+        new_perm, new_scale = [0] * len(va), [Fraction(0)] * len(va)
+        for t, vec in enumerate(vb):
+            candidates = by_key.get(_normalised(vec, la.activation))
+            if not candidates:
+                raise Mismatch(f"layer {li}: neuron {t} of the second network has no counterpart")
+            j = candidates.pop()
+            c = _ratio(va[j], vec)
+            if c is None or not _admissible(la.activation, c):  # hashing is only a filter: re-check exactly
+                raise Mismatch(f"layer {li}: neuron {t} is not an admissible multiple of neuron {j}")
+            new_perm[j], new_scale[j] = t, c
+        perm, scale = new_perm, new_scale
+        matches.append(LayerMatch(tuple(perm), tuple(scale)))
+    return matches
+
+
+def _incoming(weight, bias, perm: Sequence[int], scale: Sequence[Fraction]) -> list[tuple[Fraction, ...]]:
+    """Each neuron's (weights, bias) over the reference previous layer: column r is W[:, perm[r]]·scale[r]."""
+    w, b = as_fractions(weight), as_fractions(bias)
+    return [tuple(w[s, perm[r]] * scale[r] for r in range(len(perm))) + (b[s],) for s in range(len(b))]
+
+
+def _normalised(vec: tuple[Fraction, ...], act: Activation) -> tuple[Fraction, ...]:
+    """Canonical representative of vec's class under the scalings act admits."""
+    lead = next((v for v in vec if v != 0), None)
+    if lead is None or act.kind == "sigmoid":
+        return vec
+    divisor = {"identity": lead, "tanh": Fraction(1 if lead > 0 else -1)}.get(act.kind, abs(lead))
+    return tuple(v / divisor for v in vec)
+
+
+def _ratio(va: tuple[Fraction, ...], vb: tuple[Fraction, ...]) -> Fraction | None:
+    """c with vb == c·va exactly (1 for two zero vectors), else None."""
+    k = next((i for i, v in enumerate(va) if v != 0), None)
+    c = Fraction(1) if k is None else vb[k] / va[k]
+    return c if all(q == c * p for p, q in zip(va, vb)) else None
+
+
+def _admissible(act: Activation, c: Fraction) -> bool:
+    """σ(c·z) = c·σ(z) for all z."""
+    if act.kind == "identity":
+        return c != 0
+    if act.kind in ("relu", "leaky_relu"):
+        return c > 0
+    if act.kind == "tanh":
+        return abs(c) == 1
+    return c == 1
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+class _Clock:
+    """The overall deadline and the time spent per phase."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.times: dict[str, float] = {}
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.monotonic() - start
+
+
+@dataclass
+class _Run:
+    """One verification: the inputs, the clock, and the notes that explain the verdict."""
+
+    a: Network
+    b: Network
+    box: Box | None
+    mode: Mode
+    timeout: float
+    a_path: str | Path | None
+    b_path: str | Path | None
+    clock: _Clock
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def result(self, status: str, engine: str, message: str, **kw) -> VerifyResult:
+        if self.notes and status != "sat":
+            message = f"{message}; " + "; ".join(self.notes)
+        details = {"notes": self.notes}
+        return VerifyResult(status, self.mode, engine, message, times=self.clock.times, details=details, **kw)
+
+    def out_of_time(self) -> VerifyResult:
+        return self.result("timeout", "none", f"time budget of {self.timeout:g} s used up")
+
+    def counterexample(self, engine: str, rep: Replay) -> VerifyResult:
+        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs."""
+        ort: dict[str, list[float]] = {}
+        with self.clock.phase("onnxruntime"):
+            for name, path in (("a", self.a_path), ("b", self.b_path)):
+                if path is not None and Path(path).suffix.lower() == ".onnx":
+                    try:
+                        ort[name] = onnxruntime_outputs(path, rep.x)
+                    except Exception as e:  # noqa: BLE001 - an informative float replay must not change the verdict
+                        self.note(f"onnxruntime replay of {path} failed: {type(e).__name__}: {e}")
+        message = "counterexample replayed exactly"
+        return self.result("sat", engine, message, witness=rep.x, output_a=rep.ya, output_b=rep.yb, onnxruntime=ort)
+
+
+def verify(
+    a: Network,
+    b: Network,
+    box: Box | None,
+    mode: Mode,
+    timeout: float,
+    *,
+    a_path: str | Path | None = None,
+    b_path: str | Path | None = None,
+    engines: Sequence[str] = ENGINES,
+    seed: int = 0,
+) -> VerifyResult:
+    """Decide whether a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
+
+    The compared functions are the layer chains (what `network.evaluate` computes) and the box is over their
+    own inputs; normalisation metadata must be equal on both sides (else 'error': fold it first).
+    """
+    unknown_engines = set(engines) - set(ENGINES)
+    if unknown_engines:
+        raise ValueError(f"unknown engines {sorted(unknown_engines)}; known: {', '.join(ENGINES)}")
+    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed)
+    problem = _shape_problem(a, b, box)
+    if problem:
+        return run.result("error", "shape-check", problem)
+    failed = False
+    for engine, step in (
+        ("falsify", _falsify),
+        ("difference-bound", _difference_bound),
+        ("lumping-match", _lumping_match),
+        ("monolithic", _monolithic),
+    ):
+        if engine not in engines:
+            continue
+        try:
+            with run.clock.phase(engine):
+                verdict = step(run)
+        except LumpcheckError as e:  # this engine cannot handle the input; another one may
+            run.note(f"{engine} failed: {e.one_line()}")
+            failed, verdict = True, None
+        if verdict is not None:
+            return verdict
+        if run.clock.remaining() <= 0:
+            return run.out_of_time()
+    return run.result("error" if failed else "unknown", "none", "no engine decided")
+
+
+def _shape_problem(a: Network, b: Network, box: Box | None) -> str:
+    if a.input_size != b.input_size:
+        return f"input sizes differ: {a.input_size} vs {b.input_size}"
+    if a.output_size != b.output_size:
+        return f"output sizes differ: {a.output_size} vs {b.output_size}"
+    if box is not None and box.dim != a.input_size:
+        return f"the domain box has {box.dim} inputs but the networks take {a.input_size}"
+    if a.normalization != b.normalization:
+        return "the networks carry different input/output normalisation metadata; fold it first (fold_normalization)"
+    return ""
+
+
+def _falsify(run: _Run) -> VerifyResult | None:
+    """Float search with exact replay; only a replayed violation is a counterexample."""
+    budget = min(FALSIFY_CAP, FALSIFY_SHARE * max(run.clock.remaining(), 0.0))
+    found = falsify(run.a, run.b, run.box, run.mode, budget, seed=run.seed)
+    run.note(f"falsification: {found.evaluations} float evaluations, {found.replays} exact replays")
+    if found.discarded:
+        run.note(f"{len(found.discarded)} float hits did not replay exactly (discarded)")
+    return None if found.counterexample is None else run.counterexample("falsify", found.counterexample)
+
+
+def _difference_bound(run: _Run) -> VerifyResult | None:
+    """ε/strict on a box, same architecture: a certified bound on |y_a − y_b| that is <= ε proves the property."""
+    if run.box is None or run.mode.kind == "top1":
+        return None
+    try:
+        _require_same_architecture(run.a, run.b)
+    except LumpcheckError:
+        return None
+    bound = certified_epsilon(run.a, run.b, run.box)
+    if bound <= run.mode.epsilon:
+        return run.result("unsat", "difference-bound", f"certified max |y_a - y_b| <= {fraction_str(bound)} <= ε")
+    run.note(f"certified max |y_a - y_b| <= {float(bound):.6g} on the box (not <= ε)")
+    return None
+
+
+def _lumping_match(run: _Run) -> VerifyResult | None:
+    """Reduce both nets to their coarsest quotients; matching quotients prove a ≡ a' ≅ b' ≡ b on all of R^n."""
+    try:
+        from .lumping import reduce
+    except ImportError:
+        run.note("lumping-match skipped: lumpcheck.lumping is not available")
+        return None
+    ra, rb = reduce(run.a), reduce(run.b)
+    try:
+        match_networks(ra.network, rb.network)
+    except Mismatch as e:
+        run.note(f"lumped quotients do not match ({e})")
+        return None
+    proofs, how = _certify_reductions(run, ra, rb)
+    if how is None:
+        return None
+    message = f"coarsest lumped quotients ({ra.network.shape_str()}) match up to neuron permutation and scaling; {how}"
+    return run.result("unsat", "lumping-match", message, proofs=proofs)
+
+
+def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]:
+    """Discharge each side's original ≡ quotient obligations (certificate.prove_networks): (records, how/None)."""
+    from .certificate import prove_networks
+
+    proofs: dict[str, list] = {}
+    for side, red in (("a", ra), ("b", rb)):
+        timeout_ms = max(1, int(run.clock.remaining() * 1000))
+        proofs[side], _, _ = prove_networks(red.original, red.network, red.relation, timeout_ms=timeout_ms)
+        failed = [r.id for r in proofs[side] if r.status != "proved"]
+        if failed:
+            run.note(f"reduction of network {side} not certified: {len(failed)} obligations failed ({failed[0]}, ...)")
+            return proofs, None
+    count = sum(len(v) for v in proofs.values())
+    return proofs, f"both reductions certified ({count} obligations proved)"
+
+
+def _monolithic(run: _Run) -> VerifyResult | None:
+    """Both nets and the negated property in one z3 query; a model is a counterexample only after exact replay."""
+    from .encode import NotEncodable, encode_pair, solve
+
+    if not (run.a.piecewise_linear and run.b.piecewise_linear):
+        return run.result("unknown", "monolithic", "sigmoid/tanh cannot be encoded exactly in linear real arithmetic")
+    with run.clock.phase("encode"):
+        bounds_a, bounds_b = _pre_bounds(run.a, run), _pre_bounds(run.b, run)
+        try:
+            enc = encode_pair(run.a, run.b, run.box, run.mode, bounds_a, bounds_b)
+        except NotEncodable as e:
+            return run.result("unknown", "monolithic", str(e))
+    run.note(f"z3: {enc.unstable} unstable neurons as If, {enc.fixed} fixed by bounds")
+    if run.clock.remaining() <= 0:
+        return run.out_of_time()
+    with run.clock.phase("z3"):
+        answer = solve(enc, run.clock.remaining())
+    if answer.status == "unsat":
+        return run.result("unsat", "monolithic", "z3: no counterexample exists")
+    if answer.status != "sat":
+        return run.result(answer.status, "monolithic", f"z3: {answer.reason}")
+    rep = replay(run.a, run.b, answer.witness, run.mode)
+    if rep.violated and (run.box is None or run.box.contains(rep.x)):
+        return run.counterexample("monolithic", rep)
+    return run.result(
+        "error",
+        "monolithic",
+        "internal error: the z3 model does not replay exactly (a bug in the encoding or the bounds)",
+        witness=rep.x,
+        output_a=rep.ya,
+        output_b=rep.yb,
+    )
+
+
+def _pre_bounds(net: Network, run: _Run):
+    """Sound pre-activation bounds from bounds.symbolic_bounds (None without a box or without bounds.py)."""
+    if run.box is None:
+        return None
+    try:
+        from .bounds import symbolic_bounds
+    except ImportError:
+        run.note("lumpcheck.bounds not available: no neuron fixed as stable")
+        return None
+    return symbolic_bounds(net, run.box)

@@ -1,0 +1,339 @@
+"""The independent checker: valid certificates pass; every kind of tampering is caught with a named reason."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lumpcheck.certificate import prove, write_certificate
+from lumpcheck.check import check
+from lumpcheck.io import save_model
+from lumpcheck.network import Activation, Layer, Network, evaluate, evaluate_float
+from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+
+# (factor, offset) pairs each activation admits, and (pre-activation κ) values with rational σ(κ).
+FACTORS = {
+    "identity": [(Fraction(-2), Fraction(0)), (Fraction(1, 2), Fraction(0)), (Fraction(-1), Fraction(0))],
+    "relu": [(Fraction(2), Fraction(0)), (Fraction(1, 2), Fraction(0)), (Fraction(1), Fraction(0))],
+    "leaky_relu": [(Fraction(4), Fraction(0)), (Fraction(1, 4), Fraction(0))],
+    "tanh": [(Fraction(-1), Fraction(0)), (Fraction(1), Fraction(0))],
+    "sigmoid": [(Fraction(-1), Fraction(1)), (Fraction(1), Fraction(0))],
+}
+CONSTANTS = {"identity": [Fraction(3, 4)], "relu": [Fraction(-3, 4), Fraction(5, 4)], "leaky_relu": [Fraction(-1)],
+             "tanh": [Fraction(0)], "sigmoid": [Fraction(0)]}
+ACTIVATIONS = {k: Activation(k, Fraction(1, 8) if k == "leaky_relu" else 0) for k in FACTORS}
+
+
+def _dyadic(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.integers(-8, 9, size=shape) / 8.0
+
+
+def planted(rng: np.random.Generator, widths: list[int], kind: str, extra: int = 3, constants: int = 1, dead: int = 1,
+            factors: list[tuple[Fraction, Fraction]] | None = None) -> tuple[Network, Network, Relation]:
+    """(original, reduced, relation): a random reduced net, expanded into an original one with `extra`
+    scaled copies, constants and dead neurons per hidden layer (all weights dyadic, so float64 is exact)."""
+    act = ACTIVATIONS[kind]
+    factors = factors or FACTORS[kind]
+    k = len(widths) - 1
+    reduced = Network([Layer(_dyadic(rng, (widths[i + 1], widths[i])), _dyadic(rng, widths[i + 1]),
+                             act if i < k - 1 else Activation("identity")) for i in range(k)])
+    # per hidden layer: (map, κ for constants) for each original neuron, in shuffled order
+    layers: list[list[tuple[NeuronMap, Fraction]]] = []
+    for ell in range(1, k):
+        maps = [(NeuronMap(((j, 1),), 0, "kept"), Fraction(0)) for j in range(widths[ell])]
+        for _ in range(extra):
+            c, o = factors[rng.integers(len(factors))]
+            maps.append((NeuronMap(((int(rng.integers(widths[ell])), c),), o, "proportional"), Fraction(0)))
+        for _ in range(constants):
+            kappa = CONSTANTS[kind][rng.integers(len(CONSTANTS[kind]))]
+            maps.append((NeuronMap((), act.exact(kappa), "constant"), kappa))
+        maps += [(NeuronMap((), 0, "dead"), Fraction(0))] * dead
+        layers.append([maps[i] for i in rng.permutation(len(maps))])
+    prev = [(NeuronMap(((i, 1),)), Fraction(0)) for i in range(widths[0])]
+    out_layers = []
+    for ell in range(1, k + 1):
+        red = reduced.layers[ell - 1]
+        here = layers[ell - 1] if ell < k else [(NeuronMap(((t, 1),)), Fraction(0)) for t in range(widths[-1])]
+        rows, bias = [], []
+        for nm, kappa in here:
+            if nm.reason == "dead":
+                target = (_dyadic(rng, red.in_features), float(_dyadic(rng, 1)[0]))
+            elif nm.terms:
+                (j, c), = nm.terms
+                target = (red.weight[j] * float(c), float(red.bias[j]) * float(c))
+            else:
+                target = (np.zeros(red.in_features), float(kappa))
+            row, b = _split(rng, target, prev)
+            rows.append(row)
+            bias.append(b)
+        out_layers.append(Layer(np.array(rows), np.array(bias), red.activation))
+        prev = here
+    relation = Relation([LayerRelation([nm for nm, _ in lay], widths[i + 1]) for i, lay in enumerate(layers)])
+    return Network(out_layers), reduced, relation
+
+
+def _split(rng, target, prev) -> tuple[np.ndarray, float]:
+    """Original incoming row whose substituted form is `target`: share each reduced weight among its members."""
+    weights, const = target
+    row = np.zeros(len(prev))
+    members: dict[int, list[int]] = {}
+    for r, (nm, _) in enumerate(prev):
+        if nm.terms:
+            members.setdefault(nm.terms[0][0], []).append(r)
+        elif nm.reason != "dead":
+            row[r] = _dyadic(rng, 1)[0]
+    for i, rs in members.items():
+        first, rest = rs[0], rs[1:]
+        row[rest] = _dyadic(rng, len(rest))
+        covered = sum(row[r] * float(prev[r][0].terms[0][1]) for r in rest)
+        row[first] = (weights[i] - covered) / float(prev[first][0].terms[0][1])
+    b = const - sum(row[r] * float(nm.offset) for r, (nm, _) in enumerate(prev))
+    return row, b
+
+
+def write_pair(tmp_path: Path, original: Network, reduced: Network, relation: Relation, name: str = "c"):
+    """Save both models (float64 ONNX), prove, write the certificate; return the three paths."""
+    a, b, c = tmp_path / f"{name}_orig.onnx", tmp_path / f"{name}_red.onnx", tmp_path / f"{name}.json"
+    save_model(original, a, dtype="float64")
+    save_model(reduced, b, dtype="float64")
+    write_certificate(prove(a, b, relation), c)
+    return a, b, c
+
+
+def _edit(path: Path, change) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _pretend_proved(path: Path) -> None:
+    """Tamper a failed certificate into claiming success (the checker must not believe it)."""
+
+    def change(doc: dict) -> None:
+        doc["verdict"] = "proved"
+        for ob in doc["obligations"]:
+            ob["status"] = "proved"
+
+    _edit(path, change)
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORS))
+def test_planted_relation_is_valid_for_every_activation(tmp_path, kind):
+    rng = np.random.default_rng(len(kind))
+    original, reduced, relation = planted(rng, [3, 4, 5, 2], kind)
+    a, b, c = write_pair(tmp_path, original, reduced, relation)
+    doc = json.loads(c.read_text())
+    assert doc["verdict"] == "proved", [o for o in doc["obligations"] if o["status"] != "proved"]
+    result = check(c, a, b)
+    assert result.valid, result.reasons
+    assert str(result) == "valid"
+    x = rng.integers(-4, 5, size=(3, 3)) / 4
+    if original.piecewise_linear:
+        assert all(evaluate(original, xi) == evaluate(reduced, xi) for xi in x)
+    else:
+        assert np.allclose(evaluate_float(original, x), evaluate_float(reduced, x), atol=1e-9)
+
+
+@pytest.fixture()
+def valid(tmp_path):
+    original, reduced, relation = planted(np.random.default_rng(7), [3, 5, 4, 2], "relu", extra=4)
+    a, b, c = write_pair(tmp_path, original, reduced, relation)
+    assert check(c, a, b).valid
+    return a, b, c, reduced, relation
+
+
+def _first_scaled(relation: Relation, factor: Fraction | None = None) -> int:
+    return next(r for r, m in enumerate(relation.layers[0].maps) if m.terms and (factor is None or m.factor != 1))
+
+
+def test_changed_factor_is_invalid(valid):
+    a, b, c, _, relation = valid
+    r = _first_scaled(relation, Fraction(2))
+    _edit(c, lambda d: d["relation"][0]["neurons"][r]["terms"][0].__setitem__(1, "3"))
+    result = check(c, a, b)
+    assert not result.valid
+    # both of the checker's engines catch it on their own
+    assert any(x.startswith(f"layer 1 neuron {r}: original pre-activation != 3 * reduced") for x in result.reasons)
+    assert f"layer 1 neuron {r}: z3 answers sat (expected unsat)" in result.reasons
+    assert not check(c, a, b, solver_check="none").valid
+
+
+def test_changed_class_is_invalid(valid):
+    a, b, c, _, relation = valid
+    maps = relation.layers[0].maps
+    r = next(r for r, m in enumerate(maps) if m.terms and sum(1 for n in maps if n.cls == m.cls) > 1)
+    other = (maps[r].cls + 1) % relation.layers[0].reduced_width
+    _edit(c, lambda d: d["relation"][0]["neurons"][r]["terms"][0].__setitem__(0, other))
+    result = check(c, a, b)
+    assert not result.valid
+    assert any(f"layer 1 neuron {r}" in x for x in result.reasons), result.reasons
+
+
+def test_class_out_of_range_and_unused_reduced_neuron_are_invalid(valid):
+    a, b, c, _, relation = valid
+    r = _first_scaled(relation)
+    _edit(c, lambda d: d["relation"][0]["neurons"][r]["terms"][0].__setitem__(0, 99))
+    result = check(c, a, b)
+    assert not result.valid and "relation layer 1 neuron" in result.reasons[0]
+
+
+def _rewrite_reduced(b: Path, reduced: Network, change) -> None:
+    w = reduced.layers[1].weight.copy()
+    w[0, 0] = change(w[0, 0])
+    save_model(Network([reduced.layers[0], Layer(w, reduced.layers[1].bias, reduced.layers[1].activation),
+                        *reduced.layers[2:]]), b, dtype="float64")
+
+
+@pytest.mark.parametrize("change", [lambda v: v + 1.0, lambda v: np.nextafter(v, np.inf)], ids=["plus-one", "one-ulp"])
+def test_changed_reduced_weight_is_invalid(valid, change):
+    a, b, c, reduced, _ = valid
+    _rewrite_reduced(b, reduced, change)
+    result = check(c, a, b)
+    assert not result.valid and result.reasons[0].startswith("reduced model: sha256")
+    import hashlib
+
+    _edit(c, lambda d: d["models"]["reduced"].__setitem__("sha256", hashlib.sha256(b.read_bytes()).hexdigest()))
+    result = check(c, a, b)
+    assert not result.valid
+    assert any(x.startswith("layer 2 neuron") for x in result.reasons), result.reasons
+
+
+def test_changed_hash_is_invalid(valid):
+    a, b, c, _, _ = valid
+    _edit(c, lambda d: d["models"]["original"].__setitem__("sha256", "0" * 64))
+    result = check(c, a, b)
+    assert not result.valid and result.reasons == [result.reasons[0]] and "original model: sha256" in str(result)
+
+
+@pytest.mark.parametrize(
+    "domain, words",
+    [({"lower": ["0"], "upper": ["1"]}, "domain"), ({"lower": ["1"] * 3, "upper": ["0"] * 3}, "domain"),
+     ({"lower": ["0.5"] * 3, "upper": ["1"] * 3}, "not an exact rational")],
+)
+def test_bad_domain_is_invalid(valid, domain, words):
+    a, b, c, _, _ = valid
+    _edit(c, lambda d: d["claim"].__setitem__("domain", domain))
+    result = check(c, a, b)
+    assert not result.valid and words in result.reasons[0]
+
+
+def test_well_formed_domain_keeps_a_lumping_certificate_valid(valid):
+    a, b, c, _, _ = valid  # lumping holds on all of R^n, so also on any box
+    _edit(c, lambda d: d["claim"].__setitem__("domain", {"lower": ["-1"] * 3, "upper": ["1/2"] * 3}))
+    assert check(c, a, b).valid
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda d: d.__setitem__("verdict", "failed"), "verdict"),
+        (lambda d: d["claim"].__setitem__("mode", "epsilon"), "not supported"),
+        (lambda d: d["obligations"].pop(1), "not listed"),
+        (lambda d: d["obligations"][1].__setitem__("status", "failed"), "lists it as failed"),
+        (lambda d: d["activation_lemmas"].pop(), "activation lemmas"),
+        (lambda d: d["activation_lemmas"][-1].__setitem__("basis", "axiom"), "certificate says"),
+        (lambda d: d["relation"][0]["neurons"][0].__setitem__("offset", "0.0"), "not an exact rational"),
+        (lambda d: d["relation"][0]["neurons"][0].__setitem__("offset", "2/4"), "lowest terms"),
+        (lambda d: d.pop("relation"), "no field 'relation'"),
+    ],
+)
+def test_tampered_document_is_invalid(valid, change, words):
+    a, b, c, _, _ = valid
+    _edit(c, change)
+    result = check(c, a, b)
+    assert not result.valid and any(words in x for x in result.reasons), result.reasons
+
+
+def test_not_json_is_invalid(valid):
+    a, b, c, _, _ = valid
+    c.write_text("{ nope")
+    assert str(check(c, a, b)).startswith("invalid: certificate: not JSON")
+
+
+@pytest.mark.parametrize(
+    "kind, bad, words",
+    [("relu", (Fraction(-2), Fraction(0)), "activation lemma relu(-2*z)"),
+     ("sigmoid", (Fraction(-1), Fraction(0)), "sigmoid admits only"),
+     ("sigmoid", (Fraction(-1), Fraction(1, 2)), "sigmoid admits only"),
+     ("tanh", (Fraction(-2), Fraction(0)), "tanh admits only"),
+     ("leaky_relu", (Fraction(-1), Fraction(0)), "activation lemma leaky_relu(1/8)(-1*z)")],
+)
+def test_invalid_activation_lemma_is_refuted(tmp_path, kind, bad, words):
+    original, reduced, relation = planted(np.random.default_rng(3), [2, 3, 2], kind, extra=2, factors=[bad])
+    a, b, c = write_pair(tmp_path, original, reduced, relation)
+    doc = json.loads(c.read_text())
+    assert doc["verdict"] == "failed"
+    failed = [o for o in doc["obligations"] if o["status"] != "proved"]
+    assert [o["kind"] for o in failed] == ["activation"]  # the linear algebra itself is consistent
+    _pretend_proved(c)
+    result = check(c, a, b)
+    assert not result.valid and any(words in x for x in result.reasons), result.reasons
+
+
+def test_dead_neuron_with_outgoing_weight_is_invalid(valid):
+    a, b, c, _, relation = valid
+    maps = relation.layers[0].maps
+    r = next(r for r, m in enumerate(maps) if m.terms and sum(1 for n in maps if n.cls == m.cls) > 1)
+    _edit(c, lambda d: d["relation"][0]["neurons"].__setitem__(r, {"terms": [], "offset": "0", "reason": "dead"}))
+    result = check(c, a, b)
+    assert not result.valid
+    assert f"layer 1 neuron {r}: marked dead but has a non-zero outgoing weight" in result.reasons, result.reasons
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), kind=st.sampled_from(sorted(FACTORS)), delta=st.sampled_from(["1/3", "-1", "2"]))
+def test_any_changed_factor_is_invalid(tmp_path_factory, seed, kind, delta):
+    rng = np.random.default_rng(seed)
+    original, reduced, relation = planted(rng, [2, 3, 3, 2], kind, extra=2)
+    a, b, c = write_pair(tmp_path_factory.mktemp("h"), original, reduced, relation)
+    layer = int(rng.integers(2))
+    scaled = [r for r, m in enumerate(relation.layers[layer].maps) if m.terms]
+    r = scaled[int(rng.integers(len(scaled)))]
+    new = str(relation.layers[layer].maps[r].factor + Fraction(delta))
+    new = new if new != "0" else "5"
+    _edit(c, lambda d: d["relation"][layer]["neurons"][r]["terms"][0].__setitem__(1, new))
+    result = check(c, a, b)
+    assert not result.valid, (kind, layer, r, new)
+
+
+def test_reduce_outputs_check_valid(tmp_path):
+    lumping = pytest.importorskip("lumpcheck.lumping", reason="lumpcheck.lumping not importable yet")
+    for seed, kind in enumerate(sorted(FACTORS)):
+        original, _, _ = planted(np.random.default_rng(seed), [3, 5, 4, 2], kind, extra=4)
+        red = lumping.reduce(original)
+        a, b, c = write_pair(tmp_path, original, red.network, red.relation, name=kind)
+        result = check(c, a, b)
+        assert result.valid, (kind, result.reasons)
+
+
+def test_normalisation_is_folded_but_clipping_must_agree(tmp_path):
+    from dataclasses import replace
+
+    from lumpcheck.network import Normalization, fold_normalization
+
+    original, reduced, relation = planted(np.random.default_rng(9), [2, 3, 2], "relu", extra=2)
+    one = Fraction(1)
+    norm = Normalization((one / 2, -one), (one * 2, one * 4), (one * 3,), (one * 8,), (-one * 5,) * 2, (one * 5,) * 2)
+    same_clip = Normalization((0, 0), (1, 1), (0,), (1,), norm.input_min, norm.input_max)
+    other_clip = replace(norm, input_max=(one * 6,) * 2)
+    folded = fold_normalization(replace(reduced, normalization=norm))
+    cases = [(replace(reduced, normalization=norm), True), (replace(folded, normalization=same_clip), True),
+             (replace(reduced, normalization=other_clip), False)]
+    for i, (red, ok) in enumerate(cases):
+        a, b, c = tmp_path / f"{i}a.nnet", tmp_path / f"{i}b.nnet", tmp_path / f"{i}.json"
+        save_model(replace(original, normalization=norm), a)
+        save_model(red, b)
+        cert = prove(a, b, relation)
+        assert cert.verdict == ("proved" if ok else "failed")
+        assert ok or "clipping ranges differ" in cert.obligations[0].detail
+        write_certificate(cert, c)
+        _pretend_proved(c)
+        result = check(c, a, b)
+        assert result.valid == ok, (i, result.reasons)
+        assert ok or "clip their inputs differently" in str(result)
