@@ -29,34 +29,36 @@ from .network import Activation, Network
 from .obligations import (
     ActivationLemma,
     ConstantObligation,
-    DeadObligation,
     DomainObligation,
+    GhostObligation,
     LinearObligation,
     Obligation,
     StructureObligation,
     derive,
     exact_constant,
-    exact_dead,
+    exact_ghost,
     exact_lemma,
     exact_linear,
 )
 from .relation import LayerRelation, NeuronMap, Relation
 
 FORMAT = "lumpcheck-certificate"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SOLVER_CHECKS = ("all", "auto", "none")
 AUTO_TERM_BUDGET = 250_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
 CHUNK_TERMS = 20_000
 CHUNK_NEURONS = 32
 MIN_SAMPLE = 4
+Sized = LinearObligation | GhostObligation | ConstantObligation
+"""Obligations with one identity per neuron, re-checked by z3 neuron by neuron."""
 
 RATIONAL = r"^-?(0|[1-9][0-9]*)(/[1-9][0-9]*)?$"
 _NULLABLE_RATIONAL = {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/rational"}]}
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "urn:lumpcheck:certificate:1",
-    "title": "lumpcheck equivalence certificate, format version 1",
+    "$id": f"urn:lumpcheck:certificate:{FORMAT_VERSION}",
+    "title": f"lumpcheck equivalence certificate, format version {FORMAT_VERSION}",
     "type": "object",
     "required": ["format", "format_version", "lumpcheck_version", "created", "claim", "models", "relation",
                  "activation_lemmas", "bounds", "obligations", "solver", "verdict", "times"],
@@ -124,11 +126,12 @@ SCHEMA: dict[str, Any] = {
         },
         "layer_relation": {
             "type": "object",
-            "required": ["layer", "reduced_width", "neurons"],
+            "required": ["layer", "reduced_width", "ghosts", "neurons"],
             "additionalProperties": False,
             "properties": {
                 "layer": {"type": "integer", "minimum": 1},
                 "reduced_width": {"type": "integer", "minimum": 0},
+                "ghosts": {"type": "integer", "minimum": 0},
                 "neurons": {"type": "array", "items": {"$ref": "#/$defs/neuron_map"}},
             },
         },
@@ -184,7 +187,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "id": {"type": "string"},
-                "kind": {"enum": ["structure", "linear", "constant", "dead", "domain", "activation"]},
+                "kind": {"enum": ["structure", "linear", "ghost", "constant", "domain", "activation"]},
                 "layer": {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
                 "neurons": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                 "statement": {"type": "string"},
@@ -342,13 +345,11 @@ class _Prover:
             return self._record(ob, [EngineRun("exact", "skipped", 0.0, detail=why)], "unsupported", why)
         if isinstance(ob, ActivationLemma):
             return self._lemma(ob)
-        decide = {LinearObligation: exact_linear, ConstantObligation: exact_constant, DeadObligation: exact_dead}
+        decide = {LinearObligation: exact_linear, ConstantObligation: exact_constant, GhostObligation: exact_ghost}
         start = time.perf_counter()
         mismatch = decide[type(ob)](ob)
         runs = [EngineRun("exact", "failed" if mismatch else "proved", time.perf_counter() - start,
                           detail=str(mismatch or ""))]
-        if isinstance(ob, DeadObligation):
-            return self._record(ob, runs, runs[0].result, str(mismatch or ""))
         runs.append(self._z3(ob))
         return self._record(ob, runs, *_combine(runs))
 
@@ -369,11 +370,11 @@ class _Prover:
                 runs.append(EngineRun("z3", res.status, res.seconds, smtlib=files, detail=_model_text(res)))
         return self._record(lemma, runs, *_combine(runs))
 
-    def _z3(self, ob: LinearObligation | ConstantObligation) -> EngineRun:
-        linear = isinstance(ob, LinearObligation)
-        items: list = ob.targets if linear else ob.constants
-        neuron = (lambda t: t.neuron) if linear else (lambda c: c[0])
-        script = smt.linear_script if linear else smt.constant_script
+    def _z3(self, ob: Sized) -> EngineRun:
+        items = _items(ob)
+        neuron = (lambda c: c[0]) if isinstance(ob, ConstantObligation) else (lambda t: t.neuron)
+        script = {LinearObligation: smt.linear_script, GhostObligation: smt.ghost_script,
+                  ConstantObligation: smt.constant_script}[type(ob)]
         costs = [_cost(ob, it) for it in items]
         files = self._write(ob.id, [script(ob, part) for part in _chunks(items, costs)]) if self.smtlib_dir else []
         chosen = self._choose(costs)
@@ -425,10 +426,20 @@ def _model_text(res: smt.SolverResult) -> str:
     return ", ".join(f"{k}={v}" for k, v in res.model.items()) if res.status == "sat" else ""
 
 
-def _cost(ob: LinearObligation | ConstantObligation, item: Any) -> int:
-    """Query size of one neuron: its non-zero original weights, plus the reduced ones for a linear target."""
+def _items(ob: Sized) -> list:
+    """The per-neuron claims of an obligation: targets, ghost members, or (neuron, value) constants."""
+    if isinstance(ob, LinearObligation):
+        return ob.targets
+    return ob.members if isinstance(ob, GhostObligation) else ob.constants
+
+
+def _cost(ob: Sized, item: Any) -> int:
+    """Query size of one neuron: its non-zero original weights, plus those of the reduced neuron (linear target)
+    or of the representative (ghost member) it is compared with."""
     if isinstance(ob, LinearObligation):
         return int(np.count_nonzero(ob.pre.weight[item.neuron])) + int(np.count_nonzero(ob.reduced_weight[item.cls])) + 2
+    if isinstance(ob, GhostObligation):
+        return int(np.count_nonzero(ob.pre.weight[item.neuron])) + int(np.count_nonzero(ob.pre.weight[item.rep])) + 2
     return int(np.count_nonzero(ob.pre.weight[item[0]])) + 1
 
 
@@ -459,8 +470,8 @@ def prove_networks(
         raise LumpcheckError(f"solver check must be one of {', '.join(SOLVER_CHECKS)}, not {solver_check!r}")
     start = time.perf_counter()
     obligations = derive(original, reduced, relation, domain_given=domain is not None)
-    sized = [ob for ob in obligations if isinstance(ob, (LinearObligation, ConstantObligation))]
-    total = sum(_cost(ob, it) for ob in sized for it in (ob.targets if isinstance(ob, LinearObligation) else ob.constants))
+    sized = [ob for ob in obligations if isinstance(ob, (LinearObligation, GhostObligation, ConstantObligation))]
+    total = sum(_cost(ob, it) for ob in sized for it in _items(ob))
     share = AUTO_TERM_BUDGET // max(1, len(sized)) if solver_check == "auto" and total > AUTO_TERM_BUDGET else None
     prover = _Prover(solver_check, share, Path(smtlib_dir) if smtlib_dir else None, timeout_ms)
     records = [prover.record(ob) for ob in obligations]
@@ -517,7 +528,7 @@ def certificate_to_dict(cert: Certificate) -> dict[str, Any]:
         },
         "models": {"original": vars(cert.original).copy(), "reduced": vars(cert.reduced).copy()},
         "relation": [
-            {"layer": ell, "reduced_width": lr.reduced_width,
+            {"layer": ell, "reduced_width": lr.reduced_width, "ghosts": lr.ghosts,
              "neurons": [{"terms": [[j, fraction_str(c)] for j, c in m.terms], "offset": fraction_str(m.offset),
                           "reason": m.reason} for m in lr.maps]}
             for ell, lr in enumerate(cert.relation.layers, start=1)
@@ -572,7 +583,7 @@ def certificate_from_dict(data: Any, path: str = "") -> Certificate:
             claim["domain"].get("source", ""))
         relation = Relation([
             LayerRelation([NeuronMap(tuple((j, Fraction(c)) for j, c in m["terms"]), Fraction(m["offset"]), m["reason"])
-                           for m in lr["neurons"]], lr["reduced_width"])
+                           for m in lr["neurons"]], lr["reduced_width"], lr["ghosts"])
             for lr in data["relation"]
         ])
         lemmas = [ActivationLemma(Activation(lm["activation"], Fraction(lm["alpha"])), Fraction(lm["factor"]),

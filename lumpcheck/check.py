@@ -3,7 +3,8 @@
 It re-derives every obligation from the two model files and the certificate's relation and discharges
 it with exact integer algebra and z3. It shares no code with the prover (obligations.py, smt.py,
 certificate.py) or the reducer; it trusts only the model readers, the IR and the exact-number helpers.
-Claim checked (strict mode): for every input, both files compute the same outputs.
+Claim checked (strict mode): for every input, both files compute the same outputs. Removed ("ghost")
+classes of the relation are free variables whose weights into kept neurons must vanish exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .io import load_model
 from .network import Activation, Network, fold_normalization
 from .relation import REASONS, NeuronMap
 
-FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 1
+FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 2
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 Z3_TERM_BUDGET = 100_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
@@ -53,9 +54,18 @@ class _Claim:
 
     hashes: dict[str, str]
     domain: tuple[list[Fraction], list[Fraction]] | None
-    relation: list[tuple[int, list[NeuronMap]]]
+    relation: list["_LayerClaim"]
     lemmas: dict[tuple[str, Fraction, Fraction, Fraction], tuple[str, str | None]]
     obligations: dict[str, tuple[str, list[int]]]
+
+
+@dataclass
+class _LayerClaim:
+    """One hidden layer's relation: reduced width, ghost class count, one map per original neuron."""
+
+    width: int
+    ghosts: int
+    maps: list[NeuronMap]
 
 
 def _field(d: Any, key: str, kind: type | tuple, where: str) -> Any:
@@ -101,7 +111,10 @@ def _parse(doc: Any) -> _Claim:
         if _field(lr, "layer", int, where) != ell:
             raise _Invalid(f"certificate: {where} is not layer {ell}")
         maps = [_neuron_map(m, f"{where}.neurons[{r}]") for r, m in enumerate(_field(lr, "neurons", list, where))]
-        relation.append((_field(lr, "reduced_width", int, where), maps))
+        width, ghosts = _field(lr, "reduced_width", int, where), _field(lr, "ghosts", int, where)
+        if width < 0 or ghosts < 0:
+            raise _Invalid(f"certificate: {where} has a negative reduced width or ghost count")
+        relation.append(_LayerClaim(width, ghosts, maps))
     lemmas = {}
     for i, lm in enumerate(_field(doc, "activation_lemmas", list, "$")):
         where = f"activation_lemmas[{i}]"
@@ -215,17 +228,15 @@ class _Verifier:
             return shape
         reasons = []
         k = len(self.a.layers)
-        maps = [[NeuronMap(((i, Fraction(1)),)) for i in range(self.a.input_size)]] + [m for _, m in self.claim.relation]
+        n = self.a.input_size
+        layers = [_LayerClaim(n, 0, [NeuronMap(((i, Fraction(1)),)) for i in range(n)]), *self.claim.relation]
         z3_items = []
         for ell in range(1, k + 1):
-            targets, constants, dead = self._classify(ell, maps[ell] if ell < k else None)
-            layer = _LayerCheck(ell, self.a.layers[ell - 1], self.b.layers[ell - 1], maps[ell - 1], self.b.widths[ell - 1])
-            reasons += layer.exact(targets, constants)
-            if dead:
-                out_w = self.a.layers[ell].weight
-                bad = [r for r in dead if np.any(out_w[:, r] != 0)]
-                reasons += [f"layer {ell} neuron {r}: marked dead but has a non-zero outgoing weight" for r in bad]
-            z3_items += [(layer, t) for t in targets] + [(layer, c) for c in constants]
+            items = self._classify(ell, layers[ell] if ell < k else None)
+            prev = layers[ell - 1]
+            layer = _LayerCheck(ell, self.a.layers[ell - 1], self.b.layers[ell - 1], prev.maps, prev.width, prev.ghosts)
+            reasons += layer.exact(items)
+            z3_items += [(layer, it) for it in items]
         reasons += self._z3(z3_items)
         reasons += self._lemma_reasons()
         reasons += self._listed_reasons()
@@ -240,48 +251,42 @@ class _Verifier:
                for i, (x, y) in enumerate(zip(a.layers, b.layers), start=1) if x.activation != y.activation]
         if len(rel) != len(a.layers) - 1:
             return out + [f"relation: {len(rel)} layers for {len(a.layers) - 1} hidden layers"]
-        for ell, (width, maps) in enumerate(rel, start=1):
-            if len(maps) != a.widths[ell] or width != b.widths[ell]:
-                out.append(f"relation layer {ell}: {len(maps)} maps / reduced width {width}, "
+        for ell, lay in enumerate(rel, start=1):
+            if len(lay.maps) != a.widths[ell] or lay.width != b.widths[ell]:
+                out.append(f"relation layer {ell}: {len(lay.maps)} maps / reduced width {lay.width}, "
                            f"models have {a.widths[ell]} / {b.widths[ell]} neurons")
                 continue
-            used = set()
-            for r, m in enumerate(maps):
-                cls = [j for j, _ in m.terms]
-                if any(not 0 <= j < width for j in cls) or len(set(cls)) != len(cls) or any(c == 0 for _, c in m.terms):
-                    out.append(f"relation layer {ell} neuron {r}: terms {cls} must name distinct reduced neurons "
-                               f"< {width} with non-zero factors")
-                if len(cls) > 1:
-                    out.append(f"relation layer {ell} neuron {r}: multi-term map needs domain bounds (unsupported)")
-                if m.reason == "dead" and (m.terms or m.offset):
-                    out.append(f"relation layer {ell} neuron {r}: dead neuron with terms or offset")
-                used.update(cls)
-            if len(used) != width:
-                out.append(f"relation layer {ell}: reduced neurons {sorted(set(range(width)) - used)[:5]} are unused")
+            out += _layer_shape(ell, lay)
         if self.claim.domain is not None:
             lo, hi = self.claim.domain
             if len(lo) != a.input_size or len(hi) != a.input_size or any(x > y for x, y in zip(lo, hi)):
                 out.append(f"domain: must give lower <= upper for each of the {a.input_size} inputs")
         return out
 
-    def _classify(self, ell: int, maps: list[NeuronMap] | None) -> tuple[list, list, list]:
-        """Split layer ℓ into targets (s, cls, c), constants (s, offset), dead; record expected ids and lemmas."""
-        if maps is None:
-            targets = [(s, s, Fraction(1)) for s in range(self.a.output_size)]
+    def _classify(self, ell: int, lay: _LayerClaim | None) -> list[tuple]:
+        """Layer ℓ's claims, tagged: ("target", s, cls, c), ("ghost", s, rep, c), ("constant", s, offset); records
+        the expected obligation ids and the lemmas used."""
+        if lay is None:
             self.expected[f"L{ell}.linear"] = list(range(self.a.output_size))
-            return targets, [], []
+            return [("target", s, s, Fraction(1)) for s in range(self.a.output_size)]
         act = self.a.layers[ell - 1].activation
-        targets = [(s, m.terms[0][0], m.terms[0][1]) for s, m in enumerate(maps) if len(m.terms) == 1]
-        constants = [(s, m.offset) for s, m in enumerate(maps) if not m.terms and m.reason != "dead"]
-        dead = [s for s, m in enumerate(maps) if m.reason == "dead"]
-        for name, group in (("linear", [t[0] for t in targets]), ("constant", [c[0] for c in constants]), ("dead", dead)):
+        reps = _ghost_representatives(lay)
+        items: list[tuple] = []
+        for s, m in enumerate(lay.maps):
+            if not m.terms:
+                items.append(("constant", s, m.offset))
+                continue
+            ((j, c),) = m.terms  # _shape rejected every other form
+            items.append(("target", s, j, c) if j < lay.width else ("ghost", s, reps[j - lay.width], c))
+            self.lemmas.add((act, c, m.offset))
+        for tag, name in (("target", "linear"), ("ghost", "ghost"), ("constant", "constant")):
+            group = [it[1] for it in items if it[0] == tag]
             if group:
                 self.expected[f"L{ell}.{name}"] = group
-        self.lemmas.update((act, maps[s].terms[0][1], maps[s].offset) for s, _, _ in targets)
-        return targets, constants, dead
+        return items
 
     def _z3(self, items: list) -> list[str]:
-        """z3 re-check of every target/constant (or an evenly spaced sample when over the budget)."""
+        """z3 re-check of every target/ghost member/constant (or an evenly spaced sample when over the budget)."""
         if self.solver_check == "none" or not items:
             return []
         costs = [lay.cost(it) for lay, it in items]
@@ -331,6 +336,41 @@ class _Verifier:
         return out
 
 
+def _ghost_representatives(lay: _LayerClaim) -> list[int | None]:
+    """Per ghost class (in order), its lowest member whose map is exactly 1·g + 0, or None."""
+    reps: list[int | None] = [None] * lay.ghosts
+    for r, m in enumerate(lay.maps):
+        if len(m.terms) == 1 and m.terms[0][0] >= lay.width and m.terms[0][1] == 1 and m.offset == 0:
+            g = m.terms[0][0] - lay.width
+            if 0 <= g < lay.ghosts and reps[g] is None:
+                reps[g] = r
+    return reps
+
+
+def _layer_shape(ell: int, lay: _LayerClaim) -> list[str]:
+    """One layer's maps: single terms on distinct in-range classes with non-zero factors; dead exactly for ghost
+    members; every reduced neuron used; every ghost class with a representative (and so non-empty)."""
+    out, used = [], set()
+    n_classes = lay.width + lay.ghosts
+    for r, m in enumerate(lay.maps):
+        cls = [j for j, _ in m.terms]
+        if any(not 0 <= j < n_classes for j in cls) or len(set(cls)) != len(cls) or any(c == 0 for _, c in m.terms):
+            out.append(f"relation layer {ell} neuron {r}: terms {cls} must name distinct classes < {n_classes} "
+                       f"({lay.width} reduced + {lay.ghosts} ghost) with non-zero factors")
+        if len(cls) > 1:
+            out.append(f"relation layer {ell} neuron {r}: multi-term map needs domain bounds (unsupported)")
+        if (m.reason == "dead") != any(j >= lay.width for j in cls):
+            out.append(f"relation layer {ell} neuron {r}: reason {m.reason!r}, but exactly the dead neurons are "
+                       f"members of ghost classes")
+        used.update(cls)
+    if len(used & set(range(lay.width))) != lay.width:
+        out.append(f"relation layer {ell}: reduced neurons {sorted(set(range(lay.width)) - used)[:5]} are unused")
+    missing = [lay.width + g for g, rep in enumerate(_ghost_representatives(lay)) if rep is None]
+    if missing:
+        out.append(f"relation layer {ell}: ghost classes {missing[:5]} have no representative (a member 1*g + 0)")
+    return out
+
+
 def _lemma_false(act: Activation, c: Fraction, o: Fraction, timeout_ms: int) -> str | None:
     """Decide ∀z: σ(cz) = cσ(z) + o for piecewise-linear σ (exactly at z = −1, 0, 1, and with z3); None if true."""
     if not act.piecewise_linear:
@@ -368,80 +408,101 @@ def _sigma(act: Activation, t: z3.ArithRef) -> z3.ArithRef:
 
 
 class _LayerCheck:
-    """One layer ℓ: original z = W·v + b with layer ℓ−1's maps for v, versus the reduced layer."""
+    """One layer ℓ: original z = W·v + b with layer ℓ−1's maps for v (ghost classes free), versus the reduced layer."""
 
-    def __init__(self, ell: int, orig, red, prev: list[NeuronMap], prev_width: int):
-        self.ell, self.orig, self.red, self.prev, self.prev_width = ell, orig, red, prev, prev_width
+    def __init__(self, ell: int, orig, red, prev: list[NeuronMap], prev_width: int, prev_ghosts: int):
+        self.ell, self.orig, self.red, self.prev = ell, orig, red, prev
+        self.prev_width, self.prev_ghosts = prev_width, prev_ghosts
 
-    def exact(self, targets: list, constants: list) -> list[str]:
-        """Exact integer comparison of all coefficients; one reason per failing neuron (at most 3)."""
+    @cached_property
+    def _substituted(self) -> tuple[np.ndarray, list[int], list[Fraction]]:
+        """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts."""
         wn, wd = _ints(self.orig.weight)
         bn, bd = _ints(self.orig.bias)
-        live = [(r, m) for r, m in enumerate(self.prev) if m.reason != "dead"]
-        dens = [1] * self.prev_width
-        for _, m in live:
+        n = self.prev_width + self.prev_ghosts
+        dens = [1] * n
+        for m in self.prev:
             for j, c in m.terms:
                 dens[j] = math.lcm(dens[j], c.denominator)
-        cols = np.zeros((wn.shape[0], self.prev_width), dtype=object)
-        for r, m in live:
+        cols = np.zeros((wn.shape[0], n), dtype=object)
+        for r, m in enumerate(self.prev):
             for j, c in m.terms:
                 cols[:, j] += wn[:, r] * (c.numerator * (dens[j] // c.denominator))
-        od = math.lcm(1, *(m.offset.denominator for _, m in live))
-        const = sum((wn[:, r] * (m.offset.numerator * (od // m.offset.denominator)) for r, m in live if m.offset),
-                    np.zeros(wn.shape[0], dtype=object))
-        dead = [r for r, m in enumerate(self.prev) if m.reason == "dead"]
-        rn, rd = _ints(self.red.weight)
-        rbn, rbd = _ints(self.red.bias)
+        od = math.lcm(1, *(m.offset.denominator for m in self.prev))
+        const = sum((wn[:, r] * (m.offset.numerator * (od // m.offset.denominator)) for r, m in enumerate(self.prev)
+                     if m.offset), np.zeros(wn.shape[0], dtype=object))
+        consts = [Fraction(const[s], wd * od) + Fraction(bn[s], bd) for s in range(wn.shape[0])]
+        return cols, [wd * d for d in dens], consts
+
+    def exact(self, items: list[tuple]) -> list[str]:
+        """Exact integer comparison of all coefficients; one reason per failing neuron (at most 3)."""
+        cols, dens, consts = self._substituted
+        w = self.prev_width
         out = []
+        targets = [it for it in items if it[0] == "target"]
         if targets:
-            s_, j_, c_ = zip(*targets)
+            rn, rd = _ints(self.red.weight)
+            rbn, rbd = _ints(self.red.bias)
+            s_ = [it[1] for it in targets]
             num = np.empty((len(targets), 1), dtype=object)
             den = np.empty((len(targets), 1), dtype=object)
-            num[:, 0], den[:, 0] = [c.numerator for c in c_], [c.denominator for c in c_]
-            scale = np.empty((1, self.prev_width), dtype=object)
-            scale[0, :] = [wd * d for d in dens]
-            bad_rows = np.any(cols[list(s_)] * (den * rd) != rn[list(j_)] * num * scale, axis=1)
-            for t, (s, j, c) in enumerate(targets):
-                lhs_const = Fraction(const[s], wd * od) + Fraction(bn[s], bd)
-                bad_dead = [r for r in dead if wn[s, r] != 0]
-                if bad_rows[t] or bad_dead or lhs_const != c * Fraction(rbn[j], rbd):
-                    what = ("a coefficient" if bad_rows[t] else
-                            f"weight on dead neuron {bad_dead[0]}" if bad_dead else "constant term")
+            num[:, 0], den[:, 0] = [it[3].numerator for it in targets], [it[3].denominator for it in targets]
+            scale = np.empty((1, w), dtype=object)
+            scale[0, :] = dens[:w]
+            bad_rows = np.any(cols[s_, :w] * (den * rd) != rn[[it[2] for it in targets]] * num * scale, axis=1)
+            for t, (_, s, j, c) in enumerate(targets):
+                ghost = np.flatnonzero(cols[s, w:] != 0)
+                what = (["a coefficient"] if bad_rows[t] else []) + (
+                    [f"weight on ghost class {w + int(ghost[0])} of layer {self.ell - 1}"] if len(ghost) else []) + (
+                    ["constant term"] if consts[s] != c * Fraction(rbn[j], rbd) else [])
+                if what:
                     out.append(f"layer {self.ell} neuron {s}: original pre-activation != {fraction_str(c)} * reduced "
-                               f"neuron {j} ({what})")
-        act = self.orig.activation
-        for s, offset in constants:
-            kappa = Fraction(const[s], wd * od) + Fraction(bn[s], bd)
-            nonconst = any(cols[s, i] != 0 for i in range(self.prev_width)) or any(wn[s, r] != 0 for r in dead)
-            if nonconst or not _value_is(act, kappa, offset):
-                out.append(f"layer {self.ell} neuron {s}: not the constant {fraction_str(offset)}")
+                               f"neuron {j} ({', '.join(what)})")
+        for it in items:
+            if it[0] == "ghost":
+                _, s, rep, c = it
+                if np.any(cols[s] * c.denominator != cols[rep] * c.numerator) or consts[s] != c * consts[rep]:
+                    out.append(f"layer {self.ell} neuron {s}: original pre-activation != {fraction_str(c)} * that of "
+                               f"neuron {rep} (the representative of its ghost class)")
+            elif it[0] == "constant":
+                _, s, offset = it
+                if np.any(cols[s] != 0) or not _value_is(self.orig.activation, consts[s], offset):
+                    out.append(f"layer {self.ell} neuron {s}: not the constant {fraction_str(offset)}")
         return out[:3]
 
     def cost(self, item: tuple) -> int:
-        n = int(np.count_nonzero(self.orig.weight[item[0]]))
-        return n + (int(np.count_nonzero(self.red.weight[item[1]])) if len(item) == 3 else 0)
+        n = int(np.count_nonzero(self.orig.weight[item[1]]))
+        if item[0] == "target":
+            return n + int(np.count_nonzero(self.red.weight[item[2]]))
+        return n + (int(np.count_nonzero(self.orig.weight[item[2]])) if item[0] == "ghost" else 0)
 
     @cached_property
     def _values(self) -> tuple[list[z3.ArithRef], list[z3.ArithRef]]:
         """z3 terms for the reduced previous-layer values and each original previous neuron's value."""
-        prev = [z3.Real(f"h{j}") for j in range(self.prev_width)]
-        values = [z3.Real(f"d{r}") if m.reason == "dead" else
-                  z3.Sum([_q(c) * prev[j] for j, c in m.terms] + [_q(m.offset)]) for r, m in enumerate(self.prev)]
-        return prev, values
+        classes = [z3.Real(f"h{j}") for j in range(self.prev_width)]
+        classes += [z3.Real(f"g{j}") for j in range(self.prev_width, self.prev_width + self.prev_ghosts)]
+        values = [z3.Sum([_q(c) * classes[j] for j, c in m.terms] + [_q(m.offset)]) for m in self.prev]
+        return classes[: self.prev_width], values
+
+    def _original(self, s: int) -> z3.ArithRef:
+        w = self.orig.weight[s]
+        values = self._values[1]
+        return z3.Sum([_q(w[r]) * values[r] for r in np.flatnonzero(w != 0)] + [_q(self.orig.bias[s])])
 
     def z3(self, item: tuple, timeout_ms: int) -> str | None:
-        """∃ values with original z_s ≠ c·z'_cls (target) or σ(z_s) ≠ offset / z_s ≠ 0 (constant); None if unsat."""
-        prev, values = self._values
-        s = item[0]
-        w = self.orig.weight[s]
-        z = z3.Sum([_q(w[r]) * values[r] for r in np.flatnonzero(w != 0)] + [_q(self.orig.bias[s])])
-        if len(item) == 3:
-            j, c = item[1], item[2]
-            wr = self.red.weight[j]
+        """∃ values with original z_s ≠ c·z'_cls (target), z_s ≠ c·z_rep (ghost member), σ(z_s) ≠ offset / z_s ≠ 0
+        (constant); None if unsat."""
+        tag, s = item[0], item[1]
+        z = self._original(s)
+        if tag == "target":
+            j, c = item[2], item[3]
+            wr, prev = self.red.weight[j], self._values[0]
             zr = z3.Sum([_q(wr[i]) * prev[i] for i in np.flatnonzero(wr != 0)] + [_q(self.red.bias[j])])
             negation = z != _q(c) * zr
+        elif tag == "ghost":
+            negation = z != _q(item[3]) * self._original(item[2])
         elif self.orig.activation.piecewise_linear:
-            negation = _sigma(self.orig.activation, z) != _q(item[1])
+            negation = _sigma(self.orig.activation, z) != _q(item[2])
         else:
             negation = z != 0
         answer = _z3_unsat(negation, timeout_ms)

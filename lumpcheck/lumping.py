@@ -3,6 +3,7 @@
 Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
 proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
 aggregated weight is then decided exactly: error-free float transforms (`exact.py`), else Fractions.
+Removed classes are kept in the relation as ghost classes (relation.py), so that their removal is provable.
 Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
 """
 
@@ -61,7 +62,7 @@ class Reduction:
 
     @property
     def factors(self) -> list[list[Fraction]]:
-        """Per hidden layer, per original neuron, its factor relative to its class (0 for constants/dead)."""
+        """Per hidden layer, per original neuron, its factor relative to its class or ghost class (0 for constants)."""
         return [[m.factor for m in layer.maps] for layer in self.relation.layers]
 
 
@@ -127,12 +128,14 @@ class _Terms:
 
     @classmethod
     def of(cls, layer: LayerRelation) -> "_Terms":
+        """Terms on ghost classes are left out: in a valid relation their aggregated weights are all zero."""
         rows, cols, factors = [], [], []
         for r, m in enumerate(layer.maps):
             for c, f in m.terms:
-                rows.append(r)
-                cols.append(c)
-                factors.append(f)
+                if c < layer.reduced_width:
+                    rows.append(r)
+                    cols.append(c)
+                    factors.append(f)
         offsets = tuple((r, m.offset) for r, m in enumerate(layer.maps) if m.offset != 0)
         n = len(layer.maps)
         rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
@@ -209,7 +212,7 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: _Terms) -> _I
     """Float64 aggregation with every product and partial sum proven exact; unproven entries are redone exactly.
 
     Columns are stored by decreasing class size, so the k-th members of all classes that have one are a
-    contiguous block: adding them is a slice operation, not a scatter.
+    contiguous block: adding them is a slice operation, not a scatter. Works on blocks of rows of W.
     """
     n_out, n_in, width = weight.shape[0], weight.shape[1], terms.width
     fval, representable = _float_factors(terms.factors)
@@ -226,23 +229,32 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: _Terms) -> _I
     bad = np.zeros((n_out, width + 1), dtype=bool)
     bad[:, column[terms.cols[~representable]]] = True  # no float factor: those columns are done with Fractions
     factor = np.where(representable, fval, 0.0)
-    levels = [by_column[rank == k] for k in range(int(rank.max()) + 1 if len(rank) else 0)]
-    sources = [terms.rows[t] for t in levels]  # level k: the k-th member of every class having one
-    factors = [None if np.all(factor[t] == 1) else factor[t] for t in levels]
-    ext[:, len(levels[0]) if levels else 0 : width] = 0.0  # reduced neurons with no member at all
+    # Level k: the k-th member of every class that has one. Level 0 fills the first columns, each further
+    # level is added onto a prefix of them; levels >= 1 are gathered together, with one take per block.
+    levels = [by_column[rank == k] for k in range(int(rank.max()) + 1)] if len(rank) else [by_column]
+    n0 = len(levels[0])
+    ext[:, n0:width] = 0.0  # reduced neurons with no member at all
+    first_src, first_fac = terms.rows[levels[0]], factor[levels[0]]
+    rest = np.concatenate([by_column[:0], *levels[1:]])
+    rest_src, rest_fac = terms.rows[rest], factor[rest]
+    bounds = np.cumsum([0] + [len(t) for t in levels[1:]])
     for blk in _blocks(n_out, n_in):  # one pass over W, each block of rows worked on while in cache
         w, res, flag = weight[blk], ext[blk], bad[blk]
-        for k, (src, fac) in enumerate(zip(sources, factors)):
-            part = np.take(w, src, axis=1)
-            if fac is not None:
-                part, inexact = exact_scale(part, fac[None, :])
-                flag[:, : len(src)] |= inexact
-            if k == 0:
-                res[:, : len(src)] = part
-            else:
-                total, inexact = exact_add(res[:, : len(src)], part)
-                res[:, : len(src)] = total
-                flag[:, : len(src)] |= inexact
+        np.take(w, first_src, axis=1, out=res[:, :n0], mode="clip")
+        if not np.all(first_fac == 1):
+            res[:, :n0], inexact = exact_scale(res[:, :n0], first_fac[None, :])
+            flag[:, :n0] |= inexact
+        if not len(rest):
+            continue
+        part = np.take(w, rest_src, axis=1)
+        if not np.all(rest_fac == 1):
+            part, inexact = exact_scale(part, rest_fac[None, :])
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                flag[:, : hi - lo] |= inexact[:, lo:hi]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            total, inexact = exact_add(res[:, : hi - lo], part[:, lo:hi])
+            res[:, : hi - lo] = total
+            flag[:, : hi - lo] |= inexact
     ext[:, width] = bias
     for r, d in terms.offsets:
         prod, inexact = exact_scale(weight[:, r], np.float64(d))
@@ -453,10 +465,8 @@ def _lump_layer(inc: _Incoming, activation: Activation, fold_constants: bool) ->
 
 def _representatives(layer: LayerRelation, index: int) -> np.ndarray:
     """For each reduced neuron, the lowest original neuron equal to it (factor 1, offset 0)."""
-    reps = [-1] * layer.reduced_width
-    for r, m in enumerate(layer.maps):
-        if m.offset == 0 and len(m.terms) == 1 and m.terms[0][1] == 1 and reps[m.terms[0][0]] < 0:
-            reps[m.terms[0][0]] = r
+    reps = [next((r for r in rs if layer.maps[r].terms[0][1] == 1 and layer.maps[r].offset == 0), -1)
+            for rs in layer.classes()]
     missing = [j for j, r in enumerate(reps) if r < 0]
     if missing:
         raise ValueError(
@@ -469,29 +479,37 @@ def _representatives(layer: LayerRelation, index: int) -> np.ndarray:
 
 
 def _drop_classes(layer: LayerRelation, alive: np.ndarray) -> LayerRelation:
-    """Remove dead reduced neurons and renumber; members of a dead class become 'dead' (their offsets stay,
-    since offset·W still reaches the next bias: only the class's summed outgoing weights are zero)."""
-    new_index = np.cumsum(alive) - 1
+    """Turn removed classes into ghost classes: live reduced neurons are renumbered 0.., removed ones follow in
+    order. Their members become 'dead' but keep factor and offset (v_r = c_r·g + d_r, and d_r·W still reaches
+    the next bias); the class's 'kept' member, 1·g + 0, is the ghost's representative."""
+    live = int(alive.sum())
+    index = np.empty(len(alive), dtype=np.intp)
+    index[alive] = np.arange(live)
+    index[~alive] = live + np.arange(len(alive) - live)
     maps = []
     for m in layer.maps:
-        terms = tuple((int(new_index[c]), f) for c, f in m.terms if alive[c])
-        if m.terms and not terms:
-            maps.append(NeuronMap((), m.offset, "dead"))
+        if not m.terms:
+            maps.append(m)
+            continue
+        ((c, f),) = m.terms  # the forward pass makes single-term maps only
+        j = int(index[c])
+        if not alive[c]:
+            maps.append(NeuronMap(((j, f),), m.offset, "dead"))
         else:
-            maps.append(m if terms == m.terms else NeuronMap(terms, m.offset, m.reason))
-    return LayerRelation(maps, int(alive.sum()))
+            maps.append(m if j == c else NeuronMap(((j, f),), m.offset, m.reason))
+    return LayerRelation(maps, live, len(alive) - live)
 
 
-def _remove_dead(quotient_layers: list[list[np.ndarray]], relation: list[LayerRelation]) -> None:
-    """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero is removed."""
+def _remove_dead(parts: list[list[np.ndarray]], relation: list[LayerRelation]) -> None:
+    """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero becomes a ghost."""
     for ell in reversed(range(len(relation))):
-        nxt = quotient_layers[ell + 1][0]
+        nxt = parts[ell + 1][0]
         alive = (nxt != 0).any(axis=0)
         if alive.all():
             continue
-        quotient_layers[ell + 1][0] = nxt[:, alive]
-        quotient_layers[ell][0] = quotient_layers[ell][0][alive]
-        quotient_layers[ell][1] = quotient_layers[ell][1][alive]
+        parts[ell + 1][0] = nxt[:, alive]
+        parts[ell][0] = parts[ell][0][alive]
+        parts[ell][1] = parts[ell][1][alive]
         relation[ell] = _drop_classes(relation[ell], alive)
 
 
@@ -533,7 +551,8 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
 
 def quotient(net: Network, relation: Relation) -> Network:
     """The reduced network a (valid) relation describes: each reduced neuron gets its representative's
-    aggregated incoming vector; constants, offsets and factors are folded into the next layer, exactly."""
+    aggregated incoming vector; constants, offsets and factors are folded into the next layer, exactly.
+    Ghost classes have no neuron (their weights are zero when the relation is valid; check.py decides that)."""
     hidden = len(net.layers) - 1
     if len(relation.layers) != hidden:
         raise ValueError(f"relation has {len(relation.layers)} layers, network has {hidden} hidden layers")

@@ -1,10 +1,12 @@
 """Layer-local proof obligations of a reduction, derived from the two networks and the relation alone.
 
-Induction over layers: if layer ℓ−1 satisfies the relation, then (LINEAR) each original pre-activation
-of layer ℓ, with that relation substituted, is identical as an affine form to factor·(reduced
-pre-activation), and (ACTIVATION) σ(c·z) = c·σ(z) + offset for every (σ, c, offset) used; constants and
-dead neurons have their own small obligations; the output layer needs z_s ≡ z'_s. Nothing here calls the
-reducer. `exact_*` functions discharge obligations with exact integer algebra (the real proof).
+Induction over layers: if layer ℓ−1 satisfies the relation (ghost classes taking the values of their
+representatives), then (LINEAR) each original pre-activation of layer ℓ, with that relation substituted, is
+identical as an affine form to factor·(reduced pre-activation), ghost variables having coefficient 0;
+(GHOST) each member of a removed class has factor·(its representative's substituted pre-activation); and
+(ACTIVATION) σ(c·z) = c·σ(z) + offset for every (σ, c, offset) used; constants have their own obligation;
+the output layer needs z_s ≡ z'_s. Nothing here calls the reducer. `exact_*` functions discharge
+obligations with exact integer algebra (the real proof).
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ def value_var(layer: int, j: int) -> str:
     return f"x{j}" if layer == 0 else f"h{layer}_{j}"
 
 
-def dead_var(layer: int, r: int) -> str:
-    """SMT name of the free (irrelevant) value of dead original neuron r."""
-    return f"d{layer}_{r}"
+def ghost_var(layer: int, j: int) -> str:
+    """SMT name of ghost class j's free value in layer `layer` (j counts on from the reduced neurons)."""
+    return f"g{layer}_{j}"
+
+
+def class_var(layer: int, j: int, width: int) -> str:
+    """SMT name of class j of a layer whose reduced width is `width` (a reduced neuron, else a ghost)."""
+    return value_var(layer, j) if j < width else ghost_var(layer, j)
 
 
 def integer_form(arr: np.ndarray) -> tuple[np.ndarray, int]:
@@ -87,8 +94,9 @@ class Substituted:
 class PreActivations:
     """Original layer ℓ's pre-activations z = W·v + b with layer ℓ−1's relation substituted for v.
 
-    `prev` maps each original neuron of layer ℓ−1 to reduced values (identity maps for the inputs);
-    dead neurons become free variables, so any non-zero weight on them shows up as a mismatch.
+    `prev` maps each original neuron of layer ℓ−1 to its classes (identity maps for the inputs): variable j
+    is reduced neuron j for j < prev_width, else a free ghost variable, so that any non-zero weight on a
+    ghost shows up as a mismatch against the reduced network.
     """
 
     layer: int
@@ -96,37 +104,31 @@ class PreActivations:
     bias: np.ndarray
     prev: tuple[NeuronMap, ...]
     prev_width: int
+    prev_ghosts: int = 0
 
     @cached_property
     def exact(self) -> Substituted:
         """Substitute exactly: column j collects Σ_r c_r·W[:, r] over the terms (j, c_r) of layer ℓ−1."""
         m, d = integer_form(self.weight)
         b, db = integer_form(self.bias)
-        dead = [r for r, nm in enumerate(self.prev) if nm.reason == "dead"]
-        lcms = [1] * self.prev_width
+        n_vars = self.prev_width + self.prev_ghosts
+        lcms = [1] * n_vars
         for nm in self.prev:
-            if nm.reason != "dead":
-                for j, c in nm.terms:
-                    lcms[j] = math.lcm(lcms[j], c.denominator)
-        n_out = self.weight.shape[0]
-        num = np.zeros((n_out, self.prev_width + len(dead)), dtype=object)
-        off_den = math.lcm(1, *(nm.offset.denominator for nm in self.prev if nm.reason != "dead"))
-        const = np.zeros(n_out, dtype=object)
+            for j, c in nm.terms:
+                lcms[j] = math.lcm(lcms[j], c.denominator)
+        num = np.zeros((self.weight.shape[0], n_vars), dtype=object)
+        off_den = math.lcm(1, *(nm.offset.denominator for nm in self.prev))
+        const = np.zeros(self.weight.shape[0], dtype=object)
         for r, nm in enumerate(self.prev):
-            if nm.reason == "dead":
-                continue
             for j, c in nm.terms:
                 scale = c.numerator * (lcms[j] // c.denominator)
                 num[:, j] += m[:, r] if scale == 1 else m[:, r] * scale
             if nm.offset:
                 const += m[:, r] * (nm.offset.numerator * (off_den // nm.offset.denominator))
-        for k, r in enumerate(dead):
-            num[:, self.prev_width + k] = m[:, r]
         const_den = math.lcm(d * off_den, db)
         const = const * (const_den // (d * off_den)) + b * (const_den // db)
-        names = [value_var(self.layer - 1, j) for j in range(self.prev_width)]
-        names += [dead_var(self.layer - 1, r) for r in dead]
-        return Substituted(names, num, [d * q for q in lcms] + [d] * len(dead), const, const_den)
+        names = [class_var(self.layer - 1, j, self.prev_width) for j in range(n_vars)]
+        return Substituted(names, num, [d * q for q in lcms], const, const_den)
 
     def affine(self, s: int) -> Affine:
         """Neuron s's substituted pre-activation as an explicit affine form (for messages and tests)."""
@@ -208,25 +210,36 @@ class ConstantObligation:
         return f"layer {self.layer}: z_s is constant and {self.activation}(z_s) == offset_s"
 
 
+@dataclass(frozen=True)
+class GhostMember:
+    """Claim z_neuron ≡ factor · z_rep: a member of a ghost class against the class's representative, both
+    substituted original pre-activations of the same layer."""
+
+    neuron: int
+    rep: int
+    factor: Fraction
+
+
 @dataclass
-class DeadObligation:
-    """Layer ℓ: every outgoing weight W_{ℓ+1}(r, t) of each listed dead neuron r is zero, so its value is irrelevant."""
+class GhostObligation:
+    """Layer ℓ: every member of a ghost class has factor × its representative's pre-activation (exactly)."""
 
     layer: int
-    outgoing: np.ndarray
-    dead: list[int]
-    kind: str = "dead"
+    pre: PreActivations
+    members: list[GhostMember]
+    kind: str = "ghost"
 
     @property
     def id(self) -> str:
-        return f"L{self.layer}.dead"
+        return f"L{self.layer}.ghost"
 
     @property
     def neurons(self) -> list[int]:
-        return list(self.dead)
+        return [g.neuron for g in self.members]
 
     def statement(self) -> str:
-        return f"layer {self.layer}: all outgoing weights of dead neurons are 0"
+        return (f"layer {self.layer}: z_r == c_r * z_rep(g) for each member r of a ghost class g (both with the "
+                f"layer {self.layer - 1} relation substituted), as affine forms")
 
 
 @dataclass
@@ -296,11 +309,12 @@ class StructureObligation:
         return []
 
     def statement(self) -> str:
-        return "same depth, inputs, outputs and activations; every original neuron mapped once; every reduced neuron used"
+        return ("same depth, inputs, outputs and activations; every original neuron mapped once; every reduced "
+                "neuron used; every ghost class has a representative")
 
 
 Obligation = (
-    StructureObligation | LinearObligation | ConstantObligation | DeadObligation | DomainObligation | ActivationLemma
+    StructureObligation | LinearObligation | ConstantObligation | GhostObligation | DomainObligation | ActivationLemma
 )
 
 
@@ -325,25 +339,37 @@ def structure_problems(original: Network, reduced: Network, relation: Relation) 
 
 
 def _layer_relation_problems(ell: int, lr: LayerRelation, width: int, reduced_width: int) -> list[str]:
-    """Shape of one layer's maps: one per original neuron, classes in range, no zero/repeated terms, all used."""
+    """Shape of one layer's maps: one per original neuron, classes in range, no zero/repeated terms, every
+    reduced neuron used, ghost terms only alone and only for dead neurons, every ghost with a representative."""
     out = []
     if len(lr.maps) != width:
         out.append(f"layer {ell}: relation maps {len(lr.maps)} neurons, the original layer has {width}")
     if lr.reduced_width != reduced_width:
         out.append(f"layer {ell}: relation says reduced width {lr.reduced_width}, the reduced model has {reduced_width}")
+    if lr.ghosts < 0:
+        return out + [f"layer {ell}: negative number of ghost classes {lr.ghosts}"]
+    n_classes = reduced_width + lr.ghosts
     used = set()
     for r, nm in enumerate(lr.maps):
         classes = [j for j, _ in nm.terms]
-        if any(not 0 <= j < reduced_width for j in classes):
-            out.append(f"layer {ell} neuron {r}: reduced neuron out of range in {classes}")
+        if any(not 0 <= j < n_classes for j in classes):
+            out.append(f"layer {ell} neuron {r}: class out of range in {classes} ({reduced_width} reduced + "
+                       f"{lr.ghosts} ghost classes)")
         if len(set(classes)) != len(classes) or any(c == 0 for _, c in nm.terms):
-            out.append(f"layer {ell} neuron {r}: repeated reduced neuron or zero factor in its terms")
-        if nm.reason == "dead" and (nm.terms or nm.offset):
-            out.append(f"layer {ell} neuron {r}: a dead neuron has no terms and offset 0")
+            out.append(f"layer {ell} neuron {r}: repeated class or zero factor in its terms")
+        ghost_terms = [j for j in classes if j >= reduced_width]
+        if ghost_terms and len(classes) != 1:
+            out.append(f"layer {ell} neuron {r}: a ghost class term must be the map's only term")
+        if (nm.reason == "dead") != bool(ghost_terms):
+            out.append(f"layer {ell} neuron {r}: exactly the dead neurons are members of ghost classes")
         used.update(classes)
     unused = sorted(set(range(reduced_width)) - used)
     if unused:
         out.append(f"layer {ell}: reduced neurons {unused[:5]} are not used by any original neuron")
+    if not out:
+        missing = [reduced_width + g for g, rep in enumerate(lr.ghost_representatives()) if rep is None]
+        if missing:
+            out.append(f"layer {ell}: ghost classes {missing[:5]} have no member with map 1*g + 0 (representative)")
     return out
 
 
@@ -372,33 +398,37 @@ def derive(original: Network, reduced: Network, relation: Relation, domain_given
     if problems:
         return obligations
     k = len(original.layers)
-    identity = tuple(NeuronMap(((i, Fraction(1)),)) for i in range(original.input_size))
-    maps = [identity] + [tuple(lr.maps) for lr in relation.layers]
+    inputs = LayerRelation([NeuronMap(((i, Fraction(1)),)) for i in range(original.input_size)], original.input_size)
+    layers = [inputs, *relation.layers]
     lemmas: dict[ActivationLemma, None] = {}
     for ell in range(1, k + 1):
-        layer, red = original.layers[ell - 1], reduced.layers[ell - 1]
-        pre = PreActivations(ell, layer.weight, layer.bias, maps[ell - 1], reduced.widths[ell - 1])
+        layer, red, prev = original.layers[ell - 1], reduced.layers[ell - 1], layers[ell - 1]
+        pre = PreActivations(ell, layer.weight, layer.bias, tuple(prev.maps), prev.reduced_width, prev.ghosts)
         if ell == k:
             targets = [Target(s, s, Fraction(1)) for s in range(layer.out_features)]
             obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
             continue
-        targets, constants, dead, multi = [], [], [], []
-        for s, nm in enumerate(maps[ell]):
-            if nm.reason == "dead":
-                dead.append(s)
-            elif not nm.terms:
+        here = layers[ell]
+        reps = here.ghost_representatives()
+        targets, ghosts, constants, multi = [], [], [], []
+        for s, nm in enumerate(here.maps):
+            if not nm.terms:
                 constants.append((s, nm.offset))
-            elif len(nm.terms) == 1:
-                targets.append(Target(s, nm.terms[0][0], nm.terms[0][1]))
-                lemmas[ActivationLemma(layer.activation, nm.terms[0][1], nm.offset)] = None
-            else:
+            elif len(nm.terms) > 1:
                 multi.append(s)
+            else:
+                ((j, c),) = nm.terms
+                if j < here.reduced_width:
+                    targets.append(Target(s, j, c))
+                else:
+                    ghosts.append(GhostMember(s, reps[j - here.reduced_width], c))
+                lemmas[ActivationLemma(layer.activation, c, nm.offset)] = None
         if targets:
             obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
+        if ghosts:
+            obligations.append(GhostObligation(ell, pre, ghosts))
         if constants:
             obligations.append(ConstantObligation(ell, pre, layer.activation, constants))
-        if dead:
-            obligations.append(DeadObligation(ell, original.layers[ell].weight, dead))
         if multi:
             obligations.append(DomainObligation(ell, multi, domain_given))
     return obligations + list(lemmas)
@@ -418,9 +448,9 @@ def exact_linear(ob: LinearObligation) -> Mismatch | None:
     lhs = sub.num[rows, :width] * (q * rd)
     rhs = rm[cls] * p * den
     bad = np.argwhere(lhs != rhs)
-    dead_bad = np.argwhere(sub.num[rows, width:] != 0)
+    ghost_bad = np.argwhere(sub.num[rows, width:] != 0)  # the reduced network has no ghost inputs
     const_bad = np.flatnonzero(sub.const_num[rows] * q[:, 0] * rbd != rb[cls] * p[:, 0] * sub.const_den)
-    candidates = [(int(i), int(k)) for i, k in bad[:1]] + [(int(i), width + int(k)) for i, k in dead_bad[:1]]
+    candidates = [(int(i), int(k)) for i, k in bad[:1]] + [(int(i), width + int(k)) for i, k in ghost_bad[:1]]
     constant = sub.num.shape[1]  # sorts after every variable: coefficients are reported first
     candidates += [(int(i), constant) for i in const_bad[:1]]
     if not candidates:
@@ -451,14 +481,25 @@ def exact_constant(ob: ConstantObligation) -> Mismatch | None:
     return None
 
 
-def exact_dead(ob: DeadObligation) -> Mismatch | None:
-    """All outgoing weights of the dead neurons are exactly zero."""
-    for r in ob.dead:
-        nonzero = np.flatnonzero(ob.outgoing[:, r] != 0)
-        if len(nonzero):
-            t = int(nonzero[0])
-            return Mismatch(r, f"outgoing weight to layer {ob.layer + 1} neuron {t}", Fraction(ob.outgoing[t, r]), Fraction(0))
-    return None
+def exact_ghost(ob: GhostObligation) -> Mismatch | None:
+    """Each member's substituted form equals factor × its representative's, coefficient by coefficient, exactly
+    (both forms share their column denominators, so integer numerators are compared)."""
+    sub = ob.pre.exact
+    rows, reps = [g.neuron for g in ob.members], [g.rep for g in ob.members]
+    p = _objects(g.factor.numerator for g in ob.members)[:, None]
+    q = _objects(g.factor.denominator for g in ob.members)[:, None]
+    full_lhs = np.concatenate([sub.num[rows], sub.const_num[rows][:, None]], axis=1) * q
+    full_rhs = np.concatenate([sub.num[reps], sub.const_num[reps][:, None]], axis=1) * p
+    bad = np.argwhere(full_lhs != full_rhs)
+    if not len(bad):
+        return None
+    i, k = int(bad[0][0]), int(bad[0][1])
+    g = ob.members[i]
+    if k == len(sub.variables):
+        return Mismatch(g.neuron, f"constant term (vs {fraction_str(g.factor)} * neuron {g.rep})",
+                        sub.constant(g.neuron), g.factor * sub.constant(g.rep))
+    return Mismatch(g.neuron, f"coefficient of {sub.variables[k]} (vs {fraction_str(g.factor)} * neuron {g.rep})",
+                    sub.coefficient(g.neuron, k), g.factor * sub.coefficient(g.rep, k))
 
 
 def exact_lemma(lemma: ActivationLemma) -> str | None:

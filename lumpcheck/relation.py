@@ -1,7 +1,9 @@
 """The reduction relation between an original network and its reduced one: the certificate's core.
 
 For every hidden neuron r of the original network, its value is an affine combination of the reduced
-layer's neuron values (see NeuronMap). Inputs and outputs are never remapped.
+layer's neuron values (see NeuronMap). Inputs and outputs are never remapped. Removed ("dead") classes
+survive as ghost classes: indices past the reduced width, absent from the reduced network, each standing
+for one free value (that of its representative in the original network).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ class NeuronMap:
     """How one original neuron is represented: v_r = sum(factor * v'_cls for cls, factor in terms) + offset.
 
     Lumping gives one term (duplicate/proportional/negated) or none (constant: v_r = offset). Domain
-    reductions may give several terms (a stably linear neuron folded onto a basis). Dead neurons have no
-    terms: their outgoing weights are all zero, so their value is irrelevant.
+    reductions may give several terms (a stably linear neuron folded onto a basis). A dead neuron has one
+    term on a ghost class (index >= the reduced width): v_r = factor·g + offset, g the ghost's own value.
     """
 
     terms: tuple[tuple[int, Fraction], ...]
@@ -37,7 +39,7 @@ class NeuronMap:
 
     @property
     def cls(self) -> int | None:
-        """The single reduced neuron this one is a multiple of (None for constants, dead, or combinations)."""
+        """The single class (reduced neuron or ghost) this one is a multiple of (None for constants, combinations)."""
         return self.terms[0][0] if len(self.terms) == 1 else None
 
     @property
@@ -48,18 +50,31 @@ class NeuronMap:
 
 @dataclass
 class LayerRelation:
-    """The maps of one hidden layer's original neurons, and the width of the reduced layer."""
+    """The maps of one hidden layer's original neurons, the width of the reduced layer, and the number of ghost
+    classes (indices reduced_width .. reduced_width + ghosts - 1: removed classes, each with a value of its own)."""
 
     maps: list[NeuronMap]
     reduced_width: int
+    ghosts: int = 0
 
-    def classes(self) -> list[list[int]]:
-        """Original neurons grouped by reduced neuron (the partition; constants and dead are not in any class)."""
-        out: list[list[int]] = [[] for _ in range(self.reduced_width)]
+    def members(self) -> list[list[int]]:
+        """Original neurons of each class, reduced neurons first, then ghosts (single-term maps only)."""
+        out: list[list[int]] = [[] for _ in range(self.reduced_width + self.ghosts)]
         for r, m in enumerate(self.maps):
-            if len(m.terms) == 1:
+            if len(m.terms) == 1 and 0 <= m.terms[0][0] < len(out):
                 out[m.terms[0][0]].append(r)
         return out
+
+    def classes(self) -> list[list[int]]:
+        """Original neurons grouped by reduced neuron (the partition; constants and dead neurons are in none)."""
+        return self.members()[: self.reduced_width]
+
+    def ghost_representatives(self) -> list[int | None]:
+        """Per ghost class, its representative: the lowest member with map exactly 1·g + 0 (None: there is none)."""
+        return [
+            next((r for r in rs if self.maps[r].terms[0][1] == 1 and self.maps[r].offset == 0), None)
+            for rs in self.members()[self.reduced_width :]
+        ]
 
     def reason_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

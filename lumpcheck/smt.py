@@ -1,8 +1,9 @@
 """A tiny solver layer: obligations as standalone SMT-LIB 2 scripts (QF_LRA), discharged by z3 with a timeout.
 
 Each script asserts the negation of the obligation (∃ values: claim fails), so `unsat` proves it. The
-original pre-activation is written with the previous layer's relation inlined, so z3 redoes the
-substitution algebra itself. The same text is what `solve` runs and what is written for re-checking.
+original pre-activation is written with the previous layer's relation inlined (ghost classes as free
+variables), so z3 redoes the substitution algebra itself. The same text is what `solve` runs and what is
+written for re-checking.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from .network import Activation
 from .obligations import (
     ActivationLemma,
     ConstantObligation,
+    GhostMember,
+    GhostObligation,
     LinearObligation,
     PreActivations,
     Target,
-    dead_var,
+    class_var,
     value_var,
 )
 
@@ -77,14 +80,12 @@ class _Layer:
 
     def __init__(self, pre: PreActivations):
         self.pre = pre
-        prev = pre.layer - 1
+        prev, width = pre.layer - 1, pre.prev_width
         self.values = [
-            dead_var(prev, r) if nm.reason == "dead"
-            else _sum([_scaled(c, value_var(prev, j)) for j, c in nm.terms] + ([literal(nm.offset)] if nm.offset else []))
-            for r, nm in enumerate(pre.prev)
+            _sum([_scaled(c, class_var(prev, j, width)) for j, c in nm.terms] + ([literal(nm.offset)] if nm.offset else []))
+            for nm in pre.prev
         ]
-        self.declared = [value_var(prev, j) for j in range(pre.prev_width)]
-        self.declared += [dead_var(prev, r) for r, nm in enumerate(pre.prev) if nm.reason == "dead"]
+        self.declared = [class_var(prev, j, width) for j in range(width + pre.prev_ghosts)]
 
     def original(self, s: int) -> str:
         row = self.pre.weight[s]
@@ -132,6 +133,14 @@ def constant_script(ob: ConstantObligation, constants: Sequence[tuple[int, Fract
     return _script(lines, claims)
 
 
+def ghost_script(ob: GhostObligation, members: Sequence[GhostMember] | None = None) -> str:
+    """∃ values: some ghost member's original pre-activation differs from factor·(its representative's)."""
+    members = ob.members if members is None else members
+    lay = _Layer(ob.pre)
+    lines = lay.header(f"lumpcheck {ob.id} neurons {[g.neuron for g in members]}: unsat proves {ob.statement()}")
+    return _script(lines, [f"(= {lay.original(g.neuron)} {_scaled(g.factor, lay.original(g.rep))})" for g in members])
+
+
 def lemma_script(lemma: ActivationLemma) -> str:
     """∃z: σ(c·z) ≠ c·σ(z) + offset, for piecewise-linear σ."""
     c, o = literal(lemma.factor), literal(lemma.offset)
@@ -140,10 +149,12 @@ def lemma_script(lemma: ActivationLemma) -> str:
     return _script(lines, [f"(= (sigma (* {c} z)) (+ (* {c} (sigma z)) {o}))"])
 
 
-def to_smtlib(ob: LinearObligation | ConstantObligation | ActivationLemma) -> str:
+def to_smtlib(ob: LinearObligation | ConstantObligation | GhostObligation | ActivationLemma) -> str:
     """Standalone SMT-LIB 2 script of a whole obligation (unsat ⇔ the obligation holds)."""
     if isinstance(ob, LinearObligation):
         return linear_script(ob)
+    if isinstance(ob, GhostObligation):
+        return ghost_script(ob)
     if isinstance(ob, ConstantObligation):
         return constant_script(ob)
     if isinstance(ob, ActivationLemma):

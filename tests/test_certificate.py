@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from lumpcheck.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import save_model
 from lumpcheck.network import Layer, Network
-from lumpcheck.obligations import integer_form
+from lumpcheck import smt
+from lumpcheck.obligations import derive, exact_ghost, integer_form
 from lumpcheck.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.smt import z3_binary
 from test_check import planted
@@ -36,7 +38,7 @@ SPEC = Path(__file__).parents[1] / "specs" / "certificate.schema.json"
 
 @pytest.fixture()
 def pair(tmp_path):
-    original, reduced, relation = planted(np.random.default_rng(11), [3, 6, 5, 2], "relu", extra=3)
+    original, reduced, relation = planted(np.random.default_rng(11), [3, 6, 5, 2], "relu", extra=3, dead_copies=2)
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     save_model(original, a, dtype="float64")
     save_model(reduced, b, dtype="float64")
@@ -52,10 +54,10 @@ def test_proof_records_every_obligation_and_engine(pair, tmp_path):
     cert = prove(a, b, relation)
     assert cert.verdict == "proved" and not cert.failures
     ids = [o.id for o in cert.obligations]
-    assert ids[0] == "structure" and {"L1.linear", "L1.constant", "L1.dead", "L2.linear", "L3.linear"} <= set(ids)
+    assert ids[0] == "structure" and {"L1.linear", "L1.ghost", "L1.constant", "L2.linear", "L3.linear"} <= set(ids)
     for o in cert.obligations:
         engines = {r.engine: r.result for r in o.engines}
-        if o.kind in ("linear", "constant"):
+        if o.kind in ("linear", "ghost", "constant"):
             assert engines == {"exact": "proved", "z3": "unsat"}
         if o.kind == "activation":
             assert engines.get("exact") == "proved"
@@ -138,7 +140,8 @@ def test_smtlib_files_recheck_with_z3_binary(pair, tmp_path):
     out = tmp_path / "smt"
     cert = prove(a, b, relation, smtlib_dir=out)
     listed = [name for o in cert.obligations for r in o.engines for name in r.smtlib]
-    assert sorted(listed) == sorted(p.name for p in out.iterdir()) and any(n.startswith("L2.linear") for n in listed)
+    assert sorted(listed) == sorted(p.name for p in out.iterdir())
+    assert any(n.startswith("L2.linear") for n in listed) and any(n.startswith("L2.ghost") for n in listed)
     binary = z3_binary()
     if binary is None:
         pytest.skip("no z3 command-line binary found")
@@ -150,10 +153,10 @@ def test_smtlib_files_recheck_with_z3_binary(pair, tmp_path):
 def test_wrong_relation_fails_with_named_neuron_and_coefficient(pair):
     _, _, original, reduced, relation = pair
     maps = list(relation.layers[1].maps)
-    r = next(i for i, m in enumerate(maps) if m.terms)
+    r = next(i for i, m in enumerate(maps) if m.terms and m.reason != "dead")
     (j, c), = maps[r].terms
     maps[r] = NeuronMap(((j, c * 3),), 0, "proportional")
-    records, _, _ = prove_networks(original, reduced, Relation([relation.layers[0], LayerRelation(maps, 5)]))
+    records, _, _ = prove_networks(original, reduced, Relation([relation.layers[0], replace(relation.layers[1], maps=maps)]))
     failed = {o.id: o.detail for o in records if o.status != "proved"}
     assert set(failed) == {"L2.linear", "L3.linear"}
     assert failed["L2.linear"].startswith(f"neuron {r}: coefficient of h1_")
@@ -161,18 +164,19 @@ def test_wrong_relation_fails_with_named_neuron_and_coefficient(pair):
 
 def test_structure_problems_fail_the_proof(pair):
     _, _, original, reduced, relation = pair
-    short = Relation([LayerRelation(relation.layers[0].maps[:-1], 7), relation.layers[1]])
+    first = relation.layers[0]
+    short = Relation([LayerRelation(first.maps[:-1], 7, first.ghosts), relation.layers[1]])
     records, _, _ = prove_networks(original, reduced, short)
     assert [o.id for o in records] == ["structure"] and records[0].status == "failed"
-    assert "relation maps 10 neurons" in records[0].detail and "reduced width 7" in records[0].detail
+    assert f"relation maps {len(first.maps) - 1} neurons" in records[0].detail and "reduced width 7" in records[0].detail
 
 
 def test_multi_term_map_is_an_unsupported_domain_obligation(pair):
     _, _, original, reduced, relation = pair
     maps = list(relation.layers[0].maps)
-    r = next(i for i, m in enumerate(maps) if m.terms)
+    r = next(i for i, m in enumerate(maps) if m.terms and m.reason != "dead")
     maps[r] = NeuronMap(((0, 1), (1, 1)), 0, "linear")
-    records, _, _ = prove_networks(original, reduced, Relation([LayerRelation(maps, 6), relation.layers[1]]))
+    records, _, _ = prove_networks(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]))
     domain = next(o for o in records if o.kind == "domain")
     assert domain.status == "unsupported" and domain.neurons == [r] and "bounds" in domain.detail
 
@@ -219,13 +223,79 @@ def test_prove_accepts_a_reduction(tmp_path):
     assert any(lm.axiom == "tanh_odd" for lm in cert.lemmas)
 
 
-@pytest.mark.xfail(strict=True, reason="lumping marks each member of a class whose aggregated outgoing weights cancel "
-                   "as 'dead', but members have non-zero outgoing weights; the relation cannot express dead classes")
+def _proved(net: Network):
+    """reduce(net) and the prover's records for it (all must be proved)."""
+    from lumpcheck.lumping import reduce
+
+    red = reduce(net)
+    records, _, _ = prove_networks(net, red.network, red.relation, solver_check="all")
+    assert all(o.status == "proved" for o in records), [(o.id, o.detail) for o in records if o.status != "proved"]
+    return red, {o.id: o for o in records}
+
+
 def test_reduce_with_cancelling_duplicates_is_provable():
-    lumping = pytest.importorskip("lumpcheck.lumping", reason="lumpcheck.lumping not importable yet")
+    """Neurons 0 and 1 are duplicates whose outgoing weights cancel: one ghost class, proved by L1.ghost (the
+    members agree) and L2.linear (the ghost's coefficient 1.5 - 1.5 is zero)."""
     w1 = np.array([[1.0, 2.0], [1.0, 2.0], [0.5, -1.0]])
     net = Network([Layer(w1, np.zeros(3), cert_mod.Activation("relu")),
                    Layer(np.array([[1.5, -1.5, 2.0]]), np.array([0.25]))])
-    red = lumping.reduce(net)
-    records, _, _ = prove_networks(net, red.network, red.relation)
-    assert all(o.status == "proved" for o in records), [o.detail for o in records if o.status != "proved"]
+    red, records = _proved(net)
+    layer = red.relation.layers[0]
+    assert (layer.reduced_width, layer.ghosts) == (1, 1) and layer.ghost_representatives() == [0]
+    assert [m.terms for m in layer.maps] == [((1, 1),), ((1, 1),), ((0, 1),)]
+    assert records["L1.ghost"].neurons == [0, 1] and records["L1.linear"].neurons == [2]
+    assert {r.engine: r.result for r in records["L1.ghost"].engines} == {"exact": "proved", "z3": "unsat"}
+
+
+def test_neuron_feeding_only_dead_neurons_is_provable():
+    """Layer 2 neuron 1 has no outgoing weight; layer 1 neuron 2 feeds only it: two singleton ghost classes."""
+    w1 = np.array([[1.0, 0.5], [-0.5, 2.0], [0.25, -1.0]])
+    w2 = np.array([[1.0, -2.0, 0.0], [0.5, 0.0, 3.0], [-1.0, 1.0, 0.0]])
+    w3 = np.array([[1.0, 0.0, 2.0], [0.5, 0.0, -1.0]])
+    relu = cert_mod.Activation("relu")
+    net = Network([Layer(w1, np.zeros(3), relu), Layer(w2, np.ones(3), relu), Layer(w3, np.zeros(2))])
+    red, records = _proved(net)
+    assert [(lr.reduced_width, lr.ghosts) for lr in red.relation.layers] == [(2, 1), (2, 1)]
+    assert red.relation.layers[0].maps[2].terms == ((2, 1),) and red.relation.layers[1].maps[1].terms == ((2, 1),)
+    assert records["L2.linear"].neurons == [0, 2] and records["L2.ghost"].neurons == [1]
+    # the layer-2 ghost weighs the layer-1 ghost (3.0): allowed, it is itself removed
+    assert records["L2.ghost"].status == "proved"
+
+
+def test_cancelling_negated_sigmoid_pair_moves_its_offset_to_the_next_bias():
+    """v1 = 1 - v0 with equal outgoing weights w: the class cancels (w - w = 0) but contributes w·1 to the bias."""
+    w1 = np.array([[0.5, -1.25], [-0.5, 1.25], [0.75, 2.0]])
+    net = Network([Layer(w1, np.array([0.25, -0.25, 1.0]), cert_mod.Activation("sigmoid")),
+                   Layer(np.array([[0.75, 0.75, 1.0], [-0.5, -0.5, 0.0]]), np.array([0.5, 0.25]))])
+    red, records = _proved(net)
+    assert [(m.terms, m.offset, m.reason) for m in red.relation.layers[0].maps] == [
+        (((1, 1),), 0, "dead"), (((1, -1),), 1, "dead"), (((0, 1),), 0, "kept")]
+    assert list(red.network.layers[1].bias) == [0.5 + 0.75, 0.25 - 0.5]
+    lemma = next(o for o in records.values() if o.kind == "activation" and "c=-1:o=1" in o.id)
+    assert [r.engine for r in lemma.engines] == ["axiom"]
+
+
+def test_ghost_member_with_wrong_factor_fails_with_named_neuron():
+    original, reduced, relation = planted(np.random.default_rng(5), [3, 4, 3, 2], "identity", dead_copies=3)
+    maps = list(relation.layers[0].maps)
+    r = next(i for i, m in enumerate(maps) if m.reason == "dead" and i not in relation.layers[0].ghost_representatives())
+    (g, c), = maps[r].terms
+    maps[r] = NeuronMap(((g, c * 2),), maps[r].offset, "dead")
+    obligations = derive(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]))
+    ghost = next(ob for ob in obligations if ob.id == "L1.ghost")
+    assert exact_ghost(ghost).neuron == r
+    assert smt.solve(smt.ghost_script(ghost)).status == "sat"
+    records, _, _ = prove_networks(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]))
+    failed = {o.id for o in records if o.status != "proved"}
+    assert {"L1.ghost", "L2.linear"} <= failed <= {"L1.ghost", "L2.linear", "L2.ghost", "L2.constant"}
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda lr: replace(lr, ghosts=lr.ghosts + 1), "have no member with map 1*g + 0"),
+    (lambda lr: replace(lr, ghosts=lr.ghosts - 1), "class out of range"),
+    (lambda lr: replace(lr, maps=[NeuronMap(m.terms, m.offset, "kept") for m in lr.maps]), "exactly the dead neurons"),
+])
+def test_ghost_structure_problems(pair, change, words):
+    _, _, original, reduced, relation = pair
+    records, _, _ = prove_networks(original, reduced, Relation([change(relation.layers[0]), relation.layers[1]]))
+    assert records[0].status == "failed" and words in records[0].detail

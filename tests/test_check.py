@@ -35,9 +35,11 @@ def _dyadic(rng: np.random.Generator, shape) -> np.ndarray:
 
 
 def planted(rng: np.random.Generator, widths: list[int], kind: str, extra: int = 3, constants: int = 1, dead: int = 1,
-            factors: list[tuple[Fraction, Fraction]] | None = None) -> tuple[Network, Network, Relation]:
-    """(original, reduced, relation): a random reduced net, expanded into an original one with `extra`
-    scaled copies, constants and dead neurons per hidden layer (all weights dyadic, so float64 is exact)."""
+            factors: list[tuple[Fraction, Fraction]] | None = None, dead_copies: int = 0) -> tuple[Network, Network, Relation]:
+    """(original, reduced, relation): a random reduced net, expanded into an original one with `extra` scaled
+    copies, constants and `dead` ghost classes per hidden layer, with `dead_copies` more ghost members (scaled
+    copies of a ghost's representative) whose outgoing weights cancel within their class. All weights are
+    dyadic and all factors powers of two, so float64 is exact."""
     act = ACTIVATIONS[kind]
     factors = factors or FACTORS[kind]
     k = len(widths) - 1
@@ -46,47 +48,54 @@ def planted(rng: np.random.Generator, widths: list[int], kind: str, extra: int =
     # per hidden layer: (map, κ for constants) for each original neuron, in shuffled order
     layers: list[list[tuple[NeuronMap, Fraction]]] = []
     for ell in range(1, k):
-        maps = [(NeuronMap(((j, 1),), 0, "kept"), Fraction(0)) for j in range(widths[ell])]
-        for _ in range(extra):
-            c, o = factors[rng.integers(len(factors))]
-            maps.append((NeuronMap(((int(rng.integers(widths[ell])), c),), o, "proportional"), Fraction(0)))
+        w = widths[ell]
+        maps = [(NeuronMap(((j, 1),), 0, "kept"), Fraction(0)) for j in range(w)]
+        maps += [(NeuronMap(((w + g, 1),), 0, "dead"), Fraction(0)) for g in range(dead)]
+        for reason, count, lo in (("proportional", extra, 0), ("dead", dead_copies if dead else 0, w)):
+            for _ in range(count):
+                c, o = factors[rng.integers(len(factors))]
+                cls = int(rng.integers(lo, w + dead)) if reason == "dead" else int(rng.integers(w))
+                maps.append((NeuronMap(((cls, c),), o, reason), Fraction(0)))
         for _ in range(constants):
             kappa = CONSTANTS[kind][rng.integers(len(CONSTANTS[kind]))]
             maps.append((NeuronMap((), act.exact(kappa), "constant"), kappa))
-        maps += [(NeuronMap((), 0, "dead"), Fraction(0))] * dead
         layers.append([maps[i] for i in rng.permutation(len(maps))])
     prev = [(NeuronMap(((i, 1),)), Fraction(0)) for i in range(widths[0])]
+    prev_classes = widths[0]
     out_layers = []
     for ell in range(1, k + 1):
         red = reduced.layers[ell - 1]
         here = layers[ell - 1] if ell < k else [(NeuronMap(((t, 1),)), Fraction(0)) for t in range(widths[-1])]
+        # incoming (class weights, bias) of each class: reduced neurons never weigh previous ghosts
+        classes = [(np.append(red.weight[j], np.zeros(prev_classes - red.in_features)), float(red.bias[j]))
+                   for j in range(red.out_features)]
+        classes += [(_dyadic(rng, prev_classes), float(_dyadic(rng, 1)[0])) for _ in range(dead if ell < k else 0)]
         rows, bias = [], []
         for nm, kappa in here:
-            if nm.reason == "dead":
-                target = (_dyadic(rng, red.in_features), float(_dyadic(rng, 1)[0]))
-            elif nm.terms:
+            if nm.terms:
                 (j, c), = nm.terms
-                target = (red.weight[j] * float(c), float(red.bias[j]) * float(c))
+                target = (classes[j][0] * float(c), classes[j][1] * float(c))
             else:
-                target = (np.zeros(red.in_features), float(kappa))
+                target = (np.zeros(prev_classes), float(kappa))
             row, b = _split(rng, target, prev)
             rows.append(row)
             bias.append(b)
         out_layers.append(Layer(np.array(rows), np.array(bias), red.activation))
-        prev = here
-    relation = Relation([LayerRelation([nm for nm, _ in lay], widths[i + 1]) for i, lay in enumerate(layers)])
+        prev, prev_classes = here, len(classes)
+    relation = Relation([LayerRelation([nm for nm, _ in lay], widths[i + 1], dead) for i, lay in enumerate(layers)])
     return Network(out_layers), reduced, relation
 
 
 def _split(rng, target, prev) -> tuple[np.ndarray, float]:
-    """Original incoming row whose substituted form is `target`: share each reduced weight among its members."""
+    """Original incoming row whose substituted form is `target` (one weight per class of the previous layer,
+    ghosts included): share each class weight among its members; constants get any weight."""
     weights, const = target
     row = np.zeros(len(prev))
     members: dict[int, list[int]] = {}
     for r, (nm, _) in enumerate(prev):
         if nm.terms:
             members.setdefault(nm.terms[0][0], []).append(r)
-        elif nm.reason != "dead":
+        else:
             row[r] = _dyadic(rng, 1)[0]
     for i, rs in members.items():
         first, rest = rs[0], rs[1:]
@@ -142,14 +151,20 @@ def test_planted_relation_is_valid_for_every_activation(tmp_path, kind):
 
 @pytest.fixture()
 def valid(tmp_path):
-    original, reduced, relation = planted(np.random.default_rng(7), [3, 5, 4, 2], "relu", extra=4)
+    original, reduced, relation = planted(np.random.default_rng(7), [3, 5, 4, 2], "relu", extra=4, dead_copies=3)
     a, b, c = write_pair(tmp_path, original, reduced, relation)
     assert check(c, a, b).valid
     return a, b, c, reduced, relation
 
 
+def _real(layer: LayerRelation) -> list[int]:
+    """Neurons of the layer mapped onto a reduced (not ghost) neuron."""
+    return [r for r, m in enumerate(layer.maps) if m.terms and m.cls < layer.reduced_width]
+
+
 def _first_scaled(relation: Relation, factor: Fraction | None = None) -> int:
-    return next(r for r, m in enumerate(relation.layers[0].maps) if m.terms and (factor is None or m.factor != 1))
+    layer = relation.layers[0]
+    return next(r for r in _real(layer) if factor is None or layer.maps[r].factor != 1)
 
 
 def test_changed_factor_is_invalid(valid):
@@ -167,7 +182,7 @@ def test_changed_factor_is_invalid(valid):
 def test_changed_class_is_invalid(valid):
     a, b, c, _, relation = valid
     maps = relation.layers[0].maps
-    r = next(r for r, m in enumerate(maps) if m.terms and sum(1 for n in maps if n.cls == m.cls) > 1)
+    r = next(r for r in _real(relation.layers[0]) if sum(1 for n in maps if n.cls == maps[r].cls) > 1)
     other = (maps[r].cls + 1) % relation.layers[0].reduced_width
     _edit(c, lambda d: d["relation"][0]["neurons"][r]["terms"][0].__setitem__(0, other))
     result = check(c, a, b)
@@ -276,14 +291,134 @@ def test_invalid_activation_lemma_is_refuted(tmp_path, kind, bad, words):
     assert not result.valid and any(words in x for x in result.reasons), result.reasons
 
 
-def test_dead_neuron_with_outgoing_weight_is_invalid(valid):
+def _ghost_members(relation: Relation, ell: int = 0) -> list[int]:
+    """Members of ghost classes of hidden layer ell + 1 other than the representatives."""
+    layer = relation.layers[ell]
+    reps = set(layer.ghost_representatives())
+    return [r for r, m in enumerate(layer.maps) if m.reason == "dead" and r not in reps]
+
+
+def test_live_neuron_made_a_ghost_is_invalid(valid):
+    """A kept class member declared a new (singleton) ghost: its own obligation is trivial, but its outgoing
+    weights do not cancel, so layer 2 weighs the ghost and differs from the reduced network."""
     a, b, c, _, relation = valid
-    maps = relation.layers[0].maps
-    r = next(r for r, m in enumerate(maps) if m.terms and sum(1 for n in maps if n.cls == m.cls) > 1)
-    _edit(c, lambda d: d["relation"][0]["neurons"].__setitem__(r, {"terms": [], "offset": "0", "reason": "dead"}))
+    layer = relation.layers[0]
+    maps = layer.maps
+    r = next(r for r in _real(layer) if sum(1 for n in maps if n.cls == maps[r].cls) > 1)
+    new = layer.reduced_width + layer.ghosts
+
+    def change(d):
+        d["relation"][0]["ghosts"] += 1
+        d["relation"][0]["neurons"][r] = {"terms": [[new, "1"]], "offset": "0", "reason": "dead"}
+
+    _edit(c, change)
     result = check(c, a, b)
     assert not result.valid
-    assert f"layer 1 neuron {r}: marked dead but has a non-zero outgoing weight" in result.reasons, result.reasons
+    assert any(x.startswith("layer 2 neuron") and f"weight on ghost class {new} of layer 1" in x for x in result.reasons)
+    assert any(x.startswith("layer 2 neuron") and "z3 answers sat" in x for x in result.reasons)
+
+
+def test_changed_ghost_factor_is_invalid(valid):
+    a, b, c, _, relation = valid
+    r = _ghost_members(relation)[0]
+    new = str(relation.layers[0].maps[r].factor * 2)
+    _edit(c, lambda d: d["relation"][0]["neurons"][r]["terms"][0].__setitem__(1, new))
+    result = check(c, a, b)
+    assert not result.valid
+    assert any(x.startswith(f"layer 1 neuron {r}: original pre-activation != {new} * that of neuron") for x in
+               result.reasons), result.reasons
+    assert f"layer 1 neuron {r}: z3 answers sat (expected unsat)" in result.reasons
+
+
+@pytest.mark.parametrize("delta, words", [(1, "have no representative"), (-1, "must name distinct classes")])
+def test_changed_ghost_count_is_invalid(valid, delta, words):
+    a, b, c, _, _ = valid
+    _edit(c, lambda d: d["relation"][0].__setitem__("ghosts", d["relation"][0]["ghosts"] + delta))
+    result = check(c, a, b)
+    assert not result.valid and any(words in x for x in result.reasons), result.reasons
+
+
+def _unrepresented(layer: dict) -> None:
+    """Give every 1*g + 0 member of the first ghost class offset 1: the class keeps members but no representative."""
+    g = layer["reduced_width"]
+    for n in layer["neurons"]:
+        if n["terms"] == [[g, "1"]] and n["offset"] == "0":
+            n["offset"] = "1"
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda lr, r: lr["neurons"][r].__setitem__("reason", "kept"), "exactly the dead neurons are members of ghost"),
+    (lambda lr, r: lr["neurons"][r].update(terms=[], reason="dead"), "exactly the dead neurons"),
+    (lambda lr, r: _unrepresented(lr), "have no representative"),
+])
+def test_malformed_ghost_maps_are_invalid(valid, edit, words):
+    a, b, c, _, relation = valid
+    rep = relation.layers[0].ghost_representatives()[0]
+    _edit(c, lambda d: edit(d["relation"][0], rep))
+    result = check(c, a, b)
+    assert not result.valid and any(words in x for x in result.reasons), result.reasons
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), kind=st.sampled_from(sorted(FACTORS)), dead=st.integers(0, 3))
+def test_planted_cancelling_ghost_classes_are_proved_and_valid(tmp_path_factory, seed, kind, dead):
+    original, reduced, relation = planted(np.random.default_rng(seed), [2, 3, 3, 2], kind, extra=2, dead=dead,
+                                          dead_copies=3)
+    a, b, c = write_pair(tmp_path_factory.mktemp("g"), original, reduced, relation)
+    doc = json.loads(c.read_text())
+    assert doc["verdict"] == "proved", [o for o in doc["obligations"] if o["status"] != "proved"]
+    assert [lr["ghosts"] for lr in doc["relation"]] == [dead, dead]
+    result = check(c, a, b)
+    assert result.valid, result.reasons
+
+
+def twin_ladder(rng: np.random.Generator, n_in: int, width: int, depth: int) -> Network:
+    """Two identical ReLU streams of `depth` layers; the output is stream 1 minus stream 2 plus a margin."""
+    w = _dyadic(rng, (width, n_in))
+    layers = [Layer(np.vstack([w, w]), np.tile(_dyadic(rng, width), 2), ACTIVATIONS["relu"])]
+    for _ in range(depth - 1):
+        w, bias = _dyadic(rng, (width, width)), _dyadic(rng, width)
+        z = np.zeros_like(w)
+        layers.append(Layer(np.block([[w, z], [z, w]]), np.tile(bias, 2), ACTIVATIONS["relu"]))
+    out = _dyadic(rng, (1, width))
+    layers.append(Layer(np.hstack([out, -out]), np.array([1.0]), Activation("identity")))
+    return Network(layers)
+
+
+def test_twin_ladder_reduces_to_a_proved_constant(tmp_path):
+    lumping = pytest.importorskip("lumpcheck.lumping")
+    net = twin_ladder(np.random.default_rng(0), 3, 4, 3)
+    red = lumping.reduce(net)
+    assert red.network.widths == [3, 0, 0, 0, 1]
+    assert [(lr.reduced_width, lr.ghosts) for lr in red.relation.layers] == [(0, 4)] * 3
+    assert [s.reasons for s in red.stats.layers] == [{"dead": 8}] * 3
+    a, b, c = write_pair(tmp_path, net, red.network, red.relation)
+    doc = json.loads(c.read_text())
+    assert doc["verdict"] == "proved" and {o["id"] for o in doc["obligations"]} >= {"L1.ghost", "L3.ghost", "L4.linear"}
+    result = check(c, a, b)
+    assert result.valid, result.reasons
+    assert evaluate(net, [Fraction(1, 3), Fraction(-2), Fraction(5)]) == [1]
+
+
+@pytest.mark.zoo
+def test_every_zoo_twin_ladder_reduces_proves_and_checks(zoo, tmp_path):
+    """All twin-ladder nets of the zoo: reduce to a constant, prove, and the checker accepts (read back as .nnet)."""
+    from lumpcheck.io import load_model
+    from lumpcheck.lumping import reduce
+
+    files = sorted((zoo / "marabou/resources/nnet/twin").glob("*.nnet"))
+    if not files:
+        pytest.skip("no twin-ladder nets in the zoo")
+    for i, path in enumerate(files):
+        net = load_model(path)
+        red = reduce(net)
+        assert red.network.widths[1:-1] == [0] * (len(net.widths) - 2)
+        assert all(s.reasons == {"dead": s.before} for s in red.stats.layers)
+        b, c = tmp_path / f"{i}.nnet", tmp_path / f"{i}.json"
+        save_model(red.network, b)
+        write_certificate(prove(path, b, red), c)
+        result = check(c, path, b)
+        assert result.valid, (path.name, result.reasons)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -158,6 +158,10 @@ def test_dead_neurons_removed_backwards():
     assert [m.reason for m in maps(red, 1)] == ["kept", "dead", "kept"]
     assert [m.reason for m in maps(red, 0)] == ["kept", "kept", "dead"]
     assert red.network.widths == [2, 2, 2, 2]
+    # each removed neuron is a singleton ghost class (index past the reduced width), its own representative
+    assert [(lr.reduced_width, lr.ghosts) for lr in red.relation.layers] == [(2, 1), (2, 1)]
+    assert maps(red, 0)[2].terms == maps(red, 1)[1].terms == ((2, 1),)
+    assert [lr.ghost_representatives() for lr in red.relation.layers] == [[2], [1]]
     assert_same_function(net, red.network)
     assert reduce(net, remove_dead=False).network.widths == net.widths
 
@@ -167,6 +171,9 @@ def test_class_whose_summed_outgoing_weights_cancel_is_dead():
     net = two_layer(BASE + [BASE[0]], BIAS + [BIAS[0]], RELU, out=out)
     red = reduce(net)
     assert [m.reason for m in maps(red)] == ["dead", "kept", "kept", "dead"]
+    assert maps(red)[0].terms == maps(red)[3].terms == ((2, 1),)  # one ghost class of two, not two singletons
+    assert red.relation.layers[0].ghosts == 1 and red.partition == [[[1], [2]]]
+    assert red.stats.layers[0].reasons == {"dead": 2, "kept": 2}
     assert_same_function(net, red.network)
 
 
@@ -176,6 +183,7 @@ def test_dead_negated_sigmoid_class_keeps_its_offset():
     net = two_layer(BASE + [[-x for x in BASE[0]]], BIAS + [-BIAS[0]], SIGMOID, out=out)
     red = reduce(net)
     assert [(m.reason, m.offset) for m in maps(red)] == [("dead", 0), ("kept", 0), ("kept", 0), ("dead", 1)]
+    assert maps(red)[3].terms == ((2, -1),)  # v3 = 1 - g, g = v0
     assert list(as_fractions(red.network.layers[1].bias)) == [Fraction(5, 4), Fraction(-3, 4)]  # b + w·1
     assert_same_function(net, red.network)
     rebuilt = quotient(net, red.relation)
@@ -382,6 +390,10 @@ def test_twin_ladders_halve_and_collapse(zoo, relative):
         assert layer.reason_counts() == {"kept": len(layer.maps) // 2, "duplicate": len(layer.maps) // 2}
     red = reduce(net)
     assert red.network.widths[1:-1] == [0] * (len(net.widths) - 2)
+    for layer, before in zip(red.relation.layers, halved.relation.layers):  # the classes survive as ghosts
+        assert (layer.reduced_width, layer.ghosts) == (0, before.reduced_width)
+        assert [m.terms for m in layer.maps] == [m.terms for m in before.maps]  # ghost j = class j (0 reduced)
+    assert [s.reasons for s in red.stats.layers] == [{"dead": w} for w in net.widths[1:-1]]
     constant = list(as_fractions(red.network.layers[-1].bias))
     for x in np.random.default_rng(0).uniform(-10, 10, size=(3, net.input_size)):
         xs = [Fraction(v) for v in x]

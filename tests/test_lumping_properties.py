@@ -1,16 +1,22 @@
 """Property tests of `reduce`: planted classes are found, the quotient is exactly the same function, reduce is
 idempotent and never grows a network; and the error-free float transforms it rests on are exact."""
 
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck import evaluate, reduce
+from lumpcheck.certificate import prove, prove_networks, write_certificate
+from lumpcheck.check import check
 from lumpcheck.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
+from lumpcheck.io import save_model
 from lumpcheck.lumping import quotient
-from strategies import Planted, canonical_outputs, planted_networks, rational_inputs
+from lumpcheck.network import Layer
+from strategies import ACTIVATIONS, Planted, canonical_outputs, planted_networks, rational_inputs
 
 SETTINGS = settings(max_examples=120, deadline=None)
 
@@ -37,11 +43,12 @@ def test_planted_structure_found_and_quotient_exact(plan: Planted, data):
         maps = layer.maps
         for neuron, base, c in plan.copies[ell]:
             m, mb = maps[neuron], maps[base]
-            if m.terms or mb.terms:  # both alive: same class, exact relative factor
+            if m.terms or mb.terms:  # same class (real, or a ghost when removed: never split), exact relative factor
                 assert m.cls == mb.cls is not None
                 assert m.factor / mb.factor == c
-            else:  # a whole class may be removed (e.g. dead), never split
-                assert m.reason == mb.reason == "dead"
+                assert (m.reason == "dead") == (mb.reason == "dead")
+            else:  # a constant base (its inputs all constant) makes a constant copy
+                assert m.reason == mb.reason == "constant"
         for neuron, value in plan.constants[ell].items():
             assert maps[neuron].reason == "constant" and maps[neuron].offset == value
         for neuron in plan.irrational[ell]:
@@ -74,6 +81,51 @@ def test_options_keep_exactness(plan: Planted, fold: bool, dead: bool, data):
     assert dead or "dead" not in reasons
     assert same_function(plan.net, red.network, [data.draw(rational_inputs(plan.net.input_size))])
     assert same_network(quotient(plan.net, red.relation), red.network)
+
+
+def cancel_pairs(plan: Planted) -> tuple[Planted, list[tuple[int, int, int]]]:
+    """Make each copy whose base has no other copy cancel it in the next layer: W[:, base] = -c·W[:, copy], so
+    the pair's aggregated outgoing weights vanish (exact: float32 significands times two 2-bit factors).
+    Returns the changed plan and the (hidden layer index, copy, base) pairs."""
+    layers, pairs = list(plan.net.layers), []
+    for ell, copies in enumerate(plan.copies):
+        bases = [base for _, base, _ in copies]
+        nxt = layers[ell + 1].weight.copy()
+        for neuron, base, c in copies:
+            if bases.count(base) == 1:
+                nxt[:, base] = -float(c) * nxt[:, neuron]
+                pairs.append((ell, neuron, base))
+        layers[ell + 1] = Layer(nxt, layers[ell + 1].bias, layers[ell + 1].activation)
+    return Planted(plan.net.__class__(layers), plan.copies, plan.constants, plan.irrational, plan.dead), pairs
+
+
+ONNX_ACTIVATIONS = tuple(a for a in ACTIVATIONS if Fraction(float(np.float32(a.alpha))) == a.alpha)
+"""Activations an ONNX file stores exactly (LeakyReLU's slope is a float32 attribute)."""
+
+
+@settings(max_examples=20, deadline=None)
+@given(planted_networks(ONNX_ACTIVATIONS), st.data())
+def test_cancelling_pairs_become_ghosts_and_are_proved_and_checked(plan: Planted, data):
+    """The pairs' classes are removed as ghosts; the in-memory proof holds, and when the quotient is float64
+    (folded constants may need more bits, and files round them) so do the certificate and the checker."""
+    plan, pairs = cancel_pairs(plan)
+    assume(pairs)
+    red = reduce(plan.net)
+    for ell, neuron, base in pairs:
+        m, mb = red.relation.layers[ell].maps[neuron], red.relation.layers[ell].maps[base]
+        assert m.cls == mb.cls and (mb.reason == "dead" or not mb.terms)  # one ghost class (or both constant)
+    assert same_function(plan.net, red.network, [data.draw(rational_inputs(plan.net.input_size))])
+    records, _, _ = prove_networks(plan.net, red.network, red.relation, solver_check="none")
+    assert all(o.status == "proved" for o in records), [(o.id, o.detail) for o in records if o.status != "proved"]
+    if any(arr.dtype == object for layer in red.network.layers for arr in (layer.weight, layer.bias)):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b, c = Path(tmp) / "a.onnx", Path(tmp) / "b.onnx", Path(tmp) / "c.json"
+        save_model(plan.net, a, dtype="float64")
+        save_model(red.network, b, dtype="float64")
+        write_certificate(prove(a, b, red), c)
+        result = check(c, a, b)
+        assert result.valid, result.reasons
 
 
 # ---------------------------------------------------------------- error-free transforms (lumpcheck/exact.py)

@@ -179,6 +179,41 @@ def test_round_trip_is_exact_including_decimal_fractions(tmp_path):
     assert read_nnet(out).meta["nnet_comments"] == again.meta["nnet_comments"]
 
 
+# A 2-0-2-1 net: hidden layer 1 has no neurons, so layer 2's rows are empty and only its biases are written.
+ZERO_WIDTH = """\
+3,2,1,2,
+2,0,2,1,
+0,
+-1,-1,
+1,1,
+0,0,0,
+1,1,1,
+0.5,
+-1.5,
+2,-1,
+0.25,
+"""
+
+
+def test_zero_width_hidden_layer_reads_and_writes(tmp_path):
+    net = read_nnet(write(tmp_path, ZERO_WIDTH))
+    assert net.widths == [2, 0, 2, 1] and net.layers[0].weight.shape == (0, 2) and net.layers[1].weight.shape == (2, 0)
+    assert list(as_fractions(net.layers[1].bias)) == [Fraction(1, 2), Fraction(-3, 2)]
+    constant = [2 * Fraction(1, 2) - 0 + Fraction(1, 4)]  # 2·relu(1/2) - relu(-3/2) + 1/4
+    assert evaluate(net, [Fraction(7), Fraction(-3)]) == evaluate(net, [Fraction(0), Fraction(0)]) == constant
+    out = tmp_path / "out.nnet"
+    write_nnet(net, out)
+    text = [line for line in out.read_text().splitlines() if not line.startswith("//")]
+    assert text[1] == "2,0,2,1," and len(text) == len(ZERO_WIDTH.splitlines())
+    assert layers_equal(read_nnet(out), net)
+
+
+@pytest.mark.parametrize("sizes", ["0,0,2,1,", "2,0,2,0,"])
+def test_zero_inputs_or_outputs_are_rejected(tmp_path, sizes):
+    with pytest.raises(ModelFormatError, match="do not match"):
+        read_nnet(write(tmp_path, ZERO_WIDTH.replace("2,0,2,1,", sizes).replace("3,2,1,2,", "3,0,0,2,")))
+
+
 def test_network_without_normalization_gets_the_identity_one(tmp_path):
     net = Network([Layer(np.eye(2), np.zeros(2), Activation("relu")), Layer(np.ones((1, 2)), np.zeros(1))])
     save_model(net, tmp_path / "plain.nnet")
@@ -220,7 +255,9 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 @st.composite
 def relu_nets(draw) -> Network:
-    widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4))
+    """Random ReLU nets with 0-2 hidden layers, which may have width 0 (a reduced net's removed layer)."""
+    hidden = draw(st.lists(st.integers(0, 4), max_size=2))
+    widths = [draw(st.integers(1, 4)), *hidden, draw(st.integers(1, 4))]
     layers = []
     for i, (m, n) in enumerate(zip(widths, widths[1:])):
         w = draw(hnp.arrays(np.float64, (n, m), elements=finite))

@@ -17,7 +17,7 @@ from lumpcheck.network import Activation, Layer, Network
 from lumpcheck.obligations import (
     ActivationLemma,
     ConstantObligation,
-    DeadObligation,
+    DomainObligation,
     LinearObligation,
     Target,
     derive,
@@ -101,9 +101,9 @@ def test_transcendental_lemmas_only_by_named_axiom(kind, factor, offset, holds):
         smt.lemma_script(lemma)
 
 
-def test_dead_obligation_has_no_smt_encoding():
+def test_domain_obligation_has_no_smt_encoding():
     with pytest.raises(ValueError, match="decided exactly"):
-        smt.to_smtlib(DeadObligation(1, np.zeros((1, 1)), [0]))
+        smt.to_smtlib(DomainObligation(1, [0], False))
 
 
 def test_sigmoid_constant_script_requires_zero_preactivation():

@@ -3,7 +3,9 @@
 Layout after optional `//` comment lines: header `layers,inputs,outputs,maxLayerSize`; the layer sizes; an
 unused flag line (`0,` or `0`); input minimums; input maximums; means and ranges (one per input, then the
 output's); then per layer one line per weight row and one line per bias. Hidden layers are ReLU, the output
-is linear. The normalisation is kept as `Normalization` metadata, not folded (see `fold_normalization`);
+is linear. A hidden layer may have size 0 (a reduced network whose layer was removed entirely): it has no
+rows, and the next layer's rows are empty, so only that layer's bias lines are written. The normalisation
+is kept as `Normalization` metadata, not folded (see `fold_normalization`);
 the reference evaluator also clamps inputs to [min, max], which lumpcheck keeps as metadata only.
 Comment lines are kept in `meta["nnet_comments"]` (the ACAS files carry their CC BY notice there) and
 written back; tolerated oddities (legacy headers, odd maxLayerSize) are listed in `meta["warnings"]`.
@@ -102,7 +104,7 @@ def read_nnet(path: str | Path) -> Network:
     if n_layers < 1:
         raise lines.error("the header declares no layers", number)
     sizes_line, sizes = lines.ints("the layer sizes", n_layers + 1)
-    if sizes[0] != n_in or sizes[-1] != n_out or 0 in sizes:
+    if sizes[0] != n_in or sizes[-1] != n_out or 0 in (n_in, n_out):
         raise lines.error(f"layer sizes {sizes} do not match {n_in} inputs and {n_out} outputs", sizes_line)
     if max_size not in (max(sizes), max(sizes[1:])):
         lines.warnings.append(f"header maxLayerSize {max_size} matches no layer size (ignored)")
@@ -111,10 +113,10 @@ def read_nnet(path: str | Path) -> Network:
     layers = []
     for i in range(n_layers):
         n, m = sizes[i + 1], sizes[i]
-        rows = [lines.numbers(f"layer {i + 1} weight row {r + 1}", m)[1] for r in range(n)]
+        rows = [lines.numbers(f"layer {i + 1} weight row {r + 1}", m)[1] if m else [] for r in range(n)]
         bias = [lines.numbers(f"layer {i + 1} bias {r + 1}", 1)[1][0] for r in range(n)]
         activation = IDENTITY if i == n_layers - 1 else RELU
-        layers.append(Layer(exact_array(rows), exact_array(bias), activation))
+        layers.append(Layer(exact_array(rows).reshape(n, m), exact_array(bias), activation))
     lines.finish()
     meta: dict = {"format": "nnet"}
     if lines.comments:
@@ -176,7 +178,8 @@ def nnet_text(net: Network) -> str:
     ]
     out += [_line(_numbers(values, what)) for what, values in _normalization_lines(net)]
     for i, layer in enumerate(net.layers, start=1):
-        out += [_line(_numbers(row, f"layer {i} weights")) for row in layer.weight]
+        if layer.in_features:  # rows of width 0 have no line
+            out += [_line(_numbers(row, f"layer {i} weights")) for row in layer.weight]
         out += [_line(_numbers([b], f"layer {i} bias")) for b in layer.bias]
     return "\n".join(out) + "\n"
 
