@@ -1,4 +1,4 @@
-"""The `lumpcheck` command line: info, reduce, check (each a thin layer over the Python API)."""
+"""The `lumpcheck` command line: info, reduce, check, verify, report, zoo (each a thin layer over the Python API)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import LumpcheckError
+from .zoo import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
 EXIT_OK = 0
 EXIT_REFUTED = 1  # counterexample found / certificate invalid
@@ -163,39 +164,6 @@ def info(model: str, domain: str | None, as_json: bool) -> None:
         out.print(bt)
 
 
-def _prepare_normalization(net, normalization: str, out_path: str):
-    """Apply the user's choice for .nnet normalisation metadata before reducing (ONNX cannot carry it)."""
-    if net.normalization is None or normalization == "keep" and out_path.lower().endswith(".nnet"):
-        return net
-    if normalization == "fold":
-        from .network import fold_normalization
-
-        return fold_normalization(net)
-    if normalization == "drop":
-        from dataclasses import replace
-
-        return replace(net, normalization=None)
-    raise LumpcheckError(
-        "the model carries input/output normalisation that ONNX cannot hold: pass --normalization fold "
-        "(exact, raw inputs/outputs) or --normalization drop (network on normalised values, as the ACAS Xu ONNX files)",
-        net.source,
-    )
-
-
-def _choose_dtype(requested: str, source_dtype: str, network) -> tuple[str, object]:
-    """'auto' keeps the quotient exact when a float format can: the source's dtype, else float64."""
-    from .rounding import round_network
-
-    if requested != "auto":
-        return requested, round_network(network, requested)[1]
-    candidates = ["float32", "float64"] if source_dtype == "float32" else ["float64"]
-    reports = [(dtype, round_network(network, dtype)[1]) for dtype in candidates]
-    for dtype, report in reports:
-        if report.exact:
-            return dtype, report
-    return reports[0]
-
-
 def reduction_dict(red, report, out_path: str, cert_path: str | None, verdict: str | None) -> dict:
     """Machine-readable summary of a reduction for `reduce --json`."""
     st = red.stats
@@ -276,46 +244,21 @@ def reduce(model, output, domain, dtype, cert_path, smtlib_dir, normalization, a
       lumpcheck reduce model.onnx -o small.onnx --certify cert.json --smtlib obligations/
       lumpcheck reduce acas.nnet -o small.onnx --normalization drop --dtype float64
     """
-    from .io import save_model
-    from .lumping import reduce as lump
+    from .pipeline import run_reduction
 
-    net = _prepare_normalization(_load(model), normalization, output)
-    box = _load_box(domain, net.input_size)
-    red = lump(net)
-    red.domain = box
-    chosen, report = _choose_dtype(dtype, str(net.meta.get("dtype", "float64")), red.network)
-    if cert_path and not report.exact:
-        raise LumpcheckError(
-            f"cannot certify strict equality: {report.summary()}; use --dtype float64"
-            + ("" if chosen == "float64" else " (or a .nnet output)"),
-            model,
-        )
-    try:
-        save_model(red.network, output, dtype=chosen)
-    except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
-        raise LumpcheckError(str(e), output) from e
-    verdict = None
-    if cert_path:
-        verdict = _certify(model, output, red, box, cert_path, smtlib_dir, quiet=as_json)
+    proving = cert_path and not as_json
+    with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else _nullcontext():
+        res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
+                            smtlib_dir=smtlib_dir, normalization=normalization)
+    if proving:
+        out.print(f"certificate: {res.verdict} -> {cert_path}", markup=False, soft_wrap=True)
     if as_json:
-        click.echo(json.dumps(reduction_dict(red, report, output, cert_path, verdict), indent=2))
+        click.echo(json.dumps(reduction_dict(res.reduction, res.rounding, output, cert_path, res.verdict), indent=2))
     else:
-        _print_reduction(red, report)
-        out.print(f"wrote {output}")
-    if verdict not in (None, "proved"):
+        _print_reduction(res.reduction, res.rounding)
+        out.print(f"wrote {output}", markup=False, soft_wrap=True)
+    if res.verdict not in (None, "proved"):
         sys.exit(EXIT_REFUTED)
-
-
-def _certify(model: str, output: str, red, box, cert_path: str, smtlib_dir: str | None, quiet: bool) -> str:
-    """Prove the written reduction and write its certificate; returns the verdict."""
-    from .certificate import prove, write_certificate
-
-    with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if not quiet else _nullcontext():
-        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
-    write_certificate(cert, cert_path)
-    if not quiet:
-        out.print(f"certificate: {cert.verdict} -> {cert_path}")
-    return cert.verdict
 
 
 def _nullcontext():
@@ -353,6 +296,92 @@ def check(certificate, original, reduced, as_json) -> None:
         for reason in result.reasons[1:5]:
             out.print(f"  also: {reason}", markup=False, soft_wrap=True)
     sys.exit(EXIT_OK if result.valid else EXIT_REFUTED)
+
+
+@cli.command()
+@click.argument("certificate", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Report file to write (.html or .md).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), help="Report format (default: from the output's suffix, else html).")
+@click.option("--original", type=click.Path(dir_okay=False), help="Original model file (default: the path in the certificate).")
+@click.option("--reduced", type=click.Path(dir_okay=False), help="Reduced model file (default: the path in the certificate).")
+@user_errors
+def report(certificate, output, fmt, original, reduced) -> None:
+    """Write a readable proof report for a certificate: one self-contained HTML page, or Markdown.
+
+    Shows the verdict in one line (what was proved, over which domain, by which solver, and whether the
+    model files on disk still match the certified hashes), a per-layer table and bar chart, every
+    obligation's result, the hashes, and the `lumpcheck check` command that re-verifies it all.
+
+    \b
+    Examples:
+      lumpcheck report cert.json -o report.html
+      lumpcheck report cert.json -o report.md --original model.onnx --reduced small.onnx
+    """
+    from .report import write_report
+
+    result = write_report(certificate, output, fmt, original, reduced)
+    out.print(result.verdict_line, markup=False, soft_wrap=True)
+    out.print(f"wrote {output}", markup=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory (summary, index.html, models/).")
+@click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv).")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Models processed at the same time.")
+@click.option("--timeout", type=float, help=f"Seconds per model  [default: {DEFAULT_TIMEOUT:g}; domain-map rows: their timeout column].")
+@click.option("--memory-mb", default=DEFAULT_MEMORY_MB, show_default=True, type=click.IntRange(min=0), help="Address-space cap per model process (0: none).")
+@click.option("--scheduler", help="Run on a dask.distributed cluster, e.g. tcp://HOST:8786 (needs lumpcheck[dask]; shared filesystem).")
+@click.option("--force", is_flag=True, help="Redo every model, ignoring earlier results in the output directory.")
+@user_errors
+def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, force) -> None:
+    """Reduce, certify and check every .onnx/.nnet model under DIRECTORY, each in its own process.
+
+    One bad model never stops the run: each gets a row with status reduced, minimal, failed (a proof or
+    check did not hold), unsupported, error or timeout. Writes OUTPUT/summary.csv, summary.json, index.html
+    and per model OUTPUT/models/NAME/ (reduced model in the original's format, cert.json, report.html, log).
+    Rerunning skips models whose files and settings are unchanged, so an interrupted run can be resumed.
+    Exit code 1 when some proof or check failed, else 0.
+
+    \b
+    Examples:
+      lumpcheck zoo models/ -o zoo_out --jobs 4 --timeout 600
+      lumpcheck zoo benchmarks/acasxu -o out --domain-map benchmarks/acasxu/instances.csv
+      lumpcheck zoo models/ -o /shared/out --scheduler tcp://10.0.0.5:8786
+    """
+    from .zoo import Settings, discover, run_zoo
+
+    jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
+    settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None)
+    if scheduler:
+        result = _run_on_dask(scheduler, jobs_list, output, settings, force)
+    else:
+        result = run_zoo(jobs_list, output, settings=settings, jobs=jobs, progress=True, force=force)
+    table = Table("status", "rows", title=f"{len(result.rows)} jobs in {result.wall_seconds:.1f} s")
+    for kind, n in result.counts.items():
+        table.add_row(kind, str(n))
+    out.print(table)
+    resumed = sum(r.resumed for r in result.rows)
+    if resumed:
+        out.print(f"{resumed} taken from the earlier run (unchanged files and settings; --force redoes them)")
+    out.print(f"wrote {Path(output) / 'index.html'}", markup=False, soft_wrap=True)
+    sys.exit(EXIT_REFUTED if result.counts.get("failed") else EXIT_OK)
+
+
+def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
+    """Schedule the zoo's jobs on a dask.distributed cluster (workers must see the same filesystem)."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise LumpcheckError("--scheduler needs dask.distributed: pip install 'lumpcheck[dask]'") from None
+    from .zoo import run_zoo
+
+    try:
+        client = Client(address, timeout="15s")
+    except (OSError, TimeoutError) as e:
+        raise LumpcheckError(f"cannot reach the dask scheduler at {address}: {e}") from None
+    with client:
+        return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force)
 
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
@@ -396,8 +425,10 @@ def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> N
     from .verify import Mode
     from .verify import verify as run_verify
 
-    a = _prepare_normalization(_load(model_a), normalization, model_a) if normalization != "keep" else _load(model_a)
-    b = _prepare_normalization(_load(model_b), normalization, model_b) if normalization != "keep" else _load(model_b)
+    from .pipeline import prepare_normalization
+
+    a = prepare_normalization(_load(model_a), normalization, model_a) if normalization != "keep" else _load(model_a)
+    b = prepare_normalization(_load(model_b), normalization, model_b) if normalization != "keep" else _load(model_b)
     try:
         parsed = Mode.parse(mode)
     except ValueError as e:

@@ -1,0 +1,115 @@
+"""The reduce → choose export format → save → certify flow, shared by `lumpcheck reduce` and the zoo runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from .certificate import Certificate, prove, write_certificate
+from .errors import LumpcheckError
+from .io import load_model, save_model
+from .lumping import Reduction
+from .lumping import reduce as lump
+from .network import Network, fold_normalization
+from .rounding import RoundingReport, round_network
+
+DECIMAL = "decimal"
+"""The export 'dtype' of .nnet output: the writer prints every weight as its exact decimal (or refuses)."""
+
+
+@dataclass
+class PipelineResult:
+    """What one reduction run produced: the quotient, how it was written, and the proof (if requested)."""
+
+    reduction: Reduction
+    rounding: RoundingReport  # what writing the quotient changed (always exact for .nnet output)
+    dtype: str  # float32 / float64 (ONNX) or "decimal" (.nnet)
+    certificate: Certificate | None
+    output_path: str
+    cert_path: str | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        """'proved' / 'failed' when certified, None when no proof was asked for."""
+        return None if self.certificate is None else self.certificate.verdict
+
+
+def prepare_normalization(net: Network, normalization: str, out_path: str) -> Network:
+    """Apply the user's choice for .nnet normalisation metadata before reducing (ONNX cannot carry it)."""
+    if net.normalization is None or normalization == "keep" and out_path.lower().endswith(".nnet"):
+        return net
+    if normalization == "fold":
+        return fold_normalization(net)
+    if normalization == "drop":
+        return replace(net, normalization=None)
+    raise LumpcheckError(
+        "the model carries input/output normalisation that ONNX cannot hold: pass --normalization fold "
+        "(exact, raw inputs/outputs) or --normalization drop (network on normalised values, as the ACAS Xu ONNX files)",
+        net.source,
+    )
+
+
+def choose_dtype(requested: str, source_dtype: str, network: Network) -> tuple[str, RoundingReport]:
+    """'auto' keeps the quotient exact when a float format can: the source's dtype, else float64."""
+    if requested != "auto":
+        return requested, round_network(network, requested)[1]
+    candidates = ["float32", "float64"] if source_dtype == "float32" else ["float64"]
+    reports = [(dtype, round_network(network, dtype)[1]) for dtype in candidates]
+    for dtype, report in reports:
+        if report.exact:
+            return dtype, report
+    return reports[0]
+
+
+def _decimal_report(network: Network) -> RoundingReport:
+    """.nnet stores exact decimals: nothing is rounded (a weight without a finite decimal makes the writer refuse)."""
+    return RoundingReport(DECIMAL, network.param_count, 0, Fraction(0), Fraction(0), [0] * len(network.layers))
+
+
+def _exact_hint(chosen: str, network: Network) -> str:
+    """What would make the written file hold the quotient exactly."""
+    if chosen != "float64" and round_network(network, "float64")[1].exact:
+        return "use --dtype float64"
+    return ("float64 cannot hold it exactly either (e.g. input normalisation folded into layer 1): "
+            "write a .nnet (ReLU networks) or reduce without --certify")
+
+
+def run_reduction(
+    model_path: str | Path,
+    output_path: str | Path,
+    *,
+    domain_path: str | Path | None = None,
+    dtype: str = "auto",
+    cert_path: str | Path | None = None,
+    smtlib_dir: str | Path | None = None,
+    normalization: str = "keep",
+) -> PipelineResult:
+    """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
+
+    Refuses (LumpcheckError) to certify a quotient the output format would round: the proof is about files.
+    """
+    model, output = str(model_path), str(output_path)
+    net = prepare_normalization(load_model(model), normalization, output)
+    box = None
+    if domain_path is not None:
+        from .io.vnnlib import read_box
+
+        box = read_box(domain_path, n_inputs=net.input_size)
+    red = lump(net)
+    red.domain = box
+    if output.lower().endswith(".nnet"):
+        chosen, report = DECIMAL, _decimal_report(red.network)
+    else:
+        chosen, report = choose_dtype(dtype, str(net.meta.get("dtype", "float64")), red.network)
+    if cert_path and not report.exact:
+        raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}", model)
+    try:
+        save_model(red.network, output, dtype=chosen if chosen != DECIMAL else "float64")
+    except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
+        raise LumpcheckError(str(e), output) from e
+    cert = None
+    if cert_path:
+        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
+        write_certificate(cert, cert_path)
+    return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path))

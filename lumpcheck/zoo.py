@@ -1,0 +1,519 @@
+"""Batch-check a model zoo: every model reduced, certified and checked in its own process, resumably.
+
+Each (model, domain) job runs `python -m lumpcheck.zoo --one JOB.json` in a child process with a memory cap
+(RLIMIT_AS) that the scheduling task kills on timeout, so one bad model can never stop or crash the run.
+Any concurrent.futures.Executor schedules the tasks (default: threads, since the work is in the children;
+a dask.distributed executor spreads them over machines that share the output directory). A finished job
+leaves `done.json` keyed by the SHA-256 of its model and domain files and the settings; reruns skip it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from . import __version__
+from .atomic import write_text_atomic
+from .errors import LumpcheckError, UnsupportedModelError
+
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_MEMORY_MB = 4096
+STATUSES = ("reduced", "minimal", "failed", "unsupported", "error", "timeout")
+"""Row status kinds: reduced/minimal (proved and checked), failed (proof or check did not hold),
+unsupported (model outside lumpcheck's scope), error (bad file, crash, out of memory), timeout."""
+_RETRY_WITH_NEW_LIMITS = ("timeout", "error")
+_REASON_CHARS = 300
+_OOM_MESSAGES = ("out of memory", "failed to map segment", "cannot allocate memory")
+"""How memory exhaustion surfaces besides MemoryError: z3 (Z3Exception), shared-library loads (ImportError/OSError)."""
+_CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+MODEL_SUFFIXES = (".onnx", ".nnet")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (model, domain) pair to reduce and certify; `rel`/`domain_rel` are the names shown in the summary."""
+
+    model: str
+    rel: str
+    domain: str | None = None
+    domain_rel: str | None = None
+    timeout: float | None = None  # from the domain map's timeout column (None: the run's default)
+
+    @property
+    def name(self) -> str:
+        """Directory name under OUT/models: readable, filesystem-safe, unique per (model, domain)."""
+        digest = hashlib.sha256(f"{self.rel}\0{self.domain_rel or ''}".encode()).hexdigest()[:8]
+        base = _safe(self.rel.replace("/", "__"))[:80]
+        if self.domain_rel:
+            base += "--" + _safe(Path(self.domain_rel).stem)[:40]
+        return f"{base}-{digest}"
+
+    @staticmethod
+    def for_model(path: str | Path, root: str | Path | None = None) -> "Job":
+        p = Path(path).resolve()
+        return Job(str(p), _rel(p, Path(root).resolve() if root else p.parent))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run does to every model. `dtype`/`normalization` are part of the resume key; limits are not."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int | None = DEFAULT_MEMORY_MB
+    dtype: str = "auto"
+    normalization: str = "keep"
+
+    def key_fields(self) -> dict[str, Any]:
+        return {"lumpcheck": __version__, "dtype": self.dtype, "normalization": self.normalization}
+
+
+@dataclass
+class Row:
+    """One line of the summary."""
+
+    model: str
+    domain: str = ""
+    status: str = ""
+    verdict: str = ""  # proved / failed / "" (no proof)
+    check: str = ""  # valid / invalid: reason / ""
+    shape_before: str = ""
+    shape_after: str = ""
+    params_before: int | None = None
+    params_after: int | None = None
+    seconds: float = 0.0
+    dir: str = ""  # artefact directory, relative to the output directory
+    resumed: bool = False  # taken from an earlier run's done.json
+
+    @property
+    def kind(self) -> str:
+        return self.status.split(":", 1)[0]
+
+
+@dataclass
+class ZooResult:
+    rows: list[Row]
+    wall_seconds: float
+    out_dir: str
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per status kind, in STATUSES order (kinds with no rows left out)."""
+        kinds = [r.kind for r in self.rows]
+        return {k: kinds.count(k) for k in STATUSES if k in kinds}
+
+
+def _safe(text: str) -> str:
+    out = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in text)
+    return out.strip("._") or "model"
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _one_line(text: str, limit: int = _REASON_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- finding the jobs
+
+
+def read_instances(csv_path: str | Path) -> list[tuple[Path, Path, float | None]]:
+    """VNN-COMP instances.csv rows `onnx_path,vnnlib_path,timeout` (paths relative to the csv); a header is skipped."""
+    p = Path(csv_path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LumpcheckError(f"cannot read domain map: {e}", str(p)) from None
+    out = []
+    for n, fields_ in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cells = [c.strip() for c in fields_]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            raise LumpcheckError("expected onnx_path,vnnlib_path,timeout", str(p), f"line {n}")
+        try:
+            timeout = float(cells[2]) if len(cells) > 2 and cells[2] else None
+        except ValueError:
+            if not out and n == 1:
+                continue  # header row
+            raise LumpcheckError(f"timeout {cells[2]!r} is not a number", str(p), f"line {n}") from None
+        out.append(((p.parent / cells[0]).resolve(), (p.parent / cells[1]).resolve(), timeout))
+    return out
+
+
+def discover(root: str | Path, domain_map: str | Path | None = None, *, csv_timeouts: bool = True,
+             exclude: Iterable[str | Path] = ()) -> list[Job]:
+    """Every .onnx/.nnet under `root` (except under `exclude`), one job per domain-map row naming it (else one
+    without a domain), plus the domain map's rows for models not under `root` (they fail as errors if absent)."""
+    base = Path(root).resolve()
+    skip = [Path(e).resolve() for e in exclude]
+    models = sorted(p for p in base.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()
+                    and not any(p.is_relative_to(s) for s in skip))
+    rows = read_instances(domain_map) if domain_map is not None else []
+    paired: dict[Path, list[tuple[Path, float | None]]] = {}
+    for model, domain, timeout in rows:
+        paired.setdefault(model, []).append((domain, timeout if csv_timeouts else None))
+    jobs = []
+    for model in models + [m for m in paired if m not in set(models)]:
+        rel = _rel(model, base)
+        if model not in paired:
+            jobs.append(Job(str(model), rel))
+        for domain, timeout in paired.get(model, []):
+            jobs.append(Job(str(model), rel, str(domain), _rel(domain, base), timeout))
+    return jobs
+
+
+# ---------------------------------------------------------------- one job (scheduling side)
+
+_STOP = threading.Event()
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def job_key(job: Job, settings: Settings) -> str | None:
+    """SHA-256 over the model's and domain's bytes and the settings; None when a file cannot be read."""
+    try:
+        parts = {"model": _sha256(job.model), "domain": None if job.domain is None else _sha256(job.domain),
+                 **settings.key_fields()}
+    except OSError:
+        return None
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _limits(job: Job, settings: Settings) -> dict[str, Any]:
+    return {"timeout": job.timeout if job.timeout is not None else settings.timeout, "memory_mb": settings.memory_mb}
+
+
+def _finished(directory: Path, key: str | None, limits: dict[str, Any]) -> Row | None:
+    """The row of an earlier run of the same job with the same inputs, unless it hit limits that changed since."""
+    try:
+        done = json.loads((directory / "done.json").read_text(encoding="utf-8"))
+        row = Row(**done["row"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if key is None or done.get("key") != key:
+        return None
+    if row.kind in _RETRY_WITH_NEW_LIMITS and done.get("limits") != limits:
+        return None
+    return replace(row, resumed=True)
+
+
+_RESULT_FIELDS = ("status", "verdict", "check", "shape_before", "shape_after", "params_before", "params_after")
+ARTEFACTS = ("done.json", "result.json", "cert.json", "report.html", "reduced.onnx", "reduced.nnet", "log.txt")
+
+
+def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool = False) -> Row:
+    """Run one job in a child process (or reuse its earlier result); never raises for a bad model."""
+    directory = Path(out_dir) / "models" / job.name
+    key, limits = job_key(job, settings), _limits(job, settings)
+    if not force and (row := _finished(directory, key, limits)) is not None:
+        return row
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ARTEFACTS:  # a rerun must never show an earlier run's files as its own
+        (directory / name).unlink(missing_ok=True)
+    suffix = ".nnet" if job.model.lower().endswith(".nnet") else ".onnx"  # .nnet keeps its normalisation header
+    spec = {"model": job.model, "domain": job.domain, "dir": str(directory), "suffix": suffix,
+            "dtype": settings.dtype, "normalization": settings.normalization, "memory_mb": settings.memory_mb}
+    write_text_atomic(directory / "job.json", json.dumps(spec, indent=1) + "\n")
+    start = time.perf_counter()
+    status = _spawn(directory, limits["timeout"])
+    seconds = time.perf_counter() - start
+    row = Row(job.rel, job.domain_rel or "", seconds=round(seconds, 3), dir=f"models/{job.name}")
+    if status == "stopped":
+        return replace(row, status="error: interrupted")
+    if status == "timeout":
+        row.status = "timeout"
+    else:
+        try:
+            result = json.loads((directory / "result.json").read_text(encoding="utf-8"))
+            row = replace(row, **{k: ("" if v is None and k in ("verdict", "check") else v)
+                                  for k, v in result.items() if k in _RESULT_FIELDS})
+        except (OSError, ValueError):
+            row.status = f"error: {status}; {_last_line(directory / 'log.txt')}".rstrip("; ")
+    write_text_atomic(directory / "done.json", json.dumps({"key": key, "limits": limits, "row": asdict(row)}, indent=1) + "\n")
+    return row
+
+
+def _spawn(directory: Path, timeout: float) -> str:
+    """Run the child; 'ok', 'timeout', 'stopped' (run interrupted) or how it died."""
+    cmd = [sys.executable, "-m", "lumpcheck.zoo", "--one", str(directory / "job.json")]
+    with open(directory / "log.txt", "wb") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **_CHILD_ENV}, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return "stopped" if _STOP.is_set() else "timeout"
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    if _STOP.is_set() and code != 0:
+        return "stopped"
+    if code == 0:
+        return "ok"
+    if code < 0:
+        return f"worker killed by {signal.Signals(-code).name}"
+    return f"worker exited with code {code}"
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return _one_line(lines[-1]) if lines else ""
+
+
+def stop_all() -> None:
+    """Kill every child this process started (Ctrl-C); their jobs are left unfinished, not recorded."""
+    _STOP.set()
+    with _LIVE_LOCK:
+        for proc in list(_LIVE):
+            proc.kill()
+
+
+# ---------------------------------------------------------------- one job (child side)
+
+
+def _watch_parent() -> None:
+    """Exit when the scheduling process dies (killed runner or worker): no orphans racing a rerun."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(75)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _cap_memory(memory_mb: int | None) -> None:
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def child_main(spec_path: str) -> int:
+    """Reduce, certify, check and report one model as `job.json` says; write result.json. Exit code 0 if written."""
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    _watch_parent()
+    from . import check, pipeline, report  # noqa: F401 - load z3, onnx, numpy before the cap: it limits the work
+    import z3  # noqa: F401
+
+    _cap_memory(spec["memory_mb"])
+    directory = Path(spec["dir"])
+    try:
+        result = _reduce_certify_check(spec, directory)
+    except UnsupportedModelError as e:
+        result = {"status": f"unsupported: {_reason(e, spec['model'])}"}
+    except LumpcheckError as e:
+        result = {"status": f"error: {_reason(e, spec['model'])}"}
+    except Exception as e:  # noqa: BLE001 - a crash on one model is that model's row, never the run's end
+        import traceback
+
+        traceback.print_exc()
+        oom = isinstance(e, MemoryError) or any(m in str(e).lower() for m in _OOM_MESSAGES)
+        result = {"status": f"error: out of memory (limit {spec['memory_mb']} MB)" if oom
+                  else f"error: internal: {type(e).__name__}: {_one_line(e)}"
+                  + (f" (under a {spec['memory_mb']} MB memory cap)" if spec["memory_mb"] else "")}
+    write_text_atomic(directory / "result.json", json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _reason(e: LumpcheckError, model: str) -> str:
+    """The error in one line, without the model's (long) path, which the row already names."""
+    path = None if e.path in (None, model) else Path(e.path).name
+    return _one_line(": ".join(p for p in (path, e.where, e.message) if p))
+
+
+def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
+    from .check import check
+    from .pipeline import run_reduction
+    from .report import write_report
+
+    reduced, cert_path = directory / f"reduced{spec['suffix']}", directory / "cert.json"
+    res = run_reduction(spec["model"], reduced, domain_path=spec["domain"], dtype=spec["dtype"],
+                        cert_path=cert_path, normalization=spec["normalization"])
+    red = res.reduction
+    out: dict[str, Any] = {
+        "verdict": res.verdict, "shape_before": red.original.shape_str(), "shape_after": red.network.shape_str(),
+        "params_before": red.stats.params_before, "params_after": red.stats.params_after,
+    }
+    if res.verdict != "proved":
+        first = res.certificate.failures[0] if res.certificate and res.certificate.failures else None
+        out["status"] = "failed: proof failed" + (f": {_one_line(first.id + ' ' + first.detail)}" if first else "")
+    else:
+        checked = check(cert_path, spec["model"], reduced)
+        out["check"] = "valid" if checked.valid else _one_line(f"invalid: {checked.reasons[0]}")
+        minimal = red.original.widths == red.network.widths
+        out["status"] = ("minimal" if minimal else "reduced") if checked.valid else f"failed: check {out['check']}"
+    write_report(cert_path, directory / "report.html")
+    return out
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: Executor | None = None, *,
+            settings: Settings = Settings(), jobs: int = 2, progress: bool = False, force: bool = False) -> ZooResult:
+    """Run every job (or model path) through `executor` (default: `jobs` threads each driving one child process),
+    then write OUT/summary.csv, OUT/summary.json and OUT/index.html. Rows come back sorted by model and domain."""
+    job_list = [m if isinstance(m, Job) else Job.for_model(m) for m in models]
+    names = [j.name for j in job_list]
+    if len(set(names)) != len(names):
+        raise LumpcheckError("two jobs share a model and domain: list each (model, domain) once")
+    out = Path(out_dir).resolve()
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    own = executor is None
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs)) if own else executor
+    _STOP.clear()
+    start = time.perf_counter()
+    rows: list[Row] = []
+    try:
+        futures = {pool.submit(run_job, job, str(out), settings, force): job for job in job_list}
+        with _progress(progress, len(job_list)) as advance:
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as e:  # noqa: BLE001 - the scheduler itself failed (e.g. a dask worker was lost)
+                    row = Row(job.rel, job.domain_rel or "", f"error: scheduler: {type(e).__name__}: {_one_line(e)}",
+                              dir=f"models/{job.name}")
+                rows.append(row)
+                advance(row)
+    except KeyboardInterrupt:
+        stop_all()
+        raise
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    rows.sort(key=lambda r: (r.model, r.domain))
+    result = ZooResult(rows, time.perf_counter() - start, str(out), settings)
+    write_summaries(result)
+    return result
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Callable[[Row], None]]:
+    """A rich progress bar on stderr (or nothing), advanced once per finished job."""
+    if not enabled:
+        yield lambda row: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("zoo"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=Console(stderr=True, highlight=False)) as bar:
+        task = bar.add_task("", total=total)
+        yield lambda row: bar.update(task, advance=1, description=f"{row.model[-50:]}: {row.status[:40]}")
+
+
+# ---------------------------------------------------------------- summaries
+
+CSV_COLUMNS = [f.name for f in fields(Row)]
+
+
+def write_summaries(result: ZooResult) -> None:
+    """OUT/summary.csv, OUT/summary.json and OUT/index.html, each written atomically."""
+    out = Path(result.out_dir)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in result.rows)
+    write_text_atomic(out / "summary.csv", buf.getvalue())
+    doc = {"lumpcheck_version": __version__, "created": _now(), "wall_seconds": round(result.wall_seconds, 3),
+           "settings": asdict(result.settings), "counts": result.counts, "rows": [asdict(r) for r in result.rows]}
+    write_text_atomic(out / "summary.json", json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(out / "index.html", index_html(result))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+_INDEX_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.model{overflow-wrap:anywhere;min-width:12em;max-width:26em}td.status{overflow-wrap:anywhere;max-width:20em}
+td.nw,a{white-space:nowrap}small{color:#555}
+.k-reduced,.k-minimal{color:#2e8540}.k-failed,.k-error{color:#c0392b;font-weight:bold}.k-timeout{color:#e67e22}
+.k-unsupported{color:#777}
+"""
+
+
+def index_html(result: ZooResult) -> str:
+    """A self-contained table of every row linking its report, certificate, reduced model and log."""
+    out = Path(result.out_dir)
+    e = lambda s: html.escape(str(s), quote=True)  # noqa: E731
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items()) or "no models"
+    body = []
+    for r in result.rows:
+        links = []
+        for label, name in (("report", "report.html"), ("certificate", "cert.json"), ("reduced model", "reduced.onnx"),
+                            ("reduced model", "reduced.nnet"), ("log", "log.txt")):
+            if r.dir and (out / r.dir / name).is_file():
+                links.append(f'<a href="{e(r.dir + "/" + name)}">{label}</a>')
+        params = f"{r.params_before:,}<br>→ {r.params_after:,}" if r.params_before is not None else ""
+        shape = f"{e(r.shape_before)}<br>→ {e(r.shape_after)}" if r.shape_before else ""
+        kind, _, reason = r.status.partition(": ")
+        status = f"<b>{e(kind)}</b>" + (f"<br><small>{e(reason)}</small>" if reason else "")
+        body.append(f'<tr><td class="model">{e(r.model)}</td><td class="status">{e(r.domain)}</td>'
+                    f'<td class="status k-{e(r.kind)}">{status}</td><td>{e(r.verdict)}</td><td class="status">{e(r.check)}</td>'
+                    f'<td class="nw">{shape}</td><td class="num">{params}</td><td class="num">{r.seconds:.1f}</td>'
+                    f'<td>{"<br>".join(links)}{"<br>(resumed)" if r.resumed else ""}</td></tr>')
+    s = result.settings
+    return "".join([
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<title>lumpcheck zoo: {len(result.rows)} models</title><style>{_INDEX_CSS}</style></head><body>\n",
+        f"<h1>lumpcheck zoo: {len(result.rows)} jobs</h1>\n",
+        f'<p id="counts">{e(counts)}; wall time {result.wall_seconds:.1f} s; per-model timeout {s.timeout:g} s '
+        f"(domain-map rows: their own), memory cap {e(s.memory_mb or 'none')} MB; lumpcheck {e(__version__)}, {e(_now())}.</p>\n",
+        "<p>reduced / minimal = reduced (or already minimal), proved and independently checked; failed = a proof or check "
+        "did not hold; unsupported = outside lumpcheck's scope; error = unreadable file or crash; timeout.</p>\n",
+        "<table><thead><tr><th>model</th><th>domain</th><th>status</th><th>verdict</th><th>check</th><th>shape</th>"
+        "<th>params</th><th>s</th><th>artefacts</th></tr></thead><tbody>\n",
+        "\n".join(body),
+        "\n</tbody></table></body></html>\n",
+    ])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--one":
+        sys.exit("usage: python -m lumpcheck.zoo --one JOB.json  (internal: one zoo job; use `lumpcheck zoo`)")
+    sys.exit(child_main(sys.argv[2]))
