@@ -86,10 +86,13 @@ def cli(debug: bool) -> None:
     """
 
 
-def _load(path: str):
+def _load(path: str, arch: str | None = None):
     from .io import load_model
 
-    return load_model(path)
+    return load_model(path, arch.split(",") if arch else None)
+
+
+ARCH_HELP = "PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity."
 
 
 def _load_box(path: str | None, n_inputs: int):
@@ -132,9 +135,10 @@ def info_dict(net, box) -> dict:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--domain", "domain", type=click.Path(dir_okay=False), help="VNN-LIB file whose input box to show.")
+@click.option("--arch", help=ARCH_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @user_errors
-def info(model: str, domain: str | None, as_json: bool) -> None:
+def info(model: str, domain: str | None, arch: str | None, as_json: bool) -> None:
     """Show a model's layers, widths, activations and parameter count.
 
     \b
@@ -142,7 +146,7 @@ def info(model: str, domain: str | None, as_json: bool) -> None:
       lumpcheck info examples/planted_relu.onnx
       lumpcheck info acas_1_1.onnx --domain prop_3.vnnlib
     """
-    net = _load(model)
+    net = _load(model, arch)
     box = _load_box(domain, net.input_size)
     if as_json:
         click.echo(json.dumps(info_dict(net, box), indent=2))
@@ -458,6 +462,67 @@ def _print_verify(result, box) -> None:
         if data["onnxruntime"]:
             out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
     out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--domain", required=True, type=click.Path(dir_okay=False), help="VNN-LIB file: the input box the error bound holds on.")
+@click.option("-t", "--tolerance", required=True, type=float, help="Merge neurons whose normalised incoming vectors differ by at most this.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Approximate model to write (.onnx or .pt).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float format of the written weights.")
+@click.option("--samples", default=1000, show_default=True, type=int, help="Random box points for the measured deviation.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the sampled points.")
+@click.option("--confirm", "confirm_timeout", type=float, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
+@click.option("--arch", help=ARCH_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@user_errors
+def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeout, arch, as_json) -> None:
+    """Approximate (relaxed) lumping with a CERTIFIED error bound on a box.
+
+    After the exact lumping, neurons whose normalised incoming vectors are within --tolerance are merged
+    too. The result is not equivalent: lumpcheck derives, in exact arithmetic, a sound bound ε on
+    max |original(x) - approximate(x)| over the box (including the export's rounding) and reports it
+    beside the deviation measured on random points (always <= ε).
+
+    \b
+    Example:
+      lumpcheck approx mnist.onnx --domain prop.vnnlib -t 0.05 -o small.onnx
+    """
+    from .approx import approximate_reduce, export_approx
+
+    net = _load(model, arch)
+    box = _load_box(domain, net.input_size)
+    if tolerance < 0:
+        raise LumpcheckError(f"--tolerance must be >= 0, got {tolerance}")
+    with err.status("clustering and bounding the deviation…", spinner="dots") if not as_json else _nullcontext():
+        red = approximate_reduce(net, box, tolerance, samples=samples, seed=seed, confirm_timeout=confirm_timeout)
+        report, file_eps = export_approx(red, output, dtype)
+    summary = {
+        "model": model,
+        "output": output,
+        "tolerance": tolerance,
+        "hidden_before": net.widths[1:-1],
+        "hidden_after": red.kept,
+        "certified_epsilon": str(red.epsilon),
+        "certified_epsilon_of_file": str(file_eps),
+        "measured_max_deviation": red.measured,
+        "samples": samples,
+        "confirmation": None if red.confirmation is None else red.confirmation.status,
+        "export": report.summary(),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer {red.kept})")
+    out.print(
+        f"APPROXIMATE: certified max |deviation| <= {float(file_eps):.6g} on the box of {Path(domain).name} "
+        f"(exact bound {summary['certified_epsilon_of_file']}); measured on {samples} points: {red.measured:.6g}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if red.confirmation is not None:
+        out.print(f"verify (epsilon mode): {red.confirmation.status}")
+    out.print(f"export {report.summary()}; wrote {output}", markup=False, soft_wrap=True)
 
 
 def main() -> None:
