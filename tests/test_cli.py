@@ -55,7 +55,7 @@ def test_corrupt_file_is_one_line_error(tmp_path):
 
 
 def test_unknown_extension(tmp_path):
-    f = tmp_path / "model.pt"
+    f = tmp_path / "model.xyz"
     f.write_text("x")
     res = run("info", f)
     assert res.exit_code != 0 and "unknown model format" in res.output
