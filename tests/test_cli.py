@@ -59,3 +59,28 @@ def test_unknown_extension(tmp_path):
     f.write_text("x")
     res = run("info", f)
     assert res.exit_code != 0 and "unknown model format" in res.output
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_approx_never_claims_equivalence(tmp_path):
+    res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "a.onnx", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert sum(data["hidden_after"]) < sum(data["hidden_before"])
+    assert data["measured_max_deviation"] <= float(__import__("fractions").Fraction(data["certified_epsilon_of_file"]))
+    res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "b.onnx")
+    assert "APPROXIMATE" in res.output and "equivalent" not in res.output and "proved" not in res.output.lower()
+
+
+def test_reduce_certify_check_round_trip(tmp_path):
+    out, cert = tmp_path / "r.onnx", tmp_path / "c.json"
+    res = run("reduce", EXAMPLES / "planted_relu.onnx", "-o", out, "--certify", cert)
+    assert res.exit_code == 0, res.output
+    assert "proved" in res.output
+    res = run("check", cert, EXAMPLES / "planted_relu.onnx", out)
+    assert res.exit_code == 0 and "valid" in res.output
+    # the near-miss model (one weight one ulp off) is not equivalent: verify finds a replayed counterexample
+    res = run("verify", EXAMPLES / "planted_relu.onnx", EXAMPLES / "near_miss_relu.onnx", "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["status"] == "sat"
