@@ -28,19 +28,24 @@ from .io import load_model
 from .network import Activation, Network
 from .obligations import (
     ActivationLemma,
+    BoundsObligation,
     ConstantObligation,
     DomainObligation,
     GhostObligation,
+    InactiveObligation,
     LinearObligation,
     Obligation,
     StructureObligation,
     derive,
+    exact_bounds,
     exact_constant,
+    exact_domain,
     exact_ghost,
+    exact_inactive,
     exact_lemma,
     exact_linear,
 )
-from .relation import LayerRelation, NeuronMap, Relation
+from .relation import BOUNDS_METHODS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 FORMAT = "lumpcheck-certificate"
 FORMAT_VERSION = 2
@@ -86,7 +91,7 @@ SCHEMA: dict[str, Any] = {
         },
         "relation": {"type": "array", "items": {"$ref": "#/$defs/layer_relation"}},
         "activation_lemmas": {"type": "array", "items": {"$ref": "#/$defs/lemma"}},
-        "bounds": {"type": "array", "items": {"type": "null"}},
+        "bounds": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/phase_claims"}]},
         "obligations": {"type": "array", "items": {"$ref": "#/$defs/obligation"}},
         "solver": {
             "type": "object",
@@ -104,6 +109,32 @@ SCHEMA: dict[str, Any] = {
     },
     "$defs": {
         "rational": {"type": "string", "pattern": RATIONAL},
+        "phase_claims": {
+            "type": "object",
+            "required": ["method", "parts", "layers"],
+            "additionalProperties": False,
+            "properties": {
+                "method": {"enum": list(BOUNDS_METHODS)},
+                "parts": {"type": "integer", "minimum": 1},
+                "layers": {"type": "array", "items": {"$ref": "#/$defs/layer_phases"}},
+            },
+        },
+        "layer_phases": {
+            "type": "object",
+            "required": ["layer", "inactive", "active"],
+            "additionalProperties": False,
+            "properties": {
+                "layer": {"type": "integer", "minimum": 1},
+                "inactive": {"type": "array", "items": {"$ref": "#/$defs/phase_claim"}},
+                "active": {"type": "array", "items": {"$ref": "#/$defs/phase_claim"}},
+            },
+        },
+        "phase_claim": {
+            "type": "array",
+            "prefixItems": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/rational"}],
+            "minItems": 2,
+            "maxItems": 2,
+        },
         "box": {
             "type": "object",
             "required": ["lower", "upper"],
@@ -173,7 +204,7 @@ SCHEMA: dict[str, Any] = {
             "required": ["engine", "result", "seconds"],
             "additionalProperties": False,
             "properties": {
-                "engine": {"enum": ["exact", "z3", "axiom"]},
+                "engine": {"enum": ["exact", "z3", "axiom", "bounds"]},
                 "result": {"enum": ["proved", "failed", "admitted", "unsat", "sat", "unknown", "timeout", "skipped"]},
                 "seconds": {"type": "number", "minimum": 0},
                 "neurons_checked": {"type": "array", "items": {"type": "integer", "minimum": 0}},
@@ -187,7 +218,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "id": {"type": "string"},
-                "kind": {"enum": ["structure", "linear", "ghost", "constant", "domain", "activation"]},
+                "kind": {"enum": ["structure", "linear", "ghost", "constant", "bounds", "inactive", "domain", "activation"]},
                 "layer": {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]},
                 "neurons": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                 "statement": {"type": "string"},
@@ -291,6 +322,7 @@ class Certificate:
     lemmas: list[ActivationLemma]
     obligations: list[ObligationRecord]
     domain: Box | None = None
+    claims: PhaseClaims | None = None  # what domain maps rest on (None: no domain maps)
     mode: str = "strict"
     epsilon: Fraction | None = None
     solver_check: str = "auto"
@@ -339,17 +371,17 @@ class _Prover:
             status = "failed" if ob.problems else "proved"
             run = EngineRun("exact", status, 0.0, detail="; ".join(ob.problems))
             return self._record(ob, [run], status, "; ".join(ob.problems))
-        if isinstance(ob, DomainObligation):
-            why = "multi-term maps need sound per-layer bounds on the input domain (not implemented yet)"
-            why += "" if ob.domain_given else "; and no input domain was given"
-            return self._record(ob, [EngineRun("exact", "skipped", 0.0, detail=why)], "unsupported", why)
         if isinstance(ob, ActivationLemma):
             return self._lemma(ob)
-        decide = {LinearObligation: exact_linear, ConstantObligation: exact_constant, GhostObligation: exact_ghost}
+        decide = {LinearObligation: exact_linear, ConstantObligation: exact_constant, GhostObligation: exact_ghost,
+                  BoundsObligation: exact_bounds, InactiveObligation: exact_inactive, DomainObligation: exact_domain}
         start = time.perf_counter()
         mismatch = decide[type(ob)](ob)
-        runs = [EngineRun("exact", "failed" if mismatch else "proved", time.perf_counter() - start,
+        engine = "bounds" if isinstance(ob, BoundsObligation) else "exact"
+        runs = [EngineRun(engine, "failed" if mismatch else "proved", time.perf_counter() - start,
                           detail=str(mismatch or ""))]
+        if isinstance(ob, (BoundsObligation, InactiveObligation, DomainObligation)):  # decided here alone
+            return self._record(ob, runs, runs[0].result, str(mismatch or ""))
         runs.append(self._z3(ob))
         return self._record(ob, runs, *_combine(runs))
 
@@ -464,12 +496,14 @@ def prove_networks(
     smtlib_dir: str | Path | None = None,
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
+    claims: PhaseClaims | None = None,
 ) -> tuple[list[ObligationRecord], list[ActivationLemma], dict[str, float]]:
-    """Derive and discharge every obligation for two in-memory networks; (records, lemmas, times)."""
+    """Derive and discharge every obligation for two in-memory networks; (records, lemmas, times). Domain maps
+    (inactive/linear) are proved on `domain` from the phase `claims` (bounds re-computed on `original`)."""
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be one of {', '.join(SOLVER_CHECKS)}, not {solver_check!r}")
     start = time.perf_counter()
-    obligations = derive(original, reduced, relation, domain_given=domain is not None)
+    obligations = derive(original, reduced, relation, domain, claims)
     sized = [ob for ob in obligations if isinstance(ob, (LinearObligation, GhostObligation, ConstantObligation))]
     total = sum(_cost(ob, it) for ob in sized for it in _items(ob))
     share = AUTO_TERM_BUDGET // max(1, len(sized)) if solver_check == "auto" and total > AUTO_TERM_BUDGET else None
@@ -478,7 +512,7 @@ def prove_networks(
     runs = [r for rec in records for r in rec.engines]
     times = {
         "total_seconds": time.perf_counter() - start,
-        "exact_seconds": sum(r.seconds for r in runs if r.engine == "exact"),
+        "exact_seconds": sum(r.seconds for r in runs if r.engine in ("exact", "bounds")),
         "solver_seconds": sum(r.seconds for r in runs if r.engine == "z3"),
     }
     return records, [ob for ob in obligations if isinstance(ob, ActivationLemma)], times
@@ -492,22 +526,27 @@ def prove(
     smtlib_dir: str | Path | None = None,
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
+    claims: PhaseClaims | None = None,
 ) -> Certificate:
-    """Prove that the reduced model file computes the same function as the original file (strict mode).
+    """Prove that the reduced model file computes the same function as the original file (strict mode), on
+    all of R^n or, for a domain reduction, on its box only.
 
-    `reduction_or_relation` is a lumping.Reduction (its relation and domain are used) or a Relation. The
-    certificate is returned even when the proof fails (verdict 'failed', failing obligations with details).
+    `reduction_or_relation` is a lumping.Reduction (its relation, domain and, for a domain reduction, phase
+    claims are used) or a Relation. The certificate is returned even when the proof fails (verdict 'failed',
+    failing obligations with details).
     """
     relation = getattr(reduction_or_relation, "relation", reduction_or_relation)
     if not isinstance(relation, Relation):
         raise LumpcheckError(f"expected a Reduction or Relation, got {type(reduction_or_relation).__name__}")
     domain = domain if domain is not None else getattr(reduction_or_relation, "domain", None)
+    claims = claims if claims is not None else getattr(reduction_or_relation, "claims", None)
     original, reduced = load_model(original_path), load_model(reduced_path)
-    records, lemmas, times = prove_networks(original, reduced, relation, domain, smtlib_dir, solver_check, timeout_ms)
+    records, lemmas, times = prove_networks(original, reduced, relation, domain, smtlib_dir, solver_check, timeout_ms,
+                                            claims)
     return Certificate(
         ModelRecord(str(original_path), sha256_file(original_path), original.shape_str()),
         ModelRecord(str(reduced_path), sha256_file(reduced_path), reduced.shape_str()),
-        relation, lemmas, records, domain, solver_check=solver_check, times=times,
+        relation, lemmas, records, domain, claims, solver_check=solver_check, times=times,
     )
 
 
@@ -539,12 +578,31 @@ def certificate_to_dict(cert: Certificate) -> dict[str, Any]:
              "basis": lemma_basis(lm), "axiom": lm.axiom}
             for lm in cert.lemmas
         ],
-        "bounds": [None] * len(cert.relation.layers),
+        "bounds": None if cert.claims is None else _claims_dict(cert.claims),
         "obligations": [_obligation_dict(o) for o in cert.obligations],
         "solver": {"name": cert.solver_name, "version": cert.solver_version, "check": cert.solver_check},
         "verdict": cert.verdict,
         "times": {k: round(cert.times.get(k, 0.0), 6) for k in ("total_seconds", "exact_seconds", "solver_seconds")},
     }
+
+
+def _claims_dict(claims: PhaseClaims) -> dict[str, Any]:
+    return {
+        "method": claims.method,
+        "parts": claims.parts,
+        "layers": [
+            {"layer": ell,
+             "inactive": [[c.neuron, fraction_str(c.bound)] for c in layer if c.phase < 0],
+             "active": [[c.neuron, fraction_str(c.bound)] for c in layer if c.phase > 0]}
+            for ell, layer in enumerate(claims.layers, start=1)
+        ],
+    }
+
+
+def _claims_from_dict(data: dict[str, Any]) -> PhaseClaims:
+    layers = [[PhaseClaim(r, phase, Fraction(v)) for key, phase in (("inactive", -1), ("active", 1)) for r, v in lay[key]]
+              for lay in data["layers"]]
+    return PhaseClaims(data["method"], data["parts"], [sorted(lay, key=lambda c: c.neuron) for lay in layers])
 
 
 def _box_dict(box: Box) -> dict[str, Any]:
@@ -588,6 +646,7 @@ def certificate_from_dict(data: Any, path: str = "") -> Certificate:
         ])
         lemmas = [ActivationLemma(Activation(lm["activation"], Fraction(lm["alpha"])), Fraction(lm["factor"]),
                                   Fraction(lm["offset"])) for lm in data["activation_lemmas"]]
+        claims = None if data["bounds"] is None else _claims_from_dict(data["bounds"])
     except (ValueError, ZeroDivisionError) as e:
         raise LumpcheckError(f"not a valid certificate: {e}", path) from None
     obligations = [
@@ -599,7 +658,7 @@ def certificate_from_dict(data: Any, path: str = "") -> Certificate:
     solver = data["solver"]
     return Certificate(
         ModelRecord(**data["models"]["original"]), ModelRecord(**data["models"]["reduced"]), relation, lemmas,
-        obligations, domain, claim["mode"], None if claim["epsilon"] is None else Fraction(claim["epsilon"]),
+        obligations, domain, claims, claim["mode"], None if claim["epsilon"] is None else Fraction(claim["epsilon"]),
         solver["check"], solver["name"], solver["version"], data["created"], data["lumpcheck_version"], dict(data["times"]),
     )
 

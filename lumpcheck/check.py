@@ -5,6 +5,10 @@ it with exact integer algebra and z3. It shares no code with the prover (obligat
 certificate.py) or the reducer; it trusts only the model readers, the IR and the exact-number helpers.
 Claim checked (strict mode): for every input, both files compute the same outputs. Removed ("ghost")
 classes of the relation are free variables whose weights into kept neurons must vanish exactly.
+Domain reductions claim equality on the certificate's box only: there the checker re-runs the recorded
+bounds method of `lumpcheck.bounds` on the original network (bounds.py thus joins the trusted core; its
+float mode is sound by the argument in its docstring) to confirm every phase claim, then checks that
+inactive neurons are ReLU zeros and that every linear map is an exact identity of affine forms.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 import numpy as np
 import z3
 
+from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
+from .domain import Box
 from .errors import LumpcheckError
 from .exact import fraction_str
 from .io import load_model
@@ -29,6 +35,8 @@ from .relation import REASONS, NeuronMap
 
 FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 2
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
+MAX_SPLIT_CELLS = 1 << 16
+"""Phase claims by 'split' bounds are re-checked only up to this many sub-boxes (parts ** inputs)."""
 Z3_TERM_BUDGET = 100_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
 
@@ -57,6 +65,16 @@ class _Claim:
     relation: list["_LayerClaim"]
     lemmas: dict[tuple[str, Fraction, Fraction, Fraction], tuple[str, str | None]]
     obligations: dict[str, tuple[str, list[int]]]
+    phases: "_Phases | None" = None
+
+
+@dataclass
+class _Phases:
+    """The certificate's phase claims: bounds method, parts per input (split), per hidden layer neuron -> ±1."""
+
+    method: str
+    parts: int
+    layers: list[dict[int, int]]
 
 
 @dataclass
@@ -128,7 +146,32 @@ def _parse(doc: Any) -> _Claim:
         if ob_id in obligations:
             raise _Invalid(f"certificate: obligation {ob_id} is listed twice")
         obligations[ob_id] = (_field(ob, "status", str, where), _field(ob, "neurons", list, where))
-    return _Claim(hashes, domain, relation, lemmas, obligations)
+    bounds = doc.get("bounds")
+    phases = None if bounds is None else _parse_phases(bounds)
+    return _Claim(hashes, domain, relation, lemmas, obligations, phases)
+
+
+def _parse_phases(bounds: Any) -> _Phases:
+    """The 'bounds' field: method, parts, and per layer [neuron, 'p/q'] lists of inactive and active claims."""
+    method, parts = _field(bounds, "method", str, "bounds"), _field(bounds, "parts", int, "bounds")
+    if method not in ("interval", "symbolic", "split") or parts < 1:
+        raise _Invalid(f"certificate: bounds method {method!r} with {parts} parts is not one the checker re-runs")
+    layers = []
+    for ell, lay in enumerate(_field(bounds, "layers", list, "bounds"), start=1):
+        where = f"bounds.layers[{ell - 1}]"
+        if _field(lay, "layer", int, where) != ell:
+            raise _Invalid(f"certificate: {where} is not layer {ell}")
+        claims: dict[int, int] = {}
+        for key, phase in (("inactive", -1), ("active", 1)):
+            for entry in _field(lay, key, list, where):
+                if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int):
+                    raise _Invalid(f"certificate: {where}.{key} has an entry that is not [neuron, 'p/q']")
+                _rational(entry[1], f"{where}.{key}")
+                if entry[0] in claims:
+                    raise _Invalid(f"certificate: {where} claims neuron {entry[0]} twice")
+                claims[entry[0]] = phase
+        layers.append(claims)
+    return _Phases(method, parts, layers)
 
 
 def _neuron_map(m: Any, where: str) -> NeuronMap:
@@ -223,10 +266,10 @@ class _Verifier:
         problem = self._same_normalization()
         if problem:
             return [problem]
-        shape = self._shape()
+        shape = self._shape() or self._domain_shape()
         if shape:
             return shape
-        reasons = []
+        reasons = self._bounds_reasons()
         k = len(self.a.layers)
         n = self.a.input_size
         layers = [_LayerClaim(n, 0, [NeuronMap(((i, Fraction(1)),)) for i in range(n)]), *self.claim.relation]
@@ -234,7 +277,8 @@ class _Verifier:
         for ell in range(1, k + 1):
             items = self._classify(ell, layers[ell] if ell < k else None)
             prev = layers[ell - 1]
-            layer = _LayerCheck(ell, self.a.layers[ell - 1], self.b.layers[ell - 1], prev.maps, prev.width, prev.ghosts)
+            layer = _LayerCheck(ell, self.a.layers[ell - 1], self.b.layers[ell - 1], prev.maps, prev.width, prev.ghosts,
+                                _ghost_representatives(layers[ell]) if ell < k else [])
             reasons += layer.exact(items)
             z3_items += [(layer, it) for it in items]
         reasons += self._z3(z3_items)
@@ -263,6 +307,44 @@ class _Verifier:
                 out.append(f"domain: must give lower <= upper for each of the {a.input_size} inputs")
         return out
 
+    def _domain_shape(self) -> list[str]:
+        """Domain maps need a box and phase claims; claims name distinct neurons of ReLU/LeakyReLU layers with
+        phase ±1, on a network without normalisation metadata (the box is over the layers' own inputs)."""
+        ph, a = self.claim.phases, self.a
+        if ph is None:
+            uses = any(m.reason in ("inactive", "linear") for lay in self.claim.relation for m in lay.maps)
+            return ["domain maps (inactive/linear) need phase claims in 'bounds' and a claim.domain"] if uses else []
+        out = [] if self.claim.domain is not None else ["phase claims without a claim.domain"]
+        if a.normalization is not None:
+            out.append("phase claims need an original network without normalisation metadata")
+        if ph.method == "split" and ph.parts ** a.input_size > MAX_SPLIT_CELLS:
+            out.append(f"bounds: split into {ph.parts}^{a.input_size} sub-boxes is more than this checker re-runs")
+        if len(ph.layers) != len(a.layers) - 1:
+            return out + [f"bounds: phase claims for {len(ph.layers)} layers, {len(a.layers) - 1} hidden layers"]
+        for ell, claims in enumerate(ph.layers, start=1):
+            if claims and a.layers[ell - 1].activation.kind not in ("relu", "leaky_relu"):
+                out.append(f"bounds layer {ell}: phase claims on a {a.layers[ell - 1].activation} layer")
+            if any(not 0 <= r < a.widths[ell] for r in claims):
+                out.append(f"bounds layer {ell}: a claimed neuron is out of range")
+        return out
+
+    def _bounds_reasons(self) -> list[str]:
+        """Re-run the recorded bounds method on the original network over the box; every claim must hold."""
+        ph = self.claim.phases
+        if ph is None:
+            return []
+        box = Box(tuple(self.claim.domain[0]), tuple(self.claim.domain[1]))
+        bounds = _recompute(self.a, box, ph.method, ph.parts)
+        out = []
+        for ell, claims in enumerate(ph.layers, start=1):
+            b = bounds[ell - 1]
+            bad = [r for r, p in sorted(claims.items()) if not (b.upper[r] <= 0 if p < 0 else b.lower[r] >= 0)]
+            out += [f"layer {ell} neuron {r}: claimed {'inactive' if claims[r] < 0 else 'active'}, but the "
+                    f"{ph.method} bounds are [{b.lower[r]!r}, {b.upper[r]!r}]" for r in bad[:3]]
+            if claims:
+                self.expected[f"L{ell}.bounds"] = sorted(claims)
+        return out
+
     def _classify(self, ell: int, lay: _LayerClaim | None) -> list[tuple]:
         """Layer ℓ's claims, tagged: ("target", s, cls, c), ("ghost", s, rep, c), ("constant", s, offset); records
         the expected obligation ids and the lemmas used."""
@@ -271,15 +353,23 @@ class _Verifier:
             return [("target", s, s, Fraction(1)) for s in range(self.a.output_size)]
         act = self.a.layers[ell - 1].activation
         reps = _ghost_representatives(lay)
+        phases = {} if self.claim.phases is None else self.claim.phases.layers[ell - 1]
         items: list[tuple] = []
         for s, m in enumerate(lay.maps):
-            if not m.terms:
+            if m.reason == "inactive":
+                items.append(("inactive", s, phases.get(s, 0)))
+            elif m.reason == "linear":
+                terms = [(j, c, _slope(act, phases, _witness(lay, j, act, phases) if j < lay.width else reps[j - lay.width]))
+                         for j, c in m.terms]
+                items.append(("domain", s, _slope(act, phases, s), terms, m.offset))
+            elif not m.terms:
                 items.append(("constant", s, m.offset))
-                continue
-            ((j, c),) = m.terms  # _shape rejected every other form
-            items.append(("target", s, j, c) if j < lay.width else ("ghost", s, reps[j - lay.width], c))
-            self.lemmas.add((act, c, m.offset))
-        for tag, name in (("target", "linear"), ("ghost", "ghost"), ("constant", "constant")):
+            else:
+                ((j, c),) = m.terms  # _shape rejected every other form
+                items.append(("target", s, j, c) if j < lay.width else ("ghost", s, reps[j - lay.width], c))
+                self.lemmas.add((act, c, m.offset))
+        for tag, name in (("target", "linear"), ("ghost", "ghost"), ("constant", "constant"), ("inactive", "inactive"),
+                          ("domain", "domain")):
             group = [it[1] for it in items if it[0] == tag]
             if group:
                 self.expected[f"L{ell}.{name}"] = group
@@ -340,7 +430,7 @@ def _ghost_representatives(lay: _LayerClaim) -> list[int | None]:
     """Per ghost class (in order), its lowest member whose map is exactly 1·g + 0, or None."""
     reps: list[int | None] = [None] * lay.ghosts
     for r, m in enumerate(lay.maps):
-        if len(m.terms) == 1 and m.terms[0][0] >= lay.width and m.terms[0][1] == 1 and m.offset == 0:
+        if m.reason == "dead" and len(m.terms) == 1 and m.terms[0][0] >= lay.width and m.terms[0][1] == 1 and m.offset == 0:
             g = m.terms[0][0] - lay.width
             if 0 <= g < lay.ghosts and reps[g] is None:
                 reps[g] = r
@@ -357,11 +447,15 @@ def _layer_shape(ell: int, lay: _LayerClaim) -> list[str]:
         if any(not 0 <= j < n_classes for j in cls) or len(set(cls)) != len(cls) or any(c == 0 for _, c in m.terms):
             out.append(f"relation layer {ell} neuron {r}: terms {cls} must name distinct classes < {n_classes} "
                        f"({lay.width} reduced + {lay.ghosts} ghost) with non-zero factors")
-        if len(cls) > 1:
-            out.append(f"relation layer {ell} neuron {r}: multi-term map needs domain bounds (unsupported)")
-        if (m.reason == "dead") != any(j >= lay.width for j in cls):
+        ghost = [j for j in cls if j >= lay.width]
+        if len(cls) > 1 and m.reason != "linear":
+            out.append(f"relation layer {ell} neuron {r}: several terms, but only a domain map (reason 'linear') "
+                       f"may have them")
+        if (m.reason == "dead" and (len(cls) != 1 or not ghost)) or (ghost and m.reason not in ("dead", "linear")):
             out.append(f"relation layer {ell} neuron {r}: reason {m.reason!r}, but exactly the dead neurons are "
                        f"members of ghost classes")
+        if m.reason == "inactive" and (m.terms or m.offset):
+            out.append(f"relation layer {ell} neuron {r}: an inactive neuron has no terms and offset 0")
         used.update(cls)
     if len(used & set(range(lay.width))) != lay.width:
         out.append(f"relation layer {ell}: reduced neurons {sorted(set(range(lay.width)) - used)[:5]} are unused")
@@ -369,6 +463,34 @@ def _layer_shape(ell: int, lay: _LayerClaim) -> list[str]:
     if missing:
         out.append(f"relation layer {ell}: ghost classes {missing[:5]} have no representative (a member 1*g + 0)")
     return out
+
+
+def _recompute(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
+    """The recorded bounds method, re-run (sound bounds of every layer's pre-activations on the box)."""
+    if method == "interval":
+        return interval_bounds(net, box)
+    if method == "symbolic":
+        return symbolic_bounds(net, box)
+    return split_bounds(net, box, parts=parts)
+
+
+def _slope(act: Activation, phases: dict[int, int], r: int | None) -> Fraction | None:
+    """Slope of σ at neuron r on the box: identity 1; ReLU/LeakyReLU by r's phase claim; else (or r None) None."""
+    if act.kind == "identity":
+        return Fraction(1)
+    if r is None or r not in phases or act.kind not in ("relu", "leaky_relu"):
+        return None
+    return Fraction(1) if phases[r] > 0 else act.alpha
+
+
+def _witness(lay: _LayerClaim, j: int, act: Activation, phases: dict[int, int]) -> int | None:
+    """A neuron whose phase is reduced neuron j's: the lowest with a lumping map c·v'_j (c > 0, so its linear
+    obligation gives z = c·z'_j) and a phase claim (any, for identity layers)."""
+    for t, m in enumerate(lay.maps):
+        if (m.reason not in ("dead", "inactive", "linear") and len(m.terms) == 1 and m.terms[0][0] == j
+                and m.terms[0][1] > 0 and (t in phases or act.kind == "identity")):
+            return t
+    return None
 
 
 def _lemma_false(act: Activation, c: Fraction, o: Fraction, timeout_ms: int) -> str | None:
@@ -410,9 +532,10 @@ def _sigma(act: Activation, t: z3.ArithRef) -> z3.ArithRef:
 class _LayerCheck:
     """One layer ℓ: original z = W·v + b with layer ℓ−1's maps for v (ghost classes free), versus the reduced layer."""
 
-    def __init__(self, ell: int, orig, red, prev: list[NeuronMap], prev_width: int, prev_ghosts: int):
+    def __init__(self, ell: int, orig, red, prev: list[NeuronMap], prev_width: int, prev_ghosts: int,
+                 reps: list[int | None]):
         self.ell, self.orig, self.red, self.prev = ell, orig, red, prev
-        self.prev_width, self.prev_ghosts = prev_width, prev_ghosts
+        self.prev_width, self.prev_ghosts, self.reps = prev_width, prev_ghosts, reps
 
     @cached_property
     def _substituted(self) -> tuple[np.ndarray, list[int], list[Fraction]]:
@@ -468,10 +591,42 @@ class _LayerCheck:
                 _, s, offset = it
                 if np.any(cols[s] != 0) or not _value_is(self.orig.activation, consts[s], offset):
                     out.append(f"layer {self.ell} neuron {s}: not the constant {fraction_str(offset)}")
+            elif it[0] == "inactive":
+                _, s, phase = it
+                if phase != -1 or _slope(self.orig.activation, {s: -1}, s) != 0:
+                    out.append(f"layer {self.ell} neuron {s}: inactive needs a claimed phase -1 and a ReLU (or "
+                               f"LeakyReLU with alpha 0), not phase {phase} of {self.orig.activation}")
+            elif it[0] == "domain":
+                problem = self._domain_exact(it, cols, dens, consts)
+                if problem:
+                    out.append(f"layer {self.ell} neuron {it[1]}: {problem}")
         return out[:3]
+
+    def _domain_exact(self, item: tuple, cols: np.ndarray, dens: list[int], consts: list[Fraction]) -> str | None:
+        """s_r·z_r ≡ Σ c·s_j·ẑ_j + offset (ẑ_j: reduced pre-activation, or the ghost representative's), exactly."""
+        _, s, slope, terms, offset = item
+        if slope is None or any(t[2] is None for t in terms):
+            return "a linear map needs a phase claim for itself and for a witness of each of its classes"
+        n, w = cols.shape[1], self.prev_width
+        lhs = [slope * Fraction(cols[s, k], dens[k]) for k in range(n)] + [slope * consts[s]]
+        rhs = [Fraction(0)] * n + [offset]
+        for j, c, sj in terms:
+            if j < self.red.out_features:
+                row = [Fraction(v) for v in self.red.weight[j]] + [Fraction(0)] * (n - w) + [Fraction(self.red.bias[j])]
+            else:
+                rep = self.reps[j - self.red.out_features]
+                row = [Fraction(cols[rep, k], dens[k]) for k in range(n)] + [consts[rep]]
+            rhs = [a + c * sj * b for a, b in zip(rhs, row)]
+        bad = [k for k in range(n + 1) if lhs[k] != rhs[k]]
+        if bad:
+            what = "constant term" if bad[0] == n else f"coefficient {bad[0]}"
+            return f"slope x pre-activation != the claimed combination ({what})"
+        return None
 
     def cost(self, item: tuple) -> int:
         n = int(np.count_nonzero(self.orig.weight[item[1]]))
+        if item[0] == "domain":
+            return n * (1 + len(item[3]))
         if item[0] == "target":
             return n + int(np.count_nonzero(self.red.weight[item[2]]))
         return n + (int(np.count_nonzero(self.orig.weight[item[2]])) if item[0] == "ghost" else 0)
@@ -484,6 +639,10 @@ class _LayerCheck:
         values = [z3.Sum([_q(c) * classes[j] for j, c in m.terms] + [_q(m.offset)]) for m in self.prev]
         return classes[: self.prev_width], values
 
+    def _reduced(self, j: int) -> z3.ArithRef:
+        wr, prev = self.red.weight[j], self._values[0]
+        return z3.Sum([_q(wr[i]) * prev[i] for i in np.flatnonzero(wr != 0)] + [_q(self.red.bias[j])])
+
     def _original(self, s: int) -> z3.ArithRef:
         w = self.orig.weight[s]
         values = self._values[1]
@@ -493,12 +652,20 @@ class _LayerCheck:
         """∃ values with original z_s ≠ c·z'_cls (target), z_s ≠ c·z_rep (ghost member), σ(z_s) ≠ offset / z_s ≠ 0
         (constant); None if unsat."""
         tag, s = item[0], item[1]
+        if tag == "inactive":
+            return None  # nothing algebraic: the bounds decide it
         z = self._original(s)
-        if tag == "target":
-            j, c = item[2], item[3]
-            wr, prev = self.red.weight[j], self._values[0]
-            zr = z3.Sum([_q(wr[i]) * prev[i] for i in np.flatnonzero(wr != 0)] + [_q(self.red.bias[j])])
-            negation = z != _q(c) * zr
+        if tag == "domain":
+            _, _, slope, terms, offset = item
+            if slope is None or any(t[2] is None for t in terms):
+                return None  # reported by the exact check
+            rhs = [_q(offset)]
+            for j, c, sj in terms:
+                rhs.append(_q(c * sj) * (self._reduced(j) if j < self.red.out_features
+                                         else self._original(self.reps[j - self.red.out_features])))
+            negation = _q(slope) * z != z3.Sum(rhs)
+        elif tag == "target":
+            negation = z != _q(item[3]) * self._reduced(item[2])
         elif tag == "ghost":
             negation = z != _q(item[3]) * self._original(item[2])
         elif self.orig.activation.piecewise_linear:

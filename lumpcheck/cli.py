@@ -180,6 +180,7 @@ def reduction_dict(red, report, out_path: str, cert_path: str | None, verdict: s
         "params_after": st.params_after,
         "seconds": st.seconds,
         "domain": None if red.domain is None else red.domain.source or "box",
+        "equal_only_on_domain": getattr(red, "claims", None) is not None,
         "layers": [{"layer": ls.layer, "before": ls.before, "after": ls.after, "reasons": ls.reasons} for ls in st.layers],
         "export": {
             "dtype": report.dtype,
@@ -214,7 +215,8 @@ def _print_reduction(red, report) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reduced model to write (.onnx or .nnet).")
-@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: prove over its input box (the reduction itself holds everywhere).")
+@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: reduce on its input box (stably inactive ReLUs removed, stably linear neurons folded); the result equals MODEL ONLY on that box.")
+@click.option("--no-domain-reduction", is_flag=True, help="With --domain: lump only (valid everywhere) and prove over the box.")
 @click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "float64"]),
@@ -233,12 +235,13 @@ def _print_reduction(red, report) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
-def reduce(model, output, domain, dtype, cert_path, smtlib_dir, normalization, as_json) -> None:
+def reduce(model, output, domain, no_domain_reduction, dtype, cert_path, smtlib_dir, normalization, as_json) -> None:
     """Find the coarsest exact lumping of MODEL and write the smaller model.
 
     Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
     negated ones (tanh; sigmoid via 1 - sigmoid), folds constant neurons into the next bias and drops
-    dead ones. The reduced model computes exactly the same function; with --certify it is proved
+    dead ones. The reduced model computes exactly the same function (with --domain: on that input box
+    only, where it also drops stably inactive ReLUs and folds stably linear neurons); with --certify it is proved
     layer by layer (z3 + exact rational algebra) and a certificate is written that
     `lumpcheck check` re-verifies independently.
 
@@ -253,13 +256,16 @@ def reduce(model, output, domain, dtype, cert_path, smtlib_dir, normalization, a
     proving = cert_path and not as_json
     with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else _nullcontext():
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
-                            smtlib_dir=smtlib_dir, normalization=normalization)
+                            smtlib_dir=smtlib_dir, normalization=normalization,
+                            domain_reduction=not no_domain_reduction)
     if proving:
         out.print(f"certificate: {res.verdict} -> {cert_path}", markup=False, soft_wrap=True)
     if as_json:
         click.echo(json.dumps(reduction_dict(res.reduction, res.rounding, output, cert_path, res.verdict), indent=2))
     else:
         _print_reduction(res.reduction, res.rounding)
+        for note in res.notes:
+            out.print(note, markup=False, soft_wrap=True)
         out.print(f"wrote {output}", markup=False, soft_wrap=True)
     if res.verdict not in (None, "proved"):
         sys.exit(EXIT_REFUTED)

@@ -5,8 +5,10 @@ representatives), then (LINEAR) each original pre-activation of layer ℓ, with 
 identical as an affine form to factor·(reduced pre-activation), ghost variables having coefficient 0;
 (GHOST) each member of a removed class has factor·(its representative's substituted pre-activation); and
 (ACTIVATION) σ(c·z) = c·σ(z) + offset for every (σ, c, offset) used; constants have their own obligation;
-the output layer needs z_s ≡ z'_s. Nothing here calls the reducer. `exact_*` functions discharge
-obligations with exact integer algebra (the real proof).
+the output layer needs z_s ≡ z'_s. Domain reductions add, on the claimed input box, (BOUNDS) the recorded
+bounds method re-run on the original network confirms every phase claim, (INACTIVE) a claimed-inactive
+ReLU is 0, and (DOMAIN) a stably linear neuron is the claimed combination of stably linear classes. Nothing
+here calls the reducer. `exact_*` functions discharge obligations with exact integer algebra (the real proof).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from functools import cached_property
 
 import numpy as np
 
-from .exact import fraction_str
+from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
+from .domain import Box
+from .exact import fraction_str, to_fraction
 from .network import Activation, Network, fold_normalization
-from .relation import LayerRelation, NeuronMap, Relation
+from .relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 """The only lemmas about transcendental activations lumpcheck accepts (z3 has no tanh/exp)."""
@@ -242,21 +246,127 @@ class GhostObligation:
                 f"layer {self.layer - 1} relation substituted), as affine forms")
 
 
+def method_bounds(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
+    """Sound pre-activation bounds of every layer of `net` on `box` by a recorded method (bounds.py)."""
+    if method == "interval":
+        return interval_bounds(net, box)
+    if method == "symbolic":
+        return symbolic_bounds(net, box)
+    return split_bounds(net, box, parts=parts)
+
+
+def linear_slope(activation: Activation, phase: int) -> Fraction | None:
+    """σ's slope on the box for a neuron of this phase (identity: 1 always), or None if σ is not linear there."""
+    if activation.kind == "identity":
+        return Fraction(1)
+    if activation.kind in ("relu", "leaky_relu") and phase:
+        return Fraction(1) if phase > 0 else activation.alpha
+    return None
+
+
 @dataclass
-class DomainObligation:
-    """Extension point: maps with several terms (domain reductions) need sound bounds on the input box."""
+class ClaimedBounds:
+    """The bounds the phase claims rest on: the recorded method on the original network over the box, computed
+    once (on first use) for all layers."""
+
+    net: Network
+    box: Box
+    claims: PhaseClaims
+
+    @cached_property
+    def layers(self) -> list[LayerBounds]:
+        return method_bounds(self.net, self.box, self.claims.method, self.claims.parts)
+
+
+@dataclass
+class BoundsObligation:
+    """Layer ℓ: every phase claim is confirmed by the recomputed bounds (inactive: upper <= 0, active: lower >= 0)."""
 
     layer: int
-    neurons: list[int]
-    domain_given: bool
+    source: ClaimedBounds
+    claims: list[PhaseClaim]
+    kind: str = "bounds"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.bounds"
+
+    @property
+    def neurons(self) -> list[int]:
+        return [c.neuron for c in self.claims]
+
+    def statement(self) -> str:
+        return (f"layer {self.layer}: {self.source.claims.describe()} bounds of the original network on the box give "
+                f"upper <= 0 for each claimed-inactive and lower >= 0 for each claimed-active neuron")
+
+
+@dataclass
+class InactiveObligation:
+    """Layer ℓ: each listed neuron is claimed inactive and σ is 0 on z <= 0 (ReLU, or LeakyReLU with α = 0)."""
+
+    layer: int
+    activation: Activation
+    inactive: list[int]
+    phases: dict[int, int]
+    kind: str = "inactive"
+
+    @property
+    def id(self) -> str:
+        return f"L{self.layer}.inactive"
+
+    @property
+    def neurons(self) -> list[int]:
+        return list(self.inactive)
+
+    def statement(self) -> str:
+        return f"layer {self.layer}: z_r <= 0 on the box (claimed phase) and {self.activation}(z) == 0 for z <= 0"
+
+
+@dataclass(frozen=True)
+class DomainTerm:
+    """One term c·u_cls of a domain-linear map, with the neuron whose phase claim gives cls's slope on the box
+    (for a reduced neuron: a lumping member c_w·z'_cls with c_w > 0; for a ghost: its representative)."""
+
+    cls: int
+    factor: Fraction
+    witness: int | None
+    slope: Fraction | None
+
+
+@dataclass(frozen=True)
+class DomainMap:
+    """Claim on the box: s_r·z_r ≡ Σ c·s_cls·ẑ_cls + offset, ẑ the reduced pre-activation (ghost: representative's)."""
+
+    neuron: int
+    slope: Fraction | None
+    terms: tuple[DomainTerm, ...]
+    offset: Fraction
+
+
+@dataclass
+class DomainObligation:
+    """Layer ℓ: each stably linear neuron's value s_r·z_r is the claimed combination of stably linear classes."""
+
+    layer: int
+    pre: PreActivations
+    reduced_weight: np.ndarray
+    reduced_bias: np.ndarray
+    maps: list[DomainMap]
+    ghost_reps: list[int | None]
     kind: str = "domain"
 
     @property
     def id(self) -> str:
         return f"L{self.layer}.domain"
 
+    @property
+    def neurons(self) -> list[int]:
+        return [d.neuron for d in self.maps]
+
     def statement(self) -> str:
-        return f"layer {self.layer}: multi-term maps hold on the input domain (needs per-layer bounds)"
+        return (f"layer {self.layer}: s_r * z_r == sum_k c_k * s_k * z'_k + offset_r as affine forms (layer "
+                f"{self.layer - 1} relation substituted; z'_k of a ghost: its representative's z), s the slopes "
+                f"of the claimed phases")
 
 
 @dataclass(frozen=True)
@@ -314,7 +424,8 @@ class StructureObligation:
 
 
 Obligation = (
-    StructureObligation | LinearObligation | ConstantObligation | GhostObligation | DomainObligation | ActivationLemma
+    StructureObligation | LinearObligation | ConstantObligation | GhostObligation | BoundsObligation
+    | InactiveObligation | DomainObligation | ActivationLemma
 )
 
 
@@ -358,10 +469,12 @@ def _layer_relation_problems(ell: int, lr: LayerRelation, width: int, reduced_wi
         if len(set(classes)) != len(classes) or any(c == 0 for _, c in nm.terms):
             out.append(f"layer {ell} neuron {r}: repeated class or zero factor in its terms")
         ghost_terms = [j for j in classes if j >= reduced_width]
-        if ghost_terms and len(classes) != 1:
-            out.append(f"layer {ell} neuron {r}: a ghost class term must be the map's only term")
-        if (nm.reason == "dead") != bool(ghost_terms):
+        if len(classes) > 1 and nm.reason != "linear":
+            out.append(f"layer {ell} neuron {r}: only a domain map (reason 'linear') may have several terms")
+        if nm.reason == "dead" and len(ghost_terms) != len(classes) or ghost_terms and nm.reason not in ("dead", "linear"):
             out.append(f"layer {ell} neuron {r}: exactly the dead neurons are members of ghost classes")
+        if nm.reason == "inactive" and (nm.terms or nm.offset):
+            out.append(f"layer {ell} neuron {r}: an inactive neuron has no terms and offset 0")
         used.update(classes)
     unused = sorted(set(range(reduced_width)) - used)
     if unused:
@@ -387,19 +500,70 @@ def common_normalization(original: Network, reduced: Network) -> tuple[Network, 
     return fold_normalization(original), fold_normalization(reduced)
 
 
-def derive(original: Network, reduced: Network, relation: Relation, domain_given: bool = False) -> list[Obligation]:
-    """All obligations of the claim 'reduced computes the same function as original' (strict mode)."""
+def domain_problems(original: Network, relation: Relation, domain: Box | None, claims: PhaseClaims | None) -> list[str]:
+    """Domain maps need a box and phase claims; the claims must name stable-able neurons of the original network,
+    whose normalisation (if any) has been folded, so that the box is over the layers' own inputs."""
+    uses = any(m.reason in DOMAIN_REASONS for lr in relation.layers for m in lr.maps)
+    if claims is None:
+        return ["inactive/linear maps hold on an input box only: they need a domain and phase claims"] if uses else []
+    if domain is None:
+        return ["phase claims without an input domain"]
+    out = []
+    if original.normalization is not None:
+        out.append("phase claims need a network without normalisation metadata (the box is over its own inputs)")
+    if domain.dim != original.input_size:
+        out.append(f"the domain has {domain.dim} inputs, the network {original.input_size}")
+    if len(claims.layers) != len(original.layers) - 1:
+        return out + [f"phase claims for {len(claims.layers)} layers, the network has {len(original.layers) - 1} hidden layers"]
+    for ell, layer_claims in enumerate(claims.layers, start=1):
+        neurons = [c.neuron for c in layer_claims]
+        if layer_claims and original.layers[ell - 1].activation.kind not in ("relu", "leaky_relu"):
+            out.append(f"layer {ell}: phase claims on a {original.layers[ell - 1].activation} layer")
+        if len(set(neurons)) != len(neurons) or any(not 0 <= r < original.widths[ell] for r in neurons):
+            out.append(f"layer {ell}: phase claims must name distinct neurons of the layer")
+        if any(c.phase not in (-1, 1) for c in layer_claims):
+            out.append(f"layer {ell}: a phase claim is -1 (inactive) or +1 (active)")
+    return out
+
+
+def _domain_map(nm: NeuronMap, s: int, here: LayerRelation, act: Activation, phases: dict[int, int]) -> DomainMap:
+    """The slopes a domain-linear map uses: its own (from its phase claim) and each term class's (from a witness)."""
+    reps = here.ghost_representatives()
+    terms = []
+    for j, c in nm.terms:
+        if j < here.reduced_width:
+            witness = next((t for t, m in enumerate(here.maps) if m.reason not in ("dead", *DOMAIN_REASONS)
+                            and len(m.terms) == 1 and m.terms[0][0] == j and m.terms[0][1] > 0
+                            and (t in phases or act.kind == "identity")), None)
+        else:
+            witness = reps[j - here.reduced_width]
+        slope = None if witness is None else linear_slope(act, phases.get(witness, 0))
+        terms.append(DomainTerm(j, c, witness, slope))
+    return DomainMap(s, linear_slope(act, phases.get(s, 0)), tuple(terms), nm.offset)
+
+
+def derive(
+    original: Network,
+    reduced: Network,
+    relation: Relation,
+    domain: Box | None = None,
+    claims: PhaseClaims | None = None,
+) -> list[Obligation]:
+    """All obligations of the claim 'reduced computes the same function as original' (strict mode), on all of
+    R^n, or on `domain` when the relation has domain maps resting on phase `claims`."""
     try:
         original, reduced = common_normalization(original, reduced)
     except ValueError as e:
         return [StructureObligation([f"normalisations differ and cannot be folded: {e}"])]
     problems = structure_problems(original, reduced, relation)
+    problems = problems or domain_problems(original, relation, domain, claims)
     obligations: list[Obligation] = [StructureObligation(problems)]
     if problems:
         return obligations
     k = len(original.layers)
     inputs = LayerRelation([NeuronMap(((i, Fraction(1)),)) for i in range(original.input_size)], original.input_size)
     layers = [inputs, *relation.layers]
+    source = None if claims is None else ClaimedBounds(original, domain, claims)
     lemmas: dict[ActivationLemma, None] = {}
     for ell in range(1, k + 1):
         layer, red, prev = original.layers[ell - 1], reduced.layers[ell - 1], layers[ell - 1]
@@ -410,12 +574,16 @@ def derive(original: Network, reduced: Network, relation: Relation, domain_given
             continue
         here = layers[ell]
         reps = here.ghost_representatives()
-        targets, ghosts, constants, multi = [], [], [], []
+        layer_claims = [] if claims is None else claims.layers[ell - 1]
+        phases = {c.neuron: c.phase for c in layer_claims}
+        targets, ghosts, constants, inactive, linear = [], [], [], [], []
         for s, nm in enumerate(here.maps):
-            if not nm.terms:
+            if nm.reason == "inactive":
+                inactive.append(s)
+            elif nm.reason == "linear":
+                linear.append(_domain_map(nm, s, here, layer.activation, phases))
+            elif not nm.terms:
                 constants.append((s, nm.offset))
-            elif len(nm.terms) > 1:
-                multi.append(s)
             else:
                 ((j, c),) = nm.terms
                 if j < here.reduced_width:
@@ -423,14 +591,18 @@ def derive(original: Network, reduced: Network, relation: Relation, domain_given
                 else:
                     ghosts.append(GhostMember(s, reps[j - here.reduced_width], c))
                 lemmas[ActivationLemma(layer.activation, c, nm.offset)] = None
+        if layer_claims:
+            obligations.append(BoundsObligation(ell, source, sorted(layer_claims, key=lambda c: c.neuron)))
         if targets:
             obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
         if ghosts:
             obligations.append(GhostObligation(ell, pre, ghosts))
         if constants:
             obligations.append(ConstantObligation(ell, pre, layer.activation, constants))
-        if multi:
-            obligations.append(DomainObligation(ell, multi, domain_given))
+        if inactive:
+            obligations.append(InactiveObligation(ell, layer.activation, inactive, phases))
+        if linear:
+            obligations.append(DomainObligation(ell, pre, red.weight, red.bias, linear, reps))
     return obligations + list(lemmas)
 
 
@@ -517,4 +689,55 @@ def exact_lemma(lemma: ActivationLemma) -> str | None:
         lhs, rhs = act.exact(c * z), c * act.exact(z) + o
         if lhs != rhs:
             return f"false at z={fraction_str(z)}: left side {fraction_str(lhs)}, right side {fraction_str(rhs)}"
+    return None
+
+
+def exact_bounds(ob: BoundsObligation) -> Mismatch | None:
+    """Every claimed phase holds by the recomputed bounds (sound: see bounds.py)."""
+    bounds = ob.source.layers[ob.layer - 1]
+    for c in ob.claims:
+        if c.phase < 0 and not bounds.upper[c.neuron] <= 0:
+            return Mismatch(c.neuron, "claimed inactive: upper bound (vs 0)", to_fraction(bounds.upper[c.neuron]), Fraction(0))
+        if c.phase > 0 and not bounds.lower[c.neuron] >= 0:
+            return Mismatch(c.neuron, "claimed active: lower bound (vs 0)", to_fraction(bounds.lower[c.neuron]), Fraction(0))
+    return None
+
+
+def exact_inactive(ob: InactiveObligation) -> Mismatch | None:
+    """Each neuron is claimed inactive, and σ vanishes on z <= 0 (its slope there is 0)."""
+    zero = linear_slope(ob.activation, -1)
+    for r in ob.inactive:
+        if ob.phases.get(r) != -1:
+            return Mismatch(r, "phase claim (inactive is -1)", Fraction(ob.phases.get(r, 0)), Fraction(-1))
+        if zero != 0:
+            return Mismatch(r, f"slope of {ob.activation} on z <= 0", zero if zero is not None else Fraction(1), Fraction(0))
+    return None
+
+
+def exact_domain(ob: DomainObligation) -> Mismatch | None:
+    """Every slope is given by a phase claim, and s_r·z_r ≡ Σ c·s_cls·ẑ_cls + offset coefficient by coefficient
+    (Fractions; the domain maps are few)."""
+    sub = ob.pre.exact
+    width = ob.reduced_weight.shape[1]
+    n_vars = len(sub.variables)
+    for d in ob.maps:
+        if d.slope is None:
+            return Mismatch(d.neuron, "phase claim (a linear map needs a stable phase)", Fraction(0), Fraction(1))
+        lhs = [d.slope * sub.coefficient(d.neuron, k) for k in range(n_vars)] + [d.slope * sub.constant(d.neuron)]
+        rhs = [Fraction(0)] * n_vars + [d.offset]
+        for t in d.terms:
+            if t.slope is None:
+                return Mismatch(d.neuron, f"phase claim of a witness for class {t.cls}", Fraction(0), Fraction(1))
+            scale = t.factor * t.slope
+            if t.cls < ob.reduced_weight.shape[0]:
+                row = [Fraction(v) for v in ob.reduced_weight[t.cls]] + [Fraction(0)] * (n_vars - width)
+                row.append(Fraction(ob.reduced_bias[t.cls]))
+            else:
+                rep = ob.ghost_reps[t.cls - ob.reduced_weight.shape[0]]
+                row = [sub.coefficient(rep, k) for k in range(n_vars)] + [sub.constant(rep)]
+            rhs = [a + scale * b for a, b in zip(rhs, row)]
+        for k, (a, b) in enumerate(zip(lhs, rhs)):
+            if a != b:
+                term = "constant term" if k == n_vars else f"coefficient of {sub.variables[k]}"
+                return Mismatch(d.neuron, f"{term} (slope x original vs claimed combination)", a, b)
     return None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
 from .certificate import Certificate, prove, write_certificate
+from .domain_reduce import reduce_on_domain
 from .errors import LumpcheckError
 from .io import load_model, save_model
 from .lumping import Reduction
@@ -28,6 +29,7 @@ class PipelineResult:
     certificate: Certificate | None
     output_path: str
     cert_path: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know about the run (printed as is)
 
     @property
     def verdict(self) -> str | None:
@@ -36,15 +38,15 @@ class PipelineResult:
 
 
 def prepare_normalization(net: Network, normalization: str, out_path: str) -> Network:
-    """Apply the user's choice for .nnet normalisation metadata before reducing (ONNX cannot carry it)."""
-    if net.normalization is None or normalization == "keep" and out_path.lower().endswith(".nnet"):
+    """Apply the user's normalisation choice before reducing: keep (.nnet and .onnx hold it), fold, drop."""
+    if net.normalization is None or normalization == "keep" and not out_path.lower().endswith((".pt", ".pth")):
         return net
     if normalization == "fold":
         return fold_normalization(net)
     if normalization == "drop":
         return replace(net, normalization=None)
     raise LumpcheckError(
-        "the model carries input/output normalisation that ONNX cannot hold: pass --normalization fold "
+        "the model carries input/output normalisation that a PyTorch file cannot hold: pass --normalization fold "
         "(exact, raw inputs/outputs) or --normalization drop (network on normalised values, as the ACAS Xu ONNX files)",
         net.source,
     )
@@ -75,6 +77,19 @@ def _exact_hint(chosen: str, network: Network) -> str:
             "write a .nnet (ReLU networks) or reduce without --certify")
 
 
+def _decimal_exact(network: Network) -> bool:
+    """Every weight has a finite decimal expansion (what the .nnet writer needs)."""
+    def finite(q: Fraction) -> bool:
+        d = q.denominator
+        for p in (2, 5):
+            while d % p == 0:
+                d //= p
+        return d == 1
+
+    return all(a.dtype != object or all(finite(Fraction(v)) for v in a.flat)
+               for layer in network.layers for a in (layer.weight, layer.bias))
+
+
 def run_reduction(
     model_path: str | Path,
     output_path: str | Path,
@@ -84,10 +99,15 @@ def run_reduction(
     cert_path: str | Path | None = None,
     smtlib_dir: str | Path | None = None,
     normalization: str = "keep",
+    domain_reduction: bool = True,
+    bounds_method: str = "auto",
 ) -> PipelineResult:
     """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
 
-    Refuses (LumpcheckError) to certify a quotient the output format would round: the proof is about files.
+    With a domain (and `domain_reduction`), the reduction uses it (domain_reduce.py): the result equals the
+    model only on the box. Its linear folding is skipped when the written file could not hold the folded
+    (rational) weights exactly. Refuses (LumpcheckError) to certify a quotient the output format would round:
+    the proof is about files.
     """
     model, output = str(model_path), str(output_path)
     net = prepare_normalization(load_model(model), normalization, output)
@@ -96,12 +116,20 @@ def run_reduction(
         from .io.vnnlib import read_box
 
         box = read_box(domain_path, n_inputs=net.input_size)
-    red = lump(net)
-    red.domain = box
-    if output.lower().endswith(".nnet"):
-        chosen, report = DECIMAL, _decimal_report(red.network)
+    notes = []
+    if box is None or not domain_reduction:
+        red = lump(net)
+        red.domain = box
     else:
-        chosen, report = choose_dtype(dtype, str(net.meta.get("dtype", "float64")), red.network)
+        red = reduce_on_domain(net, box, bounds_method=bounds_method)
+        notes.append(f"equal to the original ONLY on the input box of {box.source or 'the domain'} "
+                     f"(stable phases by {red.claims.describe()} bounds); not outside it")
+    chosen, report = _export(output, dtype, net, red.network)
+    exact = report.exact and (chosen != DECIMAL or _decimal_exact(red.network))
+    if box is not None and domain_reduction and not exact:
+        red = reduce_on_domain(net, box, bounds_method=bounds_method, fold=False)
+        chosen, report = _export(output, dtype, net, red.network)
+        notes.append("linear folding skipped: its rational weights cannot be written exactly in this format")
     if cert_path and not report.exact:
         raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}", model)
     try:
@@ -112,4 +140,11 @@ def run_reduction(
     if cert_path:
         cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
         write_certificate(cert, cert_path)
-    return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path))
+    return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path), notes)
+
+
+def _export(output: str, dtype: str, source: Network, network: Network) -> tuple[str, RoundingReport]:
+    """The format the quotient is written in and what writing it changes."""
+    if output.lower().endswith(".nnet"):
+        return DECIMAL, _decimal_report(network)
+    return choose_dtype(dtype, str(source.meta.get("dtype", "float64")), network)

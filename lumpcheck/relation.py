@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 REASONS = ("kept", "duplicate", "proportional", "negated", "constant", "dead", "inactive", "linear")
+DOMAIN_REASONS = ("inactive", "linear")
+"""Maps that hold only on the certificate's input box, by the phase claims (never class members)."""
+BOUNDS_METHODS = ("interval", "symbolic", "split")
 
 
 def _fraction(x: object) -> Fraction:
@@ -58,10 +61,11 @@ class LayerRelation:
     ghosts: int = 0
 
     def members(self) -> list[list[int]]:
-        """Original neurons of each class, reduced neurons first, then ghosts (single-term maps only)."""
+        """Original neurons of each class, reduced neurons first, then ghosts (single-term maps, except domain
+        maps: a stably linear neuron folded onto one class is equal to it on the box only, not a member)."""
         out: list[list[int]] = [[] for _ in range(self.reduced_width + self.ghosts)]
         for r, m in enumerate(self.maps):
-            if len(m.terms) == 1 and 0 <= m.terms[0][0] < len(out):
+            if len(m.terms) == 1 and 0 <= m.terms[0][0] < len(out) and m.reason not in DOMAIN_REASONS:
                 out[m.terms[0][0]].append(r)
         return out
 
@@ -88,3 +92,30 @@ class Relation:
     """One LayerRelation per hidden layer (layers 1..k-1 of the original network)."""
 
     layers: list[LayerRelation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseClaim:
+    """Original neuron `neuron` is stably inactive (phase -1: pre-activation upper bound <= 0) or active
+    (+1: lower bound >= 0) on the input box; `bound` is the upper (inactive) or lower (active) bound found."""
+
+    neuron: int
+    phase: int
+    bound: Fraction
+
+
+@dataclass
+class PhaseClaims:
+    """What a domain reduction rests on: the bounds method (re-run by a checker on the original network over the
+    box; `parts` per input for 'split') and, per hidden layer, the claimed phases."""
+
+    method: str
+    parts: int
+    layers: list[list[PhaseClaim]]
+
+    def __post_init__(self) -> None:
+        if self.method not in BOUNDS_METHODS:
+            raise ValueError(f"unknown bounds method {self.method!r}; known: {', '.join(BOUNDS_METHODS)}")
+
+    def describe(self) -> str:
+        return f"split(parts={self.parts})" if self.method == "split" else self.method

@@ -137,7 +137,8 @@ def domain_text(cert: Certificate) -> str:
     if cert.domain is None:
         return f"on all of R^{_input_size(cert)}"
     where = f" of {cert.domain.source}" if cert.domain.source else ""
-    return f"on the input box{where} ({cert.domain.dim} inputs, exact bounds in the certificate)"
+    only = "ONLY " if cert.claims is not None else ""  # domain maps: not equal outside the box in general
+    return f"{only}on the input box{where} ({cert.domain.dim} inputs, exact bounds in the certificate)"
 
 
 def _input_size(cert: Certificate) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Sequence
 
 import numpy as np
 
 from .errors import LumpcheckError
-from .network import Activation, Layer, Network
+from .network import Activation, Layer, Network, Normalization
 
 DTYPES = ("float32", "float64")
 FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
@@ -35,6 +36,7 @@ class RoundingReport:
     max_abs_change: Fraction
     max_rel_change: Fraction
     per_layer: list[int]
+    normalization: int = 0  # how many of the rounded values are normalisation constants (in `rounded` too)
 
     @property
     def exact(self) -> bool:
@@ -45,8 +47,9 @@ class RoundingReport:
         """One line for users, e.g. 'float32: 12 of 13305 parameters rounded (max |change| 1.2e-08, ...)'."""
         if self.exact:
             return f"{self.dtype}: all {self.total} parameters exact"
+        norm = f", {self.normalization} of them normalisation constants" if self.normalization else ""
         return (
-            f"{self.dtype}: {self.rounded} of {self.total} parameters rounded "
+            f"{self.dtype}: {self.rounded} of {self.total} parameters rounded{norm} "
             f"(max |change| {float(self.max_abs_change):.3g}, max relative change {float(self.max_rel_change):.3g})"
         )
 
@@ -90,7 +93,7 @@ class _Tally:
 
 
 def round_network(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
-    """Round every weight, bias and LeakyReLU slope to `dtype` ('float32'/'float64'); normalisation is left as is."""
+    """Round every weight, bias, LeakyReLU slope and normalisation constant to `dtype` ('float32'/'float64')."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     tally, per_layer, layers = _Tally(), [], []
@@ -101,8 +104,56 @@ def round_network(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
         activation = _round_activation(layer.activation, dtype, tally, f"layer {i} activation")
         layers.append(Layer(weight, bias, activation))
         per_layer.append(tally.rounded - before)
-    report = RoundingReport(dtype, tally.total, tally.rounded, tally.max_abs, tally.max_rel, per_layer)
-    return replace(net, layers=layers, meta={**net.meta, "dtype": dtype}), report
+    before = tally.rounded
+    norm = None if net.normalization is None else _round_normalization(net.normalization, dtype, tally)
+    report = RoundingReport(
+        dtype, tally.total, tally.rounded, tally.max_abs, tally.max_rel, per_layer, tally.rounded - before
+    )
+    return replace(net, layers=layers, normalization=norm, meta={**net.meta, "dtype": dtype}), report
+
+
+def unbounded(bounds: Sequence[Fraction | float], upper: bool) -> bool:
+    """True when every clip bound is at or beyond ±FLOAT32_MAX on its open side: no clipping (as in .nnet files)."""
+    return all(b >= FLOAT32_MAX if upper else b <= -FLOAT32_MAX for b in bounds)
+
+
+def stored_as_reciprocals(ranges: Sequence[Fraction], dtype: str) -> bool:
+    """True when the input ranges are not all `dtype` values but their reciprocals are: a file multiplies by those."""
+    return not _representable(ranges, dtype) and 0 not in ranges and _representable([1 / r for r in ranges], dtype)
+
+
+def _representable(values: Sequence[Fraction], dtype: str) -> bool:
+    nearest = nearest_float32 if dtype == "float32" else nearest_float64
+    try:
+        return all(Fraction(nearest(v)) == v for v in values)
+    except OverflowError:
+        return False
+
+
+def _round_normalization(norm: Normalization, dtype: str, tally: _Tally) -> Normalization:
+    """The normalisation a `dtype` file stores: clip sides meaning 'no clipping' are not stored (kept as they are),
+    ranges are stored as reciprocals when only those are exact (see `stored_as_reciprocals`), the rest rounded."""
+
+    def rounded(values: tuple[Fraction, ...], name: str) -> tuple[Fraction, ...]:
+        out = _round_array(np.array(values, dtype=object), dtype, tally, f"normalisation {name}")
+        return tuple(Fraction(float(v)) for v in out)
+
+    def clip(bounds: tuple[Fraction, ...], upper: bool, name: str) -> tuple[Fraction, ...]:
+        return bounds if unbounded(bounds, upper) else rounded(bounds, name)
+
+    input_range = norm.input_range
+    if stored_as_reciprocals(input_range, dtype):
+        tally.total += len(input_range)
+    else:
+        input_range = rounded(input_range, "input_range")
+    return Normalization(
+        rounded(norm.input_mean, "input_mean"),
+        input_range,
+        rounded(norm.output_mean, "output_mean"),
+        rounded(norm.output_range, "output_range"),
+        clip(norm.input_min, False, "input_min"),
+        clip(norm.input_max, True, "input_max"),
+    )
 
 
 def _round_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str) -> np.ndarray:

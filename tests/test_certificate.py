@@ -171,14 +171,14 @@ def test_structure_problems_fail_the_proof(pair):
     assert f"relation maps {len(first.maps) - 1} neurons" in records[0].detail and "reduced width 7" in records[0].detail
 
 
-def test_multi_term_map_is_an_unsupported_domain_obligation(pair):
+def test_multi_term_map_needs_a_domain_and_phase_claims(pair):
     _, _, original, reduced, relation = pair
     maps = list(relation.layers[0].maps)
     r = next(i for i, m in enumerate(maps) if m.terms and m.reason != "dead")
     maps[r] = NeuronMap(((0, 1), (1, 1)), 0, "linear")
     records, _, _ = prove_networks(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]))
-    domain = next(o for o in records if o.kind == "domain")
-    assert domain.status == "unsupported" and domain.neurons == [r] and "bounds" in domain.detail
+    assert [o.id for o in records] == ["structure"] and records[0].status == "failed"
+    assert "input box only" in records[0].detail
 
 
 @settings(max_examples=40, deadline=None)

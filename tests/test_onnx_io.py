@@ -1,4 +1,8 @@
-"""ONNX reading (every supported op form, checked against onnxruntime and exact expectations) and writing."""
+"""ONNX reading (every supported op form, checked against onnxruntime and exact expectations) and writing.
+
+Input/output normalisation is metadata (`Network.normalization`), not part of the layers: comparisons with
+onnxruntime apply it through `raw_float` / `raw_exact` (evaluate/evaluate_float compute the layers only).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,19 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from lumpcheck.check import check
+from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from lumpcheck.exact import as_fractions, exact_equal
 from lumpcheck.io.onnx import read_onnx, write_onnx
 from lumpcheck.network import Activation, Layer, Network, Normalization, evaluate, evaluate_float
-from lumpcheck.rounding import nearest_float64, round_network
+from lumpcheck.pipeline import run_reduction
+from lumpcheck.rounding import FLOAT32_MAX, nearest_float32, nearest_float64, round_network
 
 RNG = np.random.default_rng(20261125)
 F32 = TensorProto.FLOAT
@@ -49,12 +59,39 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
+def floats(values) -> np.ndarray:
+    return np.array([float(v) for v in values])
+
+
+def raw_float(net: Network, x: np.ndarray) -> np.ndarray:
+    """The network on raw inputs (a row or rows): clip, normalise, the layers, de-normalise (floats)."""
+    norm, v = net.normalization, np.asarray(x, dtype=np.float64)
+    if norm is None:
+        return evaluate_float(net, v)
+    if norm.input_min:
+        v = np.clip(v, floats(norm.input_min), floats(norm.input_max))
+    y = evaluate_float(net, (v - floats(norm.input_mean)) / floats(norm.input_range))
+    return y * floats(norm.output_range) + floats(norm.output_mean)
+
+
+def raw_exact(net: Network, x: list[Fraction]) -> list[Fraction]:
+    """The same in exact arithmetic (piecewise-linear layers)."""
+    norm = net.normalization
+    if norm is None:
+        return evaluate(net, x)
+    if norm.input_min:
+        x = [min(max(v, lo), hi) for v, lo, hi in zip(x, norm.input_min, norm.input_max)]
+    y = evaluate(net, [(v - m) / r for v, m, r in zip(x, norm.input_mean, norm.input_range)])
+    scale, shift = (np.broadcast_to(np.array(t, dtype=object), len(y)) for t in (norm.output_range, norm.output_mean))
+    return [v * a + b for v, a, b in zip(y, scale, shift)]
+
+
 def assert_matches_ort(path: Path, net: Network, shape: list[int], dtype=np.float32, samples: int = 4) -> None:
-    """The read network computes what onnxruntime computes, sample by sample."""
+    """The read network (with its normalisation) computes what onnxruntime computes, sample by sample."""
     for _ in range(samples):
         x = RNG.standard_normal(shape).astype(dtype)
         expected = ort_run(path, x).reshape(-1).astype(np.float64)
-        got = evaluate_float(net, x.reshape(-1).astype(np.float64))
+        got = raw_float(net, x.reshape(-1).astype(np.float64))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -155,39 +192,41 @@ def test_unsorted_graph_is_sorted(tmp_path) -> None:
     assert_matches_ort(path, net, [1, 2])
 
 
+def eran_nodes(prefix: list[onnx.NodeProto], last: str = "y") -> list[onnx.NodeProto]:
+    """ERAN style: `prefix` on the (1, 1, 2, 2) image 'x' -> 'p', then Flatten, Gemm(w, b), Relu, Gemm(w2, b2)."""
+    return prefix + [
+        node("Flatten", ["p"], ["f"], axis=1),
+        node("Gemm", ["f", "w", "b"], ["g"], transB=1),
+        node("Relu", ["g"], ["r"]),
+        node("Gemm", ["r", "w2", "b2"], [last], transB=1),
+    ]
+
+
 @pytest.mark.parametrize("per_pixel", [False, True])
-def test_input_normalisation_is_folded_exactly(tmp_path, per_pixel) -> None:
-    """ERAN style Sub(mean)/Div(std)/Flatten before the first Gemm, folded into layer 1 as Fractions."""
+def test_input_normalisation_is_kept_as_exact_metadata(tmp_path, per_pixel) -> None:
+    """ERAN style Sub(mean)/Div(std)/Flatten before the first Gemm: exact Normalization, float weights untouched."""
     shape = (1, 1, 2, 2) if per_pixel else (1, 1, 1, 1)
     mean = np.float32(RNG.uniform(0, 1, shape))
     std = np.float32(RNG.uniform(0.2, 0.5, shape))
-    w, b, w2 = weights(3, 4), weights(1, 3)[0], weights(2, 3)
-    nodes = [
-        node("Sub", ["x", "mean"], ["s"]),
-        node("Div", ["s", "std"], ["d"]),
-        node("Flatten", ["d"], ["f"], axis=1),
-        node("Gemm", ["f", "w", "b"], ["g"], transB=1),
-        node("Relu", ["g"], ["r"]),
-        node("Gemm", ["r", "w2"], ["y"], transB=1),
-    ]
-    inits = [tensor("mean", mean), tensor("std", std), tensor("w", w), tensor("b", b), tensor("w2", w2)]
+    w, b, w2, b2 = weights(3, 4), weights(1, 3)[0], weights(2, 3), weights(1, 2)[0]
+    nodes = eran_nodes([node("Sub", ["x", "mean"], ["s"]), node("Div", ["s", "std"], ["p"])])
+    inits = [tensor(n, v) for n, v in zip(["mean", "std", "w", "b", "w2", "b2"], [mean, std, w, b, w2, b2])]
     path = save(tmp_path, model(nodes, [1, 1, 2, 2], [1, 2], inits))
     net = read_onnx(path)
-    mu = fr(np.broadcast_to(mean, (1, 1, 2, 2)).reshape(-1))
-    sigma = fr(np.broadcast_to(std, (1, 1, 2, 2)).reshape(-1))
-    folded = fr(w) / sigma[None, :]
-    assert np.all(as_fractions(net.layers[0].weight) == folded)
-    assert np.all(as_fractions(net.layers[0].bias) == fr(b) - folded.dot(mu))
+    mu = tuple(fr(np.broadcast_to(mean, (1, 1, 2, 2)).reshape(-1)))
+    sigma = tuple(fr(np.broadcast_to(std, (1, 1, 2, 2)).reshape(-1)))
+    assert net.normalization == Normalization(mu, sigma, (Fraction(0),), (Fraction(1),))
+    assert exact_equal(net.layers[0].weight, np.float64(w)) and exact_equal(net.layers[0].bias, np.float64(b))
     assert net.shape_str() == "4-3-2" and net.param_count == 4 * 3 + 3 + 3 * 2 + 2
     assert_matches_ort(path, net, [1, 1, 2, 2])
     x = [Fraction(1, 3), Fraction(-2), Fraction(5, 7), Fraction(0)]  # exact semantics, not just float agreement
-    z = (np.array(x, dtype=object) - mu) / sigma
+    z = (np.array(x, dtype=object) - np.array(mu, dtype=object)) / np.array(sigma, dtype=object)
     hidden = [max(v, 0) for v in fr(w).dot(z) + fr(b)]
-    assert evaluate(net, x) == list(fr(w2).dot(np.array(hidden, dtype=object)))
+    assert raw_exact(net, x) == list(fr(w2).dot(np.array(hidden, dtype=object)) + fr(b2))
 
 
 def test_reversed_sub_mul_and_add_constants(tmp_path) -> None:
-    """c - x, x * c, c + x and x + c around dense layers are exact element-wise affine maps."""
+    """c - x and x * c on the input, x + c after a MatMul (its bias) and c * x after it: exact affine maps."""
     nodes = [
         node("Sub", ["c1", "x"], ["a"]),
         node("Mul", ["a", "c2"], ["b"]),
@@ -195,17 +234,115 @@ def test_reversed_sub_mul_and_add_constants(tmp_path) -> None:
         node("Add", ["c3", "g"], ["h"]),
         node("Mul", ["c4", "h"], ["y"]),
     ]
-    inits = [
-        tensor("c1", np.float32([0.5, -1, 2])),
-        tensor("c2", np.float32(3)),
-        tensor("w", weights(3, 2)),
-        tensor("c3", np.float32([1, -1])),
-        tensor("c4", np.float32([[2, 0.5]])),
-    ]
+    c1, c3, c4 = np.float32([0.5, -1, 2]), np.float32([1, -1]), np.float32([[2, 0.5]])
+    w = weights(3, 2)
+    inits = [tensor("c1", c1), tensor("c2", np.float32(3)), tensor("w", w), tensor("c3", c3), tensor("c4", c4)]
     path = save(tmp_path, model(nodes, [1, 3], [1, 2], inits))
     net = read_onnx(path)
-    assert len(net.layers) == 1
+    assert len(net.layers) == 1 and exact_equal(net.layers[0].weight, w.T.astype(np.float64))
+    assert exact_equal(net.layers[0].bias, c3.astype(np.float64))  # the Add right after the MatMul is its bias
+    # 3 (c1 - x) = (x - c1) / (-1/3); the output is scaled per output by c4
+    assert net.normalization == Normalization(tuple(fr(c1)), (Fraction(-1, 3),) * 3, (Fraction(0),), tuple(fr(c4[0])))
     assert_matches_ort(path, net, [1, 3])
+
+
+@pytest.mark.parametrize("zero", [0.0, 1.0])
+def test_identity_or_non_invertible_input_maps(tmp_path, zero) -> None:
+    """Sub 0 / Div 1 (ACAS Xu and ERAN MNIST ONNX files) is no normalisation; a zero scale cannot be one, so
+    it is folded into layer 1 as before."""
+    scale = np.float32([2, zero, 1, 1])
+    prefix = [node("Sub", ["x", "zeros"], ["s"]), node("Mul", ["s", "scale"], ["p"])]
+    w, b, w2 = weights(3, 4), weights(1, 3)[0], weights(2, 3)
+    inits = [tensor("zeros", np.float32(np.zeros((1, 1, 1, 1)))), tensor("scale", scale.reshape(1, 1, 2, 2))]
+    inits += [tensor("w", w), tensor("b", b), tensor("w2", w2), tensor("b2", weights(1, 2)[0])]
+    path = save(tmp_path, model(eran_nodes(prefix), [1, 1, 2, 2], [1, 2], inits))
+    net = read_onnx(path)
+    if zero:
+        assert net.normalization == Normalization(
+            (Fraction(0),) * 4, (Fraction(1, 2), Fraction(1), Fraction(1), Fraction(1)), (Fraction(0),), (Fraction(1),)
+        )
+        assert exact_equal(net.layers[0].weight, w.astype(np.float64))
+    else:
+        assert net.normalization is None
+        assert exact_equal(net.layers[0].weight, w.astype(np.float64) * scale.astype(np.float64)[None, :])
+    assert_matches_ort(path, net, [1, 1, 2, 2])
+
+
+@pytest.mark.parametrize("form", ["gemm_bias", "after_activation", "matmul_bias_then_scale", "between_layers"])
+def test_output_maps(tmp_path, form) -> None:
+    """An element-wise map after the last layer is the output normalisation (the Add right after a bias-less
+    MatMul stays its bias); one between layers is folded into the next layer, as before."""
+    w, c, r, m = weights(3, 2), np.float32([0.5, -1]), np.float32([2, -0.25]), np.float32(0.75)
+    inits = [tensor("w", w), tensor("c", c), tensor("r", r), tensor("m", m), tensor("w2", weights(2, 2))]
+    forms = {
+        "gemm_bias": [
+            node("Gemm", ["x", "w", "c"], ["g"]), node("Mul", ["g", "r"], ["s"]), node("Add", ["s", "m"], ["y"]),
+        ],
+        "after_activation": [
+            node("Gemm", ["x", "w", "c"], ["g"]), node("Sigmoid", ["g"], ["a"]),
+            node("Mul", ["r", "a"], ["s"]), node("Add", ["s", "m"], ["y"]),
+        ],
+        "matmul_bias_then_scale": [
+            node("MatMul", ["x", "w"], ["g"]), node("Add", ["g", "c"], ["h"]),
+            node("Mul", ["h", "r"], ["s"]), node("Add", ["s", "m"], ["y"]),
+        ],
+        "between_layers": [
+            node("Gemm", ["x", "w", "c"], ["g"]), node("Relu", ["g"], ["a"]), node("Mul", ["a", "r"], ["s"]),
+            node("Add", ["s", "m"], ["t"]), node("MatMul", ["t", "w2"], ["y"]),
+        ],
+    }
+    path = save(tmp_path, model(forms[form], [1, 3], [1, 2], inits))
+    net = read_onnx(path)
+    if form == "between_layers":
+        assert net.normalization is None and net.widths == [3, 2, 2]
+    else:
+        assert len(net.layers) == 1 and exact_equal(net.layers[0].bias, c.astype(np.float64))
+        expected = Normalization((Fraction(0),) * 3, (Fraction(1),) * 3, (Fraction(3, 4),), tuple(fr(r)))
+        assert net.normalization == expected
+    assert_matches_ort(path, net, [1, 3])
+
+
+@pytest.mark.parametrize(
+    "clip,opset,lower,upper",
+    [
+        (["Clip", "lo", "hi"], 17, [-0.5] * 4, [1.5] * 4),
+        (["Clip", "", "hi"], 17, [-FLOAT32_MAX] * 4, [1.5] * 4),  # a missing bound is the float32 extreme
+        (["Clip"], 9, [-0.5] * 4, [1.5] * 4),  # attributes before opset 11
+        (["Max", "vlo", "Min", "vhi"], 17, [0, -1, -2, -3], [1, 2, 3, 4]),
+        (["Min", "vhi", "Max", "vlo"], 17, [0, -1, -2, -3], [1, 2, 3, 4]),
+        (["Clip", "", ""], 17, [], []),  # no bounds: no clipping
+    ],
+)
+def test_input_clipping_is_metadata(tmp_path, clip, opset, lower, upper) -> None:
+    """Clip, or Max/Min by constants, on the raw input before the normalisation: input_min/input_max."""
+    inits = [tensor("lo", np.float32(-0.5)), tensor("hi", np.float32(1.5)), tensor("mean", np.float32(0.25))]
+    inits += [tensor("vlo", np.float32([[[[0, -1], [-2, -3]]]])), tensor("vhi", np.float32([[[[1, 2], [3, 4]]]]))]
+    inits += [tensor("w", weights(3, 4)), tensor("b", weights(1, 3)[0]), tensor("w2", weights(2, 3))]
+    inits.append(tensor("b2", weights(1, 2)[0]))
+    if clip[0] == "Clip" and opset < 11:
+        prefix = [node("Clip", ["x"], ["c0"], min=-0.5, max=1.5)]
+    elif clip[0] == "Clip":
+        prefix = [node("Clip", ["x", *clip[1:]], ["c0"])]
+    else:
+        prefix = [node(clip[0], ["x", clip[1]], ["c"]), node(clip[2], ["c", clip[3]], ["c0"])]
+    prefix.append(node("Sub", ["c0", "mean"], ["p"]))
+    path = save(tmp_path, model(eran_nodes(prefix), [1, 1, 2, 2], [1, 2], inits, opset=opset))
+    net = read_onnx(path)
+    assert net.normalization.input_mean == (Fraction(1, 4),) * 4
+    assert net.normalization.input_min == tuple(map(Fraction, lower))
+    assert net.normalization.input_max == tuple(map(Fraction, upper))
+    for _ in range(4):
+        x = RNG.uniform(-5, 5, (1, 1, 2, 2)).astype(np.float32)
+        np.testing.assert_allclose(raw_float(net, x.reshape(-1)), ort_run(path, x).reshape(-1), rtol=1e-5, atol=1e-5)
+
+
+def test_clipping_is_read_only_on_the_raw_input(tmp_path) -> None:
+    after_sub = [node("Sub", ["x", "c"], ["s"]), node("Clip", ["s", "c"], ["t"]), node("Gemm", ["t", "w"], ["y"])]
+    m = model(after_sub, [1, 2], [1, 2], [tensor("c", np.float32(1)), tensor("w", weights(2, 2))])
+    reject(tmp_path, m, UnsupportedModelError, "node 1 (Clip)", "raw input")
+    after_relu = [node("Gemm", ["x", "w"], ["g"]), node("Relu", ["g"], ["r"]), node("Max", ["r", "c"], ["y"])]
+    m = model(after_relu, [1, 2], [1, 2], [tensor("c", np.float32(1)), tensor("w", weights(2, 2))])
+    reject(tmp_path, m, UnsupportedModelError, "node 2 (Max)", "raw input")
 
 
 def test_consecutive_linear_ops_stay_separate_layers(tmp_path) -> None:
@@ -413,17 +550,107 @@ def test_write_float64_round_trip_is_exact(tmp_path) -> None:
 
 
 def test_read_write_read_of_an_onnx_file_is_exact(tmp_path) -> None:
-    nodes = [node("Sub", ["x", "mu"], ["s"]), node("Gemm", ["s", "w"], ["g"])]
-    nodes.append(node("LeakyRelu", ["g"], ["y"], alpha=0.2))
-    inits = [tensor("mu", np.float32([0.1, 0.2, 0.3])), tensor("w", weights(3, 2))]
+    """The input normalisation comes back exactly; a map between layers is folded (w/3) and rounded, and said so."""
+    nodes = [node("Sub", ["x", "mu"], ["s"]), node("Gemm", ["s", "w"], ["g"]), node("LeakyRelu", ["g"], ["a"], alpha=0.2)]
+    nodes += [node("Div", ["a", "three"], ["d"]), node("Gemm", ["d", "w2"], ["y"])]
+    mu = np.float32([0.1, 0.2, 0.3])
+    inits = [tensor("mu", mu), tensor("w", weights(3, 2)), tensor("three", np.float32(3))]
+    inits.append(tensor("w2", np.float32([[1, -2], [0.5, 1.25]])))  # w2/3: no entry is a float
     src = save(tmp_path, model(nodes, [1, 3], [1, 2], inits))
     net = read_onnx(src)
     report = write_onnx(net, tmp_path / "again.onnx", dtype="float64")
     back = read_onnx(tmp_path / "again.onnx")
+    assert back.normalization == net.normalization and net.normalization.input_mean == tuple(fr(mu))
     for a, b in zip(net.layers, back.layers):
-        assert exact_equal(a.weight, b.weight) and a.activation == b.activation
-        assert list(as_fractions(b.bias)) == [Fraction(nearest_float64(v)) for v in as_fractions(a.bias)]
-    assert report.rounded == sum(Fraction(nearest_float64(v)) != v for v in as_fractions(net.layers[0].bias))
+        assert a.activation == b.activation and exact_equal(a.bias, b.bias)
+        rounded = [Fraction(nearest_float64(v)) for v in as_fractions(a.weight).reshape(-1)]
+        assert list(as_fractions(b.weight).reshape(-1)) == rounded
+    assert report.rounded == 4 and report.per_layer == [0, 4] and report.normalization == 0
+    assert_matches_ort(tmp_path / "again.onnx", net, [1, 3], dtype=np.float64)
+
+
+def normalised_net(norm: Normalization | None = None) -> Network:
+    """A small float32 network with ERAN-like normalisation and per-feature clipping."""
+    rng = np.random.default_rng(3)
+    mean, std = (tuple(Fraction(float(np.float32(v))) for v in vs) for vs in ([0.1307] * 4, [0.3081, 0.5, 2, 0.25]))
+    bounds = tuple(Fraction(v) for v in (0, -1, -2, -3)), tuple(Fraction(v) for v in (1, 2, 3, 4))
+    norm = norm or Normalization(mean, std, (Fraction(-3, 4),), (Fraction(2), Fraction(1, 8)), *bounds)
+    layers = [Layer(np.float32(rng.standard_normal((3, 4))), np.float32(rng.standard_normal(3)), Activation("relu")),
+              Layer(np.float32(rng.standard_normal((2, 3))), np.float32(rng.standard_normal(2)))]
+    return Network(layers, normalization=norm)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_write_emits_the_normalisation(tmp_path, dtype) -> None:
+    net = normalised_net()
+    path = tmp_path / "n.onnx"
+    report = write_onnx(net, path, dtype=dtype)
+    assert report.exact and report.total == net.param_count + 4 * 4 + 1 + 2
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops == ["Max", "Min", "Sub", "Div", "Gemm", "Relu", "Gemm", "Mul", "Add"]
+    back = read_onnx(path)
+    assert back.normalization == net.normalization
+    x = RNG.uniform(-5, 5, (6, 4))
+    np_type = np.float32 if dtype == "float32" else np.float64
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(ort_run(path, x.astype(np_type)), raw_float(net, x), rtol=tol, atol=tol)
+
+
+def test_write_leaves_identity_parts_out_and_multiplies_by_exact_reciprocals(tmp_path) -> None:
+    """Range 1/3 is no float, but its reciprocal 3 is: the file multiplies by 3 and reads back as range 1/3."""
+    third = (Fraction(1, 3),) * 4
+    net = normalised_net(Normalization((Fraction(0),) * 4, third, (Fraction(0),), (Fraction(1),)))
+    path = tmp_path / "r.onnx"
+    assert write_onnx(net, path).exact
+    graph = onnx.load(str(path)).graph
+    assert [n.op_type for n in graph.node] == ["Mul", "Gemm", "Relu", "Gemm"]
+    assert numpy_helper.to_array(graph.initializer[0]).tolist() == [3.0] * 4
+    assert read_onnx(path).normalization == net.normalization
+
+
+def test_write_rounds_normalisation_constants_and_says_so(tmp_path) -> None:
+    norm = Normalization((Fraction(1, 3),) * 4, (Fraction(3, 10),) * 4, (Fraction(0),), (Fraction(1),))
+    net = normalised_net(norm)
+    report = write_onnx(net, tmp_path / "x.onnx", dtype="float32")
+    assert (report.rounded, report.normalization, report.per_layer) == (8, 8, [0, 0])
+    assert "8 of them normalisation constants" in report.summary()
+    back = read_onnx(tmp_path / "x.onnx").normalization
+    assert back.input_mean == (Fraction(nearest_float32(Fraction(1, 3))),) * 4
+    assert back.input_range == (Fraction(nearest_float32(Fraction(3, 10))),) * 4  # neither 3/10 nor 10/3 is a float
+    changes = [abs(Fraction(nearest_float32(v)) - v) for v in (Fraction(1, 3), Fraction(3, 10))]
+    assert report.max_abs_change == max(changes)
+
+
+def dyadic(low: int, high: int) -> st.SearchStrategy[Fraction]:
+    """Float32 values k/16 in [low, high]."""
+    return st.integers(low * 16, high * 16).map(lambda k: Fraction(k, 16))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    means=st.lists(dyadic(-8, 8), min_size=3, max_size=3),
+    ranges=st.sampled_from([(1, -2, Fraction(1, 4), 3), (1, Fraction(1, 5), Fraction(-1, 3))]).flatmap(
+        lambda choices: st.lists(st.sampled_from([Fraction(c) for c in choices]), min_size=3, max_size=3)
+    ),  # all floats, or all reciprocals of floats
+    out=st.lists(st.tuples(dyadic(-4, 4), dyadic(-4, 4)), min_size=1, max_size=2),
+    clip=st.one_of(st.none(), st.tuples(dyadic(-4, 0), dyadic(0, 4))),
+)
+def test_round_trip_of_normalisation_is_exact(tmp_path_factory, means, ranges, out, clip) -> None:
+    """write -> read gives the Normalization back whenever its constants are float32 values (or reciprocals)."""
+    lower, upper = ((clip[0],) * 3, (clip[1],) * 3) if clip else ((), ())
+    norm = Normalization(tuple(means), tuple(ranges), tuple(m for _, m in out), tuple(r for r, _ in out), lower, upper)
+    rng = np.random.default_rng(len(out))
+    net = Network([Layer(np.float32(rng.standard_normal((len(out), 3))), np.zeros(len(out)), Activation("tanh"))], norm)
+    path = tmp_path_factory.mktemp("rt") / "n.onnx"
+    assert write_onnx(net, path).exact
+    back = read_onnx(path)
+    identity = not clip and set(means) <= {0} and set(ranges) <= {1} and all(o == (1, 0) for o in out)
+    shared = lambda t: t[:1] if len(set(t)) == 1 else t  # noqa: E731 (equal output values read back as one)
+    expected = None if identity else Normalization(
+        norm.input_mean, norm.input_range, shared(norm.output_mean), shared(norm.output_range), lower, upper)
+    assert back.normalization == expected
+    x = RNG.uniform(-6, 6, (4, 3))
+    np.testing.assert_allclose(ort_run(path, x.astype(np.float32)), raw_float(net, x), rtol=1e-5, atol=1e-5)
 
 
 def test_write_float32_reports_rounding_that_bounds_the_output(tmp_path) -> None:
@@ -452,11 +679,12 @@ def test_write_float32_reports_rounding_that_bounds_the_output(tmp_path) -> None
         assert np.all(np.abs(yi - np.array([float(v) for v in exact_y])) <= bound)
 
 
-def test_write_refuses_normalisation_and_non_float32_slopes(tmp_path) -> None:
-    norm = Normalization((Fraction(0),), (Fraction(2),), (Fraction(0),), (Fraction(1),))
-    net = Network([Layer(np.ones((1, 1)), np.zeros(1))], normalization=norm)
-    with pytest.raises(ValueError, match="fold_normalization"):
-        write_onnx(net, tmp_path / "n.onnx")
+def test_write_refuses_bad_normalisation_and_non_float32_slopes(tmp_path) -> None:
+    sizes = Normalization((Fraction(0),) * 2, (Fraction(2),) * 2, (Fraction(0),), (Fraction(1),))
+    with pytest.raises(ValueError, match="2 input means"):
+        write_onnx(Network([Layer(np.ones((1, 1)), np.zeros(1))], normalization=sizes), tmp_path / "n.onnx")
+    with pytest.raises(ValueError, match="opset >= 8"):
+        write_onnx(normalised_net(), tmp_path / "n.onnx", opset=7)
     slope = Network([Layer(np.ones((1, 1)), np.zeros(1), Activation("leaky_relu", Fraction(1, 10)))])
     with pytest.raises(ValueError, match="float32"):
         write_onnx(slope, tmp_path / "s.onnx", dtype="float64")
@@ -464,3 +692,59 @@ def test_write_refuses_normalisation_and_non_float32_slopes(tmp_path) -> None:
     assert report.rounded == 1
     assert read_onnx(tmp_path / "s.onnx").layers[0].activation.alpha == Fraction(float(np.float32(0.1)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx"]
+
+
+# ---------------------------------------------------------------- reduce -> write -> certify -> check
+
+
+def test_eran_style_net_reduces_certifies_and_checks(tmp_path) -> None:
+    """Sub/Div normalisation stays metadata, so the quotient is a float32 file: proved, checked, same raw outputs."""
+    rng = np.random.default_rng(11)
+    w = np.float32(rng.standard_normal((3, 4)))
+    w1, b1 = np.concatenate([w, w]), np.float32(np.tile(rng.standard_normal(3), 2))  # neurons 3..5 duplicate 0..2
+    nodes = eran_nodes([node("Sub", ["x", "mean"], ["s"]), node("Div", ["s", "std"], ["p"])])
+    nodes[-2] = node("Sigmoid", ["g"], ["r"])
+    inits = [tensor("mean", np.float32([[[[0.1307]]]])), tensor("std", np.float32([[[[0.3081]]]])), tensor("w", w1)]
+    inits += [tensor("b", b1), tensor("w2", np.float32(rng.standard_normal((2, 6)))), tensor("b2", np.float32([0.5, -1]))]
+    src = save(tmp_path, model(nodes, [1, 1, 2, 2], [1, 2], inits))
+    out, cert = tmp_path / "small.onnx", tmp_path / "c.json"
+    res = run_reduction(src, out, cert_path=cert)
+    assert res.verdict == "proved" and res.rounding.exact  # (float64 when merged outgoing weights need it)
+    assert read_onnx(out).widths == [4, 3, 2] and read_onnx(out).normalization == read_onnx(src).normalization
+    assert check(cert, src, out).valid
+    x = RNG.uniform(0, 1, (1, 1, 2, 2)).astype(np.float32)
+    np.testing.assert_allclose(ort_run(out, x.reshape(1, 4).astype(res.dtype)), ort_run(src, x), rtol=1e-5, atol=1e-6)
+
+
+ERAN = [f"vnncomp2021/benchmarks/eran/nets/{name}.onnx" for name in ("ffnnSIGMOID__Point_6x200", "mnist_relu_9_200")]
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("relative", ERAN)
+def test_eran_zoo_nets_round_trip_and_certify(zoo, tmp_path, relative) -> None:
+    """ffnnSIGMOID normalises by (x - 0.1307)/0.3081, mnist_relu_9_200 by (x - 0)/1 (no normalisation)."""
+    src = zoo / relative
+    net = read_onnx(src)
+    assert (net.normalization is None) == ("relu" in relative)
+    report = write_onnx(net, tmp_path / "again.onnx")
+    back = read_onnx(tmp_path / "again.onnx")
+    assert report.exact and back.normalization == net.normalization
+    assert all(exact_equal(a.weight, b.weight) and exact_equal(a.bias, b.bias) for a, b in zip(net.layers, back.layers))
+    out, cert = tmp_path / "small.onnx", tmp_path / "c.json"
+    reduced = CliRunner().invoke(cli, ["reduce", str(src), "-o", str(out), "--certify", str(cert)])
+    assert reduced.exit_code == 0, reduced.output
+    checked = CliRunner().invoke(cli, ["check", str(cert), str(src), str(out)])
+    assert checked.exit_code == 0 and "valid" in checked.output and "invalid" not in checked.output
+
+
+@pytest.mark.zoo
+def test_nnet_clipping_and_normalisation_go_into_onnx(zoo, tmp_path) -> None:
+    """.nnet -> .onnx keeps the normalisation: twin ladders (clip to ±10, dyadic) certify; ACAS Xu's decimal
+    constants (e.g. 3.141593) are no floats, so certifying is refused and the refusal says so."""
+    twin = zoo / "marabou/resources/nnet/twin/twin_ladder-5_inp-2_layers-5_width-1_margin.nnet"
+    res = run_reduction(twin, tmp_path / "t.onnx", cert_path=tmp_path / "t.json")
+    assert res.verdict == "proved" and read_onnx(tmp_path / "t.onnx").normalization.input_max == (Fraction(10),) * 5
+    assert check(tmp_path / "t.json", twin, tmp_path / "t.onnx").valid
+    acas = zoo / "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"
+    with pytest.raises(LumpcheckError, match="normalisation constants"):
+        run_reduction(acas, tmp_path / "a.onnx", cert_path=tmp_path / "a.json")

@@ -51,9 +51,12 @@ def test_nnet_to_nnet_keeps_normalisation_and_certifies(tmp_path):
     assert check(cert, RANGED, out).valid
 
 
-def test_normalisation_needs_a_choice_for_onnx(tmp_path):
+def test_onnx_keeps_normalisation_and_certifies_pytorch_needs_a_choice(tmp_path):
+    out, cert = tmp_path / "small.onnx", tmp_path / "cert.json"
+    assert run_reduction(RANGED, out, cert_path=cert).verdict == "proved"
+    assert load_model(out).normalization == load_model(RANGED).normalization and check(cert, RANGED, out).valid
     with pytest.raises(LumpcheckError, match="--normalization fold"):
-        run_reduction(RANGED, tmp_path / "small.onnx")
+        run_reduction(RANGED, tmp_path / "small.pt")
     res = run_reduction(RANGED, tmp_path / "folded.onnx", normalization="fold")
     assert res.reduction.original.normalization is None and load_model(tmp_path / "folded.onnx").normalization is None
 
@@ -90,14 +93,14 @@ def test_cli_reduce_is_a_thin_wrapper(tmp_path):
 
 
 def test_no_float_format_holds_folded_preprocessing(tmp_path):
-    """x/3 folded into layer 1 gives weights w/3: no float holds them, so the hint must not suggest float64."""
+    """x/3 between layers folded into layer 2 gives weights w/3: no float holds them, so no float64 hint."""
     init = [onnx.numpy_helper.from_array(np.array([3.0], dtype=np.float32), "three"),
             onnx.numpy_helper.from_array(np.array([[1.0, 2.0], [3.0, 5.0]], dtype=np.float32), "w1"),
             onnx.numpy_helper.from_array(np.zeros(2, dtype=np.float32), "b1"),
             onnx.numpy_helper.from_array(np.array([[1.0, 1.0]], dtype=np.float32), "w2"),
             onnx.numpy_helper.from_array(np.zeros(1, dtype=np.float32), "b2")]
-    nodes = [oh.make_node("Div", ["x", "three"], ["xs"]), oh.make_node("Gemm", ["xs", "w1", "b1"], ["h"], transB=1),
-             oh.make_node("Relu", ["h"], ["a"]), oh.make_node("Gemm", ["a", "w2", "b2"], ["y"], transB=1)]
+    nodes = [oh.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), oh.make_node("Relu", ["h"], ["a"]),
+             oh.make_node("Div", ["a", "three"], ["as"]), oh.make_node("Gemm", ["as", "w2", "b2"], ["y"], transB=1)]
     graph = oh.make_graph(nodes, "div3", [oh.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
                           [oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1])], init)
     src = tmp_path / "div3.onnx"

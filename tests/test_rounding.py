@@ -184,9 +184,13 @@ def test_overflow_names_the_parameter() -> None:
         round_network(Network([Layer(np.ones((1, 1)), np.array([Fraction(2) ** 200], dtype=object))]), "float32")
 
 
-def test_normalisation_is_left_alone_and_bad_dtype_refused() -> None:
+def test_normalisation_is_rounded_and_counted_and_bad_dtype_refused() -> None:
+    """Float files store the normalisation too (ONNX writer): its constants are rounded and reported like weights."""
     norm = Normalization((Fraction(1, 3),), (Fraction(1),), (Fraction(0),), (Fraction(1),))
     net = Network([Layer(np.ones((1, 1)), np.zeros(1))], normalization=norm)
-    assert round_network(net, "float32")[0].normalization == norm
+    rounded, report = round_network(net, "float32")
+    assert rounded.normalization.input_mean == (Fraction(nearest_float32(Fraction(1, 3))),)
+    assert rounded.normalization.input_range == norm.input_range and report.per_layer == [0]
+    assert (report.total, report.rounded, report.normalization) == (2 + 4, 1, 1)
     with pytest.raises(ValueError, match="dtype"):
         round_network(net, "float16")

@@ -17,7 +17,7 @@ from lumpcheck.network import Activation, Layer, Network
 from lumpcheck.obligations import (
     ActivationLemma,
     ConstantObligation,
-    DomainObligation,
+    InactiveObligation,
     LinearObligation,
     Target,
     derive,
@@ -101,9 +101,9 @@ def test_transcendental_lemmas_only_by_named_axiom(kind, factor, offset, holds):
         smt.lemma_script(lemma)
 
 
-def test_domain_obligation_has_no_smt_encoding():
+def test_domain_obligations_have_no_smt_encoding():
     with pytest.raises(ValueError, match="decided exactly"):
-        smt.to_smtlib(DomainObligation(1, [0], False))
+        smt.to_smtlib(InactiveObligation(1, Activation("relu"), [0], {0: -1}))
 
 
 def test_sigmoid_constant_script_requires_zero_preactivation():

@@ -5,14 +5,17 @@ a dispatch table), but every tensor is either a constant or *the* data stream, a
 numbers: ops on it extend a chain of exact dense layers. The network is read as a function of one
 sample: axis 0 of a rank >= 2 input is the batch axis (a symbolic batch dimension counts as 1) and the
 features are the rest of the tensor in C order. Constants are exact (float16/32/64 values are rationals);
-folding (Gemm alpha/beta, input normalisation) is done in Fractions, so nothing is rounded on reading.
+folding (Gemm alpha/beta, element-wise maps between layers) is done in Fractions, so nothing is rounded on
+reading. Element-wise maps on the raw input (clipping, Sub/Div/Mul/Add by constants) and after the last layer
+are kept as `Normalization` metadata instead, which the writer emits again: folding them would turn float
+weights into non-float rationals that no float file can hold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from math import prod
+from math import inf, prod
 from pathlib import Path
 from typing import Callable
 
@@ -24,12 +27,13 @@ from .. import __version__
 from ..atomic import write_bytes_atomic
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ..exact import as_fractions, canonical, exact_array
-from ..network import IDENTITY, Activation, Layer, Network
-from ..rounding import RoundingReport, nearest_float32, round_network
+from ..network import IDENTITY, Activation, Layer, Network, Normalization
+from ..rounding import FLOAT32_MAX, RoundingReport, nearest_float32, round_network, stored_as_reciprocals, unbounded
 
 SUPPORTED = (
     "lumpcheck reads dense feed-forward chains: Gemm, MatMul, Add/Sub/Mul/Div by constants, "
-    "Relu, LeakyRelu, Sigmoid, Tanh, and Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout on batch/singleton dims"
+    "Relu, LeakyRelu, Sigmoid, Tanh, Clip/Max/Min by constants on the raw input, "
+    "and Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout on batch/singleton dims"
 )
 _REASONS = {
     "BatchNormalization": "its scale 1/sqrt(var + epsilon) is irrational in general, so it cannot be folded exactly "
@@ -62,57 +66,132 @@ class _Stream:
 _Value = _Const | _Stream
 
 
+_Map = tuple[np.ndarray, np.ndarray]  # element-wise v -> scale*v + shift, exact
+
+
 @dataclass
 class _Chain:
-    """Dense layers read so far, plus the affine map still waiting for its activation.
+    """Dense layers read so far, plus the affine maps still waiting for their place.
 
-    `open` is a dense layer (W, b) not yet closed by an activation; `pre` is an element-wise map
-    v -> scale*v + shift seen since the last activation and before the next dense op (e.g. input
-    normalisation), folded exactly into that op's columns.
+    `open` is a dense layer (W, b) not yet closed by an activation; `bias_open` says its bias is still to
+    come (MatMul, Gemm without C), so constant Adds right after it are that bias. `pending` is the element-wise
+    map seen since then (or since the last activation). Where it ends up is decided late: before the first
+    layer it becomes the input normalisation (if invertible), after the last one the output normalisation,
+    anywhere else it is folded exactly into the neighbouring layer. `clip` is clipping of the raw input
+    (per-feature lower and upper bounds, ±inf where there is none).
     """
 
     width: int
     layers: list[Layer] = field(default_factory=list)
-    open: tuple[np.ndarray, np.ndarray] | None = None
-    pre: tuple[np.ndarray, np.ndarray] | None = None
+    open: _Map | None = None
+    bias_open: bool = False
+    pending: _Map | None = None
+    clip: tuple[list, list] | None = None
+    input_map: _Map | None = None
+    output_map: _Map | None = None
 
     def affine(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """v -> scale*v + shift, element-wise (exact)."""
         if _all_equal(scale, 1) and _all_equal(shift, 0):
             return
-        if self.open is not None:
+        if self.open is not None and self.bias_open and self.pending is None and _all_equal(scale, 1):
             w, b = self.open
-            self.open = (canonical(as_fractions(w) * as_fractions(scale)[:, None]), _affine(b, scale, shift))
-        else:
-            s, t = self.pre or (np.ones(self.width), np.zeros(self.width))
-            self.pre = (canonical(as_fractions(s) * as_fractions(scale)), _affine(t, scale, shift))
+            self.open = (w, _affine(b, scale, shift))
+            return
+        self.bias_open = False
+        s, t = self.pending or (np.ones(self.width), np.zeros(self.width))
+        self.pending = (canonical(as_fractions(s) * as_fractions(scale)), _affine(t, scale, shift))
 
-    def dense(self, weight: np.ndarray, bias: np.ndarray) -> None:
+    def clamp(self, lower: np.ndarray | None, upper: np.ndarray | None) -> None:
+        """Clip to [lower, upper] per feature (None: no bound); only the raw input can be clipped."""
+        if self.layers or self.open is not None or self.pending is not None:
+            raise UnsupportedModelError(
+                "clips data that is not the raw input; lumpcheck reads clipping only as the first step (input clipping)"
+            )
+        lo, hi = self.clip or ([-inf] * self.width, [inf] * self.width)
+        a = [-inf] * self.width if lower is None else list(lower)
+        b = [inf] * self.width if upper is None else list(upper)
+        # clamp[a,b] after clamp[lo,hi] is clamp[g(lo), g(hi)] with g = clamp[a,b] (monotone, lo <= hi)
+        self.clip = (_clamped(lo, a, b), _clamped(hi, a, b))
+
+    def dense(self, weight: np.ndarray, bias: np.ndarray, bias_open: bool) -> None:
         """v -> W v + b: a new layer (a still open one is closed with the identity; matrices are never multiplied)."""
+        self._settle()
         if self.open is not None:
             self.layers.append(Layer(*self.open, IDENTITY))
-        if self.pre is not None:
-            s, t = self.pre
+        if self.pending is not None:  # between an activation and this layer: folded into its columns
+            s, t = self.pending
             w = as_fractions(weight)
             bias = canonical(as_fractions(bias) + w.dot(as_fractions(t)))
             weight = canonical(w * as_fractions(s)[None, :])
-        self.open, self.pre, self.width = (weight, bias), None, weight.shape[0]
+        self.open, self.pending, self.bias_open, self.width = (weight, bias), None, bias_open, weight.shape[0]
 
     def activate(self, activation: Activation) -> None:
         """Close the pending affine map with `activation` (an identity-weight layer if none is pending)."""
+        self._settle()
         if self.open is not None:
             w, b = self.open
         else:
-            s, t = self.pre or (np.ones(self.width), np.zeros(self.width))
+            s, t = self.pending or (np.ones(self.width), np.zeros(self.width))
             w, b = np.diag(s), t
         self.layers.append(Layer(w, b, activation))
-        self.open, self.pre = None, None
+        self.open, self.pending, self.bias_open = None, None, False
 
     def finish(self) -> list[Layer]:
-        """All layers, the pending affine map closed with the identity."""
-        if self.open is not None or self.pre is not None or not self.layers:
+        """All layers (the pending map after the last layer becomes the output map)."""
+        if self.layers or self.open is not None:
+            self.output_map, self.pending = self.pending, None
+        if self.open is not None or not self.layers:
             self.activate(IDENTITY)
         return self.layers
+
+    def _settle(self) -> None:
+        """Before a layer: fold the pending map into the open layer's rows, or keep it as input normalisation."""
+        if self.pending is None:
+            return
+        if self.open is not None:
+            (w, b), (s, t) = self.open, self.pending
+            self.open, self.pending = (canonical(as_fractions(w) * as_fractions(s)[:, None]), _affine(b, s, t)), None
+        elif not self.layers and not np.any(self.pending[0] == 0):
+            self.input_map, self.pending = self.pending, None
+
+    def normalization(self) -> Normalization | None:
+        """The input map, output map and clipping as exact metadata; None when all are the identity.
+
+        x_net = s x + t is (x - mean)/range with range = 1/s, mean = -t/s. Input values are per feature;
+        output values are one shared value when they are all equal (as in .nnet), else one per output.
+        """
+        n_in, n_out = self.layers[0].in_features, self.layers[-1].out_features
+        s, t = (as_fractions(v) for v in self.input_map or (np.ones(n_in), np.zeros(n_in)))
+        ranges = tuple(1 / Fraction(v) for v in s)
+        means = tuple(-Fraction(tv) * r for tv, r in zip(t, ranges))
+        out_range, out_mean = (_shared(as_fractions(v)) for v in self.output_map or (np.ones(n_out), np.zeros(n_out)))
+        lower, upper = _clip_bounds(self.clip)
+        if not lower and set(means) <= {0} and set(ranges) <= {1} and (out_mean, out_range) == ((0,), (1,)):
+            return None
+        return Normalization(means, ranges, out_mean, out_range, lower, upper)
+
+
+def _clamped(values: list, lower: list, upper: list) -> list:
+    return [min(max(v, a), b) for v, a, b in zip(values, lower, upper)]
+
+
+def _shared(values: np.ndarray) -> tuple[Fraction, ...]:
+    """(v,) when all values equal v, else all of them."""
+    first = Fraction(values[0])
+    return (first,) if all(v == first for v in values) else tuple(Fraction(v) for v in values)
+
+
+def _clip_bounds(clip: tuple[list, list] | None) -> tuple[tuple[Fraction, ...], tuple[Fraction, ...]]:
+    """Clip bounds as Normalization holds them: () for no clipping, else both sides, a missing bound ±FLOAT32_MAX.
+
+    Bounds at or beyond ±FLOAT32_MAX on their open side mean 'no clipping' (the .nnet convention, see
+    rounding.unbounded); ONNX's own default for a missing Clip bound is the float type's extreme value.
+    """
+    if clip is None or (unbounded(clip[0], upper=False) and unbounded(clip[1], upper=True)):
+        return (), ()
+    lower = tuple(-FLOAT32_MAX if v == -inf else Fraction(v) for v in clip[0])
+    return lower, tuple(FLOAT32_MAX if v == inf else Fraction(v) for v in clip[1])
 
 
 def _affine(v: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -180,7 +259,8 @@ def read_onnx(path: str | Path) -> Network:
         raise UnsupportedModelError("is not the end of the data chain (branching graph?)", str(p), where)
     _check_declared_shape(out, values[out.name].shape, str(p))
     meta = {"dtype": _source_dtype(graph), "opset": opset}
-    return Network(r.chain.finish(), source=str(p), meta=meta)
+    layers = r.chain.finish()
+    return Network(layers, r.chain.normalization(), source=str(p), meta=meta)
 
 
 def _load(p: Path) -> onnx.ModelProto:
@@ -440,7 +520,7 @@ def _gemm(node: onnx.NodeProto, args: list[_Value | None], r: _Reader) -> list[_
         raise ModelFormatError(f"data has {k} features but the weight '{w_const.name}' expects {weight.shape[1]}")
     has_c = len(args) > 2 and args[2] is not None
     bias = _per_sample(_const(args, 2), out_shape, r.batch) if has_c else np.zeros(weight.shape[0])
-    r.chain.dense(_scaled(weight, alpha), _scaled(bias, beta))
+    r.chain.dense(_scaled(weight, alpha), _scaled(bias, beta), bias_open=not has_c)
     return [_Stream(out_shape)]
 
 
@@ -463,7 +543,7 @@ def _matmul(node: onnx.NodeProto, args: list[_Value | None], r: _Reader) -> list
         out_shape = (w.shape[0],) if len(shape) == 1 else shape[:-2] + (w.shape[0], 1)
     if weight.shape[1] != k:
         raise ModelFormatError(f"data has {k} features but the weight '{w_const.name}' expects {weight.shape[1]}")
-    r.chain.dense(weight, np.zeros(weight.shape[0]))
+    r.chain.dense(weight, np.zeros(weight.shape[0]), bias_open=True)
     return [_Stream(out_shape)]
 
 
@@ -498,6 +578,34 @@ def _elementwise(kind: str) -> _Op:
         else:
             scale, shift = np.array([1 / Fraction(v) for v in as_fractions(c)], dtype=object), zeros
         r.chain.affine(scale, shift)
+        return [x]
+
+    return op
+
+
+def _clip(node: onnx.NodeProto, args: list[_Value | None], r: _Reader) -> list[_Value]:
+    """Clip(x, min, max) of the raw input (either bound may be absent): input clipping."""
+    x, _ = _split(args, 1)
+    if r.opset < 11:
+        at = _attrs(node)
+        bounds = [None if at.get(k) is None else np.full(r.chain.width, Fraction(at[k])) for k in ("min", "max")]
+    else:
+        present = [i < len(args) and args[i] is not None for i in (1, 2)]
+        bounds = [as_fractions(_per_sample(_const(args, i), x.shape, r.batch)) if ok else None
+                  for i, ok in zip((1, 2), present)]
+    r.chain.clamp(*bounds)
+    return [x]
+
+
+def _extremum(kind: str) -> _Op:
+    """Max/Min of the raw input and a constant: one side of input clipping."""
+
+    def op(node: onnx.NodeProto, args: list[_Value | None], r: _Reader) -> list[_Value]:
+        if len(args) != 2:
+            raise UnsupportedModelError(f"{kind} of {len(args)} inputs (lumpcheck reads {kind}(data, constant))")
+        x, pos = _split(args)
+        bound = as_fractions(_per_sample(_const(args, 1 - pos), x.shape, r.batch))
+        r.chain.clamp(*((bound, None) if kind == "Max" else (None, bound)))
         return [x]
 
     return op
@@ -598,6 +706,9 @@ _OPS: dict[str, _Op] = {
     "Sub": _elementwise("Sub"),
     "Mul": _elementwise("Mul"),
     "Div": _elementwise("Div"),
+    "Clip": _clip,
+    "Max": _extremum("Max"),
+    "Min": _extremum("Min"),
     "Relu": _activation("relu"),
     "LeakyRelu": _activation("leaky_relu"),
     "Sigmoid": _activation("sigmoid"),
@@ -621,19 +732,16 @@ _ACTIVATION_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoi
 def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: int = 17) -> RoundingReport:
     """Write `net` as a Gemm(transB=1)+activation chain ('input' [batch, n] -> 'output'), atomically.
 
-    Weights are rounded to `dtype` to nearest; the returned report says exactly what changed. A network
-    with normalisation metadata is refused (ValueError): fold it first with `network.fold_normalization`,
-    so that nothing is silently dropped.
+    Normalisation metadata is written around the chain: Max/Min (input clipping), Sub(mean), Div(range) (or
+    Mul(1/range) when only that is exact) before it, Mul(range), Add(mean) after it; identity parts are left
+    out. Weights and constants are rounded to `dtype` to nearest; the returned report says exactly what changed.
     """
-    if net.normalization is not None:
-        raise ValueError(
-            "the network has input/output normalisation metadata, which ONNX cannot hold here; "
-            "fold it into the first/last layer first (lumpcheck.network.fold_normalization)"
-        )
     if dtype not in _WRITE_TYPES:
         raise ValueError(f"dtype must be one of {', '.join(_WRITE_TYPES)}, got {dtype!r}")
     if not 7 <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"opset must be between 7 and {onnx.defs.onnx_opset_version()}, got {opset}")
+    if net.normalization is not None:
+        _check_normalization(net.normalization, net.input_size, net.output_size)
     rounded, report = round_network(net, dtype)
     model = _gemm_chain(rounded, dtype, opset)
     onnx.checker.check_model(model, full_check=True)
@@ -641,35 +749,89 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
     return report
 
 
+def _check_normalization(norm: Normalization, n_in: int, n_out: int) -> None:
+    """Sizes the graph can broadcast, and ranges it can divide by (ValueError otherwise)."""
+    if len(norm.input_mean) != n_in or len(norm.input_range) != n_in:
+        raise ValueError(f"normalisation has {len(norm.input_mean)} input means and {len(norm.input_range)} "
+                         f"input ranges for {n_in} inputs")
+    if len(norm.output_mean) not in (1, n_out) or len(norm.output_range) not in (1, n_out):
+        raise ValueError(f"normalisation output mean/range must have 1 or {n_out} entries")
+    if len(norm.input_min) != len(norm.input_max) or len(norm.input_min) not in (0, n_in):
+        raise ValueError(f"normalisation input minimums/maximums must both have 0 or {n_in} entries")
+    if 0 in norm.input_range:
+        raise ValueError("normalisation input range 0 (division by zero)")
+
+
+@dataclass
+class _Graph:
+    """Nodes and initializers of a chain being written; `x` names the latest data tensor."""
+
+    np_type: type
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    inits: list[onnx.TensorProto] = field(default_factory=list)
+    x: str = "input"
+
+    def op(self, op_type: str, name: str, *constants: tuple[str, object], **attrs: object) -> None:
+        """Append op_type(x, constants...) as node `name` with output `name`."""
+        for cname, value in constants:
+            self.inits.append(numpy_helper.from_array(_floats(value, self.np_type), cname))
+        inputs = [self.x, *(cname for cname, _ in constants)]
+        self.nodes.append(helper.make_node(op_type, inputs, [name], name, **attrs))
+        self.x = name
+
+
+def _floats(values: object, np_type: type) -> np.ndarray:
+    """The (already rounded, so exactly representable) values as a `np_type` array."""
+    arr = np.asarray(values)
+    return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type)
+
+
 def _gemm_chain(net: Network, dtype: str, opset: int) -> onnx.ModelProto:
     """The ONNX model of an already rounded network (every value is a `dtype` value)."""
     elem, np_type = _WRITE_TYPES[dtype]
-    nodes, inits, x = [], [], "input"
+    g, norm = _Graph(np_type), net.normalization
+    if norm is not None:
+        _input_normalization(g, norm, dtype, opset)
     for i, layer in enumerate(net.layers):
-        inits += [
-            numpy_helper.from_array(layer.weight.astype(np_type), f"layer{i}.weight"),
-            numpy_helper.from_array(layer.bias.astype(np_type), f"layer{i}.bias"),
-        ]
-        z = f"layer{i}.z"
-        gemm_inputs = [x, f"layer{i}.weight", f"layer{i}.bias"]
-        nodes.append(helper.make_node("Gemm", gemm_inputs, [z], f"layer{i}.gemm", transB=1))
+        g.op("Gemm", f"layer{i}.z", (f"layer{i}.weight", layer.weight), (f"layer{i}.bias", layer.bias), transB=1)
         kind = layer.activation.kind
         if kind != "identity":
             attrs = {"alpha": _float32_attr(layer.activation.alpha, i)} if kind == "leaky_relu" else {}
-            nodes.append(helper.make_node(_ACTIVATION_OPS[kind], [z], [f"layer{i}.a"], f"layer{i}.{kind}", **attrs))
-        x = nodes[-1].output[0]
-    nodes[-1].output[0] = "output"
+            g.op(_ACTIVATION_OPS[kind], f"layer{i}.{kind}", **attrs)
+    if norm is not None and any(v != 1 for v in norm.output_range):
+        g.op("Mul", "output.scale", ("output.range", norm.output_range))
+    if norm is not None and any(v != 0 for v in norm.output_mean):
+        g.op("Add", "output.shift", ("output.mean", norm.output_mean))
+    g.nodes[-1].output[0] = "output"
     graph = helper.make_graph(
-        nodes,
+        g.nodes,
         "lumpcheck",
         [helper.make_tensor_value_info("input", elem, ["batch", net.input_size])],
         [helper.make_tensor_value_info("output", elem, ["batch", net.output_size])],
-        inits,
+        g.inits,
     )
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
     model.producer_name, model.producer_version = "lumpcheck", __version__
     return model
+
+
+def _input_normalization(g: _Graph, norm: Normalization, dtype: str, opset: int) -> None:
+    """Clip (Max, Min), Sub(mean), then Div(range) or Mul(1/range) (see rounding.stored_as_reciprocals)."""
+    lower = None if unbounded(norm.input_min, upper=False) else norm.input_min
+    upper = None if unbounded(norm.input_max, upper=True) else norm.input_max
+    if (lower or upper) and opset < 8:
+        raise ValueError("input clipping needs opset >= 8 (Max/Min with broadcasting)")
+    if lower:
+        g.op("Max", "input.clip_min", ("input.min", lower))
+    if upper:
+        g.op("Min", "input.clip_max", ("input.max", upper))
+    if any(v != 0 for v in norm.input_mean):
+        g.op("Sub", "input.shift", ("input.mean", norm.input_mean))
+    if stored_as_reciprocals(norm.input_range, dtype):
+        g.op("Mul", "input.scale", ("input.inverse_range", [1 / v for v in norm.input_range]))
+    elif any(v != 1 for v in norm.input_range):
+        g.op("Div", "input.scale", ("input.range", norm.input_range))
 
 
 def _float32_attr(alpha: Fraction, layer: int) -> float:
