@@ -92,6 +92,7 @@ SCHEMA: dict[str, Any] = {
         "relation": {"type": "array", "items": {"$ref": "#/$defs/layer_relation"}},
         "activation_lemmas": {"type": "array", "items": {"$ref": "#/$defs/lemma"}},
         "bounds": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/phase_claims"}]},
+        "epsilon_proof": {"type": "object"},  # ε-certificates only: epsilon.EPSILON_SCHEMA details it
         "obligations": {"type": "array", "items": {"$ref": "#/$defs/obligation"}},
         "solver": {
             "type": "object",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .certificate import Certificate, prove, write_certificate
 from .domain_reduce import reduce_on_domain
+from .epsilon import as_certificate, prove_epsilon, write_epsilon_certificate
 from .errors import LumpcheckError
 from .io import load_model, save_model
 from .lumping import Reduction
@@ -106,8 +107,8 @@ def run_reduction(
 
     With a domain (and `domain_reduction`), the reduction uses it (domain_reduce.py): the result equals the
     model only on the box. Its linear folding is skipped when the written file could not hold the folded
-    (rational) weights exactly. Refuses (LumpcheckError) to certify a quotient the output format would round:
-    the proof is about files.
+    (rational) weights exactly. The proof is about files: a quotient the output format rounds gets an
+    ε-certificate on the domain (epsilon.py); without a domain that is impossible and it refuses (LumpcheckError).
     """
     model, output = str(model_path), str(output_path)
     net = prepare_normalization(load_model(model), normalization, output)
@@ -130,16 +131,24 @@ def run_reduction(
         red = reduce_on_domain(net, box, bounds_method=bounds_method, fold=False)
         chosen, report = _export(output, dtype, net, red.network)
         notes.append("linear folding skipped: its rational weights cannot be written exactly in this format")
-    if cert_path and not report.exact:
-        raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}", model)
+    if cert_path and not report.exact and box is None:
+        raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}, "
+                             "or give an input domain (--domain) for an ε-certificate: on all of R^n a rounding error "
+                             "is unbounded", model)
     try:
         save_model(red.network, output, dtype=chosen if chosen != DECIMAL else "float64")
     except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
         raise LumpcheckError(str(e), output) from e
     cert = None
-    if cert_path:
+    if cert_path and report.exact:
         cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
         write_certificate(cert, cert_path)
+    elif cert_path:
+        doc = prove_epsilon(model, output, red, box, red.network, smtlib_dir=smtlib_dir)
+        write_epsilon_certificate(doc, cert_path)
+        cert = as_certificate(doc)
+        notes.append(f"the {chosen} file rounds the quotient: certified max |original - reduced| <= ε = "
+                     f"{float(cert.epsilon):.3g} on the box (ε-certificate, exact value in it)")
     return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path), notes)
 
 

@@ -248,7 +248,8 @@ def test_well_formed_domain_keeps_a_lumping_certificate_valid(valid):
     "change, words",
     [
         (lambda d: d.__setitem__("verdict", "failed"), "verdict"),
-        (lambda d: d["claim"].__setitem__("mode", "epsilon"), "not supported"),
+        (lambda d: d["claim"].__setitem__("mode", "epsilon"), "claim.epsilon"),  # an ε claim without ε
+        (lambda d: d["claim"].__setitem__("mode", "top1"), "not supported"),
         (lambda d: d["obligations"].pop(1), "not listed"),
         (lambda d: d["obligations"][1].__setitem__("status", "failed"), "lists it as failed"),
         (lambda d: d["activation_lemmas"].pop(), "activation lemmas"),
