@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 import json
 import sys
 import traceback
@@ -453,6 +454,14 @@ def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> N
     sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
 
 
+def _approx(v) -> str:
+    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh nets)."""
+    try:
+        return f"{float(v):.9g}"
+    except TypeError:
+        return str(v)
+
+
 def _print_verify(result, box) -> None:
     where = "over all of R^n" if box is None else f"over the box of {box.source or 'the domain'}"
     meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
@@ -462,9 +471,12 @@ def _print_verify(result, box) -> None:
     data = result.to_dict()
     if data["witness"] is not None:
         out.print("witness x ≈ [" + ", ".join(f"{float(v):.9g}" for v in result.witness) + "]", markup=False, soft_wrap=True)
-        out.print("witness x = [" + ", ".join(data["witness"]) + "] (exact)", markup=False, soft_wrap=True)
-        out.print("exact A(x) = [" + ", ".join(data["output_a"]) + "]", markup=False, soft_wrap=True)
-        out.print("exact B(x) = [" + ", ".join(data["output_b"]) + "]", markup=False, soft_wrap=True)
+        out.print("exact A(x) ≈ [" + ", ".join(_approx(v) for v in result.output_a) + "]", markup=False, soft_wrap=True)
+        out.print("exact B(x) ≈ [" + ", ".join(_approx(v) for v in result.output_b) + "]", markup=False, soft_wrap=True)
+        diffs = [abs(a - b) for a, b in zip(result.output_a, result.output_b) if isinstance(a, Fraction) and isinstance(b, Fraction)]
+        if diffs:
+            out.print(f"max |A(x) - B(x)| = {float(max(diffs)):.3g} (exact, nonzero: {max(diffs) != 0})")
+        out.print("(exact rational witness and outputs: rerun with --json)")
         if data["onnxruntime"]:
             out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
     out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
