@@ -186,6 +186,21 @@ def _neuron_map(m: Any, where: str) -> NeuronMap:
     return NeuronMap(tuple(terms), _rational(m.get("offset"), f"{where}.offset"), reason)
 
 
+
+def load_hashed(hashes: dict, original_path: str | Path, reduced_path: str | Path) -> tuple[list, list[str]]:
+    """Load both models, checking each file's SHA-256 against the certificate (and that it did not change)."""
+    reasons: list[str] = []
+    nets = []
+    for name, path in (("original", original_path), ("reduced", reduced_path)):
+        before = _sha256(path)
+        nets.append(load_model(path))
+        if _sha256(path) != before:
+            reasons.append(f"{name} model: {path} changed while it was being read")
+        elif before != hashes[name]:
+            reasons.append(f"{name} model: sha256 of {path} is {before[:12]}…, the certificate says {hashes[name][:12]}…")
+    return nets, reasons
+
+
 def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | Path,
           solver_check: str = "auto", timeout_ms: int = 60_000) -> CheckResult:
     """Verify a certificate against the two model files; CheckResult(valid, reasons).
@@ -210,15 +225,7 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
         claim = _parse(doc)
     except _Invalid as e:
         return CheckResult(False, [str(e)])
-    reasons: list[str] = []
-    nets = []
-    for name, path in (("original", original_path), ("reduced", reduced_path)):
-        before = _sha256(path)
-        nets.append(load_model(path))
-        if _sha256(path) != before:
-            reasons.append(f"{name} model: {path} changed while it was being read")
-        elif before != claim.hashes[name]:
-            reasons.append(f"{name} model: sha256 of {path} is {before[:12]}…, the certificate says {claim.hashes[name][:12]}…")
+    nets, reasons = load_hashed(claim.hashes, original_path, reduced_path)
     reasons += _Verifier(claim, nets[0], nets[1], solver_check, timeout_ms).run()
     return CheckResult(not reasons, reasons)
 

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from .bounds import symbolic_bounds
-from .check import CheckResult, _Invalid, _ints, _parse, _rational, _sha256, _Verifier
+from .check import CheckResult, _Invalid, _ints, _parse, _rational, _Verifier, load_hashed
 from .domain import Box
 from .errors import LumpcheckError
 from .exact import as_fractions, fraction_str
-from .io import load_model
 from .network import Activation, Layer, Network
 
 _FLOATS = {"float32": np.float32, "float64": np.float64}
@@ -34,16 +33,7 @@ def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
         claim = _parse({**doc, "claim": {**doc["claim"], "mode": "strict", "epsilon": None}})
     except _Invalid as e:
         return CheckResult(False, [str(e)])
-    reasons: list[str] = []
-    nets = []
-    for name, path in (("original", original_path), ("reduced", reduced_path)):
-        before = _sha256(path)
-        nets.append(load_model(path))
-        if _sha256(path) != before:
-            reasons.append(f"{name} model: {path} changed while it was being read")
-        elif before != claim.hashes[name]:
-            reasons.append(f"{name} model: sha256 of {path} is {before[:12]}…, "
-                           f"the certificate says {claim.hashes[name][:12]}…")
+    nets, reasons = load_hashed(claim.hashes, original_path, reduced_path)
     original, written = nets
     dtype = str(written.meta.get("dtype", ""))
     if dtype not in _FLOATS or written.normalization is not None:

@@ -93,6 +93,17 @@ def _load(path: str, arch: str | None = None):
     return load_model(path, arch.split(",") if arch else None)
 
 
+def normalization_option(keep_help: str):
+    """The --normalization option: what to do with input/output normalisation metadata (.nnet headers, ONNX Sub/Div)."""
+    return click.option(
+        "--normalization",
+        type=click.Choice(["keep", "fold", "drop"]),
+        default="keep",
+        show_default=True,
+        help=f"Input/output normalisation: keep = {keep_help}; fold = into the first/last layer (exact); drop = ignore it.",
+    )
+
+
 ARCH_HELP = "PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity."
 
 
@@ -227,13 +238,7 @@ def _print_reduction(red, report) -> None:
 )
 @click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here.")
 @click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 here.")
-@click.option(
-    "--normalization",
-    type=click.Choice(["keep", "fold", "drop"]),
-    default="keep",
-    show_default=True,
-    help=".nnet input/output normalisation: keep as metadata (only .nnet output), fold into first/last layer, or drop.",
-)
+@normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
 def reduce(model, output, domain, no_domain_reduction, dtype, cert_path, smtlib_dir, normalization, as_json) -> None:
@@ -409,13 +414,7 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
     help="strict (identical outputs), epsilon=E (max |difference| <= E, E decimal or p/q), top1 (same set of maximal outputs).",
 )
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
-@click.option(
-    "--normalization",
-    type=click.Choice(["keep", "fold", "drop"]),
-    default="keep",
-    show_default=True,
-    help=".nnet normalisation metadata: keep (both must agree), fold into the layers, or drop.",
-)
+@normalization_option("keep it (both models must agree)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
 def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> None:
