@@ -2,10 +2,12 @@
 
 For a handful of (network, property) instances: z3 decides the VNN-LIB query (inputs in the property's
 boxes, outputs in its unsafe region: sat = counterexample, unsat = property holds) on the original network
-and on `reduce_on_domain`'s quotient (exact on the boxes' hull, so the verdict must agree). Encodings are
-exact (encode.py), ReLUs fixed where each net's own symbolic bounds prove them stable; the original is also
-run without bounds. With maraboupy installed (and not --no-marabou), Marabou decides the same query on the
-original ONNX file and on the quotient written as float64 ONNX (Marabou computes in floats anyway).
+and on the reduced file that `lumpcheck reduce --domain` writes (pipeline.run_reduction: exact on the boxes'
+hull, certifiable; so the verdict must agree), and on `reduce_on_domain`'s folded quotient (its rational
+weights fit no float file: z3 gets it exactly, Marabou as float64, rounded, which Marabou does anyway).
+Encodings are exact (encode.py), ReLUs fixed where each net's own symbolic bounds prove them stable; the
+original is also run without bounds. With maraboupy installed (and not --no-marabou), Marabou decides the
+same query on the ONNX files. Ratios: original (with bounds) time / reduced time.
 Run: python benchmarks/downstream_verification.py [--instances 1_1:prop_3 ...] [--timeout S] [--no-marabou]
      [--json out.json]. Not a test.
 """
@@ -29,11 +31,12 @@ from lumpcheck.encode import encode_network, real
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import VnnlibSpec, domain_box, read_vnnlib
 from lumpcheck.network import Network
+from lumpcheck.pipeline import run_reduction
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"
 ACAS_ONNX = ZOO / "marabou" / "resources" / "onnx" / "acasxu"
-DEFAULT = ["1_1:prop_3", "1_1:prop_4", "2_3:prop_3", "3_4:prop_4", "4_5:prop_3", "5_9:prop_4", "1_1:prop_5", "3_3:prop_9"]
+DEFAULT = ["4_5:prop_3", "3_4:prop_4", "1_1:prop_4", "2_1:prop_2", "2_3:prop_3", "5_9:prop_4", "1_1:prop_3", "3_3:prop_9"]
 _OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, "=": lambda a, b: a == b}
 
 
@@ -79,6 +82,13 @@ def _silenced():
         os.close(saved)
 
 
+def _cells(results: dict[str, tuple[str, float]], base: str) -> str:
+    """'verdict seconds' per query, then base-time / reduced-time ratios for file and folded."""
+    cells = " ".join(f"{v} {t:.2f}s" for v, t in results.values())
+    ratios = " ".join(f"{results[base][1] / max(results[k][1], 1e-6):.1f}x" for k in ("file", "folded"))
+    return f"{cells} | {ratios}"
+
+
 def have_marabou() -> bool:
     try:
         import maraboupy  # noqa: F401
@@ -90,36 +100,35 @@ def have_marabou() -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", nargs="*", default=DEFAULT, help="NET:PROP pairs, e.g. 1_1:prop_3")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per query")
+    ap.add_argument("--timeout", type=float, default=30.0, help="z3 seconds per query")
+    ap.add_argument("--marabou-timeout", type=float, default=300.0, help="Marabou seconds per query")
     ap.add_argument("--no-marabou", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     marabou = have_marabou() and not args.no_marabou
     rows = []
-    head = f"{'instance':>12} {'neurons':>9} | {'z3 orig':>16} {'z3 orig+bnd':>16} {'z3 reduced':>16} | ratio"
-    print(head + (f" | {'marabou orig':>18} {'marabou reduced':>18} | ratio" if marabou else ""))
+    print(f"{'instance':>12} {'neurons':>12} | z3: orig, orig+bounds, file, folded | ratios"
+          + (" | Marabou: orig, file, folded | ratios" if marabou else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for inst in args.instances:
             name, prop_name = inst.split(":")
             model, prop = ACAS_ONNX / f"ACASXU_experimental_v2a_{name}.onnx", ACAS / f"{prop_name}.vnnlib"
             net, spec = load_model(model), read_vnnlib(prop)
-            red = reduce_on_domain(net, domain_box(spec))
-            row = {"instance": inst, "neurons": net.hidden_neurons, "neurons_after": red.network.hidden_neurons}
-            row["z3_orig"] = z3_query(net, spec, False, args.timeout)
-            row["z3_orig_bounds"] = z3_query(net, spec, True, args.timeout)
-            row["z3_reduced"] = z3_query(red.network, spec, True, args.timeout)
-            cells = [f"{v:>7} {s:7.2f}s" for v, s in (row["z3_orig"], row["z3_orig_bounds"], row["z3_reduced"])]
-            line = f"{inst:>12} {net.hidden_neurons:>3}->{red.network.hidden_neurons:<4} | " + " ".join(cells)
-            line += f" | {row['z3_orig_bounds'][1] / max(row['z3_reduced'][1], 1e-6):5.1f}x"
+            out, folded_out = Path(tmp) / "reduced.onnx", Path(tmp) / "folded.onnx"
+            run_reduction(model, out, domain_path=prop)
+            small, folded = load_model(out), reduce_on_domain(net, domain_box(spec)).network
+            row = {"instance": inst, "neurons": net.hidden_neurons, "file_neurons": small.hidden_neurons,
+                   "folded_neurons": folded.hidden_neurons}
+            row["z3"] = {"orig": z3_query(net, spec, False, args.timeout), "orig_bounds": z3_query(net, spec, True, args.timeout),
+                         "file": z3_query(small, spec, True, args.timeout), "folded": z3_query(folded, spec, True, args.timeout)}
+            line = f"{inst:>12} {net.hidden_neurons}->{small.hidden_neurons}/{folded.hidden_neurons:<3} | "
+            line += _cells(row["z3"], "orig_bounds")
             if marabou:
-                out = Path(tmp) / "reduced.onnx"
-                save_model(red.network, out, dtype="float64")
-                row["marabou_orig"] = marabou_query(model, prop, args.timeout)
-                row["marabou_reduced"] = marabou_query(out, prop, args.timeout)
-                line += " | " + " ".join(f"{v:>9} {s:7.2f}s" for v, s in (row["marabou_orig"], row["marabou_reduced"]))
-                line += f" | {row['marabou_orig'][1] / max(row['marabou_reduced'][1], 1e-6):5.1f}x"
-            verdicts = {v for key in ("z3_orig", "z3_orig_bounds", "z3_reduced", "marabou_orig", "marabou_reduced")
-                        if key in row for v in [row[key][0]] if v in ("sat", "unsat")}
+                save_model(folded, folded_out, dtype="float64")
+                row["marabou"] = {key: marabou_query(path, prop, args.marabou_timeout)
+                                  for key, path in (("orig", model), ("file", out), ("folded", folded_out))}
+                line += " | " + _cells(row["marabou"], "orig")
+            verdicts = {v for engine in ("z3", "marabou") for v, _ in row.get(engine, {}).values() if v in ("sat", "unsat")}
             row["agree"] = len(verdicts) <= 1
             print(line + ("" if row["agree"] else "   VERDICTS DISAGREE"), flush=True)
             rows.append(row)

@@ -342,7 +342,7 @@ class _Verifier:
     def _bounds_reasons(self) -> list[str]:
         """Re-run the recorded bounds method on the original network over the box; every claim must hold."""
         ph = self.claim.phases
-        if ph is None:
+        if ph is None or not any(ph.layers):
             return []
         box = Box(tuple(self.claim.domain[0]), tuple(self.claim.domain[1]))
         bounds = _recompute(self.a, box, ph.method, ph.parts)

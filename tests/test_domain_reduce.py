@@ -4,23 +4,32 @@ neurons found; linear folding decided exactly; relations compose; ACAS Xu 1_1 on
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from fractions import Fraction
 
 import numpy as np
 import pytest
+import sympy
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lumpcheck.domain_reduce as dr
 from lumpcheck.bounds import interval_bounds, stable_phases
+from lumpcheck.certificate import prove_networks
+from lumpcheck.check import CheckResult, check
+from lumpcheck.cli import cli
 from lumpcheck.domain import Box
 from lumpcheck.domain_reduce import compose, identity_relation, reduce_on_domain, solve_in_span
-from lumpcheck.obligations import linear_slope as slope
 from lumpcheck.errors import LumpcheckError
+from lumpcheck.io import load_model, save_model
+from lumpcheck.io.vnnlib import read_box
 from lumpcheck.lumping import quotient
 from lumpcheck.network import IDENTITY, Activation, Layer, Network, Normalization, evaluate
+from lumpcheck.obligations import linear_slope as slope
+from lumpcheck.pipeline import run_reduction
 from lumpcheck.relation import LayerRelation, NeuronMap, Relation
-
 
 RELU = Activation("relu")
 LEAKY = Activation("leaky_relu", Fraction(1, 8))
@@ -204,8 +213,6 @@ def test_solve_in_span(basis: list[list[int]], lam: list[Fraction], other: list[
     if in_span:
         assert [sum((c * row[i] for c, row in zip(maybe, rows)), Fraction(0)) for i in range(4)] == other
     else:  # really outside the span: the exact rank grows
-        import sympy
-
         assert sympy.Matrix(basis + [other]).rank() > sympy.Matrix(basis).rank()
 
 
@@ -249,9 +256,6 @@ def test_identity_relation_composes_neutrally() -> None:
 
 
 def _acas(zoo) -> tuple[Network, Box]:
-    from lumpcheck.io import load_model
-    from lumpcheck.io.vnnlib import read_box
-
     net = load_model(zoo / "marabou/resources/onnx/acasxu/ACASXU_experimental_v2a_1_1.onnx")
     return net, read_box(zoo / "vnncomp2021/benchmarks/acasxu/prop_3.vnnlib", net.input_size)
 
@@ -271,8 +275,6 @@ def test_acas_1_1_prop_3(zoo) -> None:
 
 def _write(net: Network, box: Box, directory) -> tuple:
     """The net as float64 ONNX (exact: dyadic weights) and the box as a VNN-LIB file."""
-    from lumpcheck.io import save_model
-
     model, prop = directory / "net.onnx", directory / "prop.vnnlib"
     assert save_model(net, model, dtype="float64").exact
     lines = [f"(declare-const X_{i} Real)" for i in range(box.dim)] + ["(declare-const Y_0 Real)"]
@@ -284,21 +286,14 @@ def _write(net: Network, box: Box, directory) -> tuple:
 
 def _certified(net: Network, box: Box, directory, **kw):
     """Domain-reduce through the file flow, prove, and re-check: (pipeline result, checker result, cert path)."""
-    from lumpcheck.check import check
-    from lumpcheck.pipeline import run_reduction
-
     model, prop = _write(net, box, directory)
     out, cert = directory / "reduced.onnx", directory / "cert.json"
     res = run_reduction(model, out, domain_path=prop, cert_path=cert, **kw)
     return res, check(cert, model, out), cert
 
 
-def _tampered(cert_path, change) -> "CheckResult":
+def _tampered(cert_path, change) -> CheckResult:
     """Re-check the certificate after `change` edited its JSON document."""
-    import json
-
-    from lumpcheck.check import check
-
     doc = json.loads(cert_path.read_text())
     change(doc)
     bad = cert_path.with_name("tampered.json")
@@ -310,7 +305,7 @@ def test_certificate_proved_and_checked(tmp_path) -> None:
     net, box, _ = planted(21, RELU, [3, 9, 8, 3], dyadic=True)
     res, verdict, cert = _certified(net, box, tmp_path, bounds_method="interval")
     assert res.verdict == "proved" and verdict.valid, verdict
-    assert res.notes == [n for n in res.notes if "ONLY on the input box" in n]  # folding kept: weights stay floats
+    assert len(res.notes) == 1 and "ONLY on the input box" in res.notes[0]  # folding kept: weights stay floats
     reasons = {m.reason for lr in res.reduction.relation.layers for m in lr.maps}
     assert {"inactive", "linear"} <= reasons
     assert {"bounds", "inactive", "domain"} <= {o.kind for o in res.certificate.obligations}
@@ -321,8 +316,6 @@ def test_certificate_proved_and_checked(tmp_path) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_rational_folds_proved_in_memory(act: Activation, seed: int) -> None:
     """Folds with rational (non-float) coefficients: the exact quotient is proved (no file can hold it)."""
-    from lumpcheck.certificate import prove_networks
-
     net, box, _ = planted(seed, act, [3, 9, 8, 3])
     red = reduce_on_domain(net, box, bounds_method="symbolic")
     records, _, _ = prove_networks(net, red.network, red.relation, box, claims=red.claims)
@@ -342,8 +335,6 @@ def test_folding_skipped_when_the_file_cannot_hold_it(tmp_path) -> None:
 def test_tampered_phase_claim_is_invalid(tmp_path, monkeypatch) -> None:
     """A reduction that treats an unstable neuron as inactive, with a certificate forged to say 'proved', is
     caught by the checker's own bounds."""
-    import lumpcheck.domain_reduce as dr
-
     net, box, _ = planted(21, RELU, [3, 9, 8, 3], dyadic=True)
     phases = stable_phases(net, interval_bounds(net, box))
     r = int(np.flatnonzero(phases[0] == 0)[0])
@@ -385,8 +376,6 @@ def test_tampered_linear_coefficient_is_invalid(tmp_path) -> None:
 
 
 def test_prover_rejects_a_changed_fold() -> None:
-    from lumpcheck.certificate import prove_networks
-
     net, box, _ = planted(21, RELU, [3, 9, 8, 3], dyadic=True)
     red = reduce_on_domain(net, box, bounds_method="interval")
     records, _, _ = prove_networks(net, red.network, red.relation, box, claims=red.claims)
@@ -416,10 +405,6 @@ def test_dead_basis_becomes_a_ghost_term(tmp_path) -> None:
 
 
 def test_cli_reduce_on_domain_and_verify_outside(tmp_path) -> None:
-    from click.testing import CliRunner
-
-    from lumpcheck.cli import cli
-
     net, box, _ = planted(21, RELU, [3, 9, 8, 3], dyadic=True)
     model, prop = _write(net, box, tmp_path)
     out, cert = tmp_path / "small.onnx", tmp_path / "cert.json"
