@@ -12,9 +12,7 @@ Run: python benchmarks/bounds_tightness.py [--limit N] [--parts P] [--tighten-li
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
 import time
 from pathlib import Path
 
@@ -25,20 +23,7 @@ from lumpcheck.bounds import LayerBounds, interval_bounds, split_bounds, stable_
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.network import Network
-
-ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
-ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"
-ONNX = ZOO / "marabou" / "resources" / "onnx" / "acasxu"
-
-
-def instances() -> list[tuple[Path, Path]]:
-    """(onnx, vnnlib) pairs of the VNN-COMP instance list, mapped to Marabou's copies of the nets."""
-    out = []
-    with open(ACAS / "acasxu_instances.csv") as f:
-        for row in csv.reader(f):
-            a, b = re.match(r"ACASXU_run2a_(\d)_(\d)_batch_2000\.onnx", row[0].strip()).groups()
-            out.append((ONNX / f"ACASXU_experimental_v2a_{a}_{b}.onnx", ACAS / row[1].strip()))
-    return out
+from acasxu_domains import acas_instances as instances  # one reading of the VNN-COMP instance list
 
 
 def counts(net: Network, bounds: list[LayerBounds]) -> tuple[int, int]:
