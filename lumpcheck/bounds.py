@@ -285,7 +285,25 @@ def _nearest(values: Iterable[Fraction]) -> np.ndarray:
         raise _Overflow from None
 
 
+_AFFINE_CACHE: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray, "_Affine"]] = {}
+_AFFINE_CACHE_SIZE = 64
+
+
 def _affine(weight: np.ndarray, bias: np.ndarray, exact: bool) -> _Affine:
+    """The layer in the working arithmetic (memoised per read-only array pair: Layer arrays never change)."""
+    key = (id(weight), id(bias), exact)
+    hit = _AFFINE_CACHE.get(key)
+    if hit is not None and hit[0] is weight and hit[1] is bias:
+        return hit[2]
+    affine = _convert(weight, bias, exact)
+    if not weight.flags.writeable and not bias.flags.writeable:
+        if len(_AFFINE_CACHE) >= _AFFINE_CACHE_SIZE:
+            _AFFINE_CACHE.pop(next(iter(_AFFINE_CACHE)))
+        _AFFINE_CACHE[key] = (weight, bias, affine)
+    return affine
+
+
+def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> _Affine:
     if exact:
         return _Affine(as_fractions(weight), as_fractions(bias))
     if weight.dtype != object and bias.dtype != object:

@@ -48,7 +48,10 @@ from .obligations import (
 from .relation import BOUNDS_METHODS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 FORMAT = "lumpcheck-certificate"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+SEMANTICS = ("model", "layers")
+"""claim.semantics: 'model' compares the models (normalisation and input clipping included; the domain is over the
+original file's input); 'layers' the bare layer chains (both files' normalisation ignored; --normalization drop)."""
 SOLVER_CHECKS = ("all", "auto", "none")
 AUTO_TERM_BUDGET = 250_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
@@ -75,10 +78,11 @@ SCHEMA: dict[str, Any] = {
         "created": {"type": "string"},
         "claim": {
             "type": "object",
-            "required": ["mode", "epsilon", "domain"],
+            "required": ["mode", "epsilon", "domain", "semantics"],
             "additionalProperties": False,
             "properties": {
                 "mode": {"enum": ["strict", "epsilon", "top1"]},
+                "semantics": {"enum": list(SEMANTICS)},
                 "epsilon": _NULLABLE_RATIONAL,
                 "domain": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/box"}]},
             },
@@ -326,6 +330,7 @@ class Certificate:
     claims: PhaseClaims | None = None  # what domain maps rest on (None: no domain maps)
     mode: str = "strict"
     epsilon: Fraction | None = None
+    semantics: str = "model"
     solver_check: str = "auto"
     solver_name: str = smt.SOLVER
     solver_version: str = field(default_factory=smt.solver_version)
@@ -498,13 +503,17 @@ def prove_networks(
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
     claims: PhaseClaims | None = None,
+    semantics: str = "model",
 ) -> tuple[list[ObligationRecord], list[ActivationLemma], dict[str, float]]:
     """Derive and discharge every obligation for two in-memory networks; (records, lemmas, times). Domain maps
-    (inactive/linear) are proved on `domain` from the phase `claims` (bounds re-computed on `original`)."""
+    (inactive/linear) are proved on `domain` from the phase `claims` (bounds re-computed on `original`);
+    `semantics` as in obligations.derive."""
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be one of {', '.join(SOLVER_CHECKS)}, not {solver_check!r}")
     start = time.perf_counter()
-    obligations = derive(original, reduced, relation, domain, claims)
+    if semantics not in SEMANTICS:
+        raise LumpcheckError(f"semantics must be one of {', '.join(SEMANTICS)}, not {semantics!r}")
+    obligations = derive(original, reduced, relation, domain, claims, semantics)
     sized = [ob for ob in obligations if isinstance(ob, (LinearObligation, GhostObligation, ConstantObligation))]
     total = sum(_cost(ob, it) for ob in sized for it in _items(ob))
     share = AUTO_TERM_BUDGET // max(1, len(sized)) if solver_check == "auto" and total > AUTO_TERM_BUDGET else None
@@ -528,9 +537,11 @@ def prove(
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
     claims: PhaseClaims | None = None,
+    semantics: str = "model",
 ) -> Certificate:
     """Prove that the reduced model file computes the same function as the original file (strict mode), on
-    all of R^n or, for a domain reduction, on its box only.
+    all of R^n or, for a domain reduction, on its box only (`semantics` as in obligations.derive: 'model'
+    includes normalisation and clipping, the box over the original's input).
 
     `reduction_or_relation` is a lumping.Reduction (its relation, domain and, for a domain reduction, phase
     claims are used) or a Relation. The certificate is returned even when the proof fails (verdict 'failed',
@@ -543,11 +554,11 @@ def prove(
     claims = claims if claims is not None else getattr(reduction_or_relation, "claims", None)
     original, reduced = load_model(original_path), load_model(reduced_path)
     records, lemmas, times = prove_networks(original, reduced, relation, domain, smtlib_dir, solver_check, timeout_ms,
-                                            claims)
+                                            claims, semantics)
     return Certificate(
         ModelRecord(str(original_path), sha256_file(original_path), original.shape_str()),
         ModelRecord(str(reduced_path), sha256_file(reduced_path), reduced.shape_str()),
-        relation, lemmas, records, domain, claims, solver_check=solver_check, times=times,
+        relation, lemmas, records, domain, claims, semantics=semantics, solver_check=solver_check, times=times,
     )
 
 
@@ -565,6 +576,7 @@ def certificate_to_dict(cert: Certificate) -> dict[str, Any]:
             "mode": cert.mode,
             "epsilon": None if cert.epsilon is None else fraction_str(cert.epsilon),
             "domain": None if cert.domain is None else _box_dict(cert.domain),
+            "semantics": cert.semantics,
         },
         "models": {"original": vars(cert.original).copy(), "reduced": vars(cert.reduced).copy()},
         "relation": [
@@ -660,6 +672,7 @@ def certificate_from_dict(data: Any, path: str = "") -> Certificate:
     return Certificate(
         ModelRecord(**data["models"]["original"]), ModelRecord(**data["models"]["reduced"]), relation, lemmas,
         obligations, domain, claims, claim["mode"], None if claim["epsilon"] is None else Fraction(claim["epsilon"]),
+        claim["semantics"],
         solver["check"], solver["name"], solver["version"], data["created"], data["lumpcheck_version"], dict(data["times"]),
     )
 

@@ -30,10 +30,14 @@ from .domain import Box
 from .errors import LumpcheckError
 from .exact import fraction_str
 from .io import load_model
-from .network import Activation, Network, fold_normalization
+from .network import Activation, Network, layers_only
 from .relation import REASONS, NeuronMap
+from .semantics import ComparisonError, compare
 
-FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 2
+FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 3
+SEMANTICS = ("model", "layers")
+"""claim.semantics: the models (normalisation and clipping included, box over the original's input) or the bare
+layer chains (both files' normalisation ignored, box over the chains' inputs)."""
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 MAX_SPLIT_CELLS = 1 << 16
 """Phase claims by 'split' bounds are re-checked only up to this many sub-boxes (parts ** inputs)."""
@@ -41,15 +45,62 @@ Z3_TERM_BUDGET = 100_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a valid certificate establishes: strict equality or |difference| <= ε, everywhere or on its box (ONLY
+    there when the reduction rests on phase claims), about the models or their bare layer chains."""
+
+    mode: str
+    epsilon: Fraction | None
+    lower: tuple[Fraction, ...] | None
+    upper: tuple[Fraction, ...] | None
+    source: str
+    box_only: bool
+    semantics: str
+
+    @property
+    def text(self) -> str:
+        where = "on all inputs" if self.lower is None else \
+            f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
+        if self.mode == "epsilon":
+            what = f"|original - reduced| <= {float(self.epsilon):.3g} {where}"
+        else:
+            what = f"equal ONLY {where}, not outside it" if self.box_only else f"equal {where}"
+        return what + (" (layer chains; both files' normalisation ignored)" if self.semantics == "layers" else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "epsilon": None if self.epsilon is None else fraction_str(self.epsilon),
+                "domain": None if self.lower is None else {"lower": [fraction_str(v) for v in self.lower],
+                                                           "upper": [fraction_str(v) for v in self.upper],
+                                                           "source": self.source},
+                "only_on_domain": self.box_only, "semantics": self.semantics, "text": self.text}
+
+
 @dataclass
 class CheckResult:
-    """The checker's answer: valid, or invalid with every reason found (the first one is shown)."""
+    """The checker's answer: valid (with the scope of what holds), or invalid with every reason found."""
 
     valid: bool
     reasons: list[str]
+    scope: Scope | None = None
 
     def __str__(self) -> str:
-        return "valid" if self.valid else f"invalid: {self.reasons[0]}"
+        if not self.valid:
+            return f"invalid: {self.reasons[0]}"
+        return "valid" if self.scope is None else f"valid: {self.scope.text}"
+
+
+def claim_scope(doc: Any) -> Scope:
+    """The scope a (well-formed, already parsed) certificate document claims."""
+    claim = doc["claim"]
+    box = claim.get("domain")
+    bounds = doc.get("bounds")
+    phases = bounds is not None and any(lay["inactive"] or lay["active"] for lay in bounds["layers"])
+    epsilon = None if claim.get("epsilon") is None else Fraction(claim["epsilon"])
+    lower = None if box is None else tuple(Fraction(v) for v in box["lower"])
+    upper = None if box is None else tuple(Fraction(v) for v in box["upper"])
+    source = "" if box is None else str(box.get("source", ""))
+    return Scope(claim["mode"], epsilon, lower, upper, source, phases, claim["semantics"])
 
 
 class _Invalid(Exception):
@@ -62,6 +113,7 @@ class _Claim:
 
     hashes: dict[str, str]
     domain: tuple[list[Fraction], list[Fraction]] | None
+    semantics: str
     relation: list["_LayerClaim"]
     lemmas: dict[tuple[str, Fraction, Fraction, Fraction], tuple[str, str | None]]
     obligations: dict[str, tuple[str, list[int]]]
@@ -113,6 +165,9 @@ def _parse(doc: Any) -> _Claim:
     mode = _field(claim, "mode", str, "claim")
     if mode != "strict" or claim.get("epsilon") is not None:
         raise _Invalid(f"certificate: mode {mode!r} is not supported by this checker (only strict)")
+    semantics = _field(claim, "semantics", str, "claim")
+    if semantics not in SEMANTICS:
+        raise _Invalid(f"certificate: claim.semantics is {semantics!r}, expected one of {', '.join(SEMANTICS)}")
     if _field(doc, "verdict", str, "$") != "proved":
         raise _Invalid("certificate: its verdict is not 'proved'")
     models = _field(doc, "models", dict, "$")
@@ -148,7 +203,7 @@ def _parse(doc: Any) -> _Claim:
         obligations[ob_id] = (_field(ob, "status", str, where), _field(ob, "neurons", list, where))
     bounds = doc.get("bounds")
     phases = None if bounds is None else _parse_phases(bounds)
-    return _Claim(hashes, domain, relation, lemmas, obligations, phases)
+    return _Claim(hashes, domain, semantics, relation, lemmas, obligations, phases)
 
 
 def _parse_phases(bounds: Any) -> _Phases:
@@ -227,7 +282,7 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
         return CheckResult(False, [str(e)])
     nets, reasons = load_hashed(claim.hashes, original_path, reduced_path)
     reasons += _Verifier(claim, nets[0], nets[1], solver_check, timeout_ms).run()
-    return CheckResult(not reasons, reasons)
+    return CheckResult(not reasons, reasons, None if reasons else claim_scope(doc))
 
 
 def _sha256(path: str | Path) -> str:
@@ -256,27 +311,33 @@ class _Verifier:
     def __init__(self, claim: _Claim, original: Network, reduced: Network, solver_check: str, timeout_ms: int):
         self.claim, self.solver_check, self.timeout_ms = claim, solver_check, timeout_ms
         self.a, self.b = original, reduced
+        self.box: Box | None = None  # the box over the plain chains' inputs (set by _plain)
         self.expected: dict[str, list[int]] = {"structure": []}
         self.lemmas: set[tuple[Activation, Fraction, Fraction]] = set()
 
-    def _same_normalization(self) -> str | None:
-        """Fold both normalisations into the weights unless identical; None, or why that is impossible."""
-        na, nb = self.a.normalization, self.b.normalization
-        if na == nb:
-            return None
-        clip = [(n.input_min, n.input_max) if n else ((), ()) for n in (na, nb)]
-        if clip[0] != clip[1]:
-            return "normalisation: the models clip their inputs differently"
+    def _plain(self) -> list[str]:
+        """Both models as plain layer chains and the box over their inputs, as the claim's semantics defines them
+        (semantics.compare for 'model'); the reasons why that is impossible, if any."""
+        a, dom = self.a, self.claim.domain
+        if dom is not None:
+            lo, hi = dom
+            if len(lo) != a.input_size or len(hi) != a.input_size or any(x > y for x, y in zip(lo, hi)):
+                return [f"domain: must give lower <= upper for each of the {a.input_size} inputs"]
+        box = None if dom is None else Box(tuple(dom[0]), tuple(dom[1]))
+        if self.claim.semantics == "layers":
+            self.a, self.b, self.box = layers_only(self.a), layers_only(self.b), box
+            return []
         try:
-            self.a, self.b = fold_normalization(self.a), fold_normalization(self.b)
-        except ValueError as e:
-            return f"normalisation: the models' normalisations differ and cannot be folded ({e})"
-        return None
+            c = compare(self.a, self.b, box)
+        except ComparisonError as e:
+            return [f"normalisation: {e.message}"]
+        self.a, self.b, self.box = c.a, c.b, c.box
+        return []
 
     def run(self) -> list[str]:
-        problem = self._same_normalization()
+        problem = self._plain()
         if problem:
-            return [problem]
+            return problem
         shape = self._shape() or self._domain_shape()
         if shape:
             return shape
@@ -312,22 +373,16 @@ class _Verifier:
                            f"models have {a.widths[ell]} / {b.widths[ell]} neurons")
                 continue
             out += _layer_shape(ell, lay)
-        if self.claim.domain is not None:
-            lo, hi = self.claim.domain
-            if len(lo) != a.input_size or len(hi) != a.input_size or any(x > y for x, y in zip(lo, hi)):
-                out.append(f"domain: must give lower <= upper for each of the {a.input_size} inputs")
         return out
 
     def _domain_shape(self) -> list[str]:
         """Domain maps need a box and phase claims; claims name distinct neurons of ReLU/LeakyReLU layers with
-        phase ±1, on a network without normalisation metadata (the box is over the layers' own inputs)."""
+        phase ±1 (of the plain original chain: the box is over its own inputs)."""
         ph, a = self.claim.phases, self.a
         if ph is None:
             uses = any(m.reason in ("inactive", "linear") for lay in self.claim.relation for m in lay.maps)
             return ["domain maps (inactive/linear) need phase claims in 'bounds' and a claim.domain"] if uses else []
         out = [] if self.claim.domain is not None else ["phase claims without a claim.domain"]
-        if a.normalization is not None:
-            out.append("phase claims need an original network without normalisation metadata")
         if ph.method == "split" and ph.parts ** a.input_size > MAX_SPLIT_CELLS:
             out.append(f"bounds: split into {ph.parts}^{a.input_size} sub-boxes is more than this checker re-runs")
         if len(ph.layers) != len(a.layers) - 1:
@@ -344,8 +399,7 @@ class _Verifier:
         ph = self.claim.phases
         if ph is None or not any(ph.layers):
             return []
-        box = Box(tuple(self.claim.domain[0]), tuple(self.claim.domain[1]))
-        bounds = _recompute(self.a, box, ph.method, ph.parts)
+        bounds = _recompute(self.a, self.box, ph.method, ph.parts)
         out = []
         for ell, claims in enumerate(ph.layers, start=1):
             b = bounds[ell - 1]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .bounds import symbolic_bounds
-from .check import CheckResult, _Invalid, _ints, _parse, _rational, _Verifier, load_hashed
+from .check import CheckResult, claim_scope, _Invalid, _ints, _parse, _rational, _Verifier, load_hashed
 from .domain import Box
 from .errors import LumpcheckError
 from .exact import as_fractions, fraction_str
@@ -52,7 +52,7 @@ def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
         return CheckResult(False, reasons + [f"domain: {e}"])
     if bound > epsilon:
         reasons.append(f"cannot establish ε={fraction_str(epsilon)} (bound {float(bound):.6g})")
-    return CheckResult(not reasons, reasons)
+    return CheckResult(not reasons, reasons, None if reasons else claim_scope(doc))
 
 
 def _parse_epsilon(doc: Any) -> tuple[Fraction, list[tuple[int, int, int | str, Fraction]], str, int]:

@@ -100,19 +100,37 @@ def normalization_option(keep_help: str):
         type=click.Choice(["keep", "fold", "drop"]),
         default="keep",
         show_default=True,
-        help=f"Input/output normalisation: keep = {keep_help}; fold = into the first/last layer (exact); drop = ignore it.",
+        help=f"Input/output normalisation: keep = {keep_help}; fold = the affine maps into the first/last layer "
+        "(exact; input clipping stays, as metadata); drop = the bare layer chain on normalised values (claims "
+        "are then about the layer chains).",
     )
 
 
 ARCH_HELP = "PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity."
 
+domain_space_option = click.option(
+    "--domain-space",
+    type=click.Choice(["input", "normalized"]),
+    default="input",
+    show_default=True,
+    help="Coordinates of the --domain box: input = the model file's own (raw) input, clipped and normalised "
+    "by the model as every input is; normalized = the layer chain's coordinates after the model's normalisation "
+    "(VNN-COMP's ACAS Xu properties are in these coordinates, an ACAS .nnet's own input is raw).",
+)
 
-def _load_box(path: str | None, n_inputs: int):
+
+def _load_box(path: str | None, net, space: str = "input"):
+    """The --domain box over the model's own input (converted from `space`); clip warnings on stderr."""
     if path is None:
         return None
     from .io.vnnlib import read_box
+    from .semantics import clip_report, model_box
 
-    return read_box(path, n_inputs=n_inputs)
+    box = model_box(net, read_box(path, n_inputs=net.input_size), space)
+    for line in clip_report(net, box)[0]:
+        err.print(f"lumpcheck: warning: {Path(path).name}: {line}: inputs there are clipped; is the box in the "
+                  f"model's input units? (see --domain-space)", markup=False, soft_wrap=True)
+    return box
 
 
 def _activations(net) -> str:
@@ -140,26 +158,36 @@ def info_dict(net, box) -> dict:
         "meta": {k: v for k, v in net.meta.items() if isinstance(v, (str, int, float, bool))},
         "domain": None
         if box is None
-        else {"lower": [str(v) for v in box.lower], "upper": [str(v) for v in box.upper]},
+        else {"lower": [str(v) for v in box.lower], "upper": [str(v) for v in box.upper], **_chain_box(net, box)},
     }
+
+
+def _chain_box(net, box) -> dict:
+    """The box as the layer chain sees it (clipped, normalised), when the model has a normalisation."""
+    if net.normalization is None:
+        return {}
+    chain = net.normalization.input_box(box)
+    return {"normalized": {"lower": [str(v) for v in chain.lower], "upper": [str(v) for v in chain.upper]}}
 
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--domain", "domain", type=click.Path(dir_okay=False), help="VNN-LIB file whose input box to show.")
+@domain_space_option
 @click.option("--arch", help=ARCH_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @user_errors
-def info(model: str, domain: str | None, arch: str | None, as_json: bool) -> None:
+def info(model: str, domain: str | None, domain_space: str, arch: str | None, as_json: bool) -> None:
     """Show a model's layers, widths, activations and parameter count.
 
     \b
     Example:
       lumpcheck info examples/planted_relu.onnx
       lumpcheck info acas_1_1.onnx --domain prop_3.vnnlib
+      lumpcheck info ACASXU_1_1.nnet --domain prop_3.vnnlib --domain-space normalized
     """
     net = _load(model, arch)
-    box = _load_box(domain, net.input_size)
+    box = _load_box(domain, net, domain_space)
     if as_json:
         click.echo(json.dumps(info_dict(net, box), indent=2))
         return
@@ -171,12 +199,22 @@ def info(model: str, domain: str | None, arch: str | None, as_json: bool) -> Non
     if net.normalization is not None:
         out.print("normalisation: input means/ranges and output mean/range kept as metadata (not folded)")
     if box is not None:
-        bt = Table("input", "lower", "upper", title=f"domain from {Path(domain).name}")
+        norm = net.normalization
+        chain = None if norm is None else norm.input_box(box)
+        columns = ["input", "lower", "upper"] + ([] if chain is None else ["clip range", "normalised lower",
+                                                                           "normalised upper"])
+        bt = Table(*columns, title=f"domain from {Path(domain).name}"
+                   + ("" if chain is None else " (model input; then as the layer chain sees it: clipped, normalised)"))
         for i, (lo, hi) in enumerate(zip(box.lower, box.upper)):
             if i >= 20:
                 bt.add_row("…", f"({box.dim - 20} more)", "")
                 break
-            bt.add_row(f"X_{i}", f"{float(lo):.6g}", f"{float(hi):.6g}")
+            row = [f"X_{i}", f"{float(lo):.6g}", f"{float(hi):.6g}"]
+            if chain is not None:
+                a, b = norm.clip_bounds(i)
+                row += [f"[{'-inf' if a is None else f'{float(a):.6g}'}, {'inf' if b is None else f'{float(b):.6g}'}]",
+                        f"{float(chain.lower[i]):.6g}", f"{float(chain.upper[i]):.6g}"]
+            bt.add_row(*row)
         out.print(bt)
 
 
@@ -229,6 +267,8 @@ def _print_reduction(red, report) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reduced model to write (.onnx or .nnet).")
 @click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: reduce on its input box (stably inactive ReLUs removed, stably linear neurons folded); the result equals MODEL ONLY on that box.")
 @click.option("--no-domain-reduction", is_flag=True, help="With --domain: lump only (valid everywhere) and prove over the box.")
+@domain_space_option
+@click.option("--allow-outside-clip", is_flag=True, help="Certify even when the --domain box lies wholly outside the model's input clip range on some input (refused by default: usually a units mistake).")
 @click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "float64"]),
@@ -241,7 +281,8 @@ def _print_reduction(red, report) -> None:
 @normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
-def reduce(model, output, domain, no_domain_reduction, dtype, cert_path, smtlib_dir, normalization, as_json) -> None:
+def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outside_clip, dtype, cert_path, smtlib_dir,
+           normalization, as_json) -> None:
     """Find the coarsest exact lumping of MODEL and write the smaller model.
 
     Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
@@ -256,6 +297,12 @@ def reduce(model, output, domain, no_domain_reduction, dtype, cert_path, smtlib_
       lumpcheck reduce model.onnx -o small.onnx
       lumpcheck reduce model.onnx -o small.onnx --certify cert.json --smtlib obligations/
       lumpcheck reduce acas.nnet -o small.onnx --normalization drop --dtype float64
+      lumpcheck reduce ACASXU_1_1.nnet -o small.nnet --domain prop_3.vnnlib \
+                --domain-space normalized --certify cert.json
+
+    The model's input clipping and normalisation are part of what it computes: a --domain box is over
+    the model's own input (or, with --domain-space normalized, over its layer chain's coordinates) and
+    is clipped and normalised as every input is. A box reaching beyond the clip range gets a warning.
     """
     from .pipeline import run_reduction
 
@@ -263,7 +310,8 @@ def reduce(model, output, domain, no_domain_reduction, dtype, cert_path, smtlib_
     with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else _nullcontext():
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
                             smtlib_dir=smtlib_dir, normalization=normalization,
-                            domain_reduction=not no_domain_reduction)
+                            domain_reduction=not no_domain_reduction, domain_space=domain_space,
+                            allow_outside_clip=allow_outside_clip)
     if proving:
         out.print(f"certificate: {res.verdict} -> {cert_path}", markup=False, soft_wrap=True)
     if as_json:
@@ -294,7 +342,10 @@ def check(certificate, original, reduced, as_json) -> None:
 
     Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
     and the certificate (not from the reducer's code), discharges them with exact rational algebra and
-    z3, and prints `valid` or `invalid: reason` (exit code 1).
+    z3, and prints `valid: SCOPE` or `invalid: reason` (exit code 1). SCOPE says what holds: e.g.
+    `equal on all inputs`, `equal ONLY on the box of prop_3.vnnlib (5 inputs), not outside it`, or
+    `|original - reduced| <= 4.8e-05 on the box ...` for an ε-certificate. The models' input
+    clipping and normalisation are part of what is compared.
 
     \b
     Example:
@@ -304,9 +355,10 @@ def check(certificate, original, reduced, as_json) -> None:
 
     result = run_check(certificate, original, reduced)
     if as_json:
-        click.echo(json.dumps({"valid": result.valid, "reasons": result.reasons}, indent=2))
+        scope = None if result.scope is None else result.scope.to_dict()
+        click.echo(json.dumps({"valid": result.valid, "scope": scope, "reasons": result.reasons}, indent=2))
     elif result.valid:
-        out.print("valid")
+        out.print(str(result), markup=False, soft_wrap=True)
     else:
         out.print(f"invalid: {result.reasons[0]}", markup=False, soft_wrap=True)
         for reason in result.reasons[1:5]:
@@ -407,6 +459,7 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
 @click.argument("model_a", type=click.Path(dir_okay=False))
 @click.argument("model_b", type=click.Path(dir_okay=False))
 @click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
+@domain_space_option
 @click.option(
     "--mode",
     default="strict",
@@ -414,10 +467,10 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
     help="strict (identical outputs), epsilon=E (max |difference| <= E, E decimal or p/q), top1 (same set of maximal outputs).",
 )
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
-@normalization_option("keep it (both models must agree)")
+@normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> None:
+def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
     """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
 
     Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
@@ -443,7 +496,7 @@ def verify(model_a, model_b, domain, mode, timeout, normalization, as_json) -> N
         parsed = Mode.parse(mode)
     except ValueError as e:
         raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
-    box = _load_box(domain, a.input_size)
+    box = _load_box(domain, a, domain_space)
     with err.status("verifying…", spinner="dots") if not as_json else _nullcontext():
         result = run_verify(a, b, box, parsed, timeout, a_path=model_a, b_path=model_b)
     if as_json:
@@ -508,7 +561,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     from .approx import approximate_reduce, export_approx
 
     net = _load(model, arch)
-    box = _load_box(domain, net.input_size)
+    box = _load_box(domain, net)
     if tolerance < 0:
         raise LumpcheckError(f"--tolerance must be >= 0, got {tolerance}")
     with err.status("clustering and bounding the deviation…", spinner="dots") if not as_json else _nullcontext():

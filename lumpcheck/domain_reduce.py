@@ -12,7 +12,7 @@ until nothing changes; the relations compose. The result is exact on the box onl
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
 
@@ -24,7 +24,7 @@ from .errors import LumpcheckError
 from .exact import as_fractions, to_float, to_fraction
 from .lumping import LayerStats, Reduction, ReductionStats, quotient
 from .lumping import reduce as lump
-from .network import Layer, Network
+from .network import Layer, Network, layers_only
 from .obligations import linear_slope, method_bounds
 from .relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
@@ -283,16 +283,17 @@ def _witness(lr: LayerRelation, phase: np.ndarray, k: int) -> int:
 def reduce_on_domain(
     net: Network, box: Box, *, bounds_method: str = "auto", iterate: bool = True, fold: bool = True
 ) -> DomainReduction:
-    """Reduce `net` exactly on `box` (not outside it): bounds once on the original, then domain steps and
+    """Reduce `net` exactly on `box` (over the model's own input: its normalisation and clipping are applied, and
+    the reduced model keeps them; not outside the box): bounds once on the original, then domain steps and
     lumping to a fixpoint (`iterate`) or one round. `fold=False` only removes inactive neurons (folding gives
     rational weights that float files may not hold exactly). Raises LumpcheckError for unusable inputs."""
     start = time.perf_counter()
-    if net.normalization is not None:
-        raise LumpcheckError(
-            "a domain reduction needs the box over the network's own inputs: fold the normalisation "
-            "(box over raw inputs) or drop it (box over normalised inputs) first", net.source or None)
     if box.dim != net.input_size:
         raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
+    if net.normalization is not None:  # the layer chain sees inp(clip(box)); the reduced model keeps the same maps
+        inner = reduce_on_domain(layers_only(net), net.normalization.input_box(box), bounds_method=bounds_method,
+                                 iterate=iterate, fold=fold)
+        return replace(inner, original=net, network=replace(inner.network, normalization=net.normalization), domain=box)
     method, parts = resolve_bounds_method(bounds_method, box)
     bounds = method_bounds(net, box, method, parts)
     phases = stable_phases(net, bounds)

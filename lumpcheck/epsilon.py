@@ -263,8 +263,10 @@ def prove_epsilon(
     smtlib_dir: str | Path | None = None,
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
+    semantics: str = "model",
 ) -> dict[str, Any]:
-    """The ε-certificate (JSON document) for a reduced file that holds `exact_quotient` rounded.
+    """The ε-certificate (JSON document) for a reduced file that holds `exact_quotient` rounded (`semantics` as in
+    obligations.derive).
 
     Proves original ≡ Q strictly (Q = reduced file + corrections), bounds |Q − R| on the box and states ε as
     that bound rounded up to `digits` significant digits (None: the bound itself). With z3_seconds > 0 a
@@ -278,12 +280,13 @@ def prove_epsilon(
     original, written = load_model(original_path), load_model(reduced_path)
     dtype = str(written.meta.get("dtype", ""))
     if dtype not in ("float32", "float64") or written.normalization is not None:
-        raise LumpcheckError("ε-certificates are for float32/float64 ONNX exports without normalisation metadata "
-                             "(fold it into the weights: --normalization fold)", str(reduced_path))
+        raise LumpcheckError("ε-certificates are for float32/float64 ONNX exports without normalisation or clipping "
+                             "metadata: write a .nnet (exact decimals), or pass --normalization drop (the layer "
+                             "chain on normalised values)", str(reduced_path))
     fixes = corrections(exact_quotient, written)
     quotient = apply_corrections(written, fixes)
     records, lemmas, times = prove_networks(original, quotient, relation, box, smtlib_dir, solver_check, timeout_ms,
-                                            claims=getattr(reduction, "claims", None))
+                                            claims=getattr(reduction, "claims", None), semantics=semantics)
     start = time.perf_counter()
     window = substitution_window(quotient)
     bound, deltas = difference_bound(quotient, written, box, window)
@@ -295,7 +298,8 @@ def prove_epsilon(
     cert = Certificate(
         ModelRecord(str(original_path), sha256_file(original_path), original.shape_str()),
         ModelRecord(str(reduced_path), sha256_file(reduced_path), written.shape_str()),
-        relation, lemmas, records, box, mode="epsilon", epsilon=epsilon, solver_check=solver_check, times=times,
+        relation, lemmas, records, box, mode="epsilon", epsilon=epsilon, semantics=semantics, solver_check=solver_check,
+        times=times,
     )
     doc = certificate_to_dict(cert)
     doc["epsilon_proof"] = {

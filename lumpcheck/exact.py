@@ -13,6 +13,8 @@ from typing import Iterable
 import numpy as np
 
 Number = Fraction | int
+FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
+"""The largest float32; a clip bound at or beyond it means no bound (the .nnet and ONNX convention)."""
 
 
 def to_fraction(x: object) -> Fraction:

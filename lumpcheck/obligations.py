@@ -23,7 +23,8 @@ import numpy as np
 from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
 from .domain import Box
 from .exact import fraction_str, to_fraction
-from .network import Activation, Network, fold_normalization
+from .network import Activation, Network, layers_only
+from .semantics import ComparisonError, compare
 from .relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
@@ -486,31 +487,15 @@ def _layer_relation_problems(ell: int, lr: LayerRelation, width: int, reduced_wi
     return out
 
 
-def common_normalization(original: Network, reduced: Network) -> tuple[Network, Network]:
-    """Both networks with the same normalisation: unchanged when equal, else both folded into the weights.
-
-    Folding is exact and leaves every hidden value unchanged, so the relation applies to the folded nets.
-    Folding drops input clipping, so both must clip identically.
-    """
-    if original.normalization == reduced.normalization:
-        return original, reduced
-    clips = [(n.input_min, n.input_max) if n else ((), ()) for n in (original.normalization, reduced.normalization)]
-    if clips[0] != clips[1]:
-        raise ValueError("the input clipping ranges differ")
-    return fold_normalization(original), fold_normalization(reduced)
-
-
 def domain_problems(original: Network, relation: Relation, domain: Box | None, claims: PhaseClaims | None) -> list[str]:
-    """Domain maps need a box and phase claims; the claims must name stable-able neurons of the original network,
-    whose normalisation (if any) has been folded, so that the box is over the layers' own inputs."""
+    """Domain maps need a box and phase claims; the claims must name stable-able neurons of the original layer
+    chain (plain: the box is over the chain's own inputs, see semantics.compare)."""
     uses = any(m.reason in DOMAIN_REASONS for lr in relation.layers for m in lr.maps)
     if claims is None:
         return ["inactive/linear maps hold on an input box only: they need a domain and phase claims"] if uses else []
     if domain is None:
         return ["phase claims without an input domain"]
     out = []
-    if original.normalization is not None:
-        out.append("phase claims need a network without normalisation metadata (the box is over its own inputs)")
     if domain.dim != original.input_size:
         out.append(f"the domain has {domain.dim} inputs, the network {original.input_size}")
     if len(claims.layers) != len(original.layers) - 1:
@@ -548,13 +533,20 @@ def derive(
     relation: Relation,
     domain: Box | None = None,
     claims: PhaseClaims | None = None,
+    semantics: str = "model",
 ) -> list[Obligation]:
     """All obligations of the claim 'reduced computes the same function as original' (strict mode), on all of
-    R^n, or on `domain` when the relation has domain maps resting on phase `claims`."""
-    try:
-        original, reduced = common_normalization(original, reduced)
-    except ValueError as e:
-        return [StructureObligation([f"normalisations differ and cannot be folded: {e}"])]
+    R^n, or on `domain` when the relation has domain maps resting on phase `claims`. `semantics` 'model' compares
+    the models (normalisation and clipping included, the domain over the original's input; semantics.compare),
+    'layers' the bare layer chains (both files' normalisation ignored, the domain over the chains' inputs)."""
+    if semantics == "layers":
+        original, reduced = layers_only(original), layers_only(reduced)
+    else:
+        try:
+            comparison = compare(original, reduced, domain)
+        except ComparisonError as e:
+            return [StructureObligation([e.message])]
+        original, reduced, domain = comparison.a, comparison.b, comparison.box
     problems = structure_problems(original, reduced, relation)
     problems = problems or domain_problems(original, relation, domain, claims)
     obligations: list[Obligation] = [StructureObligation(problems)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +13,10 @@ from .errors import LumpcheckError
 from .io import load_model, save_model
 from .lumping import Reduction
 from .lumping import reduce as lump
-from .network import Network, fold_normalization
+from .domain import Box
+from .io.vnnlib import read_box
+from .network import Network, fold_normalization, layers_only
+from .semantics import clip_report, model_box
 from .rounding import RoundingReport, round_network
 
 DECIMAL = "decimal"
@@ -39,18 +42,36 @@ class PipelineResult:
 
 
 def prepare_normalization(net: Network, normalization: str, out_path: str) -> Network:
-    """Apply the user's normalisation choice before reducing: keep (.nnet and .onnx hold it), fold, drop."""
-    if net.normalization is None or normalization == "keep" and not out_path.lower().endswith((".pt", ".pth")):
+    """Apply the user's normalisation choice before reducing: keep (.nnet and .onnx hold it), fold (the affine maps
+    into the weights, exactly; input clipping stays), drop (the bare layer chain, on normalised values)."""
+    torch_out = out_path.lower().endswith((".pt", ".pth"))
+    if net.normalization is None or normalization == "keep" and not torch_out:
         return net
-    if normalization == "fold":
-        return fold_normalization(net)
     if normalization == "drop":
-        return replace(net, normalization=None)
+        return layers_only(net)
+    if normalization == "fold":
+        try:
+            folded = fold_normalization(net)
+        except ValueError as e:
+            raise LumpcheckError(f"--normalization fold: {e}", net.source) from None
+        if folded.normalization is None or not torch_out:
+            return folded
+        raise LumpcheckError("--normalization fold keeps the model's input clipping, which a PyTorch file cannot hold: "
+                             "write .onnx or .nnet, or pass --normalization drop (the layer chain on normalised values)",
+                             net.source)
     raise LumpcheckError(
         "the model carries input/output normalisation that a PyTorch file cannot hold: pass --normalization fold "
         "(exact, raw inputs/outputs) or --normalization drop (network on normalised values, as the ACAS Xu ONNX files)",
         net.source,
     )
+
+
+def prepare_domain(source: Network, box: Box, space: str, normalization: str) -> Box:
+    """The box over the prepared network's input (see prepare_normalization) for a box given in `space` of the
+    source model ('input': its own input; 'normalized': its layer chain's coordinates)."""
+    if normalization == "drop" and source.normalization is not None:
+        return box if space == "normalized" else source.normalization.input_box(model_box(source, box, space))
+    return model_box(source, box, space)
 
 
 def choose_dtype(requested: str, source_dtype: str, network: Network) -> tuple[str, RoundingReport]:
@@ -102,6 +123,8 @@ def run_reduction(
     normalization: str = "keep",
     domain_reduction: bool = True,
     bounds_method: str = "auto",
+    domain_space: str = "input",
+    allow_outside_clip: bool = False,
 ) -> PipelineResult:
     """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
 
@@ -111,13 +134,19 @@ def run_reduction(
     ε-certificate on the domain (epsilon.py); without a domain that is impossible and it refuses (LumpcheckError).
     """
     model, output = str(model_path), str(output_path)
-    net = prepare_normalization(load_model(model), normalization, output)
-    box = None
+    source = load_model(model)
+    net = prepare_normalization(source, normalization, output)
+    semantics = "layers" if normalization == "drop" and source.normalization is not None else "model"
+    box, notes = None, []
     if domain_path is not None:
-        from .io.vnnlib import read_box
-
-        box = read_box(domain_path, n_inputs=net.input_size)
-    notes = []
+        box = prepare_domain(source, read_box(domain_path, n_inputs=net.input_size), domain_space, normalization)
+        warnings, wholly = clip_report(net, box)
+        if wholly and cert_path and not allow_outside_clip:
+            raise LumpcheckError("refusing to certify on a box that lies wholly outside the model's input clip range "
+                                 f"({'; '.join(warnings)}): every such input is clipped onto one value, which usually "
+                                 "means the box is in the wrong units (see --domain-space); pass --allow-outside-clip "
+                                 "if it is meant", str(domain_path))
+        notes += [f"WARNING: {w} (inputs are clipped; check the box's units, see --domain-space)" for w in warnings]
     if box is None or not domain_reduction:
         red = lump(net)
         red.domain = box
@@ -141,10 +170,10 @@ def run_reduction(
         raise LumpcheckError(str(e), output) from e
     cert = None
     if cert_path and report.exact:
-        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir)
+        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir, semantics=semantics)
         write_certificate(cert, cert_path)
     elif cert_path:
-        doc = prove_epsilon(model, output, red, box, red.network, smtlib_dir=smtlib_dir)
+        doc = prove_epsilon(model, output, red, box, red.network, smtlib_dir=smtlib_dir, semantics=semantics)
         write_epsilon_certificate(doc, cert_path)
         cert = as_certificate(doc)
         notes.append(f"the {chosen} file rounds the quotient: certified max |original - reduced| <= ε = "

@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from .errors import LumpcheckError
+from .exact import FLOAT32_MAX
 from .network import Activation, Layer, Network, Normalization
 
 DTYPES = ("float32", "float64")
-FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
 _FLOAT32_OVERFLOW = FLOAT32_MAX + Fraction(2) ** 103  # FLOAT32_MAX + half an ulp: from here on, rounds to inf
 
 

@@ -21,6 +21,7 @@ from .errors import LumpcheckError
 from .exact import as_fractions, fraction_str, to_fraction
 from .falsify import Replay, Value, falsify, onnxruntime_outputs, replay
 from .network import Activation, Network
+from .semantics import Comparison, ComparisonError, compare
 
 STATUSES = ("unsat", "sat", "unknown", "timeout", "error")
 ENGINES = ("falsify", "difference-bound", "lumping-match", "monolithic")
@@ -318,6 +319,8 @@ class _Run:
     clock: _Clock
     seed: int
     notes: list[str] = field(default_factory=list)
+    plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
+    models: tuple[Network, Network] | None = None  # the two models as given
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -333,7 +336,15 @@ class _Run:
         return self.result("timeout", "none", f"time budget of {self.timeout:g} s used up")
 
     def counterexample(self, engine: str, rep: Replay) -> VerifyResult:
-        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs."""
+        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs. A witness of
+        the comparison form is mapped back to a model input and replayed exactly on the models ('error' if it
+        does not replay there: a bug, never a wrong 'sat')."""
+        if self.plain is not None and self.models is not None:
+            x = self.plain.model_input(rep.x)
+            rep = replay(self.models[0], self.models[1], x, self.mode)
+            if not rep.violated or (self.plain.model_box is not None and not self.plain.model_box.contains(rep.x)):
+                return self.result("error", engine, "internal error: a counterexample of the layer chains does not "
+                                   "replay on the models", witness=rep.x, output_a=rep.ya, output_b=rep.yb)
         ort: dict[str, list[float]] = {}
         with self.clock.phase("onnxruntime"):
             for name, path in (("a", self.a_path), ("b", self.b_path)):
@@ -358,10 +369,12 @@ def verify(
     engines: Sequence[str] = ENGINES,
     seed: int = 0,
 ) -> VerifyResult:
-    """Decide whether a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
+    """Decide whether models a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
 
-    The compared functions are the layer chains (what `network.evaluate` computes) and the box is over their
-    own inputs; normalisation metadata must be equal on both sides (else 'error': fold it first).
+    The compared functions are the models (what `network.evaluate` computes: normalisation and input clipping
+    included) and the box is over their own input. The engines work on the comparison form (semantics.compare:
+    plain layer chains, clipping compiled into a ReLU layer where the two models clip differently); a
+    counterexample is mapped back to a model input and replayed exactly on the models themselves.
     """
     unknown_engines = set(engines) - set(ENGINES)
     if unknown_engines:
@@ -370,6 +383,11 @@ def verify(
     problem = _shape_problem(a, b, box)
     if problem:
         return run.result("error", "shape-check", problem)
+    try:
+        run.plain, run.models = compare(a, b, box, fold_outputs=True, clip_layers=True), (a, b)
+    except ComparisonError as e:
+        return run.result("error", "shape-check", e.message)
+    run.a, run.b, run.box = run.plain.a, run.plain.b, run.plain.box
     failed = False
     for engine, step in (
         ("falsify", _falsify),
@@ -399,8 +417,6 @@ def _shape_problem(a: Network, b: Network, box: Box | None) -> str:
         return f"output sizes differ: {a.output_size} vs {b.output_size}"
     if box is not None and box.dim != a.input_size:
         return f"the domain box has {box.dim} inputs but the networks take {a.input_size}"
-    if a.normalization != b.normalization:
-        return "the networks carry different input/output normalisation metadata; fold it first (fold_normalization)"
     return ""
 
 

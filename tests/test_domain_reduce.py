@@ -190,10 +190,6 @@ def test_user_errors() -> None:
         reduce_on_domain(net, box, bounds_method="lp")
     with pytest.raises(LumpcheckError, match="inputs"):
         reduce_on_domain(net, Box((Fraction(0),), (Fraction(1),)))
-    one = (Fraction(1),) * 3
-    norm = Normalization((Fraction(0),) * 3, one, (Fraction(0),), (Fraction(1),))
-    with pytest.raises(LumpcheckError, match="normalisation"):
-        reduce_on_domain(Network(net.layers, normalization=norm), box)
 
 
 # ---------------------------------------------------------------- exact linear algebra and composition

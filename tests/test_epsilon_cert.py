@@ -113,7 +113,9 @@ def test_planted_export_gets_a_valid_epsilon_certificate(big, dtype):
     epsilon = Fraction(doc["claim"]["epsilon"])
     assert Fraction(proof["bound"]) <= epsilon <= Fraction(proof["bound"]) * Fraction(11, 10)
     assert Fraction(proof["bound"]) <= Fraction(proof["interval_bound"])  # back-substitution never loses
-    assert str(check_epsilon(json.loads(json.dumps(doc)), big["original"], reduced)) == "valid"
+    result = check_epsilon(json.loads(json.dumps(doc)), big["original"], reduced)
+    assert result.valid and result.scope.epsilon == epsilon and result.scope.mode == "epsilon"
+    assert str(result) == f"valid: |original - reduced| <= {float(epsilon):.3g} on the box (5 inputs)"
     cert = as_certificate(doc)
     assert cert.mode == "epsilon" and cert.epsilon == epsilon and cert.domain == unit_box(5) and cert.verdict == "proved"
 

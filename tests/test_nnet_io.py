@@ -13,7 +13,7 @@ from lumpcheck.errors import ModelFormatError
 from lumpcheck.exact import as_fractions, decimal_str, exact_equal, parse_decimal
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.nnet import NO_BOUND, read_nnet, write_nnet
-from lumpcheck.network import Activation, Layer, Network, Normalization, evaluate
+from lumpcheck.network import Activation, Layer, Network, Normalization, evaluate, layers_only
 
 ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
 ACAS_1_1 = "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"
@@ -86,7 +86,11 @@ def test_evaluation_uses_the_exact_weights(tmp_path):
     b1 = [Fraction(0), Fraction(1), Fraction(-3, 10)]
     hidden = [max(Fraction(0), w1[i, 0] * x[0] + w1[i, 1] * x[1] + b1[i]) for i in range(3)]
     expected = Fraction(1, 2) * hidden[0] - hidden[1] + 2 * hidden[2] + Fraction(1, 4)
-    assert evaluate(net, x) == [expected]
+    assert evaluate(layers_only(net), x) == [expected]
+    # the model: x clipped to [-1, 1] x [-2, 2], normalised by means (1/2, 0) and ranges (2, 4), output * 3 + 10
+    v = [(Fraction(1) - Fraction(1, 2)) / 2, Fraction(1, 7) / 4]
+    hidden = [max(Fraction(0), w1[i, 0] * v[0] + w1[i, 1] * v[1] + b1[i]) for i in range(3)]
+    assert evaluate(net, x) == [3 * (Fraction(1, 2) * hidden[0] - hidden[1] + 2 * hidden[2] + Fraction(1, 4)) + 10]
 
 
 def test_coav_dialect_without_comments_or_trailing_commas(tmp_path):
@@ -219,10 +223,9 @@ def test_network_without_normalization_gets_the_identity_one(tmp_path):
     save_model(net, tmp_path / "plain.nnet")
     back = load_model(tmp_path / "plain.nnet")
     assert layers_equal(net, back)
-    norm = back.normalization
-    assert norm.input_mean == (0, 0) and norm.input_range == (1, 1)
-    assert norm.output_mean == (0,) and norm.output_range == (1,)
-    assert norm.input_min == (Fraction(-NO_BOUND),) * 2 and norm.input_max == (Fraction(NO_BOUND),) * 2
+    assert back.normalization is None  # means 0, ranges 1 and float32-extreme bounds: no normalisation at all
+    assert "0,0,0,\n1,1,1," in (tmp_path / "plain.nnet").read_text()
+    assert decimal_str(-NO_BOUND) in (tmp_path / "plain.nnet").read_text()
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,11 @@ def test_onnx_keeps_normalisation_and_certifies_pytorch_needs_a_choice(tmp_path)
     assert load_model(out).normalization == load_model(RANGED).normalization and check(cert, RANGED, out).valid
     with pytest.raises(LumpcheckError, match="--normalization fold"):
         run_reduction(RANGED, tmp_path / "small.pt")
-    res = run_reduction(RANGED, tmp_path / "folded.onnx", normalization="fold")
-    assert res.reduction.original.normalization is None and load_model(tmp_path / "folded.onnx").normalization is None
+    res = run_reduction(RANGED, tmp_path / "folded.onnx", normalization="fold", cert_path=tmp_path / "folded.json")
+    clip = res.reduction.original.normalization  # folding keeps the input clip [-5, 5]^2, and the file holds it
+    assert clip.affine_identity and clip.input_min == (-5, -5) and clip.input_max == (5, 5)
+    assert load_model(tmp_path / "folded.onnx").normalization == clip
+    assert res.verdict == "proved" and check(tmp_path / "folded.json", RANGED, tmp_path / "folded.onnx").valid
 
 
 def test_refuses_to_certify_a_rounded_export(tmp_path):

@@ -5,8 +5,9 @@ unused flag line (`0,` or `0`); input minimums; input maximums; means and ranges
 output's); then per layer one line per weight row and one line per bias. Hidden layers are ReLU, the output
 is linear. A hidden layer may have size 0 (a reduced network whose layer was removed entirely): it has no
 rows, and the next layer's rows are empty, so only that layer's bias lines are written. The normalisation
-is kept as `Normalization` metadata, not folded (see `fold_normalization`);
-the reference evaluator also clamps inputs to [min, max], which lumpcheck keeps as metadata only.
+is kept as `Normalization` metadata, not folded (see `fold_normalization`), and so is the input clamp to
+[min, max] of the reference evaluator: both are part of the model's meaning (network.Normalization). Means 0,
+ranges 1 and float32-extreme bounds (what a writer emits for "none") read as no normalisation.
 Comment lines are kept in `meta["nnet_comments"]` (the ACAS files carry their CC BY notice there) and
 written back; tolerated oddities (legacy headers, odd maxLayerSize) are listed in `meta["warnings"]`.
 """
@@ -126,7 +127,7 @@ def read_nnet(path: str | Path) -> Network:
     return Network(layers, normalization, source=str(p), meta=meta)
 
 
-def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
+def _read_normalization(lines: _Lines, n_in: int) -> Normalization | None:
     """Min, max, mean and range lines; tolerates the legacy ACAS header that lists more inputs than the net has."""
     number, mins = lines.numbers("input minimums")
     if len(mins) < n_in:
@@ -140,7 +141,9 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
             f"line {number}: normalisation lists {k} inputs for a {n_in}-input network "
             f"(legacy header); using the first {n_in} and the last mean/range for the output"
         )
-    return Normalization(
+    if 0 in ranges[:n_in]:
+        raise lines.error(f"input range 0 for input {ranges.index(0)} (the reader divides by it)", number + 3)
+    norm = Normalization(
         input_mean=tuple(means[:n_in]),
         input_range=tuple(ranges[:n_in]),
         output_mean=(means[-1],),
@@ -148,6 +151,7 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
         input_min=tuple(mins[:n_in]),
         input_max=tuple(maxs[:n_in]),
     )
+    return None if norm.affine_identity and not norm.has_clip else norm
 
 
 def write_nnet(net: Network, path: str | Path) -> None:
