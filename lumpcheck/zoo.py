@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -426,7 +426,7 @@ def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: E
     try:
         futures = {pool.submit(run_job, job, str(out), settings, force): job for job in job_list}
         with _progress(progress, len(job_list)) as advance:
-            for fut in as_completed(futures):
+            for fut in _completed(futures):
                 rows.append(_row_of(fut, futures[fut]))
                 advance(rows[-1])
     except KeyboardInterrupt as e:
@@ -446,6 +446,16 @@ def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: E
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
     return _summarise(rows, start, out, settings)
+
+
+def _completed(futures: Iterable[Future]) -> Iterator[Future]:
+    """The futures as they finish (like as_completed), waking every 0.2 s: a Ctrl-C or SIGTERM that the kernel
+    delivered to another thread (a worker, the progress bar, a dask client) leaves a blocked main thread waiting,
+    and Python raises the interrupt only when the main thread runs again."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 def _row_of(fut: Any, job: Job) -> Row:
