@@ -31,8 +31,8 @@ EXIT_CODES_HELP = f"""
 \b
 Exit codes:
   {EXIT_OK}   success (reduced / proved / valid)
-  {EXIT_REFUTED}   refuted: counterexample found, or certificate invalid
-  {EXIT_USAGE}   bad input: unreadable model, malformed file, bad option
+  {EXIT_REFUTED}   refuted: counterexample found, certificate invalid, or proof failed
+  {EXIT_USAGE}   bad input: unreadable model, malformed file, bad option, output over an input
   {EXIT_UNSUPPORTED}   unsupported model (conv, branches, unknown op): nothing to do
   {EXIT_UNKNOWN}   unknown or timeout: the solver could not decide
   {EXIT_INTERNAL}  internal error (a bug: please report it with --debug output)
@@ -361,6 +361,7 @@ def report(certificate, output, fmt, original, reduced) -> None:
     Shows the verdict in one line (what was proved, over which domain, by which solver, and whether the
     model files on disk still match the certified hashes), a per-layer table and bar chart, every
     obligation's result, the hashes, and the `lumpcheck check` command that re-verifies it all.
+    Refuses an OUTPUT that is the certificate or one of the model files (symlinks included).
 
     \b
     Examples:
@@ -536,7 +537,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     After the exact lumping, neurons whose normalised incoming vectors are within --tolerance are merged
     too. The result is not equivalent: lumpcheck derives, in exact arithmetic, a sound bound ε on
     max |original(x) - approximate(x)| over the box (including the export's rounding) and reports it
-    beside the deviation measured on random points (always <= ε).
+    beside the deviation measured on random points (always <= ε). Refuses an OUTPUT that is MODEL or the domain.
 
     \b
     Example:

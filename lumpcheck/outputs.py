@@ -133,8 +133,9 @@ def refuse_clashes(inputs: Iterable[Named], targets: Iterable[Target | Named]) -
 
 
 def _clash(out: Named, other: Named, directory: bool, role: str) -> str:
-    if directory and not same_file(out.path, other.path):
-        return (f"{out.option} {out.path} contains the {role} {other.option} {other.path}: writing there could "
+    if directory:
+        relation = "is" if same_file(out.path, other.path) else "contains"
+        return (f"{out.option} {out.path} {relation} the {role} {other.option} {other.path}: writing there could "
                 f"overwrite or delete it; name a new or separate directory")
     link = " (a link to it)" if Path(out.path).is_symlink() else ""
     what = f"the {role} {other.option} {other.path}" + (" itself" if str(out.path) == str(other.path) else link)
