@@ -14,8 +14,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import LumpcheckError
+from .outputs import Named, Target, refuse_clashes
 from .zoo import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
 EXIT_OK = 0
@@ -24,16 +25,18 @@ EXIT_USAGE = 2  # bad input file or arguments
 EXIT_UNSUPPORTED = 3  # model outside lumpcheck's scope
 EXIT_UNKNOWN = 4  # solver gave up or timed out
 EXIT_INTERNAL = 70  # a bug in lumpcheck
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM gives 143 (128 + signal number)
 
 EXIT_CODES_HELP = f"""
 \b
 Exit codes:
   {EXIT_OK}   success (reduced / proved / valid)
-  {EXIT_REFUTED}   refuted: counterexample found, or certificate invalid
-  {EXIT_USAGE}   bad input: unreadable model, malformed file, bad option
+  {EXIT_REFUTED}   refuted: counterexample found, certificate invalid, or proof failed
+  {EXIT_USAGE}   bad input: unreadable model, malformed file, bad option, output over an input
   {EXIT_UNSUPPORTED}   unsupported model (conv, branches, unknown op): nothing to do
   {EXIT_UNKNOWN}   unknown or timeout: the solver could not decide
   {EXIT_INTERNAL}  internal error (a bug: please report it with --debug output)
+  {EXIT_INTERRUPTED} interrupted by Ctrl-C (143: by SIGTERM); no partial or temporary files are left
 """
 
 out = Console(highlight=False)
@@ -54,7 +57,12 @@ def user_errors(fn: Callable) -> Callable:
                 traceback.print_exc()
             err.print(f"lumpcheck: error: {e.one_line()}", markup=False, soft_wrap=True)
             sys.exit(e.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (interrupt.py): temporary files are already gone
+            name = interrupt.signal_of(e).name
+            notes = "".join(f"; {note}" for note in getattr(e, "__notes__", []))
+            err.print(f"lumpcheck: interrupted ({name}){notes}", markup=False, soft_wrap=True)
+            sys.exit(interrupt.exit_code(e))
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
             if debug:
@@ -264,7 +272,7 @@ def _print_reduction(red, report) -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reduced model to write (.onnx or .nnet).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reduced model to write (.onnx or .nnet). With --certify it appears only when the proof holds (else as NAME.unproved.EXT).")
 @click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: reduce on its input box (stably inactive ReLUs removed, stably linear neurons folded); the result equals MODEL ONLY on that box.")
 @click.option("--no-domain-reduction", is_flag=True, help="With --domain: lump only (valid everywhere) and prove over the box.")
 @domain_space_option
@@ -276,8 +284,8 @@ def _print_reduction(red, report) -> None:
     show_default=True,
     help="Float format of the written weights; auto = the source's format if the quotient is exact in it, else float64.",
 )
-@click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here.")
-@click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 here.")
+@click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here (on a failed proof: CERT.failed.json).")
+@click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 into this new (or .smt2-only) directory, replaced as a whole (on a failed proof: DIR.unproved).")
 @normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
@@ -291,6 +299,11 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
     only, where it also drops stably inactive ReLUs and folds stably linear neurons); with --certify it is proved
     layer by layer (z3 + exact rational algebra) and a certificate is written that
     `lumpcheck check` re-verifies independently.
+
+    Never destroys or half-writes: an output that names an input (or another output, symlinks included) is
+    refused, and the outputs appear together at the end. With --certify they appear under the requested
+    names only if the proof holds; a failed proof exits 1, prints the failing obligations and keeps the files
+    as NAME.unproved.EXT, CERT.failed.json (and DIR.unproved). Ctrl-C exits 130 and leaves nothing behind.
 
     \b
     Examples:
@@ -313,16 +326,37 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
                             allow_outside_clip=allow_outside_clip)
     if proving:
-        out.print(f"certificate: {res.verdict} -> {cert_path}", markup=False, soft_wrap=True)
+        out.print(f"certificate: {res.verdict} -> {res.cert_path}", markup=False, soft_wrap=True)
+    failed = res.verdict not in (None, "proved")
     if as_json:
-        click.echo(json.dumps(reduction_dict(res.reduction, res.rounding, output, cert_path, res.verdict), indent=2))
+        doc = reduction_dict(res.reduction, res.rounding, res.output_path, res.cert_path, res.verdict)
+        doc["failures"] = [{"id": o.id, "detail": o.detail} for o in res.certificate.failures] if failed else []
+        click.echo(json.dumps(doc, indent=2))
     else:
         _print_reduction(res.reduction, res.rounding)
         for note in res.notes:
             out.print(note, markup=False, soft_wrap=True)
-        out.print(f"wrote {output}", markup=False, soft_wrap=True)
-    if res.verdict not in (None, "proved"):
+        out.print(f"wrote {res.output_path}", markup=False, soft_wrap=True)
+    if failed:
+        _print_failed_proof(res, output, cert_path, smtlib_dir)
         sys.exit(EXIT_REFUTED)
+
+
+def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None) -> None:
+    """Why the proof failed (the failing obligations) and where the unproved files were kept instead."""
+    failures = res.certificate.failures
+    err.print(f"lumpcheck: proof FAILED: {len(failures)} of {len(res.certificate.obligations)} obligations do not hold",
+              markup=False, soft_wrap=True)
+    for o in failures[:5]:
+        detail = " ".join((o.detail or o.statement).split())
+        err.print(f"  {o.id}: {detail[:300]}", markup=False, soft_wrap=True)
+    if len(failures) > 5:
+        err.print(f"  … {len(failures) - 5} more in {res.cert_path}", markup=False, soft_wrap=True)
+    kept = f"kept the unproved model as {res.output_path} and the failed certificate as {res.cert_path}"
+    if res.smtlib_dir:
+        kept += f" (SMT-LIB files in {res.smtlib_dir})"
+    requested = " / ".join(str(p) for p in (output, cert_path, smtlib_dir) if p)
+    err.print(f"{kept}; nothing written under {requested}", markup=False, soft_wrap=True)
 
 
 def _nullcontext():
@@ -379,6 +413,7 @@ def report(certificate, output, fmt, original, reduced) -> None:
     Shows the verdict in one line (what was proved, over which domain, by which solver, and whether the
     model files on disk still match the certified hashes), a per-layer table and bar chart, every
     obligation's result, the hashes, and the `lumpcheck check` command that re-verifies it all.
+    Refuses an OUTPUT that is the certificate or one of the model files (symlinks included).
 
     \b
     Examples:
@@ -409,6 +444,8 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     check did not hold), unsupported, error or timeout. Writes OUTPUT/summary.csv, summary.json, index.html
     and per model OUTPUT/models/NAME/ (reduced model in the original's format, cert.json, report.html, log).
     Rerunning skips models whose files and settings are unchanged, so an interrupted run can be resumed.
+    OUTPUT must not hold DIRECTORY or any model or domain. Ctrl-C (or SIGTERM) kills the model processes,
+    removes the unfinished models' files, writes the summary of the finished ones and exits 130 (143).
     Exit code 1 when some proof or check failed, else 0.
 
     \b
@@ -419,6 +456,7 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     """
     from .zoo import Settings, discover, run_zoo
 
+    refuse_clashes([Named("DIRECTORY", directory), Named("--domain-map", domain_map)], [Target("-o", output, directory=True)])
     jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
     settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None)
     if scheduler:
@@ -552,7 +590,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     After the exact lumping, neurons whose normalised incoming vectors are within --tolerance are merged
     too. The result is not equivalent: lumpcheck derives, in exact arithmetic, a sound bound ε on
     max |original(x) - approximate(x)| over the box (including the export's rounding) and reports it
-    beside the deviation measured on random points (always <= ε).
+    beside the deviation measured on random points (always <= ε). Refuses an OUTPUT that is MODEL or the domain.
 
     \b
     Example:
@@ -560,6 +598,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     """
     from .approx import approximate_reduce, export_approx
 
+    refuse_clashes([Named("MODEL", model), Named("--domain", domain)], [Named("-o", output)])
     net = _load(model, arch)
     box = _load_box(domain, net)
     if tolerance < 0:
@@ -596,7 +635,8 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Ctrl-C and SIGTERM become exit codes 130 and 143 (interrupt.py)."""
+    interrupt.install()
     cli(prog_name="lumpcheck")
 
 

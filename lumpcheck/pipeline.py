@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from .lumping import reduce as lump
 from .domain import Box
 from .io.vnnlib import read_box
 from .network import Network, fold_normalization, layers_only
+from .outputs import Named, Publication, ReductionTargets, StagedReduction, refuse_clashes
 from .semantics import clip_report, model_box
 from .rounding import RoundingReport, round_network
 
@@ -34,6 +35,7 @@ class PipelineResult:
     output_path: str
     cert_path: str | None = None
     notes: list[str] = field(default_factory=list)  # what the user should know about the run (printed as is)
+    smtlib_dir: str | None = None  # where the SMT-LIB files went (None: not asked for)
 
     @property
     def verdict(self) -> str | None:
@@ -128,12 +130,45 @@ def run_reduction(
 ) -> PipelineResult:
     """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
 
+    Never destroys or half-writes (outputs.py): outputs naming an input or each other are refused (OutputClash);
+    the files are staged beside their targets and published together at the end. With `cert_path` they are
+    published under the requested names only when the proof holds; a failed proof publishes them as
+    NAME.unproved.EXT, CERT.failed.json and DIR.unproved instead (the result's paths say where).
+    """
+    targets = ReductionTargets.of(output_path, cert_path, smtlib_dir)
+    refuse_clashes([Named("MODEL", model_path), Named("--domain", domain_path)], targets.all)
+    with Publication(targets.all) as publication:
+        res = _reduce_into(str(model_path), str(output_path), targets.staged(publication), domain_path=domain_path,
+                           dtype=dtype, normalization=normalization, domain_reduction=domain_reduction,
+                           bounds_method=bounds_method, domain_space=domain_space,
+                           allow_outside_clip=allow_outside_clip)
+        where = publication.publish(ok=res.verdict in (None, "proved"))
+    published = {t: str(where[t.path]) for t in targets.all}
+    return replace(res, output_path=published[targets.model], cert_path=published.get(targets.cert),
+                   smtlib_dir=published.get(targets.smtlib))
+
+
+def _reduce_into(
+    model: str,
+    output: str,
+    staged: StagedReduction,
+    *,
+    domain_path: str | Path | None,
+    dtype: str,
+    normalization: str,
+    domain_reduction: bool,
+    bounds_method: str,
+    domain_space: str,
+    allow_outside_clip: bool,
+) -> PipelineResult:
+    """The reduction run of `run_reduction`, writing to the `staged` paths (`output` names the final file).
+
     With a domain (and `domain_reduction`), the reduction uses it (domain_reduce.py): the result equals the
     model only on the box. Its linear folding is skipped when the written file could not hold the folded
     (rational) weights exactly. The proof is about files: a quotient the output format rounds gets an
     ε-certificate on the domain (epsilon.py); without a domain that is impossible and it refuses (LumpcheckError).
     """
-    model, output = str(model_path), str(output_path)
+    cert_path, smtlib_dir = staged.cert, staged.smtlib
     source = load_model(model)
     net = prepare_normalization(source, normalization, output)
     semantics = "layers" if normalization == "drop" and source.normalization is not None else "model"
@@ -165,17 +200,19 @@ def run_reduction(
                              "or give an input domain (--domain) for an ε-certificate: on all of R^n a rounding error "
                              "is unbounded", model)
     try:
-        save_model(red.network, output, dtype=chosen if chosen != DECIMAL else "float64")
+        save_model(red.network, staged.model, dtype=chosen if chosen != DECIMAL else "float64")
     except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
         raise LumpcheckError(str(e), output) from e
     cert = None
     if cert_path and report.exact:
-        cert = prove(model, output, red, domain=box, smtlib_dir=smtlib_dir, semantics=semantics)
+        cert = prove(model, staged.model, red, domain=box, smtlib_dir=smtlib_dir, semantics=semantics)
+        cert.reduced.path = staged.recorded_name(cert.verdict)
         write_certificate(cert, cert_path)
     elif cert_path:
-        doc = prove_epsilon(model, output, red, box, red.network, smtlib_dir=smtlib_dir, semantics=semantics)
-        write_epsilon_certificate(doc, cert_path)
+        doc = prove_epsilon(model, staged.model, red, box, red.network, smtlib_dir=smtlib_dir, semantics=semantics)
         cert = as_certificate(doc)
+        doc["models"]["reduced"]["path"] = cert.reduced.path = staged.recorded_name(cert.verdict)
+        write_epsilon_certificate(doc, cert_path)
         notes.append(f"the {chosen} file rounds the quotient: certified max |original - reduced| <= ε = "
                      f"{float(cert.epsilon):.3g} on the box (ε-certificate, exact value in it)")
     return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path), notes)

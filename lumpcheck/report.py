@@ -16,6 +16,7 @@ from pathlib import Path
 from .atomic import write_text_atomic
 from .certificate import Certificate, ObligationRecord, read_certificate, sha256_file
 from .exact import fraction_str
+from .outputs import Named, refuse_clashes
 
 FORMATS = ("html", "md")
 MERGED = ("duplicate", "proportional", "negated")
@@ -412,7 +413,10 @@ def format_for(path: str | Path) -> str:
 
 def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None,
                  original: str | Path | None = None, reduced: str | Path | None = None) -> Report:
-    """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix)."""
+    """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
+    Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads."""
     report = build_report(cert_path, original, reduced)
+    inputs = [Named("CERTIFICATE", cert_path)] + [Named(f"the {f.role} model", f.path) for f in report.files]
+    refuse_clashes(inputs, [Named("-o", out_path)])
     write_text_atomic(out_path, render(report, fmt or format_for(out_path)))
     return report

@@ -16,12 +16,13 @@ import io
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -31,6 +32,8 @@ from typing import Any, Callable, Iterable, Iterator
 from . import __version__
 from .atomic import write_text_atomic
 from .errors import LumpcheckError, UnsupportedModelError
+from .interrupt import signals_deferred
+from .outputs import Named, Target, refuse_clashes
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MEMORY_MB = 4096
@@ -41,6 +44,8 @@ _RETRY_WITH_NEW_LIMITS = ("timeout", "error")
 _REASON_CHARS = 300
 _OOM_MESSAGES = ("out of memory", "failed to map segment", "cannot allocate memory")
 """How memory exhaustion surfaces besides MemoryError: z3 (Z3Exception), shared-library loads (ImportError/OSError)."""
+INTERRUPTED = "error: interrupted"
+"""Status of a job the run was interrupted in (Ctrl-C / SIGTERM): never recorded, its directory is removed."""
 _CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MODEL_SUFFIXES = (".onnx", ".nnet")
 
@@ -111,6 +116,7 @@ class ZooResult:
     wall_seconds: float
     out_dir: str
     settings: Settings = field(default_factory=Settings)
+    unfinished: int = 0  # jobs left out because the run was interrupted
 
     @property
     def counts(self) -> dict[str, int]:
@@ -229,7 +235,8 @@ def _finished(directory: Path, key: str | None, limits: dict[str, Any]) -> Row |
 
 
 _RESULT_FIELDS = ("status", "verdict", "check", "shape_before", "shape_after", "params_before", "params_after")
-ARTEFACTS = ("done.json", "result.json", "cert.json", "report.html", "reduced.onnx", "reduced.nnet", "log.txt")
+ARTEFACTS = ("done.json", "result.json", "cert.json", "report.html", "reduced.onnx", "reduced.nnet", "log.txt",
+             "cert.failed.json", "reduced.unproved.onnx", "reduced.unproved.nnet")
 
 
 def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool = False) -> Row:
@@ -238,6 +245,8 @@ def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool
     key, limits = job_key(job, settings), _limits(job, settings)
     if not force and (row := _finished(directory, key, limits)) is not None:
         return row
+    if _STOP.is_set():
+        return Row(job.rel, job.domain_rel or "", INTERRUPTED, dir=f"models/{job.name}")
     directory.mkdir(parents=True, exist_ok=True)
     for name in ARTEFACTS:  # a rerun must never show an earlier run's files as its own
         (directory / name).unlink(missing_ok=True)
@@ -249,8 +258,9 @@ def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool
     status = _spawn(directory, limits["timeout"])
     seconds = time.perf_counter() - start
     row = Row(job.rel, job.domain_rel or "", seconds=round(seconds, 3), dir=f"models/{job.name}")
-    if status == "stopped":
-        return replace(row, status="error: interrupted")
+    if status == "stopped":  # an unfinished job leaves nothing behind (its earlier results were removed above)
+        shutil.rmtree(directory, ignore_errors=True)
+        return replace(row, status=INTERRUPTED)
     if status == "timeout":
         row.status = "timeout"
     else:
@@ -272,6 +282,8 @@ def _spawn(directory: Path, timeout: float) -> str:
                                 env={**os.environ, **_CHILD_ENV}, start_new_session=True)
         with _LIVE_LOCK:
             _LIVE.add(proc)
+            if _STOP.is_set():  # stop_all ran between the check in run_job and here
+                proc.kill()
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -365,9 +377,9 @@ def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, An
     from .pipeline import run_reduction
     from .report import write_report
 
-    reduced, cert_path = directory / f"reduced{spec['suffix']}", directory / "cert.json"
-    res = run_reduction(spec["model"], reduced, domain_path=spec["domain"], dtype=spec["dtype"],
-                        cert_path=cert_path, normalization=spec["normalization"])
+    res = run_reduction(spec["model"], directory / f"reduced{spec['suffix']}", domain_path=spec["domain"],
+                        dtype=spec["dtype"], cert_path=directory / "cert.json", normalization=spec["normalization"])
+    reduced, cert_path = res.output_path, res.cert_path  # NAME.unproved.EXT / cert.failed.json if the proof failed
     red = res.reduction
     out: dict[str, Any] = {
         "verdict": res.verdict, "shape_before": red.original.shape_str(), "shape_after": red.network.shape_str(),
@@ -391,39 +403,75 @@ def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, An
 def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: Executor | None = None, *,
             settings: Settings = Settings(), jobs: int = 2, progress: bool = False, force: bool = False) -> ZooResult:
     """Run every job (or model path) through `executor` (default: `jobs` threads each driving one child process),
-    then write OUT/summary.csv, OUT/summary.json and OUT/index.html. Rows come back sorted by model and domain."""
+    then write OUT/summary.csv, OUT/summary.json and OUT/index.html. Rows come back sorted by model and domain.
+
+    Refuses (OutputClash) an output directory that holds a model or domain. On Ctrl-C / SIGTERM (KeyboardInterrupt)
+    the children are killed, unfinished jobs' directories removed, the summaries written for the finished jobs,
+    and the interrupt re-raised (with a note saying so).
+    """
     job_list = [m if isinstance(m, Job) else Job.for_model(m) for m in models]
     names = [j.name for j in job_list]
     if len(set(names)) != len(names):
         raise LumpcheckError("two jobs share a model and domain: list each (model, domain) once")
     out = Path(out_dir).resolve()
+    refuse_clashes([Named("model", j.model) for j in job_list] + [Named("domain", j.domain) for j in job_list],
+                   [Target("-o", out, directory=True)])
     (out / "models").mkdir(parents=True, exist_ok=True)
     own = executor is None
     pool = ThreadPoolExecutor(max_workers=max(1, jobs)) if own else executor
     _STOP.clear()
     start = time.perf_counter()
+    futures: dict[Any, Job] = {}
     rows: list[Row] = []
     try:
         futures = {pool.submit(run_job, job, str(out), settings, force): job for job in job_list}
         with _progress(progress, len(job_list)) as advance:
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    row = fut.result()
-                except Exception as e:  # noqa: BLE001 - the scheduler itself failed (e.g. a dask worker was lost)
-                    row = Row(job.rel, job.domain_rel or "", f"error: scheduler: {type(e).__name__}: {_one_line(e)}",
-                              dir=f"models/{job.name}")
-                rows.append(row)
-                advance(row)
-    except KeyboardInterrupt:
-        stop_all()
+            for fut in _completed(futures):
+                rows.append(_row_of(fut, futures[fut]))
+                advance(rows[-1])
+    except KeyboardInterrupt as e:
+        with signals_deferred():  # a second Ctrl-C must not stop the clean-up half-way
+            stop_all()
+            for fut in futures:
+                fut.cancel()
+            if own:
+                pool.shutdown(wait=True, cancel_futures=True)  # the threads end as soon as their children are dead
+            rows = [row for fut, job in futures.items() if fut.done() and not fut.cancelled()
+                    and (row := _row_of(fut, job)).status != INTERRUPTED]
+            _summarise(rows, start, out, settings, unfinished=len(job_list) - len(rows))
+        e.add_note(f"summary of the {len(rows)} finished of {len(job_list)} jobs in {out / 'index.html'} "
+                   "(rerun the same command to resume)")
         raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
-    rows.sort(key=lambda r: (r.model, r.domain))
-    result = ZooResult(rows, time.perf_counter() - start, str(out), settings)
-    write_summaries(result)
+    return _summarise(rows, start, out, settings)
+
+
+def _completed(futures: Iterable[Future]) -> Iterator[Future]:
+    """The futures as they finish (like as_completed), waking every 0.2 s: a Ctrl-C or SIGTERM that the kernel
+    delivered to another thread (a worker, the progress bar, a dask client) leaves a blocked main thread waiting,
+    and Python raises the interrupt only when the main thread runs again."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def _row_of(fut: Any, job: Job) -> Row:
+    """The row a finished future gives (a scheduler failure, e.g. a lost dask worker, becomes an error row)."""
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - the scheduler itself failed
+        return Row(job.rel, job.domain_rel or "", f"error: scheduler: {type(e).__name__}: {_one_line(e)}",
+                   dir=f"models/{job.name}")
+
+
+def _summarise(rows: list[Row], start: float, out: Path, settings: Settings, unfinished: int = 0) -> ZooResult:
+    rows = sorted(rows, key=lambda r: (r.model, r.domain))
+    result = ZooResult(rows, time.perf_counter() - start, str(out), settings, unfinished)
+    with signals_deferred():  # the three files appear as a set
+        write_summaries(result)
     return result
 
 
@@ -456,7 +504,8 @@ def write_summaries(result: ZooResult) -> None:
     writer.writerows(asdict(r) for r in result.rows)
     write_text_atomic(out / "summary.csv", buf.getvalue())
     doc = {"lumpcheck_version": __version__, "created": _now(), "wall_seconds": round(result.wall_seconds, 3),
-           "settings": asdict(result.settings), "counts": result.counts, "rows": [asdict(r) for r in result.rows]}
+           "settings": asdict(result.settings), "counts": result.counts, "unfinished": result.unfinished,
+           "rows": [asdict(r) for r in result.rows]}
     write_text_atomic(out / "summary.json", json.dumps(doc, indent=1) + "\n")
     write_text_atomic(out / "index.html", index_html(result))
 
@@ -485,7 +534,9 @@ def index_html(result: ZooResult) -> str:
     for r in result.rows:
         links = []
         for label, name in (("report", "report.html"), ("certificate", "cert.json"), ("reduced model", "reduced.onnx"),
-                            ("reduced model", "reduced.nnet"), ("log", "log.txt")):
+                            ("reduced model", "reduced.nnet"), ("failed certificate", "cert.failed.json"),
+                            ("unproved model", "reduced.unproved.onnx"), ("unproved model", "reduced.unproved.nnet"),
+                            ("log", "log.txt")):
             if r.dir and (out / r.dir / name).is_file():
                 links.append(f'<a href="{e(r.dir + "/" + name)}">{label}</a>')
         params = f"{r.params_before:,}<br>→ {r.params_after:,}" if r.params_before is not None else ""
@@ -504,6 +555,8 @@ def index_html(result: ZooResult) -> str:
         f"<h1>lumpcheck zoo: {len(result.rows)} jobs</h1>\n",
         f'<p id="counts">{e(counts)}; wall time {result.wall_seconds:.1f} s; per-model timeout {s.timeout:g} s '
         f"(domain-map rows: their own), memory cap {e(s.memory_mb or 'none')} MB; lumpcheck {e(__version__)}, {e(_now())}.</p>\n",
+        f'<p id="interrupted"><b>Interrupted</b>: {result.unfinished} jobs not finished and not listed; rerun the same '
+        "command to resume.</p>\n" if result.unfinished else "",
         "<p>reduced / minimal = reduced (or already minimal), proved and independently checked; failed = a proof or check "
         "did not hold; unsupported = outside lumpcheck's scope; error = unreadable file or crash; timeout.</p>\n",
         "<table><thead><tr><th>model</th><th>domain</th><th>status</th><th>verdict</th><th>check</th><th>shape</th>"

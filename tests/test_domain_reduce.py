@@ -7,6 +7,7 @@ import itertools
 import json
 import random
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.lumping import quotient
-from lumpcheck.network import IDENTITY, Activation, Layer, Network, Normalization, evaluate
+from lumpcheck.network import IDENTITY, Activation, Layer, Network, evaluate
 from lumpcheck.obligations import linear_slope as slope
 from lumpcheck.pipeline import run_reduction
 from lumpcheck.relation import LayerRelation, NeuronMap, Relation
@@ -285,16 +286,17 @@ def _certified(net: Network, box: Box, directory, **kw):
     model, prop = _write(net, box, directory)
     out, cert = directory / "reduced.onnx", directory / "cert.json"
     res = run_reduction(model, out, domain_path=prop, cert_path=cert, **kw)
-    return res, check(cert, model, out), cert
+    return res, check(res.cert_path, model, res.output_path), Path(res.cert_path)  # *.failed / *.unproved if not proved
 
 
 def _tampered(cert_path, change) -> CheckResult:
     """Re-check the certificate after `change` edited its JSON document."""
     doc = json.loads(cert_path.read_text())
+    reduced = doc["models"]["reduced"]["path"]  # reduced.onnx, or reduced.unproved.onnx after a failed proof
     change(doc)
     bad = cert_path.with_name("tampered.json")
     bad.write_text(json.dumps(doc))
-    return check(bad, cert_path.with_name("net.onnx"), cert_path.with_name("reduced.onnx"))
+    return check(bad, cert_path.with_name("net.onnx"), reduced)
 
 
 def test_certificate_proved_and_checked(tmp_path) -> None:

@@ -321,6 +321,9 @@ def test_pipeline_epsilon_certificate_with_a_domain(tmp_path):
     from lumpcheck.check import check
 
     assert check(tmp_path / "c.json", src, tmp_path / "r.onnx").valid
+    reduced = json.loads((tmp_path / "c.json").read_text())["models"]["reduced"]  # the final name, not the staged file
+    assert reduced == {**reduced, "path": str(tmp_path / "r.onnx"), "sha256": sha256_file(tmp_path / "r.onnx")}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 @needs_patch
