@@ -322,8 +322,17 @@ def stop_all() -> None:
 
 
 def _watch_parent() -> None:
-    """Exit when the scheduling process dies (killed runner or worker): no orphans racing a rerun."""
+    """Exit when the scheduling process dies (killed runner or worker): no orphans racing a rerun. On Linux the
+    kernel kills us at once (PR_SET_PDEATHSIG; the spawning thread lives until the pool shuts down, after its
+    children); a polling thread covers other systems and a parent that died before the request was made."""
     parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -325,8 +325,8 @@ def _sequential(rounded: Network, dtype: str) -> "torch.nn.Sequential":
     for layer in rounded.layers:
         linear = torch.nn.Linear(layer.in_features, layer.out_features, dtype=t_dtype)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.asarray(layer.weight, dtype=np.float64)))
-            linear.bias.copy_(torch.from_numpy(np.asarray(layer.bias, dtype=np.float64)))
+            linear.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float64)))  # a writable copy
+            linear.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float64)))
         modules.append(linear)
         kind = layer.activation.kind
         if kind == "leaky_relu":
