@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lumpcheck.atomic import write_text_atomic
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.domain_reduce import BOUNDS_METHODS, reduce_on_domain
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box

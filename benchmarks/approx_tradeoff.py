@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lumpcheck.approx import approximate_reduce
-from lumpcheck.atomic import write_text_atomic
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
 

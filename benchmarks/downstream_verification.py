@@ -24,13 +24,13 @@ from pathlib import Path
 
 import z3
 
-from lumpcheck.atomic import write_text_atomic
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.bounds import symbolic_bounds
 from lumpcheck.domain_reduce import reduce_on_domain
 from lumpcheck.encode import encode_network, real
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import VnnlibSpec, domain_box, read_vnnlib
-from lumpcheck.network import Network
+from lumpcheck.ir.network import Network
 from lumpcheck.pipeline import run_reduction
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"

@@ -25,15 +25,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bounds import symbolic_bounds
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions, exact_equal, to_float
+from .ir.exact import as_fractions, exact_equal, to_float
 from .lumping import Reduction, merge_allowed, quotient, reduce
-from .network import Activation, Layer, Network
-from .relation import LayerRelation, NeuronMap, Relation
+from .ir.activation import Activation
+from .ir.network import Layer, Network
+from .ir.relation import LayerRelation, NeuronMap, Relation
 
 if TYPE_CHECKING:
-    from .rounding import RoundingReport
+    from .ir.rounding import RoundingReport
     from .verify import VerifyResult
 
 _MODE = {"identity": "any", "relu": "pos", "leaky_relu": "pos", "tanh": "sign", "sigmoid": "sign"}
@@ -120,7 +121,7 @@ def export_approx(
     """Write `approx.network` (io.save_model) and return the rounding report and the certified ε OF THE FILE:
     ε plus verify.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value."""
     from .io import save_model
-    from .rounding import round_network
+    from .ir.rounding import round_network
     from .verify import certified_epsilon
 
     report = save_model(approx.network, path, dtype)

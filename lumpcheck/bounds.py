@@ -44,10 +44,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions
-from .network import Activation, Network
+from .ir.exact import as_fractions
+from .ir.activation import Activation
+from .ir.network import Network
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point

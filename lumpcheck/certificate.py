@@ -20,12 +20,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import __version__, smt
-from .atomic import write_text_atomic
-from .domain import Box
+from .io.atomic import write_text_atomic
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import fraction_str
+from .ir.exact import fraction_str
 from .io import load_model
-from .network import Activation, Network
+from .ir.activation import Activation
+from .ir.network import Network
 from .obligations import (
     ActivationLemma,
     BoundsObligation,
@@ -45,7 +46,7 @@ from .obligations import (
     exact_lemma,
     exact_linear,
 )
-from .relation import BOUNDS_METHODS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from .ir.relation import BOUNDS_METHODS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 FORMAT = "lumpcheck-certificate"
 FORMAT_VERSION = 3

@@ -26,13 +26,14 @@ import numpy as np
 import z3
 
 from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import fraction_str
+from .ir.exact import fraction_str
 from .io import load_model
-from .network import Activation, Network, layers_only
-from .relation import REASONS, NeuronMap
-from .semantics import ComparisonError, compare
+from .ir.activation import Activation
+from .ir.network import Network, layers_only
+from .ir.relation import REASONS, NeuronMap
+from .ir.semantics import ComparisonError, compare
 
 FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 3
 SEMANTICS = ("model", "layers")

@@ -17,10 +17,11 @@ import numpy as np
 
 from .bounds import symbolic_bounds
 from .check import CheckResult, claim_scope, _Invalid, _ints, _parse, _rational, _Verifier, load_hashed
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions, fraction_str
-from .network import Activation, Layer, Network
+from .ir.exact import as_fractions, fraction_str
+from .ir.activation import Activation
+from .ir.network import Layer, Network
 
 _FLOATS = {"float32": np.float32, "float64": np.float64}
 

@@ -132,7 +132,7 @@ def _load_box(path: str | None, net, space: str = "input"):
     if path is None:
         return None
     from .io.vnnlib import read_box
-    from .semantics import clip_report, model_box
+    from .ir.semantics import clip_report, model_box
 
     box = model_box(net, read_box(path, n_inputs=net.input_size), space)
     for line in clip_report(net, box)[0]:

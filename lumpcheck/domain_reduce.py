@@ -19,14 +19,14 @@ from functools import cache
 import numpy as np
 
 from .bounds import LayerBounds, stable_phases
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions, to_float, to_fraction
+from .ir.exact import as_fractions, to_float, to_fraction
 from .lumping import LayerStats, Reduction, ReductionStats, quotient
 from .lumping import reduce as lump
-from .network import Layer, Network, layers_only
+from .ir.network import Layer, Network, layers_only
 from .obligations import linear_slope, method_bounds
-from .relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from .ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 BOUNDS_METHODS = ("auto", "interval", "symbolic", "split")
 SPLIT_MAX_INPUTS = 8

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 import z3
 
-from .domain import Box
-from .exact import as_fractions, fraction_str, to_fraction
-from .network import Activation, Network
+from .ir.domain import Box
+from .ir.exact import as_fractions, fraction_str, to_fraction
+from .ir.activation import Activation
+from .ir.network import Network
 
 if TYPE_CHECKING:
     from .verify import Mode

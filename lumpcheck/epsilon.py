@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_text_atomic
+from .io.atomic import write_text_atomic
 from .bounds import symbolic_bounds
 from .certificate import (
     SCHEMA,
@@ -30,12 +30,13 @@ from .certificate import (
     schema_errors,
     sha256_file,
 )
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions, fraction_str
+from .ir.exact import as_fractions, fraction_str
 from .io import load_model
-from .network import Activation, Layer, Network
-from .relation import Relation
+from .ir.activation import Activation
+from .ir.network import Layer, Network
+from .ir.relation import Relation
 
 METHOD = "difference-backsubstitution"
 SIGNIFICANT_DIGITS = 2

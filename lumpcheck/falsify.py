@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .domain import Box
-from .exact import as_fractions, fraction_str, to_float, to_fraction
-from .network import Layer, Network, evaluate, evaluate_float
+from .ir.domain import Box
+from .ir.exact import as_fractions, fraction_str, to_float, to_fraction
+from .ir.network import Layer, Network, evaluate, evaluate_float
 
 if TYPE_CHECKING:
     from .verify import Mode

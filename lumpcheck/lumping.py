@@ -17,10 +17,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from .domain import Box
-from .exact import as_fractions, canonical, exact_add, exact_scale, gradual_underflow, proportional_rows, to_fraction
-from .network import Activation, Layer, Network
-from .relation import LayerRelation, NeuronMap, Relation
+from .ir.domain import Box
+from .ir.exact import as_fractions, canonical, exact_add, exact_scale, gradual_underflow, proportional_rows, to_fraction
+from .ir.activation import Activation
+from .ir.network import Layer, Network
+from .ir.relation import LayerRelation, NeuronMap, Relation
 
 _CHUNK_BYTES = 1 << 22  # temporaries are processed in blocks of about 4 MB (cache-sized)
 _ONE = Fraction(1)

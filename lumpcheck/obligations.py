@@ -21,11 +21,12 @@ from functools import cached_property
 import numpy as np
 
 from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
-from .domain import Box
-from .exact import fraction_str, to_fraction
-from .network import Activation, Network, layers_only
-from .semantics import ComparisonError, compare
-from .relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from .ir.domain import Box
+from .ir.exact import fraction_str, to_fraction
+from .ir.activation import Activation
+from .ir.network import Network, layers_only
+from .ir.semantics import ComparisonError, compare
+from .ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 """The only lemmas about transcendental activations lumpcheck accepts (z3 has no tanh/exp)."""

@@ -13,12 +13,12 @@ from .errors import LumpcheckError
 from .io import load_model, save_model
 from .lumping import Reduction
 from .lumping import reduce as lump
-from .domain import Box
+from .ir.domain import Box
 from .io.vnnlib import read_box
-from .network import Network, fold_normalization, layers_only
+from .ir.network import Network, fold_normalization, layers_only
 from .outputs import Named, Publication, ReductionTargets, StagedReduction, refuse_clashes
-from .semantics import clip_report, model_box
-from .rounding import RoundingReport, round_network
+from .ir.semantics import clip_report, model_box
+from .ir.rounding import RoundingReport, round_network
 
 DECIMAL = "decimal"
 """The export 'dtype' of .nnet output: the writer prints every weight as its exact decimal (or refuses)."""

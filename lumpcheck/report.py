@@ -13,9 +13,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from .io.atomic import write_text_atomic
 from .certificate import Certificate, ObligationRecord, read_certificate, sha256_file
-from .exact import fraction_str
+from .ir.exact import fraction_str
 from .outputs import Named, refuse_clashes
 
 FORMATS = ("html", "md")

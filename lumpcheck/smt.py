@@ -19,7 +19,7 @@ from typing import Sequence
 
 import z3
 
-from .network import Activation
+from .ir.activation import Activation
 from .obligations import (
     ActivationLemma,
     ConstantObligation,

@@ -16,12 +16,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .domain import Box
+from .ir.domain import Box
 from .errors import LumpcheckError
-from .exact import as_fractions, fraction_str, to_fraction
+from .ir.exact import as_fractions, fraction_str, to_fraction
 from .falsify import Replay, Value, falsify, onnxruntime_outputs, replay
-from .network import Activation, Network
-from .semantics import Comparison, ComparisonError, compare
+from .ir.activation import Activation
+from .ir.network import Network
+from .ir.semantics import Comparison, ComparisonError, compare
 
 STATUSES = ("unsat", "sat", "unknown", "timeout", "error")
 ENGINES = ("falsify", "difference-bound", "lumping-match", "monolithic")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
-from .atomic import write_text_atomic
+from .io.atomic import write_text_atomic
 from .errors import LumpcheckError, UnsupportedModelError
 from .interrupt import signals_deferred
 from .outputs import Named, Target, refuse_clashes

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumpcheck.exact import as_fractions, to_float
+from lumpcheck.ir.exact import as_fractions, to_float
 from lumpcheck.io import load_model
 from lumpcheck.io.nnet import read_nnet
-from lumpcheck.network import evaluate, evaluate_float, fold_normalization, layers_only
-from lumpcheck.rounding import nearest_float32
+from lumpcheck.ir.network import evaluate, evaluate_float, fold_normalization, layers_only
+from lumpcheck.ir.rounding import nearest_float32
 
 ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
 NNET = "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"

@@ -10,13 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.approx import approximate_reduce, certified_deviation, export_approx, sampled_deviation
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.exact import exact_equal
+from lumpcheck.ir.exact import exact_equal
 from lumpcheck.io import load_model
 from lumpcheck.lumping import merge_allowed, reduce
-from lumpcheck.network import IDENTITY, Activation, Layer, Network, evaluate
-from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 from strategies import ACTIVATIONS, planted_networks, rational_inputs
 

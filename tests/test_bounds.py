@@ -18,10 +18,11 @@ from lumpcheck.bounds import (
     symbolic_bounds,
     tighten_bounds,
 )
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.exact import as_fractions
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.exact import as_fractions
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
 
 ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
 ACAS = ZOO / "marabou" / "resources"

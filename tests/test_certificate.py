@@ -23,13 +23,13 @@ from lumpcheck.certificate import (
     schema_errors,
     write_certificate,
 )
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import save_model
-from lumpcheck.network import Layer, Network
+from lumpcheck.ir.network import Layer, Network
 from lumpcheck import smt
 from lumpcheck.obligations import derive, exact_ghost, integer_form
-from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.smt import z3_binary
 from test_check import planted
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from lumpcheck.certificate import prove, write_certificate
 from lumpcheck.check import check
 from lumpcheck.io import save_model
-from lumpcheck.network import Activation, Layer, Network, evaluate, evaluate_float
-from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 # (factor, offset) pairs each activation admits, and (pre-activation κ) values with rational σ(κ).
 FACTORS = {
@@ -451,7 +452,8 @@ def test_reduce_outputs_check_valid(tmp_path):
 def test_normalisation_is_folded_but_clipping_must_agree(tmp_path):
     from dataclasses import replace
 
-    from lumpcheck.network import Normalization, fold_normalization
+    from lumpcheck.ir.normalization import Normalization
+    from lumpcheck.ir.network import fold_normalization
 
     original, reduced, relation = planted(np.random.default_rng(9), [2, 3, 2], "relu", extra=2)
     one = Fraction(1)

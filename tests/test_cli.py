@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from lumpcheck.cli import EXIT_USAGE, cli
 from lumpcheck.io import save_model
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
 
 
 @pytest.fixture

@@ -20,14 +20,16 @@ from hypothesis import strategies as st
 
 from lumpcheck.certificate import prove, prove_networks, write_certificate
 from lumpcheck.check import check
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.domain_reduce import reduce_on_domain
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
-from lumpcheck.network import RELU, Activation, Layer, Network, Normalization, evaluate, layers_only
+from lumpcheck.ir.activation import RELU, Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, layers_only
+from lumpcheck.ir.normalization import Normalization
 from lumpcheck.pipeline import run_reduction
-from lumpcheck.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
-from lumpcheck.semantics import ComparisonError, clip_as_layer, compare, model_box
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from lumpcheck.ir.semantics import ComparisonError, clip_as_layer, compare, model_box
 from lumpcheck.verify import STRICT, verify
 
 F = Fraction

@@ -21,16 +21,17 @@ from lumpcheck.bounds import interval_bounds, stable_phases
 from lumpcheck.certificate import prove_networks
 from lumpcheck.check import CheckResult, check
 from lumpcheck.cli import cli
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.domain_reduce import compose, identity_relation, reduce_on_domain, solve_in_span
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.lumping import quotient
-from lumpcheck.network import IDENTITY, Activation, Layer, Network, evaluate
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.obligations import linear_slope as slope
 from lumpcheck.pipeline import run_reduction
-from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 RELU = Activation("relu")
 LEAKY = Activation("leaky_relu", Fraction(1, 8))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lumpcheck import pipeline
 from lumpcheck.certificate import sha256_file
 from lumpcheck.check_epsilon import _bound, _rounds_to, check_epsilon
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.epsilon import (
     apply_corrections,
     as_certificate,
@@ -30,8 +30,9 @@ from lumpcheck.epsilon import (
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.lumping import reduce
-from lumpcheck.network import IDENTITY, Activation, Layer, Network, evaluate, evaluate_float
-from lumpcheck.rounding import nearest_float32, round_network
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
+from lumpcheck.ir.rounding import nearest_float32, round_network
 from lumpcheck.verify import certified_epsilon
 
 RELU, TANH = Activation("relu"), Activation("tanh")

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.falsify import Enclosure, decide, exact_outputs, falsify, maximal_set, replay
-from lumpcheck.network import Activation, Layer, Network, evaluate, evaluate_symbolic
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
 from lumpcheck.verify import STRICT, TOP1, epsilon_mode
 
 F = Fraction

@@ -18,7 +18,8 @@ import pytest
 
 from lumpcheck.interrupt import Interrupted, exit_code, signals_deferred
 from lumpcheck.io import save_model
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 STOPS = [pytest.param(signal.SIGINT, 130, id="SIGINT"), pytest.param(signal.SIGTERM, 143, id="SIGTERM")]

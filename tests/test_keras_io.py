@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lumpcheck.errors import ModelFormatError, UnsupportedModelError
-from lumpcheck.network import Activation, evaluate_float
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import evaluate_float
 
 h5py = pytest.importorskip("h5py")
 
@@ -148,7 +149,7 @@ def test_zoo_conv_model_refused_naming_the_layer() -> None:
     [("fc_2-2sigmoids-3.h5", "fc_2-2sigmoids-3.onnx"), ("robust_mnist_sigmoid_linear.h5", "robust_model_sigmoid_linear.onnx")],
 )
 def test_zoo_keras_equals_its_onnx_export(h5: str, onnx_name: str) -> None:
-    from lumpcheck.exact import exact_equal
+    from lumpcheck.ir.exact import exact_equal
     from lumpcheck.io import load_model
 
     a = read_keras(zoo_file("marabou", "resources", "keras", h5))

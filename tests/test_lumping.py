@@ -9,9 +9,10 @@ import pytest
 import sympy
 
 from lumpcheck import evaluate, evaluate_symbolic, reduce
-from lumpcheck.exact import as_fractions, exact_equal
+from lumpcheck.ir.exact import as_fractions, exact_equal
 from lumpcheck.lumping import merge_allowed, quotient
-from lumpcheck.network import IDENTITY, Activation, Layer, Network
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.network import Layer, Network
 from strategies import canonical_outputs
 
 RELU, TANH, SIGMOID, LINEAR = Activation("relu"), Activation("tanh"), Activation("sigmoid"), Activation("identity")
@@ -327,7 +328,7 @@ def test_quotient_rejects_a_relation_without_representative():
 
 def test_quotient_folds_multi_term_maps():
     """A relation from a domain reduction may map a neuron onto several reduced ones: v2 = v0 + v1."""
-    from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+    from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
     first = np.array([[0.5, -1.0], [2.0, 0.25], [2.5, -0.75]])
     net = two_layer(first, np.array([1.0, -0.5, 0.5]), LINEAR, out=np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.25]]))

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from lumpcheck import evaluate, reduce
 from lumpcheck.certificate import prove, prove_networks, write_certificate
 from lumpcheck.check import check
-from lumpcheck.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
+from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
 from lumpcheck.io import save_model
 from lumpcheck.lumping import quotient
-from lumpcheck.network import Layer
+from lumpcheck.ir.network import Layer
 from strategies import ACTIVATIONS, Planted, canonical_outputs, planted_networks, rational_inputs
 
 SETTINGS = settings(max_examples=120, deadline=None)

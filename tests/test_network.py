@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumpcheck.exact import canonical, exact_array, fraction_str, to_fraction
-from lumpcheck.network import (Activation, Layer, Network, Normalization, evaluate, evaluate_float, fold_normalization,
-                               layers_only)
+from lumpcheck.ir.exact import canonical, exact_array, fraction_str, to_fraction
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float, fold_normalization, layers_only
+from lumpcheck.ir.normalization import Normalization
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

@@ -21,11 +21,14 @@ from onnx import TensorProto, helper, numpy_helper
 from lumpcheck.check import check
 from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from lumpcheck.exact import as_fractions, exact_equal
+from lumpcheck.ir.exact import as_fractions, exact_equal
 from lumpcheck.io.onnx import read_onnx, write_onnx
-from lumpcheck.network import Activation, Layer, Network, Normalization, evaluate, evaluate_float, layers_only
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float, layers_only
+from lumpcheck.ir.normalization import Normalization
 from lumpcheck.pipeline import run_reduction
-from lumpcheck.rounding import FLOAT32_MAX, nearest_float32, nearest_float64, round_network
+from lumpcheck.ir.exact import FLOAT32_MAX
+from lumpcheck.ir.rounding import nearest_float32, nearest_float64, round_network
 
 RNG = np.random.default_rng(20261125)
 F32 = TensorProto.FLOAT

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import lumpcheck.pipeline as pipeline
 from lumpcheck.check import check
 from lumpcheck.cli import EXIT_REFUTED, EXIT_USAGE, cli
-from lumpcheck.network import Layer
+from lumpcheck.ir.network import Layer
 from lumpcheck.outputs import (
     Named,
     OutputClash,

@@ -15,7 +15,8 @@ from lumpcheck.check import check
 from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
 from lumpcheck.pipeline import DECIMAL, run_reduction
 
 EXAMPLES = Path(__file__).parents[1] / "examples"

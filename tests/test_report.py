@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lumpcheck.cli import cli
-from lumpcheck.network import Layer, Network
+from lumpcheck.ir.network import Layer, Network
 from lumpcheck.pipeline import run_reduction
 from lumpcheck.report import _widths, build_report, render_html, render_markdown, write_report
 

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lumpcheck import smt
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
 from lumpcheck.obligations import (
     ActivationLemma,
     ConstantObligation,
@@ -25,7 +26,7 @@ from lumpcheck.obligations import (
     exact_lemma,
     exact_linear,
 )
-from lumpcheck.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 
 @given(st.fractions(max_denominator=10**30) | st.floats(allow_nan=False, allow_infinity=False).map(Fraction))

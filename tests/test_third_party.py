@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from lumpcheck.certificate import prove
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.io import load_model
 from lumpcheck.io.onnx import write_onnx
 from lumpcheck.lumping import reduce
-from lumpcheck.network import evaluate
+from lumpcheck.ir.network import evaluate
 from lumpcheck.verify import STRICT, verify
 
 BUILD = Path(__file__).parents[1] / "examples" / "third_party" / "build.py"

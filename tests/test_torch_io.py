@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from lumpcheck.network import Activation, Layer, Network, evaluate_float
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate_float
 
 torch = pytest.importorskip("torch")
 

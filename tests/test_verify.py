@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.falsify import maximal_set
-from lumpcheck.network import Activation, Layer, Network, evaluate, evaluate_float
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.verify import (
     STRICT,
     TOP1,
@@ -195,7 +196,7 @@ def _exact_rational_net(seed: int, act: Activation) -> Network:
 
 @pytest.mark.parametrize("act", [RELU, Activation("leaky_relu", F(1, 3)), Activation("tanh")], ids=str)
 def test_certified_epsilon_bounds_the_float32_rounding(act):
-    from lumpcheck.rounding import round_network
+    from lumpcheck.ir.rounding import round_network
 
     exact = _exact_rational_net(3, act)
     rounded, report = round_network(exact, "float32")
@@ -214,7 +215,7 @@ def test_certified_epsilon_bounds_the_float32_rounding(act):
 
 def test_certified_epsilon_is_tight_for_one_affine_layer():
     """y = Wx + b: the worst case Σ|ΔW| + |Δb| is attained at a corner of [-1, 1]^3, and the bound finds it."""
-    from lumpcheck.rounding import round_network
+    from lumpcheck.ir.rounding import round_network
 
     exact = Network([Layer(np.array([[F(1, 3), F(-2, 7), F(5, 11)]], dtype=object), np.array([F(1, 9)], dtype=object))])
     rounded, _ = round_network(exact, "float32")
@@ -230,7 +231,7 @@ def test_certified_epsilon_is_tight_for_one_affine_layer():
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10**6), st.lists(st.fractions(F(-1), F(1), max_denominator=1000), min_size=3, max_size=3))
 def test_certified_epsilon_property(act, seed, x):
-    from lumpcheck.rounding import round_network
+    from lumpcheck.ir.rounding import round_network
 
     exact = _exact_rational_net(seed, act)
     rounded, _ = round_network(exact, "float32")

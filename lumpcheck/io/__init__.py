@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..network import Network
+from ..ir.network import Network
 
 if TYPE_CHECKING:
-    from ..rounding import RoundingReport
+    from ..ir.rounding import RoundingReport
 
 READABLE = (".onnx", ".nnet", ".pt", ".pth", ".h5", ".hdf5")
 

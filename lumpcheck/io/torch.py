@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from ..exact import to_fraction
-from ..network import IDENTITY, Activation, Layer, Network
-from ..rounding import RoundingReport, nearest_float32, round_network
+from ..ir.exact import to_fraction
+from ..ir.activation import IDENTITY, Activation
+from ..ir.network import Layer, Network
+from ..ir.rounding import RoundingReport, nearest_float32, round_network
 
 if TYPE_CHECKING:
     import torch
@@ -293,7 +294,7 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
     """Write a self-describing .pt file (state_dict + activations; loads with weights_only=True), atomically."""
     import io
 
-    from ..atomic import write_bytes_atomic
+    from .atomic import write_bytes_atomic
 
     torch = _torch()
     rounded, report = _rounded(net, dtype)

@@ -14,9 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import LumpcheckError
+from ..errors import LumpcheckError
 from .exact import FLOAT32_MAX
-from .network import Activation, Layer, Network, Normalization
+from .activation import Activation
+from .network import Layer, Network
+from .normalization import Normalization
 
 DTYPES = ("float32", "float64")
 _FLOAT32_OVERFLOW = FLOAT32_MAX + Fraction(2) ** 103  # FLOAT32_MAX + half an ulp: from here on, rounds to inf

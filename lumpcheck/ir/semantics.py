@@ -29,9 +29,11 @@ from typing import Sequence
 import numpy as np
 
 from .domain import Box
-from .errors import LumpcheckError
+from ..errors import LumpcheckError
 from .exact import as_fractions
-from .network import RELU, Layer, Network, Normalization, fold_normalization, fold_output_map, layers_only
+from .activation import RELU
+from .network import Layer, Network, fold_normalization, fold_output_map, layers_only
+from .normalization import Normalization
 
 DOMAIN_SPACES = ("input", "normalized")
 
