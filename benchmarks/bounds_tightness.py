@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from lumpcheck.io.atomic import write_text_atomic
-from lumpcheck.bounds import LayerBounds, interval_bounds, split_bounds, stable_phases, symbolic_bounds, tighten_bounds
+from lumpcheck.bounds import LayerBounds, interval_bounds, split_bounds, stable_phases, symbolic_bounds
+from lumpcheck.bounds.tighten import tighten_bounds
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.ir.network import Network

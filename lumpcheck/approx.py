@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bounds import symbolic_bounds
+from .bounds.deviation import certified_epsilon
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import as_fractions, exact_equal, to_float
@@ -119,10 +120,9 @@ def export_approx(
     approx: ApproxReduction, path: str | Path, dtype: str = "float32"
 ) -> tuple["RoundingReport | None", Fraction]:
     """Write `approx.network` (io.save_model) and return the rounding report and the certified ε OF THE FILE:
-    ε plus verify.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value."""
+    ε plus bounds.deviation.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value."""
     from .io import save_model
     from .ir.rounding import round_network
-    from .verify import certified_epsilon
 
     report = save_model(approx.network, path, dtype)
     if report is None or report.exact:

@@ -1,8 +1,8 @@
 """Equivalence certificates: run the layer-local proof, record it as JSON, read it back with validation.
 
 `prove` loads both model files (the claim is about the files, not about objects in memory), derives the
-obligations (obligations.py), discharges each with exact algebra and, per `solver_check`, with z3 (smt.py),
-and records which engine discharged what. `lumpcheck.check` re-verifies a certificate independently.
+obligations (obligations.py), discharges each with exact algebra and, per `solver_check`, with z3 (smt.py's
+scripts, run by solver/z3.py), and records which engine discharged what. `lumpcheck.check` re-verifies a certificate independently.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from .obligations import (
     exact_lemma,
     exact_linear,
 )
+from .solver.z3 import SOLVER, Answer, solve_script, solver_version
 from .ir.relation import BOUNDS_METHODS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 FORMAT = "lumpcheck-certificate"
@@ -333,8 +334,8 @@ class Certificate:
     epsilon: Fraction | None = None
     semantics: str = "model"
     solver_check: str = "auto"
-    solver_name: str = smt.SOLVER
-    solver_version: str = field(default_factory=smt.solver_version)
+    solver_name: str = SOLVER
+    solver_version: str = field(default_factory=solver_version)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     lumpcheck_version: str = __version__
     times: dict[str, float] = field(default_factory=dict)
@@ -405,7 +406,7 @@ class _Prover:
             if self.solver_check == "none":
                 runs.append(EngineRun("z3", "skipped", 0.0, smtlib=files))
             else:
-                res = smt.solve(script, self.timeout_ms)
+                res = solve_script(script, self.timeout_ms)
                 runs.append(EngineRun("z3", res.status, res.seconds, smtlib=files, detail=_model_text(res)))
         return self._record(lemma, runs, *_combine(runs))
 
@@ -419,7 +420,7 @@ class _Prover:
         chosen = self._choose(costs)
         status, seconds, detail = ("unsat" if chosen else "skipped"), 0.0, ""
         for part in _chunks([items[i] for i in chosen], [costs[i] for i in chosen]):
-            res = smt.solve(script(ob, part), self.timeout_ms)
+            res = solve_script(script(ob, part), self.timeout_ms)
             seconds += res.seconds
             if res.status != "unsat":
                 status, detail = res.status, f"neurons {[neuron(it) for it in part]}: {_model_text(res)}"
@@ -461,7 +462,7 @@ def _combine(runs: list[EngineRun]) -> tuple[str, str]:
     return "proved", ""
 
 
-def _model_text(res: smt.SolverResult) -> str:
+def _model_text(res: Answer) -> str:
     return ", ".join(f"{k}={v}" for k, v in res.model.items()) if res.status == "sat" else ""
 
 

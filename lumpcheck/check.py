@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import z3
 
-from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
+from .bounds import by_method
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import fraction_str
@@ -400,7 +400,7 @@ class _Verifier:
         ph = self.claim.phases
         if ph is None or not any(ph.layers):
             return []
-        bounds = _recompute(self.a, self.box, ph.method, ph.parts)
+        bounds = by_method(self.a, self.box, ph.method, ph.parts)
         out = []
         for ell, claims in enumerate(ph.layers, start=1):
             b = bounds[ell - 1]
@@ -529,15 +529,6 @@ def _layer_shape(ell: int, lay: _LayerClaim) -> list[str]:
     if missing:
         out.append(f"relation layer {ell}: ghost classes {missing[:5]} have no representative (a member 1*g + 0)")
     return out
-
-
-def _recompute(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
-    """The recorded bounds method, re-run (sound bounds of every layer's pre-activations on the box)."""
-    if method == "interval":
-        return interval_bounds(net, box)
-    if method == "symbolic":
-        return symbolic_bounds(net, box)
-    return split_bounds(net, box, parts=parts)
 
 
 def _slope(act: Activation, phases: dict[int, int], r: int | None) -> Fraction | None:

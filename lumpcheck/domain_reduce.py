@@ -18,14 +18,14 @@ from functools import cache
 
 import numpy as np
 
-from .bounds import LayerBounds, stable_phases
+from .bounds import LayerBounds, by_method, stable_phases
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import as_fractions, to_float, to_fraction
 from .lumping import LayerStats, Reduction, ReductionStats, quotient
 from .lumping import reduce as lump
 from .ir.network import Layer, Network, layers_only
-from .obligations import linear_slope, method_bounds
+from .obligations import linear_slope
 from .ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 BOUNDS_METHODS = ("auto", "interval", "symbolic", "split")
@@ -295,7 +295,7 @@ def reduce_on_domain(
                                  iterate=iterate, fold=fold)
         return replace(inner, original=net, network=replace(inner.network, normalization=net.normalization), domain=box)
     method, parts = resolve_bounds_method(bounds_method, box)
-    bounds = method_bounds(net, box, method, parts)
+    bounds = by_method(net, box, method, parts)
     phases = stable_phases(net, bounds)
     relation = identity_relation(net)
     current = net

@@ -46,15 +46,6 @@ class Encoding:
     fixed: int  # neurons made linear or constant by the bounds
 
 
-@dataclass(frozen=True)
-class SolveOutcome:
-    """z3's answer: 'sat' (with the model's inputs as exact rationals), 'unsat', 'unknown' or 'timeout'."""
-
-    status: str
-    witness: tuple[Fraction, ...] | None = None
-    reason: str = ""
-
-
 def real(value: object) -> z3.ArithRef:
     """An exact z3 rational constant."""
     return z3.RealVal(fraction_str(to_fraction(value)))
@@ -134,24 +125,3 @@ def encode_pair(
             constraints += [xi >= real(lo), xi <= real(hi)]
     constraints.append(violation(mode, ya, yb))
     return Encoding(x, constraints, ya, yb, ua + ub, fa + fb)
-
-
-def solve(enc: Encoding, timeout: float) -> SolveOutcome:
-    """Check the encoding with a z3 timeout (seconds); a model's inputs come back as exact rationals."""
-    solver = z3.SolverFor("QF_LRA")
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(enc.constraints)
-    answer = solver.check()
-    if answer == z3.unsat:
-        return SolveOutcome("unsat")
-    if answer == z3.sat:
-        model = solver.model()
-        return SolveOutcome("sat", tuple(_rational(model.eval(xi, model_completion=True)) for xi in enc.inputs))
-    reason = solver.reason_unknown()
-    return SolveOutcome("timeout" if reason in ("timeout", "canceled") else "unknown", reason=reason)
-
-
-def _rational(value: z3.ExprRef) -> Fraction:
-    if not isinstance(value, z3.RatNumRef):
-        raise ValueError(f"z3 model value {value} is not a rational")
-    return Fraction(value.numerator_as_long(), value.denominator_as_long())

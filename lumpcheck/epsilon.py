@@ -20,6 +20,7 @@ import numpy as np
 
 from .io.atomic import write_text_atomic
 from .bounds import symbolic_bounds
+from .bounds.deviation import certified_epsilon
 from .certificate import (
     SCHEMA,
     Certificate,
@@ -182,7 +183,7 @@ def difference_bound(
     layer 0: T_ℓ = reach(G_ℓ) + Σ_j |A_j|·(r_j∘T_j) + reach((A_j∘m_j)·G_j), A_{ℓ−1} = W'_ℓ,
     A_{j−1} = (A_j∘m_j)·W'_j, reach(C) = max |C·(h_{j−1}, 1)| per row. Substitution stops after `window` layers
     (None: all) with |A_j|·D_j, D_j = max|s|·T_j >= |d_j|. Exact (integers over common denominators); at least
-    as tight as forward intervals (verify.certified_epsilon, which is window 0 with cruder magnitudes).
+    as tight as forward intervals (bounds.deviation.certified_epsilon, which is window 0 with cruder magnitudes).
     """
     if exact.widths != rounded.widths or [l.activation for l in exact.layers] != [l.activation for l in rounded.layers]:
         raise LumpcheckError(f"architectures differ: {exact.shape_str()} vs {rounded.shape_str()} (or activations differ)")
@@ -292,8 +293,6 @@ def prove_epsilon(
     window = substitution_window(quotient)
     bound, deltas = difference_bound(quotient, written, box, window)
     epsilon = round_up(float_up(bound), digits)
-    from .verify import certified_epsilon
-
     interval = certified_epsilon(quotient, written, box)
     seconds = time.perf_counter() - start
     cert = Certificate(

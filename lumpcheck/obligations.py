@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .bounds import LayerBounds, interval_bounds, split_bounds, symbolic_bounds
+from .bounds import LayerBounds, by_method
 from .ir.domain import Box
 from .ir.exact import fraction_str, to_fraction
 from .ir.activation import Activation
@@ -248,15 +248,6 @@ class GhostObligation:
                 f"layer {self.layer - 1} relation substituted), as affine forms")
 
 
-def method_bounds(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
-    """Sound pre-activation bounds of every layer of `net` on `box` by a recorded method (bounds.py)."""
-    if method == "interval":
-        return interval_bounds(net, box)
-    if method == "symbolic":
-        return symbolic_bounds(net, box)
-    return split_bounds(net, box, parts=parts)
-
-
 def linear_slope(activation: Activation, phase: int) -> Fraction | None:
     """σ's slope on the box for a neuron of this phase (identity: 1 always), or None if σ is not linear there."""
     if activation.kind == "identity":
@@ -277,7 +268,7 @@ class ClaimedBounds:
 
     @cached_property
     def layers(self) -> list[LayerBounds]:
-        return method_bounds(self.net, self.box, self.claims.method, self.claims.parts)
+        return by_method(self.net, self.box, self.claims.method, self.claims.parts)
 
 
 @dataclass

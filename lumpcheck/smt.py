@@ -1,23 +1,15 @@
-"""A tiny solver layer: obligations as standalone SMT-LIB 2 scripts (QF_LRA), discharged by z3 with a timeout.
+"""Obligations as standalone SMT-LIB 2 scripts (QF_LRA), for z3 (solver/z3.py: `solve_script`) and for re-checking.
 
 Each script asserts the negation of the obligation (∃ values: claim fails), so `unsat` proves it. The
 original pre-activation is written with the previous layer's relation inlined (ghost classes as free
-variables), so z3 redoes the substitution algebra itself. The same text is what `solve` runs and what is
+variables), so z3 redoes the substitution algebra itself. The same text is what the prover runs and what is
 written for re-checking.
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
-import sysconfig
-import time
-from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Sequence
-
-import z3
 
 from .ir.activation import Activation
 from .obligations import (
@@ -31,22 +23,6 @@ from .obligations import (
     class_var,
     value_var,
 )
-
-SOLVER = "z3"
-
-
-@dataclass(frozen=True)
-class SolverResult:
-    """Outcome of one query: status unsat (claim proved) / sat (refuted) / unknown / timeout."""
-
-    status: str
-    seconds: float
-    model: dict[str, str] = field(default_factory=dict)
-
-
-def solver_version() -> str:
-    return z3.get_version_string()
-
 
 def literal(x: object) -> str:
     """Exact SMT-LIB real literal of a rational (float, int or Fraction)."""
@@ -160,42 +136,3 @@ def to_smtlib(ob: LinearObligation | ConstantObligation | GhostObligation | Acti
     if isinstance(ob, ActivationLemma):
         return lemma_script(ob)
     raise ValueError(f"{ob.id} ({ob.kind}) has no SMT encoding; it is decided exactly")
-
-
-def solve(script: str, timeout_ms: int = 60_000) -> SolverResult:
-    """Run z3 on an SMT-LIB script; sat carries a (short) counterexample.
-
-    z3's equivalence-preserving `simplify` runs first: a true linear identity normalises the negated
-    claim to `false` (unsat) far faster than a full solver call; anything else goes to the QF_LRA solver.
-    """
-    start = time.perf_counter()
-    assertions = z3.parse_smt2_string(script)
-    goal = z3.Goal()
-    goal.add(assertions)
-    if all(g.inconsistent() for g in z3.TryFor(z3.Tactic("simplify"), timeout_ms)(goal)):
-        return SolverResult("unsat", time.perf_counter() - start)
-    solver = z3.SolverFor("QF_LRA")
-    solver.set("timeout", timeout_ms)
-    solver.add(assertions)
-    answer = solver.check()
-    seconds = time.perf_counter() - start
-    if answer == z3.unsat:
-        return SolverResult("unsat", seconds)
-    if answer == z3.sat:
-        model = solver.model()
-        shown = {str(d): str(model[d]) for d in model.decls() if d.arity() == 0}
-        return SolverResult("sat", seconds, dict(sorted(shown.items())[:8]))
-    reason = solver.reason_unknown()
-    return SolverResult("timeout" if "timeout" in reason or "canceled" in reason else "unknown", seconds)
-
-
-def z3_binary() -> str | None:
-    """Path of the z3 command-line solver (the z3-solver wheel installs one beside python), if any."""
-    found = shutil.which("z3")
-    if found:
-        return found
-    for directory in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
-        candidate = Path(directory) / "z3"
-        if candidate.is_file():
-            return str(candidate)
-    return None

@@ -8,7 +8,6 @@ scaling, and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counte
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,13 @@ from typing import Iterator, Sequence
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import as_fractions, fraction_str, to_fraction
+from .bounds import symbolic_bounds
+from .bounds.deviation import certified_epsilon, require_same_architecture
+from .certificate import prove_networks
+from .encode import NotEncodable, encode_pair
 from .falsify import Replay, Value, falsify, onnxruntime_outputs, replay
+from .lumping import reduce
+from .solver.z3 import solve_constraints
 from .ir.activation import Activation
 from .ir.network import Network
 from .ir.semantics import Comparison, ComparisonError, compare
@@ -119,83 +124,6 @@ class VerifyResult:
             "proofs": {side: [f"{r.id}: {r.status}" for r in records] for side, records in self.proofs.items()},
             "details": {k: v for k, v in self.details.items() if isinstance(v, (str, int, float, bool, list))},
         }
-
-
-# ---------------------------------------------------------------- certified ε of a rounded copy
-
-
-def certified_epsilon(exact: Network, rounded: Network, box: Box) -> Fraction:
-    """Sound upper bound on max_i |y_exact,i − y_rounded,i| over the box, for two nets of one architecture.
-
-    Layer by layer, with l <= z <= u the exact net's pre-activation bounds (bounds.symbolic_bounds),
-    X >= |exact values| and D >= |exact − rounded values|: |Δz| <= |W'|·D + |W − W'|·X + |b − b'| =: δ.
-    Then D <- slope·δ + |Δα|·(max(|l|,|u|) + δ), where both nets' pre-activations lie in [l − δ, u + δ]:
-    ReLU/LeakyReLU with u + δ <= 0 have slope α (0 for ReLU), with l − δ >= 0 slope 1 (and no Δα term),
-    otherwise σ's Lipschitz constant; Δα is a rounded LeakyReLU slope. Exact Fractions, every bound rounded up.
-    """
-    from .bounds import symbolic_bounds
-
-    _require_same_architecture(exact, rounded)
-    if box.dim != exact.input_size:
-        raise LumpcheckError(f"the box has {box.dim} inputs, the networks {exact.input_size}")
-    x_bound = [_up(max(abs(lo), abs(hi))) for lo, hi in zip(box.lower, box.upper)]
-    d_bound = [Fraction(0)] * len(x_bound)
-    for le, lr, lb in zip(exact.layers, rounded.layers, symbolic_bounds(exact, box)):
-        we, be = as_fractions(le.weight), as_fractions(le.bias)
-        wr, br = as_fractions(lr.weight), as_fractions(lr.bias)
-        dalpha = abs(le.activation.alpha - lr.activation.alpha)
-        lower, upper = [to_fraction(v) for v in lb.lower], [to_fraction(v) for v in lb.upper]
-        new_d = []
-        for s in range(le.out_features):
-            delta = sum(
-                (abs(wr[s, r]) * d_bound[r] + _up(abs(we[s, r] - wr[s, r])) * x_bound[r] for r in range(len(x_bound))),
-                _up(abs(be[s] - br[s])),
-            )
-            new_d.append(_up(_difference_after(le.activation, lower[s], upper[s], delta, dalpha)))
-        d_bound = new_d
-        x_bound = [_up(_magnitude_after(le.activation, max(abs(lo), abs(hi)))) for lo, hi in zip(lower, upper)]
-    return max(d_bound, default=Fraction(0))
-
-
-def _difference_after(act: Activation, lo: Fraction, hi: Fraction, delta: Fraction, dalpha: Fraction) -> Fraction:
-    """Bound on |σ(z) − σ'(z')| for z in [lo, hi] and |z − z'| <= delta (σ': LeakyReLU slope off by dalpha)."""
-    if act.kind in ("relu", "leaky_relu"):
-        if lo - delta >= 0:  # both active: identity
-            return delta
-        if hi + delta <= 0:  # both inactive: α·z − α'·z' = α·(z − z') + (α − α')·z'
-            return abs(act.alpha) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
-    return _lipschitz(act) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
-
-
-def _up(x: Fraction) -> Fraction:
-    """The smallest float64 >= x (keeps denominators powers of two, so the bound stays cheap to carry)."""
-    f = float(x)
-    if Fraction(f) < x:
-        f = math.nextafter(f, math.inf)
-    return Fraction(f)
-
-
-def _lipschitz(act: Activation) -> Fraction:
-    if act.kind == "sigmoid":
-        return Fraction(1, 4)
-    if act.kind == "leaky_relu":
-        return max(Fraction(1), abs(act.alpha))
-    return Fraction(1)  # identity, relu, tanh
-
-
-def _magnitude_after(act: Activation, mz: Fraction) -> Fraction:
-    """A bound on |σ(z)| given |z| <= mz."""
-    if act.kind == "sigmoid":
-        return Fraction(1)
-    if act.kind == "tanh":
-        return min(Fraction(1), mz)
-    return _lipschitz(act) * mz  # σ(0) = 0 and σ is L-Lipschitz
-
-
-def _require_same_architecture(a: Network, b: Network) -> None:
-    """Same widths and activation kinds (LeakyReLU slopes may differ, e.g. by rounding)."""
-    if a.widths != b.widths or [l.activation.kind for l in a.layers] != [l.activation.kind for l in b.layers]:
-        raise LumpcheckError(f"architectures differ: {a.shape_str()} vs {b.shape_str()} (or activations differ)")
 
 
 # ---------------------------------------------------------------- matching lumped quotients
@@ -436,7 +364,7 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
     if run.box is None or run.mode.kind == "top1":
         return None
     try:
-        _require_same_architecture(run.a, run.b)
+        require_same_architecture(run.a, run.b)
     except LumpcheckError:
         return None
     bound = certified_epsilon(run.a, run.b, run.box)
@@ -448,11 +376,6 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
 
 def _lumping_match(run: _Run) -> VerifyResult | None:
     """Reduce both nets to their coarsest quotients; matching quotients prove a ≡ a' ≅ b' ≡ b on all of R^n."""
-    try:
-        from .lumping import reduce
-    except ImportError:
-        run.note("lumping-match skipped: lumpcheck.lumping is not available")
-        return None
     ra, rb = reduce(run.a), reduce(run.b)
     try:
         match_networks(ra.network, rb.network)
@@ -468,8 +391,6 @@ def _lumping_match(run: _Run) -> VerifyResult | None:
 
 def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]:
     """Discharge each side's original ≡ quotient obligations (certificate.prove_networks): (records, how/None)."""
-    from .certificate import prove_networks
-
     proofs: dict[str, list] = {}
     for side, red in (("a", ra), ("b", rb)):
         timeout_ms = max(1, int(run.clock.remaining() * 1000))
@@ -484,8 +405,6 @@ def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]
 
 def _monolithic(run: _Run) -> VerifyResult | None:
     """Both nets and the negated property in one z3 query; a model is a counterexample only after exact replay."""
-    from .encode import NotEncodable, encode_pair, solve
-
     if not (run.a.piecewise_linear and run.b.piecewise_linear):
         return run.result("unknown", "monolithic", "sigmoid/tanh cannot be encoded exactly in linear real arithmetic")
     with run.clock.phase("encode"):
@@ -498,7 +417,7 @@ def _monolithic(run: _Run) -> VerifyResult | None:
     if run.clock.remaining() <= 0:
         return run.out_of_time()
     with run.clock.phase("z3"):
-        answer = solve(enc, run.clock.remaining())
+        answer = solve_constraints(enc.constraints, enc.inputs, run.clock.remaining())
     if answer.status == "unsat":
         return run.result("unsat", "monolithic", "z3: no counterexample exists")
     if answer.status != "sat":
@@ -517,12 +436,5 @@ def _monolithic(run: _Run) -> VerifyResult | None:
 
 
 def _pre_bounds(net: Network, run: _Run):
-    """Sound pre-activation bounds from bounds.symbolic_bounds (None without a box or without bounds.py)."""
-    if run.box is None:
-        return None
-    try:
-        from .bounds import symbolic_bounds
-    except ImportError:
-        run.note("lumpcheck.bounds not available: no neuron fixed as stable")
-        return None
-    return symbolic_bounds(net, run.box)
+    """Sound pre-activation bounds from bounds.symbolic_bounds (None without a box)."""
+    return None if run.box is None else symbolic_bounds(net, run.box)

@@ -9,15 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.bounds import (
-    LayerBounds,
-    interval_bounds,
-    layer_phases,
-    split_bounds,
-    stable_phases,
-    symbolic_bounds,
-    tighten_bounds,
-)
+from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
+from lumpcheck.bounds.tighten import tighten_bounds
 from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.ir.exact import as_fractions
@@ -303,14 +296,14 @@ def test_acas_1_1_property_3(suffix):
 # ---------------------------------------------------------------- the rounding primitives themselves
 # (end-to-end checks cannot see one-ulp slips: the dot-product error term has more than that to spare)
 
-from lumpcheck import bounds as _b  # noqa: E402
+from lumpcheck.bounds import arith, propagate  # noqa: E402
 
 fractions_any = st.fractions(min_value=-(10**6), max_value=10**6, max_denominator=10**12)
 
 
 @given(fractions_any)
 def test_round_outward_gives_adjacent_floats(q):
-    lo, hi = _b._round(q, up=False), _b._round(q, up=True)
+    lo, hi = arith.round_to_float(q, up=False), arith.round_to_float(q, up=True)
     assert Fraction(lo) <= q <= Fraction(hi)
     assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
 
@@ -322,8 +315,8 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
     X = rng.normal(size=(m, n)) * 10.0 ** rng.integers(-20, 20, size=(m, n))
     y = rng.normal(size=n) * 10.0 ** rng.integers(-20, 20, size=n)
     X[:, -1] = -(X[:, :-1] @ y[:-1]) / y[-1]  # rows summing to nearly 0: rounding error dominates the result
-    U = _b._FloatArith().upper([(X, y)])
-    S, E = _b._FloatArith().product(X, y)
+    U = arith.FloatArith().upper([(X, y)])
+    S, E = arith.FloatArith().product(X, y)
     for i in range(m):
         exact = sum(Fraction(a) * Fraction(b) for a, b in zip(X[i], y))
         assert exact <= Fraction(U[i])
@@ -341,7 +334,7 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
 )
 def test_relaxation_holds_for_any_slopes(act, l, width, su, sl, ts):
     u = l + width
-    lo, hi, mu, ml = _b._neuron(act, l, u, Fraction(su), Fraction(sl))
+    lo, hi, mu, ml = propagate.neuron_relaxation(act, l, u, Fraction(su), Fraction(sl))
     for z in [l + t * (u - l) for t in ts] + ([Fraction(0)] if l < 0 < u else []):
         h = act.exact(z)
         assert lo <= h <= hi
@@ -353,7 +346,7 @@ def test_relaxation_holds_for_any_slopes(act, l, width, su, sl, ts):
 def test_squash_encloses_high_precision_value(kind, q):
     import mpmath
 
-    lo, hi = _b._squash(kind, q, q)
+    lo, hi = propagate.squash_enclosure(kind, q, q)
     with mpmath.workdps(400):
         x = mpmath.mpf(q.numerator) / q.denominator
         v = 1 / (1 + mpmath.exp(-x)) if kind == "sigmoid" else mpmath.tanh(x)
@@ -362,7 +355,7 @@ def test_squash_encloses_high_precision_value(kind, q):
 
 def test_fraction_weight_residual_covers_representation_error():
     w = np.array([[Fraction(1, 3), Fraction(-2, 7)]], dtype=object)
-    a = _b._affine(w, np.array([Fraction(1, 10)], dtype=object), exact=False)
+    a = propagate.working_affine(w, np.array([Fraction(1, 10)], dtype=object), exact=False)
     for v, f, r in zip(w.reshape(-1), a.weight.reshape(-1), a.wres.reshape(-1)):
         assert 0 < abs(v - Fraction(f)) <= Fraction(r)
     assert abs(Fraction(1, 10) - Fraction(a.bias[0])) <= Fraction(a.bres[0])
@@ -371,6 +364,6 @@ def test_fraction_weight_residual_covers_representation_error():
 def test_box_is_rounded_outward():
     net = Network([Layer(np.ones((1, 2)), np.zeros(1))])
     box = Box((Fraction(1, 3), Fraction(-2, 3)), (Fraction(1, 3), Fraction(1, 10)))
-    prop = _b._Propagation(net, box, _b._FloatArith())
+    prop = propagate.Propagation(net, box, arith.FloatArith())
     assert all(Fraction(f) <= q for f, q in zip(prop.xl, box.lower))
     assert all(Fraction(f) >= q for f, q in zip(prop.xu, box.upper))

@@ -33,7 +33,7 @@ from lumpcheck.lumping import reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.ir.rounding import nearest_float32, round_network
-from lumpcheck.verify import certified_epsilon
+from lumpcheck.bounds.deviation import certified_epsilon
 
 RELU, TANH = Activation("relu"), Activation("tanh")
 FACTORS = {"relu": [1.0, 2.0, 0.5, 0.25], "tanh": [1.0, -1.0], "leaky_relu": [1.0, 2.0, 0.5], "sigmoid": [1.0]}

@@ -75,21 +75,21 @@ def pigeonhole(n: int) -> str:
 
 
 # Test-only wrapper around the real `lumpcheck` entry point: the proof starts with one hard z3 query (through
-# lumpcheck's own smt.solve), so a signal sent after the marker file appears lands inside z3.
+# lumpcheck's own solver.z3.solve_script), so a signal sent after the marker file appears lands inside z3.
 SLOW_PROOF = textwrap.dedent('''
     import sys
     from pathlib import Path
 
     import lumpcheck.certificate as certificate
-    from lumpcheck import smt
     from lumpcheck.cli import main
+    from lumpcheck.solver.z3 import solve_script
 
     marker, hard = Path(sys.argv.pop(1)), Path(sys.argv.pop(1)).read_text()
     real = certificate.prove_networks
 
     def slow(*args, **kwargs):
         marker.touch()
-        smt.solve(hard, 600_000)
+        solve_script(hard, 600_000)
         return real(*args, **kwargs)
 
     certificate.prove_networks = slow
@@ -99,10 +99,10 @@ SLOW_PROOF = textwrap.dedent('''
 
 def test_the_hard_query_is_hard_and_solve_reports_it():
     """The query the interrupt test relies on: small instances are decided (unsat), n = 11 is not within 1 s."""
-    from lumpcheck import smt
+    from lumpcheck.solver.z3 import solve_script
 
-    assert smt.solve(pigeonhole(4), 10_000).status == "unsat"
-    assert smt.solve(pigeonhole(11), 1_000).status in ("timeout", "unknown")
+    assert solve_script(pigeonhole(4), 10_000).status == "unsat"
+    assert solve_script(pigeonhole(11), 1_000).status in ("timeout", "unknown")
 
 
 @pytest.mark.parametrize("signum, code", STOPS)

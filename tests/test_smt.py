@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lumpcheck import smt
+from lumpcheck.solver.z3 import solve_script, z3_binary
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
 from lumpcheck.obligations import (
@@ -60,16 +61,16 @@ def test_true_obligations_are_unsat_and_exactly_proved():
     assert {(lm.factor, lm.offset) for lm in lemmas} == {(1, 0), (2, 0)}
     for ob in linear:
         assert exact_linear(ob) is None
-        assert smt.solve(smt.to_smtlib(ob)).status == "unsat"
-    assert exact_constant(constant[0]) is None and smt.solve(smt.to_smtlib(constant[0])).status == "unsat"
-    assert smt.solve(smt.to_smtlib(lemmas[1])).status == "unsat"
+        assert solve_script(smt.to_smtlib(ob)).status == "unsat"
+    assert exact_constant(constant[0]) is None and solve_script(smt.to_smtlib(constant[0])).status == "unsat"
+    assert solve_script(smt.to_smtlib(lemmas[1])).status == "unsat"
 
 
 def test_false_obligation_is_sat_with_counterexample_and_exact_mismatch():
     linear = _of(derive(*_pair(bias_shift=2.0**-40)), LinearObligation)[-1]
     mismatch = exact_linear(linear)
     assert mismatch.term == "constant term" and mismatch.rhs - mismatch.lhs == Fraction(1, 2**40)
-    result = smt.solve(smt.to_smtlib(linear))
+    result = solve_script(smt.to_smtlib(linear))
     assert result.status == "sat" and set(result.model) <= {"h1_0"}
 
 
@@ -89,7 +90,7 @@ def test_piecewise_linear_lemmas_are_decided_by_both_engines(kind, factor, offse
     lemma = ActivationLemma(Activation(kind, Fraction(1, 10) if kind == "leaky_relu" else 0), Fraction(factor),
                             Fraction(offset))
     assert (exact_lemma(lemma) is None) == holds
-    assert smt.solve(smt.lemma_script(lemma)).status == ("unsat" if holds else "sat")
+    assert solve_script(smt.lemma_script(lemma)).status == ("unsat" if holds else "sat")
 
 
 @pytest.mark.parametrize("kind, factor, offset, holds", [("tanh", -1, 0, True), ("tanh", -1, 1, False),
@@ -111,7 +112,7 @@ def test_sigmoid_constant_script_requires_zero_preactivation():
     net = Network([Layer(np.zeros((1, 1)), np.array([0.0]), Activation("sigmoid")), Layer(np.ones((1, 1)), np.zeros(1))])
     ob = ConstantObligation(1, derive(net, net, Relation([LayerRelation([NeuronMap(((0, 1),))], 1)]))[1].pre,
                             Activation("sigmoid"), [(0, Fraction(1, 2))])
-    assert exact_constant(ob) is None and smt.solve(smt.to_smtlib(ob)).status == "unsat"
+    assert exact_constant(ob) is None and solve_script(smt.to_smtlib(ob)).status == "unsat"
     wrong = ConstantObligation(1, ob.pre, ob.activation, [(0, Fraction(1, 3))])
     assert "sigmoid(0)" in str(exact_constant(wrong))
 
@@ -119,11 +120,11 @@ def test_sigmoid_constant_script_requires_zero_preactivation():
 def test_linear_chunk_with_target_subset():
     linear = _of(derive(*_pair()), LinearObligation)[0]
     script = smt.linear_script(linear, [Target(1, 0, Fraction(2))])
-    assert script.count("(not ") == 1 and smt.solve(script).status == "unsat"
+    assert script.count("(not ") == 1 and solve_script(script).status == "unsat"
 
 
 def test_z3_binary_rechecks_written_scripts(tmp_path):
-    binary = smt.z3_binary()
+    binary = z3_binary()
     if binary is None:
         pytest.skip("no z3 command-line binary found (z3-solver wheel normally installs one)")
     good = [smt.to_smtlib(ob) for ob in derive(*_pair()) if isinstance(ob, (LinearObligation, ConstantObligation))]

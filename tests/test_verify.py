@@ -13,16 +13,8 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.falsify import maximal_set
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
-from lumpcheck.verify import (
-    STRICT,
-    TOP1,
-    Mismatch,
-    Mode,
-    certified_epsilon,
-    epsilon_mode,
-    match_networks,
-    verify,
-)
+from lumpcheck.verify import STRICT, TOP1, Mismatch, Mode, epsilon_mode, match_networks, verify
+from lumpcheck.bounds.deviation import certified_epsilon
 
 F = Fraction
 RELU = Activation("relu")

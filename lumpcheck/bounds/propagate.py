@@ -1,4 +1,4 @@
-"""Sound per-neuron pre-activation bounds over an input box: interval, symbolic (DeepPoly) and LP/z3-tightened.
+"""Sound per-neuron pre-activation bounds over an input box: interval and symbolic (DeepPoly), and `by_method`.
 
 Every bound returned is a true bound of the *exact rational* network on the box: lower <= exact min,
 upper >= exact max of each pre-activation z_s. `exact=True` does all arithmetic in Fractions (slow,
@@ -30,29 +30,29 @@ endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic 
 not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
 coefficient products D = A∘s and D @ W carry elementwise error bounds E1, E2 (A2 with n = 1 and n),
 charged as E1·max|z| and E2·max|h| using the already-sound concrete bounds of earlier layers.
-LP/z3 tightening encodes the exact rational network (weights as exact rationals, sound earlier
-bounds as constraints) and accepts only an optimum z3 reports as exact; its value is rounded outward.
+The float arithmetic of A1/A2 is in arith.py; LP/z3 tightening (untrusted search) in tighten.py.
+This module imports no solver: the checker trusts it (lumpcheck/checker re-runs `by_method`).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from .ir.domain import Box
-from .errors import LumpcheckError
-from .ir.exact import as_fractions
-from .ir.activation import Activation
-from .ir.network import Network
+from ..errors import LumpcheckError
+from ..ir.activation import Activation
+from ..ir.domain import Box
+from ..ir.exact import as_fractions
+from ..ir.network import Network
+from ..ir.relation import BOUNDS_METHODS
+from .arith import ExactArith, FloatArith, FloatOverflow, check_float_environment, round_to_floats
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
-TIGHTEN_METHODS = ("lp", "milp")
 
 
 @dataclass
@@ -62,111 +62,6 @@ class LayerBounds:
     lower: np.ndarray
     upper: np.ndarray
 
-
-class _Overflow(ArithmeticError):
-    """A float intermediate overflowed; the computation is redone exactly."""
-
-
-# ---------------------------------------------------------------- outward rounding (A1, A2)
-
-
-def _up(x: np.ndarray) -> np.ndarray:
-    return np.nextafter(x, np.inf)
-
-
-def check_float_environment() -> None:
-    """Raise RuntimeError unless numpy rounds to nearest with gradual underflow (assumption A1)."""
-    one = np.ones(64)
-    tiny = np.full(64, 2.0**-1022)
-    nearest = np.all(one + 2.0**-54 == 1.0) and np.all(one + 3 * 2.0**-54 == 1.0 + 2.0**-52)
-    nearest = nearest and np.all(-one - 3 * 2.0**-54 == -1.0 - 2.0**-52)
-    gradual = np.all(tiny * 0.5 == 2.0**-1023) and np.all((tiny * 0.5) * 2.0 == tiny)
-    gradual = gradual and (tiny[:2] * 0.5) @ np.full(2, 0.5) == 2.0**-1023
-    if not (nearest and gradual):
-        raise RuntimeError("floating-point environment is not round-to-nearest with subnormals; float bounds would be unsound")
-
-
-def _round(q: Fraction, up: bool) -> float:
-    """The float nearest q on the requested side (q <= result if up, result <= q otherwise)."""
-    try:
-        f = float(q)
-    except OverflowError:
-        f = math.inf if q > 0 else -math.inf
-    if math.isinf(f):
-        return f if (f > 0) == up else math.copysign(np.finfo(np.float64).max, f)
-    step = math.inf if up else -math.inf
-    while (Fraction(f) < q) if up else (Fraction(f) > q):
-        f = math.nextafter(f, step)
-    return f
-
-
-def _round_array(values: Iterable[Fraction], up: bool) -> np.ndarray:
-    return np.array([_round(q, up) for q in values], dtype=np.float64)
-
-
-def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:
-    """E >= |exact - S| for S = fl(Σ of n products) and T = fl(Σ of their absolute values) (A2)."""
-    if n > 2**40:
-        raise ValueError("dot product too long for the error bound")
-    E = _up(_up(T * (n * 2.0**-52)) + n * 2.0**-1072)
-    if not (np.all(np.isfinite(S)) and np.all(np.isfinite(E))):
-        raise _Overflow
-    return E
-
-
-class _FloatArith:
-    """Float64 arithmetic with rigorous error bounds (assumptions A1, A2)."""
-
-    exact = False
-    one = np.ones(1)
-
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """fl(X @ Y) and an elementwise bound on its error."""
-        S = X @ Y
-        return S, _enclose(S, np.abs(X) @ np.abs(Y), X.shape[-1])
-
-    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """fl(A * s) (columns scaled) and an elementwise bound on its error."""
-        D = A * s
-        return D, _enclose(D, np.abs(D), 1)
-
-    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """A float >= Σ_t X_t @ y_t exactly, per row."""
-        X = np.hstack([x for x, _ in terms])
-        y = np.concatenate([v for _, v in terms])
-        S, E = self.product(X, y)
-        U = _up(S + E)
-        if not np.all(np.isfinite(U)):
-            raise _Overflow
-        return U
-
-    def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
-        return _round_array(values, up)
-
-    def slopes(self, s: np.ndarray) -> np.ndarray:
-        return s
-
-
-class _ExactArith:
-    """Fraction arithmetic: no rounding, no error terms."""
-
-    exact = True
-    one = np.array([Fraction(1)], dtype=object)
-
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, None]:
-        return X.dot(Y), None
-
-    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, None]:
-        return A * s, None
-
-    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        return np.hstack([x for x, _ in terms]).dot(np.concatenate([v for _, v in terms]))
-
-    def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
-        return np.array(list(values), dtype=object)
-
-    def slopes(self, s: np.ndarray) -> np.ndarray:
-        return as_fractions(s)
 
 
 def _pos(A: np.ndarray) -> np.ndarray:
@@ -192,7 +87,7 @@ def _approx(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- activations, per neuron and exact
 
 
-def _squash(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
+def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
     """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
     from mpmath import iv
 
@@ -221,10 +116,10 @@ def _mpf_fraction(t: tuple) -> Fraction:
     return -value if sign else value
 
 
-def _neuron(act: Activation, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
+def neuron_relaxation(act: Activation, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
     """(min σ, max σ, max(σ(z) - su·z), min(σ(z) - sl·z)) over z in [l, u], exactly or soundly enclosed."""
     if act.kind in ("sigmoid", "tanh"):  # callers use slope 0 here
-        lo, hi = _squash(act.kind, l, u)
+        lo, hi = squash_enclosure(act.kind, l, u)
         return lo, hi, hi, lo
     points = [l, u, Fraction(0)] if l < 0 < u else [l, u]
     values = [act.exact(p) for p in points]
@@ -270,7 +165,7 @@ class _Relaxation:
 
 
 @dataclass
-class _Affine:
+class WorkingAffine:
     """A layer's weights in the working arithmetic; res bounds |exact - working| (float path, Fraction weights)."""
 
     weight: np.ndarray
@@ -283,14 +178,14 @@ def _nearest(values: Iterable[Fraction]) -> np.ndarray:
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except OverflowError:
-        raise _Overflow from None
+        raise FloatOverflow from None
 
 
-_AFFINE_CACHE: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray, "_Affine"]] = {}
+_AFFINE_CACHE: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray, "WorkingAffine"]] = {}
 _AFFINE_CACHE_SIZE = 64
 
 
-def _affine(weight: np.ndarray, bias: np.ndarray, exact: bool) -> _Affine:
+def working_affine(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine:
     """The layer in the working arithmetic (memoised per read-only array pair: Layer arrays never change)."""
     key = (id(weight), id(bias), exact)
     hit = _AFFINE_CACHE.get(key)
@@ -304,26 +199,26 @@ def _affine(weight: np.ndarray, bias: np.ndarray, exact: bool) -> _Affine:
     return affine
 
 
-def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> _Affine:
+def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine:
     if exact:
-        return _Affine(as_fractions(weight), as_fractions(bias))
+        return WorkingAffine(as_fractions(weight), as_fractions(bias))
     if weight.dtype != object and bias.dtype != object:
-        return _Affine(weight, bias)
+        return WorkingAffine(weight, bias)
     w, b = as_fractions(weight).reshape(-1), as_fractions(bias)
     wf, bf = _nearest(w), _nearest(b)
-    wres = _round_array((abs(v - Fraction(f)) for v, f in zip(w, wf)), up=True)
-    bres = _round_array((abs(v - Fraction(f)) for v, f in zip(b, bf)), up=True)
-    return _Affine(wf.reshape(weight.shape), bf, wres.reshape(weight.shape), bres)
+    wres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(w, wf)), up=True)
+    bres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(b, bf)), up=True)
+    return WorkingAffine(wf.reshape(weight.shape), bf, wres.reshape(weight.shape), bres)
 
 
-class _Propagation:
+class Propagation:
     """Layer-by-layer bounds: interval and back-substitution steps over already-fixed earlier layers."""
 
-    def __init__(self, net: Network, box: Box, arith: _FloatArith | _ExactArith):
+    def __init__(self, net: Network, box: Box, arith: FloatArith | ExactArith):
         if box.dim != net.input_size:
             raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
         self.net, self.ar = net, arith
-        self.affine = [_affine(layer.weight, layer.bias, arith.exact) for layer in net.layers]
+        self.affine = [working_affine(layer.weight, layer.bias, arith.exact) for layer in net.layers]
         self.xl = arith.fractions(box.lower, up=False)
         self.xu = arith.fractions(box.upper, up=True)
         self.z: list[tuple[np.ndarray, np.ndarray]] = []  # pre-activation bounds of the fixed layers
@@ -389,7 +284,7 @@ class _Propagation:
         act = self.net.layers[k].activation
         su, sl = _slopes(act, lo, hi)
         rows = [
-            _neuron(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
+            neuron_relaxation(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
             for l, u, s1, s2 in zip(lo, hi, su, sl)
         ]
         self.z.append((lo, hi))
@@ -414,7 +309,7 @@ class _Propagation:
 
 def _outward(bounds: list[LayerBounds]) -> list[LayerBounds]:
     """Exact bounds rounded outward to float64."""
-    return [LayerBounds(_round_array(b.lower, up=False), _round_array(b.upper, up=True)) for b in bounds]
+    return [LayerBounds(round_to_floats(b.lower, up=False), round_to_floats(b.upper, up=True)) for b in bounds]
 
 
 def _propagate(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
@@ -424,7 +319,7 @@ def _propagate(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone exactly
             return _layers(net, box, exact, symbolic, prior)
-    except _Overflow:
+    except FloatOverflow:
         bounds = _outward(_propagate(net, box, True, symbolic, None))
         if prior is None:
             return bounds
@@ -432,7 +327,7 @@ def _propagate(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[
 
 
 def _layers(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
-    prop = _Propagation(net, box, _ExactArith() if exact else _FloatArith())
+    prop = Propagation(net, box, ExactArith() if exact else FloatArith())
     for k in range(len(net.layers)):
         lo, hi = prop.interval(k)
         if symbolic:
@@ -504,155 +399,14 @@ def stable_phases(net: Network, bounds: Sequence[LayerBounds]) -> list[np.ndarra
     return [layer_phases(layer.activation, b) for layer, b in zip(net.layers[:-1], bounds)]
 
 
-def tighten_bounds(
-    net: Network,
-    box: Box,
-    bounds: Sequence[LayerBounds],
-    *,
-    neurons: Iterable[tuple[int, int]] | None = None,
-    timeout: float = 1.0,
-    method: str = "lp",
-) -> list[LayerBounds]:
-    """Tighten sound `bounds` by per-neuron z3 optimisation over the exact rational network (never looser).
-
-    Layers are processed in order; each is first re-bounded by back-substitution over the tightened
-    earlier layers. `neurons` lists (layer, index) pairs to optimise; by default every neuron of a
-    relu/leaky_relu layer whose bounds straddle 0. method "lp": triangle relaxation (exact LP);
-    "milp": ReLUs as If (exact but exponential). `timeout` is seconds per optimisation; on timeout,
-    or when z3 gives no exact optimum, the bound is kept.
-    """
-    if method not in TIGHTEN_METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(TIGHTEN_METHODS)}")
-    if len(bounds) != len(net.layers):
-        raise ValueError(f"{len(bounds)} layer bounds given for a network of {len(net.layers)} layers")
-    check_float_environment()
-    wanted: dict[int, list[int]] | None = None
-    if neurons is not None:
-        wanted = {}
-        for k, i in neurons:
-            wanted.setdefault(k, []).append(i)
-    given = [LayerBounds(_as_float(b.lower, up=False), _as_float(b.upper, up=True)) for b in bounds]
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _tighten(net, box, given, wanted, method, timeout)
-    except _Overflow:
-        return given
-
-
-def _tighten(
-    net: Network, box: Box, given: list[LayerBounds], wanted: dict[int, list[int]] | None, method: str, timeout: float
-) -> list[LayerBounds]:
-    prop = _Propagation(net, box, _FloatArith())
-    solver = _Solver(net, box, method, timeout)
-    for k, layer in enumerate(net.layers):
-        ilo, ihi = prop.interval(k)
-        blo, bhi = prop.backsub(k)
-        lo = np.maximum(np.maximum(ilo, blo), given[k].lower)
-        hi = np.minimum(np.minimum(ihi, bhi), given[k].upper)
-        if wanted is not None:
-            targets = wanted.get(k, [])
-        elif layer.activation.kind in ("relu", "leaky_relu"):
-            targets = np.flatnonzero(layer_phases(layer.activation, LayerBounds(lo, hi)) == 0)
-        else:
-            targets = []
-        for i in targets:
-            if hi[i] > lo[i]:
-                expr = solver.affine(k, i)
-                best = solver.optimum(expr, maximize=True)
-                if best is not None:
-                    hi[i] = min(hi[i], _round(best, up=True))
-                best = solver.optimum(expr, maximize=False)
-                if best is not None:
-                    lo[i] = max(lo[i], _round(best, up=False))
-        prop.push(k, lo, hi, relax=True)
-        if k < len(net.layers) - 1:
-            solver.add_layer(k, lo, hi, prop.h[k])
-    return prop.bounds()
-
-
-def _as_float(values: np.ndarray, up: bool) -> np.ndarray:
-    values = np.asarray(values)
-    return _round_array(values, up) if values.dtype == object else values.astype(np.float64)
-
-
-# ---------------------------------------------------------------- z3 encoding for tightening
-
-
-class _Solver:
-    """z3 Optimize over the exact network: box, layer equations, and ReLUs as If (milp) or triangles (lp)."""
-
-    def __init__(self, net: Network, box: Box, method: str, timeout: float):
-        import z3
-
-        self.z3, self.net, self.method = z3, net, method
-        self.opt = z3.Optimize()
-        self.opt.set("timeout", max(1, int(timeout * 1000)))
-        self.h = [z3.Real(f"x_{i}") for i in range(box.dim)]
-        for v, lo, hi in zip(self.h, box.lower, box.upper):
-            self.opt.add(v >= self.num(lo), v <= self.num(hi))
-        self.weights = [(as_fractions(layer.weight), as_fractions(layer.bias)) for layer in net.layers]
-
-    def num(self, q: Fraction | float):
-        q = Fraction(q)
-        return self.z3.RealVal(f"{q.numerator}/{q.denominator}")
-
-    def fraction(self, v) -> Fraction | None:
-        """The exact value of a z3 numeral (None if not a rational numeral)."""
-        if self.z3.is_int_value(v):
-            return Fraction(v.as_long())
-        if self.z3.is_rational_value(v):
-            return Fraction(v.numerator_as_long(), v.denominator_as_long())
-        return None
-
-    def affine(self, k: int, i: int):
-        """z3 term of neuron i's pre-activation in layer k, over the previous layer's variables."""
-        w, b = self.weights[k]
-        return self.z3.Sum([self.num(c) * v for c, v in zip(w[i], self.h) if c] + [self.num(b[i])])
-
-    def optimum(self, expr, maximize: bool) -> Fraction | None:
-        """The exact max (or min) of expr, or None on timeout / non-rational optimum."""
-        z3 = self.z3
-        self.opt.push()
-        try:
-            handle = self.opt.maximize(expr) if maximize else self.opt.minimize(expr)
-            if self.opt.check() != z3.sat:
-                return None
-            infinite, value, eps = (self.fraction(v) for v in (handle.upper_values() if maximize else handle.lower_values()))
-            # the optimum is infinite·∞ + value + eps·ε; value bounds it when eps points inward
-            if infinite != 0 or value is None or eps is None or (eps > 0 if maximize else eps < 0):
-                return None
-            return value
-        finally:
-            self.opt.pop()
-
-    def add_layer(self, k: int, lo: np.ndarray, hi: np.ndarray, h_bounds: tuple[np.ndarray, np.ndarray]) -> None:
-        """Add layer k (pre-activations within their sound bounds, activations encoded) as permanent constraints."""
-        z3 = self.z3
-        act = self.net.layers[k].activation
-        alpha = self.num(act.alpha)
-        out = []
-        for i in range(len(lo)):
-            z = z3.Real(f"z_{k}_{i}")
-            l, u = Fraction(lo[i]), Fraction(hi[i])
-            self.opt.add(z == self.affine(k, i), z >= self.num(l), z <= self.num(u))
-            if act.kind == "identity":
-                out.append(z)
-                continue
-            h = z3.Real(f"h_{k}_{i}")
-            out.append(h)
-            if act.kind in ("sigmoid", "tanh"):
-                self.opt.add(h >= self.num(h_bounds[0][i]), h <= self.num(h_bounds[1][i]))
-            elif l >= 0:
-                self.opt.add(h == z)
-            elif u <= 0:
-                self.opt.add(h == alpha * z)
-            elif self.method == "milp":
-                self.opt.add(h == z3.If(z >= 0, z, alpha * z))
-            else:
-                ya, yb = act.exact(l), act.exact(u)
-                chord = self.num(ya) + self.num((yb - ya) / (u - l)) * (z - self.num(l))
-                if act.alpha <= 1:  # convex: max(z, αz) below the chord
-                    self.opt.add(h >= z, h >= alpha * z, h <= chord)
-                else:  # concave: min(z, αz) above the chord
-                    self.opt.add(h <= z, h <= alpha * z, h >= chord)
-        self.h = out
+def by_method(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
+    """Sound pre-activation bounds of every layer of `net` on `box` by a recorded method (relation.BOUNDS_METHODS:
+    interval, symbolic, or split with `parts` per input): the one dispatch the prover, the domain reducer and the
+    checker share."""
+    if method == "interval":
+        return interval_bounds(net, box)
+    if method == "symbolic":
+        return symbolic_bounds(net, box)
+    if method == "split":
+        return split_bounds(net, box, parts=parts)
+    raise ValueError(f"unknown bounds method {method!r}; known: {', '.join(BOUNDS_METHODS)}")
