@@ -54,7 +54,7 @@ def mnist_instances() -> list[tuple[Path, Path]]:
 
 def certify(model: Path, prop: Path, bounds: str, workdir: Path) -> dict:
     """The CLI's file flow (pipeline.run_reduction with a domain), then the independent checker."""
-    from lumpcheck.check import check
+    from lumpcheck.checker import check
     from lumpcheck.pipeline import run_reduction
 
     out, cert = workdir / "reduced.onnx", workdir / "cert.json"

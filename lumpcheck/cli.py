@@ -385,7 +385,7 @@ def check(certificate, original, reduced, as_json) -> None:
     Example:
       lumpcheck check cert.json model.onnx small.onnx
     """
-    from .check import check as run_check
+    from .checker import check as run_check
 
     result = run_check(certificate, original, reduced)
     if as_json:

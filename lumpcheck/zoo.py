@@ -343,7 +343,7 @@ def child_main(spec_path: str) -> int:
     """Reduce, certify, check and report one model as `job.json` says; write result.json. Exit code 0 if written."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     _watch_parent()
-    from . import check, pipeline, report  # noqa: F401 - load z3, onnx, numpy before the cap: it limits the work
+    from . import checker, pipeline, report  # noqa: F401 - load z3, onnx, numpy before the cap: it limits the work
     import z3  # noqa: F401
 
     _cap_memory(spec["memory_mb"])
@@ -373,7 +373,7 @@ def _reason(e: LumpcheckError, model: str) -> str:
 
 
 def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
-    from .check import check
+    from .checker import check
     from .pipeline import run_reduction
     from .report import write_report
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.certificate import prove, write_certificate
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.certificate import prove, prove_networks, write_certificate
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.ir.domain import Box
 from lumpcheck.domain_reduce import reduce_on_domain
 from lumpcheck.errors import LumpcheckError

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import lumpcheck.domain_reduce as dr
 from lumpcheck.bounds import interval_bounds, stable_phases
 from lumpcheck.certificate import prove_networks
-from lumpcheck.check import CheckResult, check
+from lumpcheck.checker import CheckResult, check
 from lumpcheck.cli import cli
 from lumpcheck.ir.domain import Box
 from lumpcheck.domain_reduce import compose, identity_relation, reduce_on_domain, solve_in_span

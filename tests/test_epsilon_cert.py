@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from lumpcheck import pipeline
 from lumpcheck.certificate import sha256_file
-from lumpcheck.check_epsilon import _bound, _rounds_to, check_epsilon
+from lumpcheck.checker.epsilon import check_epsilon, checked_bound, rounds_to
 from lumpcheck.ir.domain import Box
 from lumpcheck.epsilon import (
     apply_corrections,
@@ -174,7 +174,7 @@ def test_near_correction_that_still_rounds_breaks_the_strict_proof(small):
     bad = tampered(doc, reduced)
     entry = bad["epsilon_proof"]["corrections"][0]
     nudged = Fraction(entry[3]) + Fraction(1, 2**80)
-    assert _rounds_to(nudged, Fraction(nearest_float32(Fraction(entry[3]))), "float32")
+    assert rounds_to(nudged, Fraction(nearest_float32(Fraction(entry[3]))), "float32")
     entry[3] = f"{nudged.numerator}/{nudged.denominator}"
     assert any("original pre-activation" in r for r in _reasons(bad, small, reduced))
 
@@ -192,7 +192,7 @@ def test_missing_or_duplicated_correction_is_invalid(small):
 def test_epsilon_below_the_bound_is_invalid(small):
     doc, reduced = small["float32"]
     window = doc["epsilon_proof"]["window"]
-    bound = _bound(apply_corrections(load_model(reduced), _fixes(doc)), load_model(reduced), unit_box(3), window)
+    bound = checked_bound(apply_corrections(load_model(reduced), _fixes(doc)), load_model(reduced), unit_box(3), window)
     assert bound <= Fraction(doc["claim"]["epsilon"])
     bad = tampered(doc, reduced)
     smaller = bound * Fraction(999, 1000)
@@ -275,9 +275,9 @@ def test_round_up_is_the_smallest_short_number_above(x, digits):
 @given(st.fractions(min_value=-10**6, max_value=10**6))
 def test_rounding_check_agrees_with_the_exporter(q):
     f = nearest_float32(q)
-    assert _rounds_to(q, Fraction(f), "float32") and _rounds_to(q, Fraction(float(q)), "float64")
+    assert rounds_to(q, Fraction(f), "float32") and rounds_to(q, Fraction(float(q)), "float64")
     neighbour = float(np.nextafter(np.float32(f), np.float32(np.inf)))
-    assert not _rounds_to(q, Fraction(neighbour), "float32") or abs(Fraction(neighbour) - q) == abs(Fraction(f) - q)
+    assert not rounds_to(q, Fraction(neighbour), "float32") or abs(Fraction(neighbour) - q) == abs(Fraction(f) - q)
 
 
 @settings(max_examples=12, deadline=None)
@@ -288,9 +288,9 @@ def test_prover_and_checker_bounds_agree_and_beat_intervals(seed, act):
     for dtype in ("float32", "float64"):
         rounded = round_network(net, dtype)[0]
         bound, deltas = difference_bound(net, rounded, box)
-        assert bound == _bound(net, rounded, box, len(net.layers)) and len(deltas) == len(net.layers)
+        assert bound == checked_bound(net, rounded, box, len(net.layers)) and len(deltas) == len(net.layers)
         assert bound <= difference_bound(net, rounded, box, 0)[0] <= certified_epsilon(net, rounded, box)
-        assert difference_bound(net, rounded, box, 1)[0] == _bound(net, rounded, box, 1)
+        assert difference_bound(net, rounded, box, 1)[0] == checked_bound(net, rounded, box, 1)
         if act.piecewise_linear:
             for x in np.random.default_rng(seed).uniform(-1, 1, (5, 3)):
                 exact = [Fraction(float(v)) for v in x]
@@ -319,7 +319,7 @@ def test_pipeline_epsilon_certificate_with_a_domain(tmp_path):
                    + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n")
     res = pipeline.run_reduction(src, tmp_path / "r.onnx", domain_path=box, dtype="float32", cert_path=tmp_path / "c.json")
     assert res.verdict == "proved" and res.certificate.mode == "epsilon" and not res.rounding.exact
-    from lumpcheck.check import check
+    from lumpcheck.checker import check
 
     assert check(tmp_path / "c.json", src, tmp_path / "r.onnx").valid
     reduced = json.loads((tmp_path / "c.json").read_text())["models"]["reduced"]  # the final name, not the staged file

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lumpcheck import evaluate, reduce
 from lumpcheck.certificate import prove, prove_networks, write_certificate
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
 from lumpcheck.io import save_model
 from lumpcheck.lumping import quotient

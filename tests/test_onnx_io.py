@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from lumpcheck.ir.exact import as_fractions, exact_equal

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import lumpcheck.pipeline as pipeline
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.cli import EXIT_REFUTED, EXIT_USAGE, cli
 from lumpcheck.ir.network import Layer
 from lumpcheck.outputs import (

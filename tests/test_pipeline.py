@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from lumpcheck.certificate import read_certificate, sha256_file
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lumpcheck.check import check
+from lumpcheck.checker import check
 from lumpcheck.cli import cli
 from lumpcheck.zoo import Job, Settings, discover, read_instances, run_zoo
 

@@ -1,10 +1,10 @@
-"""Independent checker of ε-certificates (specs/certificate-epsilon.md); shares no code with epsilon.py.
+"""Independent checker of ε-certificates (specs/certificate-epsilon.md); shares no code with epsilon/certificate.py.
 
 Claim: for every x in the box, max_i |original(x)_i − reduced(x)_i| <= ε. Checked as: the reduced file R plus
 the certificate's corrections gives Q (each correction must round to R's value in R's float format); the
-strict checker (check.py's _Verifier, on in-memory networks) proves original ≡ Q (on all of R^n, or on the box
-for domain reductions); and this module's own exact back-substituted bound on |Q − R| over the box must not
-exceed ε. The certificate's recorded bounds are never trusted.
+strict checker (strict.py's StrictVerifier, on in-memory networks) proves original ≡ Q (on all of R^n, or on the
+box for domain reductions); and this module's own exact back-substituted bound on |Q − R| over the box
+(`checked_bound`) must not exceed ε. The certificate's recorded bounds are never trusted.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from .bounds import symbolic_bounds
-from .check import CheckResult, claim_scope, _Invalid, _ints, _parse, _rational, _Verifier, load_hashed
-from .ir.domain import Box
-from .errors import LumpcheckError
-from .ir.exact import as_fractions, fraction_str
-from .ir.activation import Activation
-from .ir.network import Layer, Network
+from ..bounds import symbolic_bounds
+from ..errors import LumpcheckError
+from ..ir.activation import Activation
+from ..ir.domain import Box
+from ..ir.exact import as_fractions, fraction_str
+from ..ir.network import Layer, Network
+from .document import Malformed, claim_scope, parse_claim, parse_rational
+from .integers import scaled_ints
+from .result import CheckResult, load_hashed
+from .strict import StrictVerifier
 
 _FLOATS = {"float32": np.float32, "float64": np.float64}
 
@@ -31,8 +34,8 @@ def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
     """Verify an ε-certificate document against the two model files; CheckResult(valid, reasons)."""
     try:
         epsilon, fixes, claimed_dtype, window = _parse_epsilon(doc)
-        claim = _parse({**doc, "claim": {**doc["claim"], "mode": "strict", "epsilon": None}})
-    except _Invalid as e:
+        claim = parse_claim({**doc, "claim": {**doc["claim"], "mode": "strict", "epsilon": None}})
+    except Malformed as e:
         return CheckResult(False, [str(e)])
     nets, reasons = load_hashed(claim.hashes, original_path, reduced_path)
     original, written = nets
@@ -45,10 +48,10 @@ def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
     quotient, problems = _rebuild(written, fixes, dtype)
     if problems:
         return CheckResult(False, reasons + problems)
-    reasons += _Verifier(claim, original, quotient, solver_check, timeout_ms).run()
+    reasons += StrictVerifier(claim, original, quotient, solver_check, timeout_ms).run()
     lower, upper = claim.domain
     try:
-        bound = _bound(quotient, written, Box(tuple(lower), tuple(upper)), window)
+        bound = checked_bound(quotient, written, Box(tuple(lower), tuple(upper)), window)
     except (LumpcheckError, ValueError) as e:
         return CheckResult(False, reasons + [f"domain: {e}"])
     if bound > epsilon:
@@ -57,27 +60,27 @@ def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
 
 
 def _parse_epsilon(doc: Any) -> tuple[Fraction, list[tuple[int, int, int | str, Fraction]], str, int]:
-    """(ε, corrections, dtype, substitution window) from the document; _Invalid when malformed or without domain."""
+    """(ε, corrections, dtype, substitution window) from the document; Malformed when malformed or without domain."""
     claim = doc.get("claim") if isinstance(doc, dict) else None
     if not isinstance(claim, dict) or claim.get("mode") != "epsilon":
-        raise _Invalid("certificate: claim.mode is not 'epsilon'")
-    epsilon = _rational(claim.get("epsilon"), "claim.epsilon")
+        raise Malformed("certificate: claim.mode is not 'epsilon'")
+    epsilon = parse_rational(claim.get("epsilon"), "claim.epsilon")
     if epsilon < 0:
-        raise _Invalid("certificate: claim.epsilon is negative")
+        raise Malformed("certificate: claim.epsilon is negative")
     if claim.get("domain") is None:
-        raise _Invalid("certificate: an ε claim needs a domain (a rounding error is unbounded on all of R^n)")
+        raise Malformed("certificate: an ε claim needs a domain (a rounding error is unbounded on all of R^n)")
     proof = doc.get("epsilon_proof")
     if not isinstance(proof, dict) or not isinstance(proof.get("corrections"), list):
-        raise _Invalid("certificate: epsilon_proof.corrections is missing")
+        raise Malformed("certificate: epsilon_proof.corrections is missing")
     fixes = []
     for i, c in enumerate(proof["corrections"]):
         if not (isinstance(c, list) and len(c) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in c[:2])
                 and (c[2] == "bias" or isinstance(c[2], int) and not isinstance(c[2], bool))):
-            raise _Invalid(f"certificate: epsilon_proof.corrections[{i}] is not [layer, row, column or 'bias', 'p/q']")
-        fixes.append((c[0], c[1], c[2], _rational(c[3], f"epsilon_proof.corrections[{i}]")))
+            raise Malformed(f"certificate: epsilon_proof.corrections[{i}] is not [layer, row, column or 'bias', 'p/q']")
+        fixes.append((c[0], c[1], c[2], parse_rational(c[3], f"epsilon_proof.corrections[{i}]")))
     window = proof.get("window")
     if not isinstance(window, int) or isinstance(window, bool) or window < 0:
-        raise _Invalid("certificate: epsilon_proof.window is not a count of layers")
+        raise Malformed("certificate: epsilon_proof.window is not a count of layers")
     return epsilon, fixes, str(proof.get("dtype")), window
 
 
@@ -98,14 +101,14 @@ def _rebuild(written: Network, fixes: list, dtype: str) -> tuple[Network, list[s
         seen.add((ell, row, col))
         target = biases[ell - 1] if col == "bias" else weights[ell - 1]
         index = row if col == "bias" else (row, col)
-        if value == target[index] or not _rounds_to(value, target[index], dtype):
+        if value == target[index] or not rounds_to(value, target[index], dtype):
             problems.append(f"{where}: {dtype} value {float(target[index])!r} is not {fraction_str(value)} rounded")
         target[index] = value
     layers = [Layer(w, b, layer.activation) for w, b, layer in zip(weights, biases, written.layers)]
     return Network(layers, None, written.source), problems[:5]
 
 
-def _rounds_to(value: Fraction, stored: Fraction, dtype: str) -> bool:
+def rounds_to(value: Fraction, stored: Fraction, dtype: str) -> bool:
     """Is `stored` (a `dtype` value) nearest to `value` among `dtype` values (a tie may go either way)?"""
     kind = _FLOATS[dtype]
     f = kind(float(stored))
@@ -119,7 +122,7 @@ def _rounds_to(value: Fraction, stored: Fraction, dtype: str) -> bool:
     return (down + mid) / 2 <= value <= (mid + up) / 2
 
 
-def _bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
+def checked_bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
     """Exact bound on max |Q(x) − R(x)| over the box: differences t = z_Q − z_R substituted back to the inputs.
 
     t_ℓ = R_ℓ·(h_Q − h_R) + [Q_ℓ − R_ℓ | bias difference]·(h_Q, 1), h_Q within Q's symbolic bounds (through σ).
@@ -131,10 +134,10 @@ def _bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
     #                            max |h_Q − h_R|; all as (integers, den)
     worst = Fraction(0)
     for lq, lr, pre in zip(q.layers, r.layers, symbolic_bounds(q, box)):
-        (qn, qd), (rn, rd) = _ints(np.column_stack([lq.weight, lq.bias])), _ints(np.column_stack([lr.weight, lr.bias]))
+        (qn, qd), (rn, rd) = scaled_ints(np.column_stack([lq.weight, lq.bias])), scaled_ints(np.column_stack([lr.weight, lr.bias]))
         diff = (qn * rd - rn * qd, qd * rd)
         total = _extent(diff[0], diff[1], ranges)
-        coeff, den = _ints(lr.weight)
+        coeff, den = scaled_ints(lr.weight)
         for i, (w, mid, slack, d, rng, gap) in enumerate(history[::-1]):
             if i == window:
                 total = total + _scaled(abs(coeff).dot(gap[0]), den * gap[1])
@@ -147,9 +150,9 @@ def _bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
         lo, hi = [Fraction(v) for v in pre.lower], [Fraction(v) for v in pre.upper]
         spans = [_span(lq.activation, a, b, t) for a, b, t in zip(lo, hi, total)]
         gap = [max(abs(a), abs(b)) * t for (a, b), t in zip(spans, total)]
-        history.append((_ints(lr.weight), _ints(np.array([(a + b) / 2 for a, b in spans], dtype=object)),
-                        _ints(np.array([(b - a) / 2 * t for (a, b), t in zip(spans, total)], dtype=object)),
-                        diff, ranges, _ints(np.array(gap, dtype=object))))
+        history.append((scaled_ints(lr.weight), scaled_ints(np.array([(a + b) / 2 for a, b in spans], dtype=object)),
+                        scaled_ints(np.array([(b - a) / 2 * t for (a, b), t in zip(spans, total)], dtype=object)),
+                        diff, ranges, scaled_ints(np.array(gap, dtype=object))))
         worst = max(gap, default=Fraction(0))
         images = [_range(lq.activation, a, b) for a, b in zip(lo, hi)]
         ranges = _ranges([v[0] for v in images], [v[1] for v in images])
@@ -158,7 +161,7 @@ def _bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
 
 def _ranges(lower: list[Fraction], upper: list[Fraction]) -> tuple[np.ndarray, np.ndarray, int]:
     """(lower ints, upper ints, den) of the box of (v, 1), lower <= v <= upper."""
-    ints, den = _ints(np.array([*lower, Fraction(1), *upper, Fraction(1)], dtype=object))
+    ints, den = scaled_ints(np.array([*lower, Fraction(1), *upper, Fraction(1)], dtype=object))
     return ints[: len(lower) + 1], ints[len(lower) + 1:], den
 
 
