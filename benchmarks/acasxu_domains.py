@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lumpcheck.io.atomic import write_text_atomic
-from lumpcheck.domain_reduce import BOUNDS_METHODS, reduce_on_domain
+from lumpcheck.reduction.domain import BOUNDS_METHODS, reduce_on_domain
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
 
@@ -76,7 +76,7 @@ def certify(model: Path, prop: Path, bounds: str, workdir: Path) -> dict:
 
 def prove_exact(net, red) -> dict:
     """The folded (rational) quotient proved in memory: no file format holds it exactly."""
-    from lumpcheck.certificate import prove_networks
+    from lumpcheck.prove.prover import prove_networks
 
     t = time.perf_counter()
     records, _, _ = prove_networks(net, red.network, red.relation, red.domain, claims=red.claims)

@@ -26,7 +26,7 @@ import z3
 
 from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.bounds import symbolic_bounds
-from lumpcheck.domain_reduce import reduce_on_domain
+from lumpcheck.reduction.domain import reduce_on_domain
 from lumpcheck.encode import encode_network, real
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import VnnlibSpec, domain_box, read_vnnlib

@@ -24,8 +24,8 @@ _EXPORTS = {
     "evaluate_float": "lumpcheck.ir.network",
     "evaluate_symbolic": "lumpcheck.ir.network",
     # reduction
-    "Reduction": "lumpcheck.lumping",
-    "reduce": "lumpcheck.lumping",
+    "Reduction": "lumpcheck.reduction.lumping",
+    "reduce": "lumpcheck.reduction.lumping",
     # the high-level API (load_model, reduce_model, verify, check, read_box, Verdict) goes here: name -> module
 }
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .ir.activation import Activation
     from .ir.network import Layer, Network, evaluate, evaluate_float, evaluate_symbolic
     from .ir.normalization import Normalization
-    from .lumping import Reduction, reduce
+    from .reduction.lumping import Reduction, reduce
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ from .bounds.deviation import certified_epsilon
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import as_fractions, exact_equal, to_float
-from .lumping import Reduction, merge_allowed, quotient, reduce
+from .reduction.lumping import Reduction, merge_allowed, quotient, reduce
 from .ir.activation import Activation
 from .ir.network import Layer, Network
 from .ir.relation import LayerRelation, NeuronMap, Relation

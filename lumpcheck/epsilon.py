@@ -21,16 +21,10 @@ import numpy as np
 from .io.atomic import write_text_atomic
 from .bounds import symbolic_bounds
 from .bounds.deviation import certified_epsilon
-from .certificate import (
-    SCHEMA,
-    Certificate,
-    ModelRecord,
-    certificate_from_dict,
-    certificate_to_dict,
-    prove_networks,
-    schema_errors,
-    sha256_file,
-)
+from .prove.records import dump_json
+from .prove.schema import SCHEMA, schema_errors
+from .prove.records import Certificate, ModelRecord, certificate_from_dict, certificate_to_dict, sha256_file
+from .prove.prover import prove_networks
 from .ir.domain import Box
 from .errors import LumpcheckError
 from .ir.exact import as_fractions, fraction_str
@@ -351,6 +345,4 @@ def as_certificate(doc: dict[str, Any]) -> Certificate:
 
 def write_epsilon_certificate(doc: dict[str, Any], path: str | Path) -> None:
     """Write the document as JSON atomically (one correction or obligation per line)."""
-    from .certificate import _dump
-
-    write_text_atomic(path, _dump(doc) + "\n")
+    write_text_atomic(path, dump_json(doc) + "\n")

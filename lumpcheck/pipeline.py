@@ -6,13 +6,14 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
-from .certificate import Certificate, prove, write_certificate
-from .domain_reduce import reduce_on_domain
+from .prove.records import Certificate, write_certificate
+from .prove.prover import prove
+from .reduction.domain import reduce_on_domain
 from .epsilon import as_certificate, prove_epsilon, write_epsilon_certificate
 from .errors import LumpcheckError
 from .io import load_model, save_model
-from .lumping import Reduction
-from .lumping import reduce as lump
+from .reduction.lumping import Reduction
+from .reduction.lumping import reduce as lump
 from .ir.domain import Box
 from .io.vnnlib import read_box
 from .ir.network import Network, fold_normalization, layers_only

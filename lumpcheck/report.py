@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io.atomic import write_text_atomic
-from .certificate import Certificate, ObligationRecord, read_certificate, sha256_file
+from .prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .ir.exact import fraction_str
 from .outputs import Named, refuse_clashes
 

@@ -20,10 +20,10 @@ from .errors import LumpcheckError
 from .ir.exact import as_fractions, fraction_str, to_fraction
 from .bounds import symbolic_bounds
 from .bounds.deviation import certified_epsilon, require_same_architecture
-from .certificate import prove_networks
+from .prove.prover import prove_networks
 from .encode import NotEncodable, encode_pair
 from .falsify import Replay, Value, falsify, onnxruntime_outputs, replay
-from .lumping import reduce
+from .reduction.lumping import reduce
 from .solver.z3 import solve_constraints
 from .ir.activation import Activation
 from .ir.network import Network

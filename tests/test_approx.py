@@ -14,7 +14,7 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.ir.exact import exact_equal
 from lumpcheck.io import load_model
-from lumpcheck.lumping import merge_allowed, reduce
+from lumpcheck.reduction.lumping import merge_allowed, reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation

@@ -13,22 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck import certificate as cert_mod
-from lumpcheck.certificate import (
-    SCHEMA,
-    certificate_to_dict,
-    prove,
-    prove_networks,
-    read_certificate,
-    schema_errors,
-    write_certificate,
-)
+from lumpcheck.prove import prover as cert_mod
+from lumpcheck.prove.schema import SCHEMA, schema_errors
+from lumpcheck.prove.records import certificate_to_dict, read_certificate, write_certificate
+from lumpcheck.prove.prover import prove, prove_networks
 from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import save_model
+from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
-from lumpcheck import smt
-from lumpcheck.obligations import derive, exact_ghost, integer_form
+from lumpcheck.prove import smt
+from lumpcheck.prove.derive import derive
+from lumpcheck.prove.discharge import exact_ghost
+from lumpcheck.prove.obligations import integer_form
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.solver.z3 import solve_script, z3_binary
 from test_check import planted
@@ -212,7 +209,7 @@ def test_integer_form_is_exact(values):
 
 
 def test_prove_accepts_a_reduction(tmp_path):
-    lumping = pytest.importorskip("lumpcheck.lumping", reason="lumpcheck.lumping not importable yet")
+    lumping = pytest.importorskip("lumpcheck.reduction.lumping", reason="lumpcheck.reduction.lumping not importable yet")
     original, _, _ = planted(np.random.default_rng(2), [3, 5, 4, 2], "tanh", extra=4)
     red = lumping.reduce(original)
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
@@ -225,7 +222,7 @@ def test_prove_accepts_a_reduction(tmp_path):
 
 def _proved(net: Network):
     """reduce(net) and the prover's records for it (all must be proved)."""
-    from lumpcheck.lumping import reduce
+    from lumpcheck.reduction.lumping import reduce
 
     red = reduce(net)
     records, _, _ = prove_networks(net, red.network, red.relation, solver_check="all")
@@ -237,7 +234,7 @@ def test_reduce_with_cancelling_duplicates_is_provable():
     """Neurons 0 and 1 are duplicates whose outgoing weights cancel: one ghost class, proved by L1.ghost (the
     members agree) and L2.linear (the ghost's coefficient 1.5 - 1.5 is zero)."""
     w1 = np.array([[1.0, 2.0], [1.0, 2.0], [0.5, -1.0]])
-    net = Network([Layer(w1, np.zeros(3), cert_mod.Activation("relu")),
+    net = Network([Layer(w1, np.zeros(3), Activation("relu")),
                    Layer(np.array([[1.5, -1.5, 2.0]]), np.array([0.25]))])
     red, records = _proved(net)
     layer = red.relation.layers[0]
@@ -252,7 +249,7 @@ def test_neuron_feeding_only_dead_neurons_is_provable():
     w1 = np.array([[1.0, 0.5], [-0.5, 2.0], [0.25, -1.0]])
     w2 = np.array([[1.0, -2.0, 0.0], [0.5, 0.0, 3.0], [-1.0, 1.0, 0.0]])
     w3 = np.array([[1.0, 0.0, 2.0], [0.5, 0.0, -1.0]])
-    relu = cert_mod.Activation("relu")
+    relu = Activation("relu")
     net = Network([Layer(w1, np.zeros(3), relu), Layer(w2, np.ones(3), relu), Layer(w3, np.zeros(2))])
     red, records = _proved(net)
     assert [(lr.reduced_width, lr.ghosts) for lr in red.relation.layers] == [(2, 1), (2, 1)]
@@ -265,7 +262,7 @@ def test_neuron_feeding_only_dead_neurons_is_provable():
 def test_cancelling_negated_sigmoid_pair_moves_its_offset_to_the_next_bias():
     """v1 = 1 - v0 with equal outgoing weights w: the class cancels (w - w = 0) but contributes w·1 to the bias."""
     w1 = np.array([[0.5, -1.25], [-0.5, 1.25], [0.75, 2.0]])
-    net = Network([Layer(w1, np.array([0.25, -0.25, 1.0]), cert_mod.Activation("sigmoid")),
+    net = Network([Layer(w1, np.array([0.25, -0.25, 1.0]), Activation("sigmoid")),
                    Layer(np.array([[0.75, 0.75, 1.0], [-0.5, -0.5, 0.0]]), np.array([0.5, 0.25]))])
     red, records = _proved(net)
     assert [(m.terms, m.offset, m.reason) for m in red.relation.layers[0].maps] == [

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.certificate import prove, write_certificate
+from lumpcheck.prove.prover import prove
+from lumpcheck.prove.records import write_certificate
 from lumpcheck.checker import check
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
@@ -388,7 +389,7 @@ def twin_ladder(rng: np.random.Generator, n_in: int, width: int, depth: int) -> 
 
 
 def test_twin_ladder_reduces_to_a_proved_constant(tmp_path):
-    lumping = pytest.importorskip("lumpcheck.lumping")
+    lumping = pytest.importorskip("lumpcheck.reduction.lumping")
     net = twin_ladder(np.random.default_rng(0), 3, 4, 3)
     red = lumping.reduce(net)
     assert red.network.widths == [3, 0, 0, 0, 1]
@@ -406,7 +407,7 @@ def test_twin_ladder_reduces_to_a_proved_constant(tmp_path):
 def test_every_zoo_twin_ladder_reduces_proves_and_checks(zoo, tmp_path):
     """All twin-ladder nets of the zoo: reduce to a constant, prove, and the checker accepts (read back as .nnet)."""
     from lumpcheck.io import load_model
-    from lumpcheck.lumping import reduce
+    from lumpcheck.reduction.lumping import reduce
 
     files = sorted((zoo / "marabou/resources/nnet/twin").glob("*.nnet"))
     if not files:
@@ -440,7 +441,7 @@ def test_any_changed_factor_is_invalid(tmp_path_factory, seed, kind, delta):
 
 
 def test_reduce_outputs_check_valid(tmp_path):
-    lumping = pytest.importorskip("lumpcheck.lumping", reason="lumpcheck.lumping not importable yet")
+    lumping = pytest.importorskip("lumpcheck.reduction.lumping", reason="lumpcheck.reduction.lumping not importable yet")
     for seed, kind in enumerate(sorted(FACTORS)):
         original, _, _ = planted(np.random.default_rng(seed), [3, 5, 4, 2], kind, extra=4)
         red = lumping.reduce(original)

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.certificate import prove, prove_networks, write_certificate
+from lumpcheck.prove.prover import prove, prove_networks
+from lumpcheck.prove.records import write_certificate
 from lumpcheck.checker import check
 from lumpcheck.ir.domain import Box
-from lumpcheck.domain_reduce import reduce_on_domain
+from lumpcheck.reduction.domain import reduce_on_domain
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import RELU, Activation

@@ -16,20 +16,20 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lumpcheck.domain_reduce as dr
+import lumpcheck.reduction.domain as dr
 from lumpcheck.bounds import interval_bounds, stable_phases
-from lumpcheck.certificate import prove_networks
+from lumpcheck.prove.prover import prove_networks
 from lumpcheck.checker import CheckResult, check
 from lumpcheck.cli import cli
 from lumpcheck.ir.domain import Box
-from lumpcheck.domain_reduce import compose, identity_relation, reduce_on_domain, solve_in_span
+from lumpcheck.reduction.domain import compose, identity_relation, reduce_on_domain, solve_in_span
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import read_box
-from lumpcheck.lumping import quotient
+from lumpcheck.reduction.lumping import quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate
-from lumpcheck.obligations import linear_slope as slope
+from lumpcheck.prove.obligations import linear_slope as slope
 from lumpcheck.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 

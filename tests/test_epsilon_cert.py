@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck import pipeline
-from lumpcheck.certificate import sha256_file
+from lumpcheck.prove.records import sha256_file
 from lumpcheck.checker.epsilon import check_epsilon, checked_bound, rounds_to
 from lumpcheck.ir.domain import Box
 from lumpcheck.epsilon import (
@@ -29,7 +29,7 @@ from lumpcheck.epsilon import (
 )
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
-from lumpcheck.lumping import reduce
+from lumpcheck.reduction.lumping import reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.ir.rounding import nearest_float32, round_network

@@ -80,19 +80,19 @@ SLOW_PROOF = textwrap.dedent('''
     import sys
     from pathlib import Path
 
-    import lumpcheck.certificate as certificate
+    import lumpcheck.prove.prover as prover
     from lumpcheck.cli import main
     from lumpcheck.solver.z3 import solve_script
 
     marker, hard = Path(sys.argv.pop(1)), Path(sys.argv.pop(1)).read_text()
-    real = certificate.prove_networks
+    real = prover.prove_networks
 
     def slow(*args, **kwargs):
         marker.touch()
         solve_script(hard, 600_000)
         return real(*args, **kwargs)
 
-    certificate.prove_networks = slow
+    prover.prove_networks = slow
     main()
 ''')
 

@@ -10,7 +10,7 @@ import sympy
 
 from lumpcheck import evaluate, evaluate_symbolic, reduce
 from lumpcheck.ir.exact import as_fractions, exact_equal
-from lumpcheck.lumping import merge_allowed, quotient
+from lumpcheck.reduction.lumping import merge_allowed, quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network
 from strategies import canonical_outputs
@@ -342,13 +342,13 @@ def test_quotient_folds_multi_term_maps():
 
 def test_flushed_subnormals_force_the_fraction_path(monkeypatch):
     """Under FTZ/DAZ the error-free transforms are unsound, so everything is decided with Fractions."""
-    import lumpcheck.lumping as lumping
+    import lumpcheck.reduction.aggregate as aggregate
 
     w1 = np.array([[1.0, -0.5], [2.0, -1.0], [0.25, 1.0], [-0.5, -2.0]])
     w2 = np.array([[1.0, 1.0, 1.0, 2.0], [3.0, 0.0, 1.0, 2.0], [2.0, 0.0, 1.0, 0.0]])
     net = Network([Layer(w1, np.zeros(4), RELU), Layer(w2, np.zeros(3), RELU), Layer(np.ones((1, 3)), np.zeros(1))])
     fast = reduce(net)
-    monkeypatch.setattr(lumping, "gradual_underflow", lambda: False)
+    monkeypatch.setattr(aggregate, "gradual_underflow", lambda: False)
     slow = reduce(net)
     assert slow.partition == fast.partition == [[[0, 1], [2], [3]], [[0, 1], [2]]]
     assert slow.factors == fast.factors

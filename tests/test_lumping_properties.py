@@ -10,11 +10,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck import evaluate, reduce
-from lumpcheck.certificate import prove, prove_networks, write_certificate
+from lumpcheck.prove.prover import prove, prove_networks
+from lumpcheck.prove.records import write_certificate
 from lumpcheck.checker import check
 from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
 from lumpcheck.io import save_model
-from lumpcheck.lumping import quotient
+from lumpcheck.reduction.lumping import quotient
 from lumpcheck.ir.network import Layer
 from strategies import ACTIVATIONS, Planted, canonical_outputs, planted_networks, rational_inputs
 

@@ -10,7 +10,7 @@ import onnx.helper as oh
 import pytest
 from click.testing import CliRunner
 
-from lumpcheck.certificate import read_certificate, sha256_file
+from lumpcheck.prove.records import read_certificate, sha256_file
 from lumpcheck.checker import check
 from lumpcheck.cli import cli
 from lumpcheck.errors import LumpcheckError

@@ -12,21 +12,19 @@ import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumpcheck import smt
+from lumpcheck.prove import smt
 from lumpcheck.solver.z3 import solve_script, z3_binary
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
-from lumpcheck.obligations import (
+from lumpcheck.prove.obligations import (
     ActivationLemma,
     ConstantObligation,
     InactiveObligation,
     LinearObligation,
     Target,
-    derive,
-    exact_constant,
-    exact_lemma,
-    exact_linear,
 )
+from lumpcheck.prove.derive import derive
+from lumpcheck.prove.discharge import exact_constant, exact_lemma, exact_linear
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 

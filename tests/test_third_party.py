@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumpcheck.certificate import prove
+from lumpcheck.prove.prover import prove
 from lumpcheck.ir.domain import Box
 from lumpcheck.io import load_model
 from lumpcheck.io.onnx import write_onnx
-from lumpcheck.lumping import reduce
+from lumpcheck.reduction.lumping import reduce
 from lumpcheck.ir.network import evaluate
 from lumpcheck.verify import STRICT, verify
 

@@ -274,7 +274,7 @@ def test_top1_a_tie_against_a_unique_maximum_is_a_disagreement(engine):
     "act, negate", [(RELU, False), (LEAKY, False), (Activation("tanh"), True), (Activation("sigmoid"), False)], ids=str
 )
 def test_lumping_match_on_a_permuted_scaled_copy(act, negate):
-    pytest.importorskip("lumpcheck.lumping", reason="lumpcheck.lumping (reduce) not available")
+    pytest.importorskip("lumpcheck.reduction.lumping", reason="lumpcheck.reduction.lumping (reduce) not available")
     a = _with_duplicate(_net(6, [3, 8, 8, 2], act), 0, 1)
     factor = 1.0 if act.kind == "sigmoid" else 2.0
     b = _permuted_scaled(_net(6, [3, 8, 8, 2], act), seed=1, factor=factor, negate=negate)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Sequence
 
-from .ir.activation import Activation
+from ..ir.activation import Activation
 from .obligations import (
     ActivationLemma,
     ConstantObligation,

@@ -18,15 +18,15 @@ from functools import cache
 
 import numpy as np
 
-from .bounds import LayerBounds, by_method, stable_phases
-from .ir.domain import Box
-from .errors import LumpcheckError
-from .ir.exact import as_fractions, to_float, to_fraction
+from ..bounds import LayerBounds, by_method, stable_phases
+from ..ir.domain import Box
+from ..errors import LumpcheckError
+from ..ir.exact import as_fractions, to_float, to_fraction
 from .lumping import LayerStats, Reduction, ReductionStats, quotient
 from .lumping import reduce as lump
-from .ir.network import Layer, Network, layers_only
-from .obligations import linear_slope
-from .ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from ..ir.network import Layer, Network, layers_only
+from ..prove.obligations import linear_slope
+from ..ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 BOUNDS_METHODS = ("auto", "interval", "symbolic", "split")
 SPLIT_MAX_INPUTS = 8
