@@ -55,7 +55,7 @@ def mnist_instances() -> list[tuple[Path, Path]]:
 def certify(model: Path, prop: Path, bounds: str, workdir: Path) -> dict:
     """The CLI's file flow (pipeline.run_reduction with a domain), then the independent checker."""
     from lumpcheck.checker import check
-    from lumpcheck.pipeline import run_reduction
+    from lumpcheck.apps.pipeline import run_reduction
 
     out, cert = workdir / "reduced.onnx", workdir / "cert.json"
     t = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 from acasxu_domains import ACAS, ACAS_ONNX, ZOO, acas_instances
 
 from lumpcheck.checker import check
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.apps.pipeline import run_reduction
 
 ACAS_NNET = ZOO / "marabou" / "resources" / "nnet" / "acasxu"
 

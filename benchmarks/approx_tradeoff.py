@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from lumpcheck.approx import approximate_reduce
+from lumpcheck.epsilon.approx import approximate_reduce
 from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box

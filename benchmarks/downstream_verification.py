@@ -27,11 +27,11 @@ import z3
 from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.bounds import symbolic_bounds
 from lumpcheck.reduction.domain import reduce_on_domain
-from lumpcheck.encode import encode_network, real
+from lumpcheck.equivalence.encode import encode_network, real
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import VnnlibSpec, domain_box, read_vnnlib
 from lumpcheck.ir.network import Network
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.apps.pipeline import run_reduction
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.approx import approximate_reduce, certified_deviation, export_approx, sampled_deviation
+from lumpcheck.epsilon.approx import approximate_reduce, certified_deviation, export_approx, sampled_deviation
 from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.ir.exact import exact_equal

@@ -28,10 +28,11 @@ from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import RELU, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, layers_only
 from lumpcheck.ir.normalization import Normalization
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 from lumpcheck.ir.semantics import ComparisonError, clip_as_layer, compare, model_box
-from lumpcheck.verify import STRICT, verify
+from lumpcheck.equivalence.mode import STRICT
+from lumpcheck.equivalence.engine import verify
 
 F = Fraction
 CLIP = Normalization((F(0),), (F(2),), (F(0),), (F(1),), (F(0),), (F(4),))

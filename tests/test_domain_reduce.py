@@ -20,7 +20,7 @@ import lumpcheck.reduction.domain as dr
 from lumpcheck.bounds import interval_bounds, stable_phases
 from lumpcheck.prove.prover import prove_networks
 from lumpcheck.checker import CheckResult, check
-from lumpcheck.cli import cli
+from lumpcheck.apps.cli import cli
 from lumpcheck.ir.domain import Box
 from lumpcheck.reduction.domain import compose, identity_relation, reduce_on_domain, solve_in_span
 from lumpcheck.errors import LumpcheckError
@@ -30,7 +30,7 @@ from lumpcheck.reduction.lumping import quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.prove.obligations import linear_slope as slope
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
 RELU = Activation("relu")

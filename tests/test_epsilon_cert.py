@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck import pipeline
+from lumpcheck.apps import pipeline
 from lumpcheck.prove.records import sha256_file
 from lumpcheck.checker.epsilon import check_epsilon, checked_bound, rounds_to
 from lumpcheck.ir.domain import Box
-from lumpcheck.epsilon import (
+from lumpcheck.epsilon.certificate import (
     apply_corrections,
     as_certificate,
     corrections,

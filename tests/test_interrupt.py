@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumpcheck.interrupt import Interrupted, exit_code, signals_deferred
+from lumpcheck.apps.interrupt import Interrupted, exit_code, signals_deferred
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
@@ -81,7 +81,7 @@ SLOW_PROOF = textwrap.dedent('''
     from pathlib import Path
 
     import lumpcheck.prove.prover as prover
-    from lumpcheck.cli import main
+    from lumpcheck.apps.cli import main
     from lumpcheck.solver.z3 import solve_script
 
     marker, hard = Path(sys.argv.pop(1)), Path(sys.argv.pop(1)).read_text()
@@ -164,7 +164,7 @@ def test_interrupted_zoo_kills_children_and_summarises_the_finished(tmp_path, si
     zoo.mkdir()
     shutil.copy(EXAMPLES / "planted_relu.onnx", zoo / "a_fast.onnx")
     _slow_net(zoo / "b_slow.onnx")
-    proc = subprocess.Popen([sys.executable, "-m", "lumpcheck.cli", "zoo", str(zoo), "-o", str(out), "--jobs", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "lumpcheck.apps.cli", "zoo", str(zoo), "-o", str(out), "--jobs", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     _wait_for(lambda: list(out.glob("models/a_fast*/done.json")) and _children_of(str(out / "models")), 60, proc)
     assert list(out.glob("models/b_slow*/log.txt"))  # b_slow's model process is running, writing its log

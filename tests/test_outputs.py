@@ -10,18 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import lumpcheck.pipeline as pipeline
+import lumpcheck.apps.pipeline as pipeline
 from lumpcheck.checker import check
-from lumpcheck.cli import EXIT_REFUTED, EXIT_USAGE, cli
+from lumpcheck.apps.console import EXIT_REFUTED, EXIT_USAGE
+from lumpcheck.apps.cli import cli
 from lumpcheck.ir.network import Layer
-from lumpcheck.outputs import (
-    Named,
-    OutputClash,
-    Publication,
-    Target,
-    failed_name,
-    refuse_clashes,
-)
+from lumpcheck.apps.outputs import Named, OutputClash, Publication, Target, failed_name, refuse_clashes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -269,7 +263,8 @@ def test_publication_is_all_or_nothing(tmp_path):
 
 def test_zoo_job_with_a_failed_proof_keeps_the_unproved_files(tmp_path, failing_proof):
     """A zoo model process (run here, in-process, so the failing reducer applies) whose proof fails."""
-    from lumpcheck.zoo import Row, ZooResult, child_main, index_html
+    from lumpcheck.apps.zoo_summary import Row, ZooResult, index_html
+    from lumpcheck.apps.zoo import child_main
 
     directory = tmp_path / "out" / "models" / "m"
     directory.mkdir(parents=True)

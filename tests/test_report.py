@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumpcheck.cli import cli
+from lumpcheck.apps.cli import cli
 from lumpcheck.ir.network import Layer, Network
-from lumpcheck.pipeline import run_reduction
-from lumpcheck.report import _widths, build_report, render_html, render_markdown, write_report
+from lumpcheck.apps.pipeline import run_reduction
+from lumpcheck.apps.report import _widths, build_report, render_html, render_markdown, write_report
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 SAME_FUNCTION = "the reduced model computes exactly the same function as the original"

@@ -19,7 +19,8 @@ from lumpcheck.io import load_model
 from lumpcheck.io.onnx import write_onnx
 from lumpcheck.reduction.lumping import reduce
 from lumpcheck.ir.network import evaluate
-from lumpcheck.verify import STRICT, verify
+from lumpcheck.equivalence.mode import STRICT
+from lumpcheck.equivalence.engine import verify
 
 BUILD = Path(__file__).parents[1] / "examples" / "third_party" / "build.py"
 TIMEOUT = 20.0

@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.ir.domain import Box
-from lumpcheck.falsify import maximal_set
+from lumpcheck.equivalence.falsify import maximal_set
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
-from lumpcheck.verify import STRICT, TOP1, Mismatch, Mode, epsilon_mode, match_networks, verify
+from lumpcheck.equivalence.mode import STRICT, TOP1, Mode, epsilon_mode
+from lumpcheck.equivalence.match import NoMatch as Mismatch, match_networks
+from lumpcheck.equivalence.engine import verify
 from lumpcheck.bounds.deviation import certified_epsilon
 
 F = Fraction

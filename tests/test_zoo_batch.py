@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from lumpcheck.checker import check
-from lumpcheck.cli import cli
-from lumpcheck.zoo import Job, Settings, discover, read_instances, run_zoo
+from lumpcheck.apps.cli import cli
+from lumpcheck.apps.zoo import Job, discover, read_instances, run_zoo
+from lumpcheck.apps.zoo_summary import Settings
 
 EXAMPLE_ZOO = Path(__file__).parents[1] / "examples" / "zoo"
 
@@ -187,7 +188,7 @@ def test_killed_run_resumes_without_redoing_finished_models(tmp_path):
     shutil.copytree(EXAMPLE_ZOO, zoo)
     (zoo / "broken.onnx").unlink()
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lumpcheck.cli", "zoo", str(zoo), "-o", str(out), "--jobs", "1",
+    cmd = [sys.executable, "-m", "lumpcheck.apps.cli", "zoo", str(zoo), "-o", str(out), "--jobs", "1",
            "--domain-map", str(zoo / "instances.csv")]
     runner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

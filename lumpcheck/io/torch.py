@@ -313,7 +313,7 @@ def _rounded(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     if net.normalization is not None:
         raise LumpcheckError(
             "the network has input/output normalisation metadata, which an nn.Sequential cannot hold; "
-            "fold it first (lumpcheck.network.fold_normalization)"
+            "fold it first (lumpcheck.ir.network.fold_normalization)"
         )
     return round_network(net, dtype)
 

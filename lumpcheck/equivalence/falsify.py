@@ -13,16 +13,14 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .ir.domain import Box
-from .ir.exact import as_fractions, fraction_str, to_float, to_fraction
-from .ir.network import Layer, Network, evaluate, evaluate_float
-
-if TYPE_CHECKING:
-    from .verify import Mode
+from ..ir.domain import Box
+from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
+from .mode import Mode
+from ..ir.network import Layer, Network, evaluate, evaluate_float
 
 log = logging.getLogger(__name__)
 

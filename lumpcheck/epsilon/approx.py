@@ -20,23 +20,24 @@ import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .bounds import symbolic_bounds
-from .bounds.deviation import certified_epsilon
-from .ir.domain import Box
-from .errors import LumpcheckError
-from .ir.exact import as_fractions, exact_equal, to_float
-from .reduction.lumping import Reduction, merge_allowed, quotient, reduce
-from .ir.activation import Activation
-from .ir.network import Layer, Network
-from .ir.relation import LayerRelation, NeuronMap, Relation
+from ..bounds import symbolic_bounds
+from ..bounds.deviation import certified_epsilon
+from ..ir.domain import Box
+from ..errors import LumpcheckError
+from ..ir.exact import as_fractions, exact_equal, to_float
+from ..reduction.lumping import Reduction, merge_allowed, quotient, reduce
+from ..ir.activation import Activation
+from ..ir.network import Layer, Network
+from ..ir.relation import LayerRelation, NeuronMap, Relation
+from ..ir.rounding import RoundingReport, round_network
+from ..io import save_model
+from ..equivalence.engine import verify
+from ..equivalence.mode import epsilon_mode
+from ..equivalence.result import VerifyResult
 
-if TYPE_CHECKING:
-    from .ir.rounding import RoundingReport
-    from .verify import VerifyResult
 
 _MODE = {"identity": "any", "relu": "pos", "leaky_relu": "pos", "tanh": "sign", "sigmoid": "sign"}
 _ONE = Fraction(1)
@@ -110,8 +111,6 @@ def approximate_reduce(
     measured = sampled_deviation(net, reduced, box, samples, seed)
     confirmation = None
     if confirm_timeout is not None:
-        from .verify import epsilon_mode, verify
-
         confirmation = verify(net, reduced, box, epsilon_mode(epsilon), confirm_timeout, seed=seed)
     return ApproxReduction(net, exact, reduced, relation, box, float(tolerance), epsilon, measured, samples, confirmation)
 
@@ -121,9 +120,6 @@ def export_approx(
 ) -> tuple["RoundingReport | None", Fraction]:
     """Write `approx.network` (io.save_model) and return the rounding report and the certified ε OF THE FILE:
     ε plus bounds.deviation.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value."""
-    from .io import save_model
-    from .ir.rounding import round_network
-
     report = save_model(approx.network, path, dtype)
     if report is None or report.exact:
         return report, approx.epsilon

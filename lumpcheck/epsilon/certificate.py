@@ -18,20 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from .io.atomic import write_text_atomic
-from .bounds import symbolic_bounds
-from .bounds.deviation import certified_epsilon
-from .prove.records import dump_json
-from .prove.schema import SCHEMA, schema_errors
-from .prove.records import Certificate, ModelRecord, certificate_from_dict, certificate_to_dict, sha256_file
-from .prove.prover import prove_networks
-from .ir.domain import Box
-from .errors import LumpcheckError
-from .ir.exact import as_fractions, fraction_str
-from .io import load_model
-from .ir.activation import Activation
-from .ir.network import Layer, Network
-from .ir.relation import Relation
+from ..io.atomic import write_text_atomic
+from ..bounds import symbolic_bounds
+from ..bounds.deviation import certified_epsilon
+from ..prove.records import dump_json
+from ..prove.schema import SCHEMA, schema_errors
+from ..prove.records import Certificate, ModelRecord, certificate_from_dict, certificate_to_dict, sha256_file
+from ..prove.prover import prove_networks
+from ..ir.domain import Box
+from ..errors import LumpcheckError
+from ..ir.exact import as_fractions, fraction_str
+from ..io import load_model
+from ..ir.activation import Activation
+from ..ir.network import Layer, Network
+from ..ir.relation import Relation
+from ..equivalence.engine import verify
+from ..equivalence.mode import epsilon_mode
 
 METHOD = "difference-backsubstitution"
 SIGNIFICANT_DIGITS = 2
@@ -316,8 +318,6 @@ def _confirm(quotient: Network, written: Network, box: Box, epsilon: Fraction, s
     """Monolithic z3 check of max |Q − R| <= ε on the box (a second opinion; 'sat' would expose a bug)."""
     if seconds <= 0 or not quotient.piecewise_linear:
         return {"result": "skipped", "seconds": 0.0}
-    from .verify import epsilon_mode, verify
-
     res = verify(quotient, written, box, epsilon_mode(epsilon), seconds, engines=("monolithic",))
     if res.status == "sat":
         raise LumpcheckError(f"internal error: z3 refutes the certified ε = {fraction_str(epsilon)} (unsound bound)")

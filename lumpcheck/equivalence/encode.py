@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import z3
 
-from .ir.domain import Box
-from .ir.exact import as_fractions, fraction_str, to_fraction
-from .ir.activation import Activation
-from .ir.network import Network
-
-if TYPE_CHECKING:
-    from .verify import Mode
+from ..ir.domain import Box
+from ..ir.exact import as_fractions, fraction_str, to_fraction
+from ..ir.activation import Activation
+from .mode import Mode
+from ..ir.network import Network
 
 
 class NotEncodable(Exception):

@@ -2,75 +2,37 @@
 
 from __future__ import annotations
 
-import functools
-from fractions import Fraction
 import json
 import sys
-import traceback
 from pathlib import Path
-from typing import Callable
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from . import __version__, interrupt
-from .errors import LumpcheckError
+from .. import __version__
+from ..checker import check as run_check
+from ..errors import LumpcheckError
+from . import interrupt
+from .cli_verify import approx, verify
+from .console import (
+    ARCH_HELP,
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    EXIT_REFUTED,
+    domain_space_option,
+    err,
+    load_box,
+    load_network,
+    normalization_option,
+    nullcontext,
+    out,
+    user_errors,
+)
 from .outputs import Named, Target, refuse_clashes
-from .zoo import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-
-EXIT_OK = 0
-EXIT_REFUTED = 1  # counterexample found / certificate invalid
-EXIT_USAGE = 2  # bad input file or arguments
-EXIT_UNSUPPORTED = 3  # model outside lumpcheck's scope
-EXIT_UNKNOWN = 4  # solver gave up or timed out
-EXIT_INTERNAL = 70  # a bug in lumpcheck
-EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM gives 143 (128 + signal number)
-
-EXIT_CODES_HELP = f"""
-\b
-Exit codes:
-  {EXIT_OK}   success (reduced / proved / valid)
-  {EXIT_REFUTED}   refuted: counterexample found, certificate invalid, or proof failed
-  {EXIT_USAGE}   bad input: unreadable model, malformed file, bad option, output over an input
-  {EXIT_UNSUPPORTED}   unsupported model (conv, branches, unknown op): nothing to do
-  {EXIT_UNKNOWN}   unknown or timeout: the solver could not decide
-  {EXIT_INTERNAL}  internal error (a bug: please report it with --debug output)
-  {EXIT_INTERRUPTED} interrupted by Ctrl-C (143: by SIGTERM); no partial or temporary files are left
-"""
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Turn LumpcheckError into a one-line message and its exit code; bugs get one line unless --debug."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        ctx = click.get_current_context()
-        debug = bool(ctx.find_root().params.get("debug"))
-        try:
-            return fn(*args, **kwargs)
-        except LumpcheckError as e:
-            if debug:
-                traceback.print_exc()
-            err.print(f"lumpcheck: error: {e.one_line()}", markup=False, soft_wrap=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (interrupt.py): temporary files are already gone
-            name = interrupt.signal_of(e).name
-            notes = "".join(f"; {note}" for note in getattr(e, "__notes__", []))
-            err.print(f"lumpcheck: interrupted ({name}){notes}", markup=False, soft_wrap=True)
-            sys.exit(interrupt.exit_code(e))
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
-            if debug:
-                traceback.print_exc()
-            err.print(f"lumpcheck: internal error: {type(e).__name__}: {e} (rerun with --debug)", markup=False, soft_wrap=True)
-            sys.exit(EXIT_INTERNAL)
-
-    return wrapper
+from .pipeline import run_reduction
+from .report import write_report
+from .zoo import discover, run_zoo
+from .zoo_summary import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings
 
 
 @click.group(
@@ -93,52 +55,6 @@ def cli(debug: bool) -> None:
     Domains: VNN-LIB files (their input box). Every weight is read as the exact rational it is; no
     decision anywhere rests on float rounding.
     """
-
-
-def _load(path: str, arch: str | None = None):
-    from .io import load_model
-
-    return load_model(path, arch.split(",") if arch else None)
-
-
-def normalization_option(keep_help: str):
-    """The --normalization option: what to do with input/output normalisation metadata (.nnet headers, ONNX Sub/Div)."""
-    return click.option(
-        "--normalization",
-        type=click.Choice(["keep", "fold", "drop"]),
-        default="keep",
-        show_default=True,
-        help=f"Input/output normalisation: keep = {keep_help}; fold = the affine maps into the first/last layer "
-        "(exact; input clipping stays, as metadata); drop = the bare layer chain on normalised values (claims "
-        "are then about the layer chains).",
-    )
-
-
-ARCH_HELP = "PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity."
-
-domain_space_option = click.option(
-    "--domain-space",
-    type=click.Choice(["input", "normalized"]),
-    default="input",
-    show_default=True,
-    help="Coordinates of the --domain box: input = the model file's own (raw) input, clipped and normalised "
-    "by the model as every input is; normalized = the layer chain's coordinates after the model's normalisation "
-    "(VNN-COMP's ACAS Xu properties are in these coordinates, an ACAS .nnet's own input is raw).",
-)
-
-
-def _load_box(path: str | None, net, space: str = "input"):
-    """The --domain box over the model's own input (converted from `space`); clip warnings on stderr."""
-    if path is None:
-        return None
-    from .io.vnnlib import read_box
-    from .ir.semantics import clip_report, model_box
-
-    box = model_box(net, read_box(path, n_inputs=net.input_size), space)
-    for line in clip_report(net, box)[0]:
-        err.print(f"lumpcheck: warning: {Path(path).name}: {line}: inputs there are clipped; is the box in the "
-                  f"model's input units? (see --domain-space)", markup=False, soft_wrap=True)
-    return box
 
 
 def _activations(net) -> str:
@@ -194,8 +110,8 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
       lumpcheck info acas_1_1.onnx --domain prop_3.vnnlib
       lumpcheck info ACASXU_1_1.nnet --domain prop_3.vnnlib --domain-space normalized
     """
-    net = _load(model, arch)
-    box = _load_box(domain, net, domain_space)
+    net = load_network(model, arch)
+    box = load_box(domain, net, domain_space)
     if as_json:
         click.echo(json.dumps(info_dict(net, box), indent=2))
         return
@@ -317,10 +233,8 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
     the model's own input (or, with --domain-space normalized, over its layer chain's coordinates) and
     is clipped and normalised as every input is. A box reaching beyond the clip range gets a warning.
     """
-    from .pipeline import run_reduction
-
     proving = cert_path and not as_json
-    with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else _nullcontext():
+    with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else nullcontext():
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
                             smtlib_dir=smtlib_dir, normalization=normalization,
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
@@ -359,12 +273,6 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
     err.print(f"{kept}; nothing written under {requested}", markup=False, soft_wrap=True)
 
 
-def _nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
 @cli.command()
 @click.argument("certificate", type=click.Path(dir_okay=False))
 @click.argument("original", type=click.Path(dir_okay=False))
@@ -385,8 +293,6 @@ def check(certificate, original, reduced, as_json) -> None:
     Example:
       lumpcheck check cert.json model.onnx small.onnx
     """
-    from .checker import check as run_check
-
     result = run_check(certificate, original, reduced)
     if as_json:
         scope = None if result.scope is None else result.scope.to_dict()
@@ -420,8 +326,6 @@ def report(certificate, output, fmt, original, reduced) -> None:
       lumpcheck report cert.json -o report.html
       lumpcheck report cert.json -o report.md --original model.onnx --reduced small.onnx
     """
-    from .report import write_report
-
     result = write_report(certificate, output, fmt, original, reduced)
     out.print(result.verdict_line, markup=False, soft_wrap=True)
     out.print(f"wrote {output}", markup=False, soft_wrap=True)
@@ -454,8 +358,6 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
       lumpcheck zoo benchmarks/acasxu -o out --domain-map benchmarks/acasxu/instances.csv
       lumpcheck zoo models/ -o /shared/out --scheduler tcp://10.0.0.5:8786
     """
-    from .zoo import Settings, discover, run_zoo
-
     refuse_clashes([Named("DIRECTORY", directory), Named("--domain-map", domain_map)], [Target("-o", output, directory=True)])
     jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
     settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None)
@@ -480,8 +382,6 @@ def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
         from dask.distributed import Client
     except ImportError:
         raise LumpcheckError("--scheduler needs dask.distributed: pip install 'lumpcheck[dask]'") from None
-    from .zoo import run_zoo
-
     try:
         client = Client(address, timeout="15s")
     except (OSError, TimeoutError) as e:
@@ -490,148 +390,8 @@ def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
         return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force)
 
 
-VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
-
-
-@cli.command()
-@click.argument("model_a", type=click.Path(dir_okay=False))
-@click.argument("model_b", type=click.Path(dir_okay=False))
-@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
-@domain_space_option
-@click.option(
-    "--mode",
-    default="strict",
-    show_default=True,
-    help="strict (identical outputs), epsilon=E (max |difference| <= E, E decimal or p/q), top1 (same set of maximal outputs).",
-)
-@click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
-@normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
-    """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
-
-    Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
-    arithmetic), a certified bound on the difference (epsilon mode), matching both networks' coarsest
-    lumpings (neuron permutation + scaling, proved layer by layer), and a monolithic z3 encoding.
-    Results use VNN-COMP's words: unsat = equivalent, sat = counterexample (an exact input witness,
-    replayed exactly and in onnxruntime), unknown, timeout, error.
-
-    \b
-    Examples:
-      lumpcheck verify model.onnx pruned.onnx --domain prop.vnnlib
-      lumpcheck verify model.onnx model_fp16.onnx --domain prop.vnnlib --mode epsilon=1e-3
-      lumpcheck verify model.onnx small.onnx --mode top1 --timeout 300
-    """
-    from .verify import Mode
-    from .verify import verify as run_verify
-
-    from .pipeline import prepare_normalization
-
-    a = prepare_normalization(_load(model_a), normalization, model_a) if normalization != "keep" else _load(model_a)
-    b = prepare_normalization(_load(model_b), normalization, model_b) if normalization != "keep" else _load(model_b)
-    try:
-        parsed = Mode.parse(mode)
-    except ValueError as e:
-        raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
-    box = _load_box(domain, a, domain_space)
-    with err.status("verifying…", spinner="dots") if not as_json else _nullcontext():
-        result = run_verify(a, b, box, parsed, timeout, a_path=model_a, b_path=model_b)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        _print_verify(result, box)
-    sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
-
-
-def _approx(v) -> str:
-    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh nets)."""
-    try:
-        return f"{float(v):.9g}"
-    except TypeError:
-        return str(v)
-
-
-def _print_verify(result, box) -> None:
-    where = "over all of R^n" if box is None else f"over the box of {box.source or 'the domain'}"
-    meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
-    out.print(f"[bold]{result.status}[/bold] ({meaning.get(result.status, '')}, {result.mode}, {where}) by {result.engine}")
-    if result.message:
-        out.print(result.message, markup=False, soft_wrap=True)
-    data = result.to_dict()
-    if data["witness"] is not None:
-        out.print("witness x ≈ [" + ", ".join(f"{float(v):.9g}" for v in result.witness) + "]", markup=False, soft_wrap=True)
-        out.print("exact A(x) ≈ [" + ", ".join(_approx(v) for v in result.output_a) + "]", markup=False, soft_wrap=True)
-        out.print("exact B(x) ≈ [" + ", ".join(_approx(v) for v in result.output_b) + "]", markup=False, soft_wrap=True)
-        diffs = [abs(a - b) for a, b in zip(result.output_a, result.output_b) if isinstance(a, Fraction) and isinstance(b, Fraction)]
-        if diffs:
-            out.print(f"max |A(x) - B(x)| = {float(max(diffs)):.3g} (exact, nonzero: {max(diffs) != 0})")
-        out.print("(exact rational witness and outputs: rerun with --json)")
-        if data["onnxruntime"]:
-            out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
-    out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--domain", required=True, type=click.Path(dir_okay=False), help="VNN-LIB file: the input box the error bound holds on.")
-@click.option("-t", "--tolerance", required=True, type=float, help="Merge neurons whose normalised incoming vectors differ by at most this.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Approximate model to write (.onnx or .pt).")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float format of the written weights.")
-@click.option("--samples", default=1000, show_default=True, type=int, help="Random box points for the measured deviation.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the sampled points.")
-@click.option("--confirm", "confirm_timeout", type=float, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
-@click.option("--arch", help=ARCH_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@user_errors
-def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeout, arch, as_json) -> None:
-    """Approximate (relaxed) lumping with a CERTIFIED error bound on a box.
-
-    After the exact lumping, neurons whose normalised incoming vectors are within --tolerance are merged
-    too. The result is not equivalent: lumpcheck derives, in exact arithmetic, a sound bound ε on
-    max |original(x) - approximate(x)| over the box (including the export's rounding) and reports it
-    beside the deviation measured on random points (always <= ε). Refuses an OUTPUT that is MODEL or the domain.
-
-    \b
-    Example:
-      lumpcheck approx mnist.onnx --domain prop.vnnlib -t 0.05 -o small.onnx
-    """
-    from .approx import approximate_reduce, export_approx
-
-    refuse_clashes([Named("MODEL", model), Named("--domain", domain)], [Named("-o", output)])
-    net = _load(model, arch)
-    box = _load_box(domain, net)
-    if tolerance < 0:
-        raise LumpcheckError(f"--tolerance must be >= 0, got {tolerance}")
-    with err.status("clustering and bounding the deviation…", spinner="dots") if not as_json else _nullcontext():
-        red = approximate_reduce(net, box, tolerance, samples=samples, seed=seed, confirm_timeout=confirm_timeout)
-        report, file_eps = export_approx(red, output, dtype)
-    summary = {
-        "model": model,
-        "output": output,
-        "tolerance": tolerance,
-        "hidden_before": net.widths[1:-1],
-        "hidden_after": red.kept,
-        "certified_epsilon": str(red.epsilon),
-        "certified_epsilon_of_file": str(file_eps),
-        "measured_max_deviation": red.measured,
-        "samples": samples,
-        "confirmation": None if red.confirmation is None else red.confirmation.status,
-        "export": report.summary(),
-    }
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer {red.kept})")
-    out.print(
-        f"APPROXIMATE: certified max |deviation| <= {float(file_eps):.6g} on the box of {Path(domain).name} "
-        f"(exact bound {summary['certified_epsilon_of_file']}); measured on {samples} points: {red.measured:.6g}",
-        markup=False,
-        soft_wrap=True,
-    )
-    if red.confirmation is not None:
-        out.print(f"verify (epsilon mode): {red.confirmation.status}")
-    out.print(f"export {report.summary()}; wrote {output}", markup=False, soft_wrap=True)
+cli.add_command(verify)
+cli.add_command(approx)
 
 
 def main() -> None:

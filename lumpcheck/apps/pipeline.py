@@ -6,20 +6,20 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
-from .prove.records import Certificate, write_certificate
-from .prove.prover import prove
-from .reduction.domain import reduce_on_domain
-from .epsilon import as_certificate, prove_epsilon, write_epsilon_certificate
-from .errors import LumpcheckError
-from .io import load_model, save_model
-from .reduction.lumping import Reduction
-from .reduction.lumping import reduce as lump
-from .ir.domain import Box
-from .io.vnnlib import read_box
-from .ir.network import Network, fold_normalization, layers_only
+from ..prove.records import Certificate, write_certificate
+from ..prove.prover import prove
+from ..reduction.domain import reduce_on_domain
+from ..epsilon.certificate import as_certificate, prove_epsilon, write_epsilon_certificate
+from ..errors import LumpcheckError
+from ..io import load_model, save_model
+from ..reduction.lumping import Reduction
+from ..reduction.lumping import reduce as lump
+from ..ir.domain import Box
+from ..io.vnnlib import read_box
+from ..ir.network import Network, fold_normalization, layers_only
 from .outputs import Named, Publication, ReductionTargets, StagedReduction, refuse_clashes
-from .ir.semantics import clip_report, model_box
-from .ir.rounding import RoundingReport, round_network
+from ..ir.semantics import clip_report, model_box
+from ..ir.rounding import RoundingReport, round_network
 
 DECIMAL = "decimal"
 """The export 'dtype' of .nnet output: the writer prints every weight as its exact decimal (or refuses)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import LumpcheckError
+from ..errors import LumpcheckError
 from .interrupt import signals_deferred
 
 SMTLIB_SUFFIX = ".smt2"
