@@ -7,7 +7,9 @@
 same paths) with CHECKOUT first on PYTHONPATH (default: this checkout), and keeps every file written plus each
 command's exit code, stdout and stderr. `compare` masks only what legitimately changes from run to run (creation
 times, seconds, dates, temporary names) and reports every other difference; exit 0 when there is none.
-The commands use the CLI only, so they run unchanged against any layout of the package.
+The commands use the CLI only, so they run unchanged against any layout of the package. Every command decides
+well within its time budget (a verdict that depends on the machine's speed would make the comparison flaky); run it
+on an otherwise idle machine all the same.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ COMMANDS += [
     ["verify", "planted_relu.onnx", "near_miss_relu.onnx", "--domain", "box.vnnlib", "--mode", "epsilon=1e-3",
      "--json", "--timeout", "60"],
     ["verify", "planted_relu.onnx", "near_miss_relu.onnx", "--domain", "box.vnnlib", "--mode", "top1", "--json",
-     "--timeout", "60"],
-    ["verify", "gen_f64.onnx", "out/gen32.onnx", "--domain", "gen_box.vnnlib", "--mode", "epsilon=1e-2", "--json"],
+     "--timeout", "10"],
+    ["verify", "gen_f64.onnx", "out/gen32.onnx", "--domain", "gen_box.vnnlib", "--mode", "epsilon=1/2", "--json"],
     ["verify", "gen_f64.onnx", "out/gen32.onnx", "--domain", "gen_box.vnnlib", "--json", "--timeout", "20"],
     ["verify", "planted_tanh.onnx", "planted_sigmoid.onnx", "--json"],
     # approximate lumping

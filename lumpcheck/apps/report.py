@@ -190,7 +190,7 @@ def _engines_text(o: ObligationRecord) -> str:
     return ", ".join(f"{r.engine} {r.result} ({r.seconds:.3f} s)" for r in o.engines)
 
 
-def _widths(shape: str) -> list[int]:
+def shape_widths(shape: str) -> list[int]:
     """Expand a compact shape ('5-50x6-5') into widths."""
     out: list[int] = []
     for part in shape.split("-"):
@@ -205,7 +205,7 @@ def _params(widths: list[int]) -> int:
 
 def _summary_rows(report: Report) -> list[tuple[str, str]]:
     cert = report.cert
-    before, after = _widths(cert.original.shape), _widths(cert.reduced.shape)
+    before, after = shape_widths(cert.original.shape), shape_widths(cert.reduced.shape)
     rows = [
         ("shape", f"{cert.original.shape} → {cert.reduced.shape}"),
         ("parameters", f"{_params(before):,} → {_params(after):,}" if before and after else "?"),

@@ -6,13 +6,12 @@ difference-bound engine, by approximate lumping's export and as the interval com
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 from ..errors import LumpcheckError
 from ..ir.activation import Activation
 from ..ir.domain import Box
-from ..ir.exact import as_fractions, to_fraction
+from ..ir.exact import as_fractions, ceil_float, to_fraction
 from ..ir.network import Network
 from .propagate import symbolic_bounds
 
@@ -55,23 +54,12 @@ def _difference_after(act: Activation, lo: Fraction, hi: Fraction, delta: Fracti
             return delta
         if hi + delta <= 0:  # both inactive: α·z − α'·z' = α·(z − z') + (α − α')·z'
             return abs(act.alpha) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
-    return _lipschitz(act) * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
+    return act.lipschitz * delta + dalpha * (max(abs(lo), abs(hi)) + delta)
 
 
 def _up(x: Fraction) -> Fraction:
-    """The smallest float64 >= x (keeps denominators powers of two, so the bound stays cheap to carry)."""
-    f = float(x)
-    if Fraction(f) < x:
-        f = math.nextafter(f, math.inf)
-    return Fraction(f)
-
-
-def _lipschitz(act: Activation) -> Fraction:
-    if act.kind == "sigmoid":
-        return Fraction(1, 4)
-    if act.kind == "leaky_relu":
-        return max(Fraction(1), abs(act.alpha))
-    return Fraction(1)  # identity, relu, tanh
+    """The smallest float64 >= x, as a Fraction (keeps denominators powers of two: the bound stays cheap to carry)."""
+    return Fraction(ceil_float(x))
 
 
 def _magnitude_after(act: Activation, mz: Fraction) -> Fraction:
@@ -80,7 +68,7 @@ def _magnitude_after(act: Activation, mz: Fraction) -> Fraction:
         return Fraction(1)
     if act.kind == "tanh":
         return min(Fraction(1), mz)
-    return _lipschitz(act) * mz  # σ(0) = 0 and σ is L-Lipschitz
+    return act.lipschitz * mz  # σ(0) = 0 and σ is L-Lipschitz
 
 
 def require_same_architecture(a: Network, b: Network) -> None:

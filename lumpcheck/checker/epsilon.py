@@ -177,6 +177,7 @@ def _extent(c: np.ndarray, den: int, ranges: tuple[np.ndarray, np.ndarray, int])
     return _scaled(np.maximum(abs(top), abs(bottom)), den * vden)
 
 
+# independent of epsilon/certificate.py:_slopes
 def _span(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
     """Secant slopes of σ between z in [lo, hi] and any z' with |z − z'| <= t."""
     fixed = {"identity": (1, 1), "sigmoid": (0, Fraction(1, 4)), "tanh": (0, 1)}.get(act.kind)
@@ -189,10 +190,12 @@ def _span(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fra
     return min(act.alpha, Fraction(1)), max(act.alpha, Fraction(1))
 
 
+# independent of ir/activation.py:Activation.image
 def _range(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
-    """Rational bounds on σ(z) over [lo, hi]: exact for piecewise-linear σ (kink at 0), else via |tanh z| <= |z|."""
+    """Rational bounds on σ(z) over [lo, hi]: exact for piecewise-linear σ (kink at 0); tanh via |tanh z| <= |z|;
+    sigmoid via its tangent at 0, 1/2 + z/4, which it lies above for z < 0 and below for z > 0, within (0, 1)."""
     if act.kind == "sigmoid":
-        return Fraction(0), Fraction(1)
+        return max(Fraction(0), Fraction(1, 2) + min(lo, Fraction(0)) / 4), min(Fraction(1), Fraction(1, 2) + max(hi, Fraction(0)) / 4)
     if act.kind == "tanh":
         return max(Fraction(-1), min(lo, Fraction(0))), min(Fraction(1), max(hi, Fraction(0)))
     values = [act.exact(lo), act.exact(hi)] + ([act.exact(Fraction(0))] if lo < 0 < hi else [])

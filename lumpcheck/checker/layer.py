@@ -92,7 +92,7 @@ CLAIM_KINDS = (TargetClaim, GhostClaim, ConstantClaim, InactiveClaim, DomainClai
 """In the order their obligations are listed (L{ℓ}.linear, .ghost, .constant, .inactive, .domain)."""
 
 
-# independent of prove/obligations.py:linear_slope (Activation.linear_slope)
+# independent of ir/activation.py:Activation.linear_slope (used by the prover and the domain reducer)
 def phase_slope(act: Activation, phases: dict[int, int], r: int | None) -> Fraction | None:
     """Slope of σ at neuron r on the box: identity 1; ReLU/LeakyReLU by r's phase claim; else (or r None) None."""
     if act.kind == "identity":

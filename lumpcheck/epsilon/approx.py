@@ -27,8 +27,8 @@ from ..bounds import symbolic_bounds
 from ..bounds.deviation import certified_epsilon
 from ..ir.domain import Box
 from ..errors import LumpcheckError
-from ..ir.exact import as_fractions, exact_equal, to_float
-from ..reduction.lumping import Reduction, merge_allowed, quotient, reduce
+from ..ir.exact import ONE, as_fractions, ceil_float, exact_equal, floor_float, to_float
+from ..reduction.lumping import Reduction, quotient, reduce
 from ..ir.activation import Activation
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
@@ -39,8 +39,6 @@ from ..equivalence.mode import epsilon_mode
 from ..equivalence.result import VerifyResult
 
 
-_MODE = {"identity": "any", "relu": "pos", "leaky_relu": "pos", "tanh": "sign", "sigmoid": "sign"}
-_ONE = Fraction(1)
 _LIBM_ERROR = 2.0**-40  # assumed bound on numpy's exp/tanh error for values in [-1, 1] (sampling only)
 
 
@@ -131,7 +129,7 @@ def export_approx(
 
 
 def _kept_layer(n: int) -> LayerRelation:
-    return LayerRelation([NeuronMap(((r, _ONE),), Fraction(0), "kept") for r in range(n)], n)
+    return LayerRelation([NeuronMap(((r, ONE),), Fraction(0), "kept") for r in range(n)], n)
 
 
 def _aggregated(net: Network, done: list[LayerRelation]) -> Layer:
@@ -174,20 +172,20 @@ def _factor(x: np.ndarray, s: int, centre: int, activation: Activation) -> Fract
     identity (so c·w stays exact in float64; 1 is kept for the centre alone, since quotient takes the lowest
     factor-1 member as the class row), the sign of the dot product for sigmoid/tanh."""
     dot = float(x[s] @ x[centre])
-    if _MODE[activation.kind] == "sign":
-        c = _ONE if dot >= 0 else -_ONE
+    if activation.merge_mode == "sign":
+        c = ONE if dot >= 0 else -ONE
     else:
         c32 = np.float32(dot / float(x[centre] @ x[centre]))
         if c32 == 1:
             c32 = np.nextafter(np.float32(1), np.float32(2))
         c = Fraction(float(c32))
-    return c if c != 0 and merge_allowed(activation, c) else None
+    return c if c != 0 and activation.merge_offset(c) is not None else None
 
 
 def _member_map(activation: Activation, cls: int, c: Fraction) -> NeuronMap:
     """v ≈ c·v'_cls (+ 1 for a negated sigmoid: σ(−z) = 1 − σ(z))."""
     if c == -1 and activation.kind in ("tanh", "sigmoid"):
-        return NeuronMap(((cls, c),), Fraction(int(activation.kind == "sigmoid")), "negated")
+        return NeuronMap(((cls, c),), activation.merge_offset(c), "negated")
     return NeuronMap(((cls, c),), Fraction(0), "duplicate" if c == 1 else "proportional")
 
 
@@ -199,7 +197,7 @@ def _cluster_layer(layer: Layer, tolerance: float) -> LayerRelation:
     if tolerance == 0 or n < 2:  # N is exactly lumped already: nothing is exactly proportional any more
         return _kept_layer(n)
     x = np.hstack([to_float(layer.weight), to_float(layer.bias)[:, None]])
-    dist = _distances(x, _MODE[layer.activation.kind])
+    dist = _distances(x, layer.activation.merge_mode)
     maps: list[NeuronMap | None] = [None] * n
     width = 0
     while any(m is None for m in maps):
@@ -207,7 +205,7 @@ def _cluster_layer(layer: Layer, tolerance: float) -> LayerRelation:
         seed = int(np.argmax(free))
         near = np.flatnonzero(free & (dist[seed] <= tolerance))
         centre = int(near[np.argmin(dist[np.ix_(near, near)].max(axis=1))])
-        maps[centre] = NeuronMap(((width, _ONE),), Fraction(0), "kept")
+        maps[centre] = NeuronMap(((width, ONE),), Fraction(0), "kept")
         for s in np.flatnonzero(free & (dist[centre] <= tolerance)):
             c = None if s == centre else _factor(x, int(s), centre, layer.activation)
             if c is not None:
@@ -219,43 +217,12 @@ def _cluster_layer(layer: Layer, tolerance: float) -> LayerRelation:
 # ---------------------------------------------------------------- the certified bound (exact, rounded up)
 
 
-def _up(x: Fraction) -> float:
-    """The smallest float64 >= x."""
-    f = float(x)
-    return f if Fraction(f) >= x else math.nextafter(f, math.inf)
-
-
-def _down(x: Fraction) -> float:
-    return -_up(-x)
-
-
-def _lipschitz(act: Activation) -> Fraction:
-    if act.kind == "sigmoid":
-        return Fraction(1, 4)
-    if act.kind == "leaky_relu":
-        return max(_ONE, abs(act.alpha))
-    return _ONE
-
-
-def _image(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
-    """Rational bounds of σ(z) for z in [lo, hi]: exact for piecewise-linear σ (extremes at lo, hi or the kink
-    0); for sigmoid/tanh from |σ(z) − σ(0)| <= L·|z|, monotonicity and the range."""
-    if act.piecewise_linear:
-        values = [act.exact(p) for p in ([lo, hi, Fraction(0)] if lo < 0 < hi else [lo, hi])]
-        return min(values), max(values)
-    if act.kind == "sigmoid":
-        half = Fraction(1, 2)
-        return max(Fraction(0), half + min(lo, Fraction(0)) / 4), min(_ONE, half + max(hi, Fraction(0)) / 4)
-    return max(-_ONE, min(lo, Fraction(0))), min(_ONE, max(hi, Fraction(0)))
-
-
 def _map_terms(m: NeuronMap, act: Activation, width: int, where: str) -> tuple[int, Fraction]:
     """(class, factor) of a single-term map onto a reduced neuron, with the offset σ(c·z) = c·σ(z) + offset needs."""
     if len(m.terms) != 1 or not 0 <= m.terms[0][0] < width:
         raise LumpcheckError(f"{where}: certified_deviation needs one term per neuron (no constants or dead neurons)")
     cls, c = m.terms[0]
-    need = _ONE if (act.kind == "sigmoid" and c == -1) else Fraction(0)
-    if not merge_allowed(act, c) or m.offset != need:
+    if act.merge_offset(c) != m.offset:  # None (no admissible offset) differs from every offset
         raise LumpcheckError(f"{where}: factor {c} with offset {m.offset} is not admissible for {act}")
     return cls, c
 
@@ -288,8 +255,8 @@ def certified_deviation(net: Network, relation: Relation, reduced: Network, box:
     if box.dim != net.input_size:
         raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
     net_bounds, red_bounds = symbolic_bounds(net, box), symbolic_bounds(reduced, box)
-    lo = [Fraction(_down(v)) for v in box.lower]
-    hi = [Fraction(_up(v)) for v in box.upper]
+    lo = [Fraction(floor_float(v)) for v in box.lower]
+    hi = [Fraction(ceil_float(v)) for v in box.upper]
     err = np.zeros(net.input_size)  # E_r >= |e_r| of the previous layer, float64 upper bounds
     for i, layer in enumerate(net.layers):
         agg, red = _aggregated(net, relation.layers[:i]), reduced.layers[i]
@@ -298,7 +265,7 @@ def certified_deviation(net: Network, relation: Relation, reduced: Network, box:
             lr = relation.layers[i]
             maps = [_map_terms(m, layer.activation, lr.reduced_width, f"{where} {s}") for s, m in enumerate(lr.maps)]
         else:
-            maps = [(t, _ONE) for t in range(layer.out_features)]
+            maps = [(t, ONE) for t in range(layer.out_features)]
         mid = np.array([(a + b) / 2 for a, b in zip(lo, hi)], dtype=object)
         rad = [(b - a) / 2 for a, b in zip(lo, hi)]
         propagated = _abs_dot_up(layer.weight, err)
@@ -307,11 +274,11 @@ def certified_deviation(net: Network, relation: Relation, reduced: Network, box:
             dz = _residual(agg, s, red, j, c, mid, rad) + Fraction(float(propagated[s]))
             own = (net_bounds[i].lower[s], net_bounds[i].upper[s])
             other = (red_bounds[i].lower[j], red_bounds[i].upper[j])
-            new_err[s] = _up(_activation_error(layer.activation, dz, own, other, c))
+            new_err[s] = ceil_float(_activation_error(layer.activation, dz, own, other, c))
         err = new_err
-        images = [_image(red.activation, Fraction(l), Fraction(u)) for l, u in zip(red_bounds[i].lower, red_bounds[i].upper)]
-        lo = [Fraction(_down(a)) for a, _ in images]
-        hi = [Fraction(_up(b)) for _, b in images]
+        images = [red.activation.image(Fraction(l), Fraction(u)) for l, u in zip(red_bounds[i].lower, red_bounds[i].upper)]
+        lo = [Fraction(floor_float(a)) for a, _ in images]
+        hi = [Fraction(ceil_float(b)) for _, b in images]
     return Fraction(float(err.max())) if len(err) else Fraction(0)
 
 
@@ -335,8 +302,8 @@ def _activation_error(act: Activation, dz: Fraction, own: tuple, other: tuple, c
     """Bound on |σ(z_s) − σ(c·z'_j)| given |z_s − c·z'_j| <= dz, z_s in `own` and z'_j in `other` (sound bounds):
     the smaller of L_σ·dz and the width of σ's image of the hull of both ranges (0 for two inactive ReLUs)."""
     ends = [Fraction(own[0]), Fraction(own[1]), c * Fraction(other[0]), c * Fraction(other[1])]
-    low, high = _image(act, min(ends), max(ends))
-    return min(_lipschitz(act) * dz, high - low)
+    low, high = act.image(min(ends), max(ends))
+    return min(act.lipschitz * dz, high - low)
 
 
 # ---------------------------------------------------------------- sampling: certified lower bounds
@@ -362,13 +329,13 @@ def _box_samples(box: Box, samples: int, seed: int) -> tuple[np.ndarray, np.ndar
     """Uniform float points inside the box, as degenerate input enclosures [x, x]; a coordinate whose interval
     holds no float gets the outward-rounded interval (it encloses the box's points)."""
     rng = np.random.default_rng(seed)
-    inner_lo = np.array([_up(v) for v in box.lower])
-    inner_hi = np.array([_down(v) for v in box.upper])
+    inner_lo = np.array([ceil_float(v) for v in box.lower])
+    inner_hi = np.array([floor_float(v) for v in box.upper])
     x = np.clip(inner_lo + rng.random((samples, box.dim)) * (inner_hi - inner_lo), inner_lo, inner_hi)
     xlo, xhi = x.copy(), x.copy()
     empty = inner_lo > inner_hi
-    xlo[:, empty] = [_down(box.lower[i]) for i in np.flatnonzero(empty)]
-    xhi[:, empty] = [_up(box.upper[i]) for i in np.flatnonzero(empty)]
+    xlo[:, empty] = [floor_float(box.lower[i]) for i in np.flatnonzero(empty)]
+    xhi[:, empty] = [ceil_float(box.upper[i]) for i in np.flatnonzero(empty)]
     return xlo, xhi
 
 
@@ -377,7 +344,7 @@ def _float_part(arr: np.ndarray) -> tuple[np.ndarray, float]:
     f = to_float(arr)
     if arr.dtype != object or arr.size == 0:
         return f, 0.0
-    return f, _up(max(abs(v - Fraction(x)) for v, x in zip(arr.reshape(-1), f.reshape(-1))))
+    return f, ceil_float(max(abs(v - Fraction(x)) for v, x in zip(arr.reshape(-1), f.reshape(-1))))
 
 
 def _enclose(net: Network, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +383,7 @@ def _activation_enclosure(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tu
     if act.kind in ("sigmoid", "tanh"):
         floor = 0.0 if act.kind == "sigmoid" else -1.0
         return np.maximum(act.float(lo) - _LIBM_ERROR, floor), np.minimum(act.float(hi) + _LIBM_ERROR, 1.0)
-    a_lo, a_hi = _down(act.alpha), _up(act.alpha)  # for z < 0: a_hi·z <= α·z <= a_lo·z
+    a_lo, a_hi = floor_float(act.alpha), ceil_float(act.alpha)  # for z < 0: a_hi·z <= α·z <= a_lo·z
     ends = []
     for z in (lo, hi):
         neg = z < 0

@@ -27,7 +27,7 @@ from ..prove.records import Certificate, ModelRecord, certificate_from_dict, cer
 from ..prove.prover import prove_networks
 from ..ir.domain import Box
 from ..errors import LumpcheckError
-from ..ir.exact import as_fractions, fraction_str
+from ..ir.exact import as_fractions, ceil_float, fraction_str
 from ..io import load_model
 from ..ir.activation import Activation
 from ..ir.network import Layer, Network
@@ -122,16 +122,6 @@ def _slopes(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[F
     return min(alpha, Fraction(1)), max(alpha, Fraction(1))
 
 
-def _image(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
-    """Rational bounds on σ(z) for z in [lo, hi] (|tanh z| <= min(1, |z|) with its sign; sigmoid in [0, 1])."""
-    if act.kind == "sigmoid":
-        return Fraction(0), Fraction(1)
-    if act.kind == "tanh":
-        return max(Fraction(-1), min(lo, Fraction(0))), min(Fraction(1), max(hi, Fraction(0)))
-    values = [act.exact(z) for z in ([lo, hi, Fraction(0)] if lo < 0 < hi else [lo, hi])]  # kink at 0
-    return min(values), max(values)
-
-
 def _integers(values: Any) -> tuple[np.ndarray, int]:
     """(N, den) with values == N / den exactly: N an object array of Python ints (from floats, ints or Fractions)."""
     arr = np.asarray(values)
@@ -209,7 +199,7 @@ def difference_bound(
                         _integers([(s1 - s0) / 2 * ts for (s0, s1), ts in zip(s, t)]), g, inputs, _integers(d)))
         deltas.append(max(t, default=Fraction(0)))
         out = max(d, default=Fraction(0))
-        images = [_image(le.activation, l, u) for l, u in zip(zlo, zhi)]
+        images = [le.activation.image(l, u) for l, u in zip(zlo, zhi)]
         inputs = _with_one([v[0] for v in images], [v[1] for v in images])
     return out, deltas
 
@@ -228,10 +218,9 @@ def substitution_window(net: Network, budget: int = WINDOW_BUDGET) -> int:
 def float_up(x: Fraction) -> Fraction:
     """The smallest float64 >= x, as a Fraction (short to print, still a bound); x itself beyond float64's range."""
     try:
-        f = float(x)
+        return Fraction(ceil_float(x))
     except OverflowError:
         return x
-    return Fraction(f) if Fraction(f) >= x else Fraction(math.nextafter(f, math.inf))
 
 
 def round_up(x: Fraction, digits: int | None = SIGNIFICANT_DIGITS) -> Fraction:

@@ -53,7 +53,7 @@ def match_networks(a: Network, b: Network) -> list[LayerMatch]:
                 raise NoMatch(f"layer {li}: neuron {t} of the second network has no counterpart")
             j = candidates.pop()
             c = _ratio(va[j], vec)
-            if c is None or not _admissible(la.activation, c):  # hashing is only a filter: re-check exactly
+            if c is None or la.activation.merge_offset(c) != 0:  # hashing is only a filter: re-check exactly
                 raise NoMatch(f"layer {li}: neuron {t} is not an admissible multiple of neuron {j}")
             new_perm[j], new_scale[j] = t, c
         perm, scale = new_perm, new_scale
@@ -83,12 +83,3 @@ def _ratio(va: tuple[Fraction, ...], vb: tuple[Fraction, ...]) -> Fraction | Non
     return c if all(q == c * p for p, q in zip(va, vb)) else None
 
 
-def _admissible(act: Activation, c: Fraction) -> bool:
-    """σ(c·z) = c·σ(z) for all z."""
-    if act.kind == "identity":
-        return c != 0
-    if act.kind in ("relu", "leaky_relu"):
-        return c > 0
-    if act.kind == "tanh":
-        return abs(c) == 1
-    return c == 1

@@ -21,6 +21,7 @@ from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ..ir.exact import to_fraction
 from ..ir.activation import IDENTITY, Activation
 from ..ir.network import Layer, Network
+from .atomic import write_bytes_atomic
 from ..ir.rounding import RoundingReport, nearest_float32, round_network
 
 if TYPE_CHECKING:
@@ -293,8 +294,6 @@ def to_torch(net: Network, dtype: str = "float32") -> tuple["torch.nn.Sequential
 def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> RoundingReport:
     """Write a self-describing .pt file (state_dict + activations; loads with weights_only=True), atomically."""
     import io
-
-    from .atomic import write_bytes_atomic
 
     torch = _torch()
     rounded, report = _rounded(net, dtype)

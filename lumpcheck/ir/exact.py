@@ -6,6 +6,7 @@ not floats (ratios, long sums) live in object arrays of `fractions.Fraction`. No
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 from typing import Iterable
@@ -13,6 +14,8 @@ from typing import Iterable
 import numpy as np
 
 Number = Fraction | int
+ONE = Fraction(1)
+"""Fraction(1), built once (hot loops compare and multiply with it)."""
 FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
 """The largest float32; a clip bound at or beyond it means no bound (the .nnet and ONNX convention)."""
 
@@ -101,6 +104,17 @@ def exact_equal(a: np.ndarray, b: np.ndarray) -> bool:
     if a.dtype == np.float64 and b.dtype == np.float64:
         return bool(np.array_equal(a, b))
     return bool(np.all(as_fractions(a) == as_fractions(b)))
+
+
+def ceil_float(x: Fraction) -> float:
+    """The smallest float64 >= x (OverflowError beyond the float64 range)."""
+    f = float(x)
+    return f if Fraction(f) >= x else math.nextafter(f, math.inf)
+
+
+def floor_float(x: Fraction) -> float:
+    """The largest float64 <= x (OverflowError beyond the float64 range)."""
+    return -ceil_float(-x)
 
 
 def fraction_str(x: Fraction | int) -> str:

@@ -17,23 +17,26 @@ from .exact import as_fractions, exact_array, to_fraction, to_float
 from .normalization import Normalization, per_output
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
-    """A dense layer y = σ(W x + b), W of shape (out, in)."""
+    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built."""
 
     weight: np.ndarray
     bias: np.ndarray
     activation: Activation = IDENTITY
 
     def __post_init__(self) -> None:
-        self.weight = exact_array(self.weight)
-        self.bias = exact_array(self.bias)
-        if self.weight.ndim != 2:
-            raise ValueError(f"weight must be 2-D (out, in), got shape {self.weight.shape}")
-        if self.bias.shape != (self.weight.shape[0],):
-            raise ValueError(f"bias shape {self.bias.shape} does not match weight shape {self.weight.shape}")
-        for arr in (self.weight, self.bias):  # exact values are never changed in place (caches rely on it)
+        weight, bias = exact_array(self.weight), exact_array(self.bias)
+        if weight.ndim != 2:
+            raise ValueError(f"weight must be 2-D (out, in), got shape {weight.shape}")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias shape {bias.shape} does not match weight shape {weight.shape}")
+        if not isinstance(self.activation, Activation):
+            raise TypeError(f"activation must be an Activation, e.g. Activation('relu'), got {self.activation!r}")
+        for arr in (weight, bias):  # exact values are never changed in place (caches rely on it)
             arr.flags.writeable = False
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", bias)
 
     @property
     def in_features(self) -> int:

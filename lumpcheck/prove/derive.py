@@ -25,7 +25,6 @@ from .obligations import (
     PreActivations,
     StructureObligation,
     Target,
-    linear_slope,
 )
 
 
@@ -121,9 +120,9 @@ def _domain_map(nm: NeuronMap, s: int, here: LayerRelation, act: Activation, pha
                             and (t in phases or act.kind == "identity")), None)
         else:
             witness = reps[j - here.reduced_width]
-        slope = None if witness is None else linear_slope(act, phases.get(witness, 0))
+        slope = None if witness is None else act.linear_slope(phases.get(witness, 0))
         terms.append(DomainTerm(j, c, witness, slope))
-    return DomainMap(s, linear_slope(act, phases.get(s, 0)), tuple(terms), nm.offset)
+    return DomainMap(s, act.linear_slope(phases.get(s, 0)), tuple(terms), nm.offset)
 
 
 def derive(

@@ -22,7 +22,6 @@ from .obligations import (
     Mismatch,
     int_array,
     integer_form,
-    linear_slope,
 )
 
 
@@ -125,7 +124,7 @@ def exact_bounds(ob: BoundsObligation) -> Mismatch | None:
 
 def exact_inactive(ob: InactiveObligation) -> Mismatch | None:
     """Each neuron is claimed inactive, and σ vanishes on z <= 0 (its slope there is 0)."""
-    zero = linear_slope(ob.activation, -1)
+    zero = ob.activation.linear_slope(-1)
     for r in ob.inactive:
         if ob.phases.get(r) != -1:
             return Mismatch(r, "phase claim (inactive is -1)", Fraction(ob.phases.get(r, 0)), Fraction(-1))

@@ -247,15 +247,6 @@ class GhostObligation:
                 f"layer {self.layer - 1} relation substituted), as affine forms")
 
 
-def linear_slope(activation: Activation, phase: int) -> Fraction | None:
-    """σ's slope on the box for a neuron of this phase (identity: 1 always), or None if σ is not linear there."""
-    if activation.kind == "identity":
-        return Fraction(1)
-    if activation.kind in ("relu", "leaky_relu") and phase:
-        return Fraction(1) if phase > 0 else activation.alpha
-    return None
-
-
 @dataclass
 class ClaimedBounds:
     """The bounds the phase claims rest on: the recorded method on the original network over the box, computed

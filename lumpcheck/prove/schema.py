@@ -1,10 +1,11 @@
 """The JSON schema of strict certificates (specs/certificate.schema.json is this dict, as a file; a test keeps them
-equal) and the validation the prover's reader does with it."""
+equal) and the validation the prover's reader does with it (the jsonschema library, draft 2020-12)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+import jsonschema
 
 from ..checker.document import FORMAT, FORMAT_VERSION, SEMANTICS, SOLVER_CHECKS
 from ..ir.relation import BOUNDS_METHODS
@@ -184,49 +185,45 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def schema_errors(value: Any, schema: dict = SCHEMA, where: str = "$") -> list[str]:
-    """Validate against SCHEMA (the subset of JSON Schema it uses); one message per violation found."""
-    if "$ref" in schema:
-        return schema_errors(value, SCHEMA["$defs"][schema["$ref"].split("/")[-1]], where)
-    if "anyOf" in schema:
-        if any(not schema_errors(value, s, where) for s in schema["anyOf"]):
-            return []
+_VALIDATORS: dict[int, jsonschema.Draft202012Validator] = {}
+
+
+def schema_errors(value: Any, schema: dict = SCHEMA) -> list[str]:
+    """Validate a document against `schema` (default: SCHEMA) with the jsonschema library (draft 2020-12); one
+    message per violation, each naming the field as $.path[index], e.g. "$.claim.mode: 'loose' is not one of …"."""
+    validator = _VALIDATORS.get(id(schema))
+    if validator is None or validator.schema is not schema:
+        validator = _VALIDATORS[id(schema)] = jsonschema.Draft202012Validator(schema)
+    out: list[str] = []
+    for error in validator.iter_errors(value):
+        for message in _messages(error):
+            if message not in out:
+                out.append(message)
+    return out
+
+
+def _messages(error: jsonschema.ValidationError) -> list[str]:
+    """The violation in lumpcheck's words: where it is, what was expected and what was found."""
+    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    kind, expected, found = error.validator, error.validator_value, error.instance
+    if kind == "required":
+        return [f"{where}: missing field {k!r}" for k in expected if isinstance(found, dict) and k not in found]
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        return [f"{where}: unknown field {k!r}" for k in found if k not in known]
+    if kind == "anyOf":
         return [f"{where}: does not match any allowed form"]
-    if "const" in schema and value != schema["const"]:
-        return [f"{where}: must be {schema['const']!r}"]
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{where}: {value!r} is not one of {schema['enum']}"]
-    kind = schema.get("type")
-    if kind is not None and not _is_type(value, kind):
-        return [f"{where}: expected {kind}, got {type(value).__name__}"]
-    errors: list[str] = []
-    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        errors.append(f"{where}: {value!r} is not a rational 'p/q'" if schema is SCHEMA["$defs"]["rational"]
-                      else f"{where}: {value!r} does not match {schema['pattern']}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < schema.get("minimum", value):
-        errors.append(f"{where}: {value} is below {schema['minimum']}")
-    if isinstance(value, dict):
-        errors += [f"{where}: missing field {k!r}" for k in schema.get("required", []) if k not in value]
-        props = schema.get("properties", {})
-        if schema.get("additionalProperties") is False:
-            errors += [f"{where}: unknown field {k!r}" for k in value if k not in props]
-        for k, sub in props.items():
-            if k in value:
-                errors += schema_errors(value[k], sub, f"{where}.{k}")
-    if isinstance(value, list):
-        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
-            errors.append(f"{where}: wrong number of items ({len(value)})")
-        prefix = schema.get("prefixItems", [])
-        for i, item in enumerate(value):
-            sub = prefix[i] if i < len(prefix) else schema.get("items")
-            if sub is not None:
-                errors += schema_errors(item, sub, f"{where}[{i}]")
-    return errors
-
-
-def _is_type(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"object": dict, "array": list, "string": str, "null": type(None)}[kind])
+    if kind == "const":
+        return [f"{where}: must be {expected!r}"]
+    if kind == "enum":
+        return [f"{where}: {found!r} is not one of {expected}"]
+    if kind == "type":
+        return [f"{where}: expected {expected}, got {type(found).__name__}"]
+    if kind == "pattern":
+        return [f"{where}: {found!r} is not a rational 'p/q'" if expected == RATIONAL
+                else f"{where}: {found!r} does not match {expected}"]
+    if kind == "minimum":
+        return [f"{where}: {found} is below {expected}"]
+    if kind in ("minItems", "maxItems"):
+        return [f"{where}: wrong number of items ({len(found)})"]
+    return [f"{where}: {error.message}"]

@@ -12,11 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..ir.exact import as_fractions, canonical, exact_add, exact_scale, gradual_underflow
+from ..ir.exact import ONE, as_fractions, canonical, exact_add, exact_scale, gradual_underflow
 from ..ir.relation import LayerRelation
 
 CHUNK_BYTES = 1 << 22  # temporaries are processed in blocks of about 4 MB (cache-sized)
-_ONE = Fraction(1)
 
 
 def blocks(n: int, row_len: int) -> list[slice]:
@@ -40,7 +39,7 @@ class Terms:
     @classmethod
     def of_inputs(cls, n: int) -> "Terms":
         idx = np.arange(n)
-        return cls(n, n, idx, idx, (_ONE,) * n, (), True)
+        return cls(n, n, idx, idx, (ONE,) * n, (), True)
 
     @classmethod
     def of(cls, layer: LayerRelation) -> "Terms":
@@ -121,7 +120,7 @@ def _all_terms(terms: Terms, column: np.ndarray) -> tuple[np.ndarray, np.ndarray
     `width`; destinations are mapped through `column` (reduced neuron -> stored column)."""
     src = np.concatenate([terms.rows, [r for r, _ in terms.offsets], [terms.size]]).astype(np.intp)
     dst = np.concatenate([column[terms.cols], [terms.width] * (len(terms.offsets) + 1)]).astype(np.intp)
-    return src, dst, [*terms.factors, *(d for _, d in terms.offsets), _ONE]
+    return src, dst, [*terms.factors, *(d for _, d in terms.offsets), ONE]
 
 
 def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Incoming:

@@ -25,7 +25,6 @@ from ..ir.exact import as_fractions, to_float, to_fraction
 from .lumping import LayerStats, Reduction, ReductionStats, quotient
 from .lumping import reduce as lump
 from ..ir.network import Layer, Network, layers_only
-from ..prove.obligations import linear_slope
 from ..ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 
 BOUNDS_METHODS = ("auto", "interval", "symbolic", "split")
@@ -218,7 +217,7 @@ def fold_linear(weight: np.ndarray, bias: np.ndarray, linear: list[int]) -> dict
 
 def domain_layer(layer: Layer, phase: np.ndarray, fold: bool = True) -> LayerRelation | None:
     """One layer's domain step: inactive neurons removed, dependent linear neurons folded if `fold` (None: no change)."""
-    slopes = [linear_slope(layer.activation, int(p)) for p in phase]
+    slopes = [layer.activation.linear_slope(int(p)) for p in phase]
     linear = [s for s, sl in enumerate(slopes) if sl]
     folds = fold_linear(layer.weight, layer.bias, linear) if fold else {}
     inactive = [s for s, sl in enumerate(slopes) if sl == 0]

@@ -18,16 +18,12 @@ from fractions import Fraction
 import numpy as np
 
 from ..ir.domain import Box
-from ..ir.exact import as_fractions, proportional_rows, to_fraction
+from ..ir.exact import ONE, as_fractions, proportional_rows, to_fraction
 from ..ir.activation import Activation
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
 from .aggregate import Incoming, Terms, aggregate, blocks
 
-_ONE = Fraction(1)
-# How a neuron's aggregated vector is normalised before hashing, i.e. which factors its activation admits:
-# any nonzero c (identity), c > 0 (positively homogeneous), c = ±1 (tanh/sigmoid, odd up to an offset).
-_MODE = {"identity": "any", "relu": "pos", "leaky_relu": "pos", "tanh": "sign", "sigmoid": "sign"}
 
 
 @dataclass
@@ -68,29 +64,22 @@ class Reduction:
 
 
 def merge_allowed(activation: Activation, factor: Fraction) -> bool:
-    """May v = factor·v_rep (+ offset) follow from a(s) = factor·a(rep)? Needs σ(c·z) = c·σ(z) (+ a constant)."""
-    if factor == 1:
-        return True
-    kind = activation.kind
-    if kind == "identity":
-        return factor != 0
-    if kind in ("relu", "leaky_relu"):
-        return factor > 0  # positively homogeneous; ReLU(-z) != -ReLU(z)
-    return factor == -1  # tanh(-z) = -tanh(z), sigmoid(-z) = 1 - sigmoid(z); no other multiple is exact
+    """May v = factor·v_rep (+ offset) follow from a(s) = factor·a(rep)? Needs σ(c·z) = c·σ(z) (+ a constant):
+    Activation.merge_offset (ReLU(-z) != -ReLU(z); tanh(-z) = -tanh(z), sigmoid(-z) = 1 - sigmoid(z))."""
+    return activation.merge_offset(factor) is not None
 
 
 @cache
 def _plain_map(cls: int, reason: str) -> NeuronMap:
     """v = v'_cls ("kept" or "duplicate"); shared, since maps are immutable and these are most of them."""
-    return NeuronMap(((cls, _ONE),), Fraction(0), reason)
+    return NeuronMap(((cls, ONE),), Fraction(0), reason)
 
 
 def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
     if factor == 1:
         return _plain_map(cls, "duplicate")
     if factor == -1 and activation.kind in ("tanh", "sigmoid"):
-        offset = Fraction(1) if activation.kind == "sigmoid" else Fraction(0)
-        return NeuronMap(((cls, factor),), offset, "negated")
+        return NeuronMap(((cls, factor),), activation.merge_offset(factor), "negated")
     return NeuronMap(((cls, factor),), Fraction(0), "proportional")
 
 
@@ -173,7 +162,7 @@ def _verify(
 
 def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
     """{s: (rep, c)} for every non-representative s among rows (float64 rows); rep = lowest index of its class."""
-    keys, pivots = _hash_rows(inc, rows, _MODE[activation.kind])
+    keys, pivots = _hash_rows(inc, rows, activation.merge_mode)
     merged: dict[int, tuple[int, Fraction]] = {}
     pending = np.arange(len(rows))
     while len(pending):
@@ -191,7 +180,7 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> d
 def _fraction_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
     """Same as `_float_classes` for Fraction rows, keyed exactly: positive multiples share their primitive
     integer vector; the pivot's sign (when c < 0 is admissible) and size (when only c = ±1 is) complete the key."""
-    mode = _MODE[activation.kind]
+    mode = activation.merge_mode
     af, bf = as_fractions(inc.a), as_fractions(inc.b)
     seen: dict[tuple, tuple[int, Fraction]] = {}
     merged: dict[int, tuple[int, Fraction]] = {}
@@ -207,7 +196,7 @@ def _fraction_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -
         if hit is None:
             seen[key] = (int(s), lead)
             continue
-        c = lead / hit[1] if lead else _ONE
+        c = lead / hit[1] if lead else ONE
         if merge_allowed(activation, c):
             merged[int(s)] = (hit[0], c)
     return merged

@@ -29,7 +29,6 @@ from lumpcheck.io.vnnlib import read_box
 from lumpcheck.reduction.lumping import quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network, evaluate
-from lumpcheck.prove.obligations import linear_slope as slope
 from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 
@@ -155,9 +154,9 @@ def test_leaky_and_identity_layers() -> None:
 
 
 def test_slopes() -> None:
-    assert slope(RELU, 1) == 1 and slope(RELU, -1) == 0 and slope(RELU, 0) is None
-    assert slope(LEAKY, -1) == Fraction(1, 8) and slope(IDENTITY, 0) == 1
-    assert slope(Activation("tanh"), 1) is None
+    assert RELU.linear_slope(1) == 1 and RELU.linear_slope(-1) == 0 and RELU.linear_slope(0) is None
+    assert LEAKY.linear_slope(-1) == Fraction(1, 8) and IDENTITY.linear_slope(0) == 1
+    assert Activation("tanh").linear_slope(1) is None
 
 
 # ---------------------------------------------------------------- claims

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from lumpcheck.apps.cli import cli
 from lumpcheck.ir.network import Layer, Network
 from lumpcheck.apps.pipeline import run_reduction
-from lumpcheck.apps.report import _widths, build_report, render_html, render_markdown, write_report
+from lumpcheck.apps.report import shape_widths, build_report, render_html, render_markdown, write_report
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 SAME_FUNCTION = "the reduced model computes exactly the same function as the original"
 EVIL = "<script>alert(1)</script>"
 
@@ -154,7 +154,7 @@ def test_cli_report_html_and_md(proved, tmp_path):
 @given(st.lists(st.integers(1, 40), min_size=2, max_size=9))
 def test_shape_strings_expand_back(widths):
     layers = [Layer(np.zeros((b, a)), np.zeros(b)) for a, b in zip(widths, widths[1:])]
-    assert _widths(Network(layers).shape_str()) == widths
+    assert shape_widths(Network(layers).shape_str()) == widths
 
 
 def _browser() -> str | None:

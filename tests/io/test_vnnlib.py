@@ -8,7 +8,7 @@ import pytest
 from lumpcheck.errors import ModelFormatError, UnsupportedModelError
 from lumpcheck.io.vnnlib import OutputAtom, domain_box, read_box, read_vnnlib
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from lumpcheck.prove.discharge import exact_ghost
 from lumpcheck.prove.obligations import integer_form
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.solver.z3 import solve_script, z3_binary
-from test_check import planted
+from planted_relations import planted
 
-SPEC = Path(__file__).parents[1] / "specs" / "certificate.schema.json"
+SPEC = Path(__file__).parents[2] / "specs" / "certificate.schema.json"
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from lumpcheck.apps.cli import cli
 from lumpcheck.ir.network import Layer
 from lumpcheck.apps.outputs import Named, OutputClash, Publication, Target, failed_name, refuse_clashes
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture

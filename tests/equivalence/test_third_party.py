@@ -22,7 +22,7 @@ from lumpcheck.ir.network import evaluate
 from lumpcheck.equivalence.mode import STRICT
 from lumpcheck.equivalence.engine import verify
 
-BUILD = Path(__file__).parents[1] / "examples" / "third_party" / "build.py"
+BUILD = Path(__file__).parents[2] / "examples" / "third_party" / "build.py"
 TIMEOUT = 20.0
 
 

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 from lumpcheck.io.torch import parse_activation, read_torch, save_torch, to_torch  # noqa: E402
 
 nn = torch.nn
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 
 
 def mixed_model(dtype=torch.float32) -> "nn.Sequential":

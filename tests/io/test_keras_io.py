@@ -17,7 +17,7 @@ h5py = pytest.importorskip("h5py")
 
 from lumpcheck.io.keras import read_keras  # noqa: E402
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 
 
 def zoo_file(*parts: str) -> Path:

@@ -18,7 +18,7 @@ from strategies import canonical_outputs
 RELU, TANH, SIGMOID, LINEAR = Activation("relu"), Activation("tanh"), Activation("sigmoid"), Activation("identity")
 LEAKY = Activation("leaky_relu", Fraction(1, 100))
 ALL = [LINEAR, RELU, LEAKY, Activation("leaky_relu", Fraction(-2)), SIGMOID, TANH]
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 INPUTS = [[Fraction(1, 3), Fraction(-2)], [Fraction(5, 2), Fraction(7, 4)], [Fraction(0), Fraction(-1, 9)]]
 
 

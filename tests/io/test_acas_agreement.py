@@ -16,7 +16,7 @@ from lumpcheck.io.nnet import read_nnet
 from lumpcheck.ir.network import evaluate, evaluate_float, fold_normalization, layers_only
 from lumpcheck.ir.rounding import nearest_float32
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 NNET = "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"
 ONNX = "marabou/resources/onnx/acasxu/ACASXU_experimental_v2a_1_1.onnx"
 # float32 weights (relative error 6e-8) and float32 accumulation through 7 layers of width <= 50 give

@@ -63,7 +63,7 @@ def test_unknown_extension(tmp_path):
     assert res.exit_code != 0 and "unknown model format" in res.output
 
 
-EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_approx_never_claims_equivalence(tmp_path):

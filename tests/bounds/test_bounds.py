@@ -17,7 +17,7 @@ from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 ACAS = ZOO / "marabou" / "resources"
 PROP3 = ZOO / "vnncomp2021" / "benchmarks" / "acasxu" / "prop_3.vnnlib"
 

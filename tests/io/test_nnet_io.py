@@ -17,7 +17,7 @@ from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, layers_only
 from lumpcheck.ir.normalization import Normalization
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
+ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 ACAS_1_1 = "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"
 
 

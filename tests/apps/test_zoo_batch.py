@@ -20,7 +20,7 @@ from lumpcheck.apps.cli import cli
 from lumpcheck.apps.zoo import Job, discover, read_instances, run_zoo
 from lumpcheck.apps.zoo_summary import Settings
 
-EXAMPLE_ZOO = Path(__file__).parents[1] / "examples" / "zoo"
+EXAMPLE_ZOO = Path(__file__).parents[2] / "examples" / "zoo"
 
 
 def _rows(result) -> dict[tuple[str, str], object]:

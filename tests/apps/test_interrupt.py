@@ -21,7 +21,7 @@ from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STOPS = [pytest.param(signal.SIGINT, 130, id="SIGINT"), pytest.param(signal.SIGTERM, 143, id="SIGTERM")]
 
 

@@ -19,7 +19,7 @@ from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
 from lumpcheck.apps.pipeline import DECIMAL, run_reduction
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 PLANTED = EXAMPLES / "planted_relu.onnx"
 RANGED = EXAMPLES / "zoo" / "nets" / "ranged.nnet"
 
