@@ -24,13 +24,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
-CLI = ("import sys, importlib\n"
-       "for name in ('lumpcheck.apps.cli', 'lumpcheck.cli'):\n"
-       "    try:\n"
-       "        main = importlib.import_module(name).main\n"
-       "        break\n"
-       "    except ModuleNotFoundError:\n"
-       "        continue\n"
+CLI = ("import importlib, pathlib, sys\n"
+       "import lumpcheck\n"
+       "layered = (pathlib.Path(lumpcheck.__file__).parent / 'apps').is_dir()  # the checkout's own layout decides\n"
+       "main = importlib.import_module('lumpcheck.apps.cli' if layered else 'lumpcheck.cli').main\n"
        "sys.argv[0] = 'lumpcheck'\n"
        "main()\n")
 

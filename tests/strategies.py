@@ -13,8 +13,8 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.network import Layer, Network
 
 KINDS = ("base", "copy", "constant", "dead")

@@ -9,7 +9,7 @@
    together, only when the run succeeds; a failed run moves each to its `failed` name (e.g. NAME.unproved.EXT)
    or drops it. Anything still staged when the block ends (an error, Ctrl-C, SIGTERM) is deleted.
 
-Every single file is itself written atomically (atomic.py); this module makes the *set* of outputs appear together.
+Every single file is itself written atomically (io/atomic.py); this module makes the *set* of outputs appear together.
 """
 
 from __future__ import annotations

@@ -6,20 +6,20 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
-from ..prove.records import Certificate, write_certificate
-from ..prove.prover import prove
-from ..reduction.domain import reduce_on_domain
 from ..epsilon.certificate import as_certificate, prove_epsilon, write_epsilon_certificate
 from ..errors import LumpcheckError
 from ..io import load_model, save_model
+from ..io.vnnlib import read_box
+from ..ir.domain import Box
+from ..ir.network import Network, fold_normalization, layers_only
+from ..ir.rounding import RoundingReport, round_network
+from ..ir.semantics import clip_report, model_box
+from ..prove.prover import prove
+from ..prove.records import Certificate, write_certificate
+from ..reduction.domain import reduce_on_domain
 from ..reduction.lumping import Reduction
 from ..reduction.lumping import reduce as lump
-from ..ir.domain import Box
-from ..io.vnnlib import read_box
-from ..ir.network import Network, fold_normalization, layers_only
 from .outputs import Named, Publication, ReductionTargets, StagedReduction, refuse_clashes
-from ..ir.semantics import clip_report, model_box
-from ..ir.rounding import RoundingReport, round_network
 
 DECIMAL = "decimal"
 """The export 'dtype' of .nnet output: the writer prints every weight as its exact decimal (or refuses)."""
@@ -164,25 +164,19 @@ def _reduce_into(
 ) -> PipelineResult:
     """The reduction run of `run_reduction`, writing to the `staged` paths (`output` names the final file).
 
-    With a domain (and `domain_reduction`), the reduction uses it (domain_reduce.py): the result equals the
+    With a domain (and `domain_reduction`), the reduction uses it (reduction/domain.py): the result equals the
     model only on the box. Its linear folding is skipped when the written file could not hold the folded
     (rational) weights exactly. The proof is about files: a quotient the output format rounds gets an
-    ε-certificate on the domain (epsilon.py); without a domain that is impossible and it refuses (LumpcheckError).
+    ε-certificate on the domain (epsilon/certificate.py); without a domain that is impossible and it refuses (LumpcheckError).
     """
-    cert_path, smtlib_dir = staged.cert, staged.smtlib
+    cert_path = staged.cert
     source = load_model(model)
     net = prepare_normalization(source, normalization, output)
     semantics = "layers" if normalization == "drop" and source.normalization is not None else "model"
     box, notes = None, []
     if domain_path is not None:
-        box = prepare_domain(source, read_box(domain_path, n_inputs=net.input_size), domain_space, normalization)
-        warnings, wholly = clip_report(net, box)
-        if wholly and cert_path and not allow_outside_clip:
-            raise LumpcheckError("refusing to certify on a box that lies wholly outside the model's input clip range "
-                                 f"({'; '.join(warnings)}): every such input is clipped onto one value, which usually "
-                                 "means the box is in the wrong units (see --domain-space); pass --allow-outside-clip "
-                                 "if it is meant", str(domain_path))
-        notes += [f"WARNING: {w} (inputs are clipped; check the box's units, see --domain-space)" for w in warnings]
+        box, notes = _domain_box(source, net, domain_path, domain_space, normalization,
+                                 refuse_outside=bool(cert_path) and not allow_outside_clip)
     if box is None or not domain_reduction:
         red = lump(net)
         red.domain = box
@@ -204,19 +198,41 @@ def _reduce_into(
         save_model(red.network, staged.model, dtype=chosen if chosen != DECIMAL else "float64")
     except ValueError as e:  # the target format cannot hold this network (e.g. .nnet with tanh)
         raise LumpcheckError(str(e), output) from e
-    cert = None
-    if cert_path and report.exact:
-        cert = prove(model, staged.model, red, domain=box, smtlib_dir=smtlib_dir, semantics=semantics)
-        cert.reduced.path = staged.recorded_name(cert.verdict)
-        write_certificate(cert, cert_path)
-    elif cert_path:
-        doc = prove_epsilon(model, staged.model, red, box, red.network, smtlib_dir=smtlib_dir, semantics=semantics)
-        cert = as_certificate(doc)
-        doc["models"]["reduced"]["path"] = cert.reduced.path = staged.recorded_name(cert.verdict)
-        write_epsilon_certificate(doc, cert_path)
+    cert = None if not cert_path else _certify(model, staged, red, box, report.exact, semantics)
+    if cert is not None and cert.mode == "epsilon":
         notes.append(f"the {chosen} file rounds the quotient: certified max |original - reduced| <= ε = "
                      f"{float(cert.epsilon):.3g} on the box (ε-certificate, exact value in it)")
     return PipelineResult(red, report, chosen, cert, output, None if cert_path is None else str(cert_path), notes)
+
+
+def _domain_box(source: Network, net: Network, domain_path: str | Path, space: str, normalization: str,
+                refuse_outside: bool) -> tuple[Box, list[str]]:
+    """The --domain box over the prepared network's input, and warnings for inputs it reaches beyond the clip
+    range; with `refuse_outside`, a box wholly outside the clip range on some input is refused (LumpcheckError)."""
+    box = prepare_domain(source, read_box(domain_path, n_inputs=net.input_size), space, normalization)
+    warnings, wholly = clip_report(net, box)
+    if wholly and refuse_outside:
+        raise LumpcheckError("refusing to certify on a box that lies wholly outside the model's input clip range "
+                             f"({'; '.join(warnings)}): every such input is clipped onto one value, which usually "
+                             "means the box is in the wrong units (see --domain-space); pass --allow-outside-clip "
+                             "if it is meant", str(domain_path))
+    return box, [f"WARNING: {w} (inputs are clipped; check the box's units, see --domain-space)" for w in warnings]
+
+
+def _certify(model: str, staged: StagedReduction, red: Reduction, box: Box | None, exact: bool,
+             semantics: str) -> Certificate:
+    """Prove the staged file and write its certificate: strict when the file holds the quotient exactly, else an
+    ε-certificate on the box. The certificate records the file's final name (NAME.unproved.EXT on failure)."""
+    if exact:
+        cert = prove(model, staged.model, red, domain=box, smtlib_dir=staged.smtlib, semantics=semantics)
+        cert.reduced.path = staged.recorded_name(cert.verdict)
+        write_certificate(cert, staged.cert)
+        return cert
+    doc = prove_epsilon(model, staged.model, red, box, red.network, smtlib_dir=staged.smtlib, semantics=semantics)
+    cert = as_certificate(doc)
+    doc["models"]["reduced"]["path"] = cert.reduced.path = staged.recorded_name(cert.verdict)
+    write_epsilon_certificate(doc, staged.cert)
+    return cert
 
 
 def _export(output: str, dtype: str, source: Network, network: Network) -> tuple[str, RoundingReport]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
-from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from ..ir.exact import fraction_str
+from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
 
 FORMATS = ("html", "md")

@@ -26,7 +26,7 @@ Activation images and linear relaxations are computed per neuron in exact Fracti
 outward: for a piecewise-linear σ with its kink at 0 and ANY float slope s, σ(z) - s·z is piecewise
 linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and h >= s·z + min hold
 for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
-endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in falsify.py),
+endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
 not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
 coefficient products D = A∘s and D @ W carry elementwise error bounds E1, E2 (A2 with n = 1 and n),
 charged as E1·max|z| and E2·max|h| using the already-sound concrete bounds of earlier layers.

@@ -1,11 +1,11 @@
 """Approximate (relaxed) lumping with a CERTIFIED error bound: a smaller network that is close, never "equal".
 
-1. Exact lumping first (`lumping.reduce`): the original ≡ N exactly, on all of R^n (provable with a certificate).
+1. Exact lumping first (`reduction.lumping.reduce`): the original ≡ N exactly, on all of R^n (provable with a certificate).
 2. Per hidden layer of N, forward: neurons whose aggregated incoming vectors (over the previous layer's merged
    classes, as in exact lumping) are proportional within a relative tolerance T are clustered greedily in
    floats; each member s of a cluster gets a factor c_s with a(s) ≈ c_s·a(centre) (c > 0 for ReLU-like, any
    c ≠ 0 for identity, ±1 for sigmoid/tanh). Floats only propose; nothing below trusts them.
-3. M = lumping.quotient(N, relation): one neuron per cluster, outgoing weights summed with the factors.
+3. M = reduction.lumping.quotient(N, relation): one neuron per cluster, outgoing weights summed with the factors.
 4. ε = `certified_deviation(N, relation, M, box)`: a sound bound of max_x∈box max_i |y_N,i(x) − y_M,i(x)| in
    exact rationals, rounded up. Since N ≡ original, it bounds |original − M| too.
 
@@ -25,19 +25,18 @@ import numpy as np
 
 from ..bounds import symbolic_bounds
 from ..bounds.deviation import certified_epsilon
-from ..ir.domain import Box
-from ..errors import LumpcheckError
-from ..ir.exact import ONE, as_fractions, ceil_float, exact_equal, floor_float, to_float
-from ..reduction.lumping import Reduction, quotient, reduce
-from ..ir.activation import Activation
-from ..ir.network import Layer, Network
-from ..ir.relation import LayerRelation, NeuronMap, Relation
-from ..ir.rounding import RoundingReport, round_network
-from ..io import save_model
 from ..equivalence.engine import verify
 from ..equivalence.mode import epsilon_mode
 from ..equivalence.result import VerifyResult
-
+from ..errors import LumpcheckError
+from ..io import save_model
+from ..ir.activation import Activation
+from ..ir.domain import Box
+from ..ir.exact import ONE, as_fractions, ceil_float, exact_equal, floor_float, to_float
+from ..ir.network import Layer, Network
+from ..ir.relation import LayerRelation, NeuronMap, Relation
+from ..ir.rounding import RoundingReport, round_network
+from ..reduction.lumping import Reduction, quotient, reduce
 
 _LIBM_ERROR = 2.0**-40  # assumed bound on numpy's exp/tanh error for values in [-1, 1] (sampling only)
 

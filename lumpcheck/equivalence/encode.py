@@ -14,11 +14,11 @@ from typing import Protocol, Sequence
 
 import z3
 
+from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_fraction
-from ..ir.activation import Activation
-from .mode import Mode
 from ..ir.network import Network
+from .mode import Mode
 
 
 class NotEncodable(Exception):

@@ -211,7 +211,7 @@ def _lumping_match(run: _Run) -> VerifyResult | None:
 
 
 def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]:
-    """Discharge each side's original ≡ quotient obligations (certificate.prove_networks): (records, how/None)."""
+    """Discharge each side's original ≡ quotient obligations (prove.prover.prove_networks): (records, how/None)."""
     proofs: dict[str, list] = {}
     for side, red in (("a", ra), ("b", rb)):
         timeout_ms = max(1, int(run.clock.remaining() * 1000))

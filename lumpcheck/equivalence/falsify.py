@@ -19,8 +19,8 @@ import numpy as np
 
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
-from .mode import Mode
 from ..ir.network import Layer, Network, evaluate, evaluate_float
+from .mode import Mode
 
 log = logging.getLogger(__name__)
 

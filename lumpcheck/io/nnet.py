@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text_atomic
 from ..errors import ModelFormatError
-from ..ir.exact import decimal_str, exact_array, parse_decimal
 from ..ir.activation import IDENTITY, RELU
+from ..ir.exact import decimal_str, exact_array, parse_decimal
 from ..ir.network import Layer, Network
 from ..ir.normalization import Normalization
+from .atomic import write_text_atomic
 
 COMMENT = "//"
 WRITER_COMMENT = "// written by lumpcheck (exact decimals: every number is the exact value)"

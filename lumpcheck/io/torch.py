@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from ..ir.exact import to_fraction
 from ..ir.activation import IDENTITY, Activation
+from ..ir.exact import to_fraction
 from ..ir.network import Layer, Network
-from .atomic import write_bytes_atomic
 from ..ir.rounding import RoundingReport, nearest_float32, round_network
+from .atomic import write_bytes_atomic
 
 if TYPE_CHECKING:
     import torch

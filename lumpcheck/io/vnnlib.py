@@ -13,8 +13,8 @@ from fractions import Fraction
 from itertools import product
 from pathlib import Path
 
-from ..ir.domain import Box
 from ..errors import ModelFormatError, UnsupportedModelError
+from ..ir.domain import Box
 from ..ir.exact import parse_decimal
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)

@@ -1,7 +1,7 @@
 """The exact network IR: a chain of dense layers, every number an exact rational.
 
 Weights are stored (out, in): row s is the incoming vector of neuron s. Arrays are float64 (the float
-values are the exact dyadic rationals) or object arrays of Fractions (see `exact.py`).
+values are the exact dyadic rationals) or object arrays of Fractions (see `ir/exact.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .activation import IDENTITY, Activation
-from .exact import as_fractions, exact_array, to_fraction, to_float
+from .exact import as_fractions, exact_array, to_float, to_fraction
 from .normalization import Normalization, per_output
 
 

@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import LumpcheckError
-from .exact import FLOAT32_MAX
 from .activation import Activation
+from .exact import FLOAT32_MAX
 from .network import Layer, Network
 from .normalization import Normalization
 

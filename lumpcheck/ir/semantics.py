@@ -28,10 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .domain import Box
 from ..errors import LumpcheckError
-from .exact import as_fractions
 from .activation import RELU
+from .domain import Box
+from .exact import as_fractions
 from .network import Layer, Network, fold_normalization, fold_output_map, layers_only
 from .normalization import Normalization
 

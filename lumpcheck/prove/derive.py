@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..ir.domain import Box
 from ..ir.activation import Activation
-from ..ir.network import Network, layers_only
+from ..ir.domain import Box
+from ..ir.network import Layer, Network, layers_only
+from ..ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 from ..ir.semantics import ComparisonError, compare
-from ..ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaims, Relation
 from .obligations import (
     ActivationLemma,
     BoundsObligation,
@@ -162,35 +162,44 @@ def derive(
             targets = [Target(s, s, Fraction(1)) for s in range(layer.out_features)]
             obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
             continue
-        here = layers[ell]
-        reps = here.ghost_representatives()
         layer_claims = [] if claims is None else claims.layers[ell - 1]
-        phases = {c.neuron: c.phase for c in layer_claims}
-        targets, ghosts, constants, inactive, linear = [], [], [], [], []
-        for s, nm in enumerate(here.maps):
-            if nm.reason == "inactive":
-                inactive.append(s)
-            elif nm.reason == "linear":
-                linear.append(_domain_map(nm, s, here, layer.activation, phases))
-            elif not nm.terms:
-                constants.append((s, nm.offset))
-            else:
-                ((j, c),) = nm.terms
-                if j < here.reduced_width:
-                    targets.append(Target(s, j, c))
-                else:
-                    ghosts.append(GhostMember(s, reps[j - here.reduced_width], c))
-                lemmas[ActivationLemma(layer.activation, c, nm.offset)] = None
-        if layer_claims:
-            obligations.append(BoundsObligation(ell, source, sorted(layer_claims, key=lambda c: c.neuron)))
-        if targets:
-            obligations.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
-        if ghosts:
-            obligations.append(GhostObligation(ell, pre, ghosts))
-        if constants:
-            obligations.append(ConstantObligation(ell, pre, layer.activation, constants))
-        if inactive:
-            obligations.append(InactiveObligation(ell, layer.activation, inactive, phases))
-        if linear:
-            obligations.append(DomainObligation(ell, pre, red.weight, red.bias, linear, reps))
+        obligations += _hidden_layer(pre, layer, red, layers[ell], layer_claims, source, lemmas)
     return obligations + list(lemmas)
+
+
+def _hidden_layer(pre: PreActivations, layer: Layer, red: Layer, here: LayerRelation, layer_claims: list[PhaseClaim],
+                  source: ClaimedBounds | None, lemmas: dict[ActivationLemma, None]) -> list[Obligation]:
+    """Hidden layer ℓ's obligations (bounds, linear, ghost, constant, inactive, domain: those it needs); adds the
+    activation lemmas its lumping maps use to `lemmas`."""
+    ell = pre.layer
+    reps = here.ghost_representatives()
+    phases = {c.neuron: c.phase for c in layer_claims}
+    targets, ghosts, constants, inactive, linear = [], [], [], [], []
+    for s, nm in enumerate(here.maps):
+        if nm.reason == "inactive":
+            inactive.append(s)
+        elif nm.reason == "linear":
+            linear.append(_domain_map(nm, s, here, layer.activation, phases))
+        elif not nm.terms:
+            constants.append((s, nm.offset))
+        else:
+            ((j, c),) = nm.terms
+            if j < here.reduced_width:
+                targets.append(Target(s, j, c))
+            else:
+                ghosts.append(GhostMember(s, reps[j - here.reduced_width], c))
+            lemmas[ActivationLemma(layer.activation, c, nm.offset)] = None
+    out: list[Obligation] = []
+    if layer_claims:
+        out.append(BoundsObligation(ell, source, sorted(layer_claims, key=lambda c: c.neuron)))
+    if targets:
+        out.append(LinearObligation(ell, pre, red.weight, red.bias, targets))
+    if ghosts:
+        out.append(GhostObligation(ell, pre, ghosts))
+    if constants:
+        out.append(ConstantObligation(ell, pre, layer.activation, constants))
+    if inactive:
+        out.append(InactiveObligation(ell, layer.activation, inactive, phases))
+    if linear:
+        out.append(DomainObligation(ell, pre, red.weight, red.bias, linear, reps))
+    return out

@@ -112,7 +112,7 @@ def exact_lemma(lemma: ActivationLemma) -> str | None:
 
 
 def exact_bounds(ob: BoundsObligation) -> Mismatch | None:
-    """Every claimed phase holds by the recomputed bounds (sound: see bounds.py)."""
+    """Every claimed phase holds by the recomputed bounds (sound: see bounds/propagate.py)."""
     bounds = ob.source.layers[ob.layer - 1]
     for c in ob.claims:
         if c.phase < 0 and not bounds.upper[c.neuron] <= 0:

@@ -22,13 +22,12 @@ from functools import cached_property
 import numpy as np
 
 from ..bounds import LayerBounds, by_method
+from ..checker.document import AXIOMS
+from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
-from ..ir.activation import Activation
 from ..ir.network import Network
-from ..checker.document import AXIOMS
 from ..ir.relation import NeuronMap, PhaseClaim, PhaseClaims
-
 
 
 def value_var(layer: int, j: int) -> str:

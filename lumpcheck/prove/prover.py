@@ -22,6 +22,7 @@ from ..io.atomic import write_text_atomic
 from ..ir.domain import Box
 from ..ir.network import Network
 from ..ir.relation import PhaseClaims, Relation
+from ..solver.z3 import Answer, solve_script
 from . import smt
 from .derive import derive
 from .discharge import (
@@ -45,7 +46,6 @@ from .obligations import (
     StructureObligation,
 )
 from .records import Certificate, EngineRun, ModelRecord, ObligationRecord, lemma_basis, sha256_file
-from ..solver.z3 import Answer, solve_script
 
 AUTO_TERM_BUDGET = 250_000
 """solver_check='auto': z3 re-checks every neuron while the queries stay under this many weight terms."""
@@ -200,7 +200,7 @@ def prove_networks(
 ) -> tuple[list[ObligationRecord], list[ActivationLemma], dict[str, float]]:
     """Derive and discharge every obligation for two in-memory networks; (records, lemmas, times). Domain maps
     (inactive/linear) are proved on `domain` from the phase `claims` (bounds re-computed on `original`);
-    `semantics` as in obligations.derive."""
+    `semantics` as in prove.derive.derive."""
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be one of {', '.join(SOLVER_CHECKS)}, not {solver_check!r}")
     start = time.perf_counter()
@@ -233,11 +233,11 @@ def prove(
     semantics: str = "model",
 ) -> Certificate:
     """Prove that the reduced model file computes the same function as the original file (strict mode), on
-    all of R^n or, for a domain reduction, on its box only (`semantics` as in obligations.derive: 'model'
+    all of R^n or, for a domain reduction, on its box only (`semantics` as in prove.derive.derive: 'model'
     includes normalisation and clipping, the box over the original's input).
 
-    `reduction_or_relation` is a lumping.Reduction (its relation, domain and, for a domain reduction, phase
-    claims are used) or a Relation. The certificate is returned even when the proof fails (verdict 'failed',
+    `reduction_or_relation` is a reduction.lumping.Reduction (its relation, domain and, for a domain reduction,
+    phase claims are used) or a Relation. The certificate is returned even when the proof fails (verdict 'failed',
     failing obligations with details).
     """
     relation = getattr(reduction_or_relation, "relation", reduction_or_relation)

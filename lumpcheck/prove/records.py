@@ -22,9 +22,9 @@ from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from ..solver.z3 import SOLVER, solver_version
 from .obligations import ActivationLemma
 from .schema import schema_errors
-from ..solver.z3 import SOLVER, solver_version
 
 
 @dataclass

@@ -24,6 +24,7 @@ from .obligations import (
     value_var,
 )
 
+
 def literal(x: object) -> str:
     """Exact SMT-LIB real literal of a rational (float, int or Fraction)."""
     f = Fraction(x)

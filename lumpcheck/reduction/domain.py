@@ -1,6 +1,6 @@
 """Reduction on a bounded input box: stably inactive ReLUs removed, stably linear neurons folded onto a basis.
 
-Sound pre-activation bounds of the ORIGINAL network on the box (bounds.py, computed once) give each ReLU /
+Sound pre-activation bounds of the ORIGINAL network on the box (bounds.by_method, computed once) give each ReLU /
 LeakyReLU neuron a phase: inactive (upper <= 0: v = α·z, for ReLU v = 0) or active (lower >= 0: v = z).
 Identity neurons are linear everywhere. A layer's linear neurons whose weight rows are linearly dependent
 are folded onto a basis (floats propose, exact Fraction elimination decides): if w_r = Σ λ_j·w_j then
@@ -19,13 +19,13 @@ from functools import cache
 import numpy as np
 
 from ..bounds import LayerBounds, by_method, stable_phases
-from ..ir.domain import Box
 from ..errors import LumpcheckError
+from ..ir.domain import Box
 from ..ir.exact import as_fractions, to_float, to_fraction
-from .lumping import LayerStats, Reduction, ReductionStats, quotient
-from .lumping import reduce as lump
 from ..ir.network import Layer, Network, layers_only
 from ..ir.relation import DOMAIN_REASONS, LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
+from .lumping import LayerStats, Reduction, ReductionStats, quotient
+from .lumping import reduce as lump
 
 BOUNDS_METHODS = ("auto", "interval", "symbolic", "split")
 SPLIT_MAX_INPUTS = 8

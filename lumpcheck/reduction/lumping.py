@@ -2,8 +2,8 @@
 
 Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
 proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
-aggregated weight is then decided exactly: error-free float transforms (`exact.py`), else Fractions.
-Removed classes are kept in the relation as ghost classes (relation.py), so that their removal is provable.
+aggregated weight is then decided exactly: error-free float transforms (`ir/exact.py`), else Fractions.
+Removed classes are kept in the relation as ghost classes (ir/relation.py), so that their removal is provable.
 Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
 """
 
@@ -12,18 +12,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from functools import cache
 from fractions import Fraction
+from functools import cache
 
 import numpy as np
 
+from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import ONE, as_fractions, proportional_rows, to_fraction
-from ..ir.activation import Activation
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
 from .aggregate import Incoming, Terms, aggregate, blocks
-
 
 
 @dataclass
@@ -325,7 +324,7 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
 def quotient(net: Network, relation: Relation) -> Network:
     """The reduced network a (valid) relation describes: each reduced neuron gets its representative's
     aggregated incoming vector; constants, offsets and factors are folded into the next layer, exactly.
-    Ghost classes have no neuron (their weights are zero when the relation is valid; check.py decides that)."""
+    Ghost classes have no neuron (their weights are zero when the relation is valid; the checker decides that)."""
     hidden = len(net.layers) - 1
     if len(relation.layers) != hidden:
         raise ValueError(f"relation has {len(relation.layers)} layers, network has {hidden} hidden layers")

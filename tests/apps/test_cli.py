@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lumpcheck.apps.console import EXIT_USAGE
 from lumpcheck.apps.cli import cli
+from lumpcheck.apps.console import EXIT_USAGE
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 import lumpcheck.apps.pipeline as pipeline
-from lumpcheck.checker import check
-from lumpcheck.apps.console import EXIT_REFUTED, EXIT_USAGE
 from lumpcheck.apps.cli import cli
-from lumpcheck.ir.network import Layer
+from lumpcheck.apps.console import EXIT_REFUTED, EXIT_USAGE
 from lumpcheck.apps.outputs import Named, OutputClash, Publication, Target, failed_name, refuse_clashes
+from lumpcheck.checker import check
+from lumpcheck.ir.network import Layer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -263,8 +263,8 @@ def test_publication_is_all_or_nothing(tmp_path):
 
 def test_zoo_job_with_a_failed_proof_keeps_the_unproved_files(tmp_path, failing_proof):
     """A zoo model process (run here, in-process, so the failing reducer applies) whose proof fails."""
-    from lumpcheck.apps.zoo_summary import Row, ZooResult, index_html
     from lumpcheck.apps.zoo import child_main
+    from lumpcheck.apps.zoo_summary import Row, ZooResult, index_html
 
     directory = tmp_path / "out" / "models" / "m"
     directory.mkdir(parents=True)

@@ -10,14 +10,14 @@ import onnx.helper as oh
 import pytest
 from click.testing import CliRunner
 
-from lumpcheck.prove.records import read_certificate, sha256_file
-from lumpcheck.checker import check
 from lumpcheck.apps.cli import cli
+from lumpcheck.apps.pipeline import DECIMAL, run_reduction
+from lumpcheck.checker import check
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
-from lumpcheck.apps.pipeline import DECIMAL, run_reduction
+from lumpcheck.prove.records import read_certificate, sha256_file
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 PLANTED = EXAMPLES / "planted_relu.onnx"

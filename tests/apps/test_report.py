@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lumpcheck.apps.cli import cli
-from lumpcheck.ir.network import Layer, Network
 from lumpcheck.apps.pipeline import run_reduction
-from lumpcheck.apps.report import shape_widths, build_report, render_html, render_markdown, write_report
+from lumpcheck.apps.report import build_report, render_html, render_markdown, shape_widths, write_report
+from lumpcheck.ir.network import Layer, Network
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SAME_FUNCTION = "the reduced model computes exactly the same function as the original"

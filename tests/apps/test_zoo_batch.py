@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lumpcheck.checker import check
 from lumpcheck.apps.cli import cli
 from lumpcheck.apps.zoo import Job, discover, read_instances, run_zoo
 from lumpcheck.apps.zoo_summary import Settings
+from lumpcheck.checker import check
 
 EXAMPLE_ZOO = Path(__file__).parents[2] / "examples" / "zoo"
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
 from lumpcheck.bounds.tighten import tighten_bounds
-from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.network import Layer, Network
 
 ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"

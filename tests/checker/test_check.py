@@ -11,14 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.prove.prover import prove
-from lumpcheck.prove.records import write_certificate
 from lumpcheck.checker import check
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.ir.relation import LayerRelation, Relation
+from lumpcheck.prove.prover import prove
+from lumpcheck.prove.records import write_certificate
+
 from planted_relations import ACTIVATIONS, FACTORS, dyadic, planted
+
 
 def write_pair(tmp_path: Path, original: Network, reduced: Network, relation: Relation, name: str = "c"):
     """Save both models (float64 ONNX), prove, write the certificate; return the three paths."""
@@ -365,8 +367,8 @@ def test_reduce_outputs_check_valid(tmp_path):
 def test_normalisation_is_folded_but_clipping_must_agree(tmp_path):
     from dataclasses import replace
 
-    from lumpcheck.ir.normalization import Normalization
     from lumpcheck.ir.network import fold_normalization
+    from lumpcheck.ir.normalization import Normalization
 
     original, reduced, relation = planted(np.random.default_rng(9), [2, 3, 2], "relu", extra=2)
     one = Fraction(1)

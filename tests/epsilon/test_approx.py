@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.epsilon.approx import approximate_reduce, certified_deviation, export_approx, sampled_deviation
-from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.ir.exact import exact_equal
 from lumpcheck.io import load_model
-from lumpcheck.reduction.lumping import merge_allowed, reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.exact import exact_equal
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.reduction.lumping import merge_allowed, reduce
 
 from strategies import ACTIVATIONS, planted_networks, rational_inputs
 

@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.apps import pipeline
-from lumpcheck.prove.records import sha256_file
+from lumpcheck.bounds.deviation import certified_epsilon
 from lumpcheck.checker.epsilon import check_epsilon, checked_bound, rounds_to
-from lumpcheck.ir.domain import Box
 from lumpcheck.epsilon.certificate import (
     apply_corrections,
     as_certificate,
@@ -29,11 +28,12 @@ from lumpcheck.epsilon.certificate import (
 )
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
-from lumpcheck.reduction.lumping import reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.ir.rounding import nearest_float32, round_network
-from lumpcheck.bounds.deviation import certified_epsilon
+from lumpcheck.prove.records import sha256_file
+from lumpcheck.reduction.lumping import reduce
 
 RELU, TANH = Activation("relu"), Activation("tanh")
 FACTORS = {"relu": [1.0, 2.0, 0.5, 0.25], "tanh": [1.0, -1.0], "leaky_relu": [1.0, 2.0, 0.5], "sigmoid": [1.0]}

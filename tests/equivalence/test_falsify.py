@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.ir.domain import Box
 from lumpcheck.equivalence.falsify import Enclosure, decide, exact_outputs, falsify, maximal_set, replay
-from lumpcheck.ir.activation import Activation
-from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
 from lumpcheck.equivalence.mode import STRICT, TOP1, epsilon_mode
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
 
 F = Fraction
 RELU = Activation("relu")

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumpcheck.prove.prover import prove
-from lumpcheck.ir.domain import Box
+from lumpcheck.equivalence.engine import verify
+from lumpcheck.equivalence.mode import STRICT
 from lumpcheck.io import load_model
 from lumpcheck.io.onnx import write_onnx
-from lumpcheck.reduction.lumping import reduce
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import evaluate
-from lumpcheck.equivalence.mode import STRICT
-from lumpcheck.equivalence.engine import verify
+from lumpcheck.prove.prover import prove
+from lumpcheck.reduction.lumping import reduce
 
 BUILD = Path(__file__).parents[2] / "examples" / "third_party" / "build.py"
 TIMEOUT = 20.0

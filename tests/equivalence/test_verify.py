@@ -9,14 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.ir.domain import Box
-from lumpcheck.equivalence.falsify import maximal_set
-from lumpcheck.ir.activation import Activation
-from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
-from lumpcheck.equivalence.mode import STRICT, TOP1, Mode, epsilon_mode
-from lumpcheck.equivalence.match import NoMatch as Mismatch, match_networks
-from lumpcheck.equivalence.engine import verify
 from lumpcheck.bounds.deviation import certified_epsilon
+from lumpcheck.equivalence.engine import verify
+from lumpcheck.equivalence.falsify import maximal_set
+from lumpcheck.equivalence.match import NoMatch as Mismatch
+from lumpcheck.equivalence.match import match_networks
+from lumpcheck.equivalence.mode import STRICT, TOP1, Mode, epsilon_mode
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 
 F = Fraction
 RELU = Activation("relu")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumpcheck.ir.exact import as_fractions, to_float
 from lumpcheck.io import load_model
 from lumpcheck.io.nnet import read_nnet
+from lumpcheck.ir.exact import as_fractions, to_float
 from lumpcheck.ir.network import evaluate, evaluate_float, fold_normalization, layers_only
 from lumpcheck.ir.rounding import nearest_float32
 

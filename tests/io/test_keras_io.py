@@ -149,8 +149,8 @@ def test_zoo_conv_model_refused_naming_the_layer() -> None:
     [("fc_2-2sigmoids-3.h5", "fc_2-2sigmoids-3.onnx"), ("robust_mnist_sigmoid_linear.h5", "robust_model_sigmoid_linear.onnx")],
 )
 def test_zoo_keras_equals_its_onnx_export(h5: str, onnx_name: str) -> None:
-    from lumpcheck.ir.exact import exact_equal
     from lumpcheck.io import load_model
+    from lumpcheck.ir.exact import exact_equal
 
     a = read_keras(zoo_file("marabou", "resources", "keras", h5))
     b = load_model(zoo_file("marabou", "resources", "onnx", onnx_name))

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lumpcheck.errors import ModelFormatError
-from lumpcheck.ir.exact import as_fractions, decimal_str, exact_equal, parse_decimal
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.nnet import NO_BOUND, read_nnet, write_nnet
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.exact import as_fractions, decimal_str, exact_equal, parse_decimal
 from lumpcheck.ir.network import Layer, Network, evaluate, layers_only
 from lumpcheck.ir.normalization import Normalization
 

@@ -18,16 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from lumpcheck.checker import check
 from lumpcheck.apps.cli import cli
+from lumpcheck.apps.pipeline import run_reduction
+from lumpcheck.checker import check
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from lumpcheck.ir.exact import as_fractions, exact_equal
 from lumpcheck.io.onnx import read_onnx, write_onnx
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.exact import FLOAT32_MAX, as_fractions, exact_equal
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float, layers_only
 from lumpcheck.ir.normalization import Normalization
-from lumpcheck.apps.pipeline import run_reduction
-from lumpcheck.ir.exact import FLOAT32_MAX
 from lumpcheck.ir.rounding import nearest_float32, nearest_float64, round_network
 
 RNG = np.random.default_rng(20261125)

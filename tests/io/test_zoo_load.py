@@ -17,6 +17,7 @@ import pytest
 from lumpcheck.errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from lumpcheck.io import load_model
 from lumpcheck.ir.network import Network
+
 from test_onnx_io import raw_float
 
 pytestmark = pytest.mark.zoo

@@ -18,21 +18,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.prove.prover import prove, prove_networks
-from lumpcheck.prove.records import write_certificate
+from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.checker import check
-from lumpcheck.ir.domain import Box
-from lumpcheck.reduction.domain import reduce_on_domain
+from lumpcheck.equivalence.engine import verify
+from lumpcheck.equivalence.mode import STRICT
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import RELU, Activation
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, layers_only
 from lumpcheck.ir.normalization import Normalization
-from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 from lumpcheck.ir.semantics import ComparisonError, clip_as_layer, compare, model_box
-from lumpcheck.equivalence.mode import STRICT
-from lumpcheck.equivalence.engine import verify
+from lumpcheck.prove.prover import prove, prove_networks
+from lumpcheck.prove.records import write_certificate
+from lumpcheck.reduction.domain import reduce_on_domain
 
 F = Fraction
 CLIP = Normalization((F(0),), (F(2),), (F(0),), (F(1),), (F(0),), (F(4),))

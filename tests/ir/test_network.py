@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumpcheck.ir.exact import canonical, exact_array, fraction_str, to_fraction
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.exact import canonical, exact_array, fraction_str, to_fraction
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float, fold_normalization, layers_only
 from lumpcheck.ir.normalization import Normalization
 

@@ -10,12 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.exact import FLOAT32_MAX, as_fractions
 from lumpcheck.ir.network import Layer, Network
 from lumpcheck.ir.normalization import Normalization
 from lumpcheck.ir.rounding import DTYPES, FloatRangeError, nearest_float32, nearest_float64, round_network
-from lumpcheck.ir.exact import FLOAT32_MAX
 
 OVERFLOW32 = FLOAT32_MAX + Fraction(2) ** 103  # halfway between FLOAT32_MAX and 2**128
 

@@ -13,21 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.prove import prover as cert_mod
-from lumpcheck.prove.schema import SCHEMA, schema_errors
-from lumpcheck.prove.records import certificate_to_dict, read_certificate, write_certificate
-from lumpcheck.prove.prover import prove, prove_networks
-from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.prove import prover as cert_mod
 from lumpcheck.prove import smt
 from lumpcheck.prove.derive import derive
 from lumpcheck.prove.discharge import exact_ghost
 from lumpcheck.prove.obligations import integer_form
-from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.prove.prover import prove, prove_networks
+from lumpcheck.prove.records import certificate_to_dict, read_certificate, write_certificate
+from lumpcheck.prove.schema import SCHEMA, schema_errors
 from lumpcheck.solver.z3 import solve_script, z3_binary
+
 from planted_relations import planted
 
 SPEC = Path(__file__).parents[2] / "specs" / "certificate.schema.json"

@@ -12,10 +12,12 @@ import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lumpcheck.prove import smt
-from lumpcheck.solver.z3 import solve_script, z3_binary
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.prove import smt
+from lumpcheck.prove.derive import derive
+from lumpcheck.prove.discharge import exact_constant, exact_lemma, exact_linear
 from lumpcheck.prove.obligations import (
     ActivationLemma,
     ConstantObligation,
@@ -23,9 +25,7 @@ from lumpcheck.prove.obligations import (
     LinearObligation,
     Target,
 )
-from lumpcheck.prove.derive import derive
-from lumpcheck.prove.discharge import exact_constant, exact_lemma, exact_linear
-from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.solver.z3 import solve_script, z3_binary
 
 
 @given(st.fractions(max_denominator=10**30) | st.floats(allow_nan=False, allow_infinity=False).map(Fraction))

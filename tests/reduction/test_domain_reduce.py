@@ -17,20 +17,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lumpcheck.reduction.domain as dr
-from lumpcheck.bounds import interval_bounds, stable_phases
-from lumpcheck.prove.prover import prove_networks
-from lumpcheck.checker import CheckResult, check
 from lumpcheck.apps.cli import cli
-from lumpcheck.ir.domain import Box
-from lumpcheck.reduction.domain import compose, identity_relation, reduce_on_domain, solve_in_span
+from lumpcheck.apps.pipeline import run_reduction
+from lumpcheck.bounds import interval_bounds, stable_phases
+from lumpcheck.checker import CheckResult, check
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_model, save_model
 from lumpcheck.io.vnnlib import read_box
-from lumpcheck.reduction.lumping import quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
-from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
+from lumpcheck.prove.prover import prove_networks
+from lumpcheck.reduction.domain import compose, identity_relation, reduce_on_domain, solve_in_span
+from lumpcheck.reduction.lumping import quotient
 
 RELU = Activation("relu")
 LEAKY = Activation("leaky_relu", Fraction(1, 8))

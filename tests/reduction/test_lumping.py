@@ -9,10 +9,11 @@ import pytest
 import sympy
 
 from lumpcheck import evaluate, evaluate_symbolic, reduce
-from lumpcheck.ir.exact import as_fractions, exact_equal
-from lumpcheck.reduction.lumping import merge_allowed, quotient
 from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.exact import as_fractions, exact_equal
 from lumpcheck.ir.network import Layer, Network
+from lumpcheck.reduction.lumping import merge_allowed, quotient
+
 from strategies import canonical_outputs
 
 RELU, TANH, SIGMOID, LINEAR = Activation("relu"), Activation("tanh"), Activation("sigmoid"), Activation("identity")

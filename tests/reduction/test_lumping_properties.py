@@ -10,13 +10,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck import evaluate, reduce
+from lumpcheck.checker import check
+from lumpcheck.io import save_model
+from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
+from lumpcheck.ir.network import Layer
 from lumpcheck.prove.prover import prove, prove_networks
 from lumpcheck.prove.records import write_certificate
-from lumpcheck.checker import check
-from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
-from lumpcheck.io import save_model
 from lumpcheck.reduction.lumping import quotient
-from lumpcheck.ir.network import Layer
+
 from strategies import ACTIVATIONS, Planted, canonical_outputs, planted_networks, rational_inputs
 
 SETTINGS = settings(max_examples=120, deadline=None)

@@ -7,8 +7,8 @@ import json
 
 import z3
 
-from lumpcheck.equivalence.result import VerifyResult
 from lumpcheck.equivalence.mode import STRICT
+from lumpcheck.equivalence.result import VerifyResult
 from lumpcheck.solver import Verdict
 from lumpcheck.solver.z3 import solve_constraints, solve_script
 

@@ -14,13 +14,11 @@ from math import inf
 import numpy as np
 
 from ...errors import UnsupportedModelError
-from ...ir.exact import as_fractions, canonical
 from ...ir.activation import IDENTITY, Activation
+from ...ir.exact import FLOAT32_MAX, as_fractions, canonical
 from ...ir.network import Layer
 from ...ir.normalization import Normalization
-from ...ir.exact import FLOAT32_MAX
 from ...ir.rounding import unbounded
-
 
 _Map = tuple[np.ndarray, np.ndarray]  # element-wise v -> scale*v + shift, exact
 

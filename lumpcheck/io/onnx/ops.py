@@ -16,8 +16,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import ModelFormatError, UnsupportedModelError
-from ...ir.exact import as_fractions, canonical, exact_array
 from ...ir.activation import Activation
+from ...ir.exact import as_fractions, canonical, exact_array
 from .chain import Chain
 
 SUPPORTED = (

@@ -11,10 +11,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ... import __version__
-from ..atomic import write_bytes_atomic
 from ...ir.network import Network
 from ...ir.normalization import Normalization
 from ...ir.rounding import RoundingReport, nearest_float32, round_network, stored_as_reciprocals, unbounded
+from ..atomic import write_bytes_atomic
 
 _WRITE_TYPES = {"float32": (TensorProto.FLOAT, np.float32), "float64": (TensorProto.DOUBLE, np.float64)}
 _ACTIVATION_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
