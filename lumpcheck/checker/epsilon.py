@@ -122,6 +122,7 @@ def rounds_to(value: Fraction, stored: Fraction, dtype: str) -> bool:
     return (down + mid) / 2 <= value <= (mid + up) / 2
 
 
+# independent of epsilon/certificate.py:difference_bound (the same bound, recomputed by the kernel)
 def checked_bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
     """Exact bound on max |Q(x) − R(x)| over the box: differences t = z_Q − z_R substituted back to the inputs.
 

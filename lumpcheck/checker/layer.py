@@ -102,6 +102,7 @@ def phase_slope(act: Activation, phases: dict[int, int], r: int | None) -> Fract
     return Fraction(1) if phases[r] > 0 else act.alpha
 
 
+# independent of prove/derive.py:_domain_map (its witness choice)
 def witness(lay: LayerClaim, j: int, act: Activation, phases: dict[int, int]) -> int | None:
     """A neuron whose phase is reduced neuron j's: the lowest with a lumping map c·v'_j (c > 0, so its linear
     obligation gives z = c·z'_j) and a phase claim (any, for identity layers)."""
@@ -112,6 +113,7 @@ def witness(lay: LayerClaim, j: int, act: Activation, phases: dict[int, int]) ->
     return None
 
 
+# independent of ir/relation.py:LayerRelation.ghost_representatives
 def ghost_representatives(lay: LayerClaim) -> list[int | None]:
     """Per ghost class (in order), its lowest member whose map is exactly 1·g + 0, or None."""
     reps: list[int | None] = [None] * lay.ghosts
@@ -123,6 +125,7 @@ def ghost_representatives(lay: LayerClaim) -> list[int | None]:
     return reps
 
 
+# independent of prove/derive.py:structure_problems (per layer)
 def layer_shape(ell: int, lay: LayerClaim) -> list[str]:
     """One layer's maps: single terms on distinct in-range classes with non-zero factors; dead exactly for ghost
     members; every reduced neuron used; every ghost class with a representative (and so non-empty)."""
@@ -165,6 +168,7 @@ class LayerCheck:
         self.ell, self.orig, self.red, self.prev = ell, orig, red, prev.maps
         self.prev_width, self.prev_ghosts, self.reps = prev.width, prev.ghosts, reps
 
+    # independent of prove/obligations.py:PreActivations.exact
     @cached_property
     def _substituted(self) -> tuple[np.ndarray, list[int], list[Fraction]]:
         """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts."""

@@ -96,6 +96,7 @@ class StrictVerifier:
         reasons += self._listed_reasons()
         return reasons
 
+    # independent of prove/derive.py:structure_problems
     def _shape(self) -> list[str]:
         """Depth, widths, activations, domain, and every relation entry's shape."""
         a, b, rel = self.a, self.b, self.claim.relation
@@ -113,6 +114,7 @@ class StrictVerifier:
             out += layer_shape(ell, lay)
         return out
 
+    # independent of prove/derive.py:domain_problems
     def _domain_shape(self) -> list[str]:
         """Domain maps need a box and phase claims; claims name distinct neurons of ReLU/LeakyReLU layers with
         phase ±1 (of the plain original chain: the box is over its own inputs)."""
