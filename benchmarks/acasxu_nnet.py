@@ -21,8 +21,8 @@ from pathlib import Path
 
 from acasxu_domains import ACAS, ACAS_ONNX, ZOO, acas_instances
 
-from lumpcheck.check import check
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.apps.pipeline import run_reduction
+from lumpcheck.checker import check
 
 ACAS_NNET = ZOO / "marabou" / "resources" / "nnet" / "acasxu"
 

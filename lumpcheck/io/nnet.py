@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
 from ..errors import ModelFormatError
-from ..exact import decimal_str, exact_array, parse_decimal
-from ..network import IDENTITY, RELU, Layer, Network, Normalization
+from ..ir.activation import IDENTITY, RELU
+from ..ir.exact import decimal_str, exact_array, parse_decimal
+from ..ir.network import Layer, Network
+from ..ir.normalization import Normalization
+from .atomic import write_text_atomic
 
 COMMENT = "//"
 WRITER_COMMENT = "// written by lumpcheck (exact decimals: every number is the exact value)"

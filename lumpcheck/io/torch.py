@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from ..exact import to_fraction
-from ..network import IDENTITY, Activation, Layer, Network
-from ..rounding import RoundingReport, nearest_float32, round_network
+from ..ir.activation import IDENTITY, Activation
+from ..ir.exact import to_fraction
+from ..ir.network import Layer, Network
+from ..ir.rounding import RoundingReport, nearest_float32, round_network
+from .atomic import write_bytes_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -293,8 +295,6 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
     """Write a self-describing .pt file (state_dict + activations; loads with weights_only=True), atomically."""
     import io
 
-    from ..atomic import write_bytes_atomic
-
     torch = _torch()
     rounded, report = _rounded(net, dtype)
     data = {
@@ -312,7 +312,7 @@ def _rounded(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     if net.normalization is not None:
         raise LumpcheckError(
             "the network has input/output normalisation metadata, which an nn.Sequential cannot hold; "
-            "fold it first (lumpcheck.network.fold_normalization)"
+            "fold it first (lumpcheck.ir.network.fold_normalization)"
         )
     return round_network(net, dtype)
 

@@ -13,9 +13,9 @@ from fractions import Fraction
 from itertools import product
 from pathlib import Path
 
-from ..domain import Box
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..exact import parse_decimal
+from ..ir.domain import Box
+from ..ir.exact import parse_decimal
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
