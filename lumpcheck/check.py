@@ -231,7 +231,12 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
 
 
 def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise LumpcheckError("no such file", str(path)) from None
+    except OSError as e:
+        raise LumpcheckError(f"cannot read the model file ({e.strerror or e})", str(path)) from None
 
 
 def _ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
