@@ -35,6 +35,14 @@ REPO = Path(__file__).resolve().parents[1]
 EQUIVALENT = Path(__file__).with_name("mutation_equivalent.json")
 COPIED = ("lumpcheck", "tests", "examples", "specs", "pyproject.toml", "README.md")
 TARGET = 0.95
+MESSAGE_LINES = (
+    r"^\s*raise \w+\(f?[\"']",  # raise SomeError("...") / raise SomeError(f"...")
+    r"^\s*\w+\.append\(f?[\"']",  # out.append(f"...") (a reason's wording; the reason itself is appended)
+    r"^\s*return Mismatch\(",  # the prover's report of a failed coefficient (any Mismatch is a failure)
+    r"^\s*(run\.note|log\.\w+)\(",  # verify's notes and log lines
+)
+"""Lines that only word a message. Not mutated: their mutants change what a reason says, never whether a verdict
+is given (tests/test_check_document.py pins the checker's wording all the same)."""
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 
 
@@ -149,6 +157,7 @@ def _prepare(work: Path, group: Group, fresh: bool) -> None:
         'also_copy = ["examples", "specs", "README.md"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider"]',
+        f"do_not_mutate_patterns = {json.dumps(list(MESSAGE_LINES))}",
     ]) + "\n"
     (work / "pyproject.toml").write_text(text)
 
@@ -233,10 +242,17 @@ def report(name: str, work: Path, group: Group) -> dict:
             "survivors": [m for m, _, _ in survivors], "target": group.target}
 
 
-def run(name: str, work: Path, group: Group, jobs: int, fresh: bool) -> dict:
-    _prepare(work, group, fresh)
+def run(name: str, work: Path, group: Group, jobs: int, fresh: bool, survivors_only: bool = False) -> dict:
+    """Run mutmut on the group (fresh, or keeping earlier results); `survivors_only`: re-test only the mutants that
+    survived the last run (after new tests were added: mutmut collects their coverage first)."""
+    names = function_patterns(group)
+    if survivors_only:
+        names = [m for m, s in _statuses(work, group).items() if s not in KILLED]
+        if not names:
+            return report(name, work, group)
+    _prepare(work, group, fresh and not survivors_only)
     start = time.monotonic()
-    res = _mutmut(work, "run", "--max-children", str(jobs), *function_patterns(group), capture=True)
+    res = _mutmut(work, "run", "--max-children", str(jobs), *names, capture=True)
     if res.returncode != 0:
         print(res.stdout[-3000:], res.stderr[-3000:], sep="\n")
         raise SystemExit(f"mutmut failed for group {name} (exit {res.returncode})")
@@ -251,6 +267,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=Path(tempfile.gettempdir()) / "lumpcheck-mutation",
                         help="scratch directory (one sub-directory per group)")
     parser.add_argument("--keep", action="store_true", help="reuse the last run's mutants (mutmut re-tests only changes)")
+    parser.add_argument("--survivors", action="store_true", help="re-test only the last run's survivors (new tests)")
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
     parser.add_argument("--list", action="store_true", help="print the groups and exit")
     args = parser.parse_args()
@@ -270,7 +287,7 @@ def main() -> None:
         if args.report:
             results.append(report(name, work, GROUPS[name]))
         else:
-            results.append(run(name, work, GROUPS[name], args.jobs, fresh=not args.keep))
+            results.append(run(name, work, GROUPS[name], args.jobs, fresh=not args.keep, survivors_only=args.survivors))
     print("\n| group | mutants | equivalent | killed | score |\n|---|---|---|---|---|")
     for r in results:
         mark = "" if not r["target"] else (" ✓" if r["score"] >= TARGET else " ✗")
