@@ -188,3 +188,64 @@ def test_proportional_rows_branches():
     assert proportional_rows(np.array([[1.0, 2.0**1023]]), np.array([[2.0**-2, 2.0**1021]]),
                              np.array([0])).tolist() == [True]  # ratio 4 with the largest binade
     assert proportional_rows(np.array([[1.0, 1e308]]), np.array([[2.0**-4, 1e308]]), np.array([0])).tolist() == [False]
+
+
+def test_to_float_keeps_the_shape():
+    arr = np.array([[F(1, 3), F(2)], [F(-1, 2), F(10**400)]], dtype=object)
+    with pytest.raises(OverflowError):
+        to_float(arr)
+    ok = to_float(arr[:, :1])
+    assert ok.shape == (2, 1) and ok.tolist() == [[1 / 3], [-0.5]]
+
+
+def test_decimal_text_of_long_denominators():
+    """Denominators 2^a·5^b beyond float precision: the fives are counted in integers."""
+    for x in (F(1, 5**30), F(7, 2**70 * 5**40), F(-3, 10**25)):
+        assert parse_decimal(decimal_str(x)) == x
+    assert decimal_str(F(1, 5**30)) == "0." + "0" * 20 + str(2**30)  # 1/5^30 = 2^30/10^30
+
+
+def test_float_transforms_raise_no_warnings():
+    """Overflow and inf − inf are expected inside the transforms: flagged as inexact, never warned about."""
+    import warnings
+
+    big = np.array([1e308, np.inf, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s, inexact = exact_add(big, np.array([1e308, -np.inf, 2.0]))
+        assert inexact.tolist() == [True, True, False]
+        p, e = two_product(np.array([1e300]), np.array([1e300]))
+        assert np.isinf(p[0])
+        p, bad = exact_scale(np.array([1e308, 0.5]), np.float64(4.0))
+        assert bad.tolist() == [True, False]
+        p, bad = exact_scale(np.array([1e300, 0.5]), np.float64(3e10))
+        assert bad.tolist() == [True, False]
+
+
+def test_proportional_rows_with_zero_pivots_and_mixed_rows():
+    """Each row decided on its own: zero pivots never proportional; rows of one branch do not share a verdict."""
+    x = np.array([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0], [0.25, 1.0],  # zero pivots (x, y or both)
+                  [4.0, 8.0], [4.0, 9.0],  # two rows of ratio 2 (rescaled up): true, false
+                  [1.0, 2.0], [1.0, 2.5],  # two rows of ratio 1/2 (rescaled down): true, false
+                  [3.0, 6.0], [3.0, 6.5]])  # two general rows: true, false
+    y = np.array([[1.0, 2.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0],
+                  [2.0, 4.0], [2.0, 4.0], [2.0, 4.0], [2.0, 4.0], [1.0, 2.0], [1.0, 2.0]])
+    got = proportional_rows(x, y, np.zeros(len(x), dtype=int)).tolist()
+    assert got == [False, False, False, False, True, False, True, False, True, False]
+
+
+def test_proportional_rows_overflowing_rescale_is_silent_and_false():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = proportional_rows(np.array([[2.0, 1e308]]), np.array([[1.0, 1e308]]), np.array([0]))
+    assert got.tolist() == [False]
+
+
+def test_to_fraction_needs_both_parts_of_a_rational():
+    class HalfRational:
+        p = 1
+
+    with pytest.raises(TypeError, match="cannot convert HalfRational to an exact rational"):
+        to_fraction(HalfRational())
