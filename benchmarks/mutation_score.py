@@ -71,8 +71,9 @@ GROUPS: dict[str, Group] = {
     "checker": Group(
         ("lumpcheck/check.py", "lumpcheck/check_epsilon.py"),
         ("lumpcheck.check.x*", "lumpcheck.check_epsilon.x*"),
-        ("tests/test_mutants_checker.py", "tests/test_check.py", "tests/test_check_document.py",
-         "tests/test_mutants_epsilon.py", "tests/test_epsilon_cert.py", "tests/test_domain_reduce.py"),
+        ("tests/test_mutants_checker.py", "tests/test_check_document.py", "tests/test_prover_rules.py",
+         "tests/test_domain_maps.py", "tests/test_check.py", "tests/test_mutants_epsilon.py", "tests/test_epsilon_cert.py",
+         "tests/test_domain_reduce.py"),
         excluded=("lumpcheck.check.xǁ_Verifierǁ_same_normalization__mutmut_*",),  # under change elsewhere
         deselect=SLOW_EPSILON + " and not solve_in_span and not planted_exact_on_box and not cli_reduce"
                  " and not not_equal_outside and not planted_neurons_are_removed",
@@ -84,8 +85,8 @@ GROUPS: dict[str, Group] = {
             "x_method_bounds", "x_linear_slope", "xǁClaimedBoundsǁlayers", "x_structure_problems",
             "x__layer_relation_problems", "x_domain_problems", "x__domain_map", "x_derive", "x_exact_*",
             "xǁActivationLemmaǁaxiom", "xǁActivationLemmaǁtrivial"),
-        ("tests/test_mutants_prover.py", "tests/test_obligations.py", "tests/test_certificate.py",
-         "tests/test_domain_reduce.py", "tests/test_lumping_properties.py"),
+        ("tests/test_mutants_prover.py", "tests/test_prover_rules.py", "tests/test_domain_maps.py",
+         "tests/test_certificate.py", "tests/test_domain_reduce.py", "tests/test_lumping_properties.py"),
         deselect="not solve_in_span and not cli_reduce and not not_equal_outside and not planted_neurons_are_removed"
                  " and not planted_structure_found and not idempotent and not options_keep and not exact_add"
                  " and not two_product and not exact_scale and not proportional_rows",
