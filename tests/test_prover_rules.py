@@ -249,3 +249,25 @@ def test_structure_problems_are_worded():
     assert _structure(zero, zero_red, inactive, wide, claims) == "the domain has 2 inputs, the network 1"
     ident = dense(([[1]], [0], IDENTITY), ([[1]], [0], IDENTITY))
     assert _structure(ident, ident, rel, box, claims) == "layer 1: phase claims on a identity layer"
+
+
+@pytest.mark.parametrize("maps, width, ghosts, words", [
+    ([kept(0), NeuronMap(((0, F(0)),), F(0), "proportional")], 1, 0, "layer 1 neuron 1: repeated class or zero factor in its terms"),
+    ([NeuronMap(((0, F(1)), (0, F(2))), F(0), "linear")], 1, 0, "layer 1 neuron 0: repeated class or zero factor in its terms"),
+    ([kept(0), NeuronMap(((0, F(1)), (1, F(1))), F(0), "kept")], 2, 0,
+     "layer 1 neuron 1: only a domain map (reason 'linear') may have several terms"),
+    ([kept(0), NeuronMap(((0, F(1)),), F(0), "dead")], 1, 0, "layer 1 neuron 1: exactly the dead neurons are members of ghost classes"),
+    ([kept(0), NeuronMap((), F(1), "inactive")], 1, 0, "layer 1 neuron 1: an inactive neuron has no terms and offset 0"),
+    ([kept(0), NeuronMap(((0, F(1)),), F(0), "inactive")], 1, 0, "layer 1 neuron 1: an inactive neuron has no terms and offset 0"),
+    ([kept(0), NeuronMap((), F(0), "constant")], 2, 0, "layer 1: reduced neurons [1] are not used by any original neuron"),
+    ([kept(0), kept(0)], 1, -1, "layer 1: negative number of ghost classes -1"),
+    ([kept(0), kept(1), NeuronMap(((2, F(1)),), F(1), "dead")], 2, 1,
+     "layer 1: ghost classes [2] have no member with map 1*g + 0 (representative)"),
+])
+def test_relation_shape_problems_are_worded(maps, width, ghosts, words):
+    n = len(maps)
+    original = dense(([[1]] * n, [0] * n, RELU), ([[1] * n], [0], IDENTITY))
+    reduced = dense(([[1]] * width, [0] * width, RELU), ([[1] * width], [0], IDENTITY))
+    detail = _structure(original, reduced, Relation([LayerRelation(maps, width, ghosts)]))
+    assert words in detail.split("; "), detail
+
