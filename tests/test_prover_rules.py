@@ -271,3 +271,12 @@ def test_relation_shape_problems_are_worded(maps, width, ghosts, words):
     detail = _structure(original, reduced, Relation([LayerRelation(maps, width, ghosts)]))
     assert words in detail.split("; "), detail
 
+
+
+def test_integer_form_of_the_smallest_subnormals_is_exact():
+    from lumpcheck.obligations import integer_form
+
+    values = np.array([[5e-324, 0.0], [1.0, -(2.0**-1074) * 3]])
+    ints, den = integer_form(values)
+    assert [[F(int(v), den) for v in row] for row in ints] == [[F(v) for v in row] for row in values]
+    assert integer_form(np.zeros((0, 2)))[1] == 1
