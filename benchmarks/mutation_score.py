@@ -117,7 +117,8 @@ GROUPS: dict[str, Group] = {
               "x_match_networks", "x__incoming", "x__normalised", "x__ratio", "x__admissible", "x_verify",
               "x__falsify", "x__difference_bound", "x__lumping_match", "x__certify_reductions", "x__monolithic",
               "x__pre_bounds", "xǁ_Runǁcounterexample"),
-        ("tests/test_mutants_replay.py", "tests/test_verify_engines.py", "tests/test_falsify.py", "tests/test_verify.py"),
+        ("tests/test_mutants_replay.py", "tests/test_verify_engines.py", "tests/test_certified_epsilon.py",
+         "tests/test_falsify.py", "tests/test_verify.py"),
     ),
     # trusted, measured, no target yet
     "tightening": Group(("lumpcheck/bounds.py",), _in("bounds", "x_tighten_bounds", "x__tighten", "x__as_float",
