@@ -161,3 +161,41 @@ def test_match_networks_two_hidden_layers_carry_the_scaling():
     other = dense(([[6], [2]], [3, 0], RELU), ([[F(1, 3), F(1, 2)], [F(-1, 3), 1]], [0, 0], RELU),
                   ([[1, 1]], [0], IDENTITY))
     assert match_networks(net, other) == [LayerMatch((1, 0), (F(2), F(3))), LayerMatch((0, 1), (F(1), F(1)))]
+
+
+# ---------------------------------------------------------------- lumping-match and its certificates
+
+LUMPABLE = dense(([[1, 2], [2, 4], [0, 1]], [1, 2, 0], RELU), ([[1, 1, 1]], [0], IDENTITY))  # neuron 1 = 2 × neuron 0
+COPY = dense(([[0, 3], [3, 6]], [0, 3], RELU), ([[F(1, 3), 1]], [0], IDENTITY))  # its quotient, permuted, scaled by 3
+
+
+def test_lumping_match_certifies_both_reductions():
+    result = verify(LUMPABLE, COPY, None, STRICT, 60.0, engines=("lumping-match",))
+    assert (result.status, result.engine) == ("unsat", "lumping-match")
+    count = sum(len(v) for v in result.proofs.values())
+    assert result.message == ("coarsest lumped quotients (2-2-1) match up to neuron permutation and scaling; both "
+                              f"reductions certified ({count} obligations proved)")
+    assert set(result.proofs) == {"a", "b"} and all(r.status == "proved" for v in result.proofs.values() for r in v)
+
+
+def test_lumping_match_without_certificates_decides_nothing(monkeypatch):
+    import lumpcheck.certificate
+    from lumpcheck.certificate import ObligationRecord
+
+    failed = ObligationRecord("L1.linear", "linear", 1, [0], "statement", "failed", [])
+    monkeypatch.setattr(lumpcheck.certificate, "prove_networks", lambda *a, **kw: ([failed], [], {}))
+    result = verify(LUMPABLE, COPY, None, STRICT, 60.0, engines=("lumping-match",))
+    assert result.status == "unknown"
+    assert "reduction of network a not certified: 1 obligations failed (L1.linear, ...)" in result.message
+
+
+def test_lumping_match_reports_a_mismatch():
+    other = dense(([[0, 3], [3, 7]], [0, 3], RELU), ([[F(1, 3), 1]], [0], IDENTITY))
+    result = verify(LUMPABLE, other, None, STRICT, 60.0, engines=("lumping-match",))
+    assert result.status == "unknown" and "lumped quotients do not match (layer 0: neuron" in result.message
+
+
+def test_monolithic_runs_with_a_short_budget():
+    """Encoding takes milliseconds: a budget under a second still reaches z3."""
+    result = verify(A, B, BOX, STRICT, 0.9, engines=("monolithic",))
+    assert (result.status, result.engine) == ("unsat", "monolithic")
