@@ -78,3 +78,9 @@ def test_difference_bound_engine_decides_with_the_bound():
         assert skipped.status == "unknown" and "certified" not in skipped.message
     other = Network([exact.layers[0], Layer(np.array([[F(3)], [F(1)]], dtype=object), np.zeros(2, dtype=object))])
     assert verify(other, other, box, epsilon_mode(0), 30.0, engines=("difference-bound",)).status == "unsat"
+
+
+def test_exact_bound_is_not_rounded_up_further():
+    """Identity layer, bias-only perturbation: the bound is exactly 3·2^-10, a float already (no extra ulp)."""
+    exact, rounded = one_neuron(IDENTITY, 1, 0, 3), one_neuron(IDENTITY, 1, D, 3)
+    assert certified_epsilon(exact, rounded, Box((F(-1),), (F(1),))) == 3 * D
