@@ -144,3 +144,20 @@ def test_dtype_and_file_kind_must_match(export, tmp_path):
     result = check_epsilon(doc, export["original"], nnet, solver_check="none")
     assert result.reasons == ["reduced model: ε-certificates are for float32/float64 ONNX files without "
                               "normalisation metadata"]
+
+
+def test_every_misfit_correction_is_reported_up_to_five(export):
+    doc = copy.deepcopy(export["doc"])
+    fixes = doc["epsilon_proof"]["corrections"]
+    fixes[0] = [9, 0, 0, fixes[0][3]]  # no such layer
+    fixes.append(list(fixes[1]))  # listed twice
+    fixes.append([1, 0, 7, "1"])  # no such column
+    result = check_epsilon(doc, export["original"], export["reduced"], solver_check="none")
+    misfits = [r for r in result.reasons if r.startswith("correction layer")]
+    assert misfits == ["correction layer 9 row 0 column 0: no such parameter in the reduced model",
+                       f"correction layer {fixes[1][0]} row {fixes[1][1]} column {fixes[1][2]}: listed twice",
+                       "correction layer 1 row 0 column 7: no such parameter in the reduced model"]
+    many = copy.deepcopy(export["doc"])
+    many["epsilon_proof"]["corrections"] += [[5, r, 0, "1"] for r in range(7)]
+    result = check_epsilon(many, export["original"], export["reduced"], solver_check="none")
+    assert len([r for r in result.reasons if r.startswith("correction layer 5")]) == 5

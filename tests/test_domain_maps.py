@@ -151,3 +151,69 @@ def test_prover_needs_phase_claims_for_linear_maps(solver_check):
                                        claims=claims)
         failed = {r.id: r.detail for r in records if r.status != "proved"}
         assert "L1.domain" in failed and "phase claim" in failed["L1.domain"], failed
+
+
+# ---------------------------------------------------------------- witnesses: whose phase gives a class's slope
+
+HALF = Activation("leaky_relu", F(1, 2))
+# On [1, 2]: n0 = x (active), n1 = −x (inactive, v1 = −x/2), n2 = −2x = 2·z1, n3 = −3x (inactive: v3 = −3x/2 = 3·v1).
+WITNESSED = dense(([[1], [-1], [-2], [-3]], [0, 0, 0, 0], HALF), ([[1, 1, 1, 1]], [0], IDENTITY))
+WITNESSED_REDUCED = dense(([[1], [-1]], [0, 0], HALF), ([[1, 6]], [0], IDENTITY))
+
+
+def hand_certificate(tmp_path: Path, maps: list[NeuronMap], claims: list[tuple[int, int]], reduced=WITNESSED_REDUCED):
+    from lumpcheck.relation import PhaseClaim, PhaseClaims
+
+    relation = Relation([LayerRelation(maps, 2)])
+    phase_claims = PhaseClaims("interval", 1, [[PhaseClaim(r, p, F(0)) for r, p in claims]])
+    records, _, _ = prove_networks(WITNESSED, reduced, relation, BOX, solver_check="none", claims=phase_claims)
+    a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.json"
+    save_model(WITNESSED, a, dtype="float64")
+    save_model(reduced, b, dtype="float64")
+    write_certificate(prove(a, b, relation, BOX, claims=phase_claims), c)
+    doc = json.loads(c.read_text())
+    doc["verdict"] = "proved"
+    for ob in doc["obligations"]:
+        ob["status"] = "proved"
+    return {r.id: r.status for r in records}, a, b, doc
+
+
+KEPT = [NeuronMap(((0, F(1)),)), NeuronMap(((1, F(1)),))]
+MEMBER = NeuronMap(((1, F(2)),), F(0), "proportional")
+
+
+@pytest.mark.parametrize("solver_check", SOLVER_CHECKS)
+def test_the_first_claimed_member_is_the_witness(tmp_path, solver_check):
+    """Class 1 = {n1 (no phase claim), n2 = 2·n1 (claimed inactive)}: n2 vouches for the class's slope 1/2, so
+    v3 = 3·v1 (slopes 1/2 on both sides) is proved and checked."""
+    for x in (F(1), F(3, 2), F(2)):
+        assert evaluate(WITNESSED, [x]) == evaluate(WITNESSED_REDUCED, [x])
+    maps = [*KEPT, MEMBER, NeuronMap(((1, F(3)),), F(0), "linear")]
+    status, a, b, doc = hand_certificate(tmp_path, maps, [(0, 1), (2, -1), (3, -1)])
+    assert set(status.values()) == {"proved"}, status
+    result = checked(doc, a, b, tmp_path, solver_check)
+    assert result.valid, result.reasons
+
+
+@pytest.mark.parametrize("solver_check", SOLVER_CHECKS)
+def test_an_unrelated_claim_is_no_witness(tmp_path, solver_check):
+    """The false map v2 = 1·v1 (truly v2 = 2·v1) with no claim on class 1's only member: refused. Taking the slope
+    of the first claimed neuron (n0, active: 1) instead would make it look true."""
+    reduced = dense(([[1], [-1]], [0, 0], HALF), ([[1, 2]], [0], IDENTITY))
+    maps = [*KEPT, NeuronMap(((1, F(1)),), F(0), "linear"), NeuronMap(((1, F(3)),), F(0), "linear")]
+    status, a, b, doc = hand_certificate(tmp_path, maps, [(0, 1), (2, -1), (3, -1)], reduced)
+    assert status["L1.domain"] == "failed"
+    result = checked(doc, a, b, tmp_path, solver_check)
+    assert not result.valid
+    assert result.reasons[0] == ("layer 1 neuron 2: a linear map needs a phase claim for itself and for a witness of "
+                                 "each of its classes")
+
+
+@pytest.mark.parametrize("solver_check", SOLVER_CHECKS)
+def test_domain_mismatch_names_the_term(leaky, tmp_path, solver_check):
+    a, b, doc = leaky
+    for field, value, what in (("offset", "0", "constant term"), ("terms", [[0, "2"]], "coefficient 0")):
+        bad = copy.deepcopy(doc)
+        bad["relation"][0]["neurons"][2][field] = value
+        result = checked(bad, a, b, tmp_path, solver_check)
+        assert f"layer 1 neuron 2: slope x pre-activation != the claimed combination ({what})" in result.reasons
