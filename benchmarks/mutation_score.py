@@ -73,7 +73,8 @@ GROUPS: dict[str, Group] = {
         ("lumpcheck.check.x*", "lumpcheck.check_epsilon.x*"),
         ("tests/test_mutants_checker.py", "tests/test_check_document.py", "tests/test_prover_rules.py",
          "tests/test_domain_maps.py", "tests/test_check.py", "tests/test_mutants_epsilon.py",
-         "tests/test_check_epsilon_document.py", "tests/test_check_epsilon_rounding.py", "tests/test_epsilon_cert.py",
+         "tests/test_check_epsilon_document.py", "tests/test_check_epsilon_rounding.py",
+         "tests/test_epsilon_bound_agreement.py", "tests/test_epsilon_cert.py",
          "tests/test_domain_reduce.py"),
         excluded=("lumpcheck.check.xǁ_Verifierǁ_same_normalization__mutmut_*",),  # under change elsewhere
         deselect=SLOW_EPSILON + " and not solve_in_span and not planted_exact_on_box and not cli_reduce"
@@ -127,7 +128,8 @@ GROUPS: dict[str, Group] = {
     "lumping": Group(("lumpcheck/lumping.py",), ("lumpcheck.lumping.x*",),
                      ("tests/test_lumping.py", "tests/test_lumping_properties.py"), target=False),
     "epsilon": Group(("lumpcheck/epsilon.py",), ("lumpcheck.epsilon.x*",),
-                     ("tests/test_mutants_epsilon.py", "tests/test_epsilon_cert.py"), target=False,
+                     ("tests/test_mutants_epsilon.py", "tests/test_epsilon_bound_agreement.py", "tests/test_epsilon_cert.py"),
+                     target=False,
                      deselect="not measured_difference and not planted_export and not float32_epsilon_exceeds"),
     "domain_reduce": Group(("lumpcheck/domain_reduce.py",), ("lumpcheck.domain_reduce.x*",),
                            ("tests/test_domain_reduce.py",), target=False),
