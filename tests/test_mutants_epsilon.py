@@ -106,3 +106,32 @@ def test_epsilon_is_compared_with_the_bound_exactly(export):
     assert check_epsilon(with_epsilon(export["doc"], bound), *args, solver_check="none").valid
     result = check_epsilon(with_epsilon(export["doc"], bound - F(1, 10**40)), *args, solver_check="none")
     assert not result.valid and "cannot establish" in result.reasons[0]
+
+
+# The mirror image: neuron 1 = relu(x − b1) is inactive on the box, its top 2^-50 below the kink; rounding moves
+# the bias up by t = 2^-40, so relu(x − b1 + t) is not inactive there. Slope 0 for both neurons would bound by 0.
+@pytest.fixture(scope="module")
+def inactive_export(tmp_path_factory) -> dict:
+    d: Path = tmp_path_factory.mktemp("eps_inactive")
+    original, reduced = d / "original.onnx", d / "reduced.onnx"
+    save_model(two_kinks(-B1, -B2), original, dtype="float64")
+    red = reduce(load_model(original))
+    save_model(red.network, reduced, dtype="float32")
+    top = B1 - F(1, 2**50)
+    box = Box((F(-1),), (top,))
+    doc = prove_epsilon(original, reduced, red, box, red.network)
+    written = load_model(reduced)
+    quotient = apply_corrections(written, [(e, r, c, F(v)) for e, r, c, v in doc["epsilon_proof"]["corrections"]])
+    gap = abs(evaluate(quotient, [top])[0] - evaluate(written, [top])[0])
+    assert gap == T - F(1, 2**50)
+    bound, _ = difference_bound(quotient, written, box, doc["epsilon_proof"]["window"])
+    assert bound >= gap  # kills the prover's 'hi <= 0' without t
+    return {"doc": doc, "original": original, "reduced": reduced, "gap": gap}
+
+
+def test_checker_inactive_span_widens_by_the_perturbation(inactive_export):
+    """Kills: the checker's 'both inactive' test ignoring t (hi <= 0 or hi <= +t instead of hi <= −t)."""
+    e = inactive_export
+    assert check_epsilon(e["doc"], e["original"], e["reduced"]).valid
+    result = check_epsilon(with_epsilon(e["doc"], e["gap"] / 2), e["original"], e["reduced"], solver_check="none")
+    assert not result.valid and "cannot establish" in result.reasons[0]
