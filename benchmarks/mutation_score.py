@@ -71,7 +71,8 @@ GROUPS: dict[str, Group] = {
     "checker": Group(
         ("lumpcheck/check.py", "lumpcheck/check_epsilon.py"),
         ("lumpcheck.check.x*", "lumpcheck.check_epsilon.x*"),
-        ("tests/test_mutants_checker.py", "tests/test_check_document.py", "tests/test_prover_rules.py",
+        ("tests/test_mutants_checker.py", "tests/test_check_document.py", "tests/test_check_sampling.py",
+         "tests/test_prover_rules.py",
          "tests/test_domain_maps.py", "tests/test_check.py", "tests/test_mutants_epsilon.py",
          "tests/test_check_epsilon_document.py", "tests/test_check_epsilon_rounding.py",
          "tests/test_epsilon_bound_agreement.py", "tests/test_epsilon_cert.py",
