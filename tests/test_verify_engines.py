@@ -199,3 +199,18 @@ def test_monolithic_runs_with_a_short_budget():
     """Encoding takes milliseconds: a budget under a second still reaches z3."""
     result = verify(A, B, BOX, STRICT, 0.9, engines=("monolithic",))
     assert (result.status, result.engine) == ("unsat", "monolithic")
+
+
+def test_counterexample_report_and_a_failing_float_replay(tmp_path):
+    """'sat' says how it was found; an onnxruntime replay that cannot run is noted and changes nothing."""
+    from lumpcheck.io import save_model
+
+    shifted = dense(([[1]], [0], RELU), ([[1]], [1], IDENTITY))
+    pa, pb = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    save_model(B, pa, dtype="float64")
+    pb.write_bytes(b"not an onnx file")
+    result = verify(B, shifted, BOX, STRICT, 30.0, a_path=pa, b_path=pb)
+    assert (result.status, result.engine) == ("sat", "falsify")
+    assert result.message == "counterexample replayed exactly"
+    assert set(result.onnxruntime) == {"a"} and "onnxruntime" in result.times
+    assert any(n.startswith(f"onnxruntime replay of {pb} failed: ") for n in result.details["notes"])
