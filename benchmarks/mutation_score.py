@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -194,15 +195,15 @@ def function_patterns(group: Group) -> list[str]:
     return out
 
 
-def _statuses(work: Path, group: Group) -> dict[str, str]:
-    """Mutant name -> mutmut status, for the group's functions, from mutmut's own result files."""
+def _statuses(work: Path, group: Group, only: set[str] | None = None) -> dict[str, str]:
+    """Mutant name -> mutmut status, for the group's functions (or the `only` names), from mutmut's result files."""
     sys.path.insert(0, str(work))
     from mutmut.stats import status_by_exit_code
 
     out = {}
     for meta in (work / "mutants").rglob("*.meta"):
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
-            if _selected(name, group):
+            if _selected(name, group) and (only is None or name in only):
                 out[name] = status_by_exit_code[code]
     return out
 
@@ -214,8 +215,11 @@ def _diff(work: Path, name: str) -> str:
 
 
 def report(name: str, work: Path, group: Group) -> dict:
-    """Score and survivors of the last run of a group (printed; also returned as a dict)."""
-    statuses = _statuses(work, group)
+    """Score and survivors of the last run of a group (printed; also returned as a dict). After a sampled run only
+    the sampled mutants count (listed in work/sample.txt)."""
+    sample_file = work / "sample.txt"
+    only = set(sample_file.read_text().split()) if sample_file.exists() else None
+    statuses = _statuses(work, group, only)
     equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     counts: dict[str, int] = {}
     for status in statuses.values():
@@ -248,15 +252,29 @@ def report(name: str, work: Path, group: Group) -> dict:
             "survivors": [m for m, _, _ in survivors], "target": group.target}
 
 
-def run(name: str, work: Path, group: Group, jobs: int, fresh: bool, survivors_only: bool = False) -> dict:
+def _sampled(work: Path, group: Group, fraction: float) -> list[str]:
+    """A deterministic sample of the group's mutants (by a hash of each name): mutmut generates them first."""
+    _mutmut(work, "run", "lumpcheck.no_such_function__mutmut_*")  # generates the mutants, then finds nothing to run
+    names = sorted(_statuses(work, group))
+    return [n for n in names if int(hashlib.sha256(n.encode()).hexdigest()[:8], 16) < fraction * 16**8]
+
+
+def run(name: str, work: Path, group: Group, jobs: int, fresh: bool, survivors_only: bool = False,
+        sample: float | None = None) -> dict:
     """Run mutmut on the group (fresh, or keeping earlier results); `survivors_only`: re-test only the mutants that
-    survived the last run (after new tests were added: mutmut collects their coverage first)."""
+    survived the last run (note: mutmut resets every result when a group's test list changed); `sample`: only
+    that fraction of the mutants (an estimate; the report then counts the sample only)."""
     names = function_patterns(group)
     if survivors_only:
         names = [m for m, s in _statuses(work, group).items() if s not in KILLED]
         if not names:
             return report(name, work, group)
     _prepare(work, group, fresh and not survivors_only)
+    if not survivors_only:
+        (work / "sample.txt").unlink(missing_ok=True)
+    if sample is not None:
+        names = _sampled(work, group, sample)
+        (work / "sample.txt").write_text("\n".join(names) + "\n")
     start = time.monotonic()
     res = _mutmut(work, "run", "--max-children", str(jobs), *names, capture=True)
     if res.returncode != 0:
@@ -274,6 +292,7 @@ def main() -> None:
                         help="scratch directory (one sub-directory per group)")
     parser.add_argument("--keep", action="store_true", help="reuse the last run's mutants (mutmut re-tests only changes)")
     parser.add_argument("--survivors", action="store_true", help="re-test only the last run's survivors (new tests)")
+    parser.add_argument("--sample", type=float, help="test only this fraction of the mutants (a quick estimate)")
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
     parser.add_argument("--list", action="store_true", help="print the groups and exit")
     args = parser.parse_args()
@@ -293,7 +312,8 @@ def main() -> None:
         if args.report:
             results.append(report(name, work, GROUPS[name]))
         else:
-            results.append(run(name, work, GROUPS[name], args.jobs, fresh=not args.keep, survivors_only=args.survivors))
+            results.append(run(name, work, GROUPS[name], args.jobs, fresh=not args.keep, survivors_only=args.survivors,
+                               sample=args.sample))
     print("\n| group | mutants | equivalent | killed | score |\n|---|---|---|---|---|")
     for r in results:
         mark = "" if not r["target"] else (" ✓" if r["score"] >= TARGET else " ✗")
