@@ -295,7 +295,16 @@ def main() -> None:
     parser.add_argument("--sample", type=float, help="test only this fraction of the mutants (a quick estimate)")
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
     parser.add_argument("--list", action="store_true", help="print the groups and exit")
+    parser.add_argument("--equivalents", action="store_true", help="print the equivalent mutants as a Markdown table")
     args = parser.parse_args()
+    if args.equivalents:
+        entries = json.loads(EQUIVALENT.read_text())
+        print("| mutant | change | why it is equivalent |\n|---|---|---|")
+        for mutant, entry in entries.items():
+            plus = [line[1:].strip() for line in entry["diff"].splitlines() if line.startswith("+")]
+            change = " / ".join(plus).replace("|", "\\|")
+            print(f"| `{mutant.removeprefix('lumpcheck.')}` | `{change}` | {entry['reason'].replace('|', '/')} |")
+        return
     if args.list:
         for name, g in GROUPS.items():
             functions = [p.split(".")[-1].removesuffix("__mutmut_*") for p in function_patterns(g)]
