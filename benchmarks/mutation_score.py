@@ -266,7 +266,9 @@ def run(name: str, work: Path, group: Group, jobs: int, fresh: bool, survivors_o
     that fraction of the mutants (an estimate; the report then counts the sample only)."""
     names = function_patterns(group)
     if survivors_only:
-        names = [m for m, s in _statuses(work, group).items() if s not in KILLED]
+        equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+        names = [m for m, s in _statuses(work, group).items() if s not in KILLED
+                 and not (m in equivalent and equivalent[m]["diff"] == _diff(work, m))]
         if not names:
             return report(name, work, group)
     _prepare(work, group, fresh and not survivors_only)
