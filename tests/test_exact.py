@@ -52,6 +52,7 @@ def test_to_fraction_rejects(bad, error):
         to_fraction(bad)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # uint64 beyond float64
 def test_exact_array_keeps_floats_and_ints_exact():
     floats = exact_array([0.5, -2.0])
     assert floats.dtype == np.float64 and floats.tolist() == [0.5, -2.0]
