@@ -271,3 +271,19 @@ def test_malformed_phase_claims_are_invalid(split_only, tmp_path, change, reason
     change(doc)
     result = checked(doc, a, b, tmp_path)
     assert not result.valid and reason in result.reasons[0], result.reasons
+
+
+def test_constant_with_an_irrational_value_is_invalid(tmp_path):
+    """sigmoid(1) is irrational: no rational offset is its value (only sigmoid(0) = 1/2 is)."""
+    sigmoid = Activation("sigmoid")
+    for bias, valid in ((1, False), (0, True)):
+        net = dense(([[1], [0]], [0, bias], sigmoid), ([[1, 0]], [0], IDENTITY))
+        red = dense(([[1]], [0], sigmoid), ([[1]], [0], IDENTITY))
+        rel = Relation([LayerRelation([NeuronMap(((0, F(1)),)), NeuronMap((), F(1, 2), "constant")], 1)])
+        a, b, doc = certify(tmp_path / str(bias), net, red, rel)
+        doc["verdict"] = "proved"
+        for ob in doc["obligations"]:
+            ob["status"] = "proved"
+        result = checked(doc, a, b, tmp_path)
+        assert result.valid == valid, result.reasons
+        assert valid or result.reasons == ["layer 1 neuron 1: not the constant 1/2"]

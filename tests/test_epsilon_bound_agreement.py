@@ -22,7 +22,8 @@ from lumpcheck.network import IDENTITY, Activation, Layer, Network
 F = Fraction
 HAIR = F(1, 2**300)
 ACTIVATIONS = {"relu": Activation("relu"), "leaky": Activation("leaky_relu", F(1, 8)),
-               "steep": Activation("leaky_relu", 3), "tanh": Activation("tanh"), "sigmoid": Activation("sigmoid"),
+               "steep": Activation("leaky_relu", 3), "negative": Activation("leaky_relu", F(-1, 2)),
+               "tanh": Activation("tanh"), "sigmoid": Activation("sigmoid"),
                "identity": IDENTITY}
 
 
