@@ -263,6 +263,8 @@ def test_structure_problems_are_worded():
     ([kept(0), kept(0)], 1, -1, "layer 1: negative number of ghost classes -1"),
     ([kept(0), kept(1), NeuronMap(((2, F(1)),), F(1), "dead")], 2, 1,
      "layer 1: ghost classes [2] have no member with map 1*g + 0 (representative)"),
+    ([kept(0), kept(1), NeuronMap(((2, F(1)),), F(0), "dead"), NeuronMap(((3, F(1)),), F(1), "dead")], 2, 2,
+     "layer 1: ghost classes [3] have no member with map 1*g + 0 (representative)"),
 ])
 def test_relation_shape_problems_are_worded(maps, width, ghosts, words):
     n = len(maps)
