@@ -287,3 +287,17 @@ def test_constant_with_an_irrational_value_is_invalid(tmp_path):
         result = checked(doc, a, b, tmp_path)
         assert result.valid == valid, result.reasons
         assert valid or result.reasons == ["layer 1 neuron 1: not the constant 1/2"]
+
+
+def test_lemma_false_only_at_zero_is_refused_with_its_point(tmp_path):
+    """relu(−z) = −relu(z) + 1 holds at z = ±1 and fails at 0: the checker names the point and both sides."""
+    net = dense(([[1], [-1]], [0, 0], RELU), ([[1, 1]], [0], IDENTITY))
+    red = dense(([[1]], [0], RELU), ([[0]], [1], IDENTITY))
+    rel = Relation([LayerRelation([NeuronMap(((0, F(1)),)), NeuronMap(((0, F(-1)),), F(1), "negated")], 1)])
+    a, b, doc = certify(tmp_path / "lemma", net, red, rel)
+    assert doc["verdict"] == "failed"
+    doc["verdict"] = "proved"
+    for ob in doc["obligations"]:
+        ob["status"] = "proved"
+    result = checked(doc, a, b, tmp_path)
+    assert "activation lemma relu(-1*z) == -1*relu(z) + 1 is not admitted: at z=0: 0 vs 1" in result.reasons, result.reasons
