@@ -55,3 +55,18 @@ def test_leaky_chord_is_exact_at_both_ends():
     assert symbolic_bounds(net, box, exact=True)[1].upper[0] == 1
     out = symbolic_bounds(probe, box, exact=True)[1]
     assert out.upper[0] == F(1, 4)
+
+
+def test_underflowing_products_are_covered_by_the_absolute_error_term():
+    """16 products just below half the smallest subnormal each round to 0: the float sum is 0, the relative error
+    bound (a multiple of Σ|products| = 0) is 0, and only the absolute term n·2^-1072 covers the exact 8·2^-1074."""
+    from lumpcheck.network import evaluate
+
+    n = 16
+    net = Network([Layer(np.full((1, n), 2.0**-600), np.zeros(1), IDENTITY)])
+    x = (1 - 2.0**-52) * 2.0**-475
+    point = tuple([F(x)] * n)
+    exact = evaluate(net, point)[0]
+    assert 0 < exact and float(np.full(n, 2.0**-600) @ np.full(n, x)) == 0.0
+    b = interval_bounds(net, Box(point, point))[0]
+    assert F(b.lower[0]) <= exact <= F(b.upper[0])
