@@ -152,7 +152,8 @@ def test_not_a_document(lumped, tmp_path):
         (tmp_path / "c.json").write_text(text)
         assert str(check(tmp_path / "c.json", a, b)) == "invalid: certificate: $ has no field 'format'"
     (tmp_path / "c.json").write_bytes(b"\xff\xfe")
-    assert str(check(tmp_path / "c.json", a, b)).startswith("invalid: certificate: not JSON (")
+    result = check(tmp_path / "c.json", a, b)
+    assert result.valid is False and str(result).startswith("invalid: certificate: not JSON (")
     with pytest.raises(LumpcheckError, match="no such file"):
         check(tmp_path / "missing.json", a, b)
     with pytest.raises(LumpcheckError, match="solver check must be all, auto or none, not 'some'"):

@@ -13,6 +13,7 @@ import pytest
 from lumpcheck.check_epsilon import check_epsilon
 from lumpcheck.domain import Box
 from lumpcheck.epsilon import prove_epsilon
+from lumpcheck.exact import fraction_str
 from lumpcheck.io import load_model, save_model
 from lumpcheck.lumping import reduce
 from lumpcheck.network import IDENTITY, Activation, Layer, Network
@@ -161,3 +162,20 @@ def test_every_misfit_correction_is_reported_up_to_five(export):
     many["epsilon_proof"]["corrections"] += [[5, r, 0, "1"] for r in range(7)]
     result = check_epsilon(many, export["original"], export["reduced"], solver_check="none")
     assert len([r for r in result.reasons if r.startswith("correction layer 5")]) == 5
+
+
+def test_check_dispatches_epsilon_certificates_with_the_solver_policy(export, tmp_path):
+    """check() hands an ε-certificate to the ε-checker with the caller's solver_check: 'none' runs no z3."""
+    import json
+
+    from lumpcheck.check import check
+
+    doc = copy.deepcopy(export["doc"])
+    entry = doc["epsilon_proof"]["corrections"][0]
+    entry[3] = fraction_str(F(entry[3]) + F(1, 2**80))  # still rounds to the file's value: the strict part breaks
+    path = tmp_path / "eps.json"
+    path.write_text(json.dumps(doc))
+    none = check(path, export["original"], export["reduced"], solver_check="none")
+    every = check(path, export["original"], export["reduced"], solver_check="all")
+    assert none.valid is False and every.valid is False
+    assert not any("z3 answers" in r for r in none.reasons) and any("z3 answers" in r for r in every.reasons)
