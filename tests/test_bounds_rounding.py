@@ -70,3 +70,11 @@ def test_underflowing_products_are_covered_by_the_absolute_error_term():
     assert 0 < exact and float(np.full(n, 2.0**-600) @ np.full(n, x)) == 0.0
     b = interval_bounds(net, Box(point, point))[0]
     assert F(b.lower[0]) <= exact <= F(b.upper[0])
+
+
+def test_concave_leaky_takes_the_tangent_above():
+    """LeakyReLU(2) is concave: above it the tangent (slope 1 here, u >= −l) is exact, so σ(x) − x <= 0 is found."""
+    steep = Activation("leaky_relu", 2)
+    probe = dense(([[1], [1]], [0, 2], steep), ([[1, -1]], [2], IDENTITY))  # σ(x) − (x + 2) + 2
+    out = symbolic_bounds(probe, Box((F(-1),), (F(1),)), exact=True)[1]
+    assert out.upper[0] == 0
