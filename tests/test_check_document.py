@@ -143,7 +143,7 @@ def test_malformed_document_is_invalid_with_a_named_field(lumped, tmp_path, chan
     doc = copy.deepcopy(doc)
     change(doc)
     result = checked(doc, a, b, tmp_path)
-    assert not result.valid and result.reasons[0] == reason, result.reasons
+    assert result.valid is False and result.reasons[0] == reason, result.reasons
 
 
 def test_not_a_document(lumped, tmp_path):
