@@ -23,14 +23,14 @@ K = 10
 
 @pytest.fixture(scope="module")
 def wrong_biases(tmp_path_factory) -> tuple[Path, Path, Path, list[int]]:
-    """K hidden neurons (3 weights each), every reduced bias off by one: every layer-1 claim fails, the output's
-    holds. Query sizes: 3 + 3 per hidden neuron, K + K for the output."""
+    """K hidden neurons (3 weights each), every reduced bias off by one (the output's too): every claim fails.
+    Query sizes: 3 + 3 per hidden neuron, K + K for the output."""
     d = tmp_path_factory.mktemp("sampling")
     rng = np.random.default_rng(0)
     w = rng.integers(1, 5, (K, 3)).astype(float)
     out = rng.integers(1, 5, (1, K)).astype(float)
     original = Network([Layer(w, np.zeros(K), RELU), Layer(out, np.zeros(1), IDENTITY)])
-    reduced = Network([Layer(w, np.ones(K), RELU), Layer(out, np.zeros(1), IDENTITY)])
+    reduced = Network([Layer(w, np.ones(K), RELU), Layer(out, np.ones(1), IDENTITY)])
     relation = Relation([LayerRelation([NeuronMap(((j, Fraction(1)),)) for j in range(K)], K)])
     a, b, c = d / "a.onnx", d / "b.onnx", d / "c.json"
     save_model(original, a, dtype="float64")
@@ -45,7 +45,9 @@ def wrong_biases(tmp_path_factory) -> tuple[Path, Path, Path, list[int]]:
 
 
 def z3_neurons(result) -> list[int]:
-    return [int(r.split()[3].rstrip(":")) for r in result.reasons if "z3 answers" in r]
+    """The items z3 refuted, numbered as the checker orders them: layer 1's neurons 0..K-1, then the output (K)."""
+    return [int(r.split()[3].rstrip(":")) + (K if r.startswith("layer 2") else 0)
+            for r in result.reasons if "z3 answers" in r]
 
 
 def evenly_spaced(costs: list[int], budget: int) -> list[int]:
@@ -54,20 +56,20 @@ def evenly_spaced(costs: list[int], budget: int) -> list[int]:
     return sorted({min(len(costs) - 1, round(i * step)) for i in range(int(len(costs) / step) + 1)})
 
 
-@pytest.mark.parametrize("budget", [24, 40, 7, 79])
+@pytest.mark.parametrize("budget", [24, 40, 7, 73, 79])
 def test_auto_samples_evenly_by_query_size(wrong_biases, monkeypatch, budget):
     a, b, c, costs = wrong_biases
     monkeypatch.setattr(lumpcheck.check, "Z3_TERM_BUDGET", budget)
     result = check(c, a, b, solver_check="auto")
     exact = [r for r in result.reasons if "constant term" in r]
-    assert len(exact) == 3  # the exact algebra checks every neuron (at most 3 reasons are listed)
-    assert z3_neurons(result) == [i for i in evenly_spaced(costs, budget) if i < K]
+    assert len(exact) == 4  # the exact algebra checks every neuron (at most 3 reasons per layer are listed)
+    assert z3_neurons(result) == evenly_spaced(costs, budget)
 
 
 def test_all_and_none_ignore_the_budget(wrong_biases, monkeypatch):
     a, b, c, _ = wrong_biases
     monkeypatch.setattr(lumpcheck.check, "Z3_TERM_BUDGET", 7)
-    assert z3_neurons(check(c, a, b, solver_check="all")) == list(range(K))
+    assert z3_neurons(check(c, a, b, solver_check="all")) == list(range(K + 1))
     assert z3_neurons(check(c, a, b, solver_check="none")) == []
     monkeypatch.setattr(lumpcheck.check, "Z3_TERM_BUDGET", 80)  # the total: everything fits
-    assert z3_neurons(check(c, a, b, solver_check="auto")) == list(range(K))
+    assert z3_neurons(check(c, a, b, solver_check="auto")) == list(range(K + 1))
