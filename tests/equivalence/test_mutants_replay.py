@@ -1,0 +1,84 @@
+"""Falsification replay and verify's deciding steps: a float hit, a z3 model or a difference bound becomes a verdict
+only through exact arithmetic. Cases built so that one missing rule gives a wrong 'sat' or 'unsat'.
+
+Each test names the mutant it kills (issue 14): the rule was removed by hand, the test failed, the rule restored.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import lumpcheck.equivalence.engine
+from lumpcheck.bounds.deviation import certified_epsilon
+from lumpcheck.equivalence.engine import verify
+from lumpcheck.equivalence.falsify import falsify
+from lumpcheck.equivalence.mode import STRICT, epsilon_mode
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.solver import Verdict
+from lumpcheck.solver.z3 import Answer
+
+RELU = Activation("relu")
+
+
+def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
+    return Network([Layer(np.array([[Fraction(v) for v in row] for row in w], dtype=object),
+                          np.array([Fraction(v) for v in b], dtype=object), act) for w, b, act in layers])
+
+
+THIRDS = Box((Fraction(1, 3),), (Fraction(2, 3),))
+KINK = dense(([[-3]], [1], RELU), ([[1]], [0], IDENTITY))  # relu(1 − 3x): 0 on [1/3, 2/3], > 0 just below 1/3
+ZERO = dense(([[0]], [0], RELU), ([[0]], [0], IDENTITY))
+
+
+def test_witness_is_clamped_into_a_non_dyadic_box():
+    """Kills: replaying the float point itself instead of its value clamped into the box. float(1/3) < 1/3, and
+    relu(1 − 3x) > 0 there: unclamped, the box corner would be a (false) counterexample."""
+    below = Fraction(float(Fraction(1, 3)))
+    assert below < Fraction(1, 3) and evaluate(KINK, [below]) != evaluate(ZERO, [below])
+    found = falsify(KINK, ZERO, THIRDS, STRICT, 5.0, samples=64, local_iterations=5)
+    assert found.counterexample is None and found.replays > 0
+    assert verify(KINK, ZERO, THIRDS, STRICT, 10.0, engines=("falsify",)).status == "unknown"
+
+
+def test_undecided_replay_is_not_a_counterexample():
+    """Kills: an undecided replay (overlapping tanh enclosures) reported as a violation. A net against itself
+    has identical enclosures: never separated, never a counterexample."""
+    rng = np.random.default_rng(5)
+    tanh = Network([Layer(rng.normal(size=(4, 2)), rng.normal(size=4), Activation("tanh")),
+                    Layer(rng.normal(size=(1, 4)), rng.normal(size=1), IDENTITY)])
+    box = Box((Fraction(-1),) * 2, (Fraction(1),) * 2)
+    found = falsify(tanh, tanh, box, STRICT, 5.0, samples=32, local_iterations=3)
+    assert found.counterexample is None and found.replays > 0
+    assert verify(tanh, tanh, box, STRICT, 10.0, engines=("falsify",)).status == "unknown"
+
+
+@pytest.mark.parametrize("witness, why", [((Fraction(1, 2),), "the nets agree there"),
+                                          ((Fraction(0),), "outside the box, where they differ")])
+def test_bogus_z3_model_is_an_error_not_sat(monkeypatch, witness, why):
+    """Kills: 'sat' reported from a z3 model without exact replay (or without the box check). The solver is
+    stubbed to return a model that is no counterexample: verify must say 'error'."""
+    monkeypatch.setattr(lumpcheck.equivalence.engine, "solve_constraints", lambda constraints, inputs, timeout: Answer(Verdict.SAT, witness=witness))
+    result = verify(KINK, ZERO, THIRDS, STRICT, 10.0, engines=("monolithic",))
+    assert result.status == "error" and "does not replay" in result.message, (why, result.status)
+    assert result.witness == witness
+
+
+def test_certified_epsilon_widens_the_active_test_by_delta():
+    """Kills: certified_epsilon's 'both active' test ignoring δ (lo >= 0 instead of lo − δ >= 0). LeakyReLU α = 2,
+    z = x on [2^-20, 1] is active, but the rounded z' = x − 2^-10 is not: at x = 2^-20 the outputs differ by
+    2^-9 − 2^-20, more than δ = 2^-10."""
+    leaky = Activation("leaky_relu", 2)
+    exact = dense(([[1]], [0], leaky), ([[1]], [0], IDENTITY))
+    rounded = dense(([[1]], [Fraction(-1, 2**10)], leaky), ([[1]], [0], IDENTITY))
+    box = Box((Fraction(1, 2**20),), (Fraction(1),))
+    x = [Fraction(1, 2**20)]
+    gap = abs(evaluate(exact, x)[0] - evaluate(rounded, x)[0])
+    assert gap == Fraction(1, 2**9) - Fraction(1, 2**20)
+    assert certified_epsilon(exact, rounded, box) >= gap
+    assert verify(exact, rounded, box, epsilon_mode(Fraction(1, 2**10)), 10.0,
+                  engines=("difference-bound",)).status != "unsat"
