@@ -43,7 +43,7 @@ MESSAGE_LINES = (
     r"^\s*(run\.note|log\.\w+)\(",  # verify's notes and log lines
 )
 """Lines that only word a message. Not mutated: their mutants change what a reason says, never whether a verdict
-is given (tests/test_check_document.py pins the checker's wording all the same)."""
+is given (tests/checker/test_check_document.py pins the checker's wording all the same)."""
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 
 
@@ -67,74 +67,103 @@ def _in(module: str, *names: str) -> tuple[str, ...]:
 
 SLOW_EPSILON = ("not measured_difference and not planted_export and not float32_epsilon_exceeds and not round_up"
                 " and not rounding_check_agrees")
+CHECKER_TESTS = ("tests/checker/test_mutants_checker.py", "tests/checker/test_check_document.py",
+                 "tests/checker/test_check_sampling.py", "tests/checker/test_check.py",
+                 "tests/checker/test_check_epsilon_document.py", "tests/checker/test_check_epsilon_rounding.py",
+                 "tests/prove/test_prover_rules.py", "tests/reduction/test_domain_maps.py",
+                 "tests/epsilon/test_mutants_epsilon.py", "tests/epsilon/test_epsilon_bound_agreement.py",
+                 "tests/epsilon/test_epsilon_cert.py", "tests/reduction/test_domain_reduce.py",
+                 "tests/ir/test_clip_semantics.py")
 GROUPS: dict[str, Group] = {
-    # the independent checker, whole (except the normalisation folding, under change in another branch)
+    # the independent checker (the kernel), whole
     "checker": Group(
-        ("lumpcheck/check.py", "lumpcheck/check_epsilon.py"),
-        ("lumpcheck.check.x*", "lumpcheck.check_epsilon.x*"),
-        ("tests/test_mutants_checker.py", "tests/test_check_document.py", "tests/test_check_sampling.py",
-         "tests/test_prover_rules.py",
-         "tests/test_domain_maps.py", "tests/test_check.py", "tests/test_mutants_epsilon.py",
-         "tests/test_check_epsilon_document.py", "tests/test_check_epsilon_rounding.py",
-         "tests/test_epsilon_bound_agreement.py", "tests/test_epsilon_cert.py",
-         "tests/test_domain_reduce.py"),
-        excluded=("lumpcheck.check.xǁ_Verifierǁ_same_normalization__mutmut_*",),  # under change elsewhere
+        ("lumpcheck/checker/document.py", "lumpcheck/checker/result.py", "lumpcheck/checker/strict.py",
+         "lumpcheck/checker/layer.py", "lumpcheck/checker/z3.py", "lumpcheck/checker/integers.py",
+         "lumpcheck/checker/certificate.py", "lumpcheck/checker/epsilon.py"),
+        ("lumpcheck.checker.*",),
+        CHECKER_TESTS,
         deselect=SLOW_EPSILON + " and not solve_in_span and not planted_exact_on_box and not cli_reduce"
-                 " and not not_equal_outside and not planted_neurons_are_removed",
+                 " and not not_equal_outside and not planted_neurons_are_removed and not zoo and not acas",
     ),
-    # the prover's obligations: derivation, structure, and every exact_* discharge (not messages, not SMT names)
-    "obligations": Group(
-        ("lumpcheck/obligations.py",),
-        _in("obligations", "x_integer_form", "x__objects", "xǁPreActivationsǁexact", "xǁSubstitutedǁ*",
-            "x_method_bounds", "x_linear_slope", "xǁClaimedBoundsǁlayers", "x_structure_problems",
-            "x__layer_relation_problems", "x_domain_problems", "x__domain_map", "x_derive", "x_exact_*",
-            "xǁActivationLemmaǁaxiom", "xǁActivationLemmaǁtrivial"),
-        ("tests/test_mutants_prover.py", "tests/test_prover_rules.py", "tests/test_domain_maps.py",
-         "tests/test_certificate.py", "tests/test_domain_reduce.py", "tests/test_lumping_properties.py"),
+    # the prover's obligations: derivation, structure and domain problems, every exact_* discharge, the integer
+    # forms (not statements, ids, SMT variable names)
+    "prover": Group(
+        ("lumpcheck/prove/discharge.py", "lumpcheck/prove/derive.py", "lumpcheck/prove/obligations.py"),
+        ("lumpcheck.prove.discharge.*", "lumpcheck.prove.derive.*")
+        + _in("prove.obligations", "x_integer_form", "x_int_array", "xǁSubstitutedǁ*", "xǁPreActivationsǁ*",
+              "xǁClaimedBoundsǁlayers", "xǁActivationLemmaǁaxiom", "xǁActivationLemmaǁtrivial"),
+        ("tests/prove/test_mutants_prover.py", "tests/prove/test_prover_rules.py", "tests/reduction/test_domain_maps.py",
+         "tests/prove/test_certificate.py", "tests/reduction/test_domain_reduce.py",
+         "tests/reduction/test_lumping_properties.py", "tests/ir/test_clip_semantics.py"),
         deselect="not solve_in_span and not cli_reduce and not not_equal_outside and not planted_neurons_are_removed"
                  " and not planted_structure_found and not idempotent and not options_keep and not exact_add"
                  " and not two_product and not exact_scale and not proportional_rows",
     ),
     "exact": Group(
-        ("lumpcheck/exact.py",),
-        ("lumpcheck.exact.x*",),
-        ("tests/test_exact.py", "tests/test_mutants_exact_bounds.py", "tests/test_network.py",
-         "tests/test_lumping_properties.py"),
+        ("lumpcheck/ir/exact.py",),
+        ("lumpcheck.ir.exact.*",),
+        ("tests/ir/test_exact.py", "tests/bounds/test_mutants_bounds.py", "tests/ir/test_network.py",
+         "tests/reduction/test_lumping_properties.py"),
         deselect="not cancelling_pairs_become_ghosts",
     ),
-    # sound bounds as re-run by the checker (interval, symbolic, split) and phases; LP/z3 tightening is its own group
+    # sound bounds as re-run by the checker (interval, symbolic, split), phases, float arithmetic with error bounds
     "bounds": Group(
-        ("lumpcheck/bounds.py",),
-        ("lumpcheck.bounds.x*",),
-        ("tests/test_mutants_exact_bounds.py", "tests/test_bounds_rounding.py", "tests/test_bounds.py"),
+        ("lumpcheck/bounds/propagate.py", "lumpcheck/bounds/arith.py"),
+        ("lumpcheck.bounds.propagate.*", "lumpcheck.bounds.arith.*"),
+        ("tests/bounds/test_mutants_bounds.py", "tests/bounds/test_bounds_rounding.py", "tests/bounds/test_bounds.py"),
         deselect="not tightened_bounds and not acas",
-        excluded=_in("bounds", "x_tighten_bounds", "x__tighten", "x__as_float", "xǁ_Solverǁ*"),  # own group
     ),
-    # exact replay of falsification hits and z3 models, and verify's other deciding steps
+    # exact replay of falsification hits and z3 models, and verify's other deciding steps: matching, modes, the
+    # certified deviation bound (not the float search: `search`)
     "replay": Group(
-        ("lumpcheck/falsify.py", "lumpcheck/verify.py"),
-        _in("falsify", "x__lo", "x__hi", "x_exact_outputs", "x__enclose", "x__interval_fractions", "x__to_enclosure",
-            "x_decide", "x__abs_diff_exceeds", "x_maximal_set", "x__decide_top1", "x__proven_unique_max", "x_replay",
-            "xǁ_Spaceǁexact", "x_falsify")
-        + _in("verify", "xǁModeǁ__post_init__", "xǁModeǁparse", "x_epsilon_mode", "x_certified_epsilon",
-              "x__difference_after", "x__up", "x__lipschitz", "x__magnitude_after", "x__require_same_architecture",
-              "x_match_networks", "x__incoming", "x__normalised", "x__ratio", "x__admissible", "x_verify",
-              "x__falsify", "x__difference_bound", "x__lumping_match", "x__certify_reductions", "x__monolithic",
-              "x__pre_bounds", "xǁ_Runǁcounterexample"),
-        ("tests/test_mutants_replay.py", "tests/test_verify_engines.py", "tests/test_certified_epsilon.py",
-         "tests/test_falsify.py", "tests/test_verify.py"),
+        ("lumpcheck/equivalence/falsify.py", "lumpcheck/equivalence/engine.py", "lumpcheck/equivalence/match.py",
+         "lumpcheck/equivalence/mode.py", "lumpcheck/bounds/deviation.py"),
+        _in("equivalence.falsify", "x__lo", "x__hi", "x_exact_outputs", "x__enclose", "x__interval_fractions",
+            "x__to_enclosure", "x_decide", "x__abs_diff_exceeds", "x_maximal_set", "x__decide_top1",
+            "x__proven_unique_max", "x_replay", "xǁ_Spaceǁexact", "x_falsify")
+        + _in("equivalence.engine", "x_verify", "x__shape_problem", "x__falsify", "x__difference_bound",
+              "x__lumping_match", "x__certify_reductions", "x__monolithic", "x__pre_bounds", "xǁ_Runǁcounterexample")
+        + ("lumpcheck.equivalence.match.*", "lumpcheck.equivalence.mode.*", "lumpcheck.bounds.deviation.*"),
+        ("tests/equivalence/test_mutants_replay.py", "tests/equivalence/test_verify_engines.py",
+         "tests/bounds/test_certified_epsilon.py", "tests/equivalence/test_falsify.py",
+         "tests/equivalence/test_verify.py"),
+        excluded=_in("equivalence.mode", "xǁModeǁ__str__"),
+    ),
+    # one meaning of "two models agree on a box" (input clipping and normalisation), which the checker runs too
+    "semantics": Group(
+        ("lumpcheck/ir/semantics.py", "lumpcheck/ir/normalization.py"),
+        ("lumpcheck.ir.semantics.*", "lumpcheck.ir.normalization.*"),
+        ("tests/ir/test_clip_semantics.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
+         "tests/io/test_onnx_io.py", "tests/io/test_nnet_io.py"),
+        excluded=_in("ir.semantics", "x__clip_text", "x_clip_report", "x__num"),  # warnings and wording, no verdict
+    ),
+    # the activation facts every engine relies on (image, Lipschitz constant, merge factors, slopes, evaluation)
+    "activation": Group(
+        ("lumpcheck/ir/activation.py",),
+        ("lumpcheck.ir.activation.*",),
+        ("tests/ir/test_activation_facts.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
+         "tests/reduction/test_lumping.py", "tests/bounds/test_bounds.py", "tests/bounds/test_certified_epsilon.py"),
+        excluded=_in("ir.activation", "xǁActivationǁ__str__"),
     ),
     # trusted, measured, no target yet
-    "tightening": Group(("lumpcheck/bounds.py",), _in("bounds", "x_tighten_bounds", "x__tighten", "x__as_float",
-                                                       "xǁ_Solverǁ*"), ("tests/test_bounds.py",), target=False),
-    "lumping": Group(("lumpcheck/lumping.py",), ("lumpcheck.lumping.x*",),
-                     ("tests/test_lumping.py", "tests/test_lumping_properties.py"), target=False),
-    "epsilon": Group(("lumpcheck/epsilon.py",), ("lumpcheck.epsilon.x*",),
-                     ("tests/test_mutants_epsilon.py", "tests/test_epsilon_bound_agreement.py", "tests/test_epsilon_cert.py"),
+    "search": Group(("lumpcheck/equivalence/falsify.py",),
+                    _in("equivalence.falsify", "x_float_scores", "x__margin", "xǁ_Spaceǁ*", "xǁ_Poolǁ*", "x__rounded",
+                        "x__coordinate_search"),
+                    ("tests/equivalence/test_falsify.py", "tests/equivalence/test_mutants_replay.py"), target=False,
+                    excluded=_in("equivalence.falsify", "xǁ_Spaceǁexact")),
+    "tightening": Group(("lumpcheck/bounds/tighten.py",), ("lumpcheck.bounds.tighten.*",),
+                        ("tests/bounds/test_bounds.py",), target=False),
+    "lumping": Group(("lumpcheck/reduction/lumping.py", "lumpcheck/reduction/aggregate.py"),
+                     ("lumpcheck.reduction.lumping.*", "lumpcheck.reduction.aggregate.*"),
+                     ("tests/reduction/test_lumping.py", "tests/reduction/test_lumping_properties.py"), target=False),
+    "epsilon": Group(("lumpcheck/epsilon/certificate.py",), ("lumpcheck.epsilon.certificate.*",),
+                     ("tests/epsilon/test_mutants_epsilon.py", "tests/epsilon/test_epsilon_bound_agreement.py",
+                      "tests/epsilon/test_epsilon_cert.py"),
                      target=False,
                      deselect="not measured_difference and not planted_export and not float32_epsilon_exceeds"),
-    "domain_reduce": Group(("lumpcheck/domain_reduce.py",), ("lumpcheck.domain_reduce.x*",),
-                           ("tests/test_domain_reduce.py",), target=False),
+    "domain_reduce": Group(("lumpcheck/reduction/domain.py",), ("lumpcheck.reduction.domain.*",),
+                           ("tests/reduction/test_domain_reduce.py", "tests/reduction/test_domain_maps.py"),
+                           target=False),
 }
 
 
@@ -195,6 +224,19 @@ def function_patterns(group: Group) -> list[str]:
     return out
 
 
+def unmatched_patterns(group: Group) -> list[str]:
+    """The group's function and exclusion patterns that name no function of its files (a typo, or a renamed function)."""
+    names = []
+    for file in group.files:
+        module = file.removesuffix(".py").replace("/", ".")
+        for node in ast.parse((REPO / file).read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                names.append(f"{module}.x_{node.name}__mutmut_1")
+            elif isinstance(node, ast.ClassDef):
+                names += [f"{module}.xǁ{node.name}ǁ{m.name}__mutmut_1" for m in node.body if isinstance(m, ast.FunctionDef)]
+    return [p for p in group.functions + group.excluded if not any(fnmatch.fnmatch(n, p) for n in names)]
+
+
 def _statuses(work: Path, group: Group, only: set[str] | None = None) -> dict[str, str]:
     """Mutant name -> mutmut status, for the group's functions (or the `only` names), from mutmut's result files."""
     sys.path.insert(0, str(work))
@@ -209,8 +251,16 @@ def _statuses(work: Path, group: Group, only: set[str] | None = None) -> dict[st
 
 
 def _diff(work: Path, name: str) -> str:
-    shown = _mutmut(work, "show", name).stdout
-    return "\n".join(line for line in shown.splitlines()[1:] if line.startswith(("-", "+")) and
+    """The mutant's changed lines (-/+), read from mutmut's mutated file in-process (`mutmut show` per mutant is slow)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    here = Path.cwd()
+    os.chdir(work)
+    try:
+        shown = get_diff_for_mutant(name, path=name.rsplit(".", 1)[0].replace(".", "/") + ".py")
+    finally:
+        os.chdir(here)
+    return "\n".join(line for line in shown.splitlines() if line.startswith(("-", "+")) and
                      not line.startswith(("---", "+++")))
 
 
@@ -309,6 +359,8 @@ def main() -> None:
         return
     if args.list:
         for name, g in GROUPS.items():
+            for pattern in unmatched_patterns(g):
+                print(f"!! {name}: {pattern} names no function")
             functions = [p.split(".")[-1].removesuffix("__mutmut_*") for p in function_patterns(g)]
             print(f"{name}{'' if g.target else ' (no target)'}: {', '.join(g.files)}\n  functions: "
                   f"{', '.join(functions)}\n  tests: {', '.join(g.tests)}")
