@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from lumpcheck.bounds import symbolic_bounds
 from lumpcheck.bounds.deviation import certified_epsilon
 from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.mode import TOP1, epsilon_mode
@@ -38,6 +39,18 @@ CASES = {
                        lambda m: W2 * (D / 4 + F(1, 16) * (m + D)) + E2 * m),
     "leaky-steep": (Activation("leaky_relu", 2), Activation("leaky_relu", 2), (-1, 1), 0, lambda m: W2 * 2 * D + E2 * 2 * m),
     "identity": (IDENTITY, IDENTITY, (-3, 1), 0, lambda m: W2 * D + E2 * m),
+    # α > 1: active neurons have slope 1, not the Lipschitz constant α (also where lo − δ is below 1)
+    "steep-active": (Activation("leaky_relu", 2), Activation("leaky_relu", 2), (F(1, 2), 1), 0,
+                     lambda m: W2 * D + E2 * 2 * m),
+    "steep-straddle": (Activation("leaky_relu", 2), Activation("leaky_relu", 2), (-D / 2, 1), 0,
+                       lambda m: W2 * 2 * D + E2 * 2 * m),  # lo within δ below 0: undecided, Lipschitz 2
+    "steep-inactive": (Activation("leaky_relu", 2), Activation("leaky_relu", 2), (-1, F(-1, 2)), 0,
+                       lambda m: W2 * 2 * D + E2 * 2 * m),
+    # a rounded slope: no Δα term while active; undecided neurons pay Δα·(M + δ) on top of the Lipschitz term
+    "leaky-rounded-active": (Activation("leaky_relu", F(1, 4)), Activation("leaky_relu", F(5, 16)), (1, 2), 0,
+                             lambda m: W2 * D + E2 * m),
+    "leaky-rounded-both": (Activation("leaky_relu", F(1, 4)), Activation("leaky_relu", F(5, 16)), (-1, 1), 0,
+                           lambda m: W2 * (D + F(1, 16) * (m + D)) + E2 * m),
 }
 
 
@@ -55,6 +68,34 @@ def test_certified_epsilon_follows_its_formula(name):
         for x in np.linspace(float(lo), float(hi), 9):
             x = [F(x)]
             assert abs(evaluate(exact, x)[0] - evaluate(rounded, x)[0]) <= bound
+
+
+def _box_with_bound_at(net: Network, target: F, side: str) -> Box:
+    """A box [lo, 1] (side 'lower') or [−1, hi] ('upper') whose float pre-activation bound of the one hidden neuron
+    is exactly `target`: the box edge is moved ulp by ulp from `target` until outward rounding lands on it."""
+    edge = float(target)
+    for _ in range(64):
+        box = Box((F(edge),), (F(1),)) if side == "lower" else Box((F(-1),), (F(edge),))
+        bounds = symbolic_bounds(net, box)[0]
+        got = F(bounds.lower[0]) if side == "lower" else F(bounds.upper[0])
+        if got == target:
+            return box
+        edge = float(np.nextafter(edge, np.inf if side == "lower" else -np.inf))
+    raise AssertionError(f"no box puts the {side} bound exactly on {target}")
+
+
+@pytest.mark.parametrize("act, side, expected", [
+    (Activation("leaky_relu", 2), "lower", lambda m: W2 * D + E2 * 2 * m),  # lo − δ = 0: still active, slope 1
+    (Activation("relu"), "upper", lambda m: E2 * m),  # hi + δ = 0: still inactive, slope 0
+])
+def test_phase_tests_include_their_edge(act, side, expected):
+    """Kills: 'lo − δ > 0' for 'lo − δ >= 0' and 'hi + δ < 0' for 'hi + δ <= 0' in certified_epsilon: a pre-activation
+    bound exactly δ from the kink keeps its phase in both nets, so the bound uses the phase's slope, not Lipschitz."""
+    exact, rounded = one_neuron(act, 1, 0, 3), one_neuron(act, 1, D, 3 + E2)
+    box = _box_with_bound_at(exact, D if side == "lower" else -D, side)
+    m = max(abs(box.lower[0]), abs(box.upper[0]))
+    bound = certified_epsilon(exact, rounded, box)
+    assert expected(m) <= bound <= expected(m) * (1 + TIGHT), (float(bound), float(expected(m)))
 
 
 def test_inactive_test_widens_by_delta():

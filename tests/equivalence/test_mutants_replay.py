@@ -82,3 +82,70 @@ def test_certified_epsilon_widens_the_active_test_by_delta():
     assert certified_epsilon(exact, rounded, box) >= gap
     assert verify(exact, rounded, box, epsilon_mode(Fraction(1, 2**10)), 10.0,
                   engines=("difference-bound",)).status != "unsat"
+
+
+# ------------------------------------------------------------ enclosures: the finer precision and kinked neurons
+
+TANH = Activation("tanh")
+HALF = [Fraction(1, 2)]
+
+
+def _tanh_half_within(bits: int) -> Fraction:
+    """A rational r with 2^-(bits+2) <= |tanh(1/2) − r| <= 2^-bits: closer than a 256-bit enclosure can resolve,
+    farther than a 1024-bit one."""
+    from mpmath import mp, mpf, tanh
+
+    with mp.workprec(2 * bits):
+        t = tanh(mpf(1) / 2)
+        r = Fraction(int(mp.nint(t * 2**bits)), 2**bits) + Fraction(1, 2 ** (bits + 1))
+        man, exp = t.man_exp
+        assert Fraction(1, 2 ** (bits + 2)) <= abs(man * Fraction(2) ** exp - r) <= Fraction(1, 2**bits)
+    return r
+
+
+@pytest.mark.parametrize("swap", [False, True], ids=["tanh-first", "tanh-second"])
+def test_undecided_replay_is_refined_at_the_finer_precision_on_both_sides(swap):
+    """Kills: replay's second pass evaluating one side at the first (256-bit) precision again, and a loop that
+    stops refining when only one network is piecewise linear. tanh(1/2) and a constant r within 2^-402..2^-400 of
+    it: 256-bit enclosures overlap r, 1024-bit ones do not, so only the refined replay proves the violation."""
+    from lumpcheck.equivalence.falsify import REPLAY_PRECISIONS, exact_outputs, replay
+
+    assert REPLAY_PRECISIONS == (256, 1024)
+    tanh = dense(([[1]], [0], TANH), ([[1]], [0], IDENTITY))
+    r = _tanh_half_within(400)
+    const = dense(([[0]], [r], IDENTITY))
+    coarse = exact_outputs(tanh, HALF, 256)[0]
+    assert coarse.lo <= r <= coarse.hi  # the first precision cannot decide
+    a, b = (const, tanh) if swap else (tanh, const)
+    assert replay(a, b, HALF, STRICT).violated is True
+    twin = dense(([[0]], [0], TANH), ([[0]], [r], IDENTITY))  # a tanh net too, with the constant output r
+    a, b = (twin, tanh) if swap else (tanh, twin)
+    assert replay(a, b, HALF, STRICT).violated is True
+
+
+def test_active_kink_inside_a_tanh_network_is_enclosed_tightly():
+    """Kills: the enclosure of a piecewise-linear neuron always including σ(0) = 0 (only right where its input
+    interval straddles 0). relu(tanh(0) + 1) = 1 exactly; with 0 added its enclosure [0, 1] would overlap 1/2."""
+    from lumpcheck.equivalence.falsify import replay
+
+    net = dense(([[1]], [0], TANH), ([[1]], [1], RELU), ([[1]], [0], IDENTITY))
+    shifted = dense(([[1]], [0], TANH), ([[1]], [1], RELU), ([[1]], [Fraction(1, 2)], IDENTITY))
+    assert replay(net, shifted, [Fraction(0)], STRICT).violated is True
+
+
+def test_kink_straddled_by_an_enclosure_includes_its_value_at_zero():
+    """Kills: leaving σ(0) out of a piecewise-linear neuron's enclosure when its input interval straddles 0 (or
+    testing the straddle against 1, or adding 1). h1 − h2 = tanh(x) − tanh(x) = 0, but interval arithmetic encloses
+    it as [−w, w]; LeakyReLU(−1/2) maps the endpoints to w/2 and w, both above the true value 0. Without 0 in the
+    enclosure, a net that outputs 0 would be a (false) counterexample."""
+    from lumpcheck.equivalence.falsify import exact_outputs, replay
+
+    negative = Activation("leaky_relu", Fraction(-1, 2))
+    net = dense(([[1], [1]], [0, 0], TANH), ([[1, -1]], [0], negative), ([[1]], [0], IDENTITY))
+    zero = dense(([[1], [1]], [0, 0], TANH), ([[1, -1]], [0], negative), ([[0]], [0], IDENTITY))
+    x = [Fraction(1, 3)]
+    assert evaluate(net, [Fraction(0)]) == [0]  # the true value at any x is 0
+    y = exact_outputs(net, x)[0]
+    assert y.lo <= 0 <= y.hi and y.hi > 0  # straddles: enclosure of an irrational cancellation
+    assert exact_outputs(zero, x) == (Fraction(0),)
+    assert replay(net, zero, x, STRICT).violated is None
