@@ -12,13 +12,16 @@ from rich.table import Table
 from .. import __version__
 from ..checker import check as run_check
 from ..errors import LumpcheckError
+from ..io.marker import DOMAIN, Marker, marker_of
+from ..io.onnx.signature import describe
 from . import interrupt
 from .cli_verify import approx, verify
 from .console import (
-    ARCH_HELP,
     EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_REFUTED,
+    arch_list,
+    arch_option,
     domain_space_option,
     err,
     load_box,
@@ -80,6 +83,8 @@ def info_dict(net, box) -> dict:
         ],
         "normalization": net.normalization is not None,
         "meta": {k: v for k, v in net.meta.items() if isinstance(v, (str, int, float, bool))},
+        "interface": None if net.meta.get("onnx_signature") is None else describe(net.meta["onnx_signature"]),
+        "lumpcheck": marker_of(net.meta).as_dict() or None,
         "domain": None
         if box is None
         else {"lower": [str(v) for v in box.lower], "upper": [str(v) for v in box.upper], **_chain_box(net, box)},
@@ -98,7 +103,7 @@ def _chain_box(net, box) -> dict:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--domain", "domain", type=click.Path(dir_okay=False), help="VNN-LIB file whose input box to show.")
 @domain_space_option
-@click.option("--arch", help=ARCH_HELP)
+@arch_option()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @user_errors
 def info(model: str, domain: str | None, domain_space: str, arch: str | None, as_json: bool) -> None:
@@ -120,8 +125,11 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
     for i, layer in enumerate(net.layers, start=1):
         table.add_row(str(i), str(layer.in_features), str(layer.out_features), str(layer.activation), f"{layer.param_count:,}")
     out.print(table)
+    if net.meta.get("onnx_signature") is not None:
+        out.print(f"interface: {describe(net.meta['onnx_signature'])}", markup=False, soft_wrap=True)
     if net.normalization is not None:
         out.print("normalisation: input means/ranges and output mean/range kept as metadata (not folded)")
+    _print_marker(marker_of(net.meta))
     if box is not None:
         norm = net.normalization
         chain = None if norm is None else norm.input_box(box)
@@ -140,6 +148,22 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
                         f"{float(chain.lower[i]):.6g}", f"{float(chain.upper[i]):.6g}"]
             bt.add_row(*row)
         out.print(bt)
+
+
+def _print_marker(marker: Marker) -> None:
+    """The lumpcheck marker of a reduced model: its claim, box and certificate, and a warning if box-only."""
+    if not marker.present:
+        return
+    for key, value in marker.as_dict().items():
+        parts = marker.domain_parts() if key == DOMAIN else None
+        if parts is not None:
+            source, n, text, intact = parts
+            shown = text if len(text) <= 300 else text[:299] + "…"
+            value = f"box from {source} ({n} inputs){'' if intact else ' [its text does NOT match its hash: edited?]'}: {shown}"
+        out.print(f"{key}: {value}", markup=False, soft_wrap=True)
+    if marker.only_on_box:
+        err.print("lumpcheck: warning: this model is valid ONLY on the box in lumpcheck.domain: outside it, it computes "
+                  "something else in general (use the original there)", markup=False, soft_wrap=True)
 
 
 def reduction_dict(red, report, out_path: str, cert_path: str | None, verdict: str | None) -> dict:
@@ -204,10 +228,13 @@ def _print_reduction(red, report) -> None:
 @click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here (on a failed proof: CERT.failed.json).")
 @click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 into this new (or .smt2-only) directory, replaced as a whole (on a failed proof: DIR.unproved).")
 @normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
+@arch_option()
+@click.option("--opset", type=click.IntRange(min=7), help="ONNX output: the opset to write (default: the source's, "
+              "or 17 for a non-ONNX source). Names, shapes and the input's element type are kept from an ONNX source.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
 def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outside_clip, dtype, cert_path, smtlib_dir,
-           normalization, as_json) -> None:
+           normalization, arch, opset, as_json) -> None:
     """Find the coarsest exact lumping of MODEL and write the smaller model.
 
     Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
@@ -239,7 +266,7 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
                             smtlib_dir=smtlib_dir, normalization=normalization,
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
-                            allow_outside_clip=allow_outside_clip)
+                            allow_outside_clip=allow_outside_clip, arch=arch_list(arch), opset=opset)
     if proving:
         out.print(f"certificate: {res.verdict} -> {res.cert_path}", markup=False, soft_wrap=True)
     failed = res.verdict not in (None, "proved")
@@ -278,9 +305,10 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
 @click.argument("certificate", type=click.Path(dir_okay=False))
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("reduced", type=click.Path(dir_okay=False))
+@arch_option(of="ORIGINAL")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result.")
 @user_errors
-def check(certificate, original, reduced, as_json) -> None:
+def check(certificate, original, reduced, arch, as_json) -> None:
     """Independently re-check a certificate against the two model files.
 
     Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
@@ -294,7 +322,7 @@ def check(certificate, original, reduced, as_json) -> None:
     Example:
       lumpcheck check cert.json model.onnx small.onnx
     """
-    result = run_check(certificate, original, reduced)
+    result = run_check(certificate, original, reduced, original_arch=arch_list(arch))
     if as_json:
         scope = None if result.scope is None else result.scope.to_dict()
         click.echo(json.dumps({"valid": result.valid, "scope": scope, "reasons": result.reasons}, indent=2))

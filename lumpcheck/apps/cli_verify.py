@@ -14,12 +14,12 @@ from ..equivalence.engine import verify as run_verify
 from ..equivalence.mode import Mode
 from ..errors import LumpcheckError
 from .console import (
-    ARCH_HELP,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_REFUTED,
     EXIT_UNKNOWN,
     EXIT_USAGE,
+    arch_option,
     domain_space_option,
     err,
     load_box,
@@ -48,9 +48,11 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
 )
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
 @normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
+@arch_option(of="MODEL_A")
+@arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
+def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, arch, arch_b, as_json) -> None:
     """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
 
     Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
@@ -65,8 +67,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization,
       lumpcheck verify model.onnx model_fp16.onnx --domain prop.vnnlib --mode epsilon=1e-3
       lumpcheck verify model.onnx small.onnx --mode top1 --timeout 300
     """
-    a = prepare_normalization(load_network(model_a), normalization, model_a) if normalization != "keep" else load_network(model_a)
-    b = prepare_normalization(load_network(model_b), normalization, model_b) if normalization != "keep" else load_network(model_b)
+    a = load_network(model_a, arch, "--arch")
+    b = load_network(model_b, arch_b or arch, "--arch-b")
+    if normalization != "keep":
+        a, b = prepare_normalization(a, normalization, model_a), prepare_normalization(b, normalization, model_b)
     try:
         parsed = Mode.parse(mode)
     except ValueError as e:
@@ -118,7 +122,7 @@ def _print_verify(result, box) -> None:
 @click.option("--samples", default=1000, show_default=True, type=int, help="Random box points for the measured deviation.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the sampled points.")
 @click.option("--confirm", "confirm_timeout", type=float, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
-@click.option("--arch", help=ARCH_HELP)
+@arch_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @user_errors
 def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeout, arch, as_json) -> None:

@@ -26,6 +26,8 @@ from ..ir.exact import decimal_str, exact_array, parse_decimal
 from ..ir.network import Layer, Network
 from ..ir.normalization import Normalization
 from .atomic import write_text_atomic
+from .compressed import read_text
+from .marker import nnet_lines, without_marker
 
 COMMENT = "//"
 WRITER_COMMENT = "// written by lumpcheck (exact decimals: every number is the exact value)"
@@ -98,10 +100,7 @@ class _Lines:
 def read_nnet(path: str | Path) -> Network:
     """Read an .nnet file into the exact IR (ReLU hidden layers, identity output, normalisation as metadata)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelFormatError(f"cannot read .nnet file: {e}", str(p)) from None
+    text = read_text(p, ".nnet file")
     lines = _Lines.of(str(p), text)
     number, (n_layers, n_in, n_out, max_size) = lines.ints("the header (layers, inputs, outputs, max size)", 4)
     if n_layers < 1:
@@ -156,16 +155,17 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization | None:
     return None if norm.affine_identity and not norm.has_clip else norm
 
 
-def write_nnet(net: Network, path: str | Path) -> None:
+def write_nnet(net: Network, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Write `net` as .nnet (atomically). Numbers are exact decimals, so reading back gives the same rationals.
 
     Only ReLU-hidden, identity-output networks fit the format; a weight without a finite decimal
-    expansion (e.g. 1/3) raises ValueError: round the network first (lumpcheck.rounding).
+    expansion (e.g. 1/3) raises ValueError: round the network first (lumpcheck.rounding). `metadata` (the
+    lumpcheck marker, io/marker.py) is written as `// key: value` comment lines.
     """
-    write_text_atomic(path, nnet_text(net))
+    write_text_atomic(path, nnet_text(net, metadata))
 
 
-def nnet_text(net: Network) -> str:
+def nnet_text(net: Network, metadata: dict[str, str] | None = None) -> str:
     """The .nnet file contents for `net` (see `write_nnet`)."""
     for i, layer in enumerate(net.layers, start=1):
         want = IDENTITY if i == len(net.layers) else RELU
@@ -174,9 +174,10 @@ def nnet_text(net: Network) -> str:
                 f".nnet needs ReLU hidden layers and an identity output; layer {i} is {layer.activation}"
             )
     widths = net.widths
-    comments = net.meta.get("nnet_comments", "").splitlines()
+    comments = without_marker(net.meta.get("nnet_comments", "").splitlines())
     if WRITER_COMMENT not in comments:
         comments.append(WRITER_COMMENT)
+    comments += nnet_lines(metadata or {})
     out = comments + [
         _line([len(net.layers), net.input_size, net.output_size, max(widths)]),
         _line(widths),
