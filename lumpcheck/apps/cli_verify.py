@@ -108,9 +108,11 @@ def _print_verify(result, box) -> None:
         if diffs:
             out.print(f"max |A(x) - B(x)| = {float(max(diffs)):.3g} (exact, nonzero: {max(diffs) != 0})")
         out.print("(exact rational witness and outputs: rerun with --json)")
-        if data["onnxruntime"]:
-            out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
-    out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
+        for side, values in data["onnxruntime"].items():  # keyed "a" / "b"
+            shown = ", ".join(f"{v:.9g}" for v in values)
+            out.print(f"onnxruntime (float, informative) {side.upper()}(x) ≈ [{shown}]", markup=False, soft_wrap=True)
+    if data["times"]:
+        out.print("times: " + ", ".join(f"{k} {v:.3f} s" for k, v in data["times"].items()), markup=False)
 
 
 @click.command()
@@ -161,7 +163,8 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer {red.kept})")
+    per_layer = ", ".join(f"{a} -> {b}" for a, b in zip(summary["hidden_before"], red.kept))
+    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer: {per_layer})")
     out.print(
         f"APPROXIMATE: certified max |deviation| <= {float(file_eps):.6g} on the box of {Path(domain).name} "
         f"(exact bound {summary['certified_epsilon_of_file']}); measured on {samples} points: {red.measured:.6g}",

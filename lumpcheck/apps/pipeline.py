@@ -256,8 +256,13 @@ def _certify(model: str, staged: StagedReduction, red: Reduction, box: Box | Non
 
 
 def _export(output: str, dtype: str, source: Network, network: Network) -> tuple[str, RoundingReport]:
-    """The format the quotient is written in and what writing it changes."""
+    """The format the quotient is written in and what writing it changes (LumpcheckError for a float --dtype with a
+    .nnet output, which holds exact decimals, not floats)."""
     if output.lower().endswith(".nnet"):
+        if dtype != "auto":
+            raise LumpcheckError(f"--dtype {dtype} does not apply to a .nnet output: .nnet stores every weight as its "
+                                 "exact decimal, so nothing is rounded; drop --dtype, or write .onnx to get "
+                                 f"{dtype} weights", output)
         return DECIMAL, _decimal_report(network)
     return choose_dtype(dtype, str(source.meta.get("dtype", "float32")), network)  # .nnet: float32 when exact
 

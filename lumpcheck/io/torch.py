@@ -315,8 +315,9 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
 def _rounded(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     if net.normalization is not None:
         raise LumpcheckError(
-            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold; "
-            "fold it first (lumpcheck.ir.network.fold_normalization)"
+            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold: write .onnx or "
+            ".nnet instead, or reduce with --normalization fold (exact, raw inputs and outputs) or --normalization drop "
+            "(the layer chain on normalised values)"
         )
     return round_network(net, dtype)
 
