@@ -4,7 +4,8 @@ Layout after optional `//` comment lines: header `layers,inputs,outputs,maxLayer
 unused flag line (`0,` or `0`); input minimums; input maximums; means and ranges (one per input, then the
 output's); then per layer one line per weight row and one line per bias. Hidden layers are ReLU, the output
 is linear. A hidden layer may have size 0 (a reduced network whose layer was removed entirely): it has no
-rows, and the next layer's rows are empty, so only that layer's bias lines are written. The normalisation
+rows, and the next layer's rows are empty: the writer puts an empty line for each (as the reference readers of
+sisl/NNet read one line per row), and this reader, which skips blank lines, reads no line for them. The normalisation
 is kept as `Normalization` metadata, not folded (see `fold_normalization`), and so is the input clamp to
 [min, max] of the reference evaluator: both are part of the model's meaning (network.Normalization). Means 0,
 ranges 1 and float32-extreme bounds (what a writer emits for "none") read as no normalisation.
@@ -185,8 +186,9 @@ def nnet_text(net: Network, metadata: dict[str, str] | None = None) -> str:
     ]
     out += [_line(_numbers(values, what)) for what, values in _normalization_lines(net)]
     for i, layer in enumerate(net.layers, start=1):
-        if layer.in_features:  # rows of width 0 have no line
-            out += [_line(_numbers(row, f"layer {i} weights")) for row in layer.weight]
+        # a row of width 0 is an empty line: the reference readers (sisl/NNet) read one line per row whatever its
+        # width, and parse an empty line as no numbers (a lone "," would be an empty number); our reader skips it
+        out += [_line(_numbers(row, f"layer {i} weights")) if layer.in_features else "" for row in layer.weight]
         out += [_line(_numbers([b], f"layer {i} bias")) for b in layer.bias]
     return "\n".join(out) + "\n"
 
