@@ -34,7 +34,7 @@ from .console import (
 from .outputs import Named, Target, refuse_clashes
 from .pipeline import run_reduction
 from .report import write_report
-from .zoo import discover, run_zoo
+from .zoo import discover, run_zoo, skipped_files
 from .zoo_summary import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings
 
 
@@ -363,23 +363,27 @@ def report(certificate, output, fmt, original, reduced) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory (summary, index.html, models/).")
-@click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv).")
+@click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv; x.onnx.gz is taken for a missing x.onnx). Every file it names must exist: the missing ones are listed and nothing starts (exit 2).")
+@domain_space_option
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Models processed at the same time.")
 @click.option("--timeout", type=float, help=f"Seconds per model  [default: {DEFAULT_TIMEOUT:g}; domain-map rows: their timeout column].")
 @click.option("--memory-mb", default=DEFAULT_MEMORY_MB, show_default=True, type=click.IntRange(min=0), help="Address-space cap per model process (0: none).")
 @click.option("--scheduler", help="Run on a dask.distributed cluster, e.g. tcp://HOST:8786 (needs lumpcheck[dask]; shared filesystem).")
 @click.option("--force", is_flag=True, help="Redo every model, ignoring earlier results in the output directory.")
 @user_errors
-def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, force) -> None:
-    """Reduce, certify and check every .onnx/.nnet model under DIRECTORY, each in its own process.
+def zoo(directory, output, domain_map, domain_space, jobs, timeout, memory_mb, scheduler, force) -> None:
+    """Reduce, certify and check every .onnx/.nnet model (also .gz) under DIRECTORY, each in its own process.
 
-    One bad model never stops the run: each gets a row with status reduced, minimal, failed (a proof or
-    check did not hold), unsupported, error or timeout. Writes OUTPUT/summary.csv, summary.json, index.html
-    and per model OUTPUT/models/NAME/ (reduced model in the original's format, cert.json, report.html, log).
+    One bad model never stops the run: each gets a row whose status is one of reduced, minimal, failed (a
+    proof or check did not hold), unsupported, error or timeout, and whose reason column says why. Writes
+    OUTPUT/summary.csv, summary.json, index.html and per model OUTPUT/models/NAME/ (reduced model in the
+    original's format, cert.json, report.html, log). PyTorch and Keras files under DIRECTORY are not run, and
+    are named (reduce them one by one). Progress: a bar on a terminal, else one line per finished model.
     Rerunning skips models whose files and settings are unchanged, so an interrupted run can be resumed.
     OUTPUT must not hold DIRECTORY or any model or domain. Ctrl-C (or SIGTERM) kills the model processes,
     removes the unfinished models' files, writes the summary of the finished ones and exits 130 (143).
-    Exit code 1 when some proof or check failed, else 0.
+    Exit code 1 when some proof or check failed; else 4 when some model errored or timed out; else 0
+    (unsupported models are outside lumpcheck's scope and do not fail a run).
 
     \b
     Examples:
@@ -389,11 +393,15 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     """
     refuse_clashes([Named("DIRECTORY", directory), Named("--domain-map", domain_map)], [Target("-o", output, directory=True)])
     jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
-    settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None)
+    skipped = skipped_files(directory, exclude=[output])
+    if skipped:
+        out.print(f"zoo: not running {len(skipped)} file(s): " + "; ".join(f"{s.file} ({s.reason})" for s in skipped),
+                  markup=False, soft_wrap=True)
+    settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None, domain_space=domain_space)
     if scheduler:
-        result = _run_on_dask(scheduler, jobs_list, output, settings, force)
+        result = _run_on_dask(scheduler, jobs_list, output, settings, force, skipped)
     else:
-        result = run_zoo(jobs_list, output, settings=settings, jobs=jobs, progress=True, force=force)
+        result = run_zoo(jobs_list, output, settings=settings, jobs=jobs, progress=True, force=force, skipped=skipped)
     table = Table("status", "rows", title=f"{len(result.rows)} jobs in {result.wall_seconds:.1f} s")
     for kind, n in result.counts.items():
         table.add_row(kind, str(n))
@@ -402,10 +410,10 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     if resumed:
         out.print(f"{resumed} taken from the earlier run (unchanged files and settings; --force redoes them)")
     out.print(f"wrote {Path(output) / 'index.html'}", markup=False, soft_wrap=True)
-    sys.exit(EXIT_REFUTED if result.counts.get("failed") else EXIT_OK)
+    sys.exit(result.exit_code)
 
 
-def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
+def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool, skipped):
     """Schedule the zoo's jobs on a dask.distributed cluster (workers must see the same filesystem)."""
     try:
         from dask.distributed import Client
@@ -416,7 +424,8 @@ def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
     except (OSError, TimeoutError) as e:
         raise LumpcheckError(f"cannot reach the dask scheduler at {address}: {e}") from None
     with client:
-        return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force)
+        return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force,
+                       skipped=skipped)
 
 
 cli.add_command(verify)
