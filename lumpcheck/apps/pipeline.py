@@ -11,6 +11,7 @@ from onnx import TensorProto
 from ..epsilon.certificate import as_certificate, prove_epsilon, write_epsilon_certificate
 from ..errors import LumpcheckError
 from ..io import load_model, save_model
+from ..io.atomic import write_text_atomic
 from ..io.marker import CERTIFICATE, CLAIM, DOMAIN, domain_value
 from ..io.onnx.signature import OnnxSignature, describe
 from ..io.onnx.write import written_signature
@@ -19,6 +20,7 @@ from ..ir.domain import Box
 from ..ir.network import Network, fold_normalization, layers_only
 from ..ir.rounding import RoundingReport, round_network
 from ..ir.semantics import clip_report, model_box
+from ..prove.claim_smt import claim_scripts
 from ..prove.prover import prove
 from ..prove.records import Certificate, sha256_file, write_certificate
 from ..reduction.domain import reduce_on_domain
@@ -246,13 +248,28 @@ def _certify(model: str, staged: StagedReduction, red: Reduction, box: Box | Non
                      original_arch=arch)
         cert.reduced.path = staged.recorded_name(cert.verdict)
         write_certificate(cert, staged.cert)
-        return cert
-    doc = prove_epsilon(model, staged.model, red, box, red.network, smtlib_dir=staged.smtlib, semantics=semantics,
-                        original_arch=arch)
-    cert = as_certificate(doc)
-    doc["models"]["reduced"]["path"] = cert.reduced.path = staged.recorded_name(cert.verdict)
-    write_epsilon_certificate(doc, staged.cert)
+    else:
+        doc = prove_epsilon(model, staged.model, red, box, red.network, smtlib_dir=staged.smtlib, semantics=semantics,
+                            original_arch=arch)
+        cert = as_certificate(doc)
+        doc["models"]["reduced"]["path"] = cert.reduced.path = staged.recorded_name(cert.verdict)
+        write_epsilon_certificate(doc, staged.cert)
+    if staged.smtlib is not None:
+        _write_claim_scripts(model, staged, red, box, semantics, arch, cert)
     return cert
+
+
+def _write_claim_scripts(model: str, staged: StagedReduction, red: Reduction, box: Box | None, semantics: str,
+                         arch: list[str] | None, cert: Certificate) -> None:
+    """Beside the obligations' scripts, the whole claim with every assumption (the box, the phase claims) as
+    SMT-LIB scripts that z3 or cvc5 alone re-checks (prove/claim_smt.py); none for sigmoid/tanh networks."""
+    original, written = load_model(model, arch), load_model(staged.model)
+    if not (original.piecewise_linear and written.piecewise_linear):
+        return
+    epsilon = cert.epsilon if cert.mode == "epsilon" else None
+    for name, text in claim_scripts(original, written, red.relation, box, getattr(red, "claims", None), semantics,
+                                    epsilon).items():
+        write_text_atomic(staged.smtlib / name, text)
 
 
 def _export(output: str, dtype: str, source: Network, network: Network) -> tuple[str, RoundingReport]:
