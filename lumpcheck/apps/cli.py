@@ -34,7 +34,8 @@ from .console import (
 from .outputs import Named, Target, refuse_clashes
 from .pipeline import run_reduction
 from .report import write_report
-from .zoo import discover, run_zoo, skipped_files
+from .zoo import run_zoo
+from .zoo_jobs import discover, skipped_files
 from .zoo_summary import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings
 
 

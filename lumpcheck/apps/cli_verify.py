@@ -13,6 +13,8 @@ from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.mode import Mode
 from ..errors import LumpcheckError
+from ..io.marker import CLAIM, DOMAIN, domain_value
+from ..prove.records import sha256_file
 from .console import (
     EXIT_INTERNAL,
     EXIT_OK,
@@ -30,7 +32,7 @@ from .console import (
     user_errors,
 )
 from .outputs import Named, refuse_clashes
-from .pipeline import prepare_normalization
+from .pipeline import interface, prepare_normalization
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
 
@@ -115,6 +117,14 @@ def _print_verify(result, box) -> None:
         out.print("times: " + ", ".join(f"{k} {v:.3f} s" for k, v in data["times"].items()), markup=False)
 
 
+def approx_marker(model: str, box, epsilon: Fraction) -> dict[str, str]:
+    """The marker of an approximate model (io/marker.py): not equal to the original, within ε on the box only."""
+    claim = (f"APPROXIMATES {Path(model).name} (sha256 {sha256_file(model)}): max |original - this| <= {epsilon} "
+             f"(about {float(epsilon):.3g}) ONLY on the input box in lumpcheck.domain, as bounded by lumpcheck approx "
+             "(no certificate file); NOT equal to the original, and NOT valid outside the box")
+    return {CLAIM: claim, DOMAIN: domain_value(box, Path(box.source).name if box.source else "")}
+
+
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--domain", required=True, type=click.Path(dir_okay=False), help="VNN-LIB file: the input box the error bound holds on.")
@@ -146,7 +156,9 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
         raise LumpcheckError(f"--tolerance must be >= 0, got {tolerance}")
     with err.status("clustering and bounding the deviation…", spinner="dots") if not as_json else nullcontext():
         red = approximate_reduce(net, box, tolerance, samples=samples, seed=seed, confirm_timeout=confirm_timeout)
-        report, file_eps = export_approx(red, output, dtype)
+        signature = interface(net, output, dtype, None, red.network, [])
+        report, file_eps = export_approx(red, output, dtype, signature=signature,
+                                         marker=lambda eps: approx_marker(model, box, eps))
     summary = {
         "model": model,
         "output": output,

@@ -161,3 +161,16 @@ def test_readme_main_command_shows_the_marker_in_info(tmp_path, monkeypatch):
         res = CliRunner().invoke(cli, step[1:])
         assert res.exit_code == 0, (step, res.stdout, res.stderr)
     assert "lumpcheck.claim" in res.stdout and "lumpcheck.domain" in res.stdout and "lumpcheck.certificate" in res.stdout
+
+
+def test_approximate_models_keep_the_interface_and_say_they_are_approximate(tmp_path):
+    src = source_model(tmp_path / "src.onnx")
+    box = tmp_path / "box.vnnlib"
+    box.write_text("\n".join([f"(declare-const X_{i} Real)" for i in range(6)] + ["(declare-const Y_0 Real)"]
+                             + [f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))" for i in range(6)]) + "\n")
+    out = tmp_path / "approx.onnx"
+    res = CliRunner().invoke(cli, ["approx", str(src), "--domain", str(box), "-t", "0.1", "-o", str(out), "--samples", "20"])
+    assert res.exit_code == 0, res.output
+    assert interface(out) == interface(src)
+    marker = marker_of(load_model(out).meta)
+    assert marker.claim.startswith("APPROXIMATES src.onnx") and marker.only_on_box and marker.domain_parts()[3]
