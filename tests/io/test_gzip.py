@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from lumpcheck.apps.cli import cli
 from lumpcheck.errors import ModelFormatError
 from lumpcheck.io import load_model, save_model
-from lumpcheck.io.compressed import format_suffix
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.ir.activation import RELU
 from lumpcheck.ir.network import Layer, Network
@@ -33,6 +32,8 @@ def same(a: Network, b: Network) -> bool:
 
 
 def test_format_suffix_looks_through_gz():
+    from lumpcheck.io.compressed import format_suffix  # (here: the other tests run, and fail, on a checkout without it)
+
     assert [format_suffix(p) for p in ("a.onnx.gz", "b.VNNLIB.GZ", "c.nnet", "d.gz", "e")] == [".onnx", ".vnnlib", ".nnet", "", ""]
 
 
