@@ -15,12 +15,14 @@ from lumpcheck.ir.exact import (
     EFT_MIN,
     as_fractions,
     canonical,
+    ceil_float,
     decimal_str,
     eft_safe,
     exact_add,
     exact_array,
     exact_equal,
     exact_scale,
+    floor_float,
     fraction_str,
     gradual_underflow,
     is_float_exact,
@@ -262,3 +264,36 @@ def test_proportional_rows_compares_the_low_parts_of_the_products():
     assert proportional_rows(y, x, np.array([0])).tolist() == [False]
     exact = np.array([[3.0, 0.75]])  # 3 · [1, 0.25] is exact: proportional
     assert proportional_rows(exact, np.array([[1.0, 0.25]]), np.array([0])).tolist() == [True]
+
+
+def _smallest_float_above(x: Fraction) -> float:
+    """Ground truth for ceil_float, by bisection over the ordered float64s (their bit patterns as integers)."""
+    import struct
+
+    def as_float(k: int) -> float:  # k >= 0: non-negative floats; k < 0: the negative ones, mirrored
+        bits = struct.unpack("<d", struct.pack("<q", abs(k)))[0]
+        return bits if k >= 0 else -bits
+
+    lo, hi = -(0x7FEFFFFFFFFFFFFF), 0x7FEFFFFFFFFFFFFF  # -max float .. +max float
+    while lo < hi:  # the least k with as_float(k) >= x
+        mid = (lo + hi) // 2
+        if Fraction(as_float(mid)) >= x:
+            hi = mid
+        else:
+            lo = mid + 1
+    return as_float(lo)
+
+
+@pytest.mark.parametrize("x", [F(1, 3), F(-1, 3), F(1, 2), F(-1, 2), F(0), F(1, 10), F(-1, 10), F(2**60 + 1),
+                               F(1, 2**1074), F(-1, 2**1074), F(1, 2**1080), F(3602879701896397, 2**55)])
+def test_ceil_and_floor_float_are_the_nearest_floats_outward(x):
+    up, down = ceil_float(x), floor_float(x)
+    assert up == _smallest_float_above(x) and Fraction(up) >= x
+    assert down == -_smallest_float_above(-x) and Fraction(down) <= x
+    assert (up == down) == (Fraction(up) == x)  # a float is its own ceiling and floor; otherwise they are adjacent
+
+
+@given(st.fractions(min_value=-10**6, max_value=10**6, max_denominator=10**9))
+def test_ceil_float_is_the_smallest_float_not_below(x):
+    assert ceil_float(x) == _smallest_float_above(x)
+    assert floor_float(x) == -_smallest_float_above(-x)
