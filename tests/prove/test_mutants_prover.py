@@ -10,6 +10,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
@@ -104,3 +106,33 @@ def test_leaky_relu_neuron_is_not_removable_as_inactive(alpha, solver_check):
     net0 = dense(([[1], [-1]], [0, 0], zero), ([[1, 1]], [0], IDENTITY))
     red0 = dense(([[1]], [0], zero), ([[1]], [0], IDENTITY))
     assert {s for s, _ in statuses(net0, red0, rel, solver_check, domain=box, claims=claims).values()} == {"proved"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_substituted_pre_activation_is_the_affine_form_by_fractions(data):
+    """PreActivations.affine (the form messages and the SMT scripts show) against a plain Fraction computation of
+    z_s = Σ_r W[s, r]·(Σ_(j, c) c·var_j + offset_r) + b_s, with ghost classes after the reduced ones."""
+    from lumpcheck.prove.obligations import PreActivations
+
+    rows, cols = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4))
+    width, ghosts = data.draw(st.integers(1, 3)), data.draw(st.integers(0, 2))
+    small = st.floats(-4, 4, allow_nan=False).map(lambda v: round(v * 8) / 8 + (0.1 if v > 3 else 0.0))
+    weight = np.array([[data.draw(small) for _ in range(cols)] for _ in range(rows)])
+    bias = np.array([data.draw(small) for _ in range(rows)])
+    factor = st.fractions(-5, 5, max_denominator=7)
+    prev = tuple(NeuronMap(tuple((data.draw(st.integers(0, width + ghosts - 1)), data.draw(factor))
+                                 for _ in range(data.draw(st.integers(0, 2)))), data.draw(factor), "kept")
+                 for _ in range(cols))
+    pre = PreActivations(2, weight, bias, prev, width, ghosts)
+    for s in range(rows):
+        coeffs: dict[str, Fraction] = {}
+        const = Fraction(bias[s])
+        for r, nm in enumerate(prev):
+            w = Fraction(weight[s, r])
+            for j, c in nm.terms:
+                name = f"h1_{j}" if j < width else f"g1_{j}"
+                coeffs[name] = coeffs.get(name, Fraction(0)) + w * c
+            const += w * nm.offset
+        got = pre.affine(s)
+        assert got.coeffs == {k: v for k, v in coeffs.items() if v != 0} and got.const == const

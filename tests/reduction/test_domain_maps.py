@@ -218,3 +218,23 @@ def test_domain_mismatch_names_the_term(leaky, tmp_path, solver_check):
         bad["relation"][0]["neurons"][2][field] = value
         result = checked(bad, a, b, tmp_path, solver_check)
         assert f"layer 1 neuron 2: slope x pre-activation != the claimed combination ({what})" in result.reasons
+
+
+@pytest.mark.parametrize("solver_check", SOLVER_CHECKS)
+def test_a_ghost_without_a_phase_claim_gives_no_slope(tmp_path, solver_check):
+    """n1 = −x is a ghost class (its own representative, no phase claim); the map v2 = 1·g is false on [1, 2]
+    (v2 = −x, g = v1 = −x/2) yet would hold if the ghost's slope defaulted to 1. The networks differ (2x vs x), so
+    proving it would be a wrong 'proved'; with the true claim n1 inactive the map is refuted too."""
+    original = dense(([[1], [-1], [-2]], [0, 0, 0], HALF), ([[1, 2, -2]], [0], IDENTITY))
+    reduced = dense(([[1]], [0], HALF), ([[1]], [0], IDENTITY))
+    assert evaluate(original, [F(1)]) != evaluate(reduced, [F(1)])
+    hidden = [HALF.exact(z) for z in (F(-1), F(-2))]  # v1, v2 at x = 1
+    assert hidden[1] != 1 * hidden[0]  # the map v2 = 1·g is false
+    maps = [NeuronMap(((0, F(1)),)), NeuronMap(((1, F(1)),), F(0), "dead"), NeuronMap(((1, F(1)),), F(0), "linear")]
+    relation = Relation([LayerRelation(maps, 1, 1)])
+    for claims in ([(0, 1), (2, -1)], [(0, 1), (1, -1), (2, -1)]):
+        phase_claims = PhaseClaims("interval", 1, [[PhaseClaim(r, p, F(0)) for r, p in claims]])
+        records, _, _ = prove_networks(original, reduced, relation, BOX, solver_check=solver_check,
+                                       claims=phase_claims)
+        assert any(r.status != "proved" for r in records), [(r.id, r.status) for r in records]
+        assert {r.id: r.status for r in records}["L1.domain"] != "proved"
