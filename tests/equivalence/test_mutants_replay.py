@@ -42,6 +42,7 @@ def test_witness_is_clamped_into_a_non_dyadic_box():
     assert below < Fraction(1, 3) and evaluate(KINK, [below]) != evaluate(ZERO, [below])
     found = falsify(KINK, ZERO, THIRDS, STRICT, 5.0, samples=64, local_iterations=5)
     assert found.counterexample is None and found.replays > 0
+    assert found.evaluations >= 64  # every sample was evaluated (and counted)
     assert verify(KINK, ZERO, THIRDS, STRICT, 10.0, engines=("falsify",)).status == "unknown"
 
 
@@ -65,7 +66,8 @@ def test_bogus_z3_model_is_an_error_not_sat(monkeypatch, witness, why):
     monkeypatch.setattr(lumpcheck.equivalence.engine, "solve_constraints", lambda constraints, inputs, timeout: Answer(Verdict.SAT, witness=witness))
     result = verify(KINK, ZERO, THIRDS, STRICT, 10.0, engines=("monolithic",))
     assert result.status == "error" and "does not replay" in result.message, (why, result.status)
-    assert result.witness == witness
+    assert result.witness == witness and result.engine == "monolithic"
+    assert list(result.output_a) == evaluate(KINK, list(witness)) and list(result.output_b) == evaluate(ZERO, list(witness))
 
 
 def test_certified_epsilon_widens_the_active_test_by_delta():
@@ -149,3 +151,38 @@ def test_kink_straddled_by_an_enclosure_includes_its_value_at_zero():
     assert y.lo <= 0 <= y.hi and y.hi > 0  # straddles: enclosure of an irrational cancellation
     assert exact_outputs(zero, x) == (Fraction(0),)
     assert replay(net, zero, x, STRICT).violated is None
+
+
+# ---------------------------------------------------------------- a counterexample is a model input, replayed on the models
+
+def _normalised(net: Network) -> Network:
+    """The same chain behind an input map x ↦ (x − 3)/2 (model inputs 3 + 2·y for chain inputs y)."""
+    from lumpcheck.ir.normalization import Normalization
+
+    norm = Normalization((Fraction(3),), (Fraction(2),), (Fraction(0),), (Fraction(1),), (), ())
+    return Network(net.layers, normalization=norm)
+
+
+@pytest.mark.parametrize("engine", ["falsify", "monolithic"])
+def test_counterexample_is_a_model_input_with_the_models_outputs(engine):
+    """Kills: a witness of the comparison form (the normalised chain input) reported as the model input, and any
+    output left out. Ground truth: the models evaluated at the witness. relu(y) vs relu(y) − relu(y − 1/2) differ
+    for y > 1/2, i.e. model inputs x > 4; the box [0, 5] over x."""
+    a = _normalised(dense(([[1]], [0], RELU), ([[1]], [0], IDENTITY)))
+    b = _normalised(dense(([[1], [1]], [0, Fraction(-1, 2)], RELU), ([[1, -1]], [0], IDENTITY)))
+    box = Box((Fraction(0),), (Fraction(5),))
+    result = verify(a, b, box, STRICT, 20.0, engines=(engine,))
+    assert result.status == "sat" and result.engine == engine, (result.status, result.message)
+    (x,) = result.witness
+    assert box.contains(result.witness) and x > 4
+    assert list(result.output_a) == evaluate(a, [x]) and list(result.output_b) == evaluate(b, [x])
+    assert result.output_a != result.output_b
+
+
+def test_a_shape_problem_is_an_error_of_the_shape_check():
+    one, two = dense(([[1]], [0], IDENTITY)), dense(([[1, 1]], [0], IDENTITY))
+    for a, b, box, words in ((one, two, None, "input sizes differ: 1 vs 2"),
+                             (one, dense(([[1]], [0], RELU), ([[1], [1]], [0, 0], IDENTITY)), None, "output sizes differ"),
+                             (one, one, Box((Fraction(0),) * 2, (Fraction(1),) * 2), "the domain box has 2 inputs")):
+        result = verify(a, b, box, STRICT, 5.0)
+        assert (result.status, result.engine) == ("error", "shape-check") and result.message.startswith(words), result
