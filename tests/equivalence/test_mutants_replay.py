@@ -186,3 +186,16 @@ def test_a_shape_problem_is_an_error_of_the_shape_check():
                              (one, one, Box((Fraction(0),) * 2, (Fraction(1),) * 2), "the domain box has 2 inputs")):
         result = verify(a, b, box, STRICT, 5.0)
         assert (result.status, result.engine) == ("error", "shape-check") and result.message.startswith(words), result
+
+
+@pytest.mark.parametrize("mode", [STRICT, epsilon_mode(0)])
+def test_a_difference_below_float_resolution_is_found_by_exact_replay(mode):
+    """b = a + 2^-80 differs everywhere by less than float64 can show against 1: in strict mode (or ε = 0) the
+    exact replay of the search's points must still find it."""
+    a = dense(([[1]], [1], IDENTITY))
+    b = dense(([[1]], [1 + Fraction(1, 2**80)], IDENTITY))
+    box = Box((Fraction(0),), (Fraction(1),))
+    assert evaluate(a, [Fraction(1, 2)]) != evaluate(b, [Fraction(1, 2)])
+    found = falsify(a, b, box, mode, 5.0, samples=16, local_iterations=2)
+    assert found.counterexample is not None
+    assert box.contains(found.counterexample.x) and found.counterexample.violated
