@@ -83,7 +83,8 @@ GROUPS: dict[str, Group] = {
         ("lumpcheck.checker.*",),
         CHECKER_TESTS,
         deselect=SLOW_EPSILON + " and not solve_in_span and not planted_exact_on_box and not cli_reduce"
-                 " and not not_equal_outside and not planted_neurons_are_removed and not zoo and not acas",
+                 " and not not_equal_outside and not planted_neurons_are_removed and not zoo and not acas"
+                 " and not unbounded",  # a test id with 'ε' that mutmut's in-process pytest cannot find again
     ),
     # the prover's obligations: derivation, structure and domain problems, every exact_* discharge, the integer
     # forms (not statements, ids, SMT variable names)
