@@ -131,3 +131,71 @@ def test_linear_map_with_a_wrong_constant_term_is_invalid(tmp_path, solver_check
     result = check(c, a, b, solver_check=solver_check)
     assert not result.valid
     assert any(r.startswith("layer 1 neuron 1") and "constant term" in r for r in result.reasons), result.reasons
+
+
+# ---------------------------------------------------------------- the scope a valid certificate establishes
+
+
+@pytest.mark.parametrize("solver_check", SOLVER_CHECKS)
+def test_scope_is_the_claim_of_the_document(tmp_path, solver_check):
+    """A valid certificate resting on phase claims establishes equality ONLY on its box: the result's scope (what
+    reports and `lumpcheck check` print) carries the document's mode, box, source, semantics and the box-only flag.
+    On [1, 2], z1 = −x − 1 is inactive (ReLU): removed, which holds only where x >= −1."""
+    net = dense(([[1], [-1]], [0, -1], RELU), ([[1, 1]], [0], IDENTITY))
+    box = Box((Fraction(1),), (Fraction(2),), source="specs/unit.vnnlib")
+    red = reduce_on_domain(net, box, bounds_method="interval")
+    assert red.network.widths != net.widths
+    a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.json"
+    save_model(net, a, dtype="float64")
+    save_model(red.network, b, dtype="float64")
+    write_certificate(prove(a, b, red), c)
+    doc = json.loads(c.read_text())
+    result = check(c, a, b, solver_check=solver_check)
+    assert result.valid, result.reasons
+    scope, claim = result.scope, doc["claim"]
+    assert (scope.mode, scope.epsilon, scope.semantics) == ("strict", None, claim["semantics"])
+    assert scope.lower == (Fraction(1),) and scope.upper == (Fraction(2),) and scope.box_only
+    assert scope.source == claim["domain"].get("source", "") and scope.source.endswith("unit.vnnlib")
+    assert scope.to_dict()["epsilon"] is None and "ONLY on the box" in str(result)
+
+
+def test_scope_without_a_box_is_all_inputs(tmp_path):
+    net = dense(([[1], [2]], [0, 0], RELU), ([[1, 1]], [0], IDENTITY))  # neuron 1 = 2 * neuron 0
+    red = dense(([[1]], [0], RELU), ([[3]], [0], IDENTITY))
+    rel = Relation([LayerRelation([kept(0), NeuronMap(((0, Fraction(2)),), Fraction(0), "proportional")], 1)])
+    a, b, c = certify(tmp_path, net, red, rel)
+    result = check(c, a, b)
+    scope = result.scope
+    assert result.valid and (scope.lower, scope.upper, scope.source, scope.box_only) == (None, None, "", False)
+    assert str(result) == "valid: equal on all inputs"
+
+
+def _domain_certificate(tmp_path: Path) -> tuple[Path, Path, Path, dict]:
+    """On [1, 2] neuron 1 (z = −x − 1) is inactive and removed: a reduction that rests on a phase claim."""
+    net = dense(([[1], [-1]], [0, -1], RELU), ([[1, 1]], [0], IDENTITY))
+    red = reduce_on_domain(net, Box((Fraction(1),), (Fraction(2),)), bounds_method="interval")
+    a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.json"
+    save_model(net, a, dtype="float64")
+    save_model(red.network, b, dtype="float64")
+    write_certificate(prove(a, b, red), c)
+    doc = json.loads(c.read_text())
+    assert [m["reason"] for m in doc["relation"][0]["neurons"]] == ["kept", "inactive"]
+    return a, b, c, doc
+
+
+def test_an_inactive_map_without_phase_claims_is_invalid(tmp_path):
+    a, b, c, doc = _domain_certificate(tmp_path)
+    doc["bounds"] = None
+    c.write_text(json.dumps(doc))
+    result = check(c, a, b, solver_check="none")
+    assert not result.valid
+    assert "domain maps (inactive/linear) need phase claims in 'bounds' and a claim.domain" in result.reasons
+
+
+def test_a_split_claim_beyond_the_cell_limit_is_refused_not_run(tmp_path):
+    a, b, c, doc = _domain_certificate(tmp_path)
+    doc["bounds"]["method"], doc["bounds"]["parts"] = "split", 2**17  # 2^17 cells of the 1-input box
+    c.write_text(json.dumps(doc))
+    result = check(c, a, b, solver_check="none")
+    assert not result.valid
+    assert any(r.startswith(f"bounds: split into {2**17}^1 sub-boxes is more than") for r in result.reasons), result.reasons
