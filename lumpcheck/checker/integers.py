@@ -23,3 +23,65 @@ def scaled_ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
     pow2 = np.empty(int(exp.max(initial=0)) - low + 1, dtype=object)
     pow2[:] = [1 << n for n in range(len(pow2))]
     return ints.astype(object) * pow2[exp - low], 1 << -low
+
+
+# Overflow-free int64 arithmetic: every operation below checks, from the operands' largest magnitudes, that its
+# result fits in 62 bits before it runs in int64, and otherwise runs on Python ints (object arrays). Values are
+# the same either way; int64 is only faster. (numpy's int64 arithmetic wraps silently: hence the checks.)
+
+_BITS = 62
+
+
+def max_bits(arr: np.ndarray) -> int | None:
+    """Bit length of the largest |value| of an int64 array (0 when empty); None for object arrays."""
+    if arr.dtype != np.int64:
+        return None
+    return int(np.abs(arr).max(initial=0)).bit_length()  # |x| < 2**62 for every array made here: no abs overflow
+
+
+def as_objects(arr: np.ndarray) -> np.ndarray:
+    """The same integers as an object array of Python ints."""
+    return arr if arr.dtype == object else arr.astype(object)
+
+
+def int_array(values: list[int]) -> np.ndarray:
+    """Python ints as an int64 array when each fits in 62 bits, else as an object array."""
+    if all(-(1 << _BITS) < v < (1 << _BITS) for v in values):
+        return np.array(values, dtype=np.int64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b exactly (broadcast): int64 when |a|·|b| < 2**62 is guaranteed, else Python ints."""
+    ba, bb = max_bits(a), max_bits(b)
+    if ba is not None and bb is not None and ba + bb <= _BITS:
+        return a * b
+    return as_objects(a) * as_objects(b)
+
+
+def small_ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """(N, D) with arr == N / D exactly, D > 0: for float arrays D is the smallest power of two that makes every
+    value an integer, and N is int64 when all of them fit in 62 bits, else (and for object arrays) Python ints."""
+    if arr.dtype == object:
+        return scaled_ints(arr)
+    frac, exp = np.frexp(arr.astype(np.float64, copy=False))
+    ints = (frac * 9007199254740992.0).astype(np.int64)  # value = ints · 2**(exp - 53), |ints| < 2**53, exact
+    nonzero = ints != 0
+    if not nonzero.any():
+        return np.zeros(arr.shape, dtype=np.int64), 1
+    tz = np.frexp((ints & -ints)[nonzero].astype(np.float64))[1].astype(np.int64) - 1  # trailing zero bits
+    odd = ints[nonzero] >> tz  # exact: the bits shifted out are zeros
+    shift = exp[nonzero].astype(np.int64) - 53 + tz  # value = odd · 2**shift
+    base = min(0, int(shift.min()))
+    up = shift - base
+    if int(up.max()) + int(np.abs(odd).max()).bit_length() <= _BITS:
+        out = np.zeros(arr.shape, dtype=np.int64)
+        out[nonzero] = odd << up
+    else:
+        pow2 = np.empty(int(up.max()) + 1, dtype=object)
+        pow2[:] = [1 << n for n in range(len(pow2))]
+        out = np.zeros(arr.shape, dtype=object)
+        out[nonzero] = odd.astype(object) * pow2[up]
+    return out, 1 << -base

@@ -21,7 +21,7 @@ from ..ir.activation import Activation
 from ..ir.exact import fraction_str
 from ..ir.network import Layer
 from .document import LayerClaim
-from .integers import scaled_ints
+from .integers import as_objects, int_array, max_bits, mul, scaled_ints, small_ints
 from .z3 import q, sigma, z3_unsat
 
 
@@ -171,22 +171,29 @@ class LayerCheck:
     # independent of prove/obligations.py:PreActivations.exact
     @cached_property
     def _substituted(self) -> tuple[np.ndarray, list[int], list[Fraction]]:
-        """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts."""
-        wn, wd = scaled_ints(self.orig.weight)
+        """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts.
+        cols is int64 when |cols| <= max|W numerators| · Σ|term multipliers| < 2**62, else Python ints."""
+        wn, wd = small_ints(self.orig.weight)
         bn, bd = scaled_ints(self.orig.bias)
         n = self.prev_width + self.prev_ghosts
         dens = [1] * n
         for m in self.prev:
             for j, c in m.terms:
                 dens[j] = math.lcm(dens[j], c.denominator)
-        cols = np.zeros((wn.shape[0], n), dtype=object)
-        for r, m in enumerate(self.prev):
-            for j, c in m.terms:
-                cols[:, j] += wn[:, r] * (c.numerator * (dens[j] // c.denominator))
+        terms = [(r, j, c.numerator * (dens[j] // c.denominator)) for r, m in enumerate(self.prev) for j, c in m.terms]
+        reach = [0] * n  # Σ |multiplier| of the terms on each class: |cols[:, j]| <= max|wn| · reach[j]
+        for _, j, k in terms:
+            reach[j] += abs(k)
+        bits = max_bits(wn)
+        small = bits is not None and bits + max(reach, default=0).bit_length() <= 62
+        cols = np.zeros((wn.shape[0], n), dtype=np.int64 if small else object)
+        w = wn if small else as_objects(wn)
+        for r, j, k in terms:
+            cols[:, j] += w[:, r] * k
         od = math.lcm(1, *(m.offset.denominator for m in self.prev))
-        const = sum((wn[:, r] * (m.offset.numerator * (od // m.offset.denominator)) for r, m in enumerate(self.prev)
-                     if m.offset), np.zeros(wn.shape[0], dtype=object))
-        consts = [Fraction(const[s], wd * od) + Fraction(bn[s], bd) for s in range(wn.shape[0])]
+        const = sum((as_objects(wn[:, r]) * (m.offset.numerator * (od // m.offset.denominator))
+                     for r, m in enumerate(self.prev) if m.offset), np.zeros(wn.shape[0], dtype=object))
+        consts = [Fraction(int(const[s]), wd * od) + Fraction(bn[s], bd) for s in range(wn.shape[0])]
         return cols, [wd * d for d in dens], consts
 
     def exact(self, claims: list[NeuronClaim]) -> list[str]:
@@ -196,7 +203,8 @@ class LayerCheck:
         for c in claims:
             if isinstance(c, GhostClaim):
                 f = c.factor
-                if np.any(cols[c.neuron] * f.denominator != cols[c.rep] * f.numerator) or consts[c.neuron] != f * consts[c.rep]:
+                lhs, rhs = mul(cols[c.neuron], int_array([f.denominator])), mul(cols[c.rep], int_array([f.numerator]))
+                if np.any(lhs != rhs) or consts[c.neuron] != f * consts[c.rep]:
                     out.append(f"layer {self.ell} neuron {c.neuron}: original pre-activation != {fraction_str(f)} * that "
                                f"of neuron {c.rep} (the representative of its ghost class)")
             elif isinstance(c, ConstantClaim):
@@ -213,23 +221,27 @@ class LayerCheck:
         return out[:3]
 
     def _exact_targets(self, targets: list[TargetClaim]) -> list[str]:
-        """The target claims, all rows at once: coefficients, ghost weights and constant terms."""
+        """The target claims, all rows at once: coefficients, ghost weights and constant terms.
+
+        cols[s, j] / dens[j] == (p/q) · rn[c, j] / rd  ⇔  cols[s, j] · q · (rd / g_j) == rn[c, j] · p · (dens[j] / g_j)
+        with g_j = gcd(rd, dens[j]) > 0 (both sides multiplied by q·rd·dens[j] / g_j > 0): integers only."""
         if not targets:
             return []
         cols, dens, consts = self._substituted
         w = self.prev_width
-        rn, rd = scaled_ints(self.red.weight)
+        rn, rd = small_ints(self.red.weight)
         rbn, rbd = scaled_ints(self.red.bias)
-        num = np.empty((len(targets), 1), dtype=object)
-        den = np.empty((len(targets), 1), dtype=object)
-        num[:, 0], den[:, 0] = [t.factor.numerator for t in targets], [t.factor.denominator for t in targets]
-        scale = np.empty((1, w), dtype=object)
-        scale[0, :] = dens[:w]
+        gcds = [math.gcd(rd, d) for d in dens[:w]]
+        num = int_array([t.factor.numerator for t in targets])[:, None]
+        den = int_array([t.factor.denominator for t in targets])[:, None]
         rows = [t.neuron for t in targets]
-        bad_rows = np.any(cols[rows, :w] * (den * rd) != rn[[t.cls for t in targets]] * num * scale, axis=1)
+        lhs = mul(mul(cols[rows, :w], den), int_array([rd // g for g in gcds])[None, :])
+        rhs = mul(mul(rn[[t.cls for t in targets]], num), int_array([d // g for d, g in zip(dens[:w], gcds)])[None, :])
+        bad_rows = np.any(lhs != rhs, axis=1)
+        ghost_rows = np.any(cols[rows, w:] != 0, axis=1)
         out = []
-        for bad, t in zip(bad_rows, targets):
-            ghost = np.flatnonzero(cols[t.neuron, w:] != 0)
+        for bad, on_ghost, t in zip(bad_rows, ghost_rows, targets):
+            ghost = np.flatnonzero(cols[t.neuron, w:] != 0) if on_ghost else ()
             what = (["a coefficient"] if bad else []) + (
                 [f"weight on ghost class {w + int(ghost[0])} of layer {self.ell - 1}"] if len(ghost) else []) + (
                 ["constant term"] if consts[t.neuron] != t.factor * Fraction(rbn[t.cls], rbd) else [])
@@ -243,14 +255,14 @@ class LayerCheck:
         if not c.slopes_known:
             return "a linear map needs a phase claim for itself and for a witness of each of its classes"
         s, n, w = c.neuron, cols.shape[1], self.prev_width
-        lhs = [c.slope * Fraction(cols[s, k], dens[k]) for k in range(n)] + [c.slope * consts[s]]
+        lhs = [c.slope * Fraction(int(cols[s, k]), dens[k]) for k in range(n)] + [c.slope * consts[s]]
         rhs = [Fraction(0)] * n + [c.offset]
         for t in c.terms:
             if t.cls < self.red.out_features:
                 row = [Fraction(v) for v in self.red.weight[t.cls]] + [Fraction(0)] * (n - w) + [Fraction(self.red.bias[t.cls])]
             else:
                 rep = self.reps[t.cls - self.red.out_features]
-                row = [Fraction(cols[rep, k], dens[k]) for k in range(n)] + [consts[rep]]
+                row = [Fraction(int(cols[rep, k]), dens[k]) for k in range(n)] + [consts[rep]]
             rhs = [a + t.factor * t.slope * b for a, b in zip(rhs, row)]
         bad = [k for k in range(n + 1) if lhs[k] != rhs[k]]
         if bad:
