@@ -19,7 +19,10 @@ from .normalization import Normalization, per_output
 
 @dataclass(frozen=True)
 class Layer:
-    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built."""
+    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built.
+
+    A float64 array is taken as it is, not copied (a whole model's weights are large), and made read-only in
+    place: whoever built it must not change it through another writeable view either."""
 
     weight: np.ndarray
     bias: np.ndarray

@@ -34,9 +34,10 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
     if net.normalization is not None:
         _check_normalization(net.normalization, net.input_size, net.output_size)
     rounded, report = round_network(net, dtype)
-    model = _gemm_chain(rounded, dtype, opset)
-    onnx.checker.check_model(model, full_check=True)
-    write_bytes_atomic(path, model.SerializeToString())
+    data = _gemm_chain(rounded, dtype, opset).SerializeToString()  # serialised once: checked, then written
+    del rounded
+    onnx.checker.check_model(data, full_check=True)
+    write_bytes_atomic(path, data)
     return report
 
 
@@ -74,7 +75,7 @@ class _Graph:
 def _floats(values: object, np_type: type) -> np.ndarray:
     """The (already rounded, so exactly representable) values as a `np_type` array."""
     arr = np.asarray(values)
-    return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type)
+    return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type, copy=False)
 
 
 def _gemm_chain(net: Network, dtype: str, opset: int) -> onnx.ModelProto:
@@ -99,11 +100,12 @@ def _gemm_chain(net: Network, dtype: str, opset: int) -> onnx.ModelProto:
         "lumpcheck",
         [helper.make_tensor_value_info("input", elem, ["batch", net.input_size])],
         [helper.make_tensor_value_info("output", elem, ["batch", net.output_size])],
-        g.inits,
     )
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
     model.producer_name, model.producer_version = "lumpcheck", __version__
+    while g.inits:  # weights go straight into the model's graph, each copy freed at once (peak memory)
+        model.graph.initializer.append(g.inits.pop(0))
     return model
 
 
