@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -85,3 +87,85 @@ def small_ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
         out = np.zeros(arr.shape, dtype=object)
         out[nonzero] = odd.astype(object) * pow2[up]
     return out, 1 << -base
+
+
+# Exact integer equality by residues (the Chinese remainder theorem): integers x, y with |x| + |y| < 2**bits are
+# equal iff x ≡ y modulo each of pairwise coprime moduli whose product is at least 2**bits. Residues of float
+# arrays come straight from their bits (odd significand times a power of two), in int64 arithmetic that cannot
+# overflow (every modulus is below 2**31, so a product of two residues is below 2**62).
+
+
+def _coprime_moduli(count: int) -> tuple[int, ...]:
+    out: list[int] = []
+    m = (1 << 31) - 1
+    while len(out) < count:
+        if all(math.gcd(m, k) == 1 for k in out):
+            out.append(m)
+        m -= 2
+    return tuple(out)
+
+
+MODULI = _coprime_moduli(48)
+"""Pairwise coprime moduli in (2**30, 2**31), enough for integers of up to 48·30 bits."""
+
+
+def moduli_for(bits: int) -> tuple[int, ...] | None:
+    """The fewest leading MODULI whose product is >= 2**bits (None when all of them are not enough)."""
+    product = 1
+    for k, m in enumerate(MODULI, start=1):
+        product *= m
+        if product >= 1 << bits:
+            return MODULI[:k]
+    return None
+
+
+@dataclass(frozen=True)
+class FloatParts:
+    """A float array as integers over one power-of-two denominator: arr == odd · 2**up / den exactly, elementwise;
+    `bits` bounds the integers: |odd · 2**up| < 2**bits."""
+
+    odd: np.ndarray  # int64, |odd| < 2**53 (0 for zero entries)
+    up: np.ndarray  # int64 >= 0
+    den: int
+    bits: int
+
+
+def float_parts(arr: np.ndarray) -> FloatParts | None:
+    """FloatParts of a float32/float64 array; None for object arrays (Fractions) and non-finite values."""
+    if arr.dtype not in (np.float32, np.float64) or not np.all(np.isfinite(arr)):
+        return None
+    mant = 24 if arr.dtype == np.float32 else 53
+    frac, exp = np.frexp(arr)
+    ints = (frac * np.array(1 << mant, dtype=arr.dtype)).astype(np.int64)  # |ints| < 2**mant, exact
+    nonzero = ints != 0
+    if not nonzero.any():
+        zeros = np.zeros(arr.shape, dtype=np.int64)
+        return FloatParts(zeros, zeros, 1, 0)
+    tz = np.frexp((ints & -ints).astype(np.float64))[1].astype(np.int64) - 1  # trailing zero bits (0 for zeros)
+    odd = np.where(nonzero, ints >> np.where(nonzero, tz, 0), 0)
+    shift = exp.astype(np.int64) - mant + tz
+    base = min(0, int(shift[nonzero].min()))
+    up = np.where(nonzero, shift - base, 0)
+    bits = int(up[nonzero].max()) + int(np.abs(odd).max()).bit_length()
+    return FloatParts(odd, up, 1 << -base, bits)
+
+
+@functools.lru_cache(maxsize=256)
+def _powers_of_two(m: int, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=np.int64)
+    v = 1
+    for i in range(n):
+        out[i] = v
+        v = v * 2 % m
+    return out
+
+
+def residues(parts: FloatParts, m: int) -> np.ndarray:
+    """(odd · 2**up) mod m in [0, m), as int64."""
+    table = _powers_of_two(m, int(parts.up.max(initial=0)) + 1)
+    return (parts.odd % m) * table[parts.up] % m
+
+
+def residue_list(values: list[int], m: int) -> np.ndarray:
+    """Python ints mod m, as int64."""
+    return np.array([v % m for v in values], dtype=np.int64)
