@@ -392,14 +392,19 @@ def main() -> None:
         trees = {"before": export_tree(rev, tmp / "before"), "after": ROOT}
         for tree in trees.values():  # compile once, as an installed package would be
             measured(cli("--help"), tree, args.timeout)
-        red = run_reduce(trees, ints(args.widths), tmp, args.repeat, args.timeout)
-        pc = run_prove_check(trees, ints(args.check_widths), tmp, args.timeout)
-        ver = run_verify(trees, ints(args.verify_widths), tmp, args.timeout)
-        e2e = [] if args.no_e2e else run_e2e(trees, args.e2e_width, tmp, args.timeout)
+        done: dict = {"before": rev, "reduce": [], "prove_check": [], "verify": [], "e2e": []}
+
+        def save_so_far(key: str, rows: list[dict]) -> list[dict]:
+            done[key] = rows
+            if args.json:  # after every section: a run cut short keeps what it measured
+                Path(args.json).write_text(json.dumps(done, indent=1))
+            return rows
+
+        red = save_so_far("reduce", run_reduce(trees, ints(args.widths), tmp, args.repeat, args.timeout))
+        pc = save_so_far("prove_check", run_prove_check(trees, ints(args.check_widths), tmp, args.timeout))
+        ver = save_so_far("verify", run_verify(trees, ints(args.verify_widths), tmp, args.timeout))
+        e2e = save_so_far("e2e", [] if args.no_e2e else run_e2e(trees, args.e2e_width, tmp, args.timeout))
     report(rev[:12], red, pc, ver, e2e, args.e2e_width)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"before": rev, "reduce": red, "prove_check": pc, "verify": ver,
-                                               "e2e": e2e}, indent=1))
 
 
 if __name__ == "__main__":
