@@ -17,6 +17,8 @@ Measured (planted 8-hidden-layer ReLU MLPs, float32 ONNX, 50% of every hidden la
   verify     `verify(A, B, engines=('lumping-match',))`, B = A with hidden neurons permuted and scaled by 2^k --
              goal <= 3 s at width 256, <= 15 s at 1024;
   e2e        8 x 4096: `lumpcheck reduce --certify` then `lumpcheck check`, CPU and peak RSS.
+Peak RSS is the kernel's ru_maxrss of the child, which starts from the parent's peak at fork: models are built in
+children, so the parent (and that floor) stays small.
 For comparison (issue 15, measured once, not re-run here): the only public implementation of the paper,
 LucaDeano/Lumpability, was 30-105x slower than lumpcheck at widths 64-512, and gave wrong outputs.
 
@@ -116,9 +118,20 @@ def probe_verify(a_path: str, b_path: str) -> dict:
     return {"verify": _cpu() - t0, "status": str(res.status)}
 
 
+def probe_make(path: str, width: int, seed: int, permuted_path: str | None = None) -> dict:
+    """Write a planted model (and, if asked, its permuted copy): done in a child so that the parent stays small
+    (a child's peak RSS as the kernel reports it starts from its parent's peak at fork)."""
+    layers = planted(width, seed)
+    save(layers, Path(path))
+    if permuted_path:
+        save(permuted_copy(layers, seed=width), Path(permuted_path))
+    return {"f32": sum(w.nbytes + b.nbytes for w, b in layers) / 2**20, "weights": sum(w.size + b.size for w, b in layers)}
+
+
 def probe(task: dict) -> dict:
     kind = task.pop("kind")
-    return {"reduce": probe_reduce, "prove_check": probe_prove_check, "verify": probe_verify}[kind](**task)
+    return {"reduce": probe_reduce, "prove_check": probe_prove_check, "verify": probe_verify,
+            "make": probe_make}[kind](**task)
 
 
 # ---------------------------------------------------------------- parent side: models, trees, children
@@ -208,6 +221,15 @@ LOAD_ONLY = ("import sys, onnx; from onnx import numpy_helper; m = onnx.load(sys
              "[numpy_helper.to_array(i) for i in m.graph.initializer]")
 
 
+def make(path: Path, width: int, seed: int, permuted: Path | None = None) -> dict:
+    task = {"kind": "make", "path": str(path), "width": width, "seed": seed,
+            "permuted_path": None if permuted is None else str(permuted)}
+    made = child(ROOT, task, 3600.0)
+    if "error" in made:
+        raise RuntimeError(f"building the {width}-wide model failed: {made['error']}")
+    return made
+
+
 def export_tree(rev: str, into: Path) -> Path:
     into.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "lumpcheck"], capture_output=True, check=True)
@@ -247,11 +269,8 @@ def run_reduce(trees: dict, widths: list[int], tmp: Path, repeat: int, timeout: 
     rows = []
     for width in widths:
         path = tmp / f"mlp_{width}.onnx"
-        layers = planted(width, seed=width)
-        save(layers, path)
-        f32 = sum(w.nbytes + b.nbytes for w, b in layers) / 2**20
-        weights = sum(w.size + b.size for w, b in layers)
-        del layers
+        made = make(path, width, width)
+        f32, weights = made["f32"], made["weights"]
         row: dict = {"width": width, "weights": weights, "f32": f32}
         for name, tree in trees.items():
             row[name] = child(tree, {"kind": "reduce", "path": str(path), "repeat": repeat}, timeout)
@@ -272,7 +291,7 @@ def run_prove_check(trees: dict, widths: list[int], tmp: Path, timeout: float) -
     cases = []
     for width in widths:
         path = tmp / f"pc_{width}.onnx"
-        save(planted(width, seed=width), path)
+        make(path, width, width)
         cases.append((f"planted {HIDDEN}x{width}", path, None))
     if ACAS_NET.is_file() and ACAS_PROP.is_file():
         cases.append(("ACAS 1_1 + prop_3 box", ACAS_NET, str(ACAS_PROP)))
@@ -294,10 +313,8 @@ def run_prove_check(trees: dict, widths: list[int], tmp: Path, timeout: float) -
 def run_verify(trees: dict, widths: list[int], tmp: Path, timeout: float) -> list[dict]:
     rows = []
     for width in widths:
-        layers = planted(width, seed=width + 1)
         a, b = tmp / f"va_{width}.onnx", tmp / f"vb_{width}.onnx"
-        save(layers, a)
-        save(permuted_copy(layers, seed=width), b)
+        make(a, width, width + 1, b)
         row: dict = {"width": width}
         for name, tree in trees.items():
             row[name] = child(tree, {"kind": "verify", "a_path": str(a), "b_path": str(b)}, timeout)
@@ -308,7 +325,7 @@ def run_verify(trees: dict, widths: list[int], tmp: Path, timeout: float) -> lis
 
 def run_e2e(trees: dict, width: int, tmp: Path, timeout: float) -> list[dict]:
     path = tmp / f"e2e_{width}.onnx"
-    save(planted(width, seed=width), path)
+    make(path, width, width)
     rows = []
     for name, tree in trees.items():
         out, cert = tmp / f"e2e_{name}.onnx", tmp / f"e2e_{name}.json"
