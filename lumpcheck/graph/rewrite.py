@@ -33,7 +33,7 @@ def _conv_inputs(op: Conv, kept: list[int], maps: tuple) -> Conv:
                 w[:, m.rep] = w[:, m.rep] + col * m.factor
             if m.offset:
                 b = b + col.reshape(col.shape[0], -1).sum(axis=1) * m.offset
-        w, b = canonical(w), canonical(b)
+        w, b = canonical(w), (canonical(b) if op.bias is not None or any(m.offset for m in maps) else None)
     return Conv(w[:, kept], b, op.window, op.group)
 
 
@@ -51,7 +51,7 @@ def _matmul_inputs(op: MatMul, ax: Axis, kept: list[int], maps: tuple) -> MatMul
                 w[target] = w[target] + block * m.factor
             if m.offset:
                 b = b + block.sum(axis=0) * m.offset
-        w, b = canonical(w), canonical(b)
+        w, b = canonical(w), (canonical(b) if op.bias is not None or any(m.offset for m in maps) else None)
     return MatMul(w[np.isin(ch, kept)], b)
 
 
