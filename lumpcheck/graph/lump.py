@@ -27,6 +27,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .certificate import Claim, GraphCertificate, Removal, Round
 from .channels import Analysis, Axis, analyze
 from .ir import Graph, Node, prune
 from .ops import Conv, MatMul, Op
@@ -59,6 +60,7 @@ class SpaceRecord:
     channels: int
     kept: tuple[int, ...]
     boundaries: tuple[BoundaryRecord, ...]
+    reps: tuple[tuple[int, int | None], ...] = ()  # merges: removed channel -> kept representative (None: folded)
 
     def __post_init__(self) -> None:
         if self.kind not in ("merge", "dead"):
@@ -132,7 +134,7 @@ def plan_merges(a: Analysis) -> list[SpaceRecord]:
                     maps.append(ChannelMap(m, rep, r, om - r * orep))
             bounds.append(BoundaryRecord(b.node.output, b.tensor, tuple(maps)))
         producers = tuple(a.spaces.producers[s] for s in a.spaces.members(root))
-        records.append(SpaceRecord("merge", producers, n, tuple(kept), tuple(bounds)))
+        records.append(SpaceRecord("merge", producers, n, tuple(kept), tuple(bounds), tuple(sorted(rep_of.items()))))
     return records
 
 
@@ -196,3 +198,37 @@ def reduce_channels(graph: Graph, *, max_rounds: int = 20) -> ChannelReduction:
         if not progressed:
             break
     return ChannelReduction(graph, g, tuple(rounds))
+
+
+# ---- certificate
+
+
+def claims_of(a: Analysis) -> dict[str, tuple[Claim, ...]]:
+    """Pairwise claims from the relations: each member of a key class against the class's first channel."""
+    out = {}
+    for tensor, rel in a.rel.items():
+        first: dict = {}
+        claims = []
+        for c, (k, f, d) in enumerate(zip(rel.key, rel.fac, rel.off)):
+            if f == 0:
+                claims.append(Claim(c, None, Fraction(0), d))
+            elif k in first:
+                rep = first[k]
+                r = f / rel.fac[rep]
+                claims.append(Claim(c, rep, r, d - r * rel.off[rep]))
+            else:
+                first[k] = c
+        if claims:
+            out[tensor] = tuple(claims)
+    return out
+
+
+def certificate_of(reduction: ChannelReduction) -> GraphCertificate:
+    """The certificate of a reduction: per round, the claims of `analyze` on that round's graph and its removals."""
+    rounds = []
+    for g, records in reduction.rounds:
+        removals = tuple(
+            Removal(r.kind, r.producers, r.channels, r.kept, r.reps, tuple(b.consumer for b in r.boundaries)) for r in records
+        )
+        rounds.append(Round(claims_of(analyze(g)), removals))
+    return GraphCertificate(tuple(rounds))

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 
 from lumpcheck.graph.evaluate import evaluate_exact, evaluate_float, exact_equal_arrays
 from lumpcheck.graph.ir import Graph, Node, TensorSpec
-from lumpcheck.graph.lump import reduce_channels
+from lumpcheck.graph.check import check_certificate
+from lumpcheck.graph.lump import certificate_of, reduce_channels
 from lumpcheck.graph.onnx_write import to_model
 from lumpcheck.graph.ops import Act, Conv, MatMul, Reshape, Window
 from lumpcheck.network import Activation
@@ -43,6 +44,7 @@ def test_planted_cnns_reduce_to_the_planted_size_exactly(plan: Plan) -> None:
     assert r.channel_counts()[1] == planted.expected, (planted.kinds, plan)
     assert r.reduced.param_count <= planted.graph.param_count
     assert_same_function(planted.graph, r.reduced)
+    assert check_certificate(planted.graph, r.reduced, certificate_of(r)).valid
 
 
 @settings(max_examples=8, deadline=None)

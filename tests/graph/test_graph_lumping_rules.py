@@ -12,7 +12,9 @@ from onnx import helper
 
 from lumpcheck.graph.evaluate import evaluate_float
 from lumpcheck.graph.ir import Graph, Node, TensorSpec
-from lumpcheck.graph.lump import reduce_channels
+from lumpcheck.graph.certificate import GraphCertificate
+from lumpcheck.graph.check import check_certificate
+from lumpcheck.graph.lump import certificate_of, reduce_channels
 from lumpcheck.graph.onnx_read import read_graph, read_model
 from lumpcheck.graph.ops import Act, AveragePool, BatchNorm, Conv, MatMul, Reshape, Transpose, Window
 from lumpcheck.network import Activation
@@ -175,6 +177,8 @@ def test_net2net_widened_zoo_cnn_reduces_back_to_its_size(name: str) -> None:
     assert r.channel_counts() == (reduce_channels(g).channel_counts()[0] + 2, reduce_channels(g).channel_counts()[1])
     assert r.reduced.param_count == g.param_count
     np.testing.assert_allclose(evaluate_float(r.reduced, x)[g.outputs[0]], base, rtol=1e-12, atol=1e-12)
+    verdict = check_certificate(wide, r.reduced, GraphCertificate.from_json(certificate_of(r).to_json()))
+    assert verdict.valid, verdict.reason
 
 
 @pytest.mark.zoo
@@ -193,6 +197,7 @@ def test_structured_pruning_zeroed_filters_are_constants_not_dead(zero_bias: boo
     nodes[0] = Node(nodes[0].name, Conv(w, b, op.window, op.group), nodes[0].inputs, nodes[0].output)
     pruned = Graph(g.inputs, tuple(nodes), g.outputs, g.meta)
     r = reduce_channels(pruned)
+    assert check_certificate(pruned, r.reduced, certificate_of(r)).valid
     before, after = r.channel_counts()
     assert before - after == (2 if zero_bias else 1)
     x = {s.name: np.random.default_rng(1).uniform(-1, 1, s.shape) for s in g.inputs}
