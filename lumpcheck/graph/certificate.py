@@ -14,7 +14,7 @@ removal and rebuilds G_{i+1} itself; nothing here is trusted.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping
 
@@ -59,15 +59,27 @@ class Removal:
             raise ValueError(f"merge must give a representative for exactly the removed channels {removed}")
 
 
+PHASES = ("inactive", "active")
+
+
 @dataclass(frozen=True)
 class Round:
     claims: Mapping[str, tuple[Claim, ...]]
     removals: tuple[Removal, ...]
+    phases: Mapping[str, tuple] = field(default_factory=dict)  # activation output -> per channel phase or None
+
+    def __post_init__(self) -> None:
+        for name, ph in self.phases.items():
+            if any(p is not None and p not in PHASES for p in ph):
+                raise ValueError(f"phases of {name!r} must be {PHASES} or None, got {list(ph)}")
 
 
 @dataclass(frozen=True)
 class GraphCertificate:
+    """`box`: {input: (lower, upper)} flattened exact bounds when phases are claimed (valid only on the box)."""
+
     rounds: tuple[Round, ...]
+    box: Mapping[str, tuple[tuple[Fraction, ...], tuple[Fraction, ...]]] | None = None
 
     def to_json(self) -> str:
         def claim(c: Claim) -> list:
@@ -75,11 +87,13 @@ class GraphCertificate:
 
         rounds = [
             {"claims": {t: [claim(c) for c in cs] for t, cs in r.claims.items()},
+             "phases": {t: list(ph) for t, ph in r.phases.items()},
              "removals": [{"kind": m.kind, "producers": list(m.producers), "channels": m.channels, "kept": list(m.kept),
                            "reps": [list(p) for p in m.reps], "boundaries": list(m.boundaries)} for m in r.removals]}
             for r in self.rounds
         ]  # fmt: skip
-        return json.dumps({"format": FORMAT, "rounds": rounds}, indent=1)
+        box = None if self.box is None else {k: [[_q(v) for v in lo], [_q(v) for v in hi]] for k, (lo, hi) in self.box.items()}
+        return json.dumps({"format": FORMAT, "box": box, "rounds": rounds}, indent=1)
 
     @staticmethod
     def from_json(text: str) -> "GraphCertificate":
@@ -96,5 +110,9 @@ class GraphCertificate:
                         tuple((int(a), None if b is None else int(b)) for a, b in m["reps"]), tuple(m["boundaries"]))
                 for m in r["removals"]
             )  # fmt: skip
-            rounds.append(Round(claims, removals))
-        return GraphCertificate(tuple(rounds))
+            phases = {t: tuple(ph) for t, ph in r.get("phases", {}).items()}
+            rounds.append(Round(claims, removals, phases))
+        box = doc.get("box")
+        if box is not None:
+            box = {k: (tuple(Fraction(v) for v in lo), tuple(Fraction(v) for v in hi)) for k, (lo, hi) in box.items()}
+        return GraphCertificate(tuple(rounds), box)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..exact import as_fractions, proportional_rows
 from . import kernels as K
+from .bounds import channel_phases
 from .ir import Graph, Node
 from .ops import (Act, Affine, AveragePool, BatchNorm, Binary, Clip, Conv, GlobalPool, Identity, MatMul, MaxPool, Pad,
                   Reshape, Softmax, Transpose)  # fmt: skip
@@ -130,6 +131,8 @@ class Analysis:
     axis: dict = field(default_factory=dict)  # tensor -> Axis | None
     rel: dict = field(default_factory=dict)  # tensor -> Rel (carried tensors only)
     boundaries: list = field(default_factory=list)
+    bounds: dict | None = None  # tensor -> (lo, hi) on a box, when reducing on a box
+    phases: dict = field(default_factory=dict)  # activation node output -> per-channel 'inactive'/'active'/None
 
     def root(self, tensor: str) -> int | None:
         a = self.axis.get(tensor)
@@ -386,6 +389,20 @@ def _extremum_join(a: Rel, b: Rel, tag: tuple, op: str) -> Rel:
     return Rel(tuple(keys), tuple(facs), tuple(offs))
 
 
+def _with_phases(rel: Rel, out: Rel, phases: tuple, alpha: Fraction) -> Rel:
+    """On a box, a channel whose pre-activation is <= 0 everywhere is σ(x) = α·x (ReLU: the constant 0), one that is
+    >= 0 everywhere is x: a per-channel linear map s·(fY + d) = (s f)Y + s d on the *input* key (stable channels of
+    one input class stay related whatever their factor's sign)."""
+    keys, facs, offs = list(out.key), list(out.fac), list(out.off)
+    for c, ph in enumerate(phases):
+        if ph is None:
+            continue
+        s = Fraction(1) if ph == "active" else alpha
+        f, d = s * rel.fac[c], s * rel.off[c]
+        keys[c], facs[c], offs[c] = (None if f == 0 else ("stable", rel.key[c])), f, d
+    return Rel(tuple(keys), tuple(facs), tuple(offs))
+
+
 def _retag(rel: Rel, tag: tuple) -> Rel:
     """A per-channel map L with L(fY + d) = f·L(Y) + d (positions-linear, L(1) = 1): same fac/off, new variable."""
     return Rel(tuple(None if f == 0 else (k,) + tag for k, f in zip(rel.key, rel.fac)), rel.fac, rel.off)
@@ -418,7 +435,12 @@ def transfer(node: Node, a: Analysis, ax: Axis) -> Rel:
         if kind == "identity":
             return rel
         if kind in ("relu", "leaky_relu"):
-            return _positive_homogeneous(rel, tag, op.activation.exact)
+            out = _positive_homogeneous(rel, tag, op.activation.exact)
+            if a.bounds is not None:
+                phases = channel_phases(*a.bounds[node.inputs[0]], ax.axis, ax.inner, ax.channels)
+                a.phases[node.output] = phases
+                out = _with_phases(rel, out, phases, op.activation.alpha if kind == "leaky_relu" else Fraction(0))
+            return out
         return _squash(rel, tag, kind)
     if isinstance(op, Affine):
         scale, shift = per_channel(op.scale, shape, ax), per_channel(op.shift, shape, ax)
@@ -598,9 +620,10 @@ def _binary(a: Analysis, node: Node) -> None:
         a.rel[node.output] = _extremum_join(a.rel[t], a.rel[u], tag, op.op)
 
 
-def analyze(graph: Graph) -> Analysis:
-    """Channel spaces, pins, relations and consumer boundaries of every tensor (one forward pass)."""
-    a = Analysis(graph)
+def analyze(graph: Graph, bounds: dict | None = None) -> Analysis:
+    """Channel spaces, pins, relations and consumer boundaries of every tensor (one forward pass); with `bounds`
+    (sound bounds on a box, `graph.bounds.interval_bounds`) stable ReLU channels are linear — valid on the box."""
+    a = Analysis(graph, bounds=bounds)
     for spec in graph.inputs:
         a.axis[spec.name] = None
     for node in graph.nodes:

@@ -1,7 +1,7 @@
 """Checker kernel, part 2: verify a graph channel-reduction certificate against the original and reduced graphs.
 
-Trusted: the IR (`ir`, `ops`), exact numbers (`exact`, `kernels.pool_counts`/`exact_of`), the certificate parser
-and `check_rules`. Not used: the prover (`channels`, `lump`, `rewrite`). For every round the checker
+Trusted: the IR (`ir`, `ops`), exact numbers (`exact`, `kernels.pool_counts`/`exact_of`), the certificate parser,
+`check_rules`, and `bounds` (sound interval bounds, for ReLU phases claimed on a box). Not used: the prover (`channels`, `lump`, `rewrite`). For every round the checker
   1. re-derives every claim of G_i from the claims on its op's inputs (producer rows exactly proportional;
      channel-wise ops by the identities in `check_rules`) — a claim it cannot derive is invalid;
   2. recomputes each removal's region (tensors carrying the producers' channels) and rejects it if the
@@ -23,6 +23,7 @@ import numpy as np
 
 from ..exact import as_fractions, canonical
 from . import kernels as K
+from .bounds import channel_phases, interval_bounds
 from .certificate import Claim, GraphCertificate, Removal, Round
 from .check_rules import derive, join, matches, per_channel_values, pool_uniform, relate, softmax_entries
 from .ir import Graph, Node
@@ -162,9 +163,9 @@ def producer_rows(node: Node, g: Graph, lays: dict, claims: dict) -> tuple[np.nd
     return w.reshape(w.shape[0], -1), b
 
 
-def _ctx(node: Node, g: Graph, lay: Layout) -> dict:
+def _ctx(node: Node, g: Graph, lay: Layout, phases: dict) -> dict:
     op, shape = node.op, g.shapes[node.output]
-    ctx: dict = {}
+    ctx: dict = {"phases": phases[node.output]} if node.output in phases else {}
     if isinstance(op, Affine):
         a = per_channel_values(op.scale, shape, lay.axis, lay.inner, lay.channels)
         s = per_channel_values(op.shift, shape, lay.axis, lay.inner, lay.channels)
@@ -184,8 +185,10 @@ def _ctx(node: Node, g: Graph, lay: Layout) -> dict:
 
 
 def _const_source(node: Node, m: int, ctx: dict) -> Fraction | None:
-    """A channel made constant by the op itself (scale 0 or BatchNorm γ = 0), whatever its input."""
+    """A channel made constant by the op itself (scale 0, BatchNorm γ = 0, ReLU inactive on the box)."""
     op = node.op
+    if isinstance(op, Act) and op.activation.kind == "relu" and ctx.get("phases") and ctx["phases"][m] == "inactive":
+        return Fraction(0)
     if isinstance(op, Affine) and ctx.get("affine") and ctx["affine"][0][m] == 0:
         return ctx["affine"][1][m]
     if isinstance(op, BatchNorm) and Fraction(op.scale[m]) == 0:
@@ -193,7 +196,7 @@ def _const_source(node: Node, m: int, ctx: dict) -> Fraction | None:
     return None
 
 
-def _check_claim(node: Node, g: Graph, lays: dict, claims: dict, cl: Claim, rows) -> None:
+def _check_claim(node: Node, g: Graph, lays: dict, claims: dict, cl: Claim, rows, phases: dict) -> None:
     op = node.op
     where = f"claim {cl} on {node.output!r}"
     if rows is not None:
@@ -205,8 +208,8 @@ def _check_claim(node: Node, g: Graph, lays: dict, claims: dict, cl: Claim, rows
             raise Invalid(f"{where}: aggregated rows are not in that exact proportion")
         return
     lay = lays[node.output]
-    ctx = _ctx(node, g, lay)
-    if any(v is None for v in ctx.values()):
+    ctx = _ctx(node, g, lay, phases)
+    if any(v is None for k, v in ctx.items() if k != "phases"):
         raise Invalid(f"{where}: {op.kind} parameters vary within a channel")
     rho = cl.channel if cl.rep is None else cl.rep
     if isinstance(op, Binary):
@@ -222,7 +225,7 @@ def _check_claim(node: Node, g: Graph, lays: dict, claims: dict, cl: Claim, rows
         raise Invalid(f"{where}: does not follow from the input's claims ({node.where()}: derived {pair})")
 
 
-def verify_claims(g: Graph, lays: dict, claims: dict[str, dict[int, Claim]]) -> None:
+def verify_claims(g: Graph, lays: dict, claims: dict[str, dict[int, Claim]], phases: dict) -> None:
     producers = {n.output: n for n in g.nodes}
     for tensor, cls in claims.items():
         node = producers.get(tensor)
@@ -240,7 +243,7 @@ def verify_claims(g: Graph, lays: dict, claims: dict[str, dict[int, Claim]]) -> 
             continue
         rows = producer_rows(node, g, lays, claims) if _is_producer(node.op) else None
         for cl in cls.values():
-            _check_claim(node, g, lays, claims, cl, rows)
+            _check_claim(node, g, lays, claims, cl, rows, phases)
 
 
 # ---- 2. regions
@@ -437,10 +440,31 @@ def same_graph(a: Graph, b: Graph) -> str | None:
 # ---- driver
 
 
-def _check_round(g: Graph, rnd: Round) -> Graph:
+def verify_phases(g: Graph, lays: dict, rnd: Round, box: dict | None) -> dict:
+    """Claimed ReLU phases, each confirmed by sound interval bounds on the certificate's box."""
+    if not rnd.phases:
+        return {}
+    if box is None:
+        raise Invalid("ReLU phases are claimed but the certificate states no box")
+    exact_box = {s.name: (np.array(box[s.name][0], dtype=object), np.array(box[s.name][1], dtype=object)) for s in g.inputs}
+    bounds = interval_bounds(g, exact_box)
+    by_out = {n.output: n for n in g.nodes}
+    for name, claimed in rnd.phases.items():
+        node = by_out.get(name)
+        lay = lays.get(node.inputs[0]) if node is not None and isinstance(node.op, Act) else None
+        if lay is None or node.op.activation.kind not in ("relu", "leaky_relu") or len(claimed) != lay.channels:
+            raise Invalid(f"phases claimed for {name!r}, which is not a ReLU/LeakyReLU on channels")
+        found = channel_phases(*bounds[node.inputs[0]], lay.axis, lay.inner, lay.channels)
+        for c, (p, q) in enumerate(zip(claimed, found)):
+            if p is not None and p != q:
+                raise Invalid(f"channel {c} of {name!r} is claimed {p} on the box, interval bounds show {q or 'unstable'}")
+    return dict(rnd.phases)
+
+
+def _check_round(g: Graph, rnd: Round, box: dict | None) -> Graph:
     lays = layouts(g)
     claims = {t: {c.channel: c for c in cs} for t, cs in rnd.claims.items()}
-    verify_claims(g, lays, claims)
+    verify_claims(g, lays, claims, verify_phases(g, lays, rnd, box))
     regions = [region_of(rem, g, lays) for rem in rnd.removals]
     kept_rows = {p: list(reg.removal.kept) for reg in regions for p in reg.removal.producers}
     maps = {}
@@ -458,7 +482,7 @@ def check_certificate(original: Graph, reduced: Graph, cert: GraphCertificate) -
     try:
         for i, rnd in enumerate(cert.rounds):
             try:
-                g = _check_round(g, rnd)
+                g = _check_round(g, rnd, cert.box)
             except Invalid as e:
                 raise Invalid(f"round {i}: {e}") from None
         diff = same_graph(g, reduced)

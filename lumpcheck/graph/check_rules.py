@@ -140,14 +140,31 @@ def _act_pair(op: Act, pair: Pair) -> Pair | None:
     return None
 
 
+def _stable_pair(op: Act, pair: Pair, pm: str | None, pr: str | None) -> Pair | None:
+    """On the box, a stable channel is y = s·x with s = 1 (active) or α (inactive; ReLU: 0)."""
+    if pm is None or pr is None:
+        return None
+    alpha = op.activation.alpha if op.activation.kind == "leaky_relu" else Fraction(0)
+    sm, sr = (Fraction(1) if p == "active" else alpha for p in (pm, pr))
+    if pair[0] == "const":
+        return ("const", sm * pair[1], sr * pair[2])
+    if sr == 0:
+        return ("const", Fraction(0), Fraction(0)) if sm == 0 else None
+    return ("lin", sm * pair[1] / sr, sm * pair[2])
+
+
 def derive(op: Op, pair: Pair, m: int, rho: int, ctx: dict) -> Pair | None:
     """Output pair relation of channels m, ρ of a channel-wise op, from the input pair relation.
 
     ctx: 'uniform' (AveragePool: pool(1) = 1 everywhere), 'affine' (per-channel scale/shift lists),
-    'bounds' (Clip per-channel (lo, hi)), 'softmax_n' (entries per softmax group)."""
+    'bounds' (Clip per-channel (lo, hi)), 'softmax_n' (entries per softmax group), 'phases' (verified ReLU
+    phases per channel on the certificate's box)."""
     if isinstance(op, (Identity, Reshape, Transpose)) or (isinstance(op, GlobalPool) and op.mode == "average"):
         return pair  # linear with L(1) = 1
     if isinstance(op, Act):
+        phases = ctx.get("phases")
+        if phases is not None and (phases[m] is not None or phases[rho] is not None):
+            return _stable_pair(op, pair, phases[m], phases[rho])
         return _act_pair(op, pair)
     if isinstance(op, Affine):
         (a, b) = ctx["affine"]

@@ -28,6 +28,7 @@ from fractions import Fraction
 import numpy as np
 
 from .certificate import Claim, GraphCertificate, Removal, Round
+from .bounds import interval_bounds
 from .channels import Analysis, Axis, analyze
 from .ir import Graph, Node, prune
 from .ops import Conv, MatMul, Op
@@ -71,9 +72,13 @@ class SpaceRecord:
 
 @dataclass(frozen=True)
 class ChannelReduction:
+    """`rounds`: (graph before the round, what the round removed, ReLU phases used); with a `box` the reduced
+    graph equals the original only for inputs in the box."""
+
     original: Graph
     reduced: Graph
-    rounds: tuple[tuple[Graph, tuple[SpaceRecord, ...]], ...]  # (graph before the round, what the round removed)
+    rounds: tuple[tuple[Graph, tuple[SpaceRecord, ...], dict], ...]
+    box: dict | None = None
 
     def channel_counts(self) -> tuple[int, int]:
         """Channels of all producer spaces before and after."""
@@ -182,22 +187,23 @@ def plan_dead(a: Analysis) -> list[SpaceRecord]:
 # ---- driver
 
 
-def reduce_channels(graph: Graph, *, max_rounds: int = 20) -> ChannelReduction:
-    """Merge/fold/drop channels until nothing changes; the reduced graph computes exactly the original function."""
+def reduce_channels(graph: Graph, *, box: dict | None = None, max_rounds: int = 20) -> ChannelReduction:
+    """Merge/fold/drop channels until nothing changes; the reduced graph computes exactly the original function
+    (on `box` = {input: (lower, upper)} when given: ReLU channels stable on the box count as linear there)."""
     g = prune(graph)
     rounds = []
     for _ in range(max_rounds):
         progressed = False
         for planner in (plan_merges, plan_dead):
-            a = analyze(g)
+            a = analyze(g, interval_bounds(g, box) if box is not None and planner is plan_merges else None)
             records = planner(a)
             if records:
-                rounds.append((g, tuple(records)))
+                rounds.append((g, tuple(records), dict(a.phases)))
                 g = apply_records(g, a, records)
                 progressed = True
         if not progressed:
             break
-    return ChannelReduction(graph, g, tuple(rounds))
+    return ChannelReduction(graph, g, tuple(rounds), box)
 
 
 # ---- certificate
@@ -226,9 +232,14 @@ def claims_of(a: Analysis) -> dict[str, tuple[Claim, ...]]:
 def certificate_of(reduction: ChannelReduction) -> GraphCertificate:
     """The certificate of a reduction: per round, the claims of `analyze` on that round's graph and its removals."""
     rounds = []
-    for g, records in reduction.rounds:
+    box = reduction.box
+    for g, records, phases in reduction.rounds:
         removals = tuple(
             Removal(r.kind, r.producers, r.channels, r.kept, r.reps, tuple(b.consumer for b in r.boundaries)) for r in records
         )
-        rounds.append(Round(claims_of(analyze(g)), removals))
-    return GraphCertificate(tuple(rounds))
+        bounds = interval_bounds(g, box) if phases else None
+        rounds.append(Round(claims_of(analyze(g, bounds)), removals, {k: v for k, v in phases.items() if any(v)}))
+    exact_box = None
+    if box is not None:
+        exact_box = {k: tuple(tuple(Fraction(v) for v in np.asarray(b, dtype=object).reshape(-1)) for b in lohi) for k, lohi in box.items()}
+    return GraphCertificate(tuple(rounds), exact_box)

@@ -60,7 +60,7 @@ def _replace_claim(cert: GraphCertificate, i: int, t: str, old: Claim, new: Clai
     rnd = cert.rounds[i]
     claims = dict(rnd.claims)
     claims[t] = tuple(new if c == old else c for c in claims[t] if not (c == old and new is None))
-    return _with_round(cert, i, Round(claims, rnd.removals))
+    return _with_round(cert, i, Round(claims, rnd.removals, rnd.phases))
 
 
 @pytest.mark.parametrize("plan", [RICH, RESIDUAL], ids=["cnn", "resnet"])
@@ -98,7 +98,7 @@ def test_tampered_claim_is_invalid(plan: Plan, field: str) -> None:
 
 
 def reduce_rounds(plan: Plan) -> list:
-    return [g for g, _ in reduce_channels(build(plan).graph).rounds]
+    return [rnd[0] for rnd in reduce_channels(build(plan).graph).rounds]
 
 
 @pytest.mark.parametrize("plan", [RICH, RESIDUAL], ids=["cnn", "resnet"])
@@ -112,7 +112,7 @@ def test_tampered_removals_are_invalid(plan: Plan) -> None:
     def swap(new: Removal) -> GraphCertificate:
         removals = list(rnd.removals)
         removals[k] = new
-        return _with_round(cert, i, Round(rnd.claims, tuple(removals)))
+        return _with_round(cert, i, Round(rnd.claims, tuple(removals), rnd.phases))
 
     m, rep = next((m, rep) for m, rep in rem.reps if rep is not None)
     other = next(c for c in rem.kept if c != rep)
