@@ -126,6 +126,14 @@ def _batchnorm(op: BatchNorm, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     return _add_bias((plo, phi), op.bias, shape)
 
 
+def _endpoint(v, upper: bool) -> Fraction:
+    """The exact rational value of an mpmath interval's lower or upper endpoint."""
+    import mpmath
+
+    p, q = mpmath.libmp.to_rational(v._mpi_[1 if upper else 0])
+    return Fraction(p, q)
+
+
 def _mp_monotone(fn, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     import mpmath
 
@@ -137,8 +145,7 @@ def _mp_monotone(fn, lo: np.ndarray, hi: np.ndarray) -> Bounds:
             v = fn(iv.mpf(1e308) if x > 0 else iv.mpf(-1e308))
         else:
             v = fn(iv.mpf(x))
-        man, exp = mpmath.mpf(v.b if up else v.a).man_exp
-        return _round(Fraction(man) * Fraction(2) ** exp, up)
+        return _round(_endpoint(v, up), up)
 
     return (np.vectorize(lambda x: one(x, False))(lo).astype(np.float64), np.vectorize(lambda x: one(x, True))(hi).astype(np.float64))
 
@@ -157,7 +164,7 @@ def _act(op: Act, lo: np.ndarray, hi: np.ndarray) -> Bounds:
 
     if a.kind == "sigmoid":
         return _mp_monotone(lambda x: 1 / (1 + mpmath.iv.exp(-x)), lo, hi)
-    return _mp_monotone(mpmath.iv.tanh, lo, hi)
+    return _mp_monotone(lambda x: 1 - 2 / (mpmath.iv.exp(2 * x) + 1), lo, hi)  # mpmath.iv has no tanh
 
 
 def _softmax(op: Softmax, lo: np.ndarray, hi: np.ndarray) -> Bounds:
@@ -179,10 +186,8 @@ def _softmax(op: Softmax, lo: np.ndarray, hi: np.ndarray) -> Bounds:
         for i in range(flat_lo.shape[1]):
             low = elo[i] / (elo[i] + s_hi - ehi[i])
             high = ehi[i] / (ehi[i] + s_lo - elo[i])
-            m1, e1 = mpmath.mpf(low.a).man_exp
-            m2, e2 = mpmath.mpf(high.b).man_exp
-            out_lo[r, i] = max(0.0, _round(Fraction(m1) * Fraction(2) ** e1, False))
-            out_hi[r, i] = min(1.0, _round(Fraction(m2) * Fraction(2) ** e2, True))
+            out_lo[r, i] = max(0.0, _round(_endpoint(low, False), False))
+            out_hi[r, i] = min(1.0, _round(_endpoint(high, True), True))
     shape = moved_lo.shape
     back = lambda a: np.moveaxis(a.reshape(shape), range(-len(op.axes), 0), op.axes)  # noqa: E731
     return back(out_lo), back(out_hi)

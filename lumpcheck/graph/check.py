@@ -418,6 +418,8 @@ def _same_value(a: object, b: object) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if a is None or b is None or np.shape(a) != np.shape(b):
             return False
+        if a.dtype != object and b.dtype != object:  # float64 values are exact: compare them directly
+            return bool(np.array_equal(a, b))
         return bool(np.all(as_fractions(np.asarray(a)) == as_fractions(np.asarray(b))))
     if isinstance(a, Window):
         return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(Window))

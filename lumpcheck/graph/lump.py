@@ -30,7 +30,7 @@ import numpy as np
 from .certificate import Claim, GraphCertificate, Removal, Round
 from .bounds import interval_bounds
 from .channels import Analysis, Axis, analyze
-from .ir import Graph, Node, prune
+from .ir import Graph, prune
 from .ops import Conv, MatMul, Op
 from .rewrite import apply_records
 

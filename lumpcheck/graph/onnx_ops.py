@@ -9,7 +9,6 @@ all-constant nodes exactly (see `onnx_fold`).
 from __future__ import annotations
 
 from fractions import Fraction
-from math import prod
 from typing import Callable
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..exact import as_fractions, canonical, to_fraction
 from ..network import Activation
 from .onnx_fold import FoldingEmitter, fold_integer, ints
 from .onnx_layout import LAYOUT
-from .onnx_values import FLOAT_TYPES, Const, Data, Emitter, NodeError, Unavailable, Value
+from .onnx_values import FLOAT_TYPES, Const, Data, Emitter, NodeError, Unavailable
 from .ops import (Act, Affine, AveragePool, BatchNorm, Binary, Clip, Conv, GlobalPool, LeftMatMul, MatMul, MaxPool,
                   Pad, Softmax, Transpose, Window)  # fmt: skip
 

@@ -13,10 +13,8 @@ is the identity, a Gemm's alpha/beta multiply exactly. Anything else is refused 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
