@@ -478,18 +478,21 @@ def _check_round(g: Graph, rnd: Round, box: dict | None) -> Graph:
     return rebuild(g, regions, maps)
 
 
+def replay(original: Graph, cert: GraphCertificate) -> tuple[Graph | None, Verdict]:
+    """Check every round and rebuild the reduced graph the certificate describes (None with the reason if invalid)."""
+    g = original
+    for i, rnd in enumerate(cert.rounds):
+        try:
+            g = _check_round(g, rnd, cert.box)
+        except Invalid as e:
+            return None, Verdict(False, f"round {i}: {e}")
+    return g, Verdict(True)
+
+
 def check_certificate(original: Graph, reduced: Graph, cert: GraphCertificate) -> Verdict:
     """Valid iff every round's claims, removals and rebuilt graph check, and the last rebuilt graph is `reduced`."""
-    g = original
-    try:
-        for i, rnd in enumerate(cert.rounds):
-            try:
-                g = _check_round(g, rnd, cert.box)
-            except Invalid as e:
-                raise Invalid(f"round {i}: {e}") from None
-        diff = same_graph(g, reduced)
-        if diff is not None:
-            return Verdict(False, f"the rebuilt graph is not the reduced graph: {diff}")
-    except Invalid as e:
-        return Verdict(False, str(e))
-    return Verdict(True)
+    rebuilt, verdict = replay(original, cert)
+    if rebuilt is None:
+        return verdict
+    diff = same_graph(rebuilt, reduced)
+    return Verdict(True) if diff is None else Verdict(False, f"the rebuilt graph is not the reduced graph: {diff}")

@@ -146,3 +146,20 @@ def test_marking_a_live_channel_dead_is_invalid() -> None:
     cert = GraphCertificate((Round({}, (fake,)),))
     verdict = check_certificate(g, g, cert)
     assert not verdict.valid and "dead" in verdict.reason
+
+
+def test_file_round_trip_reduce_write_and_check(tmp_path) -> None:
+    from lumpcheck.graph.files import check_files, reduce_file
+    from lumpcheck.graph.onnx_write import write_graph
+
+    # copies by 2 and dead channels: the merged weights stay float64 numbers (folded constants often would not)
+    g = build(Plan(base=2, copies=[Fraction(2), Fraction(1, 2)], dead=1, seed=9)).graph
+    src, dst, cert = tmp_path / "in.onnx", tmp_path / "out.onnx", tmp_path / "cert.json"
+    write_graph(g, src, "float64")
+    summary = reduce_file(src, dst, cert)
+    assert summary.channels_after < summary.channels_before
+    verdict = check_files(src, dst, cert)
+    assert verdict.valid, verdict.reason
+    other = build(Plan(base=2, copies=[Fraction(2), Fraction(1, 2)], dead=1, seed=10)).graph
+    write_graph(other, src, "float64")  # a different original: the certificate no longer fits
+    assert not check_files(src, dst, cert).valid
