@@ -140,6 +140,25 @@ def extremum(kind: str) -> Converter:
     return convert
 
 
+def n_ary_sum(mean: bool) -> Converter:
+    """Sum/Mean of several tensors: data terms joined by Add, constant terms one Affine shift, Mean scales by 1/n."""
+
+    def convert(r: Emitter, ins: list, attrs: dict, outs: list) -> list:
+        datas = [v for v in ins if isinstance(v, Data)]
+        consts = [exact(v) for v in ins if isinstance(v, Const)]
+        last_join = len(datas) - 2
+        x = datas[0]
+        for i, y in enumerate(datas[1:]):
+            x = r.emit(Binary("add"), [x, y], outs[0] if i == last_join and not consts and not mean else None)
+        shift = sum(as_fractions(c) for c in consts) if consts else np.array(Fraction(0), dtype=object)
+        scale = Fraction(1, len(ins)) if mean else Fraction(1)
+        if consts or mean:
+            x = _affine(x, np.array(scale, dtype=object), canonical(np.asarray(shift * scale, dtype=object)), r, outs[0])
+        return [x]
+
+    return convert
+
+
 def clip(r: Emitter, ins: list, attrs: dict, outs: list) -> list:
     if r.opset < 11:
         lo = np.array(attrs["min"]) if "min" in attrs else None
@@ -299,7 +318,8 @@ CONVERTERS: dict[str, Converter] = {
     "Identity": identity, "Dropout": dropout, "Cast": cast,
     "Relu": act("relu"), "LeakyRelu": act("leaky_relu"), "Sigmoid": act("sigmoid"), "Tanh": act("tanh"),
     "Softmax": softmax, "Add": arith("Add"), "Sub": arith("Sub"), "Mul": arith("Mul"), "Div": arith("Div"),
-    "Neg": neg, "Max": extremum("max"), "Min": extremum("min"), "Clip": clip,
+    "Neg": neg, "Max": extremum("max"), "Min": extremum("min"), "Clip": clip, "Sum": n_ary_sum(False),
+    "Mean": n_ary_sum(True),
     "MatMul": matmul, "Gemm": gemm, "Conv": conv, "MaxPool": max_pool, "AveragePool": average_pool,
     "GlobalAveragePool": global_pool("average"), "GlobalMaxPool": global_pool("max"), "Pad": pad,
     "BatchNormalization": batch_norm, **LAYOUT,

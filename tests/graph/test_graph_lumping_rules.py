@@ -16,7 +16,7 @@ from lumpcheck.graph.certificate import GraphCertificate
 from lumpcheck.graph.check import check_certificate
 from lumpcheck.graph.lump import certificate_of, reduce_channels
 from lumpcheck.graph.onnx_read import read_graph, read_model
-from lumpcheck.graph.ops import Act, AveragePool, BatchNorm, Conv, MatMul, Reshape, Transpose, Window
+from lumpcheck.graph.ops import Act, AveragePool, BatchNorm, Binary, Conv, MatMul, MaxPool, Reshape, Transpose, Window
 from lumpcheck.network import Activation
 from conftest import ZOO
 from onnx_builders import model, ort_run
@@ -202,3 +202,41 @@ def test_structured_pruning_zeroed_filters_are_constants_not_dead(zero_bias: boo
     assert before - after == (2 if zero_bias else 1)
     x = {s.name: np.random.default_rng(1).uniform(-1, 1, s.shape) for s in g.inputs}
     np.testing.assert_allclose(evaluate_float(r.reduced, x)[g.outputs[0]], evaluate_float(pruned, x)[g.outputs[0]], rtol=1e-12, atol=1e-12)
+
+
+def _pool_net(pool) -> Graph:
+    rng = np.random.default_rng(14)
+    w0 = rng.uniform(-1, 1, (1, 1, 3, 3))
+    w = np.concatenate([w0, -w0, rng.uniform(-1, 1, (1, 1, 3, 3))])
+    nodes = [Node("c", Conv(w, np.array([0.5, -0.5, 0.25]), W3), ("x",), "c"), Node("p", pool, ("c",), "p"),
+             Node("f", Reshape((1, 3 * 4)), ("p",), "f"), Node("o", MatMul(rng.uniform(-1, 1, (12, 2))), ("f",), "o")]  # fmt: skip
+    return Graph((TensorSpec("x", (1, 1, 6, 6)),), tuple(nodes), ("o",))
+
+
+@pytest.mark.parametrize("pool,merges", [(AveragePool(Window((2, 2), (2, 2), (0, 0, 0, 0), (1, 1))), True),
+                                         (MaxPool(Window((2, 2), (2, 2), (0, 0, 0, 0), (1, 1))), False)])  # fmt: skip
+def test_negated_channel_merges_through_avgpool_but_not_maxpool(pool, merges: bool) -> None:
+    g = _pool_net(pool)
+    r = reduce_channels(g)
+    assert r.channel_counts() == (5, 4 if merges else 5)
+    assert_same_function(g, r.reduced)
+    assert check_certificate(g, r.reduced, certificate_of(r)).valid
+
+
+@pytest.mark.parametrize("u_factor,merges", [(2.0, True), (3.0, False)])
+def test_residual_join_merges_only_with_the_same_factor_in_both_branches(u_factor: float, merges: bool) -> None:
+    rng = np.random.default_rng(15)
+    wa = rng.uniform(-1, 1, (1, 1, 3, 3))
+    wt = np.concatenate([wa, 2 * wa, rng.uniform(-1, 1, (1, 1, 3, 3))])
+    wb = rng.uniform(-1, 1, (1, 1, 3, 3))
+    wu = np.concatenate([wb, u_factor * wb, rng.uniform(-1, 1, (1, 1, 3, 3))])
+    same = Window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1))
+    nodes = [Node("t", Conv(wt, np.array([0.5, 1.0, 0.0]), same), ("x",), "t"),
+             Node("u", Conv(wu, np.array([0.25, 0.25 * u_factor, 0.0]), same), ("x",), "u"),
+             Node("v", Binary("add"), ("t", "u"), "v"), Node("r", Act(Activation("relu")), ("v",), "r"),
+             Node("f", Reshape((1, 3 * 25)), ("r",), "f"), Node("o", MatMul(rng.uniform(-1, 1, (75, 2))), ("f",), "o")]  # fmt: skip
+    g = Graph((TensorSpec("x", (1, 1, 5, 5)),), tuple(nodes), ("o",))
+    r = reduce_channels(g)
+    assert r.channel_counts() == (8, 6 if merges else 8)
+    assert_same_function(g, r.reduced)
+    assert check_certificate(g, r.reduced, certificate_of(r)).valid

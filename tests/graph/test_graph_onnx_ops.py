@@ -197,3 +197,19 @@ def test_declared_output_shape_contradiction_is_refused() -> None:
     node = helper.make_node("Relu", ["x"], ["y"])
     with pytest.raises(LumpcheckError, match="contradicts itself"):
         read_model(model([node], {"x": [1, 3]}, {"y": [3]}), "t.onnx")
+
+
+@pytest.mark.parametrize("op", ["Conv", "MaxPool", "AveragePool"])
+def test_one_dimensional_windows(op: str) -> None:
+    rng = np.random.default_rng(9)
+    attrs = {"kernel_shape": [3], "strides": [2], "pads": [1, 0]}
+    inits = {"W": f32(rng, 4, 2, 3)} if op == "Conv" else {}
+    node = helper.make_node(op, ["x", "W"] if op == "Conv" else ["x"], ["y"], **attrs)
+    check_against_ort(model([node], {"x": [1, 2, 9]}, {"y": None}, inits), rng)
+
+
+def test_sum_and_mean_of_data_tensors() -> None:
+    rng = np.random.default_rng(10)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sum", ["x", "r", "c"], ["s"]),
+             helper.make_node("Mean", ["s", "x"], ["y"])]  # fmt: skip
+    check_against_ort(model(nodes, {"x": [1, 4]}, {"y": None}, {"c": f32(rng, 4)}), rng)
