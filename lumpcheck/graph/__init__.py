@@ -1,5 +1,9 @@
-"""Graph IR for real architectures (CNNs, ResNets, BatchNorm, pooling, softmax): read, evaluate, write, reduce.
+"""Graph IR for real architectures (CNNs, ResNets, BatchNorm, pooling, softmax): read exactly, evaluate, write,
+reduce channels (exactly, or on an input box), certify and check.
 
-Layers (to become ir/, io/, reduce/, … in the package restructure): `ops`/`ir` (the IR), `kernels`/`radical`/
-`evaluate` (float and exact semantics), `onnx_*` (ONNX reader and writer), `dense` (bridge to `Network`).
+Layers (for the package restructure): IR — `ops`, `ir`; numbers/semantics — `radical`, `kernels`, `evaluate`;
+io — `onnx_values`, `onnx_fold`, `onnx_layout`, `onnx_ops`, `onnx_read`, `onnx_write`, `certificate`;
+bounds — `bounds`; reduce — `relations`, `transfer`, `channels`, `lump`, `rewrite`, `dense` (bridge to
+`Network`); checker kernel — `check_rules`, `check` (imports only ir/ops/kernels/exact/bounds/certificate);
+apps — `files` (file-level reduce/check hooks).
 """

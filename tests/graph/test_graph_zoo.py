@@ -168,3 +168,30 @@ def raw(net, x: list[Fraction]) -> list[Fraction]:
     return [v * a + b for v, a, b in zip(y, scale, shift)]
 
 
+
+
+@pytest.mark.parametrize("name", ["marabou/resources/onnx/acasxu/ACASXU_experimental_v2a_1_1.onnx",
+                                  "vnncomp2021/benchmarks/eran/nets/mnist_relu_9_200.onnx",
+                                  "marabou/resources/onnx/mnist5x20_leaky_relu.onnx"])  # fmt: skip
+def test_network_to_graph_and_back_is_the_same_function(name: str) -> None:
+    from conftest import ZOO
+    from lumpcheck.graph.dense import from_network
+
+    path = ZOO / name
+    if not path.exists():
+        pytest.skip("needs ../shared/zoo")
+    net = load_model(path)
+    g = from_network(net)
+    back = to_network(g)
+    x = np.random.default_rng(4).uniform(-1, 1, net.input_size)
+    flat = [Fraction(v) for v in x]
+    if net.piecewise_linear and net.input_size < 100:
+        assert raw(back, flat) == raw(net, flat)
+        graph_out = [to_fraction(v) for v in evaluate_exact(g, {g.inputs[0].name: x.reshape(1, -1)})[g.outputs[0]].reshape(-1)]
+        assert graph_out == raw(net, flat)
+    else:
+        want = np.array([float(v) for v in raw(net, flat)]) if net.piecewise_linear else None
+        got = evaluate_float(g, {g.inputs[0].name: x.reshape(1, -1)})[g.outputs[0]].reshape(-1)
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        assert back.widths == net.widths
