@@ -80,6 +80,7 @@ class GraphCertificate:
 
     rounds: tuple[Round, ...]
     box: Mapping[str, tuple[tuple[Fraction, ...], tuple[Fraction, ...]]] | None = None
+    bounds: str = "interval"  # how the checker recomputes the bounds that confirm the phases
 
     def to_json(self) -> str:
         def claim(c: Claim) -> list:
@@ -93,7 +94,7 @@ class GraphCertificate:
             for r in self.rounds
         ]  # fmt: skip
         box = None if self.box is None else {k: [[_q(v) for v in lo], [_q(v) for v in hi]] for k, (lo, hi) in self.box.items()}
-        return json.dumps({"format": FORMAT, "box": box, "rounds": rounds}, indent=1)
+        return json.dumps({"format": FORMAT, "box": box, "bounds": self.bounds, "rounds": rounds}, indent=1)
 
     @staticmethod
     def from_json(text: str) -> "GraphCertificate":
@@ -115,4 +116,4 @@ class GraphCertificate:
         box = doc.get("box")
         if box is not None:
             box = {k: (tuple(Fraction(v) for v in lo), tuple(Fraction(v) for v in hi)) for k, (lo, hi) in box.items()}
-        return GraphCertificate(tuple(rounds), box)
+        return GraphCertificate(tuple(rounds), box, str(doc.get("bounds", "interval")))

@@ -23,10 +23,11 @@ import numpy as np
 
 from ..exact import as_fractions, canonical
 from . import kernels as K
-from .bounds import channel_phases, interval_bounds
+from .bounds import channel_phases
 from .certificate import Claim, GraphCertificate, Removal, Round
 from .check_rules import derive, join, matches, per_channel_values, pool_uniform, relate, softmax_entries
 from .ir import Graph, Node
+from .symbolic import bounds_by
 from .ops import (Act, Affine, AveragePool, BatchNorm, Binary, Clip, Conv, GlobalPool, Identity, MatMul, MaxPool, Op,
                   Pad, Reshape, Softmax, Transpose, Window)  # fmt: skip
 
@@ -442,14 +443,17 @@ def same_graph(a: Graph, b: Graph) -> str | None:
 # ---- driver
 
 
-def verify_phases(g: Graph, lays: dict, rnd: Round, box: dict | None) -> dict:
+def verify_phases(g: Graph, lays: dict, rnd: Round, box: dict | None, method: str) -> dict:
     """Claimed ReLU phases, each confirmed by sound interval bounds on the certificate's box."""
     if not rnd.phases:
         return {}
     if box is None:
         raise Invalid("ReLU phases are claimed but the certificate states no box")
     exact_box = {s.name: (np.array(box[s.name][0], dtype=object), np.array(box[s.name][1], dtype=object)) for s in g.inputs}
-    bounds = interval_bounds(g, exact_box)
+    try:
+        bounds = bounds_by(method)(g, exact_box)
+    except ValueError as e:
+        raise Invalid(str(e)) from None
     by_out = {n.output: n for n in g.nodes}
     for name, claimed in rnd.phases.items():
         node = by_out.get(name)
@@ -463,10 +467,10 @@ def verify_phases(g: Graph, lays: dict, rnd: Round, box: dict | None) -> dict:
     return dict(rnd.phases)
 
 
-def _check_round(g: Graph, rnd: Round, box: dict | None) -> Graph:
+def _check_round(g: Graph, rnd: Round, box: dict | None, method: str) -> Graph:
     lays = layouts(g)
     claims = {t: {c.channel: c for c in cs} for t, cs in rnd.claims.items()}
-    verify_claims(g, lays, claims, verify_phases(g, lays, rnd, box))
+    verify_claims(g, lays, claims, verify_phases(g, lays, rnd, box, method))
     regions = [region_of(rem, g, lays) for rem in rnd.removals]
     kept_rows = {p: list(reg.removal.kept) for reg in regions for p in reg.removal.producers}
     maps = {}
@@ -483,7 +487,7 @@ def replay(original: Graph, cert: GraphCertificate) -> tuple[Graph | None, Verdi
     g = original
     for i, rnd in enumerate(cert.rounds):
         try:
-            g = _check_round(g, rnd, cert.box)
+            g = _check_round(g, rnd, cert.box, cert.bounds)
         except Invalid as e:
             return None, Verdict(False, f"round {i}: {e}")
     return g, Verdict(True)

@@ -28,7 +28,7 @@ from fractions import Fraction
 import numpy as np
 
 from .certificate import Claim, GraphCertificate, Removal, Round
-from .bounds import interval_bounds
+from .symbolic import bounds_by
 from .channels import Analysis, Axis, analyze
 from .ir import Graph, prune
 from .ops import Conv, MatMul, Op
@@ -79,6 +79,7 @@ class ChannelReduction:
     reduced: Graph
     rounds: tuple[tuple[Graph, tuple[SpaceRecord, ...], dict], ...]
     box: dict | None = None
+    bounds: str = "interval"
 
     def channel_counts(self) -> tuple[int, int]:
         """Channels of all producer spaces before and after."""
@@ -187,15 +188,16 @@ def plan_dead(a: Analysis) -> list[SpaceRecord]:
 # ---- driver
 
 
-def reduce_channels(graph: Graph, *, box: dict | None = None, max_rounds: int = 20) -> ChannelReduction:
+def reduce_channels(graph: Graph, *, box: dict | None = None, bounds: str = "interval", max_rounds: int = 20) -> ChannelReduction:
     """Merge/fold/drop channels until nothing changes; the reduced graph computes exactly the original function
-    (on `box` = {input: (lower, upper)} when given: ReLU channels stable on the box count as linear there)."""
+    (on `box` = {input: (lower, upper)} when given: ReLU channels stable on the box count as linear there, from
+    sound `bounds` = "interval" or "symbolic")."""
     g = prune(graph)
     rounds = []
     for _ in range(max_rounds):
         progressed = False
         for planner in (plan_merges, plan_dead):
-            a = analyze(g, interval_bounds(g, box) if box is not None and planner is plan_merges else None)
+            a = analyze(g, bounds_by(bounds)(g, box) if box is not None and planner is plan_merges else None)
             records = planner(a)
             if records:
                 rounds.append((g, tuple(records), dict(a.phases)))
@@ -203,7 +205,7 @@ def reduce_channels(graph: Graph, *, box: dict | None = None, max_rounds: int = 
                 progressed = True
         if not progressed:
             break
-    return ChannelReduction(graph, g, tuple(rounds), box)
+    return ChannelReduction(graph, g, tuple(rounds), box, bounds)
 
 
 # ---- certificate
@@ -237,9 +239,9 @@ def certificate_of(reduction: ChannelReduction) -> GraphCertificate:
         removals = tuple(
             Removal(r.kind, r.producers, r.channels, r.kept, r.reps, tuple(b.consumer for b in r.boundaries)) for r in records
         )
-        bounds = interval_bounds(g, box) if phases else None
+        bounds = bounds_by(reduction.bounds)(g, box) if phases else None
         rounds.append(Round(claims_of(analyze(g, bounds)), removals, {k: v for k, v in phases.items() if any(v)}))
     exact_box = None
     if box is not None:
         exact_box = {k: tuple(tuple(Fraction(v) for v in np.asarray(b, dtype=object).reshape(-1)) for b in lohi) for k, lohi in box.items()}
-    return GraphCertificate(tuple(rounds), exact_box)
+    return GraphCertificate(tuple(rounds), exact_box, reduction.bounds)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.graph.bounds import interval_bounds, stable_counts
+from lumpcheck.graph.symbolic import bounds_by
 from lumpcheck.graph.evaluate import evaluate_exact, evaluate_float
 from lumpcheck.graph.ir import Graph, Node
 from lumpcheck.graph.onnx_read import read_graph
@@ -38,14 +39,17 @@ def assert_inside(g: Graph, bounds: dict, box: dict, seed: int, samples: int = 1
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plans(), st.sampled_from([0.0, 1e-3, 0.05, 0.5]))
-def test_bounds_enclose_samples_of_planted_cnns(plan, eps: float) -> None:
+@given(plans(), st.sampled_from([0.0, 1e-3, 0.05, 0.5]), st.sampled_from(["interval", "symbolic"]))
+def test_bounds_enclose_samples_of_planted_cnns(plan, eps: float, method: str) -> None:
     g = build(plan).graph
     _, box = box_around(g, plan.seed, eps)
-    bounds = interval_bounds(g, box)
+    bounds = bounds_by(method)(g, box)
     assert_inside(g, bounds, box, plan.seed)
     for name, inactive, active, total in stable_counts(g, bounds):
         assert inactive + active <= total
+    if method == "symbolic":  # intersected with interval bounds: never looser
+        for name, (lo, hi) in interval_bounds(g, box).items():
+            assert np.all(bounds[name][0] >= lo) and np.all(bounds[name][1] <= hi)
 
 
 def test_point_box_bounds_contain_the_exact_value_with_fraction_weights() -> None:
@@ -77,5 +81,7 @@ def test_bounds_enclose_samples_of_zoo_models(name: str) -> None:
     g = read_graph(p)
     _, box = box_around(g, 0, 0.05)
     assert_inside(g, interval_bounds(g, box), box, 1, samples=6)
+    if g.inputs[0].size <= 1024:
+        assert_inside(g, bounds_by("symbolic")(g, box), box, 2, samples=6)
 
 

@@ -74,6 +74,14 @@ def test_box_certificate_checks_and_its_box_and_phases_are_verified() -> None:
     rounds[rnd] = Round(cert.rounds[rnd].claims, cert.rounds[rnd].removals, {name: flipped})
     assert not check_certificate(g, r.reduced, dataclasses.replace(cert, rounds=tuple(rounds))).valid
     assert not check_certificate(g, r.reduced, dataclasses.replace(cert, box=None)).valid
+    assert not check_certificate(g, r.reduced, dataclasses.replace(cert, bounds="guess")).valid
+
+
+def test_symbolic_bounds_certificate_checks() -> None:
+    g = net()
+    r = reduce_channels(g, box=unit_box(g), bounds="symbolic")
+    cert = GraphCertificate.from_json(certificate_of(r).to_json())
+    assert cert.bounds == "symbolic" and check_certificate(g, r.reduced, cert).valid
 
 
 @pytest.mark.zoo
