@@ -4,7 +4,7 @@ Every returned bound encloses the *exact rational* graph on the box: lo <= exact
 Soundness of the float arithmetic (the argument of `lumpcheck/bounds.py`, restated for graph ops):
 (A1) IEEE binary64, round to nearest, gradual underflow (checked by `check_float_environment`): one operation
      with exact result r and computed v satisfies pred(v) <= r <= succ(v); so after each element-wise op the
-     upper bound is stepped up (`_up`) and the lower bound down (`_down`).
+     upper bound is stepped up (`step_up`) and the lower bound down (`step_down`).
 (A2) A Conv/MatMul/pool sum of n products computed in any order (BLAS, tensordot) is off by at most
      γ_n·T + n·2^-1073 with T = Σ|w_i x_i| (Higham, Thm 3.1, with underflow); with T̂ the float value of the
      same sum of absolute values, |error| <= n·2^-52·T̂ + n·2^-1072 for n <= 2^40 (see lumpcheck/bounds.py).
@@ -34,15 +34,18 @@ Bounds = tuple[np.ndarray, np.ndarray]
 _INF = np.inf
 
 
-def _up(x: np.ndarray) -> np.ndarray:
+def step_up(x: np.ndarray) -> np.ndarray:
+    """The next float above (an upper bound of the exact result of the last rounded operation, A1)."""
     return np.nextafter(x, _INF)
 
 
-def _down(x: np.ndarray) -> np.ndarray:
+def step_down(x: np.ndarray) -> np.ndarray:
+    """The next float below."""
     return np.nextafter(x, -_INF)
 
 
-def _round(q: Fraction, up: bool) -> float:
+def round_out(q: Fraction, up: bool) -> float:
+    """The float nearest to q in the given direction (>= q if up, <= q otherwise)."""
     f = float(q)
     if up and Fraction(f) < q:
         f = float(np.nextafter(f, _INF))
@@ -56,8 +59,8 @@ def enclose(values: np.ndarray) -> Bounds:
     if values.dtype != object:
         v = values.astype(np.float64)
         return v, v
-    lo = np.array([_round(Fraction(v), False) for v in values.reshape(-1)]).reshape(values.shape)
-    hi = np.array([_round(Fraction(v), True) for v in values.reshape(-1)]).reshape(values.shape)
+    lo = np.array([round_out(Fraction(v), False) for v in values.reshape(-1)]).reshape(values.shape)
+    hi = np.array([round_out(Fraction(v), True) for v in values.reshape(-1)]).reshape(values.shape)
     return lo, hi
 
 
@@ -66,7 +69,7 @@ def _split(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if weight.dtype != object:
         return weight.astype(np.float64), np.zeros(weight.shape)
     wf = np.array([float(v) for v in weight.reshape(-1)]).reshape(weight.shape)
-    res = np.array([_round(abs(Fraction(v) - Fraction(f)), True) for v, f in zip(weight.reshape(-1), wf.reshape(-1))])
+    res = np.array([round_out(abs(Fraction(v) - Fraction(f)), True) for v, f in zip(weight.reshape(-1), wf.reshape(-1))])
     return wf, res.reshape(weight.shape)
 
 
@@ -80,11 +83,11 @@ def _linear(apply, weight: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray) -
         m = np.maximum(np.abs(lo), np.abs(hi))
         t = apply(np.abs(w), m)
         terms = 2 * n + 1
-        err = _up(_up(_up(2.0 * terms * 2.0**-52) * t) + 2.0 * terms * 2.0**-1072)
+        err = step_up(step_up(step_up(2.0 * terms * 2.0**-52) * t) + 2.0 * terms * 2.0**-1072)
         if np.any(res):
             extra = apply(res, m)
-            err = _up(err + _up(_up(extra) + _up(2.0 * terms * 2.0**-52) * extra))
-        hi_out, lo_out = _up(s_hi + err), _down(s_lo - err)
+            err = step_up(err + step_up(step_up(extra) + step_up(2.0 * terms * 2.0**-52) * extra))
+        hi_out, lo_out = step_up(s_hi + err), step_down(s_lo - err)
     hi_out[~np.isfinite(hi_out)] = _INF
     lo_out[~np.isfinite(lo_out)] = -_INF
     return lo_out, hi_out
@@ -94,7 +97,7 @@ def _add_bias(b: Bounds, bias: np.ndarray | None, shape: tuple) -> Bounds:
     if bias is None:
         return b
     blo, bhi = enclose(np.asarray(bias))
-    return _down(b[0] + blo.reshape(shape)), _up(b[1] + bhi.reshape(shape))
+    return step_down(b[0] + blo.reshape(shape)), step_up(b[1] + bhi.reshape(shape))
 
 
 def _mul_interval(lo: np.ndarray, hi: np.ndarray, slo: np.ndarray, shi: np.ndarray) -> Bounds:
@@ -103,10 +106,11 @@ def _mul_interval(lo: np.ndarray, hi: np.ndarray, slo: np.ndarray, shi: np.ndarr
         corners = [lo * slo, lo * shi, hi * slo, hi * shi]
     c = np.stack(np.broadcast_arrays(*corners))
     c = np.where(np.isnan(c), 0.0, c)  # 0·inf: the exact product of a finite factor is finite; inf covers it
-    return _down(c.min(axis=0)), _up(c.max(axis=0))
+    return step_down(c.min(axis=0)), step_up(c.max(axis=0))
 
 
-def _sqrt_bounds(q: Fraction, bits: int = 80) -> tuple[Fraction, Fraction]:
+def sqrt_bounds(q: Fraction, bits: int = 80) -> tuple[Fraction, Fraction]:
+    """Rationals lo <= √q <= hi (isqrt of q·4^bits)."""
     s = 1 << bits
     r = isqrt(q.numerator * s * s // q.denominator)
     return Fraction(r, s), Fraction(r + 2, s)
@@ -117,11 +121,11 @@ def _batchnorm(op: BatchNorm, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     shape = (1, op.channels) + (1,) * (lo.ndim - 2)
     flo, fhi = [], []
     for g, v in zip(as_fractions(np.asarray(op.scale)), as_fractions(np.asarray(op.var))):
-        slo, shi = _sqrt_bounds(Fraction(v) + op.epsilon)
+        slo, shi = sqrt_bounds(Fraction(v) + op.epsilon)
         a, b = Fraction(g) / shi, Fraction(g) / slo
-        flo.append(_round(min(a, b), False)), fhi.append(_round(max(a, b), True))
+        flo.append(round_out(min(a, b), False)), fhi.append(round_out(max(a, b), True))
     mlo, mhi = (x.reshape(shape) for x in enclose(np.asarray(op.mean)))
-    clo, chi = _down(lo - mhi), _up(hi - mlo)
+    clo, chi = step_down(lo - mhi), step_up(hi - mlo)
     plo, phi = _mul_interval(clo, chi, np.array(flo).reshape(shape), np.array(fhi).reshape(shape))
     return _add_bias((plo, phi), op.bias, shape)
 
@@ -145,7 +149,7 @@ def _mp_monotone(fn, lo: np.ndarray, hi: np.ndarray) -> Bounds:
             v = fn(iv.mpf(1e308) if x > 0 else iv.mpf(-1e308))
         else:
             v = fn(iv.mpf(x))
-        return _round(_endpoint(v, up), up)
+        return round_out(_endpoint(v, up), up)
 
     return (np.vectorize(lambda x: one(x, False))(lo).astype(np.float64), np.vectorize(lambda x: one(x, True))(hi).astype(np.float64))
 
@@ -157,7 +161,7 @@ def _act(op: Act, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     if a.kind == "relu":
         return np.maximum(lo, 0), np.maximum(hi, 0)
     if a.kind == "leaky_relu":  # monotone for alpha >= 0; otherwise bound both pieces
-        alo, ahi = _round(a.alpha, False), _round(a.alpha, True)
+        alo, ahi = round_out(a.alpha, False), round_out(a.alpha, True)
         neg = _mul_interval(np.minimum(lo, 0), np.minimum(hi, 0), np.array(alo), np.array(ahi))
         return np.minimum(np.maximum(lo, 0), neg[0]), np.maximum(np.maximum(hi, 0), neg[1])
     import mpmath
@@ -186,8 +190,8 @@ def _softmax(op: Softmax, lo: np.ndarray, hi: np.ndarray) -> Bounds:
         for i in range(flat_lo.shape[1]):
             low = elo[i] / (elo[i] + s_hi - ehi[i])
             high = ehi[i] / (ehi[i] + s_lo - elo[i])
-            out_lo[r, i] = max(0.0, _round(_endpoint(low, False), False))
-            out_hi[r, i] = min(1.0, _round(_endpoint(high, True), True))
+            out_lo[r, i] = max(0.0, round_out(_endpoint(low, False), False))
+            out_hi[r, i] = min(1.0, round_out(_endpoint(high, True), True))
     shape = moved_lo.shape
     back = lambda a: np.moveaxis(a.reshape(shape), range(-len(op.axes), 0), op.axes)  # noqa: E731
     return back(out_lo), back(out_hi)
@@ -198,8 +202,8 @@ def _average_pool(op: AveragePool, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     n = int(np.prod(op.window.kernel))
     m = np.maximum(np.abs(lo), np.abs(hi))
     with np.errstate(over="ignore", invalid="ignore"):
-        err = _up(_up(4.0 * (n + 1) * 2.0**-52) * K.average_pool(m, op.window, op.count_include_pad) + 4.0 * (n + 1) * 2.0**-1072)
-        a, b = _down(K.average_pool(lo, op.window, op.count_include_pad) - err), _up(K.average_pool(hi, op.window, op.count_include_pad) + err)
+        err = step_up(step_up(4.0 * (n + 1) * 2.0**-52) * K.average_pool(m, op.window, op.count_include_pad) + 4.0 * (n + 1) * 2.0**-1072)
+        a, b = step_down(K.average_pool(lo, op.window, op.count_include_pad) - err), step_up(K.average_pool(hi, op.window, op.count_include_pad) + err)
     return np.where(np.isfinite(a), a, -_INF), np.where(np.isfinite(b), b, _INF)
 
 
@@ -208,9 +212,9 @@ def _global_average(lo: np.ndarray, hi: np.ndarray) -> Bounds:
     m = np.maximum(np.abs(lo), np.abs(hi))
     axes = tuple(range(2, lo.ndim))
     with np.errstate(over="ignore", invalid="ignore"):
-        err = _up(_up(4.0 * (n + 1) * 2.0**-52) * m.mean(axis=axes, keepdims=True) + 4.0 * (n + 1) * 2.0**-1072)
-        a = _down(lo.mean(axis=axes, keepdims=True) - err)
-        b = _up(hi.mean(axis=axes, keepdims=True) + err)
+        err = step_up(step_up(4.0 * (n + 1) * 2.0**-52) * m.mean(axis=axes, keepdims=True) + 4.0 * (n + 1) * 2.0**-1072)
+        a = step_down(lo.mean(axis=axes, keepdims=True) - err)
+        b = step_up(hi.mean(axis=axes, keepdims=True) + err)
     return np.where(np.isfinite(a), a, -_INF), np.where(np.isfinite(b), b, _INF)
 
 
@@ -218,7 +222,7 @@ def _affine(op: Affine, lo: np.ndarray, hi: np.ndarray) -> Bounds:
     slo, shi = enclose(np.asarray(op.scale))
     p = _mul_interval(lo, hi, slo, shi)
     tlo, thi = enclose(np.asarray(op.shift))
-    return _down(p[0] + tlo), _up(p[1] + thi)
+    return step_down(p[0] + tlo), step_up(p[1] + thi)
 
 
 def _conv_apply(op: Conv):
@@ -265,14 +269,14 @@ def _node_bounds(op, ins: list[Bounds], out_shape: tuple) -> Bounds:
     if isinstance(op, GlobalPool):
         return (K.global_pool(lo, "max"), K.global_pool(hi, "max")) if op.mode == "max" else _global_average(lo, hi)
     if isinstance(op, Pad):
-        vlo, vhi = _round(op.value, False), _round(op.value, True)
+        vlo, vhi = round_out(op.value, False), round_out(op.value, True)
         return K.pad_constant(lo, op.pads, vlo), K.pad_constant(hi, op.pads, vhi)
     if isinstance(op, Binary):
         (alo, ahi), (blo, bhi) = ins
         if op.op == "add":
-            return _down(alo + blo), _up(ahi + bhi)
+            return step_down(alo + blo), step_up(ahi + bhi)
         if op.op == "sub":
-            return _down(alo - bhi), _up(ahi - blo)
+            return step_down(alo - bhi), step_up(ahi - blo)
         f = np.maximum if op.op == "max" else np.minimum
         return f(alo, blo), f(ahi, bhi)
     if isinstance(op, Concat):

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..exact import as_fractions
 from . import kernels as K
-from .bounds import Bounds, _down, _round, _up, enclose, interval_bounds
+from .bounds import Bounds, enclose, interval_bounds, round_out, sqrt_bounds, step_down, step_up
 from .ir import Graph
 from .ops import (Act, Affine, AveragePool, BatchNorm, Binary, Conv, GlobalPool, Identity, LeftMatMul, MatMul, Pad,
                   Reshape, Transpose)  # fmt: skip
@@ -53,7 +53,7 @@ def _magnitude(rows: np.ndarray, m: np.ndarray) -> np.ndarray:
     weights = np.append(m, 1.0) if n == len(m) + 1 else m  # with or without the constant row
     with np.errstate(over="ignore"):
         s = np.tensordot(weights, a, axes=(0, 0))
-        return _up(s * (1 + 2 * n * EPS) + n * TINY)
+        return step_up(s * (1 + 2 * n * EPS) + n * TINY)
 
 
 def concretize(sym: Sym, xlo: np.ndarray, xhi: np.ndarray, m: np.ndarray) -> Bounds:
@@ -64,10 +64,10 @@ def concretize(sym: Sym, xlo: np.ndarray, xhi: np.ndarray, m: np.ndarray) -> Bou
         Up, Un = np.maximum(sym.U[:-1], 0), np.minimum(sym.U[:-1], 0)
         lo = np.tensordot(xlo, Lp, axes=(0, 0)) + np.tensordot(xhi, Ln, axes=(0, 0))
         hi = np.tensordot(xhi, Up, axes=(0, 0)) + np.tensordot(xlo, Un, axes=(0, 0))
-        err_l = _up(4 * (n + 1) * EPS * _magnitude(sym.L[:-1], m) + (n + 1) * TINY) if n else 0.0
-        err_u = _up(4 * (n + 1) * EPS * _magnitude(sym.U[:-1], m) + (n + 1) * TINY) if n else 0.0
-        lo = _down(_down(_down(lo - err_l) + sym.L[-1]) - sym.el)
-        hi = _up(_up(_up(hi + err_u) + sym.U[-1]) + sym.eu)
+        err_l = step_up(4 * (n + 1) * EPS * _magnitude(sym.L[:-1], m) + (n + 1) * TINY) if n else 0.0
+        err_u = step_up(4 * (n + 1) * EPS * _magnitude(sym.U[:-1], m) + (n + 1) * TINY) if n else 0.0
+        lo = step_down(step_down(step_down(lo - err_l) + sym.L[-1]) - sym.el)
+        hi = step_up(step_up(step_up(hi + err_u) + sym.U[-1]) + sym.eu)
     return np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
 
 
@@ -79,11 +79,11 @@ def _linear(sym: Sym, apply, w: np.ndarray, fan_in: int, m: np.ndarray) -> Sym:
         U = apply(wp, sym.U) + apply(wn, sym.L)
         n2 = 2 * fan_in + 1
         mag = apply(wa, np.maximum(_magnitude(sym.L, m), _magnitude(sym.U, m))[None])[0]
-        round_err = _up(_up(2 * n2 * EPS) * mag + n2 * TINY)
-        el = _up(apply(wp, sym.el[None])[0] + apply(-wn, sym.eu[None])[0])
-        eu = _up(apply(wp, sym.eu[None])[0] + apply(-wn, sym.el[None])[0])
+        round_err = step_up(step_up(2 * n2 * EPS) * mag + n2 * TINY)
+        el = step_up(apply(wp, sym.el[None])[0] + apply(-wn, sym.eu[None])[0])
+        eu = step_up(apply(wp, sym.eu[None])[0] + apply(-wn, sym.el[None])[0])
         # the slacks were propagated in floats too: charge their own sums
-        el, eu = _up(_up(el * (1 + 2 * n2 * EPS)) + round_err), _up(_up(eu * (1 + 2 * n2 * EPS)) + round_err)
+        el, eu = step_up(step_up(el * (1 + 2 * n2 * EPS)) + round_err), step_up(step_up(eu * (1 + 2 * n2 * EPS)) + round_err)
     return Sym(L, U, el, eu)
 
 
@@ -92,8 +92,8 @@ def _add_const(sym: Sym, lo: np.ndarray, hi: np.ndarray) -> Sym:
     L, U = sym.L.copy(), sym.U.copy()
     L[-1] = L[-1] + lo
     U[-1] = U[-1] + hi
-    el = _up(sym.el + np.abs(L[-1]) * EPS + TINY)
-    eu = _up(sym.eu + np.abs(U[-1]) * EPS + TINY)
+    el = step_up(sym.el + np.abs(L[-1]) * EPS + TINY)
+    eu = step_up(sym.eu + np.abs(U[-1]) * EPS + TINY)
     return Sym(L, U, el, eu)
 
 
@@ -102,7 +102,7 @@ def _float_params(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if arr.dtype != object:
         return arr.astype(np.float64), np.zeros(arr.shape)
     f = np.array([float(v) for v in arr.reshape(-1)]).reshape(arr.shape)
-    r = np.array([_round(abs(Fraction(v) - Fraction(x)), True) for v, x in zip(arr.reshape(-1), f.reshape(-1))]).reshape(arr.shape)
+    r = np.array([round_out(abs(Fraction(v) - Fraction(x)), True) for v, x in zip(arr.reshape(-1), f.reshape(-1))]).reshape(arr.shape)
     return f, r
 
 
@@ -111,8 +111,8 @@ def _residual_slack(sym: Sym, apply, res: np.ndarray, in_bounds: Bounds) -> Sym:
     if not np.any(res):
         return sym
     big = np.maximum(np.abs(in_bounds[0]), np.abs(in_bounds[1]))
-    extra = _up(apply(res, big[None])[0] * (1 + 1e-12) + TINY)
-    return Sym(sym.L, sym.U, _up(sym.el + extra), _up(sym.eu + extra))
+    extra = step_up(apply(res, big[None])[0] * (1 + 1e-12) + TINY)
+    return Sym(sym.L, sym.U, step_up(sym.el + extra), step_up(sym.eu + extra))
 
 
 def _relu(sym: Sym, op: Act, lo: np.ndarray, hi: np.ndarray, m: np.ndarray) -> Sym | None:
@@ -137,8 +137,8 @@ def _relu(sym: Sym, op: Act, lo: np.ndarray, hi: np.ndarray, m: np.ndarray) -> S
         su[i], sl[i] = chord, lam
         pts = [p for p in (l, Fraction(0), u)]
         sig = lambda z: z if z >= 0 else alpha * z  # noqa: E731
-        tu[i] = _round(max(sig(z) - Fraction(chord) * z for z in pts), True) if np.isfinite(lf[i]) and np.isfinite(hf[i]) else np.inf
-        tl[i] = _round(min(sig(z) - Fraction(lam) * z for z in pts), False) if np.isfinite(lf[i]) and np.isfinite(hf[i]) else -np.inf
+        tu[i] = round_out(max(sig(z) - Fraction(chord) * z for z in pts), True) if np.isfinite(lf[i]) and np.isfinite(hf[i]) else np.inf
+        tl[i] = round_out(min(sig(z) - Fraction(lam) * z for z in pts), False) if np.isfinite(lf[i]) and np.isfinite(hf[i]) else -np.inf
     if np.any(~np.isfinite(tu)) or np.any(~np.isfinite(tl)):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
@@ -146,8 +146,8 @@ def _relu(sym: Sym, op: Act, lo: np.ndarray, hi: np.ndarray, m: np.ndarray) -> S
         L = sym.L * s_lo[None]
         U[-1] = U[-1] + t_up
         L[-1] = L[-1] + t_lo
-        eu = _up(s_up * sym.eu + 2 * EPS * s_up * _magnitude(sym.U, m) + 2 * EPS * np.abs(U[-1]) + 2 * TINY)
-        el = _up(s_lo * sym.el + 2 * EPS * s_lo * _magnitude(sym.L, m) + 2 * EPS * np.abs(L[-1]) + 2 * TINY)
+        eu = step_up(s_up * sym.eu + 2 * EPS * s_up * _magnitude(sym.U, m) + 2 * EPS * np.abs(U[-1]) + 2 * TINY)
+        el = step_up(s_lo * sym.el + 2 * EPS * s_lo * _magnitude(sym.L, m) + 2 * EPS * np.abs(L[-1]) + 2 * TINY)
     return Sym(L, U, el, eu)
 
 
@@ -226,8 +226,8 @@ def _step(node, sym_in: list, b_in: list, out_b: Bounds, m: np.ndarray, rows: in
         else:
             L, U, el, eu = a.L - b.U, a.U - b.L, a.el + b.eu, a.eu + b.el
         with np.errstate(over="ignore"):
-            el = _up(el + 2 * EPS * (_magnitude(a.L, m) + _magnitude(b.U if op.op == "sub" else b.L, m)) + TINY)
-            eu = _up(eu + 2 * EPS * (_magnitude(a.U, m) + _magnitude(b.L if op.op == "sub" else b.U, m)) + TINY)
+            el = step_up(el + 2 * EPS * (_magnitude(a.L, m) + _magnitude(b.U if op.op == "sub" else b.L, m)) + TINY)
+            eu = step_up(eu + 2 * EPS * (_magnitude(a.U, m) + _magnitude(b.L if op.op == "sub" else b.U, m)) + TINY)
         return Sym(L, U, el, eu)
     return _concrete(out_b, rows)
 
@@ -235,23 +235,21 @@ def _step(node, sym_in: list, b_in: list, out_b: Bounds, m: np.ndarray, rows: in
 def _batchnorm(x: Sym, op: BatchNorm, b_in: Bounds, m: np.ndarray) -> Sym:
     """y = f·(x − μ) + β + (a − f)(x − μ) with f the nearest float of a = γ/√(v+ε); the last term is bounded by
     |a − f|·max|x − μ| (concrete) and added to both slacks."""
-    from .bounds import _sqrt_bounds
-
     shape = b_in[0].shape
     cshape = (1, op.channels) + (1,) * (len(shape) - 2)
     f, delta = [], []
     for g, v in zip(as_fractions(np.asarray(op.scale)), as_fractions(np.asarray(op.var))):
-        slo, shi = _sqrt_bounds(Fraction(v) + op.epsilon)
+        slo, shi = sqrt_bounds(Fraction(v) + op.epsilon)
         a_lo, a_hi = sorted((Fraction(g) / shi, Fraction(g) / slo))
         mid = float((a_lo + a_hi) / 2)
-        f.append(mid), delta.append(_round(max(a_hi - Fraction(mid), Fraction(mid) - a_lo), True))
+        f.append(mid), delta.append(round_out(max(a_hi - Fraction(mid), Fraction(mid) - a_lo), True))
     fw = np.broadcast_to(np.array(f).reshape(cshape), shape)
     mlo, mhi = (np.broadcast_to(v.reshape(cshape), shape) for v in enclose(np.asarray(op.mean)))
     centred = _add_const(x, -mhi, -mlo)
     out = _linear(centred, lambda w, v: v * w, fw, 1, m)
-    big = _up(np.maximum(np.abs(_down(b_in[0] - mhi)), np.abs(_up(b_in[1] - mlo))))
-    extra = _up(np.broadcast_to(np.array(delta).reshape(cshape), shape) * big * (1 + 4 * EPS) + TINY)
-    out = Sym(out.L, out.U, _up(out.el + extra), _up(out.eu + extra))
+    big = step_up(np.maximum(np.abs(step_down(b_in[0] - mhi)), np.abs(step_up(b_in[1] - mlo))))
+    extra = step_up(np.broadcast_to(np.array(delta).reshape(cshape), shape) * big * (1 + 4 * EPS) + TINY)
+    out = Sym(out.L, out.U, step_up(out.el + extra), step_up(out.eu + extra))
     blo, bhi = (np.broadcast_to(v.reshape(cshape), shape) for v in enclose(np.asarray(op.bias)))
     return _add_const(out, blo, bhi)
 
@@ -276,13 +274,13 @@ def _pool(x: Sym, op, m: np.ndarray) -> Sym:
     with np.errstate(over="ignore", invalid="ignore"):
         L, U = apply(x.L), apply(x.U)
         mag = apply(np.maximum(_magnitude(x.L, m), _magnitude(x.U, m)))
-        err = _up(4 * (n + 2) * EPS * mag + (n + 2) * TINY)
-        el = _up(apply(x.el) * (1 + 4 * (n + 2) * EPS) + err)
-        eu = _up(apply(x.eu) * (1 + 4 * (n + 2) * EPS) + err)
+        err = step_up(4 * (n + 2) * EPS * mag + (n + 2) * TINY)
+        el = step_up(apply(x.el) * (1 + 4 * (n + 2) * EPS) + err)
+        eu = step_up(apply(x.eu) * (1 + 4 * (n + 2) * EPS) + err)
     return Sym(L, U, el, eu)
 
 
-def symbolic_bounds(graph: Graph, box: dict, max_entries: int = 8_000_000) -> dict[str, Bounds]:
+def symbolic_bounds(graph: Graph, box: dict, max_entries: int = 12_000_000) -> dict[str, Bounds]:
     """Sound bounds of every tensor: symbolic (as above) intersected with interval bounds."""
     interval = interval_bounds(graph, box)
     free_lo, free_hi, sym = [], [], {}
