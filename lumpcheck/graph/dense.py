@@ -63,7 +63,10 @@ class _Builder:
     def affine(self, s: np.ndarray, t: np.ndarray) -> None:
         if self.open is not None and self.pending is None:
             w, b = self.open
-            self.open = (canonical(as_fractions(w) * s[:, None]), canonical(as_fractions(b) * s + t))
+            if all(v == 1 for v in s):  # a bias add (the common case): the weights stay as they are
+                self.open = (w, canonical(as_fractions(b) + t))
+            else:
+                self.open = (canonical(as_fractions(w) * s[:, None]), canonical(as_fractions(b) * s + t))
             return
         ps, pt = self.pending or (np.full(self.width, Fraction(1), dtype=object), np.full(self.width, Fraction(0), dtype=object))
         self.pending = (ps * s, pt * s + t)
