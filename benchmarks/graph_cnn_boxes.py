@@ -1,9 +1,9 @@
 """Box reduction of the VNN-COMP 2021 CNN benchmarks (oval21, cifar10_resnet, marabou-cifar10, verivital), certified.
 
 Per (network, property) of each benchmark's instances.csv: sound interval bounds on the property's input box
-(`graph.bounds`; or symbolic, `graph.symbolic`), per-position stable ReLUs (inactive / active / all), then channel reduction on the box
-(`graph.lump.reduce_channels(box=...)`: exact merges, constant/dead channels, whole channels stable on the
-box) with its certificate checked by the independent checker (`graph.check`). Times are wall-clock seconds.
+(`bounds.graph_interval`; or symbolic, `bounds.graph_symbolic`), per-position stable ReLUs (inactive / active / all), then channel reduction on the box
+(`reduction.channel_lumping.reduce_channels(box=...)`: exact merges, constant/dead channels, whole channels stable on the
+box) with its certificate checked by the independent checker (`checker.graph`). Times are wall-clock seconds.
 Run: python benchmarks/graph_cnn_boxes.py [--per N] [--bounds interval|symbolic] [--json out.json]. Not a test.
 """
 
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lumpcheck.graph.bounds import stable_counts
-from lumpcheck.graph.check import check_certificate
-from lumpcheck.graph.lump import certificate_of, reduce_channels
-from lumpcheck.graph.onnx_read import read_graph
-from lumpcheck.graph.symbolic import BOUNDS_METHODS, bounds_by
+from lumpcheck.bounds.graph_interval import stable_counts
+from lumpcheck.bounds.graph_symbolic import BOUNDS_METHODS, bounds_by
+from lumpcheck.checker.graph import check_certificate
+from lumpcheck.io.onnx.graph_read import read_graph
 from lumpcheck.io.vnnlib import read_box
+from lumpcheck.prove.graph_prover import certificate_of
+from lumpcheck.reduction.channel_lumping import reduce_channels
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 BENCH = ZOO / "vnncomp2021" / "benchmarks"
@@ -53,7 +54,7 @@ def run(net: Path, spec: Path, method: str) -> dict:
     t1 = time.perf_counter()
     r = reduce_channels(g, box=box, bounds=method)
     t2 = time.perf_counter()
-    verdict = check_certificate(g, r.reduced, certificate_of(r))
+    verdict = check_certificate(g, r.reduced, certificate_of(r).to_dict())
     t3 = time.perf_counter()
     before, after = r.channel_counts()
     return {

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.graph.dense import NotDenseChain, to_network
-from lumpcheck.graph.onnx_read import read_graph
 from lumpcheck.io import load_model
+from lumpcheck.io.onnx.graph_read import read_graph
+from lumpcheck.ir.graph.dense import NotDenseChain, to_network
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 NETS = ["marabou/resources/onnx/acasxu/ACASXU_experimental_v2a_1_1.onnx", "vnncomp2021/benchmarks/mnistfc/mnist-net_256x6.onnx",
