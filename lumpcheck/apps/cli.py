@@ -12,13 +12,16 @@ from rich.table import Table
 from .. import __version__
 from ..checker import check as run_check
 from ..errors import LumpcheckError
+from ..io.marker import DOMAIN, Marker, marker_of
+from ..io.onnx.signature import describe
 from . import interrupt
 from .cli_verify import approx, verify
 from .console import (
-    ARCH_HELP,
     EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_REFUTED,
+    arch_list,
+    arch_option,
     domain_space_option,
     err,
     load_box,
@@ -31,7 +34,8 @@ from .console import (
 from .outputs import Named, Target, refuse_clashes
 from .pipeline import run_reduction
 from .report import write_report
-from .zoo import discover, run_zoo
+from .zoo import run_zoo
+from .zoo_jobs import discover, skipped_files
 from .zoo_summary import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings
 
 
@@ -80,6 +84,8 @@ def info_dict(net, box) -> dict:
         ],
         "normalization": net.normalization is not None,
         "meta": {k: v for k, v in net.meta.items() if isinstance(v, (str, int, float, bool))},
+        "interface": None if net.meta.get("onnx_signature") is None else describe(net.meta["onnx_signature"]),
+        "lumpcheck": marker_of(net.meta).as_dict() or None,
         "domain": None
         if box is None
         else {"lower": [str(v) for v in box.lower], "upper": [str(v) for v in box.upper], **_chain_box(net, box)},
@@ -98,7 +104,7 @@ def _chain_box(net, box) -> dict:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--domain", "domain", type=click.Path(dir_okay=False), help="VNN-LIB file whose input box to show.")
 @domain_space_option
-@click.option("--arch", help=ARCH_HELP)
+@arch_option()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @user_errors
 def info(model: str, domain: str | None, domain_space: str, arch: str | None, as_json: bool) -> None:
@@ -120,8 +126,11 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
     for i, layer in enumerate(net.layers, start=1):
         table.add_row(str(i), str(layer.in_features), str(layer.out_features), str(layer.activation), f"{layer.param_count:,}")
     out.print(table)
+    if net.meta.get("onnx_signature") is not None:
+        out.print(f"interface: {describe(net.meta['onnx_signature'])}", markup=False, soft_wrap=True)
     if net.normalization is not None:
         out.print("normalisation: input means/ranges and output mean/range kept as metadata (not folded)")
+    _print_marker(marker_of(net.meta))
     if box is not None:
         norm = net.normalization
         chain = None if norm is None else norm.input_box(box)
@@ -140,6 +149,22 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
                         f"{float(chain.lower[i]):.6g}", f"{float(chain.upper[i]):.6g}"]
             bt.add_row(*row)
         out.print(bt)
+
+
+def _print_marker(marker: Marker) -> None:
+    """The lumpcheck marker of a reduced model: its claim, box and certificate, and a warning if box-only."""
+    if not marker.present:
+        return
+    for key, value in marker.as_dict().items():
+        parts = marker.domain_parts() if key == DOMAIN else None
+        if parts is not None:
+            source, n, text, intact = parts
+            shown = text if len(text) <= 300 else text[:299] + "…"
+            value = f"box from {source} ({n} inputs){'' if intact else ' [its text does NOT match its hash: edited?]'}: {shown}"
+        out.print(f"{key}: {value}", markup=False, soft_wrap=True)
+    if marker.only_on_box:
+        err.print("lumpcheck: warning: this model is valid ONLY on the box in lumpcheck.domain: outside it, it computes "
+                  "something else in general (use the original there)", markup=False, soft_wrap=True)
 
 
 def reduction_dict(red, report, out_path: str, cert_path: str | None, verdict: str | None) -> dict:
@@ -204,10 +229,13 @@ def _print_reduction(red, report) -> None:
 @click.option("--certify", "cert_path", type=click.Path(dir_okay=False), help="Prove the reduction and write the certificate (JSON) here (on a failed proof: CERT.failed.json).")
 @click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 into this new (or .smt2-only) directory, replaced as a whole (on a failed proof: DIR.unproved).")
 @normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
+@arch_option()
+@click.option("--opset", type=click.IntRange(min=7), help="ONNX output: the opset to write (default: the source's, "
+              "or 17 for a non-ONNX source). Names, shapes and the input's element type are kept from an ONNX source.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
 def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outside_clip, dtype, cert_path, smtlib_dir,
-           normalization, as_json) -> None:
+           normalization, arch, opset, as_json) -> None:
     """Find the coarsest exact lumping of MODEL and write the smaller model.
 
     Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
@@ -239,7 +267,7 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
                             smtlib_dir=smtlib_dir, normalization=normalization,
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
-                            allow_outside_clip=allow_outside_clip)
+                            allow_outside_clip=allow_outside_clip, arch=arch_list(arch), opset=opset)
     if proving:
         out.print(f"certificate: {res.verdict} -> {res.cert_path}", markup=False, soft_wrap=True)
     failed = res.verdict not in (None, "proved")
@@ -278,9 +306,10 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
 @click.argument("certificate", type=click.Path(dir_okay=False))
 @click.argument("original", type=click.Path(dir_okay=False))
 @click.argument("reduced", type=click.Path(dir_okay=False))
+@arch_option(of="ORIGINAL")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result.")
 @user_errors
-def check(certificate, original, reduced, as_json) -> None:
+def check(certificate, original, reduced, arch, as_json) -> None:
     """Independently re-check a certificate against the two model files.
 
     Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
@@ -294,7 +323,7 @@ def check(certificate, original, reduced, as_json) -> None:
     Example:
       lumpcheck check cert.json model.onnx small.onnx
     """
-    result = run_check(certificate, original, reduced)
+    result = run_check(certificate, original, reduced, original_arch=arch_list(arch))
     if as_json:
         scope = None if result.scope is None else result.scope.to_dict()
         click.echo(json.dumps({"valid": result.valid, "scope": scope, "reasons": result.reasons}, indent=2))
@@ -335,23 +364,27 @@ def report(certificate, output, fmt, original, reduced) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory (summary, index.html, models/).")
-@click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv).")
+@click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv; x.onnx.gz is taken for a missing x.onnx). Every file it names must exist: the missing ones are listed and nothing starts (exit 2).")
+@domain_space_option
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Models processed at the same time.")
 @click.option("--timeout", type=float, help=f"Seconds per model  [default: {DEFAULT_TIMEOUT:g}; domain-map rows: their timeout column].")
 @click.option("--memory-mb", default=DEFAULT_MEMORY_MB, show_default=True, type=click.IntRange(min=0), help="Address-space cap per model process (0: none).")
 @click.option("--scheduler", help="Run on a dask.distributed cluster, e.g. tcp://HOST:8786 (needs lumpcheck[dask]; shared filesystem).")
 @click.option("--force", is_flag=True, help="Redo every model, ignoring earlier results in the output directory.")
 @user_errors
-def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, force) -> None:
-    """Reduce, certify and check every .onnx/.nnet model under DIRECTORY, each in its own process.
+def zoo(directory, output, domain_map, domain_space, jobs, timeout, memory_mb, scheduler, force) -> None:
+    """Reduce, certify and check every .onnx/.nnet model (also .gz) under DIRECTORY, each in its own process.
 
-    One bad model never stops the run: each gets a row with status reduced, minimal, failed (a proof or
-    check did not hold), unsupported, error or timeout. Writes OUTPUT/summary.csv, summary.json, index.html
-    and per model OUTPUT/models/NAME/ (reduced model in the original's format, cert.json, report.html, log).
+    One bad model never stops the run: each gets a row whose status is one of reduced, minimal, failed (a
+    proof or check did not hold), unsupported, error or timeout, and whose reason column says why. Writes
+    OUTPUT/summary.csv, summary.json, index.html and per model OUTPUT/models/NAME/ (reduced model in the
+    original's format, cert.json, report.html, log). PyTorch and Keras files under DIRECTORY are not run, and
+    are named (reduce them one by one). Progress: a bar on a terminal, else one line per finished model.
     Rerunning skips models whose files and settings are unchanged, so an interrupted run can be resumed.
     OUTPUT must not hold DIRECTORY or any model or domain. Ctrl-C (or SIGTERM) kills the model processes,
     removes the unfinished models' files, writes the summary of the finished ones and exits 130 (143).
-    Exit code 1 when some proof or check failed, else 0.
+    Exit code 1 when some proof or check failed; else 4 when some model errored or timed out; else 0
+    (unsupported models are outside lumpcheck's scope and do not fail a run).
 
     \b
     Examples:
@@ -361,11 +394,15 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     """
     refuse_clashes([Named("DIRECTORY", directory), Named("--domain-map", domain_map)], [Target("-o", output, directory=True)])
     jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
-    settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None)
+    skipped = skipped_files(directory, exclude=[output])
+    if skipped:
+        out.print(f"zoo: not running {len(skipped)} file(s): " + "; ".join(f"{s.file} ({s.reason})" for s in skipped),
+                  markup=False, soft_wrap=True)
+    settings = Settings(timeout=timeout or DEFAULT_TIMEOUT, memory_mb=memory_mb or None, domain_space=domain_space)
     if scheduler:
-        result = _run_on_dask(scheduler, jobs_list, output, settings, force)
+        result = _run_on_dask(scheduler, jobs_list, output, settings, force, skipped)
     else:
-        result = run_zoo(jobs_list, output, settings=settings, jobs=jobs, progress=True, force=force)
+        result = run_zoo(jobs_list, output, settings=settings, jobs=jobs, progress=True, force=force, skipped=skipped)
     table = Table("status", "rows", title=f"{len(result.rows)} jobs in {result.wall_seconds:.1f} s")
     for kind, n in result.counts.items():
         table.add_row(kind, str(n))
@@ -374,10 +411,10 @@ def zoo(directory, output, domain_map, jobs, timeout, memory_mb, scheduler, forc
     if resumed:
         out.print(f"{resumed} taken from the earlier run (unchanged files and settings; --force redoes them)")
     out.print(f"wrote {Path(output) / 'index.html'}", markup=False, soft_wrap=True)
-    sys.exit(EXIT_REFUTED if result.counts.get("failed") else EXIT_OK)
+    sys.exit(result.exit_code)
 
 
-def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
+def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool, skipped):
     """Schedule the zoo's jobs on a dask.distributed cluster (workers must see the same filesystem)."""
     try:
         from dask.distributed import Client
@@ -388,7 +425,8 @@ def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool):
     except (OSError, TimeoutError) as e:
         raise LumpcheckError(f"cannot reach the dask scheduler at {address}: {e}") from None
     with client:
-        return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force)
+        return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force,
+                       skipped=skipped)
 
 
 cli.add_command(verify)

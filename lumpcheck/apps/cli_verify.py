@@ -13,13 +13,15 @@ from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.mode import Mode
 from ..errors import LumpcheckError
+from ..io.marker import CLAIM, DOMAIN, domain_value
+from ..prove.records import sha256_file
 from .console import (
-    ARCH_HELP,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_REFUTED,
     EXIT_UNKNOWN,
     EXIT_USAGE,
+    arch_option,
     domain_space_option,
     err,
     load_box,
@@ -30,7 +32,7 @@ from .console import (
     user_errors,
 )
 from .outputs import Named, refuse_clashes
-from .pipeline import prepare_normalization
+from .pipeline import interface, prepare_normalization
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
 
@@ -48,9 +50,11 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
 )
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
 @normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
+@arch_option(of="MODEL_A")
+@arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
+def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, arch, arch_b, as_json) -> None:
     """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
 
     Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
@@ -65,8 +69,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization,
       lumpcheck verify model.onnx model_fp16.onnx --domain prop.vnnlib --mode epsilon=1e-3
       lumpcheck verify model.onnx small.onnx --mode top1 --timeout 300
     """
-    a = prepare_normalization(load_network(model_a), normalization, model_a) if normalization != "keep" else load_network(model_a)
-    b = prepare_normalization(load_network(model_b), normalization, model_b) if normalization != "keep" else load_network(model_b)
+    a = load_network(model_a, arch, "--arch")
+    b = load_network(model_b, arch_b or arch, "--arch-b")
+    if normalization != "keep":
+        a, b = prepare_normalization(a, normalization, model_a), prepare_normalization(b, normalization, model_b)
     try:
         parsed = Mode.parse(mode)
     except ValueError as e:
@@ -104,9 +110,19 @@ def _print_verify(result, box) -> None:
         if diffs:
             out.print(f"max |A(x) - B(x)| = {float(max(diffs)):.3g} (exact, nonzero: {max(diffs) != 0})")
         out.print("(exact rational witness and outputs: rerun with --json)")
-        if data["onnxruntime"]:
-            out.print(f"onnxruntime: {data['onnxruntime']}", markup=False, soft_wrap=True)
-    out.print("times: " + ", ".join(f"{k} {v:.3f}s" for k, v in data["times"].items()))
+        for side, values in data["onnxruntime"].items():  # keyed "a" / "b"
+            shown = ", ".join(f"{v:.9g}" for v in values)
+            out.print(f"onnxruntime (float, informative) {side.upper()}(x) ≈ [{shown}]", markup=False, soft_wrap=True)
+    if data["times"]:
+        out.print("times: " + ", ".join(f"{k} {v:.3f} s" for k, v in data["times"].items()), markup=False)
+
+
+def approx_marker(model: str, box, epsilon: Fraction) -> dict[str, str]:
+    """The marker of an approximate model (io/marker.py): not equal to the original, within ε on the box only."""
+    claim = (f"APPROXIMATES {Path(model).name} (sha256 {sha256_file(model)}): max |original - this| <= {epsilon} "
+             f"(about {float(epsilon):.3g}) ONLY on the input box in lumpcheck.domain, as bounded by lumpcheck approx "
+             "(no certificate file); NOT equal to the original, and NOT valid outside the box")
+    return {CLAIM: claim, DOMAIN: domain_value(box, Path(box.source).name if box.source else "")}
 
 
 @click.command()
@@ -118,7 +134,7 @@ def _print_verify(result, box) -> None:
 @click.option("--samples", default=1000, show_default=True, type=int, help="Random box points for the measured deviation.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the sampled points.")
 @click.option("--confirm", "confirm_timeout", type=float, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
-@click.option("--arch", help=ARCH_HELP)
+@arch_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @user_errors
 def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeout, arch, as_json) -> None:
@@ -140,7 +156,9 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
         raise LumpcheckError(f"--tolerance must be >= 0, got {tolerance}")
     with err.status("clustering and bounding the deviation…", spinner="dots") if not as_json else nullcontext():
         red = approximate_reduce(net, box, tolerance, samples=samples, seed=seed, confirm_timeout=confirm_timeout)
-        report, file_eps = export_approx(red, output, dtype)
+        signature = interface(net, output, dtype, None, red.network, [])
+        report, file_eps = export_approx(red, output, dtype, signature=signature,
+                                         marker=lambda eps: approx_marker(model, box, eps))
     summary = {
         "model": model,
         "output": output,
@@ -157,7 +175,8 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer {red.kept})")
+    per_layer = ", ".join(f"{a} -> {b}" for a, b in zip(summary["hidden_before"], red.kept))
+    out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer: {per_layer})")
     out.print(
         f"APPROXIMATE: certified max |deviation| <= {float(file_eps):.6g} on the box of {Path(domain).name} "
         f"(exact bound {summary['certified_epsilon_of_file']}); measured on {samples} points: {red.measured:.6g}",

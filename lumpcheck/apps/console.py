@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ..errors import LumpcheckError
 from ..io import load_model
+from ..io.torch import ArchitectureNeeded
 from ..io.vnnlib import read_box
 from ..ir.semantics import clip_report, model_box
 from . import interrupt
@@ -52,6 +53,9 @@ def user_errors(fn: Callable) -> Callable:
         debug = bool(ctx.find_root().params.get("debug"))
         try:
             return fn(*args, **kwargs)
+        except ArchitectureNeeded as e:  # a state_dict read by a command whose model option is --arch
+            err.print(f"lumpcheck: error: {architecture_needed(e).one_line()}", markup=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         except LumpcheckError as e:
             if debug:
                 traceback.print_exc()
@@ -73,9 +77,24 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def load_network(path: str, arch: str | None = None):
-    """The model at `path` in the exact IR (`arch`: a PyTorch state_dict's activations, comma-separated)."""
-    return load_model(path, arch.split(",") if arch else None)
+def arch_list(arch: str | None) -> list[str] | None:
+    """The --arch value as a list of activations (None when not given)."""
+    return [a.strip() for a in arch.split(",")] if arch else None
+
+
+def load_network(path: str, arch: str | None = None, option: str = "--arch"):
+    """The model at `path` in the exact IR (`arch`: a PyTorch state_dict's activations, comma-separated, given
+    by `option`); a state_dict without it is a one-line error naming the option (exit 2)."""
+    try:
+        return load_model(path, arch_list(arch))
+    except ArchitectureNeeded as e:
+        raise architecture_needed(e, option) from None
+
+
+def architecture_needed(e: ArchitectureNeeded, option: str = "--arch") -> LumpcheckError:
+    """The missing-architecture error in command-line words: which option to pass, with an example."""
+    return LumpcheckError(f"a PyTorch state_dict does not say which activation follows each Linear layer: pass "
+                          f"{option} with one activation per Linear, e.g. {option} relu,relu,identity", e.path, e.where)
 
 
 def normalization_option(keep_help: str):
@@ -91,7 +110,13 @@ def normalization_option(keep_help: str):
     )
 
 
-ARCH_HELP = "PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity."
+ARCH_HELP = ("PyTorch state_dict only: the activation after each Linear, e.g. relu,relu,identity (relu, leaky_relu(1/100), "
+             "sigmoid, tanh, identity).")
+
+
+def arch_option(option: str = "--arch", of: str = "MODEL"):
+    """The --arch option: a state_dict's activations (lumpcheck's own .pt files, .onnx, .nnet and .h5 need none)."""
+    return click.option(option, option.lstrip("-").replace("-", "_"), help=f"{of}: {ARCH_HELP}")
 
 
 domain_space_option = click.option(

@@ -10,13 +10,25 @@ from __future__ import annotations
 import html
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
+from .report_facts import (
+    OutputProperty,
+    PhaseRow,
+    constant_outputs,
+    decimal,
+    epsilon_method,
+    layer_seconds,
+    output_property,
+    phase_rows,
+)
+from .report_sections import BOX_ROWS_SHOWN, box_html, box_summary, constant_html, output_property_html, phases_html, q_md
 
 FORMATS = ("html", "md")
 MERGED = ("duplicate", "proportional", "negated")
@@ -75,6 +87,11 @@ class Report:
     cert: Certificate
     files: tuple[FileCheck, FileCheck]
     layers: list[LayerRow]
+    phases: list[PhaseRow] = field(default_factory=list)  # stable phases per layer (box reductions)
+    seconds: dict[int, float] = field(default_factory=dict)  # proof time per layer
+    output_property: OutputProperty | None = None  # the VNN-LIB output constraint (from the domain file)
+    epsilon_method: str | None = None  # how ε was established (ε-certificates)
+    constant: list[Fraction] | None = None  # outputs of a reduced model that is a constant function
 
     @property
     def proved(self) -> bool:
@@ -113,7 +130,10 @@ def build_report(cert_path: str | Path, original: str | Path | None = None, redu
         LayerRow(ell, len(lr.maps), lr.reduced_width, lr.reason_counts(), sum(len(c) >= 2 for c in lr.classes()))
         for ell, lr in enumerate(cert.relation.layers, start=1)
     ]
-    return Report(str(cert_path), cert, (files[0], files[1]), layers)
+    reduced_ok = files[1].path if files[1].status == "matches" else None
+    return Report(str(cert_path), cert, (files[0], files[1]), layers, phase_rows(cert), layer_seconds(cert),
+                  output_property(cert, cert_dir), epsilon_method(cert_path) if cert.mode == "epsilon" else None,
+                  constant_outputs(cert, reduced_ok))
 
 
 # ---------------------------------------------------------------- the words
@@ -129,7 +149,7 @@ def _claim_text(cert: Certificate) -> str:
 
 def _mode_text(cert: Certificate) -> str:
     if cert.mode == "epsilon":
-        return f"ε = {fraction_str(cert.epsilon) if cert.epsilon is not None else '?'}"
+        return f"ε = {decimal(cert.epsilon)[0] if cert.epsilon is not None else '?'}"
     return "strict equality" if cert.mode == "strict" else cert.mode
 
 
@@ -207,7 +227,8 @@ def _summary_rows(report: Report) -> list[tuple[str, str]]:
     cert = report.cert
     before, after = shape_widths(cert.original.shape), shape_widths(cert.reduced.shape)
     rows = [
-        ("shape", f"{cert.original.shape} → {cert.reduced.shape}"),
+        ("shape", f"{cert.original.shape} → {cert.reduced.shape}"
+                  + (" (a constant function: a hidden layer has width 0)" if report.constant is not None else "")),
         ("parameters", f"{_params(before):,} → {_params(after):,}" if before and after else "?"),
         ("hidden neurons", f"{sum(r.before for r in report.layers):,} → {sum(r.after for r in report.layers):,}"),
         ("claim", f"{cert.mode}, {domain_text(cert)}"),
@@ -216,6 +237,12 @@ def _summary_rows(report: Report) -> list[tuple[str, str]]:
         ("proof time", f"{cert.times.get('total_seconds', 0.0):.3f} s "
                        f"(exact {cert.times.get('exact_seconds', 0.0):.3f} s, z3 {cert.times.get('solver_seconds', 0.0):.3f} s)"),
     ]
+    if cert.mode == "epsilon" and cert.epsilon is not None:
+        rows.insert(4, ("ε", f"{decimal(cert.epsilon)[0]} (exact: {fraction_str(cert.epsilon)})"))
+    if report.epsilon_method:
+        rows.insert(5, ("how ε was established", report.epsilon_method))
+    if report.seconds:
+        rows.append(("proof time per layer", ", ".join(f"L{ell} {s:.3f} s" for ell, s in sorted(report.seconds.items()))))
     lemmas = ", ".join(f"{lm.id} ({lm.axiom or ('trivial' if lm.trivial else 'theorem')})" for lm in cert.lemmas)
     return rows + [("activation lemmas", lemmas or "none")]
 
@@ -227,7 +254,8 @@ def _title(report: Report) -> str:
 # ---------------------------------------------------------------- HTML
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
 h1{font-size:1.4em;word-break:break-all}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .verdict{font-size:1.05em;padding:.8em 1em;border-radius:6px;border-left:6px solid}
 .proved{background:#eaf6ec;border-color:#2e8540}.failed{background:#fbeaea;border-color:#c0392b}
@@ -237,6 +265,9 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}pre{background:#f5f5f5;padding:.6em;overflow-x:auto}
 .s-proved,.s-matches{color:#2e8540}.s-failed,.s-differs,.s-missing,.s-unsupported{color:#c0392b;font-weight:bold}
 .hash{word-break:break-all;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
+.scroll{overflow-x:auto;max-width:100%}td{overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}
+svg{max-width:100%;height:auto}.q{border-bottom:1px dotted #888;cursor:help}
+.callout{padding:.6em 1em;border-radius:6px;background:#eef3fb;border-left:6px solid #4c78a8}
 """
 _COLORS = {"kept": "#4c78a8", "merged": "#f58518", "removed": "#bab0ac"}
 
@@ -250,7 +281,7 @@ def _html_table(header: list[str] | None, rows: list[list[str]], numeric: frozen
     head = "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>" if header else ""
     body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table>{head}<tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table>{head}<tbody>{body}</tbody></table></div>'
 
 
 def svg_chart(layers: list[LayerRow]) -> str:
@@ -310,10 +341,7 @@ def render_html(report: Report) -> str:
     file_rows = [[_e(f.role), _e(f.recorded_path) + ("" if f.path in (None, f.recorded_path) else f"<br>found at {_e(f.path)}"),
                   f'<span class="hash">{_e(f.recorded_sha256)}</span>', f'<span class="hash">{_e(f.sha256 or "—")}</span>',
                   f'<span class="s-{f.status}">{f.status}</span>'] for f in report.files]
-    domain = ""
-    if cert.domain is not None:
-        box_rows = [[f"X_{i}", _e(fraction_str(lo)), _e(fraction_str(hi))] for i, (lo, hi) in enumerate(zip(cert.domain.lower, cert.domain.upper))]
-        domain = "<h2>Input box</h2>" + _html_table(["input", "lower (exact)", "upper (exact)"], box_rows)
+    domain = "" if cert.domain is None else box_html(cert.domain, _html_table)
     return "".join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
@@ -321,12 +349,15 @@ def render_html(report: Report) -> str:
         f"<title>lumpcheck proof report: {_e(_title(report))}</title><style>{_CSS}</style></head><body>\n",
         f"<h1>lumpcheck proof report: {_e(_title(report))}</h1>\n",
         f'<p class="verdict {klass}" id="verdict">{_e(report.verdict_line)}</p>\n',
+        constant_html(report.constant, cert.domain is not None),
         "<h2>Summary</h2>", _html_table(None, [[f"<b>{_e(k)}</b>", _e(v)] for k, v in _summary_rows(report)]),
         "<h2>Layers</h2>",
         _html_table(["layer", "before", "after", "why", "merged classes"], layer_rows, frozenset({1, 2, 4})) if layer_rows
         else "<p>No hidden layers.</p>",
         svg_chart(report.layers) if report.layers else "",
+        phases_html(report.phases, _html_table),
         domain,
+        output_property_html(report.output_property),
         "<h2>Obligations</h2>", obligations,
         "<h2>Files and hashes</h2>", _html_table(["model", "path", "certified sha256", "sha256 on disk", "status"], file_rows),
         "<h2>How to re-check</h2>",
@@ -375,16 +406,30 @@ def _text_bar(segments: list[tuple[str, int]], widest: int) -> str:
 def render_markdown(report: Report) -> str:
     """The same content as the HTML page, as Markdown (tables and a text bar chart)."""
     cert = report.cert
-    lines = [f"# lumpcheck proof report: {_m(_title(report))}", "", f"**{_m(report.verdict_line)}**", "", "## Summary", ""]
+    lines = [f"# lumpcheck proof report: {_m(_title(report))}", "", f"**{_m(report.verdict_line)}**", ""]
+    if report.constant is not None:
+        values = ": outputs " + ", ".join(q_md(v) for v in report.constant) if report.constant else ""
+        lines += [f"> **The reduced model is a constant function**{_m(values)} (a hidden layer has width 0).", ""]
+    lines += ["## Summary", ""]
     lines += _md_table(["", ""], [[_m(k), _m(v)] for k, v in _summary_rows(report)])
     lines += ["", "## Layers", ""]
     lines += _md_table(["layer", "before", "after", "why", "merged classes"],
                        [[f"L{r.layer}", str(r.before), str(r.after), _m(_reasons_text(r)), str(r.merged_classes)] for r in report.layers])
     lines += ["", _fence(text_chart(report.layers)) if report.layers else "No hidden layers."]
+    if report.phases:
+        lines += ["", "## Stable phases on the box", ""]
+        lines += _md_table(["layer", "neurons", "stably inactive", "stably active", "undecided"],
+                           [[f"L{r.layer}", str(r.width), str(r.inactive), str(r.active), str(r.unstable)]
+                            for r in report.phases])
     if cert.domain is not None:
         lines += ["", "## Input box", ""]
-        lines += _md_table(["input", "lower (exact)", "upper (exact)"],
-                           [[f"X\\_{i}", _m(fraction_str(lo)), _m(fraction_str(hi))] for i, (lo, hi) in enumerate(zip(cert.domain.lower, cert.domain.upper))])
+        box_rows = _md_table(["input", "lower", "upper"], [[f"X\\_{i}", _m(q_md(lo)), _m(q_md(hi))]
+                                                          for i, (lo, hi) in enumerate(zip(cert.domain.lower, cert.domain.upper))])
+        lines += box_rows if cert.domain.dim <= BOX_ROWS_SHOWN else [
+            _m(box_summary(cert.domain)), "", "<details><summary>all inputs</summary>", "", *box_rows, "", "</details>"]
+    if report.output_property is not None:
+        lines += ["", "## Output property", "", f"From {_m(report.output_property.path)} (not part of the certificate):",
+                  "", _fence(report.output_property.text)]
     failed = len(cert.failures)
     lines += ["", "## Obligations", "", f"{len(cert.obligations)} obligations: {len(cert.obligations) - failed} proved, {failed} not proved", ""]
     table = _md_table(["id", "kind", "layer", "neurons", "status", "engines", "statement"],

@@ -9,9 +9,7 @@ leaves `done.json` keyed by the SHA-256 of its model and domain files and the se
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import resource
@@ -23,118 +21,36 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..checker import check
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
+from ..io.compressed import format_suffix
 from .interrupt import signals_deferred
 from .outputs import Named, Target, refuse_clashes
 from .pipeline import run_reduction
 from .report import write_report
-from .zoo_summary import Row, Settings, ZooResult, write_summaries
+from .zoo_jobs import Job, discover, read_instances, skipped_files
+from .zoo_summary import ROW_KINDS, Row, Settings, Skipped, ZooResult, write_summaries
+
+__all__ = ["Job", "child_main", "discover", "job_key", "read_instances", "run_job", "run_zoo", "skipped_files", "stop_all"]
+"""Public names; Job, discover, read_instances and skipped_files live in zoo_jobs.py."""
 
 _RETRY_WITH_NEW_LIMITS = ("timeout", "error")
 _REASON_CHARS = 300
 _OOM_MESSAGES = ("out of memory", "failed to map segment", "cannot allocate memory")
 """How memory exhaustion surfaces besides MemoryError: z3 (Z3Exception), shared-library loads (ImportError/OSError)."""
-INTERRUPTED = "error: interrupted"
+INTERRUPTED = "interrupted"
 """Status of a job the run was interrupted in (Ctrl-C / SIGTERM): never recorded, its directory is removed."""
 _CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-MODEL_SUFFIXES = (".onnx", ".nnet")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One (model, domain) pair to reduce and certify; `rel`/`domain_rel` are the names shown in the summary."""
-
-    model: str
-    rel: str
-    domain: str | None = None
-    domain_rel: str | None = None
-    timeout: float | None = None  # from the domain map's timeout column (None: the run's default)
-
-    @property
-    def name(self) -> str:
-        """Directory name under OUT/models: readable, filesystem-safe, unique per (model, domain)."""
-        digest = hashlib.sha256(f"{self.rel}\0{self.domain_rel or ''}".encode()).hexdigest()[:8]
-        base = _safe(self.rel.replace("/", "__"))[:80]
-        if self.domain_rel:
-            base += "--" + _safe(Path(self.domain_rel).stem)[:40]
-        return f"{base}-{digest}"
-
-    @staticmethod
-    def for_model(path: str | Path, root: str | Path | None = None) -> "Job":
-        p = Path(path).resolve()
-        return Job(str(p), _rel(p, Path(root).resolve() if root else p.parent))
-
-
-def _safe(text: str) -> str:
-    out = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in text)
-    return out.strip("._") or "model"
-
-
-def _rel(p: Path, root: Path) -> str:
-    try:
-        return p.relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
 
 
 def _one_line(text: str, limit: int = _REASON_CHARS) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ---------------------------------------------------------------- finding the jobs
-
-
-def read_instances(csv_path: str | Path) -> list[tuple[Path, Path, float | None]]:
-    """VNN-COMP instances.csv rows `onnx_path,vnnlib_path,timeout` (paths relative to the csv); a header is skipped."""
-    p = Path(csv_path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LumpcheckError(f"cannot read domain map: {e}", str(p)) from None
-    out = []
-    for n, fields_ in enumerate(csv.reader(io.StringIO(text)), start=1):
-        cells = [c.strip() for c in fields_]
-        if not any(cells) or cells[0].startswith("#"):
-            continue
-        if len(cells) < 2 or not cells[0] or not cells[1]:
-            raise LumpcheckError("expected onnx_path,vnnlib_path,timeout", str(p), f"line {n}")
-        try:
-            timeout = float(cells[2]) if len(cells) > 2 and cells[2] else None
-        except ValueError:
-            if not out and n == 1:
-                continue  # header row
-            raise LumpcheckError(f"timeout {cells[2]!r} is not a number", str(p), f"line {n}") from None
-        out.append(((p.parent / cells[0]).resolve(), (p.parent / cells[1]).resolve(), timeout))
-    return out
-
-
-def discover(root: str | Path, domain_map: str | Path | None = None, *, csv_timeouts: bool = True,
-             exclude: Iterable[str | Path] = ()) -> list[Job]:
-    """Every .onnx/.nnet under `root` (except under `exclude`), one job per domain-map row naming it (else one
-    without a domain), plus the domain map's rows for models not under `root` (they fail as errors if absent)."""
-    base = Path(root).resolve()
-    skip = [Path(e).resolve() for e in exclude]
-    models = sorted(p for p in base.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()
-                    and not any(p.is_relative_to(s) for s in skip))
-    rows = read_instances(domain_map) if domain_map is not None else []
-    paired: dict[Path, list[tuple[Path, float | None]]] = {}
-    for model, domain, timeout in rows:
-        paired.setdefault(model, []).append((domain, timeout if csv_timeouts else None))
-    jobs = []
-    for model in models + [m for m in paired if m not in set(models)]:
-        rel = _rel(model, base)
-        if model not in paired:
-            jobs.append(Job(str(model), rel))
-        for domain, timeout in paired.get(model, []):
-            jobs.append(Job(str(model), rel, str(domain), _rel(domain, base), timeout))
-    return jobs
 
 
 # ---------------------------------------------------------------- one job (scheduling side)
@@ -173,14 +89,14 @@ def _finished(directory: Path, key: str | None, limits: dict[str, Any]) -> Row |
         row = Row(**done["row"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if key is None or done.get("key") != key:
+    if key is None or done.get("key") != key or row.status not in ROW_KINDS:  # (an older run's free-text status)
         return None
     if row.kind in _RETRY_WITH_NEW_LIMITS and done.get("limits") != limits:
         return None
     return replace(row, resumed=True)
 
 
-_RESULT_FIELDS = ("status", "verdict", "check", "shape_before", "shape_after", "params_before", "params_after")
+_RESULT_FIELDS = ("status", "reason", "verdict", "check", "shape_before", "shape_after", "params_before", "params_after")
 ARTEFACTS = ("done.json", "result.json", "cert.json", "report.html", "reduced.onnx", "reduced.nnet", "log.txt",
              "cert.failed.json", "reduced.unproved.onnx", "reduced.unproved.nnet")
 
@@ -196,9 +112,10 @@ def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool
     directory.mkdir(parents=True, exist_ok=True)
     for name in ARTEFACTS:  # a rerun must never show an earlier run's files as its own
         (directory / name).unlink(missing_ok=True)
-    suffix = ".nnet" if job.model.lower().endswith(".nnet") else ".onnx"  # .nnet keeps its normalisation header
+    suffix = ".nnet" if format_suffix(job.model) == ".nnet" else ".onnx"  # .nnet keeps its normalisation header
     spec = {"model": job.model, "domain": job.domain, "dir": str(directory), "suffix": suffix,
-            "dtype": settings.dtype, "normalization": settings.normalization, "memory_mb": settings.memory_mb}
+            "dtype": settings.dtype, "normalization": settings.normalization, "memory_mb": settings.memory_mb,
+            "domain_space": settings.domain_space}
     write_text_atomic(directory / "job.json", json.dumps(spec, indent=1) + "\n")
     start = time.perf_counter()
     status = _spawn(directory, limits["timeout"])
@@ -208,14 +125,14 @@ def run_job(job: Job, out_dir: str, settings: Settings = Settings(), force: bool
         shutil.rmtree(directory, ignore_errors=True)
         return replace(row, status=INTERRUPTED)
     if status == "timeout":
-        row.status = "timeout"
+        row.status, row.reason = "timeout", f"no result within {limits['timeout']:g} s"
     else:
         try:
             result = json.loads((directory / "result.json").read_text(encoding="utf-8"))
             row = replace(row, **{k: ("" if v is None and k in ("verdict", "check") else v)
                                   for k, v in result.items() if k in _RESULT_FIELDS})
         except (OSError, ValueError):
-            row.status = f"error: {status}; {_last_line(directory / 'log.txt')}".rstrip("; ")
+            row.status, row.reason = "error", f"{status}; {_last_line(directory / 'log.txt')}".rstrip("; ")
     write_text_atomic(directory / "done.json", json.dumps({"key": key, "limits": limits, "row": asdict(row)}, indent=1) + "\n")
     return row
 
@@ -303,16 +220,16 @@ def child_main(spec_path: str) -> int:
     try:
         result = _reduce_certify_check(spec, directory)
     except UnsupportedModelError as e:
-        result = {"status": f"unsupported: {_reason(e, spec['model'])}"}
+        result = {"status": "unsupported", "reason": _reason(e, spec["model"])}
     except LumpcheckError as e:
-        result = {"status": f"error: {_reason(e, spec['model'])}"}
+        result = {"status": "error", "reason": _reason(e, spec["model"])}
     except Exception as e:  # noqa: BLE001 - a crash on one model is that model's row, never the run's end
         import traceback
 
         traceback.print_exc()
         oom = isinstance(e, MemoryError) or any(m in str(e).lower() for m in _OOM_MESSAGES)
-        result = {"status": f"error: out of memory (limit {spec['memory_mb']} MB)" if oom
-                  else f"error: internal: {type(e).__name__}: {_one_line(e)}"
+        result = {"status": "error", "reason": f"out of memory (limit {spec['memory_mb']} MB)" if oom
+                  else f"internal: {type(e).__name__}: {_one_line(e)}"
                   + (f" (under a {spec['memory_mb']} MB memory cap)" if spec["memory_mb"] else "")}
     write_text_atomic(directory / "result.json", json.dumps(result, indent=1) + "\n")
     return 0
@@ -326,7 +243,8 @@ def _reason(e: LumpcheckError, model: str) -> str:
 
 def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     res = run_reduction(spec["model"], directory / f"reduced{spec['suffix']}", domain_path=spec["domain"],
-                        dtype=spec["dtype"], cert_path=directory / "cert.json", normalization=spec["normalization"])
+                        dtype=spec["dtype"], cert_path=directory / "cert.json", normalization=spec["normalization"],
+                        domain_space=spec.get("domain_space", "input"))
     reduced, cert_path = res.output_path, res.cert_path  # NAME.unproved.EXT / cert.failed.json if the proof failed
     red = res.reduction
     out: dict[str, Any] = {
@@ -335,12 +253,14 @@ def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, An
     }
     if res.verdict != "proved":
         first = res.certificate.failures[0] if res.certificate and res.certificate.failures else None
-        out["status"] = "failed: proof failed" + (f": {_one_line(first.id + ' ' + first.detail)}" if first else "")
+        out["status"] = "failed"
+        out["reason"] = "proof failed" + (f": {_one_line(first.id + ' ' + first.detail)}" if first else "")
     else:
         checked = check(cert_path, spec["model"], reduced)
         out["check"] = "valid" if checked.valid else _one_line(f"invalid: {checked.reasons[0]}")
         minimal = red.original.widths == red.network.widths
-        out["status"] = ("minimal" if minimal else "reduced") if checked.valid else f"failed: check {out['check']}"
+        out["status"] = ("minimal" if minimal else "reduced") if checked.valid else "failed"
+        out["reason"] = "" if checked.valid else f"check {out['check']}"
     write_report(cert_path, directory / "report.html")
     return out
 
@@ -349,9 +269,11 @@ def _reduce_certify_check(spec: dict[str, Any], directory: Path) -> dict[str, An
 
 
 def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: Executor | None = None, *,
-            settings: Settings = Settings(), jobs: int = 2, progress: bool = False, force: bool = False) -> ZooResult:
+            settings: Settings = Settings(), jobs: int = 2, progress: bool = False, force: bool = False,
+            skipped: Iterable[Skipped] = ()) -> ZooResult:
     """Run every job (or model path) through `executor` (default: `jobs` threads each driving one child process),
-    then write OUT/summary.csv, OUT/summary.json and OUT/index.html. Rows come back sorted by model and domain.
+    then write OUT/summary.csv, OUT/summary.json and OUT/index.html (which also name the `skipped` files). Rows
+    come back sorted by model and domain. `progress`: a bar on a terminal, else one line per finished job on stdout.
 
     Refuses (OutputClash) an output directory that holds a model or domain. On Ctrl-C / SIGTERM (KeyboardInterrupt)
     the children are killed, unfinished jobs' directories removed, the summaries written for the finished jobs,
@@ -386,14 +308,14 @@ def run_zoo(models: Iterable[Job | str | Path], out_dir: str | Path, executor: E
                 pool.shutdown(wait=True, cancel_futures=True)  # the threads end as soon as their children are dead
             rows = [row for fut, job in futures.items() if fut.done() and not fut.cancelled()
                     and (row := _row_of(fut, job)).status != INTERRUPTED]
-            _summarise(rows, start, out, settings, unfinished=len(job_list) - len(rows))
+            _summarise(rows, start, out, settings, list(skipped), unfinished=len(job_list) - len(rows))
         e.add_note(f"summary of the {len(rows)} finished of {len(job_list)} jobs in {out / 'index.html'} "
                    "(rerun the same command to resume)")
         raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
-    return _summarise(rows, start, out, settings)
+    return _summarise(rows, start, out, settings, list(skipped))
 
 
 def _completed(futures: Iterable[Future]) -> Iterator[Future]:
@@ -411,13 +333,14 @@ def _row_of(fut: Any, job: Job) -> Row:
     try:
         return fut.result()
     except Exception as e:  # noqa: BLE001 - the scheduler itself failed
-        return Row(job.rel, job.domain_rel or "", f"error: scheduler: {type(e).__name__}: {_one_line(e)}",
+        return Row(job.rel, job.domain_rel or "", "error", f"scheduler: {type(e).__name__}: {_one_line(e)}",
                    dir=f"models/{job.name}")
 
 
-def _summarise(rows: list[Row], start: float, out: Path, settings: Settings, unfinished: int = 0) -> ZooResult:
+def _summarise(rows: list[Row], start: float, out: Path, settings: Settings, skipped: list[Skipped],
+               unfinished: int = 0) -> ZooResult:
     rows = sorted(rows, key=lambda r: (r.model, r.domain))
-    result = ZooResult(rows, time.perf_counter() - start, str(out), settings, unfinished)
+    result = ZooResult(rows, time.perf_counter() - start, str(out), settings, unfinished, skipped)
     with signals_deferred():  # the three files appear as a set
         write_summaries(result)
     return result
@@ -425,9 +348,21 @@ def _summarise(rows: list[Row], start: float, out: Path, settings: Settings, unf
 
 @contextmanager
 def _progress(enabled: bool, total: int) -> Iterator[Callable[[Row], None]]:
-    """A rich progress bar on stderr (or nothing), advanced once per finished job."""
+    """A rich progress bar on stderr when stdout is a terminal, else one flushed line per finished job on stdout
+    (CI logs show the run as it goes); nothing when not `enabled`."""
     if not enabled:
         yield lambda row: None
+        return
+    if not sys.stdout.isatty():
+        done = [0]
+
+        def line(row: Row) -> None:
+            done[0] += 1
+            what = row.model + (f" on {row.domain}" if row.domain else "")
+            why = f" ({row.reason})" if row.reason else ""
+            print(f"zoo [{done[0]}/{total}] {what}: {row.status}{why}, {row.seconds:.1f} s", flush=True)
+
+        yield line
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -14,14 +14,17 @@ from typing import Any
 
 from .. import __version__
 from ..io.atomic import write_text_atomic
+from .console import EXIT_OK, EXIT_REFUTED, EXIT_UNKNOWN
 
 DEFAULT_TIMEOUT = 300.0
 
 DEFAULT_MEMORY_MB = 4096
 
 ROW_KINDS = ("reduced", "minimal", "failed", "unsupported", "error", "timeout")
-"""Row status kinds: reduced/minimal (proved and checked), failed (proof or check did not hold),
-unsupported (model outside lumpcheck's scope), error (bad file, crash, out of memory), timeout."""
+"""The status column's fixed vocabulary: reduced/minimal (proved and checked), failed (proof or check did not hold),
+unsupported (model outside lumpcheck's scope), error (bad file, crash, out of memory), timeout. Why a row is not
+reduced/minimal is in its separate `reason` column."""
+OK_KINDS = ("reduced", "minimal")
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,11 @@ class Settings:
     memory_mb: int | None = DEFAULT_MEMORY_MB
     dtype: str = "auto"
     normalization: str = "keep"
+    domain_space: str = "input"
 
     def key_fields(self) -> dict[str, Any]:
-        return {"lumpcheck": __version__, "dtype": self.dtype, "normalization": self.normalization}
+        return {"lumpcheck": __version__, "dtype": self.dtype, "normalization": self.normalization,
+                "domain_space": self.domain_space}
 
 
 @dataclass
@@ -43,7 +48,8 @@ class Row:
 
     model: str
     domain: str = ""
-    status: str = ""
+    status: str = ""  # one of ROW_KINDS
+    reason: str = ""  # why it is not reduced/minimal (one line), else ""
     verdict: str = ""  # proved / failed / "" (no proof)
     check: str = ""  # valid / invalid: reason / ""
     shape_before: str = ""
@@ -56,7 +62,15 @@ class Row:
 
     @property
     def kind(self) -> str:
-        return self.status.split(":", 1)[0]
+        return self.status
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file under the zoo directory that the run does not process, and why."""
+
+    file: str
+    reason: str
 
 
 @dataclass
@@ -66,6 +80,14 @@ class ZooResult:
     out_dir: str
     settings: Settings = field(default_factory=Settings)
     unfinished: int = 0  # jobs left out because the run was interrupted
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a proof or check failed; else 4 when a row errored or timed out (the run did not decide every
+        model); else 0 (unsupported models do not fail a run: they are outside lumpcheck's scope)."""
+        kinds = {r.kind for r in self.rows}
+        return EXIT_REFUTED if "failed" in kinds else EXIT_UNKNOWN if kinds & {"error", "timeout"} else EXIT_OK
 
     @property
     def counts(self) -> dict[str, int]:
@@ -87,7 +109,7 @@ def write_summaries(result: ZooResult) -> None:
     write_text_atomic(out / "summary.csv", buf.getvalue())
     doc = {"lumpcheck_version": __version__, "created": _now(), "wall_seconds": round(result.wall_seconds, 3),
            "settings": asdict(result.settings), "counts": result.counts, "unfinished": result.unfinished,
-           "rows": [asdict(r) for r in result.rows]}
+           "skipped": [asdict(s) for s in result.skipped], "rows": [asdict(r) for r in result.rows]}
     write_text_atomic(out / "summary.json", json.dumps(doc, indent=1) + "\n")
     write_text_atomic(out / "index.html", index_html(result))
 
@@ -123,8 +145,7 @@ def index_html(result: ZooResult) -> str:
                 links.append(f'<a href="{e(r.dir + "/" + name)}">{label}</a>')
         params = f"{r.params_before:,}<br>→ {r.params_after:,}" if r.params_before is not None else ""
         shape = f"{e(r.shape_before)}<br>→ {e(r.shape_after)}" if r.shape_before else ""
-        kind, _, reason = r.status.partition(": ")
-        status = f"<b>{e(kind)}</b>" + (f"<br><small>{e(reason)}</small>" if reason else "")
+        status = f"<b>{e(r.status)}</b>" + (f"<br><small>{e(r.reason)}</small>" if r.reason else "")
         body.append(f'<tr><td class="model">{e(r.model)}</td><td class="status">{e(r.domain)}</td>'
                     f'<td class="status k-{e(r.kind)}">{status}</td><td>{e(r.verdict)}</td><td class="status">{e(r.check)}</td>'
                     f'<td class="nw">{shape}</td><td class="num">{params}</td><td class="num">{r.seconds:.1f}</td>'
@@ -141,6 +162,8 @@ def index_html(result: ZooResult) -> str:
         "command to resume.</p>\n" if result.unfinished else "",
         "<p>reduced / minimal = reduced (or already minimal), proved and independently checked; failed = a proof or check "
         "did not hold; unsupported = outside lumpcheck's scope; error = unreadable file or crash; timeout.</p>\n",
+        "" if not result.skipped else f'<p id="skipped">Skipped {len(result.skipped)} file(s): '
+        + "; ".join(f"{e(s.file)} ({e(s.reason)})" for s in result.skipped) + "</p>\n",
         "<table><thead><tr><th>model</th><th>domain</th><th>status</th><th>verdict</th><th>check</th><th>shape</th>"
         "<th>params</th><th>s</th><th>artefacts</th></tr></thead><tbody>\n",
         "\n".join(body),

@@ -30,14 +30,15 @@ _FLOATS = {"float32": np.float32, "float64": np.float64}
 
 
 def check_epsilon(doc: Any, original_path: str | Path, reduced_path: str | Path,
-                  solver_check: str = "auto", timeout_ms: int = 60_000) -> CheckResult:
+                  solver_check: str = "auto", timeout_ms: int = 60_000,
+                  original_arch: list[str] | None = None) -> CheckResult:
     """Verify an ε-certificate document against the two model files; CheckResult(valid, reasons)."""
     try:
         epsilon, fixes, claimed_dtype, window = _parse_epsilon(doc)
         claim = parse_claim({**doc, "claim": {**doc["claim"], "mode": "strict", "epsilon": None}})
     except Malformed as e:
         return CheckResult(False, [str(e)])
-    nets, reasons = load_hashed(claim.hashes, original_path, reduced_path)
+    nets, reasons = load_hashed(claim.hashes, original_path, reduced_path, original_arch)
     original, written = nets
     dtype = str(written.meta.get("dtype", ""))
     if dtype not in _FLOATS or written.normalization is not None:

@@ -25,13 +25,15 @@ class CheckResult:
         return "valid" if self.scope is None else f"valid: {self.scope.text}"
 
 
-def load_hashed(hashes: dict, original_path: str | Path, reduced_path: str | Path) -> tuple[list[Network], list[str]]:
-    """Load both models, checking each file's SHA-256 against the certificate (and that it did not change)."""
+def load_hashed(hashes: dict, original_path: str | Path, reduced_path: str | Path,
+                original_arch: list[str] | None = None) -> tuple[list[Network], list[str]]:
+    """Load both models, checking each file's SHA-256 against the certificate (and that it did not change);
+    `original_arch`: the activations of an original PyTorch state_dict (lumpcheck's own .pt files carry theirs)."""
     reasons: list[str] = []
     nets = []
-    for name, path in (("original", original_path), ("reduced", reduced_path)):
+    for name, path, arch in (("original", original_path, original_arch), ("reduced", reduced_path, None)):
         before = _sha256(path)
-        nets.append(load_model(path))
+        nets.append(load_model(path, arch))
         if _sha256(path) != before:
             reasons.append(f"{name} model: {path} changed while it was being read")
         elif before != hashes[name]:

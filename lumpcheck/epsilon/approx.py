@@ -20,6 +20,7 @@ import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from ..equivalence.mode import epsilon_mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
 from ..io import save_model
+from ..io.onnx.signature import OnnxSignature
 from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import ONE, as_fractions, ceil_float, exact_equal, floor_float, to_float
@@ -113,15 +115,20 @@ def approximate_reduce(
 
 
 def export_approx(
-    approx: ApproxReduction, path: str | Path, dtype: str = "float32"
+    approx: ApproxReduction, path: str | Path, dtype: str = "float32", *, signature: OnnxSignature | None = None,
+    marker: Callable[[Fraction], dict[str, str]] | None = None,
 ) -> tuple["RoundingReport | None", Fraction]:
     """Write `approx.network` (io.save_model) and return the rounding report and the certified ε OF THE FILE:
-    ε plus bounds.deviation.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value."""
-    report = save_model(approx.network, path, dtype)
-    if report is None or report.exact:
-        return report, approx.epsilon
-    rounded, _ = round_network(approx.network, dtype)
-    return report, approx.epsilon + certified_epsilon(approx.network, rounded, approx.box)
+    ε plus bounds.deviation.certified_epsilon(exact network, rounded network, box) when rounding to `dtype` changed a value.
+    `signature`: the ONNX interface to keep; `marker(ε of the file)`: the metadata the file carries (io/marker.py)."""
+    epsilon = approx.epsilon
+    if Path(path).suffix.lower() != ".nnet":  # .nnet holds exact decimals: nothing is rounded
+        rounded, planned = round_network(approx.network, dtype)
+        if not planned.exact:
+            epsilon += certified_epsilon(approx.network, rounded, approx.box)
+    report = save_model(approx.network, path, dtype, signature=signature,
+                        metadata=None if marker is None else marker(epsilon))
+    return report, epsilon
 
 
 # ---------------------------------------------------------------- clustering (floats propose)

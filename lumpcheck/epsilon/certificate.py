@@ -251,6 +251,7 @@ def prove_epsilon(
     solver_check: str = "auto",
     timeout_ms: int = 60_000,
     semantics: str = "model",
+    original_arch: list[str] | None = None,
 ) -> dict[str, Any]:
     """The ε-certificate (JSON document) for a reduced file that holds `exact_quotient` rounded (`semantics` as in
     prove.derive.derive).
@@ -264,7 +265,7 @@ def prove_epsilon(
     relation = getattr(reduction, "relation", reduction)
     if not isinstance(relation, Relation):
         raise LumpcheckError(f"expected a Reduction or Relation, got {type(reduction).__name__}")
-    original, written = load_model(original_path), load_model(reduced_path)
+    original, written = load_model(original_path, original_arch), load_model(reduced_path)
     dtype = str(written.meta.get("dtype", ""))
     if dtype not in ("float32", "float64") or written.normalization is not None:
         raise LumpcheckError("ε-certificates are for float32/float64 ONNX exports without normalisation or clipping "

@@ -8,23 +8,29 @@ from pathlib import Path
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.network import Network
 from ..ir.rounding import RoundingReport
+from .compressed import format_suffix, is_gzipped
 from .keras import read_keras
 from .nnet import read_nnet, write_nnet
 from .onnx import read_onnx, write_onnx
+from .onnx.signature import OnnxSignature
 from .torch import read_torch, save_torch
 
-READABLE = (".onnx", ".nnet", ".pt", ".pth", ".h5", ".hdf5")
+READABLE = (".onnx", ".nnet", ".pt", ".pth", ".h5", ".hdf5", ".onnx.gz", ".nnet.gz")
 
 
 def load_model(path: str | Path, arch: list[str] | None = None) -> Network:
-    """Read .onnx, .nnet, PyTorch (.pt/.pth) or Keras (.h5) into the exact IR; one-line LumpcheckError on bad input.
+    """Read .onnx, .nnet (also gzipped: .onnx.gz, .nnet.gz), PyTorch (.pt/.pth) or Keras (.h5) into the exact IR;
+    one-line LumpcheckError on bad input.
 
     `arch` lists the activations after each Linear of a PyTorch state_dict (e.g. ["relu", "identity"]).
     """
     p = Path(path)
     if not p.exists():
         raise ModelFormatError("no such file", str(p))
-    suffix = p.suffix.lower()
+    suffix = format_suffix(p)
+    if is_gzipped(p) and suffix not in (".onnx", ".nnet"):
+        raise UnsupportedModelError(f"gzipped {suffix or 'file'}: lumpcheck reads gzipped .onnx.gz, .nnet.gz and "
+                                    ".vnnlib.gz (decompress it first)", str(p))
     if suffix == ".onnx":
         return read_onnx(p)
     if suffix == ".nnet":
@@ -36,14 +42,18 @@ def load_model(path: str | Path, arch: list[str] | None = None) -> Network:
     raise UnsupportedModelError(f"unknown model format {suffix!r} (lumpcheck reads {', '.join(READABLE)})", str(p))
 
 
-def save_model(net: Network, path: str | Path, dtype: str = "float32") -> RoundingReport | None:
-    """Write the network as .onnx/.pt (float32 or float64) or .nnet, atomically; returns the rounding report."""
+def save_model(net: Network, path: str | Path, dtype: str = "float32", *, signature: OnnxSignature | None = None,
+               opset: int | None = None, metadata: dict[str, str] | None = None) -> RoundingReport | None:
+    """Write the network as .onnx/.pt (float32 or float64) or .nnet, atomically; returns the rounding report.
+
+    ONNX: `signature` is the interface to keep (io/onnx/signature.py; e.g. the source's `meta["onnx_signature"]`),
+    `opset` overrides its opset. ONNX and .nnet: `metadata` is the lumpcheck marker (io/marker.py)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
-        return write_onnx(net, p, dtype=dtype)
+        return write_onnx(net, p, dtype=dtype, opset=opset, signature=signature, metadata=metadata)
     if suffix == ".nnet":
-        write_nnet(net, p)
+        write_nnet(net, p, metadata)
         return None
     if suffix in (".pt", ".pth"):
         return save_torch(net, p, dtype)

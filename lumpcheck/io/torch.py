@@ -27,6 +27,10 @@ from .atomic import write_bytes_atomic
 if TYPE_CHECKING:
     import torch
 
+class ArchitectureNeeded(ModelFormatError):
+    """A PyTorch state_dict was given without its architecture (the command line's --arch, `arch=` in Python)."""
+
+
 FORMAT = "lumpcheck-torch"  # marker of the self-describing files `save_torch` writes
 _PASS_THROUGH = ("Identity", "Dropout", "Flatten")
 _ACTIVATION_MODULES = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
@@ -178,7 +182,7 @@ def _from_mapping(torch, data: Mapping, arch: Any, source: str) -> Network:
         if isinstance(inner, Mapping):
             return _from_mapping(torch, inner, arch, source)
     if arch is None:
-        raise UnsupportedModelError(
+        raise ArchitectureNeeded(
             "a state_dict does not say which activation follows each Linear layer; pass the architecture "
             "(an nn.Sequential to load into, or a list such as relu,relu,identity)",
             source,
@@ -311,8 +315,9 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
 def _rounded(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     if net.normalization is not None:
         raise LumpcheckError(
-            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold; "
-            "fold it first (lumpcheck.ir.network.fold_normalization)"
+            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold: write .onnx or "
+            ".nnet instead, or reduce with --normalization fold (exact, raw inputs and outputs) or --normalization drop "
+            "(the layer chain on normalised values)"
         )
     return round_network(net, dtype)
 

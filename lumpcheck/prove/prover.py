@@ -231,13 +231,14 @@ def prove(
     timeout_ms: int = 60_000,
     claims: PhaseClaims | None = None,
     semantics: str = "model",
+    original_arch: list[str] | None = None,
 ) -> Certificate:
     """Prove that the reduced model file computes the same function as the original file (strict mode), on
     all of R^n or, for a domain reduction, on its box only (`semantics` as in prove.derive.derive: 'model'
     includes normalisation and clipping, the box over the original's input).
 
     `reduction_or_relation` is a reduction.lumping.Reduction (its relation, domain and, for a domain reduction,
-    phase claims are used) or a Relation. The certificate is returned even when the proof fails (verdict 'failed',
+    phase claims are used) or a Relation. `original_arch`: the activations of an original PyTorch state_dict. The certificate is returned even when the proof fails (verdict 'failed',
     failing obligations with details).
     """
     relation = getattr(reduction_or_relation, "relation", reduction_or_relation)
@@ -245,7 +246,7 @@ def prove(
         raise LumpcheckError(f"expected a Reduction or Relation, got {type(reduction_or_relation).__name__}")
     domain = domain if domain is not None else getattr(reduction_or_relation, "domain", None)
     claims = claims if claims is not None else getattr(reduction_or_relation, "claims", None)
-    original, reduced = load_model(original_path), load_model(reduced_path)
+    original, reduced = load_model(original_path, original_arch), load_model(reduced_path)
     records, lemmas, times = prove_networks(original, reduced, relation, domain, smtlib_dir, solver_check, timeout_ms,
                                             claims, semantics)
     return Certificate(

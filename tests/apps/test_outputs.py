@@ -139,7 +139,8 @@ def test_zoo_refuses_an_output_directory_holding_a_model(tmp_path):
     (out / "models").mkdir(parents=True)
     shutil.copy(EXAMPLES / "planted_relu.onnx", out / "models" / "m.onnx")
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "map.csv").write_text("../out/models/m.onnx,../../examples/box.vnnlib,60\n")
+    shutil.copy(EXAMPLES / "box.vnnlib", tmp_path / "box.vnnlib")
+    (tmp_path / "in" / "map.csv").write_text("../out/models/m.onnx,../box.vnnlib,60\n")
     before = listing(tmp_path)
     refused(run("zoo", tmp_path / "in", "-o", out, "--domain-map", tmp_path / "in" / "map.csv"), "-o", "m.onnx")
     assert listing(tmp_path) == before
@@ -273,9 +274,11 @@ def test_zoo_job_with_a_failed_proof_keeps_the_unproved_files(tmp_path, failing_
     (directory / "job.json").write_text(json.dumps(spec))
     assert child_main(str(directory / "job.json")) == 0
     result = json.loads((directory / "result.json").read_text())
-    assert result["status"].startswith("failed: proof failed: L3.linear") and result["verdict"] == "failed"
+    assert result["status"] == "failed" and result["reason"].startswith("proof failed: L3.linear")
+    assert result["verdict"] == "failed"
     names = {p.name for p in directory.iterdir()}
     assert {"reduced.unproved.onnx", "cert.failed.json", "report.html"} <= names
     assert not {"reduced.onnx", "cert.json"} & names and not [n for n in names if n.startswith(".")]
-    page = index_html(ZooResult([Row("m.onnx", status=result["status"], dir="models/m")], 1.0, str(tmp_path / "out")))
+    page = index_html(ZooResult([Row("m.onnx", status=result["status"], reason=result["reason"], dir="models/m")], 1.0,
+                                str(tmp_path / "out")))
     assert 'href="models/m/reduced.unproved.onnx">unproved model' in page and "failed certificate" in page

@@ -60,8 +60,9 @@ def test_every_model_gets_a_row(example_run):
     result, out = example_run
     rows = _rows(result)
     assert len(rows) == 5
-    broken = rows[("broken.onnx", "")].status
-    assert broken.startswith("error: ") and "\n" not in broken and str(EXAMPLE_ZOO) not in broken  # one line, no long path
+    broken = rows[("broken.onnx", "")]
+    assert broken.status == "error" and broken.reason and "\n" not in broken.reason
+    assert str(EXAMPLE_ZOO) not in broken.reason  # one line, no long path
     assert rows[("nets/minimal_tanh.onnx", "")].status == "minimal"
     for key in [("nets/ranged.nnet", ""), ("relu_net.onnx", "props/wide.vnnlib"), ("relu_net.onnx", "props/narrow.vnnlib")]:
         row = rows[key]
@@ -232,7 +233,7 @@ def test_shared_subset_acas_minimal_conv_unsupported(shared_subset):
     acas = shared_subset["ACASXU_experimental_v2a_1_1.nnet"]
     assert (acas.status, acas.verdict, acas.check, acas.shape_after) == ("minimal", "proved", "valid", "5-50x6-5")
     conv = shared_subset["Convnet_maxpool.onnx"]
-    assert conv.kind == "unsupported" and "Conv" in conv.status
+    assert conv.status == "unsupported" and "Conv" in conv.reason
     assert len(shared_subset) == 5
 
 

@@ -79,7 +79,7 @@ def test_state_dict_with_activation_list_or_module() -> None:
 
 
 def test_state_dict_needs_an_architecture() -> None:
-    with pytest.raises(UnsupportedModelError, match="architecture"):
+    with pytest.raises(ModelFormatError, match="architecture"):
         read_torch(mixed_model().state_dict())
     with pytest.raises(ModelFormatError, match="4 Linear layers but 2 activations"):
         read_torch(mixed_model().state_dict(), ["relu", "relu"])

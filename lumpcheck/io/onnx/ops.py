@@ -19,11 +19,13 @@ from ...errors import ModelFormatError, UnsupportedModelError
 from ...ir.activation import Activation
 from ...ir.exact import as_fractions, canonical, exact_array
 from .chain import Chain
+from .signature import FLOAT_WIDTH
 
 SUPPORTED = (
     "lumpcheck reads dense feed-forward chains: Gemm, MatMul, Add/Sub/Mul/Div by constants, "
     "Relu, LeakyRelu, Sigmoid, Tanh, Clip/Max/Min by constants on the raw input, "
-    "and Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout on batch/singleton dims"
+    "Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout on batch/singleton dims, "
+    "Cast of the raw input to a wider float type, and Constant"
 )
 REASONS = {
     "BatchNormalization": "its scale 1/sqrt(var + epsilon) is irrational in general, so it cannot be folded exactly "
@@ -67,6 +69,8 @@ class Reader:
     current: str  # name of the latest stream tensor (the only one that may be consumed)
     consumers: dict[str, int]
     graph_outputs: set[str]
+    input_name: str = ""  # the graph's data input (the raw input, before any op)
+    input_type: int = TensorProto.FLOAT
 
 
 Op = Callable[[onnx.NodeProto, list[Value | None], Reader], list[Value]]
@@ -320,6 +324,19 @@ def _identity(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list
     return [_arg(args, 0)]
 
 
+def _cast(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
+    """Cast of the raw input to a float type at least as wide as its declared one: exact on every value it can
+    hold, so the identity (a later or narrowing Cast would round, and is refused)."""
+    x = _arg(args, 0)
+    to = _attrs(node).get("to")
+    if isinstance(x, Const):
+        raise UnsupportedModelError("Cast of a constant (simplify the model first, e.g. onnxsim)")
+    if r.current != r.input_name or to not in FLOAT_WIDTH or FLOAT_WIDTH[to] < FLOAT_WIDTH.get(r.input_type, 99):
+        raise UnsupportedModelError("Cast rounds unless it widens the raw input to a float type at least as wide "
+                                    "(lumpcheck reads only that Cast)")
+    return [x]
+
+
 def _dropout(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
     """Inference-mode Dropout is the identity; training mode is random, and its mask must not be used."""
     training = False
@@ -409,6 +426,7 @@ OPS: dict[str, Op] = {
     "Sigmoid": _activation("sigmoid"),
     "Tanh": _activation("tanh"),
     "Identity": _identity,
+    "Cast": _cast,
     "Dropout": _dropout,
     "Flatten": _flatten,
     "Reshape": _reshape,

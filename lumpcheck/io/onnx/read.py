@@ -21,7 +21,9 @@ from onnx import TensorProto
 
 from ...errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ...ir.network import Network
+from ..compressed import is_gzipped, read_bytes
 from .chain import Chain
+from .signature import signature_of
 from .ops import CONSTANT_OPS, FLOAT_TYPES, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value, tensor_const
 
 
@@ -53,7 +55,8 @@ def read_onnx(path: str | Path) -> Network:
     for node in graph.node:
         for name in node.input:
             consumers[name] = consumers.get(name, 0) + 1
-    r = Reader(opset, batch, Chain(prod(shape) // batch), data_inputs[0].name, consumers, {graph.output[0].name})
+    r = Reader(opset, batch, Chain(prod(shape) // batch), data_inputs[0].name, consumers, {graph.output[0].name},
+               data_inputs[0].name, data_inputs[0].type.tensor_type.elem_type)
     for i in _topological_order(graph, set(values), str(p)):
         _run_node(graph.node[i], i, values, r, str(p))
     out = graph.output[0]
@@ -63,7 +66,8 @@ def read_onnx(path: str | Path) -> Network:
         where = f"output '{out.name}'"
         raise UnsupportedModelError("is not the end of the data chain (branching graph?)", str(p), where)
     _check_declared_shape(out, values[out.name].shape, str(p))
-    meta = {"dtype": _source_dtype(graph), "opset": opset}
+    meta = {"dtype": _source_dtype(graph), "opset": opset, "onnx_signature": signature_of(model, opset),
+            "onnx_metadata": {p.key: p.value for p in model.metadata_props}}
     layers = r.chain.finish()
     return Network(layers, r.chain.normalization(), source=str(p), meta=meta)
 
@@ -72,7 +76,9 @@ def _load(p: Path) -> onnx.ModelProto:
     if not p.is_file():
         raise ModelFormatError("no such file", str(p))
     try:
-        return onnx.load(str(p))
+        return onnx.load_model_from_string(read_bytes(p, "ONNX model")) if is_gzipped(p) else onnx.load(str(p))
+    except LumpcheckError:
+        raise
     except Exception as e:  # protobuf raises DecodeError, RuntimeWarning-like errors, OSError for external data
         message = f"not a readable ONNX model (truncated or corrupt?): {type(e).__name__}: {e}"
         raise ModelFormatError(message, str(p)) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,13 +15,22 @@ from ...ir.network import Network
 from ...ir.normalization import Normalization
 from ...ir.rounding import RoundingReport, nearest_float32, round_network, stored_as_reciprocals, unbounded
 from ..atomic import write_bytes_atomic
+from .signature import FLOAT_WIDTH, OnnxSignature, describe
 
 _WRITE_TYPES = {"float32": (TensorProto.FLOAT, np.float32), "float64": (TensorProto.DOUBLE, np.float64)}
 _ACTIVATION_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
 
-def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: int = 17) -> RoundingReport:
-    """Write `net` as a Gemm(transB=1)+activation chain ('input' [batch, n] -> 'output'), atomically.
+def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: int | None = None,
+               signature: OnnxSignature | None = None, metadata: dict[str, str] | None = None) -> RoundingReport:
+    """Write `net` as a Gemm(transB=1)+activation chain, atomically.
+
+    `signature` (the source model's, see signature.py) is the interface to keep: input/output names, declared
+    shapes (batch dimension included; a Flatten/Reshape adapts them to the chain's [batch, n]), the input's element
+    type when it is no wider than `dtype` (a Cast widens it, which is exact; a wider input would have to be
+    rounded, so it becomes `dtype`), and its opset (`opset` overrides it; raised to what the graph needs). The
+    output's element type is `dtype` (a narrowing Cast would round the outputs). Without a signature: 'input'
+    [batch, n] -> 'output' [batch, m], opset 17. `metadata` goes into the model's metadata_props.
 
     Normalisation metadata is written around the chain: Max/Min (input clipping), Sub(mean), Div(range) (or
     Mul(1/range) when only that is exact) before it, Mul(range), Add(mean) after it; identity parts are left
@@ -29,15 +38,36 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
     """
     if dtype not in _WRITE_TYPES:
         raise ValueError(f"dtype must be one of {', '.join(_WRITE_TYPES)}, got {dtype!r}")
-    if not 7 <= opset <= onnx.defs.onnx_opset_version():
-        raise ValueError(f"opset must be between 7 and {onnx.defs.onnx_opset_version()}, got {opset}")
     if net.normalization is not None:
         _check_normalization(net.normalization, net.input_size, net.output_size)
+    sig = written_signature(net, dtype, opset, signature)
     rounded, report = round_network(net, dtype)
-    model = _gemm_chain(rounded, dtype, opset)
+    model = _gemm_chain(rounded, dtype, sig)
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.checker.check_model(model, full_check=True)
     write_bytes_atomic(path, model.SerializeToString())
     return report
+
+
+def written_signature(net: Network, dtype: str, opset: int | None = None,
+                      signature: OnnxSignature | None = None) -> OnnxSignature:
+    """The interface `write_onnx` gives `net` written in `dtype` (see there); ValueError for a bad opset or a
+    signature whose sizes do not fit the network."""
+    elem = _WRITE_TYPES[dtype][0]
+    sig = signature or OnnxSignature.default(net.input_size, net.output_size, elem)
+    if not sig.fits(net.input_size, net.output_size):
+        raise ValueError(f"the interface {describe(sig)} does not fit a network with {net.input_size} inputs and "
+                         f"{net.output_size} outputs")
+    clips = net.normalization is not None and net.normalization.has_clip
+    if opset is not None and clips and opset < 8:
+        raise ValueError("input clipping needs opset >= 8 (Max/Min with broadcasting)")
+    chosen = max(opset or sig.opset, 8 if clips else 7)  # Max/Min broadcast from opset 8; Gemm with C from 7
+    if not 7 <= chosen <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"opset must be between 7 and {onnx.defs.onnx_opset_version()}, got {chosen}")
+    input_type = sig.input_type if FLOAT_WIDTH[sig.input_type] <= FLOAT_WIDTH[elem] else elem
+    return replace(sig, input_type=input_type, output_type=elem, opset=chosen)
 
 
 def _check_normalization(norm: Normalization, n_in: int, n_out: int) -> None:
@@ -70,6 +100,12 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, inputs, [name], name, **attrs))
         self.x = name
 
+    def reshape(self, name: str, shape: list[int]) -> None:
+        """Append Reshape(x, shape) as node `name` (the shape an int64 initializer `name`.shape)."""
+        self.inits.append(numpy_helper.from_array(np.array(shape, dtype=np.int64), f"{name}.shape"))
+        self.nodes.append(helper.make_node("Reshape", [self.x, f"{name}.shape"], [name], name))
+        self.x = name
+
 
 def _floats(values: object, np_type: type) -> np.ndarray:
     """The (already rounded, so exactly representable) values as a `np_type` array."""
@@ -77,12 +113,18 @@ def _floats(values: object, np_type: type) -> np.ndarray:
     return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type)
 
 
-def _gemm_chain(net: Network, dtype: str, opset: int) -> onnx.ModelProto:
-    """The ONNX model of an already rounded network (every value is a `dtype` value)."""
+def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> onnx.ModelProto:
+    """The ONNX model of an already rounded network (every value is a `dtype` value) with the interface `sig`."""
     elem, np_type = _WRITE_TYPES[dtype]
-    g, norm = _Graph(np_type), net.normalization
+    g, norm = _Graph(np_type, x=sig.input_name), net.normalization
+    if sig.input_type != elem:
+        g.op("Cast", "input.cast", to=elem)  # a wider float type: exact
+    if len(sig.input_dims) == 1:
+        g.reshape("input.flatten", [1, net.input_size])
+    elif len(sig.input_dims) > 2:
+        g.op("Flatten", "input.flatten", axis=1)
     if norm is not None:
-        _input_normalization(g, norm, dtype, opset)
+        _input_normalization(g, norm, dtype, sig.opset)
     for i, layer in enumerate(net.layers):
         g.op("Gemm", f"layer{i}.z", (f"layer{i}.weight", layer.weight), (f"layer{i}.bias", layer.bias), transB=1)
         kind = layer.activation.kind
@@ -93,16 +135,20 @@ def _gemm_chain(net: Network, dtype: str, opset: int) -> onnx.ModelProto:
         g.op("Mul", "output.scale", ("output.range", norm.output_range))
     if norm is not None and any(v != 0 for v in norm.output_mean):
         g.op("Add", "output.shift", ("output.mean", norm.output_mean))
-    g.nodes[-1].output[0] = "output"
+    if len(sig.output_dims) != 2:
+        dims = sig.output_dims
+        g.reshape("output.reshape", [-1, *dims[1:]] if len(dims) > 2 else list(dims))  # type: ignore[list-item]
+    g.nodes[-1].output[0] = sig.output_name
     graph = helper.make_graph(
         g.nodes,
         "lumpcheck",
-        [helper.make_tensor_value_info("input", elem, ["batch", net.input_size])],
-        [helper.make_tensor_value_info("output", elem, ["batch", net.output_size])],
+        [helper.make_tensor_value_info(sig.input_name, sig.input_type, list(sig.input_dims))],
+        [helper.make_tensor_value_info(sig.output_name, sig.output_type, list(sig.output_dims))],
         g.inits,
     )
-    opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
+    opsets = [helper.make_opsetid("", sig.opset)]
+    # IR version 4 on: initializers need not be graph inputs (the form written here)
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=max(4, helper.find_min_ir_version_for(opsets)))
     model.producer_name, model.producer_version = "lumpcheck", __version__
     return model
 
