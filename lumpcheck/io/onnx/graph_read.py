@@ -21,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ...errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ...ir.graph.dag import Graph, GraphError, Meta, Node, TensorSpec, fresh_name
 from ...ir.graph.ops import Constant, Identity, Op, Shape, ShapeError
+from ..compressed import is_gzipped, read_bytes
 from .graph_ops import convert
 from .graph_values import FLOAT_TYPES, Const, Data, NodeError, Value, constant_of
 
@@ -200,7 +201,9 @@ def read_graph(path: str | Path) -> Graph:
     if not p.exists():
         raise ModelFormatError("no such file", str(p))
     try:
-        model = onnx.load(str(p))
+        model = onnx.load_model_from_string(read_bytes(p, "ONNX model")) if is_gzipped(p) else onnx.load(str(p))
+    except LumpcheckError:
+        raise
     except Exception as e:
         raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", str(p)) from None
     return Reader(model, str(p)).read()

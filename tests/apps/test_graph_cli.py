@@ -1,0 +1,103 @@
+"""`lumpcheck info/reduce/check/report` on graph (CNN/ResNet) models go through the graph pipeline; dense chains keep
+the dense path; options meaningless for graphs are refused naming the option; a tampered reduced file is invalid."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from lumpcheck.apps.cli import cli
+from lumpcheck.io import load_any
+from lumpcheck.io.onnx.graph_read import read_graph
+from lumpcheck.io.onnx.graph_write import write_graph
+from lumpcheck.ir.graph.dag import Graph
+from lumpcheck.ir.network import Network
+from planted_cnn import Plan, assert_same_function, build
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def cnn(tmp_path):
+    """A planted CNN with two copies (factors 2 and 1/2) and a dead channel; written exactly in float64."""
+    planted = build(Plan(base=2, copies=[Fraction(2), Fraction(1, 2)], dead=1, seed=9))
+    path = tmp_path / "cnn.onnx"
+    write_graph(planted.graph, path, "float64")
+    return path, planted
+
+
+def test_load_any_gives_a_graph_for_a_cnn_and_a_network_for_a_dense_chain(cnn) -> None:
+    assert isinstance(load_any(cnn[0]), Graph)
+    assert isinstance(load_any(Path(__file__).parents[2] / "examples" / "planted_relu.onnx"), Network)
+
+
+def test_info_json_of_a_cnn(cnn) -> None:
+    res = run("info", cnn[0], "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["kind"] == "graph" and doc["ops"]["Conv"] >= 2 and doc["params"] == cnn[1].graph.param_count
+
+
+def test_reduce_certify_check_report_on_a_cnn(cnn, tmp_path) -> None:
+    src, planted = cnn
+    out, cert = tmp_path / "small.onnx", tmp_path / "cert.json"
+    res = run("reduce", src, "-o", out, "--certify", cert, "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["verdict"] == "proved" and doc["channels_after"] == planted.expected
+    assert doc["channels_after"] < doc["channels_before"] and doc["params_after"] < doc["params_before"]
+    assert_same_function(planted.graph, read_graph(out))
+    marker = {e.key: e.value for e in onnx.load(str(out)).metadata_props}
+    assert "on all inputs" in marker["lumpcheck.claim"] and "cert.json" in marker["lumpcheck.certificate"]
+    checked = run("check", cert, src, out)
+    assert checked.exit_code == 0 and checked.output.startswith("valid"), checked.output
+    rep = run("report", cert, "-o", tmp_path / "r.md")
+    assert rep.exit_code == 0, rep.output
+    text = (tmp_path / "r.md").read_text()
+    assert "equal on all inputs" in text and "merge" in text
+
+
+def test_check_refuses_a_tampered_reduced_cnn(cnn, tmp_path) -> None:
+    src, _ = cnn
+    out, cert = tmp_path / "small.onnx", tmp_path / "cert.json"
+    assert run("reduce", src, "-o", out, "--certify", cert).exit_code == 0
+    m = onnx.load(str(out))
+    init = next(t for t in m.graph.initializer if t.data_type == onnx.TensorProto.DOUBLE and len(t.dims) == 4)
+    arr = onnx.numpy_helper.to_array(init).copy()
+    arr.flat[0] = float(arr.flat[0]) * (1 + 2**-52) if arr.flat[0] != 0 else 2**-1074  # one ulp off
+    init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
+    out.write_bytes(m.SerializeToString())
+    res = run("check", cert, src, out)
+    assert res.exit_code == 1 and res.output.startswith("invalid"), res.output
+
+
+@pytest.mark.parametrize("option", [["--smtlib", "smt"], ["--normalization", "fold"], ["--opset", "13"]])
+def test_reduce_refuses_dense_only_options_for_a_graph(cnn, tmp_path, option) -> None:
+    res = run("reduce", cnn[0], "-o", tmp_path / "s.onnx", "--certify", tmp_path / "c.json", *option)
+    assert res.exit_code == 2 and option[0] in res.output and "graph" in res.output, res.output
+    assert not (tmp_path / "s.onnx").exists()
+
+
+def test_reduce_refuses_a_non_onnx_output_for_a_graph(cnn, tmp_path) -> None:
+    res = run("reduce", cnn[0], "-o", tmp_path / "s.nnet")
+    assert res.exit_code == 2 and ".onnx only" in res.output, res.output
+
+
+def test_near_miss_cnn_through_the_cli_keeps_the_near_channel(tmp_path) -> None:
+    plain = build(Plan(copies=[], near_miss=False))
+    near = build(Plan(copies=[], near_miss=True))
+    counts = []
+    for planted, name in ((plain, "plain"), (near, "near")):
+        src = tmp_path / f"{name}.onnx"
+        write_graph(planted.graph, src, "float64")
+        res = run("reduce", src, "-o", tmp_path / f"{name}.small.onnx", "--certify", tmp_path / f"{name}.json", "--json")
+        assert res.exit_code == 0, res.output
+        counts.append(json.loads(res.output)["channels_after"])
+    assert counts[1] == counts[0] + 1
