@@ -78,8 +78,8 @@ def graph_box(graph: Graph, domain_path: str | Path) -> Box:
     return read_box(domain_path, n_inputs=graph.inputs[0].size)
 
 
-def _write_model(graph: Graph, path: Path, dtype: str, metadata: dict[str, str]) -> str:
-    """Write `graph` exactly in `dtype` (auto: float32, else float64); the dtype written."""
+def _write_model(graph: Graph, path: Path, dtype: str, metadata: dict[str, str], shown: str | Path | None = None) -> str:
+    """Write `graph` exactly in `dtype` (auto: float32, else float64); the dtype written (errors name `shown`)."""
     for candidate in DTYPES if dtype == "auto" else (dtype,):
         try:
             model, _ = to_model(graph, candidate)
@@ -91,8 +91,9 @@ def _write_model(graph: Graph, path: Path, dtype: str, metadata: dict[str, str])
         path.write_bytes(model.SerializeToString())
         return candidate
     raise LumpcheckError(f"the reduced graph's merged weights are not {' or '.join(DTYPES if dtype == 'auto' else (dtype,))} "
-                         "numbers, so they cannot be written exactly" + (" (try --dtype float64)" if dtype == "float32" else ""),
-                         str(path))
+                         "numbers, so they cannot be written exactly" + (" (try --dtype float64)" if dtype == "float32" else
+                         " (graphs have no ε-certificates yet: reduce on a box with a coarser model, or keep the original)"),
+                         str(shown or path))
 
 
 def phased(reduction: ChannelReduction) -> bool:
@@ -137,7 +138,8 @@ def run_graph_reduction(model: str | Path, output: str | Path, *, domain_path: s
     with Publication(targets.all) as publication:
         staged = targets.staged(publication)
         written = _write_model(r.reduced, staged.model, dtype,
-                               marker(str(model), str(output), r, box, None if cert_path is None else Path(cert_path).name))
+                               marker(str(model), str(output), r, box, None if cert_path is None else Path(cert_path).name),
+                               output)
         verdict, reasons = None, []
         if staged.cert is not None:
             records = {"original": ModelRecord(str(model), sha256_file(model), g.summary()),

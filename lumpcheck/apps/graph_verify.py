@@ -4,7 +4,8 @@
    candidates; a candidate is a counterexample only when its exact rational input (the float's own value, clamped
    into the box) violates the mode in exact evaluation (`evaluate_exact`: Fractions, BatchNorm Radicals enclosed
    rigorously). Floats never decide.
-2. lumping-match: both graphs are reduced by exact channel lumping (valid on all inputs), each reduction is
+2. lumping-match: BatchNorms with rational scales are folded into their Convs exactly (reduction/batchnorm_fold.py,
+   so a BN model and its exact fold meet), both graphs are reduced by exact channel lumping (valid on all inputs), each reduction is
    confirmed by the independent checker (`checker.graph.check_certificate`), and the two reduced graphs must be
    identical up to tensor and node names (same ops in the same order, exactly equal parameters). Then
    A = red(A) = red(B) = B everywhere, so `unsat` in every mode.
@@ -30,6 +31,7 @@ from ..ir.graph.dag import Graph
 from ..ir.graph.evaluate import ExactnessError, evaluate_exact, evaluate_float
 from ..ir.graph.radical import Radical
 from ..prove.graph_prover import certificate_of
+from ..reduction.batchnorm_fold import fold_batchnorms
 from ..reduction.channel_lumping import reduce_channels
 
 SAMPLES = 256  # float samples (more when time allows is not needed: replays decide, floats only rank)
@@ -141,15 +143,18 @@ def same_up_to_names(a: Graph, b: Graph) -> bool:
 
 def lumping_match(a: Graph, b: Graph) -> tuple[bool, str]:
     """Both exact channel lumpings, each confirmed by the independent checker, and their results compared."""
-    reduced = []
+    reduced, folds = [], 0
     for side, g in (("A", a), ("B", b)):
+        g, n = fold_batchnorms(g)  # exact (rational scales only): both sides in the same form
+        folds += n
         r = reduce_channels(g)
         checked = check_certificate(g, r.reduced, certificate_of(r).to_dict())
         if not checked.valid:
             return False, f"the channel lumping of {side} did not check ({checked.reasons[0]})"
         reduced.append(r.reduced)
     if same_up_to_names(*reduced):
-        return True, "both graphs reduce, by checked exact channel lumpings, to the same graph"
+        folded = f" (after folding {folds} BatchNorm(s) with rational scales exactly)" if folds else ""
+        return True, f"both graphs reduce, by checked exact channel lumpings, to the same graph{folded}"
     return False, "their exact channel lumpings are different graphs"
 
 

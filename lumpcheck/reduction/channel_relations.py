@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import isqrt
 
 import numpy as np
 
@@ -41,14 +40,6 @@ class Rel:
 
 def free_rel(name: str, n: int) -> Rel:
     return Rel(tuple(("free", name, c) for c in range(n)), (Fraction(1),) * n, (Fraction(0),) * n)
-
-
-def rational_sqrt(q: Fraction) -> Fraction | None:
-    """√q when it is rational (q >= 0), else None."""
-    if q < 0:
-        return None
-    n, d = isqrt(q.numerator), isqrt(q.denominator)
-    return Fraction(n, d) if n * n == q.numerator and d * d == q.denominator else None
 
 
 def per_channel(arr: np.ndarray, shape: tuple[int, ...], ax: Axis) -> list | None:

@@ -17,7 +17,8 @@ from ..ir.graph import kernels as K
 from ..ir.graph.dag import Graph, Node
 from ..ir.graph.ops import (Act, Affine, AveragePool, BatchNorm, Clip, GlobalPool, Identity, MaxPool, Pad, Reshape,
                             Softmax, Transpose)  # fmt: skip
-from .channel_relations import Axis, Rel, free_rel, per_channel, rational_sqrt
+from ..ir.graph.radical import rational_sqrt
+from .channel_relations import Axis, Rel, free_rel, per_channel
 
 
 def _positive_homogeneous(rel: Rel, tag: tuple, value) -> Rel:

@@ -18,6 +18,7 @@ from ...ir.exact import to_fraction
 from ...ir.graph.evaluate import apply
 from ...ir.graph.kernels import exact_of
 from ...ir.graph.ops import Op
+from ...ir.graph.radical import rational_sqrt
 from .graph_values import FLOAT_TYPES, INT_TYPES, Const, Data, NodeError, Value, constant_of
 
 
@@ -128,7 +129,25 @@ def fold_integer(op_type: str, ins: list[Value | None], attrs: dict, shape_of: d
         return None
     if op_type == "Cast":
         return [_cast(ins[0], attrs["to"])]
+    if op_type == "Sqrt":
+        return [_sqrt(ins[0])]
     return None
+
+
+def _sqrt(c: Const) -> Const:
+    """Sqrt of a float constant, exactly: every element must be the square of a rational (e.g. var + eps of a
+    BatchNorm fold whose statistics make it exact); an irrational root is refused, never rounded."""
+    if not c.is_float:
+        raise NodeError("Sqrt of an integer constant", unsupported=False)
+    values = [to_fraction(v) for v in np.asarray(c.value, dtype=object).reshape(-1)]
+    roots = [rational_sqrt(q) for q in values]
+    bad = next((q for q, r in zip(values, roots) if r is None), None)
+    if bad is not None:
+        raise NodeError(f"Sqrt of the constant {float(bad):.9g} is irrational, so the weights computed from it (e.g. "
+                        "onnxoptimizer's fuse_bn_into_conv, which keeps sqrt(var + eps) in the graph) are not rational "
+                        "numbers; fold them in float (onnxsim) and compare with `lumpcheck verify`, or keep the "
+                        "BatchNormalization, which lumpcheck reads exactly")
+    return constant_of(np.array(roots, dtype=object).reshape(np.asarray(c.value).shape))
 
 
 def _tensor(t) -> np.ndarray:

@@ -324,12 +324,14 @@ CONVERTERS: dict[str, Converter] = {
     "GlobalAveragePool": global_pool("average"), "GlobalMaxPool": global_pool("max"), "Pad": pad,
     "BatchNormalization": batch_norm, **LAYOUT,
 }  # fmt: skip
-FOLD_ONLY = ("Shape", "Size", "Gather", "Slice", "ConstantOfShape", "Range")
+FOLD_ONLY = ("Shape", "Size", "Gather", "Slice", "ConstantOfShape", "Range", "Sqrt")
 REASONS = {
     "LogSoftmax": "log-softmax is not implemented (softmax is); export the logits or a Softmax",
     "ConvTranspose": "transposed convolution is not implemented",
     "Gather": "Gather on data (an input-dependent selection) is not implemented; it is folded only on constants",
     "Slice": "Slice on data is not implemented; it is folded only on constants",
+    "Sqrt": "Sqrt on data is not implemented; it is folded only on constants (exactly, when they are squares of "
+            "rationals)",
     "Loop": "control flow (Loop/If/Scan) has no fixed graph to reason about",
     "If": "control flow (Loop/If/Scan) has no fixed graph to reason about",
     "Scan": "control flow (Loop/If/Scan) has no fixed graph to reason about",
@@ -337,7 +339,8 @@ REASONS = {
 
 
 def supported_sentence() -> str:
-    return "the graph reader supports " + ", ".join(sorted(set(CONVERTERS) | set(FOLD_ONLY))) + " (the last six on constants only)"
+    return ("the graph reader supports " + ", ".join(sorted(CONVERTERS)) + ", and on constants only "
+            + ", ".join(FOLD_ONLY))
 
 
 def convert(r: Emitter, op_type: str, ins: list, attrs: dict, outs: list) -> list:

@@ -256,3 +256,11 @@ class Radical:
     def __repr__(self) -> str:
         parts = [f"{c}" if n == 1 else f"{c}·√{n}" for n, c in sorted(self.terms.items())]
         return "Radical(" + " + ".join(parts) + ")"
+
+
+def rational_sqrt(q: Fraction) -> Fraction | None:
+    """√q when q >= 0 is the square of a rational (then `Radical.sqrt` gives a Fraction), else None."""
+    if q < 0:
+        return None
+    root = Radical.sqrt(q)
+    return root if isinstance(root, Fraction) else None
