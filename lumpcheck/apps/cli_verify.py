@@ -66,7 +66,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization,
     arithmetic), a certified bound on the difference (epsilon mode), matching both networks' coarsest
     lumpings (neuron permutation + scaling, proved layer by layer), and a monolithic z3 encoding.
     Results use VNN-COMP's words: unsat = equivalent, sat = counterexample (an exact input witness,
-    replayed exactly and in onnxruntime), unknown, timeout, error.
+    replayed exactly and in onnxruntime), unknown, timeout, error. Graph (CNN/ResNet) pairs: falsification with
+    exact replay, lumping-match (after folding BatchNorms with rational scales exactly), in epsilon mode on a box
+    a certified bound of |A - B| (sound symbolic bounds), else unknown.
 
     \b
     Examples:

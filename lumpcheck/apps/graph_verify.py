@@ -9,7 +9,10 @@
    confirmed by the independent checker (`checker.graph.check_certificate`), and the two reduced graphs must be
    identical up to tensor and node names (same ops in the same order, exactly equal parameters). Then
    A = red(A) = red(B) = B everywhere, so `unsat` in every mode.
-3. otherwise `unknown`, saying what was tried (graph equivalence beyond lumping-match is not decided here).
+3. difference bound (epsilon mode, on a box): the joint graph A(x) − B(x) (one shared input) gets sound symbolic
+   bounds (`bounds.graph_symbolic`, float-sound with outward rounding, BatchNorm roots enclosed); when
+   max |A − B| <= ε there, `unsat`: A and B agree within the certified ε on the box (e.g. a float BN fold).
+4. otherwise `unknown`, saying what was tried (graph equivalence beyond these is not decided here).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..ir.domain import Box
 from ..ir.exact import to_fraction
-from ..ir.graph.dag import Graph
+from ..bounds.graph_symbolic import bounds_by
+from ..ir.graph.dag import Graph, Node, TensorSpec
+from ..ir.graph.ops import Binary, Reshape
 from ..ir.graph.evaluate import ExactnessError, evaluate_exact, evaluate_float
 from ..ir.graph.radical import Radical
 from ..prove.graph_prover import certificate_of
 from ..reduction.batchnorm_fold import fold_batchnorms
 from ..reduction.channel_lumping import reduce_channels
+from .graph_pipeline import box_for
 
 SAMPLES = 256  # float samples (more when time allows is not needed: replays decide, floats only rank)
 REPLAYS = 8  # best-ranked candidates replayed exactly
@@ -158,6 +164,37 @@ def lumping_match(a: Graph, b: Graph) -> tuple[bool, str]:
     return False, "their exact channel lumpings are different graphs"
 
 
+def joint_difference(a: Graph, b: Graph) -> Graph:
+    """The graph of A(x) − B(x): both graphs' nodes (tensors renamed a/…, b/…) on one shared input."""
+    x = a.inputs[0]
+
+    def renamed(g: Graph, tag: str) -> list[Node]:
+        names = {g.inputs[0].name: x.name}
+        nodes = []
+        for n in g.nodes:
+            names[n.output] = f"{tag}/{n.output}"
+            nodes.append(Node(f"{tag}/{n.name}", n.op, tuple(names[t] for t in n.inputs), names[n.output]))
+        return nodes
+
+    na, nb = renamed(a, "a"), renamed(b, "b")
+    ya = next(n.output for n in na if n.output == f"a/{a.outputs[0]}")
+    yb = next(n.output for n in nb if n.output == f"b/{b.outputs[0]}")
+    shape = a.shapes[a.outputs[0]]
+    nodes = na + nb
+    if b.shapes[b.outputs[0]] != shape:
+        nodes.append(Node("b/reshape", Reshape(tuple(shape)), (yb,), "b/reshaped"))
+        yb = "b/reshaped"
+    nodes.append(Node("difference", Binary("sub"), (ya, yb), "difference"))
+    return Graph((TensorSpec(x.name, x.shape),), tuple(nodes), ("difference",))
+
+
+def difference_bound(a: Graph, b: Graph, box: Box) -> Fraction:
+    """A sound upper bound of max_i |A(x)_i − B(x)_i| over the box (symbolic bounds on the joint graph)."""
+    joint = joint_difference(a, b)
+    lo, hi = bounds_by("symbolic")(joint, box_for(joint, box))["difference"]
+    return max(Fraction(float(np.max(hi))), Fraction(float(-np.min(lo))), Fraction(0))
+
+
 def verify_graphs(a: Graph, b: Graph, box: Box | None, mode: Mode, timeout: float, *, a_path: str | Path | None = None,
                   b_path: str | Path | None = None, seed: int = 0) -> VerifyResult:
     """Falsification, then lumping-match, else unknown (see the module docstring)."""
@@ -186,5 +223,15 @@ def verify_graphs(a: Graph, b: Graph, box: Box | None, mode: Mode, timeout: floa
     if matched:
         where = "on all inputs" if box is None else "on all inputs (so on the box)"
         return VerifyResult("unsat", mode, "lumping-match", f"equivalent {where}: {why}", times=times)
+    bound_note = ""
+    if box is not None and mode.kind == "epsilon":
+        t = time.monotonic()
+        bound = difference_bound(a, b, box)
+        times["difference-bound"] = time.monotonic() - t
+        if bound <= mode.epsilon:
+            return VerifyResult("unsat", mode, "difference-bound", f"certified max |A − B| <= {float(bound):.3g} <= ε on "
+                                "the box (sound symbolic bounds of A − B)", times=times,
+                                details={"bound": str(bound)})
+        bound_note = f"; the certified bound max |A − B| <= {float(bound):.3g} is above ε"
     return VerifyResult("unknown", mode, "none", f"no counterexample among {sampled} float samples ({replays} replayed "
-                        f"exactly); {why}, and graph equivalence beyond lumping-match is not decided", times=times)
+                        f"exactly); {why}{bound_note}, and graph equivalence beyond this is not decided", times=times)

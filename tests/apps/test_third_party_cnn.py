@@ -15,10 +15,11 @@ import pytest
 from onnx import numpy_helper
 
 from lumpcheck.apps.graph_pipeline import run_graph_reduction
-from lumpcheck.apps.graph_verify import verify_graphs
-from lumpcheck.equivalence.mode import STRICT
+from lumpcheck.apps.graph_verify import difference_bound, verify_graphs
+from lumpcheck.equivalence.mode import STRICT, Mode
 from lumpcheck.errors import UnsupportedModelError
 from lumpcheck.io.onnx.graph_read import read_graph
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.graph.evaluate import evaluate_exact
 from lumpcheck.reduction.batchnorm_fold import fold_batchnorms
 
@@ -127,3 +128,33 @@ def test_fold_batchnorms_is_exact_and_leaves_irrational_scales(pairs) -> None:
         assert list(ya.reshape(-1)) == list(yb.reshape(-1))
     irrational = read_graph(pairs / "cnn_bn.onnx")
     assert fold_batchnorms(irrational)[1] == 0
+
+
+def small_box(eps: Fraction, centre: Fraction = Fraction(1, 4)) -> Box:
+    return Box(tuple(centre - eps for _ in range(build.INPUTS)), tuple(centre + eps for _ in range(build.INPUTS)))
+
+
+def test_float_bn_fold_gets_a_certified_epsilon_on_a_small_box(pairs) -> None:
+    folded = need(pairs / "cnn_bn_onnxsim.onnx", "onnxsim")
+    a, b = read_graph(pairs / "cnn_bn.onnx"), read_graph(folded)
+    box = small_box(Fraction(1, 100))
+    result = verify_graphs(a, b, box, Mode.parse("epsilon=1e-4"), TIMEOUT)
+    assert result.status == "unsat" and result.engine == "difference-bound", result.message
+    bound = difference_bound(a, b, box)
+    rng = np.random.default_rng(1)
+    s = a.inputs[0]
+    for _ in range(2):  # the exact difference at box points never exceeds the certified bound
+        x = np.array([lo + (hi - lo) * Fraction(int(k), 16) for lo, hi, k in zip(box.lower, box.upper, rng.integers(0, 17, s.size))],
+                     dtype=object).reshape(s.shape)
+        ya, yb = (evaluate_exact(g, {s.name: x})[g.outputs[0]].reshape(-1) for g in (a, b))
+        for p, q in zip(ya, yb):
+            assert -bound <= p - q <= bound
+    # strictly they differ, and an ε below the bound is not certified
+    assert verify_graphs(a, b, box, STRICT, TIMEOUT).status == "sat"
+    assert verify_graphs(a, b, box, Mode("epsilon", bound / 4), TIMEOUT).status in ("sat", "unknown")
+
+
+def test_epsilon_mode_never_certifies_a_broken_widening(pairs) -> None:
+    parent, broken = (read_graph(pairs / f"cnn_net2net_{k}.onnx") for k in ("parent", "broken"))
+    result = verify_graphs(parent, broken, small_box(Fraction(1, 100)), Mode.parse("epsilon=1e-4"), TIMEOUT)
+    assert result.status == "sat", result.message
