@@ -16,7 +16,8 @@ from ..io.marker import DOMAIN, Marker, marker_of
 from ..io.onnx.signature import describe
 from . import interrupt
 from ..ir.graph.dag import Graph
-from .cli_graph import graph_info, graph_reduce, refuse_dense_options
+from .cli_graph import graph_info, graph_reduce
+from .graph_pipeline import refuse_dense_options
 from .cli_verify import approx, verify
 from .console import (
     EXIT_CODES_HELP,

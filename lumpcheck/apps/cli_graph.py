@@ -89,19 +89,6 @@ def graph_info(g: Graph, model: str, domain: str | None, domain_space: str, as_j
         out.print(st)
 
 
-def refuse_dense_options(model: str, *, smtlib_dir, normalization: str, domain_space: str, opset) -> None:
-    """Options of `reduce` that have no meaning for a graph model: refused naming the option (exit 2)."""
-    bad = [(smtlib_dir is not None, "--smtlib (graph certificates are checked by `lumpcheck check`; no SMT-LIB "
-                                    "obligations are written for graphs)"),
-           (normalization != "keep", "--normalization (a graph keeps its normalisation nodes as part of the model)"),
-           (domain_space != "input", "--domain-space normalized (a graph's box is over its own input)"),
-           (opset is not None, "--opset (a graph is written in its source's opset)")]
-    for hit, what in bad:
-        if hit:
-            raise LumpcheckError(f"{what.split(' ')[0]} is not available for graph (CNN/ResNet) models: "
-                                 f"{what.split(' ', 1)[1].strip('()')}", model)
-
-
 def graph_reduce(g: Graph, model: str, output: str, *, domain, no_domain_reduction: bool, dtype: str, cert_path,
                  as_json: bool) -> None:
     """`lumpcheck reduce` for a graph model (channel lumping; on the --domain box unless turned off)."""

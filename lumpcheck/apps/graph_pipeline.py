@@ -117,6 +117,23 @@ def marker(model: str, output: str, reduction: ChannelReduction, box: Box | None
     return out
 
 
+DENSE_ONLY = (
+    ("--smtlib", "graph certificates are checked by `lumpcheck check`; no SMT-LIB obligations are written for graphs"),
+    ("--normalization", "a graph keeps its normalisation nodes as part of the model"),
+    ("--domain-space normalized", "a graph's box is over its own input"),
+    ("--opset", "a graph is written in its source's opset"),
+)
+
+
+def refuse_dense_options(model: str | Path, *, smtlib_dir=None, normalization: str = "keep",
+                         domain_space: str = "input", opset=None) -> None:
+    """Options of `reduce` that have no meaning for a graph model: refused naming the option (exit 2)."""
+    used = (smtlib_dir is not None, normalization != "keep", domain_space != "input", opset is not None)
+    for hit, (option, why) in zip(used, DENSE_ONLY):
+        if hit:
+            raise LumpcheckError(f"{option} is not available for graph (CNN/ResNet) models: {why}", str(model))
+
+
 def run_graph_reduction(model: str | Path, output: str | Path, *, domain_path: str | Path | None = None,
                         cert_path: str | Path | None = None, dtype: str = "auto", domain_reduction: bool = True,
                         bounds: str = "interval", graph: Graph | None = None) -> GraphRunResult:

@@ -189,3 +189,15 @@ def test_planted_cnn_files_reduce_to_the_planted_size_and_near_misses_stay(tmp_p
     assert res.verdict == "proved", res.reasons
     assert res.summary.channels_after == planted.expected, planted.kinds
     assert_same_function(planted.graph, read_graph(out))
+
+
+def test_python_api_reduces_and_verifies_a_cnn(cnn, tmp_path) -> None:
+    import lumpcheck
+
+    src, planted = cnn
+    res = lumpcheck.reduce_model(src, tmp_path / "small.onnx", certificate=tmp_path / "cert.json")
+    assert res.verdict == "proved" and res.summary.channels_after == planted.expected
+    assert lumpcheck.check(tmp_path / "cert.json", src, tmp_path / "small.onnx").valid
+    assert lumpcheck.verify(src, tmp_path / "small.onnx").status == "unsat"
+    with pytest.raises(LumpcheckError, match="--smtlib is not available for graph"):
+        lumpcheck.reduce_model(src, tmp_path / "s2.onnx", certificate=tmp_path / "c2.json", smtlib=tmp_path / "smt")
