@@ -295,6 +295,11 @@ def interface(source: Network, output: str, dtype: str, opset: int | None, netwo
     if not output.lower().endswith(".onnx"):
         return None
     kept = source.meta.get("onnx_signature")
+    if kept is not None and not kept.fits(network.input_size, network.output_size):
+        plain = OnnxSignature.default(network.input_size, network.output_size, kept.input_type, kept.opset)
+        notes.append(f"ONNX interface {describe(plain)}: the source's {describe(kept)} cannot be kept (a batch axis 0 "
+                     f"and {network.input_size} inputs, {network.output_size} outputs per sample do not fit its shapes)")
+        kept = None
     elem = TensorProto.DOUBLE if source.meta.get("dtype") == "float64" and kept is None else TensorProto.FLOAT
     sig = kept or OnnxSignature.default(network.input_size, network.output_size, elem)
     written = written_signature(network, dtype, opset, sig)
