@@ -112,7 +112,8 @@ def row_keys(z: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
             lead = np.abs(lead)
         elif mode == "sign":
             lead = np.sign(lead)
-        z /= lead[:, None]
+        with np.errstate(over="ignore"):  # an overflow to ±inf rounds equal exact quotients alike too
+            z /= lead[:, None]
     z += 0.0  # -0.0 -> +0.0 so equal values have equal bits
     return np.einsum("ij,j->i", z.view(np.uint64), mult), piv  # wrapping uint64 dot (faster than matmul)
 
