@@ -1,0 +1,349 @@
+"""Branch and bound over input boxes (few inputs) or ReLU phases (many inputs), with falsification.
+
+A node is a region of the input box: a sub-box (input splitting: x_d <= m / x_d >= m at a float m) or
+the whole box restricted to ReLU phases (neuron splitting: z >= 0 / z <= 0). Nodes are bounded in batches
+(bounds.run); a node closes when its bounds prove the property, else it is split on the dimension or
+neuron its bound is most sensitive to. Every node's points of interest (centre, the corners that maximise
+its open rows) are screened in floats and replayed exactly; a replayed violation answers 'sat'.
+Closed leaves keep what an independent checker needs: their path from the root and the slopes used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ..domain import Box
+from .arith import FloatOverflow, round_down, round_up
+from .attack import Counterexample, Searcher
+from .bounds import BatchBounds, Objective, run
+from .pairing import Coupling
+from .spec import DiffMode
+
+INPUT_SPLIT_MAX_DIM = 12
+"""Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
+FRONTIER_CAP = 200_000
+"""Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A closed node: its path (split decisions), decision class (top1/argmin), slopes used, emptiness.
+
+    path entries: ('x', d, m, side) with side 0 for x_d <= m and 1 for x_d >= m; or ('a'|'b', layer, neuron,
+    phase) with phase +1 for z >= 0 and −1 for z <= 0. slopes: one dict per hidden layer with 'p_idx',
+    'p_vals' (columns su, sl, qu, ql) and 'a_idx', 'a_vals' (columns su, sl) for the open coordinates.
+    """
+
+    path: tuple
+    cls: int | None
+    slopes: tuple
+    empty: bool = False
+
+
+@dataclass
+class Node:
+    lo: np.ndarray
+    hi: np.ndarray
+    path: tuple
+    gap: float = float("inf")
+
+
+@dataclass
+class SearchOutcome:
+    """What a search did: a verdict ('unsat', 'sat', 'unknown', 'timeout'), evidence, and counters."""
+
+    status: str
+    counterexample: Counterexample | None = None
+    leaves: list[Leaf] = field(default_factory=list)
+    root_slopes: tuple | None = None
+    open_nodes: list[Node] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass
+class Problem:
+    """A pair, a box and a property, prepared for the search."""
+
+    coupling: Coupling
+    box: Box
+    mode: DiffMode
+    strategy: str = "auto"
+    batch: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy == "auto":
+            self.strategy = "input" if self.box.dim <= INPUT_SPLIT_MAX_DIM else "relu"
+        if self.strategy not in ("input", "relu"):
+            raise ValueError(f"unknown strategy {self.strategy!r} (input, relu)")
+        self.xl = np.array([round_down(v) for v in self.box.lower])
+        self.xu = np.array([round_up(v) for v in self.box.upper])
+
+
+def root_node(problem: Problem) -> Node:
+    return Node(problem.xl.copy(), problem.xu.copy(), ())
+
+
+# ---------------------------------------------------------------- recording
+
+
+def leaf_slopes(res: BatchBounds, e: int) -> tuple:
+    """The slopes of box e at its open coordinates, layer by layer."""
+    out = []
+    for ch in res.choices:
+        p_idx = np.flatnonzero(ch.p_open[e])
+        q_u = np.full(len(p_idx), np.nan)
+        q_l = np.full(len(p_idx), np.nan)
+        out.append({
+            "p_idx": p_idx,
+            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
+            "a_idx": np.flatnonzero(ch.a_open[e]),
+            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
+        })
+    return tuple(out)
+
+
+def with_partner_slopes(slopes: tuple, res: BatchBounds, e: int, coupling: Coupling) -> tuple:
+    """Fill the partner slope columns (qu, ql) of difference coordinates in `leaf_slopes` records."""
+    for k, (rec, ch) in enumerate(zip(slopes, res.choices)):
+        nb, m = coupling.nb[k + 1], len(coupling.d_a[k + 1])
+        t = rec["p_idx"] - nb
+        diff = (t >= 0) & (t < m)
+        rec["p_vals"][diff, 2] = ch.p_qu[e, t[diff]]
+        rec["p_vals"][diff, 3] = ch.p_ql[e, t[diff]]
+    return slopes
+
+
+def slope_arrays(records: list[tuple], coupling: Coupling) -> list[dict]:
+    """Given-slope arrays (NaN = default) for a batch whose boxes carry `leaf_slopes` records."""
+    n = len(records)
+    out = []
+    for k in range(coupling.depth - 1):
+        nP, nA, m = coupling.product[k].size, coupling.chain_a[k].size, len(coupling.d_a[k + 1])
+        nb = coupling.nb[k + 1]
+        arr = {key: np.full((n, size), np.nan) for key, size in
+               (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))}
+        for e, rec in enumerate(records):
+            r = rec[k]
+            idx, vals = r["p_idx"], r["p_vals"]
+            arr["p_su"][e, idx], arr["p_sl"][e, idx] = vals[:, 0], vals[:, 1]
+            t = idx - nb
+            diff = (t >= 0) & (t < m)
+            arr["p_qu"][e, t[diff]], arr["p_ql"][e, t[diff]] = vals[diff, 2], vals[diff, 3]
+            arr["a_su"][e, r["a_idx"]], arr["a_sl"][e, r["a_idx"]] = r["a_vals"][:, 0], r["a_vals"][:, 1]
+        out.append(arr)
+    return out
+
+
+# ---------------------------------------------------------------- phases of ReLU-split nodes
+
+
+def phase_arrays(coupling: Coupling, paths: list[tuple]) -> list[tuple[np.ndarray, np.ndarray]]:
+    n = len(paths)
+    out = [(np.zeros((n, coupling.chain_a[k].size)), np.zeros((n, coupling.chain_b[k].size)))
+           for k in range(coupling.depth - 1)]
+    for e, path in enumerate(paths):
+        for net, layer, neuron, phase in path:
+            out[layer][0 if net == "a" else 1][e, neuron] = phase
+    return out
+
+
+# ---------------------------------------------------------------- the search
+
+
+class Search:
+    """Sequential branch and bound (one process); `step` processes one batch."""
+
+    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None):
+        self.p = problem
+        self.deadline = deadline
+        self.stack: list[Node] = list(nodes) if nodes is not None else [root_node(problem)]
+        self.leaves: list[Leaf] = []
+        self.searcher = Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode, problem.seed)
+        self.stats = {"nodes": 0, "batches": 0, "bound_s": 0.0, "attack_s": 0.0, "max_depth": 0}
+        self.root: BatchBounds | None = None
+        self.root_slopes: tuple | None = None
+        self.root_class: int | None = None
+        self.stuck = 0
+
+    def run(self) -> SearchOutcome:
+        try:
+            found = self._attack_round(None)
+            if found is not None:
+                return self._outcome("sat", found)
+            if self.p.strategy == "relu" and self.root is None:
+                self._prepare_relu_root()
+            while self.stack:
+                if time.monotonic() >= self.deadline:
+                    return self._outcome("timeout", reason="deadline reached")
+                if len(self.stack) > FRONTIER_CAP:
+                    return self._outcome("unknown", reason=f"more than {FRONTIER_CAP} open nodes (memory cap)")
+                found = self.step()
+                if found is not None:
+                    return self._outcome("sat", found)
+        except FloatOverflow as e:
+            return self._outcome("unknown", reason=f"float overflow in the bounds: {e}")
+        if self.stuck:
+            return self._outcome("unknown", reason=f"{self.stuck} nodes could not be split further")
+        return self._outcome("unsat")
+
+    def _outcome(self, status: str, cex: Counterexample | None = None, reason: str = "") -> SearchOutcome:
+        self.stats["leaves"] = len(self.leaves)
+        self.stats["replays"] = self.searcher.replays
+        return SearchOutcome(status, cex, self.leaves, self.root_slopes, self.stack, dict(self.stats), reason)
+
+    # ------------------------------------------------------------ batches
+
+    def step(self) -> Counterexample | None:
+        batch = [self.stack.pop() for _ in range(min(self.p.batch, len(self.stack)))]
+        t = time.monotonic()
+        res, classes = self._bound(batch)
+        self.stats["bound_s"] += time.monotonic() - t
+        self.stats["nodes"] += len(batch)
+        self.stats["batches"] += 1
+        gaps = self.p_objective(classes).gaps(res.uppers)
+        worst = gaps.max(axis=1)
+        candidates = []
+        for e, node in enumerate(batch):
+            self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
+            if res.closed[e]:
+                cls = None if classes is None else int(classes[e])
+                slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e])))
+                continue
+            node.gap = float(worst[e])
+            candidates.append(self._witnesses(res, gaps, e, node))
+            self._split(res, gaps, e, node)
+        if candidates:
+            t = time.monotonic()
+            found = self.searcher.check(np.vstack(candidates), limit=16)
+            if found is None and self.stats["batches"] % 8 == 0:
+                found = self._attack_round(np.vstack(candidates))
+            self.stats["attack_s"] += time.monotonic() - t
+            return found
+        return None
+
+    def p_objective(self, classes: np.ndarray | None) -> Objective:
+        return Objective(self.p.mode, classes)
+
+    def _bound(self, batch: list[Node]):
+        lo = np.array([n.lo for n in batch])
+        hi = np.array([n.hi for n in batch])
+        classes = None
+        if self.p.mode.classifies:
+            if self.p.strategy == "relu":
+                classes = np.full(len(batch), self.root_class)
+            else:
+                ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
+                classes = np.argmax(ya * self.p.mode.sign, axis=1)
+        objective = self.p_objective(classes)
+        if self.p.strategy == "relu":
+            phases = phase_arrays(self.p.coupling, [n.path for n in batch])
+            res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=self.root, scores=True)
+        else:
+            res = run(self.p.coupling, lo, hi, objective)
+        return res, classes
+
+    def _attack_round(self, starts: np.ndarray | None) -> Counterexample | None:
+        t = time.monotonic()
+        found = self.searcher.run(starts)
+        self.stats["attack_s"] += time.monotonic() - t
+        return found
+
+    def _witnesses(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> np.ndarray:
+        """Float points of the node worth replaying: its centre and the corners maximising its worst rows."""
+        pts = [0.5 * node.lo + 0.5 * node.hi]
+        if "p" in res.coefs and self.p.mode.kind == "epsilon":
+            coef = res.coefs["p"][e]
+            for r in np.argsort(-gaps[e])[:2]:
+                pts.append(np.where(coef[r] > 0, node.hi, node.lo))
+        return np.array(pts)
+
+    # ------------------------------------------------------------ splitting
+
+    def _split(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        if self.p.strategy == "input":
+            self._split_input(res, gaps, e, node)
+        else:
+            self._split_relu(res, gaps, e, node)
+
+    def _split_input(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        failing = gaps[e] >= 0  # every objective chain has one row per gap column
+        width = node.hi - node.lo
+        score = np.zeros_like(width)
+        for coef in res.coefs.values():
+            score += np.abs(coef[e][failing]).sum(axis=0) * width
+        order = np.argsort(-score)
+        for d in order:
+            m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
+            if node.lo[d] < m < node.hi[d]:
+                break
+        else:
+            self.stuck += 1
+            return
+        left_hi, right_lo = node.hi.copy(), node.lo.copy()
+        left_hi[d], right_lo[d] = m, m
+        self.stack.append(Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap))
+        self.stack.append(Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap))
+
+    def _prepare_relu_root(self) -> None:
+        """Bounds of the whole box once: every ReLU-split node reuses them for its hidden layers."""
+        lo, hi = self.p.xl[None, :], self.p.xu[None, :]
+        if self.p.mode.classifies:
+            ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
+            self.root_class = int(np.argmax(ya[0] * self.p.mode.sign))
+        classes = None if self.root_class is None else np.array([self.root_class])
+        self.root = run(self.p.coupling, lo, hi, Objective(self.p.mode, classes))
+        self.root_slopes = with_partner_slopes(leaf_slopes(self.root, 0), self.root, 0, self.p.coupling)
+
+    def _split_relu(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        choice = relu_choice(self.p.coupling, res, gaps, e, {(n, l, i) for n, l, i, _ in node.path})
+        if choice is None:
+            self.stuck += 1
+            return
+        net, layer, neuron = choice
+        for phase in (-1, 1):
+            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap))
+
+
+def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set) -> tuple | None:
+    """The unstable, not yet split neuron whose relaxation offsets contribute most to the failing rows."""
+    failing = gaps[e] >= 0
+    best, best_score = None, 0.0
+    for k, ch in enumerate(res.choices):
+        nb, d_a, d_b, e_a = coupling.nb[k + 1], coupling.d_a[k + 1], coupling.d_b[k + 1], coupling.e_a[k + 1]
+        scores: dict[tuple, float] = {}
+        for key, contribs in res.contribs.items():
+            c = contribs[k]
+            if c is None:
+                continue
+            s = np.abs(c[e][failing]).sum(axis=0)
+            for i in np.flatnonzero(s > 0):
+                for neuron in _neurons(key, i, nb, d_a, d_b, e_a, ch, e):
+                    scores[(neuron[0], k, neuron[1])] = scores.get((neuron[0], k, neuron[1]), 0.0) + s[i]
+        for key, s in scores.items():
+            if key not in fixed and s > best_score:
+                best, best_score = key, s
+    return best
+
+
+def _neurons(chain: str, i: int, nb: int, d_a, d_b, e_a, ch, e: int) -> list[tuple[str, int]]:
+    """The unstable network neurons behind coordinate i of a chain."""
+    if chain == "a":
+        return [("a", i)] if ch.a_open[e, i] else []
+    if chain == "b" or i < nb:
+        return [("b", i)] if ch.p_open[e, i] else []
+    t = i - nb
+    if t < len(d_a):
+        out = [("a", int(d_a[t]))] if ch.a_open[e, d_a[t]] else []
+        return out + ([("b", int(d_b[t]))] if ch.p_open[e, d_b[t]] else [])
+    return [("a", int(e_a[t - len(d_a)]))] if ch.a_open[e, e_a[t - len(d_a)]] else []
+
+
+def exact_root(box: Box) -> tuple[list[Fraction], list[Fraction]]:
+    return list(box.lower), list(box.upper)
