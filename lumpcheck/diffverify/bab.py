@@ -159,8 +159,9 @@ def phase_arrays(coupling: Coupling, paths: list[tuple]) -> list[tuple[np.ndarra
 class Search:
     """Sequential branch and bound (one process); `step` processes one batch."""
 
-    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None):
+    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True):
         self.p = problem
+        self.initial_attack = initial_attack
         self.deadline = deadline
         self.stack: list[Node] = list(nodes) if nodes is not None else [root_node(problem)]
         self.leaves: list[Leaf] = []
@@ -173,9 +174,10 @@ class Search:
 
     def run(self) -> SearchOutcome:
         try:
-            found = self._attack_round(None)
-            if found is not None:
-                return self._outcome("sat", found)
+            if self.initial_attack:
+                found = self._attack_round(None)
+                if found is not None:
+                    return self._outcome("sat", found)
             if self.p.strategy == "relu" and self.root is None:
                 self._prepare_relu_root()
             while self.stack:
@@ -191,6 +193,13 @@ class Search:
         if self.stuck:
             return self._outcome("unknown", reason=f"{self.stuck} nodes could not be split further")
         return self._outcome("unsat")
+
+    def root_state(self) -> tuple | None:
+        """What ReLU-split nodes reuse (root bounds, class, slopes), to hand to a later search in this process."""
+        return None if self.root is None else (self.root, self.root_class, self.root_slopes)
+
+    def adopt_root(self, state: tuple) -> None:
+        self.root, self.root_class, self.root_slopes = state
 
     def _outcome(self, status: str, cex: Counterexample | None = None, reason: str = "") -> SearchOutcome:
         self.stats["leaves"] = len(self.leaves)

@@ -34,6 +34,12 @@ def _hi(x, y):
     return sub_interval(x, y)[1]
 
 
+def as_float32(x: np.ndarray) -> np.ndarray:
+    """Slopes are rounded to float32 values before use, so certificates record them exactly in 4 bytes."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x, dtype=np.float32).astype(np.float64)
+
+
 def _pieces(lo: np.ndarray, hi: np.ndarray, slope_lo: np.ndarray, slope_hi: np.ndarray):
     """The two linear pieces of σ on [lo, hi]: (valid mask, range lo, range hi, slope interval)."""
     one = np.ones_like(lo)
@@ -73,7 +79,7 @@ def default_single_slopes(l, u, alo, ahi) -> tuple[np.ndarray, np.ndarray]:
     convex = ahi <= 1
     su = np.where(undecided, np.where(convex, chord, tangent), linear)
     sl = np.where(undecided, np.where(convex, tangent, chord), linear)
-    return su, sl
+    return as_float32(su), as_float32(sl)
 
 
 def pair_max(box, slopes_a, slopes_b, kappa, c_delta, c_b) -> np.ndarray:
@@ -145,8 +151,8 @@ def default_pair_slopes(box, slopes_a, slopes_b) -> tuple[list, list]:
     sua, sla = default_single_slopes(al, au, *slopes_a)
     sub, slb = default_single_slopes(bl, bu, *slopes_b)
     zero = np.zeros_like(al)
-    upper = [(sua, sua - slb), (_relu_chord(dl, du), zero)]
-    lower = [(sla, sla - sub), (_relu_chord(-du, -dl), zero)]
+    upper = [(sua, as_float32(sua - slb)), (as_float32(_relu_chord(dl, du)), zero)]
+    lower = [(sla, as_float32(sla - sub)), (as_float32(_relu_chord(-du, -dl)), zero)]
     return upper, lower
 
 

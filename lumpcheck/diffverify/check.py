@@ -1,0 +1,290 @@
+"""Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see certificate.py).
+
+Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
+(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs).
+Trusted: lumpcheck.network (the exact IR), lumpcheck.exact, lumpcheck.domain, lumpcheck.io (model readers),
+lumpcheck.bounds.check_float_environment; nothing of the prover (pairing, relax, chain, bounds, bab, ...).
+Checked: the networks' fingerprints; that the leaves' paths form a complete binary split tree (so the
+leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
+(check_bounds, check_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
+best output of both networks (margins < 0). A leaf whose re-derived bounds are contradictory is empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..bounds import check_float_environment
+from ..network import Network
+from .check_bounds import _q_interval, build_chains
+from .check_pass import hidden_pass
+
+FORMAT, VERSION = "lumpcheck-diff-certificate", 1
+BATCH = 128
+
+
+@dataclass
+class CheckResult:
+    """valid, or invalid with the reasons found (the first is shown); counters for the report."""
+
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    leaves: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return "valid" if self.valid else f"invalid: {self.reasons[0]}"
+
+
+class Invalid(Exception):
+    """The certificate is malformed or does not prove its claim."""
+
+
+def fingerprint(net: Network) -> str:
+    """sha256 of the exact parameters (restated from pairing.fingerprint's specification)."""
+    h = hashlib.sha256()
+    for layer in net.layers:
+        h.update(f"{layer.activation}|{layer.weight.shape}|".encode())
+        for arr in (layer.weight, layer.bias):
+            if arr.dtype == np.float64:
+                h.update(np.ascontiguousarray(arr).tobytes())
+            else:
+                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
+    return h.hexdigest()
+
+
+def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:
+    """Re-check a differential certificate against the networks a and b."""
+    start = time.monotonic()
+    try:
+        if not isinstance(doc, dict):
+            doc = json.loads(Path(doc).read_text())
+        n = _check(doc, a, b, batch)
+        return CheckResult(True, [], n, time.monotonic() - start)
+    except Invalid as e:
+        return CheckResult(False, [str(e)], 0, time.monotonic() - start)
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, ArithmeticError) as e:
+        return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"], 0, time.monotonic() - start)
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _mode(text: str) -> tuple[str, Fraction]:
+    kind, _, value = text.partition("=")
+    if kind == "epsilon":
+        eps = Fraction(value)
+        if eps < 0:
+            raise Invalid(f"claim: ε = {eps} is negative")
+        return kind, eps
+    if kind in ("top1", "argmin") and not value:
+        return kind, Fraction(0)
+    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1 or argmin)")
+
+
+def _claim(doc: dict, a: Network, b: Network):
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise Invalid(f"not a {FORMAT} v{VERSION} document (format {doc.get('format')!r}, version {doc.get('version')!r})")
+    claim = doc["claim"]
+    for name, net in (("a", a), ("b", b)):
+        if net.normalization is not None:
+            raise Invalid(f"network {name} carries normalisation metadata; the claim is about the bare layer chain")
+        if claim[name]["sha256"] != fingerprint(net):
+            raise Invalid(f"claim: network {name} does not match the certificate (sha256 differs)")
+    lower = [Fraction(v) for v in claim["box"]["lower"]]
+    upper = [Fraction(v) for v in claim["box"]["upper"]]
+    if len(lower) != a.input_size or len(upper) != a.input_size or any(l > u for l, u in zip(lower, upper)):
+        raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
+    if a.input_size != b.input_size or a.output_size != b.output_size:
+        raise Invalid("the networks' input or output sizes differ")
+    return _mode(claim["mode"]), lower, upper
+
+
+def _tree(paths: list[tuple], strategy: str) -> None:
+    """The leaves' paths must be exactly the leaves of a complete binary split tree."""
+    kinds = {"input": ("x",), "relu": ("a", "b")}[strategy]
+    children: dict[tuple, dict] = {}
+    ends = set()
+    for path in paths:
+        if path in ends:
+            raise Invalid(f"leaf {list(path)} appears twice")
+        ends.add(path)
+        for depth, entry in enumerate(path):
+            if entry[0] not in kinds:
+                raise Invalid(f"split {list(entry)} does not belong to strategy {strategy!r}")
+            node = path[:depth]
+            split, side = entry[:3], entry[3]
+            seen = children.setdefault(node, {})
+            if seen and next(iter(seen.values())) != split:
+                raise Invalid(f"node {list(node)} is split two different ways")
+            seen[side] = split
+    for node, seen in children.items():
+        if node in ends:
+            raise Invalid(f"node {list(node)} is both a leaf and split")
+        want = {0, 1} if strategy == "input" else {-1, 1}
+        if set(seen) != want:
+            raise Invalid(f"node {list(node)} is split on {list(next(iter(seen.values())))} but lacks a side ({sorted(want - set(seen))})")
+    if not ends:
+        raise Invalid("the certificate has no leaves")
+    # every path prefix is an internal node, every internal node has both sides: each child is a leaf or internal
+    for node, seen in children.items():
+        for side, split in seen.items():
+            child = node + (split + (side,),)
+            if child not in ends and child not in children:
+                raise Invalid(f"node {list(child)} is neither a leaf nor split")
+
+
+def _entry(raw: list, strategy: str) -> tuple:
+    if raw[0] == "x":
+        return ("x", int(raw[1]), float.fromhex(raw[2]), int(raw[3]))
+    return (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
+
+
+def _slopes(blob: str, ch, n_layers: int) -> list[dict]:
+    """Decode one leaf's slopes into per-layer arrays of the chains' sizes (NaN = default)."""
+    data = base64.b64decode(blob, validate=True)
+    pos, out = 0, []
+    for k in range(n_layers):
+        n_p, n_a = struct.unpack_from("<ii", data, pos)
+        pos += 8
+        nP, nA, nb, m = len(ch.P[k].b), len(ch.A[k].b), ch.nb[k + 1], len(ch.d_a[k + 1])
+        if not (0 <= n_p <= nP and 0 <= n_a <= nA):
+            raise Invalid(f"layer {k}: {n_p} product / {n_a} A slopes for {nP} / {nA} coordinates")
+        p_idx = np.frombuffer(data, "<i4", n_p, pos).astype(int)
+        pos += 4 * n_p
+        p_val = np.frombuffer(data, "<f4", 4 * n_p, pos).astype(np.float64).reshape(n_p, 4)
+        pos += 16 * n_p
+        a_idx = np.frombuffer(data, "<i4", n_a, pos).astype(int)
+        pos += 4 * n_a
+        a_val = np.frombuffer(data, "<f4", 2 * n_a, pos).astype(np.float64).reshape(n_a, 2)
+        pos += 8 * n_a
+        if (len(p_idx) and (p_idx.min() < 0 or p_idx.max() >= nP)) or (len(a_idx) and (a_idx.min() < 0 or a_idx.max() >= nA)):
+            raise Invalid(f"layer {k}: slope index out of range")
+        rec = {"p_su": np.full(nP, np.nan), "p_sl": np.full(nP, np.nan), "p_qu": np.full(m, np.nan),
+               "p_ql": np.full(m, np.nan), "a_su": np.full(nA, np.nan), "a_sl": np.full(nA, np.nan)}
+        rec["p_su"][p_idx], rec["p_sl"][p_idx] = p_val[:, 0], p_val[:, 1]
+        t = p_idx - nb
+        d = (t >= 0) & (t < m)
+        rec["p_qu"][t[d]], rec["p_ql"][t[d]] = p_val[d, 2], p_val[d, 3]
+        rec["a_su"][a_idx], rec["a_sl"][a_idx] = a_val[:, 0], a_val[:, 1]
+        if any(not np.all(np.isfinite(v[~np.isnan(v)])) for v in rec.values()):
+            raise Invalid(f"layer {k}: infinite slope")
+        out.append(rec)
+    if pos != len(data):
+        raise Invalid(f"slope record has {len(data) - pos} trailing bytes")
+    return out
+
+
+def _stack_slopes(per_leaf: list[list[dict]]) -> list[dict]:
+    return [{key: np.stack([leaf[k][key] for leaf in per_leaf]) for key in per_leaf[0][k]} for k in range(len(per_leaf[0]))]
+
+
+# ---------------------------------------------------------------- leaves
+
+
+def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
+    check_float_environment()
+    (kind, eps), lower, upper = _claim(doc, a, b)
+    strategy = doc["strategy"]
+    if strategy not in ("input", "relu"):
+        raise Invalid(f"unknown strategy {strategy!r}")
+    pairing = [[(int(i), int(j)) for i, j in layer] for layer in doc["pairing"]]
+    try:
+        ch = build_chains(a, b, pairing)
+    except ValueError as e:
+        raise Invalid(f"pairing: {e}") from None
+    leaves = doc["leaves"]
+    paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
+    _tree(paths, strategy)
+    hidden = len(ch.P) - 1
+    prior = None
+    if strategy == "relu":
+        xl, xu = _float_box(lower, upper)
+        root = _slopes(doc["root"]["slopes"], ch, hidden)
+        _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _stack_slopes([root]))
+        prior = [tuple(v for v in layer) for layer in bounds]
+    for start in range(0, len(leaves), batch):
+        chunk = list(range(start, min(start + batch, len(leaves))))
+        _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
+    return len(leaves)
+
+
+def _float_box(lower, upper):
+    return np.array([_q_interval(v)[0] for v in lower]), np.array([_q_interval(v)[1] for v in upper])
+
+
+def _leaf_box(lower, upper, path):
+    lo, hi = list(lower), list(upper)
+    for _, d, m, side in path:
+        if not 0 <= d < len(lo):
+            raise Invalid(f"split on input {d} of {len(lo)}")
+        if side == 0:
+            hi[d] = min(hi[d], Fraction(m))
+        else:
+            lo[d] = max(lo[d], Fraction(m))
+    return lo, hi
+
+
+def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden) -> None:
+    n_out = len(ch.P[-1].b) // 2
+    keep, boxes, phases = [], [], []
+    for e, path in enumerate(paths):
+        if strategy == "input":
+            lo, hi = _leaf_box(lower, upper, path)
+            if any(l > h for l, h in zip(lo, hi)):
+                continue  # an empty leaf holds no input
+            boxes.append(_float_box(lo, hi))
+        else:
+            boxes.append(_float_box(lower, upper))
+        keep.append(e)
+    if not keep:
+        return
+    xl = np.array([bx[0] for bx in boxes])
+    xu = np.array([bx[1] for bx in boxes])
+    slopes = _stack_slopes([_slopes(leaves[e]["slopes"], ch, hidden) for e in keep])
+    ph = None
+    if strategy == "relu":
+        ph = [(np.zeros((len(keep), len(ch.A[k].b))), np.zeros((len(keep), len(ch.B[k].b)))) for k in range(hidden)]
+        for r, e in enumerate(keep):
+            for net, layer, neuron, phase in paths[e]:
+                if net not in ("a", "b") or not 0 <= layer < hidden or phase not in (-1, 1):
+                    raise Invalid(f"bad neuron split {[net, layer, neuron, phase]}")
+                arr = ph[layer][0 if net == "a" else 1]
+                if not 0 <= neuron < arr.shape[1]:
+                    raise Invalid(f"neuron split {[net, layer, neuron, phase]} out of range")
+                arr[r, neuron] = phase
+    cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+    last = len(ch.P) - 1
+    n = len(keep)
+    if kind == "epsilon":
+        T = np.zeros((n, 2 * n_out, 2 * n_out))
+        T[:, np.arange(n_out), n_out + np.arange(n_out)] = 1.0
+        T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
+        up = cP.rows(last, T)
+        ok = np.all(up <= _q_interval(eps)[0], axis=1)
+        what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
+    else:
+        cls = np.array([leaves[e]["class"] for e in keep])
+        if np.any((cls < 0) | (cls >= n_out)):
+            raise Invalid("leaf class out of range")
+        s = 1.0 if kind == "top1" else -1.0
+        M = np.broadcast_to(np.eye(n_out), (n, n_out, n_out)).copy()
+        M[np.arange(n), :, cls] -= 1.0
+        M *= s
+        own = np.arange(n_out)[None, :] == cls[:, None]
+        ub = cB.rows(last, M)
+        ua = np.minimum(cA.rows(last, M), cP.rows(last, np.concatenate([M, M], axis=2)))
+        ok = np.all(own | ((ub < 0) & (ua < 0)), axis=1)
+        what = "the leaf's class is not proved the unique decision of both networks"
+    bad = np.flatnonzero(~(ok | empty))
+    if len(bad):
+        raise Invalid(f"leaf {list(paths[keep[bad[0]]])}: {what}")
