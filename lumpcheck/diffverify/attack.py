@@ -150,16 +150,44 @@ class Searcher:
             step = step * 0.85
         return self.check(X)
 
+    def _adversarial(self, X: np.ndarray, net: int) -> np.ndarray:
+        """Sign-gradient steps pushing one network's runner-up output past its decision; all iterates."""
+        step = 0.25 * (self.hi - self.lo)
+        out = []
+        s = float(self.mode.sign)
+        for _ in range(PGD_STEPS // 2):
+            y = self.pair.outputs(X)[net] * s
+            rows = np.arange(len(X))
+            top = np.argmax(y, axis=1)
+            rest = y.copy()
+            rest[rows, top] = -np.inf
+            runner = np.argmax(rest, axis=1)
+            g = np.zeros_like(y)
+            g[rows, runner], g[rows, top] = s, -s
+            grad = self.pair.gradient(X, g if net == 0 else 0 * g, g if net == 1 else 0 * g)
+            X = self.clip(X + step * np.sign(grad))
+            out.append(X)
+            step = step * 0.9
+        return np.vstack(out)
+
     def _bisect(self, X: np.ndarray) -> Counterexample | None:
-        """Bisect segments between points that A decides differently, watching for a disagreement of A and B."""
+        """Bisect segments between points decided differently, watching for a disagreement of A and B.
+
+        Besides the given points, gradient steps towards other decisions (of A and of B) supply endpoints."""
+        X = np.vstack([X] + [self._adversarial(X[: min(len(X), 16)], net) for net in (0, 1)])
+        found = self.check(X)
+        if found is not None:
+            return found
         ya, _ = self.pair.outputs(X)
         d = _decision(self.mode, ya)
+        centre = 0.5 * self.lo + 0.5 * self.hi
+        dc = _decision(self.mode, self.pair.outputs(centre[None])[0])[0]
+        others = np.flatnonzero(d != dc)[:48]
         order = self.rng.permutation(len(X))
-        pairs = [(i, j) for i, j in zip(order[::2], order[1::2]) if d[i] != d[j]]
-        pairs += [(i, j) for i in range(min(len(X), 8)) for j in range(len(X)) if d[i] != d[j]][:32]
+        pairs = [(None, j) for j in others] + [(i, j) for i, j in zip(order[::2], order[1::2]) if d[i] != d[j]][:16]
         if not pairs:
             return None
-        x0 = X[[i for i, _ in pairs]]
+        x0 = np.array([centre if i is None else X[i] for i, _ in pairs])
         x1 = X[[j for _, j in pairs]]
         for _ in range(BISECTION_STEPS):
             mid = 0.5 * x0 + 0.5 * x1

@@ -75,6 +75,7 @@ class Problem:
     strategy: str = "auto"
     batch: int = 64
     seed: int = 0
+    refresh: bool = True  # ReLU splitting: recompute hidden-layer bounds under each node's phases
 
     def __post_init__(self) -> None:
         if self.strategy == "auto":
@@ -253,7 +254,8 @@ class Search:
         objective = self.p_objective(classes)
         if self.p.strategy == "relu":
             phases = phase_arrays(self.p.coupling, [n.path for n in batch])
-            res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=self.root, scores=True)
+            prior = None if self.p.refresh else self.root
+            res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=prior, scores=True)
         else:
             res = run(self.p.coupling, lo, hi, objective)
         return res, classes

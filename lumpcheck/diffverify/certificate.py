@@ -6,7 +6,8 @@
             "a": {"sha256": ..., "shape": ...}, "b": {...}},       # sha256 of the exact parameters (pairing.fingerprint)
   "pairing": [[[i_A, j_B], ...] per hidden layer of the depth-normalised networks],
   "strategy": "input" | "relu",
-  "root": null | {"class": c | null, "slopes": BLOB},                # relu: the hidden-layer bounds every leaf reuses
+  "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
+  "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
   "leaves": [{"path": [...], "class": c | null, "empty": bool, "slopes": BLOB}, ...],
   "stats": {...}                                                      # informative only
 }
@@ -64,7 +65,8 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
     """The certificate document of an 'unsat' search outcome for the caller's networks a and b."""
     c = problem.coupling
     root = None
-    if problem.strategy == "relu":
+    reuse_root = problem.strategy == "relu" and not problem.refresh
+    if reuse_root:
         cls = outcome.leaves[0].cls if outcome.leaves else None
         root = {"class": cls, "slopes": encode_slopes(outcome.root_slopes)}
     return {
@@ -78,6 +80,7 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         },
         "pairing": [[[int(i), int(j)] for i, j in pairs] for pairs in c.pairing.layers],
         "strategy": problem.strategy,
+        "hidden": "root" if reuse_root else "leaf",
         "root": root,
         "leaves": [_leaf(leaf) for leaf in outcome.leaves],
         "stats": {k: v for k, v in outcome.stats.items() if isinstance(v, (int, float, str))},

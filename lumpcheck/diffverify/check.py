@@ -207,7 +207,9 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
     _tree(paths, strategy)
     hidden = len(ch.P) - 1
     prior = None
-    if strategy == "relu":
+    if doc["hidden"] not in ("leaf", "root") or (doc["hidden"] == "root" and strategy != "relu"):
+        raise Invalid(f"hidden-layer bounds {doc['hidden']!r} (expected 'leaf', or 'root' with strategy 'relu')")
+    if doc["hidden"] == "root":
         xl, xu = _float_box(lower, upper)
         root = _slopes(doc["root"]["slopes"], ch, hidden)
         _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _stack_slopes([root]))

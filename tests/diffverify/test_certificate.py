@@ -1,0 +1,156 @@
+"""The independent checker: valid certificates check, and changing one field makes them invalid."""
+
+import ast
+import base64
+import copy
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lumpcheck.diffverify.api import verify_pair
+from lumpcheck.diffverify.check import check_certificate
+from lumpcheck.domain import Box
+from lumpcheck.network import Layer, Network
+
+from .helpers import RELU, near_copy, random_box, random_net, sampled_max_difference
+
+
+def _epsilon_case():
+    rng = np.random.default_rng(11)
+    a = random_net(rng, [2, 6, 5, 2])
+    b = near_copy(rng, a, "noise")
+    box = random_box(rng, 2)
+    true_max = sampled_max_difference(a, b, box, rng, 5000)
+    eps = Fraction(true_max * 1.5).limit_denominator(1024)
+    res = verify_pair(a, b, box, f"epsilon={eps}", timeout=60)
+    assert res.status == "unsat" and len(res.certificate["leaves"]) >= 3
+    return a, b, res.certificate, true_max
+
+
+def _top1_relu_case():
+    rng = np.random.default_rng(4)
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        a = random_net(rng, [3, 6, 6, 3])
+        b = near_copy(rng, a, "noise")
+        centre = [Fraction(int(rng.integers(-2, 3)), 4) for _ in range(3)]
+        box = Box(tuple(c - Fraction(1, 16) for c in centre), tuple(c + Fraction(1, 16) for c in centre))
+        res = verify_pair(a, b, box, "top1", timeout=30, strategy="relu")
+        if res.status == "unsat" and len(res.certificate["leaves"]) >= 2:
+            return a, b, res.certificate
+    pytest.skip("no random top1 instance needed ReLU splits")
+
+
+@pytest.fixture(scope="module")
+def eps_case():
+    return _epsilon_case()
+
+
+@pytest.fixture(scope="module")
+def relu_case():
+    return _top1_relu_case()
+
+
+def test_valid_certificates_check(eps_case, relu_case):
+    a, b, cert, _ = eps_case
+    assert check_certificate(cert, a, b).valid
+    a2, b2, cert2 = relu_case
+    assert check_certificate(json.loads(json.dumps(cert2)), a2, b2).valid
+
+
+def _tampered(cert, change):
+    doc = copy.deepcopy(cert)
+    change(doc)
+    return doc
+
+
+def test_missing_leaf_is_invalid(eps_case):
+    a, b, cert, _ = eps_case
+    doc = _tampered(cert, lambda d: d["leaves"].pop(len(d["leaves"]) // 2))
+    res = check_certificate(doc, a, b)
+    assert not res.valid and "neither a leaf nor split" in res.reasons[0] or "lacks a side" in res.reasons[0]
+
+
+def test_duplicated_leaf_is_invalid(eps_case):
+    a, b, cert, _ = eps_case
+    assert not check_certificate(_tampered(cert, lambda d: d["leaves"].append(d["leaves"][0])), a, b).valid
+
+
+def test_moved_split_point_is_invalid(eps_case):
+    a, b, cert, _ = eps_case
+
+    def move(d):
+        leaf = next(l for l in d["leaves"] if l["path"])
+        leaf["path"][-1][2] = (float.fromhex(leaf["path"][-1][2]) * 0.5 + 0.125).hex()
+
+    assert not check_certificate(_tampered(cert, move), a, b).valid
+
+
+def test_smaller_epsilon_than_the_true_maximum_is_invalid(eps_case):
+    """A claim that is false (ε below an observed difference) cannot be certified, whatever the leaves say."""
+    a, b, cert, true_max = eps_case
+    lie = Fraction(true_max * 0.9).limit_denominator(1024)
+    doc = _tampered(cert, lambda d: d["claim"].__setitem__("mode", f"epsilon={lie.numerator}/{lie.denominator}"))
+    assert not check_certificate(doc, a, b).valid
+
+
+def test_changed_network_is_invalid(eps_case):
+    a, b, cert, _ = eps_case
+    w = a.layers[0].weight.copy()
+    w[0, 0] = np.nextafter(w[0, 0], np.inf)
+    a2 = Network([Layer(w, a.layers[0].bias, a.layers[0].activation)] + a.layers[1:])
+    res = check_certificate(cert, a2, b)
+    assert not res.valid and "sha256" in res.reasons[0]
+
+
+def test_slopes_are_rederived_not_trusted(eps_case):
+    """Huge recorded slopes are still sound (offsets are re-derived), so the bounds no longer close: invalid."""
+    a, b, cert, _ = eps_case
+
+    def poison(d):
+        for leaf in d["leaves"]:
+            raw = bytearray(base64.b64decode(leaf["slopes"]))
+            n_p, n_a = np.frombuffer(bytes(raw[:8]), "<i4")
+            if n_p:
+                vals = np.frombuffer(bytes(raw[8 + 4 * n_p: 8 + 20 * n_p]), "<f4").copy()
+                vals[:] = 1e6
+                raw[8 + 4 * n_p: 8 + 20 * n_p] = vals.tobytes()
+                leaf["slopes"] = base64.b64encode(bytes(raw)).decode()
+                leaf["empty"] = True  # the flag is informative only
+                return
+
+    assert not check_certificate(_tampered(cert, poison), a, b).valid
+
+
+def test_truncated_slopes_are_invalid(eps_case):
+    a, b, cert, _ = eps_case
+    doc = _tampered(cert, lambda d: d["leaves"][0].__setitem__("slopes", d["leaves"][0]["slopes"][:-8]))
+    assert not check_certificate(doc, a, b).valid
+
+
+def test_wrong_class_is_invalid(relu_case):
+    a, b, cert = relu_case
+    doc = _tampered(cert, lambda d: d["leaves"][0].__setitem__("class", (d["leaves"][0]["class"] + 1) % 3))
+    assert not check_certificate(doc, a, b).valid
+
+
+def test_dropped_relu_branch_is_invalid(relu_case):
+    a, b, cert = relu_case
+    assert not check_certificate(_tampered(cert, lambda d: d["leaves"].pop()), a, b).valid
+
+
+def test_checker_imports_no_prover_code():
+    """check*.py import only the IR, exact numbers, domain, readers and lumpcheck.bounds (plus each other)."""
+    allowed = {"network", "exact", "domain", "io", "bounds", "check_bounds", "check_pass"}
+    root = Path(__file__).parents[2] / "lumpcheck" / "diffverify"
+    for name in ("check.py", "check_bounds.py", "check_pass.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                module = (node.module or "").split(".")[-1]
+                assert module in allowed, f"{name} imports {node.module}"
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("lumpcheck"):
+                raise AssertionError(f"{name} imports {node.module} absolutely")
