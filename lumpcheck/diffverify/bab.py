@@ -19,7 +19,7 @@ import numpy as np
 from ..domain import Box
 from .arith import FloatOverflow, round_down, round_up
 from .attack import Counterexample, Searcher
-from .bounds import BatchBounds, Objective, run
+from .bounds import BatchBounds, Objective, run, run_single
 from .pairing import Coupling
 from .spec import DiffMode
 
@@ -42,6 +42,7 @@ class Leaf:
     cls: int | None
     slopes: tuple
     empty: bool = False
+    part: str = "all"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Node:
     hi: np.ndarray
     path: tuple
     gap: float = float("inf")
+    part: str = "all"  # classification: 'a' / 'b' when only that network's decision remains to be proved
 
 
 @dataclass
@@ -86,8 +88,12 @@ class Problem:
         self.xu = np.array([round_up(v) for v in self.box.upper])
 
 
-def root_node(problem: Problem) -> Node:
-    return Node(problem.xl.copy(), problem.xu.copy(), ())
+def root_nodes(problem: Problem) -> list[Node]:
+    """The search's starting nodes: one box, or (ReLU splitting of a classification mode) one tree per network,
+    since 'the decision is c' can be proved for A and for B separately."""
+    if problem.strategy == "relu" and problem.mode.classifies:
+        return [Node(problem.xl.copy(), problem.xu.copy(), (), part=p) for p in ("b", "a")]
+    return [Node(problem.xl.copy(), problem.xu.copy(), ())]
 
 
 # ---------------------------------------------------------------- recording
@@ -164,7 +170,7 @@ class Search:
         self.p = problem
         self.initial_attack = initial_attack
         self.deadline = deadline
-        self.stack: list[Node] = list(nodes) if nodes is not None else [root_node(problem)]
+        self.stack: list[Node] = list(nodes) if nodes is not None else root_nodes(problem)
         self.leaves: list[Leaf] = []
         self.searcher = Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode, problem.seed)
         self.stats = {"nodes": 0, "batches": 0, "bound_s": 0.0, "attack_s": 0.0, "max_depth": 0}
@@ -210,22 +216,33 @@ class Search:
     # ------------------------------------------------------------ batches
 
     def step(self) -> Counterexample | None:
-        batch = [self.stack.pop() for _ in range(min(self.p.batch, len(self.stack)))]
+        part = self.stack[-1].part
+        batch = []
+        while self.stack and len(batch) < self.p.batch and self.stack[-1].part == part:
+            batch.append(self.stack.pop())
         t = time.monotonic()
-        res, classes = self._bound(batch)
+        res, classes = self._bound(batch, part)
         self.stats["bound_s"] += time.monotonic() - t
         self.stats["nodes"] += len(batch)
         self.stats["batches"] += 1
-        gaps = self.p_objective(classes).gaps(res.uppers)
+        objective = self.p_objective(classes, part)
+        gaps = objective.gaps(res.uppers)
         worst = gaps.max(axis=1)
+        partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and classes is not None else {}
         candidates = []
         for e, node in enumerate(batch):
             self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
+            cls = None if classes is None else int(classes[e])
             if res.closed[e]:
-                cls = None if classes is None else int(classes[e])
                 slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
-                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e])))
+                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part))
                 continue
+            for p, other in (("a", "b"), ("b", "a")):
+                if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains
+                    slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                    self.leaves.append(Leaf(node.path, cls, slopes, False, p))
+                    node.part = other
+                    break
             node.gap = float(worst[e])
             candidates.append(self._witnesses(res, gaps, e, node))
             self._split(res, gaps, e, node)
@@ -238,10 +255,10 @@ class Search:
             return found
         return None
 
-    def p_objective(self, classes: np.ndarray | None) -> Objective:
-        return Objective(self.p.mode, classes)
+    def p_objective(self, classes: np.ndarray | None, part: str = "all") -> Objective:
+        return Objective(self.p.mode, classes, part)
 
-    def _bound(self, batch: list[Node]):
+    def _bound(self, batch: list[Node], part: str = "all"):
         lo = np.array([n.lo for n in batch])
         hi = np.array([n.hi for n in batch])
         classes = None
@@ -251,9 +268,11 @@ class Search:
             else:
                 ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
                 classes = np.argmax(ya * self.p.mode.sign, axis=1)
-        objective = self.p_objective(classes)
-        if self.p.strategy == "relu":
-            phases = phase_arrays(self.p.coupling, [n.path for n in batch])
+        objective = self.p_objective(classes, part)
+        phases = phase_arrays(self.p.coupling, [n.path for n in batch]) if self.p.strategy == "relu" else None
+        if part != "all":
+            res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None)
+        elif self.p.strategy == "relu":
             prior = None if self.p.refresh else self.root
             res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=prior, scores=True)
         else:
@@ -299,8 +318,8 @@ class Search:
             return
         left_hi, right_lo = node.hi.copy(), node.lo.copy()
         left_hi[d], right_lo[d] = m, m
-        self.stack.append(Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap))
-        self.stack.append(Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap))
+        self.stack.append(Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part))
+        self.stack.append(Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part))
 
     def _prepare_relu_root(self) -> None:
         """Bounds of the whole box once: every ReLU-split node reuses them for its hidden layers."""
@@ -313,17 +332,19 @@ class Search:
         self.root_slopes = with_partner_slopes(leaf_slopes(self.root, 0), self.root, 0, self.p.coupling)
 
     def _split_relu(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
-        choice = relu_choice(self.p.coupling, res, gaps, e, {(n, l, i) for n, l, i, _ in node.path})
+        fixed = {(n, l, i) for n, l, i, _ in node.path}
+        choice = relu_choice(self.p.coupling, res, gaps, e, fixed, None if node.part == "all" else node.part)
         if choice is None:
             self.stuck += 1
             return
         net, layer, neuron = choice
         for phase in (-1, 1):
-            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap))
+            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap, node.part))
 
 
-def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set) -> tuple | None:
-    """The unstable, not yet split neuron whose relaxation offsets contribute most to the failing rows."""
+def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set, net: str | None = None) -> tuple | None:
+    """The unstable, not yet split neuron (of `net`, if given) whose relaxation offsets contribute most to the
+    failing rows."""
     failing = gaps[e] >= 0
     best, best_score = None, 0.0
     for k, ch in enumerate(res.choices):
@@ -338,7 +359,7 @@ def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, 
                 for neuron in _neurons(key, i, nb, d_a, d_b, e_a, ch, e):
                     scores[(neuron[0], k, neuron[1])] = scores.get((neuron[0], k, neuron[1]), 0.0) + s[i]
         for key, s in scores.items():
-            if key not in fixed and s > best_score:
+            if key not in fixed and s > best_score and (net is None or key[0] == net):
                 best, best_score = key, s
     return best
 

@@ -48,6 +48,7 @@ class Objective:
 
     mode: DiffMode
     classes: np.ndarray | None = None
+    part: str = "all"  # classification modes: 'a' or 'b' bounds one network's margins only
 
     def rows(self, coupling: Coupling, n: int) -> dict[str, np.ndarray]:
         m = coupling.output_size
@@ -57,6 +58,8 @@ class Objective:
         margin = np.broadcast_to(np.eye(m), (n, m, m)).copy()
         margin[np.arange(n), :, self.classes] -= 1.0  # row j: e_j − e_c
         margin *= float(self.mode.sign)
+        if self.part != "all":
+            return {self.part: margin}
         return {"p": np.concatenate([margin, margin], axis=2), "a": margin, "b": margin}
 
     def slack(self) -> float:
@@ -66,9 +69,18 @@ class Objective:
         """Per box and row, how far the bound is from closing (< 0: that row is closed)."""
         if self.mode.kind == "epsilon":
             return uppers["p"] - (float(self.mode.epsilon) - self.slack())
-        own = np.arange(uppers["b"].shape[1])[None, :] == self.classes[:, None]
-        g = np.maximum(uppers["b"], np.minimum(uppers["p"], uppers["a"])) + self.slack()
+        if self.part != "all":
+            g = uppers[self.part] + self.slack()
+        else:
+            g = np.maximum(uppers["b"], np.minimum(uppers["p"], uppers["a"])) + self.slack()
+        own = np.arange(g.shape[1])[None, :] == self.classes[:, None]
         return np.where(own, -np.inf, g)
+
+    def part_closed(self, uppers: dict[str, np.ndarray], part: str) -> np.ndarray:
+        """Per box: are one network's margins all closed (part 'a' or 'b'; classification modes)?"""
+        g = (uppers[part] if part == "b" else np.minimum(uppers["p"], uppers["a"])) + self.slack()
+        own = np.arange(g.shape[1])[None, :] == self.classes[:, None]
+        return np.all(own | (g < 0), axis=1)
 
     def closed(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         """Per box: do the bounds prove the property?"""
@@ -158,6 +170,57 @@ def run(
             chains[key].prepare(depth - 1)
             out.uppers[key], out.coefs[key], out.contribs[key] = chains[key].backsub(depth - 1, T, scores)
         out.closed = objective.closed(out.uppers) | out.empty
+    return out
+
+
+def run_single(
+    coupling: Coupling,
+    part: str,
+    xl: np.ndarray,
+    xu: np.ndarray,
+    objective: Objective,
+    *,
+    slopes: list[dict] | None = None,
+    phases: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    scores: bool = False,
+) -> BatchBounds:
+    """Bounds of ONE network ('a' or 'b') for a classification objective of that part: its own chain only.
+
+    Choices are recorded as in `run` (A's slopes under a_*, B's under the product's first coordinates)."""
+    n, depth = len(xl), coupling.depth
+    chain = Chain(coupling.chain_a if part == "a" else coupling.chain_b, xl, xu)
+    out = BatchBounds(empty=np.zeros(n, dtype=bool))
+    keys = ("a_su", "a_sl") if part == "a" else ("p_su", "p_sl")
+    for k in range(depth - 1):
+        chain.prepare(k)
+        lo, hi = chain.interval(k)
+        layer = chain.layers[k]
+        if k > 0:
+            _refine(chain, k, _unstable(lo, hi, layer.alpha_lo, layer.alpha_hi), lo, hi, 0)
+        if phases is not None:
+            ph = phases[k][0 if part == "a" else 1]
+            lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
+        out.empty |= np.any(lo > hi, axis=1)
+        hi = np.maximum(hi, lo)
+        cols = slice(0, layer.size)
+        su, sl, mu, ml, qlo, qhi = _single(lo, hi, layer.alpha_lo, layer.alpha_hi, slopes and slopes[k], keys, cols)
+        none = np.zeros((n, 0))
+        chain.fix(k, LayerRelaxation(su, sl, mu, ml, none, none, lo, hi, qlo, qhi))
+        opened = _unstable(lo, hi, layer.alpha_lo, layer.alpha_hi)
+        n_p, n_a = coupling.product[k].size, coupling.chain_a[k].size
+        m = len(coupling.d_a[k + 1])
+        p_su, p_sl, p_open = np.zeros((n, n_p)), np.zeros((n, n_p)), np.zeros((n, n_p), dtype=bool)
+        a_su, a_sl, a_open = np.zeros((n, n_a)), np.zeros((n, n_a)), np.zeros((n, n_a), dtype=bool)
+        if part == "a":
+            a_su, a_sl, a_open = su, sl, opened
+            out.a.append((lo, hi))
+        else:
+            p_su[:, :layer.size], p_sl[:, :layer.size], p_open[:, :layer.size] = su, sl, opened
+        out.choices.append(Choices(p_su, p_sl, np.zeros((n, m)), np.zeros((n, m)), a_su, a_sl, p_open, a_open))
+    chain.prepare(depth - 1)
+    T = objective.rows(coupling, n)[part]
+    out.uppers[part], out.coefs[part], out.contribs[part] = chain.backsub(depth - 1, T, scores)
+    out.closed = objective.closed(out.uppers) | out.empty
     return out
 
 

@@ -8,12 +8,16 @@
   "strategy": "input" | "relu",
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
   "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
-  "leaves": [{"path": [...], "class": c | null, "empty": bool, "slopes": BLOB}, ...],
+  "leaves": [{"path": [...], "part": "all" | "a" | "b", "class": c | null, "empty": bool, "slopes": BLOB}, ...],
   "stats": {...}                                                      # informative only
 }
 path entries: ["x", d, m, side] (x_d <= m for side 0, x_d >= m for side 1; m a float as float.hex()), or
 ["a" | "b", layer, neuron, phase] (z >= 0 for phase 1, z <= 0 for phase -1). The leaves' paths must form a
-complete binary tree: every split has exactly its two sides.
+complete binary tree for each claim part: for epsilon the leaves' part is "all"; for top1/argmin, part "a"
+("the decision of A is exactly {class} here") and part "b" (the same for B) are proved separately, "all"
+proving both; the leaves of parts {a, all} and those of parts {b, all} must each form a complete tree, and
+an "a" and a "b" leaf whose regions may meet must have the same class (input strategy: one path is a
+prefix of the other; relu strategy: always).
 BLOB: base64 of little-endian records, one per hidden layer: int32 n_p, int32 n_a, int32[n_p] product
 coordinates, float32[n_p][4] their slopes (upper, lower, partner upper, partner lower; NaN where unused),
 int32[n_a] A coordinates, float32[n_a][2] their slopes (upper, lower). Coordinates not listed use the
@@ -58,7 +62,8 @@ def _path(path: tuple) -> list:
 
 
 def _leaf(leaf: Leaf) -> dict:
-    return {"path": _path(leaf.path), "class": leaf.cls, "empty": leaf.empty, "slopes": encode_slopes(leaf.slopes)}
+    return {"path": _path(leaf.path), "part": leaf.part, "class": leaf.cls, "empty": leaf.empty,
+            "slopes": encode_slopes(leaf.slopes)}
 
 
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:

@@ -143,6 +143,24 @@ def _tree(paths: list[tuple], strategy: str) -> None:
                 raise Invalid(f"node {list(child)} is neither a leaf nor split")
 
 
+def _classes_agree(paths, parts, classes, strategy: str) -> None:
+    """A leaf proving only A's decision and one proving only B's must agree wherever their regions may meet:
+    in one input-split tree that is when one path extends the other; separate ReLU trees may meet anywhere."""
+    a_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "a"}
+    b_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "b"}
+    if strategy == "relu":
+        found = set(a_leaves.values()) | set(b_leaves.values())
+        if len(found) > 1:
+            raise Invalid(f"leaves proving one network's decision claim different classes {sorted(found)}")
+        return
+    for mine, others in ((b_leaves, a_leaves), (a_leaves, b_leaves)):
+        for path, cls in mine.items():
+            for depth in range(len(path) + 1):
+                other = others.get(path[:depth])
+                if other is not None and other != cls:
+                    raise Invalid(f"leaf {list(path)} claims class {cls} inside a leaf of the other network claiming {other}")
+
+
 def _entry(raw: list, strategy: str) -> tuple:
     if raw[0] == "x":
         return ("x", int(raw[1]), float.fromhex(raw[2]), int(raw[3]))
@@ -204,7 +222,13 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
         raise Invalid(f"pairing: {e}") from None
     leaves = doc["leaves"]
     paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
-    _tree(paths, strategy)
+    parts = [leaf["part"] for leaf in leaves]
+    if any(p not in ("all", "a", "b") for p in parts) or (kind == "epsilon" and set(parts) != {"all"}):
+        raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
+    for claim in (("all",),) if kind == "epsilon" else (("a", "all"), ("b", "all")):
+        _tree([path for path, part in zip(paths, parts) if part in claim], strategy)
+    if kind != "epsilon":
+        _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
     hidden = len(ch.P) - 1
     prior = None
     if doc["hidden"] not in ("leaf", "root") or (doc["hidden"] == "root" and strategy != "relu"):
@@ -285,8 +309,11 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
         own = np.arange(n_out)[None, :] == cls[:, None]
         ub = cB.rows(last, M)
         ua = np.minimum(cA.rows(last, M), cP.rows(last, np.concatenate([M, M], axis=2)))
-        ok = np.all(own | ((ub < 0) & (ua < 0)), axis=1)
-        what = "the leaf's class is not proved the unique decision of both networks"
+        part = np.array([leaves[e]["part"] for e in keep])
+        a_ok = np.all(own | (ua < 0), axis=1)
+        b_ok = np.all(own | (ub < 0), axis=1)
+        ok = np.where(part == "a", a_ok, np.where(part == "b", b_ok, a_ok & b_ok))
+        what = "the leaf's class is not proved the unique decision of its network(s)"
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):
         raise Invalid(f"leaf {list(paths[keep[bad[0]]])}: {what}")

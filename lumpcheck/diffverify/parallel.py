@@ -16,7 +16,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_node
+from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
 
 SLICE_SECONDS = 2.0
 POLL_SECONDS = 0.2
@@ -85,7 +85,7 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
         p.start()
     for t in tasks:
         t.cancel_join_thread()  # never block interpreter exit on undelivered tasks of a dead worker
-    frontier: list[Node] = [root_node(problem)]
+    frontier: list[Node] = root_nodes(problem)
     leaves: list[Leaf] = []
     stats: dict = {"workers": limits.workers, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0}
     idle = set(range(limits.workers))
