@@ -123,8 +123,9 @@ class Searcher:
         u = self.rng.random((count, len(self.lo)))
         return self.lo * (1 - u) + self.hi * u
 
-    def run(self, starts: np.ndarray | None = None, count: int = 64) -> Counterexample | None:
-        """One round: random points plus `starts`, then gradient ascent (epsilon) or boundary bisection."""
+    def run(self, starts: np.ndarray | None = None, count: int = 64, full: bool = True) -> Counterexample | None:
+        """One round: random points plus `starts`, then gradient ascent (epsilon) or boundary bisection
+        (with targeted gradient steps towards other decisions when `full`)."""
         X = self.random(count)
         if starts is not None and len(starts):
             X = np.vstack([self.clip(starts), X])
@@ -133,7 +134,7 @@ class Searcher:
             return found
         if self.mode.kind == "epsilon":
             return self._ascend(X)
-        return self._bisect(X)
+        return self._bisect(X, full)
 
     def _ascend(self, X: np.ndarray) -> Counterexample | None:
         """Projected sign-gradient ascent on the largest |y_A,i − y_B,i| (L∞ steps shrinking geometrically)."""
@@ -151,30 +152,31 @@ class Searcher:
         return self.check(X)
 
     def _adversarial(self, X: np.ndarray, net: int) -> np.ndarray:
-        """Sign-gradient steps pushing one network's runner-up output past its decision; all iterates."""
-        step = 0.25 * (self.hi - self.lo)
-        out = []
+        """Targeted sign-gradient ascent of s·(y_j − y_c) for every other output j (c: the decision at the
+        box centre), from each start, for one network; returns the final points."""
         s = float(self.mode.sign)
-        for _ in range(PGD_STEPS // 2):
-            y = self.pair.outputs(X)[net] * s
-            rows = np.arange(len(X))
-            top = np.argmax(y, axis=1)
-            rest = y.copy()
-            rest[rows, top] = -np.inf
-            runner = np.argmax(rest, axis=1)
-            g = np.zeros_like(y)
-            g[rows, runner], g[rows, top] = s, -s
-            grad = self.pair.gradient(X, g if net == 0 else 0 * g, g if net == 1 else 0 * g)
-            X = self.clip(X + step * np.sign(grad))
-            out.append(X)
-            step = step * 0.9
-        return np.vstack(out)
+        centre = 0.5 * self.lo + 0.5 * self.hi
+        c = int(_decision(self.mode, self.pair.outputs(centre[None])[net])[0])
+        m = self.pair.nets[net][-1][0].shape[0]
+        targets = [j for j in range(m) if j != c]
+        P = np.repeat(X, len(targets), axis=0)
+        T = np.tile(np.array(targets), len(X))
+        rows = np.arange(len(P))
+        step = 0.25 * (self.hi - self.lo)
+        for _ in range(PGD_STEPS):
+            g = np.zeros((len(P), m))
+            g[rows, T], g[:, c] = s, -s
+            grad = self.pair.gradient(P, g if net == 0 else 0 * g, g if net == 1 else 0 * g)
+            P = self.clip(P + step * np.sign(grad))
+            step = step * 0.92
+        return P
 
-    def _bisect(self, X: np.ndarray) -> Counterexample | None:
+    def _bisect(self, X: np.ndarray, full: bool = True) -> Counterexample | None:
         """Bisect segments between points decided differently, watching for a disagreement of A and B.
 
         Besides the given points, gradient steps towards other decisions (of A and of B) supply endpoints."""
-        X = np.vstack([X] + [self._adversarial(X[: min(len(X), 16)], net) for net in (0, 1)])
+        if full:
+            X = np.vstack([X] + [self._adversarial(X[: min(len(X), 12)], net) for net in (0, 1)])
         found = self.check(X)
         if found is not None:
             return found

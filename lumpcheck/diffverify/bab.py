@@ -25,6 +25,8 @@ from .spec import DiffMode
 
 INPUT_SPLIT_MAX_DIM = 12
 """Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
+ATTACK_SHARE = 0.2
+"""Periodic falsification rounds run while they have used less than this share of the search's time."""
 FRONTIER_CAP = 200_000
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 
@@ -249,9 +251,10 @@ class Search:
         if candidates:
             t = time.monotonic()
             found = self.searcher.check(np.vstack(candidates), limit=16)
-            if found is None and self.stats["batches"] % 8 == 0:
-                found = self._attack_round(np.vstack(candidates))
             self.stats["attack_s"] += time.monotonic() - t
+            spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
+            if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
+                found = self._attack_round(np.vstack(candidates), full=False)
             return found
         return None
 
@@ -279,9 +282,9 @@ class Search:
             res = run(self.p.coupling, lo, hi, objective)
         return res, classes
 
-    def _attack_round(self, starts: np.ndarray | None) -> Counterexample | None:
+    def _attack_round(self, starts: np.ndarray | None, full: bool = True) -> Counterexample | None:
         t = time.monotonic()
-        found = self.searcher.run(starts)
+        found = self.searcher.run(starts, full=full)
         self.stats["attack_s"] += time.monotonic() - t
         return found
 
