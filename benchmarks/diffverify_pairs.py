@@ -18,14 +18,20 @@ Run: python benchmarks/diffverify_pairs.py [--acas N] [--mnist N] [--timeout S] 
 
 from __future__ import annotations
 
+import os
+import sys
+
+_SNAPSHOT = os.environ.get("LUMPCHECK_SNAPSHOT")
+if _SNAPSHOT:  # benchmark a frozen copy of the package, immune to later edits of the worktree (child processes too)
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path.insert(0, _SNAPSHOT)
+
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
 import re
 import resource
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +42,7 @@ from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
 from lumpcheck.network import Layer, Network, evaluate
 
-ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
+ZOO = Path(os.environ.get("LUMPCHECK_ZOO", Path(__file__).resolve().parents[1].parent / "shared" / "zoo"))
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"
 ACAS_ONNX = ZOO / "marabou" / "resources" / "onnx" / "acasxu"
 MNIST = ZOO / "vnncomp2021" / "benchmarks" / "mnistfc"

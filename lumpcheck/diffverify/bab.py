@@ -25,6 +25,11 @@ from .spec import DiffMode
 
 INPUT_SPLIT_MAX_DIM = 12
 """Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
+WIDTH_RATIO = 64.0
+LOOKAHEAD_RATIO = 2.0
+"""Look ahead when the widest input (relative to the box) is this many times wider than the most sensitive one."""
+"""Input splitting follows the failing rows' sensitivities, but never splits an input whose width (relative to
+the whole box) is this many times smaller than another input's."""
 ATTACK_SHARE = 0.2
 """Periodic falsification rounds run while they have used less than this share of the search's time."""
 FRONTIER_CAP = 200_000
@@ -231,7 +236,7 @@ class Search:
         gaps = objective.gaps(res.uppers)
         worst = gaps.max(axis=1)
         partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and classes is not None else {}
-        candidates = []
+        candidates, lookahead = [], []
         for e, node in enumerate(batch):
             self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
             cls = None if classes is None else int(classes[e])
@@ -247,7 +252,11 @@ class Search:
                     break
             node.gap = float(worst[e])
             candidates.append(self._witnesses(res, gaps, e, node))
-            self._split(res, gaps, e, node)
+            choice = self._split(res, gaps, e, node)
+            if choice is not None:
+                lookahead.append((node, choice))
+        if lookahead:
+            self._look_ahead(lookahead, part)
         if candidates:
             t = time.monotonic()
             found = self.searcher.check(np.vstack(candidates), limit=16)
@@ -299,18 +308,74 @@ class Search:
 
     # ------------------------------------------------------------ splitting
 
-    def _split(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+    def _split(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> tuple | None:
+        """Split the node, or return two candidate input dimensions to decide between by look-ahead."""
         if self.p.strategy == "input":
-            self._split_input(res, gaps, e, node)
-        else:
-            self._split_relu(res, gaps, e, node)
+            return self._split_input(res, gaps, e, node)
+        self._split_relu(res, gaps, e, node)
+        return None
+
+    def _children(self, node: Node, d: int) -> list[Node] | None:
+        m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
+        if not node.lo[d] < m < node.hi[d]:
+            return None
+        left_hi, right_lo = node.hi.copy(), node.lo.copy()
+        left_hi[d], right_lo[d] = m, m
+        return [Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part),
+                Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part)]
+
+    def _look_ahead(self, requests: list[tuple[Node, tuple[int, int]]], part: str) -> None:
+        """Bound the children of both candidate splits of each node; keep the split whose children are closer
+        to closing (closed children become leaves at once, open ones are pushed)."""
+        options = []
+        for node, dims in requests:
+            pairs = [(d, self._children(node, d)) for d in dims]
+            options.append([(d, kids) for d, kids in pairs if kids is not None])
+        flat = [kid for opts in options for _, kids in opts for kid in kids]
+        if not flat:
+            self.stuck += len(requests)
+            return
+        t = time.monotonic()
+        res, classes = self._bound(flat, part)
+        self.stats["bound_s"] += time.monotonic() - t
+        self.stats["nodes"] += len(flat)
+        self.stats["lookahead_nodes"] = self.stats.get("lookahead_nodes", 0) + len(flat)
+        gaps = self.p_objective(classes, part).gaps(res.uppers)
+        excess = np.where(res.closed, 0.0, np.clip(gaps.max(axis=1), 0, None) + 1e-300)
+        i = 0
+        for opts in options:
+            if not opts:
+                self.stuck += 1
+                continue
+            scored = []
+            for d, kids in opts:
+                scored.append((float(excess[i:i + 2].sum()), i, kids))
+                i += 2
+            _, j, kids = min(scored, key=lambda t: t[0])
+            for off, kid in enumerate(kids):
+                e = j + off
+                if res.closed[e]:
+                    cls = None if classes is None else int(classes[e])
+                    slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                    self.leaves.append(Leaf(kid.path, cls, slopes, bool(res.empty[e]), part))
+                else:
+                    kid.gap = float(gaps[e].max())
+                    self.stack.append(kid)
 
     def _split_input(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        """Split the input the failing rows are most sensitive to (|coefficient|·width), blended with the
+        input's width relative to the whole box so that no input is starved when coefficients vanish."""
         failing = gaps[e] >= 0  # every objective chain has one row per gap column
         width = node.hi - node.lo
         score = np.zeros_like(width)
         for coef in res.coefs.values():
             score += np.abs(coef[e][failing]).sum(axis=0) * width
+        relative = width / np.maximum(self.p.xu - self.p.xl, 1e-300)
+        if relative[np.argmax(score)] < relative.max() / WIDTH_RATIO:
+            score = np.where(relative < relative.max() / WIDTH_RATIO, -1.0, score)  # do not starve a wide input
+        by_score, by_width = int(np.argmax(score)), int(np.argmax(relative))
+        if by_score != by_width and relative[by_width] > relative[by_score] * LOOKAHEAD_RATIO:
+            return by_score, by_width  # the heuristics disagree: bound both splits' children, keep the better
         order = np.argsort(-score)
         for d in order:
             m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
@@ -323,6 +388,7 @@ class Search:
         left_hi[d], right_lo[d] = m, m
         self.stack.append(Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part))
         self.stack.append(Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part))
+        return None
 
     def _prepare_relu_root(self) -> None:
         """Bounds of the whole box once: every ReLU-split node reuses them for its hidden layers."""

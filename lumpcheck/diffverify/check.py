@@ -167,43 +167,42 @@ def _entry(raw: list, strategy: str) -> tuple:
     return (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
 
 
-def _slopes(blob: str, ch, n_layers: int) -> list[dict]:
-    """Decode one leaf's slopes into per-layer arrays of the chains' sizes (NaN = default)."""
-    data = base64.b64decode(blob, validate=True)
-    pos, out = 0, []
+def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
+    """Decode the leaves' slope records into per-layer (N, n) arrays of the chains' sizes (NaN = default)."""
+    n = len(blobs)
+    out = []
     for k in range(n_layers):
-        n_p, n_a = struct.unpack_from("<ii", data, pos)
-        pos += 8
-        nP, nA, nb, m = len(ch.P[k].b), len(ch.A[k].b), ch.nb[k + 1], len(ch.d_a[k + 1])
-        if not (0 <= n_p <= nP and 0 <= n_a <= nA):
-            raise Invalid(f"layer {k}: {n_p} product / {n_a} A slopes for {nP} / {nA} coordinates")
-        p_idx = np.frombuffer(data, "<i4", n_p, pos).astype(int)
-        pos += 4 * n_p
-        p_val = np.frombuffer(data, "<f4", 4 * n_p, pos).astype(np.float64).reshape(n_p, 4)
-        pos += 16 * n_p
-        a_idx = np.frombuffer(data, "<i4", n_a, pos).astype(int)
-        pos += 4 * n_a
-        a_val = np.frombuffer(data, "<f4", 2 * n_a, pos).astype(np.float64).reshape(n_a, 2)
-        pos += 8 * n_a
-        if (len(p_idx) and (p_idx.min() < 0 or p_idx.max() >= nP)) or (len(a_idx) and (a_idx.min() < 0 or a_idx.max() >= nA)):
-            raise Invalid(f"layer {k}: slope index out of range")
-        rec = {"p_su": np.full(nP, np.nan), "p_sl": np.full(nP, np.nan), "p_qu": np.full(m, np.nan),
-               "p_ql": np.full(m, np.nan), "a_su": np.full(nA, np.nan), "a_sl": np.full(nA, np.nan)}
-        rec["p_su"][p_idx], rec["p_sl"][p_idx] = p_val[:, 0], p_val[:, 1]
-        t = p_idx - nb
-        d = (t >= 0) & (t < m)
-        rec["p_qu"][t[d]], rec["p_ql"][t[d]] = p_val[d, 2], p_val[d, 3]
-        rec["a_su"][a_idx], rec["a_sl"][a_idx] = a_val[:, 0], a_val[:, 1]
-        if any(not np.all(np.isfinite(v[~np.isnan(v)])) for v in rec.values()):
-            raise Invalid(f"layer {k}: infinite slope")
-        out.append(rec)
-    if pos != len(data):
-        raise Invalid(f"slope record has {len(data) - pos} trailing bytes")
+        nP, nA, m = len(ch.P[k].b), len(ch.A[k].b), len(ch.d_a[k + 1])
+        out.append({key: np.full((n, size), np.nan) for key, size in
+                    (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))})
+    for e, blob in enumerate(blobs):
+        data = base64.b64decode(blob, validate=True)
+        pos = 0
+        for k in range(n_layers):
+            rec = out[k]
+            nP, nA, nb, m = rec["p_su"].shape[1], rec["a_su"].shape[1], ch.nb[k + 1], rec["p_qu"].shape[1]
+            n_p, n_a = struct.unpack_from("<ii", data, pos)
+            pos += 8
+            if not (0 <= n_p <= nP and 0 <= n_a <= nA):
+                raise Invalid(f"layer {k}: {n_p} product / {n_a} A slopes for {nP} / {nA} coordinates")
+            p_idx = np.frombuffer(data, "<i4", n_p, pos).astype(int)
+            p_val = np.frombuffer(data, "<f4", 4 * n_p, pos + 4 * n_p).astype(np.float64).reshape(n_p, 4)
+            pos += 20 * n_p
+            a_idx = np.frombuffer(data, "<i4", n_a, pos).astype(int)
+            a_val = np.frombuffer(data, "<f4", 2 * n_a, pos + 4 * n_a).astype(np.float64).reshape(n_a, 2)
+            pos += 12 * n_a
+            if (n_p and (p_idx.min() < 0 or p_idx.max() >= nP)) or (n_a and (a_idx.min() < 0 or a_idx.max() >= nA)):
+                raise Invalid(f"layer {k}: slope index out of range")
+            if np.isinf(p_val).any() or np.isinf(a_val).any():
+                raise Invalid(f"layer {k}: infinite slope")
+            rec["p_su"][e, p_idx], rec["p_sl"][e, p_idx] = p_val[:, 0], p_val[:, 1]
+            t = p_idx - nb
+            d = (t >= 0) & (t < m)
+            rec["p_qu"][e, t[d]], rec["p_ql"][e, t[d]] = p_val[d, 2], p_val[d, 3]
+            rec["a_su"][e, a_idx], rec["a_sl"][e, a_idx] = a_val[:, 0], a_val[:, 1]
+        if pos != len(data):
+            raise Invalid(f"slope record has {len(data) - pos} trailing bytes")
     return out
-
-
-def _stack_slopes(per_leaf: list[list[dict]]) -> list[dict]:
-    return [{key: np.stack([leaf[k][key] for leaf in per_leaf]) for key in per_leaf[0][k]} for k in range(len(per_leaf[0]))]
 
 
 # ---------------------------------------------------------------- leaves
@@ -235,8 +234,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
         raise Invalid(f"hidden-layer bounds {doc['hidden']!r} (expected 'leaf', or 'root' with strategy 'relu')")
     if doc["hidden"] == "root":
         xl, xu = _float_box(lower, upper)
-        root = _slopes(doc["root"]["slopes"], ch, hidden)
-        _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _stack_slopes([root]))
+        _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _slopes([doc["root"]["slopes"]], ch, hidden))
         prior = [tuple(v for v in layer) for layer in bounds]
     for start in range(0, len(leaves), batch):
         chunk = list(range(start, min(start + batch, len(leaves))))
@@ -276,7 +274,7 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
         return
     xl = np.array([bx[0] for bx in boxes])
     xu = np.array([bx[1] for bx in boxes])
-    slopes = _stack_slopes([_slopes(leaves[e]["slopes"], ch, hidden) for e in keep])
+    slopes = _slopes([leaves[e]["slopes"] for e in keep], ch, hidden)
     ph = None
     if strategy == "relu":
         ph = [(np.zeros((len(keep), len(ch.A[k].b))), np.zeros((len(keep), len(ch.B[k].b)))) for k in range(hidden)]

@@ -244,30 +244,35 @@ def single_max(lo, hi, alo, ahi, s, upper: bool):
 def pair_max(box, sa, sb, kappa: float, cd, cb):
     """>= max of κσ_A(a) − κσ_B(b) + cd·Δ + cb·b over a in [al, au], b in [bl, bu], Δ in [dl, du], a = b + Δ.
 
-    On each sign piece the objective is linear; for any μ the dual bound Σ_v max_v (k_v + e_v·μ)·v, e = (1,
-    −1, −1), bounds it (weak duality); the minimum over μ in {−k_a, k_b, cd} is taken (exact when feasible).
+    On each of the four sign pieces (axis 0) the objective is linear; for any μ the dual bound
+    Σ_v max_v (k_v + e_v·μ)·v, e = (1, −1, −1), bounds it (weak duality); the minimum over the three
+    multipliers μ in {−k_a, k_b, cd} (axis 1) is taken (exact when the piece is feasible).
     """
     al, au, bl, bu, dl, du = box
-    best = np.full(np.shape(al), -np.inf)
     one = np.ones_like(al)
-    a_pieces = ((au >= 0, np.maximum(al, 0.0), au, one, one), (al <= 0, al, np.minimum(au, 0.0), sa[0] * one, sa[1] * one))
-    b_pieces = ((bu >= 0, np.maximum(bl, 0.0), bu, one, one), (bl <= 0, bl, np.minimum(bu, 0.0), sb[0] * one, sb[1] * one))
-    for va, a0, a1, sal, sah in a_pieces:
-        ka_lo, ka_hi = (sal, sah) if kappa > 0 else (-sah, -sal)
-        for vb, b0, b1, sbl, sbh in b_pieces:
-            if kappa > 0:
-                kb_lo, kb_hi = _diff(cb, sbh)[0], _diff(cb, sbl)[1]
-            else:
-                kb_lo, kb_hi = _diff(cb, -sbl)[0], _diff(cb, -sbh)[1]
-            value = np.full(np.shape(al), np.inf)
-            for mu in (-0.5 * (ka_lo + ka_hi), 0.5 * (kb_lo + kb_hi), cd + 0 * al):
-                ta = _maxprod(_diff(ka_lo, -mu)[0], _diff(ka_hi, -mu)[1], a0, a1)
-                tb = _maxprod(_diff(kb_lo, mu)[0], _diff(kb_hi, mu)[1], b0, b1)
-                td = _maxprod(_diff(cd, mu)[0], _diff(cd, mu)[1], dl, du)
-                value = np.minimum(value, _sum_up(ta, tb, td))
-            ok = va & vb & (_diff(a0, b1)[0] <= du) & (_diff(a1, b0)[1] >= dl)
-            best = np.where(ok, np.maximum(best, value), best)
-    return best
+    pa, pb = [0, 0, 1, 1], [0, 1, 0, 1]
+    a0 = np.stack([np.maximum(al, 0.0), al])[pa]
+    a1 = np.stack([au, np.minimum(au, 0.0)])[pa]
+    b0 = np.stack([np.maximum(bl, 0.0), bl])[pb]
+    b1 = np.stack([bu, np.minimum(bu, 0.0)])[pb]
+    sal = np.stack([one, sa[0] * one])[pa]
+    sah = np.stack([one, sa[1] * one])[pa]
+    sbl = np.stack([one, sb[0] * one])[pb]
+    sbh = np.stack([one, sb[1] * one])[pb]
+    ok = np.stack([au >= 0, al <= 0])[pa] & np.stack([bu >= 0, bl <= 0])[pb]
+    ok &= (_diff(a0, b1)[0] <= du) & (_diff(a1, b0)[1] >= dl)
+    ka_lo, ka_hi = (sal, sah) if kappa > 0 else (-sah, -sal)
+    if kappa > 0:
+        kb_lo, kb_hi = _diff(cb, sbh)[0], _diff(cb, sbl)[1]
+    else:
+        kb_lo, kb_hi = _diff(cb, -sbl)[0], _diff(cb, -sbh)[1]
+    mu = np.stack([-0.5 * (ka_lo + ka_hi), 0.5 * (kb_lo + kb_hi), cd + 0 * ka_lo], axis=1)  # (4, 3, K)
+    e = lambda x: x[:, None]  # noqa: E731 - broadcast a piece array over the multipliers
+    ta = _maxprod(_diff(e(ka_lo), -mu)[0], _diff(e(ka_hi), -mu)[1], e(a0), e(a1))
+    tb = _maxprod(_diff(e(kb_lo), mu)[0], _diff(e(kb_hi), mu)[1], e(b0), e(b1))
+    td = _maxprod(_diff(cd, mu)[0], _diff(cd, mu)[1], dl, du)
+    value = _sum_up(ta, tb, td).min(axis=1)
+    return np.where(ok, value, -np.inf).max(axis=0)
 
 
 def default_single(lo, hi, alo, ahi):
