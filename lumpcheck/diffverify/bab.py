@@ -27,6 +27,8 @@ INPUT_SPLIT_MAX_DIM = 12
 """Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
 WIDTH_RATIO = 64.0
 LOOKAHEAD_RATIO = 2.0
+LOOKAHEAD_ROUNDS = 4
+"""Look-ahead levels processed within one batch step (kept children are split again with their own bounds)."""
 """Look ahead when the widest input (relative to the box) is this many times wider than the most sensitive one."""
 """Input splitting follows the failing rows' sensitivities, but never splits an input whose width (relative to
 the whole box) is this many times smaller than another input's."""
@@ -154,6 +156,26 @@ def slope_arrays(records: list[tuple], coupling: Coupling) -> list[dict]:
     return out
 
 
+def select(res: BatchBounds, idx: np.ndarray) -> BatchBounds:
+    """The rows idx of every per-box array of a batch's bounds."""
+    from dataclasses import fields, replace as dc_replace
+
+    def pick(v):
+        if v is None:
+            return None
+        if isinstance(v, np.ndarray):
+            return v[idx]
+        if isinstance(v, tuple):
+            return tuple(pick(x) for x in v)
+        if isinstance(v, list):
+            return [pick(x) for x in v]
+        if isinstance(v, dict):
+            return {k: pick(x) for k, x in v.items()}
+        return dc_replace(v, **{f.name: pick(getattr(v, f.name)) for f in fields(v)})
+
+    return BatchBounds(**{f.name: pick(getattr(res, f.name)) for f in fields(res)})
+
+
 # ---------------------------------------------------------------- phases of ReLU-split nodes
 
 
@@ -230,14 +252,38 @@ class Search:
         t = time.monotonic()
         res, classes = self._bound(batch, part)
         self.stats["bound_s"] += time.monotonic() - t
-        self.stats["nodes"] += len(batch)
         self.stats["batches"] += 1
+        candidates: list[np.ndarray] = []
+        requests = self._process(batch, res, classes, part, candidates)
+        for _ in range(LOOKAHEAD_ROUNDS):
+            if not requests:
+                break
+            requests = self._look_ahead(requests, part, candidates)
+        for node, dims in requests:  # look-ahead budget used up: plain split on the sensitivity choice
+            kids = self._children(node, dims[0])
+            if kids is None:
+                self.stuck += 1
+            else:
+                self.stack.extend(kids)
+        if candidates:
+            t = time.monotonic()
+            found = self.searcher.check(np.vstack(candidates), limit=16)
+            self.stats["attack_s"] += time.monotonic() - t
+            spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
+            if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
+                found = self._attack_round(np.vstack(candidates), full=False)
+            return found
+        return None
+
+    def _process(self, nodes: list[Node], res: BatchBounds, classes, part: str, candidates: list) -> list:
+        """Close, hand over or split every bounded node; returns the nodes whose split needs a look-ahead."""
+        self.stats["nodes"] += len(nodes)
         objective = self.p_objective(classes, part)
         gaps = objective.gaps(res.uppers)
         worst = gaps.max(axis=1)
         partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and classes is not None else {}
-        candidates, lookahead = [], []
-        for e, node in enumerate(batch):
+        requests = []
+        for e, node in enumerate(nodes):
             self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
             cls = None if classes is None else int(classes[e])
             if res.closed[e]:
@@ -254,18 +300,8 @@ class Search:
             candidates.append(self._witnesses(res, gaps, e, node))
             choice = self._split(res, gaps, e, node)
             if choice is not None:
-                lookahead.append((node, choice))
-        if lookahead:
-            self._look_ahead(lookahead, part)
-        if candidates:
-            t = time.monotonic()
-            found = self.searcher.check(np.vstack(candidates), limit=16)
-            self.stats["attack_s"] += time.monotonic() - t
-            spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
-            if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
-                found = self._attack_round(np.vstack(candidates), full=False)
-            return found
-        return None
+                requests.append((node, choice))
+        return requests
 
     def p_objective(self, classes: np.ndarray | None, part: str = "all") -> Objective:
         return Objective(self.p.mode, classes, part)
@@ -324,9 +360,9 @@ class Search:
         return [Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part),
                 Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part)]
 
-    def _look_ahead(self, requests: list[tuple[Node, tuple[int, int]]], part: str) -> None:
-        """Bound the children of both candidate splits of each node; keep the split whose children are closer
-        to closing (closed children become leaves at once, open ones are pushed)."""
+    def _look_ahead(self, requests: list[tuple[Node, tuple[int, int]]], part: str, candidates: list) -> list:
+        """Bound the children of both candidate splits of each node and keep the split whose children are closer
+        to closing; the kept children are processed at once with these bounds (no second bounding)."""
         options = []
         for node, dims in requests:
             pairs = [(d, self._children(node, d)) for d in dims]
@@ -334,33 +370,28 @@ class Search:
         flat = [kid for opts in options for _, kids in opts for kid in kids]
         if not flat:
             self.stuck += len(requests)
-            return
+            return []
         t = time.monotonic()
         res, classes = self._bound(flat, part)
         self.stats["bound_s"] += time.monotonic() - t
-        self.stats["nodes"] += len(flat)
         self.stats["lookahead_nodes"] = self.stats.get("lookahead_nodes", 0) + len(flat)
         gaps = self.p_objective(classes, part).gaps(res.uppers)
         excess = np.where(res.closed, 0.0, np.clip(gaps.max(axis=1), 0, None) + 1e-300)
+        keep, kept = [], []
         i = 0
         for opts in options:
             if not opts:
                 self.stuck += 1
                 continue
             scored = []
-            for d, kids in opts:
+            for _, kids in opts:
                 scored.append((float(excess[i:i + 2].sum()), i, kids))
                 i += 2
             _, j, kids = min(scored, key=lambda t: t[0])
-            for off, kid in enumerate(kids):
-                e = j + off
-                if res.closed[e]:
-                    cls = None if classes is None else int(classes[e])
-                    slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
-                    self.leaves.append(Leaf(kid.path, cls, slopes, bool(res.empty[e]), part))
-                else:
-                    kid.gap = float(gaps[e].max())
-                    self.stack.append(kid)
+            keep += [j, j + 1]
+            kept += kids
+        idx = np.array(keep)
+        return self._process(kept, select(res, idx), None if classes is None else classes[idx], part, candidates)
 
     def _split_input(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
         """Split the input the failing rows are most sensitive to (|coefficient|·width), blended with the
