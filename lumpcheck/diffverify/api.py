@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from ..bounds import check_float_environment
 from ..domain import Box
+from ..exact import fraction_str
 from ..network import Network
 from .attack import Counterexample
 from .bab import Problem, Search, SearchOutcome
@@ -40,6 +41,20 @@ class DiffResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}; known: {', '.join(STATUSES)}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (exact numbers as 'p/q'); the certificate is not included."""
+        cex = self.counterexample
+        return {
+            "status": self.status,
+            "mode": str(self.mode),
+            "message": self.message,
+            "witness": None if cex is None else [fraction_str(v) for v in cex.x],
+            "output_a": None if cex is None else [fraction_str(v) for v in cex.ya],
+            "output_b": None if cex is None else [fraction_str(v) for v in cex.yb],
+            "seconds": round(self.seconds, 6),
+            "stats": {k: v for k, v in self.stats.items() if isinstance(v, (int, float, str, bool))},
+        }
 
 
 def verify_pair(
