@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arith import add_up, down, max_product, up
+from .arith import FloatOverflow, add_up, down, max_product, up
 from .chain import Chain, LayerRelaxation
 from .pairing import Coupling
 from .relax import (
@@ -161,7 +161,8 @@ def run(
         phi, ahi = np.maximum(phi, plo), np.maximum(ahi, alo)  # empty boxes: keep arithmetic well defined
         out.product.append((plo, phi))
         out.a.append((alo, ahi))
-        relaxations, choices = relax_layer(coupling, k, plo, phi, alo, ahi, None if slopes is None else slopes[k])
+        relaxations, choices, infeasible = relax_layer(coupling, k, plo, phi, alo, ahi, None if slopes is None else slopes[k])
+        out.empty |= infeasible
         for key, chain in chains.items():
             chain.fix(k, relaxations[key])
         out.choices.append(choices)
@@ -339,6 +340,7 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
     pair = [np.zeros((n, m))] * 6
     qu = ql = np.zeros((n, m))
     pair_open = np.zeros((n, m), dtype=bool)
+    infeasible = np.zeros((n, m), dtype=bool)
     if m:
         box = (alo[:, d_a], ahi[:, d_a], plo[:, d_b], phi[:, d_b], plo[:, D], phi[:, D])
         sa = (np.broadcast_to(layer.alpha_lo[D], (n, m)), np.broadcast_to(layer.alpha_hi[D], (n, m)))
@@ -364,6 +366,9 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
                 arr[sel] = val
             rlo, rhi = pair_range(sbox, ssa, ssb)
             dlo[sel], dhi[sel] = rlo, rhi
+        infeasible = np.isneginf(dhi)  # no sign piece of the coupled box is feasible: the branch is empty
+        for arr in (pu, pl, qu, ql, ru, rl, dlo, dhi):
+            arr[infeasible] = 0.0  # keep arithmetic finite; the box is closed as empty
         pair = [pu, pl, ru, rl, dlo, dhi]
     fields = [np.concatenate([b, p, a[:, e_a]], axis=1) for b, p, a in zip(B, pair, A)]
     su, sl, mu, ml, qlo, qhi = fields
@@ -375,7 +380,11 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
     p_open = np.concatenate([_unstable(plo[:, :nb], phi[:, :nb], lb.alpha_lo, lb.alpha_hi), pair_open,
                              np.zeros((n, len(e_a)), dtype=bool)], axis=1)
     choices = Choices(su, sl, qu, ql, A[0], A[1], p_open, _unstable(alo, ahi, la.alpha_lo, la.alpha_hi))
-    return relaxations, choices
+    for r in relaxations.values():
+        for arr in (r.su, r.sl, r.mu, r.ml, r.qlo, r.qhi):
+            if not np.all(np.isfinite(arr)):
+                raise FloatOverflow(f"non-finite relaxation in hidden layer {k}")
+    return relaxations, choices, infeasible.any(axis=1)
 
 
 def _pair_side(box, sa, sb, candidates, slopes, keys, upper):

@@ -196,6 +196,7 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
     rb = single(bl_, bh_, P.a_lo[None, :nb] + 0 * bl_, P.a_hi[None, :nb] + 0 * bl_, sl["p_su"][:, :nb], sl["p_sl"][:, :nb])
     pair = [np.zeros((n, m))] * 6
     qu = ql = np.zeros((n, m))
+    infeasible = np.zeros((n, m), dtype=bool)
     if m:
         box = (alo[:, d_a], ahi[:, d_a], plo[:, d_b], phi[:, d_b], plo[:, D], phi[:, D])
         sa = (P.a_lo[None, D] + 0 * box[0], P.a_hi[None, D] + 0 * box[0])
@@ -208,9 +209,14 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
         rl = -pair_max(box, sa, sb, -1.0, pl, ql)
         z = 0 * box[0]
         pair = [pu, pl, ru, rl, -pair_max(box, sa, sb, -1.0, z, z), pair_max(box, sa, sb, 1.0, z, z)]
+        infeasible = np.isneginf(pair[5])  # no sign piece is feasible: the leaf holds no input
+        pair = [np.where(infeasible, 0.0, v) for v in pair]
+        qu, ql = np.where(infeasible, 0.0, qu), np.where(infeasible, 0.0, ql)
     cat = [np.concatenate([x, y, w[:, e_a]], axis=1) for x, y, w in zip(rb, pair, ra)]
     zero = np.zeros((n, 0))
-    return (
+    if not all(np.all(np.isfinite(v)) for v in (*cat, *ra, *rb)):
+        raise ArithmeticError(f"non-finite relaxation in hidden layer {k}")
+    return infeasible.any(axis=1), (
         (cat[0], cat[1], cat[2], cat[3], qu, ql, plo, phi, cat[4], cat[5]),
         (ra[0], ra[1], ra[2], ra[3], zero, zero, alo, ahi, ra[4], ra[5]),
         (rb[0], rb[1], rb[2], rb[3], zero, zero, bl_, bh_, rb[4], rb[5]),
@@ -255,7 +261,8 @@ def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
         empty |= np.any(plo > phi, axis=1) | np.any(alo > ahi, axis=1)
         phi, ahi = np.maximum(phi, plo), np.maximum(ahi, alo)
         bounds.append((plo, phi, alo, ahi))
-        rp, ra, rb = _relax(ch, k, plo, phi, alo, ahi, slopes[k])
+        infeasible, (rp, ra, rb) = _relax(ch, k, plo, phi, alo, ahi, slopes[k])
+        empty |= infeasible
         cP.fix(k, *rp)
         cA.fix(k, *ra)
         cB.fix(k, *rb)

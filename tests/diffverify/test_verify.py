@@ -49,6 +49,19 @@ def test_no_wrong_verdict(seed, kind):
         assert check_certificate(res.certificate, a, b).valid
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6), st.sampled_from(["epsilon", "top1", "argmin"]))
+def test_no_wrong_verdict_with_neuron_splitting(seed, kind):
+    """The ReLU-splitting strategy (separate per-network trees for top1/argmin) against the same ground truth."""
+    a, b, box, eps = _instance(seed, kind)
+    res = verify_pair(a, b, box, DiffMode(kind, eps), timeout=20, strategy="relu")
+    truth = z3_truth(a, b, box, kind, eps)
+    if res.status in ("sat", "unsat") and truth in ("sat", "unsat"):
+        assert res.status == truth, (seed, kind, res.status, truth)
+    if res.status == "unsat":
+        assert check_certificate(res.certificate, a, b).valid
+
+
 def test_epsilon_equal_to_the_exact_maximum_is_unsat_and_one_ulp_less_is_sat():
     """y_A − y_B = x/4 on [0, 1]: max difference exactly 1/4. ε = 1/4 holds; ε = 1/4 − 2^-60 fails."""
     one = np.array([[1.0]])
