@@ -52,6 +52,7 @@ class Leaf:
     slopes: tuple
     empty: bool = False
     part: str = "all"
+    pass_: str = "pair"  # how its bounds were derived: both networks in lockstep ('pair') or one network ('single')
 
 
 @dataclass
@@ -258,7 +259,11 @@ class Search:
         for _ in range(LOOKAHEAD_ROUNDS):
             if not requests:
                 break
-            requests = self._look_ahead(requests, part, candidates)
+            # a node may have handed over to one network's part while being processed: bound by the node's part
+            by_part: dict[str, list] = {}
+            for request in requests:
+                by_part.setdefault(request[0].part, []).append(request)
+            requests = [r for p, group in by_part.items() for r in self._look_ahead(group, p, candidates)]
         for node, dims in requests:  # look-ahead budget used up: plain split on the sensitivity choice
             kids = self._children(node, dims[0])
             if kids is None:
@@ -288,12 +293,12 @@ class Search:
             cls = None if classes is None else int(classes[e])
             if res.closed[e]:
                 slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
-                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part))
+                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single"))
                 continue
             for p, other in (("a", "b"), ("b", "a")):
                 if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains
                     slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
-                    self.leaves.append(Leaf(node.path, cls, slopes, False, p))
+                    self.leaves.append(Leaf(node.path, cls, slopes, False, p, "pair"))
                     node.part = other
                     break
             node.gap = float(worst[e])

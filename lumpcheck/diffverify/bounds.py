@@ -310,18 +310,21 @@ def _intersect(coupling: Coupling, k: int, plo, phi, alo, ahi) -> None:
 # ---------------------------------------------------------------- relaxations of one layer
 
 
-def _given(slopes: dict | None, key: str, default: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
+def _given(slopes: dict | None, key: str, default: np.ndarray, cols: slice = slice(None), open_=None) -> np.ndarray:
+    """Given slopes (NaN = none) where the coordinate is open; stable coordinates keep their exact slope."""
     if slopes is None or key not in slopes:
         return default
     g = slopes[key][:, cols]
-    return np.where(np.isnan(g), default, g)
+    keep = np.isnan(g) if open_ is None else np.isnan(g) | ~open_
+    return np.where(keep, default, g)
 
 
 def _single(lo, hi, alpha_lo, alpha_hi, slopes, keys, cols=slice(None)):
     """Relaxation arrays (su, sl, mu, ml, qlo, qhi) of single coordinates with σ's slope enclosure."""
     alpha = (alpha_lo[None, :], alpha_hi[None, :])
     su, sl = default_single_slopes(lo, hi, *alpha)
-    su, sl = _given(slopes, keys[0], su, cols), _given(slopes, keys[1], sl, cols)
+    opened = _unstable(lo, hi, *alpha)
+    su, sl = _given(slopes, keys[0], su, cols, opened), _given(slopes, keys[1], sl, cols, opened)
     mu = single_offset(lo, hi, *alpha, su, upper=True)
     ml = single_offset(lo, hi, *alpha, sl, upper=False)
     qlo, qhi = single_range(lo, hi, *alpha)
@@ -349,8 +352,6 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
         pu, qu, pl, ql, ru, rl, dlo, dhi, exact = _stable_pairs(box, sa, sb)
         given = slopes is not None and "p_qu" in slopes
         work = pair_open | (sa[0] != sa[1]) | (sb[0] != sb[1]) | ~exact
-        if given:
-            work |= ~np.isnan(slopes["p_qu"]) | ~np.isnan(slopes["p_ql"])
         if work.any():
             sel = np.nonzero(work)
             sbox = tuple(v[sel] for v in box)
@@ -360,9 +361,10 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
                 sub = {"p_su": slopes["p_su"][:, D][sel], "p_sl": slopes["p_sl"][:, D][sel],
                        "p_qu": slopes["p_qu"][sel], "p_ql": slopes["p_ql"][sel]}
             up_c, lo_c = default_pair_slopes(sbox, ssa, ssb)
-            for arr, val in zip((pu, qu, ru), _pair_side(sbox, ssa, ssb, up_c, sub, ("p_su", "p_qu"), True)):
+            sopen = pair_open[sel]
+            for arr, val in zip((pu, qu, ru), _pair_side(sbox, ssa, ssb, up_c, sub, ("p_su", "p_qu"), True, sopen)):
                 arr[sel] = val
-            for arr, val in zip((pl, ql, rl), _pair_side(sbox, ssa, ssb, lo_c, sub, ("p_sl", "p_ql"), False)):
+            for arr, val in zip((pl, ql, rl), _pair_side(sbox, ssa, ssb, lo_c, sub, ("p_sl", "p_ql"), False, sopen)):
                 arr[sel] = val
             rlo, rhi = pair_range(sbox, ssa, ssb)
             dlo[sel], dhi[sel] = rlo, rhi
@@ -387,12 +389,13 @@ def relax_layer(coupling: Coupling, k: int, plo, phi, alo, ahi, slopes: dict | N
     return relaxations, choices, infeasible.any(axis=1)
 
 
-def _pair_side(box, sa, sb, candidates, slopes, keys, upper):
-    """Slopes and offsets of one side of the difference relaxation: given slopes, else the best candidate."""
+def _pair_side(box, sa, sb, candidates, slopes, keys, upper, opened):
+    """Slopes and offsets of one side of the difference relaxation: given slopes (on open pairs), else the best
+    candidate."""
     p, q, r = choose_pair(box, sa, sb, candidates, upper)
     if slopes is not None:
         gp, gq = slopes[keys[0]], slopes[keys[1]]
-        given = ~np.isnan(gp) & ~np.isnan(gq)
+        given = ~np.isnan(gp) & ~np.isnan(gq) & opened
         if given.any():
             p, q = np.where(given, gp, p), np.where(given, gq, q)
             r = np.where(given, pair_offset(box, sa, sb, p, q, upper), r)

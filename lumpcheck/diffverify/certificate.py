@@ -8,7 +8,8 @@
   "strategy": "input" | "relu",
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
   "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
-  "leaves": [{"path": [...], "part": "all" | "a" | "b", "class": c | null, "empty": bool, "slopes": BLOB}, ...],
+  "leaves": [{"path": [...], "part": "all" | "a" | "b", "pass": "pair" | "single", "class": c | null,
+              "empty": bool, "slopes": BLOB}, ...],   # pass: bounds of both networks in lockstep, or of one
   "stats": {...}                                                      # informative only
 }
 path entries: ["x", d, m, side] (x_d <= m for side 0, x_d >= m for side 1; m a float as float.hex()), or
@@ -62,7 +63,7 @@ def _path(path: tuple) -> list:
 
 
 def _leaf(leaf: Leaf) -> dict:
-    return {"path": _path(leaf.path), "part": leaf.part, "class": leaf.cls, "empty": leaf.empty,
+    return {"path": _path(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
             "slopes": encode_slopes(leaf.slopes)}
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..bounds import check_float_environment
 from ..network import Network
 from .check_bounds import _q_interval, build_chains
-from .check_pass import hidden_pass
+from .check_pass import hidden_pass, single_pass
 
 FORMAT, VERSION = "lumpcheck-diff-certificate", 1
 BATCH = 128
@@ -259,8 +259,7 @@ def _leaf_box(lower, upper, path):
 
 
 def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden) -> None:
-    n_out = len(ch.P[-1].b) // 2
-    keep, boxes, phases = [], [], []
+    keep, boxes = [], []
     for e, path in enumerate(paths):
         if strategy == "input":
             lo, hi = _leaf_box(lower, upper, path)
@@ -270,48 +269,62 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
         else:
             boxes.append(_float_box(lower, upper))
         keep.append(e)
-    if not keep:
-        return
+    if any(leaf["pass"] not in ("pair", "single") or (leaf["pass"] == "single" and leaf["part"] == "all") for leaf in leaves):
+        raise Invalid("a leaf's pass must be 'pair', or 'single' for a one-network part")
+    for part, how in (("all", "pair"), ("a", "pair"), ("b", "pair"), ("a", "single"), ("b", "single")):
+        rows = [r for r, e in enumerate(keep) if leaves[e]["part"] == part and leaves[e]["pass"] == how]
+        if rows:
+            sel = [keep[r] for r in rows]
+            _check_part(ch, [leaves[e] for e in sel], [paths[e] for e in sel], [boxes[r] for r in rows], part, how,
+                        kind, eps, strategy, prior, hidden)
+
+
+def _phases(ch, paths, hidden):
+    ph = [(np.zeros((len(paths), len(ch.A[k].b))), np.zeros((len(paths), len(ch.B[k].b)))) for k in range(hidden)]
+    for r, path in enumerate(paths):
+        for net, layer, neuron, phase in path:
+            if net not in ("a", "b") or not 0 <= layer < hidden or phase not in (-1, 1):
+                raise Invalid(f"bad neuron split {[net, layer, neuron, phase]}")
+            arr = ph[layer][0 if net == "a" else 1]
+            if not 0 <= neuron < arr.shape[1]:
+                raise Invalid(f"neuron split {[net, layer, neuron, phase]} out of range")
+            arr[r, neuron] = phase
+    return ph
+
+
+def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior, hidden) -> None:
+    """Re-derive one group of leaves: both networks in lockstep ('pair') or one network alone ('single')."""
+    n_out = len(ch.P[-1].b) // 2
     xl = np.array([bx[0] for bx in boxes])
     xu = np.array([bx[1] for bx in boxes])
-    slopes = _slopes([leaves[e]["slopes"] for e in keep], ch, hidden)
-    ph = None
-    if strategy == "relu":
-        ph = [(np.zeros((len(keep), len(ch.A[k].b))), np.zeros((len(keep), len(ch.B[k].b)))) for k in range(hidden)]
-        for r, e in enumerate(keep):
-            for net, layer, neuron, phase in paths[e]:
-                if net not in ("a", "b") or not 0 <= layer < hidden or phase not in (-1, 1):
-                    raise Invalid(f"bad neuron split {[net, layer, neuron, phase]}")
-                arr = ph[layer][0 if net == "a" else 1]
-                if not 0 <= neuron < arr.shape[1]:
-                    raise Invalid(f"neuron split {[net, layer, neuron, phase]} out of range")
-                arr[r, neuron] = phase
-    cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+    slopes = _slopes([leaf["slopes"] for leaf in leaves], ch, hidden)
+    ph = _phases(ch, paths, hidden) if strategy == "relu" else None
     last = len(ch.P) - 1
-    n = len(keep)
+    n = len(leaves)
     if kind == "epsilon":
+        cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
         T = np.zeros((n, 2 * n_out, 2 * n_out))
         T[:, np.arange(n_out), n_out + np.arange(n_out)] = 1.0
         T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
-        up = cP.rows(last, T)
-        ok = np.all(up <= _q_interval(eps)[0], axis=1)
+        ok = np.all(cP.rows(last, T) <= _q_interval(eps)[0], axis=1)
         what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
     else:
-        cls = np.array([leaves[e]["class"] for e in keep])
+        cls = np.array([leaf["class"] for leaf in leaves])
         if np.any((cls < 0) | (cls >= n_out)):
             raise Invalid("leaf class out of range")
-        s = 1.0 if kind == "top1" else -1.0
         M = np.broadcast_to(np.eye(n_out), (n, n_out, n_out)).copy()
         M[np.arange(n), :, cls] -= 1.0
-        M *= s
+        M *= 1.0 if kind == "top1" else -1.0
         own = np.arange(n_out)[None, :] == cls[:, None]
-        ub = cB.rows(last, M)
-        ua = np.minimum(cA.rows(last, M), cP.rows(last, np.concatenate([M, M], axis=2)))
-        part = np.array([leaves[e]["part"] for e in keep])
-        a_ok = np.all(own | (ua < 0), axis=1)
-        b_ok = np.all(own | (ub < 0), axis=1)
-        ok = np.where(part == "a", a_ok, np.where(part == "b", b_ok, a_ok & b_ok))
+        if how == "pair":
+            cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+            a_ok = np.all(own | (np.minimum(cA.rows(last, M), cP.rows(last, np.concatenate([M, M], axis=2))) < 0), axis=1)
+            b_ok = np.all(own | (cB.rows(last, M) < 0), axis=1)
+            ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
+        else:
+            chain, empty = single_pass(ch, part, xl, xu, slopes, ph)
+            ok = np.all(own | (chain.rows(last, M) < 0), axis=1)
         what = "the leaf's class is not proved the unique decision of its network(s)"
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):
-        raise Invalid(f"leaf {list(paths[keep[bad[0]]])}: {what}")
+        raise Invalid(f"leaf {list(paths[bad[0]])}: {what}")

@@ -25,6 +25,7 @@ from .check_bounds import (
 )
 
 FOLD = 1e-290
+REFINE_MARGIN = 1e-9
 
 
 def _mag(lo, hi):
@@ -143,6 +144,13 @@ def _unstable(lo, hi, alo, ahi):
     return (lo < 0) & (hi > 0) & ~((alo == 1) & (ahi == 1))
 
 
+def _near_unstable(lo, hi, alo, ahi):
+    """Coordinates re-bounded by back-substitution: unstable ones, and stable ones within a hair of 0, so that
+    rounding differences never make the checker re-bound fewer coordinates than the prover did."""
+    hair = REFINE_MARGIN * (hi - lo)
+    return (lo < hair) & (hi > -hair) & ~((alo == 1) & (ahi == 1))
+
+
 def _refine(chain, k, mask, lo, hi, offset):
     count = mask.sum(axis=1)
     w = int(count.max(initial=0))
@@ -173,8 +181,9 @@ def _intersect(ch: Chains, k, plo, phi, alo, ahi):
     plo[:, E], alo[:, e_a], phi[:, E], ahi[:, e_a] = lo, lo, hi, hi
 
 
-def _pick(given, default):
-    return np.where(np.isnan(given), default, given)
+def _pick(given, default, open_):
+    """A recorded slope where the coordinate is open here; the exact linear slope where it is stable."""
+    return np.where(np.isnan(given) | ~open_, default, given)
 
 
 def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
@@ -186,7 +195,8 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
 
     def single(lo, hi, alo_, ahi_, gsu, gsl):
         du, dl = default_single(lo, hi, alo_, ahi_)
-        su, s_l = _pick(gsu, du), _pick(gsl, dl)
+        opened = _unstable(lo, hi, alo_, ahi_)
+        su, s_l = _pick(gsu, du, opened), _pick(gsl, dl, opened)
         z = np.zeros_like(lo)
         return (su, s_l, single_max(lo, hi, alo_, ahi_, su, True), single_max(lo, hi, alo_, ahi_, s_l, False),
                 single_max(lo, hi, alo_, ahi_, z, False), single_max(lo, hi, alo_, ahi_, z, True))
@@ -203,8 +213,9 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
         sb = (P.b_lo[None, D] + 0 * box[0], P.b_hi[None, D] + 0 * box[0])
         ua, la = default_single(box[0], box[1], *sa)
         ub, lb = default_single(box[2], box[3], *sb)
-        pu, qu = _pick(sl["p_su"][:, D], ua), _pick(sl["p_qu"], ua - lb)
-        pl, ql = _pick(sl["p_sl"][:, D], la), _pick(sl["p_ql"], la - ub)
+        opened = _unstable(box[0], box[1], *sa) | _unstable(box[2], box[3], *sb)
+        pu, qu = _pick(sl["p_su"][:, D], ua, opened), _pick(sl["p_qu"], ua - lb, opened)
+        pl, ql = _pick(sl["p_sl"][:, D], la, opened), _pick(sl["p_ql"], la - ub, opened)
         ru = pair_max(box, sa, sb, 1.0, -pu, -qu)
         rl = -pair_max(box, sa, sb, -1.0, pl, ql)
         z = 0 * box[0]
@@ -243,8 +254,8 @@ def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
             if k > 0:
                 _intersect(ch, k, plo, phi, alo, ahi)
                 P, A = ch.P[k], ch.A[k]
-                b_open = _unstable(plo[:, :nb], phi[:, :nb], P.a_lo[:nb], P.a_hi[:nb])
-                a_open = _unstable(alo, ahi, A.a_lo, A.a_hi)
+                b_open = _near_unstable(plo[:, :nb], phi[:, :nb], P.a_lo[:nb], P.a_hi[:nb])
+                a_open = _near_unstable(alo, ahi, A.a_lo, A.a_hi)
                 d_open = a_open[:, ch.d_a[k + 1]] | b_open[:, ch.d_b[k + 1]]
                 b_open[:, ch.d_b[k + 1]] |= d_open
                 a_open[:, ch.d_a[k + 1]] |= d_open
@@ -270,3 +281,36 @@ def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
     for c in (cP, cA, cB):
         c.prepare(last)
     return cP, cA, cB, bounds, empty
+
+
+def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None):
+    """One network's chain alone (how one-network leaves are proved): per hidden layer interval bounds,
+    back-substitution of the (near-)unstable neurons, the leaf's phases of that network, relaxations from the
+    recorded slopes (A's under a_*, B's under the product's first coordinates). Returns (chain, empty)."""
+    layers = ch.A if net == "a" else ch.B
+    c = _Chain(layers, xl, xu)
+    n = len(xl)
+    empty = np.zeros(n, dtype=bool)
+    keys = ("a_su", "a_sl") if net == "a" else ("p_su", "p_sl")
+    for k in range(len(layers) - 1):
+        c.prepare(k)
+        L = layers[k]
+        lo, hi = c.interval(k)
+        if k > 0:
+            _refine(c, k, _near_unstable(lo, hi, L.a_lo, L.a_hi), lo, hi, 0)
+        if phases is not None:
+            ph = phases[k][0 if net == "a" else 1]
+            lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
+        empty |= np.any(lo > hi, axis=1)
+        hi = np.maximum(hi, lo)
+        alo, ahi = L.a_lo[None, :] + 0 * lo, L.a_hi[None, :] + 0 * lo
+        opened = _unstable(lo, hi, alo, ahi)
+        du, dl = default_single(lo, hi, alo, ahi)
+        gsu, gsl = slopes[k][keys[0]][:, : len(L.b)], slopes[k][keys[1]][:, : len(L.b)]
+        su, sl = _pick(gsu, du, opened), _pick(gsl, dl, opened)
+        z = np.zeros_like(lo)
+        zero = np.zeros((n, 0))
+        c.fix(k, su, sl, single_max(lo, hi, alo, ahi, su, True), single_max(lo, hi, alo, ahi, sl, False), zero, zero,
+              lo, hi, single_max(lo, hi, alo, ahi, z, False), single_max(lo, hi, alo, ahi, z, True))
+    c.prepare(len(layers) - 1)
+    return c, empty
