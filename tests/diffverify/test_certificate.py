@@ -154,3 +154,18 @@ def test_checker_imports_no_prover_code():
                 assert module in allowed, f"{name} imports {node.module}"
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("lumpcheck"):
                 raise AssertionError(f"{name} imports {node.module} absolutely")
+
+
+def test_input_boxes_handing_over_to_one_network_check():
+    """argmin on boxes: some boxes prove one network's decision in lockstep, then only the other's (both passes)."""
+    rng = np.random.default_rng(22)
+    a = random_net(rng, [2, 8, 8, 4])
+    b = near_copy(rng, a, "noise")
+    box = random_box(rng, 2)
+    res = verify_pair(a, b, box, "argmin", timeout=30)
+    assert res.status == "unsat"
+    kinds = {(leaf["part"], leaf["pass"]) for leaf in res.certificate["leaves"]}
+    assert {("a", "pair"), ("b", "single")} <= kinds or {("b", "pair"), ("a", "single")} <= kinds
+    assert check_certificate(res.certificate, a, b).valid
+    doc = _tampered(res.certificate, lambda d: d["leaves"][0].__setitem__("pass", "both"))
+    assert not check_certificate(doc, a, b).valid
