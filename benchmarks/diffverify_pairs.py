@@ -33,7 +33,6 @@ import random
 import re
 import resource
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from ..bounds import check_float_environment
 from ..domain import Box
@@ -109,8 +108,3 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: DiffMode, want_cert:
     cert = build_certificate(problem, outcome, *nets) if want_cert else None
     message = f"{len(outcome.leaves)} leaves closed by differential bounds"
     return DiffResult("unsat", mode, message, certificate=cert, stats=stats, seconds=time.monotonic() - start)
-
-
-def exact_box(lower, upper) -> Box:
-    """A Box from numbers (floats count as their exact values)."""
-    return Box(tuple(Fraction(v) for v in lower), tuple(Fraction(v) for v in upper))

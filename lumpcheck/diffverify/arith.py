@@ -67,28 +67,12 @@ def matvec_up(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return up(S + enclose(S, T, X.shape[-1]))
 
 
-def matmul_err(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
-    """fl(X @ Y) and the factor g with |exact - computed| <= g·(|X| @ |Y|) + n·TINY elementwise (A2)."""
-    S = np.matmul(X, Y)
-    if not np.all(np.isfinite(S)):
-        raise FloatOverflow("float overflow in a matrix product")
-    return S, X.shape[-1] * ULP_FACTOR
-
-
 def add_up(*terms: np.ndarray) -> np.ndarray:
     """A float >= the exact sum, each partial sum rounded upward."""
     total = terms[0]
     for t in terms[1:]:
         total = up(total + t)
     return total
-
-
-def mul_up(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return up(a * b)
-
-
-def mul_down(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return down(a * b)
 
 
 def max_product(clo: np.ndarray, chi: np.ndarray, vlo: np.ndarray, vhi: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
@@ -134,27 +133,6 @@ def with_partner_slopes(slopes: tuple, res: BatchBounds, e: int, coupling: Coupl
         rec["p_vals"][diff, 2] = ch.p_qu[e, t[diff]]
         rec["p_vals"][diff, 3] = ch.p_ql[e, t[diff]]
     return slopes
-
-
-def slope_arrays(records: list[tuple], coupling: Coupling) -> list[dict]:
-    """Given-slope arrays (NaN = default) for a batch whose boxes carry `leaf_slopes` records."""
-    n = len(records)
-    out = []
-    for k in range(coupling.depth - 1):
-        nP, nA, m = coupling.product[k].size, coupling.chain_a[k].size, len(coupling.d_a[k + 1])
-        nb = coupling.nb[k + 1]
-        arr = {key: np.full((n, size), np.nan) for key, size in
-               (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))}
-        for e, rec in enumerate(records):
-            r = rec[k]
-            idx, vals = r["p_idx"], r["p_vals"]
-            arr["p_su"][e, idx], arr["p_sl"][e, idx] = vals[:, 0], vals[:, 1]
-            t = idx - nb
-            diff = (t >= 0) & (t < m)
-            arr["p_qu"][e, t[diff]], arr["p_ql"][e, t[diff]] = vals[diff, 2], vals[diff, 3]
-            arr["a_su"][e, r["a_idx"]], arr["a_sl"][e, r["a_idx"]] = r["a_vals"][:, 0], r["a_vals"][:, 1]
-        out.append(arr)
-    return out
 
 
 def select(res: BatchBounds, idx: np.ndarray) -> BatchBounds:
@@ -480,7 +458,3 @@ def _neurons(chain: str, i: int, nb: int, d_a, d_b, e_a, ch, e: int) -> list[tup
         out = [("a", int(d_a[t]))] if ch.a_open[e, d_a[t]] else []
         return out + ([("b", int(d_b[t]))] if ch.p_open[e, d_b[t]] else [])
     return [("a", int(e_a[t - len(d_a)]))] if ch.a_open[e, e_a[t - len(d_a)]] else []
-
-
-def exact_root(box: Box) -> tuple[list[Fraction], list[Fraction]]:
-    return list(box.lower), list(box.upper)

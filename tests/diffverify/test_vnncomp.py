@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lumpcheck.diffverify.api import verify_pair
-from lumpcheck.diffverify.vnncomp import read_box_v2, read_instances, results_text
+from lumpcheck.diffverify.vnncomp import read_box_v2, read_instances, results_text, write_results
 from lumpcheck.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.network import Layer, Network
@@ -57,7 +57,7 @@ def test_two_network_instances(tmp_path):
     assert rows[1].models == (("f", tmp_path / "onnx" / "c.onnx"),)
 
 
-def test_results_file_lists_inputs_and_both_outputs():
+def test_results_file_lists_inputs_and_both_outputs(tmp_path):
     a = Network([Layer(np.array([[1.0]]), np.zeros(1))])
     b = Network([Layer(np.array([[0.5]]), np.zeros(1))])
     res = verify_pair(a, b, Box((Fraction(0),), (Fraction(1),)), "epsilon=1/4", timeout=10)
@@ -66,4 +66,5 @@ def test_results_file_lists_inputs_and_both_outputs():
     x = Fraction(text.split("(X_0 ")[1].split(")")[0])
     assert x > Fraction(1, 2)  # |x − x/2| > 1/4
     unsat = verify_pair(a, b, Box((Fraction(0),), (Fraction(1),)), "epsilon=3/5", timeout=10)
-    assert results_text(unsat) == "unsat\n"
+    write_results(unsat, tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "unsat\n"
