@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from ..bounds import check_float_environment
 from ..domain import Box
@@ -105,6 +106,20 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: DiffMode, want_cert:
         return DiffResult("sat", mode, "counterexample replayed exactly", outcome.counterexample, stats=stats, seconds=seconds)
     if outcome.status != "unsat":
         return DiffResult(outcome.status, mode, outcome.reason, stats=stats, seconds=seconds)
+    gaps = _uncovered(problem, outcome)
+    if gaps:  # internal invariant: the closed leaves of each claim part tile the box (weights 2^-depth sum to 1)
+        return DiffResult("error", mode, f"internal error: leaves do not cover the box ({gaps})", stats=stats,
+                          seconds=seconds)
     cert = build_certificate(problem, outcome, *nets) if want_cert else None
     message = f"{len(outcome.leaves)} leaves closed by differential bounds"
     return DiffResult("unsat", mode, message, certificate=cert, stats=stats, seconds=time.monotonic() - start)
+
+def _uncovered(problem: Problem, outcome: SearchOutcome) -> str:
+    """'' when, for every part of the claim, the leaves' weights 2^-depth sum to exactly 1 (a complete split tree
+    has that property); else which part falls short."""
+    groups = (("all",),) if not problem.mode.classifies else (("a", "all"), ("b", "all"))
+    for group in groups:
+        total = sum((Fraction(1, 2 ** len(leaf.path)) for leaf in outcome.leaves if leaf.part in group), Fraction(0))
+        if total != 1:
+            return f"parts {'/'.join(group)} cover {float(total):.6g} of the box"
+    return ""
