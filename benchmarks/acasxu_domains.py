@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lumpcheck.atomic import write_text_atomic
-from lumpcheck.domain_reduce import BOUNDS_METHODS, reduce_on_domain
 from lumpcheck.io import load_model
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.io.vnnlib import read_box
+from lumpcheck.reduction.domain import BOUNDS_METHODS, reduce_on_domain
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"
@@ -54,8 +54,8 @@ def mnist_instances() -> list[tuple[Path, Path]]:
 
 def certify(model: Path, prop: Path, bounds: str, workdir: Path) -> dict:
     """The CLI's file flow (pipeline.run_reduction with a domain), then the independent checker."""
-    from lumpcheck.check import check
-    from lumpcheck.pipeline import run_reduction
+    from lumpcheck.apps.pipeline import run_reduction
+    from lumpcheck.checker import check
 
     out, cert = workdir / "reduced.onnx", workdir / "cert.json"
     t = time.perf_counter()
@@ -76,7 +76,7 @@ def certify(model: Path, prop: Path, bounds: str, workdir: Path) -> dict:
 
 def prove_exact(net, red) -> dict:
     """The folded (rational) quotient proved in memory: no file format holds it exactly."""
-    from lumpcheck.certificate import prove_networks
+    from lumpcheck.prove.prover import prove_networks
 
     t = time.perf_counter()
     records, _, _ = prove_networks(net, red.network, red.relation, red.domain, claims=red.claims)

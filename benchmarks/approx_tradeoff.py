@@ -15,9 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from lumpcheck.approx import approximate_reduce
-from lumpcheck.atomic import write_text_atomic
+from lumpcheck.epsilon.approx import approximate_reduce
 from lumpcheck.io import load_model
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.io.vnnlib import read_box
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"

@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from lumpcheck.atomic import write_text_atomic
-from lumpcheck.bounds import LayerBounds, interval_bounds, split_bounds, stable_phases, symbolic_bounds, tighten_bounds
-from lumpcheck.io import load_model
-from lumpcheck.io.vnnlib import read_box
-from lumpcheck.network import Network
 from acasxu_domains import acas_instances as instances  # one reading of the VNN-COMP instance list
+
+from lumpcheck.bounds import LayerBounds, interval_bounds, split_bounds, stable_phases, symbolic_bounds
+from lumpcheck.bounds.tighten import tighten_bounds
+from lumpcheck.io import load_model
+from lumpcheck.io.atomic import write_text_atomic
+from lumpcheck.io.vnnlib import read_box
+from lumpcheck.ir.network import Network
 
 
 def counts(net: Network, bounds: list[LayerBounds]) -> tuple[int, int]:

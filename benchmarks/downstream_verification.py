@@ -24,14 +24,14 @@ from pathlib import Path
 
 import z3
 
-from lumpcheck.atomic import write_text_atomic
+from lumpcheck.apps.pipeline import run_reduction
 from lumpcheck.bounds import symbolic_bounds
-from lumpcheck.domain_reduce import reduce_on_domain
-from lumpcheck.encode import encode_network, real
+from lumpcheck.equivalence.encode import encode_network, real
 from lumpcheck.io import load_model, save_model
+from lumpcheck.io.atomic import write_text_atomic
 from lumpcheck.io.vnnlib import VnnlibSpec, domain_box, read_vnnlib
-from lumpcheck.network import Network
-from lumpcheck.pipeline import run_reduction
+from lumpcheck.ir.network import Network
+from lumpcheck.reduction.domain import reduce_on_domain
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"

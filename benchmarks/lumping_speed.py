@@ -25,7 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from lumpcheck import Layer, Network, evaluate_float, reduce
-from lumpcheck.network import IDENTITY, RELU
+from lumpcheck.ir.activation import IDENTITY, RELU
 
 OUTPUTS = 10
 FACTORS = np.array([1.0, 1.0, 2.0, 0.5, 4.0, 0.25], dtype=np.float32)  # exact in float32: duplicates and 2**k

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lumpcheck.atomic import write_bytes_atomic, write_text_atomic
 from lumpcheck.io import save_model
-from lumpcheck.network import Activation, Layer, Network, Normalization
+from lumpcheck.io.atomic import write_bytes_atomic, write_text_atomic
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.normalization import Normalization
 
 HERE = Path(__file__).resolve().parent
 

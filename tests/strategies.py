@@ -13,8 +13,9 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from lumpcheck.exact import as_fractions
-from lumpcheck.network import IDENTITY, Activation, Layer, Network
+from lumpcheck.ir.activation import IDENTITY, Activation
+from lumpcheck.ir.exact import as_fractions
+from lumpcheck.ir.network import Layer, Network
 
 KINDS = ("base", "copy", "constant", "dead")
 # leaky_relu with several slopes: positive homogeneity holds for any alpha

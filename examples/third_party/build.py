@@ -25,10 +25,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lumpcheck.atomic import write_bytes_atomic, write_text_atomic
+from lumpcheck.io.atomic import write_bytes_atomic, write_text_atomic
 from lumpcheck.io.onnx import write_onnx
-from lumpcheck.lumping import reduce
-from lumpcheck.network import Activation, Layer, Network
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
+from lumpcheck.reduction.lumping import reduce
 
 HERE = Path(__file__).resolve().parent
 INPUTS = 4

@@ -1,62 +1,60 @@
-"""Model readers and writers, chosen by file extension."""
+"""Model readers and writers, chosen by file extension (torch and h5py themselves load only when a .pt or .h5 file
+is read or written)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..network import Network
+from ..ir.network import Network
+from ..ir.rounding import RoundingReport
+from .compressed import format_suffix, is_gzipped
+from .keras import read_keras
+from .nnet import read_nnet, write_nnet
+from .onnx import read_onnx, write_onnx
+from .onnx.signature import OnnxSignature
+from .torch import read_torch, save_torch
 
-if TYPE_CHECKING:
-    from ..rounding import RoundingReport
-
-READABLE = (".onnx", ".nnet", ".pt", ".pth", ".h5", ".hdf5")
+READABLE = (".onnx", ".nnet", ".pt", ".pth", ".h5", ".hdf5", ".onnx.gz", ".nnet.gz")
 
 
 def load_model(path: str | Path, arch: list[str] | None = None) -> Network:
-    """Read .onnx, .nnet, PyTorch (.pt/.pth) or Keras (.h5) into the exact IR; one-line LumpcheckError on bad input.
+    """Read .onnx, .nnet (also gzipped: .onnx.gz, .nnet.gz), PyTorch (.pt/.pth) or Keras (.h5) into the exact IR;
+    one-line LumpcheckError on bad input.
 
     `arch` lists the activations after each Linear of a PyTorch state_dict (e.g. ["relu", "identity"]).
     """
     p = Path(path)
     if not p.exists():
         raise ModelFormatError("no such file", str(p))
-    suffix = p.suffix.lower()
+    suffix = format_suffix(p)
+    if is_gzipped(p) and suffix not in (".onnx", ".nnet"):
+        raise UnsupportedModelError(f"gzipped {suffix or 'file'}: lumpcheck reads gzipped .onnx.gz, .nnet.gz and "
+                                    ".vnnlib.gz (decompress it first)", str(p))
     if suffix == ".onnx":
-        from .onnx import read_onnx
-
         return read_onnx(p)
     if suffix == ".nnet":
-        from .nnet import read_nnet
-
         return read_nnet(p)
     if suffix in (".pt", ".pth"):
-        from .torch import read_torch
-
         return read_torch(p, arch)
     if suffix in (".h5", ".hdf5"):
-        from .keras import read_keras
-
         return read_keras(p)
     raise UnsupportedModelError(f"unknown model format {suffix!r} (lumpcheck reads {', '.join(READABLE)})", str(p))
 
 
-def save_model(net: Network, path: str | Path, dtype: str = "float32") -> "RoundingReport | None":
-    """Write the network as .onnx/.pt (float32 or float64) or .nnet, atomically; returns the rounding report."""
+def save_model(net: Network, path: str | Path, dtype: str = "float32", *, signature: OnnxSignature | None = None,
+               opset: int | None = None, metadata: dict[str, str] | None = None) -> RoundingReport | None:
+    """Write the network as .onnx/.pt (float32 or float64) or .nnet, atomically; returns the rounding report.
+
+    ONNX: `signature` is the interface to keep (io/onnx/signature.py; e.g. the source's `meta["onnx_signature"]`),
+    `opset` overrides its opset. ONNX and .nnet: `metadata` is the lumpcheck marker (io/marker.py)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
-        from .onnx import write_onnx
-
-        return write_onnx(net, p, dtype=dtype)
+        return write_onnx(net, p, dtype=dtype, opset=opset, signature=signature, metadata=metadata)
     if suffix == ".nnet":
-        from .nnet import write_nnet
-
-        write_nnet(net, p)
+        write_nnet(net, p, metadata)
         return None
     if suffix in (".pt", ".pth"):
-        from .torch import save_torch
-
         return save_torch(net, p, dtype)
     raise UnsupportedModelError(f"cannot write format {suffix!r} (use .onnx, .nnet or .pt)", str(p))

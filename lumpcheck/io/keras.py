@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from ..network import IDENTITY, Activation, Layer, Network
-from ..rounding import nearest_float32
+from ..ir.activation import IDENTITY, Activation
+from ..ir.network import Layer, Network
+from ..ir.rounding import nearest_float32
 
 _ACTIVATIONS = {"linear": "identity", "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 _PASS_THROUGH = ("InputLayer", "Dropout", "Flatten")

@@ -4,9 +4,11 @@ Layout after optional `//` comment lines: header `layers,inputs,outputs,maxLayer
 unused flag line (`0,` or `0`); input minimums; input maximums; means and ranges (one per input, then the
 output's); then per layer one line per weight row and one line per bias. Hidden layers are ReLU, the output
 is linear. A hidden layer may have size 0 (a reduced network whose layer was removed entirely): it has no
-rows, and the next layer's rows are empty, so only that layer's bias lines are written. The normalisation
-is kept as `Normalization` metadata, not folded (see `fold_normalization`);
-the reference evaluator also clamps inputs to [min, max], which lumpcheck keeps as metadata only.
+rows, and the next layer's rows are empty: the writer puts an empty line for each (as the reference readers of
+sisl/NNet read one line per row), and this reader, which skips blank lines, reads no line for them. The normalisation
+is kept as `Normalization` metadata, not folded (see `fold_normalization`), and so is the input clamp to
+[min, max] of the reference evaluator: both are part of the model's meaning (network.Normalization). Means 0,
+ranges 1 and float32-extreme bounds (what a writer emits for "none") read as no normalisation.
 Comment lines are kept in `meta["nnet_comments"]` (the ACAS files carry their CC BY notice there) and
 written back; tolerated oddities (legacy headers, odd maxLayerSize) are listed in `meta["warnings"]`.
 """
@@ -19,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
 from ..errors import ModelFormatError
-from ..exact import decimal_str, exact_array, parse_decimal
-from ..network import IDENTITY, RELU, Layer, Network, Normalization
+from ..ir.activation import IDENTITY, RELU
+from ..ir.exact import decimal_str, exact_array, parse_decimal
+from ..ir.network import Layer, Network
+from ..ir.normalization import Normalization
+from .atomic import write_text_atomic
+from .compressed import read_text
+from .marker import nnet_lines, without_marker
 
 COMMENT = "//"
 WRITER_COMMENT = "// written by lumpcheck (exact decimals: every number is the exact value)"
@@ -95,10 +101,7 @@ class _Lines:
 def read_nnet(path: str | Path) -> Network:
     """Read an .nnet file into the exact IR (ReLU hidden layers, identity output, normalisation as metadata)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelFormatError(f"cannot read .nnet file: {e}", str(p)) from None
+    text = read_text(p, ".nnet file")
     lines = _Lines.of(str(p), text)
     number, (n_layers, n_in, n_out, max_size) = lines.ints("the header (layers, inputs, outputs, max size)", 4)
     if n_layers < 1:
@@ -126,7 +129,7 @@ def read_nnet(path: str | Path) -> Network:
     return Network(layers, normalization, source=str(p), meta=meta)
 
 
-def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
+def _read_normalization(lines: _Lines, n_in: int) -> Normalization | None:
     """Min, max, mean and range lines; tolerates the legacy ACAS header that lists more inputs than the net has."""
     number, mins = lines.numbers("input minimums")
     if len(mins) < n_in:
@@ -140,7 +143,9 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
             f"line {number}: normalisation lists {k} inputs for a {n_in}-input network "
             f"(legacy header); using the first {n_in} and the last mean/range for the output"
         )
-    return Normalization(
+    if 0 in ranges[:n_in]:
+        raise lines.error(f"input range 0 for input {ranges.index(0)} (the reader divides by it)", number + 3)
+    norm = Normalization(
         input_mean=tuple(means[:n_in]),
         input_range=tuple(ranges[:n_in]),
         output_mean=(means[-1],),
@@ -148,18 +153,20 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization:
         input_min=tuple(mins[:n_in]),
         input_max=tuple(maxs[:n_in]),
     )
+    return None if norm.affine_identity and not norm.has_clip else norm
 
 
-def write_nnet(net: Network, path: str | Path) -> None:
+def write_nnet(net: Network, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Write `net` as .nnet (atomically). Numbers are exact decimals, so reading back gives the same rationals.
 
     Only ReLU-hidden, identity-output networks fit the format; a weight without a finite decimal
-    expansion (e.g. 1/3) raises ValueError: round the network first (lumpcheck.rounding).
+    expansion (e.g. 1/3) raises ValueError: round the network first (lumpcheck.rounding). `metadata` (the
+    lumpcheck marker, io/marker.py) is written as `// key: value` comment lines.
     """
-    write_text_atomic(path, nnet_text(net))
+    write_text_atomic(path, nnet_text(net, metadata))
 
 
-def nnet_text(net: Network) -> str:
+def nnet_text(net: Network, metadata: dict[str, str] | None = None) -> str:
     """The .nnet file contents for `net` (see `write_nnet`)."""
     for i, layer in enumerate(net.layers, start=1):
         want = IDENTITY if i == len(net.layers) else RELU
@@ -168,9 +175,10 @@ def nnet_text(net: Network) -> str:
                 f".nnet needs ReLU hidden layers and an identity output; layer {i} is {layer.activation}"
             )
     widths = net.widths
-    comments = net.meta.get("nnet_comments", "").splitlines()
+    comments = without_marker(net.meta.get("nnet_comments", "").splitlines())
     if WRITER_COMMENT not in comments:
         comments.append(WRITER_COMMENT)
+    comments += nnet_lines(metadata or {})
     out = comments + [
         _line([len(net.layers), net.input_size, net.output_size, max(widths)]),
         _line(widths),
@@ -178,8 +186,9 @@ def nnet_text(net: Network) -> str:
     ]
     out += [_line(_numbers(values, what)) for what, values in _normalization_lines(net)]
     for i, layer in enumerate(net.layers, start=1):
-        if layer.in_features:  # rows of width 0 have no line
-            out += [_line(_numbers(row, f"layer {i} weights")) for row in layer.weight]
+        # a row of width 0 is an empty line: the reference readers (sisl/NNet) read one line per row whatever its
+        # width, and parse an empty line as no numbers (a lone "," would be an empty number); our reader skips it
+        out += [_line(_numbers(row, f"layer {i} weights")) if layer.in_features else "" for row in layer.weight]
         out += [_line(_numbers([b], f"layer {i} bias")) for b in layer.bias]
     return "\n".join(out) + "\n"
 

@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LumpcheckError, ModelFormatError, UnsupportedModelError
-from ..exact import to_fraction
-from ..network import IDENTITY, Activation, Layer, Network
-from ..rounding import RoundingReport, nearest_float32, round_network
+from ..ir.activation import IDENTITY, Activation
+from ..ir.exact import to_fraction
+from ..ir.network import Layer, Network
+from ..ir.rounding import RoundingReport, nearest_float32, round_network
+from .atomic import write_bytes_atomic
 
 if TYPE_CHECKING:
     import torch
+
+class ArchitectureNeeded(ModelFormatError):
+    """A PyTorch state_dict was given without its architecture (the command line's --arch, `arch=` in Python)."""
+
 
 FORMAT = "lumpcheck-torch"  # marker of the self-describing files `save_torch` writes
 _PASS_THROUGH = ("Identity", "Dropout", "Flatten")
@@ -176,7 +182,7 @@ def _from_mapping(torch, data: Mapping, arch: Any, source: str) -> Network:
         if isinstance(inner, Mapping):
             return _from_mapping(torch, inner, arch, source)
     if arch is None:
-        raise UnsupportedModelError(
+        raise ArchitectureNeeded(
             "a state_dict does not say which activation follows each Linear layer; pass the architecture "
             "(an nn.Sequential to load into, or a list such as relu,relu,identity)",
             source,
@@ -293,8 +299,6 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
     """Write a self-describing .pt file (state_dict + activations; loads with weights_only=True), atomically."""
     import io
 
-    from ..atomic import write_bytes_atomic
-
     torch = _torch()
     rounded, report = _rounded(net, dtype)
     data = {
@@ -311,8 +315,9 @@ def save_torch(net: Network, path: str | Path, dtype: str = "float32") -> Roundi
 def _rounded(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     if net.normalization is not None:
         raise LumpcheckError(
-            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold; "
-            "fold it first (lumpcheck.network.fold_normalization)"
+            "the network has input/output normalisation metadata, which an nn.Sequential cannot hold: write .onnx or "
+            ".nnet instead, or reduce with --normalization fold (exact, raw inputs and outputs) or --normalization drop "
+            "(the layer chain on normalised values)"
         )
     return round_network(net, dtype)
 
@@ -325,8 +330,8 @@ def _sequential(rounded: Network, dtype: str) -> "torch.nn.Sequential":
     for layer in rounded.layers:
         linear = torch.nn.Linear(layer.in_features, layer.out_features, dtype=t_dtype)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.asarray(layer.weight, dtype=np.float64)))
-            linear.bias.copy_(torch.from_numpy(np.asarray(layer.bias, dtype=np.float64)))
+            linear.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float64)))  # a writable copy
+            linear.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float64)))
         modules.append(linear)
         kind = layer.activation.kind
         if kind == "leaky_relu":

@@ -13,9 +13,10 @@ from fractions import Fraction
 from itertools import product
 from pathlib import Path
 
-from ..domain import Box
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..exact import parse_decimal
+from ..ir.domain import Box
+from ..ir.exact import parse_decimal
+from .compressed import read_text
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
@@ -247,10 +248,9 @@ def _is_input(constraint: Constraint) -> bool:
 def read_vnnlib(path: str | Path) -> VnnlibSpec:
     """Parse a VNN-LIB file: exact input boxes plus the output constraint (ModelFormatError on bad input)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ModelFormatError(f"cannot read VNN-LIB file: {e}", str(p)) from None
+    if not p.is_file():
+        raise ModelFormatError("no such file", str(p))
+    text = read_text(p, "VNN-LIB file")
     parser = _Parser(str(p), text)
     input_factors: list[list[list[Constraint]]] = []
     output_factors: list[list[list[Constraint]]] = []

@@ -1,0 +1,123 @@
+"""Float64 arithmetic with rigorous error bounds, and its exact counterpart, for bound propagation (propagate.py).
+
+Sound under assumptions A1 (round to nearest with gradual underflow, checked by `check_float_environment`) and A2
+(any summation order of a dot product) of propagate.py's docstring: every result is an upper bound of the exact
+value (`FloatArith.upper`), or comes with an elementwise error bound (`product`, `scale`).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..ir.exact import as_fractions
+
+
+class FloatOverflow(ArithmeticError):
+    """A float intermediate overflowed; the computation is redone exactly (internal to lumpcheck.bounds: never
+    raised out of its public functions)."""
+
+
+# ---------------------------------------------------------------- outward rounding (A1, A2)
+
+
+def _up(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, np.inf)
+
+
+def check_float_environment() -> None:
+    """Raise RuntimeError unless numpy rounds to nearest with gradual underflow (assumption A1)."""
+    one = np.ones(64)
+    tiny = np.full(64, 2.0**-1022)
+    nearest = np.all(one + 2.0**-54 == 1.0) and np.all(one + 3 * 2.0**-54 == 1.0 + 2.0**-52)
+    nearest = nearest and np.all(-one - 3 * 2.0**-54 == -1.0 - 2.0**-52)
+    gradual = np.all(tiny * 0.5 == 2.0**-1023) and np.all((tiny * 0.5) * 2.0 == tiny)
+    gradual = gradual and (tiny[:2] * 0.5) @ np.full(2, 0.5) == 2.0**-1023
+    if not (nearest and gradual):
+        raise RuntimeError("floating-point environment is not round-to-nearest with subnormals; float bounds would be unsound")
+
+
+def round_to_float(q: Fraction, up: bool) -> float:
+    """The float nearest q on the requested side (q <= result if up, result <= q otherwise)."""
+    try:
+        f = float(q)
+    except OverflowError:
+        f = math.inf if q > 0 else -math.inf
+    if math.isinf(f):
+        return f if (f > 0) == up else math.copysign(np.finfo(np.float64).max, f)
+    step = math.inf if up else -math.inf
+    while (Fraction(f) < q) if up else (Fraction(f) > q):
+        f = math.nextafter(f, step)
+    return f
+
+
+def round_to_floats(values: Iterable[Fraction], up: bool) -> np.ndarray:
+    return np.array([round_to_float(q, up) for q in values], dtype=np.float64)
+
+
+def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:
+    """E >= |exact - S| for S = fl(Σ of n products) and T = fl(Σ of their absolute values) (A2)."""
+    if n > 2**40:
+        raise ValueError("dot product too long for the error bound")
+    E = _up(_up(T * (n * 2.0**-52)) + n * 2.0**-1072)
+    if not (np.all(np.isfinite(S)) and np.all(np.isfinite(E))):
+        raise FloatOverflow
+    return E
+
+
+class FloatArith:
+    """Float64 arithmetic with rigorous error bounds (assumptions A1, A2)."""
+
+    exact = False
+    one = np.ones(1)
+
+    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """fl(X @ Y) and an elementwise bound on its error."""
+        S = X @ Y
+        return S, _enclose(S, np.abs(X) @ np.abs(Y), X.shape[-1])
+
+    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """fl(A * s) (columns scaled) and an elementwise bound on its error."""
+        D = A * s
+        return D, _enclose(D, np.abs(D), 1)
+
+    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """A float >= Σ_t X_t @ y_t exactly, per row."""
+        X = np.hstack([x for x, _ in terms])
+        y = np.concatenate([v for _, v in terms])
+        S, E = self.product(X, y)
+        U = _up(S + E)
+        if not np.all(np.isfinite(U)):
+            raise FloatOverflow
+        return U
+
+    def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
+        return round_to_floats(values, up)
+
+    def slopes(self, s: np.ndarray) -> np.ndarray:
+        return s
+
+
+class ExactArith:
+    """Fraction arithmetic: no rounding, no error terms."""
+
+    exact = True
+    one = np.array([Fraction(1)], dtype=object)
+
+    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, None]:
+        return X.dot(Y), None
+
+    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, None]:
+        return A * s, None
+
+    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        return np.hstack([x for x, _ in terms]).dot(np.concatenate([v for _, v in terms]))
+
+    def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
+        return np.array(list(values), dtype=object)
+
+    def slopes(self, s: np.ndarray) -> np.ndarray:
+        return as_fractions(s)

@@ -1,0 +1,412 @@
+"""Sound per-neuron pre-activation bounds over an input box: interval and symbolic (DeepPoly), and `by_method`.
+
+Every bound returned is a true bound of the *exact rational* network on the box: lower <= exact min,
+upper >= exact max of each pre-activation z_s. `exact=True` does all arithmetic in Fractions (slow,
+trivially sound, for checkers); the default float path is sound by the argument below.
+
+Soundness of the float path. A float is an exact dyadic rational; all claims are about those values.
+(A1) numpy computes in IEEE-754 binary64 with round-to-nearest and gradual underflow (checked at run
+     time by `check_float_environment`). Then a single operation with exact result r and computed
+     v = fl(r) satisfies pred(v) <= r <= succ(v), also on overflow and underflow; so `_up(v)` =
+     nextafter(v, +inf) >= r: one `_up` after each elementwise op rounds it upward. Only upper bounds
+     are ever computed: a lower bound of z is minus an upper bound of -z (negation is exact).
+(A2) matmul (BLAS) computes every entry of X @ Y as rounded products (or FMAs) added in *some* order.
+     Any such evaluation of s = Σ_{i<=n} x_i y_i has |ŝ - s| <= γ_n·T + a with T = Σ|x_i y_i|,
+     γ_n = nu/(1-nu), u = 2^-53, a = n·2^-1073 (Higham, Accuracy and Stability, Thm 3.1: each term
+     meets at most n roundings whatever the order; with underflow each of the <= 2n-1 roundings adds
+     at most 2^-1075 absolute error, amplified by at most (1+u)^n <= 2). The computed T̂ = fl(|X| @ |Y|)
+     obeys T <= (T̂ + a)/(1-nu). For n <= 2^40 these give |ŝ - s| <= n·2^-52·T̂ + n·2^-1072 =: E, which
+     `_enclose` evaluates with `_up` after each op (n·2^-52 and n·2^-1072 are exact floats).
+     So _up(ŝ + E) >= s. A non-finite ŝ or E (overflow) makes the whole computation restart in
+     exact arithmetic (its results rounded outward, to ±inf if they are that large).
+Weights held as Fractions (object arrays) are used as nearest floats plus a residual |w - fl(w)|
+rounded up, added as |residual|·max|input| to every upper bound (lower bounds are -upper(-z)). Box
+bounds are rounded outward to floats (a larger box gives sound bounds for the smaller one).
+Activation images and linear relaxations are computed per neuron in exact Fractions, then rounded
+outward: for a piecewise-linear σ with its kink at 0 and ANY float slope s, σ(z) - s·z is piecewise
+linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and h >= s·z + min hold
+for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
+endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
+not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
+coefficient products D = A∘s and D @ W carry elementwise error bounds E1, E2 (A2 with n = 1 and n),
+charged as E1·max|z| and E2·max|h| using the already-sound concrete bounds of earlier layers.
+The float arithmetic of A1/A2 is in arith.py; LP/z3 tightening (untrusted search) in tighten.py.
+This module imports no solver: the checker trusts it (lumpcheck/checker re-runs `by_method`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import LumpcheckError
+from ..ir.activation import Activation
+from ..ir.domain import Box
+from ..ir.exact import as_fractions
+from ..ir.network import Network
+from ..ir.relation import BOUNDS_METHODS
+from .arith import ExactArith, FloatArith, FloatOverflow, check_float_environment, round_to_floats
+
+SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
+SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
+
+
+@dataclass
+class LayerBounds:
+    """Sound pre-activation bounds of one layer: lower <= z <= upper elementwise (float64, or Fractions if exact)."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+
+def _pos(A: np.ndarray) -> np.ndarray:
+    return np.where(A > 0, A, 0)
+
+
+def _neg(A: np.ndarray) -> np.ndarray:
+    return np.where(A < 0, A, 0)
+
+
+def _absmax(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.maximum(np.abs(lo), np.abs(hi))
+
+
+def _approx(values: np.ndarray) -> np.ndarray:
+    """Float approximations (only to choose relaxation slopes, where any value is sound)."""
+    if values.dtype != object:
+        return values
+    big = np.finfo(np.float64).max
+    return np.array([float(max(-big, min(big, v))) for v in values], dtype=np.float64)
+
+
+# ---------------------------------------------------------------- activations, per neuron and exact
+
+
+def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
+    """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
+    from mpmath import iv
+
+    floor = Fraction(0) if kind == "sigmoid" else Fraction(-1)
+
+    def enclosure(q: Fraction) -> tuple[Fraction, Fraction]:
+        saved, iv.prec = iv.prec, SQUASH_PRECISION
+        try:
+            x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
+            y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
+            return _mpf_fraction(y._mpi_[0]), _mpf_fraction(y._mpi_[1])
+        finally:
+            iv.prec = saved
+
+    lo = floor if l < -SQUASH_CLAMP else enclosure(min(l, SQUASH_CLAMP))[0]
+    hi = Fraction(1) if u > SQUASH_CLAMP else enclosure(max(u, -SQUASH_CLAMP))[1]
+    return max(lo, floor), min(hi, Fraction(1))
+
+
+def _mpf_fraction(t: tuple) -> Fraction:
+    """Exact value of a finite raw mpmath number (sign, mantissa, exponent, bitcount)."""
+    sign, man, exp, _ = t
+    if not man and exp:  # mpmath encodes inf/nan as zero mantissa with a nonzero exponent
+        raise ArithmeticError("sigmoid/tanh enclosure is not finite")
+    value = Fraction(int(man)) * Fraction(2) ** int(exp)
+    return -value if sign else value
+
+
+def neuron_relaxation(act: Activation, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
+    """(min σ, max σ, max(σ(z) - su·z), min(σ(z) - sl·z)) over z in [l, u], exactly or soundly enclosed."""
+    if act.kind in ("sigmoid", "tanh"):  # callers use slope 0 here
+        lo, hi = squash_enclosure(act.kind, l, u)
+        return lo, hi, hi, lo
+    points = [l, u, Fraction(0)] if l < 0 < u else [l, u]
+    values = [act.exact(p) for p in points]
+    return (
+        min(values),
+        max(values),
+        max(v - su * p for v, p in zip(values, points)),
+        min(v - sl * p for v, p in zip(values, points)),
+    )
+
+
+def _slopes(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeepPoly slopes (upper, lower) per neuron; a heuristic choice, soundness never depends on it."""
+    l, u = _approx(lo), _approx(hi)
+    if act.kind == "identity":
+        return np.ones_like(l), np.ones_like(l)
+    if act.kind in ("sigmoid", "tanh"):
+        return np.zeros_like(l), np.zeros_like(l)
+    a = float(act.alpha)
+    undecided = (l < 0) & (u > 0)
+    linear = np.where(l >= 0, 1.0, a)
+    with np.errstate(all="ignore"):
+        chord = np.where(undecided, (u - a * l) / (u - l), 1.0)
+    chord = np.where(np.isfinite(chord), chord, 1.0)
+    tangent = np.where(u >= -l, 1.0, a)
+    convex = act.alpha <= 1
+    su = np.where(undecided, chord if convex else tangent, linear)
+    sl = np.where(undecided, tangent if convex else chord, linear)
+    return su, sl
+
+
+@dataclass
+class _Relaxation:
+    """sl·z + ml <= σ(z) <= su·z + mu for every z within the layer's bounds."""
+
+    su: np.ndarray
+    mu: np.ndarray
+    sl: np.ndarray
+    ml: np.ndarray
+
+
+# ---------------------------------------------------------------- propagation engine
+
+
+@dataclass
+class WorkingAffine:
+    """A layer's weights in the working arithmetic; res bounds |exact - working| (float path, Fraction weights)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    wres: np.ndarray | None = None
+    bres: np.ndarray | None = None
+
+
+def _nearest(values: Iterable[Fraction]) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except OverflowError:
+        raise FloatOverflow from None
+
+
+_AFFINE_CACHE: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray, "WorkingAffine"]] = {}
+_AFFINE_CACHE_SIZE = 64
+
+
+def working_affine(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine:
+    """The layer in the working arithmetic (memoised per read-only array pair: Layer arrays never change)."""
+    key = (id(weight), id(bias), exact)
+    hit = _AFFINE_CACHE.get(key)
+    if hit is not None and hit[0] is weight and hit[1] is bias:
+        return hit[2]
+    affine = _convert(weight, bias, exact)
+    if not weight.flags.writeable and not bias.flags.writeable:
+        if len(_AFFINE_CACHE) >= _AFFINE_CACHE_SIZE:
+            _AFFINE_CACHE.pop(next(iter(_AFFINE_CACHE)))
+        _AFFINE_CACHE[key] = (weight, bias, affine)
+    return affine
+
+
+def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine:
+    if exact:
+        return WorkingAffine(as_fractions(weight), as_fractions(bias))
+    if weight.dtype != object and bias.dtype != object:
+        return WorkingAffine(weight, bias)
+    w, b = as_fractions(weight).reshape(-1), as_fractions(bias)
+    wf, bf = _nearest(w), _nearest(b)
+    wres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(w, wf)), up=True)
+    bres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(b, bf)), up=True)
+    return WorkingAffine(wf.reshape(weight.shape), bf, wres.reshape(weight.shape), bres)
+
+
+class Propagation:
+    """Layer-by-layer bounds: interval and back-substitution steps over already-fixed earlier layers."""
+
+    def __init__(self, net: Network, box: Box, arith: FloatArith | ExactArith):
+        if box.dim != net.input_size:
+            raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
+        self.net, self.ar = net, arith
+        self.affine = [working_affine(layer.weight, layer.bias, arith.exact) for layer in net.layers]
+        self.xl = arith.fractions(box.lower, up=False)
+        self.xu = arith.fractions(box.upper, up=True)
+        self.z: list[tuple[np.ndarray, np.ndarray]] = []  # pre-activation bounds of the fixed layers
+        self.h: list[tuple[np.ndarray, np.ndarray]] = []  # post-activation bounds
+        self.relax: list[_Relaxation | None] = []
+        self.resid: dict[int, np.ndarray | None] = {}
+
+    def inputs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return (self.xl, self.xu) if k == 0 else self.h[k - 1]
+
+    def _resid(self, k: int) -> np.ndarray | None:
+        """A float vector >= |exact affine_k - working affine_k| on layer k's input bounds (None: no residual)."""
+        a = self.affine[k]
+        if a.wres is not None and k not in self.resid:
+            self.resid[k] = self.ar.upper([(a.wres, _absmax(*self.inputs(k))), (a.bres[:, None], self.ar.one)])
+        return self.resid.get(k)
+
+    def _start(self, k: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Rows [z; -z] of layer k as (coefficients on its input, constant terms)."""
+        a = self.affine[k]
+        terms = [(np.concatenate([a.bias, -a.bias])[:, None], self.ar.one)]
+        r = self._resid(k)
+        if r is not None:
+            terms.append((np.concatenate([r, r])[:, None], self.ar.one))
+        return np.vstack([a.weight, -a.weight]), terms
+
+    def _concretize(self, A: np.ndarray, terms: list, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of rows [z; -z] = A·v + Σterms over lo <= v <= hi, as (lower z, upper z)."""
+        u = self.ar.upper(terms + [(_pos(A), hi), (_neg(A), lo)])
+        m = len(u) // 2
+        return -u[m:], u[:m]
+
+    def interval(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Interval arithmetic bounds of layer k from the bounds of its input."""
+        A, terms = self._start(k)
+        return self._concretize(A, terms, *self.inputs(k))
+
+    def backsub(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """DeepPoly bounds of layer k: back-substitute through the relaxations of layers k-1 .. 0 to the box.
+
+        Invariant: z <= A·h_j + c exactly (rows of -z alike), where h_j is layer j's output.
+        """
+        A, terms = self._start(k)
+        for j in range(k - 1, -1, -1):
+            r, a = self.relax[j], self.affine[j]
+            # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere)
+            D, E1 = self.ar.scale(A, np.where(A >= 0, r.su, r.sl))
+            terms += [(_pos(A), r.mu), (_neg(A), r.ml), (D, a.bias)]
+            # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A
+            A, E2 = self.ar.product(D, a.weight)
+            if E1 is not None:
+                terms += [(E1, _absmax(*self.z[j])), (E2, _absmax(*self.inputs(j)))]
+            resid = self._resid(j)
+            if resid is not None:
+                terms.append((np.abs(D), resid))
+            terms = [(self.ar.upper(terms)[:, None], self.ar.one)]
+        return self._concretize(A, terms, self.xl, self.xu)
+
+    def push(self, k: int, lo: np.ndarray, hi: np.ndarray, relax: bool) -> None:
+        """Fix layer k's bounds; derive its activation image and (if relax) its linear relaxation."""
+        if np.any(lo > hi):
+            raise RuntimeError(f"layer {k}: lower bound above upper bound (unsound input bounds?)")
+        act = self.net.layers[k].activation
+        su, sl = _slopes(act, lo, hi)
+        rows = [
+            neuron_relaxation(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
+            for l, u, s1, s2 in zip(lo, hi, su, sl)
+        ]
+        self.z.append((lo, hi))
+        self.h.append((self.ar.fractions([r[0] for r in rows], up=False), self.ar.fractions([r[1] for r in rows], up=True)))
+        self.relax.append(
+            _Relaxation(
+                self.ar.slopes(su),
+                self.ar.fractions([r[2] for r in rows], up=True),
+                self.ar.slopes(sl),
+                self.ar.fractions([r[3] for r in rows], up=False),
+            )
+            if relax
+            else None
+        )
+
+    def bounds(self) -> list[LayerBounds]:
+        return [LayerBounds(lo, hi) for lo, hi in self.z]
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _outward(bounds: list[LayerBounds]) -> list[LayerBounds]:
+    """Exact bounds rounded outward to float64."""
+    return [LayerBounds(round_to_floats(b.lower, up=False), round_to_floats(b.upper, up=True)) for b in bounds]
+
+
+def _propagate(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
+    """Bounds layer by layer (interval, plus back-substitution if symbolic), intersected with `prior`."""
+    if not exact:
+        check_float_environment()
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone exactly
+            return _layers(net, box, exact, symbolic, prior)
+    except FloatOverflow:
+        bounds = _outward(_propagate(net, box, True, symbolic, None))
+        if prior is None:
+            return bounds
+        return [_meet(b, p) for b, p in zip(bounds, prior)]
+
+
+def _layers(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
+    prop = Propagation(net, box, ExactArith() if exact else FloatArith())
+    for k in range(len(net.layers)):
+        lo, hi = prop.interval(k)
+        if symbolic:
+            blo, bhi = prop.backsub(k)
+            lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
+        if prior is not None:
+            lo, hi = np.maximum(lo, prior[k].lower), np.minimum(hi, prior[k].upper)
+        prop.push(k, lo, hi, relax=symbolic)
+    return prop.bounds()
+
+
+def interval_bounds(net: Network, box: Box, *, exact: bool = False) -> list[LayerBounds]:
+    """Interval-arithmetic pre-activation bounds of every layer (incl. the output layer) on the box.
+
+    exact=True computes in Fractions and returns object arrays of Fractions (slow; for checkers).
+    The box is over the layers' own input (normalisation metadata is not applied; fold it first).
+    """
+    return _propagate(net, box, exact, symbolic=False, prior=None)
+
+
+def symbolic_bounds(net: Network, box: Box, *, exact: bool = False) -> list[LayerBounds]:
+    """DeepPoly/CROWN back-substitution bounds, intersected with interval bounds (so never looser)."""
+    return _propagate(net, box, exact, symbolic=True, prior=interval_bounds(net, box, exact=exact))
+
+
+def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exact: bool = False) -> list[LayerBounds]:
+    """Symbolic bounds on a grid of sub-boxes (`parts` per input, or one count per input), hulled.
+
+    Sound because the cells cover the box; intersected with the whole box's symbolic bounds, so never
+    looser. Costs prod(parts) symbolic runs: for low-dimensional boxes (ACAS Xu) far cheaper than LP.
+    """
+    counts = [parts] * box.dim if isinstance(parts, int) else list(parts)
+    if len(counts) != box.dim or min(counts, default=1) < 1:
+        raise ValueError(f"parts must be a positive count or one per input ({box.dim})")
+    axes = [
+        [(lo + (hi - lo) * Fraction(i, p), lo + (hi - lo) * Fraction(i + 1, p)) for i in range(p)]
+        for lo, hi, p in zip(box.lower, box.upper, counts)
+    ]
+    hull: list[LayerBounds] | None = None
+    for cell in itertools.product(*axes):
+        b = symbolic_bounds(net, Box(tuple(c[0] for c in cell), tuple(c[1] for c in cell)), exact=exact)
+        hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
+    return [_meet(w, h) for w, h in zip(symbolic_bounds(net, box, exact=exact), hull)]
+
+
+def _hull(a: LayerBounds, b: LayerBounds) -> LayerBounds:
+    return LayerBounds(np.minimum(a.lower, b.lower), np.maximum(a.upper, b.upper))
+
+
+def _meet(a: LayerBounds, b: LayerBounds) -> LayerBounds:
+    return LayerBounds(np.maximum(a.lower, b.lower), np.minimum(a.upper, b.upper))
+
+
+def layer_phases(activation: Activation, bounds: LayerBounds) -> np.ndarray:
+    """Per neuron: -1 if upper <= 0, +1 if lower >= 0 (and upper > 0), 0 otherwise or for non-ReLU activations.
+
+    For leaky_relu, -1 means the neuron is linear with slope alpha on the box (removable only if alpha = 0).
+    """
+    phases = np.zeros(len(bounds.lower), dtype=np.int8)
+    if activation.kind in ("relu", "leaky_relu"):
+        inactive = np.array(bounds.upper <= 0, dtype=bool)
+        active = np.array(bounds.lower >= 0, dtype=bool) & ~inactive
+        phases[inactive], phases[active] = -1, 1
+    return phases
+
+
+def stable_phases(net: Network, bounds: Sequence[LayerBounds]) -> list[np.ndarray]:
+    """`layer_phases` of every hidden layer (not the output layer; apply layer_phases to it if needed)."""
+    return [layer_phases(layer.activation, b) for layer, b in zip(net.layers[:-1], bounds)]
+
+
+def by_method(net: Network, box: Box, method: str, parts: int) -> list[LayerBounds]:
+    """Sound pre-activation bounds of every layer of `net` on `box` by a recorded method (relation.BOUNDS_METHODS:
+    interval, symbolic, or split with `parts` per input): the one dispatch the prover, the domain reducer and the
+    checker share."""
+    if method == "interval":
+        return interval_bounds(net, box)
+    if method == "symbolic":
+        return symbolic_bounds(net, box)
+    if method == "split":
+        return split_bounds(net, box, parts=parts)
+    raise ValueError(f"unknown bounds method {method!r}; known: {', '.join(BOUNDS_METHODS)}")

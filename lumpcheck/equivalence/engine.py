@@ -1,0 +1,261 @@
+"""`lumpcheck verify`: are two networks equivalent (strict, within ε, or same top-1) on a box or on all of R^n?
+
+Engines, cheapest first: falsification (float search, exact replay), a certified difference bound (ε and
+strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
+scaling, and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counterexample exists
+(equivalent), 'sat' = an exactly replayed counterexample, 'unknown', 'timeout', 'error'.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..bounds import symbolic_bounds
+from ..bounds.deviation import certified_epsilon, require_same_architecture
+from ..errors import LumpcheckError
+from ..ir.domain import Box
+from ..ir.exact import fraction_str
+from ..ir.network import Network
+from ..ir.semantics import Comparison, ComparisonError, compare
+from ..prove.prover import prove_networks
+from ..reduction.lumping import reduce
+from ..solver import Verdict
+from ..solver.z3 import solve_constraints
+from .encode import NotEncodable, encode_pair
+from .falsify import Replay, falsify, onnxruntime_outputs, replay
+from .match import NoMatch, match_networks
+from .mode import Mode
+from .result import VerifyResult
+
+ENGINES = ("falsify", "difference-bound", "lumping-match", "monolithic")
+FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
+FALSIFY_CAP = 5.0  # ... and at most this many seconds
+
+
+class _Clock:
+    """The overall deadline and the time spent per phase."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.times: dict[str, float] = {}
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.monotonic() - start
+
+
+@dataclass
+class _Run:
+    """One verification: the inputs, the clock, and the notes that explain the verdict."""
+
+    a: Network
+    b: Network
+    box: Box | None
+    mode: Mode
+    timeout: float
+    a_path: str | Path | None
+    b_path: str | Path | None
+    clock: _Clock
+    seed: int
+    notes: list[str] = field(default_factory=list)
+    plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
+    models: tuple[Network, Network] | None = None  # the two models as given
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def result(self, status: Verdict, engine: str, message: str, **kw) -> VerifyResult:
+        if self.notes and status != Verdict.SAT:
+            message = f"{message}; " + "; ".join(self.notes)
+        details = {"notes": self.notes}
+        return VerifyResult(status, self.mode, engine, message, times=self.clock.times, details=details, **kw)
+
+    def out_of_time(self) -> VerifyResult:
+        return self.result(Verdict.TIMEOUT, "none", f"time budget of {self.timeout:g} s used up")
+
+    def counterexample(self, engine: str, rep: Replay) -> VerifyResult:
+        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs. A witness of
+        the comparison form is mapped back to a model input and replayed exactly on the models ('error' if it
+        does not replay there: a bug, never a wrong 'sat')."""
+        if self.plain is not None and self.models is not None:
+            x = self.plain.model_input(rep.x)
+            rep = replay(self.models[0], self.models[1], x, self.mode)
+            if not rep.violated or (self.plain.model_box is not None and not self.plain.model_box.contains(rep.x)):
+                return self.result(Verdict.ERROR, engine, "internal error: a counterexample of the layer chains does not "
+                                   "replay on the models", witness=rep.x, output_a=rep.ya, output_b=rep.yb)
+        ort: dict[str, list[float]] = {}
+        with self.clock.phase("onnxruntime"):
+            for name, path in (("a", self.a_path), ("b", self.b_path)):
+                if path is not None and Path(path).suffix.lower() == ".onnx":
+                    try:
+                        ort[name] = onnxruntime_outputs(path, rep.x)
+                    except Exception as e:  # noqa: BLE001 - an informative float replay must not change the verdict
+                        self.note(f"onnxruntime replay of {path} failed: {type(e).__name__}: {e}")
+        message = "counterexample replayed exactly"
+        return self.result(Verdict.SAT, engine, message, witness=rep.x, output_a=rep.ya, output_b=rep.yb, onnxruntime=ort)
+
+
+def verify(
+    a: Network,
+    b: Network,
+    box: Box | None,
+    mode: Mode,
+    timeout: float,
+    *,
+    a_path: str | Path | None = None,
+    b_path: str | Path | None = None,
+    engines: Sequence[str] = ENGINES,
+    seed: int = 0,
+) -> VerifyResult:
+    """Decide whether models a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
+
+    The compared functions are the models (what `network.evaluate` computes: normalisation and input clipping
+    included) and the box is over their own input. The engines work on the comparison form (semantics.compare:
+    plain layer chains, clipping compiled into a ReLU layer where the two models clip differently); a
+    counterexample is mapped back to a model input and replayed exactly on the models themselves.
+    """
+    unknown_engines = set(engines) - set(ENGINES)
+    if unknown_engines:
+        raise ValueError(f"unknown engines {sorted(unknown_engines)}; known: {', '.join(ENGINES)}")
+    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed)
+    problem = _shape_problem(a, b, box)
+    if problem:
+        return run.result(Verdict.ERROR, "shape-check", problem)
+    try:
+        run.plain, run.models = compare(a, b, box, fold_outputs=True, clip_layers=True), (a, b)
+    except ComparisonError as e:
+        return run.result(Verdict.ERROR, "shape-check", e.message)
+    run.a, run.b, run.box = run.plain.a, run.plain.b, run.plain.box
+    failed = False
+    for engine, step in (
+        ("falsify", _falsify),
+        ("difference-bound", _difference_bound),
+        ("lumping-match", _lumping_match),
+        ("monolithic", _monolithic),
+    ):
+        if engine not in engines:
+            continue
+        try:
+            with run.clock.phase(engine):
+                verdict = step(run)
+        except LumpcheckError as e:  # this engine cannot handle the input; another one may
+            run.note(f"{engine} failed: {e.one_line()}")
+            failed, verdict = True, None
+        if verdict is not None:
+            return verdict
+        if run.clock.remaining() <= 0:
+            return run.out_of_time()
+    return run.result(Verdict.ERROR if failed else Verdict.UNKNOWN, "none", "no engine decided")
+
+
+def _shape_problem(a: Network, b: Network, box: Box | None) -> str:
+    if a.input_size != b.input_size:
+        return f"input sizes differ: {a.input_size} vs {b.input_size}"
+    if a.output_size != b.output_size:
+        return f"output sizes differ: {a.output_size} vs {b.output_size}"
+    if box is not None and box.dim != a.input_size:
+        return f"the domain box has {box.dim} inputs but the networks take {a.input_size}"
+    return ""
+
+
+def _falsify(run: _Run) -> VerifyResult | None:
+    """Float search with exact replay; only a replayed violation is a counterexample."""
+    budget = min(FALSIFY_CAP, FALSIFY_SHARE * max(run.clock.remaining(), 0.0))
+    found = falsify(run.a, run.b, run.box, run.mode, budget, seed=run.seed)
+    run.note(f"falsification: {found.evaluations} float evaluations, {found.replays} exact replays")
+    if found.discarded:
+        run.note(f"{len(found.discarded)} float hits did not replay exactly (discarded)")
+    return None if found.counterexample is None else run.counterexample("falsify", found.counterexample)
+
+
+def _difference_bound(run: _Run) -> VerifyResult | None:
+    """ε/strict on a box, same architecture: a certified bound on |y_a − y_b| that is <= ε proves the property."""
+    if run.box is None or run.mode.kind == "top1":
+        return None
+    try:
+        require_same_architecture(run.a, run.b)
+    except LumpcheckError:
+        return None
+    bound = certified_epsilon(run.a, run.b, run.box)
+    if bound <= run.mode.epsilon:
+        return run.result(Verdict.UNSAT, "difference-bound", f"certified max |y_a - y_b| <= {fraction_str(bound)} <= ε")
+    run.note(f"certified max |y_a - y_b| <= {float(bound):.6g} on the box (not <= ε)")
+    return None
+
+
+def _lumping_match(run: _Run) -> VerifyResult | None:
+    """Reduce both nets to their coarsest quotients; matching quotients prove a ≡ a' ≅ b' ≡ b on all of R^n."""
+    ra, rb = reduce(run.a), reduce(run.b)
+    try:
+        match_networks(ra.network, rb.network)
+    except NoMatch as e:
+        run.note(f"lumped quotients do not match ({e})")
+        return None
+    proofs, how = _certify_reductions(run, ra, rb)
+    if how is None:
+        return None
+    message = f"coarsest lumped quotients ({ra.network.shape_str()}) match up to neuron permutation and scaling; {how}"
+    return run.result(Verdict.UNSAT, "lumping-match", message, proofs=proofs)
+
+
+def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]:
+    """Discharge each side's original ≡ quotient obligations (prove.prover.prove_networks): (records, how/None)."""
+    proofs: dict[str, list] = {}
+    for side, red in (("a", ra), ("b", rb)):
+        timeout_ms = max(1, int(run.clock.remaining() * 1000))
+        proofs[side], _, _ = prove_networks(red.original, red.network, red.relation, timeout_ms=timeout_ms)
+        failed = [r.id for r in proofs[side] if r.status != "proved"]
+        if failed:
+            run.note(f"reduction of network {side} not certified: {len(failed)} obligations failed ({failed[0]}, ...)")
+            return proofs, None
+    count = sum(len(v) for v in proofs.values())
+    return proofs, f"both reductions certified ({count} obligations proved)"
+
+
+def _monolithic(run: _Run) -> VerifyResult | None:
+    """Both nets and the negated property in one z3 query; a model is a counterexample only after exact replay."""
+    if not (run.a.piecewise_linear and run.b.piecewise_linear):
+        return run.result(Verdict.UNKNOWN, "monolithic", "sigmoid/tanh cannot be encoded exactly in linear real arithmetic")
+    with run.clock.phase("encode"):
+        bounds_a, bounds_b = _pre_bounds(run.a, run), _pre_bounds(run.b, run)
+        try:
+            enc = encode_pair(run.a, run.b, run.box, run.mode, bounds_a, bounds_b)
+        except NotEncodable as e:
+            return run.result(Verdict.UNKNOWN, "monolithic", str(e))
+    run.note(f"z3: {enc.unstable} unstable neurons as If, {enc.fixed} fixed by bounds")
+    if run.clock.remaining() <= 0:
+        return run.out_of_time()
+    with run.clock.phase("z3"):
+        answer = solve_constraints(enc.constraints, enc.inputs, run.clock.remaining())
+    if answer.status == Verdict.UNSAT:
+        return run.result(Verdict.UNSAT, "monolithic", "z3: no counterexample exists")
+    if answer.status != Verdict.SAT:
+        return run.result(answer.status, "monolithic", f"z3: {answer.reason}")
+    rep = replay(run.a, run.b, answer.witness, run.mode)
+    if rep.violated and (run.box is None or run.box.contains(rep.x)):
+        return run.counterexample("monolithic", rep)
+    return run.result(
+        Verdict.ERROR,
+        "monolithic",
+        "internal error: the z3 model does not replay exactly (a bug in the encoding or the bounds)",
+        witness=rep.x,
+        output_a=rep.ya,
+        output_b=rep.yb,
+    )
+
+
+def _pre_bounds(net: Network, run: _Run):
+    """Sound pre-activation bounds from bounds.symbolic_bounds (None without a box)."""
+    return None if run.box is None else symbolic_bounds(net, run.box)

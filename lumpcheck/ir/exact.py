@@ -1,0 +1,261 @@
+"""Exact numbers for the IR: float64 arrays hold dyadic rationals exactly; object arrays hold Fractions.
+
+A float *is* a rational, so a float array read from a model is already exact. Derived values that are
+not floats (ratios, long sums) live in object arrays of `fractions.Fraction`. Nothing here rounds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from typing import Iterable
+
+import numpy as np
+
+Number = Fraction | int
+ONE = Fraction(1)
+"""Fraction(1), built once (hot loops compare and multiply with it)."""
+FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
+"""The largest float32; a clip bound at or beyond it means no bound (the .nnet and ONNX convention)."""
+
+
+def to_fraction(x: object) -> Fraction:
+    """Exact rational value of a float, int, Fraction, sympy Rational or 'p/q' string (NaN/Inf rejected)."""
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, (int, np.integer)):
+        return Fraction(int(x))
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if not np.isfinite(f):
+            raise ValueError(f"non-finite value {f!r} has no exact rational value")
+        return Fraction(f)
+    if isinstance(x, str):
+        return Fraction(x)
+    p, q = getattr(x, "p", None), getattr(x, "q", None)  # sympy Rational
+    if p is not None and q is not None:
+        return Fraction(int(p), int(q))
+    raise TypeError(f"cannot convert {type(x).__name__} to an exact rational")
+
+
+def exact_array(values: object) -> np.ndarray:
+    """Canonical exact array: float64 when every value is a float64 exactly, else object array of Fractions."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiub":
+        out = arr.astype(np.float64)
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ValueError("array contains NaN or Inf")
+        if arr.dtype.kind in "iu" and np.any(out.astype(arr.dtype) != arr):
+            return _fractions(arr)
+        return out
+    fr = _fractions(arr)
+    return canonical(fr)
+
+
+def _fractions(arr: np.ndarray) -> np.ndarray:
+    out = np.empty(arr.shape, dtype=object)
+    flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
+    for i, v in enumerate(flat_in):
+        flat_out[i] = to_fraction(v)
+    return out
+
+
+def canonical(arr: np.ndarray) -> np.ndarray:
+    """Turn an object array of Fractions back into float64 when that is exact (keeps the fast path fast)."""
+    if arr.dtype != object:
+        return arr
+    flat = arr.reshape(-1)
+    floats = np.empty(flat.shape, dtype=np.float64)
+    for i, v in enumerate(flat):
+        try:
+            f = float(v)
+        except OverflowError:  # beyond float64's range: stays an exact Fraction
+            return arr
+        if not np.isfinite(f) or Fraction(f) != v:
+            return arr
+        floats[i] = f
+    return floats.reshape(arr.shape)
+
+
+def as_fractions(arr: np.ndarray) -> np.ndarray:
+    """Object array of Fractions with the exact values of `arr` (float64 or object)."""
+    if arr.dtype == object:
+        return arr
+    return _fractions(arr)
+
+
+def is_float_exact(arr: np.ndarray) -> bool:
+    """True when the array is on the fast path (float64 values are the exact values)."""
+    return arr.dtype == np.float64
+
+
+def to_float(arr: np.ndarray) -> np.ndarray:
+    """Nearest float64 view (rounds Fractions; for candidate search and sampling only, never for decisions)."""
+    if arr.dtype == object:
+        return np.array([float(v) for v in arr.reshape(-1)], dtype=np.float64).reshape(arr.shape)
+    return arr.astype(np.float64, copy=False)
+
+
+def exact_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Exact equality of two exact arrays of the same shape."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype == np.float64 and b.dtype == np.float64:
+        return bool(np.array_equal(a, b))
+    return bool(np.all(as_fractions(a) == as_fractions(b)))
+
+
+def ceil_float(x: Fraction) -> float:
+    """The smallest float64 >= x (OverflowError beyond the float64 range)."""
+    f = float(x)
+    return f if Fraction(f) >= x else math.nextafter(f, math.inf)
+
+
+def floor_float(x: Fraction) -> float:
+    """The largest float64 <= x (OverflowError beyond the float64 range)."""
+    return -ceil_float(-x)
+
+
+def fraction_str(x: Fraction | int) -> str:
+    """'p/q' (or 'p') text form of an exact rational, as used in certificates."""
+    x = Fraction(x)
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
+_MAX_EXPONENT = 9999  # beyond this a literal is a malformed file, not a weight (and 10**huge would hang)
+
+
+def parse_decimal(text: str) -> Fraction:
+    """Exact value of a decimal literal ('-0.5', '1.25e-3'): the text is the number, no float in between."""
+    m = _DECIMAL.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a finite decimal number: {text!r}")
+    if m.group(1) is not None and abs(int(m.group(1))) > _MAX_EXPONENT:
+        raise ValueError(f"exponent out of range in {text!r}")
+    return Fraction(text)
+
+
+def decimal_str(x: Fraction | int | float) -> str:
+    """Exact finite decimal text of a rational (every float has one); ValueError when none exists (e.g. 1/3)."""
+    x = to_fraction(x)
+    twos = (x.denominator & -x.denominator).bit_length() - 1
+    q, fives = x.denominator >> twos, 0
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    if q != 1:
+        raise ValueError(f"{x} has no finite decimal expansion; round it first")
+    digits = max(twos, fives)
+    scaled = abs(x.numerator) * 10**digits // x.denominator
+    sign = "-" if x < 0 else ""
+    if digits == 0:
+        return f"{sign}{scaled}"
+    whole, frac = divmod(scaled, 10**digits)
+    return f"{sign}{whole}.{frac:0{digits}d}"
+
+
+def parse_fractions(items: Iterable[str]) -> list[Fraction]:
+    """Inverse of `fraction_str` for a list."""
+    return [Fraction(s) for s in items]
+
+
+# Error-free float64 transforms: prove a float computation exact without leaving float64 (the fast path).
+
+EFT_MIN = 2.0**-480  # in [EFT_MIN, EFT_MAX] Dekker's product error is exact: no overflow, and every
+EFT_MAX = 2.0**480  # intermediate is a multiple of 2**-1074, so even subnormal results are not rounded
+_SPLITTER = 2.0**27 + 1.0  # Veltkamp split of a 53-bit significand into two 26-bit halves
+
+
+def gradual_underflow() -> bool:
+    """False when the FPU flushes subnormals (FTZ/DAZ, as some -ffast-math libraries set on import): the
+    transforms below assume IEEE gradual underflow, so callers must then use Fractions instead."""
+    tiny = np.array([2.0**-1022, 5e-324])
+    return bool(np.all(tiny * np.array([0.5, 1.0]) != 0))
+
+
+def eft_safe(x: np.ndarray) -> np.ndarray:
+    """Mask of entries where `two_product` is error-free: zero, or magnitude within [EFT_MIN, EFT_MAX]."""
+    ax = np.abs(x)
+    return (ax == 0) | ((ax >= EFT_MIN) & (ax <= EFT_MAX))
+
+
+def exact_add(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and a mask of the entries where s != a + b (overflow included).
+
+    The sum is exact iff fl(s - a) == b and fl(s - b) == a: if it is exact both differences are floats; if not,
+    the difference taken with the operand of larger magnitude is still computed exactly (the Fast2Sum lemma,
+    radix 2, round to nearest) and so differs from the other operand.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = a + b
+        diff = s - a
+        inexact = diff != b
+        np.subtract(s, b, out=diff)
+        inexact |= diff != a
+    return s, inexact
+
+
+def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = _SPLITTER * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's TwoProduct: p = fl(a·b) and e with p + e = a·b exactly wherever eft_safe(a) & eft_safe(b)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # outside the safe range the result is not used
+        p = a * b
+        ah, al = _split(a)
+        bh, bl = _split(b)
+        e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """c·x in float64 (c broadcast against x) and a mask of the entries NOT proven exact (NaN/overflow included)."""
+    c = np.asarray(c, dtype=np.float64)
+    ac = np.abs(c)
+    if np.all(ac == 1):
+        p = x * c
+        return p, np.zeros(p.shape, dtype=bool)
+    if np.all(np.frexp(ac)[0] == 0.5):  # powers of two: scaling back by 1/c is exact, so it returns x iff c·x was
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = x * c
+            return p, (p / c) != x
+    p, e = two_product(x, c)
+    return p, (e != 0) | ~(eft_safe(x) & eft_safe(c))
+
+
+def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
+
+    Decided without rounding: equal pivots → equality; pivots differing by ±2**k → exact rescaling by ldexp;
+    otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs, or as Fractions when
+    magnitudes leave the error-free range.
+    """
+    rows = np.arange(len(pivot))
+    num, den = x[rows, pivot], y[rows, pivot]
+    ok = np.zeros(len(pivot), dtype=bool)
+    valid = (num != 0) & (den != 0)
+    eq = valid & (num == den)
+    ok[eq] = (x[eq] == y[eq]).all(axis=1)
+    (mn, en), (md, ed) = np.frexp(num), np.frexp(den)
+    sign = np.sign(num) * np.sign(den)
+    shift = en - ed
+    pow2 = valid & ~eq & (np.abs(mn) == np.abs(md))
+    up, down = pow2 & (shift >= 0), pow2 & (shift < 0)
+    with np.errstate(over="ignore"):  # an overflowing rescale is inf, which equals no finite entry
+        ok[up] = (np.ldexp(y[up] * sign[up, None], shift[up, None]) == x[up]).all(axis=1)
+        ok[down] = (np.ldexp(x[down] * sign[down, None], -shift[down, None]) == y[down]).all(axis=1)
+    general = np.flatnonzero(valid & ~eq & ~pow2)
+    if len(general):
+        xg, yg, ng, dg = x[general], y[general], num[general], den[general]
+        safe = eft_safe(xg).all(axis=1) & eft_safe(yg).all(axis=1) & eft_safe(ng) & eft_safe(dg)
+        ph, pl = two_product(xg, dg[:, None])
+        qh, ql = two_product(yg, ng[:, None])
+        ok[general] = safe & ((ph == qh) & (pl == ql)).all(axis=1)
+        for i in general[~safe]:
+            n, d = Fraction(num[i]), Fraction(den[i])
+            ok[i] = all(Fraction(a) * d == Fraction(b) * n for a, b in zip(x[i], y[i]))
+    return ok

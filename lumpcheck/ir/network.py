@@ -1,0 +1,214 @@
+"""The exact network IR: a chain of dense layers, every number an exact rational.
+
+Weights are stored (out, in): row s is the incoming vector of neuron s. Arrays are float64 (the float
+values are the exact dyadic rationals) or object arrays of Fractions (see `ir/exact.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from .activation import IDENTITY, Activation
+from .exact import as_fractions, exact_array, to_float, to_fraction
+from .normalization import Normalization, per_output
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: Activation = IDENTITY
+
+    def __post_init__(self) -> None:
+        weight, bias = exact_array(self.weight), exact_array(self.bias)
+        if weight.ndim != 2:
+            raise ValueError(f"weight must be 2-D (out, in), got shape {weight.shape}")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias shape {bias.shape} does not match weight shape {weight.shape}")
+        if not isinstance(self.activation, Activation):
+            raise TypeError(f"activation must be an Activation, e.g. Activation('relu'), got {self.activation!r}")
+        for arr in (weight, bias):  # exact values are never changed in place (caches rely on it)
+            arr.flags.writeable = False
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def param_count(self) -> int:
+        return self.weight.size + self.bias.size
+
+
+@dataclass
+class Network:
+    """A feed-forward chain of dense layers, plus where it came from."""
+
+    layers: list[Layer]
+    normalization: Normalization | None = None
+    source: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a network needs at least one layer")
+        for i in range(1, len(self.layers)):
+            prev, cur = self.layers[i - 1], self.layers[i]
+            if cur.in_features != prev.out_features:
+                raise ValueError(
+                    f"layer {i} takes {cur.in_features} inputs but layer {i - 1} gives {prev.out_features}"
+                )
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].out_features
+
+    @property
+    def param_count(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    @property
+    def hidden_neurons(self) -> int:
+        return sum(self.widths[1:-1])
+
+    def shape_str(self) -> str:
+        """Compact shape, e.g. '5-50x6-5'."""
+        w = self.widths
+        parts: list[str] = [str(w[0])]
+        hidden = w[1:-1]
+        i = 0
+        while i < len(hidden):
+            j = i
+            while j < len(hidden) and hidden[j] == hidden[i]:
+                j += 1
+            parts.append(f"{hidden[i]}x{j - i}" if j - i > 1 else str(hidden[i]))
+            i = j
+        parts.append(str(w[-1]))
+        return "-".join(parts)
+
+    @property
+    def piecewise_linear(self) -> bool:
+        return all(layer.activation.piecewise_linear for layer in self.layers)
+
+
+def evaluate(net: Network, x: Sequence[object]) -> list[Fraction]:
+    """Exact output of a piecewise-linear model on a rational input (Fractions, ints, floats, sympy Rationals):
+    its normalisation and input clipping included (see Normalization)."""
+    v = [to_fraction(xi) for xi in x]
+    if len(v) != net.input_size:
+        raise ValueError(f"input has {len(v)} entries, network expects {net.input_size}")
+    norm = net.normalization
+    if norm is not None:
+        v = norm.normalize_input(v)
+    for layer in net.layers:
+        w, b = as_fractions(layer.weight), as_fractions(layer.bias)
+        z = [sum((wi * vi for wi, vi in zip(row, v)), b_s) for row, b_s in zip(w, b)]
+        v = [layer.activation.exact(zs) for zs in z]
+    return v if norm is None else norm.output(v)
+
+
+def evaluate_symbolic(net: Network, x: Sequence[object]) -> list:
+    """Exact output as sympy expressions (any activation, incl. sigmoid/tanh; normalisation and clipping
+    included); slow, for tests and witnesses."""
+    import sympy
+
+    def rat(f: Fraction) -> "sympy.Rational":
+        return sympy.Rational(f.numerator, f.denominator)
+
+    x = [to_fraction(xi) for xi in x]
+    norm = net.normalization
+    v = [rat(xi) for xi in (x if norm is None else norm.normalize_input(x))]
+    for layer in net.layers:
+        w, b = as_fractions(layer.weight), as_fractions(layer.bias)
+        z = [sympy.Add(rat(bs), *[rat(wi) * vi for wi, vi in zip(row, v) if wi != 0]) for row, bs in zip(w, b)]
+        v = [layer.activation.symbolic(zs) for zs in z]
+    if norm is not None:
+        n = len(v)
+        v = [vi * rat(r) + rat(m) for vi, r, m in zip(v, per_output(norm.output_range, n), per_output(norm.output_mean, n))]
+    return v
+
+
+def evaluate_float(net: Network, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Float forward pass of the model (normalisation and clipping included) on a batch (n, in) or a single
+    input (in,); for sampling, never decides."""
+    v = np.asarray(x, dtype=dtype)
+    single = v.ndim == 1
+    v = np.atleast_2d(v)
+    norm = net.normalization
+    if norm is not None:
+        lo = np.array([-np.inf if a is None else float(a) for a, _ in map(norm.clip_bounds, range(norm.inputs))])
+        hi = np.array([np.inf if b is None else float(b) for _, b in map(norm.clip_bounds, range(norm.inputs))])
+        mean = np.array([float(m) for m in norm.input_mean], dtype=dtype)
+        rng = np.array([float(r) for r in norm.input_range], dtype=dtype)
+        v = (np.clip(v, lo, hi).astype(dtype) - mean) / rng
+    for layer in net.layers:
+        w = to_float(layer.weight).astype(dtype, copy=False)
+        b = to_float(layer.bias).astype(dtype, copy=False)
+        v = layer.activation.float(v @ w.T + b)
+    if norm is not None:
+        n = v.shape[1]
+        v = v * np.array([float(r) for r in per_output(norm.output_range, n)], dtype=dtype) + np.array(
+            [float(m) for m in per_output(norm.output_mean, n)], dtype=dtype)
+    return v[0] if single else v
+
+
+def layers_only(net: Network) -> Network:
+    """The layer chain alone (normalisation and clipping metadata removed): a different function unless it had none."""
+    return net if net.normalization is None else replace(net, normalization=None)
+
+
+def fold_output_map(net: Network) -> Network:
+    """The same model with its output map out(y) = y·range + mean folded exactly into the last layer.
+
+    ValueError when the output activation is not the identity (the map cannot pass through it)."""
+    norm = net.normalization
+    if norm is None or (set(norm.output_range) <= {1} and set(norm.output_mean) <= {0}):
+        return net
+    last = net.layers[-1]
+    if last.activation.kind != "identity":
+        raise ValueError(f"the output map cannot be folded through the output activation {last.activation}")
+    scale = np.array(per_output(norm.output_range, last.out_features), dtype=object)
+    shift = np.array(per_output(norm.output_mean, last.out_features), dtype=object)
+    layers = [*net.layers[:-1], Layer(as_fractions(last.weight) * scale[:, None], as_fractions(last.bias) * scale + shift,
+                                      last.activation)]
+    rest = replace(norm, output_mean=(Fraction(0),), output_range=(Fraction(1),))
+    return replace(net, layers=layers, normalization=None if rest.affine_identity and not rest.has_clip else rest)
+
+
+def fold_normalization(net: Network) -> Network:
+    """The same model with the affine input/output maps folded exactly into the first/last layer. The input
+    clip is never dropped: it stays as the only normalisation left (None when there is no clip).
+
+    ValueError when the output map cannot be folded (a non-identity output activation)."""
+    net = fold_output_map(net)
+    norm = net.normalization
+    if norm is None or norm.affine_identity:
+        return net
+    first = net.layers[0]
+    mean_in = np.array(norm.input_mean, dtype=object)
+    range_in = np.array(norm.input_range, dtype=object)
+    w = as_fractions(first.weight) / range_in[None, :]
+    b = as_fractions(first.bias) - w.dot(mean_in)
+    n = net.input_size
+    clip = None if not norm.has_clip else Normalization(
+        (Fraction(0),) * n, (Fraction(1),) * n, (Fraction(0),), (Fraction(1),), norm.input_min, norm.input_max)
+    return replace(net, layers=[Layer(w, b, first.activation), *net.layers[1:]], normalization=clip)

@@ -1,0 +1,88 @@
+"""The command line: info output, one-line errors with exit codes, help that teaches."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lumpcheck.apps.cli import cli
+from lumpcheck.apps.console import EXIT_USAGE
+from lumpcheck.io import save_model
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    rng = np.random.default_rng(0)
+    net = Network([Layer(rng.normal(size=(6, 3)), rng.normal(size=6), Activation("relu")), Layer(rng.normal(size=(2, 6)), rng.normal(size=2))])
+    path = tmp_path / "small.onnx"
+    save_model(net, path, dtype="float64")
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_help_teaches():
+    res = run("--help")
+    assert res.exit_code == 0
+    assert "Exit codes" in res.output and "lumpcheck reduce" in res.output
+    res = run("info", "--help")
+    assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_info_table_and_json(small_model):
+    res = run("info", small_model)
+    assert res.exit_code == 0, res.output
+    assert "3-6-2" in res.output and "38 params" in res.output and "relu" in res.output
+    res = run("info", small_model, "--json")
+    data = json.loads(res.output)
+    assert data["widths"] == [3, 6, 2] and data["params"] == 38
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    res = run("info", tmp_path / "nope.onnx")
+    assert res.exit_code == EXIT_USAGE
+    assert "nope.onnx" in res.output and "Traceback" not in res.output
+
+
+def test_corrupt_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a protobuf model")
+    res = run("info", bad)
+    assert res.exit_code != 0 and "bad.onnx" in res.output and "Traceback" not in res.output
+
+
+def test_unknown_extension(tmp_path):
+    f = tmp_path / "model.xyz"
+    f.write_text("x")
+    res = run("info", f)
+    assert res.exit_code != 0 and "unknown model format" in res.output
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_approx_never_claims_equivalence(tmp_path):
+    res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "a.onnx", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert sum(data["hidden_after"]) < sum(data["hidden_before"])
+    assert data["measured_max_deviation"] <= float(__import__("fractions").Fraction(data["certified_epsilon_of_file"]))
+    res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "b.onnx")
+    assert "APPROXIMATE" in res.output and "equivalent" not in res.output and "proved" not in res.output.lower()
+
+
+def test_reduce_certify_check_round_trip(tmp_path):
+    out, cert = tmp_path / "r.onnx", tmp_path / "c.json"
+    res = run("reduce", EXAMPLES / "planted_relu.onnx", "-o", out, "--certify", cert)
+    assert res.exit_code == 0, res.output
+    assert "proved" in res.output
+    res = run("check", cert, EXAMPLES / "planted_relu.onnx", out)
+    assert res.exit_code == 0 and "valid" in res.output
+    # the near-miss model (one weight one ulp off) is not equivalent: verify finds a replayed counterexample
+    res = run("verify", EXAMPLES / "planted_relu.onnx", EXAMPLES / "near_miss_relu.onnx", "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["status"] == "sat"

@@ -1,0 +1,189 @@
+"""Property tests of `reduce`: planted classes are found, the quotient is exactly the same function, reduce is
+idempotent and never grows a network; and the error-free float transforms it rests on are exact."""
+
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from lumpcheck import evaluate, reduce
+from lumpcheck.checker import check
+from lumpcheck.io import save_model
+from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
+from lumpcheck.ir.network import Layer
+from lumpcheck.prove.prover import prove, prove_networks
+from lumpcheck.prove.records import write_certificate
+from lumpcheck.reduction.lumping import quotient
+
+from strategies import ACTIVATIONS, Planted, canonical_outputs, planted_networks, rational_inputs
+
+SETTINGS = settings(max_examples=120, deadline=None)
+
+
+def same_function(a, b, inputs: list[list[Fraction]]) -> bool:
+    """Exact output equality on each input (sigmoid/tanh: proved by rewriting, see canonical_outputs)."""
+    if a.piecewise_linear:
+        return all(evaluate(a, x) == evaluate(b, x) for x in inputs)
+    return all(canonical_outputs(a, x) == canonical_outputs(b, x) for x in inputs)
+
+
+def same_network(a, b) -> bool:
+    return a.widths == b.widths and all(
+        exact_equal(la.weight, lb.weight) and exact_equal(la.bias, lb.bias) and la.activation == lb.activation
+        for la, lb in zip(a.layers, b.layers)
+    )
+
+
+@SETTINGS
+@given(planted_networks(), st.data())
+def test_planted_structure_found_and_quotient_exact(plan: Planted, data):
+    red = reduce(plan.net)
+    for ell, layer in enumerate(red.relation.layers):
+        maps = layer.maps
+        for neuron, base, c in plan.copies[ell]:
+            m, mb = maps[neuron], maps[base]
+            if m.terms or mb.terms:  # same class (real, or a ghost when removed: never split), exact relative factor
+                assert m.cls == mb.cls is not None
+                assert m.factor / mb.factor == c
+                assert (m.reason == "dead") == (mb.reason == "dead")
+            else:  # a constant base (its inputs all constant) makes a constant copy
+                assert m.reason == mb.reason == "constant"
+        for neuron, value in plan.constants[ell].items():
+            assert maps[neuron].reason == "constant" and maps[neuron].offset == value
+        for neuron in plan.irrational[ell]:
+            assert maps[neuron].reason != "constant"  # sigmoid(b), tanh(b) irrational for b != 0
+        for neuron in plan.dead[ell]:
+            assert maps[neuron].reason == "dead"
+        assert sum(layer.reason_counts().values()) == len(maps)
+    inputs = [data.draw(rational_inputs(plan.net.input_size)) for _ in range(2)]
+    assert same_function(plan.net, red.network, inputs)
+    assert red.network.param_count <= plan.net.param_count
+    assert red.stats.params_after == red.network.param_count
+
+
+@SETTINGS
+@given(planted_networks())
+def test_idempotent_and_relation_rebuilds_quotient(plan: Planted):
+    red = reduce(plan.net)
+    again = reduce(red.network)
+    assert same_network(again.network, red.network)
+    assert all(set(layer.reason_counts()) <= {"kept"} for layer in again.relation.layers)
+    assert same_network(quotient(plan.net, red.relation), red.network)
+
+
+@settings(max_examples=60, deadline=None)
+@given(planted_networks(), st.booleans(), st.booleans(), st.data())
+def test_options_keep_exactness(plan: Planted, fold: bool, dead: bool, data):
+    red = reduce(plan.net, fold_constants=fold, remove_dead=dead)
+    reasons = {r for layer in red.relation.layers for r in layer.reason_counts()}
+    assert fold or "constant" not in reasons
+    assert dead or "dead" not in reasons
+    assert same_function(plan.net, red.network, [data.draw(rational_inputs(plan.net.input_size))])
+    assert same_network(quotient(plan.net, red.relation), red.network)
+
+
+def cancel_pairs(plan: Planted) -> tuple[Planted, list[tuple[int, int, int]]]:
+    """Make each copy whose base has no other copy cancel it in the next layer: W[:, base] = -c·W[:, copy], so
+    the pair's aggregated outgoing weights vanish (exact: float32 significands times two 2-bit factors).
+    Returns the changed plan and the (hidden layer index, copy, base) pairs."""
+    layers, pairs = list(plan.net.layers), []
+    for ell, copies in enumerate(plan.copies):
+        bases = [base for _, base, _ in copies]
+        nxt = layers[ell + 1].weight.copy()
+        for neuron, base, c in copies:
+            if bases.count(base) == 1:
+                nxt[:, base] = -float(c) * nxt[:, neuron]
+                pairs.append((ell, neuron, base))
+        layers[ell + 1] = Layer(nxt, layers[ell + 1].bias, layers[ell + 1].activation)
+    return Planted(plan.net.__class__(layers), plan.copies, plan.constants, plan.irrational, plan.dead), pairs
+
+
+ONNX_ACTIVATIONS = tuple(a for a in ACTIVATIONS if Fraction(float(np.float32(a.alpha))) == a.alpha)
+"""Activations an ONNX file stores exactly (LeakyReLU's slope is a float32 attribute)."""
+
+
+@settings(max_examples=20, deadline=None)
+@given(planted_networks(ONNX_ACTIVATIONS), st.data())
+def test_cancelling_pairs_become_ghosts_and_are_proved_and_checked(plan: Planted, data):
+    """The pairs' classes are removed as ghosts; the in-memory proof holds, and when the quotient is float64
+    (folded constants may need more bits, and files round them) so do the certificate and the checker."""
+    plan, pairs = cancel_pairs(plan)
+    assume(pairs)
+    red = reduce(plan.net)
+    for ell, neuron, base in pairs:
+        m, mb = red.relation.layers[ell].maps[neuron], red.relation.layers[ell].maps[base]
+        assert m.cls == mb.cls and (mb.reason == "dead" or not mb.terms)  # one ghost class (or both constant)
+    assert same_function(plan.net, red.network, [data.draw(rational_inputs(plan.net.input_size))])
+    records, _, _ = prove_networks(plan.net, red.network, red.relation, solver_check="none")
+    assert all(o.status == "proved" for o in records), [(o.id, o.detail) for o in records if o.status != "proved"]
+    if any(arr.dtype == object for layer in red.network.layers for arr in (layer.weight, layer.bias)):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b, c = Path(tmp) / "a.onnx", Path(tmp) / "b.onnx", Path(tmp) / "c.json"
+        save_model(plan.net, a, dtype="float64")
+        save_model(red.network, b, dtype="float64")
+        write_certificate(prove(a, b, red), c)
+        result = check(c, a, b)
+        assert result.valid, result.reasons
+
+
+# ---------------------------------------------------------------- error-free transforms (lumpcheck/exact.py)
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+moderate = st.floats(min_value=-(2.0**400), max_value=2.0**400, allow_nan=False).filter(
+    lambda v: v == 0 or abs(v) >= 2.0**-400
+)
+
+
+sums = st.one_of(finite, st.sampled_from([0.0, -0.0, 1.0, 2.0**53, 2.0**-1074, 1e308, -1e308, 0.1, 3.0]))
+
+
+@given(sums, sums)
+def test_exact_add_flags_exactly_the_inexact_sums(a, b):
+    s, inexact = exact_add(np.array([a]), np.array([b]))
+    exact = bool(np.isfinite(s[0])) and Fraction(float(s[0])) == Fraction(a) + Fraction(b)
+    assert bool(inexact[0]) != exact
+
+
+@given(moderate, moderate)
+def test_two_product_is_error_free_in_safe_range(a, b):
+    assert eft_safe(np.float64(a)) and eft_safe(np.float64(b))
+    p, e = two_product(np.float64(a), np.float64(b))
+    assert Fraction(float(p)) + Fraction(float(e)) == Fraction(a) * Fraction(b)
+
+
+@given(
+    st.lists(finite, min_size=1, max_size=6),
+    st.sampled_from([1.0, -1.0, 2.0, 0.25, -(2.0**-60), 3.0, -0.7, 2.0**-1000]),
+)
+def test_exact_scale_flags_exactly_the_inexact(xs, c):
+    x = np.array(xs)
+    with np.errstate(all="ignore"):
+        p, inexact = exact_scale(x, np.float64(c))
+    for xi, pi, bad in zip(xs, p, inexact):
+        truly_exact = np.isfinite(pi) and Fraction(float(pi)) == Fraction(xi) * Fraction(c)
+        assert bad or truly_exact  # never claims an inexact product exact (it may be conservative)
+        if abs(c) == 1 or np.frexp(abs(c))[0] == 0.5:
+            assert bad != truly_exact  # powers of two: exactly decided
+
+
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=1, max_size=5),
+    st.sampled_from([1.0, 3.0, -3.0, 0.5, 2.0**-30, 7.0, -1.0, 1e-300, 1e300]),
+    st.integers(-1, 4),
+)
+def test_proportional_rows_matches_fractions(row, c, perturb):
+    y = np.array(row, dtype=np.float64)
+    assume(np.any(y != 0))
+    with np.errstate(all="ignore"):
+        x = y * c
+    assume(np.all(np.isfinite(x)))
+    if 0 <= perturb < len(x):
+        x[perturb] = np.nextafter(x[perturb], np.inf)
+    p = int(np.flatnonzero(y != 0)[0])
+    xf, yf = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    truth = xf[p] != 0 and all(a * yf[p] == b * xf[p] for a, b in zip(xf, yf))
+    assert bool(proportional_rows(x[None, :], y[None, :], np.array([p]))[0]) == truth
