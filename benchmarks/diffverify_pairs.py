@@ -39,7 +39,7 @@ import numpy as np
 
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
-from lumpcheck.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Layer, Network, evaluate
 
 ZOO = Path(os.environ.get("LUMPCHECK_ZOO", Path(__file__).resolve().parents[1].parent / "shared" / "zoo"))
 ACAS = ZOO / "vnncomp2021" / "benchmarks" / "acasxu"
@@ -150,7 +150,7 @@ def _negated(net: Network) -> Network:
 
 
 def _old_mode(task):
-    from lumpcheck.verify import Mode
+    from lumpcheck.equivalence.mode import Mode
 
     a, b, mode = task["a"], task["b"], task["mode"]
     if mode == "argmin":  # argmin of y = argmax of −y: the same property for today's top1
@@ -159,7 +159,7 @@ def _old_mode(task):
 
 
 def run_today(task: dict) -> dict:
-    from lumpcheck.verify import verify
+    from lumpcheck.equivalence.engine import verify
 
     a, b, mode = _old_mode(task)
     t = time.monotonic()
@@ -169,12 +169,13 @@ def run_today(task: dict) -> dict:
 
 def run_z3(task: dict) -> dict:
     from lumpcheck.bounds import symbolic_bounds
-    from lumpcheck.encode import encode_pair, solve
+    from lumpcheck.equivalence.encode import encode_pair
+    from lumpcheck.solver.z3 import solve_constraints
 
     a, b, mode = _old_mode(task)
     t = time.monotonic()
     enc = encode_pair(a, b, task["box"], mode, symbolic_bounds(a, task["box"]), symbolic_bounds(b, task["box"]))
-    res = solve(enc, max(1.0, task["timeout"] - (time.monotonic() - t)))
+    res = solve_constraints(enc.constraints, enc.inputs, max(1.0, task["timeout"] - (time.monotonic() - t)))
     return {"status": res.status, "seconds": time.monotonic() - t}
 
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..bounds import check_float_environment
-from ..domain import Box
-from ..exact import fraction_str
-from ..network import Network
+from ..bounds.arith import check_float_environment
+from ..ir.domain import Box
+from ..ir.exact import fraction_str
+from ..ir.network import Network
 from .attack import Counterexample
 from .bab import Problem, Search, SearchOutcome
 from .certificate import build_certificate

@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..domain import Box
-from ..exact import to_float
-from ..network import Network, evaluate
+from ..ir.domain import Box
+from ..ir.exact import to_float
+from ..ir.network import Network, evaluate
 from .spec import DiffMode, violated
 
 PGD_STEPS = 40

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..domain import Box
+from ..ir.domain import Box
 from .arith import FloatOverflow, round_down, round_up
 from .attack import Counterexample, Searcher
 from .bounds import BatchBounds, Objective, run, run_single

@@ -32,8 +32,8 @@ import struct
 
 import numpy as np
 
-from ..exact import fraction_str
-from ..network import Network
+from ..ir.exact import fraction_str
+from ..ir.network import Network
 from .bab import Leaf, Problem, SearchOutcome
 from .pairing import fingerprint
 

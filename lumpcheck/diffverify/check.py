@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bounds import check_float_environment
-from ..network import Network
-from .check_bounds import _q_interval, build_chains
+from ..bounds.arith import check_float_environment
+from ..ir.network import Network
+from .check_bounds import q_interval, build_chains
 from .check_pass import hidden_pass, single_pass
 
 FORMAT, VERSION = "lumpcheck-diff-certificate", 1
@@ -243,7 +243,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
 
 
 def _float_box(lower, upper):
-    return np.array([_q_interval(v)[0] for v in lower]), np.array([_q_interval(v)[1] for v in upper])
+    return np.array([q_interval(v)[0] for v in lower]), np.array([q_interval(v)[1] for v in upper])
 
 
 def _leaf_box(lower, upper, path):
@@ -306,7 +306,7 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
         T = np.zeros((n, 2 * n_out, 2 * n_out))
         T[:, np.arange(n_out), n_out + np.arange(n_out)] = 1.0
         T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
-        ok = np.all(cP.rows(last, T) <= _q_interval(eps)[0], axis=1)
+        ok = np.all(cP.rows(last, T) <= q_interval(eps)[0], axis=1)
         what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
     else:
         cls = np.array([leaf["class"] for leaf in leaves])

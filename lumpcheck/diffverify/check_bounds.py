@@ -1,9 +1,9 @@
 """The checker's own re-derivation of differential bounds (no code shared with the prover).
 
 Trusted: the exact network IR, lumpcheck.exact, and the float environment test of lumpcheck.bounds.
-Arithmetic: binary64 round to nearest with gradual underflow (bounds.check_float_environment); `_up`
+Arithmetic: binary64 round to nearest with gradual underflow (bounds.check_float_environment); `up`
 adds |x|·2^-52 + 2^-1074 >= ulp(x), so the rounded result is >= succ(x) >= the exact value of the
-operation that produced x (and `_dn` symmetrically). A length-n dot product computed in any order errs
+operation that produced x (and `dn` symmetrically). A length-n dot product computed in any order errs
 by at most n·2^-52·fl(Σ|x_i y_i|) + n·2^-1072 (Higham Thm 3.1 with underflow; see lumpcheck/bounds.py).
 Model (pairing.py's definition, restated): hidden layer k of the product chain has coordinates
 [z_B | Δ_t = z_A[i_t] − z_B[j_t] | unpaired z_A]; post-activations [h_B | h_A[i_t] − h_B[j_t] | h_A].
@@ -20,63 +20,64 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..exact import as_fractions
-from ..network import Activation, Network
+from ..ir.exact import as_fractions
+from ..ir.activation import Activation
+from ..ir.network import Network
 
 U52 = 2.0**-52
 SUB = 2.0**-1074
 TINY = 2.0**-1072
 
 
-def _up(x):
+def up(x):
     return x + (np.abs(x) * U52 + SUB)
 
 
-def _dn(x):
+def dn(x):
     return x - (np.abs(x) * U52 + SUB)
 
 
-def _err(S, T, n):
-    E = _up(_up(T * (n * U52)) + n * TINY)
+def err(S, T, n):
+    E = up(up(T * (n * U52)) + n * TINY)
     if not (np.all(np.isfinite(S)) and np.all(np.isfinite(E))):
         raise ArithmeticError("float overflow while re-deriving bounds")
     return E
 
 
-def _sum_up(*xs):
+def sum_up(*xs):
     total = xs[0]
     for x in xs[1:]:
-        total = _up(total + x)
+        total = up(total + x)
     return total
 
 
-def _rows_up(X, y):
+def rows_up(X, y):
     """>= X·y per row: X (N, R, n), y (N, n)."""
     S = np.einsum("erk,ek->er", X, y)
     T = np.einsum("erk,ek->er", np.abs(X), np.abs(y))
-    return _up(S + _err(S, T, X.shape[-1]))
+    return up(S + err(S, T, X.shape[-1]))
 
 
-def _vec_up(Y, Wt, absWt):
+def vec_up(Y, Wt, absWt):
     """>= Y @ Wt: Y (N, n), Wt (n, R)."""
     S = Y @ Wt
-    return _up(S + _err(S, np.abs(Y) @ absWt, Y.shape[-1]))
+    return up(S + err(S, np.abs(Y) @ absWt, Y.shape[-1]))
 
 
 def _diff(x, y):
     """[lo, hi] around x − y (exactly x − y when it rounds to 0, i.e. x == y)."""
     s = x - y
     z = s == 0
-    return np.where(z, 0.0, _dn(s)), np.where(z, 0.0, _up(s))
+    return np.where(z, 0.0, dn(s)), np.where(z, 0.0, up(s))
 
 
 def _maxprod(clo, chi, vlo, vhi):
     with np.errstate(invalid="ignore"):
         m = np.maximum(np.maximum(clo * vlo, clo * vhi), np.maximum(chi * vlo, chi * vhi))
-    return np.where((clo == 0) & (chi == 0), 0.0, _up(m))
+    return np.where((clo == 0) & (chi == 0), 0.0, up(m))
 
 
-def _q_interval(q: Fraction) -> tuple[float, float]:
+def q_interval(q: Fraction) -> tuple[float, float]:
     f = float(q)
     lo = f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
     hi = f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
@@ -106,7 +107,7 @@ def _floats(values: np.ndarray):
         return values.astype(np.float64), None
     flat = values.reshape(-1)
     near = np.array([float(v) for v in flat])
-    res = np.array([_q_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
+    res = np.array([q_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
     return near.reshape(values.shape), (res.reshape(values.shape) if np.any(res) else None)
 
 
@@ -129,7 +130,7 @@ def _stack(parts):
 
 
 def _slope(act: Activation) -> tuple[float, float]:
-    return (1.0, 1.0) if act.kind == "identity" else _q_interval(act.alpha)
+    return (1.0, 1.0) if act.kind == "identity" else q_interval(act.alpha)
 
 
 def depth_normalised(a: Network, b: Network) -> tuple[list, list]:
@@ -271,7 +272,7 @@ def pair_max(box, sa, sb, kappa: float, cd, cb):
     ta = _maxprod(_diff(e(ka_lo), -mu)[0], _diff(e(ka_hi), -mu)[1], e(a0), e(a1))
     tb = _maxprod(_diff(e(kb_lo), mu)[0], _diff(e(kb_hi), mu)[1], e(b0), e(b1))
     td = _maxprod(_diff(cd, mu)[0], _diff(cd, mu)[1], dl, du)
-    value = _sum_up(ta, tb, td).min(axis=1)
+    value = sum_up(ta, tb, td).min(axis=1)
     return np.where(ok, value, -np.inf).max(axis=0)
 
 

@@ -11,12 +11,12 @@ import numpy as np
 
 from .check_bounds import (
     Chains,
-    _dn,
-    _err,
-    _rows_up,
-    _sum_up,
-    _up,
-    _vec_up,
+    dn,
+    err,
+    rows_up,
+    sum_up,
+    up,
+    vec_up,
     U52,
     TINY,
     default_single,
@@ -44,20 +44,20 @@ class _Chain:
     def prepare(self, k):
         l, qm = self.L[k], self.qmag[k]
         S = qm @ self.absT[k]
-        self.wq.append(_up(S + _err(S, S, qm.shape[1])))
+        self.wq.append(up(S + err(S, S, qm.shape[1])))
         r = None
         if l.wres is not None:
             S = qm @ l.wres.T
-            r = _up(S + _err(S, S, qm.shape[1]))
+            r = up(S + err(S, S, qm.shape[1]))
         if l.bres is not None:
-            r = _sum_up(l.bres[None, :] + 0 * qm[:, :1], r) if r is not None else l.bres[None, :] + 0 * qm[:, :1]
+            r = sum_up(l.bres[None, :] + 0 * qm[:, :1], r) if r is not None else l.bres[None, :] + 0 * qm[:, :1]
         self.res.append(r)
 
     def interval(self, k):
         l = self.L[k]
         ex = [self.res[k]] if self.res[k] is not None else []
-        hi = _sum_up(_vec_up(self.qhi[k], self.pos[k], np.abs(self.pos[k])), _vec_up(self.qlo[k], self.neg[k], np.abs(self.neg[k])), l.b[None, :], *ex)
-        nlo = _sum_up(_vec_up(self.qlo[k], -self.pos[k], np.abs(self.pos[k])), _vec_up(self.qhi[k], -self.neg[k], np.abs(self.neg[k])), -l.b[None, :], *ex)
+        hi = sum_up(vec_up(self.qhi[k], self.pos[k], np.abs(self.pos[k])), vec_up(self.qlo[k], self.neg[k], np.abs(self.neg[k])), l.b[None, :], *ex)
+        nlo = sum_up(vec_up(self.qlo[k], -self.pos[k], np.abs(self.pos[k])), vec_up(self.qhi[k], -self.neg[k], np.abs(self.neg[k])), -l.b[None, :], *ex)
         return -nlo, hi
 
     def fix(self, k, su, sl, mu, ml, qu, ql, plo, phi, qlo, qhi):
@@ -71,13 +71,13 @@ class _Chain:
         U = np.flatnonzero(vary)
         folded = off.copy()
         folded[:, U] = 0
-        terms = [_up(self.wq[k] * (len(l.b) * U52)), _up(pm * 2 * U52), folded]
+        terms = [up(self.wq[k] * (len(l.b) * U52)), up(pm * 2 * U52), folded]
         if self.res[k] is not None:
             terms.append(self.res[k])
-        charge = _sum_up(*terms)
+        charge = sum_up(*terms)
         S1, S2 = self.qmag[k].sum(axis=1), pm.sum(axis=1)
-        self.tiny.append(_sum_up(_up(_up(S1 + _err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY)),
-                                 _up(_up(S2 + _err(S2, S2, pm.shape[1])) * (2 * TINY))))
+        self.tiny.append(sum_up(up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY)),
+                                 up(up(S2 + err(S2, S2, pm.shape[1])) * (2 * TINY))))
         t = lambda x: np.ascontiguousarray(x.T[:, :, None])  # noqa: E731
         self.steps.append((t(sl), U, t(su[:, U]), t(sl[:, U]), t(mu[:, U]), t(ml[:, U]), t(charge), pairs, t(qu), t(ql)))
         self.qlo.append(qlo)
@@ -107,13 +107,13 @@ class _Chain:
             S_b = (l.b @ fD).reshape(const.shape)
             T_b = (np.abs(l.b) @ fA).reshape(const.shape)
             T_c = np.einsum("inr,in->nr", A, charge[:, :, 0])
-            const = _sum_up(const, _up(S_off + _err(S_off, T_off, max(len(U), 1))), _up(S_b + _err(S_b, T_b, n)),
-                            _up(T_c + _err(T_c, T_c, n)), self.tiny[j][:, None])
+            const = sum_up(const, up(S_off + err(S_off, T_off, max(len(U), 1))), up(S_b + err(S_b, T_b, n)),
+                            up(T_c + err(T_c, T_c, n)), self.tiny[j][:, None])
             C = (l.W.T @ fD).reshape((l.W.shape[1],) + D.shape[1:])
         xu, xl = self.xu.T[:, :, None], self.xl.T[:, :, None]
         S = (np.maximum(C, 0) * xu + np.minimum(C, 0) * xl).sum(axis=0)
         T = (np.abs(C) * np.maximum(np.abs(xu), np.abs(xl))).sum(axis=0)
-        upper = _sum_up(const, _up(S + _err(S, T, C.shape[0])))
+        upper = sum_up(const, up(S + err(S, T, C.shape[0])))
         if not np.all(np.isfinite(upper)):
             raise ArithmeticError("bound overflow")
         return upper
@@ -123,12 +123,12 @@ class _Chain:
         l = self.L[k]
         C = np.ascontiguousarray(np.einsum("erk,kc->cer", T, l.W))
         S = np.einsum("erk,k->er", T, l.b)
-        const = _up(S + _err(S, np.einsum("erk,k->er", np.abs(T), np.abs(l.b)), T.shape[-1]))
+        const = up(S + err(S, np.einsum("erk,k->er", np.abs(T), np.abs(l.b)), T.shape[-1]))
         if self.res[k] is not None:
-            const = _sum_up(const, _rows_up(np.abs(T), self.res[k]))
-        g = _rows_up(np.abs(T), self.wq[k])  # T·W rounded: error <= n·2^-52·|T||W|·|q| + tiny
+            const = sum_up(const, rows_up(np.abs(T), self.res[k]))
+        g = rows_up(np.abs(T), self.wq[k])  # T·W rounded: error <= n·2^-52·|T||W|·|q| + tiny
         S1 = self.qmag[k].sum(axis=1)
-        const = _sum_up(const, _up(g * (len(l.b) * U52)), _up(_up(S1 + _err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY))[:, None])
+        const = sum_up(const, up(g * (len(l.b) * U52)), up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY))[:, None])
         return self.bound(k, C, const)
 
     def select(self, k, idx, sign):
@@ -136,7 +136,7 @@ class _Chain:
         C = np.ascontiguousarray((l.W[idx] * sign[:, :, None]).transpose(2, 0, 1))
         const = sign * l.b[idx]
         if self.res[k] is not None:
-            const = _sum_up(const, np.abs(sign) * np.take_along_axis(self.res[k], idx, axis=1))
+            const = sum_up(const, np.abs(sign) * np.take_along_axis(self.res[k], idx, axis=1))
         return self.bound(k, C, const)
 
 
@@ -170,10 +170,10 @@ def _intersect(ch: Chains, k, plo, phi, alo, ahi):
     nb, d_a, d_b, e_a = ch.nb[k + 1], ch.d_a[k + 1], ch.d_b[k + 1], ch.e_a[k + 1]
     m = len(d_a)
     bl, bu, dl, du = plo[:, d_b], phi[:, d_b], plo[:, nb:nb + m], phi[:, nb:nb + m]
-    al = np.maximum(alo[:, d_a], _dn(bl + dl))
-    au = np.minimum(ahi[:, d_a], _up(bu + du))
-    bl, bu = np.maximum(bl, _dn(al - du)), np.minimum(bu, _up(au - dl))
-    dl, du = np.maximum(dl, _dn(al - bu)), np.minimum(du, _up(au - bl))
+    al = np.maximum(alo[:, d_a], dn(bl + dl))
+    au = np.minimum(ahi[:, d_a], up(bu + du))
+    bl, bu = np.maximum(bl, dn(al - du)), np.minimum(bu, up(au - dl))
+    dl, du = np.maximum(dl, dn(al - bu)), np.minimum(du, up(au - bl))
     alo[:, d_a], ahi[:, d_a], plo[:, d_b], phi[:, d_b] = al, au, bl, bu
     plo[:, nb:nb + m], phi[:, nb:nb + m] = dl, du
     E = slice(nb + m, nb + m + len(e_a))

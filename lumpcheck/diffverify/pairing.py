@@ -20,8 +20,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..exact import as_fractions
-from ..network import IDENTITY, Activation, Layer, Network
+from ..ir.exact import as_fractions
+from ..ir.activation import IDENTITY, Activation
+from ..ir.network import Layer, Network
 from .arith import fraction_interval
 
 SUPPORTED = ("identity", "relu", "leaky_relu")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-from ..exact import fraction_str, to_fraction
+from ..ir.exact import fraction_str, to_fraction
 
 KINDS = ("epsilon", "top1", "argmin")
 

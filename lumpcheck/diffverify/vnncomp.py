@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from ..domain import Box
+from ..ir.domain import Box
 from ..errors import ModelFormatError, UnsupportedModelError
-from ..exact import decimal_str, fraction_str, parse_decimal
+from ..ir.exact import decimal_str, fraction_str, parse_decimal
 from .api import DiffResult
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"

@@ -6,10 +6,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from lumpcheck.domain import Box
-from lumpcheck.encode import encode_pair, solve
-from lumpcheck.network import Activation, Layer, Network, evaluate_float
-from lumpcheck.verify import Mode
+from lumpcheck.ir.domain import Box
+from lumpcheck.equivalence.encode import encode_pair
+from lumpcheck.solver.z3 import solve_constraints
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.network import Layer, Network, evaluate_float
+from lumpcheck.equivalence.mode import Mode
 
 RELU = Activation("relu")
 LEAKY = Activation("leaky_relu", Fraction(1, 8))
@@ -57,14 +59,15 @@ def negated(net: Network) -> Network:
 
 
 def z3_truth(a: Network, b: Network, box: Box, kind: str, eps: Fraction = Fraction(0)) -> str:
-    """'sat' / 'unsat' of the exact property by a monolithic z3 query (lumpcheck.encode), never by our engine."""
+    """'sat' / 'unsat' of the exact property by a monolithic z3 query (lumpcheck.equivalence.encode), never by our engine."""
     if kind == "argmin":
         a, b, mode = negated(a), negated(b), Mode("top1")
     elif kind == "top1":
         mode = Mode("top1")
     else:
         mode = Mode("epsilon", eps)
-    return solve(encode_pair(a, b, box, mode), 120).status
+    enc = encode_pair(a, b, box, mode)
+    return solve_constraints(enc.constraints, enc.inputs, 120).status
 
 
 def sampled_max_difference(a: Network, b: Network, box: Box, rng: np.random.Generator, count: int = 2000) -> float:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from lumpcheck.diffverify.bounds import Objective, run
 from lumpcheck.diffverify.pairing import Pairing, align, couple
 from lumpcheck.diffverify.spec import DiffMode
-from lumpcheck.exact import as_fractions
-from lumpcheck.network import Layer, Network
+from lumpcheck.ir.exact import as_fractions
+from lumpcheck.ir.network import Layer, Network
 
 from .helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from lumpcheck.diffverify.api import verify_pair
 from lumpcheck.diffverify.check import check_certificate
 from lumpcheck.diffverify.spec import DiffMode, violated
-from lumpcheck.domain import Box
-from lumpcheck.network import Layer, Network, Normalization, evaluate
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.network import Layer, Network, Normalization, evaluate
 
 from .helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net, sampled_max_difference, z3_truth
 

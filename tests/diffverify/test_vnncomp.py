@@ -7,9 +7,9 @@ import pytest
 
 from lumpcheck.diffverify.api import verify_pair
 from lumpcheck.diffverify.vnncomp import read_box_v2, read_instances, results_text, write_results
-from lumpcheck.domain import Box
+from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.network import Layer, Network
+from lumpcheck.ir.network import Layer, Network
 
 SPEC = """; two networks, inputs tied
 (vnnlib-version <2.0>)
