@@ -120,9 +120,9 @@ def _limit_threads() -> None:
 
 
 def run_diff(task: dict) -> dict:
-    from lumpcheck.diffverify.api import verify_pair
-    from lumpcheck.diffverify.check import check_certificate
-    from lumpcheck.diffverify.spec import DiffMode, violated
+    from lumpcheck.equivalence.pair import verify_pair
+    from lumpcheck.checker.difference import check_certificate
+    from lumpcheck.equivalence.mode import Mode, violated
 
     a, b, box = task["a"], task["b"], task["box"]
     t = time.monotonic()
@@ -133,7 +133,7 @@ def run_diff(task: dict) -> dict:
     if res.status == "sat":
         cex = res.counterexample
         ok = box.contains(cex.x) and tuple(evaluate(a, cex.x)) == cex.ya and tuple(evaluate(b, cex.x)) == cex.yb
-        out["witness_replays"] = bool(ok and violated(DiffMode.parse(task["mode"]), cex.ya, cex.yb))
+        out["witness_replays"] = bool(ok and violated(Mode.parse(task["mode"]), cex.ya, cex.yb))
     if res.status == "unsat":
         t = time.monotonic()
         chk = check_certificate(res.certificate, a, b)

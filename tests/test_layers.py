@@ -30,10 +30,11 @@ from lumpcheck.reduction.lumping import reduce
 PACKAGE = Path(__file__).resolve().parents[1] / "lumpcheck"
 FIXTURES = Path(__file__).resolve().parent / "layer_fixtures"
 RANK = {"errors": 0, "ir": 1, "io": 2, "bounds": 2, "solver": 2, "reduction": 3, "prove": 4, "equivalence": 5,
-        "epsilon": 6, "apps": 7, "diffverify": 5}
+        "epsilon": 6, "apps": 7}
 TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.bounds.arith"}
 KERNEL_BASE = {"errors", "ir", "io", "bounds", "checker"}
-KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
+KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "DIFF_FORMAT", "DIFF_FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS",
+                    "AXIOMS"}
 """What untrusted code may import from lumpcheck.checker.document (the format's constants, never checking code)."""
 UNTRUSTED = ("lumpcheck.reduction", "lumpcheck.prove", "lumpcheck.equivalence", "lumpcheck.epsilon", "lumpcheck.apps",
              "lumpcheck.solver", "lumpcheck.bounds.tighten", "lumpcheck.bounds.deviation")

@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.diffverify.arith import fraction_interval
-from lumpcheck.diffverify.relax import pair_offset, pair_range, single_offset
+from lumpcheck.bounds.outward import fraction_interval
+from lumpcheck.bounds.pair_relax import pair_offset, pair_range, single_offset
 
 small = st.integers(-64, 64).map(lambda v: v / 16)
 slope = st.integers(-32, 48).map(lambda v: v / 16)

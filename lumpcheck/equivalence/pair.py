@@ -3,7 +3,7 @@
 One hard wall-clock deadline covers the whole call (pairing and encoding included). Verdicts as in
 VNN-COMP: 'unsat' (no counterexample exists: equivalent), 'sat' (an exactly replayed counterexample),
 'unknown', 'timeout', 'error'. 'unsat' comes only from closed branch-and-bound leaves whose bounds are
-sound by construction; the certificate lets `check.check_certificate` re-derive every leaf independently.
+sound by construction; the certificate lets `lumpcheck.checker.difference.check_certificate` re-derive every leaf independently.
 """
 
 from __future__ import annotations
@@ -13,25 +13,23 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..bounds.arith import check_float_environment
+from ..bounds.coupling import Pairing, couple
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.network import Network
-from .attack import Counterexample
+from ..solver.verdict import Verdict
 from .bab import Problem, Search, SearchOutcome
-from .certificate import build_certificate
-from .pairing import Pairing, couple
+from .mode import Mode
+from .pair_certificate import build_certificate
+from .pair_falsify import Counterexample
 from .parallel import Limits, parallel_search
-from .spec import DiffMode
-
-STATUSES = ("unsat", "sat", "unknown", "timeout", "error")
-
 
 @dataclass
 class DiffResult:
     """The verdict; for 'sat' the exact counterexample, for 'unsat' (optionally) a certificate."""
 
-    status: str
-    mode: DiffMode
+    status: Verdict
+    mode: Mode
     message: str = ""
     counterexample: Counterexample | None = None
     certificate: dict | None = None
@@ -39,14 +37,13 @@ class DiffResult:
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}; known: {', '.join(STATUSES)}")
+        self.status = Verdict(self.status)  # ValueError naming the value for an unknown verdict
 
     def to_dict(self) -> dict:
         """JSON-ready summary (exact numbers as 'p/q'); the certificate is not included."""
         cex = self.counterexample
         return {
-            "status": self.status,
+            "status": str(self.status),
             "mode": str(self.mode),
             "message": self.message,
             "witness": None if cex is None else [fraction_str(v) for v in cex.x],
@@ -61,7 +58,7 @@ def verify_pair(
     a: Network,
     b: Network,
     box: Box,
-    mode: DiffMode | str,
+    mode: Mode | str,
     timeout: float,
     *,
     workers: int = 0,
@@ -82,7 +79,9 @@ def verify_pair(
     """
     start = time.monotonic()
     deadline = start + timeout
-    mode = DiffMode.parse(mode) if isinstance(mode, str) else mode
+    mode = Mode.parse(mode) if isinstance(mode, str) else mode
+    if mode.kind == "strict":  # all outputs equal <=> max |difference| <= 0
+        mode = Mode("epsilon", 0)
     if box.dim != a.input_size:
         raise ValueError(f"the box has {box.dim} inputs but the networks take {a.input_size}")
     check_float_environment()
@@ -97,7 +96,7 @@ def verify_pair(
     return _result(problem, outcome, mode, certificate, start, (a, b))
 
 
-def _result(problem: Problem, outcome: SearchOutcome, mode: DiffMode, want_cert: bool, start: float, nets) -> DiffResult:
+def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: bool, start: float, nets) -> DiffResult:
     stats = dict(outcome.stats)
     stats["pairs"] = problem.coupling.pairing.size
     stats["strategy"] = problem.strategy
@@ -113,6 +112,7 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: DiffMode, want_cert:
     cert = build_certificate(problem, outcome, *nets) if want_cert else None
     message = f"{len(outcome.leaves)} leaves closed by differential bounds"
     return DiffResult("unsat", mode, message, certificate=cert, stats=stats, seconds=time.monotonic() - start)
+
 
 def _uncovered(problem: Problem, outcome: SearchOutcome) -> str:
     """'' when, for every part of the claim, the leaves' weights 2^-depth sum to exactly 1 (a complete split tree

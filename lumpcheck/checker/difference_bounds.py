@@ -1,11 +1,12 @@
 """The checker's own re-derivation of differential bounds (no code shared with the prover).
 
-Trusted: the exact network IR, lumpcheck.exact, and the float environment test of lumpcheck.bounds.
-Arithmetic: binary64 round to nearest with gradual underflow (bounds.check_float_environment); `up`
+Trusted: the exact network IR (lumpcheck.ir). Independent of bounds/outward.py, bounds/pair_relax.py and
+bounds/difference_chain.py (restated here).
+Arithmetic: binary64 round to nearest with gradual underflow (bounds.arith.check_float_environment); `up`
 adds |x|·2^-52 + 2^-1074 >= ulp(x), so the rounded result is >= succ(x) >= the exact value of the
 operation that produced x (and `dn` symmetrically). A length-n dot product computed in any order errs
-by at most n·2^-52·fl(Σ|x_i y_i|) + n·2^-1072 (Higham Thm 3.1 with underflow; see lumpcheck/bounds.py).
-Model (pairing.py's definition, restated): hidden layer k of the product chain has coordinates
+by at most n·2^-52·fl(Σ|x_i y_i|) + n·2^-1072 (Higham Thm 3.1 with underflow; see bounds/propagate.py).
+Model (bounds/coupling.py's definition, restated): hidden layer k of the product chain has coordinates
 [z_B | Δ_t = z_A[i_t] − z_B[j_t] | unpaired z_A]; post-activations [h_B | h_A[i_t] − h_B[j_t] | h_A].
 Relaxations: per coordinate, recorded slopes (or this module's defaults) with offsets computed here as
 rigorous extrema of the residual (piecewise linear; for differences a Lagrangian dual over each sign
@@ -20,8 +21,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..ir.exact import as_fractions
 from ..ir.activation import Activation
+from ..ir.exact import as_fractions
 from ..ir.network import Network
 
 U52 = 2.0**-52

@@ -20,10 +20,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..ir.exact import as_fractions
 from ..ir.activation import IDENTITY, Activation
+from ..ir.exact import as_fractions
 from ..ir.network import Layer, Network
-from .arith import fraction_interval
+from .outward import fraction_interval
 
 SUPPORTED = ("identity", "relu", "leaky_relu")
 ALIGN_TOLERANCE = 0.5

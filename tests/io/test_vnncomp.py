@@ -5,8 +5,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lumpcheck.diffverify.api import verify_pair
-from lumpcheck.diffverify.vnncomp import read_box_v2, read_instances, results_text, write_results
+from lumpcheck.equivalence.pair import verify_pair
+from lumpcheck.io.vnncomp import read_box_v2, read_instances, results_text, write_results
 from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.ir.network import Layer, Network
@@ -61,10 +61,10 @@ def test_results_file_lists_inputs_and_both_outputs(tmp_path):
     a = Network([Layer(np.array([[1.0]]), np.zeros(1))])
     b = Network([Layer(np.array([[0.5]]), np.zeros(1))])
     res = verify_pair(a, b, Box((Fraction(0),), (Fraction(1),)), "epsilon=1/4", timeout=10)
-    text = results_text(res)
+    text = results_text(res.status, res.counterexample.x, res.counterexample.ya, res.counterexample.yb)
     assert text.startswith("sat\n((X_0 ") and "(Y_0 " in text and "(Y2_0 " in text
     x = Fraction(text.split("(X_0 ")[1].split(")")[0])
     assert x > Fraction(1, 2)  # |x − x/2| > 1/4
     unsat = verify_pair(a, b, Box((Fraction(0),), (Fraction(1),)), "epsilon=3/5", timeout=10)
-    write_results(unsat, tmp_path / "out.txt")
+    write_results(tmp_path / "out.txt", unsat.status)
     assert (tmp_path / "out.txt").read_text() == "unsat\n"

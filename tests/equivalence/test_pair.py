@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.diffverify.api import verify_pair
-from lumpcheck.diffverify.check import check_certificate
-from lumpcheck.diffverify.spec import DiffMode, violated
+from lumpcheck.equivalence.pair import verify_pair
+from lumpcheck.checker.difference import check_certificate
+from lumpcheck.equivalence.mode import Mode, violated
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, Normalization, evaluate
 
-from .helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net, sampled_max_difference, z3_truth
+from pair_helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net, sampled_max_difference, z3_truth
 
 
 def _instance(seed: int, kind: str):
@@ -35,7 +35,7 @@ def _instance(seed: int, kind: str):
 @given(st.integers(0, 10**6), st.sampled_from(["epsilon", "top1", "argmin"]))
 def test_no_wrong_verdict(seed, kind):
     a, b, box, eps = _instance(seed, kind)
-    mode = DiffMode(kind, eps)
+    mode = Mode(kind, eps)
     res = verify_pair(a, b, box, mode, timeout=20)
     truth = z3_truth(a, b, box, kind, eps)
     if res.status in ("sat", "unsat") and truth in ("sat", "unsat"):
@@ -54,7 +54,7 @@ def test_no_wrong_verdict(seed, kind):
 def test_no_wrong_verdict_with_neuron_splitting(seed, kind):
     """The ReLU-splitting strategy (separate per-network trees for top1/argmin) against the same ground truth."""
     a, b, box, eps = _instance(seed, kind)
-    res = verify_pair(a, b, box, DiffMode(kind, eps), timeout=20, strategy="relu")
+    res = verify_pair(a, b, box, Mode(kind, eps), timeout=20, strategy="relu")
     truth = z3_truth(a, b, box, kind, eps)
     if res.status in ("sat", "unsat") and truth in ("sat", "unsat"):
         assert res.status == truth, (seed, kind, res.status, truth)
@@ -68,9 +68,9 @@ def test_epsilon_equal_to_the_exact_maximum_is_unsat_and_one_ulp_less_is_sat():
     a = Network([Layer(one, np.zeros(1), RELU), Layer(one, np.zeros(1))])
     b = Network([Layer(np.array([[0.75]]), np.zeros(1), RELU), Layer(one, np.zeros(1))])
     box = Box((Fraction(0),), (Fraction(1),))
-    below = verify_pair(a, b, box, DiffMode("epsilon", Fraction(1, 4) - Fraction(1, 2**60)), timeout=10)
+    below = verify_pair(a, b, box, Mode("epsilon", Fraction(1, 4) - Fraction(1, 2**60)), timeout=10)
     assert below.status == "sat" and below.counterexample.x == (Fraction(1),)
-    at = verify_pair(a, b, box, DiffMode("epsilon", Fraction(1, 4)), timeout=5)
+    at = verify_pair(a, b, box, Mode("epsilon", Fraction(1, 4)), timeout=5)
     assert at.status in ("unsat", "timeout", "unknown")  # never sat: no input exceeds 1/4
     if at.status == "unsat":
         assert check_certificate(at.certificate, a, b).valid
@@ -84,7 +84,7 @@ def test_ties_are_disagreements_in_argmin():
     box = Box((Fraction(-1),), (Fraction(1),))
     res = verify_pair(a, b, box, "argmin", timeout=10)
     assert res.status == "sat"
-    assert violated(DiffMode("argmin"), res.counterexample.ya, res.counterexample.yb)
+    assert violated(Mode("argmin"), res.counterexample.ya, res.counterexample.yb)
 
 
 def test_normalisation_metadata_is_refused():
@@ -103,7 +103,7 @@ def test_deadline_is_hard_with_worker_processes():
     b = near_copy(rng, a, "noise")
     box = Box((Fraction(-8),) * 6, (Fraction(8),) * 6)
     start = time.monotonic()
-    res = verify_pair(a, b, box, DiffMode("epsilon", Fraction(1, 10**6)), timeout=3, workers=2)
+    res = verify_pair(a, b, box, Mode("epsilon", Fraction(1, 10**6)), timeout=3, workers=2)
     elapsed = time.monotonic() - start
     assert res.status in ("timeout", "sat", "unknown")
     assert elapsed < 3 + 2.0
@@ -115,8 +115,8 @@ def test_worker_processes_reach_the_same_verdict():
     b = near_copy(rng, a, "noise")
     box = random_box(rng, 2)
     eps = Fraction(sampled_max_difference(a, b, box, rng) * 1.3).limit_denominator(256)
-    seq = verify_pair(a, b, box, DiffMode("epsilon", eps), timeout=30)
-    par = verify_pair(a, b, box, DiffMode("epsilon", eps), timeout=30, workers=2)
+    seq = verify_pair(a, b, box, Mode("epsilon", eps), timeout=30)
+    par = verify_pair(a, b, box, Mode("epsilon", eps), timeout=30, workers=2)
     assert seq.status == par.status
     if par.status == "unsat":
         assert check_certificate(par.certificate, a, b).valid

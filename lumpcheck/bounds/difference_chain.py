@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arith import ULP_FACTOR, FloatOverflow, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up, vecmat_up_nonneg
-from .pairing import ChainLayer
+from .arith import FloatOverflow
+from .coupling import ChainLayer
+from .outward import ULP_FACTOR, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up, vecmat_up_nonneg
 
 FOLDED_OFFSET = 1e-290
 """Offsets up to this size on linear coordinates are charged as |C|·offset instead of selected by sign."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import add_up, max_product, sub_interval
+from .outward import add_up, max_product, sub_interval
 
 NEG_INF = -np.inf
 

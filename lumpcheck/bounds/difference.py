@@ -4,20 +4,22 @@ For a batch of input boxes, layer by layer: interval bounds, then back-substitut
 product chain (coordinates z_B, Δ = z_A − z_B for paired neurons, unpaired z_A; see pairing.py) and on
 A's own chain. The two are intersected through a = b + Δ, the split phases of a branch (a >= 0 ...) are
 imposed, and the layer's relaxations are chosen (relax.py: any slopes, offsets derived soundly). At the
-output an `Objective` asks for upper bounds of a few linear rows and says which boxes are closed.
+output an objective (`RowObjective`) asks for upper bounds of a few linear rows and says which boxes are closed.
 Every number is a sound bound of the exact rational networks (outward-rounded float64, see arith.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from .arith import FloatOverflow, add_up, down, max_product, up
-from .chain import Chain, LayerRelaxation
-from .pairing import Coupling
-from .relax import (
+from .arith import FloatOverflow
+from .coupling import Coupling
+from .difference_chain import Chain, LayerRelaxation
+from .outward import add_up, down, max_product, up
+from .pair_relax import (
     choose_pair,
     default_pair_slopes,
     default_single_slopes,
@@ -26,65 +28,15 @@ from .relax import (
     single_offset,
     single_range,
 )
-from .spec import DiffMode
 
-SLACK = 1e-9
-"""A box closes only with this margin (absolute, plus relative to ε), so that an independent re-derivation
-whose rounding differs in the last bits still closes it."""
-
-
-# ---------------------------------------------------------------- objectives
-
-
-@dataclass
-class Objective:
-    """The rows bounded at the output and the closing rule, for a batch with decision `classes` (N,).
-
-    Rows are keyed by chain: 'p' over the product's output coordinates [z_B | Δ], 'a' over A's outputs,
-    'b' over B's outputs. epsilon: ±Δ_i <= ε. top1/argmin with class c: s·(y_j − y_c) < 0 for j != c in
-    both networks (s = +1 for top1, −1 for argmin), A's margins bounded on A's chain and through the
-    product chain (y_A = y_B + Δ), the better one counting.
-    """
-
-    mode: DiffMode
-    classes: np.ndarray | None = None
-    part: str = "all"  # classification modes: 'a' or 'b' bounds one network's margins only
+class RowObjective(Protocol):
+    """What the bound passes need from an objective (equivalence/objective.py defines the modes' objectives)."""
 
     def rows(self, coupling: Coupling, n: int) -> dict[str, np.ndarray]:
-        m = coupling.output_size
-        if self.mode.kind == "epsilon":
-            zero, eye = np.zeros((m, m)), np.eye(m)
-            return {"p": np.vstack([np.hstack([zero, eye]), np.hstack([zero, -eye])])}
-        margin = np.broadcast_to(np.eye(m), (n, m, m)).copy()
-        margin[np.arange(n), :, self.classes] -= 1.0  # row j: e_j − e_c
-        margin *= float(self.mode.sign)
-        if self.part != "all":
-            return {self.part: margin}
-        return {"p": np.concatenate([margin, margin], axis=2), "a": margin, "b": margin}
-
-    def slack(self) -> float:
-        return SLACK * (1.0 + float(self.mode.epsilon))
-
-    def gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
-        """Per box and row, how far the bound is from closing (< 0: that row is closed)."""
-        if self.mode.kind == "epsilon":
-            return uppers["p"] - (float(self.mode.epsilon) - self.slack())
-        if self.part != "all":
-            g = uppers[self.part] + self.slack()
-        else:
-            g = np.maximum(uppers["b"], np.minimum(uppers["p"], uppers["a"])) + self.slack()
-        own = np.arange(g.shape[1])[None, :] == self.classes[:, None]
-        return np.where(own, -np.inf, g)
-
-    def part_closed(self, uppers: dict[str, np.ndarray], part: str) -> np.ndarray:
-        """Per box: are one network's margins all closed (part 'a' or 'b'; classification modes)?"""
-        g = (uppers[part] if part == "b" else np.minimum(uppers["p"], uppers["a"])) + self.slack()
-        own = np.arange(g.shape[1])[None, :] == self.classes[:, None]
-        return np.all(own | (g < 0), axis=1)
+        """Per chain key ('p', 'a', 'b'): the linear rows (n, R, m) or (R, m) whose upper bounds are wanted."""
 
     def closed(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
-        """Per box: do the bounds prove the property?"""
-        return np.all(self.gaps(uppers) < 0, axis=1)
+        """Per box: do the rows' upper bounds prove the property?"""
 
 
 # ---------------------------------------------------------------- results
@@ -129,7 +81,7 @@ def run(
     coupling: Coupling,
     xl: np.ndarray,
     xu: np.ndarray,
-    objective: Objective | None,
+    objective: RowObjective | None,
     *,
     slopes: list[dict] | None = None,
     phases: list[tuple[np.ndarray, np.ndarray]] | None = None,
@@ -179,7 +131,7 @@ def run_single(
     part: str,
     xl: np.ndarray,
     xu: np.ndarray,
-    objective: Objective,
+    objective: RowObjective,
     *,
     slopes: list[dict] | None = None,
     phases: list[tuple[np.ndarray, np.ndarray]] | None = None,

@@ -6,13 +6,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.diffverify.bounds import Objective, run
-from lumpcheck.diffverify.pairing import Pairing, align, couple
-from lumpcheck.diffverify.spec import DiffMode
+from lumpcheck.bounds.difference import run
+from lumpcheck.equivalence.objective import Objective
+from lumpcheck.bounds.coupling import Pairing, align, couple
+from lumpcheck.equivalence.mode import Mode
 from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.network import Layer, Network
 
-from .helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net
+from pair_helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_box, random_net
 
 
 def exact_layers(net: Network, x):
@@ -70,7 +71,7 @@ def test_bounds_contain_exact_values(seed, kind, act):
     c = couple(a, b)
     xl = np.array([[float(v) for v in box.lower]])
     xu = np.array([[float(v) for v in box.upper]])
-    res = run(c, xl, xu, Objective(DiffMode("epsilon", Fraction(1))))
+    res = run(c, xl, xu, Objective(Mode("epsilon", Fraction(1))))
     for x in sample_points(box, rng):
         assert_contains(c, res, x)
 
@@ -86,12 +87,12 @@ def test_bounds_hold_on_relu_branches(seed):
     c = couple(a, b)
     xl = np.array([[float(v) for v in box.lower]] * 3)
     xu = np.array([[float(v) for v in box.upper]] * 3)
-    root = run(c, xl[:1], xu[:1], Objective(DiffMode("epsilon", Fraction(1))))
+    root = run(c, xl[:1], xu[:1], Objective(Mode("epsilon", Fraction(1))))
     phases = [(rng.integers(-1, 2, (3, c.chain_a[k].size)).astype(float) * (rng.random((3, c.chain_a[k].size)) < 0.3),
                rng.integers(-1, 2, (3, c.chain_b[k].size)).astype(float) * (rng.random((3, c.chain_b[k].size)) < 0.3))
               for k in range(c.depth - 1)]
     for prior in (None, root):
-        res = run(c, xl, xu, Objective(DiffMode("epsilon", Fraction(1))), phases=phases, prior=prior)
+        res = run(c, xl, xu, Objective(Mode("epsilon", Fraction(1))), phases=phases, prior=prior)
         for e in range(3):
             if res.empty[e]:
                 continue
@@ -110,7 +111,7 @@ def test_fraction_weights_and_unrelated_networks():
     c = couple(a, b)
     assert c.depth == 3 and c.a.layers[0].activation.kind == "identity"  # a padded with an identity layer
     res = run(c, np.array([[float(v) for v in box.lower]]), np.array([[float(v) for v in box.upper]]),
-              Objective(DiffMode("epsilon", Fraction(1))))
+              Objective(Mode("epsilon", Fraction(1))))
     for x in sample_points(box, rng, 40):
         assert_contains(c, res, x)
 

@@ -32,12 +32,12 @@ import struct
 
 import numpy as np
 
+from ..bounds.coupling import fingerprint
+from ..checker.document import DIFF_FORMAT, DIFF_FORMAT_VERSION
 from ..ir.exact import fraction_str
 from ..ir.network import Network
 from .bab import Leaf, Problem, SearchOutcome
-from .pairing import fingerprint
 
-FORMAT, VERSION = "lumpcheck-diff-certificate", 1
 
 
 def encode_slopes(records: tuple) -> str:
@@ -76,8 +76,8 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         cls = outcome.leaves[0].cls if outcome.leaves else None
         root = {"class": cls, "slopes": encode_slopes(outcome.root_slopes)}
     return {
-        "format": FORMAT,
-        "version": VERSION,
+        "format": DIFF_FORMAT,
+        "version": DIFF_FORMAT_VERSION,
         "claim": {
             "mode": str(problem.mode),
             "box": {"lower": [fraction_str(v) for v in problem.box.lower], "upper": [fraction_str(v) for v in problem.box.upper]},

@@ -18,7 +18,7 @@ import numpy as np
 from ..ir.domain import Box
 from ..ir.exact import to_float
 from ..ir.network import Network, evaluate
-from .spec import DiffMode, violated
+from .mode import Mode, violated
 
 PGD_STEPS = 40
 BISECTION_STEPS = 60
@@ -33,7 +33,7 @@ class Counterexample:
     yb: tuple[Fraction, ...]
 
 
-def replay(a: Network, b: Network, box: Box, mode: DiffMode, x: Sequence[float]) -> Counterexample | None:
+def replay(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[float]) -> Counterexample | None:
     """Clamp x (its exact float values) into the exact box and decide the property exactly."""
     xs = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, box.lower, box.upper))
     ya, yb = tuple(evaluate(a, xs)), tuple(evaluate(b, xs))
@@ -73,21 +73,21 @@ class FloatPair:
         return total
 
 
-def float_score(mode: DiffMode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
+def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """> 0 where the floats suggest a violation (epsilon: excess over ε; classification: decisions differ)."""
     if mode.kind == "epsilon":
         return np.abs(ya - yb).max(axis=1) - float(mode.epsilon)
     return np.where(_decision(mode, ya) != _decision(mode, yb), 1.0, -1.0)
 
 
-def _decision(mode: DiffMode, y: np.ndarray) -> np.ndarray:
+def _decision(mode: Mode, y: np.ndarray) -> np.ndarray:
     return np.argmax(y * mode.sign, axis=1)
 
 
 class Searcher:
     """Float search on one pair and box; every hit goes through `replay`."""
 
-    def __init__(self, a: Network, b: Network, box: Box, mode: DiffMode, seed: int = 0):
+    def __init__(self, a: Network, b: Network, box: Box, mode: Mode, seed: int = 0):
         self.a, self.b, self.box, self.mode = a, b, box, mode
         self.pair = FloatPair(a, b)
         self.lo = np.array([float(v) for v in box.lower])

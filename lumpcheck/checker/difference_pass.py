@@ -1,15 +1,15 @@
-"""The checker's bound pass over a batch of leaves (independent of the prover; arithmetic of check_bounds).
+"""The checker's bound pass over a batch of leaves (independent of the prover; arithmetic of difference_bounds).
 
 For each hidden layer: interval bounds of the three chains; back-substitution of the coordinates whose
 neuron is unstable; intersection through a = b + Δ; the leaf's phase restrictions; relaxations from the
-recorded slopes (defaults elsewhere) with offsets derived in check_bounds. Then the objective rows.
+recorded slopes (defaults elsewhere) with offsets derived in difference_bounds. Then the objective rows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .check_bounds import (
+from .difference_bounds import (
     Chains,
     dn,
     err,

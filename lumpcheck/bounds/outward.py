@@ -1,10 +1,10 @@
-"""Outward-rounded float64 arithmetic for the differential prover (the A1/A2 argument of lumpcheck.bounds).
+"""Outward-rounded float64 arithmetic for the differential prover (the A1/A2 argument of bounds/propagate.py).
 
-(A1) numpy computes in binary64, round to nearest, gradual underflow (`bounds.check_float_environment`):
+(A1) numpy computes in binary64, round to nearest, gradual underflow (`bounds.arith.check_float_environment`):
      one operation with exact result r and computed v satisfies pred(v) <= r <= succ(v), so `up(v)` >= r
      and `down(v)` <= r.
 (A2) a dot product of length n computed by BLAS in any order satisfies |ŝ - s| <= n·2^-52·T̂ + n·2^-1072
-     with T̂ = fl(Σ|x_i y_i|) (Higham, Thm 3.1; see bounds.py). `enclose` evaluates that bound with
+     with T̂ = fl(Σ|x_i y_i|) (Higham, Thm 3.1; see propagate.py). `enclose` evaluates that bound with
      upward rounding. Non-finite results raise `FloatOverflow` (the caller answers unknown).
 Intervals of coefficients [lo, hi] are used where an exact coefficient is not a float (LeakyReLU slopes
 such as 1/100, differences of slopes): the max of c·v over c in [clo, chi] and v in [vl, vu] is at a corner.
@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-
 import numpy as np
+
+from .arith import FloatOverflow, round_to_float
 
 
 ULP_FACTOR = 2.0**-52
 TINY = 2.0**-1072
-
-
-class FloatOverflow(ArithmeticError):
-    """A float intermediate overflowed: the float-sound computation cannot continue."""
 
 
 SMALLEST = 2.0**-1074
@@ -85,18 +82,7 @@ def max_product(clo: np.ndarray, chi: np.ndarray, vlo: np.ndarray, vhi: np.ndarr
 
 def fraction_interval(q: Fraction) -> tuple[float, float]:
     """Floats lo <= q <= hi, both within one ulp of q."""
-    f = float(q)
-    lo = f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
-    hi = f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
-    return lo, hi
-
-
-def round_down(q: Fraction) -> float:
-    return fraction_interval(q)[0]
-
-
-def round_up(q: Fraction) -> float:
-    return fraction_interval(q)[1]
+    return round_to_float(q, up=False), round_to_float(q, up=True)
 
 
 def vecmat_up(Y: np.ndarray, Wt: np.ndarray, abs_Wt: np.ndarray | None = None) -> np.ndarray:

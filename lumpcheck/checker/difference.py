@@ -1,12 +1,13 @@
-"""Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see certificate.py).
+"""Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see specs/diff-certificate.md).
 
 Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
 (epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs).
-Trusted: lumpcheck.network (the exact IR), lumpcheck.exact, lumpcheck.domain, lumpcheck.io (model readers),
-lumpcheck.bounds.check_float_environment; nothing of the prover (pairing, relax, chain, bounds, bab, ...).
+Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
+bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
+equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
 Checked: the networks' fingerprints; that the leaves' paths form a complete binary split tree (so the
 leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
-(check_bounds, check_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
+(difference_bounds, difference_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
 best output of both networks (margins < 0). A leaf whose re-derived bounds are contradictory is empty.
 """
 
@@ -16,8 +17,6 @@ import base64
 import hashlib
 import json
 import struct
-import time
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,24 +24,12 @@ import numpy as np
 
 from ..bounds.arith import check_float_environment
 from ..ir.network import Network
-from .check_bounds import q_interval, build_chains
-from .check_pass import hidden_pass, single_pass
+from .difference_bounds import build_chains, q_interval
+from .difference_pass import hidden_pass, single_pass
+from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .result import CheckResult
 
-FORMAT, VERSION = "lumpcheck-diff-certificate", 1
 BATCH = 128
-
-
-@dataclass
-class CheckResult:
-    """valid, or invalid with the reasons found (the first is shown); counters for the report."""
-
-    valid: bool
-    reasons: list[str] = field(default_factory=list)
-    leaves: int = 0
-    seconds: float = 0.0
-
-    def __str__(self) -> str:
-        return "valid" if self.valid else f"invalid: {self.reasons[0]}"
 
 
 class Invalid(Exception):
@@ -64,16 +51,14 @@ def fingerprint(net: Network) -> str:
 
 def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:
     """Re-check a differential certificate against the networks a and b."""
-    start = time.monotonic()
     try:
         if not isinstance(doc, dict):
             doc = json.loads(Path(doc).read_text())
-        n = _check(doc, a, b, batch)
-        return CheckResult(True, [], n, time.monotonic() - start)
+        return CheckResult(True, [], _check(doc, a, b, batch))
     except Invalid as e:
-        return CheckResult(False, [str(e)], 0, time.monotonic() - start)
+        return CheckResult(False, [str(e)])
     except (ValueError, KeyError, TypeError, IndexError, struct.error, ArithmeticError) as e:
-        return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"], 0, time.monotonic() - start)
+        return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"])
 
 
 # ---------------------------------------------------------------- the document
@@ -92,8 +77,8 @@ def _mode(text: str) -> tuple[str, Fraction]:
 
 
 def _claim(doc: dict, a: Network, b: Network):
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise Invalid(f"not a {FORMAT} v{VERSION} document (format {doc.get('format')!r}, version {doc.get('version')!r})")
+    if doc.get("format") != DIFF_FORMAT or doc.get("version") != DIFF_FORMAT_VERSION:
+        raise Invalid(f"not a {DIFF_FORMAT} v{DIFF_FORMAT_VERSION} document (format {doc.get('format')!r}, version {doc.get('version')!r})")
     claim = doc["claim"]
     for name, net in (("a", a), ("b", b)):
         if net.normalization is not None:
@@ -208,7 +193,7 @@ def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
 # ---------------------------------------------------------------- leaves
 
 
-def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
+def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
     check_float_environment()
     (kind, eps), lower, upper = _claim(doc, a, b)
     strategy = doc["strategy"]
@@ -239,7 +224,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> int:
     for start in range(0, len(leaves), batch):
         chunk = list(range(start, min(start + batch, len(leaves))))
         _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
-    return len(leaves)
+    return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
 
 
 def _float_box(lower, upper):

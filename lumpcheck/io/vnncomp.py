@@ -20,11 +20,11 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
-from ..ir.domain import Box
 from ..errors import ModelFormatError, UnsupportedModelError
+from ..ir.domain import Box
 from ..ir.exact import decimal_str, fraction_str, parse_decimal
-from .api import DiffResult
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
@@ -135,17 +135,17 @@ def _value(q: Fraction) -> str:
         return fraction_str(q)
 
 
-def results_text(result: DiffResult) -> str:
-    """The VNN-COMP results file for a verdict (counterexample after 'sat')."""
-    status = result.status
+def results_text(status: str, x: Sequence[Fraction] = (), ya: Sequence[Fraction] = (),
+                 yb: Sequence[Fraction] = ()) -> str:
+    """The VNN-COMP results file for a verdict: for 'sat' the exact counterexample x with both outputs."""
     if status != "sat":
         return f"{status}\n"
-    cex = result.counterexample
-    parts = [f"(X_{i} {_value(v)})" for i, v in enumerate(cex.x)]
-    parts += [f"(Y_{i} {_value(v)})" for i, v in enumerate(cex.ya)]
-    parts += [f"(Y2_{i} {_value(v)})" for i, v in enumerate(cex.yb)]
+    parts = [f"(X_{i} {_value(v)})" for i, v in enumerate(x)]
+    parts += [f"(Y_{i} {_value(v)})" for i, v in enumerate(ya)]
+    parts += [f"(Y2_{i} {_value(v)})" for i, v in enumerate(yb)]
     return "sat\n(" + "\n ".join(parts) + ")\n"
 
 
-def write_results(result: DiffResult, path: str | Path) -> None:
-    Path(path).write_text(results_text(result))
+def write_results(path: str | Path, status: str, x: Sequence[Fraction] = (), ya: Sequence[Fraction] = (),
+                  yb: Sequence[Fraction] = ()) -> None:
+    Path(path).write_text(results_text(status, x, ya, yb), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Small random pairs and an independent ground truth (z3 over the exact networks) for diffverify tests."""
+"""Small random pairs and an independent ground truth (z3 over the exact networks) for the differential engine's tests."""
 
 from __future__ import annotations
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..bounds.arith import FloatOverflow, round_to_floats
+from ..bounds.coupling import Coupling
+from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
-from .arith import FloatOverflow, round_down, round_up
-from .attack import Counterexample, Searcher
-from .bounds import BatchBounds, Objective, run, run_single
-from .pairing import Coupling
-from .spec import DiffMode
+from .mode import Mode
+from .objective import Objective
+from .pair_falsify import Counterexample, Searcher
 
 INPUT_SPLIT_MAX_DIM = 12
 """Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
@@ -82,7 +83,7 @@ class Problem:
 
     coupling: Coupling
     box: Box
-    mode: DiffMode
+    mode: Mode
     strategy: str = "auto"
     batch: int = 64
     seed: int = 0
@@ -93,8 +94,8 @@ class Problem:
             self.strategy = "input" if self.box.dim <= INPUT_SPLIT_MAX_DIM else "relu"
         if self.strategy not in ("input", "relu"):
             raise ValueError(f"unknown strategy {self.strategy!r} (input, relu)")
-        self.xl = np.array([round_down(v) for v in self.box.lower])
-        self.xu = np.array([round_up(v) for v in self.box.upper])
+        self.xl = round_to_floats(self.box.lower, up=False)
+        self.xu = round_to_floats(self.box.upper, up=True)
 
 
 def root_nodes(problem: Problem) -> list[Node]:
