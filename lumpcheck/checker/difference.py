@@ -18,12 +18,15 @@ import hashlib
 import json
 import struct
 from fractions import Fraction
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..bounds.arith import check_float_environment
+from ..ir.domain import Box
 from ..ir.network import Network
+from ..ir.semantics import Comparison, ComparisonError, compare
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
@@ -50,11 +53,23 @@ def fingerprint(net: Network) -> str:
 
 
 def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:
-    """Re-check a differential certificate against the networks a and b."""
+    """Re-check a differential certificate against the networks a and b.
+
+    A claim with a "models" entry is about the models a and b (normalisation and clipping included) on the
+    models' box it records: the checker rebuilds their comparison form with ir.semantics.compare (property (C):
+    the plain chains agree on the plain box iff the models agree on the models' box) and requires the claim's
+    box to be exactly that plain box. Without it, the claim is about the bare networks a and b on its box."""
     try:
         if not isinstance(doc, dict):
-            doc = json.loads(Path(doc).read_text())
-        return CheckResult(True, [], _check(doc, a, b, batch))
+            doc = json.loads(Path(doc).read_text(encoding="utf-8"))
+        models = doc["claim"].get("models")
+        if models is None:
+            return CheckResult(True, [], _check(doc, a, b, batch))
+        comparison = _comparison(models, doc["claim"]["box"], a, b)
+        scope = _check(doc, comparison.a, comparison.b, batch)
+        box = comparison.model_box
+        return CheckResult(True, [], replace(scope, lower=None if box is None else box.lower,
+                                             upper=None if box is None else box.upper, semantics="model"))
     except Invalid as e:
         return CheckResult(False, [str(e)])
     except (ValueError, KeyError, TypeError, IndexError, struct.error, ArithmeticError) as e:
@@ -62,6 +77,22 @@ def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: 
 
 
 # ---------------------------------------------------------------- the document
+
+
+def _comparison(models: dict, plain_box: dict, a: Network, b: Network) -> Comparison:
+    domain = models["domain"]
+    box = None if domain is None else Box(tuple(Fraction(v) for v in domain["lower"]),
+                                          tuple(Fraction(v) for v in domain["upper"]))
+    try:
+        comparison = compare(a, b, box, fold_outputs=True, clip_layers=True)
+    except ComparisonError as e:
+        raise Invalid(f"the models cannot be compared: {e.message}") from None
+    plain = comparison.box
+    claimed = (tuple(Fraction(v) for v in plain_box["lower"]), tuple(Fraction(v) for v in plain_box["upper"]))
+    if plain is None or (plain.lower, plain.upper) != claimed:
+        raise Invalid("claim: the box is not the comparison form of the models' box "
+                      "(ir.semantics.compare with the output maps folded and clips compiled)")
+    return comparison
 
 
 def _mode(text: str) -> tuple[str, Fraction]:
