@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.checker.difference import check_certificate
@@ -181,3 +183,69 @@ def test_input_boxes_handing_over_to_one_network_check():
     assert check_certificate(res.certificate, a, b).valid
     doc = _tampered(res.certificate, lambda d: d["leaves"][0].__setitem__("pass", "both"))
     assert not check_certificate(doc, a, b).valid
+
+
+def _set_all_slopes(doc: dict, values: list[float]) -> None:
+    """Overwrite every recorded slope of every leaf (records: int32 n_p, n_a, int32[n_p], float32[n_p][4],
+    int32[n_a], float32[n_a][2] per hidden layer) with the given values, cycling through them."""
+    k = 0
+    for leaf in doc["leaves"]:
+        raw = bytearray(base64.b64decode(leaf["slopes"]))
+        pos = 0
+        while pos < len(raw):
+            n_p, n_a = np.frombuffer(bytes(raw[pos:pos + 8]), "<i4")
+            pos += 8 + 4 * int(n_p)
+            for count in (4 * int(n_p), None):
+                if count is None:
+                    pos += 4 * int(n_a)
+                    count = 2 * int(n_a)
+                new = np.array([values[(k + i) % len(values)] for i in range(count)], dtype="<f4")
+                raw[pos:pos + 4 * count] = new.tobytes()
+                k += count
+                pos += 4 * count
+        leaf["slopes"] = base64.b64encode(bytes(raw)).decode()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(st.floats(-4, 4, width=32), min_size=1, max_size=7))
+def test_no_slopes_certify_a_false_claim(eps_case, values):
+    """Slopes inside or outside [0, 1]: offsets are re-derived, so a claim that is false (ε below a difference
+    the networks really reach) is never valid, whatever the optimiser recorded."""
+    a, b, cert, true_max = eps_case
+    lie = Fraction(true_max * 0.9).limit_denominator(1024)
+
+    def change(d):
+        d["claim"]["mode"] = f"epsilon={lie.numerator}/{lie.denominator}"
+        _set_all_slopes(d, values)
+
+    assert not check_certificate(_tampered(cert, change), a, b).valid
+
+
+def test_enlarged_box_is_invalid(eps_case):
+    """The claim's box grown around its centre: the networks differ by more than ε there, the leaves no longer
+    close (their split points stay, the outer boxes grow)."""
+    a, b, cert, _ = eps_case
+    lower = [Fraction(v) for v in cert["claim"]["box"]["lower"]]
+    upper = [Fraction(v) for v in cert["claim"]["box"]["upper"]]
+    big = Box(tuple(l - 4 * (u - l) for l, u in zip(lower, upper)), tuple(u + 4 * (u - l) for l, u in zip(lower, upper)))
+    eps = Fraction(cert["claim"]["mode"].split("=")[1])
+    assert sampled_max_difference(a, b, big, np.random.default_rng(0), 5000) > eps  # the bigger claim is false
+
+    def change(d):
+        d["claim"]["box"] = {"lower": [str(v) for v in big.lower], "upper": [str(v) for v in big.upper]}
+
+    assert not check_certificate(_tampered(cert, change), a, b).valid
+
+
+def test_claim_about_the_models_needs_their_comparison_box(eps_case):
+    """A certificate naming the models' box ("models") is checked on the comparison form of that box: a
+    different box there is refused even though the leaves are unchanged."""
+    a, b, cert, _ = eps_case
+    box = cert["claim"]["box"]
+    ok = _tampered(cert, lambda d: d["claim"].__setitem__("models", {"domain": box}))
+    assert check_certificate(ok, a, b).valid
+    shifted = {"lower": [str(Fraction(v) - 1) for v in box["lower"]], "upper": box["upper"]}
+    bad = _tampered(cert, lambda d: d["claim"].__setitem__("models", {"domain": shifted}))
+    res = check_certificate(bad, a, b)
+    assert not res.valid and "comparison form" in res.reasons[0]
