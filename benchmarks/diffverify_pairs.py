@@ -7,9 +7,10 @@ Pairs (built here, nothing written to the zoo):
   for epsilon=0.05, epsilon=0.5 and argmin (ACAS advisories are the minimal score).
 - MNIST-FC 256x2 / 256x4 vs 10%-magnitude-pruned ('mag10') and float16-rounded ('f16') copies, top1 on the
   VNN-COMP mnistfc ε-balls.
-Engines, same instances, same machine, one at a time: 'diff' = lumpcheck.diffverify.verify_pair (2 worker
-processes, hard deadline, 2 GB cap); on a subset also today's lumpcheck.verify.verify and a monolithic z3
-query (lumpcheck.encode), each in its own process, killed at the deadline + 5 s. Every 'sat' witness is
+Engines, same instances, same machine, one at a time: 'diff' = lumpcheck.equivalence.pair.verify_pair (2 worker
+processes, hard deadline, 2 GB cap); on a subset also 'today' = lumpcheck.equivalence.engine.verify with main's
+engines (falsify, difference-bound, lumping-match, monolithic: no 'differential') and a monolithic z3 query
+(lumpcheck.equivalence.encode), each in its own process, killed at the deadline + 5 s. Every 'sat' witness is
 replayed exactly, every 'unsat' certificate is re-checked by the independent checker (its time is reported
 against the search time).
 Run: python benchmarks/diffverify_pairs.py [--acas N] [--mnist N] [--timeout S] [--baseline-every K]
@@ -144,37 +145,26 @@ def run_diff(task: dict) -> dict:
     return out
 
 
-def _negated(net: Network) -> Network:
-    last = net.layers[-1]
-    return Network(net.layers[:-1] + [Layer(-last.weight, -last.bias, last.activation)])
-
-
-def _old_mode(task):
+def run_today(task: dict) -> dict:
+    from lumpcheck.equivalence.engine import ENGINES as ALL
+    from lumpcheck.equivalence.engine import verify
     from lumpcheck.equivalence.mode import Mode
 
-    a, b, mode = task["a"], task["b"], task["mode"]
-    if mode == "argmin":  # argmin of y = argmax of −y: the same property for today's top1
-        return _negated(a), _negated(b), Mode("top1")
-    return a, b, Mode.parse(mode)
-
-
-def run_today(task: dict) -> dict:
-    from lumpcheck.equivalence.engine import verify
-
-    a, b, mode = _old_mode(task)
     t = time.monotonic()
-    res = verify(a, b, task["box"], mode, task["timeout"])
+    res = verify(task["a"], task["b"], task["box"], Mode.parse(task["mode"]), task["timeout"],
+                 engines=[e for e in ALL if e != "differential"])
     return {"status": res.status, "seconds": time.monotonic() - t, "today_engine": res.engine}
 
 
 def run_z3(task: dict) -> dict:
     from lumpcheck.bounds import symbolic_bounds
     from lumpcheck.equivalence.encode import encode_pair
+    from lumpcheck.equivalence.mode import Mode
     from lumpcheck.solver.z3 import solve_constraints
 
-    a, b, mode = _old_mode(task)
+    a, b, box = task["a"], task["b"], task["box"]
     t = time.monotonic()
-    enc = encode_pair(a, b, task["box"], mode, symbolic_bounds(a, task["box"]), symbolic_bounds(b, task["box"]))
+    enc = encode_pair(a, b, box, Mode.parse(task["mode"]), symbolic_bounds(a, box), symbolic_bounds(b, box))
     res = solve_constraints(enc.constraints, enc.inputs, max(1.0, task["timeout"] - (time.monotonic() - t)))
     return {"status": res.status, "seconds": time.monotonic() - t}
 
@@ -229,7 +219,7 @@ def build_tasks(args) -> list[dict]:
             for mode in args.modes:
                 tasks.append({"family": "acas", "net": model.stem, "prop": prop.stem, "variant": variant, "mode": mode,
                               "a": a, "b": b, "box": box, "timeout": args.timeout})
-    mn = mnist_instances()
+    mn = mnist_instances(tuple(args.mnist_nets))
     rng.shuffle(mn)
     for model, prop in mn[: args.mnist]:
         a = load_model(model)
@@ -271,6 +261,7 @@ def main() -> None:
     ap.add_argument("--baseline-every", type=int, default=6, help="run today's verify and z3 on every K-th instance")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jsonl", default="diffverify_pairs.jsonl")
+    ap.add_argument("--mnist-nets", nargs="+", default=["256x2", "256x4"])
     args = ap.parse_args()
     if not ZOO.is_dir():
         sys.exit(f"{ZOO} not found: the benchmark needs the shared model zoo")
