@@ -29,6 +29,7 @@ from .console import (
     arch_option,
     domain_space_option,
     err,
+    load_any_model,
     load_box,
     load_network,
     normalization_option,
@@ -36,6 +37,10 @@ from .console import (
     out,
     user_errors,
 )
+from ..ir.graph.dag import Graph
+from ..ir.graph.dense import from_network
+from .graph_pipeline import graph_box
+from .graph_verify import verify_graphs
 from .deadline import ChildFailed, DeadlineReached, run_until
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
@@ -94,6 +99,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       unknown / timeout   undecided                                       exit 4
       error    the models cannot be compared (sizes differ, ...)          exit 2
 
+    Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
+    rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
+    unknown (--certify, --results-file, --jobs and the hard --timeout apply to dense chains).
+
     \b
     Examples:
       lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode epsilon=0.05
@@ -103,8 +112,11 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
           --results-file out.txt
     """
     deadline = time.monotonic() + timeout
-    a = load_network(model_a, arch, "--arch")
-    b = load_network(model_b, arch_b or arch, "--arch-b")
+    a = load_any_model(model_a, arch, "--arch")
+    b = load_any_model(model_b, arch_b or arch, "--arch-b")
+    if isinstance(a, Graph) or isinstance(b, Graph):
+        _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json)
+        return
     if normalization != "keep":
         a, b = prepare_normalization(a, normalization, model_a), prepare_normalization(b, normalization, model_b)
     try:
@@ -149,6 +161,22 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
         text = results_text(result.status, result.witness or (), result.output_a if exact else (),
                             result.output_b if exact else ())
         write_text_atomic(results_path, text)
+
+
+def _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
+    """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph)."""
+    if normalization != "keep" or domain_space != "input":
+        raise LumpcheckError("--normalization and --domain-space normalized are for dense chains; a graph pair is "
+                             "compared as the models are, on a box over their own input", model_a)
+    ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
+    box = None if domain is None else graph_box(ga, domain)
+    with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
+        result = verify_graphs(ga, gb, box, Mode.parse(mode), timeout, a_path=model_a, b_path=model_b)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_verify(result, box)
+    sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
 
 
 def _approx(v) -> str:

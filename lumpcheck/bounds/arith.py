@@ -69,6 +69,17 @@ def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:
     return E
 
 
+def enclose_difference(v: np.ndarray, s: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, U) with L <= v - s·p <= U exactly, elementwise, for finite float arrays: the two-term dot product
+    [v, -s]·[1, p] enclosed by `_enclose` (A1, A2 with n = 2). FloatOverflow if anything overflows."""
+    S = v - s * p
+    E = _enclose(S, np.abs(v) + np.abs(s * p), 2)
+    U, L = _up(S + E), -_up(E - S)
+    if not (np.all(np.isfinite(U)) and np.all(np.isfinite(L))):
+        raise FloatOverflow
+    return L, U
+
+
 class FloatArith:
     """Float64 arithmetic with rigorous error bounds (assumptions A1, A2)."""
 
