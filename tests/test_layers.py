@@ -35,8 +35,8 @@ RANK = {"errors": 0, "ir": 1, "io": 2, "bounds": 2, "solver": 2, "reduction": 3,
 TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.bounds.arith", "lumpcheck.bounds.graph_interval",
                   "lumpcheck.bounds.graph_symbolic"}
 KERNEL_BASE = {"errors", "ir", "io", "bounds", "checker"}
-KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "GRAPH_FORMAT", "GRAPH_FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS",
-                    "AXIOMS"}
+KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "DIFF_FORMAT", "DIFF_FORMAT_VERSION", "GRAPH_FORMAT",
+                    "GRAPH_FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
 """What untrusted code may import from lumpcheck.checker.document (the format's constants, never checking code)."""
 UNTRUSTED = ("lumpcheck.reduction", "lumpcheck.prove", "lumpcheck.equivalence", "lumpcheck.epsilon", "lumpcheck.apps",
              "lumpcheck.solver", "lumpcheck.bounds.tighten", "lumpcheck.bounds.deviation")

@@ -76,12 +76,15 @@ def verify(
     mode: str | Mode = "strict",
     timeout: float = 60.0,
     domain_space: str = "input",
+    jobs: int = 0,
 ) -> VerifyResult:
     """Decide whether models `a` and `b` (files or networks) compute the same function, as `lumpcheck verify` does.
 
-    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1' or 'epsilon=E'
-    (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact input where
-    they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why).
+    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin' or
+    'epsilon=E' (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
+    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential UNSAT carries
+    `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential search (0: none).
+    The timeout is checked between steps (the command line's --timeout is a hard limit).
     """
     net_a, net_b = (m if isinstance(m, (Network, Graph)) else load_any(m) for m in (a, b))
     if isinstance(mode, str):
@@ -98,5 +101,5 @@ def verify(
     if isinstance(domain, (str, Path)):
         box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space)
     return run_verify(net_a, net_b, box, mode, float(timeout), a_path=None if isinstance(a, Network) else a,
-                      b_path=None if isinstance(b, Network) else b)
+                      b_path=None if isinstance(b, Network) else b, jobs=jobs)
 

@@ -334,9 +334,14 @@ def check(certificate, original, reduced, arch, as_json) -> None:
     `|original - reduced| <= 4.8e-05 on the box ...` for an ε-certificate. The models' input
     clipping and normalisation are part of what is compared.
 
+    Also checks the certificate of an `unsat` verdict of `lumpcheck verify --certify` (ORIGINAL, REDUCED =
+    the verified models A and B): it re-derives the bound of every leaf of the split tree from the recorded
+    slopes and checks that the leaves tile the box; the models are identified by their parameters.
+
     \b
     Example:
       lumpcheck check cert.json model.onnx small.onnx
+      lumpcheck check pair-cert.json model.onnx pruned.onnx
     """
     result = run_check(certificate, original, reduced, original_arch=arch_list(arch))
     if as_json:

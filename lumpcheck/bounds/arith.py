@@ -17,8 +17,9 @@ from ..ir.exact import as_fractions
 
 
 class FloatOverflow(ArithmeticError):
-    """A float intermediate overflowed; the computation is redone exactly (internal to lumpcheck.bounds: never
-    raised out of its public functions)."""
+    """A float intermediate overflowed, so the float-sound computation cannot go on. propagate.py catches it and
+    redoes the computation exactly; the differential bounds (difference.py) pass it to their caller, which answers
+    unknown for that branch."""
 
 
 # ---------------------------------------------------------------- outward rounding (A1, A2)
