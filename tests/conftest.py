@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-ZOO = Path(__file__).parents[1].parent / "shared" / "zoo"
-ZOO_MISSING = "../shared/zoo not found: zoo acceptance tests need the shared model zoo beside the repo"
+from zoo_paths import ZOO, ZOO_MISSING, zoo_onnx_files
+
 MODEL_SUFFIXES = (".onnx", ".nnet")
 
 
@@ -20,11 +20,16 @@ def zoo() -> Path:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test taking `zoo_model` runs once per .onnx/.nnet file in the zoo (ids: paths inside the zoo)."""
-    if "zoo_model" not in metafunc.fixturenames:
-        return
-    files = sorted(p for p in ZOO.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES) if ZOO.is_dir() else []
-    if files:
-        metafunc.parametrize("zoo_model", files, ids=[str(p.relative_to(ZOO)) for p in files])
-    else:
-        metafunc.parametrize("zoo_model", [pytest.param(None, marks=pytest.mark.skip(reason=ZOO_MISSING))])
+    """A test taking `zoo_model` runs once per .onnx/.nnet file in the zoo, one taking `zoo_onnx` once per .onnx
+    file (ids: paths inside the zoo)."""
+    for name in ("zoo_model", "zoo_onnx"):
+        if name not in metafunc.fixturenames:
+            continue
+        if name == "zoo_model":
+            files = sorted(p for p in ZOO.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES) if ZOO.is_dir() else []
+        else:
+            files = zoo_onnx_files()
+        if files:
+            metafunc.parametrize(name, files, ids=[str(p.relative_to(ZOO)) for p in files])
+        else:
+            metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=ZOO_MISSING))])

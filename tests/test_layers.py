@@ -3,7 +3,8 @@ names stay private (design notes, style.md §1–3).
 
 Layers, lowest first: errors; ir; io, bounds, solver; reduction; prove; equivalence; epsilon; apps. A module
 imports only from its own layer or a lower one. The checker sits beside them: it imports only errors, ir, io and
-the trusted bounds (bounds/__init__, propagate, arith), and only apps (and tests) import it, except that untrusted
+the trusted bounds (bounds/__init__, propagate, arith, and
+graph_interval/graph_symbolic for graphs), and only apps (and tests) import it, except that untrusted
 code may import the kernel's format constants from checker/document.py. No cycles, no function-local imports of
 lumpcheck modules, no `try: import … except ImportError` around them, no private names across modules.
 """
@@ -31,9 +32,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lumpcheck"
 FIXTURES = Path(__file__).resolve().parent / "layer_fixtures"
 RANK = {"errors": 0, "ir": 1, "io": 2, "bounds": 2, "solver": 2, "reduction": 3, "prove": 4, "equivalence": 5,
         "epsilon": 6, "apps": 7}
-TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.bounds.arith"}
+TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.bounds.arith", "lumpcheck.bounds.graph_interval",
+                  "lumpcheck.bounds.graph_symbolic"}
 KERNEL_BASE = {"errors", "ir", "io", "bounds", "checker"}
-KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
+KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "DIFF_FORMAT", "DIFF_FORMAT_VERSION", "GRAPH_FORMAT",
+                    "GRAPH_FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
 """What untrusted code may import from lumpcheck.checker.document (the format's constants, never checking code)."""
 UNTRUSTED = ("lumpcheck.reduction", "lumpcheck.prove", "lumpcheck.equivalence", "lumpcheck.epsilon", "lumpcheck.apps",
              "lumpcheck.solver", "lumpcheck.bounds.tighten", "lumpcheck.bounds.deviation")
@@ -152,7 +155,7 @@ def _layer_problems(module: str, here: str | None, target: str, names: list[str]
         if there not in KERNEL_BASE:
             return [f"the checker imports {target} ({there} is not errors, ir, io or bounds)"]
         if there == "bounds" and target not in TRUSTED_BOUNDS:
-            return [f"the checker imports {target} (untrusted: only bounds.propagate/arith are in the kernel)"]
+            return [f"the checker imports {target} (untrusted: only bounds.propagate/arith/graph_* are in the kernel)"]
         return []
     if there == "checker":
         constants_only = target == "lumpcheck.checker.document" and names and set(names) <= KERNEL_CONSTANTS

@@ -1,7 +1,8 @@
 """The Python API behind the command line, re-exported lazily by `lumpcheck/__init__.py`:
 
-    reduce_model   what `lumpcheck reduce` does (reduce, write a drop-in model, optionally prove and certify)
-    verify         what `lumpcheck verify` does (equivalence of two models lumpcheck did not make)
+    reduce_model   what `lumpcheck reduce` does (reduce, write a drop-in model, optionally prove and certify);
+                   graph models (CNNs, ResNets) go through the graph pipeline, as on the command line
+    verify         what `lumpcheck verify` does (equivalence of two models lumpcheck did not make; graphs too)
     check          the independent checker (`lumpcheck check`), from lumpcheck.checker
     load_model     read .onnx/.nnet (also .gz), .pt/.pth, .h5 into the exact IR, from lumpcheck.io
     read_box       the input box of a VNN-LIB file, from lumpcheck.io.vnnlib
@@ -18,11 +19,15 @@ from ..equivalence.engine import verify as run_verify
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
-from ..io import load_model
+from ..io import load_any
 from ..io.vnnlib import read_box
 from ..ir.domain import Box
+from ..ir.graph.dag import Graph
+from ..ir.graph.dense import from_network
 from ..ir.network import Network
 from ..ir.semantics import model_box
+from .graph_pipeline import GraphRunResult, graph_box, refuse_dense_options, run_graph_reduction
+from .graph_verify import verify_graphs
 from .pipeline import PipelineResult, run_reduction
 
 __all__ = ["reduce_model", "verify"]
@@ -42,43 +47,59 @@ def reduce_model(
     allow_outside_clip: bool = False,
     arch: list[str] | None = None,
     opset: int | None = None,
-) -> PipelineResult:
+) -> PipelineResult | GraphRunResult:
     """Reduce `model` exactly and write the smaller model to `output`, as `lumpcheck reduce` does (same options:
     `domain` is --domain, `certificate` is --certify, `smtlib` is --smtlib, `arch` is --arch as a list).
 
     Returns a PipelineResult: `.reduction` (the quotient network, its relation and statistics), `.rounding` (what
     writing changed), `.verdict` ('proved' / 'failed' with `certificate`, else None), `.output_path`, `.cert_path`.
     A failed proof does not raise: the files are then kept as NAME.unproved.EXT and CERT.failed.json.
+    A graph model (CNN/ResNet: the dense reader refuses it) gives a GraphRunResult (`.reduction`, `.summary`,
+    `.verdict` = the independent checker's, `.output_path`, `.cert_path`).
     """
+    source = load_any(model, arch)
+    if isinstance(source, Graph):
+        refuse_dense_options(model, smtlib_dir=smtlib, normalization=normalization, domain_space=domain_space,
+                             opset=opset)
+        return run_graph_reduction(model, output, domain_path=domain, cert_path=certificate, dtype=dtype,
+                                   domain_reduction=domain_reduction, graph=source)
     return run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=certificate, smtlib_dir=smtlib,
                          normalization=normalization, domain_reduction=domain_reduction, domain_space=domain_space,
-                         allow_outside_clip=allow_outside_clip, arch=arch, opset=opset)
+                         allow_outside_clip=allow_outside_clip, arch=arch, opset=opset, source=source)
 
 
 def verify(
-    a: str | Path | Network,
-    b: str | Path | Network,
+    a: str | Path | Network | Graph,
+    b: str | Path | Network | Graph,
     *,
     domain: str | Path | Box | None = None,
     mode: str | Mode = "strict",
     timeout: float = 60.0,
     domain_space: str = "input",
+    jobs: int = 0,
 ) -> VerifyResult:
     """Decide whether models `a` and `b` (files or networks) compute the same function, as `lumpcheck verify` does.
 
-    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1' or 'epsilon=E'
-    (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact input where
-    they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why).
+    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin' or
+    'epsilon=E' (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
+    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential UNSAT carries
+    `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential search (0: none).
+    The timeout is checked between steps (the command line's --timeout is a hard limit).
     """
-    net_a, net_b = (m if isinstance(m, Network) else load_model(m) for m in (a, b))
+    net_a, net_b = (m if isinstance(m, (Network, Graph)) else load_any(m) for m in (a, b))
     if isinstance(mode, str):
         try:
             mode = Mode.parse(mode)
         except ValueError as e:
             raise LumpcheckError(f"bad mode {mode!r}: {e}") from None
+    if isinstance(net_a, Graph) or isinstance(net_b, Graph):
+        ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
+        box = graph_box(ga, domain) if isinstance(domain, (str, Path)) else domain
+        return verify_graphs(ga, gb, box, mode, float(timeout), a_path=None if isinstance(a, (Network, Graph)) else a,
+                             b_path=None if isinstance(b, (Network, Graph)) else b)
     box = domain
     if isinstance(domain, (str, Path)):
         box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space)
     return run_verify(net_a, net_b, box, mode, float(timeout), a_path=None if isinstance(a, Network) else a,
-                      b_path=None if isinstance(b, Network) else b)
+                      b_path=None if isinstance(b, Network) else b, jobs=jobs)
 

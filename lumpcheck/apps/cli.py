@@ -15,6 +15,9 @@ from ..errors import LumpcheckError
 from ..io.marker import DOMAIN, Marker, marker_of
 from ..io.onnx.signature import describe
 from . import interrupt
+from ..ir.graph.dag import Graph
+from .cli_graph import graph_info, graph_reduce
+from .graph_pipeline import refuse_dense_options
 from .cli_verify import approx, verify
 from .console import (
     EXIT_CODES_HELP,
@@ -24,8 +27,8 @@ from .console import (
     arch_option,
     domain_space_option,
     err,
+    load_any_model,
     load_box,
-    load_network,
     normalization_option,
     nullcontext,
     out,
@@ -55,7 +58,8 @@ def cli(debug: bool) -> None:
                 --certify cert.json                   exact lumping + proof certificate
       lumpcheck check cert.json model.onnx small.onnx independent re-check
 
-    Models: ONNX (dense chains: Gemm/MatMul+Add with Relu, LeakyRelu, Sigmoid, Tanh) and ACAS Xu .nnet.
+    Models: ONNX (dense chains: Gemm/MatMul+Add with Relu, LeakyRelu, Sigmoid, Tanh; graphs: CNNs and ResNets
+    with Conv, pooling, BatchNorm, residual Add, Concat, Transpose, Softmax) and ACAS Xu .nnet.
     Domains: VNN-LIB files (their input box). Every weight is read as the exact rational it is; no
     decision anywhere rests on float rounding.
     """
@@ -116,7 +120,10 @@ def info(model: str, domain: str | None, domain_space: str, arch: str | None, as
       lumpcheck info acas_1_1.onnx --domain prop_3.vnnlib
       lumpcheck info ACASXU_1_1.nnet --domain prop_3.vnnlib --domain-space normalized
     """
-    net = load_network(model, arch)
+    net = load_any_model(model, arch)
+    if isinstance(net, Graph):
+        graph_info(net, model, domain, domain_space, as_json)
+        return
     box = load_box(domain, net, domain_space)
     if as_json:
         click.echo(json.dumps(info_dict(net, box), indent=2))
@@ -262,12 +269,20 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
     the model's own input (or, with --domain-space normalized, over its layer chain's coordinates) and
     is clipped and normalised as every input is. A box reaching beyond the clip range gets a warning.
     """
+    source = load_any_model(model, arch)
+    if isinstance(source, Graph):
+        refuse_dense_options(model, smtlib_dir=smtlib_dir, normalization=normalization, domain_space=domain_space,
+                             opset=opset)
+        graph_reduce(source, model, output, domain=domain, no_domain_reduction=no_domain_reduction, dtype=dtype,
+                     cert_path=cert_path, as_json=as_json)
+        return
     proving = cert_path and not as_json
     with err.status("proving layer by layer (exact algebra + z3)…", spinner="dots") if proving else nullcontext():
         res = run_reduction(model, output, domain_path=domain, dtype=dtype, cert_path=cert_path,
                             smtlib_dir=smtlib_dir, normalization=normalization,
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
-                            allow_outside_clip=allow_outside_clip, arch=arch_list(arch), opset=opset)
+                            allow_outside_clip=allow_outside_clip, arch=arch_list(arch), opset=opset,
+                            source=source)
     if proving:
         out.print(f"certificate: {res.verdict} -> {res.cert_path}", markup=False, soft_wrap=True)
     failed = res.verdict not in (None, "proved")
@@ -319,9 +334,14 @@ def check(certificate, original, reduced, arch, as_json) -> None:
     `|original - reduced| <= 4.8e-05 on the box ...` for an ε-certificate. The models' input
     clipping and normalisation are part of what is compared.
 
+    Also checks the certificate of an `unsat` verdict of `lumpcheck verify --certify` (ORIGINAL, REDUCED =
+    the verified models A and B): it re-derives the bound of every leaf of the split tree from the recorded
+    slopes and checks that the leaves tile the box; the models are identified by their parameters.
+
     \b
     Example:
       lumpcheck check cert.json model.onnx small.onnx
+      lumpcheck check pair-cert.json model.onnx pruned.onnx
     """
     result = run_check(certificate, original, reduced, original_arch=arch_list(arch))
     if as_json:
@@ -371,8 +391,10 @@ def report(certificate, output, fmt, original, reduced) -> None:
 @click.option("--memory-mb", default=DEFAULT_MEMORY_MB, show_default=True, type=click.IntRange(min=0), help="Address-space cap per model process (0: none).")
 @click.option("--scheduler", help="Run on a dask.distributed cluster, e.g. tcp://HOST:8786 (needs lumpcheck[dask]; shared filesystem).")
 @click.option("--force", is_flag=True, help="Redo every model, ignoring earlier results in the output directory.")
+@click.option("--skip-missing", is_flag=True, help="Leave out (and count) --domain-map rows naming a file that does "
+              "not exist, instead of refusing the run (e.g. a benchmark copied with only some of its specs).")
 @user_errors
-def zoo(directory, output, domain_map, domain_space, jobs, timeout, memory_mb, scheduler, force) -> None:
+def zoo(directory, output, domain_map, domain_space, jobs, timeout, memory_mb, scheduler, force, skip_missing) -> None:
     """Reduce, certify and check every .onnx/.nnet model (also .gz) under DIRECTORY, each in its own process.
 
     One bad model never stops the run: each gets a row whose status is one of reduced, minimal, failed (a
@@ -393,7 +415,12 @@ def zoo(directory, output, domain_map, domain_space, jobs, timeout, memory_mb, s
       lumpcheck zoo models/ -o /shared/out --scheduler tcp://10.0.0.5:8786
     """
     refuse_clashes([Named("DIRECTORY", directory), Named("--domain-map", domain_map)], [Target("-o", output, directory=True)])
-    jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output])
+    missing: list[str] | None = [] if skip_missing else None
+    jobs_list = discover(directory, domain_map, csv_timeouts=timeout is None, exclude=[output], missing_rows=missing)
+    if missing:
+        out.print(f"zoo: left out the --domain-map rows naming {len(missing)} missing file(s) (--skip-missing): "
+                  + "; ".join(missing[:5]) + (f"; … {len(missing) - 5} more" if len(missing) > 5 else ""),
+                  markup=False, soft_wrap=True)
     skipped = skipped_files(directory, exclude=[output])
     if skipped:
         out.print(f"zoo: not running {len(skipped)} file(s): " + "; ".join(f"{s.file} ({s.reason})" for s in skipped),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,8 +13,12 @@ import click
 from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.mode import Mode
+from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
+from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
+from ..io.vnncomp import results_text
+from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
     EXIT_INTERNAL,
@@ -24,6 +29,7 @@ from .console import (
     arch_option,
     domain_space_option,
     err,
+    load_any_model,
     load_box,
     load_network,
     normalization_option,
@@ -31,10 +37,20 @@ from .console import (
     out,
     user_errors,
 )
+from ..ir.graph.dag import Graph
+from ..ir.graph.dense import from_network
+from .graph_pipeline import graph_box
+from .graph_verify import verify_graphs
+from .deadline import ChildFailed, DeadlineReached, run_until
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
+
+
+MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (max_i |A_i(x) - B_i(x)| <= E; E a "
+             "decimal or p/q), top1 (the same set of maximal outputs, ties included), argmin (the same set of minimal "
+             "outputs: ACAS Xu's advisory).")
 
 
 @click.command()
@@ -42,35 +58,65 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
 @click.argument("model_b", type=click.Path(dir_okay=False))
 @click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
 @domain_space_option
-@click.option(
-    "--mode",
-    default="strict",
-    show_default=True,
-    help="strict (identical outputs), epsilon=E (max |difference| <= E, E decimal or p/q), top1 (same set of maximal outputs).",
-)
-@click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds for the whole check.")
+@click.option("--mode", default="strict", show_default=True, help=MODE_HELP)
+@click.option("--timeout", default=60.0, show_default=True, type=float,
+              help="Hard wall-clock limit in seconds for the whole command (reading, encoding and search included); "
+                   "when it is reached the answer is timeout (exit 4).")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes for the differential search (its leaves are bounded in parallel; 1 = this process).")
+@click.option("--memory", "memory_mb", default=2048, show_default=True, type=click.IntRange(min=64),
+              help="Memory cap in MB for the differential search's worker processes (with --jobs > 1).")
+@click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
+              help="Write the certificate of an 'unsat' verdict to this JSON file (differential verdicts: re-check it "
+                   "with `lumpcheck check F MODEL_A MODEL_B`). Nothing is written for other verdicts.")
+@click.option("--results-file", "results_path", type=click.Path(dir_okay=False),
+              help="Also write the verdict in VNN-COMP's results format: sat/unsat/timeout/unknown/error on the "
+                   "first line, after sat the witness as ((X_0 v) ... (Y_0 v) ... (Y2_0 v) ...) with exact values.")
 @normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
 @arch_option(of="MODEL_A")
 @arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization, arch, arch_b, as_json) -> None:
-    """Decide whether two networks compute the same function (e.g. a hand-pruned model vs its original).
+def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, certify_path, results_path,
+           normalization, arch, arch_b, as_json) -> None:
+    """Decide whether two networks are equivalent on a box: a model and its pruned, quantised or otherwise
+    edited copy (widths may differ), or any two networks with the same inputs and outputs.
 
-    Tries, in order: falsification (random/corner sampling in float, every hit replayed in exact
-    arithmetic), a certified bound on the difference (epsilon mode), matching both networks' coarsest
-    lumpings (neuron permutation + scaling, proved layer by layer), and a monolithic z3 encoding.
-    Results use VNN-COMP's words: unsat = equivalent, sat = counterexample (an exact input witness,
-    replayed exactly and in onnxruntime), unknown, timeout, error.
+    \b
+    Engines, cheapest first (each one only where it applies; the first verdict wins):
+      falsify           float search (random, corners, gradient steps); a hit counts only after exact replay
+      difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture)
+      lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
+      differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
+                        bound over input splits (few inputs) or ReLU phases (many); needs --domain and
+                        identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify)
+      monolithic        one exact z3 query (small networks)
+
+    \b
+    Verdicts (VNN-COMP's words) and exit codes:
+      unsat    equivalent on the box                                      exit 0
+      sat      NOT equivalent: an exact witness, replayed exactly          exit 1
+      unknown / timeout   undecided                                       exit 4
+      error    the models cannot be compared (sizes differ, ...)          exit 2
+
+    Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
+    rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
+    unknown (--certify, --results-file, --jobs and the hard --timeout apply to dense chains).
 
     \b
     Examples:
-      lumpcheck verify model.onnx pruned.onnx --domain prop.vnnlib
-      lumpcheck verify model.onnx model_fp16.onnx --domain prop.vnnlib --mode epsilon=1e-3
-      lumpcheck verify model.onnx small.onnx --mode top1 --timeout 300
+      lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode epsilon=0.05
+      lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_3.vnnlib --mode argmin --certify c.json
+      lumpcheck check c.json acas.onnx acas_pruned.onnx          # re-check the unsat certificate
+      lumpcheck verify mnist.onnx mnist_fp16.onnx --domain ball.vnnlib --mode top1 --jobs 2 --timeout 100 \\
+          --results-file out.txt
     """
-    a = load_network(model_a, arch, "--arch")
-    b = load_network(model_b, arch_b or arch, "--arch-b")
+    deadline = time.monotonic() + timeout
+    a = load_any_model(model_a, arch, "--arch")
+    b = load_any_model(model_b, arch_b or arch, "--arch-b")
+    if isinstance(a, Graph) or isinstance(b, Graph):
+        _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json)
+        return
     if normalization != "keep":
         a, b = prepare_normalization(a, normalization, model_a), prepare_normalization(b, normalization, model_b)
     try:
@@ -78,8 +124,54 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, normalization,
     except ValueError as e:
         raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
     box = load_box(domain, a, domain_space)
+
+    def work():
+        return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), a_path=model_a, b_path=model_b,
+                          jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb)
+
     with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
-        result = run_verify(a, b, box, parsed, timeout, a_path=model_a, b_path=model_b)
+        try:
+            result = run_until(work, deadline)
+        except DeadlineReached:
+            result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
+        except ChildFailed as e:
+            raise RuntimeError(str(e)) from None
+    _write_outputs(result, certify_path, results_path)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_verify(result, box)
+        if certify_path and result.certificate is not None:
+            out.print(f"certificate: {certify_path} (check: lumpcheck check {certify_path} {model_a} {model_b})",
+                      markup=False, soft_wrap=True)
+    sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
+
+
+def _write_outputs(result: VerifyResult, certify_path: str | None, results_path: str | None) -> None:
+    """--certify (only for a certified unsat) and --results-file, each written atomically."""
+    if certify_path and result.status == Verdict.UNSAT:
+        if result.certificate is None:
+            err.print(f"no certificate written to {certify_path}: the verdict came from {result.engine}, which records "
+                      "none (only the differential engine writes --certify files)", markup=False, soft_wrap=True)
+        else:
+            write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
+    if results_path:
+        outputs = (result.output_a or ()) + (result.output_b or ())
+        exact = all(isinstance(v, Fraction) for v in outputs)
+        text = results_text(result.status, result.witness or (), result.output_a if exact else (),
+                            result.output_b if exact else ())
+        write_text_atomic(results_path, text)
+
+
+def _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
+    """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph)."""
+    if normalization != "keep" or domain_space != "input":
+        raise LumpcheckError("--normalization and --domain-space normalized are for dense chains; a graph pair is "
+                             "compared as the models are, on a box over their own input", model_a)
+    ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
+    box = None if domain is None else graph_box(ga, domain)
+    with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
+        result = verify_graphs(ga, gb, box, Mode.parse(mode), timeout, a_path=model_a, b_path=model_b)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

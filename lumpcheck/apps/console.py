@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from ..errors import LumpcheckError
-from ..io import load_model
+from ..io import load_any, load_model
 from ..io.torch import ArchitectureNeeded
 from ..io.vnnlib import read_box
 from ..ir.semantics import clip_report, model_box
@@ -87,6 +87,14 @@ def load_network(path: str, arch: str | None = None, option: str = "--arch"):
     by `option`); a state_dict without it is a one-line error naming the option (exit 2)."""
     try:
         return load_model(path, arch_list(arch))
+    except ArchitectureNeeded as e:
+        raise architecture_needed(e, option) from None
+
+
+def load_any_model(path: str, arch: str | None = None, option: str = "--arch"):
+    """Like `load_network`, but an ONNX model the dense reader refuses comes back as the graph IR (io.load_any)."""
+    try:
+        return load_any(path, arch_list(arch))
     except ArchitectureNeeded as e:
         raise architecture_needed(e, option) from None
 

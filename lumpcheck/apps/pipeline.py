@@ -137,6 +137,7 @@ def run_reduction(
     allow_outside_clip: bool = False,
     arch: list[str] | None = None,
     opset: int | None = None,
+    source: Network | None = None,
 ) -> PipelineResult:
     """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
 
@@ -148,6 +149,7 @@ def run_reduction(
     The written model is a drop-in replacement: an ONNX output keeps the source's interface (io/onnx/signature.py;
     `opset` overrides the opset) and every output carries the lumpcheck marker (io/marker.py): the claim, the box
     it holds on, and the certificate that binds to it. `arch`: the activations of a PyTorch state_dict source.
+    `source`: the model as already read from `model_path` (saves reading it again).
     """
     targets = ReductionTargets.of(output_path, cert_path, smtlib_dir)
     refuse_clashes([Named("MODEL", model_path), Named("--domain", domain_path)], targets.all)
@@ -156,7 +158,7 @@ def run_reduction(
                            dtype=dtype, normalization=normalization, domain_reduction=domain_reduction,
                            bounds_method=bounds_method, domain_space=domain_space,
                            allow_outside_clip=allow_outside_clip, arch=arch, opset=opset,
-                           cert_name=None if cert_path is None else Path(cert_path).name)
+                           cert_name=None if cert_path is None else Path(cert_path).name, source=source)
         where = publication.publish(ok=res.verdict in (None, "proved"))
     published = {t: str(where[t.path]) for t in targets.all}
     return replace(res, output_path=published[targets.model], cert_path=published.get(targets.cert),
@@ -178,6 +180,7 @@ def _reduce_into(
     arch: list[str] | None = None,
     opset: int | None = None,
     cert_name: str | None = None,
+    source: Network | None = None,
 ) -> PipelineResult:
     """The reduction run of `run_reduction`, writing to the `staged` paths (`output` names the final file).
 
@@ -187,7 +190,7 @@ def _reduce_into(
     ε-certificate on the domain (epsilon/certificate.py); without a domain that is impossible and it refuses (LumpcheckError).
     """
     cert_path = staged.cert
-    source = load_model(model, arch)
+    source = source if source is not None else load_model(model, arch)
     net = prepare_normalization(source, normalization, output)
     semantics = "layers" if normalization == "drop" and source.normalization is not None else "model"
     box, notes = None, []
@@ -292,6 +295,11 @@ def interface(source: Network, output: str, dtype: str, opset: int | None, netwo
     if not output.lower().endswith(".onnx"):
         return None
     kept = source.meta.get("onnx_signature")
+    if kept is not None and not kept.fits(network.input_size, network.output_size):
+        plain = OnnxSignature.default(network.input_size, network.output_size, kept.input_type, kept.opset)
+        notes.append(f"ONNX interface {describe(plain)}: the source's {describe(kept)} cannot be kept (a batch axis 0 "
+                     f"and {network.input_size} inputs, {network.output_size} outputs per sample do not fit its shapes)")
+        kept = None
     elem = TensorProto.DOUBLE if source.meta.get("dtype") == "float64" and kept is None else TensorProto.FLOAT
     sig = kept or OnnxSignature.default(network.input_size, network.output_size, elem)
     written = written_signature(network, dtype, opset, sig)

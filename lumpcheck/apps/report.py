@@ -8,16 +8,19 @@ certified hashes, how each layer shrank, and every obligation's result. It re-ve
 from __future__ import annotations
 
 import html
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from ..checker.document import GRAPH_FORMAT
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
+from .report_graph import GraphReport, write_graph_report
 from .report_facts import (
     OutputProperty,
     PhaseRow,
@@ -456,10 +459,23 @@ def format_for(path: str | Path) -> str:
     return "md" if Path(path).suffix.lower() in (".md", ".markdown") else "html"
 
 
+def graph_document(cert_path: str | Path) -> dict | None:
+    """The certificate's JSON when it is a graph certificate (else None: report.py's own reader takes it)."""
+    try:
+        doc = json.loads(Path(cert_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT else None
+
+
 def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None,
-                 original: str | Path | None = None, reduced: str | Path | None = None) -> Report:
+                 original: str | Path | None = None, reduced: str | Path | None = None) -> Report | GraphReport:
     """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
-    Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads."""
+    Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads. A graph
+    (CNN/ResNet) certificate gets report_graph.py's report."""
+    graph_doc = graph_document(cert_path)
+    if graph_doc is not None:
+        return write_graph_report(graph_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)
     report = build_report(cert_path, original, reduced)
     inputs = [Named("CERTIFICATE", cert_path)] + [Named(f"the {f.role} model", f.path) for f in report.files]
     refuse_clashes(inputs, [Named("-o", out_path)])

@@ -66,10 +66,11 @@ def relative(p: Path, root: Path) -> str:
 # ---------------------------------------------------------------- finding the jobs
 
 
-def read_instances(csv_path: str | Path) -> list[tuple[Path, Path, float | None]]:
+def read_instances(csv_path: str | Path, missing_rows: list[str] | None = None) -> list[tuple[Path, Path, float | None]]:
     """VNN-COMP instances.csv rows `onnx_path,vnnlib_path,timeout` (paths relative to the csv); a header is skipped.
     A named file that is absent but gzipped beside it (`x.onnx.gz` for `x.onnx`) is taken. Every file still missing
-    is listed in one LumpcheckError (exit 2) before anything runs."""
+    is listed in one LumpcheckError (exit 2) before anything runs; unless `missing_rows` is a list, which then
+    receives the rows naming a missing file ('line N: FILE'), and those rows are left out."""
     p = Path(csv_path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -89,9 +90,13 @@ def read_instances(csv_path: str | Path) -> list[tuple[Path, Path, float | None]
                 continue  # header row
             raise LumpcheckError(f"timeout {cells[2]!r} is not a number", str(p), f"line {n}") from None
         model, domain = (_present(p.parent / cell) for cell in cells[:2])
-        missing += [f"line {n}: {cell}" for cell, path in zip(cells[:2], (model, domain)) if not path.is_file()]
-        out.append((model, domain, timeout))
-    if missing:
+        absent = [f"line {n}: {cell}" for cell, path in zip(cells[:2], (model, domain)) if not path.is_file()]
+        missing += absent
+        if not absent or missing_rows is None:
+            out.append((model, domain, timeout))
+    if missing and missing_rows is not None:
+        missing_rows.extend(missing)
+    elif missing:
         more = f"; … {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
         raise LumpcheckError(f"{len(missing)} file(s) it names do not exist (nothing was started): "
                              f"{'; '.join(missing[:MISSING_SHOWN])}{more}", str(p))
@@ -105,13 +110,13 @@ def _present(path: Path) -> Path:
 
 
 def discover(root: str | Path, domain_map: str | Path | None = None, *, csv_timeouts: bool = True,
-             exclude: Iterable[str | Path] = ()) -> list[Job]:
+             exclude: Iterable[str | Path] = (), missing_rows: list[str] | None = None) -> list[Job]:
     """Every .onnx/.nnet (also .gz) under `root` (except under `exclude`), one job per domain-map row naming it (else
     one without a domain), plus the domain map's rows for models not under `root` (every file the map names must
     exist: see read_instances)."""
     base = Path(root).resolve()
     models = [p for p in _files(base, exclude) if format_suffix(p) in MODEL_SUFFIXES]
-    rows = read_instances(domain_map) if domain_map is not None else []
+    rows = read_instances(domain_map, missing_rows) if domain_map is not None else []
     paired: dict[Path, list[tuple[Path, float | None]]] = {}
     for model, domain, timeout in rows:
         paired.setdefault(model, []).append((domain, timeout if csv_timeouts else None))

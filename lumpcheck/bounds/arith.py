@@ -17,8 +17,9 @@ from ..ir.exact import as_fractions
 
 
 class FloatOverflow(ArithmeticError):
-    """A float intermediate overflowed; the computation is redone exactly (internal to lumpcheck.bounds: never
-    raised out of its public functions)."""
+    """A float intermediate overflowed, so the float-sound computation cannot go on. propagate.py catches it and
+    redoes the computation exactly; the differential bounds (difference.py) pass it to their caller, which answers
+    unknown for that branch."""
 
 
 # ---------------------------------------------------------------- outward rounding (A1, A2)
@@ -66,6 +67,17 @@ def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:
     if not (np.all(np.isfinite(S)) and np.all(np.isfinite(E))):
         raise FloatOverflow
     return E
+
+
+def enclose_difference(v: np.ndarray, s: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, U) with L <= v - s·p <= U exactly, elementwise, for finite float arrays: the two-term dot product
+    [v, -s]·[1, p] enclosed by `_enclose` (A1, A2 with n = 2). FloatOverflow if anything overflows."""
+    S = v - s * p
+    E = _enclose(S, np.abs(v) + np.abs(s * p), 2)
+    U, L = _up(S + E), -_up(E - S)
+    if not (np.all(np.isfinite(U)) and np.all(np.isfinite(L))):
+        raise FloatOverflow
+    return L, U
 
 
 class FloatArith:

@@ -23,7 +23,7 @@ Weights held as Fractions (object arrays) are used as nearest floats plus a resi
 rounded up, added as |residual|·max|input| to every upper bound (lower bounds are -upper(-z)). Box
 bounds are rounded outward to floats (a larger box gives sound bounds for the smaller one).
 Activation images and linear relaxations are computed per neuron in exact Fractions, then rounded
-outward: for a piecewise-linear σ with its kink at 0 and ANY float slope s, σ(z) - s·z is piecewise
+outward (for ReLU and identity on float bounds: all neurons at once in floats, `float_relaxation`, enclosed by A1/A2): for a piecewise-linear σ with its kink at 0 and ANY float slope s, σ(z) - s·z is piecewise
 linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and h >= s·z + min hold
 for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
 endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
@@ -49,7 +49,8 @@ from ..ir.domain import Box
 from ..ir.exact import as_fractions
 from ..ir.network import Network
 from ..ir.relation import BOUNDS_METHODS
-from .arith import ExactArith, FloatArith, FloatOverflow, check_float_environment, round_to_floats
+from .arith import (ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
+                    round_to_floats)
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
@@ -129,6 +130,24 @@ def neuron_relaxation(act: Activation, l: Fraction, u: Fraction, su: Fraction, s
         max(v - su * p for v, p in zip(values, points)),
         min(v - sl * p for v, p in zip(values, points)),
     )
+
+
+def float_relaxation(act: Activation, lo: np.ndarray, hi: np.ndarray, su: np.ndarray,
+                     sl: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`neuron_relaxation` for ReLU or identity on finite float bounds, all neurons at once, rounded outward like
+    the Fraction path: σ(l), σ(u) are exact floats (σ monotone: they are min and max of σ); the extremes of
+    σ(z) - s·z lie at l, u and (when l < 0 < u) at 0, where it is 0; at l and u they are enclosed by
+    `enclose_difference` (A1, A2)."""
+    if act.kind not in ("relu", "identity"):
+        raise ValueError(f"float_relaxation is for ReLU and identity, not {act}")
+    image = (lambda x: np.maximum(x, 0.0)) if act.kind == "relu" else (lambda x: x)
+    vl, vu = image(lo), image(hi)
+    (ll, ul), (lu, uu) = enclose_difference(vl, su, lo), enclose_difference(vu, su, hi)
+    (ll2, _), (lu2, _) = enclose_difference(vl, sl, lo), enclose_difference(vu, sl, hi)
+    undecided = (lo < 0) & (hi > 0)
+    mu = np.maximum(np.maximum(ul, uu), np.where(undecided, 0.0, -np.inf))
+    ml = np.minimum(np.minimum(ll2, lu2), np.where(undecided, 0.0, np.inf))
+    return vl, vu, mu, ml
 
 
 def _slopes(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,22 +302,18 @@ class Propagation:
             raise RuntimeError(f"layer {k}: lower bound above upper bound (unsound input bounds?)")
         act = self.net.layers[k].activation
         su, sl = _slopes(act, lo, hi)
-        rows = [
-            neuron_relaxation(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
-            for l, u, s1, s2 in zip(lo, hi, su, sl)
-        ]
+        if not self.ar.exact and act.kind in ("relu", "identity") and np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+            h_lo, h_hi, mu, ml = float_relaxation(act, lo, hi, su, sl)
+        else:
+            rows = [
+                neuron_relaxation(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
+                for l, u, s1, s2 in zip(lo, hi, su, sl)
+            ]
+            h_lo, h_hi = self.ar.fractions([r[0] for r in rows], up=False), self.ar.fractions([r[1] for r in rows], up=True)
+            mu, ml = self.ar.fractions([r[2] for r in rows], up=True), self.ar.fractions([r[3] for r in rows], up=False)
         self.z.append((lo, hi))
-        self.h.append((self.ar.fractions([r[0] for r in rows], up=False), self.ar.fractions([r[1] for r in rows], up=True)))
-        self.relax.append(
-            _Relaxation(
-                self.ar.slopes(su),
-                self.ar.fractions([r[2] for r in rows], up=True),
-                self.ar.slopes(sl),
-                self.ar.fractions([r[3] for r in rows], up=False),
-            )
-            if relax
-            else None
-        )
+        self.h.append((h_lo, h_hi))
+        self.relax.append(_Relaxation(self.ar.slopes(su), mu, self.ar.slopes(sl), ml) if relax else None)
 
     def bounds(self) -> list[LayerBounds]:
         return [LayerBounds(lo, hi) for lo, hi in self.z]

@@ -1,4 +1,5 @@
-"""`check`: read a certificate file and re-verify it against the two model files (strict or ε, by its mode)."""
+"""`check`: read a certificate file and re-verify it against the two model files (strict or ε, by its mode; or a
+differential certificate of `verify`, by its format)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 from pathlib import Path
 
 from ..errors import LumpcheckError
-from .document import SOLVER_CHECKS, Malformed, claim_scope, parse_claim
+from ..io import load_model
+from .difference import check_certificate
+from .document import DIFF_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
 from .epsilon import check_epsilon
+from .graph import check_graph
 from .result import CheckResult, load_hashed
 from .strict import StrictVerifier
 
@@ -29,6 +33,10 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
         raise LumpcheckError("no such file", str(p)) from None
     except (ValueError, UnicodeDecodeError) as e:
         return CheckResult(False, [f"certificate: not JSON ({e})"])
+    if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT:  # a graph (CNN/ResNet) channel reduction
+        return check_graph(doc, original_path, reduced_path)
+    if isinstance(doc, dict) and doc.get("format") == DIFF_FORMAT:  # `verify --certify`: models A and B, no hashes
+        return check_certificate(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch))
     if isinstance(doc, dict) and isinstance(doc.get("claim"), dict) and doc["claim"].get("mode") == "epsilon":
         return check_epsilon(doc, original_path, reduced_path, solver_check, timeout_ms, original_arch)
     try:

@@ -3,7 +3,8 @@ and the scope a valid certificate establishes.
 
 Parsing is the checker's own (it does not use the prover's schema or records): every field is looked up with its
 expected JSON type, every number must be a canonical 'p/q' string, and anything else is `Malformed`.
-Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports
+Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, GRAPH_FORMAT, GRAPH_FORMAT_VERSION,
+SEMANTICS, AXIOMS); nothing here imports
 untrusted code.
 """
 
@@ -18,6 +19,10 @@ from ..ir.exact import fraction_str
 from ..ir.relation import BOUNDS_METHODS, REASONS, NeuronMap
 
 FORMAT, FORMAT_VERSION = "lumpcheck-certificate", 3
+GRAPH_FORMAT, GRAPH_FORMAT_VERSION = "lumpcheck-graph-certificate", 1
+"""Graph (channel-reduction) certificates: specs/certificate-graph.md, checked by graph.py."""
+DIFF_FORMAT, DIFF_FORMAT_VERSION = "lumpcheck-diff-certificate", 1
+"""Differential certificates (unsat verdicts of `verify`; specs/diff-certificate.md, checker/difference.py)."""
 SEMANTICS = ("model", "layers")
 """claim.semantics: the models (normalisation and clipping included, box over the original's input) or the bare
 layer chains (both files' normalisation ignored, box over the chains' inputs)."""
@@ -51,6 +56,8 @@ class Scope:
             f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
         if self.mode == "epsilon":
             what = f"|original - reduced| <= {float(self.epsilon):.3g} {where}"
+        elif self.mode in ("top1", "argmin"):
+            what = f"the same {'maximal' if self.mode == 'top1' else 'minimal'} outputs ({self.mode}) {where}"
         else:
             what = f"equal ONLY {where}, not outside it" if self.box_only else f"equal {where}"
         return what + (" (layer chains; both files' normalisation ignored)" if self.semantics == "layers" else "")

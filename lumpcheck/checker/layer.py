@@ -18,10 +18,11 @@ import numpy as np
 import z3
 
 from ..ir.activation import Activation
-from ..ir.exact import fraction_str
+from ..ir.exact import as_fractions, fraction_str
 from ..ir.network import Layer
 from .document import LayerClaim
-from .integers import scaled_ints
+from .integers import as_objects, int_array, max_bits, mul, small_ints
+from .modular import Substitution, decide
 from .z3 import q, sigma, z3_unsat
 
 
@@ -154,6 +155,12 @@ def layer_shape(ell: int, lay: LayerClaim) -> list[str]:
     return out
 
 
+def _row(layer: Layer, s: int) -> np.ndarray:
+    """Row s of the layer's weights, exact (float32 rows widened: the whole matrix is not)."""
+    row = layer.stored_weight[s]
+    return row.astype(np.float64) if row.dtype == np.float32 else row
+
+
 def _value_is(act: Activation, kappa: Fraction, offset: Fraction) -> bool:
     try:
         return act.exact(kappa) == offset
@@ -171,86 +178,111 @@ class LayerCheck:
     # independent of prove/obligations.py:PreActivations.exact
     @cached_property
     def _substituted(self) -> tuple[np.ndarray, list[int], list[Fraction]]:
-        """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts."""
-        wn, wd = scaled_ints(self.orig.weight)
-        bn, bd = scaled_ints(self.orig.bias)
-        n = self.prev_width + self.prev_ghosts
-        dens = [1] * n
-        for m in self.prev:
-            for j, c in m.terms:
-                dens[j] = math.lcm(dens[j], c.denominator)
-        cols = np.zeros((wn.shape[0], n), dtype=object)
+        """(cols, dens, consts): z_s = Σ_j cols[s, j] / dens[j] · u_j + consts[s], u = reduced values, then ghosts,
+        in Python ints (int64 when |cols| <= max|W numerators| · Σ|term multipliers| < 2**62)."""
+        wn, wd = small_ints(self.orig.weight)
+        sub = Substitution.of(self.prev, self.prev_width + self.prev_ghosts)
+        bits = max_bits(wn)
+        small = bits is not None and bits + max(sub.reach, default=0).bit_length() <= 62
+        cols = np.zeros((wn.shape[0], len(sub.dens)), dtype=np.int64 if small else object)
+        w = wn if small else as_objects(wn)
+        for r, j, k in sub.terms:
+            cols[:, j] += w[:, r] * k
+        return cols, [wd * d for d in sub.dens], self._constants
+
+    @cached_property
+    def _constants(self) -> list[Fraction]:
+        """consts[s] = b[s] + Σ_r W[s, r]·offset_r: the constant term of z_s once layer ℓ−1's maps are substituted."""
+        const = as_fractions(self.orig.stored_bias)
         for r, m in enumerate(self.prev):
-            for j, c in m.terms:
-                cols[:, j] += wn[:, r] * (c.numerator * (dens[j] // c.denominator))
-        od = math.lcm(1, *(m.offset.denominator for m in self.prev))
-        const = sum((wn[:, r] * (m.offset.numerator * (od // m.offset.denominator)) for r, m in enumerate(self.prev)
-                     if m.offset), np.zeros(wn.shape[0], dtype=object))
-        consts = [Fraction(const[s], wd * od) + Fraction(bn[s], bd) for s in range(wn.shape[0])]
-        return cols, [wd * d for d in dens], consts
+            if m.offset:
+                const = const + as_fractions(self.orig.stored_weight[:, r]) * m.offset
+        return list(const)
 
     def exact(self, claims: list[NeuronClaim]) -> list[str]:
-        """Exact integer comparison of all coefficients; one reason per failing neuron (at most 3)."""
-        out = self._exact_targets([c for c in claims if isinstance(c, TargetClaim)])
-        cols, dens, consts = self._substituted
+        """Exact comparison of all coefficients (integers: by residues, else Python ints) and constant terms
+        (Fractions); one reason per failing neuron (at most 3)."""
+        targets = [c for c in claims if isinstance(c, TargetClaim)]
+        ghosts = [c for c in claims if isinstance(c, GhostClaim)]
+        constants = [c for c in claims if isinstance(c, ConstantClaim)]
+        ok_t, ghost_t, ok_g, zero_c = self._identities(targets, ghosts, constants)
+        consts, w = self._constants, self.prev_width
+        rb = as_fractions(self.red.stored_bias)
+        out = []
+        for t, ok, ghost in zip(targets, ok_t, ghost_t):
+            what = ([] if ok else ["a coefficient"]) + (
+                [f"weight on ghost class {w + int(ghost)} of layer {self.ell - 1}"] if ghost >= 0 else []) + (
+                ["constant term"] if consts[t.neuron] != t.factor * rb[t.cls] else [])
+            if what:
+                out.append(f"layer {self.ell} neuron {t.neuron}: original pre-activation != {fraction_str(t.factor)} * "
+                           f"reduced neuron {t.cls} ({', '.join(what)})")
+        verdict = {id(c): ok for c, ok in zip(ghosts, ok_g)} | {id(c): ok for c, ok in zip(constants, zero_c)}
         for c in claims:
             if isinstance(c, GhostClaim):
-                f = c.factor
-                if np.any(cols[c.neuron] * f.denominator != cols[c.rep] * f.numerator) or consts[c.neuron] != f * consts[c.rep]:
-                    out.append(f"layer {self.ell} neuron {c.neuron}: original pre-activation != {fraction_str(f)} * that "
-                               f"of neuron {c.rep} (the representative of its ghost class)")
+                if not verdict[id(c)] or consts[c.neuron] != c.factor * consts[c.rep]:
+                    out.append(f"layer {self.ell} neuron {c.neuron}: original pre-activation != {fraction_str(c.factor)} "
+                               f"* that of neuron {c.rep} (the representative of its ghost class)")
             elif isinstance(c, ConstantClaim):
-                if np.any(cols[c.neuron] != 0) or not _value_is(self.orig.activation, consts[c.neuron], c.offset):
+                if not verdict[id(c)] or not _value_is(self.orig.activation, consts[c.neuron], c.offset):
                     out.append(f"layer {self.ell} neuron {c.neuron}: not the constant {fraction_str(c.offset)}")
             elif isinstance(c, InactiveClaim):
                 if c.phase != -1 or phase_slope(self.orig.activation, {c.neuron: -1}, c.neuron) != 0:
                     out.append(f"layer {self.ell} neuron {c.neuron}: inactive needs a claimed phase -1 and a ReLU (or "
                                f"LeakyReLU with alpha 0), not phase {c.phase} of {self.orig.activation}")
             elif isinstance(c, DomainClaim):
-                problem = self._domain_exact(c, cols, dens, consts)
+                problem = self._domain_exact(c, *self._substituted)
                 if problem:
                     out.append(f"layer {self.ell} neuron {c.neuron}: {problem}")
         return out[:3]
 
-    def _exact_targets(self, targets: list[TargetClaim]) -> list[str]:
-        """The target claims, all rows at once: coefficients, ghost weights and constant terms."""
+    def _identities(self, targets: list[TargetClaim], ghosts: list[GhostClaim], constants: list[ConstantClaim]):
+        """(target coefficients agree, first nonzero ghost column or -1, ghost member coefficients agree, constant's
+        coefficients all zero): by residues (modular.py) when the weights are floats, else in Python ints."""
+        sub = Substitution.of(self.prev, self.prev_width + self.prev_ghosts)
+        decided = decide(self.orig.stored_weight, self.red.stored_weight, sub, self.prev_width,
+                         [(t.neuron, t.cls, t.factor.numerator, t.factor.denominator) for t in targets],
+                         [(g.neuron, g.rep, g.factor.numerator, g.factor.denominator) for g in ghosts],
+                         [c.neuron for c in constants])
+        if decided is not None:
+            return decided.target_coefficients, decided.target_ghost, decided.ghost_coefficients, decided.constant_zero
+        cols, dens, _ = self._substituted
+        ok_g = [not np.any(mul(cols[g.neuron], int_array([g.factor.denominator]))
+                           != mul(cols[g.rep], int_array([g.factor.numerator]))) for g in ghosts]
+        zero_c = [not np.any(cols[c.neuron] != 0) for c in constants]
+        return (*self._target_flags(targets, cols, dens), ok_g, zero_c)
+
+    def _target_flags(self, targets: list[TargetClaim], cols: np.ndarray, dens: list[int]) -> tuple[list, list]:
+        """The target claims on Python ints, all rows at once (coefficients agree; first nonzero ghost column).
+
+        cols[s, j] / dens[j] == (p/q) · rn[c, j] / rd  ⇔  cols[s, j] · q · (rd / g_j) == rn[c, j] · p · (dens[j] / g_j)
+        with g_j = gcd(rd, dens[j]) > 0 (both sides multiplied by q·rd·dens[j] / g_j > 0)."""
         if not targets:
-            return []
-        cols, dens, consts = self._substituted
+            return [], []
         w = self.prev_width
-        rn, rd = scaled_ints(self.red.weight)
-        rbn, rbd = scaled_ints(self.red.bias)
-        num = np.empty((len(targets), 1), dtype=object)
-        den = np.empty((len(targets), 1), dtype=object)
-        num[:, 0], den[:, 0] = [t.factor.numerator for t in targets], [t.factor.denominator for t in targets]
-        scale = np.empty((1, w), dtype=object)
-        scale[0, :] = dens[:w]
+        rn, rd = small_ints(self.red.weight)
+        gcds = [math.gcd(rd, d) for d in dens[:w]]
+        num = int_array([t.factor.numerator for t in targets])[:, None]
+        den = int_array([t.factor.denominator for t in targets])[:, None]
         rows = [t.neuron for t in targets]
-        bad_rows = np.any(cols[rows, :w] * (den * rd) != rn[[t.cls for t in targets]] * num * scale, axis=1)
-        out = []
-        for bad, t in zip(bad_rows, targets):
-            ghost = np.flatnonzero(cols[t.neuron, w:] != 0)
-            what = (["a coefficient"] if bad else []) + (
-                [f"weight on ghost class {w + int(ghost[0])} of layer {self.ell - 1}"] if len(ghost) else []) + (
-                ["constant term"] if consts[t.neuron] != t.factor * Fraction(rbn[t.cls], rbd) else [])
-            if what:
-                out.append(f"layer {self.ell} neuron {t.neuron}: original pre-activation != {fraction_str(t.factor)} * "
-                           f"reduced neuron {t.cls} ({', '.join(what)})")
-        return out
+        lhs = mul(mul(cols[rows, :w], den), int_array([rd // g for g in gcds])[None, :])
+        rhs = mul(mul(rn[[t.cls for t in targets]], num), int_array([d // g for d, g in zip(dens[:w], gcds)])[None, :])
+        ghost = cols[rows, w:] != 0
+        first = [int(np.argmax(row)) if row.any() else -1 for row in ghost]
+        return list(~np.any(lhs != rhs, axis=1)), first
 
     def _domain_exact(self, c: DomainClaim, cols: np.ndarray, dens: list[int], consts: list[Fraction]) -> str | None:
         """s_r·z_r ≡ Σ c·s_j·ẑ_j + offset (ẑ_j: reduced pre-activation, or the ghost representative's), exactly."""
         if not c.slopes_known:
             return "a linear map needs a phase claim for itself and for a witness of each of its classes"
         s, n, w = c.neuron, cols.shape[1], self.prev_width
-        lhs = [c.slope * Fraction(cols[s, k], dens[k]) for k in range(n)] + [c.slope * consts[s]]
+        lhs = [c.slope * Fraction(int(cols[s, k]), dens[k]) for k in range(n)] + [c.slope * consts[s]]
         rhs = [Fraction(0)] * n + [c.offset]
         for t in c.terms:
             if t.cls < self.red.out_features:
                 row = [Fraction(v) for v in self.red.weight[t.cls]] + [Fraction(0)] * (n - w) + [Fraction(self.red.bias[t.cls])]
             else:
                 rep = self.reps[t.cls - self.red.out_features]
-                row = [Fraction(cols[rep, k], dens[k]) for k in range(n)] + [consts[rep]]
+                row = [Fraction(int(cols[rep, k]), dens[k]) for k in range(n)] + [consts[rep]]
             rhs = [a + t.factor * t.slope * b for a, b in zip(rhs, row)]
         bad = [k for k in range(n + 1) if lhs[k] != rhs[k]]
         if bad:
@@ -260,12 +292,12 @@ class LayerCheck:
 
     def cost(self, c: NeuronClaim) -> int:
         """Size of the claim's z3 query in weight terms (for sampling within the checker's budget)."""
-        n = int(np.count_nonzero(self.orig.weight[c.neuron]))
+        n = int(np.count_nonzero(self.orig.stored_weight[c.neuron]))
         if isinstance(c, DomainClaim):
             return n * (1 + len(c.terms))
         if isinstance(c, TargetClaim):
-            return n + int(np.count_nonzero(self.red.weight[c.cls]))
-        return n + (int(np.count_nonzero(self.orig.weight[c.rep])) if isinstance(c, GhostClaim) else 0)
+            return n + int(np.count_nonzero(self.red.stored_weight[c.cls]))
+        return n + (int(np.count_nonzero(self.orig.stored_weight[c.rep])) if isinstance(c, GhostClaim) else 0)
 
     @cached_property
     def _values(self) -> tuple[list[z3.ArithRef], list[z3.ArithRef]]:
@@ -276,11 +308,11 @@ class LayerCheck:
         return classes[: self.prev_width], values
 
     def _reduced(self, j: int) -> z3.ArithRef:
-        wr, prev = self.red.weight[j], self._values[0]
+        wr, prev = _row(self.red, j), self._values[0]
         return z3.Sum([q(wr[i]) * prev[i] for i in np.flatnonzero(wr != 0)] + [q(self.red.bias[j])])
 
     def _original(self, s: int) -> z3.ArithRef:
-        w = self.orig.weight[s]
+        w = _row(self.orig, s)
         values = self._values[1]
         return z3.Sum([q(w[r]) * values[r] for r in np.flatnonzero(w != 0)] + [q(self.orig.bias[s])])
 

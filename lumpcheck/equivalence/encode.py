@@ -92,12 +92,14 @@ def encode_network(
 
 
 def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]) -> z3.BoolRef:
-    """The negated property: outputs differ (strict), differ by more than ε (epsilon), or top-1 sets differ."""
+    """The negated property: outputs differ (strict), differ by more than ε (epsilon), or top-1 (argmin) sets differ."""
     if mode.kind == "strict":
         return z3.Or([p != q for p, q in zip(ya, yb)])
     if mode.kind == "epsilon":
         eps = real(mode.epsilon)
         return z3.Or([z3.Or(p - q > eps, q - p > eps) for p, q in zip(ya, yb)])
+    if mode.kind == "argmin":  # the minimal outputs of y are the maximal ones of −y
+        ya, yb = [-y for y in ya], [-y for y in yb]
 
     def maximal(y: Sequence[z3.ArithRef], i: int) -> z3.BoolRef:
         return z3.And([y[i] >= y[j] for j in range(len(y)) if j != i])

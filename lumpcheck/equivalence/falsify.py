@@ -143,7 +143,13 @@ def decide(mode: "Mode", ya: Sequence[Value], yb: Sequence[Value]) -> bool | Non
         if True in verdicts:
             return True
         return None if None in verdicts else False
+    if mode.kind == "argmin":  # the minimal outputs of y are the maximal ones of −y
+        return _decide_top1([_negated(v) for v in ya], [_negated(v) for v in yb])
     return _decide_top1(ya, yb)
+
+
+def _negated(v: Value) -> Value:
+    return -v if isinstance(v, Fraction) else Enclosure(-v.hi, -v.lo)
 
 
 def _abs_diff_exceeds(p: Value, q: Value, eps: Fraction) -> bool | None:
@@ -212,6 +218,8 @@ def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     if mode.kind in ("strict", "epsilon"):
         diff = np.max(np.abs(ya - yb), axis=1)
         return diff - float(mode.epsilon) if mode.kind == "epsilon" else diff
+    if mode.kind == "argmin":
+        ya, yb = -ya, -yb
     rows = np.arange(len(ya))
     ia, ib = np.argmax(ya, axis=1), np.argmax(yb, axis=1)
     disagree = np.maximum(yb[rows, ib] - yb[rows, ia], ya[rows, ia] - ya[rows, ib])
@@ -340,7 +348,7 @@ def falsify(
         if rep.violated:
             outcome.counterexample = rep
             return outcome
-        if s > 0 or (s == 0 and mode.kind == "top1"):
+        if s > 0 or (s == 0 and mode.classifies):
             note = f"float score {s:.3g} at x={[float(v) for v in xf]} did not replay exactly ({_verdict(rep)})"
             log.info("discarded float hit: %s", note)
             outcome.discarded.append(note)

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
+import numpy as np
+
 from ..ir.activation import Activation
-from ..ir.exact import as_fractions
-from ..ir.network import Network
+from ..ir.exact import as_fractions, exact_scale, gradual_underflow, proportional_rows
+from ..ir.network import Layer, Network
+from ..reduction.lumping import row_keys
 
 
 class NoMatch(Exception):
@@ -37,6 +40,15 @@ def match_networks(a: Network, b: Network) -> list[LayerMatch]:
     for li, (la, lb) in enumerate(zip(a.layers, b.layers)):
         if la.activation != lb.activation:
             raise NoMatch(f"layer {li}: activations differ ({la.activation} vs {lb.activation})")
+        fast = _float_rows(la, range(len(perm)), [Fraction(1)] * len(perm)), _float_rows(lb, perm, scale)
+        if fast[0] is not None and fast[1] is not None:  # float64, every product proven exact
+            if li == len(a.layers) - 1:
+                if not np.array_equal(*fast):
+                    raise NoMatch("output layers differ")
+                break
+            perm, scale = _pair_floats(*fast, la.activation, li)
+            matches.append(LayerMatch(tuple(perm), tuple(scale)))
+            continue
         va = _incoming(la.weight, la.bias, list(range(len(perm))), [Fraction(1)] * len(perm))
         vb = _incoming(lb.weight, lb.bias, perm, scale)
         if li == len(a.layers) - 1:
@@ -59,6 +71,51 @@ def match_networks(a: Network, b: Network) -> list[LayerMatch]:
         perm, scale = new_perm, new_scale
         matches.append(LayerMatch(tuple(perm), tuple(scale)))
     return matches
+
+
+def _float_rows(layer: Layer, perm: Sequence[int], scale: Sequence[Fraction]) -> np.ndarray | None:
+    """[W[:, perm[r]]·scale[r] | b] in float64 when every value is exact there (None: use Fractions)."""
+    if layer.weight.dtype != np.float64 or layer.bias.dtype != np.float64 or not gradual_underflow():
+        return None
+    factors = np.array([float(c) for c in scale])
+    if any(Fraction(f) != c for f, c in zip(factors.tolist(), scale)):
+        return None
+    cols = layer.weight[:, np.asarray(perm, dtype=np.intp)]
+    if not np.all(factors == 1):
+        cols, inexact = exact_scale(cols, factors[None, :])
+        if inexact.any():
+            return None
+    return np.column_stack([cols, layer.bias])
+
+
+def _pair_floats(va: np.ndarray, vb: np.ndarray, act: Activation, li: int) -> tuple[list[int], list[Fraction]]:
+    """`match_networks` on one hidden layer of exact float rows: b's neuron t gets the a neuron whose normalised
+    row hashes equally (row_keys), and the pair is then checked exactly: vb[t] = c·va[j] with σ(c·z) = c·σ(z)."""
+    mode = "none" if act.kind == "sigmoid" else act.merge_mode  # sigmoid: c = 1 only
+    keys_a, piv_a = row_keys(va.copy(), mode)
+    keys_b, _ = row_keys(vb.copy(), mode)
+    by_key: dict[int, list[int]] = {}
+    for j, k in enumerate(keys_a.tolist()):
+        by_key.setdefault(k, []).append(j)
+    chosen = np.empty(len(vb), dtype=np.intp)
+    for t, k in enumerate(keys_b.tolist()):
+        candidates = by_key.get(k)
+        if not candidates:
+            raise NoMatch(f"layer {li}: neuron {t} of the second network has no counterpart")
+        chosen[t] = candidates.pop()
+    y, piv = va[chosen], piv_a[chosen]
+    rows = np.arange(len(vb))
+    num, den = vb[rows, piv], y[rows, piv]
+    zero = den == 0  # a's row is all zero: only an all-zero row of b is a multiple of it (c = 1)
+    ok = proportional_rows(vb, y, piv)
+    ok[zero] = ~vb[zero].any(axis=1)
+    perm, scale = [0] * len(va), [Fraction(0)] * len(va)
+    for t, j in enumerate(chosen.tolist()):
+        c = Fraction(1) if zero[t] else Fraction(float(num[t])) / Fraction(float(den[t]))
+        if not ok[t] or act.merge_offset(c) != 0:  # hashing is only a filter: re-check exactly
+            raise NoMatch(f"layer {li}: neuron {t} is not an admissible multiple of neuron {j}")
+        perm[j], scale[j] = t, c
+    return perm, scale
 
 
 def _incoming(weight, bias, perm: Sequence[int], scale: Sequence[Fraction]) -> list[tuple[Fraction, ...]]:

@@ -26,6 +26,7 @@ class VerifyResult:
     times: dict[str, float] = field(default_factory=dict)
     proofs: dict[str, list] = field(default_factory=dict)  # lumping-match: each side's certified obligation records
     details: dict = field(default_factory=dict)
+    certificate: dict | None = None  # differential 'unsat': a lumpcheck-diff-certificate (checker/difference.py)
 
     def __post_init__(self) -> None:
         try:

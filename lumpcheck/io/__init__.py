@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelFormatError, UnsupportedModelError
+from ..ir.graph.dag import Graph
 from ..ir.network import Network
 from ..ir.rounding import RoundingReport
 from .compressed import format_suffix, is_gzipped
 from .keras import read_keras
 from .nnet import read_nnet, write_nnet
 from .onnx import read_onnx, write_onnx
+from .onnx.graph_read import read_graph
 from .onnx.signature import OnnxSignature
 from .torch import read_torch, save_torch
 
@@ -40,6 +42,18 @@ def load_model(path: str | Path, arch: list[str] | None = None) -> Network:
     if suffix in (".h5", ".hdf5"):
         return read_keras(p)
     raise UnsupportedModelError(f"unknown model format {suffix!r} (lumpcheck reads {', '.join(READABLE)})", str(p))
+
+
+def load_any(path: str | Path, arch: list[str] | None = None) -> Network | Graph:
+    """The model as a dense `Network` when the dense reader takes it (the fast path, unchanged for dense chains),
+    else, for ONNX, as the exact graph IR (CNNs, ResNets, BatchNorm, pooling, softmax, branches). A file neither
+    reads is refused with the graph reader's reason (it reads strictly more)."""
+    try:
+        return load_model(path, arch)
+    except UnsupportedModelError:
+        if format_suffix(Path(path)) != ".onnx":
+            raise
+    return read_graph(path)
 
 
 def save_model(net: Network, path: str | Path, dtype: str = "float32", *, signature: OnnxSignature | None = None,

@@ -40,10 +40,11 @@ def to_fraction(x: object) -> Fraction:
 
 
 def exact_array(values: object) -> np.ndarray:
-    """Canonical exact array: float64 when every value is a float64 exactly, else object array of Fractions."""
+    """Canonical exact array: float64 when every value is a float64 exactly, else object array of Fractions.
+    A float64 array is returned as it is (no copy)."""
     arr = np.asarray(values)
     if arr.dtype.kind in "fiub":
-        out = arr.astype(np.float64)
+        out = arr.astype(np.float64, copy=False)
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise ValueError("array contains NaN or Inf")
         if arr.dtype.kind in "iu" and np.any(out.astype(arr.dtype) != arr):

@@ -19,14 +19,22 @@ from .normalization import Normalization, per_output
 
 @dataclass(frozen=True)
 class Layer:
-    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built."""
+    """A dense layer y = σ(W x + b), W of shape (out, in): frozen, its exact arrays read-only, checked when built.
 
-    weight: np.ndarray
-    bias: np.ndarray
+    `weight` and `bias` are exact arrays: float64 (each float is its exact rational) or object arrays of Fractions.
+    A float32 array (as most model files store weights) is kept as it is, at half the memory, since every float32 is
+    exactly a float64: `stored_weight`/`stored_bias` give the arrays as stored (float32, float64 or object), and
+    `weight`/`bias` widen a float32 one to float64 on first use (the float64 copy then replaces it). Code that can
+    work on float32 (the reducer) reads the stored arrays and never causes the widening. A float64 array is taken as
+    it is, not copied, and made read-only in place: whoever built it must not change it through another view either.
+    """
+
+    stored_weight: np.ndarray
+    stored_bias: np.ndarray
     activation: Activation = IDENTITY
 
     def __post_init__(self) -> None:
-        weight, bias = exact_array(self.weight), exact_array(self.bias)
+        weight, bias = _stored(self.stored_weight), _stored(self.stored_bias)
         if weight.ndim != 2:
             raise ValueError(f"weight must be 2-D (out, in), got shape {weight.shape}")
         if bias.shape != (weight.shape[0],):
@@ -35,20 +43,48 @@ class Layer:
             raise TypeError(f"activation must be an Activation, e.g. Activation('relu'), got {self.activation!r}")
         for arr in (weight, bias):  # exact values are never changed in place (caches rely on it)
             arr.flags.writeable = False
-        object.__setattr__(self, "weight", weight)
-        object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "stored_weight", weight)
+        object.__setattr__(self, "stored_bias", bias)
+
+    @property
+    def weight(self) -> np.ndarray:
+        """W as float64 (exact) or Fractions."""
+        return self._widened("stored_weight")
+
+    @property
+    def bias(self) -> np.ndarray:
+        """b as float64 (exact) or Fractions."""
+        return self._widened("stored_bias")
+
+    def _widened(self, name: str) -> np.ndarray:
+        arr = getattr(self, name)
+        if arr.dtype == np.float32:  # exact: float32 -> float64 never rounds
+            arr = arr.astype(np.float64)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        return arr
 
     @property
     def in_features(self) -> int:
-        return self.weight.shape[1]
+        return self.stored_weight.shape[1]
 
     @property
     def out_features(self) -> int:
-        return self.weight.shape[0]
+        return self.stored_weight.shape[0]
 
     @property
     def param_count(self) -> int:
-        return self.weight.size + self.bias.size
+        return self.stored_weight.size + self.stored_bias.size
+
+
+def _stored(values: object) -> np.ndarray:
+    """An exact array as a Layer stores it: float32 kept (finite values only), anything else as `exact_array`."""
+    arr = np.asarray(values)
+    if arr.dtype != np.float32:
+        return exact_array(arr)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("array contains NaN or Inf")
+    return arr
 
 
 @dataclass

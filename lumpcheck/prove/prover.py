@@ -197,10 +197,11 @@ def prove_networks(
     timeout_ms: int = 60_000,
     claims: PhaseClaims | None = None,
     semantics: str = "model",
+    z3_terms: int | None = None,
 ) -> tuple[list[ObligationRecord], list[ActivationLemma], dict[str, float]]:
     """Derive and discharge every obligation for two in-memory networks; (records, lemmas, times). Domain maps
     (inactive/linear) are proved on `domain` from the phase `claims` (bounds re-computed on `original`);
-    `semantics` as in prove.derive.derive."""
+    `semantics` as in prove.derive.derive; `z3_terms`: the solver_check='auto' budget (default AUTO_TERM_BUDGET; exact algebra decides)."""
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be one of {', '.join(SOLVER_CHECKS)}, not {solver_check!r}")
     start = time.perf_counter()
@@ -209,7 +210,8 @@ def prove_networks(
     obligations = derive(original, reduced, relation, domain, claims, semantics)
     sized = [ob for ob in obligations if isinstance(ob, (LinearObligation, GhostObligation, ConstantObligation))]
     total = sum(_cost(ob, it) for ob in sized for it in _items(ob))
-    share = AUTO_TERM_BUDGET // max(1, len(sized)) if solver_check == "auto" and total > AUTO_TERM_BUDGET else None
+    budget = AUTO_TERM_BUDGET if z3_terms is None else z3_terms
+    share = budget // max(1, len(sized)) if solver_check == "auto" and total > budget else None
     prover = Prover(solver_check, share, Path(smtlib_dir) if smtlib_dir else None, timeout_ms)
     records = [prover.record(ob) for ob in obligations]
     runs = [r for rec in records for r in rec.engines]

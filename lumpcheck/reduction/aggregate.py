@@ -16,6 +16,7 @@ from ..ir.exact import ONE, as_fractions, canonical, exact_add, exact_scale, gra
 from ..ir.relation import LayerRelation
 
 CHUNK_BYTES = 1 << 22  # temporaries are processed in blocks of about 4 MB (cache-sized)
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))  # exact float arrays (float32 -> float64 never rounds)
 
 
 def blocks(n: int, row_len: int) -> list[slice]:
@@ -79,8 +80,9 @@ class Incoming:
 
     @property
     def floats(self) -> bool:
-        """Grouping may use the float fast path (float64 rows and IEEE gradual underflow)."""
-        return self.a.dtype == np.float64 and self.b.dtype == np.float64 and gradual_underflow()
+        """Grouping may use the float fast path (float64 or float32 arrays, read as float64 rows, and IEEE gradual
+        underflow)."""
+        return self.a.dtype in _FLOATS and self.b.dtype in _FLOATS and gradual_underflow()
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """Float64 copy of the rows (a(s), b(s)) for s in idx (columns in storage order)."""
@@ -100,7 +102,7 @@ class Incoming:
         inverse = np.argsort(self.order)
         if every:
             return np.take(a, inverse, axis=1), b
-        return a[reps[:, None], inverse[None, :]], b[reps]  # one gather for rows and columns
+        return np.take(a.take(reps, axis=0), inverse, axis=1), b[reps]  # rows first: the column gather is the slow one
 
 
 def aggregate(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Incoming:
@@ -127,7 +129,8 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
     """Float64 aggregation with every product and partial sum proven exact; unproven entries are redone exactly.
 
     Columns are stored by decreasing class size, so the k-th members of all classes that have one are a
-    contiguous block: adding them is a slice operation, not a scatter. Works on blocks of rows of W.
+    contiguous block: adding them is a slice operation, not a scatter. Works on blocks of rows of W; a float32 W is
+    widened block by block into one reused float64 buffer (exact), never as a whole.
     """
     n_out, n_in, width = weight.shape[0], weight.shape[1], terms.width
     fval, representable = _float_factors(terms.factors)
@@ -153,8 +156,14 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
     rest = np.concatenate([by_column[:0], *levels[1:]])
     rest_src, rest_fac = terms.rows[rest], factor[rest]
     bounds = np.cumsum([0] + [len(t) for t in levels[1:]])
+    wide = None if weight.dtype == np.float64 else np.empty((blocks(n_out, n_in)[0].stop, n_in)) if n_out else None
     for blk in blocks(n_out, n_in):  # one pass over W, each block of rows worked on while in cache
-        w, res, flag = weight[blk], ext[blk], bad[blk]
+        res, flag = ext[blk], bad[blk]
+        if wide is None:
+            w = weight[blk]
+        else:
+            w = wide[: len(res)]
+            np.copyto(w, weight[blk])
         np.take(w, first_src, axis=1, out=res[:, :n0], mode="clip")
         if not np.all(first_fac == 1):
             res[:, :n0], inexact = exact_scale(res[:, :n0], first_fac[None, :])
@@ -172,7 +181,7 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
             flag[:, : hi - lo] |= inexact
     ext[:, width] = bias
     for r, d in terms.offsets:
-        prod, inexact = exact_scale(weight[:, r], np.float64(d))
+        prod, inexact = exact_scale(weight[:, r].astype(np.float64), np.float64(d))
         total, inexact_sum = exact_add(ext[:, width], prod)
         ext[:, width] = total
         bad[:, width] |= inexact | inexact_sum | (Fraction(float(d)) != d)

@@ -92,30 +92,38 @@ def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
 # ---------------------------------------------------------------- grouping: proportional aggregated vectors
 
 
-def _hash_rows(inc: Incoming, rows: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(hash, pivot) per row: pivot = first nonzero index of (a(s), b(s)); hash of the row divided by its pivot
-    value (signed, absolute, or its sign, per `mode`). Exactly proportional rows get equal hashes: IEEE division
-    rounds the equal exact quotients identically, and an integer (wrapping) hash has no rounding at all.
-    """
-    m = inc.a.shape[1] + 1
-    mult = np.random.default_rng(20220907).integers(1, 2**63, size=m, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    keys = np.empty(len(rows), dtype=np.uint64)
-    pivots = np.empty(len(rows), dtype=np.intp)
-    for blk in blocks(len(rows), m):
-        z = inc.rows(rows[blk])
-        piv = np.zeros(len(z), dtype=np.intp)  # dense rows: the pivot is column 0, found without a full scan
-        late = np.flatnonzero(z[:, 0] == 0)
-        piv[late] = np.argmax(z[late] != 0, axis=1)
+_HASH_SEED = 20220907
+
+
+def row_keys(z: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(key, pivot) per row of a float64 block, which it overwrites: pivot = first nonzero index; the key hashes the
+    row divided by its pivot value (signed for 'any', absolute for 'pos', its sign for 'sign', 1 for 'none').
+    Exactly proportional rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact
+    quotients identically, and the integer (wrapping) hash of the bits has no rounding at all."""
+    mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=z.shape[1], dtype=np.uint64)
+    mult = mult * np.uint64(2) + np.uint64(1)
+    piv = np.zeros(len(z), dtype=np.intp)  # dense rows: the pivot is column 0, found without a full scan
+    late = np.flatnonzero(z[:, 0] == 0)
+    piv[late] = np.argmax(z[late] != 0, axis=1)
+    if mode != "none":
         lead = z[np.arange(len(z)), piv]
         lead[lead == 0] = 1.0  # all-zero row
         if mode == "pos":
             lead = np.abs(lead)
         elif mode == "sign":
             lead = np.sign(lead)
-        z /= lead[:, None]
-        z += 0.0  # -0.0 -> +0.0 so equal values have equal bits
-        keys[blk] = z.view(np.uint64) @ mult
-        pivots[blk] = piv
+        with np.errstate(over="ignore"):  # an overflow to ±inf rounds equal exact quotients alike too
+            z /= lead[:, None]
+    z += 0.0  # -0.0 -> +0.0 so equal values have equal bits
+    return np.einsum("ij,j->i", z.view(np.uint64), mult), piv  # wrapping uint64 dot (faster than matmul)
+
+
+def _hash_rows(inc: Incoming, rows: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, pivot) per row of (a(s), b(s)) for s in rows (`row_keys`), in cache-sized blocks."""
+    keys = np.empty(len(rows), dtype=np.uint64)
+    pivots = np.empty(len(rows), dtype=np.intp)
+    for blk in blocks(len(rows), inc.a.shape[1] + 1):
+        keys[blk], pivots[blk] = row_keys(inc.rows(rows[blk]), mode)
     return keys, pivots
 
 
@@ -215,7 +223,8 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     n = inc.a.shape[0]
     constants: dict[int, Fraction] = {}
     if fold_constants:
-        for s in np.flatnonzero(~(inc.a != 0).any(axis=1)):
+        first_zero = np.flatnonzero(inc.a[:, 0] == 0) if inc.a.shape[1] else np.arange(n)  # dense rows end here
+        for s in first_zero[~(inc.a[first_zero] != 0).any(axis=1)]:
             value = _constant_value(activation, to_fraction(inc.b[s]))
             if value is not None:
                 constants[int(s)] = value
@@ -296,7 +305,7 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
     relation: list[LayerRelation] = []
     parts: list[list[np.ndarray]] = []
     for ell, layer in enumerate(net.layers):
-        inc = aggregate(layer.weight, layer.bias, terms)
+        inc = aggregate(layer.stored_weight, layer.stored_bias, terms)  # float32 stays float32 (no whole-model copy)
         if ell < hidden:
             lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
             parts.append(list(inc.select(reps)))

@@ -74,6 +74,24 @@ def test_opset_is_kept_unless_asked_otherwise(tmp_path):
     assert interface(tmp_path / "s.onnx")[2] == [17] and interface(tmp_path / "s.onnx")[0] == interface(src)[0]
 
 
+def test_an_interface_that_drops_the_batch_axis_is_replaced_with_a_note(tmp_path):
+    """'x' [1, 2, 1, 3] -> Squeeze (every unit axis) -> 'y' [2, 3] (as Marabou's layer-zoo squeeze.onnx): 6 features in
+    and out per sample, but the output declares no batch axis, so the source's interface cannot be kept: the output
+    gets lumpcheck's own, with a note saying why (not an internal error)."""
+    graph = helper.make_graph([helper.make_node("Squeeze", ["x"], ["y"])], "squeeze",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    src = tmp_path / "squeeze.onnx"
+    src.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7).SerializeToString())
+    out, cert = tmp_path / "r.onnx", tmp_path / "c.json"
+    res = CliRunner().invoke(cli, ["reduce", str(src), "-o", str(out), "--certify", str(cert)])
+    assert res.exit_code == 0, res.output
+    assert "cannot be kept" in res.output and "[2, 3]" in res.output
+    assert check(cert, src, out).valid
+    x = RNG.standard_normal((1, 2, 1, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run(out, x.reshape(1, 6)).reshape(2, 3), run(src, x))
+
+
 def test_nnet_source_gives_an_onnx_model_that_takes_float32_feeds(tmp_path):
     """ACAS-like .nnet weights are decimals no float holds: float64 weights, but a float32 input (widened exactly)."""
     w1 = np.array([[0.1, -0.3], [0.1, -0.3], [0.7, 0.2]])

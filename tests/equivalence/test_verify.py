@@ -297,6 +297,34 @@ def test_match_checks_scalings_exactly():
         match_networks(a, _nudged(a, 2, 0, 0))
 
 
+def _match_or_none(a: Network, b: Network):
+    try:
+        return match_networks(a, b)
+    except Mismatch:
+        return None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([RELU, LEAKY, IDENTITY, Activation("tanh"), Activation("sigmoid")]),
+       st.sampled_from([0.5, 2.0, 3.0, 0.1, -1.0]), st.sampled_from(["none", "hidden-ulp", "output-ulp"]))
+def test_float_match_agrees_with_fraction_match(seed, act, factor, nudge):
+    """The float fast path (hashing + exact proportionality) decides like the Fraction path (the ground truth),
+    also on 1-ulp near misses and inexact scalings (0.1, 3.0: the fast path must notice or fall back)."""
+    import lumpcheck.equivalence.match as match
+
+    a = _net(seed, [3, 6, 5, 2], act)
+    b = _permuted_scaled(a, seed=seed + 1, factor=abs(factor), negate=factor < 0)
+    if nudge != "none":
+        b = _nudged(b, 0 if nudge == "hidden-ulp" else 2, seed % 6 if nudge == "hidden-ulp" else 0, 1)
+    fast = _match_or_none(a, b)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(match, "gradual_underflow", lambda: False)  # forces the Fraction path
+        slow = _match_or_none(a, b)
+    assert fast == slow
+    if nudge != "none":
+        assert fast is None
+
+
 def test_negated_relu_copy_is_refuted():
     a = _net(6, [3, 8, 8, 2])
     b = _permuted_scaled(a, seed=2, negate=True)

@@ -97,10 +97,11 @@ def tensor_const(t: onnx.TensorProto, name: str, path: str | None = None, where:
 
 
 def _numbers(c: Const) -> np.ndarray:
-    """Exact numeric array of a constant (float64 or Fractions)."""
+    """Exact numeric array of a constant: float32 as stored (every float32 is exact; tensor_const checked that it is
+    finite), else float64 or Fractions."""
     if c.value.dtype.kind not in "fiu":
         raise ModelFormatError(f"tensor '{c.name}' of type {c.value.dtype} used as numbers")
-    return exact_array(c.value)
+    return c.value if c.value.dtype == np.float32 else exact_array(c.value)
 
 
 def int_list(c: Const) -> list[int]:

@@ -38,6 +38,7 @@ def read_onnx(path: str | Path) -> Network:
     values: dict[str, Value] = {}
     for init in graph.initializer:
         values[init.name] = tensor_const(init, init.name, str(p), f"initializer '{init.name}'")
+        init.ClearField("raw_data")  # the array holds the numbers now: free the file's copy (peak memory)
     data_inputs = [v for v in graph.input if v.name not in values]
     if len(data_inputs) != 1:
         names = ", ".join(repr(v.name) for v in data_inputs)
@@ -57,8 +58,10 @@ def read_onnx(path: str | Path) -> Network:
             consumers[name] = consumers.get(name, 0) + 1
     r = Reader(opset, batch, Chain(prod(shape) // batch), data_inputs[0].name, consumers, {graph.output[0].name},
                data_inputs[0].name, data_inputs[0].type.tensor_type.elem_type)
+    remaining = dict(consumers)
     for i in _topological_order(graph, set(values), str(p)):
         _run_node(graph.node[i], i, values, r, str(p))
+        _release_constants(graph.node[i], values, remaining, graph.output[0].name)
     out = graph.output[0]
     if isinstance(values.get(out.name), Const):
         raise UnsupportedModelError("is a constant (it does not depend on the input)", str(p), f"output '{out.name}'")
@@ -150,6 +153,15 @@ def _run_node(node: onnx.NodeProto, index: int, values: dict[str, Value], r: Rea
             if isinstance(value, Stream):
                 r.current = name
 
+
+
+def _release_constants(node: onnx.NodeProto, values: dict[str, Value], remaining: dict[str, int], output: str) -> None:
+    """Forget the constants no later node reads (their numbers live in the chain's layers now: peak memory)."""
+    for name in node.input:
+        if name in remaining:
+            remaining[name] -= 1
+            if remaining[name] == 0 and name != output and isinstance(values.get(name), Const):
+                del values[name]
 
 
 def _input_shape(info: onnx.ValueInfoProto, path: str) -> tuple[tuple[int, ...], int]:

@@ -43,11 +43,14 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
     sig = written_signature(net, dtype, opset, signature)
     rounded, report = round_network(net, dtype)
     model = _gemm_chain(rounded, dtype, sig)
+    del rounded
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(model, full_check=True)
-    write_bytes_atomic(path, model.SerializeToString())
+    data = model.SerializeToString()  # serialised once: checked, then written
+    del model
+    onnx.checker.check_model(data, full_check=True)
+    write_bytes_atomic(path, data)
     return report
 
 
@@ -110,7 +113,7 @@ class _Graph:
 def _floats(values: object, np_type: type) -> np.ndarray:
     """The (already rounded, so exactly representable) values as a `np_type` array."""
     arr = np.asarray(values)
-    return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type)
+    return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type, copy=False)
 
 
 def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> onnx.ModelProto:
@@ -144,12 +147,13 @@ def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> onnx.ModelProto
         "lumpcheck",
         [helper.make_tensor_value_info(sig.input_name, sig.input_type, list(sig.input_dims))],
         [helper.make_tensor_value_info(sig.output_name, sig.output_type, list(sig.output_dims))],
-        g.inits,
     )
     opsets = [helper.make_opsetid("", sig.opset)]
     # IR version 4 on: initializers need not be graph inputs (the form written here)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=max(4, helper.find_min_ir_version_for(opsets)))
     model.producer_name, model.producer_version = "lumpcheck", __version__
+    while g.inits:  # weights go straight into the model's graph, each copy freed at once (peak memory)
+        model.graph.initializer.append(g.inits.pop(0))
     return model
 
 

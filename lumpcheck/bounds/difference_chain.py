@@ -1,0 +1,225 @@
+"""Sound bounds on one chain (product or single network) for a batch of boxes: interval steps and
+DeepPoly/CROWN back-substitution over fixed per-layer relaxations, in outward-rounded float64.
+
+Invariant of `backsub` (as in lumpcheck.bounds): target <= C·q_j + const exactly, for every input of the
+batch element's box, where q_j is layer j's post-activation vector. One step replaces q_j by its
+relaxation (own slope per coordinate; a difference coordinate also has a slope on its partner
+coordinate) and p_j by W_j·q_{j-1} + b_j. Rounding errors are charged to const using magnitudes that are
+already sound: the product D = C∘slopes (at most two products added, error <= 2^-51·fl(|D|) + tiny) times
+|p_j|; the matrix product D·W_j (A2: error <= n·2^-52·|D|·|W_j| + tiny) times |q_{j-1}|; Fraction
+weights' residuals |W − fl(W)|·|q_{j-1}| + |b − fl(b)|. The weighted sums are formed as matrix-vector
+products |D|·v, where v >= |W_j|·|q_{j-1}| is computed once per layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arith import FloatOverflow
+from .coupling import ChainLayer
+from .outward import ULP_FACTOR, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up, vecmat_up_nonneg
+
+FOLDED_OFFSET = 1e-290
+"""Offsets up to this size on linear coordinates are charged as |C|·offset instead of selected by sign."""
+
+
+@dataclass
+class LayerRelaxation:
+    """Batched relaxation of one layer: su·p + mu >= q >= sl·p + ml per coordinate, plus for difference
+    coordinates qu, ql on the partner coordinate (arrays (N, n) and (N, m)); ranges of p and q."""
+
+    su: np.ndarray
+    sl: np.ndarray
+    mu: np.ndarray
+    ml: np.ndarray
+    qu: np.ndarray
+    ql: np.ndarray
+    plo: np.ndarray
+    phi: np.ndarray
+    qlo: np.ndarray
+    qhi: np.ndarray
+
+
+def magnitude(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.maximum(np.abs(lo), np.abs(hi))
+
+
+def _signed_selection(T: np.ndarray) -> bool:
+    """Each row of the shared matrix T has exactly one nonzero, equal to ±1 (T·W is then exact)."""
+    if T.ndim != 2:
+        return False
+    nz = T != 0
+    return bool(np.all(nz.sum(axis=1) == 1) and np.all(np.abs(T[nz]) == 1))
+
+
+class Chain:
+    """One chain over a batch of N input boxes [xl, xu]: layers are fixed one at a time (`fix`)."""
+
+    def __init__(self, layers: tuple[ChainLayer, ...], xl: np.ndarray, xu: np.ndarray):
+        self.layers = layers
+        self.xl, self.xu = xl, xu
+        self.n = len(xl)
+        self.qlo, self.qhi = [xl], [xu]  # ranges of the inputs of layer k at index k
+        self.qmag = [magnitude(xl, xu)]
+        self.relax: list[LayerRelaxation] = []
+        self.steps: list[dict[str, np.ndarray]] = []
+        self.wq: list[np.ndarray] = []
+        self.resid: list[np.ndarray | None] = []
+        self.tiny: list[np.ndarray] = []
+        self.pairs = [np.flatnonzero(layer.pair >= 0) for layer in layers]
+        self.wsplit = [np.ascontiguousarray(np.vstack([np.maximum(l.weight, 0).T, np.minimum(l.weight, 0).T])) for l in layers]
+        self.abs_wt = [np.ascontiguousarray(np.abs(l.weight).T) for l in layers]
+        self.abs_wsplit = [np.abs(w) for w in self.wsplit]
+
+    # ------------------------------------------------------------ per-layer preparation
+
+    def prepare(self, k: int) -> None:
+        """Magnitude terms of layer k from its input's (already sound) ranges."""
+        assert len(self.wq) == k, f"layer {k} prepared out of order ({len(self.wq)} layers ready)"
+        layer, qm = self.layers[k], self.qmag[k]
+        self.wq.append(vecmat_up_nonneg(qm, self.abs_wt[k]))
+        r = None
+        if layer.wres is not None:
+            r = vecmat_up_nonneg(qm, layer.wres.T)
+        if layer.bres is not None:
+            r = layer.bres[None, :] + np.zeros((self.n, 1)) if r is None else add_up(r, layer.bres[None, :])
+        self.resid.append(r)
+
+    def interval(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Interval bounds of layer k's pre-activations from its input ranges."""
+        layer = self.layers[k]
+        lo_hi = np.hstack([self.qlo[k], self.qhi[k]])
+        hi_lo = np.hstack([self.qhi[k], self.qlo[k]])
+        extra = [self.resid[k]] if self.resid[k] is not None else []
+        upper = add_up(vecmat_up(hi_lo, self.wsplit[k], self.abs_wsplit[k]), layer.bias[None, :], *extra)
+        lower = -add_up(vecmat_up(lo_hi, -self.wsplit[k], self.abs_wsplit[k]), -layer.bias[None, :], *extra)
+        return lower, upper
+
+    def fix(self, k: int, relax: LayerRelaxation) -> None:
+        """Make layer k's relaxation part of the chain (layers are fixed in order).
+
+        Coordinates whose two slopes agree in every box ('linear' ones) are substituted with that slope, and
+        their offsets (stable neurons: zero up to rounding) are charged as |C|·max(|mu|, |ml|), which is sound
+        whatever the sign of C; the others select upper or lower relaxation by the sign of C."""
+        assert len(self.relax) == k, f"layer {k} fixed out of order"
+        layer = self.layers[k]
+        pmag = magnitude(relax.plo, relax.phi)
+        gamma = layer.size * ULP_FACTOR
+        offsets = np.maximum(np.abs(relax.mu), np.abs(relax.ml))
+        P = self.pairs[k]
+        varies = np.any(relax.su != relax.sl, axis=0) | np.any(offsets > FOLDED_OFFSET, axis=0)
+        if len(P):
+            varies[P] |= np.any(relax.qu != relax.ql, axis=0)
+        U = np.flatnonzero(varies)
+        folded = offsets.copy()
+        folded[:, U] = 0.0
+        terms = [up(self.wq[k] * gamma), up(pmag * 2 * ULP_FACTOR), folded]
+        if self.resid[k] is not None:
+            terms.append(self.resid[k])
+        charge = add_up(*terms)
+        self.tiny.append(add_up(tiny_charge(layer.size, self.qmag[k]), tiny_charge(2, pmag)))
+        self.relax.append(relax)
+        col = lambda a: np.ascontiguousarray(a.T[:, :, None])  # noqa: E731 - (N, n) -> (n, N, 1)
+        in_u = np.isin(P, U)
+        self.steps.append({
+            "s": col(relax.sl), "U": U, "su": col(relax.su[:, U]), "sl": col(relax.sl[:, U]),
+            "mu": col(relax.mu[:, U]), "ml": col(relax.ml[:, U]), "charge": col(charge),
+            "PU": P[in_u], "PS": P[~in_u], "qu": col(relax.qu[:, in_u]), "ql": col(relax.ql[:, in_u]),
+            "qs": col(relax.ql[:, ~in_u]),
+        })
+        self.qlo.append(relax.qlo)
+        self.qhi.append(relax.qhi)
+        self.qmag.append(magnitude(relax.qlo, relax.qhi))
+
+    # ------------------------------------------------------------ back-substitution
+    # Coefficient tensors are coordinate-major, C[i, e, r]: coordinate i, box e, row r, so that one layer
+    # step is a single matrix product W_j^T·C and slopes broadcast along the contiguous row axis.
+
+    def backsub(self, k: int, T: np.ndarray, scores: bool = False):
+        """Upper bounds (N, R) of the rows T·p_k (T shared (R, n_k) or batched (N, R, n_k)), the rows'
+        coefficients on the input (N, R, n_in), and optionally per-layer offset contributions (N, R, n_j)."""
+        layer = self.layers[k]
+        Tb = np.broadcast_to(T, (self.n,) + T.shape) if T.ndim == 2 else T
+        C = np.ascontiguousarray(np.matmul(Tb, layer.weight).transpose(2, 0, 1))
+        absT = np.abs(Tb)
+        const = matvec_up(Tb, np.broadcast_to(layer.bias, (self.n, layer.size)))
+        if self.resid[k] is not None:
+            const = add_up(const, matvec_up(absT, self.resid[k]))
+        if not _signed_selection(T):  # the product T·W_k was rounded
+            gamma = layer.size * ULP_FACTOR
+            const = add_up(const, up(matvec_up(absT, self.wq[k]) * gamma), tiny_charge(layer.size, self.qmag[k])[:, None])
+        upper, C, contributions = self._descend(k, C, const, scores)
+        contributions = [None if c is None else c.transpose(1, 2, 0) for c in contributions]
+        return upper, C.transpose(1, 2, 0), contributions
+
+    def backsub_select(self, k: int, idx: np.ndarray, sign: np.ndarray):
+        """Upper bounds (N, R) of the rows sign·p_k[idx] (idx, sign (N, R); sign in {−1, 0, +1}): exact start."""
+        layer = self.layers[k]
+        C = np.ascontiguousarray((layer.weight[idx] * sign[:, :, None]).transpose(2, 0, 1))
+        const = sign * layer.bias[idx]
+        if self.resid[k] is not None:
+            const = add_up(const, np.abs(sign) * np.take_along_axis(self.resid[k], idx, axis=1))
+        return self._descend(k, C, const, False)[0]
+
+    def _descend(self, k: int, C: np.ndarray, const: np.ndarray, scores: bool):
+        contributions = []
+        for j in range(k - 1, -1, -1):
+            C, const, contrib = self._step(j, C, const, scores)
+            contributions.append(contrib)
+        upper = add_up(const, _coord_dot_up(np.maximum(C, 0), self.xu), _coord_dot_up(np.minimum(C, 0), self.xl))
+        if not np.all(np.isfinite(upper)):
+            raise FloatOverflow("bound overflow")
+        return upper, C, contributions[::-1]
+
+    def _step(self, j: int, C: np.ndarray, const: np.ndarray, scores: bool):
+        st, layer = self.steps[j], self.layers[j]
+        n = C.shape[0]
+        U = st["U"]
+        D = C * st["s"]
+        CU = C[U]
+        posU = CU >= 0
+        D[U] = CU * np.where(posU, st["su"], st["sl"])
+        off = CU * np.where(posU, st["mu"], st["ml"])  # C⁺·mu + C⁻·ml on the varying coordinates
+        Tabs = np.abs(D)
+        PS, PU = st["PS"], st["PU"]
+        if len(PS) or len(PU):
+            D2s = C[PS] * st["qs"]
+            CP = C[PU]
+            D2u = CP * np.where(CP >= 0, st["qu"], st["ql"])
+            QS, QU = layer.pair[PS], layer.pair[PU]
+            Tabs[QS] += np.abs(D2s)
+            Tabs[QU] += np.abs(D2u)
+            D[QS] += D2s
+            D[QU] += D2u
+        S_off = off.sum(axis=0)
+        T_off = np.abs(off).sum(axis=0)
+        flatD, flatT = D.reshape(n, -1), Tabs.reshape(n, -1)
+        S_bias = (layer.bias @ flatD).reshape(const.shape)
+        T_bias = (np.abs(layer.bias) @ flatT).reshape(const.shape)
+        T_charge = np.einsum("inr,in->nr", Tabs, st["charge"][:, :, 0])
+        const = add_up(
+            const,
+            up(S_off + enclose(S_off, T_off, max(len(U), 1))),
+            up(S_bias + enclose(S_bias, T_bias, n)),
+            up(T_charge + enclose(T_charge, T_charge, n)),
+            self.tiny[j][:, None],
+        )
+        if scores:
+            contrib = np.zeros_like(C)
+            contrib[U] = off
+        else:
+            contrib = None
+        C = (layer.weight.T @ flatD).reshape((layer.weight.shape[1],) + D.shape[1:])
+        if not np.all(np.isfinite(C)):
+            raise FloatOverflow("coefficient overflow in back-substitution")
+        return C, const, contrib
+
+
+def _coord_dot_up(C: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A float >= Σ_i C[i, e, r]·v[e, i] exactly, per (e, r)."""
+    vt = v.T[:, :, None]
+    S = (C * vt).sum(axis=0)
+    T = (np.abs(C) * np.abs(vt)).sum(axis=0)
+    return up(S + enclose(S, T, C.shape[0]))

@@ -1,0 +1,346 @@
+"""Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see specs/diff-certificate.md).
+
+Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
+(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs).
+Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
+bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
+equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
+Checked: the networks' fingerprints; that the leaves' paths form a complete binary split tree (so the
+leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
+(difference_bounds, difference_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
+best output of both networks (margins < 0). A leaf whose re-derived bounds are contradictory is empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from fractions import Fraction
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..bounds.arith import check_float_environment
+from ..ir.domain import Box
+from ..ir.network import Network
+from ..ir.semantics import Comparison, ComparisonError, compare
+from .difference_bounds import build_chains, q_interval
+from .difference_pass import hidden_pass, single_pass
+from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .result import CheckResult
+
+BATCH = 128
+
+
+class Invalid(Exception):
+    """The certificate is malformed or does not prove its claim."""
+
+
+def fingerprint(net: Network) -> str:
+    """sha256 of the exact parameters (restated from pairing.fingerprint's specification)."""
+    h = hashlib.sha256()
+    for layer in net.layers:
+        h.update(f"{layer.activation}|{layer.weight.shape}|".encode())
+        for arr in (layer.weight, layer.bias):
+            if arr.dtype == np.float64:
+                h.update(np.ascontiguousarray(arr).tobytes())
+            else:
+                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
+    return h.hexdigest()
+
+
+def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:
+    """Re-check a differential certificate against the networks a and b.
+
+    A claim with a "models" entry is about the models a and b (normalisation and clipping included) on the
+    models' box it records: the checker rebuilds their comparison form with ir.semantics.compare (property (C):
+    the plain chains agree on the plain box iff the models agree on the models' box) and requires the claim's
+    box to be exactly that plain box. Without it, the claim is about the bare networks a and b on its box."""
+    try:
+        if not isinstance(doc, dict):
+            doc = json.loads(Path(doc).read_text(encoding="utf-8"))
+        models = doc["claim"].get("models")
+        if models is None:
+            return CheckResult(True, [], _check(doc, a, b, batch))
+        comparison = _comparison(models, doc["claim"]["box"], a, b)
+        scope = _check(doc, comparison.a, comparison.b, batch)
+        box = comparison.model_box
+        return CheckResult(True, [], replace(scope, lower=None if box is None else box.lower,
+                                             upper=None if box is None else box.upper, semantics="model"))
+    except Invalid as e:
+        return CheckResult(False, [str(e)])
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, ArithmeticError) as e:
+        return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"])
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _comparison(models: dict, plain_box: dict, a: Network, b: Network) -> Comparison:
+    domain = models["domain"]
+    box = None if domain is None else Box(tuple(Fraction(v) for v in domain["lower"]),
+                                          tuple(Fraction(v) for v in domain["upper"]))
+    try:
+        comparison = compare(a, b, box, fold_outputs=True, clip_layers=True)
+    except ComparisonError as e:
+        raise Invalid(f"the models cannot be compared: {e.message}") from None
+    plain = comparison.box
+    claimed = (tuple(Fraction(v) for v in plain_box["lower"]), tuple(Fraction(v) for v in plain_box["upper"]))
+    if plain is None or (plain.lower, plain.upper) != claimed:
+        raise Invalid("claim: the box is not the comparison form of the models' box "
+                      "(ir.semantics.compare with the output maps folded and clips compiled)")
+    return comparison
+
+
+def _mode(text: str) -> tuple[str, Fraction]:
+    kind, _, value = text.partition("=")
+    if kind == "epsilon":
+        eps = Fraction(value)
+        if eps < 0:
+            raise Invalid(f"claim: ε = {eps} is negative")
+        return kind, eps
+    if kind in ("top1", "argmin") and not value:
+        return kind, Fraction(0)
+    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1 or argmin)")
+
+
+def _claim(doc: dict, a: Network, b: Network):
+    if doc.get("format") != DIFF_FORMAT or doc.get("version") != DIFF_FORMAT_VERSION:
+        raise Invalid(f"not a {DIFF_FORMAT} v{DIFF_FORMAT_VERSION} document (format {doc.get('format')!r}, version {doc.get('version')!r})")
+    claim = doc["claim"]
+    for name, net in (("a", a), ("b", b)):
+        if net.normalization is not None:
+            raise Invalid(f"network {name} carries normalisation metadata; the claim is about the bare layer chain")
+        if claim[name]["sha256"] != fingerprint(net):
+            raise Invalid(f"claim: network {name} does not match the certificate (sha256 differs)")
+    lower = [Fraction(v) for v in claim["box"]["lower"]]
+    upper = [Fraction(v) for v in claim["box"]["upper"]]
+    if len(lower) != a.input_size or len(upper) != a.input_size or any(l > u for l, u in zip(lower, upper)):
+        raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
+    if a.input_size != b.input_size or a.output_size != b.output_size:
+        raise Invalid("the networks' input or output sizes differ")
+    return _mode(claim["mode"]), lower, upper
+
+
+def _tree(paths: list[tuple], strategy: str) -> None:
+    """The leaves' paths must be exactly the leaves of a complete binary split tree."""
+    kinds = {"input": ("x",), "relu": ("a", "b")}[strategy]
+    children: dict[tuple, dict] = {}
+    ends = set()
+    for path in paths:
+        if path in ends:
+            raise Invalid(f"leaf {list(path)} appears twice")
+        ends.add(path)
+        for depth, entry in enumerate(path):
+            if entry[0] not in kinds:
+                raise Invalid(f"split {list(entry)} does not belong to strategy {strategy!r}")
+            node = path[:depth]
+            split, side = entry[:3], entry[3]
+            seen = children.setdefault(node, {})
+            if seen and next(iter(seen.values())) != split:
+                raise Invalid(f"node {list(node)} is split two different ways")
+            seen[side] = split
+    for node, seen in children.items():
+        if node in ends:
+            raise Invalid(f"node {list(node)} is both a leaf and split")
+        want = {0, 1} if strategy == "input" else {-1, 1}
+        if set(seen) != want:
+            raise Invalid(f"node {list(node)} is split on {list(next(iter(seen.values())))} but lacks a side ({sorted(want - set(seen))})")
+    if not ends:
+        raise Invalid("the certificate has no leaves")
+    # every path prefix is an internal node, every internal node has both sides: each child is a leaf or internal
+    for node, seen in children.items():
+        for side, split in seen.items():
+            child = node + (split + (side,),)
+            if child not in ends and child not in children:
+                raise Invalid(f"node {list(child)} is neither a leaf nor split")
+
+
+def _classes_agree(paths, parts, classes, strategy: str) -> None:
+    """A leaf proving only A's decision and one proving only B's must agree wherever their regions may meet:
+    in one input-split tree that is when one path extends the other; separate ReLU trees may meet anywhere."""
+    a_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "a"}
+    b_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "b"}
+    if strategy == "relu":
+        found = set(a_leaves.values()) | set(b_leaves.values())
+        if len(found) > 1:
+            raise Invalid(f"leaves proving one network's decision claim different classes {sorted(found)}")
+        return
+    for mine, others in ((b_leaves, a_leaves), (a_leaves, b_leaves)):
+        for path, cls in mine.items():
+            for depth in range(len(path) + 1):
+                other = others.get(path[:depth])
+                if other is not None and other != cls:
+                    raise Invalid(f"leaf {list(path)} claims class {cls} inside a leaf of the other network claiming {other}")
+
+
+def _entry(raw: list, strategy: str) -> tuple:
+    if raw[0] == "x":
+        return ("x", int(raw[1]), float.fromhex(raw[2]), int(raw[3]))
+    return (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
+
+
+def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
+    """Decode the leaves' slope records into per-layer (N, n) arrays of the chains' sizes (NaN = default)."""
+    n = len(blobs)
+    out = []
+    for k in range(n_layers):
+        nP, nA, m = len(ch.P[k].b), len(ch.A[k].b), len(ch.d_a[k + 1])
+        out.append({key: np.full((n, size), np.nan) for key, size in
+                    (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))})
+    for e, blob in enumerate(blobs):
+        data = base64.b64decode(blob, validate=True)
+        pos = 0
+        for k in range(n_layers):
+            rec = out[k]
+            nP, nA, nb, m = rec["p_su"].shape[1], rec["a_su"].shape[1], ch.nb[k + 1], rec["p_qu"].shape[1]
+            n_p, n_a = struct.unpack_from("<ii", data, pos)
+            pos += 8
+            if not (0 <= n_p <= nP and 0 <= n_a <= nA):
+                raise Invalid(f"layer {k}: {n_p} product / {n_a} A slopes for {nP} / {nA} coordinates")
+            p_idx = np.frombuffer(data, "<i4", n_p, pos).astype(int)
+            p_val = np.frombuffer(data, "<f4", 4 * n_p, pos + 4 * n_p).astype(np.float64).reshape(n_p, 4)
+            pos += 20 * n_p
+            a_idx = np.frombuffer(data, "<i4", n_a, pos).astype(int)
+            a_val = np.frombuffer(data, "<f4", 2 * n_a, pos + 4 * n_a).astype(np.float64).reshape(n_a, 2)
+            pos += 12 * n_a
+            if (n_p and (p_idx.min() < 0 or p_idx.max() >= nP)) or (n_a and (a_idx.min() < 0 or a_idx.max() >= nA)):
+                raise Invalid(f"layer {k}: slope index out of range")
+            if np.isinf(p_val).any() or np.isinf(a_val).any():
+                raise Invalid(f"layer {k}: infinite slope")
+            rec["p_su"][e, p_idx], rec["p_sl"][e, p_idx] = p_val[:, 0], p_val[:, 1]
+            t = p_idx - nb
+            d = (t >= 0) & (t < m)
+            rec["p_qu"][e, t[d]], rec["p_ql"][e, t[d]] = p_val[d, 2], p_val[d, 3]
+            rec["a_su"][e, a_idx], rec["a_sl"][e, a_idx] = a_val[:, 0], a_val[:, 1]
+        if pos != len(data):
+            raise Invalid(f"slope record has {len(data) - pos} trailing bytes")
+    return out
+
+
+# ---------------------------------------------------------------- leaves
+
+
+def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
+    check_float_environment()
+    (kind, eps), lower, upper = _claim(doc, a, b)
+    strategy = doc["strategy"]
+    if strategy not in ("input", "relu"):
+        raise Invalid(f"unknown strategy {strategy!r}")
+    pairing = [[(int(i), int(j)) for i, j in layer] for layer in doc["pairing"]]
+    try:
+        ch = build_chains(a, b, pairing)
+    except ValueError as e:
+        raise Invalid(f"pairing: {e}") from None
+    leaves = doc["leaves"]
+    paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
+    parts = [leaf["part"] for leaf in leaves]
+    if any(p not in ("all", "a", "b") for p in parts) or (kind == "epsilon" and set(parts) != {"all"}):
+        raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
+    for claim in (("all",),) if kind == "epsilon" else (("a", "all"), ("b", "all")):
+        _tree([path for path, part in zip(paths, parts) if part in claim], strategy)
+    if kind != "epsilon":
+        _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
+    hidden = len(ch.P) - 1
+    prior = None
+    if doc["hidden"] not in ("leaf", "root") or (doc["hidden"] == "root" and strategy != "relu"):
+        raise Invalid(f"hidden-layer bounds {doc['hidden']!r} (expected 'leaf', or 'root' with strategy 'relu')")
+    if doc["hidden"] == "root":
+        xl, xu = _float_box(lower, upper)
+        _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _slopes([doc["root"]["slopes"]], ch, hidden))
+        prior = [tuple(v for v in layer) for layer in bounds]
+    for start in range(0, len(leaves), batch):
+        chunk = list(range(start, min(start + batch, len(leaves))))
+        _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
+    return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
+
+
+def _float_box(lower, upper):
+    return np.array([q_interval(v)[0] for v in lower]), np.array([q_interval(v)[1] for v in upper])
+
+
+def _leaf_box(lower, upper, path):
+    lo, hi = list(lower), list(upper)
+    for _, d, m, side in path:
+        if not 0 <= d < len(lo):
+            raise Invalid(f"split on input {d} of {len(lo)}")
+        if side == 0:
+            hi[d] = min(hi[d], Fraction(m))
+        else:
+            lo[d] = max(lo[d], Fraction(m))
+    return lo, hi
+
+
+def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden) -> None:
+    keep, boxes = [], []
+    for e, path in enumerate(paths):
+        if strategy == "input":
+            lo, hi = _leaf_box(lower, upper, path)
+            if any(l > h for l, h in zip(lo, hi)):
+                continue  # an empty leaf holds no input
+            boxes.append(_float_box(lo, hi))
+        else:
+            boxes.append(_float_box(lower, upper))
+        keep.append(e)
+    if any(leaf["pass"] not in ("pair", "single") or (leaf["pass"] == "single" and leaf["part"] == "all") for leaf in leaves):
+        raise Invalid("a leaf's pass must be 'pair', or 'single' for a one-network part")
+    for part, how in (("all", "pair"), ("a", "pair"), ("b", "pair"), ("a", "single"), ("b", "single")):
+        rows = [r for r, e in enumerate(keep) if leaves[e]["part"] == part and leaves[e]["pass"] == how]
+        if rows:
+            sel = [keep[r] for r in rows]
+            _check_part(ch, [leaves[e] for e in sel], [paths[e] for e in sel], [boxes[r] for r in rows], part, how,
+                        kind, eps, strategy, prior, hidden)
+
+
+def _phases(ch, paths, hidden):
+    ph = [(np.zeros((len(paths), len(ch.A[k].b))), np.zeros((len(paths), len(ch.B[k].b)))) for k in range(hidden)]
+    for r, path in enumerate(paths):
+        for net, layer, neuron, phase in path:
+            if net not in ("a", "b") or not 0 <= layer < hidden or phase not in (-1, 1):
+                raise Invalid(f"bad neuron split {[net, layer, neuron, phase]}")
+            arr = ph[layer][0 if net == "a" else 1]
+            if not 0 <= neuron < arr.shape[1]:
+                raise Invalid(f"neuron split {[net, layer, neuron, phase]} out of range")
+            arr[r, neuron] = phase
+    return ph
+
+
+def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior, hidden) -> None:
+    """Re-derive one group of leaves: both networks in lockstep ('pair') or one network alone ('single')."""
+    n_out = len(ch.P[-1].b) // 2
+    xl = np.array([bx[0] for bx in boxes])
+    xu = np.array([bx[1] for bx in boxes])
+    slopes = _slopes([leaf["slopes"] for leaf in leaves], ch, hidden)
+    ph = _phases(ch, paths, hidden) if strategy == "relu" else None
+    last = len(ch.P) - 1
+    n = len(leaves)
+    if kind == "epsilon":
+        cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+        T = np.zeros((n, 2 * n_out, 2 * n_out))
+        T[:, np.arange(n_out), n_out + np.arange(n_out)] = 1.0
+        T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
+        ok = np.all(cP.rows(last, T) <= q_interval(eps)[0], axis=1)
+        what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
+    else:
+        cls = np.array([leaf["class"] for leaf in leaves])
+        if np.any((cls < 0) | (cls >= n_out)):
+            raise Invalid("leaf class out of range")
+        M = np.broadcast_to(np.eye(n_out), (n, n_out, n_out)).copy()
+        M[np.arange(n), :, cls] -= 1.0
+        M *= 1.0 if kind == "top1" else -1.0
+        own = np.arange(n_out)[None, :] == cls[:, None]
+        if how == "pair":
+            cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+            a_ok = np.all(own | (np.minimum(cA.rows(last, M), cP.rows(last, np.concatenate([M, M], axis=2))) < 0), axis=1)
+            b_ok = np.all(own | (cB.rows(last, M) < 0), axis=1)
+            ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
+        else:
+            chain, empty = single_pass(ch, part, xl, xu, slopes, ph)
+            ok = np.all(own | (chain.rows(last, M) < 0), axis=1)
+        what = "the leaf's class is not proved the unique decision of its network(s)"
+    bad = np.flatnonzero(~(ok | empty))
+    if len(bad):
+        raise Invalid(f"leaf {list(paths[bad[0]])}: {what}")

@@ -1,0 +1,316 @@
+"""The checker's bound pass over a batch of leaves (independent of the prover; arithmetic of difference_bounds).
+
+For each hidden layer: interval bounds of the three chains; back-substitution of the coordinates whose
+neuron is unstable; intersection through a = b + Δ; the leaf's phase restrictions; relaxations from the
+recorded slopes (defaults elsewhere) with offsets derived in difference_bounds. Then the objective rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .difference_bounds import (
+    Chains,
+    dn,
+    err,
+    rows_up,
+    sum_up,
+    up,
+    vec_up,
+    U52,
+    TINY,
+    default_single,
+    pair_max,
+    single_max,
+)
+
+FOLD = 1e-290
+REFINE_MARGIN = 1e-9
+
+
+def _mag(lo, hi):
+    return np.maximum(np.abs(lo), np.abs(hi))
+
+
+class _Chain:
+    def __init__(self, layers, xl, xu):
+        self.L, self.xl, self.xu, self.n = layers, xl, xu, len(xl)
+        self.qlo, self.qhi, self.qmag = [xl], [xu], [_mag(xl, xu)]
+        self.wq, self.res, self.steps, self.tiny = [], [], [], []
+        self.pos = [np.maximum(l.W, 0).T for l in layers]
+        self.neg = [np.minimum(l.W, 0).T for l in layers]
+        self.absT = [np.abs(l.W).T for l in layers]
+
+    def prepare(self, k):
+        l, qm = self.L[k], self.qmag[k]
+        S = qm @ self.absT[k]
+        self.wq.append(up(S + err(S, S, qm.shape[1])))
+        r = None
+        if l.wres is not None:
+            S = qm @ l.wres.T
+            r = up(S + err(S, S, qm.shape[1]))
+        if l.bres is not None:
+            r = sum_up(l.bres[None, :] + 0 * qm[:, :1], r) if r is not None else l.bres[None, :] + 0 * qm[:, :1]
+        self.res.append(r)
+
+    def interval(self, k):
+        l = self.L[k]
+        ex = [self.res[k]] if self.res[k] is not None else []
+        hi = sum_up(vec_up(self.qhi[k], self.pos[k], np.abs(self.pos[k])), vec_up(self.qlo[k], self.neg[k], np.abs(self.neg[k])), l.b[None, :], *ex)
+        nlo = sum_up(vec_up(self.qlo[k], -self.pos[k], np.abs(self.pos[k])), vec_up(self.qhi[k], -self.neg[k], np.abs(self.neg[k])), -l.b[None, :], *ex)
+        return -nlo, hi
+
+    def fix(self, k, su, sl, mu, ml, qu, ql, plo, phi, qlo, qhi):
+        l = self.L[k]
+        pm = _mag(plo, phi)
+        off = np.maximum(np.abs(mu), np.abs(ml))
+        pairs = np.flatnonzero(l.partner >= 0)
+        vary = np.any(su != sl, axis=0) | np.any(off > FOLD, axis=0)
+        if len(pairs):
+            vary[pairs] |= np.any(qu != ql, axis=0)
+        U = np.flatnonzero(vary)
+        folded = off.copy()
+        folded[:, U] = 0
+        terms = [up(self.wq[k] * (len(l.b) * U52)), up(pm * 2 * U52), folded]
+        if self.res[k] is not None:
+            terms.append(self.res[k])
+        charge = sum_up(*terms)
+        S1, S2 = self.qmag[k].sum(axis=1), pm.sum(axis=1)
+        self.tiny.append(sum_up(up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY)),
+                                 up(up(S2 + err(S2, S2, pm.shape[1])) * (2 * TINY))))
+        t = lambda x: np.ascontiguousarray(x.T[:, :, None])  # noqa: E731
+        self.steps.append((t(sl), U, t(su[:, U]), t(sl[:, U]), t(mu[:, U]), t(ml[:, U]), t(charge), pairs, t(qu), t(ql)))
+        self.qlo.append(qlo)
+        self.qhi.append(qhi)
+        self.qmag.append(_mag(qlo, qhi))
+
+    def bound(self, k, C, const):
+        """Upper bounds of rows whose coefficients on layer k's input are C (coordinate-major (n, N, R))."""
+        for j in range(k - 1, -1, -1):
+            s_all, U, su, sl, mu, ml, charge, pairs, qu, ql = self.steps[j]
+            l = self.L[j]
+            n = C.shape[0]
+            D = C * s_all
+            CU = C[U]
+            pu = CU >= 0
+            D[U] = CU * np.where(pu, su, sl)
+            off = CU * np.where(pu, mu, ml)
+            A = np.abs(D)
+            if len(pairs):
+                CP = C[pairs]
+                D2 = CP * np.where(CP >= 0, qu, ql)
+                Q = l.partner[pairs]
+                A[Q] += np.abs(D2)
+                D[Q] += D2
+            fD, fA = D.reshape(n, -1), A.reshape(n, -1)
+            S_off, T_off = off.sum(axis=0), np.abs(off).sum(axis=0)
+            S_b = (l.b @ fD).reshape(const.shape)
+            T_b = (np.abs(l.b) @ fA).reshape(const.shape)
+            T_c = np.einsum("inr,in->nr", A, charge[:, :, 0])
+            const = sum_up(const, up(S_off + err(S_off, T_off, max(len(U), 1))), up(S_b + err(S_b, T_b, n)),
+                            up(T_c + err(T_c, T_c, n)), self.tiny[j][:, None])
+            C = (l.W.T @ fD).reshape((l.W.shape[1],) + D.shape[1:])
+        xu, xl = self.xu.T[:, :, None], self.xl.T[:, :, None]
+        S = (np.maximum(C, 0) * xu + np.minimum(C, 0) * xl).sum(axis=0)
+        T = (np.abs(C) * np.maximum(np.abs(xu), np.abs(xl))).sum(axis=0)
+        upper = sum_up(const, up(S + err(S, T, C.shape[0])))
+        if not np.all(np.isfinite(upper)):
+            raise ArithmeticError("bound overflow")
+        return upper
+
+    def rows(self, k, T):
+        """Upper bounds of T·p_k for batched rows T (N, R, n_k)."""
+        l = self.L[k]
+        C = np.ascontiguousarray(np.einsum("erk,kc->cer", T, l.W))
+        S = np.einsum("erk,k->er", T, l.b)
+        const = up(S + err(S, np.einsum("erk,k->er", np.abs(T), np.abs(l.b)), T.shape[-1]))
+        if self.res[k] is not None:
+            const = sum_up(const, rows_up(np.abs(T), self.res[k]))
+        g = rows_up(np.abs(T), self.wq[k])  # T·W rounded: error <= n·2^-52·|T||W|·|q| + tiny
+        S1 = self.qmag[k].sum(axis=1)
+        const = sum_up(const, up(g * (len(l.b) * U52)), up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY))[:, None])
+        return self.bound(k, C, const)
+
+    def select(self, k, idx, sign):
+        l = self.L[k]
+        C = np.ascontiguousarray((l.W[idx] * sign[:, :, None]).transpose(2, 0, 1))
+        const = sign * l.b[idx]
+        if self.res[k] is not None:
+            const = sum_up(const, np.abs(sign) * np.take_along_axis(self.res[k], idx, axis=1))
+        return self.bound(k, C, const)
+
+
+def _unstable(lo, hi, alo, ahi):
+    return (lo < 0) & (hi > 0) & ~((alo == 1) & (ahi == 1))
+
+
+def _near_unstable(lo, hi, alo, ahi):
+    """Coordinates re-bounded by back-substitution: unstable ones, and stable ones within a hair of 0, so that
+    rounding differences never make the checker re-bound fewer coordinates than the prover did."""
+    hair = REFINE_MARGIN * (hi - lo)
+    return (lo < hair) & (hi > -hair) & ~((alo == 1) & (ahi == 1))
+
+
+def _refine(chain, k, mask, lo, hi, offset):
+    count = mask.sum(axis=1)
+    w = int(count.max(initial=0))
+    if w == 0:
+        return
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :w]
+    valid = np.arange(w)[None, :] < count[:, None]
+    sign = valid.astype(float)
+    up = chain.select(k, np.hstack([order, order]) + offset, np.hstack([sign, -sign]))
+    r = np.broadcast_to(np.arange(len(mask))[:, None], order.shape)[valid]
+    c = order[valid]
+    hi[r, c] = np.minimum(hi[r, c], up[:, :w][valid])
+    lo[r, c] = np.maximum(lo[r, c], -up[:, w:][valid])
+
+
+def _intersect(ch: Chains, k, plo, phi, alo, ahi):
+    nb, d_a, d_b, e_a = ch.nb[k + 1], ch.d_a[k + 1], ch.d_b[k + 1], ch.e_a[k + 1]
+    m = len(d_a)
+    bl, bu, dl, du = plo[:, d_b], phi[:, d_b], plo[:, nb:nb + m], phi[:, nb:nb + m]
+    al = np.maximum(alo[:, d_a], dn(bl + dl))
+    au = np.minimum(ahi[:, d_a], up(bu + du))
+    bl, bu = np.maximum(bl, dn(al - du)), np.minimum(bu, up(au - dl))
+    dl, du = np.maximum(dl, dn(al - bu)), np.minimum(du, up(au - bl))
+    alo[:, d_a], ahi[:, d_a], plo[:, d_b], phi[:, d_b] = al, au, bl, bu
+    plo[:, nb:nb + m], phi[:, nb:nb + m] = dl, du
+    E = slice(nb + m, nb + m + len(e_a))
+    lo, hi = np.maximum(plo[:, E], alo[:, e_a]), np.minimum(phi[:, E], ahi[:, e_a])
+    plo[:, E], alo[:, e_a], phi[:, E], ahi[:, e_a] = lo, lo, hi, hi
+
+
+def _pick(given, default, open_):
+    """A recorded slope where the coordinate is open here; the exact linear slope where it is stable."""
+    return np.where(np.isnan(given) | ~open_, default, given)
+
+
+def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
+    """(product, A, B) relaxation tuples for layer k from recorded slopes `sl` (NaN = default)."""
+    P, A = ch.P[k], ch.A[k]
+    nb, d_a, d_b, e_a = ch.nb[k + 1], ch.d_a[k + 1], ch.d_b[k + 1], ch.e_a[k + 1]
+    n, m = len(plo), len(d_a)
+    D = slice(nb, nb + m)
+
+    def single(lo, hi, alo_, ahi_, gsu, gsl):
+        du, dl = default_single(lo, hi, alo_, ahi_)
+        opened = _unstable(lo, hi, alo_, ahi_)
+        su, s_l = _pick(gsu, du, opened), _pick(gsl, dl, opened)
+        z = np.zeros_like(lo)
+        return (su, s_l, single_max(lo, hi, alo_, ahi_, su, True), single_max(lo, hi, alo_, ahi_, s_l, False),
+                single_max(lo, hi, alo_, ahi_, z, False), single_max(lo, hi, alo_, ahi_, z, True))
+
+    ra = single(alo, ahi, A.a_lo[None, :] + 0 * alo, A.a_hi[None, :] + 0 * alo, sl["a_su"], sl["a_sl"])
+    bl_, bh_ = plo[:, :nb], phi[:, :nb]
+    rb = single(bl_, bh_, P.a_lo[None, :nb] + 0 * bl_, P.a_hi[None, :nb] + 0 * bl_, sl["p_su"][:, :nb], sl["p_sl"][:, :nb])
+    pair = [np.zeros((n, m))] * 6
+    qu = ql = np.zeros((n, m))
+    infeasible = np.zeros((n, m), dtype=bool)
+    if m:
+        box = (alo[:, d_a], ahi[:, d_a], plo[:, d_b], phi[:, d_b], plo[:, D], phi[:, D])
+        sa = (P.a_lo[None, D] + 0 * box[0], P.a_hi[None, D] + 0 * box[0])
+        sb = (P.b_lo[None, D] + 0 * box[0], P.b_hi[None, D] + 0 * box[0])
+        ua, la = default_single(box[0], box[1], *sa)
+        ub, lb = default_single(box[2], box[3], *sb)
+        opened = _unstable(box[0], box[1], *sa) | _unstable(box[2], box[3], *sb)
+        pu, qu = _pick(sl["p_su"][:, D], ua, opened), _pick(sl["p_qu"], ua - lb, opened)
+        pl, ql = _pick(sl["p_sl"][:, D], la, opened), _pick(sl["p_ql"], la - ub, opened)
+        ru = pair_max(box, sa, sb, 1.0, -pu, -qu)
+        rl = -pair_max(box, sa, sb, -1.0, pl, ql)
+        z = 0 * box[0]
+        pair = [pu, pl, ru, rl, -pair_max(box, sa, sb, -1.0, z, z), pair_max(box, sa, sb, 1.0, z, z)]
+        infeasible = np.isneginf(pair[5])  # no sign piece is feasible: the leaf holds no input
+        pair = [np.where(infeasible, 0.0, v) for v in pair]
+        qu, ql = np.where(infeasible, 0.0, qu), np.where(infeasible, 0.0, ql)
+    cat = [np.concatenate([x, y, w[:, e_a]], axis=1) for x, y, w in zip(rb, pair, ra)]
+    zero = np.zeros((n, 0))
+    if not all(np.all(np.isfinite(v)) for v in (*cat, *ra, *rb)):
+        raise ArithmeticError(f"non-finite relaxation in hidden layer {k}")
+    return infeasible.any(axis=1), (
+        (cat[0], cat[1], cat[2], cat[3], qu, ql, plo, phi, cat[4], cat[5]),
+        (ra[0], ra[1], ra[2], ra[3], zero, zero, alo, ahi, ra[4], ra[5]),
+        (rb[0], rb[1], rb[2], rb[3], zero, zero, bl_, bh_, rb[4], rb[5]),
+    )
+
+
+def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
+    """Layer bounds and relaxations of every hidden layer; returns (chains P, A, B, per-layer bounds, empty)."""
+    n = len(xl)
+    cP, cA, cB = _Chain(ch.P, xl, xu), _Chain(ch.A, xl, xu), _Chain(ch.B, xl, xu)
+    empty = np.zeros(n, dtype=bool)
+    bounds = []
+    for k in range(len(ch.P) - 1):
+        for c in (cP, cA, cB):
+            c.prepare(k)
+        nb, m = ch.nb[k + 1], len(ch.d_a[k + 1])
+        if prior is not None:
+            plo, phi, alo, ahi = (np.broadcast_to(v, (n, v.shape[1])).copy() for v in prior[k])
+        else:
+            plo, phi = cP.interval(k)
+            alo, ahi = cA.interval(k)
+            blo, bhi = cB.interval(k)
+            plo[:, :nb], phi[:, :nb] = np.maximum(plo[:, :nb], blo), np.minimum(phi[:, :nb], bhi)
+            if k > 0:
+                _intersect(ch, k, plo, phi, alo, ahi)
+                P, A = ch.P[k], ch.A[k]
+                b_open = _near_unstable(plo[:, :nb], phi[:, :nb], P.a_lo[:nb], P.a_hi[:nb])
+                a_open = _near_unstable(alo, ahi, A.a_lo, A.a_hi)
+                d_open = a_open[:, ch.d_a[k + 1]] | b_open[:, ch.d_b[k + 1]]
+                b_open[:, ch.d_b[k + 1]] |= d_open
+                a_open[:, ch.d_a[k + 1]] |= d_open
+                _refine(cA, k, a_open, alo, ahi, 0)
+                _refine(cB, k, b_open, plo[:, :nb], phi[:, :nb], 0)
+                _refine(cP, k, d_open, plo[:, nb:nb + m], phi[:, nb:nb + m], nb)
+        if phases is not None:
+            pa, pb = phases[k]
+            alo[:] = np.where(pa > 0, np.maximum(alo, 0.0), alo)
+            ahi[:] = np.where(pa < 0, np.minimum(ahi, 0.0), ahi)
+            plo[:, :nb] = np.where(pb > 0, np.maximum(plo[:, :nb], 0.0), plo[:, :nb])
+            phi[:, :nb] = np.where(pb < 0, np.minimum(phi[:, :nb], 0.0), phi[:, :nb])
+        _intersect(ch, k, plo, phi, alo, ahi)
+        empty |= np.any(plo > phi, axis=1) | np.any(alo > ahi, axis=1)
+        phi, ahi = np.maximum(phi, plo), np.maximum(ahi, alo)
+        bounds.append((plo, phi, alo, ahi))
+        infeasible, (rp, ra, rb) = _relax(ch, k, plo, phi, alo, ahi, slopes[k])
+        empty |= infeasible
+        cP.fix(k, *rp)
+        cA.fix(k, *ra)
+        cB.fix(k, *rb)
+    last = len(ch.P) - 1
+    for c in (cP, cA, cB):
+        c.prepare(last)
+    return cP, cA, cB, bounds, empty
+
+
+def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None):
+    """One network's chain alone (how one-network leaves are proved): per hidden layer interval bounds,
+    back-substitution of the (near-)unstable neurons, the leaf's phases of that network, relaxations from the
+    recorded slopes (A's under a_*, B's under the product's first coordinates). Returns (chain, empty)."""
+    layers = ch.A if net == "a" else ch.B
+    c = _Chain(layers, xl, xu)
+    n = len(xl)
+    empty = np.zeros(n, dtype=bool)
+    keys = ("a_su", "a_sl") if net == "a" else ("p_su", "p_sl")
+    for k in range(len(layers) - 1):
+        c.prepare(k)
+        L = layers[k]
+        lo, hi = c.interval(k)
+        if k > 0:
+            _refine(c, k, _near_unstable(lo, hi, L.a_lo, L.a_hi), lo, hi, 0)
+        if phases is not None:
+            ph = phases[k][0 if net == "a" else 1]
+            lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
+        empty |= np.any(lo > hi, axis=1)
+        hi = np.maximum(hi, lo)
+        alo, ahi = L.a_lo[None, :] + 0 * lo, L.a_hi[None, :] + 0 * lo
+        opened = _unstable(lo, hi, alo, ahi)
+        du, dl = default_single(lo, hi, alo, ahi)
+        gsu, gsl = slopes[k][keys[0]][:, : len(L.b)], slopes[k][keys[1]][:, : len(L.b)]
+        su, sl = _pick(gsu, du, opened), _pick(gsl, dl, opened)
+        z = np.zeros_like(lo)
+        zero = np.zeros((n, 0))
+        c.fix(k, su, sl, single_max(lo, hi, alo, ahi, su, True), single_max(lo, hi, alo, ahi, sl, False), zero, zero,
+              lo, hi, single_max(lo, hi, alo, ahi, z, False), single_max(lo, hi, alo, ahi, z, True))
+    c.prepare(len(layers) - 1)
+    return c, empty

@@ -1,0 +1,461 @@
+"""Branch and bound over input boxes (few inputs) or ReLU phases (many inputs), with falsification.
+
+A node is a region of the input box: a sub-box (input splitting: x_d <= m / x_d >= m at a float m) or
+the whole box restricted to ReLU phases (neuron splitting: z >= 0 / z <= 0). Nodes are bounded in batches
+(bounds.run); a node closes when its bounds prove the property, else it is split on the dimension or
+neuron its bound is most sensitive to. Every node's points of interest (centre, the corners that maximise
+its open rows) are screened in floats and replayed exactly; a replayed violation answers 'sat'.
+Closed leaves keep what an independent checker needs: their path from the root and the slopes used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..bounds.arith import FloatOverflow, round_to_floats
+from ..bounds.coupling import Coupling
+from ..bounds.difference import BatchBounds, run, run_single
+from ..ir.domain import Box
+from .mode import Mode
+from .objective import Objective
+from .pair_falsify import Counterexample, Searcher
+
+INPUT_SPLIT_MAX_DIM = 12
+"""Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
+WIDTH_RATIO = 64.0
+LOOKAHEAD_RATIO = 2.0
+LOOKAHEAD_ROUNDS = 4
+"""Look-ahead levels processed within one batch step (kept children are split again with their own bounds)."""
+"""Look ahead when the widest input (relative to the box) is this many times wider than the most sensitive one."""
+"""Input splitting follows the failing rows' sensitivities, but never splits an input whose width (relative to
+the whole box) is this many times smaller than another input's."""
+ATTACK_SHARE = 0.2
+"""Periodic falsification rounds run while they have used less than this share of the search's time."""
+FRONTIER_CAP = 200_000
+"""Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A closed node: its path (split decisions), decision class (top1/argmin), slopes used, emptiness.
+
+    path entries: ('x', d, m, side) with side 0 for x_d <= m and 1 for x_d >= m; or ('a'|'b', layer, neuron,
+    phase) with phase +1 for z >= 0 and −1 for z <= 0. slopes: one dict per hidden layer with 'p_idx',
+    'p_vals' (columns su, sl, qu, ql) and 'a_idx', 'a_vals' (columns su, sl) for the open coordinates.
+    """
+
+    path: tuple
+    cls: int | None
+    slopes: tuple
+    empty: bool = False
+    part: str = "all"
+    pass_: str = "pair"  # how its bounds were derived: both networks in lockstep ('pair') or one network ('single')
+
+
+@dataclass
+class Node:
+    lo: np.ndarray
+    hi: np.ndarray
+    path: tuple
+    gap: float = float("inf")
+    part: str = "all"  # classification: 'a' / 'b' when only that network's decision remains to be proved
+
+
+@dataclass
+class SearchOutcome:
+    """What a search did: a verdict ('unsat', 'sat', 'unknown', 'timeout'), evidence, and counters."""
+
+    status: str
+    counterexample: Counterexample | None = None
+    leaves: list[Leaf] = field(default_factory=list)
+    root_slopes: tuple | None = None
+    open_nodes: list[Node] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass
+class Problem:
+    """A pair, a box and a property, prepared for the search."""
+
+    coupling: Coupling
+    box: Box
+    mode: Mode
+    strategy: str = "auto"
+    batch: int = 64
+    seed: int = 0
+    refresh: bool = True  # ReLU splitting: recompute hidden-layer bounds under each node's phases
+
+    def __post_init__(self) -> None:
+        if self.strategy == "auto":
+            self.strategy = "input" if self.box.dim <= INPUT_SPLIT_MAX_DIM else "relu"
+        if self.strategy not in ("input", "relu"):
+            raise ValueError(f"unknown strategy {self.strategy!r} (input, relu)")
+        self.xl = round_to_floats(self.box.lower, up=False)
+        self.xu = round_to_floats(self.box.upper, up=True)
+
+
+def root_nodes(problem: Problem) -> list[Node]:
+    """The search's starting nodes: one box, or (ReLU splitting of a classification mode) one tree per network,
+    since 'the decision is c' can be proved for A and for B separately."""
+    if problem.strategy == "relu" and problem.mode.classifies:
+        return [Node(problem.xl.copy(), problem.xu.copy(), (), part=p) for p in ("b", "a")]
+    return [Node(problem.xl.copy(), problem.xu.copy(), ())]
+
+
+# ---------------------------------------------------------------- recording
+
+
+def leaf_slopes(res: BatchBounds, e: int) -> tuple:
+    """The slopes of box e at its open coordinates, layer by layer."""
+    out = []
+    for ch in res.choices:
+        p_idx = np.flatnonzero(ch.p_open[e])
+        q_u = np.full(len(p_idx), np.nan)
+        q_l = np.full(len(p_idx), np.nan)
+        out.append({
+            "p_idx": p_idx,
+            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
+            "a_idx": np.flatnonzero(ch.a_open[e]),
+            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
+        })
+    return tuple(out)
+
+
+def with_partner_slopes(slopes: tuple, res: BatchBounds, e: int, coupling: Coupling) -> tuple:
+    """Fill the partner slope columns (qu, ql) of difference coordinates in `leaf_slopes` records."""
+    for k, (rec, ch) in enumerate(zip(slopes, res.choices)):
+        nb, m = coupling.nb[k + 1], len(coupling.d_a[k + 1])
+        t = rec["p_idx"] - nb
+        diff = (t >= 0) & (t < m)
+        rec["p_vals"][diff, 2] = ch.p_qu[e, t[diff]]
+        rec["p_vals"][diff, 3] = ch.p_ql[e, t[diff]]
+    return slopes
+
+
+def select(res: BatchBounds, idx: np.ndarray) -> BatchBounds:
+    """The rows idx of every per-box array of a batch's bounds."""
+    from dataclasses import fields, replace as dc_replace
+
+    def pick(v):
+        if v is None:
+            return None
+        if isinstance(v, np.ndarray):
+            return v[idx]
+        if isinstance(v, tuple):
+            return tuple(pick(x) for x in v)
+        if isinstance(v, list):
+            return [pick(x) for x in v]
+        if isinstance(v, dict):
+            return {k: pick(x) for k, x in v.items()}
+        return dc_replace(v, **{f.name: pick(getattr(v, f.name)) for f in fields(v)})
+
+    return BatchBounds(**{f.name: pick(getattr(res, f.name)) for f in fields(res)})
+
+
+# ---------------------------------------------------------------- phases of ReLU-split nodes
+
+
+def phase_arrays(coupling: Coupling, paths: list[tuple]) -> list[tuple[np.ndarray, np.ndarray]]:
+    n = len(paths)
+    out = [(np.zeros((n, coupling.chain_a[k].size)), np.zeros((n, coupling.chain_b[k].size)))
+           for k in range(coupling.depth - 1)]
+    for e, path in enumerate(paths):
+        for net, layer, neuron, phase in path:
+            out[layer][0 if net == "a" else 1][e, neuron] = phase
+    return out
+
+
+# ---------------------------------------------------------------- the search
+
+
+class Search:
+    """Sequential branch and bound (one process); `step` processes one batch."""
+
+    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True):
+        self.p = problem
+        self.initial_attack = initial_attack
+        self.deadline = deadline
+        self.stack: list[Node] = list(nodes) if nodes is not None else root_nodes(problem)
+        self.leaves: list[Leaf] = []
+        self.searcher = Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode, problem.seed)
+        self.stats = {"nodes": 0, "batches": 0, "bound_s": 0.0, "attack_s": 0.0, "max_depth": 0}
+        self.root: BatchBounds | None = None
+        self.root_slopes: tuple | None = None
+        self.root_class: int | None = None
+        self.stuck = 0
+
+    def run(self) -> SearchOutcome:
+        try:
+            if self.initial_attack:
+                found = self._attack_round(None)
+                if found is not None:
+                    return self._outcome("sat", found)
+            if self.p.strategy == "relu" and self.root is None:
+                self._prepare_relu_root()
+            while self.stack:
+                if time.monotonic() >= self.deadline:
+                    return self._outcome("timeout", reason="deadline reached")
+                if len(self.stack) > FRONTIER_CAP:
+                    return self._outcome("unknown", reason=f"more than {FRONTIER_CAP} open nodes (memory cap)")
+                found = self.step()
+                if found is not None:
+                    return self._outcome("sat", found)
+        except FloatOverflow as e:
+            return self._outcome("unknown", reason=f"float overflow in the bounds: {e}")
+        if self.stuck:
+            return self._outcome("unknown", reason=f"{self.stuck} nodes could not be split further")
+        return self._outcome("unsat")
+
+    def root_state(self) -> tuple | None:
+        """What ReLU-split nodes reuse (root bounds, class, slopes), to hand to a later search in this process."""
+        return None if self.root is None else (self.root, self.root_class, self.root_slopes)
+
+    def adopt_root(self, state: tuple) -> None:
+        self.root, self.root_class, self.root_slopes = state
+
+    def _outcome(self, status: str, cex: Counterexample | None = None, reason: str = "") -> SearchOutcome:
+        self.stats["leaves"] = len(self.leaves)
+        self.stats["replays"] = self.searcher.replays
+        return SearchOutcome(status, cex, self.leaves, self.root_slopes, self.stack, dict(self.stats), reason)
+
+    # ------------------------------------------------------------ batches
+
+    def step(self) -> Counterexample | None:
+        part = self.stack[-1].part
+        batch = []
+        while self.stack and len(batch) < self.p.batch and self.stack[-1].part == part:
+            batch.append(self.stack.pop())
+        t = time.monotonic()
+        res, classes = self._bound(batch, part)
+        self.stats["bound_s"] += time.monotonic() - t
+        self.stats["batches"] += 1
+        candidates: list[np.ndarray] = []
+        requests = self._process(batch, res, classes, part, candidates)
+        for _ in range(LOOKAHEAD_ROUNDS):
+            if not requests:
+                break
+            # a node may have handed over to one network's part while being processed: bound by the node's part
+            by_part: dict[str, list] = {}
+            for request in requests:
+                by_part.setdefault(request[0].part, []).append(request)
+            requests = [r for p, group in by_part.items() for r in self._look_ahead(group, p, candidates)]
+        for node, dims in requests:  # look-ahead budget used up: plain split on the sensitivity choice
+            kids = self._children(node, dims[0])
+            if kids is None:
+                self.stuck += 1
+            else:
+                self.stack.extend(kids)
+        if candidates:
+            t = time.monotonic()
+            found = self.searcher.check(np.vstack(candidates), limit=16)
+            self.stats["attack_s"] += time.monotonic() - t
+            spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
+            if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
+                found = self._attack_round(np.vstack(candidates), full=False)
+            return found
+        return None
+
+    def _process(self, nodes: list[Node], res: BatchBounds, classes, part: str, candidates: list) -> list:
+        """Close, hand over or split every bounded node; returns the nodes whose split needs a look-ahead."""
+        self.stats["nodes"] += len(nodes)
+        objective = self.p_objective(classes, part)
+        gaps = objective.gaps(res.uppers)
+        worst = gaps.max(axis=1)
+        partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and classes is not None else {}
+        requests = []
+        for e, node in enumerate(nodes):
+            self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
+            cls = None if classes is None else int(classes[e])
+            if res.closed[e]:
+                slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single"))
+                continue
+            for p, other in (("a", "b"), ("b", "a")):
+                if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains
+                    slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                    self.leaves.append(Leaf(node.path, cls, slopes, False, p, "pair"))
+                    node.part = other
+                    break
+            node.gap = float(worst[e])
+            candidates.append(self._witnesses(res, gaps, e, node))
+            choice = self._split(res, gaps, e, node)
+            if choice is not None:
+                requests.append((node, choice))
+        return requests
+
+    def p_objective(self, classes: np.ndarray | None, part: str = "all") -> Objective:
+        return Objective(self.p.mode, classes, part)
+
+    def _bound(self, batch: list[Node], part: str = "all"):
+        lo = np.array([n.lo for n in batch])
+        hi = np.array([n.hi for n in batch])
+        classes = None
+        if self.p.mode.classifies:
+            if self.p.strategy == "relu":
+                classes = np.full(len(batch), self.root_class)
+            else:
+                ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
+                classes = np.argmax(ya * self.p.mode.sign, axis=1)
+        objective = self.p_objective(classes, part)
+        phases = phase_arrays(self.p.coupling, [n.path for n in batch]) if self.p.strategy == "relu" else None
+        if part != "all":
+            res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None)
+        elif self.p.strategy == "relu":
+            prior = None if self.p.refresh else self.root
+            res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=prior, scores=True)
+        else:
+            res = run(self.p.coupling, lo, hi, objective)
+        return res, classes
+
+    def _attack_round(self, starts: np.ndarray | None, full: bool = True) -> Counterexample | None:
+        t = time.monotonic()
+        found = self.searcher.run(starts, full=full)
+        self.stats["attack_s"] += time.monotonic() - t
+        return found
+
+    def _witnesses(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> np.ndarray:
+        """Float points of the node worth replaying: its centre and the corners maximising its worst rows."""
+        pts = [0.5 * node.lo + 0.5 * node.hi]
+        if "p" in res.coefs and self.p.mode.kind == "epsilon":
+            coef = res.coefs["p"][e]
+            for r in np.argsort(-gaps[e])[:2]:
+                pts.append(np.where(coef[r] > 0, node.hi, node.lo))
+        return np.array(pts)
+
+    # ------------------------------------------------------------ splitting
+
+    def _split(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> tuple | None:
+        """Split the node, or return two candidate input dimensions to decide between by look-ahead."""
+        if self.p.strategy == "input":
+            return self._split_input(res, gaps, e, node)
+        self._split_relu(res, gaps, e, node)
+        return None
+
+    def _children(self, node: Node, d: int) -> list[Node] | None:
+        m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
+        if not node.lo[d] < m < node.hi[d]:
+            return None
+        left_hi, right_lo = node.hi.copy(), node.lo.copy()
+        left_hi[d], right_lo[d] = m, m
+        return [Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part),
+                Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part)]
+
+    def _look_ahead(self, requests: list[tuple[Node, tuple[int, int]]], part: str, candidates: list) -> list:
+        """Bound the children of both candidate splits of each node and keep the split whose children are closer
+        to closing; the kept children are processed at once with these bounds (no second bounding)."""
+        options = []
+        for node, dims in requests:
+            pairs = [(d, self._children(node, d)) for d in dims]
+            options.append([(d, kids) for d, kids in pairs if kids is not None])
+        flat = [kid for opts in options for _, kids in opts for kid in kids]
+        if not flat:
+            self.stuck += len(requests)
+            return []
+        t = time.monotonic()
+        res, classes = self._bound(flat, part)
+        self.stats["bound_s"] += time.monotonic() - t
+        self.stats["lookahead_nodes"] = self.stats.get("lookahead_nodes", 0) + len(flat)
+        gaps = self.p_objective(classes, part).gaps(res.uppers)
+        excess = np.where(res.closed, 0.0, np.clip(gaps.max(axis=1), 0, None) + 1e-300)
+        keep, kept = [], []
+        i = 0
+        for opts in options:
+            if not opts:
+                self.stuck += 1
+                continue
+            scored = []
+            for _, kids in opts:
+                scored.append((float(excess[i:i + 2].sum()), i, kids))
+                i += 2
+            _, j, kids = min(scored, key=lambda t: t[0])
+            keep += [j, j + 1]
+            kept += kids
+        idx = np.array(keep)
+        return self._process(kept, select(res, idx), None if classes is None else classes[idx], part, candidates)
+
+    def _split_input(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        """Split the input the failing rows are most sensitive to (|coefficient|·width), blended with the
+        input's width relative to the whole box so that no input is starved when coefficients vanish."""
+        failing = gaps[e] >= 0  # every objective chain has one row per gap column
+        width = node.hi - node.lo
+        score = np.zeros_like(width)
+        for coef in res.coefs.values():
+            score += np.abs(coef[e][failing]).sum(axis=0) * width
+        relative = width / np.maximum(self.p.xu - self.p.xl, 1e-300)
+        if relative[np.argmax(score)] < relative.max() / WIDTH_RATIO:
+            score = np.where(relative < relative.max() / WIDTH_RATIO, -1.0, score)  # do not starve a wide input
+        by_score, by_width = int(np.argmax(score)), int(np.argmax(relative))
+        if by_score != by_width and relative[by_width] > relative[by_score] * LOOKAHEAD_RATIO:
+            return by_score, by_width  # the heuristics disagree: bound both splits' children, keep the better
+        order = np.argsort(-score)
+        for d in order:
+            m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
+            if node.lo[d] < m < node.hi[d]:
+                break
+        else:
+            self.stuck += 1
+            return
+        left_hi, right_lo = node.hi.copy(), node.lo.copy()
+        left_hi[d], right_lo[d] = m, m
+        self.stack.append(Node(right_lo, node.hi.copy(), node.path + (("x", int(d), m, 1),), node.gap, node.part))
+        self.stack.append(Node(node.lo.copy(), left_hi, node.path + (("x", int(d), m, 0),), node.gap, node.part))
+        return None
+
+    def _prepare_relu_root(self) -> None:
+        """Bounds of the whole box once: every ReLU-split node reuses them for its hidden layers."""
+        lo, hi = self.p.xl[None, :], self.p.xu[None, :]
+        if self.p.mode.classifies:
+            ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
+            self.root_class = int(np.argmax(ya[0] * self.p.mode.sign))
+        classes = None if self.root_class is None else np.array([self.root_class])
+        self.root = run(self.p.coupling, lo, hi, Objective(self.p.mode, classes))
+        self.root_slopes = with_partner_slopes(leaf_slopes(self.root, 0), self.root, 0, self.p.coupling)
+
+    def _split_relu(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+        fixed = {(n, l, i) for n, l, i, _ in node.path}
+        choice = relu_choice(self.p.coupling, res, gaps, e, fixed, None if node.part == "all" else node.part)
+        if choice is None:
+            self.stuck += 1
+            return
+        net, layer, neuron = choice
+        for phase in (-1, 1):
+            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap, node.part))
+
+
+def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set, net: str | None = None) -> tuple | None:
+    """The unstable, not yet split neuron (of `net`, if given) whose relaxation offsets contribute most to the
+    failing rows."""
+    failing = gaps[e] >= 0
+    best, best_score = None, 0.0
+    for k, ch in enumerate(res.choices):
+        nb, d_a, d_b, e_a = coupling.nb[k + 1], coupling.d_a[k + 1], coupling.d_b[k + 1], coupling.e_a[k + 1]
+        scores: dict[tuple, float] = {}
+        for key, contribs in res.contribs.items():
+            c = contribs[k]
+            if c is None:
+                continue
+            s = np.abs(c[e][failing]).sum(axis=0)
+            for i in np.flatnonzero(s > 0):
+                for neuron in _neurons(key, i, nb, d_a, d_b, e_a, ch, e):
+                    scores[(neuron[0], k, neuron[1])] = scores.get((neuron[0], k, neuron[1]), 0.0) + s[i]
+        for key, s in scores.items():
+            if key not in fixed and s > best_score and (net is None or key[0] == net):
+                best, best_score = key, s
+    return best
+
+
+def _neurons(chain: str, i: int, nb: int, d_a, d_b, e_a, ch, e: int) -> list[tuple[str, int]]:
+    """The unstable network neurons behind coordinate i of a chain."""
+    if chain == "a":
+        return [("a", i)] if ch.a_open[e, i] else []
+    if chain == "b" or i < nb:
+        return [("b", i)] if ch.p_open[e, i] else []
+    t = i - nb
+    if t < len(d_a):
+        out = [("a", int(d_a[t]))] if ch.a_open[e, d_a[t]] else []
+        return out + ([("b", int(d_b[t]))] if ch.p_open[e, d_b[t]] else [])
+    return [("a", int(e_a[t - len(d_a)]))] if ch.a_open[e, e_a[t - len(d_a)]] else []

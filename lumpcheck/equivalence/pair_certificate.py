@@ -1,0 +1,93 @@
+"""Certificates for 'unsat' verdicts of the differential engine (format 'lumpcheck-diff-certificate' v1).
+
+{
+  "format": "lumpcheck-diff-certificate", "version": 1,
+  "claim": {"mode": "epsilon=1/20" | "top1" | "argmin", "box": {"lower": [p/q...], "upper": [p/q...]},
+            "a": {"sha256": ..., "shape": ...}, "b": {...}},       # sha256 of the exact parameters (pairing.fingerprint)
+  "pairing": [[[i_A, j_B], ...] per hidden layer of the depth-normalised networks],
+  "strategy": "input" | "relu",
+  "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
+  "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
+  "leaves": [{"path": [...], "part": "all" | "a" | "b", "pass": "pair" | "single", "class": c | null,
+              "empty": bool, "slopes": BLOB}, ...],   # pass: bounds of both networks in lockstep, or of one
+  "stats": {...}                                                      # informative only
+}
+path entries: ["x", d, m, side] (x_d <= m for side 0, x_d >= m for side 1; m a float as float.hex()), or
+["a" | "b", layer, neuron, phase] (z >= 0 for phase 1, z <= 0 for phase -1). The leaves' paths must form a
+complete binary tree for each claim part: for epsilon the leaves' part is "all"; for top1/argmin, part "a"
+("the decision of A is exactly {class} here") and part "b" (the same for B) are proved separately, "all"
+proving both; the leaves of parts {a, all} and those of parts {b, all} must each form a complete tree, and
+an "a" and a "b" leaf whose regions may meet must have the same class (input strategy: one path is a
+prefix of the other; relu strategy: always).
+BLOB: base64 of little-endian records, one per hidden layer: int32 n_p, int32 n_a, int32[n_p] product
+coordinates, float32[n_p][4] their slopes (upper, lower, partner upper, partner lower; NaN where unused),
+int32[n_a] A coordinates, float32[n_a][2] their slopes (upper, lower). Coordinates not listed use the
+checker's default slopes. Any slopes give sound bounds: offsets are re-derived by the checker.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+
+import numpy as np
+
+from ..bounds.coupling import fingerprint
+from ..checker.document import DIFF_FORMAT, DIFF_FORMAT_VERSION
+from ..ir.exact import fraction_str
+from ..ir.network import Network
+from .bab import Leaf, Problem, SearchOutcome
+
+
+
+def encode_slopes(records: tuple) -> str:
+    parts = []
+    for rec in records:
+        p_idx, a_idx = rec["p_idx"], rec["a_idx"]
+        parts.append(struct.pack("<ii", len(p_idx), len(a_idx)))
+        parts.append(np.asarray(p_idx, dtype="<i4").tobytes())
+        parts.append(np.asarray(rec["p_vals"], dtype="<f4").tobytes())
+        parts.append(np.asarray(a_idx, dtype="<i4").tobytes())
+        parts.append(np.asarray(rec["a_vals"], dtype="<f4").tobytes())
+    return base64.b64encode(b"".join(parts)).decode("ascii")
+
+
+def _path(path: tuple) -> list:
+    out = []
+    for entry in path:
+        if entry[0] == "x":
+            out.append(["x", int(entry[1]), float(entry[2]).hex(), int(entry[3])])
+        else:
+            out.append([entry[0], int(entry[1]), int(entry[2]), int(entry[3])])
+    return out
+
+
+def _leaf(leaf: Leaf) -> dict:
+    return {"path": _path(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
+            "slopes": encode_slopes(leaf.slopes)}
+
+
+def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
+    """The certificate document of an 'unsat' search outcome for the caller's networks a and b."""
+    c = problem.coupling
+    root = None
+    reuse_root = problem.strategy == "relu" and not problem.refresh
+    if reuse_root:
+        cls = outcome.leaves[0].cls if outcome.leaves else None
+        root = {"class": cls, "slopes": encode_slopes(outcome.root_slopes)}
+    return {
+        "format": DIFF_FORMAT,
+        "version": DIFF_FORMAT_VERSION,
+        "claim": {
+            "mode": str(problem.mode),
+            "box": {"lower": [fraction_str(v) for v in problem.box.lower], "upper": [fraction_str(v) for v in problem.box.upper]},
+            "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
+            "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
+        },
+        "pairing": [[[int(i), int(j)] for i, j in pairs] for pairs in c.pairing.layers],
+        "strategy": problem.strategy,
+        "hidden": "root" if reuse_root else "leaf",
+        "root": root,
+        "leaves": [_leaf(leaf) for leaf in outcome.leaves],
+        "stats": {k: v for k, v in outcome.stats.items() if isinstance(v, (int, float, str))},
+    }

@@ -1,0 +1,136 @@
+"""`lumpcheck verify` with the differential engine: exit codes, --certify checked by `lumpcheck check`, VNN-COMP
+results files, argmin, --jobs and --timeout as a hard limit."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lumpcheck.apps.cli import cli
+from lumpcheck.io import save_model
+from lumpcheck.ir.activation import RELU
+from lumpcheck.ir.network import Layer, Network, evaluate
+
+from pair_helpers import near_copy, random_net
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _write_box(path, lower, upper):
+    lines = [f"(declare-const X_{i} Real)" for i in range(len(lower))]
+    lines += [f"(assert (>= X_{i} {lo}))\n(assert (<= X_{i} {hi}))" for i, (lo, hi) in enumerate(zip(lower, upper))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A 3-10-10-3 ReLU net and a copy with one hidden neuron removed and noisy weights (widths differ)."""
+    tmp = tmp_path_factory.mktemp("pair")
+    rng = np.random.default_rng(3)
+    a = random_net(rng, [3, 10, 10, 3])
+    b = near_copy(rng, near_copy(rng, a, "drop"), "noise")
+    assert [lay.out_features for lay in b.layers] != [lay.out_features for lay in a.layers]
+    save_model(a, tmp / "a.onnx", dtype="float64")
+    save_model(b, tmp / "b.onnx", dtype="float64")
+    _write_box(tmp / "box.vnnlib", ["-0.5"] * 3, ["0.5"] * 3)
+    return tmp, a, b
+
+
+def _max_difference(a, b, rng, count=300) -> float:
+    """The largest |A - B| seen on random points of the box (a lower bound of the true maximum)."""
+    points = [[Fraction(float(v)) for v in x] for x in rng.uniform(-0.5, 0.5, (count, 3))]
+    return max(float(abs(p - q)) for x in points for p, q in zip(evaluate(a, x), evaluate(b, x)))
+
+
+def test_unsat_writes_a_certificate_that_check_accepts(pair):
+    tmp, a, b = pair
+    eps = Fraction(_max_difference(a, b, np.random.default_rng(0)) * 3 + 0.05).limit_denominator(1000)
+    res = run("verify", tmp / "a.onnx", tmp / "b.onnx", "--domain", tmp / "box.vnnlib", "--mode", f"epsilon={eps}",
+              "--certify", tmp / "c.json", "--results-file", tmp / "r.txt", "--json", "--timeout", "60")
+    out = json.loads(res.stdout)
+    assert res.exit_code == 0, res.output
+    assert out["status"] == "unsat" and out["engine"] == "differential"
+    assert (tmp / "r.txt").read_text() == "unsat\n"
+    checked = run("check", tmp / "c.json", tmp / "a.onnx", tmp / "b.onnx", "--json")
+    assert checked.exit_code == 0, checked.output
+    scope = json.loads(checked.stdout)["scope"]
+    assert scope["mode"] == "epsilon" and Fraction(scope["epsilon"]) == eps
+    # the same certificate does not check against other models (B swapped for A)
+    wrong = run("check", tmp / "c.json", tmp / "a.onnx", tmp / "a.onnx")
+    assert wrong.exit_code == 1 and "invalid" in wrong.output
+
+
+def test_sat_exits_1_with_an_exactly_replayed_witness_in_the_results_file(pair):
+    tmp, a, b = pair
+    res = run("verify", tmp / "a.onnx", tmp / "b.onnx", "--domain", tmp / "box.vnnlib", "--mode", "epsilon=1e-9",
+              "--results-file", tmp / "sat.txt", "--json", "--timeout", "60")
+    assert res.exit_code == 1, res.output
+    text = (tmp / "sat.txt").read_text()
+    assert text.startswith("sat\n((X_0 ")
+    values = dict(re.findall(r"\((\w+) ([^()\s]+)\)", text))
+    x = [Fraction(values[f"X_{i}"]) for i in range(3)]
+    assert all(Fraction(-1, 2) <= v <= Fraction(1, 2) for v in x)
+    ya, yb = evaluate(a, x), evaluate(b, x)
+    assert [Fraction(values[f"Y_{i}"]) for i in range(3)] == list(ya)
+    assert [Fraction(values[f"Y2_{i}"]) for i in range(3)] == list(yb)
+    assert max(abs(p - q) for p, q in zip(ya, yb)) > Fraction(1, 10**9)
+
+
+def test_argmin_mode_and_jobs(pair):
+    tmp, a, b = pair
+    res = run("verify", tmp / "a.onnx", tmp / "a.onnx", "--domain", tmp / "box.vnnlib", "--mode", "argmin",
+              "--jobs", "2", "--json", "--timeout", "60")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["mode"] == "argmin"
+
+
+def test_argmin_counterexample_is_a_different_minimal_output(tmp_path):
+    """A(x) = (x, 0), B(x) = (0, x) on x in [-1, 1]: argmin differs wherever x != 0."""
+    a = Network([Layer(np.array([[1.0], [0.0]]), np.zeros(2))])
+    b = Network([Layer(np.array([[0.0], [1.0]]), np.zeros(2))])
+    save_model(a, tmp_path / "a.onnx", dtype="float64")
+    save_model(b, tmp_path / "b.onnx", dtype="float64")
+    _write_box(tmp_path / "box.vnnlib", ["-1"], ["1"])
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "b.onnx", "--domain", tmp_path / "box.vnnlib", "--mode",
+              "argmin", "--json")
+    assert res.exit_code == 1, res.output
+    out = json.loads(res.stdout)
+    x = Fraction(out["witness"][0])
+    assert x != 0  # at x = 0 both tie, which is agreement
+
+
+def test_timeout_is_a_hard_wall_clock_limit(tmp_path):
+    """A pair the engines cannot decide quickly: the command answers timeout (exit 4) close to --timeout."""
+    rng = np.random.default_rng(1)
+    a = random_net(rng, [20, 60, 60, 60, 5])
+    b = near_copy(rng, a, "noise")
+    save_model(a, tmp_path / "a.onnx", dtype="float64")
+    save_model(b, tmp_path / "b.onnx", dtype="float64")
+    _write_box(tmp_path / "box.vnnlib", ["-1"] * 20, ["1"] * 20)
+    start = time.monotonic()
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "b.onnx", "--domain", tmp_path / "box.vnnlib", "--mode",
+              "top1", "--timeout", "2", "--json", "--results-file", tmp_path / "r.txt")
+    elapsed = time.monotonic() - start
+    assert res.exit_code in (1, 4), res.output
+    if res.exit_code == 4:
+        assert json.loads(res.stdout)["status"] in ("timeout", "unknown")
+        assert (tmp_path / "r.txt").read_text() in ("timeout\n", "unknown\n")
+    assert elapsed < 2 + 3.0, elapsed
+
+
+def test_certify_is_refused_quietly_for_engines_without_certificates(tmp_path):
+    """Equal models decided by another engine: exit 0 and a note, no certificate file."""
+    w = np.array([[1.0, -1.0], [0.5, 2.0]])
+    net = Network([Layer(w, np.zeros(2), RELU), Layer(np.eye(2), np.zeros(2))])
+    save_model(net, tmp_path / "a.onnx", dtype="float64")
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "a.onnx", "--certify", tmp_path / "c.json")
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "c.json").exists()
