@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import LumpcheckError
 from ..io import load_model
 from ..ir.network import Network
 from .document import Scope
@@ -42,4 +43,9 @@ def load_hashed(hashes: dict, original_path: str | Path, reduced_path: str | Pat
 
 
 def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise LumpcheckError("no such file", str(path)) from None
+    except OSError as e:
+        raise LumpcheckError(f"cannot read the model file ({e.strerror or e})", str(path)) from None

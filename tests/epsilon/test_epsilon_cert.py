@@ -151,7 +151,9 @@ def small(tmp_path_factory) -> dict:
 
 
 def _reasons(doc, small, reduced) -> list[str]:
-    res = check_epsilon(doc, small["original"], reduced)
+    """The checker's reasons with z3 off (the exact checks alone); with z3 on it must be invalid too."""
+    assert not check_epsilon(doc, small["original"], reduced).valid
+    res = check_epsilon(doc, small["original"], reduced, solver_check="none")
     assert not res.valid
     return res.reasons
 
@@ -159,7 +161,12 @@ def _reasons(doc, small, reduced) -> list[str]:
 def test_small_certificates_are_valid(small):
     for dtype in ("float32", "float64"):
         doc, reduced = small[dtype]
-        assert check_epsilon(doc, small["original"], reduced).valid
+        result = check_epsilon(doc, small["original"], reduced)
+        assert result.valid
+        claim = doc["claim"]  # what the valid certificate establishes is what its claim says, and only that
+        assert (result.scope.mode, result.scope.epsilon) == ("epsilon", Fraction(claim["epsilon"]))
+        assert result.scope.lower == unit_box(3).lower and result.scope.upper == unit_box(3).upper
+        assert result.scope.to_dict()["epsilon"] == claim["epsilon"]
 
 
 def test_far_away_correction_is_invalid(small):

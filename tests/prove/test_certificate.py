@@ -148,13 +148,15 @@ def test_smtlib_files_recheck_with_z3_binary(pair, tmp_path):
     assert answers == {"unsat"}
 
 
-def test_wrong_relation_fails_with_named_neuron_and_coefficient(pair):
+@pytest.mark.parametrize("solver_check", ["auto", "none"])  # the exact algebra decides alone, too
+def test_wrong_relation_fails_with_named_neuron_and_coefficient(pair, solver_check):
     _, _, original, reduced, relation = pair
     maps = list(relation.layers[1].maps)
     r = next(i for i, m in enumerate(maps) if m.terms and m.reason != "dead")
     (j, c), = maps[r].terms
     maps[r] = NeuronMap(((j, c * 3),), 0, "proportional")
-    records, _, _ = prove_networks(original, reduced, Relation([relation.layers[0], replace(relation.layers[1], maps=maps)]))
+    records, _, _ = prove_networks(original, reduced, Relation([relation.layers[0], replace(relation.layers[1], maps=maps)]),
+                                   solver_check=solver_check)
     failed = {o.id: o.detail for o in records if o.status != "proved"}
     assert set(failed) == {"L2.linear", "L3.linear"}
     assert failed["L2.linear"].startswith(f"neuron {r}: coefficient of h1_")
@@ -273,7 +275,8 @@ def test_cancelling_negated_sigmoid_pair_moves_its_offset_to_the_next_bias():
     assert [r.engine for r in lemma.engines] == ["axiom"]
 
 
-def test_ghost_member_with_wrong_factor_fails_with_named_neuron():
+@pytest.mark.parametrize("solver_check", ["auto", "none"])
+def test_ghost_member_with_wrong_factor_fails_with_named_neuron(solver_check):
     original, reduced, relation = planted(np.random.default_rng(5), [3, 4, 3, 2], "identity", dead_copies=3)
     maps = list(relation.layers[0].maps)
     r = next(i for i, m in enumerate(maps) if m.reason == "dead" and i not in relation.layers[0].ghost_representatives())
@@ -283,7 +286,8 @@ def test_ghost_member_with_wrong_factor_fails_with_named_neuron():
     ghost = next(ob for ob in obligations if ob.id == "L1.ghost")
     assert exact_ghost(ghost).neuron == r
     assert solve_script(smt.ghost_script(ghost)).status == "sat"
-    records, _, _ = prove_networks(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]))
+    records, _, _ = prove_networks(original, reduced, Relation([replace(relation.layers[0], maps=maps), relation.layers[1]]),
+                                   solver_check=solver_check)
     failed = {o.id for o in records if o.status != "proved"}
     assert {"L1.ghost", "L2.linear"} <= failed <= {"L1.ghost", "L2.linear", "L2.ghost", "L2.constant"}
 
