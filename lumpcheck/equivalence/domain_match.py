@@ -20,13 +20,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from ..bounds import by_method, interval_bounds, layer_phases, stable_phases
 from ..ir.domain import Box
 from ..ir.network import Network
 from ..ir.relation import DOMAIN_REASONS
 from ..prove.prover import prove_networks
 from ..prove.records import ObligationRecord
-from ..reduction.domain import DomainReduction, reduce_on_domain
-from ..reduction.lumping import Reduction
+from ..reduction.domain import DomainReduction, reduce_on_domain, resolve_bounds_method
+from ..reduction.lumping import Reduction, row_keys
 from ..reduction.lumping import reduce as lump
 from .match import NoMatch, match_networks
 
@@ -82,14 +85,49 @@ class _Lumped:
         return self._red
 
 
-def _candidates(x: Network, box: Box, deadline: float, notes: list[str]):
+def _first_rows(net: Network, rows: np.ndarray | None = None) -> set[int]:
+    """Hash keys of the first layer's nonzero incoming rows (weights | bias) under the scalings its activation
+    admits (reduction.lumping.row_keys: exactly proportional rows get equal keys, so a true match is never missed)."""
+    layer = net.layers[0]
+    z = np.column_stack([layer.weight, layer.bias])
+    if rows is not None:
+        z = z[rows]
+    z = z[np.any(z[:, :-1] != 0, axis=1)]
+    mode = "none" if layer.activation.kind == "sigmoid" else layer.activation.merge_mode
+    return set(row_keys(z.copy(), mode)[0].tolist()) if len(z) else set()
+
+
+def _may_match(x: Network, box: Box, y: Network, lumped: "_Lumped") -> bool:
+    """A necessary condition, cheap: the reduction of X keeps only first-layer rows (scaled) of X's neurons that
+    are not stably inactive (on the first layer every bounds method gives the exact range, up to rounding), so
+    Y's or Y's lumping's first-layer rows must be among them. False: no match is possible."""
+    nets = (x, y, lumped.get().network)
+    if len(x.layers) < 2 or any(n.layers[0].weight.dtype != np.float64 or n.layers[0].bias.dtype != np.float64
+                                for n in nets):
+        return True  # exact rationals (folded maps): no float key is exact, so no filter
+    first = Network(x.layers[:1])
+    phase = layer_phases(x.layers[0].activation, interval_bounds(first, box)[0])
+    allowed = _first_rows(x, np.flatnonzero(phase >= 0))
+    return _first_rows(y) <= allowed or _first_rows(lumped.get().network) <= allowed
+
+
+def _candidates(x: Network, box: Box, deadline: float, notes: list[str], y: Network, lumped: "_Lumped"):
     """X's domain reductions to try: folded (what reduce --domain writes) and, when it differs, unfolded (what it
-    writes when a file cannot hold the folded weights exactly). Only reductions with a domain map are useful."""
+    writes when a file cannot hold the folded weights exactly); bounds computed once. Only reductions with a
+    domain map are useful, and none when Y's first layer cannot match."""
+    if not _may_match(x, box, y, lumped):
+        notes.append(f"the other network's first layer is not among this one's ({x.shape_str()}) live rows")
+        return
+    method, parts = resolve_bounds_method("auto", box)
+    bounds = by_method(x, box, method, parts)
+    if not any(np.any(p != 0) for p in stable_phases(x, bounds)):
+        notes.append("no neuron is stable on the box: nothing to reduce")
+        return
     seen: list[tuple[int, ...]] = []
     for fold in (True, False):
         if time.monotonic() >= deadline:
             return
-        red = reduce_on_domain(x, box, fold=fold)
+        red = reduce_on_domain(x, box, fold=fold, bounds_method=method, bounds=bounds)
         if not _has_domain_maps(red):
             notes.append("no neuron is stable on the box: nothing to reduce")
             return
@@ -117,7 +155,7 @@ def match_on_domain(a: Network, b: Network, box: Box, timeout: float) -> DomainM
         sides.reverse()
     for side, x, y in sides:
         lumped = _Lumped(y)
-        for fold, red in _candidates(x, box, deadline, result.notes):
+        for fold, red in _candidates(x, box, deadline, result.notes, y, lumped):
             other = _matching(red.network, y, lumped, result.notes)
             if other is None:
                 continue

@@ -205,3 +205,17 @@ def test_argmin_mode_on_a_box_reduction(tmp_path) -> None:
     b = reduce_on_domain(a, BOX).network
     res = verify(b, a, BOX, Mode("argmin"), 60)
     assert (res.status, res.engine) == ("unsat", "domain-match")
+
+
+def test_a_neuron_pruned_copy_is_rejected_before_any_reduction() -> None:
+    """Dropping a first-layer neuron that is not stably inactive: no box reduction can produce that first layer."""
+    a = planted(7, [3, 9, 8, 2], BOX)
+    first, second = a.layers[0], a.layers[1]
+    w, bias = np.array(first.weight, dtype=float), np.array(first.bias, dtype=float)
+    live = [k for k in range(first.out_features) if np.abs(w[k]).sum() + bias[k] > 0]  # can be active on BOX
+    keep = [k for k in range(first.out_features) if k != live[0]]
+    b = Network([Layer(first.weight[keep], first.bias[keep], RELU), Layer(second.weight[:, keep], second.bias, RELU),
+                 *a.layers[2:]])
+    found = match_on_domain(a, b, BOX, 60)
+    assert not found.proved
+    assert any("first layer is not among" in n for n in found.notes), found.notes
