@@ -85,12 +85,12 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
     \b
     Engines, cheapest first (each one only where it applies; the first verdict wins):
+      domain-match      one network reduced on the --domain box (stably inactive ReLUs removed, stably
+                        active ones folded, as `reduce --domain` does) matches the other exactly; every
+                        step proved (lumpcheck's own box reductions, equal on the box only; widths differ)
       falsify           float search (random, corners, gradient steps); a hit counts only after exact replay
       difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture)
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
-      domain-match      one network reduced on the --domain box (stably inactive ReLUs removed, stably
-                        active ones folded, as `reduce --domain` does) matches the other exactly; every
-                        step proved (lumpcheck's own box reductions, equal on the box only)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
                         bound over input splits (few inputs) or ReLU phases (many); needs --domain and
                         identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify)

@@ -1,9 +1,10 @@
 """`lumpcheck verify`: are two networks equivalent (strict, within ε, or same top-1) on a box or on all of R^n?
 
-Engines, cheapest first: falsification (float search, exact replay), a certified difference bound (ε and
+Engines, cheapest first: matching one side's domain reduction on the box to the other (domain_match.py:
+lumpcheck's own `reduce --domain` outputs, equal on the box only; it runs first as it is exact, and rejects
+pairs it cannot relate cheaply), falsification (float search, exact replay), a certified difference bound (ε and
 strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
-scaling (lumpcheck's own outputs, on all of R^n), matching one side's domain reduction on the box to the other
-(domain_match.py: lumpcheck's own `reduce --domain` outputs, equal on the box only), differential branch and bound on a box (pair.py: both
+scaling (lumpcheck's own outputs, on all of R^n), differential branch and bound on a box (pair.py: both
 networks in lockstep, ε / top1 / argmin, widths may differ; its 'unsat' carries a certificate that
 checker/difference.py re-checks), and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counterexample exists
 (equivalent), 'sat' = an exactly replayed counterexample, 'unknown', 'timeout', 'error'.
@@ -155,10 +156,10 @@ def verify(
     run.a, run.b, run.box = run.plain.a, run.plain.b, run.plain.box
     failed = False
     for engine, step in (
+        ("domain-match", _domain_match),  # first: exact and cheap where it applies (differing widths, a box)
         ("falsify", _falsify),
         ("difference-bound", _difference_bound),
         ("lumping-match", _lumping_match),
-        ("domain-match", _domain_match),
         ("differential", _differential),
         ("monolithic", _monolithic),
     ):
