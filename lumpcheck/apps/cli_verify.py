@@ -12,6 +12,7 @@ import click
 
 from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.engine import verify as run_verify
+from ..equivalence.falsify import Enclosure
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
@@ -199,7 +200,10 @@ def _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, 
 
 
 def _approx(v) -> str:
-    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh nets)."""
+    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh/softmax outputs)."""
+    if isinstance(v, Enclosure):
+        lo, hi = f"{float(v.lo):.9g}", f"{float(v.hi):.9g}"
+        return lo if lo == hi else f"[{lo}, {hi}]"
     try:
         return f"{float(v):.9g}"
     except TypeError:

@@ -123,20 +123,23 @@ def _checked_witness(res: VerifyResult, mode: Mode, notes: list[str]) -> VerifyR
     """A logit counterexample, re-decided for the softmax outputs: kept (with the softmax outputs, enclosed, in
     place of the logits for epsilon) or turned into unknown."""
     ya, yb = res.output_a, res.output_b
+    pa, pb = enclose_softmax(ya), enclose_softmax(yb)
+    shown = "the outputs shown enclose the softmax values; details hold the exact logits"
+    kept = dict(output_a=pa, output_b=pb, details={**res.details, "logits_a": [str(v) for v in ya],
+                                                   "logits_b": [str(v) for v in yb]})
     if mode.classifies:
-        return _with(res, Verdict.SAT, f"the {mode} of the logits differs, so that of the softmax outputs does "
-                     "(the outputs shown are the logits)", notes)
+        return _with(res, Verdict.SAT, f"the {mode} of the logits differs, so that of the softmax outputs does ({shown})",
+                     notes, **kept)
     if mode.kind == "strict":
         exact = all(isinstance(v, Fraction) for v in (*ya, *yb))
         if exact and len({p - q for p, q in zip(ya, yb)}) > 1:
-            return _with(res, Verdict.SAT, "the logits differ by a non-constant vector, so the softmax outputs differ "
-                         "(the outputs shown are the logits)", notes)
+            return _with(res, Verdict.SAT, f"the logits differ by a non-constant vector, so the softmax outputs differ "
+                         f"({shown})", notes, **kept)
         return _with(res, Verdict.UNKNOWN, "the logits differ at the witness but possibly by a constant vector, which "
                      "softmax cancels: undecided", notes, witness=None, output_a=None, output_b=None)
-    pa, pb = enclose_softmax(ya), enclose_softmax(yb)
     if decide(mode, pa, pb):
-        return _with(res, Verdict.SAT, "the softmax outputs differ by more than ε at the witness (rigorous interval "
-                     "enclosures; the outputs shown enclose the softmax values)", notes, output_a=pa, output_b=pb)
+        return _with(res, Verdict.SAT, f"the softmax outputs differ by more than ε at the witness (rigorous interval "
+                     f"enclosures; {shown})", notes, **kept)
     return _with(res, Verdict.UNKNOWN, "the logits differ by more than 2ε at a witness, but its softmax outputs are "
                  "not proved to differ by more than ε: undecided (the 2ε condition is only sufficient)", notes,
                  witness=None, output_a=None, output_b=None)

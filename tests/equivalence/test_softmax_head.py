@@ -125,19 +125,36 @@ def test_enclosure_of_an_enclosed_logit() -> None:
 # ---------------------------------------------------------------- verdicts against a ground truth
 
 
-@pytest.mark.parametrize("seed", range(4))
+def scaled_logits(net: Network) -> Network:
+    """Logits times 2 plus 1/4 (exact): the same order, so the same top-1 and argmin, ties included."""
+    last = net.layers[-1]
+    w = np.array([[float(v) for v in r] for r in last.weight]) * 2
+    return Network(net.layers[:-1] + [Layer(w, np.array([float(v) for v in last.bias]) * 2 + 0.25, IDENTITY)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("copy", ["noise", "same"])
 @pytest.mark.parametrize("kind", ["top1", "argmin"])
-def test_top1_through_softmax_agrees_with_z3_on_the_logits(seed: int, kind: str) -> None:
+def test_top1_through_softmax_agrees_with_z3_on_the_logits(seed: int, copy: str, kind: str) -> None:
     rng = np.random.default_rng(seed)
     a = random_net(rng, [3, 6, 3])
-    b = near_copy(rng, a, "noise")
+    b = near_copy(rng, a, "noise") if copy == "noise" else Network(list(a.layers))  # same logits, one head or two
     res = verify_softmax(a, b, BOX, Mode(kind), Heads(True, seed % 2 == 0), 60)
     assert res.status in ("sat", "unsat"), res.message
     assert res.status == z3_truth(a, b, BOX, kind)
     if res.status == "sat":
+        assert all(isinstance(v, Enclosure) for v in (*res.output_a, *res.output_b))  # softmax values, not logits
+        assert res.details["logits_a"] == [str(v) for v in evaluate(a, res.witness)]
         ya, yb = evaluate(a, res.witness), evaluate(b, res.witness)
         pick = max if kind == "top1" else min
         assert {i for i, v in enumerate(ya) if v == pick(ya)} != {i for i, v in enumerate(yb) if v == pick(yb)}
+
+
+def test_order_preserving_logits_are_unsat_through_softmax() -> None:
+    """Logits 2z + 1/4 (same order everywhere): top1/argmin of the softmax agree; z3 alone decides it (fast)."""
+    a = random_net(np.random.default_rng(0), [3, 4, 3])
+    res = verify_softmax(a, scaled_logits(a), BOX, Mode("top1"), Heads(True, True), 60, engines=("monolithic",))
+    assert res.status == "unsat" == z3_truth(a, scaled_logits(a), BOX, "top1")
 
 
 def test_strict_with_a_constant_logit_shift_is_never_sat() -> None:
@@ -192,8 +209,12 @@ def test_cli_softmax_pair(tmp_path) -> None:
     a = random_net(rng, [3, 8, 4])
     b = near_copy(rng, a, "noise")
     fa, fb, box = save(tmp_path, "a.onnx", a, True), save(tmp_path, "b.onnx", b, True), _box_file(tmp_path)
-    res = run("verify", fa, fb, "--domain", box, "--mode", "top1", "--json", "--timeout", "60")
+    res = run("verify", fa, fb, "--domain", box, "--mode", "top1", "--json", "--timeout", "60",
+              "--results-file", tmp_path / "r.txt")
     out = json.loads(res.stdout)
+    lines = (tmp_path / "r.txt").read_text()
+    assert lines.split("\n")[0] == out["status"]
+    assert "(Y_0" not in lines  # softmax outputs are not rational: no exact Y values to write
     la, lb = (split_heads(load_any(f), load_any(f))[0] for f in (fa, fb))
     assert out["status"] == z3_truth(la, lb, BOX, "top1")
     assert "Softmax" in out["message"]
