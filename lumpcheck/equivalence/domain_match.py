@@ -105,9 +105,11 @@ def _may_match(x: Network, box: Box, y: Network, lumped: "_Lumped") -> bool:
     if len(x.layers) < 2 or any(n.layers[0].weight.dtype != np.float64 or n.layers[0].bias.dtype != np.float64
                                 for n in nets):
         return True  # exact rationals (folded maps): no float key is exact, so no filter
-    first = Network(x.layers[:1])
-    phase = layer_phases(x.layers[0].activation, interval_bounds(first, box)[0])
-    allowed = _first_rows(x, np.flatnonzero(phase >= 0))
+    keep = None  # an inactive LeakyReLU is linear, not removed: only ReLU rows can be ruled out
+    if x.layers[0].activation.kind == "relu":
+        phase = layer_phases(x.layers[0].activation, interval_bounds(Network(x.layers[:1]), box)[0])
+        keep = np.flatnonzero(phase >= 0)
+    allowed = _first_rows(x, keep)
     return _first_rows(y) <= allowed or _first_rows(lumped.get().network) <= allowed
 
 

@@ -24,12 +24,12 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.reduction.domain import reduce_on_domain
 
-from pair_helpers import IDENTITY, RELU, z3_truth
+from pair_helpers import IDENTITY, LEAKY, RELU, z3_truth
 
 F = Fraction
 
 
-def planted(seed: int, widths: list[int], box: Box) -> Network:
+def planted(seed: int, widths: list[int], box: Box, act=RELU) -> Network:
     """A dyadic ReLU net in which about a third of each hidden layer is stably inactive on `box` and a third
     stably active (biases pushed past the interval bound of the rest of the pre-activation), the rest free."""
     rng = np.random.default_rng(seed)
@@ -45,9 +45,10 @@ def planted(seed: int, widths: list[int], box: Box) -> Network:
             kind = rng.integers(0, 3, q)
             push = np.ceil(reach * 8) / 8 + 0.25
             b = np.where(kind == 0, -push, np.where(kind == 1, push, b))
-        layers.append(Layer(w, b, RELU if hidden else IDENTITY))
+        layers.append(Layer(w, b, act if hidden else IDENTITY))
         zs = [w.clip(0) @ lo + w.clip(max=0) @ hi + b, w.clip(0) @ hi + w.clip(max=0) @ lo + b]
-        lo, hi = np.maximum(zs[0], 0), np.maximum(zs[1], 0)
+        lo, hi = np.maximum(zs[0], 0), np.maximum(zs[1], 0)  # ReLU ranges (LeakyReLU: wider below 0, so
+        lo = np.minimum(lo, zs[0] / 8) if act.kind == "leaky_relu" else lo  # its negative part too)
     return Network(layers)
 
 
@@ -219,3 +220,13 @@ def test_a_neuron_pruned_copy_is_rejected_before_any_reduction() -> None:
     found = match_on_domain(a, b, BOX, 60)
     assert not found.proved
     assert any("first layer is not among" in n for n in found.notes), found.notes
+
+
+def test_leaky_relu_box_reduction_is_equivalent() -> None:
+    """Inactive LeakyReLUs are linear (slope 1/8), folded rather than removed: the filter must let them through."""
+    a = planted(8, [3, 9, 8, 2], BOX, LEAKY)
+    red = reduce_on_domain(a, BOX)
+    assert red.network.hidden_neurons < a.hidden_neurons
+    found = match_on_domain(a, red.network, BOX, 60)
+    assert found.proved, found.notes
+    assert not match_on_domain(a, nudged_output(red.network), BOX, 60).proved
