@@ -40,7 +40,8 @@ HOW_CHECKED = (
     "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
     "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
     "that may meet have the same class), and the claim's networks to be the given models' comparison form "
-    "(normalisation folded, clipping compiled, on the recorded box).")
+    "(normalisation folded, clipping compiled, on the recorded box). The certificate stores no bound values on "
+    "purpose: a leaf's bound is whatever the checker derives from its path and slopes, so none can be forged.")
 
 
 @dataclass(frozen=True)
