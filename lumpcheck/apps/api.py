@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..equivalence.engine import verify as run_verify
+from ..equivalence.softmax import split_heads, verify_softmax
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
@@ -92,6 +93,7 @@ def verify(
             mode = Mode.parse(mode)
         except ValueError as e:
             raise LumpcheckError(f"bad mode {mode!r}: {e}") from None
+    net_a, net_b, heads = split_heads(net_a, net_b)
     if isinstance(net_a, Graph) or isinstance(net_b, Graph):
         ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
         box = graph_box(ga, domain) if isinstance(domain, (str, Path)) else domain
@@ -100,6 +102,9 @@ def verify(
     box = domain
     if isinstance(domain, (str, Path)):
         box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space)
-    return run_verify(net_a, net_b, box, mode, float(timeout), a_path=None if isinstance(a, Network) else a,
-                      b_path=None if isinstance(b, Network) else b, jobs=jobs)
+    kw = dict(a_path=None if isinstance(a, (Network, Graph)) else a, b_path=None if isinstance(b, (Network, Graph)) else b,
+              jobs=jobs)
+    if heads.any:  # a final Softmax: decided on the logits (equivalence/softmax.py)
+        return verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
+    return run_verify(net_a, net_b, box, mode, float(timeout), **kw)
 

@@ -371,9 +371,15 @@ def report(certificate, output, fmt, original, reduced) -> None:
     obligation's result, the hashes, and the `lumpcheck check` command that re-verifies it all.
     Refuses an OUTPUT that is the certificate or one of the model files (symlinks included).
 
+    A differential certificate (`verify --certify`) gets its own report: the claim (mode, box, the two
+    networks' fingerprints; pass the models as --original A --reduced B to see whether the files match), the
+    split tree (strategy, leaves, depth, splits per input or layer, decision classes), every leaf, and how
+    `lumpcheck check` re-derives each leaf's bound exactly.
+
     \b
     Examples:
       lumpcheck report cert.json -o report.html
+      lumpcheck report diff.json -o diff.html --original a.onnx --reduced b.onnx
       lumpcheck report cert.json -o report.md --original model.onnx --reduced small.onnx
     """
     result = write_report(certificate, output, fmt, original, reduced)

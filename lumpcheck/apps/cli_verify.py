@@ -12,8 +12,10 @@ import click
 
 from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.engine import verify as run_verify
+from ..equivalence.falsify import Enclosure
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
+from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
 from ..errors import LumpcheckError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
@@ -84,6 +86,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
     \b
     Engines, cheapest first (each one only where it applies; the first verdict wins):
+      domain-match      one network reduced on the --domain box (stably inactive ReLUs removed, stably
+                        active ones folded, as `reduce --domain` does) matches the other exactly; every
+                        step proved (lumpcheck's own box reductions, equal on the box only; widths differ)
       falsify           float search (random, corners, gradient steps); a hit counts only after exact replay
       difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture)
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
@@ -98,6 +103,16 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       sat      NOT equivalent: an exact witness, replayed exactly          exit 1
       unknown / timeout   undecided                                       exit 4
       error    the models cannot be compared (sizes differ, ...)          exit 2
+
+    \b
+    A final Softmax over the whole output (the rest a dense chain) is split off and the logits compared:
+      top1 / argmin    exactly the logits' (softmax keeps the order of its inputs, ties included); also
+                       when only one model ends in a Softmax
+      strict           equal logits prove equal outputs; a witness counts if its logit difference is not
+                       a constant vector (softmax cancels constants), else unknown
+      epsilon=E        logits within 2E prove outputs within E (softmax is 1/2-Lipschitz in the max norm);
+                       a witness counts only if interval enclosures of both softmax outputs differ by > E
+      strict and epsilon need both models to end in a Softmax (exit 3 otherwise); no --certify file
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
@@ -114,6 +129,7 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     deadline = time.monotonic() + timeout
     a = load_any_model(model_a, arch, "--arch")
     b = load_any_model(model_b, arch_b or arch, "--arch-b")
+    a, b, heads = split_heads(a, b)
     if isinstance(a, Graph) or isinstance(b, Graph):
         _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json)
         return
@@ -123,11 +139,15 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         parsed = Mode.parse(mode)
     except ValueError as e:
         raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
+    if heads.any:
+        logits_mode(parsed, heads)  # refuses an unsound mode before any work
     box = load_box(domain, a, domain_space)
 
     def work():
-        return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), a_path=model_a, b_path=model_b,
-                          jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb)
+        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb)
+        if heads.any:
+            return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
+        return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
 
     with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
         try:
@@ -152,7 +172,7 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
             err.print(f"no certificate written to {certify_path}: the verdict came from {result.engine}, which records "
-                      "none (only the differential engine writes --certify files)", markup=False, soft_wrap=True)
+                      "none (only differential verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
     if results_path:
@@ -180,7 +200,10 @@ def _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, 
 
 
 def _approx(v) -> str:
-    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh nets)."""
+    """A float rendering of an exact output (a Fraction, or an enclosure for sigmoid/tanh/softmax outputs)."""
+    if isinstance(v, Enclosure):
+        lo, hi = f"{float(v.lo):.9g}", f"{float(v.hi):.9g}"
+        return lo if lo == hi else f"[{lo}, {hi}]"
     try:
         return f"{float(v):.9g}"
     except TypeError:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..checker.document import GRAPH_FORMAT
+from ..checker.document import DIFF_FORMAT, GRAPH_FORMAT
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
+from .report_diff import DiffReport, write_diff_report
 from .report_graph import GraphReport, write_graph_report
 from .report_facts import (
     OutputProperty,
@@ -459,20 +460,24 @@ def format_for(path: str | Path) -> str:
     return "md" if Path(path).suffix.lower() in (".md", ".markdown") else "html"
 
 
-def graph_document(cert_path: str | Path) -> dict | None:
-    """The certificate's JSON when it is a graph certificate (else None: report.py's own reader takes it)."""
+def graph_document(cert_path: str | Path, fmt: str = GRAPH_FORMAT) -> dict | None:
+    """The certificate's JSON when it has format `fmt` (a graph certificate by default; else None: report.py's own
+    reader takes it)."""
     try:
         doc = json.loads(Path(cert_path).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT else None
+    return doc if isinstance(doc, dict) and doc.get("format") == fmt else None
 
 
-def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None,
-                 original: str | Path | None = None, reduced: str | Path | None = None) -> Report | GraphReport:
+def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None, original: str | Path | None = None,
+                 reduced: str | Path | None = None) -> Report | GraphReport | DiffReport:
     """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
     Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads. A graph
-    (CNN/ResNet) certificate gets report_graph.py's report."""
+    (CNN/ResNet) certificate gets report_graph.py's report, a differential one (verify --certify) report_diff.py's."""
+    diff_doc = graph_document(cert_path, DIFF_FORMAT)
+    if diff_doc is not None:  # `verify --certify`: --original / --reduced are models A and B
+        return write_diff_report(diff_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)
     graph_doc = graph_document(cert_path)
     if graph_doc is not None:
         return write_graph_report(graph_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)

@@ -1,6 +1,8 @@
 """`lumpcheck verify`: are two networks equivalent (strict, within ε, or same top-1) on a box or on all of R^n?
 
-Engines, cheapest first: falsification (float search, exact replay), a certified difference bound (ε and
+Engines, cheapest first: matching one side's domain reduction on the box to the other (domain_match.py:
+lumpcheck's own `reduce --domain` outputs, equal on the box only; it runs first as it is exact, and rejects
+pairs it cannot relate cheaply), falsification (float search, exact replay), a certified difference bound (ε and
 strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
 scaling (lumpcheck's own outputs, on all of R^n), differential branch and bound on a box (pair.py: both
 networks in lockstep, ε / top1 / argmin, widths may differ; its 'unsat' carries a certificate that
@@ -30,12 +32,13 @@ from ..solver import Verdict
 from ..solver.z3 import solve_constraints
 from .encode import NotEncodable, encode_pair
 from .falsify import Replay, falsify, onnxruntime_outputs, replay
+from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
 from .mode import Mode
 from .pair import verify_pair
 from .result import VerifyResult
 
-ENGINES = ("falsify", "difference-bound", "lumping-match", "differential", "monolithic")
+ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
 FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
 FALSIFY_CAP = 5.0  # ... and at most this many seconds
 MATCH_Z3_TERMS = 20_000
@@ -153,6 +156,7 @@ def verify(
     run.a, run.b, run.box = run.plain.a, run.plain.b, run.plain.box
     failed = False
     for engine, step in (
+        ("domain-match", _domain_match),  # first: exact and cheap where it applies (differing widths, a box)
         ("falsify", _falsify),
         ("difference-bound", _difference_bound),
         ("lumping-match", _lumping_match),
@@ -237,6 +241,19 @@ def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]
             return proofs, None
     count = sum(len(v) for v in proofs.values())
     return proofs, f"both reductions certified ({count} obligations proved)"
+
+
+def _domain_match(run: _Run) -> VerifyResult | None:
+    """A box and a pair related by lumpcheck's own domain reduction (reduce --domain): one side reduced on the
+    box, matched exactly to the other (or its lumping), every step proved (domain_match.py): equal on the box."""
+    if run.box is None or run.a.widths == run.b.widths:  # a box reduction removes neurons: widths then differ
+        return None
+    found = match_on_domain(run.a, run.b, run.box, max(run.clock.remaining(), 0.0))
+    if not found.proved:
+        for text in found.notes:
+            run.note(f"domain-match: {text}")
+        return None
+    return run.result(Verdict.UNSAT, "domain-match", found.describe(), proofs=found.proofs)
 
 
 def _differential(run: _Run) -> VerifyResult | None:

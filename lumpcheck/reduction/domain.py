@@ -280,21 +280,25 @@ def _witness(lr: LayerRelation, phase: np.ndarray, k: int) -> int:
 
 
 def reduce_on_domain(
-    net: Network, box: Box, *, bounds_method: str = "auto", iterate: bool = True, fold: bool = True
+    net: Network, box: Box, *, bounds_method: str = "auto", iterate: bool = True, fold: bool = True,
+    bounds: list[LayerBounds] | None = None,
 ) -> DomainReduction:
     """Reduce `net` exactly on `box` (over the model's own input: its normalisation and clipping are applied, and
     the reduced model keeps them; not outside the box): bounds once on the original, then domain steps and
     lumping to a fixpoint (`iterate`) or one round. `fold=False` only removes inactive neurons (folding gives
-    rational weights that float files may not hold exactly). Raises LumpcheckError for unusable inputs."""
+    rational weights that float files may not hold exactly). `bounds`: this plain chain's bounds on `box` by
+    `bounds_method`, already computed (domain_bounds), to reduce twice without bounding twice. Raises
+    LumpcheckError for unusable inputs."""
     start = time.perf_counter()
     if box.dim != net.input_size:
         raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
     if net.normalization is not None:  # the layer chain sees inp(clip(box)); the reduced model keeps the same maps
+        assert bounds is None, "precomputed bounds are for plain layer chains"
         inner = reduce_on_domain(layers_only(net), net.normalization.input_box(box), bounds_method=bounds_method,
                                  iterate=iterate, fold=fold)
         return replace(inner, original=net, network=replace(inner.network, normalization=net.normalization), domain=box)
     method, parts = resolve_bounds_method(bounds_method, box)
-    bounds = by_method(net, box, method, parts)
+    bounds = by_method(net, box, method, parts) if bounds is None else bounds
     phases = stable_phases(net, bounds)
     relation = identity_relation(net)
     current = net

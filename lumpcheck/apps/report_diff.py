@@ -1,0 +1,273 @@
+"""Reports for differential certificates (`verify --certify`, format lumpcheck-diff-certificate): one
+self-contained HTML page or Markdown.
+
+What the certificate claims (the mode, on which box, about which two networks), whether the given model files
+are the certified networks (their comparison form's parameter fingerprints), the split tree (strategy, leaves,
+depth, splits per input or per layer, decision classes), the leaves themselves (path, claim part, bound pass,
+how many relaxation slopes the optimiser chose), and how `lumpcheck check` re-derives every leaf bound. Like
+report.py it re-verifies nothing (that is `lumpcheck check`) and escapes every string it shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import shlex
+import struct
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..bounds.coupling import fingerprint
+from ..errors import LumpcheckError
+from ..io import load_model
+from ..io.atomic import write_text_atomic
+from ..ir.domain import Box
+from ..ir.semantics import ComparisonError, compare
+from .outputs import Named, refuse_clashes
+
+LEAF_ROWS = 200  # leaves listed in full; the rest are counted
+BOX_ROWS = 20  # inputs listed in full; beyond, the box is summarised
+
+MEANING = {"top1": "the same set of maximal outputs (top-1, ties included)",
+           "argmin": "the same set of minimal outputs (argmin, ties included)"}
+HOW_CHECKED = (
+    "lumpcheck check re-derives every leaf's bounds from the networks and the leaf's path alone, in exact rational "
+    "arithmetic: the recorded relaxation slopes are only hints (any slope gives a sound linear bound, and every offset "
+    "is recomputed), so a wrong optimiser can lose tightness, never soundness. It requires the leaves' paths to form a "
+    "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
+    "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
+    "that may meet have the same class), and the claim's networks to be the given models' comparison form "
+    "(normalisation folded, clipping compiled, on the recorded box). The certificate stores no bound values on "
+    "purpose: a leaf's bound is whatever the checker derives from its path and slopes, so none can be forged.")
+
+
+@dataclass(frozen=True)
+class Identity:
+    role: str  # "A" or "B"
+    shape: str
+    sha256: str
+    path: str | None
+    status: str  # "matches" / "differs" / "not given" / "unreadable: why"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    index: int
+    path: str
+    part: str
+    bound_pass: str
+    cls: str
+    empty: bool
+    slopes: int  # coordinates with optimiser-chosen slopes (the rest use the checker's defaults)
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    cert_path: str
+    doc: dict
+    models: tuple[Identity, Identity]
+    leaves: list[Leaf]
+    depths: list[int]
+    splits: Counter
+    internal: int
+
+    @property
+    def mode(self) -> str:
+        return str((self.doc.get("claim") or {}).get("mode", "?"))
+
+    @property
+    def meaning(self) -> str:
+        if self.mode.startswith("epsilon="):
+            return f"max_i |A_i(x) - B_i(x)| <= {self.mode.partition('=')[2]}"
+        return MEANING.get(self.mode, self.mode)
+
+    @property
+    def verdict_line(self) -> str:
+        files = "; ".join(f"model {m.role}: {m.status}" for m in self.models)
+        return (f"unsat (equivalent): A and B have {self.meaning} at every input of the box, as claimed by a "
+                f"differential split tree of {len(self.leaves)} leaves; {files}; re-check with: {self.check_command}")
+
+    @property
+    def check_command(self) -> str:
+        paths = [m.path or f"MODEL_{m.role}" for m in self.models]
+        return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
+
+
+def _identity(role: str, record: Any, path: str | Path | None, plain: Any) -> Identity:
+    record = record if isinstance(record, dict) else {}
+    sha, shape = str(record.get("sha256", "")), str(record.get("shape", ""))
+    if path is None:
+        return Identity(role, shape, sha, None, "not given (pass --original A --reduced B to compare)")
+    if isinstance(plain, str):
+        return Identity(role, shape, sha, str(path), plain)
+    return Identity(role, shape, sha, str(path), "matches" if fingerprint(plain) == sha else "differs")
+
+
+def _plain_models(doc: dict, a_path, b_path) -> tuple[Any, Any]:
+    """The comparison form of the given models (as the checker builds it), or a reason string for each."""
+    if a_path is None or b_path is None:
+        return None, None
+    try:
+        a, b = load_model(a_path), load_model(b_path)
+        domain = ((doc.get("claim") or {}).get("models") or {}).get("domain")
+        box = None if domain is None else Box(tuple(Fraction(v) for v in domain["lower"]),
+                                              tuple(Fraction(v) for v in domain["upper"]))
+        c = compare(a, b, box, fold_outputs=True, clip_layers=True) if domain is not None else None
+        return (c.a, c.b) if c is not None else (a, b)
+    except (LumpcheckError, ComparisonError, ValueError, KeyError, TypeError) as e:
+        why = f"unreadable: {e}"
+        return why, why
+
+
+def path_text(path: list) -> str:
+    """A leaf's path in words: x_d <= m / x_d >= m for input splits, A/B layer.neuron active/inactive for phases."""
+    parts = []
+    for entry in path:
+        if entry[0] == "x":
+            m = float.fromhex(entry[2]) if isinstance(entry[2], str) else float(entry[2])
+            parts.append(f"x_{entry[1]} {'<=' if int(entry[3]) == 0 else '>='} {m:.6g}")
+        else:
+            parts.append(f"{str(entry[0]).upper()} L{entry[1]}.{entry[2]} {'active' if int(entry[3]) > 0 else 'inactive'}")
+    return ", ".join(parts) or "(the whole box)"
+
+
+def slope_count(blob: str) -> int:
+    """How many coordinates a leaf's slope BLOB lists (pair_certificate.py's layout); -1 when unreadable."""
+    try:
+        raw, pos, count = base64.b64decode(blob), 0, 0
+        while pos < len(raw):
+            n_p, n_a = struct.unpack_from("<ii", raw, pos)
+            pos += 8 + n_p * 4 + n_p * 16 + n_a * 4 + n_a * 8
+            count += n_p + n_a
+        return count if pos == len(raw) else -1
+    except (ValueError, struct.error, TypeError):
+        return -1
+
+
+def _split_name(entry: list) -> str:
+    return f"x_{entry[1]}" if entry[0] == "x" else f"{str(entry[0]).upper()} layer {entry[1]}"
+
+
+def _tree(raw_leaves: list) -> tuple[list[int], Counter, int]:
+    """Per leaf its depth; per split variable how many internal nodes split on it; the internal node count."""
+    nodes: dict[tuple, str] = {}
+    for leaf in raw_leaves:
+        path = leaf.get("path") or []
+        for k, entry in enumerate(path):
+            prefix = (leaf.get("part") if path and path[0][0] != "x" else "",) + tuple(tuple(e) for e in path[:k])
+            nodes.setdefault(prefix, _split_name(entry))
+    return [len(leaf.get("path") or []) for leaf in raw_leaves], Counter(nodes.values()), len(nodes)
+
+
+def build_diff_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None) -> DiffReport:
+    claim = doc.get("claim") or {}
+    pa, pb = _plain_models(doc, a_path, b_path)
+    models = (_identity("A", claim.get("a"), a_path, pa), _identity("B", claim.get("b"), b_path, pb))
+    raw = [leaf for leaf in doc.get("leaves") or [] if isinstance(leaf, dict)]
+    leaves = [Leaf(i, path_text(leaf.get("path") or []), str(leaf.get("part")), str(leaf.get("pass")),
+                   "-" if leaf.get("class") is None else str(leaf.get("class")), bool(leaf.get("empty")),
+                   slope_count(str(leaf.get("slopes", "")))) for i, leaf in enumerate(raw)]
+    depths, splits, internal = _tree(raw)
+    return DiffReport(str(cert_path), doc, models, leaves, depths, splits, internal)
+
+
+def _num(text: str) -> str:
+    try:
+        return f"{float(Fraction(text)):.6g}"
+    except (ValueError, ZeroDivisionError):
+        return str(text)
+
+
+def _box_rows(report: DiffReport) -> tuple[list[list[str]], str]:
+    claim = report.doc.get("claim") or {}
+    domain = (claim.get("models") or {}).get("domain") or claim.get("box") or {}
+    lower, upper = domain.get("lower") or [], domain.get("upper") or []
+    rows = [[f"X_{i}", _num(lo), _num(hi), f"{lo} .. {hi}"] for i, (lo, hi) in enumerate(zip(lower, upper))]
+    note = ("over the models' own inputs" if (claim.get("models") or {}).get("domain") else "over the networks' inputs")
+    if len(rows) > BOX_ROWS:
+        widths = [float(Fraction(hi) - Fraction(lo)) for lo, hi in zip(lower, upper)]
+        note += (f"; {len(rows)} inputs, widths {min(widths):.6g} to {max(widths):.6g} "
+                 f"(first {BOX_ROWS} listed)")
+        rows = rows[:BOX_ROWS]
+    return rows, note
+
+
+def _facts(report: DiffReport) -> list[tuple[str, str]]:
+    doc, leaves = report.doc, report.leaves
+    depth = report.depths or [0]
+    strategy = {"input": "input splitting (halving input intervals)", "relu": "ReLU phase splitting"}.get(
+        str(doc.get("strategy")), str(doc.get("strategy")))
+    facts = [("verdict", report.verdict_line), ("claim", f"mode {report.mode}: {report.meaning}")]
+    facts += [(f"network {m.role}", f"{m.shape}, parameter sha256 {m.sha256[:16]}…, file {m.path or '-'}: {m.status}")
+              for m in report.models]
+    facts += [("split tree", f"{strategy}; {len(leaves)} leaves, {report.internal} splits, depth max {max(depth)}, "
+                             f"mean {sum(depth) / len(depth):.2f}; hidden-layer bounds "
+                             f"{'re-derived per leaf' if doc.get('hidden') == 'leaf' else 'of the root, reused'}")]
+    facts += [("leaves by part", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.part for x in leaves).items()))),
+              ("leaves by bound pass", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.bound_pass for x in leaves).items()))),
+              ("empty leaves", f"{sum(x.empty for x in leaves)} (bounds prove no input of the box reaches them)")]
+    classes = Counter(x.cls for x in leaves if x.cls != "-")
+    if classes:
+        facts.append(("decision classes", ", ".join(f"output {k}: {v} leaves" for k, v in sorted(classes.items()))))
+    if report.splits:
+        facts.append(("splits by variable", ", ".join(f"{k}: {v}" for k, v in sorted(report.splits.items()))))
+    stats = doc.get("stats") or {}
+    if stats:
+        facts.append(("search (informative)", ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                                        for k, v in stats.items())))
+    facts.append(("how it is checked", HOW_CHECKED))
+    return facts
+
+
+LEAF_HEAD = ["#", "path", "part", "bound pass", "class", "empty", "custom slopes"]
+BOX_HEAD = ["input", "lower", "upper", "exact"]
+
+
+def _leaf_cells(x: Leaf) -> list[str]:
+    return [str(x.index), x.path, x.part, x.bound_pass, x.cls, "yes" if x.empty else "",
+            "unreadable" if x.slopes < 0 else str(x.slopes)]
+
+
+def render_diff(report: DiffReport, fmt: str) -> str:
+    facts = _facts(report)
+    box_rows, box_note = _box_rows(report)
+    shown = report.leaves[:LEAF_ROWS]
+    more = len(report.leaves) - len(shown)
+    if fmt == "md":
+        def table(head, rows):
+            return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+                ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        lines = ["# lumpcheck differential certificate report", ""] + [f"- **{k}**: {v}" for k, v in facts]
+        lines += ["", f"## Input box ({box_note})", ""] + table(BOX_HEAD, box_rows)
+        lines += ["", "## Leaves", ""] + table(LEAF_HEAD, [_leaf_cells(x) for x in shown])
+        if more:
+            lines.append(f"\n… and {more} more leaves (all re-checked by lumpcheck check)")
+        return "\n".join(lines) + "\n"
+    e = html.escape
+
+    def table_html(head, rows, titles=None):
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><tr>{''.join(f'<th>{e(h)}</th>' for h in head)}</tr>{body}</table>"
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>lumpcheck differential report</title>"
+            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;"
+            "display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:2px 6px}"
+            ".v{background:#e8f5e9;padding:6px}</style></head><body>"
+            "<h1>lumpcheck differential certificate report</h1>"
+            f"<p class='v'><b>{e(report.verdict_line)}</b></p><ul>"
+            + "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts[1:]) + "</ul>"
+            + f"<h2>Input box</h2><p>{e(box_note)}</p>" + table_html(BOX_HEAD, box_rows)
+            + "<h2>Leaves</h2>" + table_html(LEAF_HEAD, [_leaf_cells(x) for x in shown])
+            + (f"<p>… and {more} more leaves (all re-checked by lumpcheck check)</p>" if more else "")
+            + "</body></html>\n")
+
+
+def write_diff_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
+                      b_path=None) -> DiffReport:
+    inputs = [Named("CERTIFICATE", cert_path)] + [Named(f"model {r}", p) for r, p in (("A", a_path), ("B", b_path)) if p]
+    refuse_clashes(inputs, [Named("-o", out_path)])
+    report = build_diff_report(doc, cert_path, a_path, b_path)
+    write_text_atomic(out_path, render_diff(report, fmt))
+    return report
