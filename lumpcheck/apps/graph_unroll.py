@@ -65,7 +65,8 @@ def unroll_to_file(model: str, graph: Graph, output: str, cert_path: str | None,
     path = unrolled_path or default_unrolled_path(output)
     if not path.lower().endswith(".onnx"):
         raise LumpcheckError(f"--unrolled {path}: the unrolled chain is written as ONNX (name it .onnx)", model)
-    refuse_clashes([Named("MODEL", model)], [Named("--unrolled", path), Named("-o", output), Named("--certify", cert_path)])
+    outputs = [Named("--unrolled", path), Named("-o", output)] + ([Named("--certify", cert_path)] if cert_path else [])
+    refuse_clashes([Named("MODEL", model)], outputs)
     save_model(net, path, dtype=dtype)
     back = load_model(path)
     if not _same(net, back):  # soundness guard: the certificate will bind the file, which must be the exact unrolling
