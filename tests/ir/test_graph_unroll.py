@@ -96,20 +96,37 @@ def test_residual_and_softmax_are_refused_with_the_reason() -> None:
         unroll(build(plan).graph)
 
 
-def test_zoo_oval21_unrolls_within_float_tolerance_of_onnxruntime(zoo) -> None:
+ZOO_CHAINS = ("oval21/nets/cifar_base_kw.onnx", "oval21/nets/cifar_deep_kw.onnx", "marabou-cifar10/nets/cifar10_small.onnx",
+              "verivital/Convnet_avgpool.onnx")
+ZOO_REFUSED = (("verivital/Convnet_maxpool.onnx", "max-pooling"), ("cifar10_resnet/onnx/resnet_2b.onnx", "skip connections"))
+
+
+@pytest.mark.parametrize("name", ZOO_CHAINS)
+def test_zoo_cnns_unroll_within_float_tolerance_of_onnxruntime(zoo, name: str) -> None:
     ort = pytest.importorskip("onnxruntime")
     from lumpcheck.io.onnx.graph_read import read_graph
     from lumpcheck.ir.network import evaluate_float
 
-    path = zoo / "vnncomp2021" / "benchmarks" / "oval21" / "nets" / "cifar_base_kw.onnx"
+    path = zoo / "vnncomp2021" / "benchmarks" / name
     if not path.exists():
         pytest.skip(f"{path} not in the zoo")
     g = read_graph(path)
     net = unroll(g)
     sess = ort.InferenceSession(str(path))
     rng = np.random.default_rng(0)
-    for _ in range(3):
+    for _ in range(2):
         x = rng.uniform(0, 1, g.inputs[0].shape).astype(np.float32)
         want = sess.run(None, {sess.get_inputs()[0].name: x})[0].reshape(-1)
         got = evaluate_float(net, x.reshape(1, -1).astype(np.float64)).reshape(-1)
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+
+
+@pytest.mark.parametrize("name,reason", ZOO_REFUSED)
+def test_zoo_cnns_refused_with_the_reason(zoo, name: str, reason: str) -> None:
+    from lumpcheck.io.onnx.graph_read import read_graph
+
+    path = zoo / "vnncomp2021" / "benchmarks" / name
+    if not path.exists():
+        pytest.skip(f"{path} not in the zoo")
+    with pytest.raises(UnrollError, match=reason):
+        unroll(read_graph(path))
