@@ -243,7 +243,7 @@ def _print_reduction(red, report) -> None:
 @click.option("--unroll-dense", is_flag=True, help="Graph (CNN) models: unroll the chain into an exact dense Gemm+ReLU "
               "chain (each row the conv at one position), write it (see --unrolled) and reduce THAT with the dense "
               "pipeline: on --domain every stably inactive neuron goes and stably active ones fold. The certificate "
-              "binds the unrolled file. Refused with the reason for branches/residuals, max-pooling, irrational BN.")
+              "binds the unrolled file. Max-pooling after a ReLU becomes ReLU layers (max(u,v) = u + relu(v-u)). Refused with the reason: branches/residuals, irrational BN.")
 @click.option("--unrolled", "unrolled_path", type=click.Path(dir_okay=False), help="With --unroll-dense: where to write "
               "the unrolled, unreduced dense chain (.onnx; default: OUTPUT's stem + .unrolled.onnx).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")

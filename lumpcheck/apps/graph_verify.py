@@ -12,7 +12,8 @@
    positively rescaled), both reduced chains are unrolled exactly into dense chains (ir/graph/unroll.py: each row
    the conv at one position) and matched neuron by neuron like dense pairs (equivalence/match.py: rows hashed,
    every pair then confirmed exactly: same normalised row up to an admissible factor); a match proves
-   red(A) ≡ red(B), so again `unsat`. Branches, max-pooling and irrational BatchNorms are not unrolled (unknown).
+   red(A) ≡ red(B), so again `unsat`. Branches, max-pooling after a non-ReLU and irrational BatchNorms are not
+   unrolled (unknown).
 3. difference bound (epsilon mode, on a box): the joint graph A(x) − B(x) (one shared input) gets sound symbolic
    bounds (`bounds.graph_symbolic`, float-sound with outward rounding, BatchNorm roots enclosed); when
    max |A − B| <= ε there, `unsat`: A and B agree within the certified ε on the box (e.g. a float BN fold).

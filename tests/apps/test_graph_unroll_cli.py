@@ -87,11 +87,11 @@ def test_a_one_ulp_change_to_the_unrolled_file_does_not_check(cnn_and_box, tmp_p
 
 
 def test_refusals_and_misused_options(tmp_path) -> None:
-    planted = build(Plan(pool="max", seed=3))
-    src = tmp_path / "maxpool.onnx"
+    planted = build(Plan(residual=True, seed=3))
+    src = tmp_path / "resnet.onnx"
     write_graph(planted.graph, src, "float64")
     res = run("reduce", src, "--unroll-dense", "-o", tmp_path / "d.onnx")
-    assert res.exit_code == 3 and "max-pooling" in res.output and "MaxPool" in res.output
+    assert res.exit_code == 3 and "skip connections" in res.output and "resnet.onnx" in res.output
     res = run("reduce", src, "--unrolled", tmp_path / "u.onnx", "-o", tmp_path / "d.onnx")
     assert res.exit_code == 2 and "--unrolled needs --unroll-dense" in res.output
     res = run("reduce", EXAMPLES / "planted_relu.onnx", "--unroll-dense", "-o", tmp_path / "d.onnx")

@@ -61,8 +61,8 @@ def test_a_one_ulp_near_miss_is_never_equivalent(plan: Plan, seed: int) -> None:
     assert res.status != "unsat", res.message
 
 
-def test_unrolled_match_refuses_max_pooling_with_the_reason() -> None:
-    a = build(Plan(pool="max", seed=2)).graph
+def test_unrolled_match_refuses_max_pooling_after_leaky_relu_with_the_reason() -> None:
+    a = build(Plan(pool="max", act="leaky", seed=2)).graph
     matched, why = unrolled_match(a, permuted(a, 1))
     assert not matched and "max-pooling" in why
     res = verify_graphs(a, permuted(a, 1), None, STRICT, 30.0)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lumpcheck.ir.graph.dag import Graph, Node, TensorSpec
 from lumpcheck.ir.graph.evaluate import evaluate_exact
-from lumpcheck.ir.graph.ops import Act, Affine, AveragePool, Conv, GlobalPool, MatMul, Pad, Reshape, Transpose, Window
+from lumpcheck.ir.graph.ops import Act, Affine, AveragePool, Conv, GlobalPool, MatMul, MaxPool, Pad, Reshape, Transpose, Window
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.graph.unroll import UnrollError, unroll
 from lumpcheck.ir.network import evaluate
@@ -38,8 +38,8 @@ def test_planted_cnns_unroll_to_the_same_function_exactly(plan: Plan) -> None:
     if any(rational_scale(bn) is None for bn in bns):  # the BN comes before the pooling: refused first
         with pytest.raises(UnrollError, match="irrational"):
             unroll(g)
-    elif plan.pool == "max":
-        with pytest.raises(UnrollError, match="max-pooling"):
+    elif plan.pool == "max" and plan.act != "relu":  # max(u, v) = relu(u) + relu(v − u) needs u >= 0
+        with pytest.raises(UnrollError, match="max-pooling is unrolled only right after a ReLU"):
             unroll(g)
     else:
         _assert_exact(g)
@@ -90,6 +90,18 @@ def test_rows_are_copies_of_the_conv_weights() -> None:
     assert net.layers[0].bias.tolist() == [0.5] * 4
 
 
+def test_max_pool_becomes_relu_layers_exactly() -> None:
+    """2×2 max-pool (stride 1, so windows overlap, and one −∞ pad) after a ReLU: exact on points with ties too."""
+    w = np.array([[[[1.0]]], [[[-1.0]]]])
+    nodes = (Node("c", Conv(w, np.array([0.0, 0.5]), Window((1, 1), (1, 1), (0,) * 4, (1, 1))), ("x",), "c"),
+             Node("r", Act(Activation("relu")), ("c",), "r"),
+             Node("m", MaxPool(Window((2, 2), (1, 1), (1, 0, 0, 0), (1, 1))), ("r",), "m"))
+    g = Graph((TensorSpec("x", (1, 1, 3, 3)),), nodes, ("m",))
+    _assert_exact(g, samples=4)
+    x = np.array([Fraction(v) for v in [1, 1, 0, 2, 2, -1, 0, 0, 3]], dtype=object).reshape(1, 1, 3, 3)
+    assert evaluate(unroll(g), list(x.reshape(-1))) == list(evaluate_exact(g, {"x": x})["m"].reshape(-1))
+
+
 def test_residual_and_softmax_are_refused_with_the_reason() -> None:
     plan = Plan(residual=True, bn=False)
     with pytest.raises(UnrollError, match="no branches or skip connections"):
@@ -97,8 +109,8 @@ def test_residual_and_softmax_are_refused_with_the_reason() -> None:
 
 
 ZOO_CHAINS = ("oval21/nets/cifar_base_kw.onnx", "oval21/nets/cifar_deep_kw.onnx", "marabou-cifar10/nets/cifar10_small.onnx",
-              "verivital/Convnet_avgpool.onnx")
-ZOO_REFUSED = (("verivital/Convnet_maxpool.onnx", "max-pooling"), ("cifar10_resnet/onnx/resnet_2b.onnx", "skip connections"))
+              "verivital/Convnet_avgpool.onnx", "verivital/Convnet_maxpool.onnx")
+ZOO_REFUSED = (("cifar10_resnet/onnx/resnet_2b.onnx", "skip connections"),)
 
 
 @pytest.mark.parametrize("name", ZOO_CHAINS)

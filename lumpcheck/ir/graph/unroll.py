@@ -8,6 +8,7 @@ Each linear node becomes one dense layer whose rows are the node's own map at on
 - AveragePool / global average: row (c, p) holds 1/count(p) in the columns of its window (count as ONNX counts it).
 - MatMul by a constant: row (…, n) holds weight[k, n] in the column of element (…, k).
 - Reshape/Flatten/Transpose/Identity move no number: they permute the map from tensor elements to neurons.
+- MaxPool right after a ReLU: ReLU layers, max(u, v) = relu(u) + relu(v − u) for u, v >= 0 (see `_max_pool`).
 - Element-wise Affine maps (bias adds, input normalisation, BatchNorm with a rational scale) and activations go
   through `ChainBuilder` exactly as `to_network` places them (folded into rows/columns in Fractions).
 
@@ -17,8 +18,8 @@ injective on its non-negative entries; a linear node makes a fresh identity on i
 dense chain so far computes, for each element e, value(e) = neuron[index(e)] (or 0), by induction.
 
 Not unrollable (UnrollError, one line naming the node and why): branches and residual joins (a Gemm+ReLU chain
-has no skip connections), max-pooling (max is not a Gemm row; max(a, b) = a + relu(b − a) would need extra
-ReLU layers), BatchNorm whose γ/√(var + ε) is irrational (rows would need irrational weights), softmax.
+has no skip connections), max-pooling not right after a ReLU (its inputs may be negative), global max-pooling,
+BatchNorm whose γ/√(var + ε) is irrational (rows would need irrational weights), softmax.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from math import prod
 
 import numpy as np
 
-from ..activation import IDENTITY
+from ..activation import IDENTITY, RELU
 from ..exact import as_fractions, canonical, to_fraction
 from ..network import Network
 from .dag import Graph, Node
@@ -146,11 +147,56 @@ def _linear(node: Node, index: np.ndarray, out_shape, width: int):
     return None
 
 
+def _after_relu(b: ChainBuilder, index: np.ndarray) -> bool:
+    """Every neuron now holds a ReLU output (>= 0) and every element is a neuron (no padding constant)."""
+    return bool(b.layers) and b.layers[-1].activation == RELU and b.open is None and b.pending is None and \
+        not (index < 0).any()
+
+
+def _max_pool(b: ChainBuilder, node: Node, index: np.ndarray, out_shape) -> np.ndarray:
+    """MaxPool of ReLU outputs as ReLU layers: for u, v >= 0, max(u, v) = relu(u) + relu(v − u) exactly (relu(u) = u).
+    Each round pairs the window's items (linear forms over the current neurons) into two ReLU neurons per pair (an odd
+    item passes as relu(w) = w); ceil(log2 k) rounds, then one identity layer sums each window's last pair.
+    Windows read no padding (ONNX pads MaxPool with −∞: every window holds a real entry)."""
+    if not _after_relu(b, index):
+        raise UnrollError(f"{node.where()}: max-pooling is unrolled only right after a ReLU (max(u, v) = relu(u) + "
+                          "relu(v − u) needs u >= 0)")
+    win = padded_windows(index, node.op.window, -1, ceil_overhang=True)[0]  # (C, *out, *k)
+    items = [[[(int(t), 1)] for t in row if t >= 0] for row in win.reshape(-1, int(np.prod(node.op.window.kernel)))]
+    while any(len(row) > 1 for row in items):
+        rows: list[list[tuple[int, int]]] = []  # the new ReLU neurons' rows, as forms over the current neurons
+        nxt = []
+        for row in items:
+            new = []
+            for i in range(0, len(row), 2):
+                if i + 1 < len(row):
+                    u, v = row[i], row[i + 1]
+                    rows.append(u)  # relu(u) = u
+                    rows.append([(t, -c) for t, c in u] + v)  # relu(v − u)
+                    new.append([(len(rows) - 2, 1), (len(rows) - 1, 1)])
+                else:
+                    rows.append(row[i])
+                    new.append([(len(rows) - 1, 1)])
+            nxt.append(new)
+        b.dense(_form_matrix(rows, b.width), np.zeros(len(rows)))
+        b.activate(RELU)
+        items = nxt
+    b.dense(_form_matrix([row[0] for row in items], b.width), np.zeros(len(items)))
+    return np.arange(prod(out_shape)).reshape(out_shape)
+
+
+def _form_matrix(forms: list[list[tuple[int, int]]], width: int) -> np.ndarray:
+    w = np.zeros((len(forms), width))
+    for r, form in enumerate(forms):
+        for t, c in form:
+            w[r, t] += c
+    return w
+
+
 def _refusal(node: Node) -> str:
     op = node.op
-    if isinstance(op, (MaxPool, GlobalPool)):
-        return ("max-pooling is not a Gemm row (max(a, b) = a + relu(b − a) needs extra ReLU layers, which "
-                "--unroll-dense does not write)")
+    if isinstance(op, GlobalPool):
+        return "global max-pooling is not unrolled (a max over a whole plane)"
     if isinstance(op, Softmax):
         return "softmax is not piecewise linear (verify the logits: drop the final Softmax)"
     return "not a linear map, an element-wise map or an activation"
@@ -208,6 +254,8 @@ def _step(b: ChainBuilder, node: Node, index: np.ndarray, shape, out_shape) -> n
             raise UnrollError(f"{node.where()} on zero padding: {op.activation} does not map 0 to 0")
         b.activate(op.activation)
         return index
+    if isinstance(op, MaxPool):
+        return _max_pool(b, node, index, out_shape)
     built = _linear(node, index, out_shape, b.width)
     if built is None:
         raise UnrollError(f"{node.where()}: {_refusal(node)}")
