@@ -81,7 +81,7 @@ def _average(window: Window, include_pad: bool, index: np.ndarray, out_shape, wi
     win = padded_windows(index, window, -1, ceil_overhang=True)[0]  # (C, *out, *k)
     c, p, k = index.shape[1], prod(out_shape[2:]), prod(window.kernel)
     counts = pool_counts(tuple(index.shape[2:]), window, include_pad).reshape(-1)
-    dyadic = all(int(n) & (int(n) - 1) == 0 for n in counts)
+    dyadic = all((int(n) & (int(n) - 1)) == 0 for n in counts)  # 1/n is a float64 exactly
     vals = 1.0 / counts.astype(np.float64) if dyadic else np.array([Fraction(1, int(n)) for n in counts], dtype=object)
     w = _matrix(c * p, width, not dyadic)
     cols = win.reshape(c, p, k)
