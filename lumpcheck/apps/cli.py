@@ -18,6 +18,7 @@ from . import interrupt
 from ..ir.graph.dag import Graph
 from .cli_graph import graph_info, graph_reduce
 from .graph_pipeline import refuse_dense_options
+from .graph_unroll import unroll_to_file
 from .cli_verify import approx, verify
 from .console import (
     EXIT_CODES_HELP,
@@ -239,10 +240,16 @@ def _print_reduction(red, report) -> None:
 @arch_option()
 @click.option("--opset", type=click.IntRange(min=7), help="ONNX output: the opset to write (default: the source's, "
               "or 17 for a non-ONNX source). Names, shapes and the input's element type are kept from an ONNX source.")
+@click.option("--unroll-dense", is_flag=True, help="Graph (CNN) models: unroll the chain into an exact dense Gemm+ReLU "
+              "chain (each row the conv at one position), write it (see --unrolled) and reduce THAT with the dense "
+              "pipeline: on --domain every stably inactive neuron goes and stably active ones fold. The certificate "
+              "binds the unrolled file. Max-pooling after a ReLU becomes ReLU layers (max(u,v) = u + relu(v-u)). Refused with the reason: branches/residuals, irrational BN.")
+@click.option("--unrolled", "unrolled_path", type=click.Path(dir_okay=False), help="With --unroll-dense: where to write "
+              "the unrolled, unreduced dense chain (.onnx; default: OUTPUT's stem + .unrolled.onnx).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 @user_errors
 def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outside_clip, dtype, cert_path, smtlib_dir,
-           normalization, arch, opset, as_json) -> None:
+           normalization, arch, opset, unroll_dense, unrolled_path, as_json) -> None:
     """Find the coarsest exact lumping of MODEL and write the smaller model.
 
     Merges duplicate neurons (any activation), positively proportional ones (ReLU, LeakyReLU, identity),
@@ -264,12 +271,24 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
       lumpcheck reduce acas.nnet -o small.onnx --normalization drop --dtype float64
       lumpcheck reduce ACASXU_1_1.nnet -o small.nnet --domain prop_3.vnnlib \
                 --domain-space normalized --certify cert.json
+      lumpcheck reduce cifar_base_kw.onnx --unroll-dense --domain prop.vnnlib -o dense.onnx \
+                --certify cert.json     # then: lumpcheck check cert.json dense.unrolled.onnx dense.onnx
 
     The model's input clipping and normalisation are part of what it computes: a --domain box is over
     the model's own input (or, with --domain-space normalized, over its layer chain's coordinates) and
     is clipped and normalised as every input is. A box reaching beyond the clip range gets a warning.
     """
-    source = load_any_model(model, arch)
+    source, original_model = load_any_model(model, arch), model
+    unrolled = None
+    if unrolled_path is not None and not unroll_dense:
+        raise LumpcheckError("--unrolled needs --unroll-dense (it names where the unrolled dense chain goes)", model)
+    if unroll_dense:
+        if not isinstance(source, Graph):
+            raise LumpcheckError("--unroll-dense is for graph (CNN) models; this one is already a dense chain: drop "
+                                 "the option", model)
+        refuse_dense_options(model, normalization=normalization, domain_space=domain_space)
+        unrolled = unroll_to_file(model, source, output, cert_path, unrolled_path)
+        model, source = unrolled.path, unrolled.network
     if isinstance(source, Graph):
         refuse_dense_options(model, smtlib_dir=smtlib_dir, normalization=normalization, domain_space=domain_space,
                              opset=opset)
@@ -289,10 +308,12 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
     if as_json:
         doc = reduction_dict(res.reduction, res.rounding, res.output_path, res.cert_path, res.verdict)
         doc["failures"] = [{"id": o.id, "detail": o.detail} for o in res.certificate.failures] if failed else []
+        if unrolled is not None:
+            doc["unrolled"] = {"model": original_model, "path": unrolled.path, "widths": list(unrolled.widths)}
         click.echo(json.dumps(doc, indent=2))
     else:
         _print_reduction(res.reduction, res.rounding)
-        for note in res.notes:
+        for note in ([unrolled.note(original_model)] if unrolled else []) + res.notes:
             out.print(note, markup=False, soft_wrap=True)
         out.print(f"wrote {res.output_path}", markup=False, soft_wrap=True)
     if failed:

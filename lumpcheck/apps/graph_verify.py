@@ -8,7 +8,12 @@
    so a BN model and its exact fold meet), both graphs are reduced by exact channel lumping (valid on all inputs), each reduction is
    confirmed by the independent checker (`checker.graph.check_certificate`), and the two reduced graphs must be
    identical up to tensor and node names (same ops in the same order, exactly equal parameters). Then
-   A = red(A) = red(B) = B everywhere, so `unsat` in every mode.
+   A = red(A) = red(B) = B everywhere, so `unsat` in every mode. When they differ (e.g. channels permuted or
+   positively rescaled), both reduced chains are unrolled exactly into dense chains (ir/graph/unroll.py: each row
+   the conv at one position) and matched neuron by neuron like dense pairs (equivalence/match.py: rows hashed,
+   every pair then confirmed exactly: same normalised row up to an admissible factor); a match proves
+   red(A) ≡ red(B), so again `unsat`. Branches, max-pooling after a non-ReLU and irrational BatchNorms are not
+   unrolled (unknown).
 3. difference bound (epsilon mode, on a box): the joint graph A(x) − B(x) (one shared input) gets sound symbolic
    bounds (`bounds.graph_symbolic`, float-sound with outward rounding, BatchNorm roots enclosed); when
    max |A − B| <= ε there, `unsat`: A and B agree within the certified ε on the box (e.g. a float BN fold).
@@ -26,6 +31,7 @@ import numpy as np
 
 from ..checker.graph import check_certificate
 from ..equivalence.falsify import Enclosure, decide, float_scores, onnxruntime_outputs
+from ..equivalence.match import NoMatch, match_networks
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..ir.domain import Box
@@ -35,6 +41,7 @@ from ..ir.graph.dag import Graph, Node, TensorSpec
 from ..ir.graph.ops import Binary, Reshape
 from ..ir.graph.evaluate import ExactnessError, evaluate_exact, evaluate_float
 from ..ir.graph.radical import Radical
+from ..ir.graph.unroll import UnrollError, unroll
 from ..prove.graph_prover import certificate_of
 from ..reduction.batchnorm_fold import fold_batchnorms
 from ..reduction.channel_lumping import reduce_channels
@@ -158,10 +165,30 @@ def lumping_match(a: Graph, b: Graph) -> tuple[bool, str]:
         if not checked.valid:
             return False, f"the channel lumping of {side} did not check ({checked.reasons[0]})"
         reduced.append(r.reduced)
+    folded = f" (after folding {folds} BatchNorm(s) with rational scales exactly)" if folds else ""
     if same_up_to_names(*reduced):
-        folded = f" (after folding {folds} BatchNorm(s) with rational scales exactly)" if folds else ""
         return True, f"both graphs reduce, by checked exact channel lumpings, to the same graph{folded}"
-    return False, "their exact channel lumpings are different graphs"
+    matched, why = unrolled_match(*reduced)
+    if matched:
+        return True, f"both graphs reduce, by checked exact channel lumpings{folded}, to graphs {why}"
+    return False, f"their exact channel lumpings are different graphs ({why})"
+
+
+def unrolled_match(a: Graph, b: Graph) -> tuple[bool, str]:
+    """Exact dense unrollings of both graphs matched up to neuron (hence channel) permutation and admissible scaling;
+    (matched, why) — the reason says what failed."""
+    try:
+        na, nb = unroll(a), unroll(b)
+    except UnrollError as exc:
+        return False, f"not matched channel by channel: {exc}"
+    if na.normalization != nb.normalization:
+        return False, "their input/output maps differ"
+    try:
+        match_networks(na, nb)
+    except NoMatch as exc:
+        return False, f"their dense unrollings do not match: {exc}"
+    return True, ("whose exact dense unrollings match neuron by neuron (channels permuted/positively rescaled, every "
+                  "pair confirmed exactly)")
 
 
 def joint_difference(a: Graph, b: Graph) -> Graph:

@@ -51,8 +51,8 @@ def chain_nodes(graph: Graph) -> list[Node]:
     return list(graph.nodes)
 
 
-class _Builder:
-    """Layers so far; `open` = (W, b) awaiting its activation; `pending` = element-wise map (s, t) not yet placed."""
+class ChainBuilder:
+    """Builds a dense chain from element-wise maps, dense maps and activations (in neuron order). Layers so far; `open` = (W, b) awaiting its activation; `pending` = element-wise map (s, t) not yet placed."""
 
     def __init__(self, width: int):
         self.width = width
@@ -120,7 +120,7 @@ def to_network(graph: Graph) -> Network:
     """The dense `Network` computing this graph on flattened inputs/outputs; NotDenseChain if it is not one."""
     nodes = chain_nodes(graph)
     shape = graph.inputs[0].shape
-    b = _Builder(prod(shape))
+    b = ChainBuilder(prod(shape))
     for node in nodes:
         op, out_shape = node.op, graph.shapes[node.output]
         if isinstance(op, (Identity, Reshape)) or (isinstance(op, Transpose) and _trivial_transpose(op, shape)):

@@ -159,3 +159,11 @@ def float_of(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == object:
         return np.array([float(v) for v in arr.reshape(-1)], dtype=np.float64).reshape(arr.shape)
     return arr.astype(np.float64, copy=False)
+
+
+def padded_windows(x: np.ndarray, window: Window, value: object, ceil_overhang: bool) -> np.ndarray:
+    """View (N, C, *out, *kernel) of the windows of (N, C, *S) padded with `value` by the window's pads (plus the
+    ceil-mode overhang when `ceil_overhang`, as pooling reads it): what `conv`/`average_pool` slide over."""
+    out = out_spatial(x, window)
+    extra = _overhang(tuple(x.shape[2:]), out, window) if ceil_overhang else (0,) * window.rank
+    return windows(_spatial_pad(x, window, extra, value), window, out)
