@@ -20,7 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..bounds.coupling import fingerprint
+from ..ir.network import fingerprint
 from ..errors import LumpcheckError
 from ..io import load_model
 from ..io.atomic import write_text_atomic

@@ -14,7 +14,6 @@ whose differences are computed with an exactly known error by TwoSum).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -145,19 +144,6 @@ def normalise_depth(a: Network, b: Network) -> tuple[Network, Network]:
     while len(lb) < len(la):
         lb.insert(0, identity_layer(n))
     return Network(la, None, a.source), Network(lb, None, b.source)
-
-
-def fingerprint(net: Network) -> str:
-    """sha256 of the exact parameters and activations (what a certificate is about)."""
-    h = hashlib.sha256()
-    for layer in net.layers:
-        h.update(f"{layer.activation}|{layer.weight.shape}|".encode())
-        for arr in (layer.weight, layer.bias):
-            if arr.dtype == np.float64:
-                h.update(np.ascontiguousarray(arr).tobytes())
-            else:
-                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- alignment

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .outward import add_up, max_product, sub_interval
+from .propagate import deeppoly_slopes
 
 NEG_INF = -np.inf
 
@@ -68,17 +69,8 @@ def single_range(l, u, alo, ahi) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_single_slopes(l, u, alo, ahi) -> tuple[np.ndarray, np.ndarray]:
-    """DeepPoly slopes (upper, lower): chord above / tangent below a convex σ, the reverse for a concave one."""
-    a = 0.5 * (alo + ahi)
-    undecided = (l < 0) & (u > 0)
-    linear = np.where(l >= 0, 1.0, a)
-    with np.errstate(all="ignore"):
-        chord = np.where(undecided, (u - a * l) / (u - l), 1.0)
-    chord = np.where(np.isfinite(chord), chord, 1.0)
-    tangent = np.where(u >= -l, 1.0, a)
-    convex = ahi <= 1
-    su = np.where(undecided, np.where(convex, chord, tangent), linear)
-    sl = np.where(undecided, np.where(convex, tangent, chord), linear)
+    """DeepPoly slopes (upper, lower) as float32 (`propagate.deeppoly_slopes`)."""
+    su, sl = deeppoly_slopes(l, u, alo, ahi)
     return as_float32(su), as_float32(sl)
 
 

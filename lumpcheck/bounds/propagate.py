@@ -158,15 +158,22 @@ def _slopes(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray
     if act.kind in ("sigmoid", "tanh"):
         return np.zeros_like(l), np.zeros_like(l)
     a = float(act.alpha)
+    return deeppoly_slopes(l, u, a, a)
+
+
+def deeppoly_slopes(l: np.ndarray, u: np.ndarray, alo, ahi) -> tuple[np.ndarray, np.ndarray]:
+    """DeepPoly slopes (upper, lower) of a ReLU/leaky ReLU whose negative slope lies in [alo, ahi] (per neuron or
+    one number): chord above / tangent below a convex σ (slope <= 1), the reverse for a concave one. A heuristic."""
+    a = 0.5 * (np.asarray(alo, dtype=float) + np.asarray(ahi, dtype=float))
     undecided = (l < 0) & (u > 0)
     linear = np.where(l >= 0, 1.0, a)
     with np.errstate(all="ignore"):
         chord = np.where(undecided, (u - a * l) / (u - l), 1.0)
     chord = np.where(np.isfinite(chord), chord, 1.0)
     tangent = np.where(u >= -l, 1.0, a)
-    convex = act.alpha <= 1
-    su = np.where(undecided, chord if convex else tangent, linear)
-    sl = np.where(undecided, tangent if convex else chord, linear)
+    convex = np.asarray(ahi) <= 1
+    su = np.where(undecided, np.where(convex, chord, tangent), linear)
+    sl = np.where(undecided, np.where(convex, tangent, chord), linear)
     return su, sl
 
 

@@ -14,7 +14,6 @@ best output of both networks (margins < 0). A leaf whose re-derived bounds are c
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import struct
 from fractions import Fraction
@@ -25,7 +24,7 @@ import numpy as np
 
 from ..bounds.arith import check_float_environment
 from ..ir.domain import Box
-from ..ir.network import Network
+from ..ir.network import Network, fingerprint
 from ..ir.semantics import Comparison, ComparisonError, compare
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
@@ -37,19 +36,6 @@ BATCH = 128
 
 class Invalid(Exception):
     """The certificate is malformed or does not prove its claim."""
-
-
-def fingerprint(net: Network) -> str:
-    """sha256 of the exact parameters (restated from pairing.fingerprint's specification)."""
-    h = hashlib.sha256()
-    for layer in net.layers:
-        h.update(f"{layer.activation}|{layer.weight.shape}|".encode())
-        for arr in (layer.weight, layer.bias):
-            if arr.dtype == np.float64:
-                h.update(np.ascontiguousarray(arr).tobytes())
-            else:
-                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
-    return h.hexdigest()
 
 
 def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:

@@ -3,7 +3,7 @@
 {
   "format": "lumpcheck-diff-certificate", "version": 1,
   "claim": {"mode": "epsilon=1/20" | "top1" | "argmin", "box": {"lower": [p/q...], "upper": [p/q...]},
-            "a": {"sha256": ..., "shape": ...}, "b": {...}},       # sha256 of the exact parameters (pairing.fingerprint)
+            "a": {"sha256": ..., "shape": ...}, "b": {...}},       # sha256 of the exact parameters (ir.network.fingerprint)
   "pairing": [[[i_A, j_B], ...] per hidden layer of the depth-normalised networks],
   "strategy": "input" | "relu",
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
@@ -32,7 +32,7 @@ import struct
 
 import numpy as np
 
-from ..bounds.coupling import fingerprint
+from ..ir.network import fingerprint
 from ..checker.document import DIFF_FORMAT, DIFF_FORMAT_VERSION
 from ..ir.exact import fraction_str
 from ..ir.network import Network

@@ -6,6 +6,7 @@ values are the exact dyadic rationals) or object arrays of Fractions (see `ir/ex
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Sequence
@@ -248,3 +249,16 @@ def fold_normalization(net: Network) -> Network:
     clip = None if not norm.has_clip else Normalization(
         (Fraction(0),) * n, (Fraction(1),) * n, (Fraction(0),), (Fraction(1),), norm.input_min, norm.input_max)
     return replace(net, layers=[Layer(w, b, first.activation), *net.layers[1:]], normalization=clip)
+
+
+def fingerprint(net: Network) -> str:
+    """sha256 of the exact parameters and activations (what a certificate is about)."""
+    h = hashlib.sha256()
+    for layer in net.layers:
+        h.update(f"{layer.activation}|{layer.weight.shape}|".encode())
+        for arr in (layer.weight, layer.bias):
+            if arr.dtype == np.float64:
+                h.update(np.ascontiguousarray(arr).tobytes())
+            else:
+                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
+    return h.hexdigest()
