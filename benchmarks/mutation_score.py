@@ -127,7 +127,7 @@ GROUPS: dict[str, Group] = {
         + ("lumpcheck.equivalence.match.*", "lumpcheck.equivalence.mode.*", "lumpcheck.bounds.deviation.*"),
         ("tests/equivalence/test_mutants_replay.py", "tests/equivalence/test_verify_engines.py",
          "tests/bounds/test_certified_epsilon.py", "tests/equivalence/test_falsify.py",
-         "tests/equivalence/test_verify.py"),
+         "tests/equivalence/test_verify.py", "tests/equivalence/test_falsify_search.py"),
         excluded=_in("equivalence.mode", "xǁModeǁ__str__"),
     ),
     # one meaning of "two models agree on a box" (input clipping and normalisation), which the checker runs too
