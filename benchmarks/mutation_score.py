@@ -127,8 +127,28 @@ GROUPS: dict[str, Group] = {
         + ("lumpcheck.equivalence.match.*", "lumpcheck.equivalence.mode.*", "lumpcheck.bounds.deviation.*"),
         ("tests/equivalence/test_mutants_replay.py", "tests/equivalence/test_verify_engines.py",
          "tests/bounds/test_certified_epsilon.py", "tests/equivalence/test_falsify.py",
-         "tests/equivalence/test_verify.py"),
+         "tests/equivalence/test_verify.py", "tests/equivalence/test_falsify_search.py",
+         "tests/equivalence/test_mode_decisions.py", "tests/equivalence/test_match_cases.py",
+         "tests/equivalence/test_verify_wiring.py"),
         excluded=_in("equivalence.mode", "xǁModeǁ__str__"),
+    ),
+    # the checker's fast exact path: a layer's linear identities decided by residues modulo coprime moduli (CRT)
+    "modular": Group(
+        ("lumpcheck/checker/modular.py",),
+        ("lumpcheck.checker.modular.*",),
+        ("tests/checker/test_modular.py", "tests/checker/test_mutants_checker.py", "tests/checker/test_check.py"),
+        deselect="not solve_in_span and not planted_exact_on_box and not cli_reduce and not zoo and not acas",
+    ),
+    # the checker of differential (two-network) unsat certificates: the split tree, the re-derived slopes and the
+    # float-sound difference bounds it re-runs on every leaf (difference_bounds is shared with the pair engine)
+    "difference": Group(
+        ("lumpcheck/checker/difference.py", "lumpcheck/checker/difference_bounds.py",
+         "lumpcheck/checker/difference_pass.py"),
+        ("lumpcheck.checker.difference.*", "lumpcheck.checker.difference_bounds.*",
+         "lumpcheck.checker.difference_pass.*"),
+        ("tests/checker/test_difference_check.py", "tests/equivalence/test_pair_ground_truth.py",
+         "tests/equivalence/test_pair.py"),
+        deselect="not no_wrong_verdict and not deadline_is_hard and not worker_processes",
     ),
     # one meaning of "two models agree on a box" (input clipping and normalisation), which the checker runs too
     "semantics": Group(

@@ -310,7 +310,12 @@ def falsify(
     local_iterations: int = 60,
     seed: int = 0,
 ) -> FalsifyOutcome:
-    """Random points, box corners and coordinate searches in float64; the best points are replayed exactly."""
+    """Random points, box corners and coordinate searches in float64; the best points are replayed exactly.
+
+    Budget: the box's corners (2^n, at most MAX_CORNERS random ones) and `samples` random points, then a coordinate
+    search of `local_iterations` rounds (2n + 1 points each) from each of the 3 best points, all within `time_budget`.
+    The TOP_CANDIDATES best points are replayed exactly; in strict mode (and ε = 0) also TOP_CANDIDATES random ones,
+    as float rounding can outrank a real difference below float resolution. Same `seed`, same search."""
     deadline = time.monotonic() + time_budget
     rng = np.random.default_rng(seed)
     space = _Space(box, a.input_size)

@@ -249,3 +249,20 @@ def test_claim_about_the_models_needs_their_comparison_box(eps_case):
     bad = _tampered(cert, lambda d: d["claim"].__setitem__("models", {"domain": shifted}))
     res = check_certificate(bad, a, b)
     assert not res.valid and "comparison form" in res.reasons[0]
+
+
+def test_the_document_needs_both_its_format_and_its_version(eps_case):
+    """Kills: a document accepted when only one of format and version is right."""
+    a, b, cert, _ = eps_case
+    for key in ("format", "version"):
+        res = check_certificate(_tampered(cert, lambda d: d.__setitem__(key, "other")), a, b)
+        assert not res.valid and res.reasons[0].startswith("not a "), (key, res.reasons)
+
+
+def test_outward_rounding_steps_are_outward():
+    """Kills: `up`/`dn` rounding the wrong way. Each must move past the next float in its direction (the float-sound
+    bounds rely on it), for zero, subnormals, normal numbers of both signs and huge values."""
+    from lumpcheck.checker.difference_bounds import dn, up
+
+    xs = np.array([0.0, 5e-324, -5e-324, 1e-310, 1.0, -1.0, 0.1, -3.7e5, 1e300, -1e300])
+    assert np.all(up(xs) >= np.nextafter(xs, np.inf)) and np.all(dn(xs) <= np.nextafter(xs, -np.inf))

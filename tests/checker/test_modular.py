@@ -203,3 +203,69 @@ def test_residue_and_python_int_paths_give_the_same_verdicts(tmp_path, monkeypat
     by_ints = check(c, a, b, solver_check="none")
     assert not by_residues.valid and not by_ints.valid
     assert by_residues.reasons == by_ints.reasons
+
+
+def _recorded_moduli(call):
+    """Run `call` and return its result with the moduli decide used."""
+    used: list[tuple[int, ...]] = []
+
+    def recording(bits):
+        used.append(moduli_for(bits))
+        return used[-1]
+
+    with mock.patch.object(modular, "moduli_for", recording):
+        return call(), used[0]
+
+
+def test_a_difference_seen_by_one_modulus_only_is_kept():
+    """Kills: a later modulus overwriting what an earlier one found (`=` for `&=`). orig 5 + m vs reduced 5 for each
+    of the moduli m in use: the difference m vanishes modulo m, and only the other moduli see it."""
+    for k in range(3):
+        got, used = _recorded_moduli(lambda: _claims_on_one_layer(np.array([[5.0 + MODULI[k]]]), np.array([[5.0]]),
+                                                                    target=(0, 0, 1, 1)))
+        assert len(used) >= 2 and not got.target_coefficients[0], k
+
+
+def _one_layer(w, width, targets=(), ghosts=(), constants=(), factors=None, red=None):
+    n = w.shape[1]
+    prev = [NeuronMap(((j, Fraction(1) if factors is None else factors[j]),), Fraction(0)) for j in range(n)]
+    red = np.ones((max([t[1] for t in targets], default=0) + 1, width)) if red is None else red
+    return decide(w, red, Substitution.of(prev, n), width, list(targets), list(ghosts), list(constants))
+
+
+def test_first_ghost_coefficient_per_target_row():
+    """Kills: the first nonzero ghost column taken over all rows at once (argmax without axis=1): row 0 has its first
+    ghost coefficient in ghost column 0, row 1 in ghost column 1."""
+    w = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    got = _one_layer(w, 1, targets=[(0, 0, 1, 1), (1, 0, 1, 1)])
+    assert got.target_ghost.tolist() == [0, 1]
+
+
+def test_a_ghost_coefficient_that_one_modulus_misses_is_found():
+    """Kills: the first ghost column of the last modulus replacing the earlier moduli's (`known` dropped). The ghost
+    coefficient m (a modulus in use) is 0 modulo m: without the minimum over moduli the first ghost column would be
+    reported as 1, or none at all."""
+    for k in range(3):
+        for row in ([1.0, MODULI[k], 1.0], [1.0, MODULI[k], 0.0]):
+            got, used = _recorded_moduli(lambda: _one_layer(np.array([row]), 1, targets=[(0, 0, 1, 1)]))
+            assert got.target_ghost.tolist() == [0], (k, row, used)
+
+
+def test_constant_neurons_are_decided_one_by_one():
+    """Kills: the constant claims decided all together (any over every row): one zero row and one nonzero row."""
+    got = _one_layer(np.array([[0.0, 0.0], [0.0, 3.0], [0.0, 0.0]]), 2, constants=[0, 1, 2])
+    assert got.constant_zero.tolist() == [True, False, True]
+
+
+def test_the_bound_counts_the_map_factors_and_the_reduced_denominator():
+    """Kills: the bound shrunk by the map factors' sizes (reach) or by the reduced weights' denominator (left): each
+    case is a false identity x == y with x ≡ y modulo the first modulus only, which a bound that small would use.
+    (1) a map factor k = 1 + m1: orig 1·k vs reduced 1 (p/q = 1). (2) reduced weight 2^-40 and a claim factor 1/q
+    with q·2^40 ≡ 1 (mod m1): x = q·2^40, y = 1."""
+    m1 = MODULI[0]
+    got = _one_layer(np.array([[1.0]]), 1, targets=[(0, 0, 1, 1)], factors=[Fraction(1 + m1)], red=np.ones((1, 1)))
+    assert not got.target_coefficients[0]
+    q = pow(2**40, -1, m1)
+    assert q * 2**40 % m1 == 1
+    got = _one_layer(np.array([[1.0]]), 1, targets=[(0, 0, 1, q)], red=np.array([[2.0**-40]]))
+    assert not got.target_coefficients[0]
