@@ -7,7 +7,7 @@ normalisation in the header; VNN-COMP's boxes are in normalised coordinates) and
 kept, reduce+prove and check seconds for both, certified (proved and checked valid), and whether both keep the
 same neurons (the same per-neuron reasons in every layer; the .nnet text and the float32 ONNX weights differ by
 rounding, so stable sets may differ at the margin). Ratios .nnet/ONNX are from the same run.
-Run: python benchmarks/acasxu_nnet.py [--subset N] [--every K] [--all-props] [--json out.json] [--markdown table.md].
+Run: python benchmarks/acasxu_nnet.py [--subset N] [--every K [--start S]] [--all-props] [--json out.json] [--markdown table.md].
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subset", type=int, help="only the first N instances")
     ap.add_argument("--every", type=int, default=1, help="only every K-th instance (a sample across properties)")
+    ap.add_argument("--start", type=int, default=0, help="with --every: start at this instance (0-based)")
     ap.add_argument("--all-props", action="store_true", help="every net with every property (450 instances)")
     ap.add_argument("--json", type=Path, help="write the rows as JSON")
     ap.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args = ap.parse_args()
-    todo = instances(args.all_props)[:: args.every][: args.subset]
+    todo = instances(args.all_props)[args.start :: args.every][: args.subset]
     rows = []
     print(f"{'net':5} {'prop':7} {'kept nnet':>9} {'kept onnx':>9} {'nnet s':>7} {'onnx s':>7} {'chk nnet':>8} "
           f"{'chk onnx':>8} {'cert':>5} {'same':>5}", flush=True)
