@@ -21,6 +21,7 @@ from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
 from .report_diff import DiffReport, write_diff_report
+from .report_files import FileCheck
 from .report_graph import GraphReport, write_graph_report
 from .report_facts import (
     OutputProperty,
@@ -41,23 +42,6 @@ COLLAPSE_AFTER = 12
 """Obligation lists longer than this are collapsed (<details>)."""
 STATEMENT_CHARS = 160
 BAR_CHARS = 40
-
-
-@dataclass(frozen=True)
-class FileCheck:
-    """One model file of the certificate: where it was looked for, and whether its bytes still match."""
-
-    role: str  # original / reduced
-    recorded_path: str
-    path: str | None  # where it was found (None: not found)
-    recorded_sha256: str
-    sha256: str | None
-
-    @property
-    def status(self) -> str:
-        if self.sha256 is None:
-            return "missing"
-        return "matches" if self.sha256 == self.recorded_sha256 else "differs"
 
 
 @dataclass(frozen=True)

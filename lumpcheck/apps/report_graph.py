@@ -16,21 +16,7 @@ from typing import Any
 from ..io.atomic import write_text_atomic
 from ..prove.records import sha256_file
 from .outputs import Named, refuse_clashes
-
-
-@dataclass(frozen=True)
-class GraphFile:
-    role: str
-    recorded_path: str
-    path: str | None
-    recorded_sha256: str | None
-    sha256: str | None
-
-    @property
-    def status(self) -> str:
-        if self.sha256 is None:
-            return "missing"
-        return "matches" if self.sha256 == self.recorded_sha256 else "differs"
+from .report_files import FileCheck
 
 
 @dataclass(frozen=True)
@@ -48,7 +34,7 @@ class SpaceRow:
 class GraphReport:
     cert_path: str
     doc: dict
-    files: tuple[GraphFile, GraphFile]
+    files: tuple[FileCheck, FileCheck]
     rows: list[SpaceRow]
 
     @property
@@ -70,12 +56,12 @@ class GraphReport:
                                              [self.cert_path] + [f.path or f.recorded_path for f in self.files])
 
 
-def _file(role: str, record: Any, override: str | Path | None, cert_dir: Path) -> GraphFile:
+def _file(role: str, record: Any, override: str | Path | None, cert_dir: Path) -> FileCheck:
     record = record if isinstance(record, dict) else {}
     recorded = str(record.get("path", ""))
     candidates = [Path(override)] if override is not None else [Path(recorded), cert_dir / recorded]
     found = next((p for p in candidates if str(p) and p.is_file()), None)
-    return GraphFile(role, recorded, None if found is None else str(found), record.get("sha256"),
+    return FileCheck(role, recorded, None if found is None else str(found), record.get("sha256"),
                      None if found is None else sha256_file(found))
 
 
