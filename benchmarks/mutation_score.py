@@ -157,6 +157,8 @@ GROUPS: dict[str, Group] = {
         ("tests/ir/test_clip_semantics.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
          "tests/io/test_onnx_io.py", "tests/io/test_nnet_io.py"),
         excluded=_in("ir.semantics", "x__clip_text", "x_clip_report", "x__num"),  # warnings and wording, no verdict
+        deselect="not zoo and not eran and not acas and not solve_in_span and not planted_exact_on_box"
+                 " and not cli_reduce",
     ),
     # the activation facts every engine relies on (image, Lipschitz constant, merge factors, slopes, evaluation)
     "activation": Group(
@@ -165,6 +167,8 @@ GROUPS: dict[str, Group] = {
         ("tests/ir/test_activation_facts.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
          "tests/reduction/test_lumping.py", "tests/bounds/test_bounds.py", "tests/bounds/test_certified_epsilon.py"),
         excluded=_in("ir.activation", "xǁActivationǁ__str__"),
+        deselect="not zoo and not eran and not acas and not solve_in_span and not planted_exact_on_box"
+                 " and not cli_reduce and not tightened_bounds",
     ),
     # trusted, measured, no target yet
     "search": Group(("lumpcheck/equivalence/falsify.py",),
