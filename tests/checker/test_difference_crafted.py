@@ -297,3 +297,16 @@ def test_networks_ending_in_a_relu():
     b = Network([Layer(l.weight, l.bias + 1 / 64, l.activation) for l in a.layers])
     good, bad = _prover_case(a, b, 8)
     assert check_certificate(good, a, b).valid and not check_certificate(bad, a, b).valid
+
+
+def test_a_one_network_pass_reads_that_networks_slopes():
+    """top1, one leaf per network, each proved by its network alone. a's leaf records a poor lower slope (-4) for
+    b's neuron only (product coordinate 0): a's pass must use a's own slopes (here the defaults) and prove
+    y0 - y1 = h + 1 > 0 (h >= z on x in [-1/2, 1]); with the poor slope the bound would not close."""
+    a = net(([[1.0]], [0.0], RELU), ([[1.0], [0.0]], [1.0, 0.0], ID))
+    box = ([Fraction(-1, 2)], [Fraction(1)])
+    poor = {0: ((0,), [(1.0, -4.0, np.nan, np.nan)])}
+    leaves = [leaf([], 1, "a", "single", 0, records=poor), leaf([], 1, "b", "single", 0)]
+    assert check_certificate(document(a, a, box, "top1", leaves, PAIR1), a, a).valid
+    leaves[1] = leaf([], 1, "b", "single", 0, records=poor)  # b's pass does read the product's first coordinates
+    assert not check_certificate(document(a, a, box, "top1", leaves, PAIR1), a, a).valid
