@@ -176,7 +176,7 @@ GROUPS: dict[str, Group] = {
     "activation": Group(
         ("lumpcheck/ir/activation.py",),
         ("lumpcheck.ir.activation.*",),
-        ("tests/ir/test_activation_facts.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
+        ("tests/ir/test_activation_facts.py", "tests/ir/test_activation_exact.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
          "tests/reduction/test_lumping.py", "tests/bounds/test_bounds.py", "tests/bounds/test_certified_epsilon.py"),
         excluded=_in("ir.activation", "xǁActivationǁ__str__"),
         deselect="not zoo and not eran and not acas and not solve_in_span and not planted_exact_on_box"
