@@ -157,7 +157,7 @@ GROUPS: dict[str, Group] = {
          "lumpcheck/checker/graph_layout.py", "lumpcheck/checker/graph_rebuild.py", "lumpcheck/checker/graph_rules.py"),
         ("lumpcheck.checker.graph.*", "lumpcheck.checker.graph_claims.*", "lumpcheck.checker.graph_document.*",
          "lumpcheck.checker.graph_layout.*", "lumpcheck.checker.graph_rebuild.*", "lumpcheck.checker.graph_rules.*"),
-        ("tests/checker/test_graph_check.py", "tests/checker/test_graph_check_rules.py",
+        ("tests/checker/test_graph_check.py", "tests/checker/test_graph_check_rules.py", "tests/checker/test_graph_check_ops.py",
          "tests/reduction/test_graph_lumping_rules.py", "tests/reduction/test_graph_box.py",
          "tests/reduction/test_graph_lumping.py"),
         deselect="not zoo and not oval21 and not planted_cnns_reduce and not net2net_widened",

@@ -1,0 +1,169 @@
+"""Graph certificates through per-channel Affine and Clip ops, and documents tampered field by field: the checker's
+context for those ops (per-channel scale/shift, clip bounds), the rebuilt graph's sliced Clip, and the document
+parser's refusals. (issue 14: graph_checker group)"""
+
+from __future__ import annotations
+
+import copy
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from lumpcheck.checker.graph import check_certificate
+from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.graph.dag import Graph, Node, TensorSpec
+from lumpcheck.ir.graph.ops import Act, Affine, Clip, Conv, MatMul, Reshape, Window
+from lumpcheck.prove.graph_prover import certificate_of
+from lumpcheck.reduction.channel_lumping import reduce_channels
+
+F = Fraction
+
+
+def graph(scale, shift, lower, upper, factor=2, seed: int = 0) -> Graph:
+    """x -> conv1 (channels: a, b, factor·a, a constant 1/2) -> Affine -> Clip (if any bound) -> ReLU -> conv2 -> flatten -> logits."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-8, 9, (2, 2, 3, 3)) / 8
+    b = rng.integers(-4, 5, 2) / 8
+    w1 = np.concatenate([w, factor * w[:1], np.zeros((1, 2, 3, 3))])
+    b1 = np.concatenate([b, factor * b[:1], [0.5]])
+    win = Window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1))
+    nodes = [Node("conv1", Conv(w1, b1, win), ("x",), "conv1")]
+    col = lambda v: np.array([F(x) for x in v], dtype=object).reshape(1, 4, 1, 1)  # noqa: E731
+    nodes.append(Node("aff", Affine(col(scale), col(shift)), ("conv1",), "aff"))
+    last = "aff"
+    if lower is not None or upper is not None:
+        nodes.append(Node("clip", Clip(None if lower is None else col(lower), None if upper is None else col(upper)),
+                          ("aff",), "clip"))
+        last = "clip"
+    nodes.append(Node("act", Act(Activation("relu")), (last,), "act"))
+    w2 = rng.integers(-8, 9, (2, 4, 3, 3)) / 8
+    nodes.append(Node("conv2", Conv(w2, rng.integers(-4, 5, 2) / 8, win), ("act",), "conv2"))
+    nodes.append(Node("flat", Reshape((1, 2 * 4 * 4)), ("conv2",), "flat"))
+    nodes.append(Node("logits", MatMul(rng.integers(-8, 9, (32, 3)) / 8, np.zeros(3)), ("flat",), "logits"))
+    return Graph((TensorSpec("x", (1, 2, 4, 4)),), tuple(nodes), ("logits",))
+
+
+CASES = {
+    # the copy 2a keeps its factor through scale (1, 1, 1, s) and a clip wide enough never to bind: merged
+    "affine_same": ([1, 1, 1, 3], [0, 0, 0, F(1, 4)], None, None),
+    # the scales differ (2 on a, 1 on 2a): 2a + 1/2 on both channels, a copy with factor 1 after the Affine
+    "affine_scaled": ([2, 1, 1, 3], [F(1, 2), 0, F(1, 2), 0], None, None),
+    # a clip keeps only exact copies (factor 1) with the same bounds on both channels
+    "clip": ([1, 1, 1, 1], [0, 0, 0, 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], 1),
+    "clip_upper_only": ([1, 1, 1, 1], [0, 0, 0, 0], None, [F(1, 2), 5, F(1, 2), 5], 1),
+    "clip_lower_only": ([1, 1, 1, 1], [0, 0, 0, 0], [F(-1, 2), -1, F(-1, 2), -1], None, 1),
+    "affine_clip": ([2, 1, 2, 1], [F(1, 2), 0, F(1, 2), 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], 1),
+}
+
+
+def reduced(name: str):
+    g = graph(*CASES[name])
+    r = reduce_channels(g)
+    return g, r.reduced, json.loads(certificate_of(r).to_json())
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_reductions_through_affine_and_clip_check(name):
+    g, red, cert = reduced(name)
+    assert sum(len(rnd["removals"]) for rnd in cert["rounds"]) > 0, "nothing to check: the graph was not reduced"
+    verdict = check_certificate(g, red, cert)
+    assert verdict.valid, verdict.reasons
+
+
+def _claims(cert):
+    for i, rnd in enumerate(cert["rounds"]):
+        for t, cs in rnd["claims"].items():
+            for j, c in enumerate(cs):
+                yield i, t, j, c
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tampered_claims_through_affine_and_clip_are_invalid(name):
+    g, red, cert = reduced(name)
+    tampered = 0
+    for i, t, j, c in list(_claims(cert)):
+        for k, delta in ((2, F(1, 3)), (3, F(1, 3))):
+            doc = copy.deepcopy(cert)
+            doc["rounds"][i]["claims"][t][j][k] = str(F(c[k]) + delta)
+            verdict = check_certificate(g, red, doc)
+            assert not verdict.valid, (name, t, c, k)
+            tampered += 1
+    assert tampered > 0
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _doc(**claim) -> tuple:
+    g, red, cert = reduced("clip")
+    doc = copy.deepcopy(cert)
+    doc["claim"].update(claim)
+    return g, red, doc
+
+
+def test_an_epsilon_document_is_read_with_its_epsilon_domain_and_export():
+    domain = {"inputs": {"x": {"lower": ["-1"] * 32, "upper": ["1"] * 32}}, "source": "box.vnnlib"}
+    g, red, doc = _doc(mode="epsilon", epsilon="1/10", domain=domain)
+    doc["export"] = {"dtype": "float32", "corrections": [["conv1", "bias", [[0, "1/3"]]]]}
+    res = check_certificate(g, red, doc)
+    assert res.valid, res.reasons
+    d = res.scope.to_dict()
+    assert d["mode"] == "epsilon" and d["epsilon"] == "1/10" and d["semantics"] == "model"
+    assert d["domain"]["lower"] == ["-1"] * 32 and d["domain"]["source"] == "box.vnnlib" and d["only_on_domain"] is False
+    for change, words in ((lambda d: d.pop("export"), "export"),
+                          (lambda d: d["claim"].pop("domain"), "domain"),
+                          (lambda d: d["export"].update(dtype="float16"), "dtype"),
+                          (lambda d: d["export"].update(corrections=[["conv1", "bias", [[0]]]]), "corrections[0]"),
+                          (lambda d: d["export"].update(corrections=[["conv1", "bias"]]), "corrections[0]"),
+                          (lambda d: d["export"].update(corrections=[["conv1", "bias", [[-1, "1/3"]]]]), "corrections[0]"),
+                          (lambda d: d["export"].pop("corrections"), "export"),
+                          (lambda d: d["export"].pop("dtype"), "export"),
+                          (lambda d: d["claim"].pop("epsilon"), "epsilon")):
+        bad = copy.deepcopy(doc)
+        change(bad)
+        res = check_certificate(g, red, bad)
+        assert not res.valid and words in res.reasons[0], (words, res.reasons)
+
+
+def test_a_strict_document_with_a_domain_establishes_equality_on_it():
+    domain = {"inputs": {"x": {"lower": ["-1"] * 32, "upper": ["1"] * 32}}}
+    g, red, doc = _doc(domain=domain)
+    res = check_certificate(g, red, doc)
+    assert res.valid and res.scope.mode == "strict" and res.scope.epsilon is None
+    assert res.scope.lower == (F(-1),) * 32 and res.scope.upper == (F(1),) * 32 and res.scope.box_only is False
+    g, red, doc = _doc(domain=None)
+    scope = check_certificate(g, red, doc).scope
+    assert scope.lower is None and scope.upper is None and scope.semantics == "model"
+    for bad, words in (({"inputs": []}, "claim.domain"), ({"inputs": {"x": {"lower": ["1"], "upper": ["0"]}}}, "x")):
+        res = check_certificate(*_doc(domain=bad))
+        assert not res.valid and words in res.reasons[0], res.reasons
+
+
+def test_phase_claims_make_the_scope_box_only_and_must_be_phases():
+    g, red, doc = _doc(domain={"inputs": {"x": {"lower": ["-1"] * 32, "upper": ["1"] * 32}}})
+    doc["rounds"][0]["phases"] = {"act": [None, None, None, None]}
+    assert check_certificate(g, red, doc).scope.box_only is False
+    doc["rounds"][0]["phases"] = {"act": ["bogus", None, None, None]}
+    res = check_certificate(g, red, doc)
+    assert not res.valid and "phases" in res.reasons[0]
+
+
+def test_document_refusals_name_the_field():
+    g, red, cert = reduced("clip")
+    cases = [
+        (lambda d: d.update(verdict="refuted"), "verdict"),
+        (lambda d: d["claim"].update(mode="epsilon"), "claim.mode"),
+        (lambda d: d["claim"].update(mode="top1"), "claim.mode"),
+        (lambda d: d["claim"].update(epsilon="1/2"), "claim.mode"),
+        (lambda d: d.update(bounds="lp"), "bounds"),
+    ]
+    first = next(t for t, cs in cert["rounds"][0]["claims"].items() if cs)
+    cases.append((lambda d: d["rounds"][0]["claims"][first][0].__setitem__(0, -1), f"rounds[0].claims[{first!r}][0]"))
+    cases.append((lambda d: d["rounds"][0]["claims"][first][0].__setitem__(1, "x"), f"rounds[0].claims[{first!r}][0]"))
+    for change, words in cases:
+        doc = copy.deepcopy(cert)
+        change(doc)
+        res = check_certificate(g, red, doc)
+        assert not res.valid and words in res.reasons[0], (words, res.reasons)
