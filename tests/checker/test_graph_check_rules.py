@@ -49,6 +49,7 @@ def zero(v) -> bool:
 
 def holds(pair, y: np.ndarray) -> bool:
     ym, yr = y[0, M].reshape(-1), y[0, RHO].reshape(-1)
+    assert pair[0] in ("lin", "const") and len(pair) == 3, pair
     if pair[0] == "lin":
         return all(zero(a - (pair[1] * b + pair[2])) for a, b in zip(ym, yr))
     return all(zero(a - pair[1]) for a in ym) and all(zero(b - pair[2]) for b in yr)
@@ -66,15 +67,18 @@ AFF0 = Affine(np.array([F(0), F(0), F(1)], dtype=object).reshape(1, C, 1, 1),
               np.array([F(5), F(-1), F(0)], dtype=object).reshape(1, C, 1, 1))
 CLIP = Clip(np.full((1, C, 1, 1), F(-1), dtype=object), np.full((1, C, 1, 1), F(1), dtype=object))
 CLIP_UNEVEN = Clip(np.array([F(-1), F(-2), F(0)], dtype=object).reshape(1, C, 1, 1), None)
-# γ²/(var + ε) are squares of rationals: 1/4, 4 and 9/4 (ε = 1/4)
-BN = BatchNorm(np.array([F(1), F(-4), F(3)], dtype=object), np.array([F(1, 3), F(-2), F(0)], dtype=object),
+# γ²/(var + ε) are squares of rationals: 1/16, 4 and 9/4 (ε = 1/4; γ_ρ = 1/2 in (0, 1), γ_m < 0)
+BN = BatchNorm(np.array([F(1, 2), F(-4), F(3)], dtype=object), np.array([F(1, 3), F(-2), F(0)], dtype=object),
                np.array([F(1, 2), F(-1), F(0)], dtype=object), np.array([F(15, 4), F(15, 4), F(15, 4)], dtype=object),
                F(1, 4))
 BN_FLAT = BatchNorm(np.array([F(1), F(0), F(1)], dtype=object), np.array([F(1, 3), F(7), F(0)], dtype=object),
                     np.array([F(0), F(0), F(0)], dtype=object), np.array([F(3), F(3), F(3)], dtype=object), F(1))
+# γ/√(var + ε) irrational (√2) and γ < 0: a constant away from the mean has no rational image
+BN_IRR = BatchNorm(np.array([F(-1), F(-1), F(1)], dtype=object), np.array([F(0), F(0), F(0)], dtype=object),
+                   np.array([F(0), F(0), F(0)], dtype=object), np.array([F(1), F(1), F(1)], dtype=object), F(1))
 WIN = Window((2, 2), (1, 1), (0, 0, 0, 0), (1, 1))
 PADDED = Window((2, 2), (1, 1), (1, 1, 1, 1), (1, 1))
-AVG = AveragePool(PADDED, count_include_pad=False)
+AVG = AveragePool(PADDED, count_include_pad=True)  # zero pads counted: pool(1) is not 1 at the border
 PAD = Pad((0, 0, 1, 1, 0, 0, 1, 1), F(1, 2))
 SOFT = Softmax((2, 3))
 
@@ -107,7 +111,8 @@ CASES = [
     (CLIP, LIN(1, 0), True), (CLIP, LIN(2, 0), False), (CLIP, CONST(3, F(-1, 2)), True), (CLIP, CONST(-3, 2), True),
     (CLIP_UNEVEN, LIN(1, 0), False), (CLIP_UNEVEN, CONST(-5, -5), True),
     (BN, LIN(2, 1), True), (BN, LIN(-1, F(1, 2)), True), (BN, LIN(3, 0), True), (BN, CONST(F(1, 2), 2), True),
-    (BN, CONST(7, -1), True), (BN_FLAT, CONST(5, 2), True), (BN_FLAT, LIN(2, 1), False),
+    (BN, CONST(7, -1), True), (BN_FLAT, CONST(5, 2), True), (BN_IRR, CONST(1, 1), False), (BN_IRR, CONST(0, 0), True),
+    (BN_IRR, LIN(1, 0), True), (BN_FLAT, LIN(2, 1), False),
     (MaxPool(WIN), LIN(2, 1), True), (MaxPool(WIN), LIN(-1, 0), False), (MaxPool(WIN), CONST(3, 4), True),
     (GlobalPool("max"), LIN(F(1, 2), -1), True), (GlobalPool("average"), LIN(-2, 1), True),
     (AveragePool(WIN), LIN(-2, 3), True), (AVG, LIN(3, 0), True), (AVG, LIN(3, 1), False), (AVG, CONST(2, 4), True),
@@ -156,7 +161,8 @@ BINARY_CASES = [
     ("add", CONST(5, 1), LIN(2, 1), True), ("sub", CONST(5, 1), LIN(-2, 1), True),
     ("add", CONST(5, 1), CONST(-1, 2), True), ("sub", CONST(5, 1), CONST(-1, 2), True),
     ("max", CONST(5, 1), CONST(-1, 2), True), ("min", CONST(5, 1), CONST(-1, 2), True),
-    ("max", LIN(2, 1), LIN(2, 1), True), ("min", LIN(3, -1), LIN(3, -1), True), ("max", LIN(-2, 1), LIN(-2, 1), False),
+    ("max", LIN(2, 1), LIN(2, 1), True), ("min", LIN(3, -1), LIN(3, -1), True),
+    ("max", LIN(F(1, 2), 1), LIN(F(1, 2), 1), True), ("max", LIN(-2, 1), LIN(-2, 1), False),
     ("max", LIN(2, 1), LIN(2, 0), False),
 ]
 
@@ -202,6 +208,7 @@ def test_per_channel_values():
     # channels on the last axis with an inner block of 2 positions (a flattened NHWC-like layout)
     arr = np.array([F(1), F(1), F(2), F(2), F(3), F(3)], dtype=object).reshape(1, 6)
     assert per_channel_values(arr, (2, 6), 1, 2, 3) == [1, 2, 3]
+    assert per_channel_values(arr, (1, 6), 1, 2, 3) == [1, 2, 3]  # one value per position, each channel twice
     assert per_channel_values(arr, (2, 6), 1, 1, 3) is None  # channel 0 would hold 1 and 2
     varying = np.array([[F(1), F(2)], [F(3), F(3)]], dtype=object).reshape(1, 2, 2, 1)
     assert per_channel_values(varying, (1, 2, 2, 1), 1, 1, 2) is None  # varies inside channel 0
