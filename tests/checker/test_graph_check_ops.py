@@ -21,7 +21,7 @@ from lumpcheck.reduction.channel_lumping import reduce_channels
 F = Fraction
 
 
-def graph(scale, shift, lower, upper, factor=2, seed: int = 0) -> Graph:
+def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3), bias: bool = True) -> Graph:
     """x -> conv1 (channels: a, b, factor·a, a constant 1/2) -> Affine -> Clip (if any bound) -> ReLU -> conv2 -> flatten -> logits."""
     rng = np.random.default_rng(seed)
     w = rng.integers(-8, 9, (2, 2, 3, 3)) / 8
@@ -29,7 +29,8 @@ def graph(scale, shift, lower, upper, factor=2, seed: int = 0) -> Graph:
     w1 = np.concatenate([w, factor * w[:1], np.zeros((1, 2, 3, 3))])
     b1 = np.concatenate([b, factor * b[:1], [0.5]])
     win = Window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1))
-    nodes = [Node("conv1", Conv(w1, b1, win), ("x",), "conv1")]
+    w1, b1 = w1[list(perm)], b1[list(perm)]  # channel order (the Affine and Clip parameters follow the new order)
+    nodes = [Node("conv1", Conv(w1, b1 if bias else None, win), ("x",), "conv1")]
     col = lambda v: np.array([F(x) for x in v], dtype=object).reshape(1, 4, 1, 1)  # noqa: E731
     nodes.append(Node("aff", Affine(col(scale), col(shift)), ("conv1",), "aff"))
     last = "aff"
@@ -51,9 +52,14 @@ CASES = {
     # the scales differ (2 on a, 1 on 2a): 2a + 1/2 on both channels, a copy with factor 1 after the Affine
     "affine_scaled": ([2, 1, 1, 3], [F(1, 2), 0, F(1, 2), 0], None, None),
     # a clip keeps only exact copies (factor 1) with the same bounds on both channels
-    "clip": ([1, 1, 1, 1], [0, 0, 0, 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], 1),
-    "clip_upper_only": ([1, 1, 1, 1], [0, 0, 0, 0], None, [F(1, 2), 5, F(1, 2), 5], 1),
+    # (the constant 1/2 is clipped to 1/4 on channel 3)
+    "clip": ([1, 1, 1, 1], [0, 0, 0, 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), F(1, 4)], 1),
+    "clip_upper_only": ([1, 1, 1, 1], [0, 0, 0, 0], None, [F(1, 2), 5, F(1, 2), F(1, 4)], 1),
     "clip_lower_only": ([1, 1, 1, 1], [0, 0, 0, 0], [F(-1, 2), -1, F(-1, 2), -1], None, 1),
+    # the constant first, then the copy: a claim on channel 0
+    "affine_permuted": ([3, 1, 1, 1], [F(1, 4), 0, 0, 0], None, None, 2, 0, (3, 2, 1, 0)),
+    # conv1 without a bias (the constant channel is then 0)
+    "no_bias": ([1, 1, 1, 1], [0, 0, 0, 0], None, None, 2, 0, (0, 1, 2, 3), False),
     "affine_clip": ([2, 1, 2, 1], [F(1, 2), 0, F(1, 2), 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], 1),
 }
 
@@ -136,7 +142,7 @@ def test_a_strict_document_with_a_domain_establishes_equality_on_it():
     g, red, doc = _doc(domain=None)
     scope = check_certificate(g, red, doc).scope
     assert scope.lower is None and scope.upper is None and scope.semantics == "model"
-    for bad, words in (({"inputs": []}, "claim.domain"), ({"inputs": {"x": {"lower": ["1"], "upper": ["0"]}}}, "x")):
+    for bad, words in (({"inputs": []}, "certificate: claim.domain"), ({"inputs": {"x": {"lower": ["1"], "upper": ["0"]}}}, "x")):
         res = check_certificate(*_doc(domain=bad))
         assert not res.valid and words in res.reasons[0], res.reasons
 
@@ -167,3 +173,79 @@ def test_document_refusals_name_the_field():
         change(doc)
         res = check_certificate(g, red, doc)
         assert not res.valid and words in res.reasons[0], (words, res.reasons)
+
+
+# ---------------------------------------------------------------- channels made constant by the op, parameters
+
+
+def test_a_channel_made_constant_by_a_zero_scale_checks():
+    """scale 0 on channel b: the Affine itself makes it the constant 3/2 (no claim on its input needed)."""
+    g = graph([1, 0, 1, 1], [0, F(3, 2), 0, 0], None, None)
+    r = reduce_channels(g)
+    cert = json.loads(certificate_of(r).to_json())
+    consts = [c for _, t, _, c in _claims(cert) if t == "aff" and c[1] is None]
+    assert any(c[0] == 1 and F(c[3]) == F(3, 2) for c in consts), consts
+    assert check_certificate(g, r.reduced, cert).valid
+    for i, t, j, c in list(_claims(cert)):
+        if t == "aff" and c[1] is None and c[0] == 1:
+            bad = copy.deepcopy(cert)
+            bad["rounds"][i]["claims"][t][j][3] = "1/2"
+            assert not check_certificate(g, r.reduced, bad).valid
+
+
+def test_a_channel_inactive_on_the_box_checks_through_its_phase():
+    """Shift -100 on channel b: after the ReLU it is 0 on the box [-1, 1] (an interval-verified phase claim)."""
+    g = graph([1, 1, 1, 1], [0, -100, 0, 0], None, None)
+    s = g.inputs[0]
+    box = {s.name: (np.full(s.shape, F(-1), dtype=object), np.full(s.shape, F(1), dtype=object))}
+    r = reduce_channels(g, box=box)
+    cert = json.loads(certificate_of(r).to_json())
+    assert any(ph for rnd in cert["rounds"] for ph in rnd["phases"].values()), "no phase claimed"
+    assert check_certificate(g, r.reduced, cert).valid
+    for i, t, j, c in list(_claims(cert)):
+        if t == "act" and c[1] is None:
+            bad = copy.deepcopy(cert)
+            bad["rounds"][i]["claims"][t][j][3] = "1"
+            assert not check_certificate(g, r.reduced, bad).valid
+
+
+def test_parameters_that_vary_within_a_channel_are_refused():
+    """The certificate of a per-channel Affine, checked against the same graph whose scale varies by position."""
+    g, red, cert = reduced("affine_same")
+    nodes = list(g.nodes)
+    k = next(j for j, n in enumerate(nodes) if n.name == "aff")
+    scale = np.ones((1, 4, 4, 4), dtype=object)
+    scale[0, 0, 0, 0] = F(2)
+    nodes[k] = Node("aff", Affine(scale, nodes[k].op.shift), ("conv1",), "aff")
+    res = check_certificate(Graph(g.inputs, tuple(nodes), g.outputs), red, cert)
+    assert not res.valid and "vary within a channel" in res.reasons[0]
+
+
+def test_float32_files_check(tmp_path):
+    from lumpcheck.apps.graph_pipeline import reduce_file
+    from lumpcheck.checker.graph import check_graph
+    from lumpcheck.io.onnx.graph_write import write_graph
+
+    g = graph([1, 1, 1, 1], [0, 0, 0, 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], factor=1)
+    src, dst, cert = tmp_path / "in.onnx", tmp_path / "out.onnx", tmp_path / "cert.json"
+    write_graph(g, src, "float32")
+    reduce_file(src, dst, cert)
+    res = check_graph(json.loads(cert.read_text()), src, dst)
+    assert res.valid, res.reasons
+
+
+def test_two_nonzero_constants_into_a_padded_convolution():
+    """Two constant channels (positive biases, so nonzero after the ReLU) enter a zero-padded conv2 whose output
+    channels are copies too: the checker folds the second constant into the first as a multiple of one map."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from planted_cnn import Plan, build
+
+    for seed in (3, 4):
+        g = build(Plan(base=2, copies=[F(2)], constants=[1, 1], conv2_pads=1, copies2=1, seed=seed)).graph
+        r = reduce_channels(g)
+        cert = json.loads(certificate_of(r).to_json())
+        res = check_certificate(g, r.reduced, cert)
+        assert res.valid, res.reasons
