@@ -14,14 +14,15 @@ import pytest
 from lumpcheck.checker.graph import check_certificate
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.graph.dag import Graph, Node, TensorSpec
-from lumpcheck.ir.graph.ops import Act, Affine, Clip, Conv, MatMul, Reshape, Window
+from lumpcheck.ir.graph.ops import Act, Affine, Clip, Conv, MatMul, Pad, Reshape, Window
 from lumpcheck.prove.graph_prover import certificate_of
 from lumpcheck.reduction.channel_lumping import reduce_channels
 
 F = Fraction
 
 
-def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3), bias: bool = True) -> Graph:
+def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3), bias: bool = True,
+          pad: bool = False) -> Graph:
     """x -> conv1 (channels: a, b, factor·a, a constant 1/2) -> Affine -> Clip (if any bound) -> ReLU -> conv2 -> flatten -> logits."""
     rng = np.random.default_rng(seed)
     w = rng.integers(-8, 9, (2, 2, 3, 3)) / 8
@@ -39,10 +40,15 @@ def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3)
                           ("aff",), "clip"))
         last = "clip"
     nodes.append(Node("act", Act(Activation("relu")), (last,), "act"))
+    last, side = "act", 4
+    if pad:  # zero padding on the spatial axes only (one row at the top, one column at the right)
+        nodes.append(Node("pad", Pad((0, 0, 1, 0, 0, 0, 0, 1)), ("act",), "pad"))
+        nodes.append(Node("pad2", Pad((0, 0, 0, 1, 0, 0, 1, 0)), ("pad",), "pad2"))
+        last, side = "pad2", 6
     w2 = rng.integers(-8, 9, (2, 4, 3, 3)) / 8
-    nodes.append(Node("conv2", Conv(w2, rng.integers(-4, 5, 2) / 8, win), ("act",), "conv2"))
-    nodes.append(Node("flat", Reshape((1, 2 * 4 * 4)), ("conv2",), "flat"))
-    nodes.append(Node("logits", MatMul(rng.integers(-8, 9, (32, 3)) / 8, np.zeros(3)), ("flat",), "logits"))
+    nodes.append(Node("conv2", Conv(w2, rng.integers(-4, 5, 2) / 8, win), (last,), "conv2"))
+    nodes.append(Node("flat", Reshape((1, 2 * side * side)), ("conv2",), "flat"))
+    nodes.append(Node("logits", MatMul(rng.integers(-8, 9, (2 * side * side, 3)) / 8, np.zeros(3)), ("flat",), "logits"))
     return Graph((TensorSpec("x", (1, 2, 4, 4)),), tuple(nodes), ("logits",))
 
 
@@ -60,6 +66,8 @@ CASES = {
     "affine_permuted": ([3, 1, 1, 1], [F(1, 4), 0, 0, 0], None, None, 2, 0, (3, 2, 1, 0)),
     # conv1 without a bias (the constant channel is then 0)
     "no_bias": ([1, 1, 1, 1], [0, 0, 0, 0], None, None, 2, 0, (0, 1, 2, 3), False),
+    # zero Pads on the spatial axes between the ReLU and conv2: the copy's relation (factor 2, offset 0) passes
+    "padded": ([1, 1, 1, 1], [0, 0, 0, 0], None, None, 2, 0, (0, 1, 2, 3), True, True),
     "affine_clip": ([2, 1, 2, 1], [F(1, 2), 0, F(1, 2), 0], [-1, -5, -1, -5], [F(1, 2), 5, F(1, 2), 5], 1),
 }
 
@@ -118,7 +126,7 @@ def test_an_epsilon_document_is_read_with_its_epsilon_domain_and_export():
     d = res.scope.to_dict()
     assert d["mode"] == "epsilon" and d["epsilon"] == "1/10" and d["semantics"] == "model"
     assert d["domain"]["lower"] == ["-1"] * 32 and d["domain"]["source"] == "box.vnnlib" and d["only_on_domain"] is False
-    for change, words in ((lambda d: d.pop("export"), "export"),
+    for change, words in ((lambda d: d.pop("export"), "certificate: $ has no field 'export'"),
                           (lambda d: d["claim"].pop("domain"), "domain"),
                           (lambda d: d["export"].update(dtype="float16"), "dtype"),
                           (lambda d: d["export"].update(corrections=[["conv1", "bias", [[0]]]]), "corrections[0]"),
@@ -249,3 +257,19 @@ def test_two_nonzero_constants_into_a_padded_convolution():
         cert = json.loads(certificate_of(r).to_json())
         res = check_certificate(g, r.reduced, cert)
         assert res.valid, res.reasons
+
+
+def test_a_dense_producer_with_a_copied_output():
+    """x -> MatMul (outputs a, b, 3a) -> ReLU -> MatMul: the dense producer's columns and bias are sliced."""
+    rng = np.random.default_rng(5)
+    w = rng.integers(-8, 9, (4, 2)) / 8
+    b = rng.integers(-4, 5, 2) / 8
+    nodes = (Node("fc1", MatMul(np.concatenate([w, 3 * w[:, :1]], axis=1), np.concatenate([b, 3 * b[:1]])), ("x",), "fc1"),
+             Node("act", Act(Activation("relu")), ("fc1",), "act"),
+             Node("fc2", MatMul(rng.integers(-8, 9, (3, 2)) / 8, rng.integers(-4, 5, 2) / 8), ("act",), "fc2"))
+    g = Graph((TensorSpec("x", (1, 4)),), nodes, ("fc2",))
+    r = reduce_channels(g)
+    cert = json.loads(certificate_of(r).to_json())
+    assert r.reduced.nodes[0].op.weight.shape == (4, 2)
+    res = check_certificate(g, r.reduced, cert)
+    assert res.valid, res.reasons
