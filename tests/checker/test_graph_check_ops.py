@@ -273,3 +273,42 @@ def test_a_dense_producer_with_a_copied_output():
     assert r.reduced.nodes[0].op.weight.shape == (4, 2)
     res = check_certificate(g, r.reduced, cert)
     assert res.valid, res.reasons
+
+
+def test_dead_channels_before_a_dense_consumer():
+    """fc1's third output feeds fc2 with zero weights (dead): removed and checked; claiming the live second output
+    dead as well is refused."""
+    from lumpcheck.prove.graph_records import GraphCertificate, Removal, Round
+
+    rng = np.random.default_rng(6)
+    w2 = rng.integers(-8, 9, (3, 2)) / 8
+    w2[2] = 0
+    nodes = (Node("fc1", MatMul(rng.integers(-8, 9, (4, 3)) / 8, rng.integers(-4, 5, 3) / 8), ("x",), "fc1"),
+             Node("act", Act(Activation("relu")), ("fc1",), "act"),
+             Node("fc2", MatMul(w2, rng.integers(-4, 5, 2) / 8), ("act",), "fc2"))
+    g = Graph((TensorSpec("x", (1, 4)),), nodes, ("fc2",))
+    r = reduce_channels(g)
+    assert r.reduced.nodes[0].op.weight.shape == (4, 2)
+    assert check_certificate(g, r.reduced, json.loads(certificate_of(r).to_json())).valid
+    fake = Removal("dead", ("fc1",), 3, (0,), (), ("fc2",))
+    res = check_certificate(g, g, GraphCertificate((Round({}, (fake,)),)).to_dict())
+    assert not res.valid and "dead" in res.reasons[0], res.reasons
+
+
+def test_a_channel_made_constant_by_a_zero_batchnorm_scale():
+    """BatchNorm γ = 0 on channel b: the channel is its bias β = 3/4 whatever its input (no relation derives it)."""
+    from lumpcheck.ir.graph.ops import BatchNorm
+
+    g0 = graph([1, 1, 1, 1], [0, 0, 0, 0], None, None)
+    nodes = list(g0.nodes)
+    k = next(j for j, n in enumerate(nodes) if n.name == "aff")
+    ones = np.ones(4, dtype=object)
+    bn = BatchNorm(np.array([F(1), F(0), F(1), F(1)], dtype=object), np.array([F(0), F(3, 4), F(0), F(0)], dtype=object),
+                   ones * 0, ones * F(3), F(1))
+    nodes[k] = Node("aff", bn, ("conv1",), "aff")
+    g = Graph(g0.inputs, tuple(nodes), g0.outputs)
+    r = reduce_channels(g)
+    cert = json.loads(certificate_of(r).to_json())
+    assert any(t == "aff" and c[0] == 1 and c[1] is None for _, t, _, c in _claims(cert))
+    res = check_certificate(g, r.reduced, cert)
+    assert res.valid, res.reasons
