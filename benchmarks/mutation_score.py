@@ -68,7 +68,7 @@ def _in(module: str, *names: str) -> tuple[str, ...]:
 SLOW_EPSILON = ("not measured_difference and not planted_export and not float32_epsilon_exceeds and not round_up"
                 " and not rounding_check_agrees")
 CHECKER_TESTS = ("tests/checker/test_mutants_checker.py", "tests/checker/test_check_dispatch.py",
-                 "tests/checker/test_check_document.py",
+                 "tests/checker/test_integers.py", "tests/checker/test_modular.py", "tests/checker/test_check_document.py",
                  "tests/checker/test_check_sampling.py", "tests/checker/test_check.py",
                  "tests/checker/test_check_epsilon_document.py", "tests/checker/test_check_epsilon_rounding.py",
                  "tests/prove/test_prover_rules.py", "tests/reduction/test_domain_maps.py",
