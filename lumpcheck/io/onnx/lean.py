@@ -160,3 +160,29 @@ def _read(fh, r: RawTensor) -> np.ndarray:
         raise NotLean("short read")
     return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
+
+
+def with_raw_data(skeleton: bytes, arrays: dict[int, np.ndarray]) -> list[bytes | memoryview]:
+    """The serialised model `skeleton` with arrays[i] as the raw_data of its i-th initializer (which has dims and
+    data_type but no data), as chunks to write one after the other: the arrays' bytes are not copied."""
+    out: list[bytes | memoryview] = []
+    for f in _fields(skeleton, 0, len(skeleton)):
+        if f.number != 7 or not arrays:
+            out.append(skeleton[f.start:f.end])
+            continue
+        parts: list[bytes | memoryview] = []
+        index = 0
+        for g in _fields(skeleton, f.body, f.end):
+            arr = arrays.get(index) if g.number == 5 else None
+            index += g.number == 5
+            if arr is None:
+                parts.append(skeleton[g.start:g.end])
+                continue
+            little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+            data = memoryview(little.reshape(-1)).cast("B") if little.size else memoryview(b"")
+            head = _encode_varint(9 << 3 | 2) + _encode_varint(data.nbytes)
+            body = g.end - g.body + len(head) + data.nbytes
+            parts += [_encode_varint(5 << 3 | 2) + _encode_varint(body) + skeleton[g.body:g.end] + head, data]
+        out += [_encode_varint(7 << 3 | 2) + _encode_varint(sum(len(p) if isinstance(p, bytes) else p.nbytes
+                                                                for p in parts))] + parts
+    return out
