@@ -284,3 +284,14 @@ def test_integer_form_of_the_smallest_subnormals_is_exact():
     ints, den = integer_form(values)
     assert [[F(int(v), den) for v in row] for row in ints] == [[F(v) for v in row] for row in values]
     assert integer_form(np.zeros((0, 2)))[1] == 1
+
+
+def test_smt_literals_of_floats_equal_those_of_their_fractions():
+    """prove/smt.literal takes floats through as_integer_ratio (lowest terms, like Fraction): same text."""
+    from lumpcheck.prove.smt import literal
+
+    rng = np.random.default_rng(0)
+    values = [0.0, -0.0, 1.0, -3.0, 0.1, 5e-324, -2.5e-300, 1e300, *rng.normal(size=50) * 10.0 ** rng.integers(-40, 40, 50)]
+    for x in values:
+        assert literal(x) == literal(np.float64(x)) == literal(F(x)), x
+    assert literal(F(-7, 3)) == "(- (/ 7.0 3.0))" and literal(4) == "4.0"
