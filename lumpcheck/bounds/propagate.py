@@ -405,8 +405,9 @@ def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exac
     return [_meet(w, h) for w, h in zip(symbolic_bounds(net, box, exact=exact), hull)]
 
 
-SPLIT_BATCH_ENTRIES = 1 << 22
-"""The float split propagates its cells in batches of at most this many coefficient entries (cells · 2·width²)."""
+SPLIT_BATCH_ENTRIES = 1 << 20
+"""The float split propagates its cells in batches of at most this many coefficient entries (cells · 2·width²: 8 MB
+per array, a few arrays alive at once)."""
 
 
 def _cell_bounds(net: Network, cells: list[Box], exact: bool) -> list[list[LayerBounds]]:
