@@ -5,8 +5,8 @@ The kernels, each on the planted workload's shapes (float32 weights of a width-W
               class columns with integer scales -- numpy object arrays of ints (today) vs python-flint fmpz_mat
               (M @ S, S the scale matrix) vs gmpy2 mpz in object arrays;
   compare     exact_linear's cross-multiplied comparison lhs = num·q·rd vs rhs = rm·p·den, elementwise;
-  literals    SMT-LIB text of rationals (prove/smt.py literal): Fraction vs gmpy2.mpq vs flint.fmpq;
-  checker     the checker's residue path (checker/modular.py, int64 numpy) for the same comparison, as a reference.
+  literals    SMT-LIB text of float weights (prove/smt.py literal): Fraction (before) vs gmpy2.mpq vs flint.fmpq vs
+              float.as_integer_ratio (what smt.literal does now, no library).
 CPU seconds (time.process_time), best of --repeat. Run: python benchmarks/exact_libs.py [--width 512] [--repeat 3].
 """
 
@@ -116,7 +116,7 @@ def main() -> None:
         return f"(- {mag})" if f < 0 else mag
 
     floats = [float(v) for v in values]
-    rows["literals: Fraction(float) -> SMT text, 50k (today)"] = best(lambda: [literal(Fraction(x)) for x in floats], r)
+    rows["literals: Fraction(float) -> SMT text, 50k (before)"] = best(lambda: [literal(Fraction(x)) for x in floats], r)
     try:
         import gmpy2
 
@@ -148,7 +148,7 @@ def main() -> None:
         mag = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)}.0 {d}.0)"
         return f"(- {mag})" if n < 0 else mag
 
-    rows["literals: float.as_integer_ratio -> SMT text, 50k (no library)"] = best(
+    rows["literals: float.as_integer_ratio -> SMT text, 50k (now)"] = best(
         lambda: [literal_ratio(x) for x in floats], r)
     assert [literal_ratio(x) for x in floats[:1000]] == [literal(Fraction(x)) for x in floats[:1000]]
 
