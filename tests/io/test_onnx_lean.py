@@ -121,3 +121,31 @@ def test_written_file_passes_onnx_full_check_and_holds_the_arrays(tmp_path_facto
         assert inits[f"layer{k}.weight"].dtype == np.dtype(dtype)
         assert np.array_equal(inits[f"layer{k}.weight"], layer.stored_weight)
         assert np.array_equal(inits[f"layer{k}.bias"], layer.stored_bias)
+
+
+def test_external_data_is_read_next_to_the_model_not_the_cwd(tmp_path, monkeypatch):
+    """A model with external data is left to onnx.load, which resolves the data file next to the model: a file of
+    the same name in the working directory must never be read in its place (the skeleton would resolve it there)."""
+    model_dir, cwd = tmp_path / "model", tmp_path / "cwd"
+    model_dir.mkdir(), cwd.mkdir()
+    weights = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = model_dir / "m.onnx"
+    onnx.save(_model([numpy_helper.from_array(weights, "w")]), path, save_as_external_data=True,
+              all_tensors_to_one_file=True, location="w.bin", size_threshold=0)
+    (cwd / "w.bin").write_bytes((weights + 100).tobytes())
+    monkeypatch.chdir(cwd)
+    with pytest.raises(NotLean):
+        lean_load(path)
+
+
+def test_two_graph_fields_are_not_lean(tmp_path):
+    """protobuf merges a repeated `graph` field; the lean read refuses rather than pair arrays with initializers."""
+    path = tmp_path / "m.onnx"
+    onnx.save(_model([numpy_helper.from_array(np.ones(2, np.float32), "w")]), path)
+    data = path.read_bytes()
+    extra = onnx.ModelProto(graph=onnx.GraphProto(initializer=[numpy_helper.from_array(np.zeros(2, np.float32), "v")]))
+    path.write_bytes(data + extra.SerializeToString())
+    merged = onnx.load(path)
+    assert [i.name for i in merged.graph.initializer] == ["w", "v"]
+    with pytest.raises(NotLean):
+        lean_load(path)

@@ -5,8 +5,9 @@ and `numpy_helper.to_array` makes a third copy: about 2x the model at peak, 3x b
 in protobuf's wire format (ModelProto.graph = field 7, GraphProto.initializer = 5, TensorProto.dims = 1,
 data_type = 2, raw_data = 9, data_location = 14): each initializer's raw_data is read from the file into its own
 array (`readinto`, one copy), and onnx parses a skeleton of the file without those fields (enclosing lengths
-re-encoded). Anything unusual -- external or typed data, a size that does not match the dims, a malformed
-encoding -- keeps its raw_data in the skeleton, where onnx and `tensor_const` treat it exactly as before.
+re-encoded). Typed or segmented data and a size that does not match the dims keep their raw_data in the skeleton,
+where onnx and `tensor_const` treat it exactly as before; external data (resolved next to the model only by
+onnx.load), a repeated graph field (merged by protobuf) or a malformed encoding make the whole file NotLean.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class RawTensor:
 
 def _tensor(buf, f: _Field) -> tuple[bytes, RawTensor | None]:
     """The TensorProto without its raw_data (if it can be read directly), and where that raw_data is."""
-    dims, dtype, raw, external = [], None, None, False
+    dims, dtype, raw, segmented = [], None, None, False
     for g in _fields(buf, f.body, f.end):
         if g.number == 1:
             if buf[g.start] & 7 == 2:  # packed dims
@@ -111,11 +112,14 @@ def _tensor(buf, f: _Field) -> tuple[bytes, RawTensor | None]:
                 dims.append(g.value)
         elif g.number == 2:
             dtype = _LITTLE.get(g.value)
+        elif g.number == 3:
+            segmented = True
         elif g.number == 9:
             raw = g
         elif g.number == 14 and g.value != 0:
-            external = True
-    if raw is None or dtype is None or external or raw.value != prod(dims) * np.dtype(dtype).itemsize:
+            # onnx.load resolves external data next to the model; a skeleton would resolve it from the CWD
+            raise NotLean("external data")
+    if raw is None or dtype is None or segmented or raw.value != prod(dims) * np.dtype(dtype).itemsize:
         return bytes(buf[f.start:f.end]), None
     kept = bytes(buf[f.body:raw.start]) + bytes(buf[raw.end:f.end])
     return _wrap(5, kept), RawTensor(raw.body, tuple(dims), dtype)
@@ -142,6 +146,8 @@ def lean_load(path: Path) -> tuple[onnx.ModelProto, list[np.ndarray | None]]:
             parts, raws = [], []
             for f in _fields(buf, 0, len(buf)):
                 if f.number == 7 and buf[f.start] & 7 == 2:
+                    if raws:  # protobuf merges repeated graph fields; keep the pairing simple and exact
+                        raise NotLean("more than one graph field")
                     part, raws = _graph(buf, f)
                     parts.append(part)
                 else:
