@@ -255,7 +255,7 @@ class Search:
             self.stats["attack_s"] += time.monotonic() - t
             spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
             if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
-                found = self._attack_round(np.vstack(candidates), full=False)
+                found = self._attack_round(np.vstack(candidates))
             return found
         return None
 
