@@ -110,6 +110,17 @@ def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.where(da != db, clear, -1.0)
 
 
+CLEAR_MARGIN = 1e-6
+"""A float decision other than c counts as a decision change when it beats c by this much (relative)."""
+
+
+def _clear_change(mode: Mode, y: np.ndarray, c: int) -> np.ndarray:
+    """Per row: does the float output prefer another class over c by a clear margin? (Steers the search only.)"""
+    s = float(mode.sign) * y
+    best = np.max(np.delete(s, c, axis=1), axis=1)
+    return best - s[:, c] > CLEAR_MARGIN * (1.0 + np.abs(s).max(axis=1))
+
+
 def _decision(mode: Mode, y: np.ndarray) -> np.ndarray:
     return np.argmax(y * mode.sign, axis=1)
 
@@ -126,6 +137,7 @@ class Searcher:
         self.replays = 0
         self.evaluations = 0
         self.seen: set[bytes] = set()
+        self.decision_changes = False  # floats saw A or B decide clearly otherwise than at the box centre
 
     def clip(self, X: np.ndarray) -> np.ndarray:
         return np.clip(X, self.lo, self.hi)
@@ -212,10 +224,11 @@ class Searcher:
         found = self.check(X)
         if found is not None:
             return found
-        ya, _ = self.pair.outputs(X)
+        ya, yb = self.pair.outputs(X)
         d = _decision(self.mode, ya)
         centre = 0.5 * self.lo + 0.5 * self.hi
         dc = _decision(self.mode, self.pair.outputs(centre[None])[0])[0]
+        self.decision_changes |= bool(np.any(_clear_change(self.mode, ya, dc)) or np.any(_clear_change(self.mode, yb, dc)))
         others = np.flatnonzero(d != dc)[:48]
         order = self.rng.permutation(len(X))
         pairs = [(None, j) for j in others] + [(i, j) for i, j in zip(order[::2], order[1::2]) if d[i] != d[j]][:16]

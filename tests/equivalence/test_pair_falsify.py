@@ -66,3 +66,24 @@ def test_boundary_search_finds_a_shifted_decision_boundary():
     found = searcher.run()
     assert found is not None and 0 <= found.x[0] <= Fraction(1, 2**20)
     assert violated(Mode.parse("top1"), tuple(evaluate(a, found.x)), tuple(evaluate(b, found.x)))
+
+
+def test_relu_search_falsifies_once_a_network_changes_its_decision():
+    """ReLU splitting proves one class for the whole box, impossible once A is seen deciding otherwise: the search
+    then only falsifies. Identical networks never disagree: no 'sat', no 'unsat', the deadline answers. A copy
+    whose boundary is shifted is refuted with an exact witness."""
+    from lumpcheck.equivalence.pair import verify_pair
+    from lumpcheck.ir.activation import Activation
+    from lumpcheck.ir.network import Layer, Network
+
+    relu, ident = Activation("relu"), Activation("identity")
+    hidden = Layer(np.array([[1.0, 0.5], [-1.0, 0.25], [0.5, -1.0]]), np.array([0.0, 0.125, 0.0]), relu)
+    a = Network([hidden, Layer(np.array([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.0]]), np.array([0.0, 0.0]), ident)])
+    box = Box((Fraction(-1), Fraction(-1)), (Fraction(1), Fraction(1)))
+    same = verify_pair(a, a, box, "top1", timeout=3, strategy="relu")
+    assert same.status == "timeout" and same.stats["attack_s"] > 1.0
+    shifted = Network([hidden, Layer(a.layers[1].weight, np.array([2.0**-12, 0.0]), ident)])
+    res = verify_pair(a, shifted, box, "top1", timeout=20, strategy="relu")
+    assert res.status == "sat"
+    cex = res.counterexample
+    assert box.contains(cex.x) and violated(Mode.parse("top1"), tuple(evaluate(a, cex.x)), tuple(evaluate(shifted, cex.x)))
