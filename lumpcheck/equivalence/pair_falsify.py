@@ -4,7 +4,8 @@ Floats rank candidate inputs: projected gradient ascent on the output difference
 bisection towards decision boundaries (top1/argmin: along a segment between inputs with different decisions,
 both networks switch decision at nearby but different points, and any point between them disagrees).
 A candidate becomes a counterexample only when its exact rational value, clamped into the exact box,
-violates the property with both networks evaluated in exact rational arithmetic.
+violates the property with both networks evaluated in exact rational arithmetic (Python integers scaled by
+powers of two, ir/dyadic.py, when weights and the point are floats; Fractions otherwise).
 """
 
 from __future__ import annotations
