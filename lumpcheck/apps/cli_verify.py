@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..epsilon.approx import approximate_reduce, export_approx
+from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import Enclosure
 from ..equivalence.mode import Mode
@@ -68,6 +69,10 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
               help="Processes for the differential search (its leaves are bounded in parallel; 1 = this process).")
 @click.option("--memory", "memory_mb", default=2048, show_default=True, type=click.IntRange(min=64),
               help="Memory cap in MB for the differential search's worker processes (with --jobs > 1).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Spread the differential search's leaves over a dask.distributed cluster (as `zoo --scheduler`; needs "
+                   "lumpcheck[dask] on this machine and the workers). Same hard --timeout; results come back here, where "
+                   "the verdict and certificate are made. A bad or unreachable address is an error (exit 2).")
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
               help="Write the certificate of an 'unsat' verdict to this JSON file (differential verdicts: re-check it "
                    "with `lumpcheck check F MODEL_A MODEL_B`). Nothing is written for other verdicts.")
@@ -79,8 +84,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, certify_path, results_path,
-           normalization, arch, arch_b, as_json) -> None:
+def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, scheduler, certify_path,
+           results_path, normalization, arch, arch_b, as_json) -> None:
     """Decide whether two networks are equivalent on a box: a model and its pruned, quantised or otherwise
     edited copy (widths may differ), or any two networks with the same inputs and outputs.
 
@@ -94,7 +99,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
                         bound over input splits (few inputs) or ReLU phases (many); needs --domain and
-                        identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify)
+                        identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify);
+                        its leaves run in --jobs processes or on a Dask cluster (--scheduler)
       monolithic        one exact z3 query (small networks)
 
     \b
@@ -123,6 +129,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode epsilon=0.05
       lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_3.vnnlib --mode argmin --certify c.json
       lumpcheck check c.json acas.onnx acas_pruned.onnx          # re-check the unsat certificate
+      lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode argmin \\
+          --scheduler tcp://10.0.0.5:8786 --timeout 600           # leaves bounded on a Dask cluster
       lumpcheck verify mnist.onnx mnist_fp16.onnx --domain ball.vnnlib --mode top1 --jobs 2 --timeout 100 \\
           --results-file out.txt
     """
@@ -131,6 +139,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     b = load_any_model(model_b, arch_b or arch, "--arch-b")
     a, b, heads = split_heads(a, b)
     if isinstance(a, Graph) or isinstance(b, Graph):
+        if scheduler:
+            raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
+                                 "pair is verified in this process", model_a)
         _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json)
         return
     if normalization != "keep":
@@ -144,10 +155,15 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     box = load_box(domain, a, domain_space)
 
     def work():
-        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb)
-        if heads.any:
-            return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
-        return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
+        client = connect(scheduler, max(0.0, deadline - time.monotonic())) if scheduler else None
+        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb, client=client)
+        try:
+            if heads.any:
+                return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
+            return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
+        finally:
+            if client is not None:
+                client.close(timeout=1)
 
     with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
         try:
