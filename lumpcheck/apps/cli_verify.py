@@ -188,7 +188,7 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
             err.print(f"no certificate written to {certify_path}: the verdict came from {result.engine}, which records "
-                      "none (only differential verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
+                      "none (only differential and domain-match verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
     if results_path:

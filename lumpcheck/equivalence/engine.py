@@ -32,6 +32,7 @@ from ..solver import Verdict
 from ..solver.z3 import solve_constraints
 from .encode import NotEncodable, encode_pair
 from .falsify import Replay, falsify, onnxruntime_outputs, replay
+from .domain_certificate import domain_certificate
 from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
 from .mode import Mode
@@ -256,7 +257,11 @@ def _domain_match(run: _Run) -> VerifyResult | None:
         for text in found.notes:
             run.note(f"domain-match: {text}")
         return None
-    return run.result(Verdict.UNSAT, "domain-match", found.describe(), proofs=found.proofs)
+    model_box = run.plain.model_box if run.plain is not None else run.box
+    cert = domain_certificate(found, run.a, run.b, run.box, model_box)
+    if cert is None:
+        run.note("domain-match: no certificate (matched through the other network's lumping)")
+    return run.result(Verdict.UNSAT, "domain-match", found.describe(), proofs=found.proofs, certificate=cert)
 
 
 def _differential(run: _Run) -> VerifyResult | None:
