@@ -74,10 +74,12 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Spread the differential search's leaves over a dask.distributed cluster (as `zoo --scheduler`; needs "
                    "lumpcheck[dask] on this machine and the workers). Same hard --timeout; results come back here, where "
-                   "the verdict and certificate are made. A bad or unreachable address is an error (exit 2).")
+                   "the verdict and certificate are made (--jobs is then unused). A bad or unreachable address is an "
+                   "error (exit 2).")
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
-              help="Write the certificate of an 'unsat' verdict to this JSON file (differential verdicts: re-check it "
-                   "with `lumpcheck check F MODEL_A MODEL_B`). Nothing is written for other verdicts.")
+              help="Write the certificate of an 'unsat' verdict to this JSON file (differential and domain-match "
+                   "verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
+                   "Nothing is written for other verdicts.")
 @click.option("--results-file", "results_path", type=click.Path(dir_okay=False),
               help="Also write the verdict in VNN-COMP's results format: sat/unsat/timeout/unknown/error on the "
                    "first line, after sat the witness as ((X_0 v) ... (Y_0 v) ... (Y2_0 v) ...) with exact values.")
@@ -131,7 +133,7 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
-    unknown (--certify, --results-file, --jobs and the hard --timeout apply to dense chains).
+    unknown (--certify, --results-file, --jobs, --scheduler and the hard --timeout apply to dense chains).
 
     \b
     Examples:

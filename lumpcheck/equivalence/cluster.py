@@ -63,7 +63,7 @@ def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall
               token: str) -> SearchOutcome:
     """One task on a cluster worker: the sequential search on `nodes` until the slice or the deadline ends."""
     end = time.monotonic() + max(0.0, min(slice_s, deadline_wall - time.time()))
-    mine = replace(problem, seed=problem.seed * 7919 + tag, strategy=problem.strategy)
+    mine = replace(problem, seed=problem.seed * 7919 + tag)
     try:
         search = Search(mine, end, nodes, initial_attack=first)
         if token in _ROOTS:
