@@ -83,8 +83,9 @@ def verify(
 
     `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin' or
     'epsilon=E' (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
-    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential UNSAT carries
-    `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential search (0: none).
+    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential or domain-match
+    UNSAT carries `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential
+    search (0: none).
     The timeout is checked between steps (the command line's --timeout is a hard limit).
     """
     net_a, net_b = (m if isinstance(m, (Network, Graph)) else load_any(m) for m in (a, b))

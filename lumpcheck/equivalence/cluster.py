@@ -104,8 +104,12 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
             _submit(client, shared, frontier, running, slots, stats, deadline_wall, token)
             if not frontier and not running:
                 return finish("unsat", leaves, root_slopes, stats, "")
-            done, _ = wait(list(running), timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)),
-                           return_when=FIRST_COMPLETED)
+            try:  # dask's wait raises TimeoutError when nothing finished in time (concurrent.futures' does not)
+                wait(list(running), timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)),
+                     return_when=FIRST_COMPLETED)
+            except TimeoutError:
+                pass
+            done = [fut for fut in running if fut.done()]
             for fut in done:
                 running.discard(fut)
                 try:
