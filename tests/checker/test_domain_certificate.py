@@ -174,3 +174,22 @@ def test_through_the_command_line_check_and_report(tmp_path):
         text = out.read_text()
         assert "domain-match" in text and "model A: matches" in text and "model B: matches" in text
         assert "removed (inactive)" in text and "lumpcheck check" in text
+
+
+def test_acas_reduced_on_prop_3_certificate_checks(zoo, tmp_path):
+    """A real network: ACAS Xu 1_1 reduced on prop_3's box; verify --certify's certificate is valid for the pair and
+    invalid for the original against itself."""
+    model = zoo / "marabou/resources/onnx/acasxu/ACASXU_experimental_v2a_1_1.onnx"
+    prop = zoo / "vnncomp2021/benchmarks/acasxu/prop_3.vnnlib"
+    reduced, cert = tmp_path / "reduced.onnx", tmp_path / "c.json"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["reduce", str(model), "-o", str(reduced), "--domain", str(prop)]).exit_code == 0
+    res = runner.invoke(cli, ["verify", str(model), str(reduced), "--domain", str(prop), "--certify", str(cert),
+                              "--json", "--timeout", "100"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["engine"] == "domain-match", res.output
+    checked = runner.invoke(cli, ["check", str(cert), str(model), str(reduced)])
+    assert checked.exit_code == 0 and "valid: equal ONLY on the box" in checked.output, checked.output
+    doc = json.loads(cert.read_text())
+    doc["reduction"]["bounds"]["layers"][0]["inactive"].pop()  # a dropped phase claim
+    cert.write_text(json.dumps(doc))
+    assert runner.invoke(cli, ["check", str(cert), str(model), str(reduced)]).exit_code == 1
