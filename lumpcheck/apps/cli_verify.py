@@ -87,7 +87,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
               help="VNN-COMP instances.csv: verify every row's pair instead of MODEL_A MODEL_B. A row is "
                    "\"[('f', 'A.onnx'), ('g', 'B.onnx')]\",prop.vnnlib,TIMEOUT (paths relative to the csv; VNN-LIB 1.0 "
                    "or 2.0 properties: the input box is read, the outputs compared by --mode); each row within its own "
-                   "timeout (unless --timeout is given), one results file per row in --results-dir.")
+                   "timeout (unless --timeout is given), one results file per row (and the certificate of a certified "
+                   "unsat) in --results-dir.")
 @click.option("--results-dir", type=click.Path(file_okay=False),
               help="With --instances: where the VNN-COMP results files and summary.csv go (default: ./vnncomp_results).")
 @normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")

@@ -4,7 +4,8 @@ Each row of the csv names two networks ([('f', 'A.onnx'), ('g', 'B.onnx')], io/v
 (1.0 or 2.0: only its input box is read; the outputs are compared by --mode) and a timeout. Every row is decided as
 `lumpcheck verify A B --domain PROP` would decide it, under a hard wall-clock limit of its own timeout (or --timeout),
 and gets a VNN-COMP results file (sat with an exact witness / unsat / timeout / unknown / error) in the results
-directory, plus one line of OUT/summary.csv. A row that cannot be run (a bad file, an unsupported layer) is an
+directory, plus one line of OUT/summary.csv; a certified unsat (differential or domain-match) also gets its
+certificate beside it (NNN_....cert.json: `lumpcheck check CERT F G` re-checks it). A row that cannot be run (a bad file, an unsupported layer) is an
 'error' row; the batch goes on.
 """
 
@@ -29,7 +30,7 @@ from .console import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, out
 
 DEFAULT_DIR = "vnncomp_results"
 SUMMARY_FIELDS = ("instance", "model_f", "model_g", "property", "timeout", "status", "engine", "seconds", "results_file",
-                  "message")
+                  "certificate", "message")
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,19 @@ def _name(n: int, row: Instance) -> str:
     return re.sub(r"[^\w.-]+", "_", f"{n:03d}_" + "_".join(stems)) + ".txt"
 
 
-def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) -> tuple[str, str, str, tuple]:
-    """(status, engine, message, (witness, output_f, output_g)) of one row; a user error is an 'error' row."""
+def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) -> tuple[str, str, str, tuple, dict | None]:
+    """(status, engine, message, (witness, output_f, output_g), certificate) of one row; a user error is an 'error'
+    row."""
     (_, fa), (_, fb) = row.models
     try:
         result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True)
     except LumpcheckError as e:
-        return "error", "none", e.one_line(), ((), (), ())
+        return "error", "none", e.one_line(), ((), (), ()), None
     outputs = (result.output_a or ()) + (result.output_b or ())
     exact = all(isinstance(v, Fraction) for v in outputs)
     evidence = (result.witness or (), result.output_a if exact else (), result.output_b if exact else ())
-    return str(result.status), result.engine, result.message, evidence
+    cert = result.certificate if str(result.status) == "unsat" else None
+    return str(result.status), result.engine, result.message, evidence, cert
 
 
 def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, settings: Settings, decide: Callable,
@@ -92,13 +95,17 @@ def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, set
     for n, row in enumerate(rows, start=1):
         limit = row.timeout if timeout is None else timeout
         start = time.monotonic()
-        status, engine, message, evidence = _one(row, limit, settings, decide)
+        status, engine, message, evidence, cert = _one(row, limit, settings, decide)
         seconds = time.monotonic() - start
         name = _name(n, row)
         write_text_atomic(target / name, results_text(status, *evidence))
+        cert_name = name.removesuffix(".txt") + ".cert.json" if cert is not None else ""
+        if cert is not None:
+            write_text_atomic(target / cert_name, json.dumps(cert) + "\n")
         summary.append({"instance": n, "model_f": str(row.models[0][1]), "model_g": str(row.models[1][1]),
                         "property": str(row.prop), "timeout": limit, "status": status, "engine": engine,
-                        "seconds": round(seconds, 3), "results_file": name, "message": message})
+                        "seconds": round(seconds, 3), "results_file": name, "certificate": cert_name,
+                        "message": message})
         if not as_json:
             out.print(f"[{n}/{len(rows)}] {row.models[0][1].name} vs {row.models[1][1].name} on {row.prop.name}: "
                       f"{status} ({engine}, {seconds:.1f} s of {limit:g})", markup=False, soft_wrap=True)

@@ -134,3 +134,24 @@ def test_single_pair_reads_a_vnnlib2_domain(tmp_path):
 def test_help_teaches_the_batch():
     res = run("verify", "--help")
     assert "--instances" in res.output and "--results-dir" in res.output and "[('f', 'A.onnx')" in res.output
+
+
+def test_zoo_points_two_network_rows_to_verify_instances(tmp_path):
+    _files(tmp_path)
+    (tmp_path / "instances.csv").write_text("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/b.onnx')]\",vnnlib/p2.vnnlib,10\n")
+    res = run("zoo", tmp_path / "onnx", "-o", tmp_path / "out", "--domain-map", tmp_path / "instances.csv")
+    assert res.exit_code == 2
+    assert "line 1" in res.output and "verify --instances" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_certified_unsat_rows_get_their_certificate(tmp_path):
+    _files(tmp_path)
+    (tmp_path / "instances.csv").write_text("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/b.onnx')]\",vnnlib/p2.vnnlib,60\n")
+    res = run("verify", "--instances", tmp_path / "instances.csv", "--mode", "epsilon=10", "--results-dir",
+              tmp_path / "out", "--json")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)
+    assert (row["status"], row["engine"]) == ("unsat", "differential") and row["certificate"].endswith(".cert.json")
+    checked = run("check", tmp_path / "out" / row["certificate"], tmp_path / "onnx/a.onnx", tmp_path / "onnx/b.onnx")
+    assert checked.exit_code == 0 and "valid" in checked.output, checked.output
