@@ -119,3 +119,42 @@ def test_cluster_search_keeps_the_deadline(cluster):
         elapsed = time.monotonic() - start
     assert res.status in ("timeout", "sat", "unknown")
     assert elapsed < 3 + 2.0, elapsed
+
+
+def test_a_failing_or_lossy_cluster_task_never_gives_unsat(cluster, monkeypatch):
+    """The master decides: a task that raises gives 'error'; a task whose closed leaves get lost on the way gives
+    'error' from the coverage check (the leaves no longer tile the box), never 'unsat'."""
+    from dataclasses import replace
+
+    import lumpcheck.equivalence.cluster as cluster_mod
+
+    distributed, c = cluster
+    a, b, box, mode = next(p for p in _pairs() if verify_pair(*p, timeout=30).status == "unsat")
+    real = cluster_mod.run_chunk
+
+    def failing(*args, **kw):
+        raise RuntimeError("lost worker")
+
+    def lossy(*args, **kw):
+        out = real(*args, **kw)
+        return replace(out, leaves=out.leaves[1:])
+
+    with distributed.Client(c) as client:
+        monkeypatch.setattr(cluster_mod, "run_chunk", failing)
+        res = verify_pair(a, b, box, mode, timeout=30, client=client)
+        assert res.status == "error" and "lost worker" in res.message
+        monkeypatch.setattr(cluster_mod, "run_chunk", lossy)
+        res = verify_pair(a, b, box, mode, timeout=30, client=client)
+        assert res.status == "error" and "do not cover the box" in res.message and res.certificate is None
+
+
+def test_python_api_takes_a_scheduler(cluster):
+    import lumpcheck
+
+    _, c = cluster
+    a, b, box, mode = _pairs()[0]
+    here = lumpcheck.verify(a, b, domain=box, mode=mode, timeout=30)
+    there = lumpcheck.verify(a, b, domain=box, mode=mode, timeout=30, scheduler=c.scheduler_address)
+    assert there.status == here.status
+    if there.status == "unsat" and there.engine == "differential":
+        assert there.certificate["stats"]["cluster"] == c.scheduler_address
