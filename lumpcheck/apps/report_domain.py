@@ -95,8 +95,13 @@ def _facts(report: DomainReport) -> list[tuple[str, str]]:
     facts += [(f"network {m.role}", f"{m.shape}, parameter sha256 {m.sha256[:16]}…, file {m.path or '-'}: {m.status}")
               for m in report.models]
     bounds = red.get("bounds") or {}
+    other = "B" if report.side == "A" else "A"
+    lumping = doc.get("lumping")
+    via = (f"{other}'s coarsest lumping ({len((lumping.get('network') or {}).get('layers') or [])} layers, recorded "
+           f"exactly, with its own certificate {other} -> {other}')" if isinstance(lumping, dict) else other)
     facts += [("reduced network R", f"{report.side} reduced on the box: "
                                      f"{(red.get('models') or {}).get('reduced', {}).get('shape', '?')}"),
+              ("matched to", via),
               ("phase claims", f"bounds method {bounds.get('method', '-')} (re-run by the checker)"),
               ("obligations", ", ".join(f"{k}: {v}" for k, v in sorted(report.obligations.items())) or "none"),
               ("how it is checked", HOW_CHECKED)]

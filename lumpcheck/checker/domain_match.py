@@ -6,7 +6,8 @@ the same outputs. How, from the two models and the certificate only:
 1. the models' comparison form (ir.semantics.compare, output maps folded, clips compiled: property (C), the plain
    chains agree on the plain box iff the models agree on the models' box) must be the claim's (plain box equal,
    chains' fingerprints equal); X is the chain `side` names, Y the other;
-2. R is rebuilt here from Y and the matching: R's hidden neuron j is Y's neuron perm[j] divided by scale[j] (its
+2. R is rebuilt here from Y (or, with a 'lumping' entry, from the recorded Y', Y's coarsest lumping, once its own
+   strict certificate Y -> Y' checks against Y and Y') and the matching: R's hidden neuron j is Y's neuron perm[j] divided by scale[j] (its
    incoming weights from R's previous layer are W_Y[perm_k[j], perm_{k-1}[i]]·scale_{k-1}[i] / scale_k[j]); with
    perm a bijection and σ(c·z) = c·σ(z) for every scale c (ir.activation's merge_offset(c) = 0), Y's neuron
    perm[j] equals scale[j] times R's neuron j at every input, and the outputs are equal: R = Y everywhere, by
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import as_fractions
 from ..ir.network import Layer, Network, fingerprint
@@ -49,6 +51,9 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
         x, y, problems = _chains(claim, require_field(doc, "side", str, "$"), a, b, model_box, plain_box)
         if problems:
             return CheckResult(False, problems)
+        y, reasons = _lumped(doc.get("lumping"), y, plain_box, solver_check, timeout_ms)
+        if reasons:
+            return CheckResult(False, reasons)
         r = rebuild(y, require_field(doc, "matching", list, "$"))
         inner = require_field(doc, "reduction", dict, "$")
         reduction = parse_claim(inner)
@@ -62,6 +67,45 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
     if reasons:
         return CheckResult(False, [f"reduction X -> R on the box: {why}" for why in reasons])
     return CheckResult(True, [], Scope("strict", None, model_box.lower, model_box.upper, "", True, "model"))
+
+
+def _lumped(lumping: Any, y: Network, box: Box, solver_check: str, timeout_ms: int) -> tuple[Network, list[str]]:
+    """(Y', reasons): Y itself without a 'lumping' entry; else the recorded Y' once its certificate Y -> Y' checks
+    (strict, everywhere or on the claim's box)."""
+    if lumping is None:
+        return y, []
+    network = network_from(require_field(require_field(lumping, "network", dict, "lumping"), "layers", list,
+                                         "lumping.network"))
+    claim = parse_claim(require_field(lumping, "certificate", dict, "lumping"))
+    if claim.semantics != "layers" or (claim.domain is not None and
+                                       (tuple(claim.domain[0]), tuple(claim.domain[1])) != (box.lower, box.upper)):
+        raise Malformed("certificate: the lumping's claim must be about the plain chains (semantics 'layers'), "
+                        "everywhere or on exactly the claim's box")
+    reasons = StrictVerifier(claim, y, network, solver_check, timeout_ms).run()
+    return network, [f"lumping Y -> Y': {why}" for why in reasons]
+
+
+def network_from(layers: list) -> Network:
+    """A network from exact 'p/q' parameters (the certificate's Y'); Malformed when they do not form one."""
+    out = []
+    for k, lay in enumerate(layers):
+        where = f"lumping.network.layers[{k}]"
+        rows = require_field(lay, "weight", list, where)
+        weight = [[parse_rational(v, f"{where}.weight") for v in require_field({"row": row}, "row", list, where)]
+                  for row in rows]
+        bias = [parse_rational(v, f"{where}.bias") for v in require_field(lay, "bias", list, where)]
+        if not weight or any(len(row) != len(weight[0]) for row in weight) or len(bias) != len(weight) or \
+                (out and out[-1].out_features != len(weight[0])):
+            raise Malformed(f"certificate: {where}: the weights and biases do not form a layer of this network")
+        try:
+            act = Activation(require_field(lay, "activation", str, where),
+                             parse_rational(require_field(lay, "alpha", str, where), f"{where}.alpha"))
+        except ValueError as e:
+            raise Malformed(f"certificate: {where}: {e}") from None
+        out.append(Layer(np.array(weight, dtype=object), np.array(bias, dtype=object), act))
+    if not out:
+        raise Malformed("certificate: lumping.network has no layers")
+    return Network(out)
 
 
 def _box(d: Any, where: str) -> Box:

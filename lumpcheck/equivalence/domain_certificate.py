@@ -13,16 +13,19 @@ holds by construction, and then re-derives every obligation of X ≡ R on the bo
             "a": {"sha256": ..., "shape": ...}, "b": {...}},                     # ir.network.fingerprint of the chains
   "side": "a" | "b",                                 # X, the network reduced on the box (Y is the other one)
   "matching": [{"perm": [t...], "scale": [p/q...]} per hidden layer],  # v_Y[perm[j]] = scale[j]·v_R[j]
-  "reduction": {... a lumpcheck-certificate v3 document, X -> R, semantics 'layers', its domain = claim.box ...}
+  "reduction": {... a lumpcheck-certificate v3 document, X -> R, semantics 'layers', its domain = claim.box ...},
+  "lumping": null | {"network": {"layers": [{"weight": [[p/q...]...], "bias": [p/q...], "activation": kind,
+                                             "alpha": p/q}, ...]},        # Y', Y's coarsest lumping, exactly
+                     "certificate": {... a lumpcheck-certificate v3 document, Y -> Y', semantics 'layers' ...}}
 }
-Only pairs matched to Y itself get one (not through Y's lumping, whose quotient is no file the checker could read).
+With "lumping", R is matched to Y' (not Y) and the checker also checks Y ≡ Y' (everywhere).
 """
 
 from __future__ import annotations
 
 from ..checker.document import DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION
 from ..ir.domain import Box
-from ..ir.exact import fraction_str
+from ..ir.exact import as_fractions, fraction_str
 from ..ir.network import Network, fingerprint
 from ..prove.records import certificate_to_dict
 from .domain_match import DomainMatch
@@ -34,8 +37,8 @@ def _box(box: Box) -> dict:
 
 def domain_certificate(found: DomainMatch, a: Network, b: Network, box: Box, model_box: Box) -> dict | None:
     """The certificate of a proved domain match of the plain chains a, b on `box` (the comparison form of the
-    models' `model_box`); None when the match went through the other network's lumping."""
-    if not found.proved or found.reduction is None or found.lumped_other:
+    models' `model_box`); None when there is no proof."""
+    if not found.proved or found.reduction is None or (found.lumped_other and found.lumping is None):
         return None
     return {
         "format": DOMAIN_FORMAT,
@@ -51,4 +54,14 @@ def domain_certificate(found: DomainMatch, a: Network, b: Network, box: Box, mod
         "matching": [{"perm": [int(t) for t in m.perm], "scale": [fraction_str(c) for c in m.scale]}
                      for m in found.matching],
         "reduction": certificate_to_dict(found.reduction),
+        "lumping": None if not found.lumped_other else {"network": network_dict(found.lumped),
+                                                        "certificate": certificate_to_dict(found.lumping)},
     }
+
+
+def network_dict(net: Network) -> dict:
+    """A network's exact parameters as 'p/q' strings (what the checker rebuilds Y' from)."""
+    return {"layers": [{"weight": [[fraction_str(v) for v in row] for row in as_fractions(lay.weight)],
+                        "bias": [fraction_str(v) for v in as_fractions(lay.bias)],
+                        "activation": lay.activation.kind, "alpha": fraction_str(lay.activation.alpha)}
+                       for lay in net.layers]}

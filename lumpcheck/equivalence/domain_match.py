@@ -51,6 +51,8 @@ class DomainMatch:
     proofs: dict[str, list[ObligationRecord]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     reduction: Certificate | None = None  # the proof X ≡ R on the box as a certificate (semantics 'layers')
+    lumping: Certificate | None = None  # with lumped_other: the proof Y ≡ Y' everywhere
+    lumped: Network | None = None  # with lumped_other: Y', the other network's coarsest lumping
     matching: list[LayerMatch] = field(default_factory=list)  # R ≅ Y': v_Y'[perm[j]] = scale[j]·v_R[j] per hidden layer
 
     def describe(self) -> str:
@@ -206,7 +208,8 @@ def _certified(result: DomainMatch, red: DomainReduction, lumped: _Lumped | None
     result.proofs[side] = result.reduction.obligations
     ok, why = _proved(result.proofs[side])
     if ok and lumped is not None:
-        result.proofs[other] = _prove(lumped.get(), None, deadline, other).obligations
+        result.lumping, result.lumped = _prove(lumped.get(), None, deadline, other), lumped.get().network
+        result.proofs[other] = result.lumping.obligations
         ok, why = _proved(result.proofs[other])
     result.proved = ok
     if not ok:

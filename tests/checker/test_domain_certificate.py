@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from lumpcheck.apps.cli import cli
+from lumpcheck.apps.report_domain import build_domain_report, render_domain
 from lumpcheck.checker.domain_match import check_domain_match, rebuild
 from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.mode import STRICT
@@ -193,3 +194,47 @@ def test_acas_reduced_on_prop_3_certificate_checks(zoo, tmp_path):
     doc["reduction"]["bounds"]["layers"][0]["inactive"].pop()  # a dropped phase claim
     cert.write_text(json.dumps(doc))
     assert runner.invoke(cli, ["check", str(cert), str(model), str(reduced)]).exit_code == 1
+
+
+def _duplicated(net: Network) -> Network:
+    """net with hidden neuron 0 of the first layer split in two equal halves (same function, one more neuron)."""
+    first, second = net.layers[0], net.layers[1]
+    w, b = np.array(first.weight, dtype=object), np.array(first.bias, dtype=object)
+    w2 = np.array(second.weight, dtype=object)
+    half = w2[:, :1] * Fraction(1, 2)
+    layers = [Layer(np.vstack([w, w[:1]]), np.concatenate([b, b[:1]]), first.activation),
+              Layer(np.hstack([half, w2[:, 1:], half]), np.array(second.bias, dtype=object), second.activation)]
+    return Network(layers + list(net.layers[2:]))
+
+
+@pytest.fixture(scope="module")
+def lumped_pair():
+    a = planted(1, [3, 9, 8, 2], BOX)
+    b = _duplicated(reduce_on_domain(a, BOX).network)
+    cert = _certified(a, b)
+    return a, b, cert
+
+
+def test_a_match_through_the_other_networks_lumping_is_certified(lumped_pair):
+    a, b, cert = lumped_pair
+    assert cert["lumping"] is not None  # matched through B's coarsest lumping
+    res = check_domain_match(cert, a, b)
+    assert res.valid, res.reasons
+    for x in points(BOX, 20, 5):
+        assert evaluate(a, x) == evaluate(b, x)
+    text = render_domain(build_domain_report(cert, "c.json"), "md")
+    assert "B's coarsest lumping" in text and "B -> B'" in text
+
+
+def test_a_tampered_lumping_is_invalid(lumped_pair):
+    a, b, cert = lumped_pair
+    bad = copy.deepcopy(cert)  # one weight of the recorded lumped network changed
+    row = bad["lumping"]["network"]["layers"][1]["weight"][0]
+    row[0] = str(Fraction(row[0]) + Fraction(1, 2**40))
+    assert "lumping" in _invalid(bad, a, b)
+    dropped = copy.deepcopy(cert)  # the lumping left out: R is then rebuilt from B, whose widths differ
+    dropped["lumping"] = None
+    _invalid(dropped, a, b)
+    wrong = copy.deepcopy(cert)  # a lumping certificate that proves nothing about B
+    wrong["lumping"]["certificate"]["relation"][0]["neurons"].pop()
+    _invalid(wrong, a, b)
