@@ -45,8 +45,8 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
         claim = require_field(doc, "claim", dict, "$")
         if require_field(claim, "mode", str, "claim") != "strict":
             raise Malformed("certificate: claim.mode must be 'strict' (equal outputs on the box)")
-        model_box = _box(require_field(require_field(claim, "models", dict, "claim"), "domain", dict, "claim.models"),
-                         "claim.models.domain")
+        domain = require_field(require_field(claim, "models", dict, "claim"), "domain", dict, "claim.models")
+        model_box = _box(domain, "claim.models.domain")
         plain_box = _box(require_field(claim, "box", dict, "claim"), "claim.box")
         x, y, problems = _chains(claim, require_field(doc, "side", str, "$"), a, b, model_box, plain_box)
         if problems:
@@ -66,7 +66,8 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
         return CheckResult(False, [str(e)])
     if reasons:
         return CheckResult(False, [f"reduction X -> R on the box: {why}" for why in reasons])
-    return CheckResult(True, [], Scope("strict", None, model_box.lower, model_box.upper, "", True, "model"))
+    source = str(domain.get("source", ""))  # informative: the property file's name
+    return CheckResult(True, [], Scope("strict", None, model_box.lower, model_box.upper, source, True, "model"))
 
 
 def _lumped(lumping: Any, y: Network, box: Box, solver_check: str, timeout_ms: int) -> tuple[Network, list[str]]:

@@ -9,7 +9,7 @@ holds by construction, and then re-derives every obligation of X ≡ R on the bo
 {
   "format": "lumpcheck-domain-match-certificate", "version": 1,
   "claim": {"mode": "strict", "box": {"lower": [p/q...], "upper": [...]},       # over the plain chains' inputs
-            "models": {"domain": {"lower": [...], "upper": [...]}},              # the models' own box
+            "models": {"domain": {"lower": [...], "upper": [...], "source": name}}, # the models' own box
             "a": {"sha256": ..., "shape": ...}, "b": {...}},                     # ir.network.fingerprint of the chains
   "side": "a" | "b",                                 # X, the network reduced on the box (Y is the other one)
   "matching": [{"perm": [t...], "scale": [p/q...]} per hidden layer],  # v_Y[perm[j]] = scale[j]·v_R[j]
@@ -22,6 +22,8 @@ With "lumping", R is matched to Y' (not Y) and the checker also checks Y ≡ Y' 
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..checker.document import DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION
 from ..ir.domain import Box
@@ -46,7 +48,7 @@ def domain_certificate(found: DomainMatch, a: Network, b: Network, box: Box, mod
         "claim": {
             "mode": "strict",
             "box": _box(box),
-            "models": {"domain": _box(model_box)},
+            "models": {"domain": {**_box(model_box), "source": Path(model_box.source).name if model_box.source else ""}},
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
         },
