@@ -158,3 +158,19 @@ def test_python_api_takes_a_scheduler(cluster):
     assert there.status == here.status
     if there.status == "unsat" and there.engine == "differential":
         assert there.certificate["stats"]["cluster"] == c.scheduler_address
+
+
+def test_worker_processes_and_relu_splitting():
+    """A cluster of worker processes (tasks and results are pickled, as on remote machines), with input and ReLU
+    splitting: the same verdicts as in this process, and valid certificates."""
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        for strategy, chosen in (("input", _pairs()[:4]), ("relu", _pairs()[1:4])):  # (pair 0 is slow by ReLU splits)
+            for a, b, box, mode in chosen:
+                local = verify_pair(a, b, box, mode, timeout=30, strategy=strategy)
+                remote = verify_pair(a, b, box, mode, timeout=30, strategy=strategy, client=client)
+                assert remote.status == local.status, (strategy, local.message, remote.message)
+                if remote.status == "unsat":
+                    assert remote.stats["strategy"] == strategy
+                    assert check_certificate(remote.certificate, a, b).valid
