@@ -24,9 +24,8 @@ import numpy as np
 
 from ..bounds import by_method, interval_bounds, layer_phases, stable_phases
 from ..ir.domain import Box
-from ..ir.network import Network
+from ..ir.network import Network, fingerprint
 from ..ir.relation import DOMAIN_REASONS
-from ..ir.network import fingerprint
 from ..prove.prover import prove_networks
 from ..prove.records import Certificate, ModelRecord, ObligationRecord
 from ..reduction.domain import DomainReduction, reduce_on_domain, resolve_bounds_method

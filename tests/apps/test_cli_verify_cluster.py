@@ -27,7 +27,7 @@ def run(*args):
 def cluster():
     distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  dashboard_address=None) as c:
+                                  dashboard_address=":0") as c:
         yield distributed, c
 
 
@@ -164,7 +164,7 @@ def test_worker_processes_and_relu_splitting():
     """A cluster of worker processes (tasks and results are pickled, as on remote machines), with input and ReLU
     splitting: the same verdicts as in this process, and valid certificates."""
     distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c, \
             distributed.Client(c) as client:
         for strategy, chosen in (("input", _pairs()[:4]), ("relu", _pairs()[1:4])):  # (pair 0 is slow by ReLU splits)
             for a, b, box, mode in chosen:
