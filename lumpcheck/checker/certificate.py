@@ -21,8 +21,8 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
           solver_check: str = "auto", timeout_ms: int = 60_000, original_arch: list[str] | None = None) -> CheckResult:
     """Verify a certificate against the two model files; CheckResult(valid, reasons).
 
-    `solver_check`: z3 re-checks all neurons, none, or (auto) all while under Z3_TERM_BUDGET, else a sample;
-    exact algebra always checks everything. A missing or unreadable model file raises LumpcheckError.
+    `solver_check`: z3 re-checks all neurons' identities, none, or (auto) a sample within strict.Z3_TERM_BUDGET
+    (0: none); exact algebra always checks everything, z3 the activation lemmas. A missing or unreadable model file raises LumpcheckError.
     `original_arch`: the activation after each Linear when the original is a PyTorch state_dict.
     """
     if solver_check not in SOLVER_CHECKS:

@@ -31,7 +31,8 @@ layer chains (both files' normalisation ignored, box over the chains' inputs).""
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 """The only lemmas about transcendental activations a certificate may cite (z3 has no tanh/exp)."""
 SOLVER_CHECKS = ("all", "auto", "none")
-"""solver.check: whether z3 re-checked all neurons, none, or (auto) all while under a budget, else a sample."""
+"""solver.check: whether z3 re-checked all neurons, none, or (auto) all while under a budget, else a sample (the
+prover's policy, recorded in the certificate; the checker's own `solver_check` is documented in strict.py)."""
 
 
 class Malformed(Exception):
