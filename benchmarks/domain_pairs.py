@@ -3,7 +3,8 @@
 For ACAS Xu nets (Marabou's ONNX copies in the shared zoo) on VNN-COMP properties, each step is one `lumpcheck`
 process, timed wall-clock (process start and imports included, the same for both):
   reduce  lumpcheck reduce NET -o RED --domain PROP --certify CERT
-  verify  lumpcheck verify NET RED --domain PROP (strict mode; expected: unsat by domain-match)
+  verify  lumpcheck verify NET RED --domain PROP --certify VCERT (strict mode; expected: unsat by domain-match)
+  check   lumpcheck check VCERT NET RED (the domain-match certificate, re-checked independently; expected: valid)
   tamper  lumpcheck verify NET RED' --domain PROP, RED' = RED with its first output bias moved by one float32 ulp
           (expected: sat with a replayed witness, or unknown/timeout; never unsat)
 Run: python benchmarks/domain_pairs.py [--nets 1_1 2_3 ...] [--props 1 2 3 4] [--timeout S] [--jsonl out.jsonl].
@@ -51,15 +52,20 @@ def tampered(src: Path, dst: Path) -> None:
 def one(net: str, prop: int, timeout: float, tmp: Path) -> dict:
     model, spec = NETS / f"ACASXU_experimental_v2a_{net}.onnx", PROPS / f"prop_{prop}.vnnlib"
     red, cert, bad = tmp / f"{net}_{prop}.onnx", tmp / f"{net}_{prop}.json", tmp / f"{net}_{prop}_bad.onnx"
+    vcert = tmp / f"{net}_{prop}_verify.json"
     row: dict = {"net": net, "prop": prop}
     row["reduce_s"], rc, _ = lumpcheck("reduce", model, "-o", red, "--domain", spec, "--certify", cert, timeout=timeout)
     if rc != 0:
         return {**row, "reduce_rc": rc}
     row["shape"] = json.loads(lumpcheck("info", red, "--json", timeout=60)[2] or "{}").get("shape")
     row["verify_s"], rc, out = lumpcheck("verify", model, red, "--domain", spec, "--timeout", timeout, "--json",
-                                         timeout=timeout)
+                                         "--certify", vcert, timeout=timeout)
     res = json.loads(out) if out else {}
     row.update(verify=res.get("status", f"rc {rc}"), engine=res.get("engine"), times=res.get("times"))
+    if vcert.exists():
+        row["check_s"], rc, out = lumpcheck("check", vcert, model, red, "--json", timeout=timeout)
+        row["check"] = "valid" if (json.loads(out) if out else {}).get("valid") else f"invalid (rc {rc})"
+        row["verify_cert_kb"] = vcert.stat().st_size // 1024
     tampered(red, bad)
     row["tamper_s"], rc, out = lumpcheck("verify", model, bad, "--domain", spec, "--timeout", 30, "--json", timeout=30)
     row["tamper"] = (json.loads(out) if out else {}).get("status", f"rc {rc}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.softmax import split_heads, verify_softmax
 from ..equivalence.mode import Mode
@@ -78,13 +79,15 @@ def verify(
     timeout: float = 60.0,
     domain_space: str = "input",
     jobs: int = 0,
+    scheduler: str | None = None,
 ) -> VerifyResult:
     """Decide whether models `a` and `b` (files or networks) compute the same function, as `lumpcheck verify` does.
 
     `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin' or
     'epsilon=E' (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
-    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential UNSAT carries
-    `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential search (0: none).
+    input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential or domain-match
+    UNSAT carries `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential
+    search (0: none); `scheduler`: a Dask scheduler address (tcp://HOST:PORT) whose cluster runs it instead.
     The timeout is checked between steps (the command line's --timeout is a hard limit).
     """
     net_a, net_b = (m if isinstance(m, (Network, Graph)) else load_any(m) for m in (a, b))
@@ -102,9 +105,14 @@ def verify(
     box = domain
     if isinstance(domain, (str, Path)):
         box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space)
+    client = connect(scheduler, float(timeout)) if scheduler else None
     kw = dict(a_path=None if isinstance(a, (Network, Graph)) else a, b_path=None if isinstance(b, (Network, Graph)) else b,
-              jobs=jobs)
-    if heads.any:  # a final Softmax: decided on the logits (equivalence/softmax.py)
-        return verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
-    return run_verify(net_a, net_b, box, mode, float(timeout), **kw)
+              jobs=jobs, client=client)
+    try:
+        if heads.any:  # a final Softmax: decided on the logits (equivalence/softmax.py)
+            return verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
+        return run_verify(net_a, net_b, box, mode, float(timeout), **kw)
+    finally:
+        if client is not None:
+            client.close(timeout=1)
 

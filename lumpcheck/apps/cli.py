@@ -357,7 +357,9 @@ def check(certificate, original, reduced, arch, as_json) -> None:
 
     Also checks the certificate of an `unsat` verdict of `lumpcheck verify --certify` (ORIGINAL, REDUCED =
     the verified models A and B): it re-derives the bound of every leaf of the split tree from the recorded
-    slopes and checks that the leaves tile the box; the models are identified by their parameters.
+    slopes and checks that the leaves tile the box; the models are identified by their parameters. A
+    domain-match certificate of `verify --certify` (A = B on the box through A's reduction on the box): it
+    rebuilds the reduced network from B and the recorded permutation/scales and re-checks the reduction.
 
     \b
     Example:
@@ -395,7 +397,8 @@ def report(certificate, output, fmt, original, reduced) -> None:
     A differential certificate (`verify --certify`) gets its own report: the claim (mode, box, the two
     networks' fingerprints; pass the models as --original A --reduced B to see whether the files match), the
     split tree (strategy, leaves, depth, splits per input or layer, decision classes), every leaf, and how
-    `lumpcheck check` re-derives each leaf's bound exactly.
+    `lumpcheck check` re-derives each leaf's bound exactly. A domain-match certificate gets its own report too
+    (which network was reduced on the box, per layer what was removed, folded and merged, the matching).
 
     \b
     Examples:

@@ -9,8 +9,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..epsilon.approx import approximate_reduce, export_approx
+from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import Enclosure
 from ..equivalence.mode import Mode
@@ -44,6 +46,7 @@ from ..ir.graph.dense import from_network
 from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .deadline import ChildFailed, DeadlineReached, run_until
+from .verify_batch import Settings, run_batch
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
 
@@ -56,8 +59,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 
 
 @click.command()
-@click.argument("model_a", type=click.Path(dir_okay=False))
-@click.argument("model_b", type=click.Path(dir_okay=False))
+@click.argument("model_a", type=click.Path(dir_okay=False), required=False)
+@click.argument("model_b", type=click.Path(dir_okay=False), required=False)
 @click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
 @domain_space_option
 @click.option("--mode", default="strict", show_default=True, help=MODE_HELP)
@@ -68,19 +71,33 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
               help="Processes for the differential search (its leaves are bounded in parallel; 1 = this process).")
 @click.option("--memory", "memory_mb", default=2048, show_default=True, type=click.IntRange(min=64),
               help="Memory cap in MB for the differential search's worker processes (with --jobs > 1).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Spread the differential search's leaves over a dask.distributed cluster (as `zoo --scheduler`; needs "
+                   "lumpcheck[dask] on this machine and the workers). Same hard --timeout; results come back here, where "
+                   "the verdict and certificate are made (--jobs is then unused). A bad or unreachable address is an "
+                   "error (exit 2).")
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
-              help="Write the certificate of an 'unsat' verdict to this JSON file (differential verdicts: re-check it "
-                   "with `lumpcheck check F MODEL_A MODEL_B`). Nothing is written for other verdicts.")
+              help="Write the certificate of an 'unsat' verdict to this JSON file (differential and domain-match "
+                   "verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
+                   "Nothing is written for other verdicts.")
 @click.option("--results-file", "results_path", type=click.Path(dir_okay=False),
               help="Also write the verdict in VNN-COMP's results format: sat/unsat/timeout/unknown/error on the "
                    "first line, after sat the witness as ((X_0 v) ... (Y_0 v) ... (Y2_0 v) ...) with exact values.")
+@click.option("--instances", type=click.Path(exists=True, dir_okay=False),
+              help="VNN-COMP instances.csv: verify every row's pair instead of MODEL_A MODEL_B. A row is "
+                   "\"[('f', 'A.onnx'), ('g', 'B.onnx')]\",prop.vnnlib,TIMEOUT (paths relative to the csv; VNN-LIB 1.0 "
+                   "or 2.0 properties: the input box is read, the outputs compared by --mode); each row within its own "
+                   "timeout (unless --timeout is given), one results file per row (and the certificate of a certified "
+                   "unsat) in --results-dir.")
+@click.option("--results-dir", type=click.Path(file_okay=False),
+              help="With --instances: where the VNN-COMP results files and summary.csv go (default: ./vnncomp_results).")
 @normalization_option("compare the models as they are (clipping and normalisation included; they may differ)")
 @arch_option(of="MODEL_A")
 @arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, certify_path, results_path,
-           normalization, arch, arch_b, as_json) -> None:
+def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, scheduler, certify_path,
+           results_path, instances, results_dir, normalization, arch, arch_b, as_json) -> None:
     """Decide whether two networks are equivalent on a box: a model and its pruned, quantised or otherwise
     edited copy (widths may differ), or any two networks with the same inputs and outputs.
 
@@ -94,7 +111,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
                         bound over input splits (few inputs) or ReLU phases (many); needs --domain and
-                        identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify)
+                        identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify);
+                        its leaves run in --jobs processes or on a Dask cluster (--scheduler)
       monolithic        one exact z3 query (small networks)
 
     \b
@@ -116,46 +134,33 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
-    unknown (--certify, --results-file, --jobs and the hard --timeout apply to dense chains).
+    unknown (--certify, --results-file, --jobs, --scheduler and the hard --timeout apply to dense chains).
 
     \b
     Examples:
       lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode epsilon=0.05
       lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_3.vnnlib --mode argmin --certify c.json
       lumpcheck check c.json acas.onnx acas_pruned.onnx          # re-check the unsat certificate
+      lumpcheck verify acas.onnx acas_pruned.onnx --domain prop_1.vnnlib --mode argmin \\
+          --scheduler tcp://10.0.0.5:8786 --timeout 600           # leaves bounded on a Dask cluster
       lumpcheck verify mnist.onnx mnist_fp16.onnx --domain ball.vnnlib --mode top1 --jobs 2 --timeout 100 \\
           --results-file out.txt
+      lumpcheck verify --instances acas_pairs/instances.csv --mode argmin --results-dir out/
+                     # a VNN-COMP batch of two-network rows: out/NNN_*.txt per row, out/summary.csv; exit 0 when
+                     # every row was decided, 4 when some timed out or stayed unknown, 2 when some failed (error)
     """
-    deadline = time.monotonic() + timeout
-    a = load_any_model(model_a, arch, "--arch")
-    b = load_any_model(model_b, arch_b or arch, "--arch-b")
-    a, b, heads = split_heads(a, b)
-    if isinstance(a, Graph) or isinstance(b, Graph):
-        _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json)
-        return
-    if normalization != "keep":
-        a, b = prepare_normalization(a, normalization, model_a), prepare_normalization(b, normalization, model_b)
-    try:
-        parsed = Mode.parse(mode)
-    except ValueError as e:
-        raise LumpcheckError(f"bad --mode {mode!r}: {e}") from e
-    if heads.any:
-        logits_mode(parsed, heads)  # refuses an unsound mode before any work
-    box = load_box(domain, a, domain_space)
-
-    def work():
-        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if jobs == 1 else jobs, memory_mb=memory_mb)
-        if heads.any:
-            return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
-        return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
-
-    with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
-        try:
-            result = run_until(work, deadline)
-        except DeadlineReached:
-            result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
-        except ChildFailed as e:
-            raise RuntimeError(str(e)) from None
+    settings = Settings(mode, domain_space, jobs, memory_mb, scheduler, normalization, arch, arch_b)
+    if instances:
+        if model_a or model_b or domain or certify_path or results_path:
+            raise LumpcheckError("--instances runs the pairs its rows name: give no MODEL_A MODEL_B, --domain, "
+                                 "--certify or --results-file with it (each instance's results file is in --results-dir)")
+        row_timeout = click.get_current_context().get_parameter_source("timeout") == ParameterSource.DEFAULT
+        sys.exit(run_batch(instances, results_dir, None if row_timeout else timeout, settings, decide, as_json))
+    if not (model_a and model_b):
+        raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
+    if results_dir:
+        raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
+    result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json)
     _write_outputs(result, certify_path, results_path)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -167,12 +172,55 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
 
 
+def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False):
+    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s (reading included)."""
+    deadline = time.monotonic() + timeout
+    a = load_any_model(model_a, o.arch, "--arch")
+    b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
+    a, b, heads = split_heads(a, b)
+    if isinstance(a, Graph) or isinstance(b, Graph):
+        if o.scheduler:
+            raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
+                                 "pair is verified in this process", model_a)
+        return _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
+    if o.normalization != "keep":
+        a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
+    try:
+        parsed = Mode.parse(o.mode)
+    except ValueError as e:
+        raise LumpcheckError(f"bad --mode {o.mode!r}: {e}") from e
+    if heads.any:
+        logits_mode(parsed, heads)  # refuses an unsound mode before any work
+    box = load_box(domain, a, o.domain_space)
+
+    def work():
+        client = connect(o.scheduler, max(0.0, deadline - time.monotonic())) if o.scheduler else None
+        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb,
+                  client=client)
+        try:
+            if heads.any:
+                return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
+            return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
+        finally:
+            if client is not None:
+                client.close(timeout=1)
+
+    with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
+        try:
+            result = run_until(work, deadline)
+        except DeadlineReached:
+            result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
+        except ChildFailed as e:
+            raise RuntimeError(str(e)) from None
+    return result, box
+
+
 def _write_outputs(result: VerifyResult, certify_path: str | None, results_path: str | None) -> None:
     """--certify (only for a certified unsat) and --results-file, each written atomically."""
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
             err.print(f"no certificate written to {certify_path}: the verdict came from {result.engine}, which records "
-                      "none (only differential verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
+                      "none (only differential and domain-match verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
     if results_path:
@@ -183,20 +231,16 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
         write_text_atomic(results_path, text)
 
 
-def _verify_graphs(a, b, model_a, model_b, domain, domain_space, mode, timeout, normalization, as_json) -> None:
+def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, timeout: float, quiet: bool):
     """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph)."""
-    if normalization != "keep" or domain_space != "input":
+    if o.normalization != "keep" or o.domain_space != "input":
         raise LumpcheckError("--normalization and --domain-space normalized are for dense chains; a graph pair is "
                              "compared as the models are, on a box over their own input", model_a)
     ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
     box = None if domain is None else graph_box(ga, domain)
-    with err.status("verifying…", spinner="dots") if not as_json else nullcontext():
-        result = verify_graphs(ga, gb, box, Mode.parse(mode), timeout, a_path=model_a, b_path=model_b)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        _print_verify(result, box)
-    sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
+    with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
+        result = verify_graphs(ga, gb, box, Mode.parse(o.mode), timeout, a_path=model_a, b_path=model_b)
+    return result, box
 
 
 def _approx(v) -> str:

@@ -18,7 +18,7 @@ from ..io.onnx.write import written_signature
 from ..io.vnnlib import read_box
 from ..ir.domain import Box
 from ..ir.network import Network, fold_normalization, layers_only
-from ..ir.rounding import RoundingReport, round_network
+from ..ir.rounding import RoundingReport, rounding_report
 from ..ir.semantics import clip_report, model_box
 from ..prove.claim_smt import claim_scripts
 from ..prove.prover import prove
@@ -87,9 +87,9 @@ def prepare_domain(source: Network, box: Box, space: str, normalization: str) ->
 def choose_dtype(requested: str, source_dtype: str, network: Network) -> tuple[str, RoundingReport]:
     """'auto' keeps the quotient exact when a float format can: the source's dtype, else float64."""
     if requested != "auto":
-        return requested, round_network(network, requested)[1]
+        return requested, rounding_report(network, requested)
     candidates = ["float32", "float64"] if source_dtype == "float32" else ["float64"]
-    reports = [(dtype, round_network(network, dtype)[1]) for dtype in candidates]
+    reports = [(dtype, rounding_report(network, dtype)) for dtype in candidates]
     for dtype, report in reports:
         if report.exact:
             return dtype, report
@@ -103,7 +103,7 @@ def _decimal_report(network: Network) -> RoundingReport:
 
 def _exact_hint(chosen: str, network: Network) -> str:
     """What would make the written file hold the quotient exactly."""
-    if chosen != "float64" and round_network(network, "float64")[1].exact:
+    if chosen != "float64" and rounding_report(network, "float64").exact:
         return "use --dtype float64"
     return ("float64 cannot hold it exactly either (e.g. input normalisation folded into layer 1): "
             "write a .nnet (ReLU networks) or reduce without --certify")

@@ -96,7 +96,7 @@ class DiffReport:
         return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
 
 
-def _identity(role: str, record: Any, path: str | Path | None, plain: Any) -> Identity:
+def model_identity(role: str, record: Any, path: str | Path | None, plain: Any) -> Identity:
     record = record if isinstance(record, dict) else {}
     sha, shape = str(record.get("sha256", "")), str(record.get("shape", ""))
     if path is None:
@@ -106,7 +106,7 @@ def _identity(role: str, record: Any, path: str | Path | None, plain: Any) -> Id
     return Identity(role, shape, sha, str(path), "matches" if fingerprint(plain) == sha else "differs")
 
 
-def _plain_models(doc: dict, a_path, b_path) -> tuple[Any, Any]:
+def plain_models(doc: dict, a_path, b_path) -> tuple[Any, Any]:
     """The comparison form of the given models (as the checker builds it), or a reason string for each."""
     if a_path is None or b_path is None:
         return None, None
@@ -164,8 +164,8 @@ def _tree(raw_leaves: list) -> tuple[list[int], Counter, int]:
 
 def build_diff_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None) -> DiffReport:
     claim = doc.get("claim") or {}
-    pa, pb = _plain_models(doc, a_path, b_path)
-    models = (_identity("A", claim.get("a"), a_path, pa), _identity("B", claim.get("b"), b_path, pb))
+    pa, pb = plain_models(doc, a_path, b_path)
+    models = (model_identity("A", claim.get("a"), a_path, pa), model_identity("B", claim.get("b"), b_path, pb))
     raw = [leaf for leaf in doc.get("leaves") or [] if isinstance(leaf, dict)]
     leaves = [Leaf(i, path_text(leaf.get("path") or []), str(leaf.get("part")), str(leaf.get("pass")),
                    "-" if leaf.get("class") is None else str(leaf.get("class")), bool(leaf.get("empty")),

@@ -83,6 +83,9 @@ def read_instances(csv_path: str | Path, missing_rows: list[str] | None = None) 
             continue
         if len(cells) < 2 or not cells[0] or not cells[1]:
             raise LumpcheckError("expected onnx_path,vnnlib_path,timeout", str(p), f"line {n}")
+        if cells[0].startswith("["):
+            raise LumpcheckError("a two-network row (VNN-COMP's [('f', A), ('g', B)]): the zoo reduces one model per "
+                                 "row; compare pairs with `lumpcheck verify --instances` instead", str(p), f"line {n}")
         try:
             timeout = float(cells[2]) if len(cells) > 2 and cells[2] else None
         except ValueError:

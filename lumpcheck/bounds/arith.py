@@ -26,7 +26,17 @@ class FloatOverflow(ArithmeticError):
 
 
 def _up(x: np.ndarray) -> np.ndarray:
-    return np.nextafter(x, np.inf)
+    """A float >= nextafter(x, +inf) for finite x (or +inf), elementwise: fl(x + fl(fl(|x|·2^-52) + 2^-1074)).
+
+    Under A1 (round to nearest, monotone, exact on representable results): for a normal x with 2^e <= |x|,
+    fl(|x|·2^-52) >= 2^(e-52) = ulp(x) >= succ(x) - x (2^(e-52) is a float), and adding 2^-1074 keeps it >= that;
+    for a subnormal or zero x, succ(x) - x = 2^-1074 <= the addend. So the exact sum is >= succ(x), a float, and
+    rounds to >= succ(x). A few cheap passes instead of libm's nextafter per element."""
+    step = np.abs(x)
+    step *= 2.0**-52
+    step += 2.0**-1074
+    step += x
+    return step
 
 
 def check_float_environment() -> None:
@@ -80,6 +90,13 @@ def enclose_difference(v: np.ndarray, s: np.ndarray, p: np.ndarray) -> tuple[np.
     return L, U
 
 
+def apply(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """X @ y per row, X (rows, n) or batched (..., rows, n), y (n,) or batched (..., n)."""
+    if y.ndim == 1:
+        return X @ y
+    return np.matmul(X, y[..., None])[..., 0]
+
+
 class FloatArith:
     """Float64 arithmetic with rigorous error bounds (assumptions A1, A2)."""
 
@@ -88,8 +105,8 @@ class FloatArith:
 
     def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """fl(X @ Y) and an elementwise bound on its error."""
-        S = X @ Y
-        return S, _enclose(S, np.abs(X) @ np.abs(Y), X.shape[-1])
+        S = np.matmul(X, Y)  # X batched (B, rows, n): one product per entry, kept small so BLAS does not thread
+        return S, _enclose(S, np.matmul(np.abs(X), np.abs(Y)), X.shape[-1])
 
     def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """fl(A * s) (columns scaled) and an elementwise bound on its error."""
@@ -97,11 +114,13 @@ class FloatArith:
         return D, _enclose(D, np.abs(D), 1)
 
     def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """A float >= Σ_t X_t @ y_t exactly, per row."""
-        X = np.hstack([x for x, _ in terms])
-        y = np.concatenate([v for _, v in terms])
-        S, E = self.product(X, y)
-        U = _up(S + E)
+        """A float >= Σ_t X_t @ y_t exactly, per row (and batch entry). Each row is one dot product of length
+        n = Σ_t n_t, evaluated as fl(Σ_t fl(X_t @ y_t)): some order of its rounded products and sums, so A2 bounds
+        its error by `_enclose` of fl(Σ_t fl(|X_t| @ |y_t|)) with that n."""
+        S = T = 0.0
+        for x, v in terms:
+            S, T = S + apply(x, v), T + apply(np.abs(x), np.abs(v))
+        U = _up(S + _enclose(S, T, sum(x.shape[-1] for x, _ in terms)))
         if not np.all(np.isfinite(U)):
             raise FloatOverflow
         return U
@@ -120,13 +139,13 @@ class ExactArith:
     one = np.array([Fraction(1)], dtype=object)
 
     def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, None]:
-        return X.dot(Y), None
+        return np.matmul(X, Y), None
 
     def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, None]:
         return A * s, None
 
     def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        return np.hstack([x for x, _ in terms]).dot(np.concatenate([v for _, v in terms]))
+        return sum((apply(x, v) for x, v in terms[1:]), apply(*terms[0]))
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
         return np.array(list(values), dtype=object)

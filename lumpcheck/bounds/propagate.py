@@ -7,8 +7,8 @@ trivially sound, for checkers); the default float path is sound by the argument 
 Soundness of the float path. A float is an exact dyadic rational; all claims are about those values.
 (A1) numpy computes in IEEE-754 binary64 with round-to-nearest and gradual underflow (checked at run
      time by `check_float_environment`). Then a single operation with exact result r and computed
-     v = fl(r) satisfies pred(v) <= r <= succ(v), also on overflow and underflow; so `_up(v)` =
-     nextafter(v, +inf) >= r: one `_up` after each elementwise op rounds it upward. Only upper bounds
+     v = fl(r) satisfies pred(v) <= r <= succ(v), also on overflow and underflow; so `_up(v)` >=
+     nextafter(v, +inf) >= r (arith._up): one `_up` after each elementwise op rounds it upward. Only upper bounds
      are ever computed: a lower bound of z is minus an upper bound of -z (negation is exact).
 (A2) matmul (BLAS) computes every entry of X @ Y as rounded products (or FMAs) added in *some* order.
      Any such evaluation of s = Σ_{i<=n} x_i y_i has |ŝ - s| <= γ_n·T + a with T = Σ|x_i y_i|,
@@ -17,7 +17,7 @@ Soundness of the float path. A float is an exact dyadic rational; all claims are
      at most 2^-1075 absolute error, amplified by at most (1+u)^n <= 2). The computed T̂ = fl(|X| @ |Y|)
      obeys T <= (T̂ + a)/(1-nu). For n <= 2^40 these give |ŝ - s| <= n·2^-52·T̂ + n·2^-1072 =: E, which
      `_enclose` evaluates with `_up` after each op (n·2^-52 and n·2^-1072 are exact floats).
-     So _up(ŝ + E) >= s. A non-finite ŝ or E (overflow) makes the whole computation restart in
+     So _up(ŝ + E) >= s. "Any order" includes partial dot products summed afterwards (FloatArith.upper). A non-finite ŝ or E (overflow) makes the whole computation restart in
      exact arithmetic (its results rounded outward, to ±inf if they are that large).
 Weights held as Fractions (object arrays) are used as nearest floats plus a residual |w - fl(w)|
 rounded up, added as |residual|·max|input| to every upper bound (lower bounds are -upper(-z)). Box
@@ -82,7 +82,8 @@ def _approx(values: np.ndarray) -> np.ndarray:
     if values.dtype != object:
         return values
     big = np.finfo(np.float64).max
-    return np.array([float(max(-big, min(big, v))) for v in values], dtype=np.float64)
+    flat = [float(max(-big, min(big, v))) for v in values.reshape(-1)]
+    return np.array(flat, dtype=np.float64).reshape(values.shape)
 
 
 # ---------------------------------------------------------------- activations, per neuron and exact
@@ -238,15 +239,22 @@ def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine
 
 
 class Propagation:
-    """Layer-by-layer bounds: interval and back-substitution steps over already-fixed earlier layers."""
+    """Layer-by-layer bounds: interval and back-substitution steps over already-fixed earlier layers.
 
-    def __init__(self, net: Network, box: Box, arith: FloatArith | ExactArith):
-        if box.dim != net.input_size:
-            raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
+    Given a list of boxes (sub-boxes of a split), it runs one independent propagation per box at once: every
+    bound and coefficient array gets a leading axis over the boxes (the weights are shared), and each entry is
+    computed exactly as a propagation over its box alone would be (arith.joined: one dot product per row)."""
+
+    def __init__(self, net: Network, box: Box | Sequence[Box], arith: FloatArith | ExactArith):
+        boxes = [box] if isinstance(box, Box) else list(box)
+        for b in boxes:
+            if b.dim != net.input_size:
+                raise LumpcheckError(f"the box has {b.dim} inputs but the network takes {net.input_size}", b.source or None)
         self.net, self.ar = net, arith
         self.affine = [working_affine(layer.weight, layer.bias, arith.exact) for layer in net.layers]
-        self.xl = arith.fractions(box.lower, up=False)
-        self.xu = arith.fractions(box.upper, up=True)
+        xl = [arith.fractions(b.lower, up=False) for b in boxes]
+        xu = [arith.fractions(b.upper, up=True) for b in boxes]
+        self.xl, self.xu = (xl[0], xu[0]) if isinstance(box, Box) else (np.stack(xl), np.stack(xu))
         self.z: list[tuple[np.ndarray, np.ndarray]] = []  # pre-activation bounds of the fixed layers
         self.h: list[tuple[np.ndarray, np.ndarray]] = []  # post-activation bounds
         self.relax: list[_Relaxation | None] = []
@@ -268,14 +276,14 @@ class Propagation:
         terms = [(np.concatenate([a.bias, -a.bias])[:, None], self.ar.one)]
         r = self._resid(k)
         if r is not None:
-            terms.append((np.concatenate([r, r])[:, None], self.ar.one))
+            terms.append((np.concatenate([r, r], axis=-1)[..., None], self.ar.one))
         return np.vstack([a.weight, -a.weight]), terms
 
     def _concretize(self, A: np.ndarray, terms: list, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of rows [z; -z] = A·v + Σterms over lo <= v <= hi, as (lower z, upper z)."""
         u = self.ar.upper(terms + [(_pos(A), hi), (_neg(A), lo)])
-        m = len(u) // 2
-        return -u[m:], u[:m]
+        m = u.shape[-1] // 2
+        return -u[..., m:], u[..., :m]
 
     def interval(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Interval arithmetic bounds of layer k from the bounds of its input."""
@@ -291,7 +299,7 @@ class Propagation:
         for j in range(k - 1, -1, -1):
             r, a = self.relax[j], self.affine[j]
             # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere)
-            D, E1 = self.ar.scale(A, np.where(A >= 0, r.su, r.sl))
+            D, E1 = self.ar.scale(A, np.where(A >= 0, r.su[..., None, :], r.sl[..., None, :]))
             terms += [(_pos(A), r.mu), (_neg(A), r.ml), (D, a.bias)]
             # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A
             A, E2 = self.ar.product(D, a.weight)
@@ -300,7 +308,7 @@ class Propagation:
             resid = self._resid(j)
             if resid is not None:
                 terms.append((np.abs(D), resid))
-            terms = [(self.ar.upper(terms)[:, None], self.ar.one)]
+            terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
 
     def push(self, k: int, lo: np.ndarray, hi: np.ndarray, relax: bool) -> None:
@@ -314,10 +322,10 @@ class Propagation:
         else:
             rows = [
                 neuron_relaxation(act, Fraction(l), Fraction(u), Fraction(s1), Fraction(s2))
-                for l, u, s1, s2 in zip(lo, hi, su, sl)
+                for l, u, s1, s2 in zip(lo.reshape(-1), hi.reshape(-1), su.reshape(-1), sl.reshape(-1))
             ]
-            h_lo, h_hi = self.ar.fractions([r[0] for r in rows], up=False), self.ar.fractions([r[1] for r in rows], up=True)
-            mu, ml = self.ar.fractions([r[2] for r in rows], up=True), self.ar.fractions([r[3] for r in rows], up=False)
+            h_lo, h_hi, mu, ml = (self.ar.fractions([r[i] for r in rows], up=i in (1, 2)).reshape(lo.shape)
+                                  for i in range(4))
         self.z.append((lo, hi))
         self.h.append((h_lo, h_hi))
         self.relax.append(_Relaxation(self.ar.slopes(su), mu, self.ar.slopes(sl), ml) if relax else None)
@@ -348,7 +356,7 @@ def _propagate(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[
         return [_meet(b, p) for b, p in zip(bounds, prior)]
 
 
-def _layers(net: Network, box: Box, exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
+def _layers(net: Network, box: Box | list[Box], exact: bool, symbolic: bool, prior: list[LayerBounds] | None) -> list[LayerBounds]:
     prop = Propagation(net, box, ExactArith() if exact else FloatArith())
     for k in range(len(net.layers)):
         lo, hi = prop.interval(k)
@@ -388,11 +396,32 @@ def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exac
         [(lo + (hi - lo) * Fraction(i, p), lo + (hi - lo) * Fraction(i + 1, p)) for i in range(p)]
         for lo, hi, p in zip(box.lower, box.upper, counts)
     ]
+    cells = [Box(tuple(c[0] for c in cell), tuple(c[1] for c in cell)) for cell in itertools.product(*axes)]
+    size = 1 if exact else max(1, SPLIT_BATCH_ENTRIES // (2 * max(net.widths) ** 2))
     hull: list[LayerBounds] | None = None
-    for cell in itertools.product(*axes):
-        b = symbolic_bounds(net, Box(tuple(c[0] for c in cell), tuple(c[1] for c in cell)), exact=exact)
-        hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
+    for i in range(0, len(cells), size):
+        for b in _cell_bounds(net, cells[i : i + size], exact):
+            hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
     return [_meet(w, h) for w, h in zip(symbolic_bounds(net, box, exact=exact), hull)]
+
+
+SPLIT_BATCH_ENTRIES = 1 << 20
+"""The float split propagates its cells in batches of at most this many coefficient entries (cells · 2·width²: 8 MB
+per array, a few arrays alive at once)."""
+
+
+def _cell_bounds(net: Network, cells: list[Box], exact: bool) -> list[list[LayerBounds]]:
+    """`symbolic_bounds` of each cell: on the float path all cells in one batched propagation (Propagation over a
+    list of boxes); exactly, or if a float overflowed, one cell at a time (which redoes an overflow exactly)."""
+    if not exact and len(cells) > 1:
+        check_float_environment()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                batch = _layers(net, cells, False, True, _layers(net, cells, False, False, None))
+            return [[LayerBounds(b.lower[i], b.upper[i]) for b in batch] for i in range(len(cells))]
+        except FloatOverflow:
+            pass
+    return [symbolic_bounds(net, cell, exact=exact) for cell in cells]
 
 
 def _hull(a: LayerBounds, b: LayerBounds) -> LayerBounds:

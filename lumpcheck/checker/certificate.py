@@ -9,7 +9,8 @@ from pathlib import Path
 from ..errors import LumpcheckError
 from ..io import load_model
 from .difference import check_certificate
-from .document import DIFF_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
+from .domain_match import check_domain_match
+from .document import DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
 from .epsilon import check_epsilon
 from .graph import check_graph
 from .result import CheckResult, load_hashed
@@ -20,8 +21,8 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
           solver_check: str = "auto", timeout_ms: int = 60_000, original_arch: list[str] | None = None) -> CheckResult:
     """Verify a certificate against the two model files; CheckResult(valid, reasons).
 
-    `solver_check`: z3 re-checks all neurons, none, or (auto) all while under Z3_TERM_BUDGET, else a sample;
-    exact algebra always checks everything. A missing or unreadable model file raises LumpcheckError.
+    `solver_check`: z3 re-checks all neurons' identities, none, or (auto) a sample within strict.Z3_TERM_BUDGET
+    (0: none); exact algebra always checks everything, z3 the activation lemmas. A missing or unreadable model file raises LumpcheckError.
     `original_arch`: the activation after each Linear when the original is a PyTorch state_dict.
     """
     if solver_check not in SOLVER_CHECKS:
@@ -37,6 +38,9 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
         return check_graph(doc, original_path, reduced_path)
     if isinstance(doc, dict) and doc.get("format") == DIFF_FORMAT:  # `verify --certify`: models A and B, no hashes
         return check_certificate(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch))
+    if isinstance(doc, dict) and doc.get("format") == DOMAIN_FORMAT:  # `verify --certify` by domain-match: A and B
+        return check_domain_match(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch),
+                                  solver_check, timeout_ms)
     if isinstance(doc, dict) and isinstance(doc.get("claim"), dict) and doc["claim"].get("mode") == "epsilon":
         return check_epsilon(doc, original_path, reduced_path, solver_check, timeout_ms, original_arch)
     try:

@@ -3,9 +3,8 @@ and the scope a valid certificate establishes.
 
 Parsing is the checker's own (it does not use the prover's schema or records): every field is looked up with its
 expected JSON type, every number must be a canonical 'p/q' string, and anything else is `Malformed`.
-Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, GRAPH_FORMAT, GRAPH_FORMAT_VERSION,
-SEMANTICS, AXIOMS); nothing here imports
-untrusted code.
+Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, DIFF_FORMAT,
+DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports untrusted code.
 """
 
 from __future__ import annotations
@@ -23,13 +22,17 @@ GRAPH_FORMAT, GRAPH_FORMAT_VERSION = "lumpcheck-graph-certificate", 1
 """Graph (channel-reduction) certificates: specs/certificate-graph.md, checked by graph.py."""
 DIFF_FORMAT, DIFF_FORMAT_VERSION = "lumpcheck-diff-certificate", 1
 """Differential certificates (unsat verdicts of `verify`; specs/diff-certificate.md, checker/difference.py)."""
+DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION = "lumpcheck-domain-match-certificate", 1
+"""Domain-match certificates (unsat verdicts of `verify`'s domain-match engine; specs/domain-certificate.md,
+checker/domain_match.py)."""
 SEMANTICS = ("model", "layers")
 """claim.semantics: the models (normalisation and clipping included, box over the original's input) or the bare
 layer chains (both files' normalisation ignored, box over the chains' inputs)."""
 AXIOMS = {("tanh", Fraction(-1), Fraction(0)): "tanh_odd", ("sigmoid", Fraction(-1), Fraction(1)): "sigmoid_reflection"}
 """The only lemmas about transcendental activations a certificate may cite (z3 has no tanh/exp)."""
 SOLVER_CHECKS = ("all", "auto", "none")
-"""solver.check: whether z3 re-checked all neurons, none, or (auto) all while under a budget, else a sample."""
+"""solver.check: whether z3 re-checked all neurons, none, or (auto) all while under a budget, else a sample (the
+prover's policy, recorded in the certificate; the checker's own `solver_check` is documented in strict.py)."""
 
 
 class Malformed(Exception):

@@ -82,7 +82,8 @@ def check_certificate(original: Graph, reduced: Graph, doc: Any) -> CheckResult:
 
 
 def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as fh:  # streamed: a model is not held in memory to be hashed
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _file_dtype(path: str | Path) -> str:

@@ -124,10 +124,14 @@ class FloatParts:
     """A float array as integers over one power-of-two denominator: arr == odd · 2**up / den exactly, elementwise;
     `bits` bounds the integers: |odd · 2**up| < 2**bits."""
 
-    odd: np.ndarray  # int64, |odd| < 2**53 (0 for zero entries)
-    up: np.ndarray  # int64 >= 0
+    odd: np.ndarray  # int32 for float32 arrays (|odd| < 2**24), else int64 (|odd| < 2**53); 0 for zero entries
+    up: np.ndarray  # int16 >= 0 (a float64 spans fewer than 2**11 binary exponents)
     den: int
     bits: int
+
+
+PARTS_BLOCK = 1 << 20
+"""float_parts and residues work on blocks of this many entries (their temporaries stay small: peak memory)."""
 
 
 def float_parts(arr: np.ndarray) -> FloatParts | None:
@@ -135,19 +139,29 @@ def float_parts(arr: np.ndarray) -> FloatParts | None:
     if arr.dtype not in (np.float32, np.float64) or not np.all(np.isfinite(arr)):
         return None
     mant = 24 if arr.dtype == np.float32 else 53
-    frac, exp = np.frexp(arr)
-    ints = (frac * np.array(1 << mant, dtype=arr.dtype)).astype(np.int64)  # |ints| < 2**mant, exact
-    nonzero = ints != 0
+    flat = arr.reshape(-1)
+    odd = np.empty(flat.size, dtype=np.int32 if mant == 24 else np.int64)
+    up = np.zeros(flat.size, dtype=np.int16)  # first the shifts exp - mant + tz (|·| < 1200), then made >= 0
+    base = 0
+    for lo in range(0, flat.size, PARTS_BLOCK):
+        blk = slice(lo, lo + PARTS_BLOCK)
+        frac, exp = np.frexp(flat[blk])
+        ints = (frac * np.array(1 << mant, dtype=arr.dtype)).astype(np.int64)  # |ints| < 2**mant, exact
+        nonzero = ints != 0
+        tz = np.frexp((ints & -ints).astype(np.float64))[1].astype(np.int64) - 1  # trailing zero bits (0 for zeros)
+        odd[blk] = np.where(nonzero, ints >> np.where(nonzero, tz, 0), 0)
+        shift = np.where(nonzero, exp.astype(np.int64) - mant + tz, 0)
+        up[blk] = shift
+        if nonzero.any():
+            base = min(base, int(shift[nonzero].min()))
+    nonzero = odd != 0
     if not nonzero.any():
         zeros = np.zeros(arr.shape, dtype=np.int64)
-        return FloatParts(zeros, zeros, 1, 0)
-    tz = np.frexp((ints & -ints).astype(np.float64))[1].astype(np.int64) - 1  # trailing zero bits (0 for zeros)
-    odd = np.where(nonzero, ints >> np.where(nonzero, tz, 0), 0)
-    shift = exp.astype(np.int64) - mant + tz
-    base = min(0, int(shift[nonzero].min()))
-    up = np.where(nonzero, shift - base, 0)
+        return FloatParts(zeros, zeros.astype(np.int16), 1, 0)
+    up -= np.int16(base)
+    up[~nonzero] = 0
     bits = int(up[nonzero].max()) + int(np.abs(odd).max()).bit_length()
-    return FloatParts(odd, up, 1 << -base, bits)
+    return FloatParts(odd.reshape(arr.shape), up.reshape(arr.shape), 1 << -base, bits)
 
 
 @functools.lru_cache(maxsize=256)
@@ -161,9 +175,14 @@ def _powers_of_two(m: int, n: int) -> np.ndarray:
 
 
 def residues(parts: FloatParts, m: int) -> np.ndarray:
-    """(odd · 2**up) mod m in [0, m), as int64."""
+    """(odd · 2**up) mod m in [0, m), as int64 (m < 2**31: the product of two residues fits), block by block."""
     table = _powers_of_two(m, int(parts.up.max(initial=0)) + 1)
-    return (parts.odd % m) * table[parts.up] % m
+    out = np.empty(parts.odd.shape, dtype=np.int64)
+    odd, up, flat = parts.odd.reshape(-1), parts.up.reshape(-1), out.reshape(-1)
+    for lo in range(0, flat.size, PARTS_BLOCK):
+        blk = slice(lo, lo + PARTS_BLOCK)
+        flat[blk] = (odd[blk].astype(np.int64) % m) * table[up[blk]] % m
+    return out
 
 
 def residue_list(values: list[int], m: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.relation import NeuronMap
-from .integers import FloatParts, float_parts, moduli_for, residue_list, residues
+from .integers import PARTS_BLOCK, FloatParts, float_parts, moduli_for, residue_list, residues
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,11 @@ def _columns(wp: FloatParts, levels: list, n: int, m: int) -> np.ndarray:
     """cols mod m."""
     wm = residues(wp, m)
     cols = np.zeros((wm.shape[0], n), dtype=np.int64)
+    step = max(1, PARTS_BLOCK // max(1, wm.shape[1]))  # blocks of rows: small temporaries (peak memory)
     for src, dst, ks in levels:  # within a level every class appears once: plain fancy-index updates
-        cols[:, dst] += wm[:, src] * residue_list(ks, m)[None, :] % m  # each level adds < m: no overflow
+        k = residue_list(ks, m)[None, :]
+        for lo in range(0, wm.shape[0], step):
+            cols[lo:lo + step, dst] += wm[lo:lo + step, src] * k % m  # each level adds < m: no overflow
     return cols % m
 
 

@@ -44,7 +44,8 @@ def load_hashed(hashes: dict, original_path: str | Path, reduced_path: str | Pat
 
 def _sha256(path: str | Path) -> str:
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as fh:  # streamed: a model is not held in memory to be hashed
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except FileNotFoundError:
         raise LumpcheckError("no such file", str(path)) from None
     except OSError as e:

@@ -199,6 +199,11 @@ class Search:
             while self.stack:
                 if time.monotonic() >= self.deadline:
                     return self._outcome("timeout", reason="deadline reached")
+                if self._no_certificate_possible():
+                    found = self._attack_round(None)  # only a counterexample can decide: keep searching for one
+                    if found is not None:
+                        return self._outcome("sat", found)
+                    continue
                 if len(self.stack) > FRONTIER_CAP:
                     return self._outcome("unknown", reason=f"more than {FRONTIER_CAP} open nodes (memory cap)")
                 found = self.step()
@@ -209,6 +214,13 @@ class Search:
         if self.stuck:
             return self._outcome("unknown", reason=f"{self.stuck} nodes could not be split further")
         return self._outcome("unsat")
+
+    def _no_certificate_possible(self) -> bool:
+        """ReLU splitting of a classification mode proves one class c (the centre's) for both networks on the
+        whole box; once A or B is seen (in floats, by a clear margin) deciding otherwise somewhere, no such
+        certificate exists, and the search spends its time on falsification (verdicts are unaffected:
+        'sat' still needs an exact replay)."""
+        return self.p.strategy == "relu" and self.p.mode.classifies and self.searcher.decision_changes
 
     def root_state(self) -> tuple | None:
         """What ReLU-split nodes reuse (root bounds, class, slopes), to hand to a later search in this process."""
@@ -255,7 +267,7 @@ class Search:
             self.stats["attack_s"] += time.monotonic() - t
             spent = self.stats["attack_s"] / max(self.stats["attack_s"] + self.stats["bound_s"], 1e-9)
             if found is None and self.stats["batches"] % 8 == 0 and spent < ATTACK_SHARE:
-                found = self._attack_round(np.vstack(candidates), full=False)
+                found = self._attack_round(np.vstack(candidates))
             return found
         return None
 

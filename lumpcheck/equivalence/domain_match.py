@@ -24,14 +24,14 @@ import numpy as np
 
 from ..bounds import by_method, interval_bounds, layer_phases, stable_phases
 from ..ir.domain import Box
-from ..ir.network import Network
+from ..ir.network import Network, fingerprint
 from ..ir.relation import DOMAIN_REASONS
 from ..prove.prover import prove_networks
-from ..prove.records import ObligationRecord
+from ..prove.records import Certificate, ModelRecord, ObligationRecord
 from ..reduction.domain import DomainReduction, reduce_on_domain, resolve_bounds_method
 from ..reduction.lumping import Reduction, row_keys
 from ..reduction.lumping import reduce as lump
-from .match import NoMatch, match_networks
+from .match import LayerMatch, NoMatch, match_networks
 
 Z3_TERMS = 20_000
 """z3 re-checks a sample of this many weight terms per proof (exact algebra proves every obligation)."""
@@ -49,6 +49,10 @@ class DomainMatch:
     shape: str = ""  # the reduced network's widths
     proofs: dict[str, list[ObligationRecord]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    reduction: Certificate | None = None  # the proof X ≡ R on the box as a certificate (semantics 'layers')
+    lumping: Certificate | None = None  # with lumped_other: the proof Y ≡ Y' everywhere
+    lumped: Network | None = None  # with lumped_other: Y', the other network's coarsest lumping
+    matching: list[LayerMatch] = field(default_factory=list)  # R ≅ Y': v_Y'[perm[j]] = scale[j]·v_R[j] per hidden layer
 
     def describe(self) -> str:
         other = "b" if self.side == "a" else "a"
@@ -139,12 +143,17 @@ def _candidates(x: Network, box: Box, deadline: float, notes: list[str], y: Netw
         yield fold, red
 
 
-def _prove(red: DomainReduction | Reduction, box: Box | None, deadline: float) -> list[ObligationRecord]:
+def _prove(red: DomainReduction | Reduction, box: Box | None, deadline: float, side: str = "") -> Certificate:
+    """The proof of original ≡ reduced (on `box` when the reduction has phase claims) as a certificate about the
+    two in-memory chains (fingerprints, not files; semantics 'layers': plain chains, box over their inputs)."""
     timeout_ms = max(1, int((deadline - time.monotonic()) * 1000))
     claims = getattr(red, "claims", None)
-    records, _, _ = prove_networks(red.original, red.network, red.relation, box if claims else None,
-                                   timeout_ms=timeout_ms, claims=claims, z3_terms=Z3_TERMS)
-    return records
+    domain = box if claims else None
+    records, lemmas, times = prove_networks(red.original, red.network, red.relation, domain, timeout_ms=timeout_ms,
+                                            claims=claims, z3_terms=Z3_TERMS, semantics="layers")
+    return Certificate(ModelRecord(side, fingerprint(red.original), red.original.shape_str()),
+                       ModelRecord(f"{side} reduced on the box", fingerprint(red.network), red.network.shape_str()),
+                       red.relation, lemmas, records, domain, claims, semantics="layers", times=times)
 
 
 def match_on_domain(a: Network, b: Network, box: Box, timeout: float) -> DomainMatch:
@@ -158,9 +167,10 @@ def match_on_domain(a: Network, b: Network, box: Box, timeout: float) -> DomainM
     for side, x, y in sides:
         lumped = _Lumped(y)
         for fold, red in _candidates(x, box, deadline, result.notes, y, lumped):
-            other = _matching(red.network, y, lumped, result.notes)
-            if other is None:
+            found = _matching(red.network, y, lumped, result.notes)
+            if found is None:
                 continue
+            other, result.matching = found
             result.side, result.fold, result.shape = side, fold, red.network.shape_str()
             result.lumped_other = other is not y
             return _certified(result, red, lumped if result.lumped_other else None, box, deadline, side)
@@ -170,11 +180,11 @@ def match_on_domain(a: Network, b: Network, box: Box, timeout: float) -> DomainM
     return result
 
 
-def _matching(reduced: Network, y: Network, lumped: _Lumped, notes: list[str]) -> Network | None:
-    """Y itself or Y's coarsest lumping when either matches `reduced` exactly, else None (the reason noted)."""
+def _matching(reduced: Network, y: Network, lumped: _Lumped, notes: list[str]) -> tuple[Network, list[LayerMatch]] | None:
+    """(Y itself or Y's coarsest lumping, the matching) when either matches `reduced` exactly, else None (the
+    reason noted)."""
     try:
-        match_networks(reduced, y)
-        return y
+        return y, match_networks(reduced, y)
     except NoMatch:
         pass
     quotient = lumped.get().network
@@ -182,8 +192,7 @@ def _matching(reduced: Network, y: Network, lumped: _Lumped, notes: list[str]) -
         notes.append(f"the box reduction ({reduced.shape_str()}) does not match the other network ({y.shape_str()})")
         return None
     try:
-        match_networks(reduced, quotient)
-        return quotient
+        return quotient, match_networks(reduced, quotient)
     except NoMatch as e:
         notes.append(f"the box reduction ({reduced.shape_str()}) does not match the other network's lumping "
                      f"({quotient.shape_str()}): {e}")
@@ -194,10 +203,12 @@ def _certified(result: DomainMatch, red: DomainReduction, lumped: _Lumped | None
                side: str) -> DomainMatch:
     """Discharge X ≡ R on the box and, when Y was lumped, Y ≡ Y' everywhere; proved only when every one holds."""
     other = "b" if side == "a" else "a"
-    result.proofs[side] = _prove(red, box, deadline)
+    result.reduction = _prove(red, box, deadline, side)
+    result.proofs[side] = result.reduction.obligations
     ok, why = _proved(result.proofs[side])
     if ok and lumped is not None:
-        result.proofs[other] = _prove(lumped.get(), None, deadline)
+        result.lumping, result.lumped = _prove(lumped.get(), None, deadline, other), lumped.get().network
+        result.proofs[other] = result.lumping.obligations
         ok, why = _proved(result.proofs[other])
     result.proved = ok
     if not ok:

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..bounds import symbolic_bounds
 from ..bounds.deviation import certified_epsilon, require_same_architecture
@@ -32,6 +32,7 @@ from ..solver import Verdict
 from ..solver.z3 import solve_constraints
 from .encode import NotEncodable, encode_pair
 from .falsify import Replay, falsify, onnxruntime_outputs, replay
+from .domain_certificate import domain_certificate
 from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
 from .mode import Mode
@@ -81,6 +82,7 @@ class _Run:
     seed: int
     jobs: int = 0
     memory_mb: int = 2048
+    client: Any = None  # a dask.distributed Client: the differential search runs on its cluster (cluster.py)
     notes: list[str] = field(default_factory=list)
     plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
     models: tuple[Network, Network] | None = None  # the two models as given
@@ -133,6 +135,7 @@ def verify(
     seed: int = 0,
     jobs: int = 0,
     memory_mb: int = 2048,
+    client: Any = None,
 ) -> VerifyResult:
     """Decide whether models a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
 
@@ -140,12 +143,13 @@ def verify(
     included) and the box is over their own input. The engines work on the comparison form (semantics.compare:
     plain layer chains, clipping compiled into a ReLU layer where the two models clip differently); a
     counterexample is mapped back to a model input and replayed exactly on the models themselves.
-    jobs: worker processes of the differential engine (0: in this process); memory_mb: their memory cap.
+    jobs: worker processes of the differential engine (0: in this process); memory_mb: their memory cap;
+    client: a dask.distributed Client (cluster.connect) whose cluster runs the differential search instead.
     """
     unknown_engines = set(engines) - set(ENGINES)
     if unknown_engines:
         raise ValueError(f"unknown engines {sorted(unknown_engines)}; known: {', '.join(ENGINES)}")
-    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed, jobs, memory_mb)
+    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed, jobs, memory_mb, client)
     problem = _shape_problem(a, b, box)
     if problem:
         return run.result(Verdict.ERROR, "shape-check", problem)
@@ -253,7 +257,9 @@ def _domain_match(run: _Run) -> VerifyResult | None:
         for text in found.notes:
             run.note(f"domain-match: {text}")
         return None
-    return run.result(Verdict.UNSAT, "domain-match", found.describe(), proofs=found.proofs)
+    model_box = run.plain.model_box if run.plain is not None else run.box
+    cert = domain_certificate(found, run.a, run.b, run.box, model_box)
+    return run.result(Verdict.UNSAT, "domain-match", found.describe(), proofs=found.proofs, certificate=cert)
 
 
 def _differential(run: _Run) -> VerifyResult | None:
@@ -270,7 +276,8 @@ def _differential(run: _Run) -> VerifyResult | None:
         return None
     hidden = sum(layer.out_features for net in (run.a, run.b) for layer in net.layers[:-1])
     budget = max(run.clock.remaining(), 0.0) * (DIFFERENTIAL_SHARE if hidden <= SMALL_PAIR else 1.0)
-    res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed)
+    res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed,
+                      client=run.client)
     if res.status == Verdict.SAT:
         rep = replay(run.a, run.b, res.counterexample.x, run.mode)
         if rep.violated and run.box.contains(rep.x):

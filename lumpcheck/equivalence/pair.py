@@ -19,6 +19,7 @@ from ..ir.exact import fraction_str
 from ..ir.network import Network
 from ..solver.verdict import Verdict
 from .bab import Problem, Search, SearchOutcome
+from .cluster import cluster_search
 from .mode import Mode
 from .pair_certificate import build_certificate
 from .pair_falsify import Counterexample
@@ -68,6 +69,7 @@ def verify_pair(
     strategy: str = "auto",
     batch: int | None = None,
     seed: int = 0,
+    client=None,
 ) -> DiffResult:
     """Decide mode on box for the exact networks a and b within `timeout` seconds of wall-clock time.
 
@@ -75,7 +77,8 @@ def verify_pair(
     input and output sizes, activations identity/relu/leaky_relu. workers = 0 runs in this process (the
     deadline is then checked between batches); workers >= 1 uses that many processes and enforces the
     deadline and the memory cap (MB, all processes) from outside. strategy: 'input' (split the input box),
-    'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs).
+    'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
+    Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -89,7 +92,9 @@ def verify_pair(
     problem = Problem(coupling, box, mode, strategy, batch or (64 if box.dim <= 12 else 8), seed)
     if time.monotonic() >= deadline:
         return DiffResult("timeout", mode, "deadline reached while pairing the networks", seconds=time.monotonic() - start)
-    if workers <= 0:
+    if client is not None:
+        outcome = cluster_search(problem, Limits(deadline, memory_mb, workers), client)
+    elif workers <= 0:
         outcome = Search(problem, deadline).run()
     else:
         outcome = parallel_search(problem, Limits(deadline, memory_mb, workers))

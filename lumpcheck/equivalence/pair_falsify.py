@@ -4,7 +4,8 @@ Floats rank candidate inputs: projected gradient ascent on the output difference
 bisection towards decision boundaries (top1/argmin: along a segment between inputs with different decisions,
 both networks switch decision at nearby but different points, and any point between them disagrees).
 A candidate becomes a counterexample only when its exact rational value, clamped into the exact box,
-violates the property with both networks evaluated in exact rational arithmetic.
+violates the property with both networks evaluated in exact rational arithmetic (Python integers scaled by
+powers of two, ir/dyadic.py, when weights and the point are floats; Fractions otherwise).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from ..ir.domain import Box
-from ..ir.exact import to_float
+from ..ir.dyadic import DyadicNetwork
+from ..ir.exact import ceil_float, floor_float, to_float
 from ..ir.network import Network, evaluate
 from .mode import Mode, violated
 
 PGD_STEPS = 40
 BISECTION_STEPS = 60
+ADVERSARIAL_STARTS = 12
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,20 @@ class Counterexample:
     yb: tuple[Fraction, ...]
 
 
-def replay(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[float]) -> Counterexample | None:
-    """Clamp x (its exact float values) into the exact box and decide the property exactly."""
+def replay(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[float],
+           fast: tuple[DyadicNetwork, DyadicNetwork] | None = None) -> Counterexample | None:
+    """Clamp x (its exact float values) into the exact box and decide the property exactly.
+
+    fast: the two networks prepared for integer evaluation (ir.dyadic), used when the clamped point is all
+    floats and both are covered; it computes the same exact outputs as `evaluate`, only faster."""
     xs = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, box.lower, box.upper))
-    ya, yb = tuple(evaluate(a, xs)), tuple(evaluate(b, xs))
+    ya = yb = None
+    if fast is not None:
+        xf = [float(v) for v in xs]
+        if all(Fraction(f) == v for f, v in zip(xf, xs)):
+            ya, yb = fast[0].evaluate(xf), fast[1].evaluate(xf)
+    ya = tuple(evaluate(a, xs)) if ya is None else tuple(ya)
+    yb = tuple(evaluate(b, xs)) if yb is None else tuple(yb)
     return Counterexample(xs, ya, yb) if violated(mode, ya, yb) else None
 
 
@@ -66,6 +79,8 @@ class FloatPair:
         """∇_x of Σ ga·y_A(x) + gb·y_B(x), per row (piecewise-linear networks: backprop through slopes)."""
         total = np.zeros_like(X)
         for layers, g in zip(self.nets, (ga, gb)):
+            if not g.any():
+                continue
             _, slopes = self._forward(layers, X)
             for (w, _, _), s in zip(layers[::-1], slopes[::-1]):
                 g = (g * s) @ w
@@ -73,11 +88,38 @@ class FloatPair:
         return total
 
 
+def inner_floats(box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Float bounds inside the exact box where that is not empty (then clamped points are floats, which replay
+    evaluates fastest), else the nearest floats."""
+    lo = np.array([ceil_float(v) for v in box.lower])
+    hi = np.array([floor_float(v) for v in box.upper])
+    near = lo > hi
+    lo[near] = [float(box.lower[i]) for i in np.flatnonzero(near)]
+    hi[near] = [float(box.upper[i]) for i in np.flatnonzero(near)]
+    return lo, hi
+
+
 def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
-    """> 0 where the floats suggest a violation (epsilon: excess over ε; classification: decisions differ)."""
+    """>= 0 where the floats suggest a violation, larger where it is clearer (epsilon: excess over ε;
+    classification: decisions differ, by how much each network prefers its own decision over the other's)."""
     if mode.kind == "epsilon":
         return np.abs(ya - yb).max(axis=1) - float(mode.epsilon)
-    return np.where(_decision(mode, ya) != _decision(mode, yb), 1.0, -1.0)
+    da, db = _decision(mode, ya), _decision(mode, yb)
+    rows = np.arange(len(ya))
+    s = float(mode.sign)
+    clear = np.minimum(s * (ya[rows, da] - ya[rows, db]), s * (yb[rows, db] - yb[rows, da]))
+    return np.where(da != db, clear, -1.0)
+
+
+CLEAR_MARGIN = 1e-6
+"""A float decision other than c counts as a decision change when it beats c by this much (relative)."""
+
+
+def _clear_change(mode: Mode, y: np.ndarray, c: int) -> np.ndarray:
+    """Per row: does the float output prefer another class over c by a clear margin? (Steers the search only.)"""
+    s = float(mode.sign) * y
+    best = np.max(np.delete(s, c, axis=1), axis=1)
+    return best - s[:, c] > CLEAR_MARGIN * (1.0 + np.abs(s).max(axis=1))
 
 
 def _decision(mode: Mode, y: np.ndarray) -> np.ndarray:
@@ -90,12 +132,13 @@ class Searcher:
     def __init__(self, a: Network, b: Network, box: Box, mode: Mode, seed: int = 0):
         self.a, self.b, self.box, self.mode = a, b, box, mode
         self.pair = FloatPair(a, b)
-        self.lo = np.array([float(v) for v in box.lower])
-        self.hi = np.array([float(v) for v in box.upper])
+        self.fast = (DyadicNetwork(a), DyadicNetwork(b))
+        self.lo, self.hi = inner_floats(box)
         self.rng = np.random.default_rng(seed)
         self.replays = 0
         self.evaluations = 0
         self.seen: set[bytes] = set()
+        self.decision_changes = False  # floats saw A or B decide clearly otherwise than at the box centre
 
     def clip(self, X: np.ndarray) -> np.ndarray:
         return np.clip(X, self.lo, self.hi)
@@ -114,7 +157,7 @@ class Searcher:
                 continue
             self.seen.add(key)
             self.replays += 1
-            cex = replay(self.a, self.b, self.box, self.mode, X[i])
+            cex = replay(self.a, self.b, self.box, self.mode, X[i], self.fast)
             if cex is not None:
                 return cex
         return None
@@ -153,11 +196,12 @@ class Searcher:
 
     def _adversarial(self, X: np.ndarray, net: int) -> np.ndarray:
         """Targeted sign-gradient ascent of s·(y_j − y_c) for every other output j (c: the decision at the
-        box centre), from each start, for one network; returns the final points."""
+        box centre), from each start, for one network (net 0: A, 1: B), or of the difference of that margin
+        between A and B (net 2: A pushed towards j while B is held at c); returns the final points."""
         s = float(self.mode.sign)
         centre = 0.5 * self.lo + 0.5 * self.hi
-        c = int(_decision(self.mode, self.pair.outputs(centre[None])[net])[0])
-        m = self.pair.nets[net][-1][0].shape[0]
+        c = int(_decision(self.mode, self.pair.outputs(centre[None])[net % 2])[0])
+        m = self.pair.nets[0][-1][0].shape[0]
         targets = [j for j in range(m) if j != c]
         P = np.repeat(X, len(targets), axis=0)
         T = np.tile(np.array(targets), len(X))
@@ -166,7 +210,7 @@ class Searcher:
         for _ in range(PGD_STEPS):
             g = np.zeros((len(P), m))
             g[rows, T], g[:, c] = s, -s
-            grad = self.pair.gradient(P, g if net == 0 else 0 * g, g if net == 1 else 0 * g)
+            grad = self.pair.gradient(P, g if net != 1 else 0 * g, {0: 0 * g, 1: g, 2: -g}[net])
             P = self.clip(P + step * np.sign(grad))
             step = step * 0.92
         return P
@@ -175,15 +219,17 @@ class Searcher:
         """Bisect segments between points decided differently, watching for a disagreement of A and B.
 
         Besides the given points, gradient steps towards other decisions (of A and of B) supply endpoints."""
-        if full:
-            X = np.vstack([X] + [self._adversarial(X[: min(len(X), 12)], net) for net in (0, 1)])
+        if full:  # starts: the first given point and the last (random) ones, so that they differ
+            starts = np.vstack([X[:1], X[-min(len(X) - 1, ADVERSARIAL_STARTS - 1):]]) if len(X) > 1 else X
+            X = np.vstack([X] + [self._adversarial(starts, net) for net in (0, 1, 2)])
         found = self.check(X)
         if found is not None:
             return found
-        ya, _ = self.pair.outputs(X)
+        ya, yb = self.pair.outputs(X)
         d = _decision(self.mode, ya)
         centre = 0.5 * self.lo + 0.5 * self.hi
         dc = _decision(self.mode, self.pair.outputs(centre[None])[0])[0]
+        self.decision_changes |= bool(np.any(_clear_change(self.mode, ya, dc)) or np.any(_clear_change(self.mode, yb, dc)))
         others = np.flatnonzero(d != dc)[:48]
         order = self.rng.permutation(len(X))
         pairs = [(None, j) for j in others] + [(i, j) for i, j in zip(order[::2], order[1::2]) if d[i] != d[j]][:16]
@@ -196,8 +242,8 @@ class Searcher:
             ya, yb = self.pair.outputs(mid)
             da, db = _decision(self.mode, ya), _decision(self.mode, yb)
             hit = da != db
-            if hit.any():
-                found = self.check(mid[hit])
+            if hit.any():  # the clearest disagreement of this step (replays cost most of a round)
+                found = self.check(mid[hit], limit=1)
                 if found is not None:
                     return found
             ya0, _ = self.pair.outputs(x0)

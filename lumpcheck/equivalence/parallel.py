@@ -21,6 +21,8 @@ from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
 SLICE_SECONDS = 2.0
 POLL_SECONDS = 0.2
 ADDRESS_HEADROOM_MB = 1024
+STOP_SECONDS = 1.0
+"""The most time stopping the workers takes after the search ends, all workers together (then SIGKILL)."""
 
 
 @dataclass(frozen=True)
@@ -94,52 +96,41 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
         while True:
             now = time.monotonic()
             if now >= limits.deadline:
-                return _finish("timeout", leaves, root_slopes, stats, "deadline reached")
+                return finish("timeout", leaves, root_slopes, stats, "deadline reached")
             total = rss_mb(os.getpid()) + sum(rss_mb(p.pid) for p in procs if p.pid)
             stats["peak_rss_mb"] = max(stats["peak_rss_mb"], total)
             if total > limits.memory_mb:
-                return _finish("unknown", leaves, root_slopes, stats, f"memory cap of {limits.memory_mb} MB reached")
+                return finish("unknown", leaves, root_slopes, stats, f"memory cap of {limits.memory_mb} MB reached")
             _dispatch(frontier, idle, tasks, stats)
             if not frontier and len(idle) == limits.workers:
-                return _finish("unsat", leaves, root_slopes, stats, "")
+                return finish("unsat", leaves, root_slopes, stats, "")
             try:
                 kind, wid, payload = results.get(timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)))
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive()]
                 if dead:
-                    return _finish("error", leaves, root_slopes, stats,
+                    return finish("error", leaves, root_slopes, stats,
                                    f"a worker process exited (code {dead[0].exitcode}); with the spawn start method the "
                                    "calling script needs an `if __name__ == '__main__':` guard")
                 continue
             idle.add(wid)
             if kind == "memory":
-                return _finish("unknown", leaves, root_slopes, stats, "a worker ran out of memory")
+                return finish("unknown", leaves, root_slopes, stats, "a worker ran out of memory")
             if kind == "error":
-                return _finish("error", leaves, root_slopes, stats, f"worker {wid} failed: {payload}")
+                return finish("error", leaves, root_slopes, stats, f"worker {wid} failed: {payload}")
             outcome: SearchOutcome = payload
-            _merge(stats, outcome.stats)
+            merge_stats(stats, outcome.stats)
             if outcome.status == "sat":
                 return SearchOutcome("sat", outcome.counterexample, [], None, [], stats)
             if outcome.status in ("unknown", "error"):
-                return _finish(outcome.status, leaves, root_slopes, stats, outcome.reason)
+                return finish(outcome.status, leaves, root_slopes, stats, outcome.reason)
             leaves.extend(outcome.leaves)
             root_slopes = root_slopes or outcome.root_slopes
             frontier.extend(outcome.open_nodes)
             if on_progress is not None:
                 on_progress(len(leaves), len(frontier))
     finally:
-        for t in tasks:
-            try:
-                t.put_nowait(None)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        for p in procs:
-            p.join(timeout=0.2)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=1.0)
-            if p.is_alive():
-                p.kill()
+        stop_workers(procs, tasks)
 
 
 def _dispatch(frontier, idle, tasks, stats) -> None:
@@ -158,7 +149,29 @@ def _dispatch(frontier, idle, tasks, stats) -> None:
         stats["tasks"] += 1
 
 
-def _merge(stats: dict, part: dict) -> None:
+def stop_workers(procs, tasks=()) -> None:
+    """Stop the worker processes in at most STOP_SECONDS (plus the SIGKILLs' delivery) whatever they are doing:
+    nothing they still compute is needed. All are asked at once (SIGTERM; a worker waiting for a task also gets
+    the stop sentinel), given one shared grace period, then killed."""
+    for t in tasks:
+        try:
+            t.put_nowait(None)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    end = time.monotonic() + STOP_SECONDS
+    for p in procs:
+        p.join(timeout=max(0.0, end - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=0.1)
+
+
+def merge_stats(stats: dict, part: dict) -> None:
+    """Add a task's counters to the search's (max_depth: the maximum; workers and peak_rss_mb: the master's own)."""
     for key, value in part.items():
         if key in ("max_depth",):
             stats[key] = max(stats.get(key, 0), value)
@@ -166,5 +179,5 @@ def _merge(stats: dict, part: dict) -> None:
             stats[key] = stats.get(key, 0) + value
 
 
-def _finish(status: str, leaves, root_slopes, stats, reason: str) -> SearchOutcome:
+def finish(status: str, leaves, root_slopes, stats, reason: str) -> SearchOutcome:
     return SearchOutcome(status, None, leaves, root_slopes, [], stats, reason)

@@ -26,7 +26,7 @@ class VerifyResult:
     times: dict[str, float] = field(default_factory=dict)
     proofs: dict[str, list] = field(default_factory=dict)  # lumping-match: each side's certified obligation records
     details: dict = field(default_factory=dict)
-    certificate: dict | None = None  # differential 'unsat': a lumpcheck-diff-certificate (checker/difference.py)
+    certificate: dict | None = None  # 'unsat' of differential (checker/difference.py) or domain-match (checker/domain_match.py)
 
     def __post_init__(self) -> None:
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ModelFormatError, UnsupportedModelError
+from .compressed import read_text
 from ..ir.domain import Box
 from ..ir.exact import decimal_str, fraction_str, parse_decimal
 
@@ -88,7 +89,7 @@ def _flat(index: str, shape: list[int]) -> int:
 def read_box_v2(path: str | Path) -> Box:
     """The input box of a VNN-LIB 2.0 property over one or more networks (see the module docstring)."""
     p = Path(path)
-    text = re.sub(r";[^\n]*", "", p.read_text())
+    text = re.sub(r";[^\n]*", "", read_text(p, "VNN-LIB file"))
     if "vnnlib-version" not in text:
         raise UnsupportedModelError("not a VNN-LIB 2.0 file (no vnnlib-version); use the VNN-LIB 1.0 reader", str(p))
     inputs = {}

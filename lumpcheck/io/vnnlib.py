@@ -17,6 +17,7 @@ from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.domain import Box
 from ..ir.exact import parse_decimal
 from .compressed import read_text
+from .vnncomp import read_box_v2
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
@@ -348,7 +349,13 @@ def domain_box(spec: VnnlibSpec) -> Box:
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:
-    """The input domain of a VNN-LIB file (see `domain_box`), checked against the network's input count."""
+    """The input domain of a VNN-LIB file (see `domain_box`; a VNN-LIB 2.0 file's box as io.vnncomp.read_box_v2
+    reads it), checked against the network's input count."""
+    if Path(path).is_file() and "vnnlib-version" in read_text(Path(path), "VNN-LIB file"):
+        box = read_box_v2(path)
+        if n_inputs is not None and box.dim != n_inputs:
+            raise ModelFormatError(f"declares {box.dim} inputs but the network has {n_inputs}", str(path))
+        return box
     spec = read_vnnlib(path)
     if n_inputs is not None and spec.n_inputs != n_inputs:
         raise ModelFormatError(f"declares {spec.n_inputs} inputs but the network has {n_inputs}", str(path))

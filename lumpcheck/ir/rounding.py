@@ -96,6 +96,15 @@ class _Tally:
 
 def round_network(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
     """Round every weight, bias, LeakyReLU slope and normalisation constant to `dtype` ('float32'/'float64')."""
+    return _rounded(net, dtype, keep=True)
+
+
+def rounding_report(net: Network, dtype: str) -> RoundingReport:
+    """`round_network`'s report alone: one layer's rounded copy alive at a time (peak memory)."""
+    return _rounded(net, dtype, keep=False)[1]
+
+
+def _rounded(net: Network, dtype: str, keep: bool) -> tuple[Network, RoundingReport]:
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     tally, per_layer, layers = _Tally(), [], []
@@ -104,7 +113,8 @@ def round_network(net: Network, dtype: str) -> tuple[Network, RoundingReport]:
         weight = _round_array(layer.weight, dtype, tally, f"layer {i} weight")
         bias = _round_array(layer.bias, dtype, tally, f"layer {i} bias")
         activation = _round_activation(layer.activation, dtype, tally, f"layer {i} activation")
-        layers.append(Layer(weight, bias, activation))
+        layers.append(Layer(weight, bias, activation) if keep else layer)
+        del weight, bias
         per_layer.append(tally.rounded - before)
     before = tally.rounded
     norm = None if net.normalization is None else _round_normalization(net.normalization, dtype, tally)
@@ -203,29 +213,47 @@ def _show(x: Fraction) -> str:
 
 
 def _round_float64_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str) -> np.ndarray:
-    """Vectorised path for float64 input: float64 is exact already; the float64->float32 cast is correctly rounded."""
+    """Vectorised path for float64 input: float64 is exact already; the float64->float32 cast is correctly rounded.
+    Blocks of rows at a time (the temporaries stay small: peak memory)."""
     tally.total += arr.size
     if dtype == "float64" or arr.size == 0:
         return arr
+    rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    out = np.empty(rows.shape, dtype=np.float64)
+    step = max(1, ROUNDING_BLOCK // rows.shape[1])
+    for start in range(0, rows.shape[0], step):
+        block = rows[start:start + step]
+        out[start:start + step] = _round_block(block, tally, lambda index: (
+            Fraction(float(block[index])), dtype, where, np.unravel_index(start * rows.shape[1] + np.ravel_multi_index(
+                index, block.shape), arr.shape)))
+    return out.reshape(arr.shape)
+
+
+ROUNDING_BLOCK = 1 << 20
+"""Entries per block of `_round_float64_array`."""
+
+
+def _round_block(block: np.ndarray, tally: _Tally, overflow_at) -> np.ndarray:
+    """A 2-D float64 block rounded to float32 (as float64), its changes tallied; overflow_at(index) gives the
+    arguments of the range error for the block entry at index."""
     with np.errstate(over="ignore"):
-        out = arr.astype(np.float32).astype(np.float64)
+        out = block.astype(np.float32).astype(np.float64)
     overflow = np.argwhere(np.isinf(out))
     if overflow.size:
-        index = tuple(overflow[0])
-        raise _range_error(Fraction(float(arr[index])), dtype, where, index)
+        raise _range_error(*overflow_at(tuple(overflow[0])))
     # |x - round32(x)| is exact in float64: both have the same sign and lie within a factor 2 (Sterbenz).
-    change = np.abs(arr - out)
+    change = np.abs(block - out)
     changed = change != 0
     count = int(np.count_nonzero(changed))
     if count:
         tally.rounded += count
         tally.max_abs = max(tally.max_abs, Fraction(float(change.max())))
         rel = np.zeros_like(change)
-        rel[changed] = change[changed] / np.abs(arr[changed])
+        rel[changed] = change[changed] / np.abs(block[changed])
         # Correctly rounded division is monotone, so the exact maximum is among the float maxima.
         for index in np.argwhere(rel == rel.max()):
             i = tuple(index)
-            tally.max_rel = max(tally.max_rel, Fraction(float(change[i])) / abs(Fraction(float(arr[i]))))
+            tally.max_rel = max(tally.max_rel, Fraction(float(change[i])) / abs(Fraction(float(block[i]))))
     return out
 
 

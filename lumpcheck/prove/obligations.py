@@ -110,6 +110,10 @@ class PreActivations:
     prev_width: int
     prev_ghosts: int = 0
 
+    def release(self) -> None:
+        """Forget the cached `exact` form (memory: object arrays of the layer's size); a later use recomputes it."""
+        self.__dict__.pop("exact", None)
+
     @cached_property
     def exact(self) -> Substituted:
         """Substitute exactly: column j collects Σ_r c_r·W[:, r] over the terms (j, c_r) of layer ℓ−1."""

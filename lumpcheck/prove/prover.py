@@ -213,7 +213,12 @@ def prove_networks(
     budget = AUTO_TERM_BUDGET if z3_terms is None else z3_terms
     share = budget // max(1, len(sized)) if solver_check == "auto" and total > budget else None
     prover = Prover(solver_check, share, Path(smtlib_dir) if smtlib_dir else None, timeout_ms)
-    records = [prover.record(ob) for ob in obligations]
+    last = {id(ob.pre): i for i, ob in enumerate(obligations) if hasattr(ob, "pre")}
+    records = []
+    for i, ob in enumerate(obligations):
+        records.append(prover.record(ob))
+        if hasattr(ob, "pre") and last[id(ob.pre)] == i:
+            ob.pre.release()  # the layer's exact form is not needed again (peak memory: one layer's at a time)
     runs = [r for rec in records for r in rec.engines]
     times = {
         "total_seconds": time.perf_counter() - start,

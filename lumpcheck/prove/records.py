@@ -100,7 +100,8 @@ def lemma_basis(lemma: ActivationLemma) -> str:
 
 
 def sha256_file(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as f:  # streamed: a model is not held in memory to be hashed
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def certificate_to_dict(cert: Certificate) -> dict[str, Any]:

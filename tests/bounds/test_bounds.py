@@ -323,6 +323,41 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
         assert abs(Fraction(S[i]) - exact) <= Fraction(E[i])
 
 
+EDGE_FLOATS = [0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, -(2.0**-1022), 2.0**-1022 - 5e-324, 1.0, -1.0, 2.0**-1,
+               -(2.0**-1), 3.0, np.finfo(np.float64).max / 2, -np.finfo(np.float64).max]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(EDGE_FLOATS), min_size=1, max_size=8))
+def test_up_is_at_least_the_next_float(xs):
+    """arith._up (cheap passes instead of nextafter) is >= nextafter(x, +inf) for every finite x, subnormals, zeros,
+    negative powers of two (where the next float is half an ulp away) included; at most 2 ulps above it."""
+    x = np.array(xs, dtype=np.float64)
+    with np.errstate(over="ignore"):  # the largest floats step to +inf, on both sides
+        up, succ = arith._up(x.copy()), np.nextafter(x, np.inf)
+        twice = np.nextafter(np.nextafter(succ, np.inf), np.inf)
+    assert np.all(up >= succ), (x, up, succ)
+    assert np.all((up == np.inf) | (up <= twice))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 4), st.integers(0, 2**32))
+def test_batched_upper_of_several_terms_bounds_each_exact_sum(batch, n, m, seed):
+    """FloatArith.upper on a batch (one propagation per sub-box) with shared and batched terms, summed per term:
+    every entry is >= its exact Σ_t X_t @ y_t, under cancellation too."""
+    rng = np.random.default_rng(seed)
+    big = lambda *shape: rng.normal(size=shape) * 10.0 ** rng.integers(-20, 20, size=shape)  # noqa: E731
+    X1, y1, X2, y2 = big(batch, m, n), big(batch, n), big(m, n), big(n)
+    X1[..., -1] = -(np.einsum("bmk,bk->bm", X1[..., :-1], y1[:, :-1]) + X2 @ y2) / y1[:, -1:]  # nearly 0 sums
+    U = arith.FloatArith().upper([(X1, y1), (X2, y2), (np.ones((m, 1)), np.ones(1))])
+    assert U.shape == (batch, m)
+    for b in range(batch):
+        for i in range(m):
+            exact = sum(Fraction(a) * Fraction(c) for a, c in zip(X1[b, i], y1[b]))
+            exact += sum(Fraction(a) * Fraction(c) for a, c in zip(X2[i], y2)) + 1
+            assert exact <= Fraction(U[b, i])
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(PL_ACTIVATIONS),

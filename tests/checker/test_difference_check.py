@@ -266,3 +266,29 @@ def test_outward_rounding_steps_are_outward():
 
     xs = np.array([0.0, 5e-324, -5e-324, 1e-310, 1.0, -1.0, 0.1, -3.7e5, 1e300, -1e300])
     assert np.all(up(xs) >= np.nextafter(xs, np.inf)) and np.all(dn(xs) <= np.nextafter(xs, -np.inf))
+
+
+def test_the_check_runs_with_one_blas_thread_and_the_same_verdict(eps_case, monkeypatch):
+    """The checker limits BLAS to one thread while it works (speed on a shared machine; the rounding charges hold
+    for any summation order), and restores the caller's setting afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from lumpcheck.checker import difference_pass
+
+    a, b, cert, _ = eps_case
+    seen = []
+    original = difference_pass.hidden_pass
+
+    def spy(*args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return original(*args, **kwargs)
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    monkeypatch.setattr(difference_pass, "hidden_pass", spy)
+    monkeypatch.setattr("lumpcheck.checker.difference.hidden_pass", spy)
+    assert check_certificate(cert, a, b).valid
+    assert seen and set(seen) == {1}
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
+    tampered = copy.deepcopy(cert)
+    tampered["claim"]["mode"] = "epsilon=0"
+    assert not check_certificate(tampered, a, b).valid

@@ -196,3 +196,24 @@ def test_normalisation_is_rounded_and_counted_and_bad_dtype_refused() -> None:
     assert (report.total, report.rounded, report.normalization) == (2 + 4, 1, 1)
     with pytest.raises(ValueError, match="dtype"):
         round_network(net, "float16")
+
+
+def test_float32_report_is_the_same_in_blocks(monkeypatch):
+    """_round_float64_array works in blocks of rows (peak memory): tiny blocks give the same values and report."""
+    import lumpcheck.ir.rounding as rounding
+    from lumpcheck.ir.activation import IDENTITY
+    from lumpcheck.ir.network import Layer, Network
+
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(7, 5)) * 10.0 ** rng.integers(-30, 30, size=(7, 5))
+    w[3, 2] = float(np.float32(1.5))  # some exact entries
+    net = Network([Layer(w.copy(), rng.normal(size=7), IDENTITY)])
+    whole, report = rounding.round_network(net, "float32")
+    monkeypatch.setattr(rounding, "ROUNDING_BLOCK", 3)
+    blocked, blocked_report = rounding.round_network(net, "float32")
+    assert np.array_equal(whole.layers[0].weight, blocked.layers[0].weight) and report == blocked_report
+    assert rounding.rounding_report(net, "float32") == report and 0 < report.rounded < w.size + 7
+    w = w.copy()
+    w[6, 4] = 1e39  # beyond float32: the error names the entry, in whichever block
+    with pytest.raises(rounding.FloatRangeError, match=r"layer 0 weight\[6, 4\]"):
+        rounding.round_network(Network([Layer(w, np.zeros(7), IDENTITY)]), "float32")

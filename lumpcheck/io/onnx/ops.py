@@ -80,14 +80,16 @@ Op = Callable[[onnx.NodeProto, list[Value | None], Reader], list[Value]]
 # ---------------------------------------------------------------- values and shapes
 
 
-def tensor_const(t: onnx.TensorProto, name: str, path: str | None = None, where: str | None = None) -> Const:
-    """Exact constant from a TensorProto; NaN/Inf and exotic element types are errors naming the tensor."""
+def tensor_const(t: onnx.TensorProto, name: str, path: str | None = None, where: str | None = None,
+                 array: np.ndarray | None = None) -> Const:
+    """Exact constant from a TensorProto (or its `array`, already read from the file by lean.py); NaN/Inf and exotic
+    element types are errors naming the tensor."""
     if t.data_type not in _READABLE_TYPES:
         kind = TensorProto.DataType.Name(t.data_type) if t.data_type in TensorProto.DataType.values() else t.data_type
         message = f"tensor '{name}' has element type {kind} (lumpcheck reads float16/32/64 weights)"
         raise UnsupportedModelError(message, path, where)
     try:
-        arr = numpy_helper.to_array(t)
+        arr = numpy_helper.to_array(t) if array is None else array
     except Exception as e:  # malformed raw data, missing external file
         raise ModelFormatError(f"tensor '{name}' cannot be decoded: {e}", path, where) from None
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):

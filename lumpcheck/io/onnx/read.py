@@ -16,6 +16,7 @@ from __future__ import annotations
 from math import prod
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import TensorProto
 
@@ -23,6 +24,7 @@ from ...errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ...ir.network import Network
 from ..compressed import is_gzipped, read_bytes
 from .chain import Chain
+from .lean import lean_load
 from .signature import signature_of
 from .ops import CONSTANT_OPS, FLOAT_TYPES, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value, tensor_const
 
@@ -30,15 +32,16 @@ from .ops import CONSTANT_OPS, FLOAT_TYPES, OPS, REASONS, SUPPORTED, Const, Read
 def read_onnx(path: str | Path) -> Network:
     """Read a dense feed-forward ONNX model into the exact IR; one-line LumpcheckError on anything else."""
     p = Path(path)
-    model = _load(p)
+    model, arrays = _load(p)
     graph = model.graph
     opset = _default_opset(model, p)
     if not graph.node:
         raise ModelFormatError("empty graph (no nodes)", str(p), "graph")
     values: dict[str, Value] = {}
-    for init in graph.initializer:
-        values[init.name] = tensor_const(init, init.name, str(p), f"initializer '{init.name}'")
+    for init, arr in zip(graph.initializer, arrays):
+        values[init.name] = tensor_const(init, init.name, str(p), f"initializer '{init.name}'", arr)
         init.ClearField("raw_data")  # the array holds the numbers now: free the file's copy (peak memory)
+    del arrays
     data_inputs = [v for v in graph.input if v.name not in values]
     if len(data_inputs) != 1:
         names = ", ".join(repr(v.name) for v in data_inputs)
@@ -75,11 +78,18 @@ def read_onnx(path: str | Path) -> Network:
     return Network(layers, r.chain.normalization(), source=str(p), meta=meta)
 
 
-def _load(p: Path) -> onnx.ModelProto:
+def _load(p: Path) -> tuple[onnx.ModelProto, list[np.ndarray | None]]:
+    """The model and its initializers' arrays where lean.py read them (None: from the model's own data)."""
     if not p.is_file():
         raise ModelFormatError("no such file", str(p))
+    if not is_gzipped(p):
+        try:
+            return lean_load(p)
+        except Exception:  # anything lean.py cannot follow: onnx.load reads it (or names the problem)
+            pass
     try:
-        return onnx.load_model_from_string(read_bytes(p, "ONNX model")) if is_gzipped(p) else onnx.load(str(p))
+        model = onnx.load_model_from_string(read_bytes(p, "ONNX model")) if is_gzipped(p) else onnx.load(str(p))
+        return model, [None] * len(model.graph.initializer)
     except LumpcheckError:
         raise
     except Exception as e:  # protobuf raises DecodeError, RuntimeWarning-like errors, OSError for external data

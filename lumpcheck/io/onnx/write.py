@@ -14,7 +14,8 @@ from ... import __version__
 from ...ir.network import Network
 from ...ir.normalization import Normalization
 from ...ir.rounding import RoundingReport, nearest_float32, round_network, stored_as_reciprocals, unbounded
-from ..atomic import write_bytes_atomic
+from ..atomic import write_chunks_atomic
+from .lean import with_raw_data
 from .signature import FLOAT_WIDTH, OnnxSignature, describe
 
 _WRITE_TYPES = {"float32": (TensorProto.FLOAT, np.float32), "float64": (TensorProto.DOUBLE, np.float64)}
@@ -42,16 +43,29 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
         _check_normalization(net.normalization, net.input_size, net.output_size)
     sig = written_signature(net, dtype, opset, signature)
     rounded, report = round_network(net, dtype)
-    model = _gemm_chain(rounded, dtype, sig)
+    model, arrays = _gemm_chain(rounded, dtype, sig)
     del rounded
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    data = model.SerializeToString()  # serialised once: checked, then written
+    _check(model, arrays)
+    skeleton = model.SerializeToString()
     del model
-    onnx.checker.check_model(data, full_check=True)
-    write_bytes_atomic(path, data)
+    write_chunks_atomic(path, with_raw_data(skeleton, arrays))  # the weights' bytes straight from their arrays
     return report
+
+
+def _check(model: onnx.ModelProto, arrays: dict[int, np.ndarray]) -> None:
+    """onnx's full check (shape inference included) of the model as written, with the initializers whose data is
+    held out (`arrays`) declared as graph inputs of their element type and shape: the checker sees every node, type
+    and shape, and no copy of the weights. Their bytes are the arrays' own (lean.with_raw_data), sized by the dims."""
+    check = onnx.ModelProto()
+    check.CopyFrom(model)
+    for i in sorted(arrays, reverse=True):
+        t = check.graph.initializer[i]
+        check.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        del check.graph.initializer[i]
+    onnx.checker.check_model(check.SerializeToString(), full_check=True)
 
 
 def written_signature(net: Network, dtype: str, opset: int | None = None,
@@ -94,11 +108,16 @@ class _Graph:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     inits: list[onnx.TensorProto] = field(default_factory=list)
     x: str = "input"
+    arrays: dict[int, np.ndarray] = field(default_factory=dict)  # initializer index -> its data, held out
 
     def op(self, op_type: str, name: str, *constants: tuple[str, object], **attrs: object) -> None:
-        """Append op_type(x, constants...) as node `name` with output `name`."""
+        """Append op_type(x, constants...) as node `name` with output `name` (the constants' data held out)."""
         for cname, value in constants:
-            self.inits.append(numpy_helper.from_array(_floats(value, self.np_type), cname))
+            arr = _floats(value, self.np_type)
+            self.arrays[len(self.inits)] = arr
+            held = onnx.TensorProto(name=cname, data_type=helper.np_dtype_to_tensor_dtype(arr.dtype))
+            held.dims.extend(arr.shape)
+            self.inits.append(held)
         inputs = [self.x, *(cname for cname, _ in constants)]
         self.nodes.append(helper.make_node(op_type, inputs, [name], name, **attrs))
         self.x = name
@@ -116,8 +135,9 @@ def _floats(values: object, np_type: type) -> np.ndarray:
     return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type, copy=False)
 
 
-def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> onnx.ModelProto:
-    """The ONNX model of an already rounded network (every value is a `dtype` value) with the interface `sig`."""
+def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
+    """The ONNX model of an already rounded network (every value is a `dtype` value) with the interface `sig`, its
+    weights held out: the model's initializers at the returned indices have dims and type, their data is the array."""
     elem, np_type = _WRITE_TYPES[dtype]
     g, norm = _Graph(np_type, x=sig.input_name), net.normalization
     if sig.input_type != elem:
@@ -152,9 +172,8 @@ def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> onnx.ModelProto
     # IR version 4 on: initializers need not be graph inputs (the form written here)
     model = helper.make_model(graph, opset_imports=opsets, ir_version=max(4, helper.find_min_ir_version_for(opsets)))
     model.producer_name, model.producer_version = "lumpcheck", __version__
-    while g.inits:  # weights go straight into the model's graph, each copy freed at once (peak memory)
-        model.graph.initializer.append(g.inits.pop(0))
-    return model
+    model.graph.initializer.extend(g.inits)
+    return model, g.arrays
 
 
 def _input_normalization(g: _Graph, norm: Normalization, dtype: str, opset: int) -> None:

@@ -1,0 +1,122 @@
+"""`lumpcheck verify --instances instances.csv`: a VNN-COMP batch of two-network instances.
+
+Each row of the csv names two networks ([('f', 'A.onnx'), ('g', 'B.onnx')], io/vnncomp.py), a VNN-LIB property
+(1.0 or 2.0: only its input box is read; the outputs are compared by --mode) and a timeout. Every row is decided as
+`lumpcheck verify A B --domain PROP` would decide it, under a hard wall-clock limit of its own timeout (or --timeout),
+and gets a VNN-COMP results file (sat with an exact witness / unsat / timeout / unknown / error) in the results
+directory, plus one line of OUT/summary.csv; a certified unsat (differential or domain-match) also gets its
+certificate beside it (NNN_....cert.json: `lumpcheck check CERT F G` re-checks it). A row that cannot be run (a bad file, an unsupported layer) is an
+'error' row; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from ..errors import LumpcheckError
+from ..io.atomic import write_text_atomic
+from ..io.vnncomp import Instance, read_instances, results_text
+from .console import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, out
+
+DEFAULT_DIR = "vnncomp_results"
+SUMMARY_FIELDS = ("instance", "model_f", "model_g", "property", "timeout", "status", "engine", "seconds", "results_file",
+                  "certificate", "message")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """verify's options that apply to every pair."""
+
+    mode: str
+    domain_space: str
+    jobs: int
+    memory_mb: int
+    scheduler: str | None
+    normalization: str
+    arch: str | None
+    arch_b: str | None
+
+
+def _rows(csv_path: str) -> list[Instance]:
+    """The csv's rows, each naming exactly two existing networks and an existing property (else one error)."""
+    rows = read_instances(csv_path)
+    problems = []
+    for n, row in enumerate(rows, start=1):
+        if len(row.models) != 2:
+            problems.append(f"row {n}: {len(row.models)} network(s); verify compares two: "
+                            "\"[('f', 'A.onnx'), ('g', 'B.onnx')]\",prop.vnnlib,timeout")
+        problems += [f"row {n}: {p} does not exist" for p in [m for _, m in row.models] + [row.prop] if not p.is_file()]
+    if problems:
+        more = f"; … {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise LumpcheckError("; ".join(problems[:5]) + more, csv_path)
+    if not rows:
+        raise LumpcheckError("no instances", csv_path)
+    return rows
+
+
+def _name(n: int, row: Instance) -> str:
+    stems = [Path(p).name.split(".")[0] for _, p in row.models] + [row.prop.name.split(".")[0]]
+    return re.sub(r"[^\w.-]+", "_", f"{n:03d}_" + "_".join(stems)) + ".txt"
+
+
+def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) -> tuple[str, str, str, tuple, dict | None]:
+    """(status, engine, message, (witness, output_f, output_g), certificate) of one row; a user error is an 'error'
+    row."""
+    (_, fa), (_, fb) = row.models
+    try:
+        result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True)
+    except LumpcheckError as e:
+        return "error", "none", e.one_line(), ((), (), ()), None
+    outputs = (result.output_a or ()) + (result.output_b or ())
+    exact = all(isinstance(v, Fraction) for v in outputs)
+    evidence = (result.witness or (), result.output_a if exact else (), result.output_b if exact else ())
+    cert = result.certificate if str(result.status) == "unsat" else None
+    return str(result.status), result.engine, result.message, evidence, cert
+
+
+def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, settings: Settings, decide: Callable,
+              as_json: bool) -> int:
+    """Decide every row; write the results files and summary.csv; the exit code (0 all decided, 4 some timeout or
+    unknown, 2 some error)."""
+    rows = _rows(csv_path)
+    target = Path(results_dir or DEFAULT_DIR)
+    target.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for n, row in enumerate(rows, start=1):
+        limit = row.timeout if timeout is None else timeout
+        start = time.monotonic()
+        status, engine, message, evidence, cert = _one(row, limit, settings, decide)
+        seconds = time.monotonic() - start
+        name = _name(n, row)
+        write_text_atomic(target / name, results_text(status, *evidence))
+        cert_name = name.removesuffix(".txt") + ".cert.json" if cert is not None else ""
+        if cert is not None:
+            write_text_atomic(target / cert_name, json.dumps(cert) + "\n")
+        summary.append({"instance": n, "model_f": str(row.models[0][1]), "model_g": str(row.models[1][1]),
+                        "property": str(row.prop), "timeout": limit, "status": status, "engine": engine,
+                        "seconds": round(seconds, 3), "results_file": name, "certificate": cert_name,
+                        "message": message})
+        if not as_json:
+            out.print(f"[{n}/{len(rows)}] {row.models[0][1].name} vs {row.models[1][1].name} on {row.prop.name}: "
+                      f"{status} ({engine}, {seconds:.1f} s of {limit:g})", markup=False, soft_wrap=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS)
+    writer.writeheader()
+    writer.writerows(summary)
+    write_text_atomic(target / "summary.csv", buf.getvalue())
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        out.print(f"wrote {len(rows)} results files and {target / 'summary.csv'}", markup=False, soft_wrap=True)
+    statuses = {r["status"] for r in summary}
+    return EXIT_USAGE if "error" in statuses else EXIT_UNKNOWN if statuses & {"timeout", "unknown"} else EXIT_OK

@@ -1,0 +1,151 @@
+"""The branch and bound on a Dask cluster (`verify --scheduler tcp://HOST:PORT`), under the same hard deadline.
+
+The master (this process) keeps the open nodes as parallel.py's master does and submits chunks of them to the
+cluster's worker threads; a task runs the sequential search (bab.Search) on its chunk for a time slice and returns
+its closed leaves, its remaining open nodes and any exactly replayed counterexample. Everything comes back here:
+the master alone decides, so 'unsat' still needs every leaf closed and the certificate is built from the leaves
+it received (pair.py), exactly as with local worker processes. Deadline: a task's slice ends at the earlier of
+its own slice length and the shared deadline (wall-clock time, so machines need roughly synchronised clocks);
+the master stops waiting at its own monotonic deadline whatever the tasks do, cancels them and answers timeout.
+Memory: the master's resident memory counts against the cap; the cluster's workers are limited by their own
+`--memory-limit` (a worker its nanny restarts makes the search answer unknown).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from concurrent.futures import FIRST_COMPLETED
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from ..errors import LumpcheckError
+from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
+from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, finish, merge_stats, rss_mb
+
+CONNECT_SECONDS = 10.0
+"""The longest the connection to the scheduler may take (less when the deadline is nearer)."""
+_ROOTS: dict[str, tuple] = {}
+"""Per worker process: the root bounds of ReLU-split searches by run token (reused across that run's tasks)."""
+_ROOTS_KEPT = 4
+
+
+class SchedulerError(LumpcheckError):
+    """The Dask scheduler cannot be used (not installed, bad address, unreachable): a user error, exit 2."""
+
+
+def connect(address: str, timeout: float = CONNECT_SECONDS):
+    """A dask.distributed Client for `address` (tcp://HOST:PORT); SchedulerError in one line otherwise. A closed
+    port is reported at once (a plain TCP connection is tried first), not after the client's retries."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise SchedulerError("--scheduler needs dask.distributed: pip install 'lumpcheck[dask]'") from None
+    parts = urlsplit(address)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        raise SchedulerError(f"bad scheduler address {address!r}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=max(0.1, min(timeout, CONNECT_SECONDS))).close()
+    except OSError as e:
+        raise SchedulerError(f"cannot reach the dask scheduler at {address}: {e.strerror or e}") from None
+    try:
+        return Client(address, timeout=f"{max(1.0, min(timeout, CONNECT_SECONDS)):.1f}s")
+    except (OSError, TimeoutError) as e:
+        raise SchedulerError(f"cannot reach the dask scheduler at {address}: {e}") from None
+
+
+def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall: float, first: bool, tag: int,
+              token: str) -> SearchOutcome:
+    """One task on a cluster worker: the sequential search on `nodes` until the slice or the deadline ends."""
+    end = time.monotonic() + max(0.0, min(slice_s, deadline_wall - time.time()))
+    mine = replace(problem, seed=problem.seed * 7919 + tag)
+    try:
+        search = Search(mine, end, nodes, initial_attack=first)
+        if token in _ROOTS:
+            search.adopt_root(_ROOTS[token])
+        outcome = search.run()
+    except MemoryError:
+        return SearchOutcome("unknown", reason="a cluster worker ran out of memory")
+    state = search.root_state()
+    if state is not None and token not in _ROOTS:
+        while len(_ROOTS) >= _ROOTS_KEPT:
+            _ROOTS.pop(next(iter(_ROOTS)))
+        _ROOTS[token] = state
+    return outcome
+
+
+def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -> SearchOutcome:
+    """Run the search on the cluster behind `client` until a verdict, the deadline or the master's memory cap.
+    `limits.workers` is ignored: as many tasks run at once as the cluster has worker threads."""
+    from dask.distributed import wait
+
+    token = f"{os.getpid()}-{time.time_ns()}"
+    deadline_wall = time.time() + (limits.deadline - time.monotonic())
+    slots = max(1, sum(client.nthreads().values()))
+    shared = client.scatter(problem, broadcast=True, hash=False)
+    frontier: list[Node] = root_nodes(problem)
+    leaves: list[Leaf] = []
+    stats: dict = {"workers": slots, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0, "cluster": client.scheduler.address}
+    running: set = set()
+    root_slopes = None
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= limits.deadline:
+                return finish("timeout", leaves, root_slopes, stats, "deadline reached")
+            stats["peak_rss_mb"] = max(stats["peak_rss_mb"], rss_mb(os.getpid()))
+            if stats["peak_rss_mb"] > limits.memory_mb:
+                return finish("unknown", leaves, root_slopes, stats, f"memory cap of {limits.memory_mb} MB reached")
+            _submit(client, shared, frontier, running, slots, stats, deadline_wall, token)
+            if not frontier and not running:
+                return finish("unsat", leaves, root_slopes, stats, "")
+            try:  # dask's wait raises TimeoutError when nothing finished in time (concurrent.futures' does not)
+                wait(list(running), timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)),
+                     return_when=FIRST_COMPLETED)
+            except TimeoutError:
+                pass
+            done = [fut for fut in running if fut.done()]
+            for fut in done:
+                running.discard(fut)
+                try:
+                    outcome: SearchOutcome = fut.result()
+                except Exception as e:  # noqa: BLE001 - a lost worker or a task's failure: reported, never a verdict
+                    return finish("error", leaves, root_slopes, stats, f"a cluster task failed: {type(e).__name__}: {e}")
+                merge_stats(stats, outcome.stats)
+                if outcome.status == "sat":
+                    return SearchOutcome("sat", outcome.counterexample, [], None, [], stats)
+                if outcome.status in ("unknown", "error"):
+                    return finish(outcome.status, leaves, root_slopes, stats, outcome.reason)
+                leaves.extend(outcome.leaves)
+                root_slopes = root_slopes or outcome.root_slopes
+                frontier.extend(outcome.open_nodes)
+            if on_progress is not None and done:
+                on_progress(len(leaves), len(frontier))
+    finally:
+        for fut in running:
+            fut.cancel()
+        shared.release()
+
+
+def _submit(client, shared, frontier: list[Node], running: set, slots: int, stats: dict, deadline_wall: float,
+            token: str) -> None:
+    """Give every free slot a chunk of the open nodes (deepest first, an equal share), slices growing as in
+    parallel.py so that the first splits spread over the cluster quickly."""
+    free = slots - len(running)
+    if not frontier or free <= 0:
+        return
+    share = max(1, len(frontier) // free)
+    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (stats["tasks"] // slots))
+    for _ in range(free):
+        if not frontier:
+            break
+        chunk = [frontier.pop() for _ in range(min(share, len(frontier)))]
+        first = stats["tasks"] < slots
+        running.add(client.submit(run_chunk, shared, chunk, slice_s, deadline_wall, first, stats["tasks"], token,
+                                  pure=False))
+        stats["tasks"] += 1

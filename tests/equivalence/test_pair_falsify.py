@@ -1,0 +1,89 @@
+"""The differential engine's falsifier: the integer replay decides exactly as the Fraction replay, points stay in
+the exact box, and boundary search finds disagreements of non-robust classifiers (each hit replayed exactly)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lumpcheck.equivalence.mode import Mode, violated
+from lumpcheck.equivalence.pair_falsify import Searcher, float_score, inner_floats, replay
+from lumpcheck.ir.domain import Box
+from lumpcheck.ir.dyadic import DyadicNetwork
+from lumpcheck.ir.network import evaluate
+
+from pair_helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_net
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6), st.sampled_from(["epsilon=1/16", "top1", "argmin"]), st.sampled_from([RELU, LEAKY, LEAKY_ODD]))
+def test_fast_replay_decides_like_the_fraction_replay(seed, mode, act):
+    rng = np.random.default_rng(seed)
+    a = random_net(rng, [3, 5, 4, 3], act)
+    b = near_copy(rng, a, "noise")
+    box = Box(tuple(Fraction(-3, 10) for _ in range(3)), tuple(Fraction(7, 10) for _ in range(3)))  # not dyadic
+    m = Mode.parse(mode)
+    fast = (DyadicNetwork(a), DyadicNetwork(b))
+    for x in rng.uniform(-0.5, 0.9, (6, 3)):  # partly outside the box: clamped to the exact bounds
+        slow, quick = replay(a, b, box, m, x), replay(a, b, box, m, x, fast)
+        assert slow == quick
+        if quick is not None:
+            assert box.contains(quick.x) and violated(m, tuple(evaluate(a, quick.x)), tuple(evaluate(b, quick.x)))
+
+
+def test_inner_floats_lie_in_the_exact_box():
+    box = Box((Fraction(1, 10), Fraction(1, 3), Fraction(1, 2)), (Fraction(2, 10), Fraction(1, 3), Fraction(1, 2)))
+    lo, hi = inner_floats(box)
+    assert Fraction(lo[0]) >= box.lower[0] and Fraction(hi[0]) <= box.upper[0] and lo[0] <= hi[0]
+    assert lo[2] == hi[2] == 0.5
+    assert lo[1] == hi[1] == float(Fraction(1, 3))  # no float inside: the nearest one (replay clamps exactly)
+
+
+def test_classification_scores_prefer_clear_disagreements():
+    top1 = Mode.parse("top1")
+    ya = np.array([[1.0, 0.0], [1.0, 0.9], [1.0, 0.0]])
+    yb = np.array([[0.0, 1.0], [0.95, 1.0], [2.0, 0.0]])
+    s = float_score(top1, ya, yb)
+    assert s[0] > s[1] >= 0 > s[2]
+    assert float_score(Mode.parse("argmin"), ya, yb)[2] < 0
+
+
+def test_boundary_search_finds_a_shifted_decision_boundary():
+    """A is a 1-D classifier switching at x = 0, B the same switching at x = 2^-20: only a sliver of the box
+    disagrees, which random points miss and boundary bisection finds; the hit is exact."""
+    from lumpcheck.ir.activation import Activation
+    from lumpcheck.ir.network import Layer, Network
+
+    ident = Activation("identity")
+    a = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.0, 0.0]), ident)])
+    b = Network([Layer(np.array([[1.0], [-1.0]]), np.array([-2.0**-21, 2.0**-21]), ident)])
+    box = Box((Fraction(-1),), (Fraction(3, 4),))
+    searcher = Searcher(a, b, box, Mode.parse("top1"), seed=3)
+    assert searcher.check(searcher.random(64)) is None
+    found = searcher.run()
+    assert found is not None and 0 <= found.x[0] <= Fraction(1, 2**20)
+    assert violated(Mode.parse("top1"), tuple(evaluate(a, found.x)), tuple(evaluate(b, found.x)))
+
+
+def test_relu_search_falsifies_once_a_network_changes_its_decision():
+    """ReLU splitting proves one class for the whole box, impossible once A is seen deciding otherwise: the search
+    then only falsifies. Identical networks never disagree: no 'sat', no 'unsat', the deadline answers. A copy
+    whose boundary is shifted is refuted with an exact witness."""
+    from lumpcheck.equivalence.pair import verify_pair
+    from lumpcheck.ir.activation import Activation
+    from lumpcheck.ir.network import Layer, Network
+
+    relu, ident = Activation("relu"), Activation("identity")
+    hidden = Layer(np.array([[1.0, 0.5], [-1.0, 0.25], [0.5, -1.0]]), np.array([0.0, 0.125, 0.0]), relu)
+    a = Network([hidden, Layer(np.array([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.0]]), np.array([0.0, 0.0]), ident)])
+    box = Box((Fraction(-1), Fraction(-1)), (Fraction(1), Fraction(1)))
+    same = verify_pair(a, a, box, "top1", timeout=3, strategy="relu")
+    assert same.status == "timeout" and same.stats["attack_s"] > 1.0
+    shifted = Network([hidden, Layer(a.layers[1].weight, np.array([2.0**-12, 0.0]), ident)])
+    res = verify_pair(a, shifted, box, "top1", timeout=20, strategy="relu")
+    assert res.status == "sat"
+    cex = res.counterexample
+    assert box.contains(cex.x) and violated(Mode.parse("top1"), tuple(evaluate(a, cex.x)), tuple(evaluate(shifted, cex.x)))
