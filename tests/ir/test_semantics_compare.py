@@ -175,12 +175,3 @@ def test_outside_clip_reports_only_what_leaves_the_clip_range():
 
 
 FLOAT_BIG = F(2) ** 200
-
-
-def test_without_clip_keeps_the_affine_maps_only():
-    n = MAPS["affine_clip"]
-    bare = n.without_clip()
-    assert bare is not None and not bare.has_clip
-    assert (bare.input_mean, bare.input_range, bare.output_mean, bare.output_range) == \
-        (n.input_mean, n.input_range, n.output_mean, n.output_range)
-    assert MAPS["clip"].without_clip() is None
