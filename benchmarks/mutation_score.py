@@ -67,7 +67,8 @@ def _in(module: str, *names: str) -> tuple[str, ...]:
 
 SLOW_EPSILON = ("not measured_difference and not planted_export and not float32_epsilon_exceeds and not round_up"
                 " and not rounding_check_agrees")
-CHECKER_TESTS = ("tests/checker/test_mutants_checker.py", "tests/checker/test_check_document.py",
+CHECKER_TESTS = ("tests/checker/test_mutants_checker.py", "tests/checker/test_check_dispatch.py",
+                 "tests/checker/test_integers.py", "tests/checker/test_modular.py", "tests/checker/test_check_document.py",
                  "tests/checker/test_check_sampling.py", "tests/checker/test_check.py",
                  "tests/checker/test_check_epsilon_document.py", "tests/checker/test_check_epsilon_rounding.py",
                  "tests/prove/test_prover_rules.py", "tests/reduction/test_domain_maps.py",
@@ -146,25 +147,41 @@ GROUPS: dict[str, Group] = {
          "lumpcheck/checker/difference_pass.py"),
         ("lumpcheck.checker.difference.*", "lumpcheck.checker.difference_bounds.*",
          "lumpcheck.checker.difference_pass.*"),
-        ("tests/checker/test_difference_check.py", "tests/equivalence/test_pair_ground_truth.py",
-         "tests/equivalence/test_pair.py"),
+        ("tests/checker/test_difference_check.py", "tests/checker/test_difference_crafted.py",
+         "tests/equivalence/test_pair_ground_truth.py", "tests/equivalence/test_pair.py"),
         deselect="not no_wrong_verdict and not deadline_is_hard and not worker_processes",
+    ),
+    # the checker kernel of graph (CNN/ResNet channel-reduction) certificates: claims re-derived round by round,
+    # removal regions, exact boundary maps, the rebuilt graph compared with the reduced one
+    "graph_checker": Group(
+        ("lumpcheck/checker/graph.py", "lumpcheck/checker/graph_claims.py", "lumpcheck/checker/graph_document.py",
+         "lumpcheck/checker/graph_layout.py", "lumpcheck/checker/graph_rebuild.py", "lumpcheck/checker/graph_rules.py"),
+        ("lumpcheck.checker.graph.*", "lumpcheck.checker.graph_claims.*", "lumpcheck.checker.graph_document.*",
+         "lumpcheck.checker.graph_layout.*", "lumpcheck.checker.graph_rebuild.*", "lumpcheck.checker.graph_rules.*"),
+        ("tests/checker/test_graph_check.py", "tests/checker/test_graph_check_rules.py", "tests/checker/test_graph_check_ops.py",
+         "tests/reduction/test_graph_lumping_rules.py", "tests/reduction/test_graph_box.py",
+         "tests/reduction/test_graph_lumping.py"),
+        deselect="not zoo and not oval21 and not planted_cnns_reduce and not net2net_widened",
     ),
     # one meaning of "two models agree on a box" (input clipping and normalisation), which the checker runs too
     "semantics": Group(
         ("lumpcheck/ir/semantics.py", "lumpcheck/ir/normalization.py"),
         ("lumpcheck.ir.semantics.*", "lumpcheck.ir.normalization.*"),
-        ("tests/ir/test_clip_semantics.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
-         "tests/io/test_onnx_io.py", "tests/io/test_nnet_io.py"),
+        ("tests/ir/test_clip_semantics.py", "tests/ir/test_semantics_compare.py", "tests/ir/test_network.py",
+         "tests/checker/test_check.py", "tests/io/test_onnx_io.py", "tests/io/test_nnet_io.py"),
         excluded=_in("ir.semantics", "x__clip_text", "x_clip_report", "x__num"),  # warnings and wording, no verdict
+        deselect="not zoo and not eran and not acas and not solve_in_span and not planted_exact_on_box"
+                 " and not cli_reduce",
     ),
     # the activation facts every engine relies on (image, Lipschitz constant, merge factors, slopes, evaluation)
     "activation": Group(
         ("lumpcheck/ir/activation.py",),
         ("lumpcheck.ir.activation.*",),
-        ("tests/ir/test_activation_facts.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
+        ("tests/ir/test_activation_facts.py", "tests/ir/test_activation_exact.py", "tests/ir/test_network.py", "tests/checker/test_check.py",
          "tests/reduction/test_lumping.py", "tests/bounds/test_bounds.py", "tests/bounds/test_certified_epsilon.py"),
         excluded=_in("ir.activation", "xǁActivationǁ__str__"),
+        deselect="not zoo and not eran and not acas and not solve_in_span and not planted_exact_on_box"
+                 " and not cli_reduce and not tightened_bounds",
     ),
     # trusted, measured, no target yet
     "search": Group(("lumpcheck/equivalence/falsify.py",),

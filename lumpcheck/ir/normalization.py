@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
@@ -131,11 +131,6 @@ class Normalization:
                 wholly = (a is not None and hi < a) or (b is not None and lo > b)
                 out.append((i, "wholly" if wholly else "partly"))
         return out
-
-    def without_clip(self) -> "Normalization | None":
-        """The same affine maps without clipping (None when nothing remains)."""
-        bare = replace(self, input_min=(), input_max=())
-        return None if bare.affine_identity else bare
 
     def _check_dim(self, box: Box) -> None:
         if box.dim != self.inputs:
