@@ -19,6 +19,7 @@ from ..bounds.arith import FloatOverflow, round_to_floats
 from ..bounds.coupling import Coupling
 from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
+from . import alpha
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
@@ -36,6 +37,10 @@ ATTACK_SHARE = 0.2
 """Periodic falsification rounds run while they have used less than this share of the search's time."""
 FRONTIER_CAP = 200_000
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
+ALPHA_ROOT_STEPS = 50
+ALPHA_STEPS = 10
+"""Steps of the (untrusted, torch) lower-slope optimiser for one-network bounds (equivalence/alpha.py): at a root
+(hidden-layer bounds re-derived from the slopes at every step) and per batch of other nodes."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Node:
     path: tuple
     gap: float = float("inf")
     part: str = "all"  # classification: 'a' / 'b' when only that network's decision remains to be proved
+    alpha: tuple | None = None  # one-network parts: the lower slopes its bounds used (children start from them)
 
 
 @dataclass
@@ -88,6 +94,9 @@ class Problem:
     batch: int = 64
     seed: int = 0
     refresh: bool = True  # ReLU splitting: recompute hidden-layer bounds under each node's phases
+    alpha_root_steps: int = ALPHA_ROOT_STEPS  # one-network parts: optimiser steps at the root (0: DeepPoly slopes)
+    alpha_steps: int = ALPHA_STEPS  # ... and per batch of other nodes
+    alpha_joint: bool = False  # ... re-deriving hidden-layer bounds from the slopes at every step below the root
 
     def __post_init__(self) -> None:
         if self.strategy == "auto":
@@ -293,6 +302,9 @@ class Search:
                     node.part = other
                     break
             node.gap = float(worst[e])
+            if node.part != "all" and part != "all":
+                sizes = [layer.size for layer in self.p.coupling.chain_b]
+                node.alpha = tuple(ch.a_sl[e] if part == "a" else ch.p_sl[e, :sizes[k]] for k, ch in enumerate(res.choices))
             candidates.append(self._witnesses(res, gaps, e, node))
             choice = self._split(res, gaps, e, node)
             if choice is not None:
@@ -315,13 +327,37 @@ class Search:
         objective = self.p_objective(classes, part)
         phases = phase_arrays(self.p.coupling, [n.path for n in batch]) if self.p.strategy == "relu" else None
         if part != "all":
-            res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None)
+            slopes = self._optimised_slopes(batch, part, lo, hi, objective, phases)
+            res = run_single(self.p.coupling, part, lo, hi, objective, slopes=slopes, phases=phases,
+                             scores=phases is not None)
         elif self.p.strategy == "relu":
             prior = None if self.p.refresh else self.root
             res = run(self.p.coupling, lo, hi, objective, phases=phases, prior=prior, scores=True)
         else:
             res = run(self.p.coupling, lo, hi, objective)
         return res, classes
+
+    def _optimised_slopes(self, batch: list[Node], part: str, lo, hi, objective: Objective, phases) -> list | None:
+        """Lower slopes for one network's bounds proposed by the optimiser (None: DeepPoly's), starting from the
+        nodes' parents' slopes. Any slope is sound: the bound code derives the offsets."""
+        root = all(not node.path for node in batch)
+        steps = self.p.alpha_root_steps if root else self.p.alpha_steps
+        if steps <= 0 or not alpha.available():
+            return None
+        layers = self.p.coupling.chain_a if part == "a" else self.p.coupling.chain_b
+        init = None
+        if any(node.alpha is not None for node in batch):
+            init = [np.array([np.full(layers[k].size, np.nan) if node.alpha is None else node.alpha[k] for node in batch])
+                    for k in range(len(layers) - 1)]
+        ph = None if phases is None else [p[0 if part == "a" else 1] for p in phases]
+        t = time.monotonic()
+        proposed = alpha.optimise(layers, lo, hi, objective.rows(self.p.coupling, len(batch))[part], ph, steps=steps,
+                                  joint=root or self.p.alpha_joint, deadline=self.deadline, init=init)
+        self.stats["alpha_s"] = self.stats.get("alpha_s", 0.0) + time.monotonic() - t
+        if proposed is None:
+            return None
+        key = "a_sl" if part == "a" else "p_sl"
+        return [{key: s} for s in proposed]
 
     def _attack_round(self, starts: np.ndarray | None, full: bool = True) -> Counterexample | None:
         t = time.monotonic()
@@ -435,7 +471,8 @@ class Search:
             return
         net, layer, neuron = choice
         for phase in (-1, 1):
-            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap, node.part))
+            self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap, node.part,
+                                   node.alpha))
 
 
 def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set, net: str | None = None) -> tuple | None:
