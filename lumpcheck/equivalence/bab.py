@@ -20,6 +20,7 @@ from ..bounds.coupling import Coupling
 from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
 from . import alpha
+from .alpha_nodes import close_with_optimised_slopes, select
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
@@ -145,47 +146,6 @@ def with_partner_slopes(slopes: tuple, res: BatchBounds, e: int, coupling: Coupl
         rec["p_vals"][diff, 2] = ch.p_qu[e, t[diff]]
         rec["p_vals"][diff, 3] = ch.p_ql[e, t[diff]]
     return slopes
-
-
-def select(res: BatchBounds, idx: np.ndarray) -> BatchBounds:
-    """The rows idx of every per-box array of a batch's bounds."""
-    from dataclasses import fields, replace as dc_replace
-
-    def pick(v):
-        if v is None:
-            return None
-        if isinstance(v, np.ndarray):
-            return v[idx]
-        if isinstance(v, tuple):
-            return tuple(pick(x) for x in v)
-        if isinstance(v, list):
-            return [pick(x) for x in v]
-        if isinstance(v, dict):
-            return {k: pick(x) for k, x in v.items()}
-        return dc_replace(v, **{f.name: pick(getattr(v, f.name)) for f in fields(v)})
-
-    return BatchBounds(**{f.name: pick(getattr(res, f.name)) for f in fields(res)})
-
-
-def assign_rows(res: BatchBounds, idx: np.ndarray, other: BatchBounds) -> None:
-    """Overwrite the rows idx of every per-box array of res with other's rows (same structure), in place."""
-    from dataclasses import fields
-
-    def put(v, w):
-        if isinstance(v, np.ndarray):
-            v[idx] = w
-        elif isinstance(v, (tuple, list)):
-            for x, y in zip(v, w):
-                put(x, y)
-        elif isinstance(v, dict):
-            for k in v:
-                put(v[k], w[k])
-        elif v is not None:
-            for f in fields(v):
-                put(getattr(v, f.name), getattr(w, f.name))
-
-    for f in fields(res):
-        put(getattr(res, f.name), getattr(other, f.name))
 
 
 # ---------------------------------------------------------------- phases of ReLU-split nodes
@@ -350,7 +310,7 @@ class Search:
             res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None)
             if alpha.available():
                 t = time.monotonic()
-                self._close_with_optimised_slopes(batch, part, lo, hi, objective, phases, res)
+                close_with_optimised_slopes(self.p, self.deadline, self.stats, batch, part, lo, hi, objective, phases, res)
                 self.stats["alpha_s"] = self.stats.get("alpha_s", 0.0) + time.monotonic() - t
         elif self.p.strategy == "relu":
             prior = None if self.p.refresh else self.root
@@ -358,49 +318,6 @@ class Search:
         else:
             res = run(self.p.coupling, lo, hi, objective)
         return res, classes
-
-    def _close_with_optimised_slopes(self, batch: list[Node], part: str, lo, hi, objective: Objective, phases,
-                                     res: BatchBounds) -> None:
-        """Bound the nodes DeepPoly's slopes leave open again with optimised slopes; the nodes this closes take
-        those bounds (and slopes, recorded in their leaves) in `res`. Open nodes keep DeepPoly's bounds (and the
-        search's splits) and remember the slopes for their children."""
-        idx = np.flatnonzero(~res.closed)
-        if not len(idx):
-            return
-        sub = [batch[i] for i in idx]
-        obj = Objective(self.p.mode, objective.classes[idx], part)
-        ph = None if phases is None else [(pa[idx], pb[idx]) for pa, pb in phases]
-        slopes = self._optimised_slopes(sub, part, lo[idx], hi[idx], obj, ph)
-        if slopes is None:
-            return
-        tight = run_single(self.p.coupling, part, lo[idx], hi[idx], obj, slopes=slopes, phases=ph, scores=ph is not None)
-        sizes = [layer.size for layer in self.p.coupling.chain_b]
-        for j, node in enumerate(sub):
-            node.alpha = tuple(ch.a_sl[j] if part == "a" else ch.p_sl[j, :sizes[k]] for k, ch in enumerate(tight.choices))
-        closed = np.flatnonzero(tight.closed)
-        self.stats["alpha_closed"] = self.stats.get("alpha_closed", 0) + len(closed)
-        if len(closed):
-            assign_rows(res, idx[closed], select(tight, closed))
-
-    def _optimised_slopes(self, batch: list[Node], part: str, lo, hi, objective: Objective, phases) -> list | None:
-        """Lower slopes for one network's bounds proposed by the optimiser (None: DeepPoly's), starting from the
-        nodes' parents' slopes. Any slope is sound: the bound code derives the offsets."""
-        root = all(not node.path for node in batch)
-        steps = self.p.alpha_root_steps if root else self.p.alpha_steps
-        layers = self.p.coupling.chain_a if part == "a" else self.p.coupling.chain_b
-        key = "a_sl" if part == "a" else "p_sl"
-        init = None
-        if any(node.alpha is not None for node in batch):
-            init = [np.array([np.full(layers[k].size, np.nan) if node.alpha is None else node.alpha[k] for node in batch])
-                    for k in range(len(layers) - 1)]
-        if steps <= 0:
-            return None if init is None else [{key: s} for s in init]  # the parents' slopes as they are
-        ph = None if phases is None else [p[0 if part == "a" else 1] for p in phases]
-        proposed = alpha.optimise(layers, lo, hi, objective.rows(self.p.coupling, len(batch))[part], ph, steps=steps,
-                                  joint=root or self.p.alpha_joint, deadline=self.deadline, init=init)
-        if proposed is None:
-            return None if init is None else [{key: s} for s in init]
-        return [{key: s} for s in proposed]
 
     def _attack_round(self, starts: np.ndarray | None, full: bool = True) -> Counterexample | None:
         t = time.monotonic()
