@@ -1,0 +1,179 @@
+"""Optimised lower ReLU slopes (alpha-CROWN style) for one network's margin bounds: an untrusted float search.
+
+For one network's chain, a batch of boxes (with ReLU phase restrictions) and the margin rows of a classification
+objective, projected Adam steps on the lower slopes of the unstable neurons lower the CROWN upper bounds of the
+rows. With `joint`, every hidden layer's bounds are recomputed from the same slopes at every step (as
+`bounds.difference.run_single` and the checker derive them, so the optimiser sees the bound that will be
+certified, up to rounding); without it the hidden-layer bounds are computed once with DeepPoly slopes and only
+the output rows are optimised (cheap, for batches of branch-and-bound nodes).
+
+Floats only, no rounding control: the slopes proposed here are handed to the sound bound code, which derives valid
+offsets for any slope (and the certificate records them for the checker), so a poor or wrong proposal can only
+loosen a bound, never make one unsound. Needs torch (imported lazily); without it `available()` is False and
+callers keep the default slopes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+STEPS = 30
+"""Projected Adam steps per optimisation."""
+LR = 0.25
+"""Adam learning rate on slopes in [a, 1] (a: the activation's negative-side slope, 0 for ReLU)."""
+
+_torch = None
+
+
+def available() -> bool:
+    """Is torch importable (then slopes can be optimised)?"""
+    global _torch
+    if _torch is None:
+        try:
+            import torch
+        except ImportError:
+            _torch = False
+        else:
+            torch.set_num_threads(1)  # one core per search process: the searches run one process per core
+            _torch = torch
+    return _torch is not False
+
+
+def supported(layers) -> bool:
+    """Every hidden activation has one exact negative-side slope (ReLU, leaky ReLU with a float slope, identity)."""
+    return all(np.array_equal(l.alpha_lo, l.alpha_hi) for l in layers[:-1])
+
+
+class _Model:
+    """CROWN bounds of one chain in torch float64 (no outward rounding: proposals only)."""
+
+    def __init__(self, layers, xl, xu, phases):
+        t = _torch
+        self.W = [t.from_numpy(np.ascontiguousarray(l.weight, dtype=np.float64)) for l in layers]
+        self.b = [t.from_numpy(np.asarray(l.bias, dtype=np.float64)) for l in layers]
+        self.a = [t.from_numpy(np.asarray(l.alpha_lo, dtype=np.float64)) for l in layers[:-1]]
+        self.c = t.from_numpy(0.5 * xl + 0.5 * xu)
+        self.r = t.from_numpy(0.5 * xu - 0.5 * xl)
+        self.phases = None if phases is None else [t.from_numpy(np.asarray(p, dtype=np.float64)) for p in phases]
+        self.depth = len(layers)
+
+    def backsub(self, k: int, C, rel):
+        """Upper bounds (N, R) of C·p_k for C (N, R, n_k) or (R, n_k), with the relaxations of layers < k."""
+        t = _torch
+        const = C @ self.b[k]
+        C = C @ self.W[k]
+        for j in range(k - 1, -1, -1):
+            su, mu, sl = rel[j]
+            Cp, Cn = C.clamp(min=0), C.clamp(max=0)
+            const = const + (Cp * mu[:, None, :]).sum(-1)
+            D = Cp * su[:, None, :] + Cn * sl[:, None, :]
+            const = const + D @ self.b[j]
+            C = D @ self.W[j]
+        return const + t.einsum("nri,ni->nr", C, self.c) + t.einsum("nri,ni->nr", C.abs(), self.r)
+
+    def relax(self, k: int, lo, hi, alpha):
+        """(su, mu, sl) of layer k from its bounds; alpha None: DeepPoly's lower slope. Also the slope used."""
+        t = _torch
+        a = self.a[k]
+        unstable = (lo < 0) & (hi > 0)
+        width = t.where(unstable, hi - lo, t.ones_like(lo))
+        chord = t.where(unstable, (hi - a * lo) / width, t.ones_like(lo))
+        stable = t.where(lo >= 0, t.ones_like(lo), a.expand_as(lo))
+        su = t.where(unstable, chord, stable)
+        mu = t.where(unstable, (a - chord) * lo, t.zeros_like(lo))
+        tangent = t.where(hi >= -lo, t.ones_like(lo), a.expand_as(lo))
+        s = tangent if alpha is None else alpha
+        sl = t.where(unstable, s, stable)
+        return (su, mu, sl), s
+
+    def bounds(self, rows, alphas, fixed=None):
+        """Upper bounds of the rows; per hidden layer the lower slopes in use; and the layers' (lo, hi)."""
+        t = _torch
+        rel, used, ranges = [], [], []
+        for k in range(self.depth - 1):
+            if fixed is not None:
+                lo, hi = fixed[k]
+            else:
+                lo, hi = self._layer(k, rel, ranges)
+            ranges.append((lo, hi))
+            r, s = self.relax(k, lo, hi, None if alphas is None else alphas[k])
+            rel.append(r)
+            used.append(s)
+        return self.backsub(self.depth - 1, t.as_tensor(rows), rel), used, ranges
+
+    def _layer(self, k: int, rel, ranges):
+        t = _torch
+        W, b = self.W[k], self.b[k]
+        if k == 0:
+            mid = self.c @ W.T + b
+            rad = self.r @ W.abs().T
+            lo, hi = mid - rad, mid + rad
+        else:
+            plo, phi = ranges[k - 1]
+            a = self.a[k - 1]
+            qlo = t.where(plo >= 0, plo, a * plo)
+            qhi = t.where(phi >= 0, phi, a * phi)
+            mid, rad = 0.5 * (qlo + qhi), 0.5 * (qhi - qlo)
+            ilo, ihi = mid @ W.T + b - rad @ W.abs().T, mid @ W.T + b + rad @ W.abs().T
+            n = W.shape[0]
+            eye = t.eye(n, dtype=t.float64)
+            up = self.backsub(k, t.cat([eye, -eye]), rel)
+            lo, hi = t.maximum(ilo, -up[:, n:]), t.minimum(ihi, up[:, :n])
+        if self.phases is not None:
+            ph = self.phases[k]
+            lo = t.where(ph > 0, lo.clamp(min=0), lo)
+            hi = t.where(ph < 0, hi.clamp(max=0), hi)
+        return lo, hi
+
+
+def optimise(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bool = True,
+             deadline: float | None = None, init: list | None = None) -> list[np.ndarray] | None:
+    """Proposed lower slopes per hidden layer ((N, n) float32 values in [a, 1]) for the boxes [xl, xu] (N, n_in)
+    under `phases` (per hidden layer (N, n) in {−1, 0, +1}, or None) and objective rows (N, R, n_out): the best
+    iterate per box by its worst row. init: starting slopes per layer ((N, n), NaN = DeepPoly's), e.g. a parent
+    node's. None when torch is missing or the chain is unsupported."""
+    if not (available() and supported(layers)):
+        return None
+    t = _torch
+    model = _Model(layers, np.asarray(xl, dtype=np.float64), np.asarray(xu, dtype=np.float64), phases)
+    rows_t = t.as_tensor(np.asarray(rows, dtype=np.float64))
+    live = (rows_t != 0).any(-1)  # the own-class row is all zero
+    with t.no_grad():
+        upper, used, ranges = model.bounds(rows_t, None)
+        if init is not None:
+            start = [t.where(t.isnan(g), s, g.clamp(max=1.0)).maximum(a) for g, s, a in
+                     zip((t.as_tensor(np.asarray(v, dtype=np.float64)) for v in init), used, model.a)]
+            upper, used, ranges = model.bounds(rows_t, start)
+    fixed = None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
+    alphas = [s.detach().clone().requires_grad_(True) for s in used]
+    lows = [a.expand_as(s) for a, s in zip(model.a, used)]
+    best = [s.detach().clone() for s in used]
+    best_score = _score(upper, live)
+    opt = t.optim.Adam(alphas, lr=LR)
+    for _ in range(steps):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        upper, _, _ = model.bounds(rows_t, alphas, fixed)
+        score = _score(upper.detach(), live)
+        better = score < best_score
+        if better.any():
+            for bst, al in zip(best, alphas):
+                bst[better] = al.detach()[better]
+            best_score = t.where(better, score, best_score)
+        if bool((best_score < 0).all()):
+            break
+        loss = (t.where(live, upper.clamp(min=0) + 0.01 * upper, t.zeros_like(upper))).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with t.no_grad():
+            for al, lo in zip(alphas, lows):
+                al.copy_(t.maximum(t.minimum(al, t.ones_like(al)), lo))
+    return [bst.numpy().astype(np.float32).astype(np.float64) for bst in best]
+
+
+def _score(upper, live):
+    """Per box, its worst live row's upper bound (the box closes when this is negative)."""
+    return _torch.where(live, upper, _torch.full_like(upper, -float("inf"))).amax(dim=1)

@@ -1,0 +1,101 @@
+"""One-network bounds of ReLU-split nodes with optimised lower slopes (equivalence/alpha.py): the nodes DeepPoly's
+slopes leave open are bounded again with proposed slopes, and those this closes take the new bounds (whose slopes
+their leaves record, so the checker re-derives them). The search's splits keep following DeepPoly's bounds.
+Any slope is sound (the bound code derives the offsets); a proposal can only fail to close a node."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..bounds.difference import BatchBounds, run_single
+from . import alpha
+from .objective import Objective
+
+
+def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: list, part: str, lo, hi,
+                                objective: Objective, phases, res: BatchBounds) -> None:
+    """Bound the nodes DeepPoly's slopes leave open again with optimised slopes; the nodes this closes take
+    those bounds (and slopes, recorded in their leaves) in `res`. Open nodes keep DeepPoly's bounds (and the
+    search's splits) and remember the slopes for their children."""
+    idx = np.flatnonzero(~res.closed)
+    if not len(idx):
+        return
+    sub = [batch[i] for i in idx]
+    obj = Objective(problem.mode, objective.classes[idx], part)
+    ph = None if phases is None else [(pa[idx], pb[idx]) for pa, pb in phases]
+    slopes = _optimised_slopes(problem, deadline, sub, part, lo[idx], hi[idx], obj, ph)
+    if slopes is None:
+        return
+    tight = run_single(problem.coupling, part, lo[idx], hi[idx], obj, slopes=slopes, phases=ph, scores=ph is not None)
+    sizes = [layer.size for layer in problem.coupling.chain_b]
+    for j, node in enumerate(sub):
+        node.alpha = tuple(ch.a_sl[j] if part == "a" else ch.p_sl[j, :sizes[k]] for k, ch in enumerate(tight.choices))
+    closed = np.flatnonzero(tight.closed)
+    stats["alpha_closed"] = stats.get("alpha_closed", 0) + len(closed)
+    if len(closed):
+        assign_rows(res, idx[closed], select(tight, closed))
+
+
+def _optimised_slopes(problem, deadline: float, batch: list, part: str, lo, hi, objective: Objective,
+                      phases) -> list | None:
+    """Lower slopes for one network's bounds proposed by the optimiser (None: DeepPoly's), starting from the
+    nodes' parents' slopes. Any slope is sound: the bound code derives the offsets."""
+    root = all(not node.path for node in batch)
+    steps = problem.alpha_root_steps if root else problem.alpha_steps
+    layers = problem.coupling.chain_a if part == "a" else problem.coupling.chain_b
+    key = "a_sl" if part == "a" else "p_sl"
+    init = None
+    if any(node.alpha is not None for node in batch):
+        init = [np.array([np.full(layers[k].size, np.nan) if node.alpha is None else node.alpha[k] for node in batch])
+                for k in range(len(layers) - 1)]
+    if steps <= 0:
+        return None if init is None else [{key: s} for s in init]  # the parents' slopes as they are
+    ph = None if phases is None else [p[0 if part == "a" else 1] for p in phases]
+    rows = objective.rows(problem.coupling, len(batch))[part]
+    proposed = alpha.optimise(layers, lo, hi, rows, ph, steps=steps, joint=root or problem.alpha_joint,
+                              deadline=deadline, init=init)
+    if proposed is None:
+        return None if init is None else [{key: s} for s in init]
+    return [{key: s} for s in proposed]
+
+
+def assign_rows(res: BatchBounds, idx: np.ndarray, other: BatchBounds) -> None:
+    """Overwrite the rows idx of every per-box array of res with other's rows (same structure), in place."""
+    from dataclasses import fields
+
+    def put(v, w):
+        if isinstance(v, np.ndarray):
+            v[idx] = w
+        elif isinstance(v, (tuple, list)):
+            for x, y in zip(v, w):
+                put(x, y)
+        elif isinstance(v, dict):
+            for k in v:
+                put(v[k], w[k])
+        elif v is not None:
+            for f in fields(v):
+                put(getattr(v, f.name), getattr(w, f.name))
+
+    for f in fields(res):
+        put(getattr(res, f.name), getattr(other, f.name))
+
+
+
+def select(res: BatchBounds, idx: np.ndarray) -> BatchBounds:
+    """The rows idx of every per-box array of a batch's bounds."""
+    from dataclasses import fields, replace as dc_replace
+
+    def pick(v):
+        if v is None:
+            return None
+        if isinstance(v, np.ndarray):
+            return v[idx]
+        if isinstance(v, tuple):
+            return tuple(pick(x) for x in v)
+        if isinstance(v, list):
+            return [pick(x) for x in v]
+        if isinstance(v, dict):
+            return {k: pick(x) for k, x in v.items()}
+        return dc_replace(v, **{f.name: pick(getattr(v, f.name)) for f in fields(v)})
+
+    return BatchBounds(**{f.name: pick(getattr(res, f.name)) for f in fields(res)})
