@@ -28,8 +28,8 @@ linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and 
 for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
 endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
 not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
-coefficient products D = A∘s and D @ W carry elementwise error bounds E1, E2 (A2 with n = 1 and n),
-charged as E1·max|z| and E2·max|h| using the already-sound concrete bounds of earlier layers.
+coefficient products D = A∘s and D @ W have errors bounded by A2 (n = 1 and n), charged against max|z| and max|h|,
+the already-sound concrete bounds of earlier layers, as Σ_l |D_il|·v_l + c (`FloatArith.substitute`, proof there).
 The float arithmetic of A1/A2 is in arith.py; LP/z3 tightening (untrusted search) in tighten.py.
 This module imports no solver: the checker trusts it (lumpcheck/checker re-runs `by_method`).
 """
@@ -63,14 +63,6 @@ class LayerBounds:
     lower: np.ndarray
     upper: np.ndarray
 
-
-
-def _pos(A: np.ndarray) -> np.ndarray:
-    return np.where(A > 0, A, 0)
-
-
-def _neg(A: np.ndarray) -> np.ndarray:
-    return np.where(A < 0, A, 0)
 
 
 def _absmax(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -281,7 +273,9 @@ class Propagation:
 
     def _concretize(self, A: np.ndarray, terms: list, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of rows [z; -z] = A·v + Σterms over lo <= v <= hi, as (lower z, upper z)."""
-        u = self.ar.upper(terms + [(_pos(A), hi), (_neg(A), lo)])
+        pos = A > 0
+        Ap = np.where(pos, A, 0)
+        u = self.ar.upper(terms + [(Ap, hi, Ap), (np.where(pos, 0, A), lo)])
         m = u.shape[-1] // 2
         return -u[..., m:], u[..., :m]
 
@@ -298,16 +292,13 @@ class Propagation:
         A, terms = self._start(k)
         for j in range(k - 1, -1, -1):
             r, a = self.relax[j], self.affine[j]
-            # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere)
-            D, E1 = self.ar.scale(A, np.where(A >= 0, r.su[..., None, :], r.sl[..., None, :]))
-            terms += [(_pos(A), r.mu), (_neg(A), r.ml), (D, a.bias)]
-            # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A
-            A, E2 = self.ar.product(D, a.weight)
-            if E1 is not None:
-                terms += [(E1, _absmax(*self.z[j])), (E2, _absmax(*self.inputs(j)))]
-            resid = self._resid(j)
-            if resid is not None:
-                terms.append((np.abs(D), resid))
+            # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere);
+            # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A; `substitute` charges the roundings
+            pos = A >= 0
+            Ap, An = np.where(pos, A, 0), np.where(pos, 0, A)
+            D, aD, A, err = self.ar.substitute(A, np.where(pos, r.su[..., None, :], r.sl[..., None, :]), a.weight,
+                                               _absmax(*self.z[j]), _absmax(*self.inputs(j)), self._resid(j))
+            terms += [(Ap, r.mu, Ap), (An, r.ml), (D, a.bias, aD)] + err
             terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
@@ -402,3 +402,42 @@ def test_box_is_rounded_outward():
     prop = propagate.Propagation(net, box, arith.FloatArith())
     assert all(Fraction(f) <= q for f, q in zip(prop.xl, box.lower))
     assert all(Fraction(f) >= q for f, q in zip(prop.xu, box.upper))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 5), st.integers(3, 9), st.integers(1, 6), st.booleans(), st.integers(0, 2**32))
+def test_substitute_error_terms_bound_the_exact_rounding_errors(batch, rows, m, n, tiny, seed):
+    """FloatArith.substitute: `upper` of its terms is >= Σ_l |A∘s - D|_il·zabs_l + Σ_k |D@W - S|_ik·habs_k +
+    Σ_l |D_il|·extra_l exactly (Fractions), with D@W cancelling to nearly 0 over >= 3 inexact products (the rounding
+    error dominates), at huge and at subnormal magnitudes, batched (one propagation per sub-box) or not."""
+    rng = np.random.default_rng(seed)
+    scale = 2.0**-1060 if tiny else 1.0
+    lead = (batch,) if batch else ()
+    big = lambda *shape: rng.normal(size=shape) * 10.0 ** rng.integers(-12, 12, size=shape)  # noqa: E731
+    A, s, W = big(*lead, rows, m) * scale, big(*lead, rows, m) / 3, big(m, n)
+    first = (0,) * len(lead) + (0,)
+    A[first + (-1,)], s[first + (-1,)] = scale * 3, 1.0
+    D = A * s
+    with np.errstate(all="ignore"):  # the first row of D @ W cancels to nearly 0
+        W[-1] = -(D[first][:-1] @ W[:-1]) / D[first + (-1,)]
+    assume(np.all(np.isfinite(W)) and np.all(np.isfinite(np.abs(D) @ np.abs(W))))
+    zabs, habs = np.abs(big(*lead, m)) * scale, np.abs(big(*lead, n))
+    extra = np.abs(big(m)) * 1e-20
+    ar = arith.FloatArith()
+    D2, aD, S, terms = ar.substitute(A, s, W, zabs, habs, extra)
+    assert np.array_equal(D2, D) and np.array_equal(aD, np.abs(D)) and np.array_equal(S, np.matmul(D, W))
+    U = ar.upper(terms)
+    F = np.vectorize(Fraction, otypes=[object])
+    Aq, sq, Wq, Dq, Sq, zq, hq, eq = map(F, (A, s, W, D, S, zabs, habs, extra))
+    err = (np.abs(Aq * sq - Dq) * zq[..., None, :]).sum(axis=-1)
+    err = err + (np.abs(np.matmul(Dq, Wq) - Sq) * hq[..., None, :]).sum(axis=-1) + (np.abs(Dq) * eq).sum(axis=-1)
+    assert U.shape == err.shape
+    assert all(e <= Fraction(u) for e, u in zip(err.reshape(-1), U.reshape(-1)))
+    assert any(e > 0 for e in err.reshape(-1))  # the rounding errors are really there
+
+
+def test_substitute_raises_on_overflow():
+    ar = arith.FloatArith()
+    A = np.array([[1e300, 1.0]])
+    with pytest.raises(arith.FloatOverflow), np.errstate(over="ignore", invalid="ignore"):
+        ar.substitute(A, np.array([[1e300, 1.0]]), np.ones((2, 2)), np.ones(2), np.ones(2))
