@@ -132,9 +132,13 @@ class FloatArith:
             raise FloatOverflow
         return U
 
-    def substitute(self, A: np.ndarray, s: np.ndarray, W: np.ndarray, zabs: np.ndarray, habs: np.ndarray,
+    def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
+                   zabs: np.ndarray, habs: np.ndarray,
                    extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-        """One back-substitution step: D = fl(A∘s), |D|, S = fl(D @ W), and terms whose `upper` is >= the rounding
+        """One back-substitution step for A = Ap + An (Ap >= 0 >= An, at each entry one of them ±0; finite) and
+        slopes su (where A >= 0) and sl (elsewhere), s for short: D = fl(A∘s), computed as fl(fl(Ap∘su) + fl(An∘sl))
+        (one addend is a product with ±0, so ±0 and exact: the sum is exactly the other, rounded, product), |D|,
+        S = fl(D @ W), and terms whose `upper` is >= the rounding
         error charged on inputs bounded by zabs, habs (>= 0), per row i (and batch entry), exactly:
 
             Σ_l |(A∘s)_il - D_il|·zabs_l + Σ_k |(D @ W)_ik - S_ik|·habs_k + Σ_l |D_il|·extra_l.
@@ -149,7 +153,8 @@ class FloatArith:
         for len, m·len < 2^50). The returned terms are [(|D|, v), (c, 1)]: `upper` of them bounds Σ_l |D_il|·v_l + c.
         Instead of the elementwise error matrices |A∘s - D| and |D@W - S| and a second product |D| @ |W|, this costs
         one product |W| @ habs and one |D| @ v per step. FloatOverflow if D or S is not finite."""
-        D = A * s
+        D = Ap * su
+        D += An * sl
         S = np.matmul(D, W)  # batched D (B, rows, m): one product per entry, kept small so BLAS does not thread
         if not (_finite(D) and _finite(S)):
             raise FloatOverflow
@@ -184,10 +189,11 @@ class ExactArith:
     def upper(self, terms: Sequence[tuple]) -> np.ndarray:
         return sum((apply(t[0], t[1]) for t in terms[1:]), apply(terms[0][0], terms[0][1]))
 
-    def substitute(self, A: np.ndarray, s: np.ndarray, W: np.ndarray, zabs: np.ndarray, habs: np.ndarray,
+    def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
+                   zabs: np.ndarray, habs: np.ndarray,
                    extra: np.ndarray | None = None) -> tuple[np.ndarray, None, np.ndarray, list]:
-        """D = A∘s and D @ W exactly: no rounding error to charge (extra is None on the exact path)."""
-        D = A * s
+        """D = Ap∘su + An∘sl and D @ W exactly: no rounding error to charge (extra is None on the exact path)."""
+        D = Ap * su + An * sl
         return D, None, np.matmul(D, W), []
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:

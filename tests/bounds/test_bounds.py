@@ -414,9 +414,10 @@ def test_substitute_error_terms_bound_the_exact_rounding_errors(batch, rows, m, 
     scale = 2.0**-1060 if tiny else 1.0
     lead = (batch,) if batch else ()
     big = lambda *shape: rng.normal(size=shape) * 10.0 ** rng.integers(-12, 12, size=shape)  # noqa: E731
-    A, s, W = big(*lead, rows, m) * scale, big(*lead, rows, m) / 3, big(m, n)
+    A, su, sl, W = big(*lead, rows, m) * scale, big(*lead, 1, m) / 3, big(*lead, 1, m) / 3, big(m, n)
     first = (0,) * len(lead) + (0,)
-    A[first + (-1,)], s[first + (-1,)] = scale * 3, 1.0
+    A[first + (-1,)], su[(0,) * len(lead) + (0, -1)] = scale * 3, 1.0
+    s = np.where(A >= 0, su, sl)  # the slope each entry uses
     D = A * s
     with np.errstate(all="ignore"):  # the first row of D @ W cancels to nearly 0
         W[-1] = -(D[first][:-1] @ W[:-1]) / D[first + (-1,)]
@@ -424,10 +425,13 @@ def test_substitute_error_terms_bound_the_exact_rounding_errors(batch, rows, m, 
     zabs, habs = np.abs(big(*lead, m)) * scale, np.abs(big(*lead, n))
     extra = np.abs(big(m)) * 1e-20
     ar = arith.FloatArith()
-    D2, aD, S, terms = ar.substitute(A, s, W, zabs, habs, extra)
+    Ap, An = propagate._signs(A)
+    assert np.array_equal(Ap + An, A) and np.all(Ap >= 0) and np.all(An <= 0)
+    D2, aD, S, terms = ar.substitute(Ap, An, su, sl, W, zabs, habs, extra)
     assert np.array_equal(D2, D) and np.array_equal(aD, np.abs(D)) and np.array_equal(S, np.matmul(D, W))
     U = ar.upper(terms)
     F = np.vectorize(Fraction, otypes=[object])
+    s = np.broadcast_to(s, A.shape)
     Aq, sq, Wq, Dq, Sq, zq, hq, eq = map(F, (A, s, W, D, S, zabs, habs, extra))
     err = (np.abs(Aq * sq - Dq) * zq[..., None, :]).sum(axis=-1)
     err = err + (np.abs(np.matmul(Dq, Wq) - Sq) * hq[..., None, :]).sum(axis=-1) + (np.abs(Dq) * eq).sum(axis=-1)
@@ -440,4 +444,4 @@ def test_substitute_raises_on_overflow():
     ar = arith.FloatArith()
     A = np.array([[1e300, 1.0]])
     with pytest.raises(arith.FloatOverflow), np.errstate(over="ignore", invalid="ignore"):
-        ar.substitute(A, np.array([[1e300, 1.0]]), np.ones((2, 2)), np.ones(2), np.ones(2))
+        ar.substitute(A, 0 * A, np.array([[1e300, 1.0]]), np.ones((1, 2)), np.ones((2, 2)), np.ones(2), np.ones(2))
