@@ -174,6 +174,27 @@ def test_split_bounds_are_sound_and_tighter(case, parts):
         assert_contains(split, preactivations(net, x))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nets_boxes_points(), st.integers(1, 3), st.data())
+def test_split_bounds_of_a_layer_cut_to_some_rows_are_those_rows_of_the_whole_split(case, parts, data):
+    """What the checker relies on to re-run a split only for the open claims of the deepest layer: a network cut
+    after layer d, whose layer d keeps only some rows, gets exactly the whole split's bounds for those rows (and for
+    the layers before d), with whole-box bounds passed in (split_bounds(whole=)) or recomputed."""
+    net, box, _ = case
+    full = split_bounds(net, box, parts=parts)
+    d = data.draw(st.integers(1, len(net.layers)))
+    last = net.layers[d - 1]
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, last.weight.shape[0] - 1), min_size=1))))
+    cut = Network([*net.layers[: d - 1], Layer(last.weight[rows], last.bias[rows], last.activation)])
+    whole = symbolic_bounds(net, box)[:d]
+    known = [*whole[:-1], LayerBounds(whole[-1].lower[rows], whole[-1].upper[rows])]
+    for given_whole in (known, None):
+        got = split_bounds(cut, box, parts=parts, whole=given_whole)
+        for b, f in zip(got[:-1], full[: d - 1]):
+            assert np.array_equal(b.lower, f.lower) and np.array_equal(b.upper, f.upper)
+        assert np.array_equal(got[-1].lower, full[d - 1].lower[rows]) and np.array_equal(got[-1].upper, full[d - 1].upper[rows])
+
+
 # ---------------------------------------------------------------- hand-computed examples
 
 
