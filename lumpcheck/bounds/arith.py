@@ -156,7 +156,8 @@ class FloatArith:
         D = Ap * su
         D += An * sl
         S = np.matmul(D, W)  # batched D (B, rows, m): one product per entry, kept small so BLAS does not thread
-        if not (_finite(D) and _finite(S)):
+        aD = np.abs(D)
+        if not (aD.size == 0 or np.isfinite(aD.max())) or not _finite(S):
             raise FloatOverflow
         m = W.shape[-2]
         if m > 2**40 or m * habs.shape[-1] >= 2**50 or zabs.shape[-1] >= 2**50:
@@ -165,9 +166,8 @@ class FloatArith:
         v = _up(_up(zabs * 2.0**-52) + _up(g * (m * 2.0**-52)))
         if extra is not None:
             v = _up(v + extra)
-        c = _up(_up(zabs.max(axis=-1) * (zabs.shape[-1] * 2.0**-1072))
-                + _up(habs.max(axis=-1) * (m * habs.shape[-1] * 2.0**-1072)))
-        aD = np.abs(D)
+        c = _up(_up(zabs.max(axis=-1, initial=0.0) * (zabs.shape[-1] * 2.0**-1072))
+                + _up(habs.max(axis=-1, initial=0.0) * (m * habs.shape[-1] * 2.0**-1072)))
         return D, aD, S, [(aD, v, aD), (c[..., None, None], self.one, c[..., None, None])]
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:

@@ -66,10 +66,9 @@ class LayerBounds:
 
 
 def _signs(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(A⁺, A⁻) = (A where A >= 0 else 0, A where A < 0 else 0), so A = A⁺ + A⁻ exactly: A·[A >= 0] is A or ±0
-    (A finite), A - A⁺ is A - A = 0 or A - (±0) = A. Cheaper than np.where."""
-    Ap = A * (A >= 0)
-    return Ap, A - Ap
+    """(A⁺, A⁻) = (max(A, 0), min(A, 0)) elementwise: at each entry one of them is A and the other a zero, so
+    A = A⁺ + A⁻ exactly. Cheaper than np.where."""
+    return np.maximum(A, 0), np.minimum(A, 0)
 
 
 def _absmax(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -301,9 +300,15 @@ class Propagation:
             # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere);
             # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A; `substitute` charges the roundings
             Ap, An = _signs(A)
-            D, aD, A, err = self.ar.substitute(Ap, An, r.su[..., None, :], r.sl[..., None, :], a.weight,
-                                               _absmax(*self.z[j]), _absmax(*self.inputs(j)), self._resid(j))
-            terms += [(Ap, r.mu, Ap), (An, r.ml), (D, a.bias, aD)] + err
+            terms += [(Ap, r.mu, Ap), (An, r.ml)]
+            # neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j, D·W_j and the errors
+            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
+            if len(live) < r.su.shape[-1]:
+                Ap, An = Ap[..., live], An[..., live]
+            resid, zabs = self._resid(j), _absmax(*self.z[j])[..., live]
+            D, aD, A, err = self.ar.substitute(Ap, An, r.su[..., None, live], r.sl[..., None, live], a.weight[live],
+                                               zabs, _absmax(*self.inputs(j)), None if resid is None else resid[..., live])
+            terms += [(D, a.bias[live], aD)] + err
             terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
 

@@ -158,9 +158,9 @@ class StrictVerifier:
         """Sound bounds of the original's layers on the box for the phase claims. For 'split', the whole box's
         symbolic bounds first (sound, so a claim they confirm holds); the split (the recorded method) decides the rest
         and gives their reasons. It runs on the original's first layers up to the deepest claim still open, that
-        layer cut to its open claims' neurons: every bound of a layer depends only on the layers before it, and each
-        neuron's own row of that layer (interval and back-substitution work row by row), so those neurons get the
-        bounds the whole split would give them; the other neurons keep their whole-box bounds."""
+        layer cut to its open claims' neurons (if its arrays are floats): every bound of a layer depends only on the
+        layers before it, and each neuron's own row of that layer (interval and back-substitution work row by row), so
+        those neurons get the bounds the whole split would give them; the other neurons keep their whole-box bounds."""
         if method != "split":
             return by_method(self.a, self.box, method, parts)
         whole = by_method(self.a, self.box, "symbolic", parts)
@@ -169,9 +169,12 @@ class StrictVerifier:
         depth = max((ell for ell, rows in enumerate(open_rows, start=1) if rows), default=0)
         if not depth:
             return whole
-        rows = np.array(open_rows[depth - 1])
         last = self.a.layers[depth - 1]
-        cut = Layer(last.weight[rows], last.bias[rows], last.activation)
+        if last.stored_weight.dtype == object or last.stored_bias.dtype == object:  # rows of Fractions may turn
+            rows, cut = np.arange(len(last.stored_bias)), last  # into floats, which changes the float path's terms
+        else:
+            rows = np.array(open_rows[depth - 1])
+            cut = Layer(last.stored_weight[rows], last.stored_bias[rows], last.activation)
         first = Network([*self.a.layers[: depth - 1], cut], source=self.a.source)
         known = [*whole[: depth - 1], LayerBounds(whole[depth - 1].lower[rows], whole[depth - 1].upper[rows])]
         split = split_bounds(first, self.box, parts=parts, whole=known)
