@@ -2,7 +2,7 @@
 
 Sound under assumptions A1 (round to nearest with gradual underflow, checked by `check_float_environment`) and A2
 (any summation order of a dot product) of propagate.py's docstring: every result is an upper bound of the exact
-value (`FloatArith.upper`), or comes with an elementwise error bound (`product`, `scale`).
+value (`FloatArith.upper`), or comes with terms whose upper bound covers its rounding errors (`substitute`).
 """
 
 from __future__ import annotations
@@ -108,11 +108,6 @@ class FloatArith:
     exact = False
     one = np.ones(1)
 
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """fl(X @ Y) and an elementwise bound on its error."""
-        S = np.matmul(X, Y)  # X batched (B, rows, n): one product per entry, kept small so BLAS does not thread
-        return S, _enclose(S, np.matmul(np.abs(X), np.abs(Y)), X.shape[-1])
-
     def upper(self, terms: Sequence[tuple]) -> np.ndarray:
         """A float >= Σ_t X_t @ y_t exactly, per row (and batch entry). Each row is one dot product of length
         n = Σ_t n_t, evaluated as fl(Σ_t fl(X_t @ y_t)): some order of its rounded products and sums, so A2 bounds
@@ -138,8 +133,8 @@ class FloatArith:
         """One back-substitution step for A = Ap + An (Ap >= 0 >= An, at each entry one of them ±0; finite) and
         slopes su (where A >= 0) and sl (elsewhere), s for short: D = fl(A∘s), computed as fl(fl(Ap∘su) + fl(An∘sl))
         (one addend is a product with ±0, so ±0 and exact: the sum is exactly the other, rounded, product), |D|,
-        S = fl(D @ W), and terms whose `upper` is >= the rounding
-        error charged on inputs bounded by zabs, habs (>= 0), per row i (and batch entry), exactly:
+        S = fl(D @ W), and terms whose `upper` is >= the rounding error charged on inputs bounded by zabs, habs
+        (>= 0), per row i (and batch entry), exactly:
 
             Σ_l |(A∘s)_il - D_il|·zabs_l + Σ_k |(D @ W)_ik - S_ik|·habs_k + Σ_l |D_il|·extra_l.
 
@@ -182,9 +177,6 @@ class ExactArith:
 
     exact = True
     one = np.array([Fraction(1)], dtype=object)
-
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, None]:
-        return np.matmul(X, Y), None
 
     def upper(self, terms: Sequence[tuple]) -> np.ndarray:
         return sum((apply(t[0], t[1]) for t in terms[1:]), apply(terms[0][0], terms[0][1]))
