@@ -22,7 +22,8 @@ children, so the parent (and that floor) stays small.
 For comparison (issue 15, measured once, not re-run here): the only public implementation of the paper,
 LucaDeano/Lumpability, was 30-105x slower than lumpcheck at widths 64-512, and gave wrong outputs.
 
-Run: python benchmarks/perf.py [--quick] [--before REV] [--widths 512,1024,2048,4096] [--no-e2e] [--json OUT].
+Run: python benchmarks/perf.py [--quick] [--before REV] [--widths 512,1024,2048,4096] [--no-e2e] [--only SECTIONS]
+[--json OUT].
 Not a test.
 """
 
@@ -389,6 +390,8 @@ def main() -> None:
     ap.add_argument("--verify-widths", default="256,1024", help="widths for verify")
     ap.add_argument("--e2e-width", type=int, default=4096, help="width of the end-to-end run")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
+    ap.add_argument("--only", default="reduce,prove_check,verify,e2e",
+                    help="comma-separated sections to run (reduce, prove_check, verify, e2e); the others print empty")
     ap.add_argument("--quick", action="store_true", help="widths 256,512; no e2e; one run each")
     ap.add_argument("--repeat", type=int, default=2, help="runs per reduce measurement (best is kept)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per child process")
@@ -417,10 +420,17 @@ def main() -> None:
                 Path(args.json).write_text(json.dumps(done, indent=1))
             return rows
 
-        red = save_so_far("reduce", run_reduce(trees, ints(args.widths), tmp, args.repeat, args.timeout))
-        pc = save_so_far("prove_check", run_prove_check(trees, ints(args.check_widths), tmp, args.timeout))
-        ver = save_so_far("verify", run_verify(trees, ints(args.verify_widths), tmp, args.timeout))
-        e2e = save_so_far("e2e", [] if args.no_e2e else run_e2e(trees, args.e2e_width, tmp, args.timeout))
+        only = set(args.only.split(","))
+        if only - {"reduce", "prove_check", "verify", "e2e"}:
+            ap.error(f"--only: unknown sections {sorted(only - {'reduce', 'prove_check', 'verify', 'e2e'})}")
+        red = save_so_far("reduce", run_reduce(trees, ints(args.widths) if "reduce" in only else [], tmp, args.repeat,
+                                               args.timeout))
+        pc = save_so_far("prove_check", run_prove_check(trees, ints(args.check_widths), tmp, args.timeout)
+                         if "prove_check" in only else [])
+        ver = save_so_far("verify", run_verify(trees, ints(args.verify_widths) if "verify" in only else [], tmp,
+                                               args.timeout))
+        e2e = save_so_far("e2e", run_e2e(trees, args.e2e_width, tmp, args.timeout)
+                          if "e2e" in only and not args.no_e2e else [])
     report(rev[:12], red, pc, ver, e2e, args.e2e_width)
 
 

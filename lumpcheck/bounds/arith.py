@@ -2,7 +2,7 @@
 
 Sound under assumptions A1 (round to nearest with gradual underflow, checked by `check_float_environment`) and A2
 (any summation order of a dot product) of propagate.py's docstring: every result is an upper bound of the exact
-value (`FloatArith.upper`), or comes with an elementwise error bound (`product`, `scale`).
+value (`FloatArith.upper`), or comes with terms whose upper bound covers its rounding errors (`substitute`).
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ def enclose_difference(v: np.ndarray, s: np.ndarray, p: np.ndarray) -> tuple[np.
     return L, U
 
 
+def _finite(X: np.ndarray) -> bool:
+    """Every entry finite (NaN propagates through max and min)."""
+    return X.size == 0 or bool(np.isfinite(X.max()) and np.isfinite(X.min()))
+
+
 def apply(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """X @ y per row, X (rows, n) or batched (..., rows, n), y (n,) or batched (..., n)."""
     if y.ndim == 1:
@@ -103,27 +108,62 @@ class FloatArith:
     exact = False
     one = np.ones(1)
 
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """fl(X @ Y) and an elementwise bound on its error."""
-        S = np.matmul(X, Y)  # X batched (B, rows, n): one product per entry, kept small so BLAS does not thread
-        return S, _enclose(S, np.matmul(np.abs(X), np.abs(Y)), X.shape[-1])
-
-    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """fl(A * s) (columns scaled) and an elementwise bound on its error."""
-        D = A * s
-        return D, _enclose(D, np.abs(D), 1)
-
-    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def upper(self, terms: Sequence[tuple]) -> np.ndarray:
         """A float >= Σ_t X_t @ y_t exactly, per row (and batch entry). Each row is one dot product of length
         n = Σ_t n_t, evaluated as fl(Σ_t fl(X_t @ y_t)): some order of its rounded products and sums, so A2 bounds
-        its error by `_enclose` of fl(Σ_t fl(|X_t| @ |y_t|)) with that n."""
+        its error by `_enclose` of fl(Σ_t fl(|X_t| @ |y_t|)) with that n. A term may be (X, y, |X|) when the caller
+        has |X| at hand; if that is X itself (X >= 0) and y >= 0, X @ y is already a computed |X| @ |y|."""
         S = T = 0.0
-        for x, v in terms:
-            S, T = S + apply(x, v), T + apply(np.abs(x), np.abs(v))
-        U = _up(S + _enclose(S, T, sum(x.shape[-1] for x, _ in terms)))
+        for t in terms:
+            x, v = t[0], t[1]
+            ax = t[2] if len(t) > 2 else None
+            s = apply(x, v)
+            if ax is x and np.all(v >= 0):
+                S, T = S + s, T + s
+            else:
+                S, T = S + s, T + apply(np.abs(x) if ax is None else ax, np.abs(v))
+        U = _up(S + _enclose(S, T, sum(t[0].shape[-1] for t in terms)))
         if not np.all(np.isfinite(U)):
             raise FloatOverflow
         return U
+
+    def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
+                   zabs: np.ndarray, habs: np.ndarray,
+                   extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+        """One back-substitution step for A = Ap + An (Ap >= 0 >= An, at each entry one of them ±0; finite) and
+        slopes su (where A >= 0) and sl (elsewhere), s for short: D = fl(A∘s), computed as fl(fl(Ap∘su) + fl(An∘sl))
+        (one addend is a product with ±0, so ±0 and exact: the sum is exactly the other, rounded, product), |D|,
+        S = fl(D @ W), and terms whose `upper` is >= the rounding error charged on inputs bounded by zabs, habs
+        (>= 0), per row i (and batch entry), exactly:
+
+            Σ_l |(A∘s)_il - D_il|·zabs_l + Σ_k |(D @ W)_ik - S_ik|·habs_k + Σ_l |D_il|·extra_l.
+
+        Proof (A1, A2; m = the length of D's rows = W's rows, m <= 2^40). D_il is one rounded product: A2 with
+        n = 1 (T̂ = |D_il|) gives |(A∘s)_il - D_il| <= 2^-52·|D_il| + 2^-1072. S_ik is a length-m dot product: by A2
+        with the exact T (Higham Thm 3.1, γ_m <= m·2^-52 for m·2^-53 <= 1/2), |(D@W)_ik - S_ik| <=
+        m·2^-52·Σ_l |D_il||W_lk| + m·2^-1072. Summed against zabs and habs:
+            error_i <= Σ_l |D_il|·(2^-52·zabs_l + m·2^-52·Σ_k |W_lk|·habs_k + extra_l) + 2^-1072·(Σ_l zabs_l + m·Σ_k habs_k).
+        g = upper(|W| @ habs) >= Σ_k |W_lk|·habs_k exactly, so v (below, every op rounded up by `_up`) is >= the
+        bracket, and c >= the last term (Σ_l zabs_l <= len·max zabs; len·2^-1072 and m·len·2^-1072 are exact floats
+        for len, m·len < 2^50). The returned terms are [(|D|, v), (c, 1)]: `upper` of them bounds Σ_l |D_il|·v_l + c.
+        Instead of the elementwise error matrices |A∘s - D| and |D@W - S| and a second product |D| @ |W|, this costs
+        one product |W| @ habs and one |D| @ v per step. FloatOverflow if D or S is not finite."""
+        D = Ap * su
+        D += An * sl
+        S = np.matmul(D, W)  # batched D (B, rows, m): one product per entry, kept small so BLAS does not thread
+        aD = np.abs(D)
+        if not (aD.size == 0 or np.isfinite(aD.max())) or not _finite(S):
+            raise FloatOverflow
+        m = W.shape[-2]
+        if m > 2**40 or m * habs.shape[-1] >= 2**50 or zabs.shape[-1] >= 2**50:
+            raise ValueError("dot product too long for the error bound")
+        g = self.upper([(np.abs(W), habs)])
+        v = _up(_up(zabs * 2.0**-52) + _up(g * (m * 2.0**-52)))
+        if extra is not None:
+            v = _up(v + extra)
+        c = _up(_up(zabs.max(axis=-1, initial=0.0) * (zabs.shape[-1] * 2.0**-1072))
+                + _up(habs.max(axis=-1, initial=0.0) * (m * habs.shape[-1] * 2.0**-1072)))
+        return D, aD, S, [(aD, v, aD), (c[..., None, None], self.one, c[..., None, None])]
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
         return round_to_floats(values, up)
@@ -138,14 +178,15 @@ class ExactArith:
     exact = True
     one = np.array([Fraction(1)], dtype=object)
 
-    def product(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, None]:
-        return np.matmul(X, Y), None
+    def upper(self, terms: Sequence[tuple]) -> np.ndarray:
+        return sum((apply(t[0], t[1]) for t in terms[1:]), apply(terms[0][0], terms[0][1]))
 
-    def scale(self, A: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, None]:
-        return A * s, None
-
-    def upper(self, terms: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        return sum((apply(x, v) for x, v in terms[1:]), apply(*terms[0]))
+    def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
+                   zabs: np.ndarray, habs: np.ndarray,
+                   extra: np.ndarray | None = None) -> tuple[np.ndarray, None, np.ndarray, list]:
+        """D = Ap∘su + An∘sl and D @ W exactly: no rounding error to charge (extra is None on the exact path)."""
+        D = Ap * su + An * sl
+        return D, None, np.matmul(D, W), []
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
         return np.array(list(values), dtype=object)

@@ -28,8 +28,8 @@ linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and 
 for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
 endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
 not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
-coefficient products D = A∘s and D @ W carry elementwise error bounds E1, E2 (A2 with n = 1 and n),
-charged as E1·max|z| and E2·max|h| using the already-sound concrete bounds of earlier layers.
+coefficient products D = A∘s and D @ W have errors bounded by A2 (n = 1 and n), charged against max|z| and max|h|,
+the already-sound concrete bounds of earlier layers, as Σ_l |D_il|·v_l + c (`FloatArith.substitute`, proof there).
 The float arithmetic of A1/A2 is in arith.py; LP/z3 tightening (untrusted search) in tighten.py.
 This module imports no solver: the checker trusts it (lumpcheck/checker re-runs `by_method`).
 """
@@ -65,12 +65,10 @@ class LayerBounds:
 
 
 
-def _pos(A: np.ndarray) -> np.ndarray:
-    return np.where(A > 0, A, 0)
-
-
-def _neg(A: np.ndarray) -> np.ndarray:
-    return np.where(A < 0, A, 0)
+def _signs(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A⁺, A⁻) = (max(A, 0), min(A, 0)) elementwise: at each entry one of them is A and the other a zero, so
+    A = A⁺ + A⁻ exactly. Cheaper than np.where."""
+    return np.maximum(A, 0), np.minimum(A, 0)
 
 
 def _absmax(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -281,7 +279,8 @@ class Propagation:
 
     def _concretize(self, A: np.ndarray, terms: list, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of rows [z; -z] = A·v + Σterms over lo <= v <= hi, as (lower z, upper z)."""
-        u = self.ar.upper(terms + [(_pos(A), hi), (_neg(A), lo)])
+        Ap, An = _signs(A)
+        u = self.ar.upper(terms + [(Ap, hi, Ap), (An, lo)])
         m = u.shape[-1] // 2
         return -u[..., m:], u[..., :m]
 
@@ -298,16 +297,18 @@ class Propagation:
         A, terms = self._start(k)
         for j in range(k - 1, -1, -1):
             r, a = self.relax[j], self.affine[j]
-            # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere)
-            D, E1 = self.ar.scale(A, np.where(A >= 0, r.su[..., None, :], r.sl[..., None, :]))
-            terms += [(_pos(A), r.mu), (_neg(A), r.ml), (D, a.bias)]
-            # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A
-            A, E2 = self.ar.product(D, a.weight)
-            if E1 is not None:
-                terms += [(E1, _absmax(*self.z[j])), (E2, _absmax(*self.inputs(j)))]
-            resid = self._resid(j)
-            if resid is not None:
-                terms.append((np.abs(D), resid))
+            # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere);
+            # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A; `substitute` charges the roundings
+            Ap, An = _signs(A)
+            terms += [(Ap, r.mu, Ap), (An, r.ml)]
+            # neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j, D·W_j and the errors
+            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
+            if len(live) < r.su.shape[-1]:
+                Ap, An = Ap[..., live], An[..., live]
+            resid, zabs = self._resid(j), _absmax(*self.z[j])[..., live]
+            D, aD, A, err = self.ar.substitute(Ap, An, r.su[..., None, live], r.sl[..., None, live], a.weight[live],
+                                               zabs, _absmax(*self.inputs(j)), None if resid is None else resid[..., live])
+            terms += [(D, a.bias[live], aD)] + err
             terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
 
@@ -383,11 +384,13 @@ def symbolic_bounds(net: Network, box: Box, *, exact: bool = False) -> list[Laye
     return _propagate(net, box, exact, symbolic=True, prior=interval_bounds(net, box, exact=exact))
 
 
-def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exact: bool = False) -> list[LayerBounds]:
+def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exact: bool = False,
+                 whole: Sequence[LayerBounds] | None = None) -> list[LayerBounds]:
     """Symbolic bounds on a grid of sub-boxes (`parts` per input, or one count per input), hulled.
 
-    Sound because the cells cover the box; intersected with the whole box's symbolic bounds, so never
-    looser. Costs prod(parts) symbolic runs: for low-dimensional boxes (ACAS Xu) far cheaper than LP.
+    Sound because the cells cover the box; intersected with the whole box's symbolic bounds (`whole`, if the caller
+    has them: any sound bounds of net's layers on the box keep the result sound), so never looser. Costs
+    prod(parts) symbolic runs: for low-dimensional boxes (ACAS Xu) far cheaper than LP.
     """
     counts = [parts] * box.dim if isinstance(parts, int) else list(parts)
     if len(counts) != box.dim or min(counts, default=1) < 1:
@@ -402,7 +405,11 @@ def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exac
     for i in range(0, len(cells), size):
         for b in _cell_bounds(net, cells[i : i + size], exact):
             hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
-    return [_meet(w, h) for w, h in zip(symbolic_bounds(net, box, exact=exact), hull)]
+    if whole is None:
+        whole = symbolic_bounds(net, box, exact=exact)
+    if len(whole) != len(net.layers):
+        raise ValueError(f"whole-box bounds for {len(whole)} layers, the network has {len(net.layers)}")
+    return [_meet(w, h) for w, h in zip(whole, hull)]
 
 
 SPLIT_BATCH_ENTRIES = 1 << 20

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import z3
 
-from ..bounds import LayerBounds, by_method
+from ..bounds import LayerBounds, by_method, split_bounds
 from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
-from ..ir.network import Network, layers_only
+from ..ir.network import Layer, Network, layers_only
 from ..ir.relation import NeuronMap
 from ..ir.semantics import ComparisonError, compare
 from .document import AXIOMS, Claim, LayerClaim
@@ -155,18 +156,31 @@ class StrictVerifier:
 
     def _phase_bounds(self, method: str, parts: int) -> list[LayerBounds]:
         """Sound bounds of the original's layers on the box for the phase claims. For 'split', the whole box's
-        symbolic bounds first (sound, so a claim they confirm holds); the split (the recorded method, over the
-        original's first layers up to the deepest claim still open) decides the rest and gives their reasons."""
+        symbolic bounds first (sound, so a claim they confirm holds); the split (the recorded method) decides the rest
+        and gives their reasons. It runs on the original's first layers up to the deepest claim still open, that
+        layer cut to its open claims' neurons (if its arrays are floats): every bound of a layer depends only on the
+        layers before it, and each neuron's own row of that layer (interval and back-substitution work row by row), so
+        those neurons get the bounds the whole split would give them; the other neurons keep their whole-box bounds."""
         if method != "split":
             return by_method(self.a, self.box, method, parts)
         whole = by_method(self.a, self.box, "symbolic", parts)
-        open_layers = [ell for ell, claims in enumerate(self.claim.phases.layers, start=1)
-                       if any(not _phase_holds(whole[ell - 1], r, p) for r, p in claims.items())]
-        if not open_layers:
+        open_rows = [sorted(r for r, p in claims.items() if not _phase_holds(whole[ell - 1], r, p))
+                     for ell, claims in enumerate(self.claim.phases.layers, start=1)]
+        depth = max((ell for ell, rows in enumerate(open_rows, start=1) if rows), default=0)
+        if not depth:
             return whole
-        depth = max(open_layers)
-        first = Network(self.a.layers[:depth], source=self.a.source)
-        return by_method(first, self.box, method, parts) + whole[depth:]
+        last = self.a.layers[depth - 1]
+        if last.stored_weight.dtype == object or last.stored_bias.dtype == object:  # rows of Fractions may turn
+            rows, cut = np.arange(len(last.stored_bias)), last  # into floats, which changes the float path's terms
+        else:
+            rows = np.array(open_rows[depth - 1])
+            cut = Layer(last.stored_weight[rows], last.stored_bias[rows], last.activation)
+        first = Network([*self.a.layers[: depth - 1], cut], source=self.a.source)
+        known = [*whole[: depth - 1], LayerBounds(whole[depth - 1].lower[rows], whole[depth - 1].upper[rows])]
+        split = split_bounds(first, self.box, parts=parts, whole=known)
+        lower, upper = whole[depth - 1].lower.copy(), whole[depth - 1].upper.copy()
+        lower[rows], upper[rows] = split[-1].lower, split[-1].upper
+        return [*split[:-1], LayerBounds(lower, upper), *whole[depth:]]
 
     def _classify(self, ell: int, lay: LayerClaim | None) -> list[NeuronClaim]:
         """Layer ℓ's per-neuron claims (the output layer's: z_s ≡ z'_s); records the expected obligation ids and the

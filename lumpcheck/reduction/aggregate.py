@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..ir.exact import ONE, as_fractions, canonical, exact_add, exact_scale, gradual_underflow
+from ..ir.exact import ONE, as_fractions, canonical, exact_add, exact_scale, float32_rows_exact, gradual_underflow
 from ..ir.relation import LayerRelation
 
 CHUNK_BYTES = 1 << 22  # temporaries are processed in blocks of about 4 MB (cache-sized)
@@ -157,6 +157,10 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
     rest_src, rest_fac = terms.rows[rest], factor[rest]
     bounds = np.cumsum([0] + [len(t) for t in levels[1:]])
     wide = None if weight.dtype == np.float64 else np.empty((blocks(n_out, n_in)[0].stop, n_in)) if n_out else None
+    # rows of float32 weights whose exponent span proves every product and sum below exact (float32_rows_exact):
+    # they skip the exactness checks; the block's other rows are redone with them
+    proven = float32_rows_exact(weight, fval, len(levels)) if representable.all() else np.zeros(n_out, dtype=bool)
+    gather = _Gather(first_src, first_fac, rest_src, rest_fac, bounds)
     for blk in blocks(n_out, n_in):  # one pass over W, each block of rows worked on while in cache
         res, flag = ext[blk], bad[blk]
         if wide is None:
@@ -164,21 +168,14 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
         else:
             w = wide[: len(res)]
             np.copyto(w, weight[blk])
-        np.take(w, first_src, axis=1, out=res[:, :n0], mode="clip")
-        if not np.all(first_fac == 1):
-            res[:, :n0], inexact = exact_scale(res[:, :n0], first_fac[None, :])
-            flag[:, :n0] |= inexact
-        if not len(rest):
-            continue
-        part = np.take(w, rest_src, axis=1)
-        if not np.all(rest_fac == 1):
-            part, inexact = exact_scale(part, rest_fac[None, :])
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                flag[:, : hi - lo] |= inexact[:, lo:hi]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            total, inexact = exact_add(res[:, : hi - lo], part[:, lo:hi])
-            res[:, : hi - lo] = total
-            flag[:, : hi - lo] |= inexact
+        fast = proven[blk]
+        with np.errstate(over="ignore", invalid="ignore"):  # a row not proven is redone with the checks below
+            gather.run(w, res, flag, bool(fast.any()))
+        if fast.any() and not fast.all():
+            slow = np.flatnonzero(~fast)
+            sub, sub_flag = np.empty((len(slow), res.shape[1])), flag[slow]
+            gather.run(w[slow], sub, sub_flag, False)
+            res[slow, :n0], flag[slow] = sub[:, :n0], sub_flag
     ext[:, width] = bias
     for r, d in terms.offsets:
         prod, inexact = exact_scale(weight[:, r].astype(np.float64), np.float64(d))
@@ -191,6 +188,53 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
             ext = ext[:, np.append(np.argsort(order), width)]  # Fraction path: plain reduced-neuron order
             return Incoming(ext[:, :width], ext[:, width])
     return Incoming(ext[:, :width], ext[:, width], ext, order)
+
+
+@dataclass(frozen=True)
+class _Gather:
+    """One block's aggregated columns: level 0 gathered into the first columns, the further levels gathered together
+    and added onto prefixes of them (see `_aggregate_floats`)."""
+
+    first_src: np.ndarray
+    first_fac: np.ndarray
+    rest_src: np.ndarray
+    rest_fac: np.ndarray
+    bounds: np.ndarray
+
+    def run(self, w: np.ndarray, res: np.ndarray, flag: np.ndarray, proven: bool) -> None:
+        """res[:, :n0] = the block's aggregated columns; with proven=False, flag marks every entry whose products
+        or sums are not proven exact; proven=True skips those checks (only for rows float32_rows_exact passes)."""
+        n0 = len(self.first_src)
+        np.take(w, self.first_src, axis=1, out=res[:, :n0], mode="clip")
+        _scale(res[:, :n0], self.first_fac, flag[:, :n0], proven)
+        if not len(self.rest_src):
+            return
+        part = np.take(w, self.rest_src, axis=1)
+        inexact = _scale(part, self.rest_fac, None, proven)
+        for lo, hi in zip(self.bounds[:-1], self.bounds[1:]):
+            if proven:
+                res[:, : hi - lo] += part[:, lo:hi]
+                continue
+            if inexact is not None:
+                flag[:, : hi - lo] |= inexact[:, lo:hi]
+            total, inexact_sum = exact_add(res[:, : hi - lo], part[:, lo:hi])
+            res[:, : hi - lo] = total
+            flag[:, : hi - lo] |= inexact_sum
+
+
+def _scale(x: np.ndarray, fac: np.ndarray, flag: np.ndarray | None, proven: bool) -> np.ndarray | None:
+    """x *= fac (per column) in place; the mask of products not proven exact, or-ed into flag if given, else
+    returned (None: all exact)."""
+    if np.all(fac == 1):
+        return None
+    if proven:
+        x *= fac[None, :]
+        return None
+    x[...], inexact = exact_scale(x, fac[None, :])
+    if flag is None:
+        return inexact
+    flag |= inexact
+    return None
 
 
 def _float_factors(fac: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
@@ -174,6 +174,29 @@ def test_split_bounds_are_sound_and_tighter(case, parts):
         assert_contains(split, preactivations(net, x))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nets_boxes_points(), st.integers(1, 3), st.data())
+def test_split_bounds_of_a_layer_cut_to_some_rows_are_those_rows_of_the_whole_split(case, parts, data):
+    """What the checker relies on to re-run a split only for the open claims of the deepest layer: a network cut
+    after layer d, whose layer d keeps only some rows, gets exactly the whole split's bounds for those rows (and for
+    the layers before d), with whole-box bounds passed in (split_bounds(whole=)) or recomputed. Float layers only:
+    Fraction rows that happen to be floats become a float layer, without the residual terms of the whole."""
+    net, box, _ = case
+    full = split_bounds(net, box, parts=parts)
+    d = data.draw(st.integers(1, len(net.layers)))
+    last = net.layers[d - 1]
+    assume(last.stored_weight.dtype != object and last.stored_bias.dtype != object)  # (the checker's condition)
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, last.weight.shape[0] - 1), min_size=1))))
+    cut = Network([*net.layers[: d - 1], Layer(last.weight[rows], last.bias[rows], last.activation)])
+    whole = symbolic_bounds(net, box)[:d]
+    known = [*whole[:-1], LayerBounds(whole[-1].lower[rows], whole[-1].upper[rows])]
+    for given_whole in (known, None):
+        got = split_bounds(cut, box, parts=parts, whole=given_whole)
+        for b, f in zip(got[:-1], full[: d - 1]):
+            assert np.array_equal(b.lower, f.lower) and np.array_equal(b.upper, f.upper)
+        assert np.array_equal(got[-1].lower, full[d - 1].lower[rows]) and np.array_equal(got[-1].upper, full[d - 1].upper[rows])
+
+
 # ---------------------------------------------------------------- hand-computed examples
 
 
@@ -316,7 +339,8 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
     y = rng.normal(size=n) * 10.0 ** rng.integers(-20, 20, size=n)
     X[:, -1] = -(X[:, :-1] @ y[:-1]) / y[-1]  # rows summing to nearly 0: rounding error dominates the result
     U = arith.FloatArith().upper([(X, y)])
-    S, E = arith.FloatArith().product(X, y)
+    S = X @ y  # one rounded dot product per row, and its A2 error bound
+    E = arith._enclose(S, np.abs(X) @ np.abs(y), n)
     for i in range(m):
         exact = sum(Fraction(a) * Fraction(b) for a, b in zip(X[i], y))
         assert exact <= Fraction(U[i])
@@ -402,3 +426,46 @@ def test_box_is_rounded_outward():
     prop = propagate.Propagation(net, box, arith.FloatArith())
     assert all(Fraction(f) <= q for f, q in zip(prop.xl, box.lower))
     assert all(Fraction(f) >= q for f, q in zip(prop.xu, box.upper))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 5), st.integers(3, 9), st.integers(1, 6), st.booleans(), st.integers(0, 2**32))
+def test_substitute_error_terms_bound_the_exact_rounding_errors(batch, rows, m, n, tiny, seed):
+    """FloatArith.substitute: `upper` of its terms is >= Σ_l |A∘s - D|_il·zabs_l + Σ_k |D@W - S|_ik·habs_k +
+    Σ_l |D_il|·extra_l exactly (Fractions), with D@W cancelling to nearly 0 over >= 3 inexact products (the rounding
+    error dominates), at huge and at subnormal magnitudes, batched (one propagation per sub-box) or not."""
+    rng = np.random.default_rng(seed)
+    scale = 2.0**-1060 if tiny else 1.0
+    lead = (batch,) if batch else ()
+    big = lambda *shape: rng.normal(size=shape) * 10.0 ** rng.integers(-12, 12, size=shape)  # noqa: E731
+    A, su, sl, W = big(*lead, rows, m) * scale, big(*lead, 1, m) / 3, big(*lead, 1, m) / 3, big(m, n)
+    first = (0,) * len(lead) + (0,)
+    A[first + (-1,)], su[(0,) * len(lead) + (0, -1)] = scale * 3, 1.0
+    s = np.where(A >= 0, su, sl)  # the slope each entry uses
+    D = A * s
+    with np.errstate(all="ignore"):  # the first row of D @ W cancels to nearly 0
+        W[-1] = -(D[first][:-1] @ W[:-1]) / D[first + (-1,)]
+    assume(np.all(np.isfinite(W)) and np.all(np.isfinite(np.abs(D) @ np.abs(W))))
+    zabs, habs = np.abs(big(*lead, m)) * scale, np.abs(big(*lead, n))
+    extra = np.abs(big(m)) * 1e-20
+    ar = arith.FloatArith()
+    Ap, An = propagate._signs(A)
+    assert np.array_equal(Ap + An, A) and np.all(Ap >= 0) and np.all(An <= 0)
+    D2, aD, S, terms = ar.substitute(Ap, An, su, sl, W, zabs, habs, extra)
+    assert np.array_equal(D2, D) and np.array_equal(aD, np.abs(D)) and np.array_equal(S, np.matmul(D, W))
+    U = ar.upper(terms)
+    F = np.vectorize(Fraction, otypes=[object])
+    s = np.broadcast_to(s, A.shape)
+    Aq, sq, Wq, Dq, Sq, zq, hq, eq = map(F, (A, s, W, D, S, zabs, habs, extra))
+    err = (np.abs(Aq * sq - Dq) * zq[..., None, :]).sum(axis=-1)
+    err = err + (np.abs(np.matmul(Dq, Wq) - Sq) * hq[..., None, :]).sum(axis=-1) + (np.abs(Dq) * eq).sum(axis=-1)
+    assert U.shape == err.shape
+    assert all(e <= Fraction(u) for e, u in zip(err.reshape(-1), U.reshape(-1)))
+    assert any(e > 0 for e in err.reshape(-1))  # the rounding errors are really there
+
+
+def test_substitute_raises_on_overflow():
+    ar = arith.FloatArith()
+    A = np.array([[1e300, 1.0]])
+    with pytest.raises(arith.FloatOverflow), np.errstate(over="ignore", invalid="ignore"):
+        ar.substitute(A, 0 * A, np.array([[1e300, 1.0]]), np.ones((1, 2)), np.ones((2, 2)), np.ones(2), np.ones(2))

@@ -279,6 +279,25 @@ def test_inexact_float_sums_are_repaired_exactly():
     assert_same_function(net, red.network)
 
 
+def test_float32_sums_skip_checks_only_where_proven():
+    """float32 weights: rows whose exponent span proves the merged sums exact take the unchecked path, a row in the
+    same block whose sum is a 1-ulp near miss of a float (2^24 - 1 plus 2^-30·(2^24 - 1): 54 bits) is still
+    caught and repaired exactly; merges by 2^k factors included."""
+    rng = np.random.default_rng(5)
+    first = np.array([[0.5, -1.25], [1.0, -2.5], [0.75, 2.0]])  # neuron 1 = 2 · neuron 0
+    out = rng.standard_normal((40, 3)).astype(np.float32)
+    out[7, :2] = [2.0**24 - 1, np.ldexp(2.0**24 - 1, -31)]  # times the factor 2: 2^-30·(2^24 - 1)
+    net = Network([Layer(first.astype(np.float32), np.zeros(3, dtype=np.float32), RELU),
+                   Layer(out, np.zeros(40, dtype=np.float32), IDENTITY)])
+    red = reduce(net)
+    assert red.partition == [[[0, 1], [2]]] and red.factors[0][1] == 2
+    merged = red.network.layers[1].weight
+    for s in range(40):
+        assert Fraction(merged[s, 0]) == Fraction(float(out[s, 0])) + 2 * Fraction(float(out[s, 1]))
+    assert Fraction(float(out[7, 0]) + 2 * float(out[7, 1])) != Fraction(merged[7, 0])  # the float sum rounds
+    assert_same_function(net, red.network)
+
+
 def test_extreme_magnitudes_decided_exactly():
     """Rows beyond the error-free product range (2**900, 2**-900) are compared as Fractions."""
     row = np.array([2.0**900 * 1.25, 2.0**-900 * 1.5])
