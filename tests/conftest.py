@@ -1,10 +1,15 @@
-"""Shared fixtures: the public model zoo beside the repository (acceptance tests skip without it)."""
+"""Shared fixtures: the public model zoo beside the repository (acceptance tests skip without it); hypothesis
+without per-example deadlines (speed is measured in benchmarks/, never by a timed unit test)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("lumpcheck", deadline=None)
+settings.load_profile("lumpcheck")
 
 from zoo_paths import ZOO, ZOO_MISSING, zoo_onnx_files
 
