@@ -163,6 +163,25 @@ GROUPS: dict[str, Group] = {
          "tests/reduction/test_graph_lumping.py"),
         deselect="not zoo and not oval21 and not planted_cnns_reduce and not net2net_widened",
     ),
+    # the graph IR's exact semantics that the graph checker trusts: ops and their shape rules, the DAG, the exact
+    # kernels (conv, pools, pads, matmul) and exact evaluation with Radicals (BatchNorm's square roots). Left out:
+    # float-only evaluation (evaluate_float and its float branches find candidates for graph_verify, which then
+    # decides every candidate by evaluate_exact), and wording (describe, summary, repr).
+    "graph_ir": Group(
+        ("lumpcheck/ir/graph/evaluate.py", "lumpcheck/ir/graph/kernels.py", "lumpcheck/ir/graph/radical.py",
+         "lumpcheck/ir/graph/ops.py", "lumpcheck/ir/graph/dag.py"),
+        ("lumpcheck.ir.graph.evaluate.*", "lumpcheck.ir.graph.kernels.*", "lumpcheck.ir.graph.radical.*",
+         "lumpcheck.ir.graph.ops.*", "lumpcheck.ir.graph.dag.*"),
+        ("tests/ir/test_mutants_graph_ir.py", "tests/ir/test_graph_ir.py", "tests/ir/test_graph_radical.py",
+         "tests/io/test_graph_onnx_ops.py", "tests/checker/test_graph_check_ops.py", "tests/checker/test_graph_check.py",
+         "tests/reduction/test_batchnorm_fold.py"),
+        excluded=_in("ir.graph.evaluate", "x_evaluate_float", "x__float_batchnorm")
+        + _in("ir.graph.kernels", "x_float_of")
+        + _in("ir.graph.radical", "xǁRadicalǁ__float__", "xǁRadicalǁ__repr__")
+        + _in("ir.graph.ops", "xǁ*ǁdescribe") + _in("ir.graph.dag", "xǁGraphǁsummary", "xǁGraphǁparam_count",
+                                                      "xǁNodeǁwhere"),
+        deselect="not zoo and not oval21 and not planted_cnns_reduce and not net2net_widened",
+    ),
     # one meaning of "two models agree on a box" (input clipping and normalisation), which the checker runs too
     "semantics": Group(
         ("lumpcheck/ir/semantics.py", "lumpcheck/ir/normalization.py"),

@@ -22,7 +22,7 @@ F = Fraction
 
 
 def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3), bias: bool = True,
-          pad: bool = False) -> Graph:
+          pad: bool = False, conv2_pads: int = 1) -> Graph:
     """x -> conv1 (channels: a, b, factor·a, a constant 1/2) -> Affine -> Clip (if any bound) -> ReLU -> conv2 -> flatten -> logits."""
     rng = np.random.default_rng(seed)
     w = rng.integers(-8, 9, (2, 2, 3, 3)) / 8
@@ -46,7 +46,9 @@ def graph(scale, shift, lower, upper, factor=2, seed: int = 0, perm=(0, 1, 2, 3)
         nodes.append(Node("pad2", Pad((0, 0, 0, 1, 0, 0, 1, 0)), ("pad",), "pad2"))
         last, side = "pad2", 6
     w2 = rng.integers(-8, 9, (2, 4, 3, 3)) / 8
-    nodes.append(Node("conv2", Conv(w2, rng.integers(-4, 5, 2) / 8, win), (last,), "conv2"))
+    win2 = Window((3, 3), (1, 1), (conv2_pads,) * 4, (1, 1))
+    nodes.append(Node("conv2", Conv(w2, rng.integers(-4, 5, 2) / 8, win2), (last,), "conv2"))
+    side -= 2 * (1 - conv2_pads)
     nodes.append(Node("flat", Reshape((1, 2 * side * side)), ("conv2",), "flat"))
     nodes.append(Node("logits", MatMul(rng.integers(-8, 9, (2 * side * side, 3)) / 8, np.zeros(3)), ("flat",), "logits"))
     return Graph((TensorSpec("x", (1, 2, 4, 4)),), tuple(nodes), ("logits",))
@@ -312,3 +314,13 @@ def test_a_channel_made_constant_by_a_zero_batchnorm_scale():
     assert any(t == "aff" and c[0] == 1 and c[1] is None for _, t, _, c in _claims(cert))
     res = check_certificate(g, r.reduced, cert)
     assert res.valid, res.reasons
+
+
+def test_a_constant_channel_into_an_unpadded_convolution_moves_into_its_bias():
+    """conv2 without pads: the constant channel (1/2 after the ReLU) is removed and its weights times 1/2 join conv2's
+    bias in the rebuilt graph (an offset other than ±1, so multiplying and dividing by it differ)."""
+    g = graph([1, 1, 1, 1], [0, 0, 0, 0], None, None, conv2_pads=0)
+    r = reduce_channels(g)
+    cert = json.loads(certificate_of(r).to_json())
+    assert r.reduced.param_count < g.param_count
+    assert check_certificate(g, r.reduced, cert).valid
