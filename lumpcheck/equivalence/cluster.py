@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ..errors import LumpcheckError
 from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
-from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, finish, merge_stats, rss_mb
+from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, absorb, finish, rss_mb
 
 CONNECT_SECONDS = 10.0
 """The longest the connection to the scheduler may take (less when the deadline is nearer)."""
@@ -116,14 +116,9 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
                     outcome: SearchOutcome = fut.result()
                 except Exception as e:  # noqa: BLE001 - a lost worker or a task's failure: reported, never a verdict
                     return finish("error", leaves, root_slopes, stats, f"a cluster task failed: {type(e).__name__}: {e}")
-                merge_stats(stats, outcome.stats)
-                if outcome.status == "sat":
-                    return SearchOutcome("sat", outcome.counterexample, [], None, [], stats)
-                if outcome.status in ("unknown", "error"):
-                    return finish(outcome.status, leaves, root_slopes, stats, outcome.reason)
-                leaves.extend(outcome.leaves)
-                root_slopes = root_slopes or outcome.root_slopes
-                frontier.extend(outcome.open_nodes)
+                final, root_slopes = absorb(outcome, stats, leaves, frontier, root_slopes)
+                if final is not None:
+                    return final
             if on_progress is not None and done:
                 on_progress(len(leaves), len(frontier))
     finally:

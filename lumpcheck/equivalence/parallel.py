@@ -118,15 +118,9 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
                 return finish("unknown", leaves, root_slopes, stats, "a worker ran out of memory")
             if kind == "error":
                 return finish("error", leaves, root_slopes, stats, f"worker {wid} failed: {payload}")
-            outcome: SearchOutcome = payload
-            merge_stats(stats, outcome.stats)
-            if outcome.status == "sat":
-                return SearchOutcome("sat", outcome.counterexample, [], None, [], stats)
-            if outcome.status in ("unknown", "error"):
-                return finish(outcome.status, leaves, root_slopes, stats, outcome.reason)
-            leaves.extend(outcome.leaves)
-            root_slopes = root_slopes or outcome.root_slopes
-            frontier.extend(outcome.open_nodes)
+            final, root_slopes = absorb(payload, stats, leaves, frontier, root_slopes)
+            if final is not None:
+                return final
             if on_progress is not None:
                 on_progress(len(leaves), len(frontier))
     finally:
@@ -177,6 +171,19 @@ def merge_stats(stats: dict, part: dict) -> None:
             stats[key] = max(stats.get(key, 0), value)
         elif isinstance(value, (int, float)) and key not in ("workers", "peak_rss_mb"):
             stats[key] = stats.get(key, 0) + value
+
+
+def absorb(outcome: SearchOutcome, stats: dict, leaves: list, frontier: list, root_slopes):
+    """Fold one worker's outcome into the search (its leaves and open nodes appended): (the search's final outcome
+    when this one decides it -- sat, unknown or error -- else None, the root slopes)."""
+    merge_stats(stats, outcome.stats)
+    if outcome.status == "sat":
+        return SearchOutcome("sat", outcome.counterexample, [], None, [], stats), root_slopes
+    if outcome.status in ("unknown", "error"):
+        return finish(outcome.status, leaves, root_slopes, stats, outcome.reason), root_slopes
+    leaves.extend(outcome.leaves)
+    frontier.extend(outcome.open_nodes)
+    return None, root_slopes or outcome.root_slopes
 
 
 def finish(status: str, leaves, root_slopes, stats, reason: str) -> SearchOutcome:
