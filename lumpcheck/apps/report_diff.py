@@ -264,10 +264,17 @@ def render_diff(report: DiffReport, fmt: str) -> str:
             + "</body></html>\n")
 
 
-def write_diff_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
-                      b_path=None) -> DiffReport:
+def write_pair_report(build, render, doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
+                      b_path=None):
+    """The report of a two-model certificate (`build`, then `render` in `fmt`), written atomically to out_path;
+    an output that would overwrite the certificate or a model is refused."""
     inputs = [Named("CERTIFICATE", cert_path)] + [Named(f"model {r}", p) for r, p in (("A", a_path), ("B", b_path)) if p]
     refuse_clashes(inputs, [Named("-o", out_path)])
-    report = build_diff_report(doc, cert_path, a_path, b_path)
-    write_text_atomic(out_path, render_diff(report, fmt))
+    report = build(doc, cert_path, a_path, b_path)
+    write_text_atomic(out_path, render(report, fmt))
     return report
+
+
+def write_diff_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
+                      b_path=None) -> DiffReport:
+    return write_pair_report(build_diff_report, render_diff, doc, cert_path, out_path, fmt, a_path, b_path)

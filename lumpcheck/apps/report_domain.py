@@ -16,9 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.atomic import write_text_atomic
-from .outputs import Named, refuse_clashes
-from .report_diff import Identity, model_identity, plain_models
+from .report_diff import Identity, model_identity, plain_models, write_pair_report
 
 HOW_CHECKED = (
     "lumpcheck check rebuilds the models' comparison form on the recorded box and requires its parameters to be the "
@@ -128,8 +126,4 @@ def render_domain(report: DomainReport, fmt: str) -> str:
 
 def write_domain_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
                         b_path=None) -> DomainReport:
-    inputs = [Named("CERTIFICATE", cert_path)] + [Named(f"model {r}", p) for r, p in (("A", a_path), ("B", b_path)) if p]
-    refuse_clashes(inputs, [Named("-o", out_path)])
-    report = build_domain_report(doc, cert_path, a_path, b_path)
-    write_text_atomic(out_path, render_domain(report, fmt))
-    return report
+    return write_pair_report(build_domain_report, render_domain, doc, cert_path, out_path, fmt, a_path, b_path)
