@@ -52,14 +52,15 @@ def main() -> None:
     n_cls = w // 2
     rows = {}
 
-    def substitute_objects():
+    def substitute(values):
+        """The prover's substitution: class sums of scaled integer columns, in object arrays of `values`' type."""
         num = np.zeros((w, n_cls), dtype=object)
         for col in range(w):
-            num[:, classes[col]] += ints[:, col] * scales[col]
+            num[:, classes[col]] += values[:, col] * scales[col]
         return num
 
-    rows["substitute: numpy object ints (today)"] = best(substitute_objects, r)
-    reference = substitute_objects()
+    rows["substitute: numpy object ints (today)"] = best(lambda: substitute(ints), r)
+    reference = substitute(ints)
     try:
         import flint
 
@@ -85,13 +86,7 @@ def main() -> None:
 
         mp = np.vectorize(gmpy2.mpz, otypes=[object])(ints)
 
-        def substitute_gmpy2():
-            num = np.zeros((w, n_cls), dtype=object)
-            for col in range(w):
-                num[:, classes[col]] += mp[:, col] * scales[col]
-            return num
-
-        rows["substitute: numpy object gmpy2.mpz (excl. conversion)"] = best(substitute_gmpy2, r)
+        rows["substitute: numpy object gmpy2.mpz (excl. conversion)"] = best(lambda: substitute(mp), r)
         rows["  gmpy2: conversion to mpz"] = best(lambda: np.vectorize(gmpy2.mpz, otypes=[object])(ints), r)
     except ImportError:
         rows["substitute: gmpy2"] = None
