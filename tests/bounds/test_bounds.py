@@ -469,3 +469,12 @@ def test_substitute_raises_on_overflow():
     A = np.array([[1e300, 1.0]])
     with pytest.raises(arith.FloatOverflow), np.errstate(over="ignore", invalid="ignore"):
         ar.substitute(A, 0 * A, np.array([[1e300, 1.0]]), np.ones((1, 2)), np.ones((2, 2)), np.ones(2), np.ones(2))
+
+
+def test_substitute_raises_when_only_the_product_with_the_weights_overflows():
+    """D = A∘s is finite but D @ W is not: the step must stop (FloatOverflow, redone exactly), not carry inf on."""
+    ar = arith.FloatArith()
+    A = np.array([[1e200, 1e200]])
+    W = np.array([[1e200], [1e200]])
+    with pytest.raises(arith.FloatOverflow), np.errstate(over="ignore", invalid="ignore"):
+        ar.substitute(A, 0 * A, np.ones((1, 2)), np.ones((1, 2)), W, np.ones(2), np.ones(1))
