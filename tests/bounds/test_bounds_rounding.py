@@ -11,13 +11,9 @@ from lumpcheck.bounds import interval_bounds, layer_phases, symbolic_bounds
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
+from exact_nets import dense
 
 F = Fraction
-
-
-def dense(*layers) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def test_phases_at_exactly_zero():

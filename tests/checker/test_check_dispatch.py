@@ -8,21 +8,19 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-import pytest
 
 from lumpcheck.checker import check
 from lumpcheck.checker.document import parse_claim
 from lumpcheck.checker.strict import StrictVerifier
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
-from lumpcheck.ir.network import Layer, Network
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.prove.prover import prove
 from lumpcheck.prove.records import write_certificate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_difference_crafted import A1, B1, PAIR0, document, leaf  # noqa: E402
+from exact_nets import dense
 
 RELU = Activation("relu")
 
@@ -48,11 +46,6 @@ def test_check_dispatches_a_graph_certificate(tmp_path):
     reduce_file(src, dst, cert)
     res = check(cert, src, dst)
     assert res.valid, res.reasons
-
-
-def dense(*layers) -> Network:
-    return Network([Layer(np.array([[Fraction(v) for v in row] for row in w], dtype=object),
-                          np.array([Fraction(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def _claim(tmp_path, net, red, rel):

@@ -10,7 +10,6 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lumpcheck.checker import FORMAT_VERSION, check
@@ -18,19 +17,15 @@ from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.network import Network
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.prove.prover import prove
 from lumpcheck.prove.records import write_certificate
 from lumpcheck.reduction.domain import reduce_on_domain
+from exact_nets import dense
 
 F = Fraction
 RELU = Activation("relu")
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def certify(directory: Path, original: Network, reduced: Network, relation, **kw) -> tuple[Path, Path, dict]:

@@ -11,27 +11,21 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lumpcheck.checker import check
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Network, evaluate
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.prove.prover import prove
 from lumpcheck.prove.records import write_certificate
 from lumpcheck.reduction.domain import reduce_on_domain
+from exact_nets import dense
 
 RELU = Activation("relu")
 SOLVER_CHECKS = ["none", "all"]
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    """A network from exact (weights, bias, activation) triples; every entry is read as an exact rational."""
-    return Network([Layer(np.array([[Fraction(v) for v in row] for row in w], dtype=object),
-                          np.array([Fraction(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def certify(tmp_path: Path, original: Network, reduced: Network, relation, domain: Box | None = None) -> tuple[Path, Path, Path]:

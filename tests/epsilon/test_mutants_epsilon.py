@@ -11,7 +11,6 @@ import copy
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lumpcheck.checker.epsilon import check_epsilon
@@ -20,16 +19,12 @@ from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.exact import fraction_str
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Network, evaluate
 from lumpcheck.reduction.lumping import reduce
+from exact_nets import dense
 
 RELU = Activation("relu")
 F = Fraction
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def two_kinks(b1: F, b2: F) -> Network:

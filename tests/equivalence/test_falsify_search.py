@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-import numpy as np
 import pytest
 
 from lumpcheck.equivalence.engine import verify
@@ -19,17 +18,13 @@ from lumpcheck.equivalence.falsify import TOP_CANDIDATES, falsify
 from lumpcheck.equivalence.mode import STRICT, TOP1, epsilon_mode
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Network, evaluate
 from lumpcheck.ir.normalization import Normalization
 from lumpcheck.ir.semantics import Comparison
+from exact_nets import dense
 
 RELU = Activation("relu")
 F = Fraction
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 SQUARE = Box((F(0), F(0)), (F(1), F(1)))

@@ -21,13 +21,9 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.solver import Verdict
 from lumpcheck.solver.z3 import Answer
+from exact_nets import dense
 
 RELU = Activation("relu")
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[Fraction(v) for v in row] for row in w], dtype=object),
-                          np.array([Fraction(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 THIRDS = Box((Fraction(1, 3),), (Fraction(2, 3),))

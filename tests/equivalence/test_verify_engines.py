@@ -21,15 +21,11 @@ from lumpcheck.ir.network import Layer, Network
 from lumpcheck.prove.records import ObligationRecord
 from lumpcheck.solver import Verdict
 from lumpcheck.solver.z3 import Answer
+from exact_nets import dense
 
 F = Fraction
 RELU = Activation("relu")
 TANH = Activation("tanh")
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 # ---------------------------------------------------------------- exact decisions at their boundaries

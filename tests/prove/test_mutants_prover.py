@@ -15,20 +15,15 @@ from hypothesis import strategies as st
 
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import evaluate
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 from lumpcheck.prove.discharge import exact_lemma
 from lumpcheck.prove.obligations import ActivationLemma
 from lumpcheck.prove.prover import prove_networks
+from exact_nets import dense
 
 RELU = Activation("relu")
 SOLVER_CHECKS = ["none", "all"]
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    """A network from exact (weights, bias, activation) triples."""
-    return Network([Layer(np.array([[Fraction(v) for v in row] for row in w], dtype=object),
-                          np.array([Fraction(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def statuses(original, reduced, relation, solver_check, **kw) -> dict[str, tuple[str, str]]:

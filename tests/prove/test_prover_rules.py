@@ -21,15 +21,11 @@ from lumpcheck.prove.discharge import exact_lemma
 from lumpcheck.prove.obligations import ActivationLemma, integer_form
 from lumpcheck.prove.prover import prove, prove_networks
 from lumpcheck.prove.records import write_certificate
+from exact_nets import dense
 
 F = Fraction
 RELU = Activation("relu")
 SOLVER_CHECKS = ["none", "auto", "all"]
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 def kept(j: int) -> NeuronMap:

@@ -8,28 +8,23 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lumpcheck.checker import check
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Network, evaluate
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, PhaseClaim, PhaseClaims, Relation
 from lumpcheck.prove.prover import prove, prove_networks
 from lumpcheck.prove.records import write_certificate
 from lumpcheck.reduction.domain import reduce_on_domain
+from exact_nets import dense
 
 F = Fraction
 LEAKY = Activation("leaky_relu", F(1, 8))
 BOX = Box((F(1),), (F(2),))
 SOLVER_CHECKS = ["none", "auto"]
-
-
-def dense(*layers: tuple[list[list[object]], list[object], Activation]) -> Network:
-    return Network([Layer(np.array([[F(v) for v in row] for row in w], dtype=object),
-                          np.array([F(v) for v in b], dtype=object), act) for w, b, act in layers])
 
 
 # On [1, 2]: z0 = x active; z1 = −x − 1 inactive, so v1 = (−x − 1)/8 = −v0/8 − 1/8; z2 = x + 3 active: v2 = v0 + 3.
