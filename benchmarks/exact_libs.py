@@ -106,9 +106,13 @@ def main() -> None:
     rng = np.random.default_rng(4)
     values = [Fraction(float(np.float32(x))) for x in rng.normal(size=50_000)]
 
+    def text(n: int, d: int) -> str:
+        """SMT-LIB text of n/d (in lowest terms, d > 0), as prove/smt.py writes it."""
+        mag = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)}.0 {d}.0)"
+        return f"(- {mag})" if n < 0 else mag
+
     def literal(f: Fraction) -> str:
-        mag = f"{abs(f.numerator)}.0" if f.denominator == 1 else f"(/ {abs(f.numerator)}.0 {f.denominator}.0)"
-        return f"(- {mag})" if f < 0 else mag
+        return text(f.numerator, f.denominator)
 
     floats = [float(v) for v in values]
     rows["literals: Fraction(float) -> SMT text, 50k (before)"] = best(lambda: [literal(Fraction(x)) for x in floats], r)
@@ -117,9 +121,7 @@ def main() -> None:
 
         def literal_mpq(x: float) -> str:
             f = gmpy2.mpq(x)
-            n, d = f.numerator, f.denominator
-            mag = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)}.0 {d}.0)"
-            return f"(- {mag})" if n < 0 else mag
+            return text(f.numerator, f.denominator)
 
         rows["literals: gmpy2.mpq(float) -> SMT text, 50k"] = best(lambda: [literal_mpq(x) for x in floats], r)
     except ImportError:
@@ -130,18 +132,14 @@ def main() -> None:
         def literal_fmpq(x: float) -> str:
             n, d = x.as_integer_ratio()
             f = flint.fmpq(n, d)
-            n, d = f.p, f.q
-            mag = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)}.0 {d}.0)"
-            return f"(- {mag})" if n < 0 else mag
+            return text(f.p, f.q)
 
         rows["literals: flint.fmpq -> SMT text, 50k"] = best(lambda: [literal_fmpq(x) for x in floats], r)
     except ImportError:
         pass
 
     def literal_ratio(x: float) -> str:  # no library: float.as_integer_ratio is already in lowest terms
-        n, d = x.as_integer_ratio()
-        mag = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)}.0 {d}.0)"
-        return f"(- {mag})" if n < 0 else mag
+        return text(*x.as_integer_ratio())
 
     rows["literals: float.as_integer_ratio -> SMT text, 50k (now)"] = best(
         lambda: [literal_ratio(x) for x in floats], r)
