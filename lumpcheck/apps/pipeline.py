@@ -105,20 +105,35 @@ def _exact_hint(chosen: str, network: Network) -> str:
     """What would make the written file hold the quotient exactly."""
     if chosen != "float64" and rounding_report(network, "float64").exact:
         return "use --dtype float64"
-    return ("float64 cannot hold it exactly either (e.g. input normalisation folded into layer 1): "
-            "write a .nnet (ReLU networks) or reduce without --certify")
+    if _decimal_exact(network):
+        return ("float64 cannot hold it exactly either: write a .nnet (exact decimals, ReLU networks) "
+                "or reduce without --certify")
+    return ("no file format holds it exactly (e.g. input normalisation folded into layer 1 gives weights with no "
+            "finite decimal expansion): use --normalization keep or drop, or reduce without --certify")
+
+
+def _decimal_refusal(network: Network) -> str:
+    """Why a .nnet cannot hold the reduced network: its first weight without a finite decimal expansion."""
+    bad = next((index, name, Fraction(v)) for index, layer in enumerate(network.layers, 1)
+               for name, a in (("weights", layer.weight), ("biases", layer.bias)) if a.dtype == object
+               for v in a.flat if not _decimal_exact_value(Fraction(v)))
+    return (f"cannot write a .nnet exactly: layer {bad[0]} {bad[1]} hold {bad[2]}, which has no finite decimal "
+            "expansion (input normalisation folded into the weights?); use --normalization keep (the .nnet header "
+            "holds the normalisation) or --normalization drop, or write .onnx")
+
+
+def _decimal_exact_value(q: Fraction) -> bool:
+    """q has a finite decimal expansion: its reduced denominator has no prime factor but 2 and 5."""
+    d = q.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
 
 
 def _decimal_exact(network: Network) -> bool:
     """Every weight has a finite decimal expansion (what the .nnet writer needs)."""
-    def finite(q: Fraction) -> bool:
-        d = q.denominator
-        for p in (2, 5):
-            while d % p == 0:
-                d //= p
-        return d == 1
-
-    return all(a.dtype != object or all(finite(Fraction(v)) for v in a.flat)
+    return all(a.dtype != object or all(_decimal_exact_value(Fraction(v)) for v in a.flat)
                for layer in network.layers for a in (layer.weight, layer.bias))
 
 
@@ -210,6 +225,8 @@ def _reduce_into(
         red = reduce_on_domain(net, box, bounds_method=bounds_method, fold=False)
         chosen, report = _export(output, dtype, net, red.network)
         notes.append("linear folding skipped: its rational weights cannot be written exactly in this format")
+    if chosen == DECIMAL and not exact:
+        raise LumpcheckError(_decimal_refusal(red.network), output)
     if cert_path and not report.exact and box is None:
         raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}, "
                              "or give an input domain (--domain) for an ε-certificate: on all of R^n a rounding error "

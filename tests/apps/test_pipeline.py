@@ -109,5 +109,26 @@ def test_no_float_format_holds_folded_preprocessing(tmp_path):
                           [oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1])], init)
     src = tmp_path / "div3.onnx"
     onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)]), src)
-    with pytest.raises(LumpcheckError, match="float64 cannot hold it exactly either"):
+    with pytest.raises(LumpcheckError, match="no file format holds it exactly") as e:
         run_reduction(src, tmp_path / "r.onnx", cert_path=tmp_path / "c.json")
+    assert ".nnet" not in str(e.value)  # w/3 has no finite decimal expansion either: .nnet is no way out
+
+
+def test_folded_normalisation_without_finite_decimals_is_refused_for_nnet(tmp_path):
+    """ranged.nnet divides its inputs by 2 and 4: folded, its weights keep finite decimals and a .nnet holds them.
+    With a range of 3 they do not: the refusal names the layer and the options that work, and nothing is written."""
+    res = run_reduction(RANGED, tmp_path / "folded.nnet", normalization="fold", cert_path=tmp_path / "f.json")
+    assert res.verdict == "proved" and check(tmp_path / "f.json", RANGED, tmp_path / "folded.nnet").valid
+    lines = RANGED.read_text().splitlines()
+    assert lines[7] == "2,4,10,"  # the ranges line
+    thirds = tmp_path / "thirds" / "ranged3.nnet"
+    thirds.parent.mkdir()
+    thirds.write_text("\n".join(lines[:7] + ["3,4,10,"] + lines[8:]) + "\n")
+    for cert in (None, tmp_path / "thirds" / "c.json"):
+        with pytest.raises(LumpcheckError, match=r"cannot write a \.nnet exactly: layer 1 weights hold .* "
+                                                 r"--normalization keep") as e:
+            run_reduction(thirds, tmp_path / "thirds" / "folded.nnet", normalization="fold", cert_path=cert)
+        assert str(tmp_path / "thirds" / "folded.nnet") in str(e.value)
+        assert sorted(p.name for p in thirds.parent.iterdir()) == ["ranged3.nnet"]
+    res = run_reduction(thirds, tmp_path / "thirds" / "kept.nnet", cert_path=tmp_path / "thirds" / "k.json")
+    assert res.verdict == "proved" and check(tmp_path / "thirds" / "k.json", thirds, tmp_path / "thirds" / "kept.nnet").valid
