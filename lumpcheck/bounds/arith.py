@@ -60,8 +60,13 @@ def round_to_float(q: Fraction, up: bool) -> float:
     if math.isinf(f):
         return f if (f > 0) == up else math.copysign(np.finfo(np.float64).max, f)
     step = math.inf if up else -math.inf
-    while (Fraction(f) < q) if up else (Fraction(f) > q):
+    n, d = q.as_integer_ratio()  # d > 0; f = a/b < q iff a·d < n·b (b > 0): no Fraction built per comparison
+    a, b = f.as_integer_ratio()
+    while (a * d < n * b) if up else (a * d > n * b):
         f = math.nextafter(f, step)
+        if math.isinf(f):  # q is beyond the largest float, within half an ulp of it (so float(q) did not overflow)
+            return f
+        a, b = f.as_integer_ratio()
     return f
 
 

@@ -1,12 +1,13 @@
 """Sound bounds: exact values at sampled rational points always lie inside; symbolic ⊆ interval; tightening."""
 
 import itertools
+import math
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
@@ -327,6 +328,22 @@ fractions_any = st.fractions(min_value=-(10**6), max_value=10**6, max_denominato
 @given(fractions_any)
 def test_round_outward_gives_adjacent_floats(q):
     lo, hi = arith.round_to_float(q, up=False), arith.round_to_float(q, up=True)
+    assert Fraction(lo) <= q <= Fraction(hi)
+    assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
+
+
+@given(st.integers(-(2**80), 2**80), st.integers(1, 3**40), st.integers(-1200, 1100))
+@example(1, 1, 1024)
+@example(-(2**1024 - 2**971 + 1), 1, 0)  # just beyond the largest float by less than half an ulp: float(q) is finite
+@example(2**1024 - 2**971 + 1, 1, 0)
+def test_round_outward_over_the_whole_float_range(n, d, e):
+    """Subnormal, normal and beyond-the-largest-float magnitudes, odd denominators (inexact) and exact floats."""
+    q = Fraction(n, d) * Fraction(2) ** e
+    lo, hi = arith.round_to_float(q, up=False), arith.round_to_float(q, up=True)
+    big = float(np.finfo(np.float64).max)
+    if abs(q) > Fraction(big):  # beyond the range: the largest float on the inner side, infinity outside
+        assert (lo, hi) == ((big, math.inf) if q > 0 else (-math.inf, -big))
+        return
     assert Fraction(lo) <= q <= Fraction(hi)
     assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
 
