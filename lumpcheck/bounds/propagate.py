@@ -49,7 +49,7 @@ from ..ir.domain import Box
 from ..ir.exact import as_fractions
 from ..ir.network import Network
 from ..ir.relation import BOUNDS_METHODS
-from .arith import (ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
+from .arith import (NONPOSITIVE, ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
                     round_to_floats)
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
@@ -186,6 +186,22 @@ class _Relaxation:
     ml: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Step:
+    """Layer j's part of a back-substitution step through it (Propagation._step): the live neurons (None: all), their
+    slopes, weight rows, biases and |z_j| bounds, the bound of |h_{j-1}|, the residual and the error vectors."""
+
+    live: np.ndarray | None
+    su: np.ndarray
+    sl: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+    zabs: np.ndarray
+    habs: np.ndarray
+    resid: np.ndarray | None
+    errors: tuple | None
+
+
 # ---------------------------------------------------------------- propagation engine
 
 
@@ -257,6 +273,7 @@ class Propagation:
         self.h: list[tuple[np.ndarray, np.ndarray]] = []  # post-activation bounds
         self.relax: list[_Relaxation | None] = []
         self.resid: dict[int, np.ndarray | None] = {}
+        self.steps: dict[int, _Step] = {}  # per fixed layer j: its part of the back-substitution steps through it
 
     def inputs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         return (self.xl, self.xu) if k == 0 else self.h[k - 1]
@@ -296,21 +313,34 @@ class Propagation:
         """
         A, terms = self._start(k)
         for j in range(k - 1, -1, -1):
-            r, a = self.relax[j], self.affine[j]
+            r, step = self.relax[j], self._step(j)
             # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere);
             # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A; `substitute` charges the roundings
             Ap, An = _signs(A)
-            terms += [(Ap, r.mu, Ap), (An, r.ml)]
-            # neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j, D·W_j and the errors
-            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
-            if len(live) < r.su.shape[-1]:
-                Ap, An = Ap[..., live], An[..., live]
-            resid, zabs = self._resid(j), _absmax(*self.z[j])[..., live]
-            D, aD, A, err = self.ar.substitute(Ap, An, r.su[..., None, live], r.sl[..., None, live], a.weight[live],
-                                               zabs, _absmax(*self.inputs(j)), None if resid is None else resid[..., live])
-            terms += [(D, a.bias[live], aD)] + err
+            terms += [(Ap, r.mu, Ap), (An, r.ml, NONPOSITIVE)]
+            if step.live is not None:
+                Ap, An = Ap[..., step.live], An[..., step.live]
+            D, aD, A, err = self.ar.substitute(Ap, An, step.su, step.sl, step.weight, step.zabs, step.habs, step.resid,
+                                               step.errors)
+            terms += [(D, step.bias, aD)] + err
             terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
+
+    def _step(self, j: int) -> "_Step":
+        """What every back-substitution step through the fixed layer j uses, whatever the layer k it starts from
+        (computed once per layer j). Neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j,
+        D·W_j and the errors: only the others (`live`) are kept."""
+        step = self.steps.get(j)
+        if step is None:
+            r, a = self.relax[j], self.affine[j]
+            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
+            resid = self._resid(j)
+            resid = None if resid is None else resid[..., live]
+            zabs, habs, weight = _absmax(*self.z[j])[..., live], _absmax(*self.inputs(j)), a.weight[live]
+            step = self.steps[j] = _Step(None if len(live) == r.su.shape[-1] else live, r.su[..., None, live],
+                                         r.sl[..., None, live], weight, a.bias[live], zabs, habs, resid,
+                                         self.ar.substitute_errors(weight, zabs, habs, resid))
+        return step
 
     def push(self, k: int, lo: np.ndarray, hi: np.ndarray, relax: bool) -> None:
         """Fix layer k's bounds; derive its activation image and (if relax) its linear relaxation."""

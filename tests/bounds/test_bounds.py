@@ -364,6 +364,27 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
         assert abs(Fraction(S[i]) - exact) <= Fraction(E[i])
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2), st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**32), st.booleans())
+def test_upper_of_a_nonpositive_term_is_the_same_bound(batch, n, m, seed, tiny):
+    """A term (X, y, NONPOSITIVE) with X <= 0 (zeros of both signs) and y >= 0: `upper` takes -(X @ y) as the
+    computed |X| @ |y|; the bound is the one computed with np.abs (bitwise), and >= the exact sum (Fractions)."""
+    rng = np.random.default_rng(seed)
+    lead = (batch,) if batch else ()
+    scale = 2.0**-1060 if tiny else 1.0
+    X = -np.abs(rng.normal(size=(*lead, m, n)) * 10.0 ** rng.integers(-20, 20, size=(*lead, m, n))) * scale
+    X[rng.random(X.shape) < 0.2] = -0.0
+    y = np.abs(rng.normal(size=(*lead, n)) * 10.0 ** rng.integers(-20, 20, size=(*lead, n)))
+    y[rng.random(y.shape) < 0.2] = 0.0
+    b = rng.normal(size=(*lead, m, 1))
+    terms = [(b, arith.FloatArith.one)]
+    U = arith.FloatArith().upper(terms + [(X, y, arith.NONPOSITIVE)])
+    assert np.array_equal(U, arith.FloatArith().upper(terms + [(X, y)]))
+    exact = np.vectorize(Fraction, otypes=[object])
+    total = (exact(X) * exact(y)[..., None, :]).sum(axis=-1) + exact(b)[..., 0]
+    assert all(e <= Fraction(u) for e, u in zip(total.reshape(-1), U.reshape(-1)))
+
+
 EDGE_FLOATS = [0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, -(2.0**-1022), 2.0**-1022 - 5e-324, 1.0, -1.0, 2.0**-1,
                -(2.0**-1), 3.0, np.finfo(np.float64).max / 2, -np.finfo(np.float64).max]
 
