@@ -433,8 +433,8 @@ def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exac
     size = 1 if exact else max(1, SPLIT_BATCH_ENTRIES // (2 * max(net.widths) ** 2))
     hull: list[LayerBounds] | None = None
     for i in range(0, len(cells), size):
-        for b in _cell_bounds(net, cells[i : i + size], exact):
-            hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
+        b = _cells_hull(net, cells[i : i + size], exact)
+        hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
     if whole is None:
         whole = symbolic_bounds(net, box, exact=exact)
     if len(whole) != len(net.layers):
@@ -447,18 +447,22 @@ SPLIT_BATCH_ENTRIES = 1 << 20
 per array, a few arrays alive at once)."""
 
 
-def _cell_bounds(net: Network, cells: list[Box], exact: bool) -> list[list[LayerBounds]]:
-    """`symbolic_bounds` of each cell: on the float path all cells in one batched propagation (Propagation over a
-    list of boxes); exactly, or if a float overflowed, one cell at a time (which redoes an overflow exactly)."""
+def _cells_hull(net: Network, cells: list[Box], exact: bool) -> list[LayerBounds]:
+    """The hull of the cells' `symbolic_bounds`: on the float path all cells in one batched propagation (Propagation
+    over a list of boxes, hulled along its batch axis); exactly, or if a float overflowed, one cell at a time (which
+    redoes an overflow exactly)."""
     if not exact and len(cells) > 1:
         check_float_environment()
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 batch = _layers(net, cells, False, True, _layers(net, cells, False, False, None))
-            return [[LayerBounds(b.lower[i], b.upper[i]) for b in batch] for i in range(len(cells))]
+            return [LayerBounds(b.lower.min(axis=0), b.upper.max(axis=0)) for b in batch]
         except FloatOverflow:
             pass
-    return [symbolic_bounds(net, cell, exact=exact) for cell in cells]
+    hull = symbolic_bounds(net, cells[0], exact=exact)
+    for cell in cells[1:]:
+        hull = [_hull(h, c) for h, c in zip(hull, symbolic_bounds(net, cell, exact=exact))]
+    return hull
 
 
 def _hull(a: LayerBounds, b: LayerBounds) -> LayerBounds:

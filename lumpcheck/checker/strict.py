@@ -193,6 +193,7 @@ class StrictVerifier:
         reps = ghost_representatives(lay)
         phases = {} if self.claim.phases is None else self.claim.phases.layers[ell - 1]
         claims: list[NeuronClaim] = []
+        used: dict[tuple[int, int, int, int], tuple[Fraction, Fraction]] = {}
         for s, m in enumerate(lay.maps):
             if m.reason == "inactive":
                 claims.append(InactiveClaim(s, phases.get(s, 0)))
@@ -206,7 +207,8 @@ class StrictVerifier:
             else:
                 ((j, c),) = m.terms  # _shape rejected every other form
                 claims.append(TargetClaim(s, j, c) if j < lay.width else GhostClaim(s, reps[j - lay.width], c))
-                self.lemmas.add((act, c, m.offset))
+                used[(c.numerator, c.denominator, m.offset.numerator, m.offset.denominator)] = (c, m.offset)
+        self.lemmas.update((act, c, o) for c, o in used.values())  # (hashing ints, not Fractions, per neuron)
         for kind in CLAIM_KINDS:
             group = [c.neuron for c in claims if isinstance(c, kind)]
             if group:
