@@ -53,18 +53,25 @@ def check_float_environment() -> None:
 
 def round_to_float(q: Fraction, up: bool) -> float:
     """The float nearest q on the requested side (q <= result if up, result <= q otherwise)."""
+    if isinstance(q, float) and math.isinf(q):
+        return q if (q > 0) == up else math.copysign(np.finfo(np.float64).max, q)
+    return round_ratio(*q.as_integer_ratio(), up)
+
+
+def round_ratio(n: int, d: int, up: bool) -> float:
+    """`round_to_float` of n/d (d > 0) from the two integers: no Fraction is built (CPython's int / int is correctly
+    rounded, and f = a/b < n/d iff a·d < n·b)."""
     try:
-        f = float(q)
+        f = n / d
     except OverflowError:
-        f = math.inf if q > 0 else -math.inf
+        f = math.inf if n > 0 else -math.inf
     if math.isinf(f):
         return f if (f > 0) == up else math.copysign(np.finfo(np.float64).max, f)
     step = math.inf if up else -math.inf
-    n, d = q.as_integer_ratio()  # d > 0; f = a/b < q iff a·d < n·b (b > 0): no Fraction built per comparison
     a, b = f.as_integer_ratio()
     while (a * d < n * b) if up else (a * d > n * b):
         f = math.nextafter(f, step)
-        if math.isinf(f):  # q is beyond the largest float, within half an ulp of it (so float(q) did not overflow)
+        if math.isinf(f):  # n/d is beyond the largest float, within half an ulp of it (so n / d did not overflow)
             return f
         a, b = f.as_integer_ratio()
     return f
@@ -72,6 +79,17 @@ def round_to_float(q: Fraction, up: bool) -> float:
 
 def round_to_floats(values: Iterable[Fraction], up: bool) -> np.ndarray:
     return np.array([round_to_float(q, up) for q in values], dtype=np.float64)
+
+
+def residuals_up(values: Iterable[Fraction], nearest: np.ndarray) -> np.ndarray:
+    """Per entry a float >= |v - f| exactly, f the float `nearest` holds for v (|n·b - a·d| / (d·b) for v = n/d and
+    f = a/b, rounded up)."""
+    out = []
+    for v, f in zip(values, nearest.tolist()):
+        n, d = v.as_integer_ratio()
+        a, b = f.as_integer_ratio()
+        out.append(round_ratio(abs(n * b - a * d), d * b, True))
+    return np.array(out, dtype=np.float64)
 
 
 def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:

@@ -50,7 +50,7 @@ from ..ir.exact import as_fractions
 from ..ir.network import Network
 from ..ir.relation import BOUNDS_METHODS
 from .arith import (NONPOSITIVE, ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
-                    round_to_floats)
+                    residuals_up, round_to_floats)
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
@@ -247,8 +247,7 @@ def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine
         return WorkingAffine(weight, bias)
     w, b = as_fractions(weight).reshape(-1), as_fractions(bias)
     wf, bf = _nearest(w), _nearest(b)
-    wres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(w, wf)), up=True)
-    bres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(b, bf)), up=True)
+    wres, bres = residuals_up(w, wf), residuals_up(b, bf)
     return WorkingAffine(wf.reshape(weight.shape), bf, wres.reshape(weight.shape), bres)
 
 

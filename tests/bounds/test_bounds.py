@@ -348,6 +348,20 @@ def test_round_outward_over_the_whole_float_range(n, d, e):
     assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
 
 
+@given(st.lists(st.tuples(st.integers(-(2**80), 2**80), st.integers(1, 10**30), st.integers(-1100, 1000)), max_size=6))
+def test_residuals_up_bound_the_distance_to_the_nearest_float(parts):
+    """arith.residuals_up (integer arithmetic) is the smallest float >= |v - float(v)| for each v: decimal-like
+    denominators, subnormal and huge magnitudes, exact floats (residual 0)."""
+    values = [Fraction(n, d) * Fraction(2) ** e for n, d, e in parts]
+    values = [v for v in values if abs(v) < Fraction(np.finfo(np.float64).max)]
+    nearest = np.array([float(v) for v in values], dtype=np.float64)
+    res = arith.residuals_up(values, nearest)
+    assert res.shape == (len(values),)
+    for v, f, r in zip(values, nearest, res):
+        gap = abs(v - Fraction(f))
+        assert Fraction(r) >= gap and (r == 0 or Fraction(np.nextafter(r, -np.inf)) < gap)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**32))
 def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
