@@ -14,7 +14,7 @@ import numpy as np
 def scaled_ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
     """(N, D) with arr == N / D exactly: N an object array of Python ints, D > 0."""
     if arr.dtype == object:
-        ratios = [Fraction(v).as_integer_ratio() for v in arr.flat]  # (p, q) in lowest terms, q > 0
+        ratios = [(v if type(v) in (Fraction, int) else Fraction(v)).as_integer_ratio() for v in arr.flat]  # p/q, q > 0
         den = math.lcm(1, *(q for _, q in ratios))
         out = np.empty(arr.shape, dtype=object)
         out.flat[:] = [p * (den // q) for p, q in ratios]
