@@ -23,7 +23,8 @@ For comparison (issue 15, measured once, not re-run here): the only public imple
 LucaDeano/Lumpability, was 30-105x slower than lumpcheck at widths 64-512, and gave wrong outputs.
 
 Run: python benchmarks/perf.py [--quick] [--before REV] [--widths 512,1024,2048,4096] [--no-e2e] [--only SECTIONS]
-[--json OUT].
+[--reps N] [--json OUT]. Not run by default: acas_reps (ACAS prove/check, N pairs in each of two children per tree,
+medians) and nnet (every ACAS Xu .nnet and .onnx file read; 1_1 + prop_3 in both formats, reduce --certify and check).
 Not a test.
 """
 
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT.parent / "shared" / "zoo"
 ACAS_NET = ZOO / "marabou" / "resources" / "onnx" / "acasxu" / "ACASXU_experimental_v2a_1_1.onnx"
 ACAS_PROP = ZOO / "vnncomp2021" / "benchmarks" / "acasxu" / "prop_3.vnnlib"
+ACAS_NNET_DIR = ZOO / "marabou" / "resources" / "nnet" / "acasxu"
 HIDDEN = 8
 
 
@@ -108,6 +110,58 @@ def probe_prove_check(path: str, out_dir: str, domain: str | None) -> dict:
             "valid": checked.valid and exact_only.valid}
 
 
+def probe_acas_reps(path: str, out_dir: str, domain: str, reps: int) -> dict:
+    """ACAS with its box: reduce once, then `reps` times prove() and check() in turn, CPU each (the medians are
+    steadier than one run under load). The first check parses the certificate's rationals cold, later ones warm."""
+    from lumpcheck.apps.pipeline import run_reduction
+    from lumpcheck.checker import check
+    from lumpcheck.prove.prover import prove
+    from lumpcheck.prove.records import write_certificate
+
+    out = Path(out_dir)
+    reduced, cert_path = out / "reduced.onnx", out / "cert.json"
+    res = run_reduction(path, reduced, domain_path=domain, domain_space="normalized")
+    proves, checks, valid = [], [], True
+    for _ in range(reps):
+        t0 = _cpu()
+        cert = prove(path, reduced, res.reduction, domain=res.reduction.domain)
+        t1 = _cpu()
+        write_certificate(cert, cert_path)
+        t2 = _cpu()
+        valid = check(cert_path, path, reduced).valid and valid
+        checks.append(_cpu() - t2)
+        proves.append(t1 - t0)
+    return {"prove": proves, "check": checks, "valid": valid}
+
+
+def probe_nnet(nnet_dir: str, onnx_dir: str, domain: str, out_dir: str) -> dict:
+    """Every ACAS Xu .nnet file read (exact rationals from decimal text) and every ONNX copy loaded, CPU in total; then
+    1_1 with the box, both formats: reduce --certify (run_reduction) and check, CPU each."""
+    from lumpcheck.apps.pipeline import run_reduction
+    from lumpcheck.checker import check
+    from lumpcheck.io import load_model
+
+    nnets, onnxs = sorted(Path(nnet_dir).glob("*.nnet")), sorted(Path(onnx_dir).glob("*.onnx"))
+    t0 = _cpu()
+    for f in nnets:
+        load_model(f)
+    t1 = _cpu()
+    for f in onnxs:
+        load_model(f)
+    t2 = _cpu()
+    row = {"files": len(nnets), "nnet_read": (t1 - t0) / len(nnets), "onnx_files": len(onnxs),
+           "onnx_read": (t2 - t1) / len(onnxs)}
+    for fmt, model in (("nnet", Path(nnet_dir) / "ACASXU_experimental_v2a_1_1.nnet"),
+                       ("onnx", Path(onnx_dir) / "ACASXU_experimental_v2a_1_1.onnx")):
+        out, cert = Path(out_dir) / f"reduced_{fmt}{model.suffix}", Path(out_dir) / f"cert_{fmt}.json"
+        t0 = _cpu()
+        res = run_reduction(model, out, domain_path=domain, cert_path=cert, domain_space="normalized")
+        t1 = _cpu()
+        ok = check(cert, model, out).valid
+        row[fmt] = {"reduce_prove": t1 - t0, "check": _cpu() - t1, "certified": res.verdict == "proved" and ok}
+    return row
+
+
 def probe_verify(a_path: str, b_path: str) -> dict:
     from lumpcheck.equivalence.engine import verify
     from lumpcheck.equivalence.mode import STRICT
@@ -132,7 +186,7 @@ def probe_make(path: str, width: int, seed: int, permuted_path: str | None = Non
 def probe(task: dict) -> dict:
     kind = task.pop("kind")
     return {"reduce": probe_reduce, "prove_check": probe_prove_check, "verify": probe_verify,
-            "make": probe_make}[kind](**task)
+            "make": probe_make, "acas_reps": probe_acas_reps, "nnet": probe_nnet}[kind](**task)
 
 
 # ---------------------------------------------------------------- parent side: models, trees, children
@@ -324,6 +378,38 @@ def run_verify(trees: dict, widths: list[int], tmp: Path, timeout: float) -> lis
     return rows
 
 
+def run_acas_reps(trees: dict, reps: int, tmp: Path, timeout: float) -> list[dict]:
+    """Each tree in its own child, twice, interleaved (before, after, before, after): `reps` prove/check pairs each."""
+    if not (ACAS_NET.is_file() and ACAS_PROP.is_file()):
+        print(f"  (ACAS Xu skipped: {ACAS_NET} not found)")
+        return []
+    rows = []
+    for rnd in range(2):
+        for name, tree in trees.items():
+            out = tmp / f"reps_{name}_{rnd}"
+            out.mkdir(exist_ok=True)
+            task = {"kind": "acas_reps", "path": str(ACAS_NET), "out_dir": str(out), "domain": str(ACAS_PROP),
+                    "reps": reps}
+            rows.append({"tree": name, "round": rnd, **child(tree, task, timeout)})
+        print(f"  ACAS reps round {rnd + 1} done", flush=True)
+    return rows
+
+
+def run_nnet(trees: dict, tmp: Path, timeout: float) -> list[dict]:
+    if not (ACAS_NNET_DIR.is_dir() and ACAS_PROP.is_file()):
+        print(f"  (.nnet skipped: {ACAS_NNET_DIR} not found)")
+        return []
+    rows = []
+    for name, tree in trees.items():
+        out = tmp / f"nnet_{name}"
+        out.mkdir(exist_ok=True)
+        task = {"kind": "nnet", "nnet_dir": str(ACAS_NNET_DIR), "onnx_dir": str(ACAS_NET.parent),
+                "domain": str(ACAS_PROP), "out_dir": str(out)}
+        rows.append({"tree": name, **child(tree, task, timeout)})
+    print("  .nnet done", flush=True)
+    return rows
+
+
 def run_e2e(trees: dict, width: int, tmp: Path, timeout: float) -> list[dict]:
     path = tmp / f"e2e_{width}.onnx"
     make(path, width, width)
@@ -381,6 +467,40 @@ def report(rev: str, red: list[dict], pc: list[dict], ver: list[dict], e2e: list
               ("tree", "reduce+certify CPU s", "wall s", "peak MiB", "check CPU s", "wall s", "peak MiB"), lines)
 
 
+def report_acas_nnet(reps: list[dict], nnet: list[dict]) -> None:
+    import statistics
+
+    lines = []
+    for name in ("before", "after"):
+        runs = [r for r in reps if r["tree"] == name and "prove" in r]
+        if not runs:
+            continue
+        prove = [p for r in runs for p in r["prove"]]
+        check = [c for r in runs for c in r["check"]]
+        per = sorted(c / p for c, p in zip(check, prove))
+        lines.append((name, len(per), statistics.median(prove), statistics.median(check),
+                      statistics.median(check) / statistics.median(prove), statistics.median(per), per[0], per[-1],
+                      all(r["valid"] for r in runs)))
+    if lines:
+        table("ACAS 1_1 + prop_3 box, prove() and check() in-process, medians over the reps (two children per tree); "
+              "goal check <= 0.5x prove",
+              ("tree", "reps", "prove s", "check s", "check/prove (medians)", "median of ratios", "min ratio",
+               "max ratio", "valid"), lines)
+    lines = []
+    for r in nnet:
+        if "nnet_read" not in r:
+            lines.append((r["tree"], r.get("error")))
+            continue
+        n, o = r["nnet"], r["onnx"]
+        lines.append((r["tree"], r["files"], r["nnet_read"], r["onnx_read"], ratio(r["nnet_read"], r["onnx_read"]),
+                      n["reduce_prove"], o["reduce_prove"], ratio(n["reduce_prove"], o["reduce_prove"]), n["check"],
+                      o["check"], ratio(n["check"], o["check"]), f"{n['certified']}/{o['certified']}"))
+    if lines:
+        table("ACAS Xu .nnet vs .onnx: CPU s per file read (all files), then 1_1 + prop_3 reduce --certify and check",
+              ("tree", "files", ".nnet read", ".onnx read", "ratio", ".nnet reduce+prove", ".onnx reduce+prove",
+               "ratio", ".nnet check", ".onnx check", "ratio", "certified"), lines)
+
+
 def main() -> None:
     global PYCACHE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -391,7 +511,9 @@ def main() -> None:
     ap.add_argument("--e2e-width", type=int, default=4096, help="width of the end-to-end run")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     ap.add_argument("--only", default="reduce,prove_check,verify,e2e",
-                    help="comma-separated sections to run (reduce, prove_check, verify, e2e); the others print empty")
+                    help="comma-separated sections to run (reduce, prove_check, verify, e2e, and two not run by "
+                         "default: acas_reps, nnet); the others print empty")
+    ap.add_argument("--reps", type=int, default=12, help="prove/check pairs per child in acas_reps")
     ap.add_argument("--quick", action="store_true", help="widths 256,512; no e2e; one run each")
     ap.add_argument("--repeat", type=int, default=2, help="runs per reduce measurement (best is kept)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per child process")
@@ -412,7 +534,8 @@ def main() -> None:
         trees = {"before": export_tree(rev, tmp / "before"), "after": ROOT}
         for tree in trees.values():  # compile once, as an installed package would be
             measured(cli("--help"), tree, args.timeout)
-        done: dict = {"before": rev, "reduce": [], "prove_check": [], "verify": [], "e2e": []}
+        done: dict = {"before": rev, "reduce": [], "prove_check": [], "verify": [], "e2e": [], "acas_reps": [],
+                      "nnet": []}
 
         def save_so_far(key: str, rows: list[dict]) -> list[dict]:
             done[key] = rows
@@ -420,9 +543,9 @@ def main() -> None:
                 Path(args.json).write_text(json.dumps(done, indent=1))
             return rows
 
-        only = set(args.only.split(","))
-        if only - {"reduce", "prove_check", "verify", "e2e"}:
-            ap.error(f"--only: unknown sections {sorted(only - {'reduce', 'prove_check', 'verify', 'e2e'})}")
+        only, known = set(args.only.split(",")), {"reduce", "prove_check", "verify", "e2e", "acas_reps", "nnet"}
+        if only - known:
+            ap.error(f"--only: unknown sections {sorted(only - known)}")
         red = save_so_far("reduce", run_reduce(trees, ints(args.widths) if "reduce" in only else [], tmp, args.repeat,
                                                args.timeout))
         pc = save_so_far("prove_check", run_prove_check(trees, ints(args.check_widths), tmp, args.timeout)
@@ -431,7 +554,10 @@ def main() -> None:
                                                args.timeout))
         e2e = save_so_far("e2e", run_e2e(trees, args.e2e_width, tmp, args.timeout)
                           if "e2e" in only and not args.no_e2e else [])
+        reps = save_so_far("acas_reps", run_acas_reps(trees, args.reps, tmp, args.timeout) if "acas_reps" in only else [])
+        nnet = save_so_far("nnet", run_nnet(trees, tmp, args.timeout) if "nnet" in only else [])
     report(rev[:12], red, pc, ver, e2e, args.e2e_width)
+    report_acas_nnet(reps, nnet)
 
 
 if __name__ == "__main__":

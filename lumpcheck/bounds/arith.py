@@ -53,20 +53,43 @@ def check_float_environment() -> None:
 
 def round_to_float(q: Fraction, up: bool) -> float:
     """The float nearest q on the requested side (q <= result if up, result <= q otherwise)."""
+    if isinstance(q, float) and math.isinf(q):
+        return q if (q > 0) == up else math.copysign(np.finfo(np.float64).max, q)
+    return round_ratio(*q.as_integer_ratio(), up)
+
+
+def round_ratio(n: int, d: int, up: bool) -> float:
+    """`round_to_float` of n/d (d > 0) from the two integers: no Fraction is built (CPython's int / int is correctly
+    rounded, and f = a/b < n/d iff a·d < n·b)."""
     try:
-        f = float(q)
+        f = n / d
     except OverflowError:
-        f = math.inf if q > 0 else -math.inf
+        f = math.inf if n > 0 else -math.inf
     if math.isinf(f):
         return f if (f > 0) == up else math.copysign(np.finfo(np.float64).max, f)
     step = math.inf if up else -math.inf
-    while (Fraction(f) < q) if up else (Fraction(f) > q):
+    a, b = f.as_integer_ratio()
+    while (a * d < n * b) if up else (a * d > n * b):
         f = math.nextafter(f, step)
+        if math.isinf(f):  # n/d is beyond the largest float, within half an ulp of it (so n / d did not overflow)
+            return f
+        a, b = f.as_integer_ratio()
     return f
 
 
 def round_to_floats(values: Iterable[Fraction], up: bool) -> np.ndarray:
     return np.array([round_to_float(q, up) for q in values], dtype=np.float64)
+
+
+def residuals_up(values: Iterable[Fraction], nearest: np.ndarray) -> np.ndarray:
+    """Per entry a float >= |v - f| exactly, f the float `nearest` holds for v (|n·b - a·d| / (d·b) for v = n/d and
+    f = a/b, rounded up)."""
+    out = []
+    for v, f in zip(values, nearest.tolist()):
+        n, d = v.as_integer_ratio()
+        a, b = f.as_integer_ratio()
+        out.append(round_ratio(abs(n * b - a * d), d * b, True))
+    return np.array(out, dtype=np.float64)
 
 
 def _enclose(S: np.ndarray, T: np.ndarray, n: int) -> np.ndarray:
@@ -102,6 +125,10 @@ def apply(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.matmul(X, y[..., None])[..., 0]
 
 
+NONPOSITIVE = "X <= 0"
+"""Third element of an `upper` term (X, y, NONPOSITIVE): every entry of X is <= 0 (e.g. min(A, 0))."""
+
+
 class FloatArith:
     """Float64 arithmetic with rigorous error bounds (assumptions A1, A2)."""
 
@@ -112,7 +139,9 @@ class FloatArith:
         """A float >= Σ_t X_t @ y_t exactly, per row (and batch entry). Each row is one dot product of length
         n = Σ_t n_t, evaluated as fl(Σ_t fl(X_t @ y_t)): some order of its rounded products and sums, so A2 bounds
         its error by `_enclose` of fl(Σ_t fl(|X_t| @ |y_t|)) with that n. A term may be (X, y, |X|) when the caller
-        has |X| at hand; if that is X itself (X >= 0) and y >= 0, X @ y is already a computed |X| @ |y|."""
+        has |X| at hand; if that is X itself (X >= 0) and y >= 0, X @ y is already a computed |X| @ |y|. A term
+        (X, y, NONPOSITIVE) says X <= 0: then, if y >= 0, -(X @ y) is a computed |X| @ |y| (each product and partial
+        sum is the negated one, exactly: rounding to nearest is symmetric)."""
         S = T = 0.0
         for t in terms:
             x, v = t[0], t[1]
@@ -120,16 +149,18 @@ class FloatArith:
             s = apply(x, v)
             if ax is x and np.all(v >= 0):
                 S, T = S + s, T + s
+            elif ax is NONPOSITIVE and np.all(v >= 0):
+                S, T = S + s, T - s
             else:
-                S, T = S + s, T + apply(np.abs(x) if ax is None else ax, np.abs(v))
+                S, T = S + s, T + apply(np.abs(x) if ax is None or ax is NONPOSITIVE else ax, np.abs(v))
         U = _up(S + _enclose(S, T, sum(t[0].shape[-1] for t in terms)))
         if not np.all(np.isfinite(U)):
             raise FloatOverflow
         return U
 
     def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
-                   zabs: np.ndarray, habs: np.ndarray,
-                   extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+                   zabs: np.ndarray, habs: np.ndarray, extra: np.ndarray | None = None,
+                   errors: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         """One back-substitution step for A = Ap + An (Ap >= 0 >= An, at each entry one of them ±0; finite) and
         slopes su (where A >= 0) and sl (elsewhere), s for short: D = fl(A∘s), computed as fl(fl(Ap∘su) + fl(An∘sl))
         (one addend is a product with ±0, so ±0 and exact: the sum is exactly the other, rounded, product), |D|,
@@ -147,23 +178,32 @@ class FloatArith:
         bracket, and c >= the last term (Σ_l zabs_l <= len·max zabs; len·2^-1072 and m·len·2^-1072 are exact floats
         for len, m·len < 2^50). The returned terms are [(|D|, v), (c, 1)]: `upper` of them bounds Σ_l |D_il|·v_l + c.
         Instead of the elementwise error matrices |A∘s - D| and |D@W - S| and a second product |D| @ |W|, this costs
-        one product |W| @ habs and one |D| @ v per step. FloatOverflow if D or S is not finite."""
+        one product |W| @ habs and one |D| @ v per step. v and c do not depend on A: `errors` = (v, c) from
+        `substitute_errors(W, zabs, habs, extra)`, when the caller has them (every step through one layer shares
+        them). FloatOverflow if D or S is not finite."""
+        v, c = self.substitute_errors(W, zabs, habs, extra) if errors is None else errors
         D = Ap * su
         D += An * sl
         S = np.matmul(D, W)  # batched D (B, rows, m): one product per entry, kept small so BLAS does not thread
         aD = np.abs(D)
         if not (aD.size == 0 or np.isfinite(aD.max())) or not _finite(S):
             raise FloatOverflow
+        return D, aD, S, [(aD, v, aD), (c, self.one, c)]
+
+    def substitute_errors(self, W: np.ndarray, zabs: np.ndarray, habs: np.ndarray,
+                          extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(v, c) of `substitute`'s error terms Σ_l |D_il|·v_l + c (see there), c shaped to broadcast against rows."""
         m = W.shape[-2]
         if m > 2**40 or m * habs.shape[-1] >= 2**50 or zabs.shape[-1] >= 2**50:
             raise ValueError("dot product too long for the error bound")
-        g = self.upper([(np.abs(W), habs)])
+        aW = np.abs(W)
+        g = self.upper([(aW, habs, aW)])  # |W| >= 0 and habs >= 0: the product is its own absolute-value sum
         v = _up(_up(zabs * 2.0**-52) + _up(g * (m * 2.0**-52)))
         if extra is not None:
             v = _up(v + extra)
         c = _up(_up(zabs.max(axis=-1, initial=0.0) * (zabs.shape[-1] * 2.0**-1072))
                 + _up(habs.max(axis=-1, initial=0.0) * (m * habs.shape[-1] * 2.0**-1072)))
-        return D, aD, S, [(aD, v, aD), (c[..., None, None], self.one, c[..., None, None])]
+        return v, c[..., None, None]
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
         return round_to_floats(values, up)
@@ -182,11 +222,14 @@ class ExactArith:
         return sum((apply(t[0], t[1]) for t in terms[1:]), apply(terms[0][0], terms[0][1]))
 
     def substitute(self, Ap: np.ndarray, An: np.ndarray, su: np.ndarray, sl: np.ndarray, W: np.ndarray,
-                   zabs: np.ndarray, habs: np.ndarray,
-                   extra: np.ndarray | None = None) -> tuple[np.ndarray, None, np.ndarray, list]:
+                   zabs: np.ndarray, habs: np.ndarray, extra: np.ndarray | None = None,
+                   errors: None = None) -> tuple[np.ndarray, None, np.ndarray, list]:
         """D = Ap∘su + An∘sl and D @ W exactly: no rounding error to charge (extra is None on the exact path)."""
         D = Ap * su + An * sl
         return D, None, np.matmul(D, W), []
+
+    def substitute_errors(self, W: np.ndarray, zabs: np.ndarray, habs: np.ndarray, extra: None = None) -> None:
+        return None
 
     def fractions(self, values: Sequence[Fraction], up: bool) -> np.ndarray:
         return np.array(list(values), dtype=object)

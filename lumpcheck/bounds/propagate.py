@@ -49,8 +49,8 @@ from ..ir.domain import Box
 from ..ir.exact import as_fractions
 from ..ir.network import Network
 from ..ir.relation import BOUNDS_METHODS
-from .arith import (ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
-                    round_to_floats)
+from .arith import (NONPOSITIVE, ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
+                    residuals_up, round_to_floats)
 
 SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
@@ -186,6 +186,22 @@ class _Relaxation:
     ml: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Step:
+    """Layer j's part of a back-substitution step through it (Propagation._step): the live neurons (None: all), their
+    slopes, weight rows, biases and |z_j| bounds, the bound of |h_{j-1}|, the residual and the error vectors."""
+
+    live: np.ndarray | None
+    su: np.ndarray
+    sl: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+    zabs: np.ndarray
+    habs: np.ndarray
+    resid: np.ndarray | None
+    errors: tuple | None
+
+
 # ---------------------------------------------------------------- propagation engine
 
 
@@ -231,8 +247,7 @@ def _convert(weight: np.ndarray, bias: np.ndarray, exact: bool) -> WorkingAffine
         return WorkingAffine(weight, bias)
     w, b = as_fractions(weight).reshape(-1), as_fractions(bias)
     wf, bf = _nearest(w), _nearest(b)
-    wres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(w, wf)), up=True)
-    bres = round_to_floats((abs(v - Fraction(f)) for v, f in zip(b, bf)), up=True)
+    wres, bres = residuals_up(w, wf), residuals_up(b, bf)
     return WorkingAffine(wf.reshape(weight.shape), bf, wres.reshape(weight.shape), bres)
 
 
@@ -257,6 +272,7 @@ class Propagation:
         self.h: list[tuple[np.ndarray, np.ndarray]] = []  # post-activation bounds
         self.relax: list[_Relaxation | None] = []
         self.resid: dict[int, np.ndarray | None] = {}
+        self.steps: dict[int, _Step] = {}  # per fixed layer j: its part of the back-substitution steps through it
 
     def inputs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         return (self.xl, self.xu) if k == 0 else self.h[k - 1]
@@ -296,21 +312,34 @@ class Propagation:
         """
         A, terms = self._start(k)
         for j in range(k - 1, -1, -1):
-            r, a = self.relax[j], self.affine[j]
+            r, step = self.relax[j], self._step(j)
             # A·h_j <= D·z_j + A⁺·mu + A⁻·ml, D = A∘s (upper slopes where A >= 0, lower ones elsewhere);
             # D·z_j = D·W_j·h_{j-1} + D·b_j, with D·W_j rounded to the new A; `substitute` charges the roundings
             Ap, An = _signs(A)
-            terms += [(Ap, r.mu, Ap), (An, r.ml)]
-            # neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j, D·W_j and the errors
-            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
-            if len(live) < r.su.shape[-1]:
-                Ap, An = Ap[..., live], An[..., live]
-            resid, zabs = self._resid(j), _absmax(*self.z[j])[..., live]
-            D, aD, A, err = self.ar.substitute(Ap, An, r.su[..., None, live], r.sl[..., None, live], a.weight[live],
-                                               zabs, _absmax(*self.inputs(j)), None if resid is None else resid[..., live])
-            terms += [(D, a.bias[live], aD)] + err
+            terms += [(Ap, r.mu, Ap), (An, r.ml, NONPOSITIVE)]
+            if step.live is not None:
+                Ap, An = Ap[..., step.live], An[..., step.live]
+            D, aD, A, err = self.ar.substitute(Ap, An, step.su, step.sl, step.weight, step.zabs, step.habs, step.resid,
+                                               step.errors)
+            terms += [(D, step.bias, aD)] + err
             terms = [(self.ar.upper(terms)[..., None], self.ar.one)]
         return self._concretize(A, terms, self.xl, self.xu)
+
+    def _step(self, j: int) -> "_Step":
+        """What every back-substitution step through the fixed layer j uses, whatever the layer k it starts from
+        (computed once per layer j). Neurons whose two slopes are 0 in every box contribute exact zeros to D, D·z_j,
+        D·W_j and the errors: only the others (`live`) are kept."""
+        step = self.steps.get(j)
+        if step is None:
+            r, a = self.relax[j], self.affine[j]
+            live = np.flatnonzero(np.any((r.su != 0) | (r.sl != 0), axis=tuple(range(r.su.ndim - 1))))
+            resid = self._resid(j)
+            resid = None if resid is None else resid[..., live]
+            zabs, habs, weight = _absmax(*self.z[j])[..., live], _absmax(*self.inputs(j)), a.weight[live]
+            step = self.steps[j] = _Step(None if len(live) == r.su.shape[-1] else live, r.su[..., None, live],
+                                         r.sl[..., None, live], weight, a.bias[live], zabs, habs, resid,
+                                         self.ar.substitute_errors(weight, zabs, habs, resid))
+        return step
 
     def push(self, k: int, lo: np.ndarray, hi: np.ndarray, relax: bool) -> None:
         """Fix layer k's bounds; derive its activation image and (if relax) its linear relaxation."""
@@ -403,8 +432,8 @@ def split_bounds(net: Network, box: Box, *, parts: int | Sequence[int] = 2, exac
     size = 1 if exact else max(1, SPLIT_BATCH_ENTRIES // (2 * max(net.widths) ** 2))
     hull: list[LayerBounds] | None = None
     for i in range(0, len(cells), size):
-        for b in _cell_bounds(net, cells[i : i + size], exact):
-            hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
+        b = _cells_hull(net, cells[i : i + size], exact)
+        hull = b if hull is None else [_hull(h, c) for h, c in zip(hull, b)]
     if whole is None:
         whole = symbolic_bounds(net, box, exact=exact)
     if len(whole) != len(net.layers):
@@ -417,18 +446,22 @@ SPLIT_BATCH_ENTRIES = 1 << 20
 per array, a few arrays alive at once)."""
 
 
-def _cell_bounds(net: Network, cells: list[Box], exact: bool) -> list[list[LayerBounds]]:
-    """`symbolic_bounds` of each cell: on the float path all cells in one batched propagation (Propagation over a
-    list of boxes); exactly, or if a float overflowed, one cell at a time (which redoes an overflow exactly)."""
+def _cells_hull(net: Network, cells: list[Box], exact: bool) -> list[LayerBounds]:
+    """The hull of the cells' `symbolic_bounds`: on the float path all cells in one batched propagation (Propagation
+    over a list of boxes, hulled along its batch axis); exactly, or if a float overflowed, one cell at a time (which
+    redoes an overflow exactly)."""
     if not exact and len(cells) > 1:
         check_float_environment()
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 batch = _layers(net, cells, False, True, _layers(net, cells, False, False, None))
-            return [[LayerBounds(b.lower[i], b.upper[i]) for b in batch] for i in range(len(cells))]
+            return [LayerBounds(b.lower.min(axis=0), b.upper.max(axis=0)) for b in batch]
         except FloatOverflow:
             pass
-    return [symbolic_bounds(net, cell, exact=exact) for cell in cells]
+    hull = symbolic_bounds(net, cells[0], exact=exact)
+    for cell in cells[1:]:
+        hull = [_hull(h, c) for h, c in zip(hull, symbolic_bounds(net, cell, exact=exact))]
+    return hull
 
 
 def _hull(a: LayerBounds, b: LayerBounds) -> LayerBounds:

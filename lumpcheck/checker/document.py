@@ -9,6 +9,7 @@ DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, SEMANTICS, AXIOMS); n
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -132,13 +133,21 @@ def require_field(d: Any, key: str, kind: type | tuple, where: str) -> Any:
 
 def parse_rational(text: Any, where: str) -> Fraction:
     """A canonical 'p/q' string, nothing else (no floats, no decimals)."""
-    try:
-        value = Fraction(text) if isinstance(text, str) else None
-    except (ValueError, ZeroDivisionError):
-        value = None
-    if value is None or fraction_str(value) != text:
+    value = _canonical_rational(text) if isinstance(text, str) else None
+    if value is None:
         raise Malformed(f"certificate: {where} = {text!r} is not an exact rational 'p/q' in lowest terms")
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_rational(text: str) -> Fraction | None:
+    """The value of `text` if it is the canonical 'p/q' text of a rational, else None (memoised: a certificate
+    repeats a few texts, '1', '0', '2', many times; Fractions are immutable)."""
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if fraction_str(value) == text else None
 
 
 def parse_claim(doc: Any) -> Claim:

@@ -14,9 +14,10 @@ import numpy as np
 def scaled_ints(arr: np.ndarray) -> tuple[np.ndarray, int]:
     """(N, D) with arr == N / D exactly: N an object array of Python ints, D > 0."""
     if arr.dtype == object:
-        den = math.lcm(1, *(Fraction(v).denominator for v in arr.flat))
+        ratios = [(v if type(v) in (Fraction, int) else Fraction(v)).as_integer_ratio() for v in arr.flat]  # p/q, q > 0
+        den = math.lcm(1, *(q for _, q in ratios))
         out = np.empty(arr.shape, dtype=object)
-        out.flat[:] = [Fraction(v).numerator * (den // Fraction(v).denominator) for v in arr.flat]
+        out.flat[:] = [p * (den // q) for p, q in ratios]
         return out, den
     frac, exp = np.frexp(arr)  # arr = frac · 2**exp, |frac| in [0.5, 1): frac · 2**53 is an exact integer
     ints = (frac * 9007199254740992.0).astype(np.int64)

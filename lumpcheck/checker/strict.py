@@ -161,9 +161,10 @@ class StrictVerifier:
         layer cut to its open claims' neurons (if its arrays are floats): every bound of a layer depends only on the
         layers before it, and each neuron's own row of that layer (interval and back-substitution work row by row), so
         those neurons get the bounds the whole split would give them; the other neurons keep their whole-box bounds."""
-        if method != "split":
-            return by_method(self.a, self.box, method, parts)
-        whole = by_method(self.a, self.box, "symbolic", parts)
+        hidden = Network(self.a.layers[:-1], source=self.a.source)  # claims are on hidden layers: the output layer's
+        if method != "split":  # bounds are never read, and no earlier layer's bounds depend on it
+            return by_method(hidden, self.box, method, parts)
+        whole = by_method(hidden, self.box, "symbolic", parts)
         open_rows = [sorted(r for r, p in claims.items() if not _phase_holds(whole[ell - 1], r, p))
                      for ell, claims in enumerate(self.claim.phases.layers, start=1)]
         depth = max((ell for ell, rows in enumerate(open_rows, start=1) if rows), default=0)
@@ -192,6 +193,7 @@ class StrictVerifier:
         reps = ghost_representatives(lay)
         phases = {} if self.claim.phases is None else self.claim.phases.layers[ell - 1]
         claims: list[NeuronClaim] = []
+        used: dict[tuple[int, int, int, int], tuple[Fraction, Fraction]] = {}
         for s, m in enumerate(lay.maps):
             if m.reason == "inactive":
                 claims.append(InactiveClaim(s, phases.get(s, 0)))
@@ -205,7 +207,8 @@ class StrictVerifier:
             else:
                 ((j, c),) = m.terms  # _shape rejected every other form
                 claims.append(TargetClaim(s, j, c) if j < lay.width else GhostClaim(s, reps[j - lay.width], c))
-                self.lemmas.add((act, c, m.offset))
+                used[(c.numerator, c.denominator, m.offset.numerator, m.offset.denominator)] = (c, m.offset)
+        self.lemmas.update((act, c, o) for c, o in used.values())  # (hashing ints, not Fractions, per neuron)
         for kind in CLAIM_KINDS:
             group = [c.neuron for c in claims if isinstance(c, kind)]
             if group:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..ir.activation import IDENTITY, RELU
-from ..ir.exact import decimal_str, exact_array, parse_decimal
+from ..ir.exact import canonical, decimal_str, parse_decimals
 from ..ir.network import Layer, Network
 from ..ir.normalization import Normalization
 from .atomic import write_text_atomic
@@ -79,13 +79,10 @@ class _Lines:
         number, tokens = self.take(what)
         if count is not None and len(tokens) != count:
             raise self.error(f"expected {count} numbers ({what}), got {len(tokens)}", number)
-        values = []
-        for token in tokens:
-            try:
-                values.append(parse_decimal(token))
-            except ValueError as e:
-                raise self.error(f"{e} in {what}", number) from None
-        return number, values
+        try:
+            return number, parse_decimals(tokens)
+        except ValueError as e:
+            raise self.error(f"{e} in {what}", number) from None
 
     def ints(self, what: str, count: int) -> tuple[int, list[int]]:
         number, values = self.numbers(what, count)
@@ -116,10 +113,10 @@ def read_nnet(path: str | Path) -> Network:
     layers = []
     for i in range(n_layers):
         n, m = sizes[i + 1], sizes[i]
-        rows = [lines.numbers(f"layer {i + 1} weight row {r + 1}", m)[1] if m else [] for r in range(n)]
+        weights = [v for r in range(n) if m for v in lines.numbers(f"layer {i + 1} weight row {r + 1}", m)[1]]
         bias = [lines.numbers(f"layer {i + 1} bias {r + 1}", 1)[1][0] for r in range(n)]
         activation = IDENTITY if i == n_layers - 1 else RELU
-        layers.append(Layer(exact_array(rows).reshape(n, m), exact_array(bias), activation))
+        layers.append(Layer(_exact(weights).reshape(n, m), _exact(bias), activation))
     lines.finish()
     meta: dict = {"format": "nnet"}
     if lines.comments:
@@ -127,6 +124,14 @@ def read_nnet(path: str | Path) -> Network:
     if lines.warnings:
         meta["warnings"] = list(lines.warnings)
     return Network(layers, normalization, source=str(p), meta=meta)
+
+
+def _exact(values: list[Fraction]) -> np.ndarray:
+    """The parsed rationals as an exact array (float64 when every one is a float exactly: ir.exact.canonical),
+    without `exact_array`'s per-element type dispatch (they are Fractions already)."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return canonical(arr)
 
 
 def _read_normalization(lines: _Lines, n_in: int) -> Normalization | None:

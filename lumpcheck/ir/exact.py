@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -56,9 +57,7 @@ def exact_array(values: object) -> np.ndarray:
 
 def _fractions(arr: np.ndarray) -> np.ndarray:
     out = np.empty(arr.shape, dtype=object)
-    flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
-    for i, v in enumerate(flat_in):
-        flat_out[i] = to_fraction(v)
+    out.reshape(-1)[:] = [v if type(v) is Fraction else to_fraction(v) for v in arr.reshape(-1)]
     return out
 
 
@@ -136,6 +135,22 @@ def parse_decimal(text: str) -> Fraction:
     if m.group(1) is not None and abs(int(m.group(1))) > _MAX_EXPONENT:
         raise ValueError(f"exponent out of range in {text!r}")
     return Fraction(text)
+
+
+# ASCII digits and an exponent of at most 4 digits after leading zeros (so |exponent| <= 9999 = _MAX_EXPONENT):
+# every text it matches is one that parse_decimal accepts, and Decimal reads it exactly.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?0*[0-9]{1,4})?")
+
+
+def parse_decimals(texts: Sequence[str]) -> list[Fraction]:
+    """`parse_decimal` of each text: the same values and the same errors, about 3x faster (the .nnet reader's loop).
+
+    When every text is a plain decimal, each is read by the C `decimal` module, whose constructor is exact (no
+    context rounding) and whose `as_integer_ratio` is the reduced p/q; otherwise `parse_decimal` reads them one by
+    one and raises on the first bad one."""
+    if all(map(_PLAIN_DECIMAL.fullmatch, texts)):
+        return [Fraction(*Decimal(t).as_integer_ratio()) for t in texts]
+    return [parse_decimal(t) for t in texts]
 
 
 def decimal_str(x: Fraction | int | float) -> str:

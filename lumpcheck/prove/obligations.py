@@ -48,9 +48,9 @@ def class_var(layer: int, j: int, width: int) -> str:
 def integer_form(arr: np.ndarray) -> tuple[np.ndarray, int]:
     """(M, D) with arr == M / D exactly: M an object array of Python ints, D > 0 (a power of 2 for floats)."""
     if arr.dtype == object:
-        den = math.lcm(1, *(Fraction(v).denominator for v in arr.reshape(-1)))
-        ints = [Fraction(v).numerator * (den // Fraction(v).denominator) for v in arr.reshape(-1)]
-        return int_array(ints).reshape(arr.shape), den
+        ratios = [(v if type(v) in (Fraction, int) else Fraction(v)).as_integer_ratio() for v in arr.reshape(-1)]
+        den = math.lcm(1, *(q for _, q in ratios))  # (p, q) in lowest terms, q > 0
+        return int_array([p * (den // q) for p, q in ratios]).reshape(arr.shape), den
     mant, exp = np.frexp(arr)
     mant = (mant * 2.0**53).astype(np.int64)  # exact: a float64 significand has 53 bits
     exp = exp.astype(np.int64) - 53

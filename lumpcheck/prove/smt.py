@@ -29,7 +29,7 @@ from .obligations import (
 
 def literal(x: object) -> str:
     """Exact SMT-LIB real literal of a rational (float, int or Fraction)."""
-    if isinstance(x, (float, np.floating)):
+    if isinstance(x, (float, np.floating, Fraction)):
         n, d = x.as_integer_ratio()  # exact, in lowest terms (4x faster than Fraction(x); ValueError on nan/inf)
     else:
         f = Fraction(x)

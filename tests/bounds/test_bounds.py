@@ -1,12 +1,13 @@
 """Sound bounds: exact values at sampled rational points always lie inside; symbolic ⊆ interval; tightening."""
 
 import itertools
+import math
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.bounds import LayerBounds, interval_bounds, layer_phases, split_bounds, stable_phases, symbolic_bounds
@@ -331,6 +332,36 @@ def test_round_outward_gives_adjacent_floats(q):
     assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
 
 
+@given(st.integers(-(2**80), 2**80), st.integers(1, 3**40), st.integers(-1200, 1100))
+@example(1, 1, 1024)
+@example(-(2**1024 - 2**971 + 1), 1, 0)  # just beyond the largest float by less than half an ulp: float(q) is finite
+@example(2**1024 - 2**971 + 1, 1, 0)
+def test_round_outward_over_the_whole_float_range(n, d, e):
+    """Subnormal, normal and beyond-the-largest-float magnitudes, odd denominators (inexact) and exact floats."""
+    q = Fraction(n, d) * Fraction(2) ** e
+    lo, hi = arith.round_to_float(q, up=False), arith.round_to_float(q, up=True)
+    big = float(np.finfo(np.float64).max)
+    if abs(q) > Fraction(big):  # beyond the range: the largest float on the inner side, infinity outside
+        assert (lo, hi) == ((big, math.inf) if q > 0 else (-math.inf, -big))
+        return
+    assert Fraction(lo) <= q <= Fraction(hi)
+    assert lo == hi if Fraction(lo) == q else np.nextafter(lo, np.inf) == hi
+
+
+@given(st.lists(st.tuples(st.integers(-(2**80), 2**80), st.integers(1, 10**30), st.integers(-1100, 1000)), max_size=6))
+def test_residuals_up_bound_the_distance_to_the_nearest_float(parts):
+    """arith.residuals_up (integer arithmetic) is the smallest float >= |v - float(v)| for each v: decimal-like
+    denominators, subnormal and huge magnitudes, exact floats (residual 0)."""
+    values = [Fraction(n, d) * Fraction(2) ** e for n, d, e in parts]
+    values = [v for v in values if abs(v) < Fraction(np.finfo(np.float64).max)]
+    nearest = np.array([float(v) for v in values], dtype=np.float64)
+    res = arith.residuals_up(values, nearest)
+    assert res.shape == (len(values),)
+    for v, f, r in zip(values, nearest, res):
+        gap = abs(v - Fraction(f))
+        assert Fraction(r) >= gap and (r == 0 or Fraction(np.nextafter(r, -np.inf)) < gap)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**32))
 def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
@@ -345,6 +376,27 @@ def test_float_upper_sum_bounds_exact_sum_under_cancellation(n, m, seed):
         exact = sum(Fraction(a) * Fraction(b) for a, b in zip(X[i], y))
         assert exact <= Fraction(U[i])
         assert abs(Fraction(S[i]) - exact) <= Fraction(E[i])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2), st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**32), st.booleans())
+def test_upper_of_a_nonpositive_term_is_the_same_bound(batch, n, m, seed, tiny):
+    """A term (X, y, NONPOSITIVE) with X <= 0 (zeros of both signs) and y >= 0: `upper` takes -(X @ y) as the
+    computed |X| @ |y|; the bound is the one computed with np.abs (bitwise), and >= the exact sum (Fractions)."""
+    rng = np.random.default_rng(seed)
+    lead = (batch,) if batch else ()
+    scale = 2.0**-1060 if tiny else 1.0
+    X = -np.abs(rng.normal(size=(*lead, m, n)) * 10.0 ** rng.integers(-20, 20, size=(*lead, m, n))) * scale
+    X[rng.random(X.shape) < 0.2] = -0.0
+    y = np.abs(rng.normal(size=(*lead, n)) * 10.0 ** rng.integers(-20, 20, size=(*lead, n)))
+    y[rng.random(y.shape) < 0.2] = 0.0
+    b = rng.normal(size=(*lead, m, 1))
+    terms = [(b, arith.FloatArith.one)]
+    U = arith.FloatArith().upper(terms + [(X, y, arith.NONPOSITIVE)])
+    assert np.array_equal(U, arith.FloatArith().upper(terms + [(X, y)]))
+    exact = np.vectorize(Fraction, otypes=[object])
+    total = (exact(X) * exact(y)[..., None, :]).sum(axis=-1) + exact(b)[..., 0]
+    assert all(e <= Fraction(u) for e, u in zip(total.reshape(-1), U.reshape(-1)))
 
 
 EDGE_FLOATS = [0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, -(2.0**-1022), 2.0**-1022 - 5e-324, 1.0, -1.0, 2.0**-1,

@@ -27,6 +27,7 @@ from lumpcheck.ir.exact import (
     gradual_underflow,
     is_float_exact,
     parse_decimal,
+    parse_decimals,
     parse_fractions,
     proportional_rows,
     to_float,
@@ -127,6 +128,48 @@ def test_rational_and_decimal_text():
 def test_decimal_round_trip(q, twos, fives):
     x = F(q.numerator, 2**twos * 5**fives)
     assert parse_decimal(decimal_str(x)) == x
+
+
+_DIGITS = st.text("0123456789", max_size=40)
+_EXPONENT = st.one_of(st.just(""), st.builds(lambda e, sign, zeros, n: f"{e}{sign}{'0' * zeros}{n}",
+                                             st.sampled_from("eE"), st.sampled_from(["", "+", "-"]),
+                                             st.integers(0, 3), st.integers(0, 12000)))
+DECIMAL_TEXT = st.builds(lambda sign, whole, dot, frac, exp: f"{sign}{whole}{dot}{frac}{exp}",
+                         st.sampled_from(["", "+", "-"]), _DIGITS, st.sampled_from(["", "."]), _DIGITS, _EXPONENT)
+
+
+def _read_one_by_one(texts):
+    """Ground truth: Fraction(text) where parse_decimal's grammar accepts it, else the error parse_decimal raises."""
+    try:
+        return [parse_decimal(t) for t in texts], None
+    except ValueError as e:
+        return None, str(e)
+
+
+@given(st.lists(DECIMAL_TEXT, max_size=6))
+def test_parse_decimals_reads_every_text_as_fraction_of_it_would(texts):
+    """Signs, leading zeros, 40-digit mantissas, exponents up to 12000 with leading zeros (beyond the 9999 limit:
+    the same 'exponent out of range' error), empty parts ('', '.', 'e5': the same 'not a finite decimal' error)."""
+    values, error = _read_one_by_one(texts)
+    if error is None:
+        assert parse_decimals(texts) == values == [Fraction(t) for t in texts]
+    else:
+        with pytest.raises(ValueError) as info:
+            parse_decimals(texts)
+        assert str(info.value) == error
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "Infinity", "1_000", " 1", "1 ", "0x10", "1/3", "\u0663", "1e", "1e10000",
+                                 "1e+010000", "1.2.3", "--1", ""])
+def test_parse_decimals_rejects_what_parse_decimal_rejects(bad):
+    """Texts Python's Decimal would accept (NaN, Infinity, underscores, spaces, non-ASCII digits) are not decimals
+    of a model file: parse_decimals reads them as parse_decimal does (an error, or the same value)."""
+    values, error = _read_one_by_one(["0.5", bad])
+    if error is None:
+        assert parse_decimals(["0.5", bad]) == values
+    else:
+        with pytest.raises(ValueError, match="not a finite decimal|exponent out of range"):
+            parse_decimals(["0.5", bad])
 
 
 def test_gradual_underflow_on_this_machine():

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir.activation import IDENTITY, Activation
-from ...ir.exact import FLOAT32_MAX, as_fractions, canonical
+from ...ir.exact import FLOAT32_MAX, as_fractions, canonical, exact_add, exact_scale
 from ...ir.network import Layer
 from ...ir.normalization import Normalization
 from ...ir.rounding import unbounded
@@ -149,6 +149,16 @@ def _clip_bounds(clip: tuple[list, list] | None) -> tuple[tuple[Fraction, ...], 
 
 
 def _affine(v: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """scale*v + shift exactly: in float64 when both roundings are proven exact (ir.exact's error-free checks; a
+    MatMul's bias Add is 1*0 + b), else in Fractions. Either way the canonical array of the exact values
+    (+ 0.0 turns a -0.0 into the 0.0 that canonical gives)."""
+    if all(a.dtype.kind == "f" for a in (v, scale, shift)):
+        v, scale, shift = (a.astype(np.float64, copy=False) for a in (v, scale, shift))
+        if np.all(np.isfinite(v)) and np.all(np.isfinite(scale)) and np.all(np.isfinite(shift)):
+            product, inexact = exact_scale(v, scale)
+            total, unsure = exact_add(product, shift)
+            if not (inexact.any() or unsure.any()):
+                return total + 0.0
     return canonical(as_fractions(v) * as_fractions(scale) + as_fractions(shift))
 
 
