@@ -122,6 +122,11 @@ def _decimal_refusal(network: Network) -> str:
             "holds the normalisation) or --normalization drop, or write .onnx")
 
 
+def _written_exactly(chosen: str, report: RoundingReport, network: Network) -> bool:
+    """The file written in format `chosen` holds `network` exactly."""
+    return report.exact and (chosen != DECIMAL or _decimal_exact(network))
+
+
 def _decimal_exact_value(q: Fraction) -> bool:
     """q has a finite decimal expansion: its reduced denominator has no prime factor but 2 and 5."""
     d = q.denominator
@@ -220,12 +225,11 @@ def _reduce_into(
         notes.append(f"equal to the original ONLY on the input box of {box.source or 'the domain'} "
                      f"(stable phases by {red.claims.describe()} bounds); not outside it")
     chosen, report = _export(output, dtype, net, red.network)
-    exact = report.exact and (chosen != DECIMAL or _decimal_exact(red.network))
-    if box is not None and domain_reduction and not exact:
+    if box is not None and domain_reduction and not _written_exactly(chosen, report, red.network):
         red = reduce_on_domain(net, box, bounds_method=bounds_method, fold=False)
         chosen, report = _export(output, dtype, net, red.network)
         notes.append("linear folding skipped: its rational weights cannot be written exactly in this format")
-    if chosen == DECIMAL and not exact:
+    if chosen == DECIMAL and not _decimal_exact(red.network):
         raise LumpcheckError(_decimal_refusal(red.network), output)
     if cert_path and not report.exact and box is None:
         raise LumpcheckError(f"cannot certify strict equality: {report.summary()}; {_exact_hint(chosen, red.network)}, "

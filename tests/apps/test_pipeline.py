@@ -130,5 +130,10 @@ def test_folded_normalisation_without_finite_decimals_is_refused_for_nnet(tmp_pa
             run_reduction(thirds, tmp_path / "thirds" / "folded.nnet", normalization="fold", cert_path=cert)
         assert str(tmp_path / "thirds" / "folded.nnet") in str(e.value)
         assert sorted(p.name for p in thirds.parent.iterdir()) == ["ranged3.nnet"]
+    box = tmp_path / "box.vnnlib"  # on a box too: the unfolded domain reduction still carries the folded map
+    box.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(assert (<= X_0 1))\n(assert (>= X_0 -1))\n"
+                   "(assert (<= X_1 1))\n(assert (>= X_1 -1))\n")
+    with pytest.raises(LumpcheckError, match=r"cannot write a \.nnet exactly"):
+        run_reduction(thirds, tmp_path / "thirds" / "folded.nnet", normalization="fold", domain_path=box)
     res = run_reduction(thirds, tmp_path / "thirds" / "kept.nnet", cert_path=tmp_path / "thirds" / "k.json")
     assert res.verdict == "proved" and check(tmp_path / "thirds" / "k.json", thirds, tmp_path / "thirds" / "kept.nnet").valid
