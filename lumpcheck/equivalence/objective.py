@@ -1,9 +1,11 @@
 """The output objective of a differential search: which linear rows of the outputs are bounded, and when a box is
-closed, for each mode (ε: ±Δ_i <= ε; top1/argmin: every other class's margin < 0 in both networks)."""
+closed, for each mode (ε: ±Δ_i <= ε; top1/argmin: every other class's margin < 0 in both networks; delta-top1:
+the rule in `Objective`'s docstring)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -23,6 +25,13 @@ class Objective:
     'b' over B's outputs. epsilon: ±Δ_i <= ε. top1/argmin with class c: s·(y_j − y_c) < 0 for j != c in
     both networks (s = +1 for top1, −1 for argmin), A's margins bounded on A's chain and through the
     product chain (y_A = y_B + Δ), the better one counting.
+    delta-top1 with class c and L = mode.log_odds (a rational L⁻ <= ln(δ/(1 − δ))): softmax(a)_k > δ implies
+    a_k − a_j > L for all j != k. A box is closed when
+      (1) for every k != c, some j has ub(a_k − a_j) <= L (k cannot exceed δ on the box), and
+      (2) some j has ub(a_c − a_j) <= L (neither can c), or for every j != c: ub(b_j − b_c) < 0, or
+          ub(Δ_c − Δ_j) <= L (then b_c − b_j = (a_c − a_j) − (Δ_c − Δ_j) > L − L = 0 where c exceeds δ).
+    Rows: 'a' and the first m² of 'p' are a_i − a_j (row i·m + j); 'b' is b_j − b_c; the last m of 'p' are
+    Δ_c − Δ_j. Gap columns: m for (2) (column j), then m for (1) (column k).
     """
 
     mode: Mode
@@ -31,6 +40,8 @@ class Objective:
 
     def rows(self, coupling: Coupling, n: int) -> dict[str, np.ndarray]:
         m = coupling.output_size
+        if self.mode.kind == "delta-top1":
+            return self._delta_rows(m, n)
         if self.mode.kind == "epsilon":
             zero, eye = np.zeros((m, m)), np.eye(m)
             return {"p": np.vstack([np.hstack([zero, eye]), np.hstack([zero, -eye])])}
@@ -41,6 +52,40 @@ class Objective:
             return {self.part: margin}
         return {"p": np.concatenate([margin, margin], axis=2), "a": margin, "b": margin}
 
+    def _delta_rows(self, m: int, n: int) -> dict[str, np.ndarray]:
+        eye = np.eye(m)
+        pairs = (eye[:, None, :] - eye[None, :, :]).reshape(m * m, m)  # row i·m + j: e_i − e_j
+        a = np.broadcast_to(pairs, (n, m * m, m)).copy()
+        b = np.broadcast_to(eye, (n, m, m)).copy()
+        b[np.arange(n), :, self.classes] -= 1.0  # row j: e_j − e_c
+        delta = np.zeros((n, m, 2 * m))
+        delta[:, :, m:] = -b  # row j: Δ_c − Δ_j
+        p = np.concatenate([np.concatenate([a, a], axis=2), delta], axis=1)
+        return {"p": p, "a": a, "b": b}
+
+    def _delta_gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
+        m = uppers["b"].shape[1]
+        n = len(self.classes)
+        limit = _float_down(self.mode.log_odds) - self.slack()
+        ua = np.minimum(uppers["a"], uppers["p"][:, : m * m]).reshape(n, m, m)
+        ua = np.where(np.eye(m, dtype=bool)[None], np.inf, ua)
+        cannot = ua.min(axis=2) - limit  # per class k: < 0 when k cannot exceed δ on the box
+        rows = np.arange(n)
+        own = np.arange(m)[None, :] == self.classes[:, None]
+        agree = np.minimum(uppers["b"] + self.slack(), uppers["p"][:, m * m:] - limit)
+        agree = np.where(own | (cannot[rows, self.classes] < 0)[:, None], -np.inf, agree)
+        return np.concatenate([agree, np.where(own, -np.inf, cannot)], axis=1)
+
+    def failing_rows(self, gaps: np.ndarray, e: int) -> dict[str, np.ndarray]:
+        """Per chain, the rows of box e (gaps: all boxes') that keep it open (what splitting should improve)."""
+        g = gaps[e] >= 0
+        if self.mode.kind != "delta-top1":
+            return {"p": g, "a": g, "b": g}
+        m = len(g) // 2
+        agree, cannot = g[:m], g[m:]
+        pairs = np.repeat(cannot | (np.arange(m) == self.classes[e]) & agree.any(), m)
+        return {"a": pairs, "b": agree, "p": np.concatenate([pairs, agree])}
+
     def slack(self) -> float:
         return SLACK * (1.0 + float(self.mode.epsilon))
 
@@ -48,6 +93,8 @@ class Objective:
         """Per box and row, how far the bound is from closing (< 0: that row is closed)."""
         if self.mode.kind == "epsilon":
             return uppers["p"] - (float(self.mode.epsilon) - self.slack())
+        if self.mode.kind == "delta-top1":
+            return self._delta_gaps(uppers)
         if self.part != "all":
             g = uppers[self.part] + self.slack()
         else:
@@ -64,3 +111,9 @@ class Objective:
     def closed(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         """Per box: do the bounds prove the property?"""
         return np.all(self.gaps(uppers) < 0, axis=1)
+
+
+def _float_down(q) -> float:
+    """The largest float <= the rational q."""
+    f = float(q)
+    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
