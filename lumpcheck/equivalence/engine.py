@@ -319,6 +319,10 @@ def _monolithic(run: _Run) -> VerifyResult | None:
     rep = replay(run.a, run.b, answer.witness, run.mode)
     if rep.violated and (run.box is None or run.box.contains(rep.x)):
         return run.counterexample("monolithic", rep)
+    if run.mode.kind == "delta-top1" and (run.box is None or run.box.contains(rep.x)):
+        return run.result(Verdict.UNKNOWN, "monolithic", "z3: a point with A's margins above L⁻ where B does not pick "
+                          "that class alone, but A's softmax confidence there is not proved above δ (the query relaxes "
+                          "it): undecided", witness=None)
     return run.result(
         Verdict.ERROR,
         "monolithic",

@@ -1,4 +1,4 @@
-"""`verify_pair`: are two near-copies equivalent (ε, top-1, argmin) on a box? With a certificate for 'unsat'.
+"""`verify_pair`: are two near-copies equivalent (ε, top-1, argmin, δ-top-1) on a box? With a certificate for 'unsat'.
 
 One hard wall-clock deadline covers the whole call (pairing and encoding included). Verdicts as in
 VNN-COMP: 'unsat' (no counterexample exists: equivalent), 'sat' (an exactly replayed counterexample),
