@@ -83,7 +83,7 @@ class Objective:
             return {"p": g, "a": g, "b": g}
         m = len(g) // 2
         agree, cannot = g[:m], g[m:]
-        pairs = np.repeat(cannot | (np.arange(m) == self.classes[e]) & agree.any(), m)
+        pairs = np.repeat(cannot | ((np.arange(m) == self.classes[e]) & agree.any()), m)  # rows k·m + j by class k
         return {"a": pairs, "b": agree, "p": np.concatenate([pairs, agree])}
 
     def slack(self) -> float:

@@ -5,7 +5,6 @@ certificate and its tampering, pairs ending in a Softmax, and the command line."
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 
 import mpmath
@@ -21,16 +20,19 @@ from lumpcheck.checker.confidence import exp_upper, log_odds_proved
 from lumpcheck.checker.difference import check_certificate
 from lumpcheck.equivalence.confidence import exceeds, log_odds_lower
 from lumpcheck.equivalence.encode import encode_pair
+from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.falsify import Enclosure, decide
 from lumpcheck.equivalence.mode import Mode, violated
 from lumpcheck.equivalence.pair import verify_pair
+from lumpcheck.equivalence.softmax import split_heads
 from lumpcheck.errors import LumpcheckError
-from lumpcheck.io import save_model
+from lumpcheck.io import load_any, save_model
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 from lumpcheck.solver.z3 import solve_constraints
 
 from pair_helpers import IDENTITY, LEAKY, RELU, near_copy, random_net
+from test_softmax_head import save  # the ONNX chain builder of the softmax-head tests
 
 F = Fraction
 D90 = Mode.parse("delta-top1=0.9")
@@ -136,7 +138,7 @@ def sampled_violation(a: Network, b: Network, box: Box, mode: Mode, per_axis: in
     return None
 
 
-def check_verdict(a: Network, b: Network, box: Box, mode: Mode, timeout: float = 4.0) -> str:
+def check_verdict(a: Network, b: Network, box: Box, mode: Mode, timeout: float = 3.0) -> str:
     res = verify_pair(a, b, box, mode, timeout)
     if res.status == "unsat":
         assert relaxed_truth(a, b, box, mode) == "unsat"
@@ -152,7 +154,7 @@ def check_verdict(a: Network, b: Network, box: Box, mode: Mode, timeout: float =
 
 @given(st.integers(0, 10 ** 6), st.sampled_from(["noise", "prune", "drop"]),
        st.sampled_from([F(1, 2), F(3, 5), F(9, 10), F(99, 100)]), st.sampled_from([RELU, LEAKY]))
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_random_pairs_against_ground_truth(seed, kind, delta, act):
     rng = np.random.default_rng(seed)
     a = random_net(rng, [2, 5, 5, 3], act)
@@ -279,8 +281,6 @@ def test_one_ulp_beyond_the_refuted_confidence_is_invalid():
 
 
 def test_pairs_ending_in_softmax_are_decided_on_a_logits(tmp_path):
-    from test_softmax_head import save  # the ONNX chain builder of the softmax-head tests
-
     rng = np.random.default_rng(3)
     for seed in range(4):
         a = random_net(np.random.default_rng(seed), [3, 5, 3])
@@ -290,9 +290,6 @@ def test_pairs_ending_in_softmax_are_decided_on_a_logits(tmp_path):
         res = api_verify(pa, pb, domain=box, mode="delta-top1=0.9", timeout=20)
         assert res.status in ("unsat", "sat"), res.message
         # the ONNX files hold float32 weights: the logit networks are what lumpcheck reads
-        from lumpcheck.io import load_any
-        from lumpcheck.equivalence.softmax import split_heads
-
         la, lb, _ = split_heads(load_any(pa), load_any(pb))
         if res.status == "sat":
             x = res.witness
@@ -342,8 +339,6 @@ def test_cli_verify_check_report_delta(tmp_path):
 def test_monolithic_relaxed_model_that_is_no_counterexample_is_unknown_not_error():
     """s strictly between L⁻ and ln 9: z3's relaxed query (margins > L⁻) has models x in (L⁻, s], none of which
     violates the property (there p_0 = σ(x) < 9/10): unknown, never sat, never an internal error."""
-    from lumpcheck.equivalence.engine import verify
-
     a, b = shift_pair(D90.log_odds + F(1, 2 ** 42))
     assert F(1, 2 ** 42) < F(1, 2 ** 40)  # L − L⁻ >= 2^-40 (confidence.GRID_BITS): s < ln 9
     for box in (BOX10, None):
@@ -352,8 +347,6 @@ def test_monolithic_relaxed_model_that_is_no_counterexample_is_unknown_not_error
 
 
 def test_engine_verdicts_in_delta_mode():
-    from lumpcheck.equivalence.engine import verify
-
     a = Network([Layer(np.array([[1.0], [-1.0]]), np.zeros(2), IDENTITY)])
     far = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.0, 5.0]), IDENTITY)])
     box = Box((F(-4),), (F(4),))
@@ -368,7 +361,7 @@ def test_engine_verdicts_in_delta_mode():
     assert diff.status == "unsat" and diff.certificate["claim"]["models"]["domain"] is not None
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("seed", [0])
 def test_relu_splitting_certificates(seed):
     """Neuron (ReLU-phase) splitting: the leaves restrict phases of the whole box, class = A's at the centre."""
     rng = np.random.default_rng(seed)
