@@ -5,7 +5,9 @@ certificate and its tampering, pairs ending in a Softmax, and the command line."
 from __future__ import annotations
 
 import json
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -280,23 +282,26 @@ def test_one_ulp_beyond_the_refuted_confidence_is_invalid():
 # ---------------------------------------------------------------- softmax heads and the command line
 
 
-def test_pairs_ending_in_softmax_are_decided_on_a_logits(tmp_path):
-    rng = np.random.default_rng(3)
-    for seed in range(4):
-        a = random_net(np.random.default_rng(seed), [3, 5, 3])
-        b = near_copy(rng, a, "noise")
-        pa, pb = save(tmp_path, f"a{seed}.onnx", a, True), save(tmp_path, f"b{seed}.onnx", b, seed % 2 == 0)
-        box = Box((F(-1),) * 3, (F(1),) * 3)
+@given(st.integers(0, 10 ** 6), st.sampled_from(["noise", "prune"]), st.booleans())
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pairs_ending_in_softmax_are_decided_on_a_logits(seed, kind, b_head):
+    """A ends in a Softmax (its logits are the Softmax's input), B with or without one: the verdict is the logit
+    networks', checked against the relaxed z3 query (unsat) or an exact replay on the logits (sat)."""
+    rng = np.random.default_rng(seed)
+    a = random_net(rng, [3, 5, 3])
+    b = near_copy(rng, a, kind)
+    box = Box((F(-1),) * 3, (F(1),) * 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        pa, pb = save(Path(tmp), "a.onnx", a, True), save(Path(tmp), "b.onnx", b, b_head)
         res = api_verify(pa, pb, domain=box, mode="delta-top1=0.9", timeout=20)
-        assert res.status in ("unsat", "sat"), res.message
-        # the ONNX files hold float32 weights: the logit networks are what lumpcheck reads
-        la, lb, _ = split_heads(load_any(pa), load_any(pb))
-        if res.status == "sat":
-            x = res.witness
-            assert violated(D90, evaluate(la, x), evaluate(lb, x))
-            assert all(isinstance(v, Enclosure) for v in res.output_a)  # softmax outputs shown, enclosed
-        else:
-            assert relaxed_truth(la, lb, box, D90) == "unsat"
+        la, lb, heads = split_heads(load_any(pa), load_any(pb))  # float32 files: the logit networks as read
+    assert heads.a and heads.b == b_head
+    assert res.status in ("unsat", "sat"), res.message
+    if res.status == "sat":
+        assert violated(D90, evaluate(la, res.witness), evaluate(lb, res.witness)) and box.contains(res.witness)
+        assert all(isinstance(v, Enclosure) for v in res.output_a)  # the softmax outputs shown, enclosed
+    else:
+        assert relaxed_truth(la, lb, box, D90) == "unsat"
 
 
 def test_cli_verify_check_report_delta(tmp_path):
