@@ -30,7 +30,7 @@ from lumpcheck.equivalence.softmax import split_heads
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_any, save_model
 from lumpcheck.ir.domain import Box
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Layer, Network, evaluate, fingerprint
 from lumpcheck.solver.z3 import solve_constraints
 
 from pair_helpers import IDENTITY, LEAKY, RELU, near_copy, random_net
@@ -377,3 +377,22 @@ def test_relu_splitting_certificates(seed):
     assert res.status == "unsat" and res.certificate["strategy"] == "relu"
     assert check_certificate(res.certificate, a, b).valid
     assert relaxed_truth(a, b, box, D90) == "unsat"
+
+
+def test_a_tie_in_b_never_proves_agreement():
+    """A crafted one-leaf certificate for a = [x, 0], b = [0, 0] on [0, 10]: B ties everywhere (ub(b_1 − b_0) = 0,
+    not < 0), and A is confident in class 0 for x > ln 9: the property is violated, the certificate invalid."""
+    a = Network([Layer(np.array([[1.0], [0.0]]), np.zeros(2), IDENTITY)])
+    tie = Network([Layer(np.zeros((2, 1)), np.zeros(2), IDENTITY)])
+    assert violated(D90, evaluate(a, [F(5)]), evaluate(tie, [F(5)]))
+    doc = {"format": "lumpcheck-diff-certificate", "version": 1,
+           "claim": {"mode": str(D90), "log_odds": str(D90.log_odds), "box": {"lower": ["0"], "upper": ["10"]},
+                     "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
+                     "b": {"sha256": fingerprint(tie), "shape": tie.shape_str()}},
+           "pairing": [], "strategy": "input", "hidden": "leaf", "root": None,
+           "leaves": [{"path": [], "part": "all", "pass": "pair", "class": 0, "empty": False, "slopes": ""}]}
+    res = check_certificate(doc, a, tie)
+    assert not res.valid and "B is not proved to prefer" in res.reasons[0]
+    agree = Network([Layer(np.zeros((2, 1)), np.array([1.0, 0.0]), IDENTITY)])  # b = [1, 0]: B picks 0 alone
+    doc["claim"]["b"] = {"sha256": fingerprint(agree), "shape": agree.shape_str()}
+    assert check_certificate(doc, a, agree).valid  # the same leaf with a strict preference checks
