@@ -115,6 +115,9 @@ def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.where(da != db, clear, -1.0)
 
 
+CONFIDENT_CLASSES = 2
+"""delta-top1 attack: classes tried per start (A's most likely ones there; a class A gives little weight rarely
+becomes confident nearby, and each class costs a gradient pass per step)."""
 CLEAR_MARGIN = 1e-6
 """A float decision other than c counts as a decision change when it beats c by this much (relative)."""
 
@@ -186,11 +189,14 @@ class Searcher:
         return self._bisect(X, full)
 
     def _confident(self, X: np.ndarray) -> Counterexample | None:
-        """delta-top1: for every start and class c, sign-gradient ascent of the weaker of A's log-confidence in c
-        (above log δ) and B's best margin of another class over c; the final points are replayed exactly."""
+        """delta-top1: for every start and each of A's CONFIDENT_CLASSES most likely classes c there, sign-gradient
+        ascent of the weaker of A's log-confidence in c (above log δ) and B's best margin of another class over c;
+        the final points are replayed exactly."""
         m = self.pair.nets[0][-1][0].shape[0]
-        P = np.repeat(X, m, axis=0)
-        C = np.tile(np.arange(m), len(X))
+        k = min(m, CONFIDENT_CLASSES)
+        top = np.argsort(-self.pair.outputs(X)[0], axis=1)[:, :k]
+        P = np.repeat(X, k, axis=0)
+        C = top.reshape(-1)
         rows = np.arange(len(P))
         step = 0.25 * (self.hi - self.lo)
         log_delta = float(np.log(float(self.mode.delta)))
