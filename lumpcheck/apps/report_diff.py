@@ -39,8 +39,8 @@ HOW_CHECKED = (
     "is recomputed), so a wrong optimiser can lose tightness, never soundness. It requires the leaves' paths to form a "
     "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
     "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
-    "that may meet have the same class; for delta-top1: no other class than the leaf's can exceed δ, and B prefers "
-    "the leaf's class wherever it may, with L⁻ re-proved <= ln(δ/(1-δ))), and the claim's networks to be the given models' comparison form "
+    "that may meet have the same class; for delta-top1: every class either cannot exceed δ on the leaf or is "
+    "B's unique top output wherever it may, with L⁻ re-proved <= ln(δ/(1-δ))), and the claim's networks to be the given models' comparison form "
     "(normalisation folded, clipping compiled, on the recorded box). The certificate stores no bound values on "
     "purpose: a leaf's bound is whatever the checker derives from its path and slopes, so none can be forged.")
 

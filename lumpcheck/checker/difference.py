@@ -10,8 +10,8 @@ Checked: the networks' fingerprints; that the leaves' paths form a complete bina
 leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
 (difference_bounds, difference_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
 best output of both networks (margins < 0), or (delta-top1, with the claim's L⁻, itself re-proved to be at most
-ln(D/(1 − D)) by confidence.py) no class but the leaf's class c can have a_c − a_j > L⁻ for all j, and c cannot
-either or B prefers c (b_c − b_j > 0, or Δ_c − Δ_j <= L⁻). A leaf whose re-derived bounds are contradictory is empty.
+ln(D/(1 − D)) by confidence.py) every class k either cannot have a_k − a_j > L⁻ for all j, or B prefers k over
+every j there (b_k − b_j > 0, or Δ_k − Δ_j <= L⁻); the leaf's class is informative only. A leaf whose re-derived bounds are contradictory is empty.
 """
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
         if how != "pair":
             raise Invalid("delta-top1 leaves are derived with both networks in lockstep (pass 'pair')")
         ok, empty = _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, eps)
-        what = "a class other than the leaf's may exceed δ, or B is not proved to prefer the leaf's class where it may"
+        what = "a class may exceed δ on it while B is not proved to prefer that class there"
     elif kind == "epsilon":
         cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
         T = np.zeros((n, 2 * n_out, 2 * n_out))
@@ -361,8 +361,8 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
 
 
 def _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, lminus: Fraction):
-    """delta-top1 per leaf with class c (module docstring), from upper bounds re-derived here: a_k − a_j on A's
-    chain and through the product chain (a = b + Δ, the smaller counting), b_j − b_c, Δ_c − Δ_j."""
+    """delta-top1 per leaf (module docstring), from upper bounds re-derived here, for every class k: a_k − a_j on
+    A's chain and through the product chain (a = b + Δ, the smaller counting), b_j − b_k, Δ_k − Δ_j."""
     n_out = len(ch.P[-1].b) // 2
     n, last = len(leaves), len(ch.P) - 1
     cls = np.array([leaf["class"] for leaf in leaves])
@@ -372,14 +372,11 @@ def _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, lminus: Fraction):
     cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
     eye = np.eye(n_out)
     pairs = np.broadcast_to((eye[:, None, :] - eye[None, :, :]).reshape(-1, n_out), (n, n_out * n_out, n_out))
-    ua = np.minimum(cA.rows(last, pairs), cP.rows(last, np.concatenate([pairs, pairs], axis=2)))
-    ua = np.where(np.eye(n_out, dtype=bool)[None], np.inf, ua.reshape(n, n_out, n_out))
-    cannot = np.any(ua <= limit, axis=2)  # class k cannot exceed δ on the leaf
-    margins = np.broadcast_to(eye, (n, n_out, n_out)).copy()
-    margins[np.arange(n), :, cls] -= 1.0  # row j: e_j − e_c
-    b_prefers = cB.rows(last, margins) < 0
-    shifts = cP.rows(last, np.concatenate([np.zeros_like(margins), -margins], axis=2)) <= limit  # Δ_c − Δ_j <= L⁻
-    own = np.arange(n_out)[None, :] == cls[:, None]
-    others = np.all(own | cannot, axis=1)
-    agrees = cannot[np.arange(n), cls] | np.all(own | b_prefers | shifts, axis=1)
-    return others & agrees, empty
+    square = (n, n_out, n_out)  # [leaf, k, j]
+    diagonal = np.eye(n_out, dtype=bool)[None]
+    ua = np.minimum(cA.rows(last, pairs), cP.rows(last, np.concatenate([pairs, pairs], axis=2))).reshape(square)
+    cannot = np.any(~diagonal & (ua <= limit), axis=2)  # class k cannot exceed δ on the leaf
+    b_prefers = cB.rows(last, -pairs).reshape(square) < 0  # b_j − b_k < 0
+    shifts = cP.rows(last, np.concatenate([np.zeros_like(pairs), pairs], axis=2)).reshape(square) <= limit
+    agrees = np.all(diagonal | b_prefers | shifts, axis=2)
+    return np.all(cannot | agrees, axis=1), empty

@@ -25,13 +25,12 @@ class Objective:
     'b' over B's outputs. epsilon: ±Δ_i <= ε. top1/argmin with class c: s·(y_j − y_c) < 0 for j != c in
     both networks (s = +1 for top1, −1 for argmin), A's margins bounded on A's chain and through the
     product chain (y_A = y_B + Δ), the better one counting.
-    delta-top1 with class c and L = mode.log_odds (a rational L⁻ <= ln(δ/(1 − δ))): softmax(a)_k > δ implies
-    a_k − a_j > L for all j != k. A box is closed when
-      (1) for every k != c, some j has ub(a_k − a_j) <= L (k cannot exceed δ on the box), and
-      (2) some j has ub(a_c − a_j) <= L (neither can c), or for every j != c: ub(b_j − b_c) < 0, or
-          ub(Δ_c − Δ_j) <= L (then b_c − b_j = (a_c − a_j) − (Δ_c − Δ_j) > L − L = 0 where c exceeds δ).
-    Rows: 'a' and the first m² of 'p' are a_i − a_j (row i·m + j); 'b' is b_j − b_c; the last m of 'p' are
-    Δ_c − Δ_j. Gap columns: m for (2) (column j), then m for (1) (column k).
+    delta-top1 (classes unused) with L = mode.log_odds (a rational L⁻ <= ln(δ/(1 − δ))): softmax(a)_k > δ implies
+    a_k − a_j > L for all j != k. A box is closed when, for EVERY class k, either some j has ub(a_k − a_j) <= L
+    (k cannot exceed δ on the box), or every j != k has ub(b_j − b_k) < 0 or ub(Δ_k − Δ_j) <= L (then
+    b_k − b_j = (a_k − a_j) − (Δ_k − Δ_j) > L − L = 0 wherever k exceeds δ).
+    Rows (index k·m + j): 'a' and the first m² of 'p' are a_k − a_j, 'b' is b_j − b_k, the last m² of 'p' are
+    Δ_k − Δ_j. Gap columns: (k, j), closed for every j when k cannot exceed δ.
     """
 
     mode: Mode
@@ -54,37 +53,30 @@ class Objective:
 
     def _delta_rows(self, m: int, n: int) -> dict[str, np.ndarray]:
         eye = np.eye(m)
-        pairs = (eye[:, None, :] - eye[None, :, :]).reshape(m * m, m)  # row i·m + j: e_i − e_j
-        a = np.broadcast_to(pairs, (n, m * m, m)).copy()
-        b = np.broadcast_to(eye, (n, m, m)).copy()
-        b[np.arange(n), :, self.classes] -= 1.0  # row j: e_j − e_c
-        delta = np.zeros((n, m, 2 * m))
-        delta[:, :, m:] = -b  # row j: Δ_c − Δ_j
-        p = np.concatenate([np.concatenate([a, a], axis=2), delta], axis=1)
-        return {"p": p, "a": a, "b": b}
+        pairs = np.broadcast_to((eye[:, None, :] - eye[None, :, :]).reshape(m * m, m), (n, m * m, m))  # e_k − e_j
+        shifts = np.concatenate([np.zeros_like(pairs), pairs], axis=2)  # Δ_k − Δ_j
+        return {"p": np.concatenate([np.concatenate([pairs, pairs], axis=2), shifts], axis=1), "a": pairs.copy(),
+                "b": -pairs}
 
     def _delta_gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
-        m = uppers["b"].shape[1]
-        n = len(self.classes)
+        n, mm = uppers["a"].shape
+        m = int(round(mm ** 0.5))
         limit = _float_down(self.mode.log_odds) - self.slack()
-        ua = np.minimum(uppers["a"], uppers["p"][:, : m * m]).reshape(n, m, m)
-        ua = np.where(np.eye(m, dtype=bool)[None], np.inf, ua)
+        diagonal = np.eye(m, dtype=bool)[None]
+        ua = np.where(diagonal, np.inf, np.minimum(uppers["a"], uppers["p"][:, :mm]).reshape(n, m, m))
         cannot = ua.min(axis=2) - limit  # per class k: < 0 when k cannot exceed δ on the box
-        rows = np.arange(n)
-        own = np.arange(m)[None, :] == self.classes[:, None]
-        agree = np.minimum(uppers["b"] + self.slack(), uppers["p"][:, m * m:] - limit)
-        agree = np.where(own | (cannot[rows, self.classes] < 0)[:, None], -np.inf, agree)
-        return np.concatenate([agree, np.where(own, -np.inf, cannot)], axis=1)
+        agree = np.minimum(uppers["b"] + self.slack(), uppers["p"][:, mm:] - limit).reshape(n, m, m)
+        agree = np.where(diagonal | (cannot < 0)[:, :, None], -np.inf, agree)
+        return agree.reshape(n, mm)
 
     def failing_rows(self, gaps: np.ndarray, e: int) -> dict[str, np.ndarray]:
         """Per chain, the rows of box e (gaps: all boxes') that keep it open (what splitting should improve)."""
         g = gaps[e] >= 0
         if self.mode.kind != "delta-top1":
             return {"p": g, "a": g, "b": g}
-        m = len(g) // 2
-        agree, cannot = g[:m], g[m:]
-        pairs = np.repeat(cannot | ((np.arange(m) == self.classes[e]) & agree.any()), m)  # rows k·m + j by class k
-        return {"a": pairs, "b": agree, "p": np.concatenate([pairs, agree])}
+        m = int(round(len(g) ** 0.5))
+        open_class = np.repeat(g.reshape(m, m).any(axis=1), m)  # A's margins of a class not yet closed
+        return {"a": open_class, "b": g, "p": np.concatenate([open_class, g])}
 
     def slack(self) -> float:
         return SLACK * (1.0 + float(self.mode.epsilon))

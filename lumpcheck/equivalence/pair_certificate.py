@@ -20,7 +20,8 @@ complete binary tree for each claim part: for epsilon the leaves' part is "all";
 proving both; the leaves of parts {a, all} and those of parts {b, all} must each form a complete tree, and
 an "a" and a "b" leaf whose regions may meet must have the same class (input strategy: one path is a
 prefix of the other; relu strategy: always). delta-top1: every leaf has part "all" and a class c, closed by the
-rule of objective.Objective (other classes cannot exceed δ; c cannot, or B prefers c wherever it could).
+rule of objective.Objective (every class cannot exceed δ on the leaf, or B prefers it wherever it could); the
+class is then informative only.
 BLOB: base64 of little-endian records, one per hidden layer: int32 n_p, int32 n_a, int32[n_p] product
 coordinates, float32[n_p][4] their slopes (upper, lower, partner upper, partner lower; NaN where unused),
 int32[n_a] A coordinates, float32[n_a][2] their slopes (upper, lower). Coordinates not listed use the

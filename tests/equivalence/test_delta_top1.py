@@ -255,12 +255,17 @@ def test_missing_log_odds_is_malformed(certified):
     assert not res.valid and "log_odds" in res.reasons[0]
 
 
-def test_a_leaf_class_changed_is_invalid(certified):
+def test_a_leaf_class_is_informative_but_must_be_a_class(certified):
+    """The delta-top1 rule covers every class on every leaf, so another class changes nothing; one out of range is
+    malformed."""
     a, b, doc = certified
     out = json.loads(json.dumps(doc))
     for leaf in out["leaves"]:
         leaf["class"] = 1 - leaf["class"]
-    assert not check_certificate(out, a, b).valid
+    assert check_certificate(out, a, b).valid
+    out["leaves"][0]["class"] = 2
+    res = check_certificate(out, a, b)
+    assert not res.valid and "class out of range" in res.reasons[0]
 
 
 def test_one_ulp_beyond_the_refuted_confidence_is_invalid():
@@ -396,3 +401,13 @@ def test_a_tie_in_b_never_proves_agreement():
     agree = Network([Layer(np.zeros((2, 1)), np.array([1.0, 0.0]), IDENTITY)])  # b = [1, 0]: B picks 0 alone
     doc["claim"]["b"] = {"sha256": fingerprint(agree), "shape": agree.shape_str()}
     assert check_certificate(doc, a, agree).valid  # the same leaf with a strict preference checks
+
+
+def test_one_leaf_covers_regions_where_different_classes_are_confident():
+    """a = [x, −x], b = a + [1/10, 0] on [−4, 4]: A is confident in 0 for x > ln(9)/2 and in 1 for x < −ln(9)/2;
+    Δ_0 − Δ_1 = 1/10 and Δ_1 − Δ_0 = −1/10 are both <= L⁻, so the rule holds for both classes on the whole box."""
+    a = Network([Layer(np.array([[1.0], [-1.0]]), np.zeros(2), IDENTITY)])
+    b = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.1, 0.0]), IDENTITY)])
+    res = verify_pair(a, b, Box((F(-4),), (F(4),)), D90, 10)
+    assert res.status == "unsat" and len(res.certificate["leaves"]) == 1
+    assert check_certificate(res.certificate, a, b).valid
