@@ -25,6 +25,7 @@ from lumpcheck.equivalence.encode import encode_pair
 from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.falsify import Enclosure, decide
 from lumpcheck.equivalence.mode import Mode, violated
+import lumpcheck.equivalence.pair as pair_module
 from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.equivalence.softmax import split_heads
 from lumpcheck.errors import LumpcheckError
@@ -411,3 +412,21 @@ def test_one_leaf_covers_regions_where_different_classes_are_confident():
     res = verify_pair(a, b, Box((F(-4),), (F(4),)), D90, 10)
     assert res.status == "unsat" and len(res.certificate["leaves"]) == 1
     assert check_certificate(res.certificate, a, b).valid
+
+
+def test_relu_splitting_falls_back_to_a_top1_proof(monkeypatch):
+    """With ReLU splitting, an undecided delta-top1 search hands the rest of the time to top1, which implies it.
+    Forced here by leaving the delta search no time: the answer is a top1 certificate, and the ground truths agree."""
+    monkeypatch.setattr(pair_module, "DELTA_SHARE", 0.0)
+    rng = np.random.default_rng(0)
+    a = random_net(rng, [3, 8, 8, 4])
+    b = near_copy(rng, a, "noise")
+    box = Box((F(-1, 16),) * 3, (F(1, 16),) * 3)
+    res = verify_pair(a, b, box, D90, 20, strategy="relu")
+    assert res.status == "unsat" and res.mode == D90 and "imply delta-top1" in res.message
+    assert res.certificate["claim"]["mode"] == "top1" and check_certificate(res.certificate, a, b).valid
+    assert relaxed_truth(a, b, box, D90) == "unsat"
+    far = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.0, 5.0]), IDENTITY)])
+    line = Network([Layer(np.array([[1.0], [-1.0]]), np.zeros(2), IDENTITY)])
+    refuted = verify_pair(line, far, Box((F(-4),), (F(4),)), D90, 10, strategy="relu")
+    assert refuted.status == "sat"  # a real delta-top1 counterexample is still found (before any top1 search)
