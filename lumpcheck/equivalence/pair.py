@@ -107,15 +107,20 @@ def verify_pair(
 
     if mode.kind != "delta-top1" or problem.strategy != "relu":
         return _result(problem, search(problem, deadline), mode, certificate, start, (a, b))
+    return _delta_then_top1(problem, search, deadline, certificate, start, (a, b))
+
+
+def _delta_then_top1(problem: Problem, search, deadline: float, want_cert: bool, start: float, nets) -> DiffResult:
+    """delta-top1 with ReLU splitting: its own search for DELTA_SHARE of the time, then top1's (module constant)."""
     outcome = search(problem, time.monotonic() + DELTA_SHARE * (deadline - time.monotonic()))
     if outcome.status in ("unsat", "sat") or time.monotonic() >= deadline:
-        return _result(problem, outcome, mode, certificate, start, (a, b))
-    top = Problem(coupling, box, TOP1, "relu", problem.batch, seed)
+        return _result(problem, outcome, problem.mode, want_cert, start, nets)
+    top = Problem(problem.coupling, problem.box, TOP1, "relu", problem.batch, problem.seed)
     implied = search(top, deadline)
     if implied.status != "unsat":  # a top1 counterexample is no delta-top1 counterexample: undecided
-        return _result(problem, outcome, mode, certificate, start, (a, b))
-    res = _result(top, implied, TOP1, certificate, start, (a, b))
-    res.mode = mode
+        return _result(problem, outcome, problem.mode, want_cert, start, nets)
+    res = _result(top, implied, TOP1, want_cert, start, nets)
+    res.mode = problem.mode
     res.message = (f"top1 proved ({res.message}): equal sets of maximal outputs imply delta-top1 for every δ >= 1/2 "
                    f"(softmax(a)_c > δ makes c A's unique maximum, hence B's); the certificate claims top1")
     return res
