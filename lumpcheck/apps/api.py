@@ -83,8 +83,8 @@ def verify(
 ) -> VerifyResult:
     """Decide whether models `a` and `b` (files or networks) compute the same function, as `lumpcheck verify` does.
 
-    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin' or
-    'epsilon=E' (or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
+    `domain`: a VNN-LIB file or a Box over a's input (None: all of R^n); `mode`: 'strict', 'top1', 'argmin',
+    'epsilon=E' or 'delta-top1=D' (A the reference; or a Mode). The result's `.status` is a Verdict: UNSAT (equivalent), SAT (`.witness` is an exact
     input where they differ), UNKNOWN, TIMEOUT or ERROR (`.message` says why); a differential or domain-match
     UNSAT carries `.certificate` (`lumpcheck.check` re-checks it). `jobs`: worker processes of the differential
     search (0: none); `scheduler`: a Dask scheduler address (tcp://HOST:PORT) whose cluster runs it instead.

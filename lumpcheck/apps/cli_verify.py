@@ -55,7 +55,9 @@ VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "
 
 MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (max_i |A_i(x) - B_i(x)| <= E; E a "
              "decimal or p/q), top1 (the same set of maximal outputs, ties included), argmin (the same set of minimal "
-             "outputs: ACAS Xu's advisory).")
+             "outputs: ACAS Xu's advisory), delta-top1=D (D in [0.5, 1), decimal or p/q; asymmetric, A is the reference: "
+             "wherever A's softmax confidence in a class exceeds D, that class must be B's unique top output, a tie in "
+             "B counting as disagreement; VeryDiff's δ-top-1).")
 
 
 @click.command()
@@ -131,6 +133,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       epsilon=E        logits within 2E prove outputs within E (softmax is 1/2-Lipschitz in the max norm);
                        a witness counts only if interval enclosures of both softmax outputs differ by > E
       strict and epsilon need both models to end in a Softmax (exit 3 otherwise); no --certify file
+      delta-top1=D     is about A's logits (its outputs, or the input of its final Softmax) and B's top
+                       output (which B's Softmax keeps): decided on the logits, exactly (--certify files
+                       only for models without a Softmax, as for every mode)
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else

@@ -33,6 +33,7 @@ from ..checker.graph import check_certificate
 from ..equivalence.falsify import Enclosure, decide, float_scores, onnxruntime_outputs
 from ..equivalence.match import NoMatch, match_networks
 from ..equivalence.mode import Mode
+from ..ir.graph.softmax_head import strip_final_softmax
 from ..equivalence.result import VerifyResult
 from ..ir.domain import Box
 from ..ir.exact import to_fraction
@@ -224,7 +225,10 @@ def difference_bound(a: Graph, b: Graph, box: Box) -> Fraction:
 
 def verify_graphs(a: Graph, b: Graph, box: Box | None, mode: Mode, timeout: float, *, a_path: str | Path | None = None,
                   b_path: str | Path | None = None, seed: int = 0) -> VerifyResult:
-    """Falsification, then lumping-match, else unknown (see the module docstring)."""
+    """Falsification, then lumping-match, else unknown (see the module docstring). delta-top1 is about A's logits:
+    a final Softmax is split off each graph first (B's keeps its top output), so outputs shown are logits."""
+    if mode.kind == "delta-top1":
+        a, b = strip_final_softmax(a) or a, strip_final_softmax(b) or b
     problem = shape_problem(a, b, box)
     if problem:
         return VerifyResult("error", mode, "shape-check", problem)

@@ -39,7 +39,8 @@ HOW_CHECKED = (
     "is recomputed), so a wrong optimiser can lose tightness, never soundness. It requires the leaves' paths to form a "
     "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
     "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
-    "that may meet have the same class), and the claim's networks to be the given models' comparison form "
+    "that may meet have the same class; for delta-top1: every class either cannot exceed δ on the leaf or is "
+    "B's unique top output wherever it may, with L⁻ re-proved <= ln(δ/(1-δ))), and the claim's networks to be the given models' comparison form "
     "(normalisation folded, clipping compiled, on the recorded box). The certificate stores no bound values on "
     "purpose: a leaf's bound is whatever the checker derives from its path and slopes, so none can be forged.")
 
@@ -82,6 +83,14 @@ class DiffReport:
     def meaning(self) -> str:
         if self.mode.startswith("epsilon="):
             return f"max_i |A_i(x) - B_i(x)| <= {self.mode.partition('=')[2]}"
+        if self.mode.startswith("delta-top1="):
+            lminus = str((self.doc.get("claim") or {}).get("log_odds", "?"))
+            try:
+                lminus = f"{lminus} ≈ {float(Fraction(lminus)):.9g}"
+            except (ValueError, ZeroDivisionError):
+                pass  # a malformed value is shown as written
+            return (f"δ-top-1 agreement with δ = {self.mode.partition('=')[2]} (A the reference: where softmax(A)_c > δ, "
+                    f"B's unique top output is c; proved through the logit margin L⁻ = {lminus} <= ln(δ/(1-δ)))")
         return MEANING.get(self.mode, self.mode)
 
     @property

@@ -1,14 +1,17 @@
 """Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see specs/diff-certificate.md).
 
 Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
-(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs).
+(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs;
+delta-top1=D: softmax(y_A)_c > D implies that c is B's unique maximal output).
 Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
 bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
 equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
 Checked: the networks' fingerprints; that the leaves' paths form a complete binary split tree (so the
 leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
 (difference_bounds, difference_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
-best output of both networks (margins < 0). A leaf whose re-derived bounds are contradictory is empty.
+best output of both networks (margins < 0), or (delta-top1, with the claim's L⁻, itself re-proved to be at most
+ln(D/(1 − D)) by confidence.py) every class k either cannot have a_k − a_j > L⁻ for all j, or B prefers k over
+every j there (b_k − b_j > 0, or Δ_k − Δ_j <= L⁻); the leaf's class is informative only. A leaf whose re-derived bounds are contradictory is empty.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..bounds.arith import check_float_environment
 from ..ir.domain import Box
 from ..ir.network import Network, fingerprint
 from ..ir.semantics import Comparison, ComparisonError, compare
+from .confidence import log_odds_proved
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
@@ -92,8 +96,14 @@ def _comparison(models: dict, plain_box: dict, a: Network, b: Network) -> Compar
     return comparison
 
 
-def _mode(text: str) -> tuple[str, Fraction]:
+def _mode(text: str, claim: dict) -> tuple[str, Fraction]:
+    """(kind, value): ε for epsilon, the proved L⁻ for delta-top1, 0 for top1/argmin."""
     kind, _, value = text.partition("=")
+    if kind == "delta-top1":
+        delta, lminus = Fraction(value), Fraction(claim["log_odds"])
+        if not log_odds_proved(delta, lminus):
+            raise Invalid(f"claim: L⁻ = {lminus} is not proved <= ln(δ/(1 - δ)) for δ = {delta} (or δ is not in [1/2, 1))")
+        return kind, lminus
     if kind == "epsilon":
         eps = Fraction(value)
         if eps < 0:
@@ -101,7 +111,7 @@ def _mode(text: str) -> tuple[str, Fraction]:
         return kind, eps
     if kind in ("top1", "argmin") and not value:
         return kind, Fraction(0)
-    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1 or argmin)")
+    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1, argmin or delta-top1=D)")
 
 
 def _claim(doc: dict, a: Network, b: Network):
@@ -119,7 +129,7 @@ def _claim(doc: dict, a: Network, b: Network):
         raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
     if a.input_size != b.input_size or a.output_size != b.output_size:
         raise Invalid("the networks' input or output sizes differ")
-    return _mode(claim["mode"]), lower, upper
+    return _mode(claim["mode"], claim), lower, upper
 
 
 def _tree(paths: list[tuple], strategy: str) -> None:
@@ -235,11 +245,12 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
     leaves = doc["leaves"]
     paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
     parts = [leaf["part"] for leaf in leaves]
-    if any(p not in ("all", "a", "b") for p in parts) or (kind == "epsilon" and set(parts) != {"all"}):
+    whole = kind in ("epsilon", "delta-top1")  # one claim part: every leaf proves the whole property
+    if any(p not in ("all", "a", "b") for p in parts) or (whole and set(parts) != {"all"}):
         raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
-    for claim in (("all",),) if kind == "epsilon" else (("a", "all"), ("b", "all")):
+    for claim in (("all",),) if whole else (("a", "all"), ("b", "all")):
         _tree([path for path, part in zip(paths, parts) if part in claim], strategy)
-    if kind != "epsilon":
+    if not whole:
         _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
     hidden = len(ch.P) - 1
     prior = None
@@ -252,7 +263,8 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
     for start in range(0, len(leaves), batch):
         chunk = list(range(start, min(start + batch, len(leaves))))
         _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
-    return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
+    mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
+    return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
 
 
 def _float_box(lower, upper):
@@ -314,7 +326,12 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
     ph = _phases(ch, paths, hidden) if strategy == "relu" else None
     last = len(ch.P) - 1
     n = len(leaves)
-    if kind == "epsilon":
+    if kind == "delta-top1":
+        if how != "pair":
+            raise Invalid("delta-top1 leaves are derived with both networks in lockstep (pass 'pair')")
+        ok, empty = _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, eps)
+        what = "a class may exceed δ on it while B is not proved to prefer that class there"
+    elif kind == "epsilon":
         cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
         T = np.zeros((n, 2 * n_out, 2 * n_out))
         T[:, np.arange(n_out), n_out + np.arange(n_out)] = 1.0
@@ -341,3 +358,25 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):
         raise Invalid(f"leaf {list(paths[bad[0]])}: {what}")
+
+
+def _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, lminus: Fraction):
+    """delta-top1 per leaf (module docstring), from upper bounds re-derived here, for every class k: a_k − a_j on
+    A's chain and through the product chain (a = b + Δ, the smaller counting), b_j − b_k, Δ_k − Δ_j."""
+    n_out = len(ch.P[-1].b) // 2
+    n, last = len(leaves), len(ch.P) - 1
+    cls = np.array([leaf["class"] for leaf in leaves])
+    if np.any((cls < 0) | (cls >= n_out)):
+        raise Invalid("leaf class out of range")
+    limit = q_interval(lminus)[0]  # a float <= L⁻
+    cP, cA, cB, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+    eye = np.eye(n_out)
+    pairs = np.broadcast_to((eye[:, None, :] - eye[None, :, :]).reshape(-1, n_out), (n, n_out * n_out, n_out))
+    square = (n, n_out, n_out)  # [leaf, k, j]
+    diagonal = np.eye(n_out, dtype=bool)[None]
+    ua = np.minimum(cA.rows(last, pairs), cP.rows(last, np.concatenate([pairs, pairs], axis=2))).reshape(square)
+    cannot = np.any(~diagonal & (ua <= limit), axis=2)  # class k cannot exceed δ on the leaf
+    b_prefers = cB.rows(last, -pairs).reshape(square) < 0  # b_j − b_k < 0
+    shifts = cP.rows(last, np.concatenate([np.zeros_like(pairs), pairs], axis=2)).reshape(square) <= limit
+    agrees = np.all(diagonal | b_prefers | shifts, axis=2)
+    return np.all(cannot | agrees, axis=1), empty

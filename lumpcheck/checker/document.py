@@ -60,6 +60,9 @@ class Scope:
             f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
         if self.mode == "epsilon":
             what = f"|original - reduced| <= {float(self.epsilon):.3g} {where}"
+        elif self.mode.startswith("delta-top1="):
+            what = (f"where A's softmax confidence in a class exceeds {self.mode.partition('=')[2]}, B's unique top "
+                    f"output is that class (delta-top1, A the reference) {where}")
         elif self.mode in ("top1", "argmin"):
             what = f"the same {'maximal' if self.mode == 'top1' else 'minimal'} outputs ({self.mode}) {where}"
         else:

@@ -269,7 +269,7 @@ class Search:
         objective = self.p_objective(classes, part)
         gaps = objective.gaps(res.uppers)
         worst = gaps.max(axis=1)
-        partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and classes is not None else {}
+        partial = {p: objective.part_closed(res.uppers, p) for p in ("a", "b")} if part == "all" and self.p.mode.classifies else {}
         requests = []
         for e, node in enumerate(nodes):
             self.stats["max_depth"] = max(self.stats["max_depth"], len(node.path))
@@ -286,7 +286,7 @@ class Search:
                     break
             node.gap = float(worst[e])
             candidates.append(self._witnesses(res, gaps, e, node))
-            choice = self._split(res, gaps, e, node)
+            choice = self._split(res, objective.failing_rows(gaps, e), e, node)
             if choice is not None:
                 requests.append((node, choice))
         return requests
@@ -298,7 +298,7 @@ class Search:
         lo = np.array([n.lo for n in batch])
         hi = np.array([n.hi for n in batch])
         classes = None
-        if self.p.mode.classifies:
+        if self.p.mode.decides:
             if self.p.strategy == "relu":
                 classes = np.full(len(batch), self.root_class)
             else:
@@ -336,11 +336,12 @@ class Search:
 
     # ------------------------------------------------------------ splitting
 
-    def _split(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> tuple | None:
-        """Split the node, or return two candidate input dimensions to decide between by look-ahead."""
+    def _split(self, res: BatchBounds, failing: dict, e: int, node: Node) -> tuple | None:
+        """Split the node, or return two candidate input dimensions to decide between by look-ahead.
+        failing: per chain, the objective rows that keep box e open (Objective.failing_rows)."""
         if self.p.strategy == "input":
-            return self._split_input(res, gaps, e, node)
-        self._split_relu(res, gaps, e, node)
+            return self._split_input(res, failing, e, node)
+        self._split_relu(res, failing, e, node)
         return None
 
     def _children(self, node: Node, d: int) -> list[Node] | None:
@@ -385,14 +386,13 @@ class Search:
         idx = np.array(keep)
         return self._process(kept, select(res, idx), None if classes is None else classes[idx], part, candidates)
 
-    def _split_input(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+    def _split_input(self, res: BatchBounds, failing: dict, e: int, node: Node) -> None:
         """Split the input the failing rows are most sensitive to (|coefficient|·width), blended with the
         input's width relative to the whole box so that no input is starved when coefficients vanish."""
-        failing = gaps[e] >= 0  # every objective chain has one row per gap column
         width = node.hi - node.lo
         score = np.zeros_like(width)
-        for coef in res.coefs.values():
-            score += np.abs(coef[e][failing]).sum(axis=0) * width
+        for key, coef in res.coefs.items():
+            score += np.abs(coef[e][failing[key]]).sum(axis=0) * width
         relative = width / np.maximum(self.p.xu - self.p.xl, 1e-300)
         if relative[np.argmax(score)] < relative.max() / WIDTH_RATIO:
             score = np.where(relative < relative.max() / WIDTH_RATIO, -1.0, score)  # do not starve a wide input
@@ -416,16 +416,16 @@ class Search:
     def _prepare_relu_root(self) -> None:
         """Bounds of the whole box once: every ReLU-split node reuses them for its hidden layers."""
         lo, hi = self.p.xl[None, :], self.p.xu[None, :]
-        if self.p.mode.classifies:
+        if self.p.mode.decides:
             ya, _ = self.searcher.pair.outputs(0.5 * lo + 0.5 * hi)
             self.root_class = int(np.argmax(ya[0] * self.p.mode.sign))
         classes = None if self.root_class is None else np.array([self.root_class])
         self.root = run(self.p.coupling, lo, hi, Objective(self.p.mode, classes))
         self.root_slopes = with_partner_slopes(leaf_slopes(self.root, 0), self.root, 0, self.p.coupling)
 
-    def _split_relu(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> None:
+    def _split_relu(self, res: BatchBounds, failing: dict, e: int, node: Node) -> None:
         fixed = {(n, l, i) for n, l, i, _ in node.path}
-        choice = relu_choice(self.p.coupling, res, gaps, e, fixed, None if node.part == "all" else node.part)
+        choice = relu_choice(self.p.coupling, res, failing, e, fixed, None if node.part == "all" else node.part)
         if choice is None:
             self.stuck += 1
             return
@@ -435,10 +435,9 @@ class Search:
                                    node.alpha))
 
 
-def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, fixed: set, net: str | None = None) -> tuple | None:
+def relu_choice(coupling: Coupling, res: BatchBounds, failing: dict, e: int, fixed: set, net: str | None = None) -> tuple | None:
     """The unstable, not yet split neuron (of `net`, if given) whose relaxation offsets contribute most to the
-    failing rows."""
-    failing = gaps[e] >= 0
+    failing rows (per chain, Objective.failing_rows)."""
     best, best_score = None, 0.0
     for k, ch in enumerate(res.choices):
         nb, d_a, d_b, e_a = coupling.nb[k + 1], coupling.d_a[k + 1], coupling.d_b[k + 1], coupling.e_a[k + 1]
@@ -447,7 +446,7 @@ def relu_choice(coupling: Coupling, res: BatchBounds, gaps: np.ndarray, e: int, 
             c = contribs[k]
             if c is None:
                 continue
-            s = np.abs(c[e][failing]).sum(axis=0)
+            s = np.abs(c[e][failing[key]]).sum(axis=0)
             for i in np.flatnonzero(s > 0):
                 for neuron in _neurons(key, i, nb, d_a, d_b, e_a, ch, e):
                     scores[(neuron[0], k, neuron[1])] = scores.get((neuron[0], k, neuron[1]), 0.0) + s[i]

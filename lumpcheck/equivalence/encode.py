@@ -92,12 +92,15 @@ def encode_network(
 
 
 def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]) -> z3.BoolRef:
-    """The negated property: outputs differ (strict), differ by more than ε (epsilon), or top-1 (argmin) sets differ."""
+    """The negated property: outputs differ (strict), differ by more than ε (epsilon), top-1 (argmin) sets differ, or
+    (delta-top1, relaxed) A's margins exceed L⁻ for a class that is not B's unique maximum."""
     if mode.kind == "strict":
         return z3.Or([p != q for p, q in zip(ya, yb)])
     if mode.kind == "epsilon":
         eps = real(mode.epsilon)
         return z3.Or([z3.Or(p - q > eps, q - p > eps) for p, q in zip(ya, yb)])
+    if mode.kind == "delta-top1":
+        return _relaxed_delta(mode, ya, yb)
     if mode.kind == "argmin":  # the minimal outputs of y are the maximal ones of −y
         ya, yb = [-y for y in ya], [-y for y in yb]
 
@@ -105,6 +108,17 @@ def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]
         return z3.And([y[i] >= y[j] for j in range(len(y)) if j != i])
 
     return z3.Or([maximal(ya, i) != maximal(yb, i) for i in range(len(ya))])
+
+
+def _relaxed_delta(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]) -> z3.BoolRef:
+    """delta-top1 negated, with softmax(a)_c > δ relaxed to a_c − a_j > L⁻ for all j != c (implied by it, as
+    L⁻ <= ln(δ/(1 − δ))): some class c has those margins while c is not B's unique maximum. No model: the
+    property holds. A model is only a candidate (exact replay decides)."""
+    lminus = real(mode.log_odds)
+    m = len(ya)
+    return z3.Or([z3.And(z3.And([ya[c] - ya[j] > lminus for j in range(m) if j != c]),
+                         z3.Or([yb[j] >= yb[c] for j in range(m) if j != c]))
+                  for c in range(m)])
 
 
 def encode_pair(

@@ -5,9 +5,12 @@ lumpcheck's own `reduce --domain` outputs, equal on the box only; it runs first 
 pairs it cannot relate cheaply), falsification (float search, exact replay), a certified difference bound (ε and
 strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
 scaling (lumpcheck's own outputs, on all of R^n), differential branch and bound on a box (pair.py: both
-networks in lockstep, ε / top1 / argmin, widths may differ; its 'unsat' carries a certificate that
+networks in lockstep, ε / top1 / argmin / delta-top1, widths may differ; its 'unsat' carries a certificate that
 checker/difference.py re-checks), and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counterexample exists
 (equivalent), 'sat' = an exactly replayed counterexample, 'unknown', 'timeout', 'error'.
+domain-match and lumping-match prove the two functions EQUAL (on the box / everywhere), which implies every mode
+(for delta-top1: softmax(a)_c > δ >= 1/2 makes c A's unique maximum, hence B's). The monolithic query encodes
+delta-top1 with the premise relaxed to margins > L⁻ (encode.py): its 'unsat' is sound, its 'sat' is replayed.
 """
 
 from __future__ import annotations
@@ -204,7 +207,7 @@ def _falsify(run: _Run) -> VerifyResult | None:
 
 def _difference_bound(run: _Run) -> VerifyResult | None:
     """ε/strict on a box, same architecture: a certified bound on |y_a − y_b| that is <= ε proves the property."""
-    if run.box is None or run.mode.classifies:
+    if run.box is None or run.mode.decides:
         return None
     try:
         require_same_architecture(run.a, run.b)
@@ -316,6 +319,10 @@ def _monolithic(run: _Run) -> VerifyResult | None:
     rep = replay(run.a, run.b, answer.witness, run.mode)
     if rep.violated and (run.box is None or run.box.contains(rep.x)):
         return run.counterexample("monolithic", rep)
+    if run.mode.kind == "delta-top1" and (run.box is None or run.box.contains(rep.x)):
+        return run.result(Verdict.UNKNOWN, "monolithic", "z3: a point with A's margins above L⁻ where B does not pick "
+                          "that class alone, but A's softmax confidence there is not proved above δ (the query relaxes "
+                          "it): undecided", witness=None)
     return run.result(
         Verdict.ERROR,
         "monolithic",

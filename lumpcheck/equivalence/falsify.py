@@ -20,6 +20,7 @@ import numpy as np
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
 from ..ir.network import Layer, Network, evaluate, evaluate_float
+from .confidence import delta_score, exceeds
 from .mode import Mode
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,26 @@ def decide(mode: "Mode", ya: Sequence[Value], yb: Sequence[Value]) -> bool | Non
         return None if None in verdicts else False
     if mode.kind == "argmin":  # the minimal outputs of y are the maximal ones of −y
         return _decide_top1([_negated(v) for v in ya], [_negated(v) for v in yb])
+    if mode.kind == "delta-top1":
+        return _decide_delta(mode.delta, ya, yb)
     return _decide_top1(ya, yb)
+
+
+def _decide_delta(delta: Fraction, ya: Sequence[Value], yb: Sequence[Value]) -> bool | None:
+    """delta-top1: True when some class c is proved to have softmax(ya)_c > δ while some other output of B is
+    proved >= B's output c; False when every class is proved below δ or proved B's unique maximum."""
+    lo, hi = [_lo(v) for v in ya], [_hi(v) for v in ya]
+    undecided = False
+    for c in range(len(ya)):
+        confident = exceeds(lo, hi, c, delta)
+        if confident is False:
+            continue
+        beaten = any(_lo(yb[j]) >= _hi(yb[c]) for j in range(len(yb)) if j != c)
+        if confident and beaten:
+            return True
+        if _proven_unique_max(yb) != c:
+            undecided = True
+    return None if undecided else False
 
 
 def _negated(v: Value) -> Value:
@@ -218,6 +238,8 @@ def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     if mode.kind in ("strict", "epsilon"):
         diff = np.max(np.abs(ya - yb), axis=1)
         return diff - float(mode.epsilon) if mode.kind == "epsilon" else diff
+    if mode.kind == "delta-top1":
+        return delta_score(mode.delta, ya, yb)
     if mode.kind == "argmin":
         ya, yb = -ya, -yb
     rows = np.arange(len(ya))
@@ -353,7 +375,7 @@ def falsify(
         if rep.violated:
             outcome.counterexample = rep
             return outcome
-        if s > 0 or (s == 0 and mode.classifies):
+        if s > 0 or (s == 0 and mode.decides):
             note = f"float score {s:.3g} at x={[float(v) for v in xf]} did not replay exactly ({_verdict(rep)})"
             log.info("discarded float hit: %s", note)
             outcome.discarded.append(note)

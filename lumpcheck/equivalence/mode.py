@@ -1,5 +1,5 @@
-"""What "equivalent" means for `lumpcheck verify`: strict equality, |difference| <= ε, or the same top-1 / argmin set,
-and its exact decision at one input (`violated`)."""
+"""What "equivalent" means for `lumpcheck verify`: strict equality, |difference| <= ε, the same top-1 / argmin set,
+or δ-top-1 (A confident above δ implies B agrees), and its exact decision at one input (`violated`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Sequence
 
 from ..errors import LumpcheckError
 from ..ir.exact import fraction_str, to_fraction
+from .confidence import check_delta, exceeds, log_odds_lower
 
 
-KINDS = ("strict", "epsilon", "top1", "argmin")
+KINDS = ("strict", "epsilon", "top1", "argmin", "delta-top1")
 
 
 @dataclass(frozen=True)
@@ -23,35 +24,61 @@ class Mode:
     top1:    the SETS of maximal outputs are equal, {i : y_a,i = max y_a} = {i : y_b,i = max y_b}: ties count, so
              a tie in one net and a unique maximum in the other is a disagreement (symmetric and transitive).
     argmin:  the sets of minimal outputs are equal (ACAS Xu advisories are the minimal score); top1 of −y.
+    delta-top1 (δ in [1/2, 1), exact): for every class c, softmax(y_a)_c > δ implies that c is B's UNIQUE maximal
+             output (a tie in B counts as disagreement, as in top1). Asymmetric: A is the reference, and y_a are
+             A's logits (confidence.py decides softmax(y_a)_c > δ rigorously). VeryDiff's δ-top-1 equivalence.
     """
 
     kind: str
     epsilon: Fraction = Fraction(0)
+    delta: Fraction | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown mode {self.kind!r} (strict, epsilon=E, top1, argmin)")
+            raise ValueError(f"unknown mode {self.kind!r} (strict, epsilon=E, top1, argmin, delta-top1=D)")
         object.__setattr__(self, "epsilon", to_fraction(self.epsilon))
         if self.epsilon < 0 or (self.kind != "epsilon" and self.epsilon != 0):
             raise ValueError("ε must be >= 0 and is only meaningful in epsilon mode")
+        if (self.delta is None) != (self.kind != "delta-top1"):
+            raise ValueError("δ is required in delta-top1 mode and only meaningful there")
+        if self.delta is not None:
+            object.__setattr__(self, "delta", to_fraction(self.delta))
+            check_delta(self.delta)
 
     @property
     def classifies(self) -> bool:
-        """Is the property a decision (top1 / argmin) rather than a distance?"""
+        """Is the property the equality of two decisions (top1 / argmin) rather than a distance or δ-top-1?"""
         return self.kind in ("top1", "argmin")
+
+    @property
+    def decides(self) -> bool:
+        """Is the property about decisions (top1, argmin, delta-top1) rather than distances (strict, epsilon)?"""
+        return self.kind in ("top1", "argmin", "delta-top1")
 
     @property
     def sign(self) -> int:
         """+1 if the decision is the maximal output, −1 if the minimal one (0 for strict/epsilon)."""
-        return {"top1": 1, "argmin": -1}.get(self.kind, 0)
+        return {"top1": 1, "argmin": -1, "delta-top1": 1}.get(self.kind, 0)
+
+    @property
+    def log_odds(self) -> Fraction:
+        """delta-top1: the rational L⁻ <= ln(δ/(1 − δ)) its bounds use (confidence.log_odds_lower)."""
+        if self.delta is None:
+            raise ValueError(f"mode {self} has no δ")
+        return log_odds_lower(self.delta)
 
     @classmethod
     def parse(cls, text: str) -> "Mode":
-        """'strict', 'top1', 'argmin', or 'epsilon=<exact decimal or p/q>' (e.g. 'epsilon=1e-6', 'epsilon=1/1024')."""
+        """'strict', 'top1', 'argmin', 'epsilon=<exact decimal or p/q>' (e.g. 'epsilon=1e-6', 'epsilon=1/1024'), or
+        'delta-top1=<exact decimal or p/q in [0.5, 1)>' (e.g. 'delta-top1=0.9', 'delta-top1=99/100')."""
         kind, _, value = text.partition("=")
         try:
             if kind.strip() == "epsilon":
                 return cls("epsilon", Fraction(value.strip()))
+            if kind.strip() == "delta-top1":
+                if not value.strip():
+                    raise ValueError("delta-top1 needs a value, e.g. delta-top1=0.9")
+                return cls("delta-top1", delta=Fraction(value.strip()))
             if value:
                 raise ValueError(f"mode {kind!r} takes no value")
             return cls(kind.strip())
@@ -59,7 +86,11 @@ class Mode:
             raise LumpcheckError(f"bad mode {text!r}: {e}") from None
 
     def __str__(self) -> str:
-        return f"epsilon={fraction_str(self.epsilon)}" if self.kind == "epsilon" else self.kind
+        if self.kind == "epsilon":
+            return f"epsilon={fraction_str(self.epsilon)}"
+        if self.kind == "delta-top1":
+            return f"delta-top1={fraction_str(self.delta)}"
+        return self.kind
 
 
 STRICT = Mode("strict")
@@ -81,4 +112,19 @@ def violated(mode: Mode, ya: Sequence[Fraction], yb: Sequence[Fraction]) -> bool
     """Exact verdict at one input of exact rational outputs: do they violate the mode's property?"""
     if mode.kind in ("strict", "epsilon"):
         return any(abs(p - q) > mode.epsilon for p, q in zip(ya, yb))
+    if mode.kind == "delta-top1":
+        return confident_class(mode, ya, yb) is not None
     return decision(mode, ya) != decision(mode, yb)
+
+
+def confident_class(mode: Mode, ya: Sequence[Fraction], yb: Sequence[Fraction]) -> int | None:
+    """delta-top1 at one input of exact outputs: the class c with softmax(ya)_c > δ PROVED (rigorous enclosure)
+    while c is not B's unique maximal output, or None (no such class, or the enclosure could not decide: then
+    the point is not a witness). Only A's unique maximum can exceed δ >= 1/2."""
+    top = decision(TOP1, ya)
+    if len(top) != 1:
+        return None  # a tie at A's maximum: every tied class has p <= 1/2 <= δ
+    (c,) = top
+    if decision(TOP1, yb) == top:
+        return None
+    return c if exceeds(ya, ya, c, mode.delta) is True else None

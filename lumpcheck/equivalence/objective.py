@@ -1,9 +1,11 @@
 """The output objective of a differential search: which linear rows of the outputs are bounded, and when a box is
-closed, for each mode (ε: ±Δ_i <= ε; top1/argmin: every other class's margin < 0 in both networks)."""
+closed, for each mode (ε: ±Δ_i <= ε; top1/argmin: every other class's margin < 0 in both networks; delta-top1:
+the rule in `Objective`'s docstring)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -23,6 +25,12 @@ class Objective:
     'b' over B's outputs. epsilon: ±Δ_i <= ε. top1/argmin with class c: s·(y_j − y_c) < 0 for j != c in
     both networks (s = +1 for top1, −1 for argmin), A's margins bounded on A's chain and through the
     product chain (y_A = y_B + Δ), the better one counting.
+    delta-top1 (classes unused) with L = mode.log_odds (a rational L⁻ <= ln(δ/(1 − δ))): softmax(a)_k > δ implies
+    a_k − a_j > L for all j != k. A box is closed when, for EVERY class k, either some j has ub(a_k − a_j) <= L
+    (k cannot exceed δ on the box), or every j != k has ub(b_j − b_k) < 0 or ub(Δ_k − Δ_j) <= L (then
+    b_k − b_j = (a_k − a_j) − (Δ_k − Δ_j) > L − L = 0 wherever k exceeds δ).
+    Rows (index k·m + j): 'a' and the first m² of 'p' are a_k − a_j, 'b' is b_j − b_k, the last m² of 'p' are
+    Δ_k − Δ_j. Gap columns: (k, j), closed for every j when k cannot exceed δ.
     """
 
     mode: Mode
@@ -31,6 +39,8 @@ class Objective:
 
     def rows(self, coupling: Coupling, n: int) -> dict[str, np.ndarray]:
         m = coupling.output_size
+        if self.mode.kind == "delta-top1":
+            return self._delta_rows(m, n)
         if self.mode.kind == "epsilon":
             zero, eye = np.zeros((m, m)), np.eye(m)
             return {"p": np.vstack([np.hstack([zero, eye]), np.hstack([zero, -eye])])}
@@ -41,6 +51,33 @@ class Objective:
             return {self.part: margin}
         return {"p": np.concatenate([margin, margin], axis=2), "a": margin, "b": margin}
 
+    def _delta_rows(self, m: int, n: int) -> dict[str, np.ndarray]:
+        eye = np.eye(m)
+        pairs = np.broadcast_to((eye[:, None, :] - eye[None, :, :]).reshape(m * m, m), (n, m * m, m))  # e_k − e_j
+        shifts = np.concatenate([np.zeros_like(pairs), pairs], axis=2)  # Δ_k − Δ_j
+        return {"p": np.concatenate([np.concatenate([pairs, pairs], axis=2), shifts], axis=1), "a": pairs.copy(),
+                "b": -pairs}
+
+    def _delta_gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
+        n, mm = uppers["a"].shape
+        m = int(round(mm ** 0.5))
+        limit = _float_down(self.mode.log_odds) - self.slack()
+        diagonal = np.eye(m, dtype=bool)[None]
+        ua = np.where(diagonal, np.inf, np.minimum(uppers["a"], uppers["p"][:, :mm]).reshape(n, m, m))
+        cannot = ua.min(axis=2) - limit  # per class k: < 0 when k cannot exceed δ on the box
+        agree = np.minimum(uppers["b"] + self.slack(), uppers["p"][:, mm:] - limit).reshape(n, m, m)
+        agree = np.where(diagonal | (cannot < 0)[:, :, None], -np.inf, agree)
+        return agree.reshape(n, mm)
+
+    def failing_rows(self, gaps: np.ndarray, e: int) -> dict[str, np.ndarray]:
+        """Per chain, the rows of box e (gaps: all boxes') that keep it open (what splitting should improve)."""
+        g = gaps[e] >= 0
+        if self.mode.kind != "delta-top1":
+            return {"p": g, "a": g, "b": g}
+        m = int(round(len(g) ** 0.5))
+        open_class = np.repeat(g.reshape(m, m).any(axis=1), m)  # A's margins of a class not yet closed
+        return {"a": open_class, "b": g, "p": np.concatenate([open_class, g])}
+
     def slack(self) -> float:
         return SLACK * (1.0 + float(self.mode.epsilon))
 
@@ -48,6 +85,8 @@ class Objective:
         """Per box and row, how far the bound is from closing (< 0: that row is closed)."""
         if self.mode.kind == "epsilon":
             return uppers["p"] - (float(self.mode.epsilon) - self.slack())
+        if self.mode.kind == "delta-top1":
+            return self._delta_gaps(uppers)
         if self.part != "all":
             g = uppers[self.part] + self.slack()
         else:
@@ -64,3 +103,9 @@ class Objective:
     def closed(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         """Per box: do the bounds prove the property?"""
         return np.all(self.gaps(uppers) < 0, axis=1)
+
+
+def _float_down(q) -> float:
+    """The largest float <= the rational q."""
+    f = float(q)
+    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))

@@ -1,4 +1,4 @@
-"""`verify_pair`: are two near-copies equivalent (ε, top-1, argmin) on a box? With a certificate for 'unsat'.
+"""`verify_pair`: are two near-copies equivalent (ε, top-1, argmin, δ-top-1) on a box? With a certificate for 'unsat'.
 
 One hard wall-clock deadline covers the whole call (pairing and encoding included). Verdicts as in
 VNN-COMP: 'unsat' (no counterexample exists: equivalent), 'sat' (an exactly replayed counterexample),
@@ -20,10 +20,14 @@ from ..ir.network import Network
 from ..solver.verdict import Verdict
 from .bab import Problem, Search, SearchOutcome
 from .cluster import cluster_search
-from .mode import Mode
+from .mode import TOP1, Mode
 from .pair_certificate import build_certificate
 from .pair_falsify import Counterexample
 from .parallel import Limits, parallel_search
+
+DELTA_SHARE = 0.6
+"""delta-top1 with ReLU splitting: its own search gets this share of the time; if undecided, a top1 search (which
+proves each network's decision in its own tree, with optimised slopes) gets the rest, as top1 implies delta-top1."""
 
 @dataclass
 class DiffResult:
@@ -79,6 +83,8 @@ def verify_pair(
     deadline and the memory cap (MB, all processes) from outside. strategy: 'input' (split the input box),
     'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
     Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
+    delta-top1 with ReLU splitting: DELTA_SHARE of the time for its own search, then a top1 search (top1 implies
+    delta-top1); a top1 'unsat' answers with the top1 certificate, a top1 'sat' is no answer.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -92,13 +98,32 @@ def verify_pair(
     problem = Problem(coupling, box, mode, strategy, batch or (64 if box.dim <= 12 else 8), seed)
     if time.monotonic() >= deadline:
         return DiffResult("timeout", mode, "deadline reached while pairing the networks", seconds=time.monotonic() - start)
-    if client is not None:
-        outcome = cluster_search(problem, Limits(deadline, memory_mb, workers), client)
-    elif workers <= 0:
-        outcome = Search(problem, deadline).run()
-    else:
-        outcome = parallel_search(problem, Limits(deadline, memory_mb, workers))
-    return _result(problem, outcome, mode, certificate, start, (a, b))
+    def search(prob: Problem, until: float) -> SearchOutcome:
+        if client is not None:
+            return cluster_search(prob, Limits(until, memory_mb, workers), client)
+        if workers <= 0:
+            return Search(prob, until).run()
+        return parallel_search(prob, Limits(until, memory_mb, workers))
+
+    if mode.kind != "delta-top1" or problem.strategy != "relu":
+        return _result(problem, search(problem, deadline), mode, certificate, start, (a, b))
+    return _delta_then_top1(problem, search, deadline, certificate, start, (a, b))
+
+
+def _delta_then_top1(problem: Problem, search, deadline: float, want_cert: bool, start: float, nets) -> DiffResult:
+    """delta-top1 with ReLU splitting: its own search for DELTA_SHARE of the time, then top1's (module constant)."""
+    outcome = search(problem, time.monotonic() + DELTA_SHARE * (deadline - time.monotonic()))
+    if outcome.status in ("unsat", "sat") or time.monotonic() >= deadline:
+        return _result(problem, outcome, problem.mode, want_cert, start, nets)
+    top = Problem(problem.coupling, problem.box, TOP1, "relu", problem.batch, problem.seed)
+    implied = search(top, deadline)
+    if implied.status != "unsat":  # a top1 counterexample is no delta-top1 counterexample: undecided
+        return _result(problem, outcome, problem.mode, want_cert, start, nets)
+    res = _result(top, implied, TOP1, want_cert, start, nets)
+    res.mode = problem.mode
+    res.message = (f"top1 proved ({res.message}): equal sets of maximal outputs imply delta-top1 for every δ >= 1/2 "
+                   f"(softmax(a)_c > δ makes c A's unique maximum, hence B's); the certificate claims top1")
+    return res
 
 
 def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: bool, start: float, nets) -> DiffResult:

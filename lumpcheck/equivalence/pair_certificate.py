@@ -2,8 +2,9 @@
 
 {
   "format": "lumpcheck-diff-certificate", "version": 1,
-  "claim": {"mode": "epsilon=1/20" | "top1" | "argmin", "box": {"lower": [p/q...], "upper": [p/q...]},
-            "a": {"sha256": ..., "shape": ...}, "b": {...}},       # sha256 of the exact parameters (ir.network.fingerprint)
+  "claim": {"mode": "epsilon=1/20" | "top1" | "argmin" | "delta-top1=9/10", "box": {"lower": [p/q...], "upper": [p/q...]},
+            "a": {"sha256": ..., "shape": ...}, "b": {...},        # sha256 of the exact parameters (ir.network.fingerprint)
+            "log_odds": "p/q"},                                     # delta-top1 only: L⁻ <= ln(δ/(1 − δ))
   "pairing": [[[i_A, j_B], ...] per hidden layer of the depth-normalised networks],
   "strategy": "input" | "relu",
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
@@ -18,7 +19,9 @@ complete binary tree for each claim part: for epsilon the leaves' part is "all";
 ("the decision of A is exactly {class} here") and part "b" (the same for B) are proved separately, "all"
 proving both; the leaves of parts {a, all} and those of parts {b, all} must each form a complete tree, and
 an "a" and a "b" leaf whose regions may meet must have the same class (input strategy: one path is a
-prefix of the other; relu strategy: always).
+prefix of the other; relu strategy: always). delta-top1: every leaf has part "all" and a class c, closed by the
+rule of objective.Objective (every class cannot exceed δ on the leaf, or B prefers it wherever it could); the
+class is then informative only.
 BLOB: base64 of little-endian records, one per hidden layer: int32 n_p, int32 n_a, int32[n_p] product
 coordinates, float32[n_p][4] their slopes (upper, lower, partner upper, partner lower; NaN where unused),
 int32[n_a] A coordinates, float32[n_a][2] their slopes (upper, lower). Coordinates not listed use the
@@ -83,6 +86,7 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
             "box": {"lower": [fraction_str(v) for v in problem.box.lower], "upper": [fraction_str(v) for v in problem.box.upper]},
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
+            **({"log_odds": fraction_str(problem.mode.log_odds)} if problem.mode.kind == "delta-top1" else {}),
         },
         "pairing": [[[int(i), int(j)] for i, j in pairs] for pairs in c.pairing.layers],
         "strategy": problem.strategy,

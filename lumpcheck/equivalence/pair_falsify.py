@@ -2,7 +2,8 @@
 
 Floats rank candidate inputs: projected gradient ascent on the output difference (epsilon modes) and
 bisection towards decision boundaries (top1/argmin: along a segment between inputs with different decisions,
-both networks switch decision at nearby but different points, and any point between them disagrees).
+both networks switch decision at nearby but different points, and any point between them disagrees; delta-top1:
+gradient ascent of A's softmax confidence in a class c together with B's preference of another class over c).
 A candidate becomes a counterexample only when its exact rational value, clamped into the exact box,
 violates the property with both networks evaluated in exact rational arithmetic (Python integers scaled by
 powers of two, ir/dyadic.py, when weights and the point are floats; Fractions otherwise).
@@ -20,6 +21,7 @@ from ..ir.domain import Box
 from ..ir.dyadic import DyadicNetwork
 from ..ir.exact import ceil_float, floor_float, to_float
 from ..ir.network import Network, evaluate
+from .confidence import delta_score
 from .mode import Mode, violated
 
 PGD_STEPS = 40
@@ -104,6 +106,8 @@ def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     classification: decisions differ, by how much each network prefers its own decision over the other's)."""
     if mode.kind == "epsilon":
         return np.abs(ya - yb).max(axis=1) - float(mode.epsilon)
+    if mode.kind == "delta-top1":
+        return delta_score(mode.delta, ya, yb)
     da, db = _decision(mode, ya), _decision(mode, yb)
     rows = np.arange(len(ya))
     s = float(mode.sign)
@@ -111,6 +115,9 @@ def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.where(da != db, clear, -1.0)
 
 
+CONFIDENT_CLASSES = 2
+"""delta-top1 attack: classes tried per start (A's most likely ones there; a class A gives little weight rarely
+becomes confident nearby, and each class costs a gradient pass per step)."""
 CLEAR_MARGIN = 1e-6
 """A float decision other than c counts as a decision change when it beats c by this much (relative)."""
 
@@ -177,7 +184,37 @@ class Searcher:
             return found
         if self.mode.kind == "epsilon":
             return self._ascend(X)
+        if self.mode.kind == "delta-top1":
+            return self._confident(X)
         return self._bisect(X, full)
+
+    def _confident(self, X: np.ndarray) -> Counterexample | None:
+        """delta-top1: for every start and each of A's CONFIDENT_CLASSES most likely classes c there, sign-gradient
+        ascent of the weaker of A's log-confidence in c (above log δ) and B's best margin of another class over c;
+        the final points are replayed exactly."""
+        m = self.pair.nets[0][-1][0].shape[0]
+        k = min(m, CONFIDENT_CLASSES)
+        top = np.argsort(-self.pair.outputs(X)[0], axis=1)[:, :k]
+        P = np.repeat(X, k, axis=0)
+        C = top.reshape(-1)
+        rows = np.arange(len(P))
+        step = 0.25 * (self.hi - self.lo)
+        log_delta = float(np.log(float(self.mode.delta)))
+        for _ in range(PGD_STEPS):
+            ya, yb = self.pair.outputs(P)
+            p = np.exp(ya - ya.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            ga = -p
+            ga[rows, C] += 1.0  # ∇ log softmax(y)_c = e_c − p
+            other = np.where(np.arange(m)[None, :] == C[:, None], -np.inf, yb)
+            j = np.argmax(other, axis=1)
+            gb = np.zeros_like(yb)
+            gb[rows, j], gb[rows, C] = 1.0, -1.0
+            weak_a = (np.log(np.maximum(p[rows, C], 1e-300)) - log_delta) < (yb[rows, j] - yb[rows, C])
+            grad = self.pair.gradient(P, ga * weak_a[:, None], gb * ~weak_a[:, None])
+            P = self.clip(P + step * np.sign(grad))
+            step = step * 0.9
+        return self.check(np.vstack([X, P]), limit=16)
 
     def _ascend(self, X: np.ndarray) -> Counterexample | None:
         """Projected sign-gradient ascent on the largest |y_A,i − y_B,i| (L∞ steps shrinking geometrically)."""

@@ -14,6 +14,10 @@ p = softmax(z), p_i = e^{z_i} / Σ_j e^{z_j}. Facts used (each exact):
     counterexample only when rigorous interval enclosures of both softmax outputs (mpmath, outward rounding)
     prove some |p_i − q_i| > ε there; else unknown. Outputs lie in (0, 1), so ε >= 1 holds everywhere.
     strict and epsilon need both models to end in a Softmax.
+  * delta-top1 is defined on A's logits (softmax(a)_c > δ implies c is B's unique maximum): when A ends in a
+    Softmax its logits are the Softmax's input and p its own output; B's Softmax does not move its argmax.
+    So it is decided on the logit networks as it is, both verdicts exact (a witness's confidence is proved by
+    a rigorous enclosure when it is replayed).
 Certificates (--certify) are about the logits and the checker reads the models as given: none is written.
 """
 
@@ -76,12 +80,13 @@ def split_heads(a: Network | Graph, b: Network | Graph) -> tuple[Network | Graph
 
 def logits_mode(mode: Mode, heads: Heads) -> Mode:
     """The mode decided on the logits (module docstring); UnsupportedModelError when none is sound."""
-    if mode.classifies:
+    if mode.decides:
         return mode
     if not (heads.a and heads.b):
         raise UnsupportedModelError(
             f"{heads.describe()} and the other does not: {mode} would compare probabilities with raw outputs; "
-            "only top1 and argmin are decided through a single softmax head (they are the logits' top1/argmin)")
+            "only top1, argmin and delta-top1 are decided through a single softmax head (they are about the logits' order, "
+            "and A's logits)")
     return mode if mode.kind == "strict" else Mode("epsilon", mode.epsilon / LIPSCHITZ)
 
 
@@ -106,6 +111,9 @@ def verify_softmax(a: Network, b: Network, box: Box | None, mode: Mode, heads: H
 
 
 def _why_unsat(mode: Mode) -> str:
+    if mode.kind == "delta-top1":
+        return ("delta-top1 is about A's logits (the input of its Softmax) and B's top output, which B's Softmax "
+                "keeps: proved on the logits")
     if mode.classifies:
         return f"softmax keeps the order of its inputs (ties included), so the {mode} of the outputs is the logits'"
     if mode.kind == "strict":
@@ -127,6 +135,9 @@ def _checked_witness(res: VerifyResult, mode: Mode, notes: list[str]) -> VerifyR
     shown = "the outputs shown enclose the softmax values; details hold the exact logits"
     kept = dict(output_a=pa, output_b=pb, details={**res.details, "logits_a": [str(v) for v in ya],
                                                    "logits_b": [str(v) for v in yb]})
+    if mode.kind == "delta-top1":
+        return _with(res, Verdict.SAT, f"A's softmax confidence exceeds δ at the witness (proved by a rigorous "
+                     f"enclosure) and B's top output is not that class alone ({shown})", notes, **kept)
     if mode.classifies:
         return _with(res, Verdict.SAT, f"the {mode} of the logits differs, so that of the softmax outputs does ({shown})",
                      notes, **kept)

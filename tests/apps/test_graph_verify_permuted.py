@@ -11,7 +11,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.apps.graph_verify import unrolled_match, verify_graphs
-from lumpcheck.equivalence.mode import STRICT
+from lumpcheck.equivalence.mode import STRICT, Mode
 from lumpcheck.ir.graph.dag import Graph
 from planted_cnn import Plan, build, plans
 
@@ -75,3 +75,11 @@ def test_duplicate_neurons_stay_unknown() -> None:
     a = build(Plan(base=1, copies=[], constants=[1], conv2_pads=1, base2=1, copies2=0, seed=0)).graph
     res = verify_graphs(a, permuted(a, 0), None, STRICT, 30.0)
     assert res.status == "unknown" and "no counterpart" in res.message
+
+
+def test_delta_top1_on_graph_pairs() -> None:
+    """delta-top1 on graphs: equal functions (permuted channels) are unsat in every mode."""
+    a = build(_plan(Plan())).graph
+    mode = Mode.parse("delta-top1=0.9")
+    res = verify_graphs(a, permuted(a, 3), None, mode, 30.0)
+    assert res.status == "unsat" and res.engine == "lumping-match" and res.mode == mode, res.message

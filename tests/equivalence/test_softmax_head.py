@@ -84,7 +84,7 @@ def test_split_heads_reads_a_final_softmax_and_leaves_other_models(tmp_path) -> 
 
 
 def test_modes_that_are_unsound_through_one_head_are_refused() -> None:
-    with pytest.raises(UnsupportedModelError, match="only top1 and argmin"):
+    with pytest.raises(UnsupportedModelError, match="only top1, argmin and delta-top1"):
         logits_mode(Mode("strict"), Heads(True, False))
     with pytest.raises(UnsupportedModelError):
         logits_mode(Mode("epsilon", F(1, 10)), Heads(False, True))
@@ -222,5 +222,5 @@ def test_cli_softmax_pair(tmp_path) -> None:
     same = run("verify", fa, save(tmp_path, "a_plain.onnx", a, False), "--domain", box, "--mode", "argmin", "--json")
     assert json.loads(same.stdout)["status"] == "unsat" and same.exit_code == 0
     refused = run("verify", fa, tmp_path / "a_plain.onnx", "--domain", box, "--mode", "epsilon=0.1")
-    assert refused.exit_code == 3 and "only top1 and argmin" in refused.output
+    assert refused.exit_code == 3 and "only top1, argmin and delta-top1" in refused.output
     assert api_verify(fa, fb, domain=BOX, mode="top1", timeout=60).status == out["status"]
