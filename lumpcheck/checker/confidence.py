@@ -21,10 +21,13 @@ def _round_up(q: Fraction) -> Fraction:
     return Fraction(ceil(q * scale), scale)
 
 
-def exp_upper(x: Fraction) -> Fraction:
-    """A rational upper bound of exp(x) for a rational x (module docstring)."""
+def exp_upper(x: Fraction, cap: Fraction | None = None) -> Fraction:
+    """A rational upper bound of exp(x) for a rational x (module docstring). With `cap`, any bound above cap may be
+    returned as soon as one is seen (the squarings only grow it): a huge tampered x costs no huge numbers."""
     if x <= 0:
         return Fraction(1)
+    if cap is not None and 1 + x > cap:  # exp(x) >= 1 + x
+        return 1 + x
     s = 0
     while x / 2 ** s > Fraction(1, 2):
         s += 1
@@ -35,6 +38,8 @@ def exp_upper(x: Fraction) -> Fraction:
         term = term * y / (k + 1)  # after the loop: y^{TERMS+1} / (TERMS+1)!
     bound = _round_up(total + 2 * term)
     for _ in range(s):
+        if cap is not None and bound > cap:
+            return bound
         bound = _round_up(bound * bound)
     return bound
 
@@ -43,4 +48,5 @@ def log_odds_proved(delta: Fraction, lminus: Fraction) -> bool:
     """Is L⁻ <= ln(δ/(1 − δ)) proved, i.e. exp(L⁻) <= δ/(1 − δ)? Requires 1/2 <= δ < 1 (else False)."""
     if not Fraction(1, 2) <= delta < 1:
         return False
-    return exp_upper(lminus) <= delta / (1 - delta)
+    odds = delta / (1 - delta)
+    return exp_upper(lminus, cap=odds) <= odds

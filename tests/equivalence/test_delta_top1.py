@@ -430,3 +430,13 @@ def test_relu_splitting_falls_back_to_a_top1_proof(monkeypatch):
     line = Network([Layer(np.array([[1.0], [-1.0]]), np.zeros(2), IDENTITY)])
     refuted = verify_pair(line, far, Box((F(-4),), (F(4),)), D90, 10, strategy="relu")
     assert refuted.status == "sat"  # a real delta-top1 counterexample is still found (before any top1 search)
+
+
+@pytest.mark.parametrize("lminus", [F(10 ** 9), F(10 ** 30) + F(1, 3), F(700)])
+def test_a_huge_tampered_log_odds_is_refused_quickly(lminus):
+    """exp(L⁻) for a huge tampered L⁻ would have millions of digits: the cap refuses it without computing it
+    (this test would hang on an uncapped exp_upper), and the capped bound is still an upper bound above the cap."""
+    for delta in (F(9, 10), 1 - F(1, 10 ** 40)):
+        assert not log_odds_proved(delta, lminus)
+        odds = delta / (1 - delta)
+        assert exp_upper(lminus, cap=odds) > odds
