@@ -13,6 +13,8 @@ from typing import Iterable
 
 import numpy as np
 
+from . import kernels
+
 Number = Fraction | int
 ONE = Fraction(1)
 """Fraction(1), built once (hot loops compare and multiply with it)."""
@@ -228,71 +230,20 @@ def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, (e != 0) | ~(eft_safe(x) & eft_safe(c))
 
 
-def float32_rows_exact(weight: np.ndarray, factors: np.ndarray, count: int) -> np.ndarray:
-    """Per row s of the float32 matrix `weight`: True only if every float64 sum of at most `count` products
-    weight[s, r]·c (c in `factors`) is exact in every order, each product and each partial sum included; False
-    proves nothing.
-
-    Holds when every factor is ±2^k and, with F_max, F_min the largest and the smallest nonzero biased exponent
-    fields of the row's |w| (float32 bits: |w| < 2^(F_max-126), and a nonzero w is a multiple of 2^(F_min-150),
-    subnormals included), k_max, k_min those of the factors and L = ceil(log2(count)):
-
-        L + (F_max - F_min) + (k_max - k_min) <= 29,  F_min - 150 + k_min >= -1074,  F_max - 126 + k_max + L <= 1023.
-
-    Proof: every product w·2^k is a multiple of 2^q, q = F_min - 150 + k_min, and below 2^(F_max - 126 + k_max) in
-    magnitude; so every partial sum of at most `count` of them is a multiple of 2^q, of magnitude below
-    2^(L + F_max - 126 + k_max) <= 2^(q + 53) by the first condition. A multiple of 2^q (q >= -1074) below 2^(q+53)
-    (and below 2^1023 by the last condition) is a float64: the product and every partial sum, in any order (FMA
-    too), are representable, so round to nearest returns them exactly. Zeros are multiples of anything; an all-zero
-    row passes. Non-finite weights (field 255) fail. Costs four passes over the float32 bits."""
-    n = weight.shape[0] if weight.ndim == 2 else 0
-    c = np.abs(np.asarray(factors, dtype=np.float64))
-    if weight.dtype != np.float32 or weight.ndim != 2 or count < 1 or not c.size or not np.all(np.isfinite(c)) \
-            or np.any(c == 0) or np.any(np.frexp(c)[0] != 0.5):
-        return np.zeros(n, dtype=bool)
-    exp = np.frexp(c)[1]
-    k_max, k_min = int(exp.max()) - 1, int(exp.min()) - 1
-    if not weight.shape[1]:
-        return np.ones(n, dtype=bool)
-    bits = np.bitwise_and(weight.view(np.uint32), np.uint32(0x7FFFFFFF))
-    f_max = (bits.max(axis=1) >> 23).astype(np.int64)
-    bits -= np.uint32(1)  # zero wraps to the largest: the minimum is then the smallest nonzero magnitude
-    low = bits.min(axis=1).astype(np.int64) + 1  # 2^32 for an all-zero row
-    f_min = np.where(low > 0x7FFFFFFF, f_max, low >> 23)
-    levels = (count - 1).bit_length()
-    return ((f_max < 255) & (levels + (f_max - f_min) + (k_max - k_min) <= 29) & (f_min - 150 + k_min >= -1074)
-            & (f_max - 126 + k_max + levels <= 1023))
-
-
 def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
 
-    Decided without rounding: equal pivots → equality; pivots differing by ±2**k → exact rescaling by ldexp;
-    otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs, or as Fractions when
-    magnitudes leave the error-free range.
+    Decided without rounding (`kernels.proportional`: equal pivots → equality; pivots differing by ±2**k → exact
+    rescaling; otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs), or as Fractions
+    when magnitudes leave the error-free range.
     """
-    rows = np.arange(len(pivot))
-    num, den = x[rows, pivot], y[rows, pivot]
-    ok = np.zeros(len(pivot), dtype=bool)
-    valid = (num != 0) & (den != 0)
-    eq = valid & (num == den)
-    ok[eq] = (x[eq] == y[eq]).all(axis=1)
-    (mn, en), (md, ed) = np.frexp(num), np.frexp(den)
-    sign = np.sign(num) * np.sign(den)
-    shift = en - ed
-    pow2 = valid & ~eq & (np.abs(mn) == np.abs(md))
-    up, down = pow2 & (shift >= 0), pow2 & (shift < 0)
-    with np.errstate(over="ignore"):  # an overflowing rescale is inf, which equals no finite entry
-        ok[up] = (np.ldexp(y[up] * sign[up, None], shift[up, None]) == x[up]).all(axis=1)
-        ok[down] = (np.ldexp(x[down] * sign[down, None], -shift[down, None]) == y[down]).all(axis=1)
-    general = np.flatnonzero(valid & ~eq & ~pow2)
-    if len(general):
-        xg, yg, ng, dg = x[general], y[general], num[general], den[general]
-        safe = eft_safe(xg).all(axis=1) & eft_safe(yg).all(axis=1) & eft_safe(ng) & eft_safe(dg)
-        ph, pl = two_product(xg, dg[:, None])
-        qh, ql = two_product(yg, ng[:, None])
-        ok[general] = safe & ((ph == qh) & (pl == ql)).all(axis=1)
-        for i in general[~safe]:
-            n, d = Fraction(num[i]), Fraction(den[i])
-            ok[i] = all(Fraction(a) * d == Fraction(b) * n for a, b in zip(x[i], y[i]))
+    n = len(pivot)
+    if not x.shape[1]:
+        return np.zeros(n, dtype=bool)
+    idx = np.arange(n)
+    status = kernels.proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
+    ok = status == 1
+    for i in np.flatnonzero(status == kernels.UNDECIDED):
+        n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
+        ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
     return ok
