@@ -69,13 +69,16 @@ static inline double two_product_err(double a, double b, double p) {
 /* ------------------------------------------------------------------ aggregate
  * out[s, j] = sum of fac[t] * w[s, src[t]] over the terms t of reduced neuron j, in float64, for every row s.
  * Level 0 (one term per neuron j: src0[j], factor code0[j]) is written, the further levels (dst[i], src[i], code[i]:
- * within a level every dst is distinct) are added on; a term's factor is fac[code], its inverse inv[code]. Each product p = x*c is checked: p * (1/c) == x (c = +-2^k, inv = 1/c:
- * if p rounded or overflowed, scaling it back cannot give x), or, with `general`, Dekker's error is 0 within the safe
- * range. Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the
+ * within a level every dst is distinct) are added on; a term's factor is fac[code], its inverse inv[code]. Products
+ * p = x*c are checked as `check` says: 0, not at all (the caller has proven them exact: float32 x times 2^k with
+ * -925 <= k <= 896 is a float64); 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it
+ * back cannot give x); 2, Dekker's error is 0 within the safe range. `unit0`: every level-0 factor is 1 (the
+ * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the
  * larger operand is exact), which also rejects overflow. Rows with any failed check are done again with a flag
  * per entry (flag[s, j] = 1: not proven exact). Returns the number of flagged entries. */
-static inline int product_bad(double x, double c, double inv, double p, int general) {
-    if (general) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
+static inline int product_bad(double x, double c, double inv, double p, int check) {
+    if (check == 0) return 0;
+    if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
     return p * inv != x;
 }
 
@@ -87,12 +90,12 @@ static inline int product_bad(double x, double c, double inv, double p, int gene
         unsigned char *fl = (unsigned char *)flag.view.buf + (s) * flag.view.strides[0];                   \
         for (Py_ssize_t j = 0; j < width; j++) {                                                           \
             double x = (double)row[src0[j]], c = fac[code0[j]], p = x * c;                                 \
-            fl[j] = (unsigned char)product_bad(x, c, inv[code0[j]], p, general);                           \
+            fl[j] = (unsigned char)product_bad(x, c, inv[code0[j]], p, check);                           \
             o[j] = p;                                                                                      \
         }                                                                                                  \
         for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
             double x = (double)row[src[i]], c = fac[code[i]], p = x * c, a = o[dst[i]], sum = a + p;       \
-            fl[dst[i]] |= (unsigned char)(product_bad(x, c, inv[code[i]], p, general) | (sum - a != p)     \
+            fl[dst[i]] |= (unsigned char)(product_bad(x, c, inv[code[i]], p, check) | (sum - a != p)     \
                                           | (sum - p != a));                                               \
             o[dst[i]] = sum;                                                                               \
         }                                                                                                  \
@@ -104,13 +107,13 @@ static inline int product_bad(double x, double c, double inv, double p, int gene
 #define AGG_TERM0(k)                                                                                       \
     {                                                                                                      \
         double x = (double)r##k[sj], p = x * c;                                                            \
-        bad |= product_bad(x, c, ic, p, general);                                                          \
+        bad |= product_bad(x, c, ic, p, check);                                                          \
         o##k[j] = p;                                                                                       \
     }
 #define AGG_TERM(k)                                                                                        \
     {                                                                                                      \
         double x = (double)r##k[si], p = x * c, a = o##k[d], sum = a + p;                                  \
-        bad |= product_bad(x, c, ic, p, general) | (sum - a != p) | (sum - p != a);                        \
+        bad |= product_bad(x, c, ic, p, check) | (sum - a != p) | (sum - p != a);                        \
         o##k[d] = sum;                                                                                     \
     }
 #define AGG_ROWS(T)                                                                                        \
@@ -128,10 +131,17 @@ static inline int product_bad(double x, double c, double inv, double p, int gene
         double *o2 = (double *)((char *)o1 + out.view.strides[0]);                                         \
         double *o3 = (double *)((char *)o2 + out.view.strides[0]);                                         \
         int bad = 0;                                                                                       \
-        for (Py_ssize_t j = 0; j < width; j++) {                                                           \
-            Py_ssize_t sj = src0[j];                                                                       \
-            double c = fac[code0[j]], ic = inv[code0[j]];                                                  \
-            AGG_TERM0(0) AGG_TERM0(1) AGG_TERM0(2) AGG_TERM0(3)                                            \
+        if (unit0) {                                                                                       \
+            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
+                Py_ssize_t sj = src0[j];                                                                   \
+                o0[j] = (double)r0[sj], o1[j] = (double)r1[sj], o2[j] = (double)r2[sj], o3[j] = (double)r3[sj]; \
+            }                                                                                              \
+        } else {                                                                                           \
+            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
+                Py_ssize_t sj = src0[j];                                                                   \
+                double c = fac[code0[j]], ic = inv[code0[j]];                                              \
+                AGG_TERM0(0) AGG_TERM0(1) AGG_TERM0(2) AGG_TERM0(3)                                        \
+            }                                                                                              \
         }                                                                                                  \
         for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
             Py_ssize_t si = src[i], d = dst[i];                                                            \
@@ -144,9 +154,9 @@ static inline int product_bad(double x, double c, double inv, double p, int gene
 
 static PyObject *aggregate(PyObject *self, PyObject *args) {
     PyObject *ow, *osrc0, *ocode0, *odst, *osrc, *ocode, *ofac, *oinv, *oout, *oflag;
-    int general;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOiOO", &ow, &osrc0, &ocode0, &odst, &osrc, &ocode, &ofac, &oinv, &general,
-                          &oout, &oflag))
+    int check, unit0;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOiiOO", &ow, &osrc0, &ocode0, &odst, &osrc, &ocode, &ofac, &oinv, &check,
+                          &unit0, &oout, &oflag))
         return NULL;
     Buf w = {0}, bsrc0 = {0}, bcode0 = {0}, bdst = {0}, bsrc = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0},
         flag = {0};
@@ -246,6 +256,21 @@ static inline int prop_entry(double x, double y, int how, double scale, double n
     return ph == qh && two_product_err(x, den, ph) == two_product_err(y, num, qh);
 }
 
+/* prop_entry over the m entries of a row pair, one loop per case (the common cases compare without branches). */
+#define PROP_ROW(T, x, y)                                                                                  \
+    if (how == 0) {                                                                                        \
+        int diff = 0;                                                                                      \
+        for (Py_ssize_t j = 0; j < m; j++) diff |= x[j] != y[j];                                           \
+        res = !diff;                                                                                       \
+    } else if (how == 1 || how == 2) {                                                                     \
+        const T *up = how == 1 ? y : x, *to = how == 1 ? x : y;                                            \
+        int diff = 0;                                                                                      \
+        for (Py_ssize_t j = 0; j < m; j++) diff |= (double)up[j] * scale != (double)to[j];                 \
+        res = !diff;                                                                                       \
+    } else {                                                                                               \
+        for (Py_ssize_t j = 0; j < m && res == 1; j++) res = prop_entry(x[j], y[j], how, scale, num, den); \
+    }
+
 #define PROP_PAIRS(T)                                                                                      \
     for (Py_ssize_t k = 0; k < n; k++) {                                                                   \
         const T *x = (const T *)((const char *)xa.view.buf + xi[k] * xa.view.strides[0]);                  \
@@ -274,9 +299,9 @@ static inline int prop_entry(double x, double y, int how, double scale, double n
             st[k] = 2;                                                                                     \
             continue;                                                                                      \
         }                                                                                                  \
-        for (Py_ssize_t j = 0; j <= m && res == 1; j++) {                                                  \
-            double xv = j < m ? (double)x[j] : xbias, yv = j < m ? (double)y[j] : ybias;                   \
-            res = prop_entry(xv, yv, how, scale, num, den);                                                \
+        res = prop_entry(xbias, ybias, how, scale, num, den);                                              \
+        if (res == 1) {                                                                                    \
+            PROP_ROW(T, x, y)                                                                              \
         }                                                                                                  \
         st[k] = (unsigned char)res;                                                                        \
     }
@@ -313,7 +338,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"aggregate", aggregate, METH_VARARGS, "aggregate(w, src0, code0, dst, src, code, fac, inv, general, out, flag) -> flagged count"},
+    {"aggregate", aggregate, METH_VARARGS, "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
     {NULL, NULL, 0, NULL},

@@ -66,12 +66,19 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
     src0, code0 = np.zeros(width, dtype=np.int32), np.full(width, len(table), dtype=np.int32)
     src0[cols[lead]], code0[cols[lead]] = src[lead], code[lead]
     mag = np.abs(table)
-    general = bool(np.any((mag == 0) | (np.frexp(mag)[0] != 0.5)))  # a factor that is no ±2^k: Dekker's check
+    mant, exp = np.frexp(mag)
+    if np.any((mag == 0) | (mant != 0.5)):
+        check = 2  # a factor that is no ±2^k: Dekker's test
+    elif weight.dtype == np.float32 and np.all((exp - 1 >= -925) & (exp - 1 <= 896)):
+        check = 0  # float32 x = M·2^e (|M| < 2^24, e >= -149, |x| < 2^128) times 2^k: a float64, so no test
+    else:
+        check = 1
     with np.errstate(divide="ignore", over="ignore"):
         inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
     table, inv = np.append(table, 1.0), np.append(inv, 1.0)  # the code of neurons without any term
+    unit0 = bool(np.all(table[code0] == 1.0))
     nbad = _kernels.aggregate(weight, src0, code0, cols[rest].astype(np.int32), src[rest].astype(np.int32),
-                              code[rest], table, inv, int(general), out, flag.view(np.uint8))
+                              code[rest], table, inv, check, int(unit0), out, flag.view(np.uint8))
     empty = np.ones(width, dtype=bool)
     empty[cols] = False
     if empty.any():  # neurons without any term

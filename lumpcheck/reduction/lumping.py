@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -80,6 +80,12 @@ def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
         return _plain_map(cls, "duplicate")
     if factor == -1 and activation.kind in ("tanh", "sigmoid"):
         return NeuronMap(((cls, factor),), activation.merge_offset(factor), "negated")
+    return _proportional_map(cls, factor)
+
+
+@lru_cache(maxsize=1 << 16)
+def _proportional_map(cls: int, factor: Fraction) -> NeuronMap:
+    """v = factor·v'_cls; cached (maps are immutable): the same class and factor recur in layer after layer."""
     return NeuronMap(((cls, factor),), Fraction(0), "proportional")
 
 
@@ -225,20 +231,19 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
             value = _constant_value(activation, to_fraction(inc.b[s]))
             if value is not None:
                 constants[int(s)] = value
-    rows = np.array([s for s in range(n) if s not in constants], dtype=np.intp)
+    rows = np.setdiff1d(np.arange(n), np.fromiter(constants, dtype=np.intp, count=len(constants)))
     merged = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation)
-    cls: dict[int, int] = {}
-    maps: list[NeuronMap] = []
-    for s in range(n):
-        if s in constants:
-            maps.append(NeuronMap((), constants[s], "constant"))
-        elif s in merged:
-            rep, c = merged[s]
-            maps.append(_merge_map(activation, cls[rep], c))
-        else:
-            cls[s] = len(cls)
-            maps.append(_plain_map(cls[s], "kept"))
-    return LayerRelation(maps, len(cls)), np.array(list(cls), dtype=np.intp)
+    kept = np.ones(n, dtype=bool)
+    kept[list(constants)] = False
+    kept[list(merged)] = False
+    reps = np.flatnonzero(kept)
+    cls = (np.cumsum(kept) - 1).tolist()  # the class of each kept neuron (and of nothing else)
+    maps: list[NeuronMap] = [_plain_map(c, "kept") for c in cls]
+    for s, value in constants.items():
+        maps[s] = NeuronMap((), value, "constant")
+    for s, (rep, c) in merged.items():
+        maps[s] = _merge_map(activation, cls[rep], c)
+    return LayerRelation(maps, len(reps)), reps
 
 
 def _representatives(layer: LayerRelation, index: int) -> np.ndarray:

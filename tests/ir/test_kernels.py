@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from lumpcheck.ir import kernels
 
 FACTORS = [1.0, -1.0, 2.0, 0.5, -4.0, 2.0**-60, 2.0**900, 2.0**-1000, 3.0, 0.1, -1 / 3]
+POW2_PROVEN = [1.0, -1.0, 2.0, 0.5, 2.0**-925, -(2.0**896)]  # float32 products unchecked (kernels.aggregate)
+POW2_EDGE = [1.0, 2.0**-926, 2.0**897]  # one step past it: checked
 
 
 @st.composite
@@ -43,7 +45,8 @@ def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
     n_in = w.shape[1]
     width = data.draw(st.integers(1, n_in + 1))
     cols = np.array([data.draw(st.integers(0, width - 1)) for _ in range(n_in)])
-    fac = np.array([data.draw(st.sampled_from(FACTORS)) for _ in range(n_in)])
+    pool = data.draw(st.sampled_from([FACTORS, POW2_PROVEN, POW2_EDGE]))
+    fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
     out = np.full((w.shape[0], width + 1), np.nan)
     flag = np.zeros((w.shape[0], width + 1), dtype=bool)
     nbad = kernels.aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
@@ -68,6 +71,21 @@ def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     assert nbad == 2 and flag[5, 0] and flag[9, 1] and flag.sum() == 2
     assert (out[[0, 1, 2, 3, 4, 6, 7, 8, 9], 0] == 2.0).all()
     assert (out[:9, 1][np.arange(9) != 5] == 2.0**-1000).all()
+
+
+def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
+    """float32 weights times 2^k skip the product test for -925 <= k <= 896 only: the smallest subnormal float32
+    2^-149 times 2^-925 is 2^-1074 (exact), times 2^-926 it rounds to 0; the largest float32 times 2^896 is finite,
+    times 2^897 it overflows. Past the limits the test is on and flags exactly those entries."""
+    tiny, huge = np.float32(2.0**-149), np.finfo(np.float32).max
+    w = np.array([[tiny, huge]] * 5, dtype=np.float32)
+    for k_lo, k_hi, expect in ((-925, 896, 0), (-926, 896, 5), (-925, 897, 5)):
+        out, flag = np.empty((5, 2)), np.zeros((5, 2), dtype=bool)
+        fac = np.array([2.0**k_lo, 2.0**k_hi])
+        assert kernels.aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
+        for j in range(2):
+            exact = Fraction(float(w[0, j])) * Fraction(fac[j])
+            assert all((Fraction(float(out[s, j])) == exact) != flag[s, j] for s in range(5) if np.isfinite(out[s, j]))
 
 
 def test_aggregate_rejects_bad_arguments():
