@@ -8,6 +8,8 @@ IEEE gradual underflow is assumed, as for ir/exact.py's transforms: callers chec
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .. import _kernels
@@ -49,6 +51,8 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
         raise ValueError("aggregate: one column and factor per source; out (float64) and flag (bool) need the "
                          "weight's rows and contiguous columns")
     cols, src = _index(cols, width, "aggregate: cols"), _index(src, weight.shape[1], "aggregate: src")
+    if max(weight.shape[1], width) >= 2**31:
+        raise ValueError(f"aggregate: {weight.shape[1]} inputs / {width} columns: beyond the kernel's int32 indices")
     if not weight.shape[1] or not width:
         out[:, :width] = 0.0
         return 0
@@ -66,8 +70,8 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
     src0, code0 = np.zeros(width, dtype=np.int32), np.full(width, len(table), dtype=np.int32)
     src0[cols[lead]], code0[cols[lead]] = src[lead], code[lead]
     mag = np.abs(table)
-    mant, exp = np.frexp(mag)
-    if np.any((mag == 0) | (mant != 0.5)):
+    mant, exp = np.frexp(mag[mag != 0])  # 0·x = 0 is exact (test 1 flags it all the same: 0·inf is NaN)
+    if np.any(mant != 0.5):
         check = 2  # a factor that is no ±2^k: Dekker's test
     elif weight.dtype == np.float32 and np.all((exp - 1 >= -925) & (exp - 1 <= 896)):
         check = 0  # float32 x = M·2^e (|M| < 2^24, e >= -149, |x| < 2^128) times 2^k: a float64, so no test
@@ -88,9 +92,12 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
     return int(nbad)
 
 
+@lru_cache(maxsize=8)
 def _multipliers(n: int) -> np.ndarray:
-    mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=n, dtype=np.uint64)
-    return mult * np.uint64(2) + np.uint64(1)
+    """n odd pseudo-random uint64 multipliers, always the same ones (read-only: shared between calls)."""
+    mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    mult.flags.writeable = False
+    return mult
 
 
 def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,

@@ -1,7 +1,8 @@
 """Aggregated incoming vectors: each neuron's weights over the previous layer's classes, exactly (lumping.py).
 
 a(s) = Σ_r W(s, r)·(factor of r) over the members r of each class, plus the offsets folded into the bias. Float64
-where error-free transforms prove every sum and product exact (ir/exact.py), else Fractions for the few entries
+where error-free tests prove every sum and product exact (the compiled loop of ir/kernels.py; ir/exact.py for the
+offsets), else Fractions for the few entries
 that need them (`_repair`), or for the whole layer when its weights are Fractions already.
 """
 
@@ -39,14 +40,10 @@ class Terms:
     @classmethod
     def of(cls, layer: LayerRelation) -> "Terms":
         """Terms on ghost classes are left out: in a valid relation their aggregated weights are all zero."""
-        rows, cols, factors = [], [], []
-        for r, m in enumerate(layer.maps):
-            for c, f in m.terms:
-                if c < layer.reduced_width:
-                    rows.append(r)
-                    cols.append(c)
-                    factors.append(f)
-        offsets = tuple((r, m.offset) for r, m in enumerate(layer.maps) if m.offset != 0)
+        live = layer.reduced_width
+        flat = [(r, c, f) for r, m in enumerate(layer.maps) for c, f in m.terms if c < live]
+        rows, cols, factors = (list(t) for t in zip(*flat)) if flat else ([], [], [])
+        offsets = tuple((r, m.offset) for r, m in enumerate(layer.maps) if m.offset)
         n = len(layer.maps)
         rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
         identity = (
@@ -128,16 +125,11 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
 
 def _float_factors(fac: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Each factor as float64, and whether that float is the factor exactly."""
-    cache: dict[tuple[int, int], tuple[float, bool]] = {}
-    vals, exact = np.empty(len(fac)), np.empty(len(fac), dtype=bool)
-    for i, f in enumerate(fac):
-        key = (f.numerator, f.denominator)
-        hit = cache.get(key)
-        if hit is None:
-            v = float(f)
-            hit = cache[key] = (v, Fraction(v) == f)
-        vals[i], exact[i] = hit
-    return vals, exact
+    distinct = {id(f): f for f in fac}  # the reducer's factors are few shared objects
+    value = {k: float(f) for k, f in distinct.items()}
+    exact = {k: Fraction(value[k]) == f for k, f in distinct.items()}
+    return (np.array([value[id(f)] for f in fac], dtype=np.float64),
+            np.array([exact[id(f)] for f in fac], dtype=bool))
 
 
 def _repair(

@@ -2,7 +2,8 @@
 
 Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
 proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
-aggregated weight is then decided exactly: error-free float transforms (`ir/exact.py`), else Fractions.
+aggregated weight is then decided exactly: error-free float tests (the compiled loops of `ir/kernels.py`), else
+Fractions.
 Removed classes are kept in the relation as ghost classes (ir/relation.py), so that their removal is provable.
 Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
 """
@@ -76,7 +77,7 @@ def _plain_map(cls: int, reason: str) -> NeuronMap:
 
 
 def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
-    if factor == 1:
+    if factor is ONE or factor == 1:
         return _plain_map(cls, "duplicate")
     if factor == -1 and activation.kind in ("tanh", "sigmoid"):
         return NeuronMap(((cls, factor),), activation.merge_offset(factor), "negated")
@@ -145,7 +146,7 @@ def _verify(
     same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
     by_float = ok & (zero | (same & np.isfinite(ratio) & (ratio != 0)))
     values, which = np.unique(ratio[by_float], return_inverse=True)
-    factors = [Fraction(v) for v in values]
+    factors = [ONE if v == 1 else Fraction(v) for v in values]
     allowed = [merge_allowed(activation, c) for c in factors]
     for k, u in zip(np.flatnonzero(by_float), which):
         if allowed[u]:
@@ -237,8 +238,10 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     kept[list(constants)] = False
     kept[list(merged)] = False
     reps = np.flatnonzero(kept)
-    cls = (np.cumsum(kept) - 1).tolist()  # the class of each kept neuron (and of nothing else)
-    maps: list[NeuronMap] = [_plain_map(c, "kept") for c in cls]
+    cls = dict(zip(reps.tolist(), range(len(reps))))  # representative -> its class
+    maps: list[NeuronMap] = [None] * n  # type: ignore[list-item]  # every entry is set below
+    for s, c in cls.items():
+        maps[s] = _plain_map(c, "kept")
     for s, value in constants.items():
         maps[s] = NeuronMap((), value, "constant")
     for s, (rep, c) in merged.items():
