@@ -1,4 +1,4 @@
-/* Compiled loops of the reducer's float fast path (lumpcheck/reduction/kernels.py is the only caller; it checks
+/* Compiled loops of the reducer's float fast path (lumpcheck/ir/fastpath.py is the only caller; it checks
  * dtypes, shapes and index ranges before calling). Nothing here decides a merge by rounding: every value written is
  * either proven exact by an error-free test or flagged/undecided for the exact (Fraction) path in Python.
  *

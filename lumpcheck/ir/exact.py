@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from . import kernels
+from . import fastpath
 
 Number = Fraction | int
 ONE = Fraction(1)
@@ -233,7 +233,7 @@ def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
 
-    Decided without rounding (`kernels.proportional`: equal pivots → equality; pivots differing by ±2**k → exact
+    Decided without rounding (`fastpath.proportional`: equal pivots → equality; pivots differing by ±2**k → exact
     rescaling; otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs), or as Fractions
     when magnitudes leave the error-free range.
     """
@@ -241,9 +241,9 @@ def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.nda
     if not x.shape[1]:
         return np.zeros(n, dtype=bool)
     idx = np.arange(n)
-    status = kernels.proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
+    status = fastpath.proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
     ok = status == 1
-    for i in np.flatnonzero(status == kernels.UNDECIDED):
+    for i in np.flatnonzero(status == fastpath.UNDECIDED):
         n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
         ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
     return ok

@@ -1,7 +1,7 @@
 """Aggregated incoming vectors: each neuron's weights over the previous layer's classes, exactly (lumping.py).
 
 a(s) = Σ_r W(s, r)·(factor of r) over the members r of each class, plus the offsets folded into the bias. Float64
-where error-free tests prove every sum and product exact (the compiled loop of ir/kernels.py; ir/exact.py for the
+where error-free tests prove every sum and product exact (the compiled loop of ir/fastpath.py; ir/exact.py for the
 offsets), else Fractions for the few entries
 that need them (`_repair`), or for the whole layer when its weights are Fractions already.
 """
@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..ir import kernels
+from ..ir import fastpath
 from ..ir.exact import ONE, as_fractions, canonical, exact_add, exact_scale, gradual_underflow
 from ..ir.relation import LayerRelation
 
@@ -98,7 +98,7 @@ def _all_terms(terms: Terms, column: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Incoming:
     """Float64 aggregation with every product and partial sum proven exact; unproven entries are redone exactly.
 
-    One compiled pass over the rows of W (ir/kernels.aggregate: float32 is read as float64, exactly, and never
+    One compiled pass over the rows of W (ir/fastpath.aggregate: float32 is read as float64, exactly, and never
     widened as a whole), each product and each addition checked error-free as it is done; flagged entries, the
     factors that are no floats and the offsets' inexact sums go to `_repair` (Fractions).
     """
@@ -107,7 +107,7 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
     ext = np.empty((n_out, width + 1))
     bad = np.zeros((n_out, width + 1), dtype=bool)  # calloc: pages the kernel never flags are never touched
     fac = np.where(representable, fval, 0.0)
-    flagged = kernels.aggregate(weight, terms.cols, terms.rows, fac, width, ext, bad) > 0
+    flagged = fastpath.aggregate(weight, terms.cols, terms.rows, fac, width, ext, bad) > 0
     if not representable.all():  # no float factor: those columns are done with Fractions
         bad[:, terms.cols[~representable]] = True
         flagged = True

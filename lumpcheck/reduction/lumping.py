@@ -2,7 +2,7 @@
 
 Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
 proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
-aggregated weight is then decided exactly: error-free float tests (the compiled loops of `ir/kernels.py`), else
+aggregated weight is then decided exactly: error-free float tests (the compiled loops of `ir/fastpath.py`), else
 Fractions.
 Removed classes are kept in the relation as ghost classes (ir/relation.py), so that their removal is provable.
 Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir.activation import Activation
 from ..ir.domain import Box
-from ..ir import kernels
+from ..ir import fastpath
 from ..ir.exact import ONE, as_fractions, to_fraction
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
@@ -101,11 +101,11 @@ def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
 
 
 def row_keys(z: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(key, pivot) per row of a float block z = [a | b] (`kernels.row_keys`: exactly proportional rows, by a factor
+    """(key, pivot) per row of a float block z = [a | b] (`fastpath.row_keys`: exactly proportional rows, by a factor
     the mode divides out, get equal keys)."""
     if not z.shape[1]:
         return np.zeros(len(z), dtype=np.uint64), np.zeros(len(z), dtype=np.intp)
-    return kernels.row_keys(z[:, :-1], z[:, -1], np.arange(len(z)), mode)
+    return fastpath.row_keys(z[:, :-1], z[:, -1], np.arange(len(z)), mode)
 
 
 def _group_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,11 +132,11 @@ def _verify(
     """Exact factor c with a(cand) = c·a(rep) when that merge is admissible for σ, else None (per pair)."""
     out: list[Fraction | None] = [None] * len(cand)
     num, den = _entries(inc, cand, pivots), _entries(inc, rep, pivots)
-    status = kernels.proportional((inc.a, inc.b), cand, (inc.a, inc.b), rep, pivots)
+    status = fastpath.proportional((inc.a, inc.b), cand, (inc.a, inc.b), rep, pivots)
     ok = status == 1
     zero = den == 0  # the representative's row is all zero: only an all-zero row equals it
     ok[zero] = ~inc.a[cand[zero]].any(axis=1) & (inc.b[cand[zero]] == 0)
-    for k in np.flatnonzero((status == kernels.UNDECIDED) & ~zero):  # magnitudes outside the error-free range
+    for k in np.flatnonzero((status == fastpath.UNDECIDED) & ~zero):  # magnitudes outside the error-free range
         n, d = Fraction(float(num[k])), Fraction(float(den[k]))
         x, y = (as_fractions(np.append(inc.a[i].astype(np.float64), inc.b[i])) for i in (cand[k], rep[k]))
         ok[k] = bool(np.all(x * d == y * n))
@@ -169,7 +169,7 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> d
     decides each pair exactly, and the rejected are grouped again among themselves on whole-row keys."""
     m = inc.a.shape[1]
     sample = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
-    keys, pivots = kernels.row_keys(inc.a, inc.b, rows, activation.merge_mode, sample)
+    keys, pivots = fastpath.row_keys(inc.a, inc.b, rows, activation.merge_mode, sample)
     whole = len(sample) == m + 1
     merged: dict[int, tuple[int, Fraction]] = {}
     pending = np.arange(len(rows))
@@ -183,7 +183,7 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> d
         # a hash collision, a sampled key or a float near-miss: regroup the rejected among themselves
         pending = np.sort(cand[[c is None for c in factors]]) if len(cand) else cand
         if len(pending) and not whole:
-            keys[pending] = kernels.row_keys(inc.a, inc.b, rows[pending], activation.merge_mode)[0]
+            keys[pending] = fastpath.row_keys(inc.a, inc.b, rows[pending], activation.merge_mode)[0]
             whole = True
     return merged
 

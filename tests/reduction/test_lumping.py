@@ -302,7 +302,7 @@ def test_inexact_float_sums_are_repaired_exactly():
 
 
 def test_float32_sums_near_miss_in_a_row_group_is_repaired():
-    """float32 weights, aggregated four rows at a time (ir/kernels.aggregate): a row whose merged sum is a 1-ulp near
+    """float32 weights, aggregated four rows at a time (ir/fastpath.aggregate): a row whose merged sum is a 1-ulp near
     miss of a float (2^24 - 1 plus 2^-30·(2^24 - 1): 54 bits) among rows whose sums are exact is caught and
     repaired exactly, the others keep their float sums; merges by 2^k factors included."""
     rng = np.random.default_rng(5)

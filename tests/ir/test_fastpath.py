@@ -1,4 +1,4 @@
-"""The compiled loops of the exact float fast path (lumpcheck/_kernels.c via lumpcheck/ir/kernels.py), against
+"""The compiled loops of the exact float fast path (lumpcheck/_kernels.c via lumpcheck/ir/fastpath.py), against
 Fractions: every value `aggregate` does not flag is exact, `proportional` never says yes to a near miss, and
 proportional rows always get equal keys."""
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumpcheck.ir import kernels
+from lumpcheck.ir import fastpath
 
 FACTORS = [1.0, -1.0, 2.0, 0.5, -4.0, 2.0**-60, 2.0**900, 2.0**-1000, 3.0, 0.1, -1 / 3]
-POW2_PROVEN = [1.0, -1.0, 2.0, 0.5, 2.0**-925, -(2.0**896)]  # float32 products unchecked (kernels.aggregate)
+POW2_PROVEN = [1.0, -1.0, 2.0, 0.5, 2.0**-925, -(2.0**896)]  # float32 products unchecked (fastpath.aggregate)
 POW2_EDGE = [1.0, 2.0**-926, 2.0**897]  # one step past it: checked
 
 
@@ -49,7 +49,7 @@ def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
     fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
     out = np.full((w.shape[0], width + 1), np.nan)
     flag = np.zeros((w.shape[0], width + 1), dtype=bool)
-    nbad = kernels.aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
+    nbad = fastpath.aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
     assert nbad == int(flag.sum()) and not flag[:, width].any()
     for s in range(w.shape[0]):
         for j in range(width):
@@ -67,7 +67,7 @@ def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     w[5] = [2.0**53, 1.0, 0.0]
     w[9, 2] = (1.0 + 2.0**-52) * 2.0**-30
     out, flag = np.empty((10, 2)), np.zeros((10, 2), dtype=bool)
-    nbad = kernels.aggregate(w, np.array([0, 0, 1]), np.arange(3), np.array([1.0, 1.0, 2.0**-1000]), 2, out, flag)
+    nbad = fastpath.aggregate(w, np.array([0, 0, 1]), np.arange(3), np.array([1.0, 1.0, 2.0**-1000]), 2, out, flag)
     assert nbad == 2 and flag[5, 0] and flag[9, 1] and flag.sum() == 2
     assert (out[[0, 1, 2, 3, 4, 6, 7, 8, 9], 0] == 2.0).all()
     assert (out[:9, 1][np.arange(9) != 5] == 2.0**-1000).all()
@@ -82,7 +82,7 @@ def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
     for k_lo, k_hi, expect in ((-925, 896, 0), (-926, 896, 5), (-925, 897, 5)):
         out, flag = np.empty((5, 2)), np.zeros((5, 2), dtype=bool)
         fac = np.array([2.0**k_lo, 2.0**k_hi])
-        assert kernels.aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
+        assert fastpath.aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
         for j in range(2):
             exact = Fraction(float(w[0, j])) * Fraction(fac[j])
             assert all((Fraction(float(out[s, j])) == exact) != flag[s, j] for s in range(5) if np.isfinite(out[s, j]))
@@ -91,10 +91,10 @@ def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
 def test_aggregate_rejects_bad_arguments():
     w = np.ones((2, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="src"):
-        kernels.aggregate(w, np.array([0, 0, 0]), np.array([0, 1, 3]), np.ones(3), 1, np.empty((2, 1)),
+        fastpath.aggregate(w, np.array([0, 0, 0]), np.array([0, 1, 3]), np.ones(3), 1, np.empty((2, 1)),
                           np.zeros((2, 1), dtype=bool))
     with pytest.raises(ValueError, match="out"):
-        kernels.aggregate(w, np.array([0, 0, 0]), np.arange(3), np.ones(3), 1, np.empty((2, 1), dtype=np.float32),
+        fastpath.aggregate(w, np.array([0, 0, 0]), np.arange(3), np.ones(3), 1, np.empty((2, 1), dtype=np.float32),
                           np.zeros((2, 1), dtype=bool))
 
 
@@ -121,13 +121,13 @@ def test_proportional_agrees_with_fractions(w, data):
     ya, yb = np.nan_to_num(ya), np.nan_to_num(yb)
     idx = np.arange(len(a))
     piv = np.array([data.draw(st.integers(0, a.shape[1])) for _ in idx])
-    status = kernels.proportional((ya, yb), idx, (a, b), idx, piv)
+    status = fastpath.proportional((ya, yb), idx, (a, b), idx, piv)
     for k in idx:
         x, y = _fraction_row(ya, yb, k), _fraction_row(a, b, k)
         num, den = x[piv[k]], y[piv[k]]
         truth = num != 0 and den != 0 and all(xv * den == yv * num for xv, yv in zip(x, y))
-        assert status[k] in (0, 1, kernels.UNDECIDED)
-        if status[k] != kernels.UNDECIDED:
+        assert status[k] in (0, 1, fastpath.UNDECIDED)
+        if status[k] != fastpath.UNDECIDED:
             assert bool(status[k]) == truth
 
 
@@ -147,17 +147,17 @@ def test_row_keys_equal_for_admissibly_proportional_rows(w, mode, data):
     rows = np.arange(len(a))
     sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
     for cols in (None, sample):
-        kx, px = kernels.row_keys(a, b, rows, mode, cols)
-        ky, py = kernels.row_keys(ya, yb, rows, mode, cols)
+        kx, px = fastpath.row_keys(a, b, rows, mode, cols)
+        ky, py = fastpath.row_keys(ya, yb, rows, mode, cols)
         assert (kx[ok] == ky[ok]).all() and (px[ok] == py[ok]).all()
 
 
 def test_row_keys_differ_for_a_one_ulp_change_and_read_float32_as_stored():
     a = np.array([[0.1, 0.7], [0.1, np.nextafter(0.7, 1.0)]])
-    keys, piv = kernels.row_keys(a, np.zeros(2), np.arange(2), "pos")
+    keys, piv = fastpath.row_keys(a, np.zeros(2), np.arange(2), "pos")
     assert keys[0] != keys[1] and (piv == 0).all()
     f = np.array([[0.0, 0.25, -3.5]], dtype=np.float32)
-    assert kernels.row_keys(f, np.array([1.0], dtype=np.float32), np.arange(1), "any") \
-        == kernels.row_keys(f.astype(np.float64), np.array([1.0]), np.arange(1), "any")
-    _, piv = kernels.row_keys(np.zeros((1, 3)), np.zeros(1), np.arange(1), "any")
+    assert fastpath.row_keys(f, np.array([1.0], dtype=np.float32), np.arange(1), "any") \
+        == fastpath.row_keys(f.astype(np.float64), np.array([1.0]), np.arange(1), "any")
+    _, piv = fastpath.row_keys(np.zeros((1, 3)), np.zeros(1), np.arange(1), "any")
     assert piv[0] == 3  # all zero: the pivot is the bias column
