@@ -73,9 +73,10 @@ static inline double two_product_err(double a, double b, double p) {
  * p = x*c are checked as `check` says: 0, not at all (the caller has proven them exact: float32 x times 2^k with
  * -925 <= k <= 896 is a float64); 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it
  * back cannot give x); 2, Dekker's error is 0 within the safe range. `unit0`: every level-0 factor is 1 (the
- * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the
- * larger operand is exact), which also rejects overflow. Rows with any failed check are done again with a flag
- * per entry (flag[s, j] = 1: not proven exact). Returns the number of flagged entries. */
+ * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and
+ * s - p == a (the Fast2Sum argument: the difference with the larger operand is exact), which also rejects overflow.
+ * Rows with any failed check are done again with a flag per entry (flag[s, j] = 1: not proven exact). Returns the
+ * number of flagged entries. */
 static inline int product_bad(double x, double c, double inv, double p, int check) {
     if (check == 0) return 0;
     if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
@@ -338,7 +339,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"aggregate", aggregate, METH_VARARGS, "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
+    {"aggregate", aggregate, METH_VARARGS,
+     "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
     {NULL, NULL, 0, NULL},
