@@ -77,14 +77,34 @@ class Incoming:
         return self.a[reps], self.b[reps]
 
 
-def aggregate(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Incoming:
-    """A[s, j] = Σ_{r→j} factor·W[s, r] and b'[s] = b[s] + Σ_r offset_r·W[s, r], exactly."""
+class Scratch:
+    """One float64 buffer for successive aggregations: fresh pages cost the kernel a zeroing pass each (at width
+    4096 that is about as much as the aggregation itself). Whoever keeps an aggregation's arrays must `drop` it."""
+
+    def __init__(self) -> None:
+        self.buffer: np.ndarray | None = None
+
+    def take(self, rows: int, cols: int) -> np.ndarray:
+        if self.buffer is None or self.buffer.size < rows * cols:
+            self.buffer = np.empty(rows * cols)
+        return self.buffer[: rows * cols].reshape(rows, cols)
+
+    def holds(self, x: np.ndarray) -> bool:
+        return self.buffer is not None and bool(np.may_share_memory(x, self.buffer))
+
+    def drop(self) -> None:
+        self.buffer = None
+
+
+def aggregate(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratch: Scratch | None = None) -> Incoming:
+    """A[s, j] = Σ_{r→j} factor·W[s, r] and b'[s] = b[s] + Σ_r offset_r·W[s, r], exactly. With `scratch`, the
+    float result may live in its buffer (valid until the next aggregation with it)."""
     if terms.identity:
         return Incoming(weight, bias)
     if weight.dtype == object or bias.dtype == object or not gradual_underflow():
         out = _aggregate_fractions(weight, bias, terms)
         return Incoming(out[:, :-1], out[:, -1])
-    return _aggregate_floats(weight, bias, terms)
+    return _aggregate_floats(weight, bias, terms, scratch)
 
 
 def _all_terms(terms: Terms, column: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Fraction]]:
@@ -95,7 +115,7 @@ def _all_terms(terms: Terms, column: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return src, dst, [*terms.factors, *(d for _, d in terms.offsets), ONE]
 
 
-def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Incoming:
+def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratch: Scratch | None) -> Incoming:
     """Float64 aggregation with every product and partial sum proven exact; unproven entries are redone exactly.
 
     One compiled pass over the rows of W (ir/fastpath.aggregate: float32 is read as float64, exactly, and never
@@ -104,7 +124,7 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms) -> Inc
     """
     n_out, width = weight.shape[0], terms.width
     fval, representable = _float_factors(terms.factors)
-    ext = np.empty((n_out, width + 1))
+    ext = np.empty((n_out, width + 1)) if scratch is None else scratch.take(n_out, width + 1)
     bad = np.zeros((n_out, width + 1), dtype=bool)  # calloc: pages the kernel never flags are never touched
     fac = np.where(representable, fval, 0.0)
     flagged = fastpath.aggregate(weight, terms.cols, terms.rows, fac, width, ext, bad) > 0

@@ -24,7 +24,7 @@ from ..ir import fastpath
 from ..ir.exact import ONE, as_fractions, to_fraction
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
-from .aggregate import Incoming, Terms, aggregate
+from .aggregate import Incoming, Scratch, Terms, aggregate
 
 
 @dataclass
@@ -309,8 +309,9 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
     terms = Terms.of_inputs(net.input_size)
     relation: list[LayerRelation] = []
     parts: list[list[np.ndarray]] = []
+    scratch = Scratch()  # float32 stays float32 (no whole-model copy); one aggregation buffer for all layers
     for ell, layer in enumerate(net.layers):
-        inc = aggregate(layer.stored_weight, layer.stored_bias, terms)  # float32 stays float32 (no whole-model copy)
+        inc = aggregate(layer.stored_weight, layer.stored_bias, terms, scratch)
         if ell < hidden:
             lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
             parts.append(list(inc.select(reps)))
@@ -318,6 +319,8 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
             relation.append(lumped)
         else:
             parts.append(list(inc.select()))
+        if any(scratch.holds(x) for x in parts[-1]):  # kept as they are (no row was merged): a new buffer next time
+            scratch.drop()
         del inc  # the next layer's aggregation should not coexist with this one
     if remove_dead:
         _remove_dead(parts, relation)

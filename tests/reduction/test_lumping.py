@@ -271,6 +271,25 @@ def test_rows_alike_on_the_sampled_columns_are_regrouped_on_whole_rows():
     assert evaluate(net, x) == evaluate(red.network, x)
 
 
+def test_layers_without_merges_keep_their_weights_when_the_aggregation_buffer_is_reused():
+    """Hidden layers 1 and 3 have a 2x copy, layer 2 none: layer 2's aggregated weights are kept as they are, so
+    the buffer they live in must not be reused for layer 4's aggregation (aggregate.Scratch)."""
+    rng = np.random.default_rng(13)
+    widths = [3, 4, 3, 4, 3, 2]
+    layers = []
+    for k in range(5):
+        w = rng.standard_normal((widths[k + 1], widths[k])).astype(np.float32)
+        b = rng.standard_normal(widths[k + 1]).astype(np.float32)
+        if k in (0, 2):
+            w[1], b[1] = 2 * w[0], 2 * b[0]
+        layers.append(Layer(w, b, RELU if k < 4 else IDENTITY))
+    net = Network(layers)
+    red = reduce(net)
+    assert red.network.widths == [3, 3, 3, 3, 3, 2]
+    for x in ([Fraction(1, 3), -2, Fraction(5, 4)], [2, Fraction(1, 7), -1], [0, 1, 1]):
+        assert evaluate(net, x) == evaluate(red.network, x)
+
+
 def test_factor_three_merges_only_when_exactly_proportional():
     rng = np.random.default_rng(3)
     exact_row = rng.standard_normal(2).astype(np.float32).astype(np.float64)  # 24-bit significands: 3·w exact
