@@ -13,8 +13,6 @@ from typing import Iterable
 
 import numpy as np
 
-from . import fastpath
-
 Number = Fraction | int
 ONE = Fraction(1)
 """Fraction(1), built once (hot loops compare and multiply with it)."""
@@ -228,22 +226,3 @@ def exact_scale(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return p, (p / c) != x
     p, e = two_product(x, c)
     return p, (e != 0) | ~(eft_safe(x) & eft_safe(c))
-
-
-def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
-    """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
-
-    Decided without rounding (`fastpath.proportional`: equal pivots → equality; pivots differing by ±2**k → exact
-    rescaling; otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs), or as Fractions
-    when magnitudes leave the error-free range.
-    """
-    n = len(pivot)
-    if not x.shape[1]:
-        return np.zeros(n, dtype=bool)
-    idx = np.arange(n)
-    status = fastpath.proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
-    ok = status == 1
-    for i in np.flatnonzero(status == fastpath.UNDECIDED):
-        n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
-        ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
-    return ok

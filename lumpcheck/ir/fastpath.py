@@ -1,4 +1,4 @@
-"""Checked entry points to the compiled loops of the exact float fast path (lumpcheck/_kernels.c).
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c).
 
 Each function validates dtypes, shapes and index ranges, then runs one C loop over the rows. Every value a kernel
 returns is exact or marked: `aggregate` flags entries whose products or sums are not proven exact, `proportional`
@@ -8,11 +8,12 @@ IEEE gradual underflow is assumed, as for ir/exact.py's transforms: callers chec
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 
-from .. import _kernels
+from . import exact_loops
 
 MODES = {"any": 0, "pos": 1, "sign": 2, "none": 3}
 """row_keys modes: what the key divides out of a row (its pivot value, the pivot's size, its sign, nothing)."""
@@ -47,13 +48,13 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
     if len(src) != n or len(fac) != n or out.dtype != np.float64 or flag.dtype != np.bool_ or out.ndim != 2 \
             or flag.ndim != 2 or out.shape[0] != weight.shape[0] or flag.shape[0] != weight.shape[0] \
             or out.shape[1] < width or flag.shape[1] < width \
-            or out.strides[1] != out.itemsize or flag.strides[1] != flag.itemsize:
+            or (out.size and out.strides[1] != out.itemsize) or (flag.size and flag.strides[1] != flag.itemsize):
         raise ValueError("aggregate: one column and factor per source; out (float64) and flag (bool) need the "
                          "weight's rows and contiguous columns")
     cols, src = _index(cols, width, "aggregate: cols"), _index(src, weight.shape[1], "aggregate: src")
     if max(weight.shape[1], width) >= 2**31:
         raise ValueError(f"aggregate: {weight.shape[1]} inputs / {width} columns: beyond the kernel's int32 indices")
-    if not weight.shape[1] or not width:
+    if not weight.shape[1] or not width or not weight.shape[0]:
         out[:, :width] = 0.0
         return 0
     # level k = the k-th term of every neuron that has one: level 0 is written, the others are added on (in the
@@ -81,7 +82,7 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
         inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
     table, inv = np.append(table, 1.0), np.append(inv, 1.0)  # the code of neurons without any term
     unit0 = bool(np.all(table[code0] == 1.0))
-    nbad = _kernels.aggregate(weight, src0, code0, cols[rest].astype(np.int32), src[rest].astype(np.int32),
+    nbad = exact_loops.aggregate(weight, src0, code0, cols[rest].astype(np.int32), src[rest].astype(np.int32),
                               code[rest], table, inv, check, int(unit0), out, flag.view(np.uint8))
     empty = np.ones(width, dtype=bool)
     empty[cols] = False
@@ -114,7 +115,8 @@ def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,
     rows = _index(rows, a.shape[0], "row_keys: rows")
     cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, "row_keys: cols")
     keys, piv = np.empty(len(rows), dtype=np.uint64), np.empty(len(rows), dtype=np.int64)
-    _kernels.row_keys(a, b, rows, cols, MODES[mode], _multipliers(len(cols)), keys, piv)
+    if len(rows):
+        exact_loops.row_keys(a, b, rows, cols, MODES[mode], _multipliers(len(cols)), keys, piv)
     return keys, piv.astype(np.intp)
 
 
@@ -135,5 +137,25 @@ def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.n
     xi, yi = _index(xi, xa.shape[0], "proportional: xi"), _index(yi, ya.shape[0], "proportional: yi")
     pivot = _index(pivot, xa.shape[1] + 1, "proportional: pivot")
     out = np.empty(n, dtype=np.uint8)
-    _kernels.proportional(xa, xb, xi, ya, yb, yi, pivot, out)
+    if n:
+        exact_loops.proportional(xa, xb, xi, ya, yb, yi, pivot, out)
     return out
+
+
+def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
+
+    Decided without rounding (`proportional`: equal pivots → equality; pivots differing by ±2**k → exact
+    rescaling; otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs), or as Fractions
+    when magnitudes leave the error-free range.
+    """
+    n = len(pivot)
+    if not x.shape[1]:
+        return np.zeros(n, dtype=bool)
+    idx = np.arange(n)
+    status = proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
+    ok = status == 1
+    for i in np.flatnonzero(status == UNDECIDED):
+        n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
+        ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
+    return ok

@@ -148,7 +148,7 @@ def _verify(
     values, which = np.unique(ratio[by_float], return_inverse=True)
     factors = [ONE if v == 1 else Fraction(v) for v in values]
     allowed = [merge_allowed(activation, c) for c in factors]
-    for k, u in zip(np.flatnonzero(by_float), which):
+    for k, u in zip(np.flatnonzero(by_float).tolist(), which.tolist()):
         if allowed[u]:
             out[k] = factors[u]
     for k in np.flatnonzero(ok & ~by_float):
@@ -177,9 +177,9 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> d
         cand, head = _group_pairs(keys[pending])
         cand, head = pending[cand], pending[head]
         factors = _verify(inc, rows[cand], rows[head], pivots[head], activation)
-        for k, c in enumerate(factors):
+        for s, r, c in zip(rows[cand].tolist(), rows[head].tolist(), factors):
             if c is not None:
-                merged[int(rows[cand[k]])] = (int(rows[head[k]]), c)
+                merged[s] = (r, c)
         # a hash collision, a sampled key or a float near-miss: regroup the rejected among themselves
         pending = np.sort(cand[[c is None for c in factors]]) if len(cand) else cand
         if len(pending) and not whole:

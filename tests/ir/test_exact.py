@@ -28,11 +28,11 @@ from lumpcheck.ir.exact import (
     is_float_exact,
     parse_decimal,
     parse_fractions,
-    proportional_rows,
     to_float,
     to_fraction,
     two_product,
 )
+from lumpcheck.ir.fastpath import proportional_rows
 
 F = Fraction
 

@@ -1,4 +1,4 @@
-"""The compiled loops of the exact float fast path (lumpcheck/_kernels.c via lumpcheck/ir/fastpath.py), against
+"""The compiled loops of the exact float fast path (lumpcheck/ir/exact_loops.c via lumpcheck/ir/fastpath.py), against
 Fractions: every value `aggregate` does not flag is exact, `proportional` never says yes to a near miss, and
 proportional rows always get equal keys."""
 

@@ -28,7 +28,7 @@ static int get(PyObject *obj, Buf *b, const char *fmts, int ndim, int writable) 
     if (f[0] == 0 || f[1] != 0 || !strchr(fmts, f[0]) || b->view.ndim != ndim
         || (ndim && b->view.strides[ndim - 1] != b->view.itemsize)
         || (strchr("lqLQ", f[0]) && b->view.itemsize != 8) || (f[0] == 'i' && b->view.itemsize != 4)) {
-        PyErr_Format(PyExc_ValueError, "_kernels: array of format %s / %d dims given, %s / %d dims with a "
+        PyErr_Format(PyExc_ValueError, "exact_loops: array of format %s / %d dims given, %s / %d dims with a "
                      "contiguous last axis expected", b->view.format, b->view.ndim, fmts, ndim);
         return -1;
     }
@@ -317,7 +317,7 @@ static PyObject *proportional(PyObject *self, PyObject *args) {
         || get(opiv, &piv_, "lq", 1, 0) || get(oout, &out, "B", 1, 1))
         goto done;
     if (xa.view.itemsize != ya.view.itemsize) {
-        PyErr_SetString(PyExc_ValueError, "_kernels.proportional: x and y of different dtypes");
+        PyErr_SetString(PyExc_ValueError, "exact_loops.proportional: x and y of different dtypes");
         goto done;
     }
     Py_ssize_t n = xi_.view.shape[0], m = xa.view.shape[1];
@@ -346,6 +346,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "exact_loops", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_exact_loops(void) { return PyModule_Create(&module); }
