@@ -79,7 +79,8 @@ class Incoming:
 
 class Scratch:
     """One float64 buffer for successive aggregations: fresh pages cost the kernel a zeroing pass each (at width
-    4096 that is about as much as the aggregation itself). Whoever keeps an aggregation's arrays must `drop` it."""
+    4096 that is about as much as the aggregation itself). Whoever keeps an aggregation's arrays copies those it
+    `holds`."""
 
     def __init__(self) -> None:
         self.buffer: np.ndarray | None = None
@@ -91,9 +92,6 @@ class Scratch:
 
     def holds(self, x: np.ndarray) -> bool:
         return self.buffer is not None and bool(np.may_share_memory(x, self.buffer))
-
-    def drop(self) -> None:
-        self.buffer = None
 
 
 def aggregate(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratch: Scratch | None = None) -> Incoming:

@@ -314,14 +314,14 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
         inc = aggregate(layer.stored_weight, layer.stored_bias, terms, scratch)
         if ell < hidden:
             lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
-            parts.append(list(inc.select(reps)))
+            part = inc.select(reps)
             terms = Terms.of(lumped)
             relation.append(lumped)
         else:
-            parts.append(list(inc.select()))
-        if any(scratch.holds(x) for x in parts[-1]):  # kept as they are (no row was merged): a new buffer next time
-            scratch.drop()
-        del inc  # the next layer's aggregation should not coexist with this one
+            part = inc.select()
+        parts.append([x.copy() if scratch.holds(x) else x for x in part])  # no row merged: views of the buffer
+        del inc, part  # the next layer's aggregation should not coexist with this one
+    del scratch
     if remove_dead:
         _remove_dead(parts, relation)
     layers = []

@@ -273,7 +273,7 @@ def test_rows_alike_on_the_sampled_columns_are_regrouped_on_whole_rows():
 
 def test_layers_without_merges_keep_their_weights_when_the_aggregation_buffer_is_reused():
     """Hidden layers 1 and 3 have a 2x copy, layer 2 none: layer 2's aggregated weights are kept as they are, so
-    the buffer they live in must not be reused for layer 4's aggregation (aggregate.Scratch)."""
+    they must be copied out of the buffer that layer 4's aggregation reuses (aggregate.Scratch)."""
     rng = np.random.default_rng(13)
     widths = [3, 4, 3, 4, 3, 2]
     layers = []
