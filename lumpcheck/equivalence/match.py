@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 
 from ..ir.activation import Activation
-from ..ir.exact import as_fractions, exact_scale, gradual_underflow, proportional_rows
+from ..ir.exact import as_fractions, exact_scale, gradual_underflow
+from ..ir.fastpath import proportional_rows
 from ..ir.network import Layer, Network
 from ..reduction.lumping import row_keys
 

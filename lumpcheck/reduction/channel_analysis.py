@@ -27,7 +27,8 @@ from math import prod
 
 import numpy as np
 
-from ..ir.exact import as_fractions, proportional_rows
+from ..ir.exact import as_fractions
+from ..ir.fastpath import proportional_rows
 from ..ir.graph import kernels as K
 from ..ir.graph.dag import Graph, Node
 from ..ir.graph.ops import (Act, Affine, AveragePool, BatchNorm, Binary, Clip, Conv, GlobalPool, Identity, MatMul,

@@ -2,7 +2,8 @@
 
 Floats only propose: neurons are grouped by hashing their normalised aggregated incoming vectors (exactly
 proportional vectors normalise to bitwise-identical floats, so no true class is missed). Every merge and every
-aggregated weight is then decided exactly: error-free float transforms (`ir/exact.py`), else Fractions.
+aggregated weight is then decided exactly: error-free float tests (the compiled loops of `ir/fastpath.py`), else
+Fractions.
 Removed classes are kept in the relation as ghost classes (ir/relation.py), so that their removal is provable.
 Theory and the pitfalls this avoids: /work/shared/design/lumping-theory.md.
 """
@@ -13,16 +14,17 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from ..ir.activation import Activation
 from ..ir.domain import Box
-from ..ir.exact import ONE, as_fractions, proportional_rows, to_fraction
+from ..ir import fastpath
+from ..ir.exact import ONE, as_fractions, to_fraction
 from ..ir.network import Layer, Network
 from ..ir.relation import LayerRelation, NeuronMap, Relation
-from .aggregate import Incoming, Terms, aggregate, blocks
+from .aggregate import Incoming, Scratch, Terms, aggregate
 
 
 @dataclass
@@ -75,10 +77,16 @@ def _plain_map(cls: int, reason: str) -> NeuronMap:
 
 
 def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
-    if factor == 1:
+    if factor is ONE or factor == 1:
         return _plain_map(cls, "duplicate")
     if factor == -1 and activation.kind in ("tanh", "sigmoid"):
         return NeuronMap(((cls, factor),), activation.merge_offset(factor), "negated")
+    return _proportional_map(cls, factor)
+
+
+@lru_cache(maxsize=1 << 16)
+def _proportional_map(cls: int, factor: Fraction) -> NeuronMap:
+    """v = factor·v'_cls; cached (maps are immutable): the same class and factor recur in layer after layer."""
     return NeuronMap(((cls, factor),), Fraction(0), "proportional")
 
 
@@ -92,39 +100,12 @@ def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
 # ---------------------------------------------------------------- grouping: proportional aggregated vectors
 
 
-_HASH_SEED = 20220907
-
-
 def row_keys(z: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(key, pivot) per row of a float64 block, which it overwrites: pivot = first nonzero index; the key hashes the
-    row divided by its pivot value (signed for 'any', absolute for 'pos', its sign for 'sign', 1 for 'none').
-    Exactly proportional rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact
-    quotients identically, and the integer (wrapping) hash of the bits has no rounding at all."""
-    mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=z.shape[1], dtype=np.uint64)
-    mult = mult * np.uint64(2) + np.uint64(1)
-    piv = np.zeros(len(z), dtype=np.intp)  # dense rows: the pivot is column 0, found without a full scan
-    late = np.flatnonzero(z[:, 0] == 0)
-    piv[late] = np.argmax(z[late] != 0, axis=1)
-    if mode != "none":
-        lead = z[np.arange(len(z)), piv]
-        lead[lead == 0] = 1.0  # all-zero row
-        if mode == "pos":
-            lead = np.abs(lead)
-        elif mode == "sign":
-            lead = np.sign(lead)
-        with np.errstate(over="ignore"):  # an overflow to ±inf rounds equal exact quotients alike too
-            z /= lead[:, None]
-    z += 0.0  # -0.0 -> +0.0 so equal values have equal bits
-    return np.einsum("ij,j->i", z.view(np.uint64), mult), piv  # wrapping uint64 dot (faster than matmul)
-
-
-def _hash_rows(inc: Incoming, rows: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(hash, pivot) per row of (a(s), b(s)) for s in rows (`row_keys`), in cache-sized blocks."""
-    keys = np.empty(len(rows), dtype=np.uint64)
-    pivots = np.empty(len(rows), dtype=np.intp)
-    for blk in blocks(len(rows), inc.a.shape[1] + 1):
-        keys[blk], pivots[blk] = row_keys(inc.rows(rows[blk]), mode)
-    return keys, pivots
+    """(key, pivot) per row of a float block z = [a | b] (`fastpath.row_keys`: exactly proportional rows, by a factor
+    the mode divides out, get equal keys)."""
+    if not z.shape[1]:
+        return np.zeros(len(z), dtype=np.uint64), np.zeros(len(z), dtype=np.intp)
+    return fastpath.row_keys(z[:, :-1], z[:, -1], np.arange(len(z)), mode)
 
 
 def _group_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,50 +118,73 @@ def _group_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[~first], head[~first]
 
 
+def _entries(inc: Incoming, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Float64 values of (a | b)[rows, cols] (column a.shape[1] is b)."""
+    m = inc.a.shape[1]
+    inside = np.minimum(cols, max(m - 1, 0))
+    values = inc.a[rows, inside].astype(np.float64) if m else np.zeros(len(rows))
+    return np.where(cols < m, values, inc.b[rows])
+
+
 def _verify(
     inc: Incoming, cand: np.ndarray, rep: np.ndarray, pivots: np.ndarray, activation: Activation
 ) -> list[Fraction | None]:
     """Exact factor c with a(cand) = c·a(rep) when that merge is admissible for σ, else None (per pair)."""
     out: list[Fraction | None] = [None] * len(cand)
-    for blk in blocks(len(cand), 2 * (inc.a.shape[1] + 1)):
-        x, y, piv = inc.rows(cand[blk]), inc.rows(rep[blk]), pivots[blk]
-        i = np.arange(len(piv))
-        num, den = x[i, piv], y[i, piv]
-        zero = den == 0  # the representative's row is all zero: only an all-zero row equals it
-        ok = proportional_rows(x, y, piv)
-        ok[zero] = ~x[zero].any(axis=1)
-        with np.errstate(all="ignore"):
-            ratio = np.where(zero, 1.0, num / np.where(zero, 1.0, den))
-        # the float ratio IS the exact ratio when the pivots' significands agree (and it neither over- nor underflows)
-        same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
-        by_float = ok & (zero | (same & np.isfinite(ratio) & (ratio != 0)))
-        values, which = np.unique(ratio[by_float], return_inverse=True)
-        factors = [Fraction(v) for v in values]
-        allowed = [merge_allowed(activation, c) for c in factors]
-        for k, u in zip(np.flatnonzero(by_float), which):
-            if allowed[u]:
-                out[blk.start + k] = factors[u]
-        for k in np.flatnonzero(ok & ~by_float):
-            c = Fraction(num[k]) / Fraction(den[k])
-            if merge_allowed(activation, c):
-                out[blk.start + k] = c
+    num, den = _entries(inc, cand, pivots), _entries(inc, rep, pivots)
+    status = fastpath.proportional((inc.a, inc.b), cand, (inc.a, inc.b), rep, pivots)
+    ok = status == 1
+    zero = den == 0  # the representative's row is all zero: only an all-zero row equals it
+    ok[zero] = ~inc.a[cand[zero]].any(axis=1) & (inc.b[cand[zero]] == 0)
+    for k in np.flatnonzero((status == fastpath.UNDECIDED) & ~zero):  # magnitudes outside the error-free range
+        n, d = Fraction(float(num[k])), Fraction(float(den[k]))
+        x, y = (as_fractions(np.append(inc.a[i].astype(np.float64), inc.b[i])) for i in (cand[k], rep[k]))
+        ok[k] = bool(np.all(x * d == y * n))
+    with np.errstate(all="ignore"):
+        ratio = np.where(zero, 1.0, num / np.where(zero, 1.0, den))
+    # the float ratio IS the exact ratio when the pivots' significands agree (and it neither over- nor underflows)
+    same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
+    by_float = ok & (zero | (same & np.isfinite(ratio) & (ratio != 0)))
+    values, which = np.unique(ratio[by_float], return_inverse=True)
+    factors = [ONE if v == 1 else Fraction(v) for v in values]
+    allowed = [merge_allowed(activation, c) for c in factors]
+    for k, u in zip(np.flatnonzero(by_float).tolist(), which.tolist()):
+        if allowed[u]:
+            out[k] = factors[u]
+    for k in np.flatnonzero(ok & ~by_float):
+        c = Fraction(float(num[k])) / Fraction(float(den[k]))
+        if merge_allowed(activation, c):
+            out[k] = c
     return out
 
 
+SAMPLED_COLUMNS = 64
+"""The first grouping hashes this many evenly spaced columns of each row (and its bias); rows it pairs wrongly are
+grouped again on their whole rows."""
+
+
 def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
-    """{s: (rep, c)} for every non-representative s among rows (float64 rows); rep = lowest index of its class."""
-    keys, pivots = _hash_rows(inc, rows, activation.merge_mode)
+    """{s: (rep, c)} for every non-representative s among rows (float64 rows); rep = lowest index of its class.
+    Keys only propose pairs (equal rows by an admissible factor always share a key, sampled or whole); `_verify`
+    decides each pair exactly, and the rejected are grouped again among themselves on whole-row keys."""
+    m = inc.a.shape[1]
+    sample = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
+    keys, pivots = fastpath.row_keys(inc.a, inc.b, rows, activation.merge_mode, sample)
+    whole = len(sample) == m + 1
     merged: dict[int, tuple[int, Fraction]] = {}
     pending = np.arange(len(rows))
     while len(pending):
         cand, head = _group_pairs(keys[pending])
         cand, head = pending[cand], pending[head]
         factors = _verify(inc, rows[cand], rows[head], pivots[head], activation)
-        for k, c in enumerate(factors):
+        for s, r, c in zip(rows[cand].tolist(), rows[head].tolist(), factors):
             if c is not None:
-                merged[int(rows[cand[k]])] = (int(rows[head[k]]), c)
-        # a hash collision or a float near-miss: regroup the rejected among themselves
+                merged[s] = (r, c)
+        # a hash collision, a sampled key or a float near-miss: regroup the rejected among themselves
         pending = np.sort(cand[[c is None for c in factors]]) if len(cand) else cand
+        if len(pending) and not whole:
+            keys[pending] = fastpath.row_keys(inc.a, inc.b, rows[pending], activation.merge_mode)[0]
+            whole = True
     return merged
 
 
@@ -228,20 +232,21 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
             value = _constant_value(activation, to_fraction(inc.b[s]))
             if value is not None:
                 constants[int(s)] = value
-    rows = np.array([s for s in range(n) if s not in constants], dtype=np.intp)
+    rows = np.setdiff1d(np.arange(n), np.fromiter(constants, dtype=np.intp, count=len(constants)))
     merged = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation)
-    cls: dict[int, int] = {}
-    maps: list[NeuronMap] = []
-    for s in range(n):
-        if s in constants:
-            maps.append(NeuronMap((), constants[s], "constant"))
-        elif s in merged:
-            rep, c = merged[s]
-            maps.append(_merge_map(activation, cls[rep], c))
-        else:
-            cls[s] = len(cls)
-            maps.append(_plain_map(cls[s], "kept"))
-    return LayerRelation(maps, len(cls)), np.array(list(cls), dtype=np.intp)
+    kept = np.ones(n, dtype=bool)
+    kept[list(constants)] = False
+    kept[list(merged)] = False
+    reps = np.flatnonzero(kept)
+    cls = dict(zip(reps.tolist(), range(len(reps))))  # representative -> its class
+    maps: list[NeuronMap] = [None] * n  # type: ignore[list-item]  # every entry is set below
+    for s, c in cls.items():
+        maps[s] = _plain_map(c, "kept")
+    for s, value in constants.items():
+        maps[s] = NeuronMap((), value, "constant")
+    for s, (rep, c) in merged.items():
+        maps[s] = _merge_map(activation, cls[rep], c)
+    return LayerRelation(maps, len(reps)), reps
 
 
 def _representatives(layer: LayerRelation, index: int) -> np.ndarray:
@@ -304,16 +309,19 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
     terms = Terms.of_inputs(net.input_size)
     relation: list[LayerRelation] = []
     parts: list[list[np.ndarray]] = []
+    scratch = Scratch()  # float32 stays float32 (no whole-model copy); one aggregation buffer for all layers
     for ell, layer in enumerate(net.layers):
-        inc = aggregate(layer.stored_weight, layer.stored_bias, terms)  # float32 stays float32 (no whole-model copy)
+        inc = aggregate(layer.stored_weight, layer.stored_bias, terms, scratch)
         if ell < hidden:
             lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
-            parts.append(list(inc.select(reps)))
+            part = inc.select(reps)
             terms = Terms.of(lumped)
             relation.append(lumped)
         else:
-            parts.append(list(inc.select()))
-        del inc  # the next layer's aggregation should not coexist with this one
+            part = inc.select()
+        parts.append([x.copy() if scratch.holds(x) else x for x in part])  # no row merged: views of the buffer
+        del inc, part  # the next layer's aggregation should not coexist with this one
+    del scratch
     if remove_dead:
         _remove_dead(parts, relation)
     layers = []

@@ -29,11 +29,11 @@ from lumpcheck.ir.exact import (
     parse_decimal,
     parse_decimals,
     parse_fractions,
-    proportional_rows,
     to_float,
     to_fraction,
     two_product,
 )
+from lumpcheck.ir.fastpath import proportional_rows
 
 F = Fraction
 
@@ -340,81 +340,3 @@ def test_ceil_and_floor_float_are_the_nearest_floats_outward(x):
 def test_ceil_float_is_the_smallest_float_not_below(x):
     assert ceil_float(x) == _smallest_float_above(x)
     assert floor_float(x) == -_smallest_float_above(-x)
-
-
-# ---------------------------------------------------------------- float32_rows_exact (the reducer's skipped checks)
-
-from hypothesis import settings  # noqa: E402
-
-from lumpcheck.ir.exact import float32_rows_exact  # noqa: E402
-
-
-@st.composite
-def float32_rows(draw, span: int):
-    """A few float32 rows whose exponent fields differ by `span` (the extremes always present), full 24-bit
-    significands often (the worst case for exactness), zeros and subnormals sometimes."""
-    rows, cols = draw(st.integers(1, 4)), draw(st.integers(2, 8))
-    base = draw(st.integers(-150, 100))
-    out = np.empty((rows, cols), dtype=np.float32)
-    for i in range(rows):
-        for j in range(cols):
-            if j > 1 and draw(st.integers(0, 9)) == 0:
-                out[i, j] = 0.0
-                continue
-            mant = draw(st.integers(2**23, 2**24 - 1) | st.just(2**24 - 1)) * draw(st.sampled_from([1, -1]))
-            shift = span if j == 0 else 0 if j == 1 else draw(st.integers(0, max(span, 0)))
-            with np.errstate(over="ignore"):  # beyond float32's range: inf, a row float32_rows_exact must refuse
-                out[i, j] = np.float32(np.ldexp(float(mant), base + shift - 23))
-    return out
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.integers(-6, 6), min_size=1, max_size=4), st.integers(1, 9), st.integers(-3, 3), st.randoms(),
-       st.data())
-def test_float32_rows_exact_only_where_every_sum_is_exact(ks, count, offset, rnd, data):
-    """Where float32_rows_exact says a row is exact, every product w·2^k and every partial sum of up to `count` of
-    them, in a shuffled order, equals its exact value (Fractions); a near miss (a sum one bit too wide) must never
-    be claimed, which this catches because then some sum rounds."""
-    factors = np.array([2.0**k * rnd.choice([1, -1]) for k in ks])
-    limit = 29 - (count - 1).bit_length() - (max(ks) - min(ks))  # the widest span claimed
-    w = data.draw(float32_rows(limit + offset))
-    ok = float32_rows_exact(w, factors, count)
-    assert ok.shape == (w.shape[0],)
-    for i in np.flatnonzero(ok):
-        terms = [float(x) * float(rnd.choice(factors)) for x in w[i]]  # float64 products
-        exact_terms = [Fraction(float(x)) * Fraction(t) / Fraction(float(x)) if x else Fraction(0)
-                       for x, t in zip(w[i], terms)]
-        assert all(Fraction(t) == e for t, e in zip(terms, exact_terms))
-        # the worst case: the largest magnitude times the largest factor, count - 1 times, plus the smallest nonzero
-        # magnitude times the smallest factor (a term may repeat: the claim is about any count products)
-        mags = np.abs(w[i].astype(np.float64))
-        if mags.any():
-            big, small = mags.max() * np.abs(factors).max(), mags[mags > 0].min() * np.abs(factors).min()
-            total, exact = 0.0, Fraction(0)
-            for t in [big] * (count - 1) + [small]:
-                total, exact = total + t, exact + Fraction(t)
-                assert Fraction(total) == exact
-        for _ in range(4):
-            chosen = rnd.sample(range(len(terms)), min(count, len(terms)))
-            total, exact = 0.0, Fraction(0)
-            for j in chosen:
-                total += terms[j]
-                exact += Fraction(float(w[i, j])) * (Fraction(terms[j]) / Fraction(float(w[i, j])) if w[i, j] else 0)
-                assert Fraction(total) == exact
-
-
-def test_float32_rows_exact_at_the_limit_and_past_it():
-    """Two full-significand terms whose exponent fields differ by d: claimed (for sums of 2) up to d = 28, where
-    the sum is exact; not claimed from d = 29 on; at d = 30 the sum really rounds (54 bits), a near miss."""
-    top = np.float32(2.0**24 - 1)  # 24 one-bits, exponent field 150
-    for d in (27, 28, 29, 30):
-        small = np.float32(np.ldexp(2.0**24 - 1, -d))  # exponent field 150 - d
-        w = np.array([[top, small]], dtype=np.float32)
-        assert float32_rows_exact(w, np.array([1.0]), 2)[0] == (d <= 28)
-        exact = Fraction(float(top)) + Fraction(float(small))
-        assert (Fraction(float(top) + float(small)) == exact) == (d <= 29)
-    # factors that are no powers of two, a non-float32 matrix, infinities: never claimed
-    assert not float32_rows_exact(np.ones((1, 2), dtype=np.float32), np.array([3.0]), 2).any()
-    assert not float32_rows_exact(np.ones((1, 2)), np.array([1.0]), 2).any()
-    assert not float32_rows_exact(np.array([[np.inf, 1.0]], dtype=np.float32), np.array([1.0]), 2).any()
-    assert float32_rows_exact(np.zeros((2, 3), dtype=np.float32), np.array([0.5]), 4).all()

@@ -249,6 +249,47 @@ def test_hash_collision_from_rounding_is_rejected_exactly():
     assert_same_function(net, red.network)
 
 
+def test_rows_alike_on_the_sampled_columns_are_regrouped_on_whole_rows():
+    """Rows of 100 weights are first keyed on 64 sampled columns (lumping.SAMPLED_COLUMNS): neuron 1 differs from
+    neuron 0 only in column 2, which is not sampled, so both share a first key with 2 = 2·(1) and 3 = (0)/2. The
+    group's head 0 refuses 1 and 2; regrouped on whole rows they merge, with 1 (not 0) as their representative."""
+    from lumpcheck.reduction.lumping import SAMPLED_COLUMNS
+
+    m = 100
+    sample = set(np.linspace(0, m, SAMPLED_COLUMNS + 1).astype(int).tolist())
+    assert 2 not in sample
+    rng = np.random.default_rng(11)
+    u = rng.standard_normal(m).astype(np.float32).astype(np.float64)
+    v = u.copy()
+    v[2] += 1.0
+    first = np.array([u, v, 2 * v, u / 2, rng.standard_normal(m)])
+    net = Network([Layer(first, np.zeros(5), RELU), Layer(rng.standard_normal((2, 5)), np.zeros(2), IDENTITY)])
+    red = reduce(net)
+    assert red.partition == [[[0, 3], [1, 2], [4]]]
+    assert red.factors[0] == [1, 1, 2, Fraction(1, 2), 1]
+    x = [Fraction(float(t)) for t in rng.standard_normal(m)]
+    assert evaluate(net, x) == evaluate(red.network, x)
+
+
+def test_layers_without_merges_keep_their_weights_when_the_aggregation_buffer_is_reused():
+    """Hidden layers 1 and 3 have a 2x copy, layer 2 none: layer 2's aggregated weights are kept as they are, so
+    they must be copied out of the buffer that layer 4's aggregation reuses (aggregate.Scratch)."""
+    rng = np.random.default_rng(13)
+    widths = [3, 4, 3, 4, 3, 2]
+    layers = []
+    for k in range(5):
+        w = rng.standard_normal((widths[k + 1], widths[k])).astype(np.float32)
+        b = rng.standard_normal(widths[k + 1]).astype(np.float32)
+        if k in (0, 2):
+            w[1], b[1] = 2 * w[0], 2 * b[0]
+        layers.append(Layer(w, b, RELU if k < 4 else IDENTITY))
+    net = Network(layers)
+    red = reduce(net)
+    assert red.network.widths == [3, 3, 3, 3, 3, 2]
+    for x in ([Fraction(1, 3), -2, Fraction(5, 4)], [2, Fraction(1, 7), -1], [0, 1, 1]):
+        assert evaluate(net, x) == evaluate(red.network, x)
+
+
 def test_factor_three_merges_only_when_exactly_proportional():
     rng = np.random.default_rng(3)
     exact_row = rng.standard_normal(2).astype(np.float32).astype(np.float64)  # 24-bit significands: 3·w exact
@@ -279,10 +320,10 @@ def test_inexact_float_sums_are_repaired_exactly():
     assert_same_function(net, red.network)
 
 
-def test_float32_sums_skip_checks_only_where_proven():
-    """float32 weights: rows whose exponent span proves the merged sums exact take the unchecked path, a row in the
-    same block whose sum is a 1-ulp near miss of a float (2^24 - 1 plus 2^-30·(2^24 - 1): 54 bits) is still
-    caught and repaired exactly; merges by 2^k factors included."""
+def test_float32_sums_near_miss_in_a_row_group_is_repaired():
+    """float32 weights, aggregated four rows at a time (ir/fastpath.aggregate): a row whose merged sum is a 1-ulp near
+    miss of a float (2^24 - 1 plus 2^-30·(2^24 - 1): 54 bits) among rows whose sums are exact is caught and
+    repaired exactly, the others keep their float sums; merges by 2^k factors included."""
     rng = np.random.default_rng(5)
     first = np.array([[0.5, -1.25], [1.0, -2.5], [0.75, 2.0]])  # neuron 1 = 2 · neuron 0
     out = rng.standard_normal((40, 3)).astype(np.float32)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from lumpcheck import evaluate, reduce
 from lumpcheck.checker import check
 from lumpcheck.io import save_model
-from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, proportional_rows, two_product
+from lumpcheck.ir.exact import eft_safe, exact_add, exact_equal, exact_scale, two_product
+from lumpcheck.ir.fastpath import proportional_rows
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.network import Layer, Network
 from lumpcheck.prove.prover import prove, prove_networks

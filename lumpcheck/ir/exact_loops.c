@@ -1,0 +1,351 @@
+/* Compiled loops of the reducer's float fast path (lumpcheck/ir/fastpath.py is the only caller; it checks
+ * dtypes, shapes and index ranges before calling). Nothing here decides a merge by rounding: every value written is
+ * either proven exact by an error-free test or flagged/undecided for the exact (Fraction) path in Python.
+ *
+ * IEEE binary64 with round to nearest and gradual underflow is assumed (the Python side checks gradual underflow);
+ * the build passes -ffp-contract=off so that no a*b+c is fused: the error-free tests rely on each operation rounding
+ * on its own.  Arrays come through the buffer protocol (no numpy C API, so no numpy needed at build time).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    Py_buffer view;
+    int ok;
+} Buf;
+
+/* The buffer of `obj` with one of the format chars `fmts`, `ndim` dimensions, last axis contiguous; integer formats
+ * ("lq": int64, "LQ": uint64) must be 8 bytes wide, "i" (int32) 4. */
+static int get(PyObject *obj, Buf *b, const char *fmts, int ndim, int writable) {
+    b->ok = 0;
+    if (PyObject_GetBuffer(obj, &b->view, PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    b->ok = 1;
+    const char *f = b->view.format ? b->view.format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    if (f[0] == 0 || f[1] != 0 || !strchr(fmts, f[0]) || b->view.ndim != ndim
+        || (ndim && b->view.strides[ndim - 1] != b->view.itemsize)
+        || (strchr("lqLQ", f[0]) && b->view.itemsize != 8) || (f[0] == 'i' && b->view.itemsize != 4)) {
+        PyErr_Format(PyExc_ValueError, "exact_loops: array of format %s / %d dims given, %s / %d dims with a "
+                     "contiguous last axis expected", b->view.format, b->view.ndim, fmts, ndim);
+        return -1;
+    }
+    return 0;
+}
+
+static void release(Buf *b) {
+    if (b->ok) PyBuffer_Release(&b->view);
+    b->ok = 0;
+}
+
+static inline int is_float32(const Buf *b) { return b->view.itemsize == 4; }
+
+static inline double at1(const Buf *b, Py_ssize_t i) {  /* a float32 or float64 1-d entry */
+    const char *p = (const char *)b->view.buf + i * b->view.strides[0];
+    return is_float32(b) ? (double)*(const float *)p : *(const double *)p;
+}
+
+/* Dekker's TwoProduct (Veltkamp split): p + e == a*b exactly when both are 0 or in [2^-480, 2^480]. */
+static inline int eft_safe(double x) {
+    double ax = fabs(x);
+    return ax == 0.0 || (ax >= 0x1p-480 && ax <= 0x1p480);
+}
+
+static inline void split(double a, double *hi, double *lo) {
+    double t = 134217729.0 * a; /* 2^27 + 1 */
+    *hi = t - (t - a);
+    *lo = a - *hi;
+}
+
+static inline double two_product_err(double a, double b, double p) {
+    double ah, al, bh, bl;
+    split(a, &ah, &al);
+    split(b, &bh, &bl);
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+
+/* ------------------------------------------------------------------ aggregate
+ * out[s, j] = sum of fac[t] * w[s, src[t]] over the terms t of reduced neuron j, in float64, for every row s.
+ * Level 0 (one term per neuron j: src0[j], factor code0[j]) is written, the further levels (dst[i], src[i], code[i]:
+ * within a level every dst is distinct) are added on; a term's factor is fac[code], its inverse inv[code]. Products
+ * p = x*c are checked as `check` says: 0, not at all (the caller has proven them exact: float32 x times 2^k with
+ * -925 <= k <= 896 is a float64); 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it
+ * back cannot give x); 2, Dekker's error is 0 within the safe range. `unit0`: every level-0 factor is 1 (the
+ * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and
+ * s - p == a (the Fast2Sum argument: the difference with the larger operand is exact), which also rejects overflow.
+ * Rows with any failed check are done again with a flag per entry (flag[s, j] = 1: not proven exact). Returns the
+ * number of flagged entries. */
+static inline int product_bad(double x, double c, double inv, double p, int check) {
+    if (check == 0) return 0;
+    if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
+    return p * inv != x;
+}
+
+/* One row s with a flag per entry (the exact but slower pass, for rows where a check failed). */
+#define AGG_FLAGGED(T, s)                                                                                  \
+    {                                                                                                      \
+        const T *row = (const T *)((const char *)w.view.buf + (s) * w.view.strides[0]);                    \
+        double *o = (double *)((char *)out.view.buf + (s) * out.view.strides[0]);                          \
+        unsigned char *fl = (unsigned char *)flag.view.buf + (s) * flag.view.strides[0];                   \
+        for (Py_ssize_t j = 0; j < width; j++) {                                                           \
+            double x = (double)row[src0[j]], c = fac[code0[j]], p = x * c;                                 \
+            fl[j] = (unsigned char)product_bad(x, c, inv[code0[j]], p, check);                           \
+            o[j] = p;                                                                                      \
+        }                                                                                                  \
+        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
+            double x = (double)row[src[i]], c = fac[code[i]], p = x * c, a = o[dst[i]], sum = a + p;       \
+            fl[dst[i]] |= (unsigned char)(product_bad(x, c, inv[code[i]], p, check) | (sum - a != p)     \
+                                          | (sum - p != a));                                               \
+            o[dst[i]] = sum;                                                                               \
+        }                                                                                                  \
+        for (Py_ssize_t j = 0; j < width; j++) nbad += fl[j];                                              \
+    }
+
+/* Rows in groups of four: each term's indices and factor are loaded once for the four rows. A group with any
+ * failed check is done again row by row with flags. */
+#define AGG_TERM0(k)                                                                                       \
+    {                                                                                                      \
+        double x = (double)r##k[sj], p = x * c;                                                            \
+        bad |= product_bad(x, c, ic, p, check);                                                          \
+        o##k[j] = p;                                                                                       \
+    }
+#define AGG_TERM(k)                                                                                        \
+    {                                                                                                      \
+        double x = (double)r##k[si], p = x * c, a = o##k[d], sum = a + p;                                  \
+        bad |= product_bad(x, c, ic, p, check) | (sum - a != p) | (sum - p != a);                        \
+        o##k[d] = sum;                                                                                     \
+    }
+#define AGG_ROWS(T)                                                                                        \
+    for (Py_ssize_t s = 0; s < n_out; s += 4) {                                                            \
+        if (s + 4 > n_out) {                                                                               \
+            for (Py_ssize_t t = s; t < n_out; t++) AGG_FLAGGED(T, t)                                       \
+            break;                                                                                         \
+        }                                                                                                  \
+        const T *r0 = (const T *)((const char *)w.view.buf + s * w.view.strides[0]);                       \
+        const T *r1 = (const T *)((const char *)r0 + w.view.strides[0]);                                   \
+        const T *r2 = (const T *)((const char *)r1 + w.view.strides[0]);                                   \
+        const T *r3 = (const T *)((const char *)r2 + w.view.strides[0]);                                   \
+        double *o0 = (double *)((char *)out.view.buf + s * out.view.strides[0]);                           \
+        double *o1 = (double *)((char *)o0 + out.view.strides[0]);                                         \
+        double *o2 = (double *)((char *)o1 + out.view.strides[0]);                                         \
+        double *o3 = (double *)((char *)o2 + out.view.strides[0]);                                         \
+        int bad = 0;                                                                                       \
+        if (unit0) {                                                                                       \
+            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
+                Py_ssize_t sj = src0[j];                                                                   \
+                o0[j] = (double)r0[sj], o1[j] = (double)r1[sj], o2[j] = (double)r2[sj], o3[j] = (double)r3[sj]; \
+            }                                                                                              \
+        } else {                                                                                           \
+            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
+                Py_ssize_t sj = src0[j];                                                                   \
+                double c = fac[code0[j]], ic = inv[code0[j]];                                              \
+                AGG_TERM0(0) AGG_TERM0(1) AGG_TERM0(2) AGG_TERM0(3)                                        \
+            }                                                                                              \
+        }                                                                                                  \
+        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
+            Py_ssize_t si = src[i], d = dst[i];                                                            \
+            double c = fac[code[i]], ic = inv[code[i]];                                                    \
+            AGG_TERM(0) AGG_TERM(1) AGG_TERM(2) AGG_TERM(3)                                                \
+        }                                                                                                  \
+        if (bad)                                                                                           \
+            for (Py_ssize_t t = s; t < s + 4; t++) AGG_FLAGGED(T, t)                                       \
+    }
+
+static PyObject *aggregate(PyObject *self, PyObject *args) {
+    PyObject *ow, *osrc0, *ocode0, *odst, *osrc, *ocode, *ofac, *oinv, *oout, *oflag;
+    int check, unit0;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOiiOO", &ow, &osrc0, &ocode0, &odst, &osrc, &ocode, &ofac, &oinv, &check,
+                          &unit0, &oout, &oflag))
+        return NULL;
+    Buf w = {0}, bsrc0 = {0}, bcode0 = {0}, bdst = {0}, bsrc = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0},
+        flag = {0};
+    PyObject *result = NULL;
+    if (get(ow, &w, "fd", 2, 0) || get(osrc0, &bsrc0, "i", 1, 0) || get(ocode0, &bcode0, "i", 1, 0)
+        || get(odst, &bdst, "i", 1, 0) || get(osrc, &bsrc, "i", 1, 0) || get(ocode, &bcode, "i", 1, 0)
+        || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0) || get(oout, &out, "d", 2, 1)
+        || get(oflag, &flag, "B", 2, 1))
+        goto done;
+    const int32_t *src0 = bsrc0.view.buf, *code0 = bcode0.view.buf, *dst = bdst.view.buf, *src = bsrc.view.buf,
+                  *code = bcode.view.buf;
+    const double *fac = bfac.view.buf, *inv = binv.view.buf;
+    Py_ssize_t n_out = w.view.shape[0], width = bsrc0.view.shape[0], n_rest = bsrc.view.shape[0];
+    long long nbad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_float32(&w)) {
+        AGG_ROWS(float)
+    } else {
+        AGG_ROWS(double)
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLongLong(nbad);
+done:
+    release(&w); release(&bsrc0); release(&bcode0); release(&bdst); release(&bsrc); release(&bcode); release(&bfac);
+    release(&binv); release(&out); release(&flag);
+    return result;
+}
+
+/* ------------------------------------------------------------------ row keys
+ * For each listed row s of [a | b] (m columns of a, then b): pivot = its first nonzero entry (m for an all-zero
+ * row); the key is the wrapping uint64 sum over i of bits(entry cols[i] / lead + 0.0) * mult[i], lead = the pivot
+ * value (mode 0), its absolute value (1), its sign (2) or 1 (3), and 1 for an all-zero row. Exactly proportional
+ * rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact quotients identically. */
+#define KEY_ROWS(T)                                                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
+        Py_ssize_t s = r[i], p = 0;                                                                        \
+        const T *row = (const T *)((const char *)a.view.buf + s * a.view.strides[0]);                      \
+        double bias = at1(&b, s);                                                                          \
+        while (p < m && row[p] == 0) p++;                                                                  \
+        double lead = p < m ? (double)row[p] : bias;                                                       \
+        if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
+        else if (mode == 1) lead = fabs(lead);                                                             \
+        else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
+        uint64_t h = 0;                                                                                    \
+        for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
+            Py_ssize_t j = cols[c];                                                                        \
+            double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
+            uint64_t bits;                                                                                 \
+            memcpy(&bits, &q, 8);                                                                          \
+            h += bits * mu[c];                                                                             \
+        }                                                                                                  \
+        k[i] = h;                                                                                          \
+        pv[i] = p;                                                                                         \
+    }
+
+static PyObject *row_keys(PyObject *self, PyObject *args) {
+    PyObject *oa, *ob, *orows, *ocols, *omult, *okeys, *opiv;
+    int mode;
+    if (!PyArg_ParseTuple(args, "OOOOiOOO", &oa, &ob, &orows, &ocols, &mode, &omult, &okeys, &opiv)) return NULL;
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, mult = {0}, keys = {0}, piv = {0};
+    PyObject *result = NULL;
+    if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
+        || get(ocols, &bcols, "lq", 1, 0) || get(omult, &mult, "LQ", 1, 0) || get(okeys, &keys, "LQ", 1, 1)
+        || get(opiv, &piv, "lq", 1, 1))
+        goto done;
+    Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
+    const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
+    const uint64_t *mu = mult.view.buf;
+    uint64_t *k = keys.view.buf;
+    int64_t *pv = piv.view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_float32(&a)) {
+        KEY_ROWS(float)
+    } else {
+        KEY_ROWS(double)
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release(&a); release(&b); release(&rows); release(&bcols); release(&mult); release(&keys); release(&piv);
+    return result;
+}
+
+/* ------------------------------------------------------------------ proportional rows
+ * For each pair k, x = [xa | xb] row xi[k], y = [ya | yb] row yi[k] (xa, ya of one dtype), p = piv[k] (a column, m
+ * = the bias): status[k] = 1 if x = (x_p / y_p) * y exactly, 0 if not, 2 if undecided here (the caller decides it
+ * exactly). x_p or y_p zero: 0. Equal pivots: x == y. Pivots whose ratio is +-2^d: the side with the smaller pivot
+ * is scaled by 2^|d| (exact but for overflow, which gives inf and no match) and compared. Otherwise x*y_p == y*x_p
+ * compared as Dekker (hi, lo) pairs when every factor is in the safe range, else undecided. */
+static inline int prop_entry(double x, double y, int how, double scale, double num, double den) {
+    if (how == 0) return x == y;
+    if (how == 1) return y * scale == x;
+    if (how == 2) return x * scale == y;
+    if (!eft_safe(x) || !eft_safe(y)) return 2;
+    double ph = x * den, qh = y * num;
+    return ph == qh && two_product_err(x, den, ph) == two_product_err(y, num, qh);
+}
+
+/* prop_entry over the m entries of a row pair, one loop per case (the common cases compare without branches). */
+#define PROP_ROW(T, x, y)                                                                                  \
+    if (how == 0) {                                                                                        \
+        int diff = 0;                                                                                      \
+        for (Py_ssize_t j = 0; j < m; j++) diff |= x[j] != y[j];                                           \
+        res = !diff;                                                                                       \
+    } else if (how == 1 || how == 2) {                                                                     \
+        const T *up = how == 1 ? y : x, *to = how == 1 ? x : y;                                            \
+        int diff = 0;                                                                                      \
+        for (Py_ssize_t j = 0; j < m; j++) diff |= (double)up[j] * scale != (double)to[j];                 \
+        res = !diff;                                                                                       \
+    } else {                                                                                               \
+        for (Py_ssize_t j = 0; j < m && res == 1; j++) res = prop_entry(x[j], y[j], how, scale, num, den); \
+    }
+
+#define PROP_PAIRS(T)                                                                                      \
+    for (Py_ssize_t k = 0; k < n; k++) {                                                                   \
+        const T *x = (const T *)((const char *)xa.view.buf + xi[k] * xa.view.strides[0]);                  \
+        const T *y = (const T *)((const char *)ya.view.buf + yi[k] * ya.view.strides[0]);                  \
+        double xbias = at1(&xb, xi[k]), ybias = at1(&yb, yi[k]);                                           \
+        Py_ssize_t p = piv[k];                                                                             \
+        double num = p < m ? (double)x[p] : xbias, den = p < m ? (double)y[p] : ybias, scale = 1.0;        \
+        int how = 3, res = 1;                                                                              \
+        if (num == 0.0 || den == 0.0) {                                                                    \
+            st[k] = 0;                                                                                     \
+            continue;                                                                                      \
+        }                                                                                                  \
+        int en, ed;                                                                                        \
+        double mn = frexp(num, &en), md = frexp(den, &ed);                                                 \
+        if (num == den) {                                                                                  \
+            how = 0;                                                                                       \
+        } else if (fabs(mn) == fabs(md)) {                                                                 \
+            int shift = en - ed;                                                                           \
+            if (shift > 1000 || shift < -1000) {                                                           \
+                st[k] = 2;                                                                                 \
+                continue;                                                                                  \
+            }                                                                                              \
+            how = shift >= 0 ? 1 : 2;                                                                      \
+            scale = ldexp((num > 0) == (den > 0) ? 1.0 : -1.0, shift >= 0 ? shift : -shift);               \
+        } else if (!eft_safe(num) || !eft_safe(den)) {                                                     \
+            st[k] = 2;                                                                                     \
+            continue;                                                                                      \
+        }                                                                                                  \
+        res = prop_entry(xbias, ybias, how, scale, num, den);                                              \
+        if (res == 1) {                                                                                    \
+            PROP_ROW(T, x, y)                                                                              \
+        }                                                                                                  \
+        st[k] = (unsigned char)res;                                                                        \
+    }
+
+static PyObject *proportional(PyObject *self, PyObject *args) {
+    PyObject *oxa, *oxb, *oxi, *oya, *oyb, *oyi, *opiv, *oout;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &oxa, &oxb, &oxi, &oya, &oyb, &oyi, &opiv, &oout)) return NULL;
+    Buf xa = {0}, xb = {0}, xi_ = {0}, ya = {0}, yb = {0}, yi_ = {0}, piv_ = {0}, out = {0};
+    PyObject *result = NULL;
+    if (get(oxa, &xa, "fd", 2, 0) || get(oxb, &xb, "fd", 1, 0) || get(oxi, &xi_, "lq", 1, 0)
+        || get(oya, &ya, "fd", 2, 0) || get(oyb, &yb, "fd", 1, 0) || get(oyi, &yi_, "lq", 1, 0)
+        || get(opiv, &piv_, "lq", 1, 0) || get(oout, &out, "B", 1, 1))
+        goto done;
+    if (xa.view.itemsize != ya.view.itemsize) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.proportional: x and y of different dtypes");
+        goto done;
+    }
+    Py_ssize_t n = xi_.view.shape[0], m = xa.view.shape[1];
+    const int64_t *xi = xi_.view.buf, *yi = yi_.view.buf, *piv = piv_.view.buf;
+    unsigned char *st = out.view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_float32(&xa)) {
+        PROP_PAIRS(float)
+    } else {
+        PROP_PAIRS(double)
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release(&xa); release(&xb); release(&xi_); release(&ya); release(&yb); release(&yi_); release(&piv_);
+    release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"aggregate", aggregate, METH_VARARGS,
+     "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
+    {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
+    {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "exact_loops", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit_exact_loops(void) { return PyModule_Create(&module); }

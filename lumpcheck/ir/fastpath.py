@@ -1,0 +1,161 @@
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c).
+
+Each function validates dtypes, shapes and index ranges, then runs one C loop over the rows. Every value a kernel
+returns is exact or marked: `aggregate` flags entries whose products or sums are not proven exact, `proportional`
+answers "undecided" where its error-free test does not apply; the callers redo those exactly (Fractions).
+IEEE gradual underflow is assumed, as for ir/exact.py's transforms: callers check `exact.gradual_underflow()`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+from . import exact_loops
+
+MODES = {"any": 0, "pos": 1, "sign": 2, "none": 3}
+"""row_keys modes: what the key divides out of a row (its pivot value, the pivot's size, its sign, nothing)."""
+UNDECIDED = 2
+_HASH_SEED = 20220907
+
+
+def _real(x: np.ndarray, name: str, ndim: int) -> np.ndarray:
+    """float32/float64 array with a contiguous last axis (a view when it already is one)."""
+    if x.dtype not in (np.float32, np.float64) or x.ndim != ndim:
+        raise ValueError(f"{name}: float32/float64 array of {ndim} dims expected, got {x.dtype} of {x.ndim}")
+    if ndim and x.shape[-1] and x.strides[-1] != x.itemsize:
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def _index(idx: np.ndarray, bound: int, name: str) -> np.ndarray:
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= bound)):
+        raise ValueError(f"{name}: indices outside 0..{bound - 1}")
+    return idx
+
+
+def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.ndarray, width: int, out: np.ndarray,
+              flag: np.ndarray) -> int:
+    """out[s, j] = Σ_{t: cols[t] = j} fac[t]·weight[s, src[t]] in float64 for j < width (0 where no term has j);
+    flag[s, j] = True where a product or a partial sum is not proven exact (other entries are left as they are).
+    Returns how many entries were flagged. `out` (float64) and `flag` (bool) need contiguous rows of >= width."""
+    weight = _real(weight, "weight", 2)
+    fac = np.ascontiguousarray(fac, dtype=np.float64)
+    n = len(cols)
+    if len(src) != n or len(fac) != n or out.dtype != np.float64 or flag.dtype != np.bool_ or out.ndim != 2 \
+            or flag.ndim != 2 or out.shape[0] != weight.shape[0] or flag.shape[0] != weight.shape[0] \
+            or out.shape[1] < width or flag.shape[1] < width \
+            or (out.size and out.strides[1] != out.itemsize) or (flag.size and flag.strides[1] != flag.itemsize):
+        raise ValueError("aggregate: one column and factor per source; out (float64) and flag (bool) need the "
+                         "weight's rows and contiguous columns")
+    cols, src = _index(cols, width, "aggregate: cols"), _index(src, weight.shape[1], "aggregate: src")
+    if max(weight.shape[1], width) >= 2**31:
+        raise ValueError(f"aggregate: {weight.shape[1]} inputs / {width} columns: beyond the kernel's int32 indices")
+    if not weight.shape[1] or not width or not weight.shape[0]:
+        out[:, :width] = 0.0
+        return 0
+    # level k = the k-th term of every neuron that has one: level 0 is written, the others are added on (in the
+    # order of their sources: the row is read forwards)
+    order = np.argsort(cols, kind="stable")
+    c = cols[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    rank = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    lead, rest = order[first], order[~first]
+    rest = rest[np.lexsort((src[rest], rank[~first]))]
+    table, code = np.unique(fac, return_inverse=True)
+    code = code.astype(np.int32)
+    src0, code0 = np.zeros(width, dtype=np.int32), np.full(width, len(table), dtype=np.int32)
+    src0[cols[lead]], code0[cols[lead]] = src[lead], code[lead]
+    mag = np.abs(table)
+    mant, exp = np.frexp(mag[mag != 0])  # 0·x = 0 is exact (test 1 flags it all the same: 0·inf is NaN)
+    if np.any(mant != 0.5):
+        check = 2  # a factor that is no ±2^k: Dekker's test
+    elif weight.dtype == np.float32 and np.all((exp - 1 >= -925) & (exp - 1 <= 896)):
+        check = 0  # float32 x = M·2^e (|M| < 2^24, e >= -149, |x| < 2^128) times 2^k: a float64, so no test
+    else:
+        check = 1
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
+    table, inv = np.append(table, 1.0), np.append(inv, 1.0)  # the code of neurons without any term
+    unit0 = bool(np.all(table[code0] == 1.0))
+    nbad = exact_loops.aggregate(weight, src0, code0, cols[rest].astype(np.int32), src[rest].astype(np.int32),
+                              code[rest], table, inv, check, int(unit0), out, flag.view(np.uint8))
+    empty = np.ones(width, dtype=bool)
+    empty[cols] = False
+    if empty.any():  # neurons without any term
+        out[:, np.flatnonzero(empty)] = 0.0
+        flag[:, np.flatnonzero(empty)] = False
+        nbad = int(flag[:, :width].sum())
+    return int(nbad)
+
+
+@lru_cache(maxsize=8)
+def _multipliers(n: int) -> np.ndarray:
+    """n odd pseudo-random uint64 multipliers, always the same ones (read-only: shared between calls)."""
+    mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    mult.flags.writeable = False
+    return mult
+
+
+def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,
+             cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(key, pivot) per row s in `rows` of [a | b] (b the last column): pivot = the first nonzero column (the last
+    column, b, for an all-zero row); the key hashes the row's bits after dividing it by the pivot value (signed
+    for 'any', absolute for 'pos', its sign for 'sign', 1 for 'none'). Exactly proportional rows (by a factor the
+    mode divides out) get equal keys: IEEE division rounds equal exact quotients identically, and the integer
+    (wrapping) hash of the bits has no rounding at all. `cols` (default all, a.shape[1] being b): hash only those
+    columns (a cheaper filter; equal rows still get equal keys)."""
+    a, b = _real(a, "a", 2), _real(b, "b", 1)
+    if len(b) != a.shape[0]:
+        raise ValueError(f"row_keys: {a.shape[0]} rows but {len(b)} biases")
+    rows = _index(rows, a.shape[0], "row_keys: rows")
+    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, "row_keys: cols")
+    keys, piv = np.empty(len(rows), dtype=np.uint64), np.empty(len(rows), dtype=np.int64)
+    if len(rows):
+        exact_loops.row_keys(a, b, rows, cols, MODES[mode], _multipliers(len(cols)), keys, piv)
+    return keys, piv.astype(np.intp)
+
+
+def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,
+                 pivot: np.ndarray) -> np.ndarray:
+    """Per pair k, rows u = [x_a | x_b][xi[k]] and v = [y_a | y_b][yi[k]], p = pivot[k]: 1 if u = (u_p / v_p)·v
+    exactly (u_p, v_p nonzero), 0 if not, UNDECIDED (2) where the error-free test does not apply (magnitudes outside
+    [2^-480, 2^480]): the caller decides those exactly."""
+    (xa, xb), (ya, yb) = x, y
+    xa, xb, ya, yb = _real(xa, "x", 2), _real(xb, "x bias", 1), _real(ya, "y", 2), _real(yb, "y bias", 1)
+    if xa.dtype != ya.dtype:
+        xa, ya = xa.astype(np.float64), ya.astype(np.float64)
+    if xa.shape[1] != ya.shape[1] or len(xb) != xa.shape[0] or len(yb) != ya.shape[0]:
+        raise ValueError("proportional: rows of different lengths, or biases not one per row")
+    n = len(xi)
+    if len(yi) != n or len(pivot) != n:
+        raise ValueError("proportional: one x row, one y row and one pivot per pair")
+    xi, yi = _index(xi, xa.shape[0], "proportional: xi"), _index(yi, ya.shape[0], "proportional: yi")
+    pivot = _index(pivot, xa.shape[1] + 1, "proportional: pivot")
+    out = np.empty(n, dtype=np.uint8)
+    if n:
+        exact_loops.proportional(xa, xb, xi, ya, yb, yi, pivot, out)
+    return out
+
+
+def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """Per row i of float64 matrices: is x_i = (x_i[p] / y_i[p]) · y_i EXACTLY, p = pivot[i], both pivots nonzero?
+
+    Decided without rounding (`proportional`: equal pivots → equality; pivots differing by ±2**k → exact
+    rescaling; otherwise cross products x·y[p] == y·x[p] compared as error-free (hi, lo) pairs), or as Fractions
+    when magnitudes leave the error-free range.
+    """
+    n = len(pivot)
+    if not x.shape[1]:
+        return np.zeros(n, dtype=bool)
+    idx = np.arange(n)
+    status = proportional((x[:, :-1], x[:, -1]), idx, (y[:, :-1], y[:, -1]), idx, pivot)
+    ok = status == 1
+    for i in np.flatnonzero(status == UNDECIDED):
+        n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
+        ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
+    return ok

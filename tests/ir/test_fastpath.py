@@ -1,0 +1,163 @@
+"""The compiled loops of the exact float fast path (lumpcheck/ir/exact_loops.c via lumpcheck/ir/fastpath.py), against
+Fractions: every value `aggregate` does not flag is exact, `proportional` never says yes to a near miss, and
+proportional rows always get equal keys."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lumpcheck.ir import fastpath
+
+FACTORS = [1.0, -1.0, 2.0, 0.5, -4.0, 2.0**-60, 2.0**900, 2.0**-1000, 3.0, 0.1, -1 / 3]
+POW2_PROVEN = [1.0, -1.0, 2.0, 0.5, 2.0**-925, -(2.0**896)]  # float32 products unchecked (fastpath.aggregate)
+POW2_EDGE = [1.0, 2.0**-926, 2.0**897]  # one step past it: checked
+
+
+@st.composite
+def weights(draw, dtype):
+    """Small matrices whose entries mix full significands, wide exponents (sums of 54+ bits, near misses),
+    subnormals and zeros."""
+    rows, cols = draw(st.integers(1, 9)), draw(st.integers(1, 7))
+    bits = 24 if dtype == np.float32 else 53
+    lo, hi = (-149, 100) if dtype == np.float32 else (-1074, 1000)
+    out = np.zeros((rows, cols), dtype=dtype)
+    for i in range(rows):
+        for j in range(cols):
+            kind = draw(st.integers(0, 5))
+            if kind == 0:
+                continue
+            mant = draw(st.integers(2 ** (bits - 1), 2**bits - 1)) * draw(st.sampled_from([1, -1]))
+            exp = draw(st.integers(-40, 40)) if kind < 4 else draw(st.integers(lo, hi))
+            out[i, j] = dtype(np.ldexp(float(mant), exp - bits + 1)) if kind < 5 else dtype(2.0**lo)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)), st.data())
+def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
+    """Each reduced column j sums fac·w over its terms; an unflagged entry equals the exact sum; the flag count is
+    right; rows run in groups of four, so a flagged row sits among unflagged ones (the near misses above)."""
+    n_in = w.shape[1]
+    width = data.draw(st.integers(1, n_in + 1))
+    cols = np.array([data.draw(st.integers(0, width - 1)) for _ in range(n_in)])
+    pool = data.draw(st.sampled_from([FACTORS, POW2_PROVEN, POW2_EDGE]))
+    fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
+    out = np.full((w.shape[0], width + 1), np.nan)
+    flag = np.zeros((w.shape[0], width + 1), dtype=bool)
+    nbad = fastpath.aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
+    assert nbad == int(flag.sum()) and not flag[:, width].any()
+    for s in range(w.shape[0]):
+        for j in range(width):
+            exact = sum((Fraction(float(fac[r])) * Fraction(float(w[s, r])) for r in np.flatnonzero(cols == j)),
+                        Fraction(0))
+            if not flag[s, j]:
+                assert np.isfinite(out[s, j]) and Fraction(out[s, j]) == exact
+
+
+def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
+    """Rows 0-7 (two groups of four), row 5's merged sum 2^53 + 1 rounds; row 9 (the tail) has a product that
+    underflows ((1 + 2^-52)·2^-30 times 2^-1000 is subnormal and loses bits); every other entry stays unflagged
+    and exact."""
+    w = np.ones((10, 3))
+    w[5] = [2.0**53, 1.0, 0.0]
+    w[9, 2] = (1.0 + 2.0**-52) * 2.0**-30
+    out, flag = np.empty((10, 2)), np.zeros((10, 2), dtype=bool)
+    nbad = fastpath.aggregate(w, np.array([0, 0, 1]), np.arange(3), np.array([1.0, 1.0, 2.0**-1000]), 2, out, flag)
+    assert nbad == 2 and flag[5, 0] and flag[9, 1] and flag.sum() == 2
+    assert (out[[0, 1, 2, 3, 4, 6, 7, 8, 9], 0] == 2.0).all()
+    assert (out[:9, 1][np.arange(9) != 5] == 2.0**-1000).all()
+
+
+def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
+    """float32 weights times 2^k skip the product test for -925 <= k <= 896 only: the smallest subnormal float32
+    2^-149 times 2^-925 is 2^-1074 (exact), times 2^-926 it rounds to 0; the largest float32 times 2^896 is finite,
+    times 2^897 it overflows. Past the limits the test is on and flags exactly those entries."""
+    tiny, huge = np.float32(2.0**-149), np.finfo(np.float32).max
+    w = np.array([[tiny, huge]] * 5, dtype=np.float32)
+    for k_lo, k_hi, expect in ((-925, 896, 0), (-926, 896, 5), (-925, 897, 5)):
+        out, flag = np.empty((5, 2)), np.zeros((5, 2), dtype=bool)
+        fac = np.array([2.0**k_lo, 2.0**k_hi])
+        assert fastpath.aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
+        for j in range(2):
+            exact = Fraction(float(w[0, j])) * Fraction(fac[j])
+            assert all((Fraction(float(out[s, j])) == exact) != flag[s, j] for s in range(5) if np.isfinite(out[s, j]))
+
+
+def test_aggregate_rejects_bad_arguments():
+    w = np.ones((2, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="src"):
+        fastpath.aggregate(w, np.array([0, 0, 0]), np.array([0, 1, 3]), np.ones(3), 1, np.empty((2, 1)),
+                          np.zeros((2, 1), dtype=bool))
+    with pytest.raises(ValueError, match="out"):
+        fastpath.aggregate(w, np.array([0, 0, 0]), np.arange(3), np.ones(3), 1, np.empty((2, 1), dtype=np.float32),
+                          np.zeros((2, 1), dtype=bool))
+
+
+def _fraction_row(a, b, s):
+    return [Fraction(float(v)) for v in a[s]] + [Fraction(float(b[s]))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)), st.data())
+def test_proportional_agrees_with_fractions(w, data):
+    """Pairs (x, c·x) for 2^k and other c, 1-ulp near misses of them and unrelated rows: 1 only when exactly
+    proportional at the pivot's ratio, 0 only when not; 2 (undecided) is allowed, never wrong."""
+    a = w.astype(np.float64)
+    b = np.array([data.draw(st.sampled_from([0.0, 1.5, -2.0**-30])) for _ in range(len(a))])
+    c = data.draw(st.sampled_from([1.0, -1.0, 2.0, 2.0**-40, 3.0, -0.75, 2.0**700]))
+    with np.errstate(over="ignore"):
+        ya, yb = a * c, b * c
+    if data.draw(st.booleans()):
+        i, j = data.draw(st.integers(0, len(a) - 1)), data.draw(st.integers(0, a.shape[1]))
+        if j < a.shape[1]:
+            ya[i, j] = np.nextafter(ya[i, j], np.inf)
+        else:
+            yb[i] = np.nextafter(yb[i], np.inf)
+    ya, yb = np.nan_to_num(ya), np.nan_to_num(yb)
+    idx = np.arange(len(a))
+    piv = np.array([data.draw(st.integers(0, a.shape[1])) for _ in idx])
+    status = fastpath.proportional((ya, yb), idx, (a, b), idx, piv)
+    for k in idx:
+        x, y = _fraction_row(ya, yb, k), _fraction_row(a, b, k)
+        num, den = x[piv[k]], y[piv[k]]
+        truth = num != 0 and den != 0 and all(xv * den == yv * num for xv, yv in zip(x, y))
+        assert status[k] in (0, 1, fastpath.UNDECIDED)
+        if status[k] != fastpath.UNDECIDED:
+            assert bool(status[k]) == truth
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)),
+       st.sampled_from(["any", "pos", "sign", "none"]), st.data())
+def test_row_keys_equal_for_admissibly_proportional_rows(w, mode, data):
+    """For each row x, a row c·x with c the mode divides out (any / c > 0 / ±1 / 1) gets x's key and pivot, over
+    all columns and over a sample of them."""
+    c = {"any": [-3.0, 2.0**-50, 0.1], "pos": [2.0, 0.1, 7.0], "sign": [-1.0, 1.0], "none": [1.0]}[mode]
+    c = data.draw(st.sampled_from(c))
+    a = w.astype(np.float64)
+    b = a[:, 0] * 0.5
+    ya, yb = a * c, b * c
+    ok = np.array([all(Fraction(float(u)) == Fraction(float(v)) * Fraction(c) for u, v in
+                       zip([*ya[s], yb[s]], [*a[s], b[s]])) for s in range(len(a))])  # c·x rounded nowhere
+    rows = np.arange(len(a))
+    sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
+    for cols in (None, sample):
+        kx, px = fastpath.row_keys(a, b, rows, mode, cols)
+        ky, py = fastpath.row_keys(ya, yb, rows, mode, cols)
+        assert (kx[ok] == ky[ok]).all() and (px[ok] == py[ok]).all()
+
+
+def test_row_keys_differ_for_a_one_ulp_change_and_read_float32_as_stored():
+    a = np.array([[0.1, 0.7], [0.1, np.nextafter(0.7, 1.0)]])
+    keys, piv = fastpath.row_keys(a, np.zeros(2), np.arange(2), "pos")
+    assert keys[0] != keys[1] and (piv == 0).all()
+    f = np.array([[0.0, 0.25, -3.5]], dtype=np.float32)
+    assert fastpath.row_keys(f, np.array([1.0], dtype=np.float32), np.arange(1), "any") \
+        == fastpath.row_keys(f.astype(np.float64), np.array([1.0]), np.arange(1), "any")
+    _, piv = fastpath.row_keys(np.zeros((1, 3)), np.zeros(1), np.arange(1), "any")
+    assert piv[0] == 3  # all zero: the pivot is the bias column
