@@ -258,14 +258,14 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
         _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _slopes([doc["root"]["slopes"]], ch, hidden))
         prior = [tuple(v for v in layer) for layer in bounds]
     shared = (ch, kind, eps, lower, upper, strategy, prior, hidden)
-    chunks = [(leaves[s:s + size], paths[s:s + size]) for s, size in _chunks(len(leaves), batch, pool.jobs)]
+    chunks = [(leaves[s:s + size], paths[s:s + size]) for s, size in leaf_chunks(len(leaves), batch, pool.jobs)]
     checked = pool.map(_check_chunk, shared, chunks)
     if sum(checked) != len(leaves):  # every leaf must have been re-derived: a lost chunk is never a pass
         raise PoolFailure(f"{sum(checked)} of {len(leaves)} leaves re-derived")
     return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
 
 
-def _chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
+def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
     """(start, size) of the leaf chunks: at most `batch` leaves each, of nearly equal sizes, and (with jobs > 1 and
     more than one batch of leaves) at least `jobs` of them (the processes take chunks from one queue)."""
     count = -(-n // batch)

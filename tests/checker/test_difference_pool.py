@@ -142,8 +142,40 @@ def test_chunks_cover_the_leaves_once_and_give_every_process_work():
     for n in range(0, 400, 7):
         for batch in (1, 5, 128):
             for jobs in (1, 2, 3):
-                spans = difference._chunks(n, batch, jobs)
+                spans = difference.leaf_chunks(n, batch, jobs)
                 assert [i for s, size in spans for i in range(s, s + size)] == list(range(n))
                 assert all(0 < size <= batch for _, size in spans)
                 if jobs > 1 and n > batch:  # enough chunks for every process, of nearly equal sizes
                     assert len(spans) >= jobs and max(s for _, s in spans) - min(s for _, s in spans[:-1] or spans) <= 1
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**16), st.integers(1, 12))
+def test_a_batch_gives_every_leaf_its_own_bounds(seed, n):
+    """The checker's pass over a batch (leaves grouped by their number of coordinates to re-bound, each group
+    back-substituted apart) gives each leaf the bounds it gets alone: no group's rows land on another leaf."""
+    from lumpcheck.checker.difference_bounds import build_chains
+    from lumpcheck.checker.difference_pass import hidden_pass
+
+    rng = np.random.default_rng(seed)
+    a = random_net(rng, [3, 6, 6, 6, 2])
+    b = near_copy(rng, a, "noise")
+    ch = build_chains(a, b, [[(i, i) for i in range(6)] for _ in range(3)])
+    centre = rng.uniform(-1, 1, (n, 3))
+    radius = rng.uniform(0.01, 1.5, (n, 1)) * np.ones((1, 3))  # from nearly stable to very unstable leaves
+    xl, xu = centre - radius, centre + radius
+
+    def slopes(count):
+        out = []
+        for k in range(3):
+            nP, nA, m = len(ch.P[k].b), len(ch.A[k].b), len(ch.d_a[k + 1])
+            out.append({key: np.full((count, size), np.nan) for key, size in
+                        (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))})
+        return out
+
+    together = hidden_pass(ch, xl, xu, slopes(n))[3]
+    for e in range(n):
+        alone = hidden_pass(ch, xl[e:e + 1], xu[e:e + 1], slopes(1))[3]
+        for layer_together, layer_alone in zip(together, alone):
+            for x, y in zip(layer_together, layer_alone):
+                np.testing.assert_allclose(x[e], y[0], rtol=1e-9, atol=1e-12)
