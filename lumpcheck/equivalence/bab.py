@@ -209,7 +209,9 @@ class Search:
                 found = self.step()
                 if found is not None:
                     return self._outcome("sat", found)
-        except FloatOverflow as e:  # outside a batch's bounding (which gives up on its own nodes)
+        except FloatOverflow as e:  # outside a batch's bounding (which gives up on its own nodes): the nodes being
+            # processed are not known here, so the whole box is named (an 'unknown' verdict, never 'unsat')
+            self.undecided.append(Undecided((), "all", f"float overflow while processing a batch: {e}"))
             self.give_up(self.stack, f"float overflow: {e}")
             self.stack = []
         if self.undecided:

@@ -126,3 +126,16 @@ def test_a_lost_chunk_is_recorded_and_the_master_is_unsat_only_without_regions()
 def test_an_undecided_region_needs_a_reason():
     with pytest.raises(ValueError, match="reason"):
         Undecided((), "all", "")
+
+
+def test_an_overflow_outside_the_bounding_names_the_whole_box(monkeypatch):
+    """Nodes popped for a batch and lost to an overflow while being processed cannot be named one by one: the whole
+    box is recorded as undecided, so the answer is unknown (not unsat with a hole in the split tree)."""
+    def overflow(self, *args, **kwargs):
+        raise FloatOverflow("forced by the test")
+
+    monkeypatch.setattr(bab.Search, "_process", overflow)
+    monkeypatch.setattr(bab.Search, "_attack_round", lambda self, starts, full=True: None)
+    a, b, box = _pair()
+    res = verify_pair(a, b, box, "epsilon=11/20", timeout=60, batch=1)
+    assert res.status == "unknown" and any(u.path == () for u in res.undecided), res.message
