@@ -13,12 +13,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.checker import difference
+from lumpcheck.checker import pool as checker_pool
 from lumpcheck.checker.difference import check_certificate
 from lumpcheck.checker.pool import ChunkPool, PoolFailure
 from lumpcheck.equivalence.pair import verify_pair
 
 from pair_helpers import near_copy, random_box, random_net, sampled_max_difference
 from pool_helpers import exit_on, raise_on, square
+
+METHODS = pytest.mark.parametrize("method", ["fork", "spawn"])
+
+
+@pytest.fixture
+def start(monkeypatch, method):
+    """Workers started by `method` (forked only from a single-threaded caller in real use)."""
+    monkeypatch.setattr(checker_pool, "start_method", lambda: method)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +68,9 @@ TAMPERINGS = {"none": lambda d, _: None, "epsilon": _lower_epsilon, "truncated":
               "poisoned": _poison_last_slopes, "dropped": lambda d, _: d["leaves"].pop(len(d["leaves"]) // 2)}
 
 
+@METHODS
 @pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
-def test_one_and_two_processes_give_the_same_verdict(eps_case, tampering):
+def test_one_and_two_processes_give_the_same_verdict(eps_case, tampering, start):
     """batch=1: every leaf is its own chunk, so the second process re-derives about half of them."""
     a, b, cert, true_max = eps_case
     doc = copy.deepcopy(cert)
@@ -96,20 +106,23 @@ def test_random_pairs_same_verdict_in_one_and_two_processes(seed, kind, factor):
         assert not verdicts[1]  # ε below a difference the networks reach
 
 
-def test_a_worker_that_dies_fails_the_map():
+@METHODS
+def test_a_worker_that_dies_fails_the_map(start):
     """A worker dies on a chunk (the calling process, which answers those slowly, sees it between its own chunks)."""
     with pytest.raises(PoolFailure, match="exited"):
         with ChunkPool(2) as pool:
             pool.map(exit_on, 5, [5] * 200)
 
 
-def test_a_chunk_exception_is_raised_in_the_caller():
+@METHODS
+def test_a_chunk_exception_is_raised_in_the_caller(start):
     with pytest.raises(ValueError, match="chunk 3 is malformed"):
         with ChunkPool(2) as pool:
             pool.map(raise_on, 3, list(range(8)))
 
 
-def test_the_map_answers_every_chunk_in_order():
+@METHODS
+def test_the_map_answers_every_chunk_in_order(start):
     with ChunkPool(2) as pool:
         assert pool.map(square, 1, list(range(20))) == [1 + i * i for i in range(20)]
 
@@ -179,3 +192,16 @@ def test_a_batch_gives_every_leaf_its_own_bounds(seed, n):
         for layer_together, layer_alone in zip(together, alone):
             for x, y in zip(layer_together, layer_alone):
                 np.testing.assert_allclose(x[e], y[0], rtol=1e-9, atol=1e-12)
+
+
+def test_workers_are_never_forked_from_a_caller_running_other_threads():
+    import threading
+
+    release = threading.Event()
+    helper = threading.Thread(target=release.wait, daemon=True)
+    helper.start()
+    try:
+        assert checker_pool.start_method() == "spawn"
+    finally:
+        release.set()
+        helper.join()
