@@ -121,14 +121,17 @@ def mnist_instances(nets=("256x2", "256x4")) -> list[tuple[Path, Path]]:
 def run_diff(task: dict, report=lambda out: None) -> dict:
     from lumpcheck.equivalence.pair import verify_pair
     from lumpcheck.checker.difference import check_certificate
+    from lumpcheck.checker.pool import start_method
     from lumpcheck.equivalence.mode import Mode, violated
 
     a, b, box = task["a"], task["b"], task["box"]
-    t = time.monotonic()
+    t, cpu0, kids0 = time.monotonic(), time.process_time(), _children_cpu()
     res = verify_pair(a, b, box, task["mode"], task["timeout"], workers=WORKERS, memory_mb=2048)
+    search_cpu = time.process_time() - cpu0 + _children_cpu() - kids0  # the master and its (joined) workers
     out = {"status": res.status, "seconds": time.monotonic() - t, "message": res.message[:200],
            "peak_rss_mb": res.stats.get("peak_rss_mb", 0.0), "leaves": res.stats.get("leaves", 0),
-           "nodes": res.stats.get("nodes", 0), "search_cpu_s": res.stats.get("bound_s", 0.0) + res.stats.get("attack_s", 0.0)}
+           "nodes": res.stats.get("nodes", 0), "search_cpu_s": search_cpu,
+           "search_busy_s": res.stats.get("bound_s", 0.0) + res.stats.get("attack_s", 0.0)}
     report(dict(out))  # the engine's answer, before the replay and the checker (the kill deadline is for this)
     if res.status == "sat":
         cex = res.counterexample
@@ -136,17 +139,21 @@ def run_diff(task: dict, report=lambda out: None) -> dict:
         out["witness_replays"] = bool(ok and violated(Mode.parse(task["mode"]), cex.ya, cex.yb))
     out["undecided"] = len(res.undecided)
     if res.status == "unsat":
-        t, cpu = time.monotonic(), time.process_time()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["check_start"] = start_method()
+        t, cpu0, kids0 = time.monotonic(), time.process_time(), _children_cpu()
         chk = check_certificate(res.certificate, a, b, jobs=WORKERS)  # as many processes as the search used
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out["check_s"] = time.monotonic() - t
-        out["check_cpu_s"] = (time.process_time() - cpu) + (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        out["check_cpu_s"] = time.process_time() - cpu0 + _children_cpu() - kids0
         out["check_jobs"] = WORKERS
         out["certificate_valid"] = chk.valid
         out["certificate_reason"] = "" if chk.valid else chk.reasons[0][:200]
         out["certificate_kb"] = len(json.dumps(res.certificate)) // 1024
     return out
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_today(task: dict, report=None) -> dict:
