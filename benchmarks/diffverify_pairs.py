@@ -8,7 +8,7 @@ Pairs (built here, nothing written to the zoo):
 - MNIST-FC 256x2 / 256x4 vs 10%-magnitude-pruned ('mag10') and float16-rounded ('f16') copies, top1 on the
   VNN-COMP mnistfc ε-balls.
 Engines, same instances, same machine, one at a time: 'diff' = lumpcheck.equivalence.pair.verify_pair (2 worker
-processes, hard deadline, 2 GB cap); on a subset also 'today' = lumpcheck.equivalence.engine.verify with main's
+processes, hard deadline, 2 GB cap; its certificates checked in 2 processes too); on a subset also 'today' = lumpcheck.equivalence.engine.verify with main's
 engines (falsify, difference-bound, lumping-match, monolithic: no 'differential') and a monolithic z3 query
 (lumpcheck.equivalence.encode), each in its own process, killed at the deadline + 5 s. Every 'sat' witness is
 replayed exactly, every 'unsat' certificate is re-checked by the independent checker (its time is reported
@@ -121,27 +121,39 @@ def mnist_instances(nets=("256x2", "256x4")) -> list[tuple[Path, Path]]:
 def run_diff(task: dict, report=lambda out: None) -> dict:
     from lumpcheck.equivalence.pair import verify_pair
     from lumpcheck.checker.difference import check_certificate
+    from lumpcheck.checker.pool import start_method
     from lumpcheck.equivalence.mode import Mode, violated
 
     a, b, box = task["a"], task["b"], task["box"]
-    t = time.monotonic()
-    res = verify_pair(a, b, box, task["mode"], task["timeout"], workers=2, memory_mb=2048)
+    t, cpu0, kids0 = time.monotonic(), time.process_time(), _children_cpu()
+    res = verify_pair(a, b, box, task["mode"], task["timeout"], workers=WORKERS, memory_mb=2048)
+    search_cpu = time.process_time() - cpu0 + _children_cpu() - kids0  # the master and its (joined) workers
     out = {"status": res.status, "seconds": time.monotonic() - t, "message": res.message[:200],
            "peak_rss_mb": res.stats.get("peak_rss_mb", 0.0), "leaves": res.stats.get("leaves", 0),
-           "nodes": res.stats.get("nodes", 0), "search_cpu_s": res.stats.get("bound_s", 0.0) + res.stats.get("attack_s", 0.0)}
+           "nodes": res.stats.get("nodes", 0), "search_cpu_s": search_cpu,
+           "search_busy_s": res.stats.get("bound_s", 0.0) + res.stats.get("attack_s", 0.0)}
     report(dict(out))  # the engine's answer, before the replay and the checker (the kill deadline is for this)
     if res.status == "sat":
         cex = res.counterexample
         ok = box.contains(cex.x) and tuple(evaluate(a, cex.x)) == cex.ya and tuple(evaluate(b, cex.x)) == cex.yb
         out["witness_replays"] = bool(ok and violated(Mode.parse(task["mode"]), cex.ya, cex.yb))
+    out["undecided"] = len(res.undecided)
     if res.status == "unsat":
-        t = time.monotonic()
-        chk = check_certificate(res.certificate, a, b)
+        out["check_start"] = start_method()
+        t, cpu0, kids0 = time.monotonic(), time.process_time(), _children_cpu()
+        chk = check_certificate(res.certificate, a, b, jobs=WORKERS)  # as many processes as the search used
         out["check_s"] = time.monotonic() - t
+        out["check_cpu_s"] = time.process_time() - cpu0 + _children_cpu() - kids0
+        out["check_jobs"] = WORKERS
         out["certificate_valid"] = chk.valid
         out["certificate_reason"] = "" if chk.valid else chk.reasons[0][:200]
         out["certificate_kb"] = len(json.dumps(res.certificate)) // 1024
     return out
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_today(task: dict, report=None) -> dict:
@@ -169,6 +181,9 @@ def run_z3(task: dict, report=None) -> dict:
 
 
 ENGINES = {"diff": run_diff, "today": run_today, "z3": run_z3}
+WORKERS = 2
+"""Processes of the differential search (verify_pair's workers) and of its certificate's check (check_certificate's
+jobs): the same number, so that the checker's wall time compares with the search's."""
 CHECK_SECONDS = 600.0
 """The most time the witness replay and the certificate check get after the engine answered (not counted in
 wall_s: before this split, a check still running at the deadline + 5 s made an unsat answered in time look like a
@@ -265,7 +280,7 @@ def summarise(rows: list[dict]) -> str:
         med = float(np.median([r.get("seconds", r["wall_s"]) for r in sel]))
         rss = max(max(r.get("peak_rss_mb", 0), r.get("child_maxrss_mb", 0) + r.get("grandchildren_maxrss_mb", 0)) for r in sel)
         checked = [r for r in sel if "check_s" in r]
-        ratio = (sum(r["check_s"] for r in checked) / max(sum(r.get("search_cpu_s", 0) for r in checked), 1e-9)) if checked else float("nan")
+        ratio = (sum(r.get("check_cpu_s", r["check_s"]) for r in checked) / max(sum(r.get("search_cpu_s", 0) for r in checked), 1e-9)) if checked else float("nan")
         wall = (sum(r["check_s"] for r in checked) / max(sum(r["seconds"] for r in checked), 1e-9)) if checked else float("nan")
         lines.append(f"| {family} | {mode} | {engine} | {len(sel)} | {dec} ({100 * dec / len(sel):.0f}%) | {st.count('sat')} | "
                      f"{st.count('unsat')} | {st.count('timeout') + st.count('unknown')} | {st.count('error')} | {med:.1f} | "
@@ -306,8 +321,10 @@ def main() -> None:
                 key = (task["family"], task["net"], task["prop"], task["variant"], task["mode"], engine)
                 if key in done:
                     continue
+                load = os.getloadavg()[0]
                 res = run_engine(engine, task)
                 row = {k: task[k] for k in ("family", "net", "prop", "variant", "mode")} | {"engine": engine} | res
+                row["load_before"], row["load_after"] = load, os.getloadavg()[0]
                 rows.append(row)
                 out.write(json.dumps(row) + "\n")
                 out.flush()

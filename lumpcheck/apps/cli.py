@@ -344,8 +344,11 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
 @click.argument("reduced", type=click.Path(dir_okay=False))
 @arch_option(of="ORIGINAL")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes re-deriving the leaves of a differential certificate (e.g. as many as `verify --jobs` "
+                   "used); the verdict does not depend on it.")
 @user_errors
-def check(certificate, original, reduced, arch, as_json) -> None:
+def check(certificate, original, reduced, arch, as_json, jobs) -> None:
     """Independently re-check a certificate against the two model files.
 
     Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
@@ -366,7 +369,7 @@ def check(certificate, original, reduced, arch, as_json) -> None:
       lumpcheck check cert.json model.onnx small.onnx
       lumpcheck check pair-cert.json model.onnx pruned.onnx
     """
-    result = run_check(certificate, original, reduced, original_arch=arch_list(arch))
+    result = run_check(certificate, original, reduced, original_arch=arch_list(arch), jobs=jobs)
     if as_json:
         scope = None if result.scope is None else result.scope.to_dict()
         click.echo(json.dumps({"valid": result.valid, "scope": scope, "reasons": result.reasons}, indent=2))

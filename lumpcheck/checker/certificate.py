@@ -18,12 +18,14 @@ from .strict import StrictVerifier
 
 
 def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | Path,
-          solver_check: str = "auto", timeout_ms: int = 60_000, original_arch: list[str] | None = None) -> CheckResult:
+          solver_check: str = "auto", timeout_ms: int = 60_000, original_arch: list[str] | None = None,
+          jobs: int = 1) -> CheckResult:
     """Verify a certificate against the two model files; CheckResult(valid, reasons).
 
     `solver_check`: z3 re-checks all neurons' identities, none, or (auto) a sample within strict.Z3_TERM_BUDGET
     (0: none); exact algebra always checks everything, z3 the activation lemmas. A missing or unreadable model file raises LumpcheckError.
     `original_arch`: the activation after each Linear when the original is a PyTorch state_dict.
+    `jobs`: processes that re-derive a differential certificate's leaves (the same verdict for any number).
     """
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be all, auto or none, not {solver_check!r}")
@@ -37,7 +39,8 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT:  # a graph (CNN/ResNet) channel reduction
         return check_graph(doc, original_path, reduced_path)
     if isinstance(doc, dict) and doc.get("format") == DIFF_FORMAT:  # `verify --certify`: models A and B, no hashes
-        return check_certificate(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch))
+        return check_certificate(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch),
+                                 jobs=jobs)
     if isinstance(doc, dict) and doc.get("format") == DOMAIN_FORMAT:  # `verify --certify` by domain-match: A and B
         return check_domain_match(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch),
                                   solver_check, timeout_ms)

@@ -34,6 +34,7 @@ from .confidence import log_odds_proved
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
 
 BATCH = 128
@@ -48,31 +49,38 @@ class Invalid(Exception):
     """The certificate is malformed or does not prove its claim."""
 
 
-def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH) -> CheckResult:
-    """Re-check a differential certificate against the networks a and b.
+def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: int = BATCH, jobs: int = 1) -> CheckResult:
+    """Re-check a differential certificate against the networks a and b, its leaves in `jobs` processes.
 
     A claim with a "models" entry is about the models a and b (normalisation and clipping included) on the
     models' box it records: the checker rebuilds their comparison form with ir.semantics.compare (property (C):
     the plain chains agree on the plain box iff the models agree on the models' box) and requires the claim's
-    box to be exactly that plain box. Without it, the claim is about the bare networks a and b on its box."""
+    box to be exactly that plain box. Without it, the claim is about the bare networks a and b on its box.
+    The leaves are independent: with jobs > 1 chunks of them are re-derived in worker processes (checker/pool.py,
+    one BLAS thread each); the verdict is the same, and a worker that dies or a chunk that does not come back
+    makes the result invalid ("not checked"), never valid."""
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-        return _check_document(doc, a, b, batch)
+        return _check_document(doc, a, b, batch, jobs)
 
 
-def _check_document(doc: dict | str | Path, a: Network, b: Network, batch: int) -> CheckResult:
+def _check_document(doc: dict | str | Path, a: Network, b: Network, batch: int, jobs: int = 1) -> CheckResult:
     try:
         if not isinstance(doc, dict):
             doc = json.loads(Path(doc).read_text(encoding="utf-8"))
-        models = doc["claim"].get("models")
-        if models is None:
-            return CheckResult(True, [], _check(doc, a, b, batch))
-        comparison = _comparison(models, doc["claim"]["box"], a, b)
-        scope = _check(doc, comparison.a, comparison.b, batch)
+        many = isinstance(doc.get("leaves"), list) and len(doc["leaves"]) > batch
+        with ChunkPool(jobs if many else 1) as pool:  # workers start now: they import while the claim is read
+            models = doc["claim"].get("models")
+            if models is None:
+                return CheckResult(True, [], _check(doc, a, b, batch, pool))
+            comparison = _comparison(models, doc["claim"]["box"], a, b)
+            scope = _check(doc, comparison.a, comparison.b, batch, pool)
         box = comparison.model_box
         return CheckResult(True, [], replace(scope, lower=None if box is None else box.lower,
                                              upper=None if box is None else box.upper, semantics="model"))
     except Invalid as e:
         return CheckResult(False, [str(e)])
+    except PoolFailure as e:
+        return CheckResult(False, [f"not checked: {e}"])
     except (ValueError, KeyError, TypeError, IndexError, struct.error, ArithmeticError) as e:
         return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"])
 
@@ -231,7 +239,7 @@ def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
 # ---------------------------------------------------------------- leaves
 
 
-def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
+def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Scope:
     check_float_environment()
     (kind, eps), lower, upper = _claim(doc, a, b)
     strategy = doc["strategy"]
@@ -260,11 +268,31 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
         xl, xu = _float_box(lower, upper)
         _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _slopes([doc["root"]["slopes"]], ch, hidden))
         prior = [tuple(v for v in layer) for layer in bounds]
-    for start in range(0, len(leaves), batch):
-        chunk = list(range(start, min(start + batch, len(leaves))))
-        _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
+    shared = (ch, kind, eps, lower, upper, strategy, prior, hidden)
+    chunks = [(leaves[s:s + size], paths[s:s + size]) for s, size in leaf_chunks(len(leaves), batch, pool.jobs)]
+    checked = pool.map(_check_chunk, shared, chunks)
+    if sum(checked) != len(leaves):  # every leaf must have been re-derived: a lost chunk is never a pass
+        raise PoolFailure(f"{sum(checked)} of {len(leaves)} leaves re-derived")
     mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
     return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
+
+
+def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
+    """(start, size) of the leaf chunks: at most `batch` leaves each, of nearly equal sizes, and (with jobs > 1 and
+    more than one batch of leaves) at least `jobs` of them (the processes take chunks from one queue)."""
+    count = -(-n // batch)
+    if jobs > 1 and n > batch:
+        count = -(-count // jobs) * jobs
+    size = -(-n // max(count, 1))
+    return [(s, min(size, n - s)) for s in range(0, n, size)] if n else []
+
+
+def _check_chunk(shared: tuple, chunk: tuple) -> int:
+    """Re-derive one chunk of leaves (Invalid when one does not prove its part); the number of leaves checked."""
+    ch, kind, eps, lower, upper, strategy, prior, hidden = shared
+    leaves, paths = chunk
+    _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden)
+    return len(leaves)
 
 
 def _float_box(lower, upper):

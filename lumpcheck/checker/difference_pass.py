@@ -26,6 +26,9 @@ from .difference_bounds import (
 
 FOLD = 1e-290
 REFINE_MARGIN = 1e-9
+REFINE_GROUPS = 4
+"""Groups of leaves (by their number of coordinates to re-bound) back-substituted separately: fewer padded rows.
+ACAS 5_4 prop_1 mag10 ε=0.05 (698 leaves): 48% of the rows were padding with one group."""
 
 
 def _mag(lo, hi):
@@ -131,6 +134,15 @@ class _Chain:
         const = sum_up(const, up(g * (len(l.b) * U52)), up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY))[:, None])
         return self.bound(k, C, const)
 
+    def subset(self, leaves):
+        """The chain restricted to some of its leaves (what select and bound use)."""
+        c = object.__new__(_Chain)
+        c.L, c.xl, c.xu, c.n = self.L, self.xl[leaves], self.xu[leaves], len(leaves)
+        c.res = [None if r is None else r[leaves] for r in self.res]
+        c.tiny = [t[leaves] for t in self.tiny]
+        c.steps = [tuple(x if i in (1, 7) else x[:, leaves] for i, x in enumerate(step)) for step in self.steps]
+        return c
+
     def select(self, k, idx, sign):
         l = self.L[k]
         C = np.ascontiguousarray((l.W[idx] * sign[:, :, None]).transpose(2, 0, 1))
@@ -152,18 +164,23 @@ def _near_unstable(lo, hi, alo, ahi):
 
 
 def _refine(chain, k, mask, lo, hi, offset):
+    """Tighten lo/hi at the masked coordinates by back-substitution (rows padded to the most coordinates a leaf
+    has: leaves are grouped by their count first, so that few padded rows are computed)."""
     count = mask.sum(axis=1)
-    w = int(count.max(initial=0))
-    if w == 0:
-        return
-    order = np.argsort(~mask, axis=1, kind="stable")[:, :w]
-    valid = np.arange(w)[None, :] < count[:, None]
-    sign = valid.astype(float)
-    up = chain.select(k, np.hstack([order, order]) + offset, np.hstack([sign, -sign]))
-    r = np.broadcast_to(np.arange(len(mask))[:, None], order.shape)[valid]
-    c = order[valid]
-    hi[r, c] = np.minimum(hi[r, c], up[:, :w][valid])
-    lo[r, c] = np.maximum(lo[r, c], -up[:, w:][valid])
+    by_count = np.argsort(count, kind="stable")
+    for group in np.array_split(by_count, min(REFINE_GROUPS, len(count))):
+        w = int(count[group].max(initial=0))
+        if w == 0:
+            continue
+        sub = chain.subset(group)  # the group's leaves, in the group's order (rows below follow it)
+        order = np.argsort(~mask[group], axis=1, kind="stable")[:, :w]
+        valid = np.arange(w)[None, :] < count[group][:, None]
+        sign = valid.astype(float)
+        bound = sub.select(k, np.hstack([order, order]) + offset, np.hstack([sign, -sign]))
+        r = np.broadcast_to(group[:, None], order.shape)[valid]
+        c = order[valid]
+        hi[r, c] = np.minimum(hi[r, c], bound[:, :w][valid])
+        lo[r, c] = np.maximum(lo[r, c], -bound[:, w:][valid])
 
 
 def _intersect(ch: Chains, k, plo, phi, alo, ahi):

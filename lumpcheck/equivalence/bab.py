@@ -24,6 +24,7 @@ from .alpha_nodes import close_with_optimised_slopes, select
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
+from .undecided import Undecided, summarise_undecided
 
 INPUT_SPLIT_MAX_DIM = 12
 """Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
@@ -36,6 +37,7 @@ LOOKAHEAD_ROUNDS = 4
 the whole box) is this many times smaller than another input's."""
 ATTACK_SHARE = 0.2
 """Periodic falsification rounds run while they have used less than this share of the search's time."""
+CANNOT_SPLIT = "cannot be split further (no input interval or unstable neuron left to split) and not closed"
 FRONTIER_CAP = 200_000
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 ALPHA_ROOT_STEPS = 30
@@ -75,7 +77,10 @@ class Node:
 
 @dataclass
 class SearchOutcome:
-    """What a search did: a verdict ('unsat', 'sat', 'unknown', 'timeout'), evidence, and counters."""
+    """What a search did: a verdict ('unsat', 'sat', 'unknown', 'timeout'), evidence, and counters.
+
+    'unknown' means the search ran out of open nodes with some regions given up on (`undecided`); the regions it
+    did not reach are `open_nodes` (timeout, or a task's slice ending)."""
 
     status: str
     counterexample: Counterexample | None = None
@@ -84,6 +89,7 @@ class SearchOutcome:
     open_nodes: list[Node] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     reason: str = ""
+    undecided: list[Undecided] = field(default_factory=list)
 
 
 @dataclass
@@ -178,7 +184,7 @@ class Search:
         self.root: BatchBounds | None = None
         self.root_slopes: tuple | None = None
         self.root_class: int | None = None
-        self.stuck = 0
+        self.undecided: list[Undecided] = []
 
     def run(self) -> SearchOutcome:
         try:
@@ -197,15 +203,24 @@ class Search:
                         return self._outcome("sat", found)
                     continue
                 if len(self.stack) > FRONTIER_CAP:
-                    return self._outcome("unknown", reason=f"more than {FRONTIER_CAP} open nodes (memory cap)")
+                    self.give_up(self.stack, f"more than {FRONTIER_CAP} open nodes (memory cap)")
+                    self.stack = []
+                    break
                 found = self.step()
                 if found is not None:
                     return self._outcome("sat", found)
-        except FloatOverflow as e:
-            return self._outcome("unknown", reason=f"float overflow in the bounds: {e}")
-        if self.stuck:
-            return self._outcome("unknown", reason=f"{self.stuck} nodes could not be split further")
+        except FloatOverflow as e:  # outside a batch's bounding (which gives up on its own nodes): the nodes being
+            # processed are not known here, so the whole box is named (an 'unknown' verdict, never 'unsat')
+            self.undecided.append(Undecided((), "all", f"float overflow while processing a batch: {e}"))
+            self.give_up(self.stack, f"float overflow: {e}")
+            self.stack = []
+        if self.undecided:
+            return self._outcome("unknown", reason=summarise_undecided(self.undecided))
         return self._outcome("unsat")
+
+    def give_up(self, nodes: list[Node], reason: str) -> None:
+        """Record nodes the search will not decide (the verdict can then be 'sat' or 'unknown', never 'unsat')."""
+        self.undecided.extend(Undecided(n.path, n.part, reason) for n in nodes)
 
     def _no_certificate_possible(self) -> bool:
         """ReLU splitting of a classification mode proves one class c (the centre's) for both networks on the
@@ -224,7 +239,9 @@ class Search:
     def _outcome(self, status: str, cex: Counterexample | None = None, reason: str = "") -> SearchOutcome:
         self.stats["leaves"] = len(self.leaves)
         self.stats["replays"] = self.searcher.replays
-        return SearchOutcome(status, cex, self.leaves, self.root_slopes, self.stack, dict(self.stats), reason)
+        self.stats["undecided"] = len(self.undecided)
+        return SearchOutcome(status, cex, self.leaves, self.root_slopes, self.stack, dict(self.stats), reason,
+                             self.undecided)
 
     # ------------------------------------------------------------ batches
 
@@ -234,8 +251,13 @@ class Search:
         while self.stack and len(batch) < self.p.batch and self.stack[-1].part == part:
             batch.append(self.stack.pop())
         t = time.monotonic()
-        res, classes = self._bound(batch, part)
-        self.stats["bound_s"] += time.monotonic() - t
+        try:
+            res, classes = self._bound(batch, part)
+        except FloatOverflow as e:
+            self.give_up(batch, f"float overflow in the bounds: {e}")
+            return None
+        finally:
+            self.stats["bound_s"] += time.monotonic() - t
         self.stats["batches"] += 1
         candidates: list[np.ndarray] = []
         requests = self._process(batch, res, classes, part, candidates)
@@ -250,7 +272,7 @@ class Search:
         for node, dims in requests:  # look-ahead budget used up: plain split on the sensitivity choice
             kids = self._children(node, dims[0])
             if kids is None:
-                self.stuck += 1
+                self.give_up([node], CANNOT_SPLIT)
             else:
                 self.stack.extend(kids)
         if candidates:
@@ -362,19 +384,24 @@ class Search:
             options.append([(d, kids) for d, kids in pairs if kids is not None])
         flat = [kid for opts in options for _, kids in opts for kid in kids]
         if not flat:
-            self.stuck += len(requests)
+            self.give_up([node for node, _ in requests], CANNOT_SPLIT)
             return []
         t = time.monotonic()
-        res, classes = self._bound(flat, part)
-        self.stats["bound_s"] += time.monotonic() - t
+        try:
+            res, classes = self._bound(flat, part)
+        except FloatOverflow as e:
+            self.give_up([node for node, _ in requests], f"float overflow in the bounds: {e}")
+            return []
+        finally:
+            self.stats["bound_s"] += time.monotonic() - t
         self.stats["lookahead_nodes"] = self.stats.get("lookahead_nodes", 0) + len(flat)
         gaps = self.p_objective(classes, part).gaps(res.uppers)
         excess = np.where(res.closed, 0.0, np.clip(gaps.max(axis=1), 0, None) + 1e-300)
         keep, kept = [], []
         i = 0
-        for opts in options:
+        for (node, _), opts in zip(requests, options):
             if not opts:
-                self.stuck += 1
+                self.give_up([node], CANNOT_SPLIT)
                 continue
             scored = []
             for _, kids in opts:
@@ -405,7 +432,7 @@ class Search:
             if node.lo[d] < m < node.hi[d]:
                 break
         else:
-            self.stuck += 1
+            self.give_up([node], CANNOT_SPLIT)
             return
         left_hi, right_lo = node.hi.copy(), node.lo.copy()
         left_hi[d], right_lo[d] = m, m
@@ -427,7 +454,7 @@ class Search:
         fixed = {(n, l, i) for n, l, i, _ in node.path}
         choice = relu_choice(self.p.coupling, res, failing, e, fixed, None if node.part == "all" else node.part)
         if choice is None:
-            self.stuck += 1
+            self.give_up([node], CANNOT_SPLIT)
             return
         net, layer, neuron = choice
         for phase in (-1, 1):

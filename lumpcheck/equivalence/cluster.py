@@ -8,7 +8,8 @@ it received (pair.py), exactly as with local worker processes. Deadline: a task'
 its own slice length and the shared deadline (wall-clock time, so machines need roughly synchronised clocks);
 the master stops waiting at its own monotonic deadline whatever the tasks do, cancels them and answers timeout.
 Memory: the master's resident memory counts against the cap; the cluster's workers are limited by their own
-`--memory-limit` (a worker its nanny restarts makes the search answer unknown).
+`--memory-limit` (a task that runs out of memory gives its region up, recorded as undecided, and the search goes
+on: 'sat' if a counterexample is found elsewhere, else 'unknown'; a lost worker is an error).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..errors import LumpcheckError
-from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
-from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, absorb, finish, rss_mb
+from .bab import Node, Problem, Search, SearchOutcome, root_nodes
+from .undecided import Undecided
+from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, Master, rss_mb
 
 CONNECT_SECONDS = 10.0
 """The longest the connection to the scheduler may take (less when the deadline is nearer)."""
@@ -70,7 +72,8 @@ def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall
             search.adopt_root(_ROOTS[token])
         outcome = search.run()
     except MemoryError:
-        return SearchOutcome("unknown", reason="a cluster worker ran out of memory")
+        reason = "a cluster worker ran out of memory on this region"
+        return SearchOutcome("unknown", reason=reason, undecided=[Undecided(n.path, n.part, reason) for n in nodes])
     state = search.root_state()
     if state is not None and token not in _ROOTS:
         while len(_ROOTS) >= _ROOTS_KEPT:
@@ -88,22 +91,20 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
     deadline_wall = time.time() + (limits.deadline - time.monotonic())
     slots = max(1, sum(client.nthreads().values()))
     shared = client.scatter(problem, broadcast=True, hash=False)
-    frontier: list[Node] = root_nodes(problem)
-    leaves: list[Leaf] = []
-    stats: dict = {"workers": slots, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0, "cluster": client.scheduler.address}
-    running: set = set()
-    root_slopes = None
+    m = Master(root_nodes(problem), {"workers": slots, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0,
+                                     "cluster": client.scheduler.address})
+    running: dict = {}  # future -> its chunk
     try:
         while True:
             now = time.monotonic()
             if now >= limits.deadline:
-                return finish("timeout", leaves, root_slopes, stats, "deadline reached")
-            stats["peak_rss_mb"] = max(stats["peak_rss_mb"], rss_mb(os.getpid()))
-            if stats["peak_rss_mb"] > limits.memory_mb:
-                return finish("unknown", leaves, root_slopes, stats, f"memory cap of {limits.memory_mb} MB reached")
-            _submit(client, shared, frontier, running, slots, stats, deadline_wall, token)
-            if not frontier and not running:
-                return finish("unsat", leaves, root_slopes, stats, "")
+                return m.finish("timeout", "deadline reached", running.values())
+            m.stats["peak_rss_mb"] = max(m.stats["peak_rss_mb"], rss_mb(os.getpid()))
+            if m.stats["peak_rss_mb"] > limits.memory_mb:
+                return m.finish("unknown", f"memory cap of {limits.memory_mb} MB reached", running.values())
+            _submit(client, shared, m, running, slots, deadline_wall, token)
+            if not m.frontier and not running:
+                return m.closed()
             try:  # dask's wait raises TimeoutError when nothing finished in time (concurrent.futures' does not)
                 wait(list(running), timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)),
                      return_when=FIRST_COMPLETED)
@@ -111,36 +112,36 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
                 pass
             done = [fut for fut in running if fut.done()]
             for fut in done:
-                running.discard(fut)
+                chunk = running.pop(fut)
                 try:
                     outcome: SearchOutcome = fut.result()
                 except Exception as e:  # noqa: BLE001 - a lost worker or a task's failure: reported, never a verdict
-                    return finish("error", leaves, root_slopes, stats, f"a cluster task failed: {type(e).__name__}: {e}")
-                final, root_slopes = absorb(outcome, stats, leaves, frontier, root_slopes)
+                    running[fut] = chunk  # still open: recorded as such
+                    return m.finish("error", f"a cluster task failed: {type(e).__name__}: {e}", running.values())
+                final = m.absorb(outcome)
                 if final is not None:
                     return final
             if on_progress is not None and done:
-                on_progress(len(leaves), len(frontier))
+                on_progress(len(m.leaves), len(m.frontier))
     finally:
         for fut in running:
             fut.cancel()
         shared.release()
 
 
-def _submit(client, shared, frontier: list[Node], running: set, slots: int, stats: dict, deadline_wall: float,
-            token: str) -> None:
+def _submit(client, shared, m: Master, running: dict, slots: int, deadline_wall: float, token: str) -> None:
     """Give every free slot a chunk of the open nodes (deepest first, an equal share), slices growing as in
     parallel.py so that the first splits spread over the cluster quickly."""
     free = slots - len(running)
-    if not frontier or free <= 0:
+    if not m.frontier or free <= 0:
         return
-    share = max(1, len(frontier) // free)
-    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (stats["tasks"] // slots))
+    share = max(1, len(m.frontier) // free)
+    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (m.stats["tasks"] // slots))
     for _ in range(free):
-        if not frontier:
+        if not m.frontier:
             break
-        chunk = [frontier.pop() for _ in range(min(share, len(frontier)))]
-        first = stats["tasks"] < slots
-        running.add(client.submit(run_chunk, shared, chunk, slice_s, deadline_wall, first, stats["tasks"], token,
-                                  pure=False))
-        stats["tasks"] += 1
+        chunk = [m.frontier.pop() for _ in range(min(share, len(m.frontier)))]
+        first = m.stats["tasks"] < slots
+        fut = client.submit(run_chunk, shared, chunk, slice_s, deadline_wall, first, m.stats["tasks"], token, pure=False)
+        running[fut] = chunk
+        m.stats["tasks"] += 1

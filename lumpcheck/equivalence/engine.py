@@ -46,6 +46,8 @@ ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "diff
 FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
 FALSIFY_CAP = 5.0  # ... and at most this many seconds
 MATCH_Z3_TERMS = 20_000
+UNDECIDED_NOTED = 3
+"""How many of the differential search's undecided regions a verdict's notes name (all are in DiffResult)."""
 """lumping-match: z3 re-checks a sample of this many weight terms per side (exact algebra proves every obligation)."""
 SMALL_PAIR = 100  # at most this many hidden neurons in both networks together: the monolithic z3 query is viable ...
 DIFFERENTIAL_SHARE = 0.5  # ... so the differential search leaves it at least this share of the remaining time
@@ -293,7 +295,9 @@ def _differential(run: _Run) -> VerifyResult | None:
         cert["claim"]["models"] = {"domain": None if model_box is None else {
             "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}
         return run.result(Verdict.UNSAT, "differential", res.message, certificate=cert)
-    run.note(f"differential: {res.status} ({res.message})")
+    regions = res.to_dict()["undecided"][:UNDECIDED_NOTED]
+    where = "; undecided regions (part, split path): " + ", ".join(f"{u['part']} {u['path']}" for u in regions) if regions else ""
+    run.note(f"differential: {res.status} ({res.message}){where}")
     return None
 
 

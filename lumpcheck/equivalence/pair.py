@@ -3,7 +3,9 @@
 One hard wall-clock deadline covers the whole call (pairing and encoding included). Verdicts as in
 VNN-COMP: 'unsat' (no counterexample exists: equivalent), 'sat' (an exactly replayed counterexample),
 'unknown', 'timeout', 'error'. 'unsat' comes only from closed branch-and-bound leaves whose bounds are
-sound by construction; the certificate lets `lumpcheck.checker.difference.check_certificate` re-derive every leaf independently.
+sound by construction; a region the search gives up on (cannot be split further, float overflow, a worker out of
+memory) does not stop the others: the answer is 'sat' if a counterexample is found anywhere, else 'unknown' with
+every such region and its reason in `undecided` (never 'unsat' while one is open); the certificate lets `lumpcheck.checker.difference.check_certificate` re-derive every leaf independently.
 """
 
 from __future__ import annotations
@@ -19,15 +21,20 @@ from ..ir.exact import fraction_str
 from ..ir.network import Network
 from ..solver.verdict import Verdict
 from .bab import Problem, Search, SearchOutcome
+from .undecided import Undecided
 from .cluster import cluster_search
 from .mode import TOP1, Mode
-from .pair_certificate import build_certificate
+from .pair_certificate import build_certificate, path_json
 from .pair_falsify import Counterexample
 from .parallel import Limits, parallel_search
+
+UNDECIDED_LISTED = 1000
+"""At most this many undecided regions in `to_dict` (their number is in stats['undecided'])."""
 
 DELTA_SHARE = 0.6
 """delta-top1 with ReLU splitting: its own search gets this share of the time; if undecided, a top1 search (which
 proves each network's decision in its own tree, with optimised slopes) gets the rest, as top1 implies delta-top1."""
+
 
 @dataclass
 class DiffResult:
@@ -40,6 +47,7 @@ class DiffResult:
     certificate: dict | None = None
     stats: dict = field(default_factory=dict)
     seconds: float = 0.0
+    undecided: tuple[Undecided, ...] = ()
 
     def __post_init__(self) -> None:
         self.status = Verdict(self.status)  # ValueError naming the value for an unknown verdict
@@ -56,6 +64,8 @@ class DiffResult:
             "output_b": None if cex is None else [fraction_str(v) for v in cex.yb],
             "seconds": round(self.seconds, 6),
             "stats": {k: v for k, v in self.stats.items() if isinstance(v, (int, float, str, bool))},
+            "undecided": [{"part": u.part, "path": path_json(u.path), "reason": u.reason}
+                          for u in self.undecided[:UNDECIDED_LISTED]],
         }
 
 
@@ -134,7 +144,11 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: boo
     if outcome.status == "sat":
         return DiffResult("sat", mode, "counterexample replayed exactly", outcome.counterexample, stats=stats, seconds=seconds)
     if outcome.status != "unsat":
-        return DiffResult(outcome.status, mode, outcome.reason, stats=stats, seconds=seconds)
+        return DiffResult(outcome.status, mode, outcome.reason, stats=stats, seconds=seconds,
+                          undecided=tuple(outcome.undecided))
+    if outcome.undecided:  # internal invariant: a search with a region given up on never answers unsat
+        return DiffResult("error", mode, "internal error: unsat with undecided regions", stats=stats, seconds=seconds,
+                          undecided=tuple(outcome.undecided))
     gaps = _uncovered(problem, outcome)
     if gaps:  # internal invariant: the closed leaves of each claim part tile the box (weights 2^-depth sum to 1)
         return DiffResult("error", mode, f"internal error: leaves do not cover the box ({gaps})", stats=stats,

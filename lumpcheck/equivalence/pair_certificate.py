@@ -55,7 +55,8 @@ def encode_slopes(records: tuple) -> str:
     return base64.b64encode(b"".join(parts)).decode("ascii")
 
 
-def _path(path: tuple) -> list:
+def path_json(path: tuple) -> list:
+    """A split path as the certificate (and a verdict's undecided regions) write it."""
     out = []
     for entry in path:
         if entry[0] == "x":
@@ -66,7 +67,7 @@ def _path(path: tuple) -> list:
 
 
 def _leaf(leaf: Leaf) -> dict:
-    return {"path": _path(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
+    return {"path": path_json(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
             "slopes": encode_slopes(leaf.slopes)}
 
 

@@ -1,10 +1,14 @@
 """Process parallelism for the branch and bound: worker processes, one hard deadline, a memory cap.
 
 The master keeps the open nodes and hands each idle worker a chunk; a worker runs the sequential search
-(bab.Search) on its chunk for a time slice and returns its closed leaves, its remaining open nodes and any
-exactly replayed counterexample. The master stops everything at the deadline (workers are terminated, so
-the deadline holds even inside a long numpy call) or when the workers' resident memory exceeds the cap.
-Workers use one BLAS thread each and an address-space limit as a second line of defence.
+(bab.Search) on its chunk for a time slice and returns its closed leaves, its remaining open nodes, the regions
+it gave up on (bab.Undecided: a node that cannot be split further, a float overflow) and any exactly replayed
+counterexample. A region given up on (or a chunk lost to a worker's MemoryError) is recorded and the search goes
+on with the others: a counterexample found later still answers 'sat'; when nothing is left open the answer is
+'unknown' with those regions, never 'unsat'. The master stops everything at the deadline (workers are
+terminated, so the deadline holds even inside a long numpy call) or when the workers' resident memory exceeds the
+cap (then 'unknown' at once). Workers use one BLAS thread each and an address-space limit as a second line of
+defence.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
+from .undecided import Undecided, summarise_undecided
 
 SLICE_SECONDS = 2.0
 POLL_SECONDS = 0.2
@@ -87,60 +92,60 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
         p.start()
     for t in tasks:
         t.cancel_join_thread()  # never block interpreter exit on undelivered tasks of a dead worker
-    frontier: list[Node] = root_nodes(problem)
-    leaves: list[Leaf] = []
-    stats: dict = {"workers": limits.workers, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0}
+    m = Master(root_nodes(problem), {"workers": limits.workers, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0})
     idle = set(range(limits.workers))
-    root_slopes = None
+    inflight: dict[int, list[Node]] = {}
     try:
         while True:
             now = time.monotonic()
             if now >= limits.deadline:
-                return finish("timeout", leaves, root_slopes, stats, "deadline reached")
+                return m.finish("timeout", "deadline reached", inflight.values())
             total = rss_mb(os.getpid()) + sum(rss_mb(p.pid) for p in procs if p.pid)
-            stats["peak_rss_mb"] = max(stats["peak_rss_mb"], total)
+            m.stats["peak_rss_mb"] = max(m.stats["peak_rss_mb"], total)
             if total > limits.memory_mb:
-                return finish("unknown", leaves, root_slopes, stats, f"memory cap of {limits.memory_mb} MB reached")
-            _dispatch(frontier, idle, tasks, stats)
-            if not frontier and len(idle) == limits.workers:
-                return finish("unsat", leaves, root_slopes, stats, "")
+                return m.finish("unknown", f"memory cap of {limits.memory_mb} MB reached", inflight.values())
+            _dispatch(m, idle, tasks, inflight)
+            if not m.frontier and len(idle) == limits.workers:
+                return m.closed()
             try:
                 kind, wid, payload = results.get(timeout=min(POLL_SECONDS, max(limits.deadline - now, 0.01)))
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive()]
                 if dead:
-                    return finish("error", leaves, root_slopes, stats,
-                                   f"a worker process exited (code {dead[0].exitcode}); with the spawn start method the "
-                                   "calling script needs an `if __name__ == '__main__':` guard")
+                    return m.finish("error", f"a worker process exited (code {dead[0].exitcode}); with the spawn start "
+                                    "method the calling script needs an `if __name__ == '__main__':` guard")
                 continue
             idle.add(wid)
-            if kind == "memory":
-                return finish("unknown", leaves, root_slopes, stats, "a worker ran out of memory")
+            chunk = inflight.pop(wid, [])
+            if kind == "memory":  # that chunk is lost; the others go on
+                m.give_up(chunk, "a worker ran out of memory on this region")
+                continue
             if kind == "error":
-                return finish("error", leaves, root_slopes, stats, f"worker {wid} failed: {payload}")
-            final, root_slopes = absorb(payload, stats, leaves, frontier, root_slopes)
+                return m.finish("error", f"worker {wid} failed: {payload}", inflight.values())
+            final = m.absorb(payload)
             if final is not None:
                 return final
             if on_progress is not None:
-                on_progress(len(leaves), len(frontier))
+                on_progress(len(m.leaves), len(m.frontier))
     finally:
         stop_workers(procs, tasks)
 
 
-def _dispatch(frontier, idle, tasks, stats) -> None:
+def _dispatch(m: "Master", idle, tasks, inflight: dict) -> None:
     """Give every idle worker a chunk of the open nodes (deepest first, an equal share). Slices start short
     so that the first splits spread over all workers quickly."""
-    if not frontier or not idle:
+    if not m.frontier or not idle:
         return
-    share = max(1, len(frontier) // len(idle))
-    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (stats["tasks"] // max(len(tasks), 1)))
+    share = max(1, len(m.frontier) // len(idle))
+    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (m.stats["tasks"] // max(len(tasks), 1)))
     for w in sorted(idle):
-        if not frontier:
+        if not m.frontier:
             break
-        chunk = [frontier.pop() for _ in range(min(share, len(frontier)))]
+        chunk = [m.frontier.pop() for _ in range(min(share, len(m.frontier)))]
         tasks[w].put((chunk, time.monotonic() + slice_s))
+        inflight[w] = chunk
         idle.discard(w)
-        stats["tasks"] += 1
+        m.stats["tasks"] += 1
 
 
 def stop_workers(procs, tasks=()) -> None:
@@ -173,18 +178,45 @@ def merge_stats(stats: dict, part: dict) -> None:
             stats[key] = stats.get(key, 0) + value
 
 
-def absorb(outcome: SearchOutcome, stats: dict, leaves: list, frontier: list, root_slopes):
-    """Fold one worker's outcome into the search (its leaves and open nodes appended): (the search's final outcome
-    when this one decides it -- sat, unknown or error -- else None, the root slopes)."""
-    merge_stats(stats, outcome.stats)
-    if outcome.status == "sat":
-        return SearchOutcome("sat", outcome.counterexample, [], None, [], stats), root_slopes
-    if outcome.status in ("unknown", "error"):
-        return finish(outcome.status, leaves, root_slopes, stats, outcome.reason), root_slopes
-    leaves.extend(outcome.leaves)
-    frontier.extend(outcome.open_nodes)
-    return None, root_slopes or outcome.root_slopes
+class Master:
+    """What the master of a distributed search (local workers or a Dask cluster) holds: open nodes, closed leaves,
+    regions given up on, counters; it alone makes the verdict."""
 
+    def __init__(self, frontier: list[Node], stats: dict) -> None:
+        self.frontier = frontier
+        self.stats = stats
+        self.leaves: list[Leaf] = []
+        self.undecided: list[Undecided] = []
+        self.root_slopes = None
 
-def finish(status: str, leaves, root_slopes, stats, reason: str) -> SearchOutcome:
-    return SearchOutcome(status, None, leaves, root_slopes, [], stats, reason)
+    def give_up(self, nodes, reason: str) -> None:
+        self.undecided.extend(Undecided(n.path, n.part, reason) for n in nodes)
+
+    def absorb(self, outcome: SearchOutcome) -> SearchOutcome | None:
+        """Fold one task's outcome into the search (leaves, open nodes and regions given up on appended); the
+        search's final outcome when the task decides it (sat: a replayed counterexample; error), else None. A task
+        ending 'unknown' does not end the search: its undecided regions are recorded and the others go on."""
+        merge_stats(self.stats, outcome.stats)
+        if outcome.status == "sat":
+            return SearchOutcome("sat", outcome.counterexample, [], None, [], self.stats)
+        if outcome.status == "error":
+            return self.finish("error", outcome.reason)
+        if outcome.status == "unknown" and not outcome.undecided:  # a task that gave up without saying on what
+            return self.finish("error", f"internal error: a task answered unknown without its regions ({outcome.reason})")
+        self.leaves.extend(outcome.leaves)
+        self.frontier.extend(outcome.open_nodes)
+        self.undecided.extend(outcome.undecided)
+        self.root_slopes = self.root_slopes or outcome.root_slopes
+        return None
+
+    def closed(self) -> SearchOutcome:
+        """Nothing open and nothing running: 'unsat' when no region was given up on, else 'unknown'."""
+        if self.undecided:
+            return self.finish("unknown", summarise_undecided(self.undecided))
+        return self.finish("unsat", "")
+
+    def finish(self, status: str, reason: str, running=()) -> SearchOutcome:
+        """The search's outcome; at a timeout or the memory cap the nodes still open or running are the open ones."""
+        self.stats["undecided"] = len(self.undecided)
+        pending = list(self.frontier) + [n for chunk in running for n in chunk]
+        return SearchOutcome(status, None, self.leaves, self.root_slopes, pending, self.stats, reason, self.undecided)
