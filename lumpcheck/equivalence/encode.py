@@ -92,7 +92,11 @@ def encode_network(
 
 
 def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]) -> z3.BoolRef:
-    """The negated property: outputs differ (strict), differ by more than ε (epsilon), or top-1 (argmin) sets differ."""
+    """The negated property: outputs differ (strict), differ by more than ε (epsilon), top-1 (argmin) sets differ,
+    or (a property taken as written) [y_a | y_b] satisfies its dnf."""
+    if mode.written:
+        y = list(ya) + list(yb)
+        return z3.Or([z3.And([_atom(atom, y) for atom in conj]) for conj in mode.dnf])
     if mode.kind == "strict":
         return z3.Or([p != q for p, q in zip(ya, yb)])
     if mode.kind == "epsilon":
@@ -105,6 +109,13 @@ def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]
         return z3.And([y[i] >= y[j] for j in range(len(y)) if j != i])
 
     return z3.Or([maximal(ya, i) != maximal(yb, i) for i in range(len(ya))])
+
+
+def _atom(atom, y: Sequence[z3.ArithRef]) -> z3.BoolRef:
+    terms = [real(c) * v for c, v in zip(atom.coeffs, y) if c != 0]
+    s = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms else real(0)
+    bound = real(atom.bound)
+    return s < bound if atom.op == "<" else s <= bound if atom.op == "<=" else s == bound
 
 
 def encode_pair(

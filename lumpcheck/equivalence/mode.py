@@ -1,17 +1,28 @@
 """What "equivalent" means for `lumpcheck verify`: strict equality, |difference| <= ε, or the same top-1 / argmin set,
-and its exact decision at one input (`violated`)."""
+or a property as a VNN-LIB 2.0 file writes it (`written`), and its exact decision at one input (`violated`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from ..errors import LumpcheckError
 from ..ir.exact import fraction_str, to_fraction
 
 
 KINDS = ("strict", "epsilon", "top1", "argmin")
+WRITTEN = "written"
+"""The kind of a property taken as written: `dnf` over [y_a | y_b] describes the counterexamples (VNN-COMP)."""
+OPS = ("<=", "<", "=")
+
+
+class LinearAtom(Protocol):
+    """coeffs · [y_a | y_b]  op  bound, op one of '<=', '<', '=' (e.g. io.vnnlib.OutputAtom)."""
+
+    coeffs: tuple[Fraction, ...]
+    op: str
+    bound: Fraction
 
 
 @dataclass(frozen=True)
@@ -23,14 +34,24 @@ class Mode:
     top1:    the SETS of maximal outputs are equal, {i : y_a,i = max y_a} = {i : y_b,i = max y_b}: ties count, so
              a tie in one net and a unique maximum in the other is a disagreement (symmetric and transitive).
     argmin:  the sets of minimal outputs are equal (ACAS Xu advisories are the minimal score); top1 of −y.
+    written: `dnf`, a disjunction of conjunctions of exact linear atoms over [y_a | y_b] (a VNN-LIB 2.0 file's
+             output assertions), describes the COUNTEREXAMPLES: an input violates the property iff y satisfies dnf.
     """
 
     kind: str
     epsilon: Fraction = Fraction(0)
+    dnf: tuple[tuple[LinearAtom, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in KINDS and self.kind != WRITTEN:
             raise ValueError(f"unknown mode {self.kind!r} (strict, epsilon=E, top1, argmin)")
+        if (self.kind == WRITTEN) != (self.dnf is not None):
+            raise ValueError("a dnf is given exactly for a property taken as written")
+        if self.dnf is not None:
+            object.__setattr__(self, "dnf", tuple(tuple(conj) for conj in self.dnf))
+            widths = {len(atom.coeffs) for conj in self.dnf for atom in conj}
+            if len(widths) > 1 or any(atom.op not in OPS for conj in self.dnf for atom in conj):
+                raise ValueError(f"dnf atoms must share one width and use {', '.join(OPS)}")
         object.__setattr__(self, "epsilon", to_fraction(self.epsilon))
         if self.epsilon < 0 or (self.kind != "epsilon" and self.epsilon != 0):
             raise ValueError("ε must be >= 0 and is only meaningful in epsilon mode")
@@ -58,12 +79,35 @@ class Mode:
         except (ValueError, ZeroDivisionError) as e:
             raise LumpcheckError(f"bad mode {text!r}: {e}") from None
 
+    @property
+    def written(self) -> bool:
+        """Is this a property taken as written (a VNN-LIB 2.0 file's output assertions)?"""
+        return self.kind == WRITTEN
+
     def __str__(self) -> str:
+        if self.kind == WRITTEN:
+            return f"as written ({len(self.dnf)} disjunct{'s' if len(self.dnf) != 1 else ''})"
         return f"epsilon={fraction_str(self.epsilon)}" if self.kind == "epsilon" else self.kind
 
 
 STRICT = Mode("strict")
 TOP1 = Mode("top1")
+
+
+def written_mode(dnf) -> Mode:
+    """The property a VNN-LIB 2.0 file writes: counterexamples are the inputs whose [y_a | y_b] satisfies dnf."""
+    return Mode(WRITTEN, dnf=dnf)
+
+
+def atom_holds(atom: LinearAtom, y: Sequence[Fraction]) -> bool:
+    """Exact truth of coeffs · y op bound."""
+    s = sum((c * v for c, v in zip(atom.coeffs, y) if c), Fraction(0))
+    return s < atom.bound if atom.op == "<" else s <= atom.bound if atom.op == "<=" else s == atom.bound
+
+
+def dnf_holds(dnf, y: Sequence[Fraction]) -> bool:
+    """Exact truth of a disjunction of conjunctions of atoms at y."""
+    return any(all(atom_holds(atom, y) for atom in conj) for conj in dnf)
 
 
 def epsilon_mode(eps: object) -> Mode:
@@ -79,6 +123,8 @@ def decision(mode: Mode, y: Sequence[Fraction]) -> frozenset[int]:
 
 def violated(mode: Mode, ya: Sequence[Fraction], yb: Sequence[Fraction]) -> bool:
     """Exact verdict at one input of exact rational outputs: do they violate the mode's property?"""
+    if mode.kind == WRITTEN:
+        return dnf_holds(mode.dnf, tuple(ya) + tuple(yb))
     if mode.kind in ("strict", "epsilon"):
         return any(abs(p - q) > mode.epsilon for p, q in zip(ya, yb))
     return decision(mode, ya) != decision(mode, yb)

@@ -17,11 +17,11 @@ from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.domain import Box
 from ..ir.exact import parse_decimal
 from .compressed import read_text
-from .vnncomp import read_box_v2
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
-_TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>[^\s();]+)")
+_TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>(?:[^\s();\[]|\[[^\]();]*\])+)")
+"""Tokens; an atom may hold a bracketed index with spaces inside (VNN-LIB 2.0's `X[0, 1]`)."""
 _VARIABLE = re.compile(r"([XY])_(0|[1-9][0-9]*)")
 
 
@@ -87,8 +87,14 @@ class VnnlibSpec:
     source: str = ""
 
 
-class _Parser:
-    """Tokenizer, s-expression reader and linear-constraint builder for one file (errors name file and line)."""
+class Parser:
+    """Tokenizer, s-expression reader and linear-constraint builder for one file (errors name file and line).
+
+    VNN-LIB 1.0 variables are the declared X_i / Y_j; a subclass (io/vnnlib2.py) names its own variables by
+    overriding `variable` and `var_key`, and its comparison operators by `COMPARISONS`.
+    """
+
+    COMPARISONS = {"<=": "<=", ">=": ">=", "<": "<", ">": ">", "=": "="}  # written operator -> canonical one
 
     def __init__(self, path: str, text: str):
         self.path = path
@@ -141,7 +147,7 @@ class _Parser:
 
     def dnf(self, node: SExpr) -> list[list[Constraint]]:
         """The formula as a disjunction (outer list) of conjunctions of linear constraints."""
-        head = _head(node)
+        head = head_symbol(node)
         if head is None:
             raise self.error("expected a constraint like (<= X_0 1)", node.line)
         args = node.items[1:]
@@ -155,11 +161,13 @@ class _Parser:
             result = [conj for arg in args for conj in self.dnf(arg)]
             self.check_size(len(result), node.line)
             return result
-        if head in ("<=", ">=", "<", ">", "="):
+        if head in self.COMPARISONS:
             if len(args) < 2:
                 raise self.error(f"({head} ...) needs two terms", node.line)
-            return [[self.comparison(head, a, b, node.line) for a, b in zip(args, args[1:])]]
-        raise self.error(f"unsupported operator {head!r} (VNN-LIB uses and, or, <=, >=, <, >, =)", node.line, True)
+            op = self.COMPARISONS[head]
+            return [[self.comparison(op, a, b, node.line) for a, b in zip(args, args[1:])]]
+        known = ", ".join(["and", "or", *self.COMPARISONS])
+        raise self.error(f"unsupported operator {head!r} (VNN-LIB uses {known})", node.line, True)
 
     def check_size(self, size: int, line: int) -> None:
         if size > MAX_DISJUNCTS:
@@ -179,20 +187,31 @@ class _Parser:
         coeffs = {v: c for v, c in coeffs.items() if c != 0}
         if not coeffs:
             raise self.error("constraint without variables", line, True)
-        return Constraint(tuple(sorted(coeffs.items(), key=lambda vc: _var_key(vc[0]))), op, bound, line)
+        return Constraint(tuple(sorted(coeffs.items(), key=lambda vc: self.var_key(vc[0]))), op, bound, line)
+
+    def var_key(self, name: str) -> tuple:
+        """Sort key of a variable name (constraints list their variables in this order)."""
+        return _var_key(name)
+
+    def variable(self, node: Atom) -> str | None:
+        """The variable an atom names, None for a numeral (an undeclared variable-like name is an error)."""
+        if node.text in self.declared:
+            return node.text
+        if _VARIABLE.fullmatch(node.text):
+            raise self.error(f"{node.text} is used but not declared", node.line)
+        return None
 
     def term(self, node: SExpr) -> tuple[dict[str, Fraction], Fraction]:
         """A linear term as (coefficients by variable, constant)."""
         if isinstance(node, Atom):
-            if node.text in self.declared:
-                return {node.text: Fraction(1)}, Fraction(0)
-            if _VARIABLE.fullmatch(node.text):
-                raise self.error(f"{node.text} is used but not declared", node.line)
+            name = self.variable(node)
+            if name is not None:
+                return {name: Fraction(1)}, Fraction(0)
             try:
                 return {}, parse_decimal(node.text)
             except ValueError:
                 raise self.error(f"{node.text!r} is neither a number nor a declared variable", node.line) from None
-        head = _head(node)
+        head = head_symbol(node)
         if head is None:
             raise self.error("expected a term", node.line)
         args = [self.term(a) for a in node.items[1:]]
@@ -220,7 +239,7 @@ class _Parser:
         raise self.error(f"unsupported term operator {head!r}", node.line, True)
 
 
-def _head(node: SExpr) -> str | None:
+def head_symbol(node: SExpr) -> str | None:
     """The operator symbol of (op ...), else None."""
     if isinstance(node, SList) and node.items and isinstance(node.items[0], Atom):
         return node.items[0].text
@@ -252,13 +271,13 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     if not p.is_file():
         raise ModelFormatError("no such file", str(p))
     text = read_text(p, "VNN-LIB file")
-    parser = _Parser(str(p), text)
+    parser = Parser(str(p), text)
     input_factors: list[list[list[Constraint]]] = []
     output_factors: list[list[list[Constraint]]] = []
     output_texts: list[str] = []
     separable = True
     for node in parser.sexprs():
-        head = _head(node)
+        head = head_symbol(node)
         if head == "declare-const":
             parser.declare(node)
         elif head == "assert" and len(node.items) == 2:
@@ -282,7 +301,7 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, str(p))
 
 
-def _products(parser: _Parser, factors: list[list[list[Constraint]]]) -> list[list[Constraint]]:
+def _products(parser: Parser, factors: list[list[list[Constraint]]]) -> list[list[Constraint]]:
     """Conjunction of DNFs, again in DNF."""
     result: list[list[Constraint]] = [[]]
     for factor in factors:
@@ -291,7 +310,7 @@ def _products(parser: _Parser, factors: list[list[list[Constraint]]]) -> list[li
     return result
 
 
-def _boxes(parser: _Parser, factors, n_inputs: int, output_texts: list[str]) -> list[Box]:
+def _boxes(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> list[Box]:
     """One exact box per input disjunct (empty ones dropped, duplicates merged)."""
     boxes: dict[tuple, Box] = {}
     for conj in _products(parser, factors):
@@ -318,7 +337,7 @@ def _boxes(parser: _Parser, factors, n_inputs: int, output_texts: list[str]) -> 
     return list(boxes.values())
 
 
-def _output_dnf(parser: _Parser, factors, n_outputs: int) -> tuple[tuple[OutputAtom, ...], ...] | None:
+def _output_dnf(parser: Parser, factors, n_outputs: int) -> tuple[tuple[OutputAtom, ...], ...] | None:
     """The output constraint over Y alone, or None when some output constraint also mentions inputs."""
     conjunctions = _products(parser, factors)
     if any(not v.startswith("Y_") for conj in conjunctions for c in conj for v in c.variables):
@@ -349,10 +368,12 @@ def domain_box(spec: VnnlibSpec) -> Box:
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:
-    """The input domain of a VNN-LIB file (see `domain_box`; a VNN-LIB 2.0 file's box as io.vnncomp.read_box_v2
-    reads it), checked against the network's input count."""
+    """The input domain of a VNN-LIB file (see `domain_box`; a VNN-LIB 2.0 file's as io.vnnlib2 reads it: over the
+    first network's inputs), checked against the network's input count."""
     if Path(path).is_file() and "vnnlib-version" in read_text(Path(path), "VNN-LIB file"):
-        box = read_box_v2(path)
+        from .vnnlib2 import read_vnnlib2  # vnnlib2 builds on this module's parser
+
+        box = read_vnnlib2(path).domain_box()
         if n_inputs is not None and box.dim != n_inputs:
             raise ModelFormatError(f"declares {box.dim} inputs but the network has {n_inputs}", str(path))
         return box
