@@ -36,6 +36,7 @@ from .domain_certificate import domain_certificate
 from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
 from .mode import Mode
+from .objective import written_unfit
 from .pair import verify_pair
 from .result import VerifyResult
 
@@ -272,8 +273,9 @@ def _differential(run: _Run) -> VerifyResult | None:
         return None
     if run.mode.kind == "strict" or (run.mode.kind == "epsilon" and run.mode.epsilon == 0):
         return None  # its bounds close a box only with a margin: it cannot prove exact equality
-    if run.mode.written:
-        run.note("differential: a property taken as written is decided by falsification and z3 (no objective yet)")
+    unfit = written_unfit(run.mode, run.a.output_size) if run.mode.written else ""
+    if unfit:
+        run.note(f"differential: {unfit}")
         return None
     kinds = {layer.activation.kind for net in (run.a, run.b) for layer in net.layers}
     if not kinds <= set(PIECEWISE_LINEAR):
@@ -282,7 +284,7 @@ def _differential(run: _Run) -> VerifyResult | None:
     hidden = sum(layer.out_features for net in (run.a, run.b) for layer in net.layers[:-1])
     budget = max(run.clock.remaining(), 0.0) * (DIFFERENTIAL_SHARE if hidden <= SMALL_PAIR else 1.0)
     res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed,
-                      client=run.client)
+                      client=run.client, certificate=not run.mode.written)  # the checker knows the comparison modes
     if res.status == Verdict.SAT:
         rep = replay(run.a, run.b, res.counterexample.x, run.mode)
         if rep.violated and run.box.contains(rep.x):
@@ -291,6 +293,8 @@ def _differential(run: _Run) -> VerifyResult | None:
                           witness=rep.x, output_a=rep.ya, output_b=rep.yb)
     if res.status == Verdict.UNSAT:
         cert = res.certificate
+        if cert is None:
+            return run.result(Verdict.UNSAT, "differential", res.message)
         model_box = run.plain.model_box if run.plain is not None else run.box
         cert["claim"]["models"] = {"domain": None if model_box is None else {
             "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}

@@ -239,7 +239,7 @@ def onnxruntime_outputs(path: str | Path, x: Sequence[Fraction]) -> list[float]:
 def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """Per-row float score, > 0 (or >= 0 for ties) where the floats suggest a violation; higher is closer."""
     if mode.kind == WRITTEN:
-        return _written_scores(mode.dnf, np.hstack([ya, yb]))
+        return written_scores(mode.dnf, np.hstack([ya, yb]))
     if mode.kind in ("strict", "epsilon"):
         diff = np.max(np.abs(ya - yb), axis=1)
         return diff - float(mode.epsilon) if mode.kind == "epsilon" else diff
@@ -251,7 +251,7 @@ def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.where(ia != ib, disagree, -np.minimum(_margin(ya, ia), _margin(yb, ib)))
 
 
-def _written_scores(dnf, y: np.ndarray) -> np.ndarray:
+def written_scores(dnf, y: np.ndarray) -> np.ndarray:
     """Per row: the best disjunct's worst atom, −(c·y − bound) (−|c·y − bound| for '='): >= 0 where the floats
     suggest the dnf holds."""
     best = np.full(len(y), -np.inf)

@@ -10,6 +10,8 @@ import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lumpcheck.equivalence.engine import verify
+from lumpcheck.equivalence.mode import written_mode
 from lumpcheck.equivalence.written import Region, verify_written
 from lumpcheck.io.vnnlib import OutputAtom
 from lumpcheck.io.vnnlib2 import holds_at, read_vnnlib2
@@ -17,7 +19,7 @@ from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 
-from pair_helpers import random_net
+from pair_helpers import near_copy, random_net
 
 OPS = {"<=": lambda s, b: s <= b, "<": lambda s, b: s < b, "=": lambda s, b: s == b}
 
@@ -98,7 +100,7 @@ def test_as_written_matches_an_independent_z3_query(tmp_path_factory, problem):
     assert [c.box for c in spec.cases] == [Box(box.lower, box.upper, str(p))]
     assert spec.outputs == dnf
     regions = [Region(c.box, lambda x, c=c: holds_at(c, x)) for c in spec.cases]
-    res = verify_written(a, b, regions, spec.outputs, 60)
+    res = verify_written(a, b, regions, spec.outputs, 10)  # the differential engine gets at most half
     assert str(res.status) == truth(a, b, box, dnf), res.message
     if res.status == "sat":  # the witness, replayed exactly here: in the box, and the dnf holds at its outputs
         x = res.witness
@@ -117,12 +119,12 @@ def test_the_exact_boundary_decides():
     a, b, box = _identity_and_zero()
     regions = [Region(box, lambda x: True)]
     over = ((OutputAtom((Fraction(-1), Fraction(1)), "<", Fraction(-1)),),)  # a - b > 1: never
-    assert verify_written(a, b, regions, over, 30).status == "unsat"
+    assert verify_written(a, b, regions, over, 6).status == "unsat"
     at = ((OutputAtom((Fraction(-1), Fraction(1)), "<=", Fraction(-1)),),)  # a - b >= 1: only at x = 1
-    res = verify_written(a, b, regions, at, 30)
+    res = verify_written(a, b, regions, at, 6)
     assert res.status == "sat" and res.witness == (Fraction(1),)
     near = ((OutputAtom((Fraction(-1), Fraction(1)), "<", Fraction(-1) + Fraction(1, 2**60)),),)
-    assert verify_written(a, b, regions, near, 30).status == "sat"
+    assert verify_written(a, b, regions, near, 6).status == "sat"
 
 
 def test_a_witness_outside_the_written_region_is_never_sat():
@@ -148,3 +150,36 @@ def test_several_boxes_unsat_needs_every_box():
     res = verify_written(a, b, [Region(bx, lambda x: True) for bx in boxes], above, 30)
     assert res.status == "sat" and Fraction(2) <= res.witness[0] <= 3 and "input box 2 of 2" in res.message
     assert verify_written(a, b, [Region(boxes[0], lambda x: True)], above, 30).status == "unsat"
+
+
+@settings(max_examples=30)
+@given(problems())
+def test_differential_engine_never_contradicts_the_independent_query(problem):
+    a, b, box, dnf = problem
+    res = verify(a, b, box, written_mode(dnf), 3, engines=("differential",))
+    if res.status in ("sat", "unsat"):
+        assert str(res.status) == truth(a, b, box, dnf), res.message
+        assert res.certificate is None  # no certificate for a property as written (the checker knows the modes)
+    else:
+        assert res.status in ("unknown", "timeout"), res.message
+    if res.status == "sat":
+        assert holds(dnf, tuple(evaluate(a, res.witness)) + tuple(evaluate(b, res.witness)))
+
+
+def test_differential_engine_decides_an_isomorphic_acasxu_like_band():
+    rng = np.random.default_rng(0)
+    a = random_net(rng, [5, 20, 20, 5])
+    b = near_copy(rng, a, "noise")
+    box = Box(tuple(Fraction(v) for v in ("0.6", "-0.5", "-0.5", "0.45", "-0.5")),
+              tuple(Fraction(v) for v in ("0.679857769", "0.5", "0.5", "0.5", "-0.45")))
+    e = np.eye(10, dtype=int)
+
+    def band(t):  # |Y_g0 - Y_f0| > t, as the 2026 files write it (an `or` of two strict atoms)
+        return ((OutputAtom(tuple(Fraction(int(v)) for v in e[0] - e[5]), "<", -t),),
+                (OutputAtom(tuple(Fraction(int(v)) for v in e[5] - e[0]), "<", -t),))
+
+    wide = verify(a, b, box, written_mode(band(Fraction(1, 2))), 30, engines=("differential",))
+    assert wide.status == "unsat" and wide.engine == "differential"
+    narrow = verify(a, b, box, written_mode(band(Fraction(1, 20))), 30, engines=("differential",))
+    assert narrow.status == "sat" and box.contains(narrow.witness)
+    assert abs(narrow.output_b[0] - narrow.output_a[0]) > Fraction(1, 20)
