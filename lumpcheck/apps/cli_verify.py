@@ -134,12 +134,13 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     (== X_f[i] X_g[i])) whose assertions mention the outputs, without --mode, is decided AS WRITTEN (VNN-COMP):
       sat      some input of the file's region makes its output assertions true: an exact witness, both
                outputs replayed exactly against them (also in --results-file)          exit 1
-      unsat    no input does (falsify, then one exact z3 query per input box: small networks)   exit 0
+      unsat    no input does (per input box: falsify, the differential engine with the atoms as
+               its objective, one exact z3 query for small networks)                       exit 0
     The file is read as it stands: an ε band written (and (> Y_g (+ Y_f e)) (< Y_g (- Y_f e))) is empty, so
     the answer is unsat. For ε-equivalence of the two networks on the file's inputs give --mode epsilon=E (the
-    mode then decides; the file's output assertions are not used). No --certify for a property as written
-    (exit 3); a relation between the two networks' inputs, or any input constraint that is not a bound, is
-    refused (exit 3).
+    mode then decides; the file's output assertions are not used). An unsat of the differential engine on a
+    one-box file comes with a --certify certificate (`lumpcheck check` re-derives it); a relation between the
+    two networks' inputs, or any input constraint that is not a bound, is refused (exit 3).
 
     \b
     A final Softmax over the whole output (the rest a dense chain) is split off and the logits compared:
@@ -180,9 +181,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
     if results_dir:
         raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
-    if certify_path and not mode_given and spec2_with_outputs(domain) is not None:
-        raise UnsupportedModelError("--certify: a property decided as written (the file's output assertions) has no "
-                                    "certificate yet; give --mode to compare the outputs with a certificate", domain)
+    written = None if mode_given else spec2_with_outputs(domain)
+    if certify_path and written is not None and len(written.cases) > 1:
+        raise UnsupportedModelError(f"--certify: the file's input region is {len(written.cases)} boxes and a "
+                                    "certificate covers one; decide it without --certify", domain)
     result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json)
     _write_outputs(result, certify_path, results_path)
     if as_json:

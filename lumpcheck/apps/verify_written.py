@@ -15,7 +15,7 @@ from pathlib import Path
 from ..equivalence.written import Region, verify_written
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.compressed import read_text
-from ..io.vnnlib import OutputAtom
+from ..io.sexpr import OutputAtom
 from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
 from ..ir.graph.dag import Graph
 from ..solver import Verdict

@@ -1,7 +1,8 @@
 """Independent checker for differential certificates ('lumpcheck-diff-certificate' v1, see specs/diff-certificate.md).
 
 Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
-(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs).
+(epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs; written: no
+input makes the claim's DNF of linear output atoms true, difference_written.py).
 Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
 bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
 equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
@@ -29,6 +30,7 @@ from ..ir.network import Network, fingerprint
 from ..ir.semantics import Comparison, ComparisonError, compare
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
+from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
 from .result import CheckResult
 
@@ -99,9 +101,9 @@ def _mode(text: str) -> tuple[str, Fraction]:
         if eps < 0:
             raise Invalid(f"claim: ε = {eps} is negative")
         return kind, eps
-    if kind in ("top1", "argmin") and not value:
+    if kind in ("top1", "argmin", "written") and not value:
         return kind, Fraction(0)
-    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1 or argmin)")
+    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1, argmin or written)")
 
 
 def _claim(doc: dict, a: Network, b: Network):
@@ -119,7 +121,13 @@ def _claim(doc: dict, a: Network, b: Network):
         raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
     if a.input_size != b.input_size or a.output_size != b.output_size:
         raise Invalid("the networks' input or output sizes differ")
-    return _mode(claim["mode"]), lower, upper
+    kind, eps = _mode(claim["mode"])
+    if kind == "written":
+        try:
+            eps = parse_dnf(claim.get("dnf"), a.output_size)  # the written claim's "parameter" is its DNF
+        except WrittenClaimError as e:
+            raise Invalid(str(e)) from None
+    return (kind, eps), lower, upper
 
 
 def _tree(paths: list[tuple], strategy: str) -> None:
@@ -235,11 +243,12 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
     leaves = doc["leaves"]
     paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
     parts = [leaf["part"] for leaf in leaves]
-    if any(p not in ("all", "a", "b") for p in parts) or (kind == "epsilon" and set(parts) != {"all"}):
+    single = kind in ("epsilon", "written")  # one claim over both networks: every leaf proves all of it
+    if any(p not in ("all", "a", "b") for p in parts) or (single and set(parts) != {"all"}):
         raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
-    for claim in (("all",),) if kind == "epsilon" else (("a", "all"), ("b", "all")):
+    for claim in (("all",),) if single else (("a", "all"), ("b", "all")):
         _tree([path for path, part in zip(paths, parts) if part in claim], strategy)
-    if kind != "epsilon":
+    if not single:
         _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
     hidden = len(ch.P) - 1
     prior = None
@@ -252,7 +261,8 @@ def _check(doc: dict, a: Network, b: Network, batch: int) -> Scope:
     for start in range(0, len(leaves), batch):
         chunk = list(range(start, min(start + batch, len(leaves))))
         _check_batch(ch, [leaves[i] for i in chunk], [paths[i] for i in chunk], kind, eps, lower, upper, strategy, prior, hidden)
-    return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
+    return Scope(kind, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers",
+                 len(eps) if kind == "written" else None)
 
 
 def _float_box(lower, upper):
@@ -321,6 +331,15 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
         T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
         ok = np.all(cP.rows(last, T) <= q_interval(eps)[0], axis=1)
         what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
+    elif kind == "written":  # eps is the claim's DNF here
+        try:
+            R, thresholds, disjunct = written_rows(eps, n_out)
+        except WrittenClaimError as e:
+            raise Invalid(str(e)) from None
+        cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+        uppers = cP.rows(last, np.broadcast_to(R, (n,) + R.shape).copy()) if len(R) else np.zeros((n, 0))
+        ok = leaves_closed(uppers, thresholds, disjunct, len(eps))
+        what = "some disjunct of the claim's DNF has no atom proven false"
     else:
         cls = np.array([leaf["class"] for leaf in leaves])
         if np.any((cls < 0) | (cls >= n_out)):

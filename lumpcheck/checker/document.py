@@ -52,6 +52,7 @@ class Scope:
     source: str
     box_only: bool
     semantics: str
+    disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
 
     @property
     def text(self) -> str:
@@ -59,6 +60,8 @@ class Scope:
             f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
         if self.mode == "epsilon":
             what = f"|original - reduced| <= {float(self.epsilon):.3g} {where}"
+        elif self.mode == "written":
+            what = f"no input makes the written output assertions ({self.disjuncts} disjuncts) true {where}"
         elif self.mode in ("top1", "argmin"):
             what = f"the same {'maximal' if self.mode == 'top1' else 'minimal'} outputs ({self.mode}) {where}"
         else:

@@ -284,7 +284,7 @@ def _differential(run: _Run) -> VerifyResult | None:
     hidden = sum(layer.out_features for net in (run.a, run.b) for layer in net.layers[:-1])
     budget = max(run.clock.remaining(), 0.0) * (DIFFERENTIAL_SHARE if hidden <= SMALL_PAIR else 1.0)
     res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed,
-                      client=run.client, certificate=not run.mode.written)  # the checker knows the comparison modes
+                      client=run.client)
     if res.status == Verdict.SAT:
         rep = replay(run.a, run.b, res.counterexample.x, run.mode)
         if rep.violated and run.box.contains(rep.x):
@@ -293,8 +293,6 @@ def _differential(run: _Run) -> VerifyResult | None:
                           witness=rep.x, output_a=rep.ya, output_b=rep.yb)
     if res.status == Verdict.UNSAT:
         cert = res.certificate
-        if cert is None:
-            return run.result(Verdict.UNSAT, "differential", res.message)
         model_box = run.plain.model_box if run.plain is not None else run.box
         cert["claim"]["models"] = {"domain": None if model_box is None else {
             "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}

@@ -8,7 +8,8 @@ Steps: disjuncts whose atoms no outputs at all satisfy are dropped (an exact z3 
 none is left the answer is `unsat` without looking at the networks); then each box in turn is decided by
 engine.verify with the mode `written_mode(dnf)` (falsification with exact replay, the monolithic z3 query). A
 `sat` counts only when its witness, replayed exactly on the models, also satisfies the box's written constraints;
-`unsat` needs every box `unsat`.
+`unsat` needs every box `unsat`; for one box, the differential engine's certificate (its claim: the DNF of the
+disjuncts kept is false on the box) comes with it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def verify_written(a: Network, b: Network, regions: Sequence[Region], dnf, timeo
     mode = written_mode(live)
     undecided: list[VerifyResult] = []
     decided_by: list[str] = []
+    certificate = None
     for k, region in enumerate(regions):
         share = max(0.0, deadline - time.monotonic()) / (len(regions) - k)
         res = verify(a, b, region.box, mode, share, engines=ENGINES, **kw)
@@ -79,12 +81,14 @@ def verify_written(a: Network, b: Network, regions: Sequence[Region], dnf, timeo
                                "file (outside the region as written)", details=res.details, times=res.times)
         if res.status != Verdict.UNSAT:
             undecided.append(res)
-        elif res.engine not in decided_by:
-            decided_by.append(res.engine)
+        else:
+            certificate = res.certificate if len(regions) == 1 else None  # a certificate covers one box
+            if res.engine not in decided_by:
+                decided_by.append(res.engine)
     if not undecided:
         where = "the input box" if len(regions) == 1 else f"any of the {len(regions)} input boxes"
         return VerifyResult(Verdict.UNSAT, mode, "+".join(decided_by), f"no input in {where} satisfies the output "
-                            "assertions" + "".join(f"; {n}" for n in notes))
+                            "assertions" + "".join(f"; {n}" for n in notes), certificate=certificate)
     worst = next((r for r in undecided if r.status == Verdict.ERROR), None) or \
         next((r for r in undecided if r.status == Verdict.TIMEOUT), undecided[0])
     return _with(worst, notes, len(regions), None)

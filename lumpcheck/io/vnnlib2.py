@@ -30,10 +30,10 @@ from itertools import product
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ModelFormatError, UnsupportedModelError
+from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
-from .vnnlib import MAX_DISJUNCTS, Atom, Constraint, OutputAtom, Parser, SList, head_symbol
+from .sexpr import MAX_DISJUNCTS, Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
@@ -216,8 +216,6 @@ def _tensor(parser: _Parser2, node: SExpr, network: str, kind: str) -> Tensor:
         raise parser.error(f"shape {parts[3]} of {parts[1]} has an empty dimension", node.line)
     return Tensor(parts[1], network, kind, shape, parts[2], node.line)
 
-
-SExpr = Atom | SList
 
 
 def read_vnnlib2(path: str | Path) -> Spec2:

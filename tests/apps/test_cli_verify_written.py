@@ -75,11 +75,20 @@ def test_the_empty_band_is_unsat_as_written_and_help_names_the_mode(tmp_path):
     assert "--mode epsilon=E" in run("verify", "--help").output
 
 
-def test_refusals_certify_and_cross_network_inputs(tmp_path):
+def test_certified_unsat_as_written_checks_and_refusals(tmp_path):
     fa, fb = _pair(tmp_path)
     (tmp_path / "p.vnnlib").write_text(HEAD + BAND)
-    res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / "c.json")
-    assert res.exit_code == 3 and "--certify" in res.output and not (tmp_path / "c.json").exists()
+    res = run("verify", fa, fa, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / "c.json")
+    assert res.exit_code == 0 and "by differential" in " ".join(res.output.split()), res.output
+    checked = run("check", tmp_path / "c.json", fa, fa)
+    assert checked.exit_code == 0 and "no input makes the written output assertions (2 disjuncts) true" in \
+        " ".join(checked.output.split()), checked.output
+    assert run("check", tmp_path / "c.json", fa, fb).exit_code != 0  # another pair: the claim is about these two
+    two = HEAD.replace("(assert (and (<= X_f[0] 0.5) (>= X_f[0] -0.5)))",
+                       "(assert (or (and (<= X_f[0] -0.25) (>= X_f[0] -0.5)) (and (<= X_f[0] 0.5) (>= X_f[0] 0.25))))")
+    (tmp_path / "two.vnnlib").write_text(two + BAND)
+    res = run("verify", fa, fb, "--domain", tmp_path / "two.vnnlib", "--certify", tmp_path / "d.json")
+    assert res.exit_code == 3 and "2 boxes" in res.output and not (tmp_path / "d.json").exists()
     cross = HEAD.replace("(assert (== X_f[2] X_g[2]))", "(assert (and (>= X_f[2] X_g[2]) (>= X_g[2] -0.16)))")
     (tmp_path / "q.vnnlib").write_text(cross + BAND)
     res = run("verify", fa, fb, "--domain", tmp_path / "q.vnnlib")
