@@ -12,8 +12,9 @@ import pytest
 from lumpcheck.checker.difference import check_certificate
 from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.mode import written_mode
-from lumpcheck.io.vnnlib import OutputAtom
+from lumpcheck.io.sexpr import OutputAtom
 from lumpcheck.ir.domain import Box
+from lumpcheck.ir.network import evaluate
 
 from pair_helpers import near_copy, random_net
 
@@ -69,3 +70,23 @@ def test_tampered_written_claims_are_invalid(certified, tamper, reason):
 def test_a_written_certificate_is_about_its_two_networks(certified):
     a, b, cert = certified
     assert not check_certificate(cert, b, a).valid  # the atoms are over [y_A | y_B]: the order matters
+
+
+def test_relu_splitting_written_claims_check_and_witnesses_replay():
+    """14 inputs: the search splits neuron phases; its unsat certificates check, its sat witnesses replay here."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        a = random_net(rng, [14, 10, 10, M])
+        b = near_copy(rng, a, "noise")
+        box = Box((Fraction(-1, 8),) * 14, (Fraction(1, 8),) * 14)
+        far = ((atom(0, 0, "<", Fraction(-1, 2)),), (atom(0, 0, "<=", Fraction(1, 2)), atom(2, 2, "=", Fraction(9))))
+        res = verify(a, b, box, written_mode(far), 20, engines=("differential",))
+        assert res.status == "unsat" and res.certificate["strategy"] == "relu"
+        assert check_certificate(res.certificate, a, b).valid
+        up = atom(0, 0, "<", Fraction(-1, 100))  # y_B,0 − y_A,0 > 1/100 ...
+        down = OutputAtom(tuple(-c for c in up.coeffs), "<", Fraction(-1, 100))  # ... or y_A,0 − y_B,0 > 1/100
+        near = ((up,), (down,))
+        hit = verify(a, b, box, written_mode(near), 20, engines=("differential",))
+        assert hit.status == "sat" and box.contains(hit.witness)
+        ya, yb = evaluate(a, hit.witness), evaluate(b, hit.witness)
+        assert ya == list(hit.output_a) and yb == list(hit.output_b) and abs(ya[0] - yb[0]) > Fraction(1, 100)
