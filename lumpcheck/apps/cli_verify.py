@@ -132,10 +132,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     \b
     A VNN-LIB 2.0 --domain over two networks (VNN-COMP 2026: declare-network f and g, inputs tied by
     (== X_f[i] X_g[i])) whose assertions mention the outputs, without --mode, is decided AS WRITTEN (VNN-COMP):
-      sat      some input of the file's region makes its output assertions true: an exact witness, both
-               outputs replayed exactly against them (also in --results-file)          exit 1
-      unsat    no input does (per input box: falsify, the differential engine with the atoms as
-               its objective, one exact z3 query for small networks)                       exit 0
+      sat      some input of the file's region makes its output assertions true: an exact
+               witness, both outputs replayed exactly against them (also in --results-file)   exit 1
+      unsat    no input does (per input box: falsify, the differential engine with the atoms
+               as its objective, one exact z3 query for small networks)                       exit 0
     The file is read as it stands: an ε band written (and (> Y_g (+ Y_f e)) (< Y_g (- Y_f e))) is empty, so
     the answer is unsat. For ε-equivalence of the two networks on the file's inputs give --mode epsilon=E (the
     mode then decides; the file's output assertions are not used). An unsat of the differential engine on a

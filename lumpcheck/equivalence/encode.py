@@ -96,7 +96,7 @@ def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]
     or (a property taken as written) [y_a | y_b] satisfies its dnf."""
     if mode.written:
         y = list(ya) + list(yb)
-        return z3.Or([z3.And([_atom(atom, y) for atom in conj]) for conj in mode.dnf])
+        return z3.Or([z3.And([atom_term(atom, y) for atom in conj]) for conj in mode.dnf])
     if mode.kind == "strict":
         return z3.Or([p != q for p, q in zip(ya, yb)])
     if mode.kind == "epsilon":
@@ -111,7 +111,8 @@ def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]
     return z3.Or([maximal(ya, i) != maximal(yb, i) for i in range(len(ya))])
 
 
-def _atom(atom, y: Sequence[z3.ArithRef]) -> z3.BoolRef:
+def atom_term(atom, y: Sequence[z3.ArithRef]) -> z3.BoolRef:
+    """The linear atom coeffs · y op bound (op '<=', '<' or '=') as an exact z3 formula."""
     terms = [real(c) * v for c, v in zip(atom.coeffs, y) if c != 0]
     s = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms else real(0)
     bound = real(atom.bound)

@@ -6,7 +6,8 @@ of boxes (`Region`s: a box and the exact membership test of its written constrai
 
 Steps: disjuncts whose atoms no outputs at all satisfy are dropped (an exact z3 query over free outputs; when
 none is left the answer is `unsat` without looking at the networks); then each box in turn is decided by
-engine.verify with the mode `written_mode(dnf)` (falsification with exact replay, the monolithic z3 query). A
+engine.verify with the mode `written_mode(dnf)` (falsification with exact replay, the differential engine with the
+atoms as its objective, the monolithic z3 query for small networks). A
 `sat` counts only when its witness, replayed exactly on the models, also satisfies the box's written constraints;
 `unsat` needs every box `unsat`; for one box, the differential engine's certificate (its claim: the DNF of the
 disjuncts kept is false on the box) comes with it.
@@ -24,7 +25,7 @@ import z3
 from ..ir.domain import Box
 from ..ir.network import Network
 from ..solver import Verdict
-from .encode import real
+from .encode import atom_term
 from .engine import verify
 from .mode import written_mode
 from .result import VerifyResult
@@ -48,11 +49,7 @@ def satisfiable_disjuncts(dnf) -> tuple[tuple, ...]:
         width = len(conj[0].coeffs) if conj else 0
         y = [z3.Real(f"y_{i}") for i in range(width)]
         solver = z3.Solver()
-        for atom in conj:
-            terms = [real(c) * v for c, v in zip(atom.coeffs, y) if c != 0]
-            s = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms else real(0)
-            b = real(atom.bound)
-            solver.add(s < b if atom.op == "<" else s <= b if atom.op == "<=" else s == b)
+        solver.add(*[atom_term(atom, y) for atom in conj])
         if solver.check() != z3.unsat:  # sat or unknown: kept (dropping needs a proof)
             kept.append(conj)
     return tuple(kept)
