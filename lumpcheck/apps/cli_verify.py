@@ -18,7 +18,7 @@ from ..equivalence.falsify import Enclosure
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
-from ..errors import LumpcheckError
+from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
@@ -47,6 +47,7 @@ from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .deadline import ChildFailed, DeadlineReached, run_until
 from .verify_batch import Settings, run_batch
+from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
 
@@ -63,9 +64,14 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @click.command()
 @click.argument("model_a", type=click.Path(dir_okay=False), required=False)
 @click.argument("model_b", type=click.Path(dir_okay=False), required=False)
-@click.option("--domain", type=click.Path(dir_okay=False), help="VNN-LIB file: compare over its input box (default: all of R^n).")
+@click.option("--domain", type=click.Path(dir_okay=False),
+              help="VNN-LIB file: compare over its input box (default: all of R^n). A VNN-LIB 2.0 file with output "
+                   "assertions over the two networks is decided AS WRITTEN when --mode is not given (see below).")
 @domain_space_option
-@click.option("--mode", default="strict", show_default=True, help=MODE_HELP)
+@click.option("--mode", default="strict", show_default=True,
+              help=MODE_HELP + " Not given with a VNN-LIB 2.0 --domain that asserts something about the outputs: the "
+                   "file's assertions decide (as written); given: the mode decides and the file's output assertions "
+                   "are not used.")
 @click.option("--timeout", default=60.0, show_default=True, type=float,
               help="Hard wall-clock limit in seconds for the whole command (reading, encoding and search included); "
                    "when it is reached the answer is timeout (exit 4).")
@@ -88,7 +94,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @click.option("--instances", type=click.Path(exists=True, dir_okay=False),
               help="VNN-COMP instances.csv: verify every row's pair instead of MODEL_A MODEL_B. A row is "
                    "\"[('f', 'A.onnx'), ('g', 'B.onnx')]\",prop.vnnlib,TIMEOUT (paths relative to the csv; VNN-LIB 1.0 "
-                   "or 2.0 properties: the input box is read, the outputs compared by --mode); each row within its own "
+                   "or 2.0 properties: the input box is read, the outputs compared by --mode; a 2.0 property with output "
+                   "assertions is decided as written when --mode is not given); each row within its own "
                    "timeout (unless --timeout is given), one results file per row (and the certificate of a certified "
                    "unsat) in --results-dir.")
 @click.option("--results-dir", type=click.Path(file_okay=False),
@@ -125,6 +132,19 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       error    the models cannot be compared (sizes differ, ...)          exit 2
 
     \b
+    A VNN-LIB 2.0 --domain over two networks (VNN-COMP 2026: declare-network f and g, inputs tied by
+    (== X_f[i] X_g[i])) whose assertions mention the outputs, without --mode, is decided AS WRITTEN (VNN-COMP):
+      sat      some input of the file's region makes its output assertions true: an exact
+               witness, both outputs replayed exactly against them (also in --results-file)   exit 1
+      unsat    no input does (per input box: falsify, the differential engine with the atoms
+               as its objective, one exact z3 query for small networks)                       exit 0
+    The file is read as it stands: an ε band written (and (> Y_g (+ Y_f e)) (< Y_g (- Y_f e))) is empty, so
+    the answer is unsat. For ε-equivalence of the two networks on the file's inputs give --mode epsilon=E (the
+    mode then decides; the file's output assertions are not used). An unsat of the differential engine on a
+    one-box file comes with a --certify certificate (`lumpcheck check` re-derives it); a relation between the
+    two networks' inputs, or any input constraint that is not a bound, is refused (exit 3).
+
+    \b
     A final Softmax over the whole output (the rest a dense chain) is split off and the logits compared:
       top1 / argmin    exactly the logits' (softmax keeps the order of its inputs, ties included); also
                        when only one model ends in a Softmax
@@ -154,7 +174,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                      # a VNN-COMP batch of two-network rows: out/NNN_*.txt per row, out/summary.csv; exit 0 when
                      # every row was decided, 4 when some timed out or stayed unknown, 2 when some failed (error)
     """
-    settings = Settings(mode, domain_space, jobs, memory_mb, scheduler, normalization, arch, arch_b)
+    mode_given = click.get_current_context().get_parameter_source("mode") != ParameterSource.DEFAULT
+    settings = Settings(mode, domain_space, jobs, memory_mb, scheduler, normalization, arch, arch_b, mode_given)
     if instances:
         if model_a or model_b or domain or certify_path or results_path:
             raise LumpcheckError("--instances runs the pairs its rows name: give no MODEL_A MODEL_B, --domain, "
@@ -165,6 +186,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
     if results_dir:
         raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
+    written = None if mode_given else spec2_with_outputs(domain)
+    if certify_path and written is not None and len(written.cases) > 1:
+        raise UnsupportedModelError(f"--certify: the file's input region is {len(written.cases)} boxes and a "
+                                    "certificate covers one; decide it without --certify", domain)
     result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json)
     _write_outputs(result, certify_path, results_path)
     if as_json:
@@ -183,11 +208,20 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
     a, b, heads = split_heads(a, b)
+    spec = spec2_with_outputs(domain)
+    if spec is not None and not o.mode_given:
+        refuse_unsupported(spec, a, b, heads.any, o.domain_space)
+        if o.normalization != "keep":
+            a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
+        kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb)
+        with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
+            return decide_written(spec, a, b, deadline, timeout, kw), spec.domain_box()
     if isinstance(a, Graph) or isinstance(b, Graph):
         if o.scheduler:
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
-        return _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
+        result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
+        return _unused_outputs(result, spec), box
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
     try:
@@ -217,7 +251,14 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
         except ChildFailed as e:
             raise RuntimeError(str(e)) from None
-    return result, box
+    return _unused_outputs(result, spec), box
+
+
+def _unused_outputs(result: VerifyResult, spec) -> VerifyResult:
+    """With --mode on a file with output assertions: say that they were not used."""
+    if spec is not None:
+        result.message = f"{result.message}; {UNUSED_NOTE}" if result.message else UNUSED_NOTE
+    return result
 
 
 def _write_outputs(result: VerifyResult, certify_path: str | None, results_path: str | None) -> None:
@@ -262,6 +303,8 @@ def _approx(v) -> str:
 def _print_verify(result, box) -> None:
     where = "over all of R^n" if box is None else f"over the box of {box.source or 'the domain'}"
     meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
+    if result.mode.written:
+        meaning.update(unsat="no input satisfies the file's assertions", sat="the file's assertions hold at the witness")
     out.print(f"[bold]{result.status}[/bold] ({meaning.get(result.status, '')}, {result.mode}, {where}) by {result.engine}")
     if result.message:
         out.print(result.message, markup=False, soft_wrap=True)

@@ -1,7 +1,8 @@
 """`lumpcheck verify --instances instances.csv`: a VNN-COMP batch of two-network instances.
 
 Each row of the csv names two networks ([('f', 'A.onnx'), ('g', 'B.onnx')], io/vnncomp.py), a VNN-LIB property
-(1.0 or 2.0: only its input box is read; the outputs are compared by --mode) and a timeout. Every row is decided as
+(1.0 or 2.0: its input box is read and the outputs compared by --mode; without --mode a 2.0 property with output
+assertions is decided as written, apps/verify_written.py, its networks matched to the row's labels) and a timeout. Every row is decided as
 `lumpcheck verify A B --domain PROP` would decide it, under a hard wall-clock limit of its own timeout (or --timeout),
 and gets a VNN-COMP results file (sat with an exact witness / unsat / timeout / unknown / error) in the results
 directory, plus one line of OUT/summary.csv; a certified unsat (differential or domain-match) also gets its
@@ -27,6 +28,7 @@ from ..errors import LumpcheckError
 from ..io.atomic import write_text_atomic
 from ..io.vnncomp import Instance, read_instances, results_text
 from .console import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, out
+from .verify_written import ordered, spec2_with_outputs
 
 DEFAULT_DIR = "vnncomp_results"
 SUMMARY_FIELDS = ("instance", "model_f", "model_g", "property", "timeout", "status", "engine", "seconds", "results_file",
@@ -45,6 +47,7 @@ class Settings:
     normalization: str
     arch: str | None
     arch_b: str | None
+    mode_given: bool = True  # False: a VNN-LIB 2.0 file's output assertions decide (apps/verify_written.py)
 
 
 def _rows(csv_path: str) -> list[Instance]:
@@ -72,8 +75,11 @@ def _name(n: int, row: Instance) -> str:
 def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) -> tuple[str, str, str, tuple, dict | None]:
     """(status, engine, message, (witness, output_f, output_g), certificate) of one row; a user error is an 'error'
     row."""
-    (_, fa), (_, fb) = row.models
+    (la, fa), (lb, fb) = row.models
     try:
+        spec = None if settings.mode_given else spec2_with_outputs(str(row.prop))
+        if spec is not None:  # the spec's outputs are [Y_f | Y_g] in its own order: the row's labels say which is which
+            fa, fb = ordered(spec, (la, lb), (fa, fb))
         result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True)
     except LumpcheckError as e:
         return "error", "none", e.one_line(), ((), (), ()), None

@@ -2,7 +2,8 @@
 
 Claim checked: for every input x of the claim's box, the two given networks satisfy the claim's mode
 (epsilon=E: max_i |y_A,i − y_B,i| <= E; top1/argmax or argmin: equal sets of maximal/minimal outputs;
-delta-top1=D: softmax(y_A)_c > D implies that c is B's unique maximal output).
+delta-top1=D: softmax(y_A)_c > D implies that c is B's unique maximal output; written: no input makes the claim's
+DNF of linear output atoms true, difference_written.py).
 Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
 bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
 equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
@@ -33,6 +34,7 @@ from ..ir.semantics import Comparison, ComparisonError, compare
 from .confidence import log_odds_proved
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
+from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
 from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
@@ -117,9 +119,9 @@ def _mode(text: str, claim: dict) -> tuple[str, Fraction]:
         if eps < 0:
             raise Invalid(f"claim: ε = {eps} is negative")
         return kind, eps
-    if kind in ("top1", "argmin") and not value:
+    if kind in ("top1", "argmin", "written") and not value:
         return kind, Fraction(0)
-    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1, argmin or delta-top1=D)")
+    raise Invalid(f"claim: unknown mode {text!r} (expected epsilon=E, top1, argmin, delta-top1=D or written)")
 
 
 def _claim(doc: dict, a: Network, b: Network):
@@ -137,7 +139,13 @@ def _claim(doc: dict, a: Network, b: Network):
         raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
     if a.input_size != b.input_size or a.output_size != b.output_size:
         raise Invalid("the networks' input or output sizes differ")
-    return _mode(claim["mode"], claim), lower, upper
+    kind, eps = _mode(claim["mode"], claim)
+    if kind == "written":
+        try:
+            eps = parse_dnf(claim.get("dnf"), a.output_size)  # the written claim's "parameter" is its DNF
+        except WrittenClaimError as e:
+            raise Invalid(str(e)) from None
+    return (kind, eps), lower, upper
 
 
 def _tree(paths: list[tuple], strategy: str) -> None:
@@ -253,7 +261,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     leaves = doc["leaves"]
     paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
     parts = [leaf["part"] for leaf in leaves]
-    whole = kind in ("epsilon", "delta-top1")  # one claim part: every leaf proves the whole property
+    whole = kind in ("epsilon", "delta-top1", "written")  # one claim part: every leaf proves the whole property
     if any(p not in ("all", "a", "b") for p in parts) or (whole and set(parts) != {"all"}):
         raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
     for claim in (("all",),) if whole else (("a", "all"), ("b", "all")):
@@ -274,7 +282,8 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     if sum(checked) != len(leaves):  # every leaf must have been re-derived: a lost chunk is never a pass
         raise PoolFailure(f"{sum(checked)} of {len(leaves)} leaves re-derived")
     mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
-    return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers")
+    return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers",
+                 len(eps) if kind == "written" else None)
 
 
 def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
@@ -366,6 +375,15 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
         T[:, n_out + np.arange(n_out), n_out + np.arange(n_out)] = -1.0
         ok = np.all(cP.rows(last, T) <= q_interval(eps)[0], axis=1)
         what = f"a bound on |y_A − y_B| exceeds ε = {eps}"
+    elif kind == "written":  # eps is the claim's DNF here
+        try:
+            R, thresholds, disjunct = written_rows(eps, n_out)
+        except WrittenClaimError as e:
+            raise Invalid(str(e)) from None
+        cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
+        uppers = cP.rows(last, np.broadcast_to(R, (n,) + R.shape).copy()) if len(R) else np.zeros((n, 0))
+        ok = leaves_closed(uppers, thresholds, disjunct, len(eps))
+        what = "some disjunct of the claim's DNF has no atom proven false"
     else:
         cls = np.array([leaf["class"] for leaf in leaves])
         if np.any((cls < 0) | (cls >= n_out)):

@@ -53,6 +53,7 @@ class Scope:
     source: str
     box_only: bool
     semantics: str
+    disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
 
     @property
     def text(self) -> str:
@@ -63,6 +64,8 @@ class Scope:
         elif self.mode.startswith("delta-top1="):
             what = (f"where A's softmax confidence in a class exceeds {self.mode.partition('=')[2]}, B's unique top "
                     f"output is that class (delta-top1, A the reference) {where}")
+        elif self.mode == "written":
+            what = f"no input makes the written output assertions ({self.disjuncts} disjuncts) true {where}"
         elif self.mode in ("top1", "argmin"):
             what = f"the same {'maximal' if self.mode == 'top1' else 'minimal'} outputs ({self.mode}) {where}"
         else:

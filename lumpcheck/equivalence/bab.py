@@ -350,7 +350,7 @@ class Search:
     def _witnesses(self, res: BatchBounds, gaps: np.ndarray, e: int, node: Node) -> np.ndarray:
         """Float points of the node worth replaying: its centre and the corners maximising its worst rows."""
         pts = [0.5 * node.lo + 0.5 * node.hi]
-        if "p" in res.coefs and self.p.mode.kind == "epsilon":
+        if "p" in res.coefs and (self.p.mode.kind == "epsilon" or self.p.mode.written):
             coef = res.coefs["p"][e]
             for r in np.argsort(-gaps[e])[:2]:
                 pts.append(np.where(coef[r] > 0, node.hi, node.lo))

@@ -92,8 +92,12 @@ def encode_network(
 
 
 def violation(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.ArithRef]) -> z3.BoolRef:
-    """The negated property: outputs differ (strict), differ by more than ε (epsilon), top-1 (argmin) sets differ, or
-    (delta-top1, relaxed) A's margins exceed L⁻ for a class that is not B's unique maximum."""
+    """The negated property: outputs differ (strict), differ by more than ε (epsilon), top-1 (argmin) sets differ,
+    (delta-top1, relaxed) A's margins exceed L⁻ for a class that is not B's unique maximum, or (a property taken
+    as written) [y_a | y_b] satisfies its dnf."""
+    if mode.written:
+        y = list(ya) + list(yb)
+        return z3.Or([z3.And([atom_term(atom, y) for atom in conj]) for conj in mode.dnf])
     if mode.kind == "strict":
         return z3.Or([p != q for p, q in zip(ya, yb)])
     if mode.kind == "epsilon":
@@ -119,6 +123,12 @@ def _relaxed_delta(mode: "Mode", ya: Sequence[z3.ArithRef], yb: Sequence[z3.Arit
     return z3.Or([z3.And(z3.And([ya[c] - ya[j] > lminus for j in range(m) if j != c]),
                          z3.Or([yb[j] >= yb[c] for j in range(m) if j != c]))
                   for c in range(m)])
+def atom_term(atom, y: Sequence[z3.ArithRef]) -> z3.BoolRef:
+    """The linear atom coeffs · y op bound (op '<=', '<' or '=') as an exact z3 formula."""
+    terms = [real(c) * v for c, v in zip(atom.coeffs, y) if c != 0]
+    s = z3.Sum(terms) if len(terms) > 1 else terms[0] if terms else real(0)
+    bound = real(atom.bound)
+    return s < bound if atom.op == "<" else s <= bound if atom.op == "<=" else s == bound
 
 
 def encode_pair(

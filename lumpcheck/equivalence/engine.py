@@ -39,6 +39,7 @@ from .domain_certificate import domain_certificate
 from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
 from .mode import Mode
+from .objective import written_unfit
 from .pair import verify_pair
 from .result import VerifyResult
 
@@ -209,7 +210,7 @@ def _falsify(run: _Run) -> VerifyResult | None:
 
 def _difference_bound(run: _Run) -> VerifyResult | None:
     """ε/strict on a box, same architecture: a certified bound on |y_a − y_b| that is <= ε proves the property."""
-    if run.box is None or run.mode.decides:
+    if run.box is None or run.mode.decides or run.mode.written:
         return None
     try:
         require_same_architecture(run.a, run.b)
@@ -224,6 +225,8 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
 
 def _lumping_match(run: _Run) -> VerifyResult | None:
     """Reduce both nets to their coarsest quotients; matching quotients prove a ≡ a' ≅ b' ≡ b on all of R^n."""
+    if run.mode.written:
+        return None  # equal networks say nothing about a property taken as written
     ra, rb = reduce(run.a), reduce(run.b)
     try:
         match_networks(ra.network, rb.network)
@@ -255,8 +258,8 @@ def _certify_reductions(run: _Run, ra, rb) -> tuple[dict[str, list], str | None]
 def _domain_match(run: _Run) -> VerifyResult | None:
     """A box and a pair related by lumpcheck's own domain reduction (reduce --domain): one side reduced on the
     box, matched exactly to the other (or its lumping), every step proved (domain_match.py): equal on the box."""
-    if run.box is None or run.a.widths == run.b.widths:  # a box reduction removes neurons: widths then differ
-        return None
+    if run.box is None or run.a.widths == run.b.widths or run.mode.written:  # a box reduction removes neurons:
+        return None  # widths then differ; equal networks say nothing about a property taken as written
     found = match_on_domain(run.a, run.b, run.box, max(run.clock.remaining(), 0.0))
     if not found.proved:
         for text in found.notes:
@@ -275,6 +278,10 @@ def _differential(run: _Run) -> VerifyResult | None:
         return None
     if run.mode.kind == "strict" or (run.mode.kind == "epsilon" and run.mode.epsilon == 0):
         return None  # its bounds close a box only with a margin: it cannot prove exact equality
+    unfit = written_unfit(run.mode, run.a.output_size) if run.mode.written else ""
+    if unfit:
+        run.note(f"differential: {unfit}")
+        return None
     kinds = {layer.activation.kind for net in (run.a, run.b) for layer in net.layers}
     if not kinds <= set(PIECEWISE_LINEAR):
         run.note(f"differential: activations {sorted(kinds - set(PIECEWISE_LINEAR))} not supported")

@@ -21,7 +21,7 @@ from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
 from ..ir.network import Layer, Network, evaluate, evaluate_float
 from .confidence import delta_score, exceeds
-from .mode import Mode
+from .mode import WRITTEN, Mode, dnf_holds
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ def _to_enclosure(y) -> Value:
 
 def decide(mode: "Mode", ya: Sequence[Value], yb: Sequence[Value]) -> bool | None:
     """Does (ya, yb) violate the mode's property? True/False when proven, None when enclosures overlap."""
+    if mode.kind == WRITTEN:
+        return _decide_written(mode.dnf, (*ya, *yb))
     if mode.kind == "strict":
         if any(_hi(p) < _lo(q) or _hi(q) < _lo(p) for p, q in zip(ya, yb)):
             return True
@@ -166,6 +168,25 @@ def _decide_delta(delta: Fraction, ya: Sequence[Value], yb: Sequence[Value]) -> 
         if _proven_unique_max(yb) != c:
             undecided = True
     return None if undecided else False
+def _decide_written(dnf, y: Sequence[Value]) -> bool | None:
+    """Three-valued truth of the dnf at y: exact for Fractions; for enclosures an atom is decided only when its
+    whole interval of values lies on one side."""
+    if all(isinstance(v, Fraction) for v in y):
+        return dnf_holds(dnf, y)
+    disjuncts = []
+    for conj in dnf:
+        atoms = []
+        for atom in conj:
+            lo = sum((c * (_lo(v) if c > 0 else _hi(v)) for c, v in zip(atom.coeffs, y) if c), Fraction(0))
+            hi = sum((c * (_hi(v) if c > 0 else _lo(v)) for c, v in zip(atom.coeffs, y) if c), Fraction(0))
+            if atom.op == "=":
+                atoms.append(True if lo == hi == atom.bound else False if lo > atom.bound or hi < atom.bound else None)
+            elif atom.op == "<":
+                atoms.append(True if hi < atom.bound else False if lo >= atom.bound else None)
+            else:
+                atoms.append(True if hi <= atom.bound else False if lo > atom.bound else None)
+        disjuncts.append(False if False in atoms else None if None in atoms else True)
+    return True if True in disjuncts else None if None in disjuncts else False
 
 
 def _negated(v: Value) -> Value:
@@ -235,6 +256,8 @@ def onnxruntime_outputs(path: str | Path, x: Sequence[Fraction]) -> list[float]:
 
 def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """Per-row float score, > 0 (or >= 0 for ties) where the floats suggest a violation; higher is closer."""
+    if mode.kind == WRITTEN:
+        return written_scores(mode.dnf, np.hstack([ya, yb]))
     if mode.kind in ("strict", "epsilon"):
         diff = np.max(np.abs(ya - yb), axis=1)
         return diff - float(mode.epsilon) if mode.kind == "epsilon" else diff
@@ -246,6 +269,19 @@ def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     ia, ib = np.argmax(ya, axis=1), np.argmax(yb, axis=1)
     disagree = np.maximum(yb[rows, ib] - yb[rows, ia], ya[rows, ia] - ya[rows, ib])
     return np.where(ia != ib, disagree, -np.minimum(_margin(ya, ia), _margin(yb, ib)))
+
+
+def written_scores(dnf, y: np.ndarray) -> np.ndarray:
+    """Per row: the best disjunct's worst atom, −(c·y − bound) (−|c·y − bound| for '='): >= 0 where the floats
+    suggest the dnf holds."""
+    best = np.full(len(y), -np.inf)
+    for conj in dnf:
+        worst = np.full(len(y), np.inf)
+        for atom in conj:
+            gap = y @ np.array([float(c) for c in atom.coeffs]) - float(atom.bound)
+            worst = np.minimum(worst, -np.abs(gap) if atom.op == "=" else -gap)
+        best = np.maximum(best, worst)
+    return best
 
 
 def _margin(y: np.ndarray, top: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """What "equivalent" means for `lumpcheck verify`: strict equality, |difference| <= ε, the same top-1 / argmin set,
-or δ-top-1 (A confident above δ implies B agrees), and its exact decision at one input (`violated`)."""
+δ-top-1 (A confident above δ implies B agrees), or a property as a VNN-LIB 2.0 file writes it (`written`), and its
+exact decision at one input (`violated`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from ..errors import LumpcheckError
 from ..ir.exact import fraction_str, to_fraction
@@ -13,6 +14,17 @@ from .confidence import check_delta, exceeds, log_odds_lower
 
 
 KINDS = ("strict", "epsilon", "top1", "argmin", "delta-top1")
+WRITTEN = "written"
+"""The kind of a property taken as written: `dnf` over [y_a | y_b] describes the counterexamples (VNN-COMP)."""
+OPS = ("<=", "<", "=")
+
+
+class LinearAtom(Protocol):
+    """coeffs · [y_a | y_b]  op  bound, op one of '<=', '<', '=' (e.g. io.vnnlib.OutputAtom)."""
+
+    coeffs: tuple[Fraction, ...]
+    op: str
+    bound: Fraction
 
 
 @dataclass(frozen=True)
@@ -27,15 +39,25 @@ class Mode:
     delta-top1 (δ in [1/2, 1), exact): for every class c, softmax(y_a)_c > δ implies that c is B's UNIQUE maximal
              output (a tie in B counts as disagreement, as in top1). Asymmetric: A is the reference, and y_a are
              A's logits (confidence.py decides softmax(y_a)_c > δ rigorously). VeryDiff's δ-top-1 equivalence.
+    written: `dnf`, a disjunction of conjunctions of exact linear atoms over [y_a | y_b] (a VNN-LIB 2.0 file's
+             output assertions), describes the COUNTEREXAMPLES: an input violates the property iff y satisfies dnf.
     """
 
     kind: str
     epsilon: Fraction = Fraction(0)
     delta: Fraction | None = None
+    dnf: tuple[tuple[LinearAtom, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in KINDS and self.kind != WRITTEN:
             raise ValueError(f"unknown mode {self.kind!r} (strict, epsilon=E, top1, argmin, delta-top1=D)")
+        if (self.kind == WRITTEN) != (self.dnf is not None):
+            raise ValueError("a dnf is given exactly for a property taken as written")
+        if self.dnf is not None:
+            object.__setattr__(self, "dnf", tuple(tuple(conj) for conj in self.dnf))
+            widths = {len(atom.coeffs) for conj in self.dnf for atom in conj}
+            if len(widths) > 1 or any(atom.op not in OPS for conj in self.dnf for atom in conj):
+                raise ValueError(f"dnf atoms must share one width and use {', '.join(OPS)}")
         object.__setattr__(self, "epsilon", to_fraction(self.epsilon))
         if self.epsilon < 0 or (self.kind != "epsilon" and self.epsilon != 0):
             raise ValueError("ε must be >= 0 and is only meaningful in epsilon mode")
@@ -85,7 +107,14 @@ class Mode:
         except (ValueError, ZeroDivisionError) as e:
             raise LumpcheckError(f"bad mode {text!r}: {e}") from None
 
+    @property
+    def written(self) -> bool:
+        """Is this a property taken as written (a VNN-LIB 2.0 file's output assertions)?"""
+        return self.kind == WRITTEN
+
     def __str__(self) -> str:
+        if self.kind == WRITTEN:
+            return f"as written ({len(self.dnf)} disjunct{'s' if len(self.dnf) != 1 else ''})"
         if self.kind == "epsilon":
             return f"epsilon={fraction_str(self.epsilon)}"
         if self.kind == "delta-top1":
@@ -95,6 +124,22 @@ class Mode:
 
 STRICT = Mode("strict")
 TOP1 = Mode("top1")
+
+
+def written_mode(dnf) -> Mode:
+    """The property a VNN-LIB 2.0 file writes: counterexamples are the inputs whose [y_a | y_b] satisfies dnf."""
+    return Mode(WRITTEN, dnf=dnf)
+
+
+def atom_holds(atom: LinearAtom, y: Sequence[Fraction]) -> bool:
+    """Exact truth of coeffs · y op bound."""
+    s = sum((c * v for c, v in zip(atom.coeffs, y) if c), Fraction(0))
+    return s < atom.bound if atom.op == "<" else s <= atom.bound if atom.op == "<=" else s == atom.bound
+
+
+def dnf_holds(dnf, y: Sequence[Fraction]) -> bool:
+    """Exact truth of a disjunction of conjunctions of atoms at y."""
+    return any(all(atom_holds(atom, y) for atom in conj) for conj in dnf)
 
 
 def epsilon_mode(eps: object) -> Mode:
@@ -110,6 +155,8 @@ def decision(mode: Mode, y: Sequence[Fraction]) -> frozenset[int]:
 
 def violated(mode: Mode, ya: Sequence[Fraction], yb: Sequence[Fraction]) -> bool:
     """Exact verdict at one input of exact rational outputs: do they violate the mode's property?"""
+    if mode.kind == WRITTEN:
+        return dnf_holds(mode.dnf, tuple(ya) + tuple(yb))
     if mode.kind in ("strict", "epsilon"):
         return any(abs(p - q) > mode.epsilon for p, q in zip(ya, yb))
     if mode.kind == "delta-top1":

@@ -1,6 +1,7 @@
 """The output objective of a differential search: which linear rows of the outputs are bounded, and when a box is
 closed, for each mode (ε: ±Δ_i <= ε; top1/argmin: every other class's margin < 0 in both networks; delta-top1:
-the rule in `Objective`'s docstring)."""
+the rule in `Objective`'s docstring; a property as written: every disjunct of its counterexample DNF has an atom
+proven false on the box)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..bounds.coupling import Coupling
+from ..ir.exact import floor_float
 from .mode import Mode
 
 SLACK = 1e-9
@@ -31,6 +33,9 @@ class Objective:
     b_k − b_j = (a_k − a_j) − (Δ_k − Δ_j) > L − L = 0 wherever k exceeds δ).
     Rows (index k·m + j): 'a' and the first m² of 'p' are a_k − a_j, 'b' is b_j − b_k, the last m² of 'p' are
     Δ_k − Δ_j. Gap columns: (k, j), closed for every j when k cannot exceed δ.
+    written (a dnf of atoms c·[y_A | y_B] op b): the atom c_A·y_A + c_B·y_B is (c_A + c_B)·z_B + c_A·Δ in product
+    coordinates; it is false on the box when the row −that has upper bound < −b (for '<=' and '<'; an '=' atom also when the row itself has upper bound < b), and a
+    box closes when every disjunct has a false atom. Rows of disjuncts already refuted get gap −inf.
     """
 
     mode: Mode
@@ -41,6 +46,8 @@ class Objective:
         m = coupling.output_size
         if self.mode.kind == "delta-top1":
             return self._delta_rows(m, n)
+        if self.mode.written:
+            return {"p": written_rows(self.mode, m)[0]}
         if self.mode.kind == "epsilon":
             zero, eye = np.zeros((m, m)), np.eye(m)
             return {"p": np.vstack([np.hstack([zero, eye]), np.hstack([zero, -eye])])}
@@ -61,7 +68,7 @@ class Objective:
     def _delta_gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         n, mm = uppers["a"].shape
         m = int(round(mm ** 0.5))
-        limit = _float_down(self.mode.log_odds) - self.slack()
+        limit = floor_float(self.mode.log_odds) - self.slack()
         diagonal = np.eye(m, dtype=bool)[None]
         ua = np.where(diagonal, np.inf, np.minimum(uppers["a"], uppers["p"][:, :mm]).reshape(n, m, m))
         cannot = ua.min(axis=2) - limit  # per class k: < 0 when k cannot exceed δ on the box
@@ -83,6 +90,8 @@ class Objective:
 
     def gaps(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         """Per box and row, how far the bound is from closing (< 0: that row is closed)."""
+        if self.mode.written:
+            return self._written_gaps(uppers["p"])
         if self.mode.kind == "epsilon":
             return uppers["p"] - (float(self.mode.epsilon) - self.slack())
         if self.mode.kind == "delta-top1":
@@ -94,6 +103,14 @@ class Objective:
         own = np.arange(g.shape[1])[None, :] == self.classes[:, None]
         return np.where(own, -np.inf, g)
 
+    def _written_gaps(self, upper: np.ndarray) -> np.ndarray:
+        _, thresholds, disjunct = written_rows(self.mode, None)
+        g = upper - (thresholds - SLACK * (1.0 + np.abs(thresholds)))[None, :]
+        refuted = np.zeros((len(upper), len(self.mode.dnf)), dtype=bool)
+        for k in range(len(self.mode.dnf)):
+            refuted[:, k] = np.any(g[:, disjunct == k] < 0, axis=1)
+        return np.where(refuted[:, disjunct], -np.inf, g)
+
     def part_closed(self, uppers: dict[str, np.ndarray], part: str) -> np.ndarray:
         """Per box: are one network's margins all closed (part 'a' or 'b'; classification modes)?"""
         g = (uppers[part] if part == "b" else np.minimum(uppers["p"], uppers["a"])) + self.slack()
@@ -102,10 +119,39 @@ class Objective:
 
     def closed(self, uppers: dict[str, np.ndarray]) -> np.ndarray:
         """Per box: do the bounds prove the property?"""
+        if self.mode.written and any(not conj for conj in self.mode.dnf):
+            return np.zeros(len(uppers["p"]), dtype=bool)  # a disjunct without atoms always holds
         return np.all(self.gaps(uppers) < 0, axis=1)
 
 
-def _float_down(q) -> float:
-    """The largest float <= the rational q."""
-    f = float(q)
-    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
+def written_unfit(mode: Mode, m: int) -> str:
+    """Why the differential search cannot take this written property ('' when it can): its rows must be exact
+    floats (coefficients and the sums c_A + c_B), as the bound passes take them as they are."""
+    for conj in mode.dnf:
+        for atom in conj:
+            ca, cb = atom.coeffs[:m], atom.coeffs[m:]
+            if any(Fraction(float(v)) != v for v in (*ca, *cb, *(p + q for p, q in zip(ca, cb)))):
+                return "an output atom's coefficients are not exact floats"
+            if abs(atom.bound) > 2 ** 1000:
+                return "an output atom's constant is beyond the float range"
+    return ""
+
+
+def written_rows(mode: Mode, m: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows R over [z_B | Δ], thresholds t, disjunct index per row): an atom is false where R·p < t is proven.
+
+    m: the output size of each network (None: taken from the atoms, which span [y_A | y_B])."""
+    rows, thresholds, disjunct = [], [], []
+    for k, conj in enumerate(mode.dnf):
+        for atom in conj:
+            c = np.array([float(v) for v in atom.coeffs])
+            half = len(c) // 2 if m is None else m
+            ca, cb = c[:half], c[half:]
+            row = np.concatenate([ca + cb, ca])  # c_A·y_A + c_B·y_B with y_A = z_B + Δ, y_B = z_B
+            for sign in ((-1, 1) if atom.op == "=" else (-1,)):
+                rows.append(sign * row)
+                thresholds.append(floor_float(sign * atom.bound))  # R·p < t' <= t exactly: the atom is false
+                disjunct.append(k)
+    if not rows:
+        return np.zeros((0, 2 * (m or 0))), np.zeros(0), np.zeros(0, dtype=int)
+    return np.array(rows), np.array(thresholds), np.array(disjunct)

@@ -71,6 +71,12 @@ def _leaf(leaf: Leaf) -> dict:
             "slopes": encode_slopes(leaf.slopes)}
 
 
+def written_claim(mode) -> list:
+    """A written mode's DNF as the claim records it (specs/diff-certificate.md): exact 'p/q' strings."""
+    return [[{"coeffs": [fraction_str(c) for c in atom.coeffs], "op": atom.op, "bound": fraction_str(atom.bound)}
+             for atom in conj] for conj in mode.dnf]
+
+
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
     """The certificate document of an 'unsat' search outcome for the caller's networks a and b."""
     c = problem.coupling
@@ -83,11 +89,12 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "format": DIFF_FORMAT,
         "version": DIFF_FORMAT_VERSION,
         "claim": {
-            "mode": str(problem.mode),
+            "mode": "written" if problem.mode.written else str(problem.mode),
             "box": {"lower": [fraction_str(v) for v in problem.box.lower], "upper": [fraction_str(v) for v in problem.box.upper]},
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
             **({"log_odds": fraction_str(problem.mode.log_odds)} if problem.mode.kind == "delta-top1" else {}),
+            **({"dnf": written_claim(problem.mode)} if problem.mode.written else {}),
         },
         "pairing": [[[int(i), int(j)] for i, j in pairs] for pairs in c.pairing.layers],
         "strategy": problem.strategy,

@@ -22,6 +22,7 @@ from ..ir.dyadic import DyadicNetwork
 from ..ir.exact import ceil_float, floor_float, to_float
 from ..ir.network import Network, evaluate
 from .confidence import delta_score
+from .falsify import written_scores
 from .mode import Mode, violated
 
 PGD_STEPS = 40
@@ -103,7 +104,10 @@ def inner_floats(box: Box) -> tuple[np.ndarray, np.ndarray]:
 
 def float_score(mode: Mode, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """>= 0 where the floats suggest a violation, larger where it is clearer (epsilon: excess over ε;
-    classification: decisions differ, by how much each network prefers its own decision over the other's)."""
+    classification: decisions differ, by how much each network prefers its own decision over the other's; as
+    written: the best disjunct's worst atom)."""
+    if mode.written:
+        return written_scores(mode.dnf, np.hstack([ya, yb]))
     if mode.kind == "epsilon":
         return np.abs(ya - yb).max(axis=1) - float(mode.epsilon)
     if mode.kind == "delta-top1":
@@ -186,6 +190,8 @@ class Searcher:
             return self._ascend(X)
         if self.mode.kind == "delta-top1":
             return self._confident(X)
+        if self.mode.written:
+            return self._descend_atoms(X)
         return self._bisect(X, full)
 
     def _confident(self, X: np.ndarray) -> Counterexample | None:
@@ -215,6 +221,34 @@ class Searcher:
             P = self.clip(P + step * np.sign(grad))
             step = step * 0.9
         return self.check(np.vstack([X, P]), limit=16)
+
+
+    def _descend_atoms(self, X: np.ndarray) -> Counterexample | None:
+        """Projected sign-gradient steps making each point's best disjunct's worst atom truer (written mode)."""
+        rows = [(np.array([float(c) for c in atom.coeffs]), float(atom.bound), atom.op, k)
+                for k, conj in enumerate(self.mode.dnf) for atom in conj]
+        if not rows:
+            return None
+        C = np.array([r[0] for r in rows])
+        bounds = np.array([r[1] for r in rows])
+        eq = np.array([r[2] == "=" for r in rows])
+        disjunct = np.array([r[3] for r in rows])
+        m = C.shape[1] // 2
+        step = 0.25 * (self.hi - self.lo)
+        for _ in range(PGD_STEPS):
+            ya, yb = self.pair.outputs(X)
+            gap = np.hstack([ya, yb]) @ C.T - bounds  # > 0: atom false ('<=', '<'); != 0: false ('=')
+            bad = np.where(eq, np.abs(gap), gap)
+            worst = np.full((len(X), len(self.mode.dnf)), -np.inf)
+            for k in range(len(self.mode.dnf)):
+                worst[:, k] = bad[:, disjunct == k].max(axis=1) if np.any(disjunct == k) else -np.inf
+            best = worst.argmin(axis=1)
+            masked = np.where(disjunct[None, :] == best[:, None], bad, -np.inf)
+            r = masked.argmax(axis=1)
+            g = -C[r] * np.where(eq[r] & (gap[np.arange(len(X)), r] < 0), -1.0, 1.0)[:, None]
+            X = self.clip(X + step * np.sign(self.pair.gradient(X, g[:, :m], g[:, m:])))
+            step = step * 0.85
+        return self.check(X)
 
     def _ascend(self, X: np.ndarray) -> Counterexample | None:
         """Projected sign-gradient ascent on the largest |y_A,i − y_B,i| (L∞ steps shrinking geometrically)."""

@@ -1,4 +1,4 @@
-"""VNN-COMP interop: two-network instance rows, VNN-LIB 2.0 input boxes, results files."""
+"""VNN-COMP interop: two-network instance rows, VNN-LIB 2.0 input boxes (io/vnnlib2.py), results files."""
 
 from fractions import Fraction
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lumpcheck.equivalence.pair import verify_pair
-from lumpcheck.io.vnncomp import read_box_v2, read_instances, results_text, write_results
+from lumpcheck.io.vnncomp import read_instances, results_text, write_results
+from lumpcheck.io.vnnlib2 import read_vnnlib2
 from lumpcheck.ir.domain import Box
 from lumpcheck.errors import LumpcheckError
 from lumpcheck.ir.network import Layer, Network
@@ -35,15 +36,15 @@ SPEC = """; two networks, inputs tied
 def test_vnnlib2_box_with_tied_inputs(tmp_path):
     p = tmp_path / "p.vnnlib"
     p.write_text(SPEC)
-    box = read_box_v2(p)
+    box = read_vnnlib2(p).domain_box()
     assert box.lower == (Fraction(-1), Fraction(-1, 4)) and box.upper == (Fraction(1, 2), Fraction(5, 2))
 
 
 def test_vnnlib2_untied_second_network_is_refused(tmp_path):
     p = tmp_path / "p.vnnlib"
     p.write_text(SPEC.replace("(assert (== X_g[0,1] X_f[0,1]))", ""))
-    with pytest.raises(LumpcheckError, match="neither tied"):
-        read_box_v2(p)
+    with pytest.raises(LumpcheckError, match=r"X_g\[1\] is not tied to X_f\[1\]"):
+        read_vnnlib2(p)
 
 
 def test_two_network_instances(tmp_path):

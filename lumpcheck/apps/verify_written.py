@@ -1,0 +1,96 @@
+"""`lumpcheck verify A B --domain SPEC2`: a VNN-LIB 2.0 property with output assertions, decided as written.
+
+When the file asserts something about the outputs and --mode is not given, the answer is VNN-COMP's: `sat` iff some
+input of the file's input region makes its output assertions true (an exact witness), `unsat` iff none does
+(equivalence/written.py). With --mode the mode decides and the result says that the file's output assertions were
+not used.
+"""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from ..equivalence.written import Region, verify_written
+from ..errors import LumpcheckError, UnsupportedModelError
+from ..io.compressed import read_text
+from ..io.sexpr import OutputAtom
+from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
+from ..ir.graph.dag import Graph
+from ..solver import Verdict
+from ..equivalence.mode import written_mode
+from ..equivalence.result import VerifyResult
+from .deadline import ChildFailed, DeadlineReached, run_until
+
+UNUSED_NOTE = "the file's output assertions were not used: --mode decides (omit --mode to decide the file as written)"
+HOW_TO_MODE = "for ε-equivalence of the two networks on the file's input region use --mode epsilon=E"
+
+
+def spec2_with_outputs(domain: str | None) -> Spec2 | None:
+    """The VNN-LIB 2.0 spec at `domain` when it asserts something about the outputs, else None."""
+    if domain is None or not Path(domain).is_file() or "vnnlib-version" not in read_text(Path(domain), "VNN-LIB file"):
+        return None
+    spec = read_vnnlib2(domain)
+    return spec if spec.outputs is not None else None
+
+
+def ordered(spec: Spec2, labels: tuple[str, str], paths: tuple[str, str]) -> tuple[str, str]:
+    """The two model paths in the spec's network order, when the instance labels name the spec's networks."""
+    names = tuple(n.name for n in spec.networks)
+    if set(labels) == set(names) and labels != names and len(names) == 2:
+        return paths[labels.index(names[0])], paths[labels.index(names[1])]
+    return paths
+
+
+def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str) -> None:
+    """The cases the as-written decision does not cover: one line, exit 3."""
+    why = ""
+    if spec.output_problem:
+        raise UnsupportedModelError(spec.output_problem)
+    if isinstance(a, Graph) or isinstance(b, Graph):
+        why = "a graph (CNN/ResNet) pair"
+    elif heads_any:
+        why = "a model ending in Softmax"
+    elif domain_space != "input":
+        why = "--domain-space normalized (the file's bounds are over the models' own inputs)"
+    if why:
+        raise UnsupportedModelError(f"{why}: a property with output assertions is decided as written only for dense "
+                                    f"chains; give --mode to compare the outputs instead", spec.source)
+
+
+def _dnf(spec: Spec2, a, b) -> tuple[tuple[OutputAtom, ...], ...]:
+    """The output DNF over [y_a | y_b] (a file over one network's outputs is widened with zeros for the other)."""
+    width = sum(t.size for t in spec.output_layout)
+    if len(spec.output_layout) == 1 and width == a.output_size:
+        pad = (Fraction(0),) * b.output_size
+        return tuple(tuple(OutputAtom(t.coeffs + pad, t.op, t.bound) for t in conj) for conj in spec.outputs)
+    if width != a.output_size + b.output_size:
+        sizes = " + ".join(f"{t.name} {t.size}" for t in spec.output_layout)
+        raise LumpcheckError(f"the file's outputs ({sizes}) do not match the models' ({a.output_size} + "
+                             f"{b.output_size})", spec.source)
+    return spec.outputs
+
+
+def decide_written(spec: Spec2, a, b, deadline: float, timeout: float, kw: dict) -> VerifyResult:
+    """The as-written verdict of dense chains a, b under the hard deadline (reading already done)."""
+    for case in spec.cases:
+        if case.box.dim != a.input_size or case.box.dim != b.input_size:
+            raise LumpcheckError(f"declares {case.box.dim} inputs but the networks take {a.input_size} and "
+                                 f"{b.input_size}", spec.source)
+    dnf = _dnf(spec, a, b)
+    regions = [Region(c.box, lambda x, c=c: holds_at(c, x)) for c in spec.cases]
+
+    def work():
+        return verify_written(a, b, regions, dnf, max(0.0, deadline - time.monotonic()), **kw)
+
+    try:
+        result = run_until(work, deadline)
+    except DeadlineReached:
+        result = VerifyResult(Verdict.TIMEOUT, written_mode(dnf), "none",
+                              f"hard time limit of {timeout:g} s reached (--timeout)")
+    except ChildFailed as e:
+        raise RuntimeError(str(e)) from None
+    if result.status == Verdict.UNSAT and result.engine == "output-assertions":
+        result.message += f" ({HOW_TO_MODE})"
+    return result

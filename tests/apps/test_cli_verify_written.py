@@ -1,0 +1,123 @@
+"""`lumpcheck verify A B --domain SPEC2` and `--instances` with VNN-LIB 2.0 properties over two networks: decided as
+written without --mode (exact witnesses in the results files), by the mode with it; refusals in one line."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from fractions import Fraction
+
+import numpy as np
+from click.testing import CliRunner
+
+from lumpcheck.apps.cli import cli
+from lumpcheck.io import load_model, save_model
+from lumpcheck.ir.network import evaluate
+
+from pair_helpers import near_copy, random_net
+
+HEAD = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X_f float32 [3]) (declare-output Y_f float32 [3]))
+(declare-network g (isomorphic-to f) (declare-input X_g float32 [3]) (declare-output Y_g float32 [3]))
+""" + "".join(f"(assert (and (<= X_f[{i}] 0.5) (>= X_f[{i}] -0.5)))\n(assert (== X_f[{i}] X_g[{i}]))\n" for i in range(3))
+BAND = "(assert (or (> Y_g[0] (+ Y_f[0] 0.05)) (< Y_g[0] (- Y_f[0] 0.05))))\n"  # |Y_g0 - Y_f0| > 0.05: a counterexample
+EMPTY = "(assert (and (> Y_g[0] (+ Y_f[0] 0.05)) (< Y_g[0] (- Y_f[0] 0.05))))\n"  # the empty band, as written
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _pair(tmp):
+    rng = np.random.default_rng(5)
+    a = random_net(rng, [3, 8, 3])
+    b = near_copy(rng, near_copy(rng, a, "drop"), "noise")
+    for name, net in (("a", a), ("b", b)):
+        save_model(net, tmp / f"{name}.onnx", dtype="float64")
+    return tmp / "a.onnx", tmp / "b.onnx"
+
+
+def _results(path):
+    """The exact values of a results file: {'X_0': Fraction, ..., 'Y_0': ..., 'Y2_0': ...}."""
+    return {k: Fraction(v) for k, v in re.findall(r"\((\w+) ([-0-9./e]+)\)", path.read_text())}
+
+
+def test_single_pair_as_written_sat_with_exact_witness(tmp_path):
+    fa, fb = _pair(tmp_path)
+    (tmp_path / "p.vnnlib").write_text(HEAD + BAND)
+    res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--results-file", tmp_path / "r.txt")
+    assert res.exit_code == 1, res.output
+    assert "sat (the file's assertions hold at the witness, as written" in " ".join(res.output.split())
+    values = _results(tmp_path / "r.txt")
+    x = [values[f"X_{i}"] for i in range(3)]
+    ya, yb = evaluate(load_model(fa), x), evaluate(load_model(fb), x)
+    assert [values[f"Y_{i}"] for i in range(3)] == list(ya) and [values[f"Y2_{i}"] for i in range(3)] == list(yb)
+    assert all(-Fraction(1, 2) <= v <= Fraction(1, 2) for v in x) and abs(yb[0] - ya[0]) > Fraction(5, 100)
+
+
+def test_same_network_is_unsat_and_the_mode_overrides_the_file(tmp_path):
+    fa, fb = _pair(tmp_path)
+    (tmp_path / "p.vnnlib").write_text(HEAD + BAND)
+    res = run("verify", fa, fa, "--domain", tmp_path / "p.vnnlib")
+    assert res.exit_code == 0 and "no input satisfies the file's assertions" in " ".join(res.output.split())
+    res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--mode", "epsilon=100")
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "equivalent, epsilon=100" in out and "output assertions were not used" in out
+
+
+def test_the_empty_band_is_unsat_as_written_and_help_names_the_mode(tmp_path):
+    fa, fb = _pair(tmp_path)
+    (tmp_path / "e.vnnlib").write_text(HEAD + EMPTY)
+    res = run("verify", fa, fb, "--domain", tmp_path / "e.vnnlib")
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "by output-assertions" in out and "--mode epsilon=E" in out
+    assert "--mode epsilon=E" in run("verify", "--help").output
+
+
+def test_certified_unsat_as_written_checks_and_refusals(tmp_path):
+    fa, fb = _pair(tmp_path)
+    (tmp_path / "p.vnnlib").write_text(HEAD + BAND)
+    res = run("verify", fa, fa, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / "c.json")
+    assert res.exit_code == 0 and "by differential" in " ".join(res.output.split()), res.output
+    checked = run("check", tmp_path / "c.json", fa, fa)
+    assert checked.exit_code == 0 and "no input makes the written output assertions (2 disjuncts) true" in \
+        " ".join(checked.output.split()), checked.output
+    assert run("check", tmp_path / "c.json", fa, fb).exit_code != 0  # another pair: the claim is about these two
+    two = HEAD.replace("(assert (and (<= X_f[0] 0.5) (>= X_f[0] -0.5)))",
+                       "(assert (or (and (<= X_f[0] -0.25) (>= X_f[0] -0.5)) (and (<= X_f[0] 0.5) (>= X_f[0] 0.25))))")
+    (tmp_path / "two.vnnlib").write_text(two + BAND)
+    res = run("verify", fa, fb, "--domain", tmp_path / "two.vnnlib", "--certify", tmp_path / "d.json")
+    assert res.exit_code == 3 and "2 boxes" in res.output and not (tmp_path / "d.json").exists()
+    cross = HEAD.replace("(assert (== X_f[2] X_g[2]))", "(assert (and (>= X_f[2] X_g[2]) (>= X_g[2] -0.16)))")
+    (tmp_path / "q.vnnlib").write_text(cross + BAND)
+    res = run("verify", fa, fb, "--domain", tmp_path / "q.vnnlib")
+    assert res.exit_code == 3 and "line 9" in res.output and "relates the inputs of networks f and g" in res.output
+
+
+def test_instances_with_a_gzipped_spec_and_labels_in_either_order(tmp_path):
+    fa, fb = _pair(tmp_path)
+    shifted = HEAD + "(assert (> Y_g[1] (+ Y_f[1] 0.001)))\n"  # g's output 1 above f's: depends on which model is g
+    (tmp_path / "s.vnnlib.gz").write_bytes(gzip.compress(shifted.encode()))
+    (tmp_path / "e.vnnlib.gz").write_bytes(gzip.compress((HEAD + EMPTY).encode()))
+    a, b = load_model(fa), load_model(fb)
+    grid = [[Fraction(i, 4) - Fraction(1, 2) for i in idx] for idx in np.ndindex(5, 5, 5)]
+    above = any(evaluate(b, x)[1] > evaluate(a, x)[1] + Fraction(1, 1000) for x in grid)
+    below = any(evaluate(a, x)[1] > evaluate(b, x)[1] + Fraction(1, 1000) for x in grid)
+    assert above and below  # both orders have counterexamples on the grid ...
+    (tmp_path / "instances.csv").write_text(
+        "\"[('f', 'a.onnx'), ('g', 'b.onnx')]\",s.vnnlib.gz,60\n"
+        "\"[('g', 'b.onnx'), ('f', 'a.onnx')]\",s.vnnlib.gz,60\n"  # the same instance, labels listed the other way
+        "\"[('f', 'a.onnx'), ('g', 'a.onnx')]\",s.vnnlib.gz,60\n"   # Y_g = Y_f: never above
+        "\"[('f', 'a.onnx'), ('g', 'b.onnx')]\",e.vnnlib.gz,60\n"
+    )
+    res = run("verify", "--instances", tmp_path / "instances.csv", "--results-dir", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["sat", "sat", "unsat", "unsat"]
+    for row in rows[:2]:  # ... and each witness is one for g = b.onnx, f = a.onnx, whichever way the row lists them
+        values = _results(tmp_path / "out" / row["results_file"])
+        x = [values[f"X_{i}"] for i in range(3)]
+        assert evaluate(b, x)[1] > evaluate(a, x)[1] + Fraction(1, 1000)
+        assert values["Y_1"] == evaluate(a, x)[1] and values["Y2_1"] == evaluate(b, x)[1]
