@@ -27,6 +27,7 @@ from ..bounds.arith import check_float_environment
 from ..ir.domain import Box
 from ..ir.network import Network, fingerprint
 from ..ir.semantics import Comparison, ComparisonError, compare
+from .difference_betas import BetaError, split_terms
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
@@ -314,6 +315,8 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
     ph = _phases(ch, paths, hidden) if strategy == "relu" else None
     last = len(ch.P) - 1
     n = len(leaves)
+    if how != "single" and any(leaf.get("betas") for leaf in leaves):
+        raise Invalid("β multipliers are recorded only on one-network leaves (pass 'single')")
     if kind == "epsilon":
         cP, _, _, _, empty = hidden_pass(ch, xl, xu, slopes, ph, prior)
         T = np.zeros((n, 2 * n_out, 2 * n_out))
@@ -336,7 +339,12 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
             ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
         else:
             chain, empty = single_pass(ch, part, xl, xu, slopes, ph)
-            ok = np.all(own | (chain.rows(last, M) < 0), axis=1)
+            sizes = [len(layer.b) for layer in (ch.A if part == "a" else ch.B)[:-1]]
+            try:
+                split = split_terms(leaves, paths, part, n_out, sizes)
+            except BetaError as e:
+                raise Invalid(str(e)) from None
+            ok = np.all(own | (chain.rows(last, M, split) < 0), axis=1)
         what = "the leaf's class is not proved the unique decision of its network(s)"
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):

@@ -23,23 +23,29 @@ def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: li
     sub = [batch[i] for i in idx]
     obj = Objective(problem.mode, objective.classes[idx], part)
     ph = None if phases is None else [(pa[idx], pb[idx]) for pa, pb in phases]
-    slopes = _optimised_slopes(problem, deadline, sub, part, lo[idx], hi[idx], obj, ph)
+    slopes, betas = _optimised_slopes(problem, deadline, sub, part, lo[idx], hi[idx], obj, ph)
     if slopes is None:
         return
-    tight = run_single(problem.coupling, part, lo[idx], hi[idx], obj, slopes=slopes, phases=ph, scores=ph is not None)
+    tight = run_single(problem.coupling, part, lo[idx], hi[idx], obj, slopes=slopes, phases=ph, scores=ph is not None,
+                       betas=betas)
     sizes = [layer.size for layer in problem.coupling.chain_b]
     for j, node in enumerate(sub):
         node.alpha = tuple(ch.a_sl[j] if part == "a" else ch.p_sl[j, :sizes[k]] for k, ch in enumerate(tight.choices))
     closed = np.flatnonzero(tight.closed)
     stats["alpha_closed"] = stats.get("alpha_closed", 0) + len(closed)
     if len(closed):
+        if betas is not None:
+            stats["beta_closed"] = stats.get("beta_closed", 0) + len(closed)
+            if res.betas is None:
+                res.betas = [np.zeros((len(res.closed),) + b.shape[1:]) for b in betas]
         assign_rows(res, idx[closed], select(tight, closed))
 
 
 def _optimised_slopes(problem, deadline: float, batch: list, part: str, lo, hi, objective: Objective,
-                      phases) -> list | None:
+                      phases) -> tuple[list | None, list | None]:
     """Lower slopes for one network's bounds proposed by the optimiser (None: DeepPoly's), starting from the
-    nodes' parents' slopes. Any slope is sound: the bound code derives the offsets."""
+    nodes' parents' slopes, and β multipliers of the nodes' split constraints (None: no β). Any slope and any
+    β >= 0 is sound: the bound code derives the offsets and adds β·s·z, >= 0 on the node's region."""
     root = all(not node.path for node in batch)
     steps = problem.alpha_root_steps if root else problem.alpha_steps
     layers = problem.coupling.chain_a if part == "a" else problem.coupling.chain_b
@@ -49,14 +55,14 @@ def _optimised_slopes(problem, deadline: float, batch: list, part: str, lo, hi, 
         init = [np.array([np.full(layers[k].size, np.nan) if node.alpha is None else node.alpha[k] for node in batch])
                 for k in range(len(layers) - 1)]
     if steps <= 0:
-        return None if init is None else [{key: s} for s in init]  # the parents' slopes as they are
+        return (None if init is None else [{key: s} for s in init]), None  # the parents' slopes as they are
     ph = None if phases is None else [p[0 if part == "a" else 1] for p in phases]
     rows = objective.rows(problem.coupling, len(batch))[part]
-    proposed = alpha.optimise(layers, lo, hi, rows, ph, steps=steps, joint=root or problem.alpha_joint,
-                              deadline=deadline, init=init)
-    if proposed is None:
-        return None if init is None else [{key: s} for s in init]
-    return [{key: s} for s in proposed]
+    found = alpha.propose(layers, lo, hi, rows, ph, steps=steps, joint=root or problem.alpha_joint,
+                          deadline=deadline, init=init, betas=problem.betas, slopes=problem.slopes)
+    if found is None:
+        return (None if init is None else [{key: s} for s in init]), None
+    return [{key: s} for s in found.slopes], found.betas
 
 
 def assign_rows(res: BatchBounds, idx: np.ndarray, other: BatchBounds) -> None:
