@@ -73,6 +73,7 @@ class BatchBounds:
     contribs: dict[str, list] = field(default_factory=dict)
     closed: np.ndarray | None = None
     betas: list[np.ndarray] | None = None  # one-network bounds: the β multipliers their rows used ((N, R, n_k))
+    single: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # ... and the network's layer bounds
 
 
 # ---------------------------------------------------------------- the layer loop
@@ -159,6 +160,7 @@ def run_single(
             lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
         out.empty |= np.any(lo > hi, axis=1)
         hi = np.maximum(hi, lo)
+        out.single.append((lo, hi))
         cols = slice(0, layer.size)
         su, sl, mu, ml, qlo, qhi = _single(lo, hi, layer.alpha_lo, layer.alpha_hi, slopes and slopes[k], keys, cols)
         none = np.zeros((n, 0))

@@ -158,23 +158,27 @@ def optimise(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bo
 
 
 def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bool = True, deadline: float | None = None,
-            init: list | None = None, betas: bool = False, slopes: bool = True) -> Proposal | None:
+            init: list | None = None, betas: bool = False, slopes: bool = True, ranges: list | None = None
+            ) -> Proposal | None:
     """As `optimise`, and with `betas` (needs phases) β-CROWN multipliers of the split constraints optimised jointly
     with the slopes (projected onto β >= 0): they enter the objective rows only. slopes=False keeps the starting
-    slopes (DeepPoly's, or init) and optimises the β alone."""
+    slopes (DeepPoly's, or init) and optimises the β alone. ranges: the hidden layers' (lo, hi) ((N, n) each) to
+    keep fixed instead of deriving them (e.g. the sound pass's under the starting slopes; `joint` is then ignored)."""
     if not (available() and supported(layers)):
         return None
     t = _torch
     model = _Model(layers, np.asarray(xl, dtype=np.float64), np.asarray(xu, dtype=np.float64), phases)
     rows_t = t.as_tensor(np.asarray(rows, dtype=np.float64))
     live = (rows_t != 0).any(-1)  # the own-class row is all zero
+    given = None if ranges is None else [(t.as_tensor(np.asarray(lo, dtype=np.float64)),
+                                            t.as_tensor(np.asarray(hi, dtype=np.float64))) for lo, hi in ranges]
     with t.no_grad():
-        upper, used, ranges = model.bounds(rows_t, None)
+        upper, used, ranges = model.bounds(rows_t, None, given)
         if init is not None:
             start = [t.where(t.isnan(g), s, g.clamp(max=1.0)).maximum(a) for g, s, a in
                      zip((t.as_tensor(np.asarray(v, dtype=np.float64)) for v in init), used, model.a)]
-            upper, used, ranges = model.bounds(rows_t, start)
-    fixed = None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
+            upper, used, ranges = model.bounds(rows_t, start, given)
+    fixed = given if given is not None else None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
     alphas = [s.detach().clone().requires_grad_(slopes) for s in used]
     lows = [a.expand_as(s) for a, s in zip(model.a, used)]
     use_betas = betas and model.phases is not None and any(bool((p != 0).any()) for p in model.phases)

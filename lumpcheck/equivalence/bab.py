@@ -39,11 +39,13 @@ ATTACK_SHARE = 0.2
 FRONTIER_CAP = 200_000
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 ALPHA_ROOT_STEPS = 30
-ALPHA_STEPS = 10
+ALPHA_STEPS = 20
 """Steps of the (untrusted, torch) lower-slope optimiser for one-network bounds (equivalence/alpha.py), used on the
 nodes DeepPoly's slopes leave open: at a root (hidden-layer bounds re-derived from the slopes at every step) and per
-batch of other nodes (0: a node reuses its parent's slopes as they are). Measured on MNIST 256x4 prop_5_0.03 (40 s,
-one process): 0 / 0 covered 0.47 of A's tree, 50 / 0 0.53, 20 / 0 0.56, 50 / 5 0.61 (fewer, costlier nodes)."""
+batch of other nodes: after a pass with the parents' slopes as they are, this many steps on slopes and β multipliers
+of the split constraints with that pass's hidden-layer bounds fixed (0: the parents' slopes only). Measured on MNIST
+256x4 prop_5_0.03 vs mag10 (40 s, one process, shared machine, load 5-8): root 30 and 0 / 10 / 20 steps covered
+0.43 / 0.57 / 0.70 of A's tree; 10 steps without β 0.56 (benchmarks/DIFFVERIFY.md, β-CROWN section)."""
 
 
 @dataclass(frozen=True)
