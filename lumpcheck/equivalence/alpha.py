@@ -213,7 +213,8 @@ def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: boo
     if not use_betas:
         return Proposal(slopes, None)
     split = [(p != 0).numpy()[:, None, :] for p in model.phases]
-    return Proposal(slopes, [np.where(m, b.numpy().astype(np.float32).astype(np.float64), 0.0) for b, m in zip(best_b, split)])
+    out = [b.numpy().astype(np.float32).astype(np.float64) for b in best_b]
+    return Proposal(slopes, [np.where(m & np.isfinite(b) & (b > 0), b, 0.0) for b, m in zip(out, split)])  # float32 overflow: 0
 
 
 def _score(upper, live):
