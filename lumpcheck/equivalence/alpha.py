@@ -209,12 +209,12 @@ def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: boo
                 al.copy_(t.maximum(t.minimum(al, t.ones_like(al)), lo))
             for b in bs:
                 b.clamp_(min=0.0)
-    slopes = [bst.numpy().astype(np.float32).astype(np.float64) for bst in best]
+    proposed = [bst.numpy().astype(np.float32).astype(np.float64) for bst in best]
     if not use_betas:
-        return Proposal(slopes, None)
+        return Proposal(proposed, None)
     split = [(p != 0).numpy()[:, None, :] for p in model.phases]
     out = [b.numpy().astype(np.float32).astype(np.float64) for b in best_b]
-    return Proposal(slopes, [np.where(m & np.isfinite(b) & (b > 0), b, 0.0) for b, m in zip(out, split)])  # float32 overflow: 0
+    return Proposal(proposed, [np.where(m & np.isfinite(b) & (b > 0), b, 0.0) for b, m in zip(out, split)])  # float32 overflow: 0
 
 
 def _score(upper, live):
