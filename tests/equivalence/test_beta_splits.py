@@ -278,3 +278,13 @@ def test_huge_betas_are_sound_but_do_not_close(beta_case):
 
     out = check_certificate(_tamper(res.certificate, edit), a, b)
     assert not out.valid and "not proved" in out.reasons[0]
+
+
+def test_worker_processes_hand_their_betas_to_the_certificate(beta_case):
+    """Leaves closed in worker processes keep their β (pickled with the leaf); the certificate checks valid."""
+    a, b, box, _ = beta_case
+    res = verify_pair(a, b, box, "top1", timeout=60, strategy="relu", workers=2)
+    assert res.status == "unsat"
+    recorded = sum(1 for leaf in res.certificate["leaves"] if leaf.get("betas"))
+    assert 0 < recorded <= res.stats["beta_closed"]  # a node closed with every β = 0 records none
+    assert check_certificate(res.certificate, a, b).valid
