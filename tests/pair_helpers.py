@@ -10,7 +10,7 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.equivalence.encode import encode_pair
 from lumpcheck.solver.z3 import solve_constraints
 from lumpcheck.ir.activation import Activation
-from lumpcheck.ir.network import Layer, Network, evaluate_float
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
 from lumpcheck.equivalence.mode import Mode
 
 RELU = Activation("relu")
@@ -75,3 +75,46 @@ def sampled_max_difference(a: Network, b: Network, box: Box, rng: np.random.Gene
     hi = np.array([float(v) for v in box.upper])
     X = rng.uniform(lo, hi, (count, len(lo)))
     return float(np.abs(evaluate_float(a, X) - evaluate_float(b, X)).max())
+
+
+# ---------------------------------------------------------------- exact margins of one-input networks
+
+
+def _pre(net: Network, x: Fraction) -> list[Fraction]:
+    """Every hidden neuron's exact pre-activation at x, layer by layer (one list per hidden layer)."""
+    out, h = [], [x]
+    for layer in net.layers[:-1]:
+        z = [sum((Fraction(w) * v for w, v in zip(row, h)), Fraction(0)) + Fraction(b)
+             for row, b in zip(layer.weight, layer.bias)]
+        out.append(z)
+        h = [layer.activation.exact(v) for v in z]
+    return out
+
+
+def _knots(net: Network, lo: Fraction, hi: Fraction) -> list[Fraction]:
+    """Every point of [lo, hi] where some hidden pre-activation is zero, plus the ends: layer k's pre-activations
+    are linear between the knots of the layers before it, so refining once per layer finds them all exactly."""
+    knots = [lo, hi]
+    for _ in net.layers[:-1]:
+        flat = [[v for z in _pre(net, x) for v in z] for x in knots]
+        new = set(knots)
+        for (x0, v0), (x1, v1) in zip(zip(knots, flat), zip(knots[1:], flat[1:])):
+            for s0, s1 in zip(v0, v1):
+                if s0 * s1 < 0:
+                    new.add(x0 + (x1 - x0) * s0 / (s0 - s1))
+        knots = sorted(new)
+    return knots
+
+
+def exact_margin_max(net: Network, lo: Fraction, hi: Fraction, cls: int, phases) -> list[Fraction] | None:
+    """max over {x in [lo, hi] with the phases} of y_j − y_c per j (exact), or None if that region is empty.
+    Margins are linear between knots and phases constant there, so the maximum is at a knot of the region."""
+    best = None
+    for x in _knots(net, lo, hi):
+        z = _pre(net, x)
+        if any(p * v < 0 for k, ph in enumerate(phases) for p, v in zip(ph, z[k])):
+            continue
+        y = evaluate(net, [x])
+        m = [y[j] - y[cls] for j in range(len(y))]
+        best = m if best is None else [max(u, v) for u, v in zip(best, m)]
+    return best

@@ -36,7 +36,9 @@ MEANING = {"top1": "the same set of maximal outputs (top-1, ties included)",
 HOW_CHECKED = (
     "lumpcheck check re-derives every leaf's bounds from the networks and the leaf's path alone, in exact rational "
     "arithmetic: the recorded relaxation slopes are only hints (any slope gives a sound linear bound, and every offset "
-    "is recomputed), so a wrong optimiser can lose tightness, never soundness. It requires the leaves' paths to form a "
+    "is recomputed), and so are recorded β multipliers of split constraints (β >= 0 on a neuron the leaf's path "
+    "splits adds β·s·z, >= 0 there, to a margin row; any other β is refused), so a wrong optimiser can lose "
+    "tightness, never soundness. It requires the leaves' paths to form a "
     "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
     "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
     "that may meet have the same class; for delta-top1: every class either cannot exceed δ on the leaf or is "
@@ -63,6 +65,7 @@ class Leaf:
     cls: str
     empty: bool
     slopes: int  # coordinates with optimiser-chosen slopes (the rest use the checker's defaults)
+    betas: int = 0  # split neurons with β multipliers (one-network leaves); -1 when unreadable
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,19 @@ def slope_count(blob: str) -> int:
         return -1
 
 
+def beta_count(blob: str) -> int:
+    """How many split neurons a leaf's β record lists (pair_certificate.encode_betas's layout); 0 without one,
+    -1 when unreadable."""
+    if not blob:
+        return 0
+    try:
+        raw = base64.b64decode(blob)
+        rows, count = struct.unpack_from("<ii", raw, 0)
+        return count if rows > 0 and count >= 0 and len(raw) == 8 + count * (8 + 4 * rows) else -1
+    except (ValueError, struct.error, TypeError):
+        return -1
+
+
 def _split_name(entry: list) -> str:
     return f"x_{entry[1]}" if entry[0] == "x" else f"{str(entry[0]).upper()} layer {entry[1]}"
 
@@ -178,7 +194,8 @@ def build_diff_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None
     raw = [leaf for leaf in doc.get("leaves") or [] if isinstance(leaf, dict)]
     leaves = [Leaf(i, path_text(leaf.get("path") or []), str(leaf.get("part")), str(leaf.get("pass")),
                    "-" if leaf.get("class") is None else str(leaf.get("class")), bool(leaf.get("empty")),
-                   slope_count(str(leaf.get("slopes", "")))) for i, leaf in enumerate(raw)]
+                   slope_count(str(leaf.get("slopes", ""))), beta_count(str(leaf.get("betas") or "")))
+              for i, leaf in enumerate(raw)]
     depths, splits, internal = _tree(raw)
     return DiffReport(str(cert_path), doc, models, leaves, depths, splits, internal)
 
@@ -231,13 +248,13 @@ def _facts(report: DiffReport) -> list[tuple[str, str]]:
     return facts
 
 
-LEAF_HEAD = ["#", "path", "part", "bound pass", "class", "empty", "custom slopes"]
+LEAF_HEAD = ["#", "path", "part", "bound pass", "class", "empty", "custom slopes", "β split constraints"]
 BOX_HEAD = ["input", "lower", "upper", "exact"]
 
 
 def _leaf_cells(x: Leaf) -> list[str]:
     return [str(x.index), x.path, x.part, x.bound_pass, x.cls, "yes" if x.empty else "",
-            "unreadable" if x.slopes < 0 else str(x.slopes)]
+            "unreadable" if x.slopes < 0 else str(x.slopes), "unreadable" if x.betas < 0 else str(x.betas or "")]
 
 
 def render_diff(report: DiffReport, fmt: str) -> str:

@@ -72,6 +72,8 @@ class BatchBounds:
     coefs: dict[str, np.ndarray] = field(default_factory=dict)
     contribs: dict[str, list] = field(default_factory=dict)
     closed: np.ndarray | None = None
+    betas: list[np.ndarray] | None = None  # one-network bounds: the β multipliers their rows used ((N, R, n_k))
+    single: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # ... and the network's layer bounds
 
 
 # ---------------------------------------------------------------- the layer loop
@@ -136,10 +138,13 @@ def run_single(
     slopes: list[dict] | None = None,
     phases: list[tuple[np.ndarray, np.ndarray]] | None = None,
     scores: bool = False,
+    betas: list[np.ndarray] | None = None,
 ) -> BatchBounds:
     """Bounds of ONE network ('a' or 'b') for a classification objective of that part: its own chain only.
 
-    Choices are recorded as in `run` (A's slopes under a_*, B's under the product's first coordinates)."""
+    Choices are recorded as in `run` (A's slopes under a_*, B's under the product's first coordinates).
+    betas[k] (N, R, n_k), finite and >= 0: β-CROWN multipliers of the objective rows on layer k's split neurons
+    (`split_terms`; any β >= 0 gives a sound bound, neurons without a phase ignore theirs)."""
     n, depth = len(xl), coupling.depth
     chain = Chain(coupling.chain_a if part == "a" else coupling.chain_b, xl, xu)
     out = BatchBounds(empty=np.zeros(n, dtype=bool))
@@ -155,6 +160,7 @@ def run_single(
             lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
         out.empty |= np.any(lo > hi, axis=1)
         hi = np.maximum(hi, lo)
+        out.single.append((lo, hi))
         cols = slice(0, layer.size)
         su, sl, mu, ml, qlo, qhi = _single(lo, hi, layer.alpha_lo, layer.alpha_hi, slopes and slopes[k], keys, cols)
         none = np.zeros((n, 0))
@@ -172,8 +178,22 @@ def run_single(
         out.choices.append(Choices(p_su, p_sl, np.zeros((n, m)), np.zeros((n, m)), a_su, a_sl, p_open, a_open))
     chain.prepare(depth - 1)
     T = objective.rows(coupling, n)[part]
-    out.uppers[part], out.coefs[part], out.contribs[part] = chain.backsub(depth - 1, T, scores)
+    split = None if betas is None else split_terms(betas, phases, part)
+    out.uppers[part], out.coefs[part], out.contribs[part] = chain.backsub(depth - 1, T, scores, split)
+    out.betas = betas
     out.closed = objective.closed(out.uppers) | out.empty
+    return out
+
+
+def split_terms(betas: list[np.ndarray], phases: list[tuple[np.ndarray, np.ndarray]] | None, part: str) -> list:
+    """β·s per hidden layer ((N, R, n_k)) for one network's split neurons (s: their phase, 0 when unsplit)."""
+    if phases is None:
+        raise ValueError("β multipliers need the nodes' phases")
+    out = []
+    for k, beta in enumerate(betas):
+        if not (np.all(np.isfinite(beta)) and np.all(beta >= 0)):
+            raise ValueError(f"β multipliers of hidden layer {k} must be finite and >= 0")
+        out.append(beta * phases[k][0 if part == "a" else 1][:, None, :])
     return out
 
 

@@ -137,9 +137,13 @@ class Chain:
     # Coefficient tensors are coordinate-major, C[i, e, r]: coordinate i, box e, row r, so that one layer
     # step is a single matrix product W_j^T·C and slopes broadcast along the contiguous row axis.
 
-    def backsub(self, k: int, T: np.ndarray, scores: bool = False):
+    def backsub(self, k: int, T: np.ndarray, scores: bool = False, split: list | None = None):
         """Upper bounds (N, R) of the rows T·p_k (T shared (R, n_k) or batched (N, R, n_k)), the rows'
-        coefficients on the input (N, R, n_in), and optionally per-layer offset contributions (N, R, n_j)."""
+        coefficients on the input (N, R, n_in), and optionally per-layer offset contributions (N, R, n_j).
+
+        split[j] (N, R, n_j) or None: β-CROWN terms g = β·s of layer j's split neurons (β >= 0, s = +1 for a
+        branch z >= 0, −1 for z <= 0, 0 for others): the bounds are then of T·p_k + Σ_j g_j·p_j, which is at
+        least T·p_k on the branch (every g_j·p_j >= 0 there), so they remain upper bounds of the rows there."""
         layer = self.layers[k]
         Tb = np.broadcast_to(T, (self.n,) + T.shape) if T.ndim == 2 else T
         C = np.ascontiguousarray(np.matmul(Tb, layer.weight).transpose(2, 0, 1))
@@ -150,7 +154,7 @@ class Chain:
         if not _signed_selection(T):  # the product T·W_k was rounded
             gamma = layer.size * ULP_FACTOR
             const = add_up(const, up(matvec_up(absT, self.wq[k]) * gamma), tiny_charge(layer.size, self.qmag[k])[:, None])
-        upper, C, contributions = self._descend(k, C, const, scores)
+        upper, C, contributions = self._descend(k, C, const, scores, split)
         contributions = [None if c is None else c.transpose(1, 2, 0) for c in contributions]
         return upper, C.transpose(1, 2, 0), contributions
 
@@ -163,17 +167,18 @@ class Chain:
             const = add_up(const, np.abs(sign) * np.take_along_axis(self.resid[k], idx, axis=1))
         return self._descend(k, C, const, False)[0]
 
-    def _descend(self, k: int, C: np.ndarray, const: np.ndarray, scores: bool):
+    def _descend(self, k: int, C: np.ndarray, const: np.ndarray, scores: bool, split: list | None = None):
         contributions = []
         for j in range(k - 1, -1, -1):
-            C, const, contrib = self._step(j, C, const, scores)
+            g = None if split is None or split[j] is None else np.ascontiguousarray(split[j].transpose(2, 0, 1))
+            C, const, contrib = self._step(j, C, const, scores, g)
             contributions.append(contrib)
         upper = add_up(const, _coord_dot_up(np.maximum(C, 0), self.xu), _coord_dot_up(np.minimum(C, 0), self.xl))
         if not np.all(np.isfinite(upper)):
             raise FloatOverflow("bound overflow")
         return upper, C, contributions[::-1]
 
-    def _step(self, j: int, C: np.ndarray, const: np.ndarray, scores: bool):
+    def _step(self, j: int, C: np.ndarray, const: np.ndarray, scores: bool, g: np.ndarray | None = None):
         st, layer = self.steps[j], self.layers[j]
         n = C.shape[0]
         U = st["U"]
@@ -193,6 +198,9 @@ class Chain:
             Tabs[QU] += np.abs(D2u)
             D[QS] += D2s
             D[QU] += D2u
+        if g is not None:  # + g·p_j: exact in reals; the sum's rounding (<= 2^-53·|D'|) is charged as |D'|·|p_j|
+            D = D + g
+            Tabs = Tabs + np.abs(D)
         S_off = off.sum(axis=0)
         T_off = np.abs(off).sum(axis=0)
         flatD, flatT = D.reshape(n, -1), Tabs.reshape(n, -1)

@@ -32,6 +32,7 @@ from ..ir.domain import Box
 from ..ir.network import Network, fingerprint
 from ..ir.semantics import Comparison, ComparisonError, compare
 from .confidence import log_odds_proved
+from .difference_betas import BetaError, split_terms
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
@@ -363,6 +364,8 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
     ph = _phases(ch, paths, hidden) if strategy == "relu" else None
     last = len(ch.P) - 1
     n = len(leaves)
+    if how != "single" and any(leaf.get("betas") for leaf in leaves):
+        raise Invalid("β multipliers are recorded only on one-network leaves (pass 'single')")
     if kind == "delta-top1":
         if how != "pair":
             raise Invalid("delta-top1 leaves are derived with both networks in lockstep (pass 'pair')")
@@ -399,7 +402,12 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
             ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
         else:
             chain, empty = single_pass(ch, part, xl, xu, slopes, ph)
-            ok = np.all(own | (chain.rows(last, M) < 0), axis=1)
+            sizes = [len(layer.b) for layer in (ch.A if part == "a" else ch.B)[:-1]]
+            try:
+                split = split_terms(leaves, paths, part, n_out, sizes)
+            except BetaError as e:
+                raise Invalid(str(e)) from None
+            ok = np.all(own | (chain.rows(last, M, split) < 0), axis=1)
         what = "the leaf's class is not proved the unique decision of its network(s)"
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):

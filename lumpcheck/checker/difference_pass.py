@@ -87,8 +87,11 @@ class _Chain:
         self.qhi.append(qhi)
         self.qmag.append(_mag(qlo, qhi))
 
-    def bound(self, k, C, const):
-        """Upper bounds of rows whose coefficients on layer k's input are C (coordinate-major (n, N, R))."""
+    def bound(self, k, C, const, split=None):
+        """Upper bounds of rows whose coefficients on layer k's input are C (coordinate-major (n, N, R)).
+
+        split[j] (N, R, n_j): β·s of layer j's split neurons (β >= 0, s their phase): the bound is then of the
+        rows plus Σ_j β·s·p_j, which is no smaller on the leaf's region (s·p_j >= 0 there)."""
         for j in range(k - 1, -1, -1):
             s_all, U, su, sl, mu, ml, charge, pairs, qu, ql = self.steps[j]
             l = self.L[j]
@@ -105,6 +108,9 @@ class _Chain:
                 Q = l.partner[pairs]
                 A[Q] += np.abs(D2)
                 D[Q] += D2
+            if split is not None:  # + β·s·p_j: the sum's rounding (<= 2^-53·|D'|) is charged as |D'|·|p_j|
+                D = D + np.ascontiguousarray(split[j].transpose(2, 0, 1))
+                A = A + np.abs(D)
             fD, fA = D.reshape(n, -1), A.reshape(n, -1)
             S_off, T_off = off.sum(axis=0), np.abs(off).sum(axis=0)
             S_b = (l.b @ fD).reshape(const.shape)
@@ -121,8 +127,8 @@ class _Chain:
             raise ArithmeticError("bound overflow")
         return upper
 
-    def rows(self, k, T):
-        """Upper bounds of T·p_k for batched rows T (N, R, n_k)."""
+    def rows(self, k, T, split=None):
+        """Upper bounds of T·p_k for batched rows T (N, R, n_k) (with β terms `split`, see `bound`)."""
         l = self.L[k]
         C = np.ascontiguousarray(np.einsum("erk,kc->cer", T, l.W))
         S = np.einsum("erk,k->er", T, l.b)
@@ -132,7 +138,7 @@ class _Chain:
         g = rows_up(np.abs(T), self.wq[k])  # T·W rounded: error <= n·2^-52·|T||W|·|q| + tiny
         S1 = self.qmag[k].sum(axis=1)
         const = sum_up(const, up(g * (len(l.b) * U52)), up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY))[:, None])
-        return self.bound(k, C, const)
+        return self.bound(k, C, const, split)
 
     def subset(self, leaves):
         """The chain restricted to some of its leaves (what select and bound use)."""

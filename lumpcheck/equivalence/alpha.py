@@ -16,6 +16,7 @@ callers keep the default slopes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,8 @@ STEPS = 30
 """Projected Adam steps per optimisation."""
 LR = 0.25
 """Adam learning rate on slopes in [a, 1] (a: the activation's negative-side slope, 0 for ReLU)."""
+LR_BETA = 0.5
+"""Adam learning rate on the β multipliers of split constraints (unbounded above, projected onto β >= 0)."""
 
 _torch = None
 
@@ -59,8 +62,9 @@ class _Model:
         self.phases = None if phases is None else [t.from_numpy(np.asarray(p, dtype=np.float64)) for p in phases]
         self.depth = len(layers)
 
-    def backsub(self, k: int, C, rel):
-        """Upper bounds (N, R) of C·p_k for C (N, R, n_k) or (R, n_k), with the relaxations of layers < k."""
+    def backsub(self, k: int, C, rel, split=None):
+        """Upper bounds (N, R) of C·p_k for C (N, R, n_k) or (R, n_k), with the relaxations of layers < k
+        (and β·s terms split[j] (N, R, n_j) on layer j's split neurons)."""
         t = _torch
         const = C @ self.b[k]
         C = C @ self.W[k]
@@ -69,6 +73,8 @@ class _Model:
             Cp, Cn = C.clamp(min=0), C.clamp(max=0)
             const = const + (Cp * mu[:, None, :]).sum(-1)
             D = Cp * su[:, None, :] + Cn * sl[:, None, :]
+            if split is not None:
+                D = D + split[j]
             const = const + D @ self.b[j]
             C = D @ self.W[j]
         return const + t.einsum("nri,ni->nr", C, self.c) + t.einsum("nri,ni->nr", C.abs(), self.r)
@@ -88,8 +94,9 @@ class _Model:
         sl = t.where(unstable, s, stable)
         return (su, mu, sl), s
 
-    def bounds(self, rows, alphas, fixed=None):
-        """Upper bounds of the rows; per hidden layer the lower slopes in use; and the layers' (lo, hi)."""
+    def bounds(self, rows, alphas, fixed=None, betas=None):
+        """Upper bounds of the rows; per hidden layer the lower slopes in use; and the layers' (lo, hi).
+        betas: per hidden layer (N, R, n) multipliers >= 0 of the split constraints (only the rows use them)."""
         t = _torch
         rel, used, ranges = [], [], []
         for k in range(self.depth - 1):
@@ -101,7 +108,10 @@ class _Model:
             r, s = self.relax(k, lo, hi, None if alphas is None else alphas[k])
             rel.append(r)
             used.append(s)
-        return self.backsub(self.depth - 1, t.as_tensor(rows), rel), used, ranges
+        split = None
+        if betas is not None:
+            split = [beta * ph[:, None, :] for beta, ph in zip(betas, self.phases)]
+        return self.backsub(self.depth - 1, t.as_tensor(rows), rel, split), used, ranges
 
     def _layer(self, k: int, rel, ranges):
         t = _torch
@@ -128,39 +138,65 @@ class _Model:
         return lo, hi
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """Proposed lower slopes per hidden layer ((N, n) in [a, 1]) and, when asked for, β multipliers per hidden
+    layer ((N, R, n) >= 0, zero on neurons without a phase). float32 values widened to float64."""
+
+    slopes: list
+    betas: list | None = None
+
+
 def optimise(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bool = True,
              deadline: float | None = None, init: list | None = None) -> list[np.ndarray] | None:
     """Proposed lower slopes per hidden layer ((N, n) float32 values in [a, 1]) for the boxes [xl, xu] (N, n_in)
     under `phases` (per hidden layer (N, n) in {−1, 0, +1}, or None) and objective rows (N, R, n_out): the best
     iterate per box by its worst row. init: starting slopes per layer ((N, n), NaN = DeepPoly's), e.g. a parent
     node's. None when torch is missing or the chain is unsupported."""
+    found = propose(layers, xl, xu, rows, phases, steps=steps, joint=joint, deadline=deadline, init=init)
+    return None if found is None else found.slopes
+
+
+def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bool = True, deadline: float | None = None,
+            init: list | None = None, betas: bool = False, slopes: bool = True, ranges: list | None = None
+            ) -> Proposal | None:
+    """As `optimise`, and with `betas` (needs phases) β-CROWN multipliers of the split constraints optimised jointly
+    with the slopes (projected onto β >= 0): they enter the objective rows only. slopes=False keeps the starting
+    slopes (DeepPoly's, or init) and optimises the β alone. ranges: the hidden layers' (lo, hi) ((N, n) each) to
+    keep fixed instead of deriving them (e.g. the sound pass's under the starting slopes; `joint` is then ignored)."""
     if not (available() and supported(layers)):
         return None
     t = _torch
     model = _Model(layers, np.asarray(xl, dtype=np.float64), np.asarray(xu, dtype=np.float64), phases)
     rows_t = t.as_tensor(np.asarray(rows, dtype=np.float64))
     live = (rows_t != 0).any(-1)  # the own-class row is all zero
+    given = None if ranges is None else [(t.as_tensor(np.asarray(lo, dtype=np.float64)),
+                                            t.as_tensor(np.asarray(hi, dtype=np.float64))) for lo, hi in ranges]
     with t.no_grad():
-        upper, used, ranges = model.bounds(rows_t, None)
+        upper, used, ranges = model.bounds(rows_t, None, given)
         if init is not None:
             start = [t.where(t.isnan(g), s, g.clamp(max=1.0)).maximum(a) for g, s, a in
                      zip((t.as_tensor(np.asarray(v, dtype=np.float64)) for v in init), used, model.a)]
-            upper, used, ranges = model.bounds(rows_t, start)
-    fixed = None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
-    alphas = [s.detach().clone().requires_grad_(True) for s in used]
+            upper, used, ranges = model.bounds(rows_t, start, given)
+    fixed = given if given is not None else None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
+    alphas = [s.detach().clone().requires_grad_(slopes) for s in used]
     lows = [a.expand_as(s) for a, s in zip(model.a, used)]
+    use_betas = betas and model.phases is not None and any(bool((p != 0).any()) for p in model.phases)
+    bs = [t.zeros(rows_t.shape[:2] + (s.shape[1],), dtype=t.float64, requires_grad=True) for s in used] if use_betas else []
     best = [s.detach().clone() for s in used]
+    best_b = [b.detach().clone() for b in bs]
     best_score = _score(upper, live)
-    opt = t.optim.Adam(alphas, lr=LR)
-    for _ in range(steps):
+    groups = ([{"params": alphas, "lr": LR}] if slopes else []) + ([{"params": bs, "lr": LR_BETA}] if bs else [])
+    opt = t.optim.Adam(groups) if groups else None
+    for _ in range(steps if groups else 0):
         if deadline is not None and time.monotonic() >= deadline:
             break
-        upper, _, _ = model.bounds(rows_t, alphas, fixed)
+        upper, _, _ = model.bounds(rows_t, alphas, fixed, bs or None)
         score = _score(upper.detach(), live)
         better = score < best_score
         if better.any():
-            for bst, al in zip(best, alphas):
-                bst[better] = al.detach()[better]
+            for bst, cur in zip(best + best_b, alphas + bs):
+                bst[better] = cur.detach()[better]
             best_score = t.where(better, score, best_score)
         if bool((best_score < 0).all()):
             break
@@ -171,7 +207,14 @@ def optimise(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: bo
         with t.no_grad():
             for al, lo in zip(alphas, lows):
                 al.copy_(t.maximum(t.minimum(al, t.ones_like(al)), lo))
-    return [bst.numpy().astype(np.float32).astype(np.float64) for bst in best]
+            for b in bs:
+                b.clamp_(min=0.0)
+    proposed = [bst.numpy().astype(np.float32).astype(np.float64) for bst in best]
+    if not use_betas:
+        return Proposal(proposed, None)
+    split = [(p != 0).numpy()[:, None, :] for p in model.phases]
+    out = [b.numpy().astype(np.float32).astype(np.float64) for b in best_b]
+    return Proposal(proposed, [np.where(m & np.isfinite(b) & (b > 0), b, 0.0) for b, m in zip(out, split)])  # float32 overflow: 0
 
 
 def _score(upper, live):

@@ -41,11 +41,13 @@ CANNOT_SPLIT = "cannot be split further (no input interval or unstable neuron le
 FRONTIER_CAP = 200_000
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 ALPHA_ROOT_STEPS = 30
-ALPHA_STEPS = 0
+ALPHA_STEPS = 20
 """Steps of the (untrusted, torch) lower-slope optimiser for one-network bounds (equivalence/alpha.py), used on the
 nodes DeepPoly's slopes leave open: at a root (hidden-layer bounds re-derived from the slopes at every step) and per
-batch of other nodes (0: a node reuses its parent's slopes as they are). Measured on MNIST 256x4 prop_5_0.03 (40 s,
-one process): 0 / 0 covered 0.47 of A's tree, 50 / 0 0.53, 20 / 0 0.56, 50 / 5 0.61 (fewer, costlier nodes)."""
+batch of other nodes: after a pass with the parents' slopes as they are, this many steps on slopes and β multipliers
+of the split constraints with that pass's hidden-layer bounds fixed (0: the parents' slopes only). Measured on MNIST
+256x4 prop_5_0.03 vs mag10 (40 s, one process, shared machine, load 5-8): root 30 and 0 / 10 / 20 steps covered
+0.43 / 0.57 / 0.70 of A's tree; 10 steps without β 0.56 (benchmarks/DIFFVERIFY.md, β-CROWN section)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Leaf:
     empty: bool = False
     part: str = "all"
     pass_: str = "pair"  # how its bounds were derived: both networks in lockstep ('pair') or one network ('single')
+    betas: tuple = ()  # one-network leaves: (layer, neuron, β per margin row) of split neurons with some β > 0
 
 
 @dataclass
@@ -106,6 +109,8 @@ class Problem:
     alpha_root_steps: int = ALPHA_ROOT_STEPS  # one-network parts: optimiser steps at the root (0: DeepPoly slopes)
     alpha_steps: int = ALPHA_STEPS  # ... and per batch of other nodes
     alpha_joint: bool = False  # ... re-deriving hidden-layer bounds from the slopes at every step below the root
+    betas: bool = True  # ... and optimising β multipliers of the nodes' split constraints with the slopes
+    slopes: bool = True  # ... False: keep DeepPoly's (or the parents') slopes, optimise only the β
 
     def __post_init__(self) -> None:
         if self.strategy == "auto":
@@ -140,6 +145,18 @@ def leaf_slopes(res: BatchBounds, e: int) -> tuple:
             "a_idx": np.flatnonzero(ch.a_open[e]),
             "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
         })
+    return tuple(out)
+
+
+def leaf_betas(res: BatchBounds, e: int, path: tuple, part: str) -> tuple:
+    """The β multipliers box e's rows used on the neurons its path splits in network `part` (those with some β > 0)."""
+    if res.betas is None or part == "all":
+        return ()
+    out = []
+    for net, layer, neuron, _ in path:
+        values = res.betas[layer][e, :, neuron]
+        if net == part and np.any(values > 0):
+            out.append((int(layer), int(neuron), values.copy()))
     return tuple(out)
 
 
@@ -298,7 +315,8 @@ class Search:
             cls = None if classes is None else int(classes[e])
             if res.closed[e]:
                 slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
-                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single"))
+                self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single",
+                                        leaf_betas(res, e, node.path, part)))
                 continue
             for p, other in (("a", "b"), ("b", "a")):
                 if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains

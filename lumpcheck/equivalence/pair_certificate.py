@@ -10,7 +10,8 @@
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
   "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
   "leaves": [{"path": [...], "part": "all" | "a" | "b", "pass": "pair" | "single", "class": c | null,
-              "empty": bool, "slopes": BLOB}, ...],   # pass: bounds of both networks in lockstep, or of one
+              "empty": bool, "slopes": BLOB, "betas": BETAS (optional, pass "single" only)}, ...],
+                                      # pass: bounds of both networks in lockstep, or of one
   "stats": {...}                                                      # informative only
 }
 path entries: ["x", d, m, side] (x_d <= m for side 0, x_d >= m for side 1; m a float as float.hex()), or
@@ -26,6 +27,8 @@ BLOB: base64 of little-endian records, one per hidden layer: int32 n_p, int32 n_
 coordinates, float32[n_p][4] their slopes (upper, lower, partner upper, partner lower; NaN where unused),
 int32[n_a] A coordinates, float32[n_a][2] their slopes (upper, lower). Coordinates not listed use the
 checker's default slopes. Any slopes give sound bounds: offsets are re-derived by the checker.
+BETAS: base64 of int32 R (the margin rows), int32 count, then per entry int32 layer, int32 neuron (split in the
+leaf's path, in its own network), float32[R] β >= 0: row r's bound is derived for row r + Σ β_r·s·z (s the phase).
 """
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ def encode_slopes(records: tuple) -> str:
     return base64.b64encode(b"".join(parts)).decode("ascii")
 
 
+def encode_betas(entries: tuple, rows: int) -> str:
+    """base64 of int32 R, int32 count, then per entry int32 layer, int32 neuron, float32[R] β (values the prover's
+    sound pass used: float32 already)."""
+    parts = [struct.pack("<ii", rows, len(entries))]
+    for layer, neuron, values in entries:
+        parts.append(struct.pack("<ii", layer, neuron))
+        parts.append(np.asarray(values, dtype="<f4").tobytes())
+    return base64.b64encode(b"".join(parts)).decode("ascii")
+
+
 def path_json(path: tuple) -> list:
     """A split path as the certificate (and a verdict's undecided regions) write it."""
     out = []
@@ -66,9 +79,12 @@ def path_json(path: tuple) -> list:
     return out
 
 
-def _leaf(leaf: Leaf) -> dict:
-    return {"path": path_json(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
-            "slopes": encode_slopes(leaf.slopes)}
+def _leaf(leaf: Leaf, rows: int) -> dict:
+    out = {"path": path_json(leaf.path), "part": leaf.part, "pass": leaf.pass_, "class": leaf.cls, "empty": leaf.empty,
+           "slopes": encode_slopes(leaf.slopes)}
+    if leaf.betas:
+        out["betas"] = encode_betas(leaf.betas, rows)
+    return out
 
 
 def written_claim(mode) -> list:
@@ -100,6 +116,6 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "strategy": problem.strategy,
         "hidden": "root" if reuse_root else "leaf",
         "root": root,
-        "leaves": [_leaf(leaf) for leaf in outcome.leaves],
+        "leaves": [_leaf(leaf, c.output_size) for leaf in outcome.leaves],
         "stats": {k: v for k, v in outcome.stats.items() if isinstance(v, (int, float, str))},
     }

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from lumpcheck.apps.cli import cli
-from lumpcheck.apps.report_diff import build_diff_report, path_text, slope_count
-from lumpcheck.equivalence.pair_certificate import encode_slopes
+from lumpcheck.apps.report_diff import beta_count, build_diff_report, path_text, slope_count
+from lumpcheck.equivalence.pair_certificate import encode_betas, encode_slopes
 from lumpcheck.io import save_model
 
 from pair_helpers import near_copy, random_net
@@ -109,6 +109,9 @@ def test_paths_in_words_and_slope_counts() -> None:
     assert slope_count(encode_slopes(records)) == 6
     assert slope_count(base64.b64encode(b"\x01\x00").decode()) == -1
     assert slope_count("not base64!") == -1
+    assert beta_count(encode_betas(((0, 3, np.ones(10)), (2, 1, np.zeros(10))), 10)) == 2
+    assert beta_count("") == 0
+    assert beta_count(encode_betas(((0, 3, np.ones(10)),), 10)[:-4]) == -1
 
 
 def test_relu_split_paths_count_per_layer(tmp_path) -> None:

@@ -22,52 +22,9 @@ from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Network, evaluate
 
-from pair_helpers import LEAKY, RELU, near_copy, random_net, z3_truth
+from pair_helpers import LEAKY, RELU, exact_margin_max, near_copy, random_net, z3_truth
 
 pytest.importorskip("torch", reason="the slope optimiser needs torch (without it the search keeps DeepPoly's slopes)")
-
-
-# ---------------------------------------------------------------- exact ground truth, one input
-
-
-def _pre(net: Network, x: Fraction) -> list[Fraction]:
-    """Every hidden neuron's exact pre-activation at x, layer by layer (one list per hidden layer)."""
-    out, h = [], [x]
-    for layer in net.layers[:-1]:
-        z = [sum((Fraction(w) * v for w, v in zip(row, h)), Fraction(0)) + Fraction(b)
-             for row, b in zip(layer.weight, layer.bias)]
-        out.append(z)
-        h = [layer.activation.exact(v) for v in z]
-    return out
-
-
-def _knots(net: Network, lo: Fraction, hi: Fraction) -> list[Fraction]:
-    """Every point of [lo, hi] where some hidden pre-activation is zero, plus the ends: layer k's pre-activations
-    are linear between the knots of the layers before it, so refining once per layer finds them all exactly."""
-    knots = [lo, hi]
-    for _ in net.layers[:-1]:
-        flat = [[v for z in _pre(net, x) for v in z] for x in knots]
-        new = set(knots)
-        for (x0, v0), (x1, v1) in zip(zip(knots, flat), zip(knots[1:], flat[1:])):
-            for s0, s1 in zip(v0, v1):
-                if s0 * s1 < 0:
-                    new.add(x0 + (x1 - x0) * s0 / (s0 - s1))
-        knots = sorted(new)
-    return knots
-
-
-def _exact_margin_max(net: Network, lo: Fraction, hi: Fraction, cls: int, phases) -> list[Fraction] | None:
-    """max over {x in [lo, hi] with the phases} of y_j − y_c per j (exact), or None if that region is empty.
-    Margins are linear between knots and phases constant there, so the maximum is at a knot of the region."""
-    best = None
-    for x in _knots(net, lo, hi):
-        z = _pre(net, x)
-        if any(p * v < 0 for k, ph in enumerate(phases) for p, v in zip(ph, z[k])):
-            continue
-        y = evaluate(net, [x])
-        m = [y[j] - y[cls] for j in range(len(y))]
-        best = m if best is None else [max(u, v) for u, v in zip(best, m)]
-    return best
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,7 +45,7 @@ def test_bounds_with_optimised_slopes_enclose_the_exact_margins(seed, joint, sta
     assert all(np.all((s >= 0) & (s <= 1)) for s in proposed)
     pairs = [(p, np.zeros((1, len(net.layers[k].bias)))) for k, p in enumerate(phases)]
     res = run_single(coupling, "a", xl, xu, objective, slopes=[{"a_sl": s} for s in proposed], phases=pairs)
-    truth = _exact_margin_max(net, lo, hi, cls, [p[0] for p in phases])
+    truth = exact_margin_max(net, lo, hi, cls, [p[0] for p in phases])
     if truth is None:
         return  # an empty region: any bound is sound
     assert not res.empty[0], (seed, "a nonempty region was declared empty")
@@ -103,10 +60,10 @@ def test_the_ground_truth_by_hand():
 
     net = Network([Layer(np.array([[1.0], [1.0]]), np.array([0.0, -1.0]), RELU),
                    Layer(np.array([[1.0, -1.0], [0.0, 0.0]]), np.zeros(2))])
-    assert _exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[0, 0]])[0] == 1
-    assert _exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[0, -1]])[0] == 1
-    assert _exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[-1, 0]])[0] == 0
-    assert _exact_margin_max(net, Fraction(3), Fraction(4), 1, [[0, -1]]) is None
+    assert exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[0, 0]])[0] == 1
+    assert exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[0, -1]])[0] == 1
+    assert exact_margin_max(net, Fraction(-1), Fraction(2), 1, [[-1, 0]])[0] == 0
+    assert exact_margin_max(net, Fraction(3), Fraction(4), 1, [[0, -1]]) is None
 
 
 # ---------------------------------------------------------------- tighter, never looser
