@@ -118,3 +118,33 @@ def exact_margin_max(net: Network, lo: Fraction, hi: Fraction, cls: int, phases)
         m = [y[j] - y[cls] for j in range(len(y))]
         best = m if best is None else [max(u, v) for u, v in zip(best, m)]
     return best
+
+
+def epsilon_certificate_case():
+    """(A, B, certificate, sampled max |A − B|): a random epsilon pair whose unsat certificate has >= 3 leaves."""
+    from lumpcheck.equivalence.pair import verify_pair
+    rng = np.random.default_rng(11)
+    a = random_net(rng, [2, 6, 5, 2])
+    b = near_copy(rng, a, "noise")
+    box = random_box(rng, 2)
+    true_max = sampled_max_difference(a, b, box, rng, 5000)
+    eps = Fraction(true_max * 1.5).limit_denominator(1024)
+    res = verify_pair(a, b, box, f"epsilon={eps}", timeout=60)
+    assert res.status == "unsat" and len(res.certificate["leaves"]) >= 3
+    return a, b, res.certificate, true_max
+
+
+def relu_top1_case(accept):
+    """(A, B, box, result): the first random 3-8-8-8-3 top1 pair proved by ReLU splitting whose result `accept`s,
+    or None (the caller skips)."""
+    from lumpcheck.equivalence.pair import verify_pair
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        a = random_net(rng, [3, 8, 8, 8, 3])
+        b = near_copy(rng, a, "noise")
+        centre = [Fraction(int(rng.integers(-2, 3)), 4) for _ in range(3)]
+        box = Box(tuple(c - Fraction(1, 8) for c in centre), tuple(c + Fraction(1, 8) for c in centre))
+        res = verify_pair(a, b, box, "top1", timeout=30, strategy="relu")
+        if res.status == "unsat" and accept(res):
+            return a, b, box, res
+    return None

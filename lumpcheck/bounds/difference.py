@@ -199,7 +199,7 @@ def split_terms(betas: list[np.ndarray], phases: list[tuple[np.ndarray, np.ndarr
 
 def _layer_bounds(coupling: Coupling, k: int, chains: dict, symbolic: bool):
     """Interval bounds of all three chains, then back-substitution for the coordinates that matter."""
-    nb, d_a, e_a = coupling.nb[k + 1], coupling.d_a[k + 1], coupling.e_a[k + 1]
+    nb, d_a = coupling.nb[k + 1], coupling.d_a[k + 1]
     m = len(d_a)
     plo, phi = chains["p"].interval(k)
     alo, ahi = chains["a"].interval(k)

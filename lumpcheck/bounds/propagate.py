@@ -141,7 +141,7 @@ def float_relaxation(act: Activation, lo: np.ndarray, hi: np.ndarray, su: np.nda
         raise ValueError(f"float_relaxation is for ReLU and identity, not {act}")
     image = (lambda x: np.maximum(x, 0.0)) if act.kind == "relu" else (lambda x: x)
     vl, vu = image(lo), image(hi)
-    (ll, ul), (lu, uu) = enclose_difference(vl, su, lo), enclose_difference(vu, su, hi)
+    (_, ul), (_, uu) = enclose_difference(vl, su, lo), enclose_difference(vu, su, hi)
     (ll2, _), (lu2, _) = enclose_difference(vl, sl, lo), enclose_difference(vu, sl, hi)
     undecided = (lo < 0) & (hi > 0)
     mu = np.maximum(np.maximum(ul, uu), np.where(undecided, 0.0, -np.inf))

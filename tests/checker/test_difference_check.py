@@ -6,7 +6,6 @@ import base64
 import copy
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,19 +18,9 @@ from lumpcheck.io import save_model
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network
 
-from pair_helpers import near_copy, random_box, random_net, sampled_max_difference
+from pair_helpers import epsilon_certificate_case, near_copy, random_box, random_net, sampled_max_difference
 
 
-def _epsilon_case():
-    rng = np.random.default_rng(11)
-    a = random_net(rng, [2, 6, 5, 2])
-    b = near_copy(rng, a, "noise")
-    box = random_box(rng, 2)
-    true_max = sampled_max_difference(a, b, box, rng, 5000)
-    eps = Fraction(true_max * 1.5).limit_denominator(1024)
-    res = verify_pair(a, b, box, f"epsilon={eps}", timeout=60)
-    assert res.status == "unsat" and len(res.certificate["leaves"]) >= 3
-    return a, b, res.certificate, true_max
 
 
 def _top1_relu_case():
@@ -50,7 +39,7 @@ def _top1_relu_case():
 
 @pytest.fixture(scope="module")
 def eps_case():
-    return _epsilon_case()
+    return epsilon_certificate_case()
 
 
 @pytest.fixture(scope="module")

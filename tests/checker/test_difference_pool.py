@@ -18,7 +18,7 @@ from lumpcheck.checker.difference import check_certificate
 from lumpcheck.checker.pool import ChunkPool, PoolFailure
 from lumpcheck.equivalence.pair import verify_pair
 
-from pair_helpers import near_copy, random_box, random_net, sampled_max_difference
+from pair_helpers import epsilon_certificate_case, near_copy, random_box, random_net, sampled_max_difference
 from pool_helpers import exit_on, raise_on, square
 
 METHODS = pytest.mark.parametrize("method", ["fork", "spawn"])
@@ -32,15 +32,7 @@ def start(monkeypatch, method):
 
 @pytest.fixture(scope="module")
 def eps_case():
-    rng = np.random.default_rng(11)
-    a = random_net(rng, [2, 6, 5, 2])
-    b = near_copy(rng, a, "noise")
-    box = random_box(rng, 2)
-    true_max = sampled_max_difference(a, b, box, rng, 5000)
-    eps = Fraction(true_max * 1.5).limit_denominator(1024)
-    res = verify_pair(a, b, box, f"epsilon={eps}", timeout=60)
-    assert res.status == "unsat" and len(res.certificate["leaves"]) >= 3
-    return a, b, res.certificate, true_max
+    return epsilon_certificate_case()
 
 
 def _lower_epsilon(d, true_max):

@@ -22,7 +22,7 @@ from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Network, evaluate
 
-from pair_helpers import LEAKY, RELU, exact_margin_max, near_copy, random_net, z3_truth
+from pair_helpers import LEAKY, RELU, exact_margin_max, near_copy, random_net, relu_top1_case, z3_truth
 
 pytest.importorskip("torch", reason="the slope optimiser needs torch (without it the search keeps DeepPoly's slopes)")
 
@@ -129,16 +129,10 @@ def test_relu_split_top1_verdicts_match_z3(seed):
 
 def _single_pass_case():
     """A top1 ReLU-split instance proved with one-network leaves, some of them closed only by optimised slopes."""
-    for seed in range(60):
-        rng = np.random.default_rng(seed)
-        a = random_net(rng, [3, 8, 8, 8, 3])
-        b = near_copy(rng, a, "noise")
-        centre = [Fraction(int(rng.integers(-2, 3)), 4) for _ in range(3)]
-        box = Box(tuple(c - Fraction(1, 8) for c in centre), tuple(c + Fraction(1, 8) for c in centre))
-        res = verify_pair(a, b, box, "top1", timeout=30, strategy="relu")
-        if res.status == "unsat" and res.stats.get("alpha_closed", 0) > 0 and len(res.certificate["leaves"]) > 2:
-            return a, b, box, res
-    pytest.skip("no random instance had leaves closed by optimised slopes")
+    case = relu_top1_case(lambda res: res.stats.get("alpha_closed", 0) > 0 and len(res.certificate["leaves"]) > 2)
+    if case is None:
+        pytest.skip("no random instance had leaves closed by optimised slopes")
+    return case
 
 
 @pytest.fixture(scope="module")

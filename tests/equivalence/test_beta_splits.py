@@ -29,10 +29,9 @@ from lumpcheck.equivalence.objective import Objective
 from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.equivalence.pair_certificate import encode_betas
 from lumpcheck.ir.activation import Activation
-from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network
 
-from pair_helpers import LEAKY, RELU, exact_margin_max, near_copy, random_net
+from pair_helpers import LEAKY, RELU, exact_margin_max, random_net, relu_top1_case
 
 pytest.importorskip("torch", reason="the β optimiser needs torch (without it the search records no β)")
 
@@ -155,16 +154,10 @@ def test_a_negative_beta_would_hide_a_positive_margin():
 
 def _case():
     """The top1 ReLU-split instance of test_alpha_slopes (DeepPoly's slopes alone answer unknown there)."""
-    for seed in range(60):
-        rng = np.random.default_rng(seed)
-        a = random_net(rng, [3, 8, 8, 8, 3])
-        b = near_copy(rng, a, "noise")
-        centre = [Fraction(int(rng.integers(-2, 3)), 4) for _ in range(3)]
-        box = Box(tuple(c - Fraction(1, 8) for c in centre), tuple(c + Fraction(1, 8) for c in centre))
-        res = verify_pair(a, b, box, "top1", timeout=30, strategy="relu")
-        if res.status == "unsat" and any(leaf.get("betas") for leaf in res.certificate["leaves"]):
-            return a, b, box, res
-    pytest.skip("no random instance had leaves closed with β")
+    case = relu_top1_case(lambda res: any(leaf.get("betas") for leaf in res.certificate["leaves"]))
+    if case is None:
+        pytest.skip("no random instance had leaves closed with β")
+    return case
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,6 @@ def _conv(op: Conv, index: np.ndarray, out_shape: tuple[int, ...], width: int) -
 
 
 def _average(window: Window, include_pad: bool, index: np.ndarray, out_shape, width: int):
-    r = window.rank
     win = padded_windows(index, window, -1, ceil_overhang=True)[0]  # (C, *out, *k)
     c, p, k = index.shape[1], prod(out_shape[2:]), prod(window.kernel)
     counts = pool_counts(tuple(index.shape[2:]), window, include_pad).reshape(-1)
@@ -212,7 +211,7 @@ def unroll(graph: Graph) -> Network:
     index = np.arange(prod(shape)).reshape(shape)
     b = ChainBuilder(prod(shape))
     for node in nodes:
-        op, out_shape = node.op, graph.shapes[node.output]
+        out_shape = graph.shapes[node.output]
         index = _step(b, node, index, shape, out_shape)
         shape = out_shape
     if b.open is not None or not b.layers:
