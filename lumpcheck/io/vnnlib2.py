@@ -217,7 +217,6 @@ def _tensor(parser: _Parser2, node: SExpr, network: str, kind: str) -> Tensor:
     return Tensor(parts[1], network, kind, shape, parts[2], node.line)
 
 
-
 def read_vnnlib2(path: str | Path) -> Spec2:
     """Parse a VNN-LIB 2.0 file (module docstring); one-line ModelFormatError / UnsupportedModelError otherwise."""
     p = Path(path)
