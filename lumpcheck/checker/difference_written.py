@@ -52,7 +52,11 @@ def rows(dnf, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for coeffs, op, bound in conj:
             ca, cb = coeffs[:n_out], coeffs[n_out:]
             exact = [p + q for p, q in zip(ca, cb)] + list(ca)
-            if any(Fraction(float(v)) != v for v in exact):
+            try:
+                inexact = any(Fraction(float(v)) != v for v in exact)
+            except OverflowError:
+                inexact = True
+            if inexact:
                 raise WrittenClaimError("claim: an atom's product-chain row is not exact in binary64")
             row = np.array([float(v) for v in exact])
             for sign in ((-1, 1) if op == "=" else (-1,)):

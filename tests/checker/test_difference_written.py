@@ -53,6 +53,7 @@ def test_a_written_certificate_checks(certified):
     (lambda c: c["claim"]["dnf"][0][0].update(bound="-1/100"), "has no atom proven false"),  # now often true
     (lambda c: c["claim"]["dnf"][1].pop(), "has no atom proven false"),  # only y_A,0 − y_B,0 <= 3/2 is left
     (lambda c: c["claim"]["dnf"][0][0]["coeffs"].__setitem__(0, "1/3"), "not exact in binary64"),
+    (lambda c: c["claim"]["dnf"][0][0]["coeffs"].__setitem__(0, str(10 ** 400)), "not exact in binary64"),
     (lambda c: c["claim"]["dnf"].append([]), "a disjunct without atoms"),
     (lambda c: c["claim"]["dnf"][0][0].update(op=">"), "an op in"),
     (lambda c: c["claim"].pop("dnf"), "'dnf' must be a list"),
