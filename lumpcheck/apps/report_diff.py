@@ -34,17 +34,19 @@ BOX_ROWS = 20  # inputs listed in full; beyond, the box is summarised
 MEANING = {"top1": "the same set of maximal outputs (top-1, ties included)",
            "argmin": "the same set of minimal outputs (argmin, ties included)"}
 HOW_CHECKED = (
-    "lumpcheck check re-derives every leaf's bounds from the networks and the leaf's path alone, in exact rational "
-    "arithmetic: the recorded relaxation slopes are only hints (any slope gives a sound linear bound, and every offset "
-    "is recomputed), and so are recorded β multipliers of split constraints (β >= 0 on a neuron the leaf's path "
-    "splits adds β·s·z, >= 0 there, to a margin row; any other β is refused), so a wrong optimiser can lose "
-    "tightness, never soundness. It requires the leaves' paths to form a "
-    "complete split tree of the box for each claim part, every leaf's bound to prove its part of the claim (for "
-    "epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, is the leaf's class there, and leaves "
-    "that may meet have the same class; for delta-top1: every class either cannot exceed δ on the leaf or is "
-    "B's unique top output wherever it may, with L⁻ re-proved <= ln(δ/(1-δ))), and the claim's networks to be the given models' comparison form "
-    "(normalisation folded, clipping compiled, on the recorded box). The certificate stores no bound values on "
-    "purpose: a leaf's bound is whatever the checker derives from its path and slopes, so none can be forged.")
+    "lumpcheck check re-derives every leaf's bounds from the networks and the leaf's path alone, in binary64 with "
+    "every rounding error charged outward (rigorous bounds, as specs/diff-certificate.md states): the recorded "
+    "relaxation slopes are only hints (any slope gives a sound linear bound, and every offset is recomputed), and "
+    "so are recorded β multipliers of split constraints (β >= 0 on a neuron the leaf's path splits adds β·s·z, "
+    ">= 0 there, to a margin row; any other β is refused), so a wrong optimiser can lose tightness, never soundness. "
+    "It requires the leaves' paths to form a complete split tree of the box for each claim part, every leaf's bound "
+    "to prove its part of the claim (for epsilon: |A_i - B_i| <= ε; for top1/argmin: the decision of A, and of B, "
+    "is the leaf's class there, and leaves that may meet have the same class; for delta-top1: every class either "
+    "cannot exceed δ on the leaf or is B's unique top output wherever it may, with L⁻ re-proved <= ln(δ/(1-δ)); "
+    "for a property as written: every disjunct of its output assertions has an atom proven false on the leaf), and "
+    "the claim's networks to be the given models' comparison form (normalisation folded, clipping compiled, on the "
+    "recorded box). The certificate stores no bound values on purpose: a leaf's bound is whatever the checker "
+    "derives from its path and slopes, so none can be forged.")
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,20 @@ class DiffReport:
                 pass  # a malformed value is shown as written
             return (f"δ-top-1 agreement with δ = {self.mode.partition('=')[2]} (A the reference: where softmax(A)_c > δ, "
                     f"B's unique top output is c; proved through the logit margin L⁻ = {lminus} <= ln(δ/(1-δ)))")
+        if self.mode == "written":
+            dnf = (self.doc.get("claim") or {}).get("dnf")
+            count = len(dnf) if isinstance(dnf, list) else "?"
+            return (f"no input makes the written output assertions true ({count} disjuncts over [Y_A | Y_B], "
+                    "VNN-COMP semantics: they describe the counterexamples)")
         return MEANING.get(self.mode, self.mode)
 
     @property
     def verdict_line(self) -> str:
         files = "; ".join(f"model {m.role}: {m.status}" for m in self.models)
-        return (f"unsat (equivalent): A and B have {self.meaning} at every input of the box, as claimed by a "
-                f"differential split tree of {len(self.leaves)} leaves; {files}; re-check with: {self.check_command}")
+        what = (f"unsat (as written): {self.meaning} on the box" if self.mode == "written" else
+                f"unsat (equivalent): A and B have {self.meaning} at every input of the box")
+        return (f"{what}, as claimed by a differential split tree of {len(self.leaves)} leaves; {files}; "
+                f"re-check with: {self.check_command}")
 
     @property
     def check_command(self) -> str:

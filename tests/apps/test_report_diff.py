@@ -128,3 +128,17 @@ def test_relu_split_paths_count_per_layer(tmp_path) -> None:
     assert report.splits == {"A layer 1": 1, "B layer 1": 1} and report.internal == 2
     assert report.depths == [1, 2, 2]
     assert re.search(r"3 leaves", report.verdict_line)
+
+
+def test_written_claims_read_as_unsat_as_written(tmp_path) -> None:
+    """A property taken as written is not 'A and B have …': the verdict says no input satisfies its assertions."""
+    atom = {"coeffs": ["1", "-1"], "op": "<", "bound": "-1/20"}
+    doc = {"format": "lumpcheck-diff-certificate", "version": 1, "strategy": "input", "hidden": "leaf",
+           "claim": {"mode": "written", "dnf": [[atom], [dict(atom, coeffs=["-1", "1"])]],
+                     "box": {"lower": ["0"], "upper": ["1"]}, "a": {"sha256": "0" * 64, "shape": "1-2-1"},
+                     "b": {"sha256": "1" * 64, "shape": "1-2-1"}},
+           "leaves": [{"path": [], "part": "all", "pass": "pair", "class": 0, "empty": False, "slopes": ""}]}
+    report = build_diff_report(doc, tmp_path / "c.json")
+    assert report.verdict_line.startswith("unsat (as written): no input makes the written output assertions true "
+                                          "(2 disjuncts")
+    assert "A and B have" not in report.verdict_line
