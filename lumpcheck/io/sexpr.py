@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
+from pathlib import Path
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.exact import parse_decimal
+from .compressed import read_text
 
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
@@ -214,6 +216,14 @@ class Parser:
                 raise self.error("division by zero", node.line)
             return {v: x / d for v, x in c.items()}, k / d
         raise self.error(f"unsupported term operator {head!r}", node.line, True)
+
+
+def open_spec(path: str | Path, parser: type[Parser] = Parser) -> Parser:
+    """A parser over a VNN-LIB file's text (gzip read too); ModelFormatError naming the file when it is missing."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFormatError("no such file", str(p))
+    return parser(str(p), read_text(p, "VNN-LIB file"))
 
 
 def head_symbol(node: SExpr) -> str | None:

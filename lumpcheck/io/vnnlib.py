@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
-from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, variable_key
+from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, open_spec, variable_key
 from .vnnlib2 import read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
@@ -45,11 +45,7 @@ def _is_input(constraint: Constraint) -> bool:
 
 def read_vnnlib(path: str | Path) -> VnnlibSpec:
     """Parse a VNN-LIB file: exact input boxes plus the output constraint (ModelFormatError on bad input)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFormatError("no such file", str(p))
-    text = read_text(p, "VNN-LIB file")
-    parser = Parser(str(p), text)
+    parser = open_spec(path)
     input_factors: list[list[list[Constraint]]] = []
     output_factors: list[list[list[Constraint]]] = []
     output_texts: list[str] = []
@@ -63,7 +59,7 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
             ins = [[c for c in conj if _is_input(c)] for conj in dnf]
             outs = [[c for c in conj if not _is_input(c)] for conj in dnf]
             if any(outs):
-                output_texts.append(text[node.start : node.end])
+                output_texts.append(parser.text[node.start : node.end])
                 output_factors.append(outs)
             if any(ins):
                 input_factors.append(ins)
@@ -76,7 +72,7 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
         raise parser.error("no input variables X_0, X_1, ... declared", None)
     boxes = _boxes(parser, input_factors, n_inputs, output_texts)
     output_dnf = _output_dnf(parser, output_factors, n_outputs) if separable else None
-    return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, str(p))
+    return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path)
 
 
 def _products(parser: Parser, factors: list[list[list[Constraint]]]) -> list[list[Constraint]]:

@@ -30,10 +30,8 @@ from itertools import product
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ModelFormatError
 from ..ir.domain import Box
-from .compressed import read_text
-from .sexpr import MAX_DISJUNCTS, Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol
+from .sexpr import MAX_DISJUNCTS, Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol, open_spec
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
@@ -219,11 +217,7 @@ def _tensor(parser: _Parser2, node: SExpr, network: str, kind: str) -> Tensor:
 
 def read_vnnlib2(path: str | Path) -> Spec2:
     """Parse a VNN-LIB 2.0 file (module docstring); one-line ModelFormatError / UnsupportedModelError otherwise."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFormatError("no such file", str(p))
-    text = read_text(p, "VNN-LIB file")
-    parser = _Parser2(str(p), text)
+    parser = open_spec(path, _Parser2)
     networks: list[NetworkDecl] = []
     input_factors: list[list[list[Constraint]]] = []
     output_factors: list[list[list[Constraint]]] = []
@@ -238,7 +232,7 @@ def read_vnnlib2(path: str | Path) -> Spec2:
                 input_factors.append(ins)
             if outs is not None:
                 output_factors.append(outs)
-                output_texts.append(text[node.start : node.end])
+                output_texts.append(parser.text[node.start : node.end])
         elif head not in IGNORED:
             raise parser.error("expected (declare-network ...) or (assert FORMULA)", node.line)
     if not networks or networks[0].input is None:
@@ -247,7 +241,7 @@ def read_vnnlib2(path: str | Path) -> Spec2:
     layout = tuple(n.output for n in networks if n.output is not None)
     outputs = _outputs(parser, layout, _products(parser, output_factors)) if output_factors else None
     problem = _inputless(parser, networks, output_factors)
-    return Spec2(tuple(networks), cases, outputs, layout, tuple(output_texts), str(p), problem)
+    return Spec2(tuple(networks), cases, outputs, layout, tuple(output_texts), parser.path, problem)
 
 
 def _inputless(parser: _Parser2, networks: list[NetworkDecl], factors) -> str:
