@@ -38,3 +38,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, files, ids=[str(p.relative_to(ZOO)) for p in files])
         else:
             metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=ZOO_MISSING))])
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """(dask.distributed, an in-process LocalCluster with one worker on a tcp address), for one test module."""
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  dashboard_address=":0") as cluster:
+        yield distributed, cluster

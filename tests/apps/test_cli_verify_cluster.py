@@ -23,14 +23,6 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  dashboard_address=":0") as c:
-        yield distributed, c
-
-
 def _pairs():
     """Small pairs with their ε: some provable (ε above the largest sampled difference), some not (below it)."""
     out = []
@@ -46,8 +38,8 @@ def _pairs():
     return out
 
 
-def test_cluster_search_gives_the_local_verdicts_and_valid_certificates(cluster):
-    distributed, c = cluster
+def test_cluster_search_gives_the_local_verdicts_and_valid_certificates(dask_cluster):
+    distributed, c = dask_cluster
     statuses = []
     with distributed.Client(c) as client:
         for a, b, box, mode in _pairs():
@@ -61,8 +53,8 @@ def test_cluster_search_gives_the_local_verdicts_and_valid_certificates(cluster)
     assert "unsat" in statuses and "sat" in statuses  # both verdicts were exercised
 
 
-def test_cli_scheduler_gives_the_same_verdict_as_without(cluster, tmp_path):
-    _, c = cluster
+def test_cli_scheduler_gives_the_same_verdict_as_without(dask_cluster, tmp_path):
+    _, c = dask_cluster
     for k, (a, b, box, mode) in enumerate(_pairs()[:4]):
         save_model(a, tmp_path / f"a{k}.onnx", dtype="float64")
         save_model(b, tmp_path / f"b{k}.onnx", dtype="float64")
@@ -102,13 +94,13 @@ def test_help_teaches_the_scheduler_option():
     assert "--scheduler" in res.output and "tcp://HOST:PORT" in res.output and "Dask" in res.output
 
 
-def test_cluster_search_keeps_the_deadline(cluster):
+def test_cluster_search_keeps_the_deadline(dask_cluster):
     """A pair the search cannot decide quickly: the master answers at its deadline while tasks may still run."""
     import time
 
     from lumpcheck.ir.domain import Box
 
-    distributed, c = cluster
+    distributed, c = dask_cluster
     rng = np.random.default_rng(1)
     a = random_net(rng, [6, 40, 40, 40, 3])
     b = near_copy(rng, a, "noise")
@@ -121,14 +113,14 @@ def test_cluster_search_keeps_the_deadline(cluster):
     assert elapsed < 3 + 2.0, elapsed
 
 
-def test_a_failing_or_lossy_cluster_task_never_gives_unsat(cluster, monkeypatch):
+def test_a_failing_or_lossy_cluster_task_never_gives_unsat(dask_cluster, monkeypatch):
     """The master decides: a task that raises gives 'error'; a task whose closed leaves get lost on the way gives
     'error' from the coverage check (the leaves no longer tile the box), never 'unsat'."""
     from dataclasses import replace
 
     import lumpcheck.equivalence.cluster as cluster_mod
 
-    distributed, c = cluster
+    distributed, c = dask_cluster
     a, b, box, mode = next(p for p in _pairs() if verify_pair(*p, timeout=30).status == "unsat")
     real = cluster_mod.run_chunk
 
@@ -148,10 +140,10 @@ def test_a_failing_or_lossy_cluster_task_never_gives_unsat(cluster, monkeypatch)
         assert res.status == "error" and "do not cover the box" in res.message and res.certificate is None
 
 
-def test_python_api_takes_a_scheduler(cluster):
+def test_python_api_takes_a_scheduler(dask_cluster):
     import lumpcheck
 
-    _, c = cluster
+    _, c = dask_cluster
     a, b, box, mode = _pairs()[0]
     here = lumpcheck.verify(a, b, domain=box, mode=mode, timeout=30)
     there = lumpcheck.verify(a, b, domain=box, mode=mode, timeout=30, scheduler=c.scheduler_address)

@@ -139,14 +139,6 @@ def test_any_executor(tmp_path):
     assert result.counts == {"reduced": 1, "minimal": 1}
 
 
-@pytest.fixture(scope="module")
-def dask_cluster():
-    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  dashboard_address=":0") as cluster:
-        yield distributed, cluster
-
-
 def test_dask_executor(dask_cluster, tmp_path):
     distributed, cluster = dask_cluster
     with distributed.Client(cluster) as client:

@@ -46,10 +46,9 @@ def left_half_overflows(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed (pip install 'lumpcheck[dask]')")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  dashboard_address=":0") as c, distributed.Client(c) as cl:
+def client(dask_cluster):
+    distributed, cluster = dask_cluster
+    with distributed.Client(cluster) as cl:
         yield cl
 
 
