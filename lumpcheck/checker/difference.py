@@ -284,7 +284,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
         raise PoolFailure(f"{sum(checked)} of {len(leaves)} leaves re-derived")
     mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
     return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers",
-                 len(eps) if kind == "written" else None)
+                 len(eps) if kind == "written" else None, pair=True)
 
 
 def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:

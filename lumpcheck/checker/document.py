@@ -54,13 +54,14 @@ class Scope:
     box_only: bool
     semantics: str
     disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
+    pair: bool = False  # about two networks verified against each other (A, B), not a model and its reduction
 
     @property
     def text(self) -> str:
         where = "on all inputs" if self.lower is None else \
             f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
         if self.mode == "epsilon":
-            what = f"|original - reduced| <= {float(self.epsilon):.3g} {where}"
+            what = f"|{'A - B' if self.pair else 'original - reduced'}| <= {float(self.epsilon):.3g} {where}"
         elif self.mode.startswith("delta-top1="):
             what = (f"where A's softmax confidence in a class exceeds {self.mode.partition('=')[2]}, B's unique top "
                     f"output is that class (delta-top1, A the reference) {where}")

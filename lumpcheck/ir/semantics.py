@@ -196,11 +196,23 @@ def clip_report(net: Network, box: Box) -> tuple[list[str], bool]:
     lines, wholly = [], False
     for i, kind in norm.outside_clip(box):
         lo, hi = norm.clip_bounds(i)
-        rng = f"[{'-inf' if lo is None else _num(lo)}, {'inf' if hi is None else _num(hi)}]"
-        lines.append(f"X_{i}: box [{_num(box.lower[i])}, {_num(box.upper[i])}] is {kind} outside the clip range {rng}")
+        blo, bhi = box.lower[i], box.upper[i]
+        rng = f"[{'-inf' if lo is None else _num(lo, blo)}, {'inf' if hi is None else _num(hi, bhi)}]"
+        beyond = []
+        if lo is not None and blo < lo:
+            beyond.append(f"{_num(lo - blo)} below")
+        if hi is not None and bhi > hi:
+            beyond.append(f"{_num(bhi - hi)} above")
+        lines.append(f"X_{i}: box [{_num(blo, lo)}, {_num(bhi, hi)}] is {kind} outside the clip range {rng} "
+                     f"({' and '.join(beyond)} it)")
         wholly = wholly or kind == "wholly"
     return lines, wholly
 
 
-def _num(q: Fraction) -> str:
-    return f"{float(q):.6g}"
+def _num(q: Fraction, other: Fraction | None = None) -> str:
+    """q with 6 significant digits, or more when needed to print it differently from `other` (q != other)."""
+    for digits in (6, 9, 12, 17):
+        text = f"{float(q):.{digits}g}"
+        if other is None or q == other or text != f"{float(other):.{digits}g}":
+            return text
+    return text

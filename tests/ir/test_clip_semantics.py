@@ -169,6 +169,19 @@ def test_wholly_outside_refuses_to_certify_unless_allowed(tmp_path):
     assert res.verdict == "proved" and any("partly outside the clip range" in n for n in res.notes)
 
 
+def test_clip_warning_shows_a_tiny_excess():
+    """A box beyond the clip range by less than 6 significant digits still prints as different numbers,
+    with the excess itself (it read 'box [3, 4] is partly outside the clip range [0, 4]')."""
+    from lumpcheck.ir.semantics import clip_report
+    tiny = F(1, 10**9)
+    lines, wholly = clip_report(clip_model(), Box((F(3),), (4 + tiny,)))
+    assert not wholly and len(lines) == 1
+    assert "box [3, 4.000000001]" in lines[0] and "clip range [0, 4]" in lines[0]
+    assert "1e-09 above it" in lines[0]
+    lines, _ = clip_report(clip_model(), Box((-tiny,), (4 + 2 * tiny,)))
+    assert "1e-09 below and 2e-09 above it" in lines[0]
+
+
 def test_domain_space_normalized(tmp_path):
     """A box in the chain's coordinates (as VNN-COMP's ACAS properties are) maps back through inp⁻¹."""
     net = clip_model()
