@@ -152,10 +152,11 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                        a constant vector (softmax cancels constants), else unknown
       epsilon=E        logits within 2E prove outputs within E (softmax is 1/2-Lipschitz in the max norm);
                        a witness counts only if interval enclosures of both softmax outputs differ by > E
-      strict and epsilon need both models to end in a Softmax (exit 3 otherwise); no --certify file
+      strict and epsilon need both models to end in a Softmax (exit 3 otherwise)
       delta-top1=D     is about A's logits (its outputs, or the input of its final Softmax) and B's top
-                       output (which B's Softmax keeps): decided on the logits, exactly (--certify files
-                       only for models without a Softmax, as for every mode)
+                       output (which B's Softmax keeps): decided on the logits, exactly
+    A --certify file is proved on the logits and records which models end in a Softmax; `lumpcheck check`
+    splits the Softmax off the model files itself and accepts the outputs' mode only by the facts above.
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
@@ -265,8 +266,9 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
     """--certify (only for a certified unsat) and --results-file, each written atomically."""
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
-            err.print(f"no certificate written to {certify_path}: the verdict came from {result.engine}, which records "
-                      "none (only differential and domain-match verdicts write --certify files, and not through a softmax head)", markup=False, soft_wrap=True)
+            err.print(f"no certificate written to {certify_path}: this verdict ({result.engine}) comes without one "
+                      "(--certify files are written for unsat verdicts of the differential and domain-match engines)",
+                      markup=False, soft_wrap=True)
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
     if results_path:

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..ir.network import fingerprint
 from ..errors import LumpcheckError
-from ..io import load_model
+from ..checker.certificate import claim_network
+from ..checker.softmax_heads import HeadError, heads_of
 from ..io.atomic import write_text_atomic
 from ..ir.domain import Box
 from ..ir.semantics import ComparisonError, compare
@@ -104,10 +105,20 @@ class DiffReport:
         return MEANING.get(self.mode, self.mode)
 
     @property
+    def head_note(self) -> str:
+        """'' or what claim.softmax says: the claim is about logits; the outputs' mode (checker/softmax_heads.py)."""
+        entry = (self.doc.get("claim") or {}).get("softmax")
+        if not isinstance(entry, dict):
+            return ""
+        which = [role for role in ("a", "b") if entry.get(role) is True]
+        return (f" — proved on the logits of {' and '.join(r.upper() for r in which) or '?'} (the input of the final "
+                f"Softmax, which `check` splits off the model files); for the softmax outputs: {entry.get('mode', '?')}")
+
+    @property
     def verdict_line(self) -> str:
         files = "; ".join(f"model {m.role}: {m.status}" for m in self.models)
         what = (f"unsat (as written): {self.meaning} on the box" if self.mode == "written" else
-                f"unsat (equivalent): A and B have {self.meaning} at every input of the box")
+                f"unsat (equivalent): A and B have {self.meaning} at every input of the box{self.head_note}")
         return (f"{what}, as claimed by a differential split tree of {len(self.leaves)} leaves; {files}; "
                 f"re-check with: {self.check_command}")
 
@@ -131,15 +142,27 @@ def plain_models(doc: dict, a_path, b_path) -> tuple[Any, Any]:
     """The comparison form of the given models (as the checker builds it), or a reason string for each."""
     if a_path is None or b_path is None:
         return None, None
+    claim = doc.get("claim") or {}
     try:
-        a, b = load_model(a_path), load_model(b_path)
-        domain = ((doc.get("claim") or {}).get("models") or {}).get("domain")
+        heads = heads_of(claim) or (False, False)
+    except HeadError as e:
+        return f"unreadable: {e}", f"unreadable: {e}"
+    nets = []
+    for path, head in zip((a_path, b_path), heads):
+        try:
+            nets.append(claim_network(path, head))
+        except (LumpcheckError, HeadError) as e:
+            nets.append(f"unreadable: {e}")
+    if any(isinstance(n, str) for n in nets):
+        return nets[0], nets[1]
+    try:
+        domain = (claim.get("models") or {}).get("domain")
         box = None if domain is None else Box(tuple(Fraction(v) for v in domain["lower"]),
                                               tuple(Fraction(v) for v in domain["upper"]))
-        c = compare(a, b, box, fold_outputs=True, clip_layers=True) if domain is not None else None
-        return (c.a, c.b) if c is not None else (a, b)
+        c = compare(nets[0], nets[1], box, fold_outputs=True, clip_layers=True) if domain is not None else None
+        return (c.a, c.b) if c is not None else (nets[0], nets[1])
     except (LumpcheckError, ComparisonError, ValueError, KeyError, TypeError) as e:
-        why = f"unreadable: {e}"
+        why = f"not comparable: {e}"
         return why, why
 
 

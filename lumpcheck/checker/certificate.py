@@ -4,16 +4,20 @@ differential certificate of `verify`, by its format)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import LumpcheckError
-from ..io import load_model
+from ..errors import LumpcheckError, UnsupportedModelError
+from ..ir.graph.dag import Graph
+from ..ir.graph.softmax_head import strip_final_softmax
+from ..io import load_any, load_model
 from .difference import check_certificate
 from .domain_match import check_domain_match
 from .document import DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
 from .epsilon import check_epsilon
 from .graph import check_graph
 from .result import CheckResult, load_hashed
+from .softmax_heads import HeadError, heads_of, logits_of, outputs_scope
 from .strict import StrictVerifier
 
 
@@ -39,11 +43,11 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT:  # a graph (CNN/ResNet) channel reduction
         return check_graph(doc, original_path, reduced_path)
     if isinstance(doc, dict) and doc.get("format") == DIFF_FORMAT:  # `verify --certify`: models A and B, no hashes
-        return check_certificate(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch),
-                                 jobs=jobs)
+        return _check_pair(doc, original_path, reduced_path, original_arch,
+                           lambda a, b: check_certificate(doc, a, b, jobs=jobs))
     if isinstance(doc, dict) and doc.get("format") == DOMAIN_FORMAT:  # `verify --certify` by domain-match: A and B
-        return check_domain_match(doc, load_model(original_path, original_arch), load_model(reduced_path, original_arch),
-                                  solver_check, timeout_ms)
+        return _check_pair(doc, original_path, reduced_path, original_arch,
+                           lambda a, b: check_domain_match(doc, a, b, solver_check, timeout_ms))
     if isinstance(doc, dict) and isinstance(doc.get("claim"), dict) and doc["claim"].get("mode") == "epsilon":
         return check_epsilon(doc, original_path, reduced_path, solver_check, timeout_ms, original_arch)
     try:
@@ -53,3 +57,35 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     nets, reasons = load_hashed(claim.hashes, original_path, reduced_path, original_arch)
     reasons += StrictVerifier(claim, nets[0], nets[1], solver_check, timeout_ms).run()
     return CheckResult(not reasons, reasons, None if reasons else claim_scope(doc))
+
+
+def _check_pair(doc: dict, a_path, b_path, arch, check_networks) -> CheckResult:
+    """A `verify` certificate (differential or domain-match) against models A and B. With claim.softmax, the models
+    it names end in a Softmax: the certificate is checked on their logits and its outputs' mode must follow
+    (softmax_heads.py); without it, the models are read as dense chains as they are."""
+    claim = doc.get("claim")
+    try:
+        heads = heads_of(claim) if isinstance(claim, dict) else None
+        a, b = (claim_network(p, bool(heads and head), arch) for p, head in zip((a_path, b_path), heads or (0, 0)))
+        result = check_networks(a, b)
+        if heads is None or not result.valid:
+            return result
+        return replace(result, scope=outputs_scope(result.scope, heads))
+    except HeadError as e:
+        return CheckResult(False, [str(e)])
+
+
+def claim_network(path, head: bool, arch=None):
+    """The network a `verify` certificate's claim is about for this model file: its logits when claim.softmax
+    flags a head, else the model as a dense chain (a model ending in a Softmax the certificate does not name is a
+    HeadError: the claim would be about its logits, not about the file)."""
+    if head:
+        return logits_of(load_any(path, arch), path)
+    try:
+        return load_model(path, arch)
+    except UnsupportedModelError:
+        model = load_any(path, arch)
+        if isinstance(model, Graph) and strip_final_softmax(model) is not None:
+            raise HeadError(f"{Path(path).name} ends in a Softmax that the certificate's claim.softmax does not name: "
+                            "the claim is not about this file as it is") from None
+        raise

@@ -55,6 +55,7 @@ class Scope:
     semantics: str
     disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
     pair: bool = False  # about two networks verified against each other (A, B), not a model and its reduction
+    head: str = ""  # about softmax outputs, proved on the logits (checker/softmax_heads.py): what was split off
 
     @property
     def text(self) -> str:
@@ -71,7 +72,8 @@ class Scope:
             what = f"the same {'maximal' if self.mode == 'top1' else 'minimal'} outputs ({self.mode}) {where}"
         else:
             what = f"equal ONLY {where}, not outside it" if self.box_only else f"equal {where}"
-        return what + (" (layer chains; both files' normalisation ignored)" if self.semantics == "layers" else "")
+        return what + (" (layer chains; both files' normalisation ignored)" if self.semantics == "layers" else "") + \
+            (f" [{self.head}]" if self.head else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "epsilon": None if self.epsilon is None else fraction_str(self.epsilon),

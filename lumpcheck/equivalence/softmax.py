@@ -18,7 +18,9 @@ p = softmax(z), p_i = e^{z_i} / Σ_j e^{z_j}. Facts used (each exact):
     Softmax its logits are the Softmax's input and p its own output; B's Softmax does not move its argmax.
     So it is decided on the logit networks as it is, both verdicts exact (a witness's confidence is proved by
     a rigorous enclosure when it is replayed).
-Certificates (--certify) are about the logits and the checker reads the models as given: none is written.
+Certificates (--certify) are proved on the logits and say so (claim.softmax: which models end in a Softmax, and
+the mode meant for the outputs); the checker splits the Softmax off the model files itself and accepts the
+outputs' mode only by the facts above (checker/softmax_heads.py).
 """
 
 from __future__ import annotations
@@ -100,14 +102,20 @@ def verify_softmax(a: Network, b: Network, box: Box | None, mode: Mode, heads: H
     inner = logits_mode(mode, heads)
     res = run_verify(a, b, box, inner, timeout, **kw)
     notes = [f"{heads.describe()}, decided on the logits ({inner})"]
-    if res.certificate is not None:
-        notes.append("no certificate: it would be about the logits, not the models as given")
-    res = replace(res, mode=mode, certificate=None)
+    res = replace(res, mode=mode, certificate=_about_outputs(res.certificate, heads, mode))
     if res.status == Verdict.UNSAT:
         return _with(res, Verdict.UNSAT, _why_unsat(mode), notes)
     if res.status == Verdict.SAT:
         return _checked_witness(res, mode, notes)
     return _with(res, res.status, "", notes)
+
+
+def _about_outputs(cert: dict | None, heads: Heads, mode: Mode) -> dict | None:
+    """The logits' certificate with claim.softmax: which models end in a Softmax the checker must split off
+    itself, and the mode meant for their outputs (checker/softmax_heads.py re-derives that it follows)."""
+    if cert is None:
+        return None
+    return {**cert, "claim": {**cert["claim"], "softmax": {"a": heads.a, "b": heads.b, "mode": str(mode)}}}
 
 
 def _why_unsat(mode: Mode) -> str:

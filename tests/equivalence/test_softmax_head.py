@@ -4,7 +4,7 @@ wrong verdict against an independent ground truth), unsound combinations refused
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -26,7 +26,7 @@ from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 
 from onnx_builders import model
-from pair_helpers import IDENTITY, RELU, near_copy, random_net, z3_truth
+from pair_helpers import IDENTITY, near_copy, random_net, z3_truth
 
 F = Fraction
 BOX = Box((F(-1),) * 3, (F(1),) * 3)
@@ -224,3 +224,87 @@ def test_cli_softmax_pair(tmp_path) -> None:
     refused = run("verify", fa, tmp_path / "a_plain.onnx", "--domain", box, "--mode", "epsilon=0.1")
     assert refused.exit_code == 3 and "only top1, argmin and delta-top1" in refused.output
     assert api_verify(fa, fb, domain=BOX, mode="top1", timeout=60).status == out["status"]
+
+
+# ---------------------------------------------------------------- certificates through a Softmax
+
+
+def _certified(tmp_path, heads: tuple[bool, bool], mode: str):
+    """(file A, file B, certificate): the first seed's pair (a random 3-6-3 net and a noisy copy without one hidden
+    neuron, so that only the differential engine can decide it) whose verify --certify through the heads is unsat
+    on a small box."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        a = random_net(rng, [3, 6, 3])
+        b = near_copy(rng, near_copy(rng, a, "noise"), "drop")
+        fa, fb = save(tmp_path, "ca.onnx", a, heads[0]), save(tmp_path, "cb.onnx", b, heads[1])
+        box = tmp_path / "small.vnnlib"
+        centre = [F(int(rng.integers(-2, 3)), 4) for _ in range(3)]
+        box.write_text("".join(f"(declare-const X_{i} Real)\n(assert (>= X_{i} {float(c - F(1, 32))}))\n"
+                               f"(assert (<= X_{i} {float(c + F(1, 32))}))\n" for i, c in enumerate(centre)))
+        cert = tmp_path / "c.json"
+        cert.unlink(missing_ok=True)
+        res = run("verify", fa, fb, "--domain", box, "--mode", mode, "--timeout", "60", "--certify", cert)
+        if res.exit_code == 0 and cert.exists():
+            return fa, fb, json.loads(cert.read_text())
+    raise AssertionError(f"no seed gave a certified unsat for {mode} through {heads}")
+
+
+def _check(tmp_path, doc, fa, fb):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    return run("check", path, fa, fb)
+
+
+@pytest.mark.parametrize("heads, mode", [((True, True), "epsilon=0.5"), ((True, True), "top1"),
+                                         ((True, False), "top1"), ((False, True), "argmin"),
+                                         ((True, True), "delta-top1=0.9")])
+def test_certificate_through_softmax_checks_valid(tmp_path, heads, mode) -> None:
+    """An unsat through a Softmax head comes with a certificate on the logits that `check` accepts for the models'
+    outputs, naming the heads; the same document without claim.softmax is not about these files."""
+    fa, fb, doc = _certified(tmp_path, heads, mode)
+    assert doc["claim"]["softmax"] == {"a": heads[0], "b": heads[1], "mode": str(Mode.parse(mode))}
+    res = _check(tmp_path, doc, fa, fb)
+    assert res.exit_code == 0 and "softmax outputs" in res.output, res.output
+    rep = run("report", tmp_path / "t.json", "-o", tmp_path / "r.md", "--original", fa, "--reduced", fb)
+    text = (tmp_path / "r.md").read_text()
+    assert rep.exit_code == 0 and "proved on the logits" in text and "model A: matches; model B: matches" in text
+    del doc["claim"]["softmax"]
+    res = _check(tmp_path, doc, fa, fb)
+    assert res.exit_code == 1 and "ends in a Softmax that the certificate's claim.softmax does not name" in res.output
+
+
+def test_tampered_softmax_claims_are_invalid(tmp_path) -> None:
+    """Logits within E' prove softmax outputs within E'/2 and no less; a head the file lacks, or an outputs' mode
+    the logits' claim does not imply, makes the certificate invalid."""
+    fa, fb, doc = _certified(tmp_path, (True, True), "epsilon=0.5")
+    proved = F(doc["claim"]["mode"].partition("=")[2])
+    assert proved == 1  # 2ε on the logits
+    for outputs, ok in ((proved / 2, True), (proved / 2 - F(1, 2**60), False), ("top1", False), ("strict", False),
+                        ("argmin", False)):
+        text = outputs if isinstance(outputs, str) else f"epsilon={outputs}"
+        res = _check(tmp_path, {**doc, "claim": {**doc["claim"], "softmax": {"a": True, "b": True, "mode": text}}}, fa, fb)
+        assert res.exit_code == (0 if ok else 1), (text, res.output)
+    one_head = {**doc, "claim": {**doc["claim"], "softmax": {"a": True, "b": False, "mode": "epsilon=1"}}}
+    plain_b = tmp_path / "plain_b.onnx"
+    onnx.save(onnx_of(split_heads(load_any(fb), load_any(fb))[0], False), plain_b)
+    res = _check(tmp_path, one_head, fa, plain_b)  # raw outputs are never compared with probabilities
+    assert res.exit_code == 1 and "does not follow" in res.output
+    res = _check(tmp_path, doc, fa, plain_b)  # B has no Softmax, the claim says it has
+    assert res.exit_code == 1 and "it does not" in res.output
+    for bad in ({"a": True}, {"a": False, "b": False, "mode": "top1"}, {"a": 1, "b": True, "mode": "top1"}):
+        res = _check(tmp_path, {**doc, "claim": {**doc["claim"], "softmax": bad}}, fa, fb)
+        assert res.exit_code == 1 and "claim.softmax must be" in res.output
+
+
+def test_top1_logits_imply_delta_top1_only_from_one_half() -> None:
+    from lumpcheck.checker.document import Scope
+    from lumpcheck.checker.softmax_heads import HeadError, outputs_scope
+    top1 = Scope("top1", None, (F(0),), (F(1),), "", False, "layers", pair=True)
+    assert outputs_scope(top1, (True, True, "delta-top1=1/2")).mode == "delta-top1=1/2"
+    with pytest.raises(HeadError):
+        outputs_scope(top1, (True, True, "delta-top1=49/100"))
+    delta = replace(top1, mode="delta-top1=9/10")
+    assert outputs_scope(delta, (True, False, "delta-top1=9/10")).mode == "delta-top1=9/10"
+    with pytest.raises(HeadError):
+        outputs_scope(delta, (True, False, "delta-top1=4/5"))  # a lower δ claims more: not implied
