@@ -233,10 +233,10 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         logits_mode(parsed, heads)  # refuses an unsound mode before any work
     box = load_box(domain, a, o.domain_space)
 
-    def work():
+    def work(report=None):
         client = connect(o.scheduler, max(0.0, deadline - time.monotonic())) if o.scheduler else None
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb,
-                  client=client)
+                  client=client, progress=report)
         try:
             if heads.any:
                 return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
@@ -245,9 +245,10 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             if client is not None:
                 client.close(timeout=1)
 
-    with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
+    with err.status("verifying…", spinner="dots") if not quiet else nullcontext() as status:
         try:
-            result = run_until(work, deadline)
+            result = run_until(work, deadline, None if status is None else
+                               (lambda text: status.update(f"verifying… {text}")))
         except DeadlineReached:
             result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
         except ChildFailed as e:

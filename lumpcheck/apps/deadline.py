@@ -29,10 +29,10 @@ class ChildFailed(Exception):
     """The child raised something other than LumpcheckError; str() is its type and message."""
 
 
-def _child(fn: Callable[[], Any], conn) -> None:
+def _child(fn: Callable[..., Any], conn, with_progress: bool) -> None:
     os.setpgid(0, 0)
     try:
-        conn.send(("ok", fn()))
+        conn.send(("ok", fn(lambda text: conn.send(("progress", text))) if with_progress else fn()))
     except LumpcheckError as e:
         conn.send(("user", (e.one_line(), e.exit_code)))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
@@ -41,20 +41,25 @@ def _child(fn: Callable[[], Any], conn) -> None:
         conn.close()
 
 
-def run_until(fn: Callable[[], Any], deadline: float) -> Any:
+def run_until(fn: Callable[..., Any], deadline: float, progress: Callable[[str], None] | None = None) -> Any:
     """fn() computed in a child process; DeadlineReached when it is not done by `deadline` (time.monotonic()).
 
+    With `progress`, the child calls fn(report) and each report(text) reaches progress(text) here while it works.
     A LumpcheckError in the child is re-raised here with its message and exit code; other exceptions raise
     ChildFailed. Ctrl-C / SIGTERM in the parent kill the child's process group and propagate."""
     ctx = mp.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(fn, send), daemon=False)
+    child = ctx.Process(target=_child, args=(fn, send, progress is not None), daemon=False)
     child.start()
     send.close()
     try:
-        if not receive.poll(max(0.0, deadline - time.monotonic()) + GRACE):
-            raise DeadlineReached
-        kind, value = receive.recv()
+        while True:
+            if not receive.poll(max(0.0, deadline - time.monotonic()) + GRACE):
+                raise DeadlineReached
+            kind, value = receive.recv()
+            if kind != "progress":
+                break
+            progress(value)
     except EOFError:
         raise ChildFailed(f"the worker process ended without an answer (exit code {child.exitcode})") from None
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from .alpha_nodes import close_with_optimised_slopes, select
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
+from .progress import Progress, progress_of
 from .undecided import Undecided, summarise_undecided
 
 INPUT_SPLIT_MAX_DIM = 12
@@ -39,6 +41,7 @@ ATTACK_SHARE = 0.2
 """Periodic falsification rounds run while they have used less than this share of the search's time."""
 CANNOT_SPLIT = "cannot be split further (no input interval or unstable neuron left to split) and not closed"
 FRONTIER_CAP = 200_000
+PROGRESS_SECONDS = 1.0
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 ALPHA_ROOT_STEPS = 30
 ALPHA_STEPS = 20
@@ -190,8 +193,11 @@ def phase_arrays(coupling: Coupling, paths: list[tuple]) -> list[tuple[np.ndarra
 class Search:
     """Sequential branch and bound (one process); `step` processes one batch."""
 
-    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True):
+    def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True,
+                 progress: Callable[[Progress], None] | None = None):
         self.p = problem
+        self.progress = progress  # told the search's Progress after batches, at most every PROGRESS_SECONDS
+        self.told = 0.0
         self.initial_attack = initial_attack
         self.deadline = deadline
         self.stack: list[Node] = list(nodes) if nodes is not None else root_nodes(problem)
@@ -226,6 +232,7 @@ class Search:
                 found = self.step()
                 if found is not None:
                     return self._outcome("sat", found)
+                self._tell()
         except FloatOverflow as e:  # outside a batch's bounding (which gives up on its own nodes): the nodes being
             # processed are not known here, so the whole box is named (an 'unknown' verdict, never 'unsat')
             self.undecided.append(Undecided((), "all", f"float overflow while processing a batch: {e}"))
@@ -234,6 +241,12 @@ class Search:
         if self.undecided:
             return self._outcome("unknown", reason=summarise_undecided(self.undecided))
         return self._outcome("unsat")
+
+    def _tell(self) -> None:
+        now = time.monotonic()
+        if self.progress is not None and now >= self.told + PROGRESS_SECONDS:
+            self.told = now
+            self.progress(progress_of(self.leaves, len(self.stack)))
 
     def give_up(self, nodes: list[Node], reason: str) -> None:
         """Record nodes the search will not decide (the verdict can then be 'sat' or 'unknown', never 'unsat')."""

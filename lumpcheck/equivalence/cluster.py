@@ -122,7 +122,7 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
                 if final is not None:
                     return final
             if on_progress is not None and done:
-                on_progress(len(m.leaves), len(m.frontier))
+                on_progress(m.progress())
     finally:
         for fut in running:
             fut.cancel()

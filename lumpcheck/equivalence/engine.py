@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..bounds import symbolic_bounds
 from ..bounds.deviation import certified_epsilon, require_same_architecture
@@ -89,6 +89,7 @@ class _Run:
     jobs: int = 0
     memory_mb: int = 2048
     client: Any = None  # a dask.distributed Client: the differential search runs on its cluster (cluster.py)
+    progress: Callable[[str], None] | None = None  # told each engine as it starts, and the differential search's progress
     notes: list[str] = field(default_factory=list)
     plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
     models: tuple[Network, Network] | None = None  # the two models as given
@@ -142,6 +143,7 @@ def verify(
     jobs: int = 0,
     memory_mb: int = 2048,
     client: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Decide whether models a and b are equivalent under `mode` on `box` (all of R^n when None) within `timeout` s.
 
@@ -151,11 +153,12 @@ def verify(
     counterexample is mapped back to a model input and replayed exactly on the models themselves.
     jobs: worker processes of the differential engine (0: in this process); memory_mb: their memory cap;
     client: a dask.distributed Client (cluster.connect) whose cluster runs the differential search instead.
+    progress: told, as one line of text, which engine starts and how far the differential search is.
     """
     unknown_engines = set(engines) - set(ENGINES)
     if unknown_engines:
         raise ValueError(f"unknown engines {sorted(unknown_engines)}; known: {', '.join(ENGINES)}")
-    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed, jobs, memory_mb, client)
+    run = _Run(a, b, box, mode, timeout, a_path, b_path, _Clock(timeout), seed, jobs, memory_mb, client, progress)
     problem = _shape_problem(a, b, box)
     if problem:
         return run.result(Verdict.ERROR, "shape-check", problem)
@@ -175,6 +178,8 @@ def verify(
     ):
         if engine not in engines:
             continue
+        if progress is not None:
+            progress(f"{engine}…")
         try:
             with run.clock.phase(engine):
                 verdict = step(run)
@@ -288,8 +293,9 @@ def _differential(run: _Run) -> VerifyResult | None:
         return None
     hidden = sum(layer.out_features for net in (run.a, run.b) for layer in net.layers[:-1])
     budget = max(run.clock.remaining(), 0.0) * (DIFFERENTIAL_SHARE if hidden <= SMALL_PAIR else 1.0)
+    tell = None if run.progress is None else (lambda p: run.progress(f"differential: {p.text}"))
     res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed,
-                      client=run.client)
+                      client=run.client, progress=tell)
     if res.status == Verdict.SAT:
         rep = replay(run.a, run.b, res.counterexample.x, run.mode)
         if rep.violated and run.box.contains(rep.x):

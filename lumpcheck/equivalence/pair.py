@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from fractions import Fraction
 
 from ..bounds.arith import check_float_environment
@@ -27,6 +28,7 @@ from .mode import TOP1, Mode
 from .pair_certificate import build_certificate, path_json
 from .pair_falsify import Counterexample
 from .parallel import Limits, parallel_search
+from .progress import Progress
 
 UNDECIDED_LISTED = 1000
 """At most this many undecided regions in `to_dict` (their number is in stats['undecided'])."""
@@ -84,6 +86,7 @@ def verify_pair(
     batch: int | None = None,
     seed: int = 0,
     client=None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> DiffResult:
     """Decide mode on box for the exact networks a and b within `timeout` seconds of wall-clock time.
 
@@ -93,6 +96,7 @@ def verify_pair(
     deadline and the memory cap (MB, all processes) from outside. strategy: 'input' (split the input box),
     'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
     Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
+    progress: called with the search's Progress now and then (after batches, or as tasks come back).
     delta-top1 with ReLU splitting: DELTA_SHARE of the time for its own search, then a top1 search (top1 implies
     delta-top1); a top1 'unsat' answers with the top1 certificate, a top1 'sat' is no answer.
     """
@@ -110,10 +114,10 @@ def verify_pair(
         return DiffResult("timeout", mode, "deadline reached while pairing the networks", seconds=time.monotonic() - start)
     def search(prob: Problem, until: float) -> SearchOutcome:
         if client is not None:
-            return cluster_search(prob, Limits(until, memory_mb, workers), client)
+            return cluster_search(prob, Limits(until, memory_mb, workers), client, progress)
         if workers <= 0:
-            return Search(prob, until).run()
-        return parallel_search(prob, Limits(until, memory_mb, workers))
+            return Search(prob, until, progress=progress).run()
+        return parallel_search(prob, Limits(until, memory_mb, workers), progress)
 
     if mode.kind != "delta-top1" or problem.strategy != "relu":
         return _result(problem, search(problem, deadline), mode, certificate, start, (a, b))

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
+from .progress import Progress, progress_of
 from .undecided import Undecided, summarise_undecided
 
 SLICE_SECONDS = 2.0
@@ -126,7 +127,7 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
             if final is not None:
                 return final
             if on_progress is not None:
-                on_progress(len(m.leaves), len(m.frontier))
+                on_progress(m.progress())
     finally:
         stop_workers(procs, tasks)
 
@@ -208,6 +209,9 @@ class Master:
         self.undecided.extend(outcome.undecided)
         self.root_slopes = self.root_slopes or outcome.root_slopes
         return None
+
+    def progress(self) -> Progress:
+        return progress_of(self.leaves, len(self.frontier))
 
     def closed(self) -> SearchOutcome:
         """Nothing open and nothing running: 'unsat' when no region was given up on, else 'unknown'."""
