@@ -188,29 +188,37 @@ done:
 }
 
 /* ------------------------------------------------------------------ row keys
- * For each listed row s of [a | b] (m columns of a, then b): pivot = its first nonzero entry (m for an all-zero
- * row); the key is the wrapping uint64 sum over i of bits(entry cols[i] / lead + 0.0) * mult[i], lead = the pivot
- * value (mode 0), its absolute value (1), its sign (2) or 1 (3), and 1 for an all-zero row. Exactly proportional
- * rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact quotients identically. */
-#define KEY_ROWS(T)                                                                                        \
-    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
-        Py_ssize_t s = r[i], p = 0;                                                                        \
-        const T *row = (const T *)((const char *)a.view.buf + s * a.view.strides[0]);                      \
-        double bias = at1(&b, s);                                                                          \
-        while (p < m && row[p] == 0) p++;                                                                  \
+ * For each listed row s of [a | b] (m columns of a, then b): pivot p = its first nonzero entry (m for an all-zero
+ * row); row_key: the wrapping uint64 sum over c of bits(entry cols[c] / lead + 0.0) * mu[c] (cols NULL: all m + 1
+ * entries), lead = the pivot value (mode 0), its absolute value (1), its sign (2) or 1 (3), and 1 for an all-zero
+ * row. Exactly proportional rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact
+ * quotients identically, and the integer hash of the bits has no rounding at all. */
+#define ROW_KEY(T)                                                                                         \
+    static uint64_t row_key_##T(const T *row, double bias, Py_ssize_t m, Py_ssize_t p, int mode,           \
+                                const int64_t *cols, Py_ssize_t nc, const uint64_t *mu) {                  \
         double lead = p < m ? (double)row[p] : bias;                                                       \
         if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
         else if (mode == 1) lead = fabs(lead);                                                             \
         else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
         uint64_t h = 0;                                                                                    \
         for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
-            Py_ssize_t j = cols[c];                                                                        \
+            Py_ssize_t j = cols ? cols[c] : c;                                                             \
             double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
             uint64_t bits;                                                                                 \
             memcpy(&bits, &q, 8);                                                                          \
             h += bits * mu[c];                                                                             \
         }                                                                                                  \
-        k[i] = h;                                                                                          \
+        return h;                                                                                          \
+    }
+ROW_KEY(float)
+ROW_KEY(double)
+
+#define KEY_ROWS(T)                                                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
+        Py_ssize_t s = r[i], p = 0;                                                                        \
+        const T *row = (const T *)((const char *)a.view.buf + s * a.view.strides[0]);                      \
+        while (p < m && row[p] == 0) p++;                                                                  \
+        k[i] = row_key_##T(row, at1(&b, s), m, p, mode, cols, nc, mu);                                     \
         pv[i] = p;                                                                                         \
     }
 
@@ -410,27 +418,6 @@ static inline int cross_equal(double x, double y, double num, double den) {
 SAME_RAY(float)
 SAME_RAY(double)
 
-/* The key of one row (as KEY_ROWS: entries cols[c] divided by the mode's lead, hashed with mult[c]); cols NULL: all
- * m + 1 entries. */
-#define ROW_KEY(T)                                                                                         \
-    static uint64_t row_key_##T(const T *row, double bias, Py_ssize_t m, Py_ssize_t p, int mode,           \
-                                const int64_t *cols, Py_ssize_t nc, const uint64_t *mu) {                  \
-        double lead = p < m ? (double)row[p] : bias;                                                       \
-        if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
-        else if (mode == 1) lead = fabs(lead);                                                             \
-        else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
-        uint64_t h = 0;                                                                                    \
-        for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
-            Py_ssize_t j = cols ? cols[c] : c;                                                             \
-            double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
-            uint64_t bits;                                                                                 \
-            memcpy(&bits, &q, 8);                                                                          \
-            h += bits * mu[c];                                                                             \
-        }                                                                                                  \
-        return h;                                                                                          \
-    }
-ROW_KEY(float)
-ROW_KEY(double)
 
 #define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
 #define CLASS_ROWS(T)                                                                                      \
