@@ -275,7 +275,7 @@ def _remove_dead(parts: list[list[np.ndarray]], relation: list[LayerRelation]) -
     """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero becomes a ghost."""
     for ell in reversed(range(len(relation))):
         nxt = parts[ell + 1][0]
-        alive = (nxt != 0).any(axis=0)
+        alive = np.asarray(nxt.any(axis=0), dtype=bool)  # nonzero (exact arrays have no NaN), no full-size temporary
         if alive.all():
             continue
         parts[ell + 1][0] = nxt[:, alive]
