@@ -289,7 +289,20 @@ def export_tree(rev: str, into: Path) -> Path:
     into.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "lumpcheck"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    if (into / "lumpcheck" / "ir" / "exact_loops.c").exists():  # that revision's compiled loops, built as setup.py does
+        subprocess.run([sys.executable, "-c", BUILD_EXTENSION], cwd=into, check=True, capture_output=True)
     return into
+
+
+BUILD_EXTENSION = """
+from setuptools import Distribution, Extension
+ext = Extension("lumpcheck.ir.exact_loops", ["lumpcheck/ir/exact_loops.c"],
+                extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-finite-math-only"])
+dist = Distribution({"name": "lumpcheck-before", "ext_modules": [ext]})
+cmd = dist.get_command_obj("build_ext")
+cmd.inplace = True
+dist.run_command("build_ext")
+"""
 
 
 def best(runs: list[dict], key: str) -> float | None:

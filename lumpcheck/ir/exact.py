@@ -46,13 +46,19 @@ def exact_array(values: object) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind in "fiub":
         out = arr.astype(np.float64, copy=False)
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        if arr.dtype.kind == "f" and not all_finite(arr):
             raise ValueError("array contains NaN or Inf")
         if arr.dtype.kind in "iu" and np.any(out.astype(arr.dtype) != arr):
             return _fractions(arr)
         return out
     fr = _fractions(arr)
     return canonical(fr)
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """No NaN or infinity in a float array: its min and max are finite (NaN propagates through both), read without
+    a full-size temporary."""
+    return arr.size == 0 or bool(np.isfinite(arr.min()) and np.isfinite(arr.max()))
 
 
 def _fractions(arr: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -187,29 +188,37 @@ done:
 }
 
 /* ------------------------------------------------------------------ row keys
- * For each listed row s of [a | b] (m columns of a, then b): pivot = its first nonzero entry (m for an all-zero
- * row); the key is the wrapping uint64 sum over i of bits(entry cols[i] / lead + 0.0) * mult[i], lead = the pivot
- * value (mode 0), its absolute value (1), its sign (2) or 1 (3), and 1 for an all-zero row. Exactly proportional
- * rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact quotients identically. */
-#define KEY_ROWS(T)                                                                                        \
-    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
-        Py_ssize_t s = r[i], p = 0;                                                                        \
-        const T *row = (const T *)((const char *)a.view.buf + s * a.view.strides[0]);                      \
-        double bias = at1(&b, s);                                                                          \
-        while (p < m && row[p] == 0) p++;                                                                  \
+ * For each listed row s of [a | b] (m columns of a, then b): pivot p = its first nonzero entry (m for an all-zero
+ * row); row_key: the wrapping uint64 sum over c of bits(entry cols[c] / lead + 0.0) * mu[c] (cols NULL: all m + 1
+ * entries), lead = the pivot value (mode 0), its absolute value (1), its sign (2) or 1 (3), and 1 for an all-zero
+ * row. Exactly proportional rows (by a factor the mode divides out) get equal keys: IEEE division rounds equal exact
+ * quotients identically, and the integer hash of the bits has no rounding at all. */
+#define ROW_KEY(T)                                                                                         \
+    static uint64_t row_key_##T(const T *row, double bias, Py_ssize_t m, Py_ssize_t p, int mode,           \
+                                const int64_t *cols, Py_ssize_t nc, const uint64_t *mu) {                  \
         double lead = p < m ? (double)row[p] : bias;                                                       \
         if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
         else if (mode == 1) lead = fabs(lead);                                                             \
         else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
         uint64_t h = 0;                                                                                    \
         for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
-            Py_ssize_t j = cols[c];                                                                        \
+            Py_ssize_t j = cols ? cols[c] : c;                                                             \
             double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
             uint64_t bits;                                                                                 \
             memcpy(&bits, &q, 8);                                                                          \
             h += bits * mu[c];                                                                             \
         }                                                                                                  \
-        k[i] = h;                                                                                          \
+        return h;                                                                                          \
+    }
+ROW_KEY(float)
+ROW_KEY(double)
+
+#define KEY_ROWS(T)                                                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
+        Py_ssize_t s = r[i], p = 0;                                                                        \
+        const T *row = (const T *)((const char *)a.view.buf + s * a.view.strides[0]);                      \
+        while (p < m && row[p] == 0) p++;                                                                  \
+        k[i] = row_key_##T(row, at1(&b, s), m, p, mode, cols, nc, mu);                                     \
         pv[i] = p;                                                                                         \
     }
 
@@ -338,11 +347,169 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ classes
+ * The reducer's grouping in one pass over the rows of [a | b] (m columns, then b): for each listed row s (in order),
+ * its pivot (first nonzero column, m for an all-zero row) and a key over the sampled columns `cols` (as row_keys,
+ * mode `mode`); rows with equal keys are candidates, and s joins the first earlier kept row r with an equal key (the
+ * first candidate is tested at once; the others, when the sample is not the whole row, only if their whole-row keys
+ * are equal too: a chain of near-misses costs one key each) for which `same_ray` proves s = c·r EXACTLY with c
+ * admissible (`admit`: 0 any c != 0, 1 c > 0, 2 c = +-1, 3 c = 1); else s is kept. Admissible proportionality is an
+ * equivalence, so at most one kept row can match and the classes are the coarsest (each represented by its lowest
+ * row). rep[i] = the row s joins (s itself when kept), piv[i] = its pivot. No rounding decides anything: keys only
+ * propose (equal exact quotients round alike), `same_ray` compares exactly for every finite value. */
+
+/* |hi + lo| < 1/2 exactly (hi = fl(hi + lo)). */
+static inline int below_half(double hi, double lo) {
+    double ah = fabs(hi);
+    return ah < 0.5 || (ah == 0.5 && (hi > 0 ? lo < 0 : lo > 0));
+}
+
+/* x*den == y*num exactly, for finite x, y and nonzero finite num, den: the significands (in [1/2, 1)) multiply
+ * error-free (Dekker: hi + lo exact, always in range), each product is brought to [1/2, 1) by an exact doubling,
+ * and equal values then have equal exponents, highs and lows. */
+static inline int cross_equal(double x, double y, double num, double den) {
+    if (x == 0.0 || y == 0.0) return x == 0.0 && y == 0.0;
+    int ex, ey, en, ed;
+    double mx = frexp(x, &ex), my = frexp(y, &ey), mn = frexp(num, &en), md = frexp(den, &ed);
+    double ph = mx * md, qh = my * mn;
+    double pl = two_product_err(mx, md, ph), ql = two_product_err(my, mn, qh);
+    int a = ex + ed, b = ey + en;
+    if (below_half(ph, pl)) ph *= 2.0, pl *= 2.0, a--;
+    if (below_half(qh, ql)) qh *= 2.0, ql *= 2.0, b--;
+    return a == b && ph == qh && pl == ql;
+}
+
+/* Is x = (num/den)·y exactly, num = x[p], den = y[p] (rows of m entries, then the biases), with num/den admissible?
+ * den == 0: y is all zero (p is its first nonzero), so x must be too. Equal pivots: x == y. Pivots whose ratio is
+ * +-2^k (|k| <= 1000): the row with the smaller pivot is scaled up by 2^|k| (exact but for overflow, which gives inf
+ * and no match) and compared. Otherwise cross_equal on every entry. */
+#define SAME_RAY(T)                                                                                        \
+    static int same_ray_##T(const T *x, double xb, const T *y, double yb, Py_ssize_t m, Py_ssize_t p, int admit) { \
+        double num = p < m ? (double)x[p] : xb, den = p < m ? (double)y[p] : yb;                           \
+        if (den == 0.0) {                                                                                  \
+            if (num != 0.0 || xb != 0.0) return 0;                                                         \
+            for (Py_ssize_t j = 0; j < m; j++)                                                             \
+                if (x[j] != 0) return 0;                                                                   \
+            return 1;                                                                                      \
+        }                                                                                                  \
+        if (num == 0.0) return 0;                                                                          \
+        if ((admit == 1 && (num > 0) != (den > 0)) || (admit == 2 && fabs(num) != fabs(den))               \
+            || (admit == 3 && num != den))                                                                 \
+            return 0;                                                                                      \
+        int en, ed;                                                                                        \
+        double mn = frexp(num, &en), md = frexp(den, &ed);                                                 \
+        int diff = 0;                                                                                      \
+        if (num == den) {                                                                                  \
+            diff = xb != yb;                                                                               \
+            for (Py_ssize_t j = 0; j < m; j++) diff |= x[j] != y[j];                                       \
+        } else if (fabs(mn) == fabs(md) && en - ed <= 1000 && ed - en <= 1000) {                           \
+            int up = en >= ed; /* scale y up when x has the larger pivot, else x */                       \
+            double scale = ldexp((num > 0) == (den > 0) ? 1.0 : -1.0, up ? en - ed : ed - en);             \
+            const T *lo = up ? y : x, *hi = up ? x : y;                                                    \
+            diff = (up ? yb : xb) * scale != (up ? xb : yb);                                               \
+            for (Py_ssize_t j = 0; j < m; j++) diff |= (double)lo[j] * scale != (double)hi[j];             \
+        } else {                                                                                           \
+            if (!cross_equal(xb, yb, num, den)) return 0;                                                  \
+            for (Py_ssize_t j = 0; j < m; j++)                                                             \
+                if (!cross_equal(x[j], y[j], num, den)) return 0;                                          \
+        }                                                                                                  \
+        return !diff;                                                                                      \
+    }
+SAME_RAY(float)
+SAME_RAY(double)
+
+
+#define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
+#define CLASS_ROWS(T)                                                                                      \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
+        Py_ssize_t s = r[i], p = 0;                                                                        \
+        const T *row = ROW_OF(T, s);                                                                       \
+        double bias = at1(&b, s);                                                                          \
+        while (p < m && row[p] == 0) p++;                                                                  \
+        pv[i] = p;                                                                                         \
+        rep[i] = s;                                                                                        \
+        uint64_t key = row_key_##T(row, bias, m, p, mode, cols, nc, mus);                                  \
+        size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ull) >> shift;                                      \
+        while (head[slot] >= 0 && keys[slot] != key) slot = (slot + 1) & (cap - 1);                        \
+        if (head[slot] < 0) {                                                                              \
+            keys[slot] = key, head[slot] = i, next[i] = -1;                                                \
+            continue;                                                                                      \
+        }                                                                                                  \
+        int have = 0, tried = 0;                                                                           \
+        uint64_t full = 0;                                                                                 \
+        for (Py_ssize_t j = head[slot]; j >= 0; j = next[j]) {                                             \
+            if (pv[j] != p) continue; /* proportional rows share their zeros */                            \
+            if (!whole && tried++) { /* after one failed test, whole-row keys filter the others */         \
+                if (!have) full = row_key_##T(row, bias, m, p, mode, NULL, m + 1, muf), have = 1;          \
+                if (!has_full[j])                                                                          \
+                    fulls[j] = row_key_##T(ROW_OF(T, r[j]), at1(&b, r[j]), m, p, mode, NULL, m + 1, muf),  \
+                    has_full[j] = 1;                                                                       \
+                if (fulls[j] != full) continue;                                                            \
+            }                                                                                              \
+            if (same_ray_##T(row, bias, ROW_OF(T, r[j]), at1(&b, r[j]), m, p, admit)) {                    \
+                rep[i] = r[j];                                                                             \
+                break;                                                                                     \
+            }                                                                                              \
+        }                                                                                                  \
+        if (rep[i] == s) next[i] = head[slot], head[slot] = i;                                             \
+    }
+
+static PyObject *classes(PyObject *self, PyObject *args) {
+    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv;
+    int mode, admit;
+    if (!PyArg_ParseTuple(args, "OOOOiiOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv))
+        return NULL;
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0};
+    PyObject *result = NULL;
+    int64_t *head = NULL, *next = NULL;
+    uint64_t *keys = NULL, *fulls = NULL;
+    char *has_full = NULL;
+    if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
+        || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
+        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1))
+        goto done;
+    Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
+    if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.classes: multipliers or outputs too short");
+        goto done;
+    }
+    size_t cap = 2;
+    int shift = 63;
+    while (cap < 2 * (size_t)n) cap <<= 1, shift--;
+    head = malloc(cap * sizeof *head), keys = malloc(cap * sizeof *keys);
+    next = malloc((n ? n : 1) * sizeof *next), fulls = malloc((n ? n : 1) * sizeof *fulls);
+    has_full = calloc(n ? n : 1, 1);
+    if (!head || !keys || !next || !fulls || !has_full) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t k = 0; k < cap; k++) head[k] = -1;
+    const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
+    const uint64_t *mus = bmus.view.buf, *muf = bmuf.view.buf;
+    int64_t *rep = brep.view.buf, *pv = piv.view.buf;
+    int whole = nc == m + 1;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_float32(&a)) {
+        CLASS_ROWS(float)
+    } else {
+        CLASS_ROWS(double)
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(head); free(keys); free(next); free(fulls); free(has_full);
+    release(&a); release(&b); release(&rows); release(&bcols); release(&bmus); release(&bmuf); release(&brep);
+    release(&piv);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
      "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
+    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots)"},
     {NULL, NULL, 0, NULL},
 };
 

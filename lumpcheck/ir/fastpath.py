@@ -120,6 +120,28 @@ def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,
     return keys, piv.astype(np.intp)
 
 
+ADMIT = {"any": 0, "pos": 1, "sign": 2, "one": 3}
+"""classes admissibility: which factors c may merge (any c != 0, c > 0, c = +-1, c = 1)."""
+
+
+def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: str,
+            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rep, pivot) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r with
+    s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the first
+    nonzero column of s (a.shape[1], b, for an all-zero row). Candidates are rows with equal `row_keys` (mode `mode`)
+    over `cols` (default all; equal whole-row keys too when `cols` is a sample); each is decided by an exact
+    comparison of every entry (error-free products, no range limit). `mode` must divide out every admitted factor."""
+    a, b = _real(a, "a", 2), _real(b, "b", 1)
+    if len(b) != a.shape[0]:
+        raise ValueError(f"classes: {a.shape[0]} rows but {len(b)} biases")
+    rows = _index(rows, a.shape[0], "classes: rows")
+    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, "classes: cols")
+    rep, piv = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64)
+    exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
+                        _multipliers(a.shape[1] + 1), rep, piv)
+    return rep.astype(np.intp), piv.astype(np.intp)
+
+
 def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,
                  pivot: np.ndarray) -> np.ndarray:
     """Per pair k, rows u = [x_a | x_b][xi[k]] and v = [y_a | y_b][yi[k]], p = pivot[k]: 1 if u = (u_p / v_p)·v

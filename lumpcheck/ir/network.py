@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .activation import IDENTITY, Activation
-from .exact import as_fractions, exact_array, to_float, to_fraction
+from .exact import all_finite, as_fractions, exact_array, to_float, to_fraction
 from .normalization import Normalization, per_output
 
 
@@ -83,7 +83,7 @@ def _stored(values: object) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype != np.float32:
         return exact_array(arr)
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         raise ValueError("array contains NaN or Inf")
     return arr
 

@@ -8,8 +8,11 @@ for one free value (that of its representative in the original network).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+
+import numpy as np
 
 REASONS = ("kept", "duplicate", "proportional", "negated", "constant", "dead", "inactive", "linear")
 DOMAIN_REASONS = ("inactive", "linear")
@@ -51,12 +54,83 @@ class NeuronMap:
         return self.terms[0][1] if len(self.terms) == 1 else Fraction(0)
 
 
+@dataclass(frozen=True, eq=False)
+class LumpedMaps(Sequence):
+    """The maps of a lumped layer as arrays, one term or none per neuron: neuron r is
+    v_r = table[factor[r]]·v'_cls[r] + table[offset[r]] (no term where cls[r] < 0), for reason REASONS[reason[r]].
+    The NeuronMap objects are built when first read: the reducer works on the arrays alone."""
+
+    cls: np.ndarray  # int64: class (reduced neuron or ghost), -1 for none
+    factor: np.ndarray  # int32: index into table
+    offset: np.ndarray  # int32: index into table
+    reason: np.ndarray  # uint8: index into REASONS
+    table: tuple[Fraction, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.cls)
+        kinds = ((self.cls, "i"), (self.factor, "i"), (self.offset, "i"), (self.reason, "u"))
+        if any(a.ndim != 1 or len(a) != n or a.dtype.kind != k for a, k in kinds):
+            raise ValueError("LumpedMaps: cls, factor, offset and reason must be 1-D integer arrays of one length")
+        for codes, bound, name in ((self.factor, len(self.table), "factor"), (self.offset, len(self.table), "offset"),
+                                   (self.reason, len(REASONS), "reason")):
+            if n and (codes.min() < 0 or codes.max() >= bound):
+                raise ValueError(f"LumpedMaps: {name} codes outside 0..{bound - 1}")
+        if any(type(v) is not Fraction for v in self.table):
+            raise TypeError("LumpedMaps: the table holds Fractions")
+        for a, _ in kinds:
+            a.flags.writeable = False
+        object.__setattr__(self, "_maps", None)
+
+    def __len__(self) -> int:
+        return len(self.cls)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.built()[i]
+
+    def __iter__(self):
+        return iter(self.built())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def built(self) -> list[NeuronMap]:
+        """The maps as NeuronMap objects (equal maps share one object), built once."""
+        if self._maps is None:  # type: ignore[attr-defined]
+            shared: dict[tuple, NeuronMap] = {}
+            out = []
+            for key in zip(self.cls.tolist(), self.factor.tolist(), self.offset.tolist(), self.reason.tolist()):
+                m = shared.get(key)
+                if m is None:
+                    c, f, o, r = key
+                    m = shared[key] = NeuronMap(((c, self.table[f]),) if c >= 0 else (), self.table[o], REASONS[r])
+                out.append(m)
+            object.__setattr__(self, "_maps", out)
+        return self._maps  # type: ignore[attr-defined]
+
+    def reason_counts(self) -> dict[str, int]:
+        """Number of neurons per reason, in order of first appearance."""
+        codes, first, counts = np.unique(self.reason, return_index=True, return_counts=True)
+        return {REASONS[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+
+
+@dataclass(frozen=True)
+class FlatTerms:
+    """A layer's maps flattened: term t is factor table[codes[t]] on class cols[t] of neuron rows[t]; `offsets` lists
+    the nonzero offsets (neuron, value)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    codes: np.ndarray
+    table: tuple[Fraction, ...]
+    offsets: tuple[tuple[int, Fraction], ...]
+
+
 @dataclass
 class LayerRelation:
     """The maps of one hidden layer's original neurons, the width of the reduced layer, and the number of ghost
     classes (indices reduced_width .. reduced_width + ghosts - 1: removed classes, each with a value of its own)."""
 
-    maps: list[NeuronMap]
+    maps: Sequence[NeuronMap]  # a list, or LumpedMaps (arrays) from the reducer
     reduced_width: int
     ghosts: int = 0
 
@@ -80,7 +154,25 @@ class LayerRelation:
             for rs in self.members()[self.reduced_width :]
         ]
 
+    def flat_terms(self, below: int | None = None) -> FlatTerms:
+        """Every term of every map (only those on classes < `below`, if given), and the nonzero offsets."""
+        m = self.maps
+        if isinstance(m, LumpedMaps):
+            keep = (m.cls >= 0) if below is None else (m.cls >= 0) & (m.cls < below)
+            rows = np.flatnonzero(keep)
+            nonzero = np.array([v != 0 for v in m.table], dtype=bool)
+            offsets = tuple((int(r), m.table[m.offset[r]]) for r in np.flatnonzero(nonzero[m.offset]))
+            return FlatTerms(rows, m.cls[rows], m.factor[rows].astype(np.intp), m.table, offsets)
+        flat = [(r, c, f) for r, nm in enumerate(m) for c, f in nm.terms if below is None or c < below]
+        code: dict[Fraction, int] = {}
+        codes = [code.setdefault(f, len(code)) for _, _, f in flat]
+        rows, cols = (np.array([t[k] for t in flat], dtype=np.intp) for k in (0, 1))
+        offsets = tuple((r, nm.offset) for r, nm in enumerate(m) if nm.offset)
+        return FlatTerms(rows, cols, np.array(codes, dtype=np.intp), tuple(code), offsets)
+
     def reason_counts(self) -> dict[str, int]:
+        if isinstance(self.maps, LumpedMaps):
+            return self.maps.reason_counts()
         counts: dict[str, int] = {}
         for m in self.maps:
             counts[m.reason] = counts.get(m.reason, 0) + 1

@@ -110,8 +110,8 @@ def _rounded(net: Network, dtype: str, keep: bool) -> tuple[Network, RoundingRep
     tally, per_layer, layers = _Tally(), [], []
     for i, layer in enumerate(net.layers):
         before = tally.rounded
-        weight = _round_array(layer.weight, dtype, tally, f"layer {i} weight")
-        bias = _round_array(layer.bias, dtype, tally, f"layer {i} bias")
+        weight = _round_array(layer.stored_weight, dtype, tally, f"layer {i} weight", keep)
+        bias = _round_array(layer.stored_bias, dtype, tally, f"layer {i} bias", keep)
         activation = _round_activation(layer.activation, dtype, tally, f"layer {i} activation")
         layers.append(Layer(weight, bias, activation) if keep else layer)
         del weight, bias
@@ -168,10 +168,15 @@ def _round_normalization(norm: Normalization, dtype: str, tally: _Tally) -> Norm
     )
 
 
-def _round_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str) -> np.ndarray:
-    """Float64 array holding the `dtype` values nearest to the exact entries of `arr`; updates the tally."""
+def _round_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str, keep: bool = True) -> np.ndarray:
+    """Float64 array holding the `dtype` values nearest to the exact entries of `arr` (a float32 `arr` is returned as
+    it is: both types hold its values); updates the tally. Without `keep`, only the tally is wanted: the result may
+    be `arr` itself."""
+    if arr.dtype == np.float32:
+        tally.total += arr.size
+        return arr
     if arr.dtype == np.float64:
-        return _round_float64_array(arr, dtype, tally, where)
+        return _round_float64_array(arr, dtype, tally, where, keep)
     flat = arr.reshape(-1)
     out = np.empty(flat.size, dtype=np.float64)
     for i, x in enumerate(flat):
@@ -212,24 +217,27 @@ def _show(x: Fraction) -> str:
         return f"{'-' if x < 0 else ''}~1e{digits}"
 
 
-def _round_float64_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str) -> np.ndarray:
+def _round_float64_array(arr: np.ndarray, dtype: str, tally: _Tally, where: str, keep: bool) -> np.ndarray:
     """Vectorised path for float64 input: float64 is exact already; the float64->float32 cast is correctly rounded.
-    Blocks of rows at a time (the temporaries stay small: peak memory)."""
+    Blocks of rows at a time (the temporaries stay small: peak memory); without `keep`, `arr` is returned (the
+    rounded values are only tallied)."""
     tally.total += arr.size
     if dtype == "float64" or arr.size == 0:
         return arr
     rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
-    out = np.empty(rows.shape, dtype=np.float64)
+    out = np.empty(rows.shape, dtype=np.float64) if keep else None
     step = max(1, ROUNDING_BLOCK // rows.shape[1])
     for start in range(0, rows.shape[0], step):
         block = rows[start:start + step]
-        out[start:start + step] = _round_block(block, tally, lambda index: (
+        rounded = _round_block(block, tally, lambda index: (
             Fraction(float(block[index])), dtype, where, np.unravel_index(start * rows.shape[1] + np.ravel_multi_index(
                 index, block.shape), arr.shape)))
-    return out.reshape(arr.shape)
+        if out is not None:
+            out[start:start + step] = rounded
+    return arr if out is None else out.reshape(arr.shape)
 
 
-ROUNDING_BLOCK = 1 << 20
+ROUNDING_BLOCK = 1 << 16
 """Entries per block of `_round_float64_array`."""
 
 

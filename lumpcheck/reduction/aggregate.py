@@ -22,38 +22,41 @@ _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))  # exact float arrays (fl
 
 @dataclass(frozen=True)
 class Terms:
-    """A layer's original neurons as seen by the next layer: v_r = Σ factor·v'_col + offset_r, flattened."""
+    """A layer's original neurons as seen by the next layer: v_r = Σ factor·v'_col + offset_r, flattened (term t:
+    neuron rows[t], class cols[t], factor table[codes[t]])."""
 
     size: int
     width: int
     rows: np.ndarray
     cols: np.ndarray
-    factors: tuple[Fraction, ...]
+    codes: np.ndarray
+    table: tuple[Fraction, ...]
     offsets: tuple[tuple[int, Fraction], ...]
     identity: bool
 
     @classmethod
     def of_inputs(cls, n: int) -> "Terms":
         idx = np.arange(n)
-        return cls(n, n, idx, idx, (ONE,) * n, (), True)
+        return cls(n, n, idx, idx, np.zeros(n, dtype=np.intp), (ONE,), (), True)
 
     @classmethod
     def of(cls, layer: LayerRelation) -> "Terms":
         """Terms on ghost classes are left out: in a valid relation their aggregated weights are all zero."""
-        live = layer.reduced_width
-        flat = [(r, c, f) for r, m in enumerate(layer.maps) for c, f in m.terms if c < live]
-        rows, cols, factors = (list(t) for t in zip(*flat)) if flat else ([], [], [])
-        offsets = tuple((r, m.offset) for r, m in enumerate(layer.maps) if m.offset)
-        n = len(layer.maps)
-        rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
+        flat = layer.flat_terms(below=layer.reduced_width)
+        n, rows, cols = len(layer.maps), flat.rows, flat.cols
         identity = (
             layer.reduced_width == n
             and len(rows) == n
-            and not offsets
-            and bool(np.all(rows_a == np.arange(n)) and np.all(cols_a == rows_a))
-            and all(f == 1 for f in factors)
+            and not flat.offsets
+            and bool(np.all(rows == np.arange(n)) and np.all(cols == rows))
+            and all(flat.table[c] == 1 for c in np.unique(flat.codes).tolist())
         )
-        return cls(n, layer.reduced_width, rows_a, cols_a, tuple(factors), offsets, identity)
+        return cls(n, layer.reduced_width, rows, cols, flat.codes, flat.table, flat.offsets, identity)
+
+    @property
+    def factors(self) -> list[Fraction]:
+        """The factor of each term."""
+        return [self.table[c] for c in self.codes.tolist()]
 
 
 @dataclass
@@ -121,7 +124,7 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     factors that are no floats and the offsets' inexact sums go to `_repair` (Fractions).
     """
     n_out, width = weight.shape[0], terms.width
-    fval, representable = _float_factors(terms.factors)
+    fval, representable = _float_factors(terms)
     ext = np.empty((n_out, width + 1)) if scratch is None else scratch.take(n_out, width + 1)
     bad = np.zeros((n_out, width + 1), dtype=bool)  # calloc: pages the kernel never flags are never touched
     fac = np.where(representable, fval, 0.0)
@@ -141,13 +144,11 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     return Incoming(ext[:, :width], ext[:, width])
 
 
-def _float_factors(fac: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each factor as float64, and whether that float is the factor exactly."""
-    distinct = {id(f): f for f in fac}  # the reducer's factors are few shared objects
-    value = {k: float(f) for k, f in distinct.items()}
-    exact = {k: Fraction(value[k]) == f for k, f in distinct.items()}
-    return (np.array([value[id(f)] for f in fac], dtype=np.float64),
-            np.array([exact[id(f)] for f in fac], dtype=bool))
+def _float_factors(terms: Terms) -> tuple[np.ndarray, np.ndarray]:
+    """Each term's factor as float64, and whether that float is the factor exactly."""
+    value = np.array([float(f) for f in terms.table], dtype=np.float64)
+    exact = np.array([Fraction(v) == f for v, f in zip(value.tolist(), terms.table)], dtype=bool)
+    return value[terms.codes], exact[terms.codes]
 
 
 def _repair(

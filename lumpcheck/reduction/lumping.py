@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache, lru_cache
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from ..ir.domain import Box
 from ..ir import fastpath
 from ..ir.exact import ONE, as_fractions, to_fraction
 from ..ir.network import Layer, Network
-from ..ir.relation import LayerRelation, NeuronMap, Relation
+from ..ir.relation import REASONS, LayerRelation, LumpedMaps, Relation
 from .aggregate import Incoming, Scratch, Terms, aggregate
 
 
@@ -70,24 +69,29 @@ def merge_allowed(activation: Activation, factor: Fraction) -> bool:
     return activation.merge_offset(factor) is not None
 
 
-@cache
-def _plain_map(cls: int, reason: str) -> NeuronMap:
-    """v = v'_cls ("kept" or "duplicate"); shared, since maps are immutable and these are most of them."""
-    return NeuronMap(((cls, ONE),), Fraction(0), reason)
+class FactorTable:
+    """The distinct factors and offsets of one layer's maps, coded 0.. (0 and 1 first)."""
+
+    def __init__(self) -> None:
+        self.code: dict[Fraction, int] = {Fraction(0): 0, ONE: 1}
+        self.floats: dict[float, int] = {1.0: 1}
+
+    def of(self, value: Fraction) -> int:
+        return self.code.setdefault(value, len(self.code))
+
+    def of_float(self, value: float) -> int:
+        """The code of a float's exact value (cached by the float: no Fraction built or hashed twice)."""
+        code = self.floats.get(value)
+        if code is None:
+            code = self.floats[value] = self.of(Fraction(value))
+        return code
+
+    @property
+    def values(self) -> tuple[Fraction, ...]:
+        return tuple(self.code)
 
 
-def _merge_map(activation: Activation, cls: int, factor: Fraction) -> NeuronMap:
-    if factor is ONE or factor == 1:
-        return _plain_map(cls, "duplicate")
-    if factor == -1 and activation.kind in ("tanh", "sigmoid"):
-        return NeuronMap(((cls, factor),), activation.merge_offset(factor), "negated")
-    return _proportional_map(cls, factor)
-
-
-@lru_cache(maxsize=1 << 16)
-def _proportional_map(cls: int, factor: Fraction) -> NeuronMap:
-    """v = factor·v'_cls; cached (maps are immutable): the same class and factor recur in layer after layer."""
-    return NeuronMap(((cls, factor),), Fraction(0), "proportional")
+_REASON = {name: np.uint8(k) for k, name in enumerate(REASONS)}
 
 
 def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
@@ -108,16 +112,6 @@ def row_keys(z: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return fastpath.row_keys(z[:, :-1], z[:, -1], np.arange(len(z)), mode)
 
 
-def _group_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (candidate, first) pairing each element of a group of equal keys with the group's lowest position."""
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    first = np.ones(len(k), dtype=bool)
-    first[1:] = k[1:] != k[:-1]
-    head = order[np.maximum.accumulate(np.where(first, np.arange(len(k)), 0))]
-    return order[~first], head[~first]
-
-
 def _entries(inc: Incoming, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Float64 values of (a | b)[rows, cols] (column a.shape[1] is b)."""
     m = inc.a.shape[1]
@@ -126,76 +120,57 @@ def _entries(inc: Incoming, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(cols < m, values, inc.b[rows])
 
 
-def _verify(
-    inc: Incoming, cand: np.ndarray, rep: np.ndarray, pivots: np.ndarray, activation: Activation
-) -> list[Fraction | None]:
-    """Exact factor c with a(cand) = c·a(rep) when that merge is admissible for σ, else None (per pair)."""
-    out: list[Fraction | None] = [None] * len(cand)
-    num, den = _entries(inc, cand, pivots), _entries(inc, rep, pivots)
-    status = fastpath.proportional((inc.a, inc.b), cand, (inc.a, inc.b), rep, pivots)
-    ok = status == 1
-    zero = den == 0  # the representative's row is all zero: only an all-zero row equals it
-    ok[zero] = ~inc.a[cand[zero]].any(axis=1) & (inc.b[cand[zero]] == 0)
-    for k in np.flatnonzero((status == fastpath.UNDECIDED) & ~zero):  # magnitudes outside the error-free range
-        n, d = Fraction(float(num[k])), Fraction(float(den[k]))
-        x, y = (as_fractions(np.append(inc.a[i].astype(np.float64), inc.b[i])) for i in (cand[k], rep[k]))
-        ok[k] = bool(np.all(x * d == y * n))
+def admitted(activation: Activation) -> str:
+    """Which factors σ admits in a merge (fastpath.ADMIT), from `merge_offset` itself."""
+    neg, other = activation.merge_offset(Fraction(-1)) is not None, activation.merge_offset(Fraction(2)) is not None
+    return ("any" if neg else "pos") if other else ("sign" if neg else "one")
+
+
+def _factor_codes(num: np.ndarray, den: np.ndarray, activation: Activation, table: FactorTable) -> np.ndarray:
+    """The code of the exact factor num/den of each merged pair (1 for all-zero rows, den == 0)."""
+    zero = den == 0
     with np.errstate(all="ignore"):
         ratio = np.where(zero, 1.0, num / np.where(zero, 1.0, den))
     # the float ratio IS the exact ratio when the pivots' significands agree (and it neither over- nor underflows)
     same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
-    by_float = ok & (zero | (same & np.isfinite(ratio) & (ratio != 0)))
+    by_float = zero | (same & np.isfinite(ratio) & (ratio != 0))
     values, which = np.unique(ratio[by_float], return_inverse=True)
-    factors = [ONE if v == 1 else Fraction(v) for v in values]
-    allowed = [merge_allowed(activation, c) for c in factors]
-    for k, u in zip(np.flatnonzero(by_float).tolist(), which.tolist()):
-        if allowed[u]:
-            out[k] = factors[u]
-    for k in np.flatnonzero(ok & ~by_float):
-        c = Fraction(float(num[k])) / Fraction(float(den[k]))
-        if merge_allowed(activation, c):
-            out[k] = c
-    return out
+    codes = np.empty(len(num), dtype=np.intp)
+    codes[by_float] = np.array([table.of_float(v) for v in values.tolist()], dtype=np.intp)[which.reshape(-1)]
+    for k in np.flatnonzero(~by_float).tolist():
+        codes[k] = table.of(Fraction(float(num[k])) / Fraction(float(den[k])))
+    bad = [c for c in np.unique(codes).tolist() if not merge_allowed(activation, table.values[c])]
+    if bad:  # fastpath.classes admitted a factor that σ does not: a bug, never a merge
+        raise RuntimeError(f"internal: factor {table.values[bad[0]]} proposed for {activation.kind}")
+    return codes
 
 
 SAMPLED_COLUMNS = 64
-"""The first grouping hashes this many evenly spaced columns of each row (and its bias); rows it pairs wrongly are
-grouped again on their whole rows."""
+"""The grouping hashes this many evenly spaced columns of each row (and its bias); rows that agree on them are
+compared on whole-row keys before the exact test."""
 
 
-def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
-    """{s: (rep, c)} for every non-representative s among rows (float64 rows); rep = lowest index of its class.
-    Keys only propose pairs (equal rows by an admissible factor always share a key, sampled or whole); `_verify`
-    decides each pair exactly, and the rejected are grouped again among themselves on whole-row keys."""
+def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, table: FactorTable) -> tuple:
+    """(members, representatives, factor codes): every non-representative s among rows (float rows), its class's
+    representative (its lowest index) and the code of its factor, from one pass of `fastpath.classes` (keys
+    propose, an exact comparison decides)."""
     m = inc.a.shape[1]
     sample = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
-    keys, pivots = fastpath.row_keys(inc.a, inc.b, rows, activation.merge_mode, sample)
-    whole = len(sample) == m + 1
-    merged: dict[int, tuple[int, Fraction]] = {}
-    pending = np.arange(len(rows))
-    while len(pending):
-        cand, head = _group_pairs(keys[pending])
-        cand, head = pending[cand], pending[head]
-        factors = _verify(inc, rows[cand], rows[head], pivots[head], activation)
-        for s, r, c in zip(rows[cand].tolist(), rows[head].tolist(), factors):
-            if c is not None:
-                merged[s] = (r, c)
-        # a hash collision, a sampled key or a float near-miss: regroup the rejected among themselves
-        pending = np.sort(cand[[c is None for c in factors]]) if len(cand) else cand
-        if len(pending) and not whole:
-            keys[pending] = fastpath.row_keys(inc.a, inc.b, rows[pending], activation.merge_mode)[0]
-            whole = True
-    return merged
+    rep, piv = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation), sample)
+    merged = rep != rows
+    member, rep, piv = rows[merged], rep[merged], piv[merged]
+    codes = _factor_codes(_entries(inc, member, piv), _entries(inc, rep, piv), activation, table)
+    return member, rep, codes
 
 
-def _fraction_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -> dict[int, tuple]:
+def _fraction_classes(inc: Incoming, rows: np.ndarray, activation: Activation, table: FactorTable) -> tuple:
     """Same as `_float_classes` for Fraction rows, keyed exactly: positive multiples share their primitive
     integer vector; the pivot's sign (when c < 0 is admissible) and size (when only c = ±1 is) complete the key."""
     mode = activation.merge_mode
     af, bf = as_fractions(inc.a), as_fractions(inc.b)
     seen: dict[tuple, tuple[int, Fraction]] = {}
-    merged: dict[int, tuple[int, Fraction]] = {}
-    for s in rows:
+    merged: list[tuple[int, int, int]] = []
+    for s in rows.tolist():
         row = [*af[s], bf[s]]
         lead = next((v for v in row if v != 0), Fraction(0))
         key: tuple = _primitive(row)
@@ -205,12 +180,12 @@ def _fraction_classes(inc: Incoming, rows: np.ndarray, activation: Activation) -
             key = (key, abs(lead))
         hit = seen.get(key)
         if hit is None:
-            seen[key] = (int(s), lead)
+            seen[key] = (s, lead)
             continue
         c = lead / hit[1] if lead else ONE
         if merge_allowed(activation, c):
-            merged[int(s)] = (hit[0], c)
-    return merged
+            merged.append((s, hit[0], table.of(c)))
+    return tuple(np.array([t[k] for t in merged], dtype=np.intp) for k in range(3))
 
 
 def _primitive(row: list[Fraction]) -> tuple[int, ...]:
@@ -221,32 +196,46 @@ def _primitive(row: list[Fraction]) -> tuple[int, ...]:
     return tuple(i // g for i in ints)
 
 
+def _constants(inc: Incoming, activation: Activation) -> dict[int, Fraction]:
+    """{s: σ(b_s)} for the neurons whose aggregated weights are all zero (their value is a rational constant)."""
+    n = inc.a.shape[0]
+    first_zero = np.flatnonzero(inc.a[:, 0] == 0) if inc.a.shape[1] else np.arange(n)  # dense rows end here
+    constants: dict[int, Fraction] = {}
+    for s in first_zero[~(inc.a[first_zero] != 0).any(axis=1)].tolist():
+        value = _constant_value(activation, to_fraction(inc.b[s]))
+        if value is not None:
+            constants[s] = value
+    return constants
+
+
 def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> tuple[LayerRelation, np.ndarray]:
     """The coarsest admissible classes of one layer from its aggregated incoming vectors, and their
     representatives (lowest original index of each class)."""
     n = inc.a.shape[0]
-    constants: dict[int, Fraction] = {}
-    if fold_constants:
-        first_zero = np.flatnonzero(inc.a[:, 0] == 0) if inc.a.shape[1] else np.arange(n)  # dense rows end here
-        for s in first_zero[~(inc.a[first_zero] != 0).any(axis=1)]:
-            value = _constant_value(activation, to_fraction(inc.b[s]))
-            if value is not None:
-                constants[int(s)] = value
-    rows = np.setdiff1d(np.arange(n), np.fromiter(constants, dtype=np.intp, count=len(constants)))
-    merged = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation)
+    table = FactorTable()
+    constants = _constants(inc, activation) if fold_constants else {}
+    fixed = np.fromiter(constants, dtype=np.intp, count=len(constants))
+    rows = np.setdiff1d(np.arange(n), fixed)
+    member, rep, code = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation, table)
     kept = np.ones(n, dtype=bool)
-    kept[list(constants)] = False
-    kept[list(merged)] = False
+    kept[fixed] = False
+    kept[member] = False
     reps = np.flatnonzero(kept)
-    cls = dict(zip(reps.tolist(), range(len(reps))))  # representative -> its class
-    maps: list[NeuronMap] = [None] * n  # type: ignore[list-item]  # every entry is set below
-    for s, c in cls.items():
-        maps[s] = _plain_map(c, "kept")
+    cls = np.full(n, -1, dtype=np.int64)
+    cls[reps] = np.arange(len(reps))
+    cls[member] = cls[rep]
+    factor, offset = np.ones(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
+    reason = np.full(n, _REASON["kept"], dtype=np.uint8)
+    factor[member] = code
+    for u in np.unique(code).tolist():  # duplicate, negated (σ odd up to a constant) or proportional
+        c, at = table.values[u], member[code == u]
+        negated = c == -1 and activation.kind in ("tanh", "sigmoid")
+        reason[at] = _REASON["duplicate" if c == 1 else "negated" if negated else "proportional"]
+        if negated:
+            offset[at] = table.of(activation.merge_offset(c))
     for s, value in constants.items():
-        maps[s] = NeuronMap((), value, "constant")
-    for s, (rep, c) in merged.items():
-        maps[s] = _merge_map(activation, cls[rep], c)
-    return LayerRelation(maps, len(reps)), reps
+        factor[s], offset[s], reason[s] = 0, table.of(value), _REASON["constant"]
+    return LayerRelation(LumpedMaps(cls, factor, offset, reason, table.values), len(reps)), reps
 
 
 def _representatives(layer: LayerRelation, index: int) -> np.ndarray:
@@ -269,28 +258,24 @@ def _drop_classes(layer: LayerRelation, alive: np.ndarray) -> LayerRelation:
     order. Their members become 'dead' but keep factor and offset (v_r = c_r·g + d_r, and d_r·W still reaches
     the next bias); the class's 'kept' member, 1·g + 0, is the ghost's representative."""
     live = int(alive.sum())
-    index = np.empty(len(alive), dtype=np.intp)
+    index = np.empty(len(alive), dtype=np.int64)
     index[alive] = np.arange(live)
     index[~alive] = live + np.arange(len(alive) - live)
-    maps = []
-    for m in layer.maps:
-        if not m.terms:
-            maps.append(m)
-            continue
-        ((c, f),) = m.terms  # the forward pass makes single-term maps only
-        j = int(index[c])
-        if not alive[c]:
-            maps.append(NeuronMap(((j, f),), m.offset, "dead"))
-        else:
-            maps.append(m if j == c else NeuronMap(((j, f),), m.offset, m.reason))
-    return LayerRelation(maps, live, len(alive) - live)
+    m = layer.maps
+    if not isinstance(m, LumpedMaps):
+        raise TypeError("_drop_classes works on the forward pass's LumpedMaps")
+    has = m.cls >= 0
+    cls, reason = m.cls.copy(), m.reason.copy()
+    cls[has] = index[m.cls[has]]
+    reason[has & ~alive[np.maximum(m.cls, 0)]] = _REASON["dead"]
+    return LayerRelation(LumpedMaps(cls, m.factor, m.offset, reason, m.table), live, len(alive) - live)
 
 
 def _remove_dead(parts: list[list[np.ndarray]], relation: list[LayerRelation]) -> None:
     """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero becomes a ghost."""
     for ell in reversed(range(len(relation))):
         nxt = parts[ell + 1][0]
-        alive = (nxt != 0).any(axis=0)
+        alive = np.asarray(nxt.any(axis=0), dtype=bool)  # nonzero (exact arrays have no NaN), no full-size temporary
         if alive.all():
             continue
         parts[ell + 1][0] = nxt[:, alive]

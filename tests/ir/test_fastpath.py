@@ -161,3 +161,89 @@ def test_row_keys_differ_for_a_one_ulp_change_and_read_float32_as_stored():
         == fastpath.row_keys(f.astype(np.float64), np.array([1.0]), np.arange(1), "any")
     _, piv = fastpath.row_keys(np.zeros((1, 3)), np.zeros(1), np.arange(1), "any")
     assert piv[0] == 3  # all zero: the pivot is the bias column
+
+
+ADMITS = {"any": lambda c: c != 0, "pos": lambda c: c > 0, "sign": lambda c: abs(c) == 1, "one": lambda c: c == 1}
+KEY_MODE = {"any": "any", "pos": "pos", "sign": "sign", "one": "sign"}  # the key divides out what is admitted
+
+
+def _classes_by_fractions(a, b, rows, admit):
+    """The ground truth: each row joins the lowest earlier kept row it is an admissible exact multiple of."""
+    kept: list[int] = []
+    rep = []
+    for s in rows:
+        x = _fraction_row(a, b, s)
+        hit = s
+        for r in kept:
+            y = _fraction_row(a, b, r)
+            p = next((j for j, v in enumerate(y) if v != 0), None)
+            if p is None:
+                ok = all(v == 0 for v in x)
+            else:
+                c = x[p] / y[p]
+                ok = ADMITS[admit](c) and all(u == c * v for u, v in zip(x, y))
+            if ok:
+                hit = r
+                break
+        if hit == s:
+            kept.append(s)
+        rep.append(hit)
+    return rep
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)), st.sampled_from(list(ADMITS)),
+       st.data())
+def test_classes_agree_with_fractions(w, admit, data):
+    """Rows, their multiples by factors of every kind (2^k far out of the Dekker range, 3, 0.1, -1/3, ±1), 1-ulp
+    near misses of those multiples and all-zero rows, shuffled: `classes` gives exactly the Fraction grouping
+    (lowest earlier admissible exact multiple), over all columns and over a sample of them."""
+    a = w.astype(np.float64)
+    b = np.array([data.draw(st.sampled_from([0.0, 1.5, -2.0**-30, 2.0**-1070])) for _ in range(len(a))])
+    extra_a, extra_b = [], []
+    for s in range(len(a)):
+        for _ in range(data.draw(st.integers(0, 2))):
+            c = data.draw(st.sampled_from(FACTORS + [2.0**-1070, 2.0**1020, -(2.0**-600)]))
+            with np.errstate(all="ignore"):
+                ya, yb = a[s] * c, b[s] * c
+            if data.draw(st.booleans()):  # a near miss: one entry one ulp off
+                j = data.draw(st.integers(0, a.shape[1]))
+                if j < a.shape[1]:
+                    ya[j] = np.nextafter(ya[j], np.inf)
+                else:
+                    yb = np.nextafter(yb, np.inf)
+            if np.all(np.isfinite(ya)) and np.isfinite(yb):
+                extra_a.append(ya), extra_b.append(yb)
+    extra_a.append(np.zeros(a.shape[1])), extra_b.append(0.0)
+    a, b = np.vstack([a, *extra_a]), np.append(b, extra_b)
+    order = np.array(data.draw(st.permutations(range(len(a)))))
+    a, b = a[order], b[order]
+    rows = np.arange(len(a))
+    truth = _classes_by_fractions(a, b, rows, admit)
+    sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
+    for cols in (None, sample):
+        rep, piv = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
+        assert rep.tolist() == truth
+        first = [next((j for j, v in enumerate(_fraction_row(a, b, s)) if v != 0), a.shape[1]) for s in rows]
+        assert piv.tolist() == first
+
+
+def test_classes_outside_the_dekker_range_and_near_misses():
+    """Multiples by non-powers of two with entries near the float64 limits (where `proportional` is undecided)
+    are decided exactly; a one-ulp change in the last entry splits them; float32 rows are read as stored."""
+    x = np.array([[3.0 * 2.0**-1000, 2.0**1000, 5.0 * 2.0**-1040, 1.0]])
+    y = x * 3.0
+    near = y.copy()
+    near[0, -1] = np.nextafter(near[0, -1], 0.0)
+    a = np.vstack([x, y, near, -x])
+    rep, _ = fastpath.classes(a, np.zeros(4), np.arange(4), "pos", "pos")
+    assert rep.tolist() == [0, 0, 2, 3]
+    rep, _ = fastpath.classes(a, np.zeros(4), np.arange(4), "any", "any")
+    assert rep.tolist() == [0, 0, 2, 0]
+    # significands whose product lies within half an ulp below 1/2 (it rounds to 1/2 but must be doubled exactly)
+    n, d = 6369051672525772.0, 6369051672525773.0
+    rep, _ = fastpath.classes(np.array([[d, d, 2 * d], [n, n, 2 * n]]), np.zeros(2), np.arange(2), "any", "any")
+    assert rep.tolist() == [0, 0] and n * d == 2.0**105 and Fraction(n) * Fraction(d) < 2**105
+    f = np.array([[0.5, -0.25], [1.0, -0.5], [0.5, -0.25]], dtype=np.float32)
+    rep, piv = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
+    assert rep.tolist() == [2, 1, 2] and piv.tolist() == [0, 0, 0]

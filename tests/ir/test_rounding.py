@@ -217,3 +217,16 @@ def test_float32_report_is_the_same_in_blocks(monkeypatch):
     w[6, 4] = 1e39  # beyond float32: the error names the entry, in whichever block
     with pytest.raises(rounding.FloatRangeError, match=r"layer 0 weight\[6, 4\]"):
         rounding.round_network(Network([Layer(w, np.zeros(7), IDENTITY)]), "float32")
+
+
+def test_rounding_report_reads_float32_as_stored():
+    """A float32 layer is exact in both float types: the report counts it without widening it to float64 (memory)."""
+    from lumpcheck.ir.network import Layer, Network
+    from lumpcheck.ir.rounding import rounding_report
+
+    w = np.array([[0.1, -2.5], [3.0, 1e-30]], dtype=np.float32)
+    net = Network([Layer(w, np.zeros(2, dtype=np.float32)), Layer(np.array([[0.1, 1.0]]), np.array([0.0]))])
+    for dtype in ("float32", "float64"):
+        report = rounding_report(net, dtype)
+        assert report.total == net.param_count and net.layers[0].stored_weight.dtype == np.float32
+        assert report.rounded == (1 if dtype == "float32" else 0)  # 0.1 as float64 in the second layer

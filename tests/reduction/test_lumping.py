@@ -1,6 +1,7 @@
 """Unit tests of the exact lumping: each merge rule per activation, the refused ones, constants, dead neurons,
 the four pitfalls of the paper's public implementation, float near-misses, and the public model zoo."""
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from lumpcheck import evaluate, evaluate_symbolic, reduce
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.exact import as_fractions, exact_equal
 from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.relation import Relation
 from lumpcheck.reduction.lumping import merge_allowed, quotient
 
 from strategies import canonical_outputs
@@ -382,9 +384,10 @@ def test_stats_and_properties():
 def test_quotient_rejects_a_relation_without_representative():
     red = reduce(two_layer(BASE + [[-2 * x for x in BASE[0]]], BIAS + [-2 * BIAS[0]], LINEAR))
     layer = red.relation.layers[0]
-    layer.maps[0] = layer.maps[3]  # neuron 0 no longer stands for class 0 with factor 1
+    maps = list(layer.maps)
+    maps[0] = maps[3]  # neuron 0 no longer stands for class 0 with factor 1
     with pytest.raises(ValueError, match="no representative"):
-        quotient(red.original, red.relation)
+        quotient(red.original, Relation([replace(layer, maps=maps)]))
 
 
 def test_quotient_folds_multi_term_maps():
@@ -470,3 +473,24 @@ def test_acas_and_mnist_are_already_minimal(zoo, relative):
     assert red.network.widths == net.widths
     assert all(set(layer.reason_counts()) == {"kept"} for layer in red.relation.layers)
     assert red.stats.params_after == red.stats.params_before
+
+
+def test_lumped_maps_are_arrays_until_read():
+    """The reducer's relation holds arrays (LumpedMaps); read as NeuronMaps they are the maps the reasons say, equal
+    maps shared, counts by first appearance; bad codes are refused at construction."""
+    from lumpcheck.ir.relation import LumpedMaps, NeuronMap
+
+    net = two_layer(BASE + [[2 * x for x in BASE[0]], BASE[1], [0.0, 0.0]], BIAS + [2 * BIAS[0], BIAS[1], 2.0], RELU)
+    red = reduce(net)
+    maps = red.relation.layers[0].maps
+    assert isinstance(maps, LumpedMaps) and maps._maps is None
+    assert red.stats.layers[0].reasons == {"kept": 3, "proportional": 1, "duplicate": 1, "constant": 1}
+    assert maps._maps is None  # the stats came from the arrays
+    built = list(maps)
+    assert built[3] == NeuronMap(((0, Fraction(2)),), Fraction(0), "proportional")
+    assert built[4] is built[1] or built[4] == NeuronMap(((1, Fraction(1)),), Fraction(0), "duplicate")
+    assert built[5] == NeuronMap((), Fraction(2), "constant") and maps == built and len(maps) == 6
+    with pytest.raises(ValueError, match="factor codes"):
+        LumpedMaps(maps.cls, maps.factor + 100, maps.offset, maps.reason, maps.table)
+    with pytest.raises(ValueError, match="1-D integer"):
+        LumpedMaps(maps.cls[:2], maps.factor, maps.offset, maps.reason, maps.table)
