@@ -194,12 +194,16 @@ class Search:
     """Sequential branch and bound (one process); `step` processes one batch."""
 
     def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True,
-                 progress: Callable[[Progress], None] | None = None):
+                 slice_end: float | None = None, progress: Callable[[Progress], None] | None = None):
+        """deadline: the search's hard deadline (the optimiser inside a batch honours it); slice_end: when a task's
+        slice of a parallel search ends (no new batch starts after it, but a started batch finishes its
+        optimisation: cutting the optimiser at a slice's end left nodes open that its full steps close)."""
         self.p = problem
         self.progress = progress  # told the search's Progress after batches, at most every PROGRESS_SECONDS
         self.told = 0.0
         self.initial_attack = initial_attack
         self.deadline = deadline
+        self.stop_at = deadline if slice_end is None else min(deadline, slice_end)
         self.stack: list[Node] = list(nodes) if nodes is not None else root_nodes(problem)
         self.leaves: list[Leaf] = []
         self.searcher = Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode, problem.seed)
@@ -218,7 +222,7 @@ class Search:
             if self.p.strategy == "relu" and self.root is None:
                 self._prepare_relu_root()
             while self.stack:
-                if time.monotonic() >= self.deadline:
+                if time.monotonic() >= self.stop_at:
                     return self._outcome("timeout", reason="deadline reached")
                 if self._no_certificate_possible():
                     found = self._attack_round(None)  # only a counterexample can decide: keep searching for one

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from ..errors import LumpcheckError
 from .bab import Node, Problem, Search, SearchOutcome, root_nodes
 from .undecided import Undecided
-from .parallel import POLL_SECONDS, SLICE_SECONDS, Limits, Master, rss_mb
+from .parallel import POLL_SECONDS, Limits, Master, rss_mb, slice_cap, slice_seconds
 
 CONNECT_SECONDS = 10.0
 """The longest the connection to the scheduler may take (less when the deadline is nearer)."""
@@ -64,10 +64,11 @@ def connect(address: str, timeout: float = CONNECT_SECONDS):
 def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall: float, first: bool, tag: int,
               token: str) -> SearchOutcome:
     """One task on a cluster worker: the sequential search on `nodes` until the slice or the deadline ends."""
-    end = time.monotonic() + max(0.0, min(slice_s, deadline_wall - time.time()))
+    now = time.monotonic()
+    hard = now + max(0.0, deadline_wall - time.time())
     mine = replace(problem, seed=problem.seed * 7919 + tag)
     try:
-        search = Search(mine, end, nodes, initial_attack=first)
+        search = Search(mine, hard, nodes, initial_attack=first, slice_end=now + max(0.0, slice_s))
         if token in _ROOTS:
             search.adopt_root(_ROOTS[token])
         outcome = search.run()
@@ -102,7 +103,7 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
             m.stats["peak_rss_mb"] = max(m.stats["peak_rss_mb"], rss_mb(os.getpid()))
             if m.stats["peak_rss_mb"] > limits.memory_mb:
                 return m.finish("unknown", f"memory cap of {limits.memory_mb} MB reached", running.values())
-            _submit(client, shared, m, running, slots, deadline_wall, token)
+            _submit(client, shared, m, running, slots, deadline_wall, token, slice_cap(problem))
             if not m.frontier and not running:
                 return m.closed()
             try:  # dask's wait raises TimeoutError when nothing finished in time (concurrent.futures' does not)
@@ -129,14 +130,14 @@ def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -
         shared.release()
 
 
-def _submit(client, shared, m: Master, running: dict, slots: int, deadline_wall: float, token: str) -> None:
+def _submit(client, shared, m: Master, running: dict, slots: int, deadline_wall: float, token: str, cap: float) -> None:
     """Give every free slot a chunk of the open nodes (deepest first, an equal share), slices growing as in
     parallel.py so that the first splits spread over the cluster quickly."""
     free = slots - len(running)
     if not m.frontier or free <= 0:
         return
     share = max(1, len(m.frontier) // free)
-    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (m.stats["tasks"] // slots))
+    slice_s = slice_seconds(m.stats["tasks"], slots, cap)
     for _ in range(free):
         if not m.frontier:
             break

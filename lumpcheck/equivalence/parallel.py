@@ -25,6 +25,11 @@ from .progress import Progress, progress_of
 from .undecided import Undecided, summarise_undecided
 
 SLICE_SECONDS = 2.0
+RELU_SLICE_SECONDS = 8.0
+"""The longest slice of one task (input splitting / ReLU splitting); slices start at 0.25 s and double per round
+of tasks. ReLU-split batches cost about a second each (optimiser included) and shrink to a node or two when a
+task's chunk is small: 2 s slices made MNIST 256x4 prop_5_0.03 vs mag10 time out at 100 s with 2 workers (374
+nodes) where one process closed it in 68 s (422 nodes); 8 s slices closed it in 77.5 s (load average 5-6)."""
 POLL_SECONDS = 0.2
 ADDRESS_HEADROOM_MB = 1024
 STOP_SECONDS = 1.0
@@ -67,7 +72,7 @@ def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:
         nodes, slice_end = task
         try:
             problem.seed = problem.seed * 7919 + wid
-            search = Search(problem, min(limits.deadline, slice_end), nodes, initial_attack=first)
+            search = Search(problem, limits.deadline, nodes, initial_attack=first, slice_end=slice_end)
             if root_state is not None:
                 search.adopt_root(root_state)
             outcome = search.run()
@@ -105,7 +110,7 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
             m.stats["peak_rss_mb"] = max(m.stats["peak_rss_mb"], total)
             if total > limits.memory_mb:
                 return m.finish("unknown", f"memory cap of {limits.memory_mb} MB reached", inflight.values())
-            _dispatch(m, idle, tasks, inflight)
+            _dispatch(m, idle, tasks, inflight, slice_cap(problem))
             if not m.frontier and len(idle) == limits.workers:
                 return m.closed()
             try:
@@ -132,13 +137,23 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
         stop_workers(procs, tasks)
 
 
-def _dispatch(m: "Master", idle, tasks, inflight: dict) -> None:
+def slice_cap(problem: Problem) -> float:
+    """The longest slice of one task for this problem (RELU_SLICE_SECONDS with ReLU splitting)."""
+    return RELU_SLICE_SECONDS if problem.strategy == "relu" else SLICE_SECONDS
+
+
+def slice_seconds(tasks_started: int, slots: int, cap: float) -> float:
+    """The slice of the next task: 0.25 s for the first round of tasks, doubling per round, at most `cap`."""
+    return min(cap, 0.25 * 2 ** (tasks_started // max(slots, 1)))
+
+
+def _dispatch(m: "Master", idle, tasks, inflight: dict, cap: float) -> None:
     """Give every idle worker a chunk of the open nodes (deepest first, an equal share). Slices start short
     so that the first splits spread over all workers quickly."""
     if not m.frontier or not idle:
         return
     share = max(1, len(m.frontier) // len(idle))
-    slice_s = min(SLICE_SECONDS, 0.25 * 2 ** (m.stats["tasks"] // max(len(tasks), 1)))
+    slice_s = slice_seconds(m.stats["tasks"], len(tasks), cap)
     for w in sorted(idle):
         if not m.frontier:
             break

@@ -1,0 +1,67 @@
+"""ReLU-split searches in parallel tasks: the deadline the optimiser inside a batch honours when a task's slice ends
+(the hard one, not the slice's end), and the slices' lengths."""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+import pytest
+
+from lumpcheck.equivalence import alpha
+from lumpcheck.equivalence.bab import Node, Problem, Search
+from lumpcheck.equivalence.mode import Mode
+from lumpcheck.equivalence.parallel import RELU_SLICE_SECONDS, SLICE_SECONDS, slice_cap, slice_seconds
+from lumpcheck.bounds.coupling import couple
+
+from pair_helpers import relu_top1_case
+
+pytest.importorskip("torch", reason="the slope optimiser needs torch")
+
+
+@pytest.fixture(scope="module")
+def split_case():
+    case = relu_top1_case(lambda res: res.stats.get("nodes", 0) > 2)
+    if case is None:
+        pytest.skip("no random instance needed ReLU splits")
+    return case
+
+
+def _problem(split_case) -> Problem:
+    a, b, box, _ = split_case
+    return Problem(couple(a, b), box, Mode.parse("top1"), "relu", 8, 0)
+
+
+def test_the_optimiser_gets_the_hard_deadline_not_the_slice_end(split_case):
+    """A task's slice ending stops new batches; a batch that started finishes its optimisation under the search's
+    hard deadline (cutting it at the slice's end left nodes open that its full steps close)."""
+    p = _problem(split_case)
+    seen = []
+    real = alpha.propose
+
+    def spy(*args, **kw):
+        seen.append(kw.get("deadline"))
+        return real(*args, **kw)
+
+    hard = time.monotonic() + 120.0
+    slice_end = time.monotonic() + 30.0
+    with mock.patch.object(alpha, "propose", spy):
+        Search(p, hard, [Node(p.xl.copy(), p.xu.copy(), (), part="a")], initial_attack=False, slice_end=slice_end).run()
+    assert seen and all(d == hard for d in seen)
+
+
+def test_no_batch_starts_after_the_slice_end(split_case):
+    p = _problem(split_case)
+    nodes = [Node(p.xl.copy(), p.xu.copy(), (), part="a")]
+    out = Search(p, time.monotonic() + 120.0, nodes, initial_attack=False, slice_end=time.monotonic() - 1.0).run()
+    assert out.status == "timeout" and out.stats["batches"] == 0 and len(out.open_nodes) == 1
+
+
+def test_slices_grow_to_the_strategy_cap(split_case):
+    p = _problem(split_case)
+    assert slice_cap(p) == RELU_SLICE_SECONDS
+    p.strategy = "input"
+    assert slice_cap(p) == SLICE_SECONDS
+    lengths = [slice_seconds(t, 2, RELU_SLICE_SECONDS) for t in range(0, 20, 2)]
+    assert lengths[0] == 0.25 and all(x <= y for x, y in zip(lengths, lengths[1:]))
+    assert lengths[-1] == RELU_SLICE_SECONDS and slice_seconds(100, 2, SLICE_SECONDS) == SLICE_SECONDS
