@@ -37,6 +37,7 @@ from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .heap import warm_heap
 from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
 
@@ -62,7 +63,7 @@ def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: 
     The leaves are independent: with jobs > 1 chunks of them are re-derived in worker processes (checker/pool.py,
     one BLAS thread each); the verdict is the same, and a worker that dies or a chunk that does not come back
     makes the result invalid ("not checked"), never valid."""
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"), warm_heap():
         return _check_document(doc, a, b, batch, jobs)
 
 
