@@ -179,3 +179,30 @@ def test_without_mallopt_the_heap_is_left_alone(monkeypatch):
     monkeypatch.setattr(heap, "_mallopt", lambda: None)
     with heap.warm_heap() as done:
         assert done is False
+
+
+# ---------------------------------------------------------------- leaf boxes compared through float enclosures
+
+ENDS = st.sampled_from([Fraction(0), Fraction(1, 3), Fraction(-2, 7), Fraction(1, 2), Fraction(-1), Fraction(10**20 + 1)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(ENDS, ENDS, st.lists(st.tuples(st.integers(0, 1), st.integers(-2, 2), st.booleans()), max_size=6))
+def test_a_leaf_box_is_the_exact_one_enclosed(a, b, splits):
+    """_leaf_box (float comparisons through the claim's enclosures) against the box computed in Fractions: the
+    same emptiness and the same float enclosure. Split points near the claim's bounds are the floats that
+    bracket them (q_interval), so ties and near misses of one ulp are both drawn."""
+    from lumpcheck.checker.difference import _leaf_box
+    from lumpcheck.checker.difference_bounds import q_interval
+
+    lower, upper = min(a, b), max(a, b)
+    points = [*q_interval(lower), *q_interval(upper), float((lower + upper) / 2)]
+    path = [("x", 0, points[(k + 2) % len(points)], side) for side, k, _ in splits]
+    lo, hi = lower, upper
+    for _, _, m, side in path:
+        hi, lo = (min(hi, Fraction(m)), lo) if side == 0 else (hi, max(lo, Fraction(m)))
+    got = _leaf_box([(q_interval(lower), q_interval(upper))], path)
+    if lo > hi:
+        assert got is None
+    else:
+        assert got is not None and (got[0][0], got[1][0]) == (q_interval(lo)[0], q_interval(hi)[1])
