@@ -73,6 +73,18 @@ def _diff(x, y):
     return dn(s) * nz, up(s) * nz
 
 
+def _diff_lo(x, y):
+    """_diff(x, y)[0] alone."""
+    s = x - y
+    return dn(s) * (s != 0)
+
+
+def _diff_hi(x, y):
+    """_diff(x, y)[1] alone."""
+    s = x - y
+    return up(s) * (s != 0)
+
+
 def _maxprod(clo, chi, vlo, vhi):
     with np.errstate(invalid="ignore"):
         m = up(np.maximum(np.maximum(clo * vlo, clo * vhi), np.maximum(chi * vlo, chi * vhi)))
@@ -240,9 +252,9 @@ def single_max(lo, hi, alo, ahi, s, upper: bool):
     one = np.ones_like(lo)
     for valid, zl, zh, kl, kh in ((hi >= 0, np.maximum(lo, 0.0), hi, one, one), (lo <= 0, lo, np.minimum(hi, 0.0), alo + 0 * lo, ahi + 0 * lo)):
         if upper:
-            clo, chi = _diff(kl, s)[0], _diff(kh, s)[1]
+            clo, chi = _diff_lo(kl, s), _diff_hi(kh, s)
         else:
-            clo, chi = _diff(s, kh)[0], _diff(s, kl)[1]
+            clo, chi = _diff_lo(s, kh), _diff_hi(s, kl)
         best = np.where(valid, np.maximum(best, _maxprod(clo, chi, zl, zh)), best)
     return best if upper else -best
 
@@ -266,17 +278,17 @@ def pair_max(box, sa, sb, kappa: float, cd, cb):
     sbl = np.stack([one, sb[0] * one])[pb]
     sbh = np.stack([one, sb[1] * one])[pb]
     ok = np.stack([au >= 0, al <= 0])[pa] & np.stack([bu >= 0, bl <= 0])[pb]
-    ok &= (_diff(a0, b1)[0] <= du) & (_diff(a1, b0)[1] >= dl)
+    ok &= (_diff_lo(a0, b1) <= du) & (_diff_hi(a1, b0) >= dl)
     ka_lo, ka_hi = (sal, sah) if kappa > 0 else (-sah, -sal)
     if kappa > 0:
-        kb_lo, kb_hi = _diff(cb, sbh)[0], _diff(cb, sbl)[1]
+        kb_lo, kb_hi = _diff_lo(cb, sbh), _diff_hi(cb, sbl)
     else:
-        kb_lo, kb_hi = _diff(cb, -sbl)[0], _diff(cb, -sbh)[1]
+        kb_lo, kb_hi = _diff_lo(cb, -sbl), _diff_hi(cb, -sbh)
     mu = np.stack([-0.5 * (ka_lo + ka_hi), 0.5 * (kb_lo + kb_hi), cd + 0 * ka_lo], axis=1)  # (4, 3, K)
     e = lambda x: x[:, None]  # noqa: E731 - broadcast a piece array over the multipliers
-    ta = _maxprod(_diff(e(ka_lo), -mu)[0], _diff(e(ka_hi), -mu)[1], e(a0), e(a1))
-    tb = _maxprod(_diff(e(kb_lo), mu)[0], _diff(e(kb_hi), mu)[1], e(b0), e(b1))
-    td = _maxprod(_diff(cd, mu)[0], _diff(cd, mu)[1], dl, du)
+    ta = _maxprod(_diff_lo(e(ka_lo), -mu), _diff_hi(e(ka_hi), -mu), e(a0), e(a1))
+    tb = _maxprod(_diff_lo(e(kb_lo), mu), _diff_hi(e(kb_hi), mu), e(b0), e(b1))
+    td = _maxprod(*_diff(cd, mu), dl, du)
     value = sum_up(ta, tb, td).min(axis=1)
     return np.where(ok, value, -np.inf).max(axis=0)
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from lumpcheck.checker import heap
 from lumpcheck.checker.difference import check_certificate
-from lumpcheck.checker.difference_bounds import _diff, _maxprod, dn, up
+from lumpcheck.checker.difference_bounds import _diff, _diff_hi, _diff_lo, _maxprod, dn, up
 from lumpcheck.checker.difference_pass import _Step
 
 from test_difference_crafted import A1, B1, PAIR0, PAIR1, document, leaf, slopes
@@ -109,6 +109,8 @@ def test_diff_is_the_masked_formula(pairs):
     lo, hi = _diff(x, y)
     np.testing.assert_array_equal(lo, np.where(s == 0, 0.0, dn(s)))
     np.testing.assert_array_equal(hi, np.where(s == 0, 0.0, up(s)))
+    np.testing.assert_array_equal(_diff_lo(x, y), lo)
+    np.testing.assert_array_equal(_diff_hi(x, y), hi)
 
 
 @settings(max_examples=60, deadline=None)
