@@ -320,7 +320,7 @@ def _float_box(lower, upper):
     return np.array([q_interval(v)[0] for v in lower]), np.array([q_interval(v)[1] for v in upper])
 
 
-def _leaf_box(claim, path):
+def leaf_box(claim, path):
     """Float enclosures (lo, hi) of a leaf's box, or None when it is empty. claim: per input the float enclosures
     ((Ld, Lu), (Ud, Uu)) of the claim's exact bounds L, U (Ld == Lu iff L is a float, else adjacent floats).
     A leaf's bound on an input is the claim's or a split point m (a float); they are compared exactly through the
@@ -345,7 +345,7 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
     whole = _float_box(lower, upper)
     keep, boxes = [], []
     for e, path in enumerate(paths):
-        box = _leaf_box(claim, path) if strategy == "input" else whole
+        box = leaf_box(claim, path) if strategy == "input" else whole
         if box is not None:
             boxes.append(box)
             keep.append(e)

@@ -35,7 +35,7 @@ def _mag(lo, hi):
     return np.maximum(np.abs(lo), np.abs(hi))
 
 
-class _Step:
+class Step:
     """One hidden layer's relaxation in the back-substitution, per leaf: D = C·s where the coordinate is linear on
     the leaf (s = its slope), else C⁺·su + C⁻·sl plus the offset C⁺·mu + C⁻·ml (C⁺ = max(C, 0), C⁻ = min(C, 0):
     exactly C·su or C·sl by the sign of C, without branching on it); a product coordinate with partner slopes
@@ -59,7 +59,7 @@ class _Step:
         self.pe, self.pt = pe, pairs[t]
 
     def subset(self, leaves):
-        return _Step(self.s[:, leaves], self.vary[leaves], self.su[leaves], self.sl[leaves], self.mu[leaves],
+        return Step(self.s[:, leaves], self.vary[leaves], self.su[leaves], self.sl[leaves], self.mu[leaves],
                      self.ml[leaves], self.charge[:, leaves], self.pairs, self.qu[leaves], self.ql[leaves])
 
     def offsets(self, C, D):
@@ -143,7 +143,7 @@ class _Chain:
         S1, S2 = self.qmag[k].sum(axis=1), pm.sum(axis=1)
         self.tiny.append(sum_up(up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY)),
                                  up(up(S2 + err(S2, S2, pm.shape[1])) * (2 * TINY))))
-        self.steps.append(_Step(np.ascontiguousarray(sl.T[:, :, None]), vary, su, sl, mu, ml,
+        self.steps.append(Step(np.ascontiguousarray(sl.T[:, :, None]), vary, su, sl, mu, ml,
                                 np.ascontiguousarray(charge.T), pairs, qu, ql))
         self.qlo.append(qlo)
         self.qhi.append(qhi)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from lumpcheck.checker import heap
 from lumpcheck.checker.difference import check_certificate
-from lumpcheck.checker.difference_bounds import _diff, _diff_hi, _diff_lo, _maxprod, dn, up
-from lumpcheck.checker.difference_pass import _Step
+from lumpcheck.checker.difference_bounds import diff_enclosure, diff_lower, diff_upper, dn, max_product, up
+from lumpcheck.checker.difference_pass import Step
 
 from test_difference_crafted import A1, B1, PAIR0, PAIR1, document, leaf, slopes
 
@@ -106,11 +106,11 @@ FLOATS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, -3.25, 1e-300, -5e-324, 5e-
 def test_diff_is_the_masked_formula(pairs):
     x, y = (np.array(v) for v in zip(*pairs))
     s = x - y
-    lo, hi = _diff(x, y)
+    lo, hi = diff_enclosure(x, y)
     np.testing.assert_array_equal(lo, np.where(s == 0, 0.0, dn(s)))
     np.testing.assert_array_equal(hi, np.where(s == 0, 0.0, up(s)))
-    np.testing.assert_array_equal(_diff_lo(x, y), lo)
-    np.testing.assert_array_equal(_diff_hi(x, y), hi)
+    np.testing.assert_array_equal(diff_lower(x, y), lo)
+    np.testing.assert_array_equal(diff_upper(x, y), hi)
 
 
 @settings(max_examples=60, deadline=None)
@@ -124,13 +124,13 @@ def test_maxprod_is_the_masked_formula(rows, infinite):
     with np.errstate(invalid="ignore", over="ignore"):
         m = np.maximum(np.maximum(clo * vlo, clo * vhi), np.maximum(chi * vlo, chi * vhi))
         want = np.where((clo == 0) & (chi == 0), 0.0, up(m))
-        np.testing.assert_array_equal(_maxprod(clo, chi, vlo, vhi), want)
+        np.testing.assert_array_equal(max_product(clo, chi, vlo, vhi), want)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**16))
 def test_a_step_sets_each_leafs_entries_as_the_dense_formula(seed):
-    """_Step.offsets/partners on random slopes (some leaves with no varying entry) against the dense formulas:
+    """Step.offsets/partners on random slopes (some leaves with no varying entry) against the dense formulas:
     D = C·where(C >= 0, su, sl), the offsets' sums Σ_i C·where(C >= 0, mu, ml) per leaf and row (same order),
     and the partner terms C·where(C >= 0, qu, ql) added to the partners' D (|.| to A)."""
     rng = np.random.default_rng(seed)
@@ -144,7 +144,7 @@ def test_a_step_sets_each_leafs_entries_as_the_dense_formula(seed):
     mu, ml = np.where(vary, rng.random((N, n)), 0.0), np.where(vary, -rng.random((N, n)), 0.0)
     qu, ql = rng.normal(size=(N, m)) * (rng.random((N, m)) < 0.5), rng.normal(size=(N, m)) * (rng.random((N, m)) < 0.5)
     C = rng.normal(size=(n, N, R)) * (rng.random((n, N, R)) < 0.8)
-    step = _Step(np.ascontiguousarray(sl.T[:, :, None]), vary, su, sl, mu, ml, np.zeros((n, N)), pairs, qu, ql)
+    step = Step(np.ascontiguousarray(sl.T[:, :, None]), vary, su, sl, mu, ml, np.zeros((n, N)), pairs, qu, ql)
     D = C * step.s
     S, T, terms = step.offsets(C, D)
     pos = C >= 0
@@ -191,10 +191,10 @@ ENDS = st.sampled_from([Fraction(0), Fraction(1, 3), Fraction(-2, 7), Fraction(1
 @settings(max_examples=80, deadline=None)
 @given(ENDS, ENDS, st.lists(st.tuples(st.integers(0, 1), st.integers(-2, 2), st.booleans()), max_size=6))
 def test_a_leaf_box_is_the_exact_one_enclosed(a, b, splits):
-    """_leaf_box (float comparisons through the claim's enclosures) against the box computed in Fractions: the
+    """leaf_box (float comparisons through the claim's enclosures) against the box computed in Fractions: the
     same emptiness and the same float enclosure. Split points near the claim's bounds are the floats that
     bracket them (q_interval), so ties and near misses of one ulp are both drawn."""
-    from lumpcheck.checker.difference import _leaf_box
+    from lumpcheck.checker.difference import leaf_box
     from lumpcheck.checker.difference_bounds import q_interval
 
     lower, upper = min(a, b), max(a, b)
@@ -203,7 +203,7 @@ def test_a_leaf_box_is_the_exact_one_enclosed(a, b, splits):
     lo, hi = lower, upper
     for _, _, m, side in path:
         hi, lo = (min(hi, Fraction(m)), lo) if side == 0 else (hi, max(lo, Fraction(m)))
-    got = _leaf_box([(q_interval(lower), q_interval(upper))], path)
+    got = leaf_box([(q_interval(lower), q_interval(upper))], path)
     if lo > hi:
         assert got is None
     else:
