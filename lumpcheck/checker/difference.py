@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from fractions import Fraction
 from dataclasses import replace
@@ -37,6 +38,7 @@ from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
 from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .heap import warm_heap
 from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
 
@@ -62,7 +64,7 @@ def check_certificate(doc: dict | str | Path, a: Network, b: Network, *, batch: 
     The leaves are independent: with jobs > 1 chunks of them are re-derived in worker processes (checker/pool.py,
     one BLAS thread each); the verdict is the same, and a worker that dies or a chunk that does not come back
     makes the result invalid ("not checked"), never valid."""
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"), warm_heap():
         return _check_document(doc, a, b, batch, jobs)
 
 
@@ -208,40 +210,49 @@ def _entry(raw: list, strategy: str) -> tuple:
 
 
 def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
-    """Decode the leaves' slope records into per-layer (N, n) arrays of the chains' sizes (NaN = default)."""
+    """Decode the leaves' slope records into per-layer (N, n) arrays of the chains' sizes (NaN = default).
+
+    The records are read with struct (a few values each) and written into the arrays once per layer, leaf by
+    leaf in record order (a coordinate given twice keeps its last value, as numpy's assignment does)."""
     n = len(blobs)
-    out = []
-    for k in range(n_layers):
-        nP, nA, m = len(ch.P[k].b), len(ch.A[k].b), len(ch.d_a[k + 1])
-        out.append({key: np.full((n, size), np.nan) for key, size in
-                    (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))})
+    sizes = [(len(ch.P[k].b), len(ch.A[k].b), ch.nb[k + 1], len(ch.d_a[k + 1])) for k in range(n_layers)]
+    got = [([], [], [], [], [], []) for _ in range(n_layers)]  # p rows, p idx, p values, a rows, a idx, a values
     for e, blob in enumerate(blobs):
         data = base64.b64decode(blob, validate=True)
         pos = 0
-        for k in range(n_layers):
-            rec = out[k]
-            nP, nA, nb, m = rec["p_su"].shape[1], rec["a_su"].shape[1], ch.nb[k + 1], rec["p_qu"].shape[1]
+        for k, (nP, nA, _, _) in enumerate(sizes):
             n_p, n_a = struct.unpack_from("<ii", data, pos)
             pos += 8
             if not (0 <= n_p <= nP and 0 <= n_a <= nA):
                 raise Invalid(f"layer {k}: {n_p} product / {n_a} A slopes for {nP} / {nA} coordinates")
-            p_idx = np.frombuffer(data, "<i4", n_p, pos).astype(int)
-            p_val = np.frombuffer(data, "<f4", 4 * n_p, pos + 4 * n_p).astype(np.float64).reshape(n_p, 4)
+            rows_p, idx_p, val_p, rows_a, idx_a, val_a = got[k]
+            idx_p += struct.unpack_from(f"<{n_p}i", data, pos)
+            val_p += struct.unpack_from(f"<{4 * n_p}f", data, pos + 4 * n_p)
             pos += 20 * n_p
-            a_idx = np.frombuffer(data, "<i4", n_a, pos).astype(int)
-            a_val = np.frombuffer(data, "<f4", 2 * n_a, pos + 4 * n_a).astype(np.float64).reshape(n_a, 2)
+            idx_a += struct.unpack_from(f"<{n_a}i", data, pos)
+            val_a += struct.unpack_from(f"<{2 * n_a}f", data, pos + 4 * n_a)
             pos += 12 * n_a
-            if (n_p and (p_idx.min() < 0 or p_idx.max() >= nP)) or (n_a and (a_idx.min() < 0 or a_idx.max() >= nA)):
-                raise Invalid(f"layer {k}: slope index out of range")
-            if np.isinf(p_val).any() or np.isinf(a_val).any():
-                raise Invalid(f"layer {k}: infinite slope")
-            rec["p_su"][e, p_idx], rec["p_sl"][e, p_idx] = p_val[:, 0], p_val[:, 1]
-            t = p_idx - nb
-            d = (t >= 0) & (t < m)
-            rec["p_qu"][e, t[d]], rec["p_ql"][e, t[d]] = p_val[d, 2], p_val[d, 3]
-            rec["a_su"][e, a_idx], rec["a_sl"][e, a_idx] = a_val[:, 0], a_val[:, 1]
+            rows_p += [e] * n_p
+            rows_a += [e] * n_a
         if pos != len(data):
             raise Invalid(f"slope record has {len(data) - pos} trailing bytes")
+    out = []
+    for k, ((nP, nA, nb, m), (rows_p, idx_p, val_p, rows_a, idx_a, val_a)) in enumerate(zip(sizes, got)):
+        rec = {key: np.full((n, size), np.nan) for key, size in
+               (("p_su", nP), ("p_sl", nP), ("p_qu", m), ("p_ql", m), ("a_su", nA), ("a_sl", nA))}
+        p_idx, a_idx = np.array(idx_p, dtype=int), np.array(idx_a, dtype=int)
+        p_val, a_val = np.array(val_p, dtype=np.float64).reshape(-1, 4), np.array(val_a, dtype=np.float64).reshape(-1, 2)
+        if (len(p_idx) and (p_idx.min() < 0 or p_idx.max() >= nP)) or (len(a_idx) and (a_idx.min() < 0 or a_idx.max() >= nA)):
+            raise Invalid(f"layer {k}: slope index out of range")
+        if np.isinf(p_val).any() or np.isinf(a_val).any():
+            raise Invalid(f"layer {k}: infinite slope")
+        rp, ra = np.array(rows_p, dtype=int), np.array(rows_a, dtype=int)
+        rec["p_su"][rp, p_idx], rec["p_sl"][rp, p_idx] = p_val[:, 0], p_val[:, 1]
+        t = p_idx - nb
+        d = (t >= 0) & (t < m)
+        rec["p_qu"][rp[d], t[d]], rec["p_ql"][rp[d], t[d]] = p_val[d, 2], p_val[d, 3]
+        rec["a_su"][ra, a_idx], rec["a_sl"][ra, a_idx] = a_val[:, 0], a_val[:, 1]
+        out.append(rec)
     return out
 
 
@@ -309,29 +320,35 @@ def _float_box(lower, upper):
     return np.array([q_interval(v)[0] for v in lower]), np.array([q_interval(v)[1] for v in upper])
 
 
-def _leaf_box(lower, upper, path):
-    lo, hi = list(lower), list(upper)
+def leaf_box(claim, path):
+    """Float enclosures (lo, hi) of a leaf's box, or None when it is empty. claim: per input the float enclosures
+    ((Ld, Lu), (Ud, Uu)) of the claim's exact bounds L, U (Ld == Lu iff L is a float, else adjacent floats).
+    A leaf's bound on an input is the claim's or a split point m (a float); they are compared exactly through the
+    enclosure, as no float lies strictly between Ld and Lu: m >= Lu means m >= L, m <= Ld means m <= L."""
+    lo, hi = [c[0] for c in claim], [c[1] for c in claim]
     for _, d, m, side in path:
         if not 0 <= d < len(lo):
             raise Invalid(f"split on input {d} of {len(lo)}")
-        if side == 0:
-            hi[d] = min(hi[d], Fraction(m))
-        else:
-            lo[d] = max(lo[d], Fraction(m))
-    return lo, hi
+        if not math.isfinite(m):
+            raise ValueError(f"split point {m} on input {d}")
+        if side == 0 and m <= hi[d][0]:
+            hi[d] = (m, m)
+        elif side == 1 and m >= lo[d][1]:
+            lo[d] = (m, m)
+    if any(h[0] < l[0] if l[0] == l[1] else (h[0] == h[1] and h[0] < l[1]) for l, h in zip(lo, hi)):
+        return None  # lower > upper: an empty leaf holds no input (two claim bounds never cross: _claim)
+    return np.array([l[0] for l in lo]), np.array([h[1] for h in hi])
 
 
 def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden) -> None:
+    claim = [(q_interval(l), q_interval(u)) for l, u in zip(lower, upper)]
+    whole = _float_box(lower, upper)
     keep, boxes = [], []
     for e, path in enumerate(paths):
-        if strategy == "input":
-            lo, hi = _leaf_box(lower, upper, path)
-            if any(l > h for l, h in zip(lo, hi)):
-                continue  # an empty leaf holds no input
-            boxes.append(_float_box(lo, hi))
-        else:
-            boxes.append(_float_box(lower, upper))
-        keep.append(e)
+        box = leaf_box(claim, path) if strategy == "input" else whole
+        if box is not None:
+            boxes.append(box)
+            keep.append(e)
     if any(leaf["pass"] not in ("pair", "single") or (leaf["pass"] == "single" and leaf["part"] == "all") for leaf in leaves):
         raise Invalid("a leaf's pass must be 'pair', or 'single' for a one-network part")
     for part, how in (("all", "pair"), ("a", "pair"), ("b", "pair"), ("a", "single"), ("b", "single")):

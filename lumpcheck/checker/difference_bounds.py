@@ -65,17 +65,33 @@ def vec_up(Y, Wt, absWt):
     return up(S + err(S, np.abs(Y) @ absWt, Y.shape[-1]))
 
 
-def _diff(x, y):
-    """[lo, hi] around x − y (exactly x − y when it rounds to 0, i.e. x == y)."""
+def diff_enclosure(x, y):
+    """[lo, hi] around x − y (exactly x − y when it rounds to 0, i.e. x == y). Selects by multiplying with the
+    0/1 mask (exact, and without the branch per element of np.where: the masks here follow no pattern)."""
     s = x - y
-    z = s == 0
-    return np.where(z, 0.0, dn(s)), np.where(z, 0.0, up(s))
+    nz = s != 0
+    return dn(s) * nz, up(s) * nz
 
 
-def _maxprod(clo, chi, vlo, vhi):
+def diff_lower(x, y):
+    """diff_enclosure(x, y)[0] alone."""
+    s = x - y
+    return dn(s) * (s != 0)
+
+
+def diff_upper(x, y):
+    """diff_enclosure(x, y)[1] alone."""
+    s = x - y
+    return up(s) * (s != 0)
+
+
+def max_product(clo, chi, vlo, vhi):
     with np.errstate(invalid="ignore"):
-        m = np.maximum(np.maximum(clo * vlo, clo * vhi), np.maximum(chi * vlo, chi * vhi))
-    return np.where((clo == 0) & (chi == 0), 0.0, up(m))
+        m = up(np.maximum(np.maximum(clo * vlo, clo * vhi), np.maximum(chi * vlo, chi * vhi)))
+    some = (clo != 0) | (chi != 0)
+    if np.all(np.isfinite(m)):
+        return m * some  # exact: m or 0
+    return np.where(some, m, 0.0)
 
 
 def q_interval(q: Fraction) -> tuple[float, float]:
@@ -236,10 +252,10 @@ def single_max(lo, hi, alo, ahi, s, upper: bool):
     one = np.ones_like(lo)
     for valid, zl, zh, kl, kh in ((hi >= 0, np.maximum(lo, 0.0), hi, one, one), (lo <= 0, lo, np.minimum(hi, 0.0), alo + 0 * lo, ahi + 0 * lo)):
         if upper:
-            clo, chi = _diff(kl, s)[0], _diff(kh, s)[1]
+            clo, chi = diff_lower(kl, s), diff_upper(kh, s)
         else:
-            clo, chi = _diff(s, kh)[0], _diff(s, kl)[1]
-        best = np.where(valid, np.maximum(best, _maxprod(clo, chi, zl, zh)), best)
+            clo, chi = diff_lower(s, kh), diff_upper(s, kl)
+        best = np.where(valid, np.maximum(best, max_product(clo, chi, zl, zh)), best)
     return best if upper else -best
 
 
@@ -262,17 +278,17 @@ def pair_max(box, sa, sb, kappa: float, cd, cb):
     sbl = np.stack([one, sb[0] * one])[pb]
     sbh = np.stack([one, sb[1] * one])[pb]
     ok = np.stack([au >= 0, al <= 0])[pa] & np.stack([bu >= 0, bl <= 0])[pb]
-    ok &= (_diff(a0, b1)[0] <= du) & (_diff(a1, b0)[1] >= dl)
+    ok &= (diff_lower(a0, b1) <= du) & (diff_upper(a1, b0) >= dl)
     ka_lo, ka_hi = (sal, sah) if kappa > 0 else (-sah, -sal)
     if kappa > 0:
-        kb_lo, kb_hi = _diff(cb, sbh)[0], _diff(cb, sbl)[1]
+        kb_lo, kb_hi = diff_lower(cb, sbh), diff_upper(cb, sbl)
     else:
-        kb_lo, kb_hi = _diff(cb, -sbl)[0], _diff(cb, -sbh)[1]
+        kb_lo, kb_hi = diff_lower(cb, -sbl), diff_upper(cb, -sbh)
     mu = np.stack([-0.5 * (ka_lo + ka_hi), 0.5 * (kb_lo + kb_hi), cd + 0 * ka_lo], axis=1)  # (4, 3, K)
     e = lambda x: x[:, None]  # noqa: E731 - broadcast a piece array over the multipliers
-    ta = _maxprod(_diff(e(ka_lo), -mu)[0], _diff(e(ka_hi), -mu)[1], e(a0), e(a1))
-    tb = _maxprod(_diff(e(kb_lo), mu)[0], _diff(e(kb_hi), mu)[1], e(b0), e(b1))
-    td = _maxprod(_diff(cd, mu)[0], _diff(cd, mu)[1], dl, du)
+    ta = max_product(diff_lower(e(ka_lo), -mu), diff_upper(e(ka_hi), -mu), e(a0), e(a1))
+    tb = max_product(diff_lower(e(kb_lo), mu), diff_upper(e(kb_hi), mu), e(b0), e(b1))
+    td = max_product(*diff_enclosure(cd, mu), dl, du)
     value = sum_up(ta, tb, td).min(axis=1)
     return np.where(ok, value, -np.inf).max(axis=0)
 

@@ -35,6 +35,61 @@ def _mag(lo, hi):
     return np.maximum(np.abs(lo), np.abs(hi))
 
 
+class Step:
+    """One hidden layer's relaxation in the back-substitution, per leaf: D = C·s where the coordinate is linear on
+    the leaf (s = its slope), else C⁺·su + C⁻·sl plus the offset C⁺·mu + C⁻·ml (C⁺ = max(C, 0), C⁻ = min(C, 0):
+    exactly C·su or C·sl by the sign of C, without branching on it); a product coordinate with partner slopes
+    qu/ql also puts C⁺·qu + C⁻·ql on its B partner. Only the (coordinate, leaf) entries that vary (or have a
+    partner slope) are gathered, so their number, not the batch's union of them, sets the work."""
+
+    def __init__(self, s, vary, su, sl, mu, ml, charge, pairs, qu, ql):
+        self.s, self.vary, self.su, self.sl, self.mu, self.ml = s, vary, su, sl, mu, ml
+        self.charge, self.pairs, self.qu, self.ql = charge, pairs, qu, ql
+        N = vary.shape[0]
+        e, i = np.nonzero(vary)  # leaf-major: each leaf's entries are consecutive, in coordinate order
+        self.flat = i * N + e  # row of C.reshape(n * N, R)
+        self.slopes = [x[e, i][:, None] for x in (su, sl, mu, ml)]
+        count = np.bincount(e, minlength=N)
+        self.terms = np.maximum(count, 1)[:, None]
+        self.width = int(count.max(initial=0))
+        self.padded = e * self.width + (np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count))
+        pe, t = np.nonzero((qu != 0) | (ql != 0))
+        self.pflat = pairs[t] * N + pe
+        self.qslopes = [x[pe, t][:, None] for x in (qu, ql)]
+        self.pe, self.pt = pe, pairs[t]
+
+    def subset(self, leaves):
+        return Step(self.s[:, leaves], self.vary[leaves], self.su[leaves], self.sl[leaves], self.mu[leaves],
+                     self.ml[leaves], self.charge[:, leaves], self.pairs, self.qu[leaves], self.ql[leaves])
+
+    def offsets(self, C, D):
+        """Set D's varying entries; the offsets' sums and absolute sums (N, R), each leaf's in coordinate order,
+        and their numbers of terms (N, 1)."""
+        N, R = C.shape[1], C.shape[2]
+        if not len(self.flat):
+            return np.zeros((N, R)), np.zeros((N, R)), self.terms
+        CV = np.take(C.reshape(-1, R), self.flat, axis=0)
+        pos, neg = np.maximum(CV, 0.0), np.minimum(CV, 0.0)
+        su, sl, mu, ml = self.slopes
+        D.reshape(-1, R)[self.flat] = pos * su + neg * sl
+        off = pos * mu + neg * ml
+        Z = np.zeros((N * self.width, R))
+        Z[self.padded] = off
+        S = Z.reshape(N, self.width, R).sum(axis=1)
+        Z[self.padded] = np.abs(off)
+        return S, Z.reshape(N, self.width, R).sum(axis=1), self.terms
+
+    def partners(self, C, D, A, partner):
+        """Add C⁺·qu + C⁻·ql of the product coordinates to their B partners' D (and its |.| to A)."""
+        if len(self.pflat):
+            R = C.shape[2]
+            CP = np.take(C.reshape(-1, R), self.pflat, axis=0)
+            D2 = np.maximum(CP, 0.0) * self.qslopes[0] + np.minimum(CP, 0.0) * self.qslopes[1]
+            q = partner[self.pt]
+            A[q, self.pe] += np.abs(D2)
+            D[q, self.pe] += D2
+
+
 class _Chain:
     def __init__(self, layers, xl, xu):
         self.L, self.xl, self.xu, self.n = layers, xl, xu, len(xl)
@@ -43,6 +98,13 @@ class _Chain:
         self.pos = [np.maximum(l.W, 0).T for l in layers]
         self.neg = [np.minimum(l.W, 0).T for l in layers]
         self.absT = [np.abs(l.W).T for l in layers]
+        self._wt = {}
+
+    def wt(self, k):
+        """W_k^T, contiguous (its columns gathered by select)."""
+        if k not in self._wt:
+            self._wt[k] = np.ascontiguousarray(self.L[k].W.T)
+        return self._wt[k]
 
     def prepare(self, k):
         l, qm = self.L[k], self.qmag[k]
@@ -64,25 +126,25 @@ class _Chain:
         return -nlo, hi
 
     def fix(self, k, su, sl, mu, ml, qu, ql, plo, phi, qlo, qhi):
+        """Make layer k's relaxation (leaf-major (N, n) slopes and offsets) part of the chain, per leaf: a
+        coordinate is 'linear' on a leaf when its slopes agree (partner slopes too) and its offset is exactly 0 or
+        at most FOLD with |slope| >= 1; a linear offset is charged as |D|·max(|mu|, |ml|) (|D| = |C·s| >= |C|)."""
         l = self.L[k]
         pm = _mag(plo, phi)
         off = np.maximum(np.abs(mu), np.abs(ml))
         pairs = np.flatnonzero(l.partner >= 0)
-        vary = np.any(su != sl, axis=0) | np.any(off > FOLD, axis=0)
+        vary = (su != sl) | ~((off == 0) | ((off <= FOLD) & (np.abs(sl) >= 1)))
         if len(pairs):
-            vary[pairs] |= np.any(qu != ql, axis=0)
-        U = np.flatnonzero(vary)
-        folded = off.copy()
-        folded[:, U] = 0
-        terms = [up(self.wq[k] * (len(l.b) * U52)), up(pm * 2 * U52), folded]
+            vary[:, pairs] |= qu != ql
+        terms = [up(self.wq[k] * (len(l.b) * U52)), up(pm * 2 * U52), np.where(vary, 0.0, off)]
         if self.res[k] is not None:
             terms.append(self.res[k])
         charge = sum_up(*terms)
         S1, S2 = self.qmag[k].sum(axis=1), pm.sum(axis=1)
         self.tiny.append(sum_up(up(up(S1 + err(S1, S1, self.qmag[k].shape[1])) * (len(l.b) * TINY)),
                                  up(up(S2 + err(S2, S2, pm.shape[1])) * (2 * TINY))))
-        t = lambda x: np.ascontiguousarray(x.T[:, :, None])  # noqa: E731
-        self.steps.append((t(sl), U, t(su[:, U]), t(sl[:, U]), t(mu[:, U]), t(ml[:, U]), t(charge), pairs, t(qu), t(ql)))
+        self.steps.append(Step(np.ascontiguousarray(sl.T[:, :, None]), vary, su, sl, mu, ml,
+                                np.ascontiguousarray(charge.T), pairs, qu, ql))
         self.qlo.append(qlo)
         self.qhi.append(qhi)
         self.qmag.append(_mag(qlo, qhi))
@@ -93,30 +155,20 @@ class _Chain:
         split[j] (N, R, n_j): β·s of layer j's split neurons (β >= 0, s their phase): the bound is then of the
         rows plus Σ_j β·s·p_j, which is no smaller on the leaf's region (s·p_j >= 0 there)."""
         for j in range(k - 1, -1, -1):
-            s_all, U, su, sl, mu, ml, charge, pairs, qu, ql = self.steps[j]
-            l = self.L[j]
+            st, l = self.steps[j], self.L[j]
             n = C.shape[0]
-            D = C * s_all
-            CU = C[U]
-            pu = CU >= 0
-            D[U] = CU * np.where(pu, su, sl)
-            off = CU * np.where(pu, mu, ml)
+            D = np.multiply(C, st.s, order="C")
+            S_off, T_off, terms = st.offsets(C, D)
             A = np.abs(D)
-            if len(pairs):
-                CP = C[pairs]
-                D2 = CP * np.where(CP >= 0, qu, ql)
-                Q = l.partner[pairs]
-                A[Q] += np.abs(D2)
-                D[Q] += D2
+            st.partners(C, D, A, l.partner)
             if split is not None:  # + β·s·p_j: the sum's rounding (<= 2^-53·|D'|) is charged as |D'|·|p_j|
                 D = D + np.ascontiguousarray(split[j].transpose(2, 0, 1))
                 A = A + np.abs(D)
             fD, fA = D.reshape(n, -1), A.reshape(n, -1)
-            S_off, T_off = off.sum(axis=0), np.abs(off).sum(axis=0)
             S_b = (l.b @ fD).reshape(const.shape)
             T_b = (np.abs(l.b) @ fA).reshape(const.shape)
-            T_c = np.einsum("inr,in->nr", A, charge[:, :, 0])
-            const = sum_up(const, up(S_off + err(S_off, T_off, max(len(U), 1))), up(S_b + err(S_b, T_b, n)),
+            T_c = np.einsum("inr,in->nr", A, st.charge)
+            const = sum_up(const, up(S_off + err(S_off, T_off, terms)), up(S_b + err(S_b, T_b, n)),
                             up(T_c + err(T_c, T_c, n)), self.tiny[j][:, None])
             C = (l.W.T @ fD).reshape((l.W.shape[1],) + D.shape[1:])
         xu, xl = self.xu.T[:, :, None], self.xl.T[:, :, None]
@@ -143,15 +195,15 @@ class _Chain:
     def subset(self, leaves):
         """The chain restricted to some of its leaves (what select and bound use)."""
         c = object.__new__(_Chain)
-        c.L, c.xl, c.xu, c.n = self.L, self.xl[leaves], self.xu[leaves], len(leaves)
+        c.L, c.xl, c.xu, c.n, c._wt = self.L, self.xl[leaves], self.xu[leaves], len(leaves), self._wt
         c.res = [None if r is None else r[leaves] for r in self.res]
         c.tiny = [t[leaves] for t in self.tiny]
-        c.steps = [tuple(x if i in (1, 7) else x[:, leaves] for i, x in enumerate(step)) for step in self.steps]
+        c.steps = [step.subset(leaves) for step in self.steps]
         return c
 
     def select(self, k, idx, sign):
         l = self.L[k]
-        C = np.ascontiguousarray((l.W[idx] * sign[:, :, None]).transpose(2, 0, 1))
+        C = np.take(self.wt(k), idx, axis=1) * sign  # (n_in, N, R) C-ordered: rows idx of W, transposed
         const = sign * l.b[idx]
         if self.res[k] is not None:
             const = sum_up(const, np.abs(sign) * np.take_along_axis(self.res[k], idx, axis=1))

@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 from threadpoolctl import threadpool_limits
 
+from .heap import warm_heap
+
 BLAS_THREADS = 1
 POLL_SECONDS = 0.1
 STOP_SECONDS = 1.0
@@ -35,7 +37,7 @@ class PoolFailure(Exception):
 
 
 def _worker(setup, tasks, answers) -> None:
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"), warm_heap():
         fn, shared = setup.get()
         while True:
             item = tasks.get()
