@@ -22,7 +22,8 @@ from .coupling import ChainLayer
 from .outward import ULP_FACTOR, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up, vecmat_up_nonneg
 
 FOLDED_OFFSET = 1e-290
-"""Offsets up to this size on linear coordinates are charged as |C|·offset instead of selected by sign."""
+"""Offsets up to this size on linear coordinates with |slope| >= 1 are charged as |C·slope|·offset instead of
+selected by sign (zero offsets at any slope)."""
 
 
 @dataclass
@@ -100,16 +101,20 @@ class Chain:
     def fix(self, k: int, relax: LayerRelaxation) -> None:
         """Make layer k's relaxation part of the chain (layers are fixed in order).
 
-        Coordinates whose two slopes agree in every box ('linear' ones) are substituted with that slope, and
-        their offsets (stable neurons: zero up to rounding) are charged as |C|·max(|mu|, |ml|), which is sound
-        whatever the sign of C; the others select upper or lower relaxation by the sign of C."""
+        Coordinates whose two slopes agree in every box ('linear' ones) with offsets 0, or at most FOLDED_OFFSET
+        and |slope| >= 1 (stable neurons: zero up to rounding), are substituted with that slope and their offsets
+        charged as |C·slope|·max(|mu|, |ml|) >= |C|·max(|mu|, |ml|), sound whatever the sign of C; the others
+        select upper or lower relaxation by the sign of C."""
         assert len(self.relax) == k, f"layer {k} fixed out of order"
         layer = self.layers[k]
         pmag = magnitude(relax.plo, relax.phi)
         gamma = layer.size * ULP_FACTOR
         offsets = np.maximum(np.abs(relax.mu), np.abs(relax.ml))
         P = self.pairs[k]
-        varies = np.any(relax.su != relax.sl, axis=0) | np.any(offsets > FOLDED_OFFSET, axis=0)
+        # a folded offset is charged through |D| = |C·s|, which is >= |C| only when |s| >= 1: a nonzero offset on a
+        # coordinate with a smaller slope (an open neuron given equal slopes) keeps its sign selection
+        foldable = (offsets == 0) | ((offsets <= FOLDED_OFFSET) & (np.abs(relax.sl) >= 1))
+        varies = np.any((relax.su != relax.sl) | ~foldable, axis=0)
         if len(P):
             varies[P] |= np.any(relax.qu != relax.ql, axis=0)
         U = np.flatnonzero(varies)

@@ -208,3 +208,4 @@ def test_a_leaf_box_is_the_exact_one_enclosed(a, b, splits):
         assert got is None
     else:
         assert got is not None and (got[0][0], got[1][0]) == (q_interval(lo)[0], q_interval(hi)[1])
+
