@@ -21,6 +21,7 @@ from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
 from . import alpha
 from .alpha_nodes import close_with_optimised_slopes, select
+from .lookahead import SCORE, WIDTH, LookaheadMemory
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
@@ -111,6 +112,7 @@ class Problem:
     alpha_joint: bool = False  # ... re-deriving hidden-layer bounds from the slopes at every step below the root
     betas: bool = True  # ... and optimising β multipliers of the nodes' split constraints with the slopes
     slopes: bool = True  # ... False: keep DeepPoly's (or the parents') slopes, optimise only the β
+    lookahead: LookaheadMemory = field(default_factory=LookaheadMemory)  # input splitting: shared by a process's searches
 
     def __post_init__(self) -> None:
         if self.strategy == "auto":
@@ -425,6 +427,8 @@ class Search:
             for _, kids in opts:
                 scored.append((float(excess[i:i + 2].sum()), i, kids))
                 i += 2
+            if len(scored) == 2 and scored[0][0] != scored[1][0]:
+                self.p.lookahead.record(SCORE if scored[0][0] < scored[1][0] else WIDTH)
             _, j, kids = min(scored, key=lambda t: t[0])
             keep += [j, j + 1]
             kept += kids
@@ -442,9 +446,13 @@ class Search:
         if relative[np.argmax(score)] < relative.max() / WIDTH_RATIO:
             score = np.where(relative < relative.max() / WIDTH_RATIO, -1.0, score)  # do not starve a wide input
         by_score, by_width = int(np.argmax(score)), int(np.argmax(relative))
+        order = list(np.argsort(-score))
         if by_score != by_width and relative[by_width] > relative[by_score] * LOOKAHEAD_RATIO:
-            return by_score, by_width  # the heuristics disagree: bound both splits' children, keep the better
-        order = np.argsort(-score)
+            known = self.p.lookahead.choose()
+            if known is None:
+                return by_score, by_width  # the heuristics disagree: bound both splits' children, keep the better
+            if known == WIDTH:
+                order.insert(0, by_width)
         for d in order:
             m = float(0.5 * node.lo[d] + 0.5 * node.hi[d])
             if node.lo[d] < m < node.hi[d]:
