@@ -73,7 +73,7 @@ class Chain:
         self.wsplit = [np.ascontiguousarray(np.vstack([np.maximum(l.weight, 0).T, np.minimum(l.weight, 0).T])) for l in layers]
         self.abs_wt = [np.ascontiguousarray(np.abs(l.weight).T) for l in layers]
         self.abs_wsplit = [np.abs(w) for w in self.wsplit]
-        self.scratch: dict[str, np.ndarray] = {}  # work arrays of `_step`, reused across steps (no page faults)
+        self.scratch: dict[str, np.ndarray] = {}  # work arrays of `_step`, reused by the steps of one back-substitution
 
     # ------------------------------------------------------------ per-layer preparation
 
@@ -174,6 +174,7 @@ class Chain:
             g = None if split is None or split[j] is None else np.ascontiguousarray(split[j].transpose(2, 0, 1))
             C, const, contrib = self._step(j, C, const, scores, g)
             contributions.append(contrib)
+        self.scratch.clear()  # work arrays live for one back-substitution (peak memory as with fresh arrays)
         upper = add_up(const, _coord_dot_up(np.maximum(C, 0), self.xu), _coord_dot_up(np.minimum(C, 0), self.xl))
         if not np.all(np.isfinite(upper)):
             raise FloatOverflow("bound overflow")
