@@ -130,7 +130,8 @@ def run_diff(task: dict, report=lambda out: None) -> dict:
     search_cpu = time.process_time() - cpu0 + _children_cpu() - kids0  # the master and its (joined) workers
     out = {"status": res.status, "seconds": time.monotonic() - t, "message": res.message[:200],
            "peak_rss_mb": res.stats.get("peak_rss_mb", 0.0), "leaves": res.stats.get("leaves", 0),
-           "nodes": res.stats.get("nodes", 0), "search_cpu_s": search_cpu,
+           "nodes": res.stats.get("nodes", 0), "lookahead_nodes": res.stats.get("lookahead_nodes", 0),
+           "search_cpu_s": search_cpu,
            "search_busy_s": res.stats.get("bound_s", 0.0) + res.stats.get("attack_s", 0.0)}
     report(dict(out))  # the engine's answer, before the replay and the checker (the kill deadline is for this)
     if res.status == "sat":

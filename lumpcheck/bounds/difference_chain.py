@@ -13,6 +13,7 @@ products |D|·v, where v >= |W_j|·|q_{j-1}| is computed once per layer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,7 @@ class Chain:
         self.wsplit = [np.ascontiguousarray(np.vstack([np.maximum(l.weight, 0).T, np.minimum(l.weight, 0).T])) for l in layers]
         self.abs_wt = [np.ascontiguousarray(np.abs(l.weight).T) for l in layers]
         self.abs_wsplit = [np.abs(w) for w in self.wsplit]
+        self.scratch: dict[str, np.ndarray] = {}  # work arrays of `_step`, reused by the steps of one back-substitution
 
     # ------------------------------------------------------------ per-layer preparation
 
@@ -127,12 +129,11 @@ class Chain:
         self.tiny.append(add_up(tiny_charge(layer.size, self.qmag[k]), tiny_charge(2, pmag)))
         self.relax.append(relax)
         col = lambda a: np.ascontiguousarray(a.T[:, :, None])  # noqa: E731 - (N, n) -> (n, N, 1)
-        in_u = np.isin(P, U)
         self.steps.append({
-            "s": col(relax.sl), "U": U, "su": col(relax.su[:, U]), "sl": col(relax.sl[:, U]),
-            "mu": col(relax.mu[:, U]), "ml": col(relax.ml[:, U]), "charge": col(charge),
-            "PU": P[in_u], "PS": P[~in_u], "qu": col(relax.qu[:, in_u]), "ql": col(relax.ql[:, in_u]),
-            "qs": col(relax.ql[:, ~in_u]),
+            "sl": col(relax.sl), "U": U, "su_U": col(relax.su[:, U]), "sl_U": col(relax.sl[:, U]),
+            "mu": col(relax.mu[:, U]), "ml": col(relax.ml[:, U]),
+            "charge": np.ascontiguousarray(charge.T), "P": _index(P), "Q": _index(layer.pair[P]),
+            "qu": col(relax.qu), "ql": col(relax.ql),
         })
         self.qlo.append(relax.qlo)
         self.qhi.append(relax.qhi)
@@ -178,40 +179,46 @@ class Chain:
             g = None if split is None or split[j] is None else np.ascontiguousarray(split[j].transpose(2, 0, 1))
             C, const, contrib = self._step(j, C, const, scores, g)
             contributions.append(contrib)
+        self.scratch.clear()  # work arrays live for one back-substitution (peak memory as with fresh arrays)
         upper = add_up(const, coord_dot_up(np.maximum(C, 0), self.xu, 1), coord_dot_up(np.minimum(C, 0), self.xl, -1))
         if not np.all(np.isfinite(upper)):
             raise FloatOverflow("bound overflow")
         return upper, C, contributions[::-1]
 
     def _step(self, j: int, C: np.ndarray, const: np.ndarray, scores: bool, g: np.ndarray | None = None):
+        """One layer of back-substitution (see the module's invariant).
+
+        A coefficient c picks the upper slope when c >= 0 and the lower one otherwise; this is evaluated without
+        branches as max(c, 0)·su + min(c, 0)·sl, which is the same float as the one selected product (the other
+        product is ±0 and adding ±0 is exact), and likewise for offsets and partner slopes. Coordinates that do not
+        vary have su = sl in every box, so they take c·sl directly."""
         st, layer = self.steps[j], self.layers[j]
         n = C.shape[0]
-        U = st["U"]
-        D = C * st["s"]
-        CU = C[U]
-        posU = CU >= 0
-        D[U] = CU * np.where(posU, st["su"], st["sl"])
-        off = CU * np.where(posU, st["mu"], st["ml"])  # C⁺·mu + C⁻·ml on the varying coordinates
-        Tabs = np.abs(D)
-        PS, PU = st["PS"], st["PU"]
-        if len(PS) or len(PU):
-            D2s = C[PS] * st["qs"]
-            CP = C[PU]
-            D2u = CP * np.where(CP >= 0, st["qu"], st["ql"])
-            QS, QU = layer.pair[PS], layer.pair[PU]
-            Tabs[QS] += np.abs(D2s)
-            Tabs[QU] += np.abs(D2u)
-            D[QS] += D2s
-            D[QU] += D2u
+        U, P, Q = st["U"], st["P"], st["Q"]
+        D = np.multiply(C, st["sl"], out=self._scratch("D", C.shape))
+        CU = np.take(C, U, axis=0, out=self._scratch("CU", (len(U),) + C.shape[1:]))
+        pos, neg = self._signed_parts(CU)
+        D[U] = self._select(pos, neg, st["su_U"], st["sl_U"], "DU")
+        off = self._select(pos, neg, st["mu"], st["ml"], "off")  # C⁺·mu + C⁻·ml on the varying coordinates
+        Tabs = np.abs(D, out=self._scratch("Tabs", C.shape))
+        if _size(P):  # difference coordinates add their partner slopes to the partner's (B) coordinate
+            CP = C[P] if isinstance(P, slice) else np.take(C, P, axis=0, out=self._scratch("CU", (len(P),) + C.shape[1:]))
+            D2 = self._select(*self._signed_parts(CP), st["qu"], st["ql"], "D2")
+            Tabs[Q] += np.abs(D2, out=self._scratch("neg", D2.shape))
+            D[Q] += D2
         if g is not None:  # + g·p_j: exact in reals; the sum's rounding (<= 2^-53·|D'|) is charged as |D'|·|p_j|
             D = D + g
             Tabs = Tabs + np.abs(D)
         S_off = off.sum(axis=0)
-        T_off = np.abs(off).sum(axis=0)
+        contrib = None
+        if scores:
+            contrib = np.zeros_like(C)
+            contrib[U] = off
+        T_off = np.abs(off, out=off).sum(axis=0)
         flatD, flatT = D.reshape(n, -1), Tabs.reshape(n, -1)
         S_bias = (layer.bias @ flatD).reshape(const.shape)
         T_bias = (np.abs(layer.bias) @ flatT).reshape(const.shape)
-        T_charge = np.einsum("inr,in->nr", Tabs, st["charge"][:, :, 0])
+        T_charge = np.einsum("inr,in->nr", Tabs, st["charge"])
         const = add_up(
             const,
             up(S_off + enclose(S_off, T_off, max(len(U), 1))),
@@ -219,15 +226,39 @@ class Chain:
             up(T_charge + enclose(T_charge, T_charge, n)),
             self.tiny[j][:, None],
         )
-        if scores:
-            contrib = np.zeros_like(C)
-            contrib[U] = off
-        else:
-            contrib = None
         C = (layer.weight.T @ flatD).reshape((layer.weight.shape[1],) + D.shape[1:])
         if not np.all(np.isfinite(C)):
             raise FloatOverflow("coefficient overflow in back-substitution")
         return C, const, contrib
+
+    def _scratch(self, name: str, shape: tuple) -> np.ndarray:
+        """A contiguous work array of this shape; one buffer per name, grown to the largest shape asked for."""
+        size = math.prod(shape)
+        buf = self.scratch.get(name)
+        if buf is None or buf.size < size:
+            buf = self.scratch[name] = np.empty(size)
+        return buf[:size].reshape(shape)
+
+    def _signed_parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """max(X, 0) and min(X, 0) in scratch arrays."""
+        return np.maximum(X, 0.0, out=self._scratch("pos", X.shape)), np.minimum(X, 0.0, out=self._scratch("neg", X.shape))
+
+    def _select(self, pos: np.ndarray, neg: np.ndarray, hi: np.ndarray, lo: np.ndarray, name: str) -> np.ndarray:
+        """pos·hi + neg·lo (= c·hi for c >= 0, c·lo for c < 0, exactly the rounded product) in a scratch array."""
+        out = np.multiply(pos, hi, out=self._scratch(name, pos.shape))
+        out += np.multiply(neg, lo, out=self._scratch("lo", pos.shape))
+        return out
+
+
+def _index(idx: np.ndarray):
+    """A slice when idx is a run of consecutive integers (views instead of copies), else idx."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
+
+
+def _size(idx) -> int:
+    return idx.stop - idx.start if isinstance(idx, slice) else len(idx)
 
 
 def coord_dot_up(C: np.ndarray, v: np.ndarray, sign: int) -> np.ndarray:
