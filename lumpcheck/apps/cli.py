@@ -301,7 +301,7 @@ def reduce(model, output, domain, no_domain_reduction, domain_space, allow_outsi
                             smtlib_dir=smtlib_dir, normalization=normalization,
                             domain_reduction=not no_domain_reduction, domain_space=domain_space,
                             allow_outside_clip=allow_outside_clip, arch=arch_list(arch), opset=opset,
-                            source=source)
+                            source=source, keep_original=False)  # only its outline is shown: peak memory
     if proving:
         out.print(f"certificate: {res.verdict} -> {res.cert_path}", markup=False, soft_wrap=True)
     failed = res.verdict not in (None, "proved")

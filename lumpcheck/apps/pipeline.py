@@ -158,6 +158,7 @@ def run_reduction(
     arch: list[str] | None = None,
     opset: int | None = None,
     source: Network | None = None,
+    keep_original: bool = True,
 ) -> PipelineResult:
     """Reduce the model, write the quotient to `output_path` and, with `cert_path`, prove it and write the certificate.
 
@@ -169,7 +170,10 @@ def run_reduction(
     The written model is a drop-in replacement: an ONNX output keeps the source's interface (io/onnx/signature.py;
     `opset` overrides the opset) and every output carries the lumpcheck marker (io/marker.py): the claim, the box
     it holds on, and the certificate that binds to it. `arch`: the activations of a PyTorch state_dict source.
-    `source`: the model as already read from `model_path` (saves reading it again).
+    `source`: the model as already read from `model_path` (saves reading it again). `keep_original=False`, when
+    no certificate is asked for: the original's layers are released as the reduction reads them (peak memory;
+    lumping.reduce's `release`): the result's `reduction.original` is then only its Outline, and `source` is left
+    without layers.
     """
     targets = ReductionTargets.of(output_path, cert_path, smtlib_dir)
     refuse_clashes([Named("MODEL", model_path), Named("--domain", domain_path)], targets.all)
@@ -178,7 +182,8 @@ def run_reduction(
                            dtype=dtype, normalization=normalization, domain_reduction=domain_reduction,
                            bounds_method=bounds_method, domain_space=domain_space,
                            allow_outside_clip=allow_outside_clip, arch=arch, opset=opset,
-                           cert_name=None if cert_path is None else Path(cert_path).name, source=source)
+                           cert_name=None if cert_path is None else Path(cert_path).name, source=source,
+                           release=not keep_original and cert_path is None)
         where = publication.publish(ok=res.verdict in (None, "proved"))
     published = {t: str(where[t.path]) for t in targets.all}
     return replace(res, output_path=published[targets.model], cert_path=published.get(targets.cert),
@@ -201,8 +206,10 @@ def _reduce_into(
     opset: int | None = None,
     cert_name: str | None = None,
     source: Network | None = None,
+    release: bool = False,
 ) -> PipelineResult:
-    """The reduction run of `run_reduction`, writing to the `staged` paths (`output` names the final file).
+    """The reduction run of `run_reduction`, writing to the `staged` paths (`output` names the final file);
+    `release`: the original's layers may be released as they are reduced (nothing certifies against them).
 
     With a domain (and `domain_reduction`), the reduction uses it (reduction/domain.py): the result equals the
     model only on the box. Its linear folding is skipped when the written file could not hold the folded
@@ -218,7 +225,7 @@ def _reduce_into(
         box, notes = _domain_box(source, net, domain_path, domain_space, normalization,
                                  refuse_outside=bool(cert_path) and not allow_outside_clip)
     if box is None or not domain_reduction:
-        red = lump(net)
+        red = lump(net, release=release)  # released: from here on only net's meta and normalization are read
         red.domain = box
     else:
         red = reduce_on_domain(net, box, bounds_method=bounds_method)

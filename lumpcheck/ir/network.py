@@ -129,22 +129,48 @@ class Network:
 
     def shape_str(self) -> str:
         """Compact shape, e.g. '5-50x6-5'."""
-        w = self.widths
-        parts: list[str] = [str(w[0])]
-        hidden = w[1:-1]
-        i = 0
-        while i < len(hidden):
-            j = i
-            while j < len(hidden) and hidden[j] == hidden[i]:
-                j += 1
-            parts.append(f"{hidden[i]}x{j - i}" if j - i > 1 else str(hidden[i]))
-            i = j
-        parts.append(str(w[-1]))
-        return "-".join(parts)
+        return shape_of(self.widths)
+
+    def outline(self) -> Outline:
+        """Where the network came from, its widths and parameter count (no weights)."""
+        return Outline(self.source, tuple(self.widths), self.param_count)
 
     @property
     def piecewise_linear(self) -> bool:
         return all(layer.activation.piecewise_linear for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a network handed over to the reducer (reduction/lumping.reduce with `release`) still tells: where it came
+    from, its widths and parameter count. It holds no weights: nothing can be evaluated, proved or checked on it."""
+
+    source: str
+    widths: tuple[int, ...]
+    param_count: int
+
+    def __post_init__(self) -> None:
+        if len(self.widths) < 2 or min(self.widths) < 0:
+            raise ValueError(f"an outline needs an input and an output width, got {self.widths}")
+
+    def shape_str(self) -> str:
+        """Compact shape, e.g. '5-50x6-5' (as Network.shape_str)."""
+        return shape_of(self.widths)
+
+
+def shape_of(w: Sequence[int]) -> str:
+    """Compact shape of a chain with widths `w`, e.g. '5-50x6-5'."""
+    parts: list[str] = [str(w[0])]
+    hidden = w[1:-1]
+    i = 0
+    while i < len(hidden):
+        j = i
+        while j < len(hidden) and hidden[j] == hidden[i]:
+            j += 1
+        parts.append(f"{hidden[i]}x{j - i}" if j - i > 1 else str(hidden[i]))
+        i = j
+    parts.append(str(w[-1]))
+    return "-".join(parts)
 
 
 def evaluate(net: Network, x: Sequence[object]) -> list[Fraction]:

@@ -21,7 +21,7 @@ from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir import fastpath
 from ..ir.exact import ONE, as_fractions, to_fraction
-from ..ir.network import Layer, Network
+from ..ir.network import Layer, Network, Outline
 from ..ir.relation import REASONS, LayerRelation, LumpedMaps, Relation
 from .aggregate import Incoming, Scratch, Terms, aggregate
 
@@ -44,9 +44,10 @@ class ReductionStats:
 
 @dataclass
 class Reduction:
-    """An original network, its exact quotient, and the relation proving one computes the other."""
+    """An original network, its exact quotient, and the relation proving one computes the other. `original` is only
+    the network's Outline when reduce released its layers (`release`): then it cannot be proved or checked."""
 
-    original: Network
+    original: Network | Outline
     network: Network
     relation: Relation
     domain: Box | None  # None: exact on all of R^n
@@ -287,15 +288,23 @@ def _remove_dead(parts: list[list[np.ndarray]], relation: list[LayerRelation]) -
 # ---------------------------------------------------------------- public API
 
 
-def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = True) -> Reduction:
-    """The coarsest exact lumping of `net` (valid on all of R^n) and its quotient network."""
+def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = True, release: bool = False) -> Reduction:
+    """The coarsest exact lumping of `net` (valid on all of R^n) and its quotient network.
+
+    `release`: the caller hands `net` over (peak memory: the original and the quotient never coexist whole). Each
+    original layer is taken out of `net.layers` as it is read and dropped once aggregated, so `net` (and whoever
+    shares its layer list) is left with no layers and must not be used for them again; the Reduction's `original`
+    is then `net.outline()`, on which nothing can be proved. A layer someone else still holds is not freed."""
     start = time.perf_counter()
-    hidden = len(net.layers) - 1
+    original = net.outline() if release else net
+    activations = [layer.activation for layer in net.layers]
+    hidden = len(activations) - 1
     terms = Terms.of_inputs(net.input_size)
     relation: list[LayerRelation] = []
     parts: list[list[np.ndarray]] = []
     scratch = Scratch()  # float32 stays float32 (no whole-model copy); one aggregation buffer for all layers
-    for ell, layer in enumerate(net.layers):
+    for ell in range(hidden + 1):
+        layer = net.layers.pop(0) if release else net.layers[ell]
         inc = aggregate(layer.stored_weight, layer.stored_bias, terms, scratch)
         if ell < hidden:
             lumped, reps = _lump_layer(inc, layer.activation, fold_constants)
@@ -305,22 +314,22 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
         else:
             part = inc.select()
         parts.append([x.copy() if scratch.holds(x) else x for x in part])  # no row merged: views of the buffer
-        del inc, part  # the next layer's aggregation should not coexist with this one
+        del inc, part, layer  # the next layer's aggregation should not coexist with this one (nor, released, W)
     del scratch
     if remove_dead:
         _remove_dead(parts, relation)
     layers = []
-    for layer in net.layers:  # release each part once its Layer holds a copy (peak memory)
+    for activation in activations:  # release each part once its Layer holds a copy (peak memory)
         a, b = parts.pop(0)
-        layers.append(Layer(a, b, layer.activation))
+        layers.append(Layer(a, b, activation))
     reduced = Network(layers, normalization=net.normalization, source=net.source, meta=dict(net.meta))
     stats = ReductionStats(
         [LayerStats(ell + 1, len(lr.maps), lr.reduced_width, lr.reason_counts()) for ell, lr in enumerate(relation)],
-        net.param_count,
+        original.param_count,
         reduced.param_count,
         time.perf_counter() - start,
     )
-    return Reduction(net, reduced, Relation(relation), None, stats)
+    return Reduction(original, reduced, Relation(relation), None, stats)
 
 
 def quotient(net: Network, relation: Relation) -> Network:

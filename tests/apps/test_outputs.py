@@ -195,8 +195,8 @@ def failing_proof(monkeypatch):
     """The reducer hands over a quotient with one output bias off by one: a real reduction whose proof fails."""
     real = pipeline.lump
 
-    def off_by_one(net):
-        red = real(net)
+    def off_by_one(net, **options):
+        red = real(net, **options)
         last = red.network.layers[-1]
         bias = last.bias.copy()
         bias[0] += 1

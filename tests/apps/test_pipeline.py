@@ -137,3 +137,20 @@ def test_folded_normalisation_without_finite_decimals_is_refused_for_nnet(tmp_pa
         run_reduction(thirds, tmp_path / "thirds" / "folded.nnet", normalization="fold", domain_path=box)
     res = run_reduction(thirds, tmp_path / "thirds" / "kept.nnet", cert_path=tmp_path / "thirds" / "k.json")
     assert res.verdict == "proved" and check(tmp_path / "thirds" / "k.json", thirds, tmp_path / "thirds" / "kept.nnet").valid
+
+
+def test_released_original_writes_the_same_file_and_a_certificate_keeps_it(tmp_path):
+    """keep_original=False (the CLI's choice: peak memory) writes the same bytes and reports the same shapes; with a
+    certificate asked for, the original is kept whole (the proof needs it) and the proof holds."""
+    kept = run_reduction(PLANTED, tmp_path / "kept.onnx")
+    source = load_model(PLANTED)
+    released = run_reduction(PLANTED, tmp_path / "released.onnx", source=source, keep_original=False)
+    assert (tmp_path / "released.onnx").read_bytes() == (tmp_path / "kept.onnx").read_bytes()
+    assert released.rounding == kept.rounding and source.layers == []
+    assert released.reduction.original == kept.reduction.original.outline()
+    assert released.reduction.original.shape_str() == kept.reduction.original.shape_str()
+    source = load_model(PLANTED)
+    certified = run_reduction(PLANTED, tmp_path / "c.onnx", cert_path=tmp_path / "c.json", source=source,
+                              keep_original=False)
+    assert certified.verdict == "proved" and isinstance(certified.reduction.original, Network)
+    assert source.layers and check(tmp_path / "c.json", PLANTED, tmp_path / "c.onnx").valid

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from lumpcheck.io import load_model
-from lumpcheck.io.onnx.lean import NotLean, lean_load
+from lumpcheck.io.onnx.lean import NotLean, Widened, lean_load
 
 
 def _model(tensors: list[onnx.TensorProto]) -> onnx.ModelProto:
@@ -149,3 +149,17 @@ def test_two_graph_fields_are_not_lean(tmp_path):
     assert [i.name for i in merged.graph.initializer] == ["w", "v"]
     with pytest.raises(NotLean):
         lean_load(path)
+
+
+def test_widened_raw_data_is_the_wider_arrays_bytes_block_by_block(monkeypatch):
+    """A float32 array written as float64 is converted in blocks (peak memory): the bytes are exactly those of the
+    whole float64 copy, across block boundaries and for a partial last block; narrowing (rounding) is refused."""
+    monkeypatch.setattr(Widened, "BLOCK", 7)
+    values = np.random.default_rng(3).normal(size=(5, 6)).astype(np.float32)
+    values[0, 0], values[1, 1] = np.float32(1e-45), -np.finfo(np.float32).max  # a subnormal, the largest magnitude
+    wide = Widened(values, np.dtype(np.float64))
+    data = b"".join(bytes(b) for b in wide.blocks())
+    assert wide.nbytes == len(data) == values.size * 8
+    assert data == values.astype("<f8").tobytes()
+    with pytest.raises(ValueError, match="without rounding"):
+        Widened(values.astype(np.float64), np.dtype(np.float32))

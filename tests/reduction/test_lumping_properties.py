@@ -235,3 +235,52 @@ def test_proportional_rows_matches_fractions(row, c, perturb):
     xf, yf = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
     truth = xf[p] != 0 and all(a * yf[p] == b * xf[p] for a, b in zip(xf, yf))
     assert bool(proportional_rows(x[None, :], y[None, :], np.array([p]))[0]) == truth
+
+
+@settings(max_examples=60, deadline=None)
+@given(planted_networks())
+def test_released_original_reduces_exactly_as_kept(plan: Planted):
+    """reduce(release=True) (the CLI without a certificate: peak memory) gives the same classes, factors, stats and
+    bit-identical quotient (dtypes included) as keeping the original; the network handed over is left without
+    layers and the Reduction holds only its outline."""
+    kept = reduce(plan.net)
+    handed = Network(list(plan.net.layers), plan.net.normalization, plan.net.source, dict(plan.net.meta))
+    released = reduce(handed, release=True)
+    assert handed.layers == [] and released.original == plan.net.outline()
+    assert released.original.shape_str() == plan.net.shape_str()
+    assert released.partition == kept.partition and released.factors == kept.factors
+    assert released.stats.layers == kept.stats.layers and released.stats.params_before == kept.stats.params_before
+    assert same_network(released.network, kept.network)
+    for a, b in zip(released.network.layers, kept.network.layers):
+        assert a.stored_weight.dtype == b.stored_weight.dtype and a.stored_bias.dtype == b.stored_bias.dtype
+
+
+def test_released_layers_are_freed_once_aggregated(monkeypatch):
+    """With release, each original layer is no longer referenced once it has been aggregated: when layer k is
+    aggregated, layers 0..k-1 are gone (weak references dead), and none survive in the Reduction."""
+    import weakref
+
+    from lumpcheck.reduction import lumping
+
+    rng = np.random.default_rng(5)
+    widths = [6, 8, 8, 8, 3]
+    layers = []
+    for k, (n, m) in enumerate(zip(widths, widths[1:])):
+        w = rng.normal(size=(m, n)).astype(np.float32)
+        w[m // 2:] = w[: m - m // 2] * np.float32(2)  # proportional copies: merged
+        layers.append(Layer(w, rng.normal(size=m).astype(np.float32) * 0, IDENTITY if k == 3 else Activation("relu")))
+    refs = [weakref.ref(layer.stored_weight) for layer in layers]
+    net = Network(layers)
+    del layers, w
+    alive_at: list[list[bool]] = []
+    real = lumping.aggregate
+
+    def watching(weight, bias, terms, scratch=None):
+        alive_at.append([r() is not None for r in refs])
+        return real(weight, bias, terms, scratch)
+
+    monkeypatch.setattr(lumping, "aggregate", watching)
+    red = lumping.reduce(net, release=True)
+    assert [alive[:k] for k, alive in enumerate(alive_at)] == [[False] * k for k in range(len(refs))]
+    assert all(r() is None for r in refs) and net.layers == []
+    assert red.network.widths == [6, 4, 4, 4, 3]

@@ -16,6 +16,7 @@ import mmap
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import onnx
@@ -168,15 +169,18 @@ def _read(fh, r: RawTensor) -> np.ndarray:
 
 
 
-def with_raw_data(skeleton: bytes, arrays: dict[int, np.ndarray]) -> list[bytes | memoryview]:
+def with_raw_data(skeleton: bytes, arrays: dict[int, np.ndarray], dtype: np.dtype | None = None
+                  ) -> list[bytes | memoryview | Widened]:
     """The serialised model `skeleton` with arrays[i] as the raw_data of its i-th initializer (which has dims and
-    data_type but no data), as chunks to write one after the other: the arrays' bytes are not copied."""
-    out: list[bytes | memoryview] = []
+    data_type but no data), as chunks to write one after the other (`chunks`): the arrays' bytes are not copied.
+    With `dtype`, the raw data is that type: an array of a narrower float type is widened (exactly) block by block
+    as it is written (`Widened`), never as a whole; a narrowing one is a ValueError (it would round)."""
+    out: list[bytes | memoryview | Widened] = []
     for f in _fields(skeleton, 0, len(skeleton)):
         if f.number != 7 or not arrays:
             out.append(skeleton[f.start:f.end])
             continue
-        parts: list[bytes | memoryview] = []
+        parts: list[bytes | memoryview | Widened] = []
         index = 0
         for g in _fields(skeleton, f.body, f.end):
             arr = arrays.get(index) if g.number == 5 else None
@@ -184,11 +188,48 @@ def with_raw_data(skeleton: bytes, arrays: dict[int, np.ndarray]) -> list[bytes 
             if arr is None:
                 parts.append(skeleton[g.start:g.end])
                 continue
-            little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-            data = memoryview(little.reshape(-1)).cast("B") if little.size else memoryview(b"")
+            data = _raw_data(arr, np.dtype(dtype if dtype is not None else arr.dtype))
             head = _encode_varint(9 << 3 | 2) + _encode_varint(data.nbytes)
             body = g.end - g.body + len(head) + data.nbytes
             parts += [_encode_varint(5 << 3 | 2) + _encode_varint(body) + skeleton[g.body:g.end] + head, data]
         out += [_encode_varint(7 << 3 | 2) + _encode_varint(sum(len(p) if isinstance(p, bytes) else p.nbytes
                                                                 for p in parts))] + parts
     return out
+
+
+def chunks(parts: list[bytes | memoryview | Widened]) -> Iterator[bytes | memoryview]:
+    """The bytes of `with_raw_data`'s parts, in order (a `Widened` array in blocks)."""
+    for part in parts:
+        yield from (part.blocks() if isinstance(part, Widened) else (part,))
+
+
+@dataclass(frozen=True)
+class Widened:
+    """An array's values as little-endian `dtype`, a wider float type than its own, converted in blocks when its
+    bytes are written (peak memory: a float32 layer written as float64 is never copied whole)."""
+
+    values: np.ndarray
+    dtype: np.dtype
+
+    BLOCK = 1 << 17  # entries per block (1 MiB of float64)
+
+    def __post_init__(self) -> None:
+        if not np.can_cast(self.values.dtype, self.dtype, casting="safe"):
+            raise ValueError(f"raw data: {self.values.dtype} values cannot be written as {self.dtype} without rounding")
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.size * self.dtype.itemsize
+
+    def blocks(self) -> Iterator[memoryview]:
+        flat = self.values.reshape(-1)
+        for start in range(0, flat.size, self.BLOCK):
+            yield memoryview(flat[start:start + self.BLOCK].astype(self.dtype.newbyteorder("<"))).cast("B")
+
+
+def _raw_data(arr: np.ndarray, dtype: np.dtype) -> memoryview | Widened:
+    """`arr`'s values as the little-endian raw data of `dtype`: its own bytes when it is that type already."""
+    if arr.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+        return Widened(arr, dtype)
+    little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return memoryview(little.reshape(-1)).cast("B") if little.size else memoryview(b"")

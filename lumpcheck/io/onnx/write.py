@@ -15,7 +15,7 @@ from ...ir.network import Network
 from ...ir.normalization import Normalization
 from ...ir.rounding import RoundingReport, nearest_float32, round_network, stored_as_reciprocals, unbounded
 from ..atomic import write_chunks_atomic
-from .lean import with_raw_data
+from .lean import chunks, with_raw_data
 from .signature import FLOAT_WIDTH, OnnxSignature, describe
 
 _WRITE_TYPES = {"float32": (TensorProto.FLOAT, np.float32), "float64": (TensorProto.DOUBLE, np.float64)}
@@ -51,7 +51,8 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float32", opset: in
     _check(model, arrays)
     skeleton = model.SerializeToString()
     del model
-    write_chunks_atomic(path, with_raw_data(skeleton, arrays))  # the weights' bytes straight from their arrays
+    # the weights' bytes straight from their arrays (a float32 one written as float64: widened block by block)
+    write_chunks_atomic(path, chunks(with_raw_data(skeleton, arrays, np.dtype(_WRITE_TYPES[dtype][1]))))
     return report
 
 
@@ -115,7 +116,7 @@ class _Graph:
         for cname, value in constants:
             arr = _floats(value, self.np_type)
             self.arrays[len(self.inits)] = arr
-            held = onnx.TensorProto(name=cname, data_type=helper.np_dtype_to_tensor_dtype(arr.dtype))
+            held = onnx.TensorProto(name=cname, data_type=helper.np_dtype_to_tensor_dtype(np.dtype(self.np_type)))
             held.dims.extend(arr.shape)
             self.inits.append(held)
         inputs = [self.x, *(cname for cname, _ in constants)]
@@ -130,8 +131,11 @@ class _Graph:
 
 
 def _floats(values: object, np_type: type) -> np.ndarray:
-    """The (already rounded, so exactly representable) values as a `np_type` array."""
+    """The (already rounded, so exactly representable) values as a float array of `np_type` or narrower: a float32
+    array stays as it is for float64 (the writer widens it block by block, lean.Widened), and is not copied."""
     arr = np.asarray(values)
+    if arr.dtype == np.float32:
+        return arr
     return (np.vectorize(float, otypes=[np.float64])(arr) if arr.dtype == object else arr).astype(np_type, copy=False)
 
 
@@ -149,7 +153,8 @@ def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> tuple[onnx.Mode
     if norm is not None:
         _input_normalization(g, norm, dtype, sig.opset)
     for i, layer in enumerate(net.layers):
-        g.op("Gemm", f"layer{i}.z", (f"layer{i}.weight", layer.weight), (f"layer{i}.bias", layer.bias), transB=1)
+        g.op("Gemm", f"layer{i}.z", (f"layer{i}.weight", layer.stored_weight), (f"layer{i}.bias", layer.stored_bias),
+             transB=1)  # as stored: a float32 layer is never widened to float64 here (peak memory)
         kind = layer.activation.kind
         if kind != "identity":
             attrs = {"alpha": _float32_attr(layer.activation.alpha, i)} if kind == "leaky_relu" else {}
