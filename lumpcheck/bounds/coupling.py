@@ -21,6 +21,8 @@ import numpy as np
 
 from ..ir.activation import IDENTITY, Activation
 from ..ir.exact import as_fractions
+from ..ir.graph.radical import Radical
+from ..ir.graph.radical_chain import ENCLOSURE_BITS
 from ..ir.network import Layer, Network
 from .outward import fraction_interval
 
@@ -195,13 +197,25 @@ def _floats(arr: np.ndarray) -> np.ndarray:
 
 
 def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(nearest floats, bound on |exact − float| or None when exact)."""
+    """(nearest floats, bound on |exact − float| or None when exact). Entries may be Radicals (BatchNorm folded
+    exactly, ir/graph/radical_chain.py): their residual comes from a rigorous isqrt enclosure, never a float."""
     if values.dtype != object:
         return values.astype(np.float64), None
-    flat = values.reshape(-1)
-    near = np.array([float(v) for v in flat])
-    res = np.array([fraction_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
+    pairs = [_near_residual(v) for v in values.reshape(-1)]
+    near = np.array([f for f, _ in pairs])
+    res = np.array([r for _, r in pairs])
     return near.reshape(values.shape), (res.reshape(values.shape) if np.any(res) else None)
+
+
+def _near_residual(v) -> tuple[float, float]:
+    """(a float near v, a float >= |v − that float|) for an exact Fraction or Radical v."""
+    if not isinstance(v, Radical):
+        f = float(v)
+        return f, fraction_interval(abs(v - Fraction(f)))[1]
+    lo, hi = v.enclosure(ENCLOSURE_BITS)  # lo <= v <= hi, so |v − f| <= max(hi − f, f − lo)
+    f = float((lo + hi) / 2)
+    q = Fraction(f)
+    return f, fraction_interval(max(hi - q, q - lo))[1]
 
 
 def _difference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -23,11 +23,14 @@ import numpy as np
 
 from ..ir.activation import Activation
 from ..ir.exact import as_fractions
+from ..ir.graph.radical import Radical
 from ..ir.network import Network
 
 U52 = 2.0**-52
 SUB = 2.0**-1074
 TINY = 2.0**-1072
+RADICAL_BITS = 96
+"""Fractional bits of the enclosures of radical weights (their error is charged, so any precision is sound)."""
 
 
 def up(x):
@@ -119,13 +122,25 @@ class _Layer:
 
 
 def _floats(values: np.ndarray):
-    """Nearest floats and a bound on |exact − float| (None when exact)."""
+    """Nearest floats and a bound on |exact − float| (None when exact); Radical entries (BatchNorm folded exactly)
+    through this module's own isqrt enclosure."""
     if values.dtype != object:
         return values.astype(np.float64), None
-    flat = values.reshape(-1)
-    near = np.array([float(v) for v in flat])
-    res = np.array([q_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
+    pairs = [_near(v) for v in values.reshape(-1)]
+    near = np.array([f for f, _ in pairs])
+    res = np.array([r for _, r in pairs])
     return near.reshape(values.shape), (res.reshape(values.shape) if np.any(res) else None)
+
+
+def _near(v) -> tuple[float, float]:
+    """(f, r) with |v − f| <= r for an exact Fraction or Radical v."""
+    if not isinstance(v, Radical):
+        f = float(v)
+        return f, q_interval(abs(v - Fraction(f)))[1]
+    lo, hi = v.enclosure(RADICAL_BITS)  # lo <= v <= hi (ir/graph/radical.py), so |v − f| <= max(hi − f, f − lo)
+    f = float((lo + hi) / 2)
+    q = Fraction(f)
+    return f, q_interval(max(hi - q, q - lo))[1]
 
 
 def _minus(x: np.ndarray, y: np.ndarray):
@@ -222,6 +237,8 @@ def _product(wa, ba, sa, wb, bb, sb, ch: Chains, d_a, d_b, e_a, prev_input) -> _
     pnb, pda, pdb, pea = ch.nb[-1], ch.d_a[-1], ch.d_b[-1], ch.e_a[-1]
     cols = pnb + len(pda) + len(pea)
     obj = wa.dtype == object or wb.dtype == object
+    if obj:  # exact entries only: a float placed in an object array would make differences with it floats (rounded)
+        wa, wb, ba, bb = (as_fractions(v) for v in (wa, wb, ba, bb))
     war = np.full((wa.shape[0], cols), Fraction(0), dtype=object) if obj else np.zeros((wa.shape[0], cols))
     wbq = np.full((wb.shape[0], cols), Fraction(0), dtype=object) if obj else np.zeros((wb.shape[0], cols))
     if prev_input:
