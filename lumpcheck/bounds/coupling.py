@@ -24,7 +24,7 @@ from ..ir.exact import as_fractions
 from ..ir.graph.radical import Radical
 from ..ir.graph.radical_chain import ENCLOSURE_BITS
 from ..ir.network import Layer, Network
-from .outward import fraction_interval
+from .outward import add_up, fraction_interval
 
 SUPPORTED = ("identity", "relu", "leaky_relu")
 ALIGN_TOLERANCE = 0.5
@@ -212,15 +212,14 @@ def _near_residual(v) -> tuple[float, float]:
     if not isinstance(v, Radical):
         f = float(v)
         return f, fraction_interval(abs(v - Fraction(f)))[1]
-    lo, hi = v.enclosure(ENCLOSURE_BITS)  # lo <= v <= hi, so |v − f| <= max(hi − f, f − lo)
-    f = float((lo + hi) / 2)
-    q = Fraction(f)
-    return f, fraction_interval(max(hi - q, q - lo))[1]
+    return v.float_and_error(ENCLOSURE_BITS)  # rigorous: integer isqrt enclosures (ir/graph/radical.py)
 
 
 def _difference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """fl(x − y) and a bound on its error, for exact arrays x, y (float64 or Fractions)."""
     if x.dtype == object or y.dtype == object:
+        if _has_radicals(x) or _has_radicals(y):  # no radical arithmetic: each side's float and residual, TwoSum
+            return _float_difference(_split(x), _split(y))
         return _split(as_fractions(x) - as_fractions(y))
     s = x - y
     bb = s - x
@@ -228,6 +227,23 @@ def _difference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | 
     if not np.all(np.isfinite(s)):
         raise OverflowError("weight difference overflows float64")
     return s, (np.abs(err) if np.any(err) else None)
+
+
+def _has_radicals(arr: np.ndarray) -> bool:
+    return arr.dtype == object and any(isinstance(v, Radical) for v in arr.reshape(-1))
+
+
+def _float_difference(x: tuple[np.ndarray, np.ndarray | None], y: tuple[np.ndarray, np.ndarray | None]):
+    """fl(x − y) and a bound on its error from floats fx, fy with |exact − f| <= r: TwoSum gives fx − fy = s + err
+    exactly, so |(x − y) − s| <= rx + ry + |err|, summed upward."""
+    (fx, rx), (fy, ry) = x, y
+    s = fx - fy
+    bb = s - fx
+    err = (fx - (s - bb)) + (-fy - bb)
+    if not np.all(np.isfinite(s)):
+        raise OverflowError("weight difference overflows float64")
+    terms = [np.abs(err)] + [r for r in (rx, ry) if r is not None]
+    return s, add_up(*terms)
 
 
 def _stack(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:

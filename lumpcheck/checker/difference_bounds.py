@@ -137,10 +137,7 @@ def _near(v) -> tuple[float, float]:
     if not isinstance(v, Radical):
         f = float(v)
         return f, q_interval(abs(v - Fraction(f)))[1]
-    lo, hi = v.enclosure(RADICAL_BITS)  # lo <= v <= hi (ir/graph/radical.py), so |v − f| <= max(hi − f, f − lo)
-    f = float((lo + hi) / 2)
-    q = Fraction(f)
-    return f, q_interval(max(hi - q, q - lo))[1]
+    return v.float_and_error(RADICAL_BITS)  # integer isqrt enclosures (ir/graph/radical.py, trusted)
 
 
 def _minus(x: np.ndarray, y: np.ndarray):

@@ -151,7 +151,8 @@ class _Builder:
 def _simplified(arr: np.ndarray) -> np.ndarray:
     """Entries as Radical.make gives them (a rational Radical becomes its Fraction)."""
     out = np.empty(arr.shape, dtype=object)
-    out.reshape(-1)[:] = [Radical.make(v.terms) if isinstance(v, Radical) else Fraction(v) for v in arr.reshape(-1)]
+    out.reshape(-1)[:] = [v if type(v) is Fraction else Radical.make(v.terms) if isinstance(v, Radical) else Fraction(v)
+                          for v in arr.reshape(-1)]
     return out
 
 
@@ -220,14 +221,13 @@ def radical_bounds(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarra
     flat = values.reshape(-1)
     lo = np.empty(flat.shape, dtype=object)
     hi = np.empty(flat.shape, dtype=object)
-    scale = 1 << bits
     for i, v in enumerate(flat):
         if isinstance(v, Radical):
-            a, c = v.enclosure(bits + 4)
-            lo[i], hi[i] = _floor(a * scale), -_floor(-c * scale)
-        else:
-            q = to_fraction(v) * scale
-            lo[i], hi[i] = _floor(q), -_floor(-q)
+            a, c, den = v.scaled_bounds(bits + 4)  # a/den <= v <= c/den
+            lo[i], hi[i] = (a << bits) // den, -((-c << bits) // den)
+        else:  # a float or a Fraction: exact integer ratio
+            n, d = v.as_integer_ratio()
+            lo[i], hi[i] = (n << bits) // d, -((-n << bits) // d)
     return lo.reshape(values.shape), hi.reshape(values.shape)
 
 
