@@ -162,6 +162,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
     unknown (--certify, --results-file, --jobs, --scheduler and the hard --timeout apply to dense chains).
+    A dense Gemm/BatchNormalization/ReLU chain with irrational BN scales (e.g. a model and its BN-folded copy)
+    goes to the differential engine with each BN folded exactly as radical weights c·sqrt(n) (certificates too).
 
     \b
     Examples:
