@@ -209,7 +209,7 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False,
            certify: bool = False):
     """(result, box): one pair decided under a hard wall-clock limit of `timeout` s (reading included). certify: a
-    certificate is wanted (a pair decided without one, e.g. radical chains, is then refused before any work)."""
+    certificate is wanted (the radical-chain path builds one only then; the other paths always do)."""
     deadline = time.monotonic() + timeout
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
