@@ -210,6 +210,9 @@ def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 def _near_residual(v) -> tuple[float, float]:
     """(a float near v, a float >= |v − that float|) for an exact Fraction or Radical v."""
     if not isinstance(v, Radical):
+        n, d = v.as_integer_ratio()
+        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
+            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
         f = float(v)
         return f, fraction_interval(abs(v - Fraction(f)))[1]
     return v.float_and_error(ENCLOSURE_BITS)  # rigorous: integer isqrt enclosures (ir/graph/radical.py)

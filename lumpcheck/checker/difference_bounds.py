@@ -135,6 +135,9 @@ def _floats(values: np.ndarray):
 def _near(v) -> tuple[float, float]:
     """(f, r) with |v − f| <= r for an exact Fraction or Radical v."""
     if not isinstance(v, Radical):
+        n, d = v.as_integer_ratio()
+        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
+            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
         f = float(v)
         return f, q_interval(abs(v - Fraction(f)))[1]
     return v.float_and_error(RADICAL_BITS)  # integer isqrt enclosures (ir/graph/radical.py, trusted)
@@ -142,13 +145,27 @@ def _near(v) -> tuple[float, float]:
 
 def _minus(x: np.ndarray, y: np.ndarray):
     if x.dtype == object or y.dtype == object:
-        return _floats(as_fractions(x) - as_fractions(y))
+        if not (_radicals(x) or _radicals(y)):
+            return _floats(as_fractions(x) - as_fractions(y))
+        # radical rows: no radical arithmetic; |x − fx| <= rx, |y − fy| <= ry and fx − fy = s + e exactly (TwoSum),
+        # so |(x − y) − s| <= rx + ry + |e|, summed upward
+        (fx, rx), (fy, ry) = _floats(x), _floats(y)
+        s = fx - fy
+        v = s - fx
+        e = (fx - (s - v)) + (-fy - v)
+        if not np.all(np.isfinite(s)):
+            raise ArithmeticError("weight difference overflows")
+        return s, sum_up(np.abs(e), *(r for r in (rx, ry) if r is not None))
     s = x - y
     v = s - x
     e = (x - (s - v)) + (-y - v)  # Knuth's TwoSum: s + e = x − y exactly (no overflow)
     if not np.all(np.isfinite(s)):
         raise ArithmeticError("weight difference overflows")
     return s, (np.abs(e) if np.any(e) else None)
+
+
+def _radicals(arr: np.ndarray) -> bool:
+    return arr.dtype == object and any(isinstance(v, Radical) for v in arr.reshape(-1))
 
 
 def _stack(parts):
