@@ -45,6 +45,7 @@ from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
 from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
+from .radical_verify import radical_pair, verify_radical
 from .deadline import ChildFailed, DeadlineReached, run_until
 from .verify_batch import Settings, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs
@@ -161,6 +162,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
     unknown (--certify, --results-file, --jobs, --scheduler and the hard --timeout apply to dense chains).
+    A dense Gemm/BatchNormalization/ReLU chain with irrational BN scales (e.g. a model and its BN-folded copy)
+    goes to the differential engine with each BN folded exactly as radical weights c·sqrt(n) (certificates too).
 
     \b
     Examples:
@@ -191,7 +194,7 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     if certify_path and written is not None and len(written.cases) > 1:
         raise UnsupportedModelError(f"--certify: the file's input region is {len(written.cases)} boxes and a "
                                     "certificate covers one; decide it without --certify", domain)
-    result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json)
+    result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json, certify=bool(certify_path))
     _write_outputs(result, certify_path, results_path)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -203,8 +206,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     sys.exit(VERIFY_EXIT.get(result.status, EXIT_INTERNAL))
 
 
-def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False):
-    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s (reading included)."""
+def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False,
+           certify: bool = False):
+    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s (reading included). certify: a
+    certificate is wanted (the radical-chain path builds one only then; the other paths always do)."""
     deadline = time.monotonic() + timeout
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
@@ -217,7 +222,10 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb)
         with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
             return decide_written(spec, a, b, deadline, timeout, kw), spec.domain_box()
-    if isinstance(a, Graph) or isinstance(b, Graph):
+    radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
+    if radical is not None:
+        a, b = radical
+    elif isinstance(a, Graph) or isinstance(b, Graph):
         if o.scheduler:
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
@@ -238,6 +246,9 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb,
                   client=client, progress=report)
         try:
+            if radical is not None:
+                return verify_radical(a, b, box, parsed, max(0.0, deadline - time.monotonic()), jobs=kw["jobs"],
+                                      memory_mb=o.memory_mb, client=client, certificate=certify)
             if heads.any:
                 return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
             return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)

@@ -21,8 +21,10 @@ import numpy as np
 
 from ..ir.activation import IDENTITY, Activation
 from ..ir.exact import as_fractions
+from ..ir.graph.radical import Radical
+from ..ir.graph.radical_chain import ENCLOSURE_BITS
 from ..ir.network import Layer, Network
-from .outward import fraction_interval
+from .outward import add_up, fraction_interval
 
 SUPPORTED = ("identity", "relu", "leaky_relu")
 ALIGN_TOLERANCE = 0.5
@@ -195,18 +197,32 @@ def _floats(arr: np.ndarray) -> np.ndarray:
 
 
 def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(nearest floats, bound on |exact − float| or None when exact)."""
+    """(nearest floats, bound on |exact − float| or None when exact). Entries may be Radicals (BatchNorm folded
+    exactly, ir/graph/radical_chain.py): their residual comes from a rigorous isqrt enclosure, never a float."""
     if values.dtype != object:
         return values.astype(np.float64), None
-    flat = values.reshape(-1)
-    near = np.array([float(v) for v in flat])
-    res = np.array([fraction_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
+    pairs = [_near_residual(v) for v in values.reshape(-1)]
+    near = np.array([f for f, _ in pairs])
+    res = np.array([r for _, r in pairs])
     return near.reshape(values.shape), (res.reshape(values.shape) if np.any(res) else None)
+
+
+def _near_residual(v) -> tuple[float, float]:
+    """(a float near v, a float >= |v − that float|) for an exact Fraction or Radical v."""
+    if not isinstance(v, Radical):
+        n, d = v.as_integer_ratio()
+        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
+            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
+        f = float(v)
+        return f, fraction_interval(abs(v - Fraction(f)))[1]
+    return v.float_and_error(ENCLOSURE_BITS)  # rigorous: integer isqrt enclosures (ir/graph/radical.py)
 
 
 def _difference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """fl(x − y) and a bound on its error, for exact arrays x, y (float64 or Fractions)."""
     if x.dtype == object or y.dtype == object:
+        if _has_radicals(x) or _has_radicals(y):  # no radical arithmetic: each side's float and residual, TwoSum
+            return _float_difference(_split(x), _split(y))
         return _split(as_fractions(x) - as_fractions(y))
     s = x - y
     bb = s - x
@@ -214,6 +230,23 @@ def _difference(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | 
     if not np.all(np.isfinite(s)):
         raise OverflowError("weight difference overflows float64")
     return s, (np.abs(err) if np.any(err) else None)
+
+
+def _has_radicals(arr: np.ndarray) -> bool:
+    return arr.dtype == object and any(isinstance(v, Radical) for v in arr.reshape(-1))
+
+
+def _float_difference(x: tuple[np.ndarray, np.ndarray | None], y: tuple[np.ndarray, np.ndarray | None]):
+    """fl(x − y) and a bound on its error from floats fx, fy with |exact − f| <= r: TwoSum gives fx − fy = s + err
+    exactly, so |(x − y) − s| <= rx + ry + |err|, summed upward."""
+    (fx, rx), (fy, ry) = x, y
+    s = fx - fy
+    bb = s - fx
+    err = (fx - (s - bb)) + (-fy - bb)
+    if not np.all(np.isfinite(s)):
+        raise OverflowError("weight difference overflows float64")
+    terms = [np.abs(err)] + [r for r in (rx, ry) if r is not None]
+    return s, add_up(*terms)
 
 
 def _stack(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..ir.graph.dag import Graph
 from ..ir.graph.softmax_head import strip_final_softmax
-from ..io import load_any, load_model
+from ..io import load_any, load_chain
 from .difference import check_certificate
 from .domain_match import check_domain_match
 from .document import DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
@@ -82,7 +82,7 @@ def claim_network(path, head: bool, arch=None):
     if head:
         return logits_of(load_any(path, arch), path)
     try:
-        return load_model(path, arch)
+        return load_chain(path, arch)  # a Gemm/BatchNorm chain with irrational BN scales: its radical chain
     except UnsupportedModelError:
         model = load_any(path, arch)
         if isinstance(model, Graph) and strip_final_softmax(model) is not None:

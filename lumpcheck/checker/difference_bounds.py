@@ -23,11 +23,14 @@ import numpy as np
 
 from ..ir.activation import Activation
 from ..ir.exact import as_fractions
+from ..ir.graph.radical import Radical
 from ..ir.network import Network
 
 U52 = 2.0**-52
 SUB = 2.0**-1074
 TINY = 2.0**-1072
+RADICAL_BITS = 96
+"""Fractional bits of the enclosures of radical weights (their error is charged, so any precision is sound)."""
 
 
 def up(x):
@@ -119,24 +122,50 @@ class _Layer:
 
 
 def _floats(values: np.ndarray):
-    """Nearest floats and a bound on |exact − float| (None when exact)."""
+    """Nearest floats and a bound on |exact − float| (None when exact); Radical entries (BatchNorm folded exactly)
+    through this module's own isqrt enclosure."""
     if values.dtype != object:
         return values.astype(np.float64), None
-    flat = values.reshape(-1)
-    near = np.array([float(v) for v in flat])
-    res = np.array([q_interval(abs(v - Fraction(f)))[1] for v, f in zip(flat, near)])
+    pairs = [_near(v) for v in values.reshape(-1)]
+    near = np.array([f for f, _ in pairs])
+    res = np.array([r for _, r in pairs])
     return near.reshape(values.shape), (res.reshape(values.shape) if np.any(res) else None)
+
+
+def _near(v) -> tuple[float, float]:
+    """(f, r) with |v − f| <= r for an exact Fraction or Radical v."""
+    if not isinstance(v, Radical):
+        n, d = v.as_integer_ratio()
+        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
+            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
+        f = float(v)
+        return f, q_interval(abs(v - Fraction(f)))[1]
+    return v.float_and_error(RADICAL_BITS)  # integer isqrt enclosures (ir/graph/radical.py, trusted)
 
 
 def _minus(x: np.ndarray, y: np.ndarray):
     if x.dtype == object or y.dtype == object:
-        return _floats(as_fractions(x) - as_fractions(y))
+        if not (_radicals(x) or _radicals(y)):
+            return _floats(as_fractions(x) - as_fractions(y))
+        # radical rows: no radical arithmetic; |x − fx| <= rx, |y − fy| <= ry and fx − fy = s + e exactly (TwoSum),
+        # so |(x − y) − s| <= rx + ry + |e|, summed upward
+        (fx, rx), (fy, ry) = _floats(x), _floats(y)
+        s = fx - fy
+        v = s - fx
+        e = (fx - (s - v)) + (-fy - v)
+        if not np.all(np.isfinite(s)):
+            raise ArithmeticError("weight difference overflows")
+        return s, sum_up(np.abs(e), *(r for r in (rx, ry) if r is not None))
     s = x - y
     v = s - x
     e = (x - (s - v)) + (-y - v)  # Knuth's TwoSum: s + e = x − y exactly (no overflow)
     if not np.all(np.isfinite(s)):
         raise ArithmeticError("weight difference overflows")
     return s, (np.abs(e) if np.any(e) else None)
+
+
+def _radicals(arr: np.ndarray) -> bool:
+    return arr.dtype == object and any(isinstance(v, Radical) for v in arr.reshape(-1))
 
 
 def _stack(parts):
@@ -222,6 +251,8 @@ def _product(wa, ba, sa, wb, bb, sb, ch: Chains, d_a, d_b, e_a, prev_input) -> _
     pnb, pda, pdb, pea = ch.nb[-1], ch.d_a[-1], ch.d_b[-1], ch.e_a[-1]
     cols = pnb + len(pda) + len(pea)
     obj = wa.dtype == object or wb.dtype == object
+    if obj:  # exact entries only: a float placed in an object array would make differences with it floats (rounded)
+        wa, wb, ba, bb = (as_fractions(v) for v in (wa, wb, ba, bb))
     war = np.full((wa.shape[0], cols), Fraction(0), dtype=object) if obj else np.zeros((wa.shape[0], cols))
     wbq = np.full((wb.shape[0], cols), Fraction(0), dtype=object) if obj else np.zeros((wb.shape[0], cols))
     if prev_input:

@@ -62,13 +62,18 @@ class DiffResult:
             "mode": str(self.mode),
             "message": self.message,
             "witness": None if cex is None else [fraction_str(v) for v in cex.x],
-            "output_a": None if cex is None else [fraction_str(v) for v in cex.ya],
-            "output_b": None if cex is None else [fraction_str(v) for v in cex.yb],
+            "output_a": None if cex is None else [_text(v) for v in cex.ya],
+            "output_b": None if cex is None else [_text(v) for v in cex.yb],
             "seconds": round(self.seconds, 6),
             "stats": {k: v for k, v in self.stats.items() if isinstance(v, (int, float, str, bool))},
             "undecided": [{"part": u.part, "path": path_json(u.path), "reason": u.reason}
                           for u in self.undecided[:UNDECIDED_LISTED]],
         }
+
+
+def _text(v) -> str:
+    """An exact output as 'p/q', an enclosure (radical weights) as '[lo, hi]'."""
+    return fraction_str(v) if isinstance(v, Fraction) else str(v)
 
 
 def verify_pair(

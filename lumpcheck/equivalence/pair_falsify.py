@@ -20,14 +20,17 @@ import numpy as np
 from ..ir.domain import Box
 from ..ir.dyadic import DyadicNetwork
 from ..ir.exact import ceil_float, floor_float, to_float
+from ..ir.graph.radical_chain import EnclosedNetwork, has_radicals
 from ..ir.network import Network, evaluate
 from .confidence import delta_score
-from .falsify import written_scores
+from .falsify import Enclosure, decide, written_scores
 from .mode import Mode, violated
 
 PGD_STEPS = 40
 BISECTION_STEPS = 60
 ADVERSARIAL_STARTS = 12
+ENCLOSURE_PRECISIONS = (128, 512)
+"""Bits of the interval replay of radical pairs; the second only when the first cannot decide."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,17 @@ class Counterexample:
 
 
 def replay(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[float],
-           fast: tuple[DyadicNetwork, DyadicNetwork] | None = None) -> Counterexample | None:
+           fast: tuple[DyadicNetwork, DyadicNetwork] | None = None,
+           enclosed: "EnclosedPair | None" = None) -> Counterexample | None:
     """Clamp x (its exact float values) into the exact box and decide the property exactly.
 
     fast: the two networks prepared for integer evaluation (ir.dyadic), used when the clamped point is all
-    floats and both are covered; it computes the same exact outputs as `evaluate`, only faster."""
+    floats and both are covered; it computes the same exact outputs as `evaluate`, only faster. A pair with radical
+    weights (BatchNorm folded exactly) is decided by rigorous enclosures of both outputs instead (`EnclosedPair`,
+    built here when not given): a counterexample only when the enclosures prove the violation."""
     xs = tuple(min(max(Fraction(float(v)), lo), hi) for v, lo, hi in zip(x, box.lower, box.upper))
+    if has_radicals(a) or has_radicals(b):
+        return (enclosed or EnclosedPair(a, b)).replay(mode, xs)
     ya = yb = None
     if fast is not None:
         xf = [float(v) for v in xs]
@@ -54,6 +62,27 @@ def replay(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[float],
     ya = tuple(evaluate(a, xs)) if ya is None else tuple(ya)
     yb = tuple(evaluate(b, xs)) if yb is None else tuple(yb)
     return Counterexample(xs, ya, yb) if violated(mode, ya, yb) else None
+
+
+class EnclosedPair:
+    """Interval forward passes of two chains (radical weights allowed), at increasing precision: `replay` answers a
+    Counterexample (outputs as rigorous Enclosures, or Fractions where an enclosure is a point) only when
+    `falsify.decide` proves the violation from the enclosures; undecided at every precision (e.g. an exact tie)
+    is no counterexample."""
+
+    def __init__(self, a: Network, b: Network):
+        self.nets, self.built = (a, b), {}
+
+    def replay(self, mode: Mode, xs: tuple[Fraction, ...]) -> Counterexample | None:
+        for bits in ENCLOSURE_PRECISIONS:
+            if bits not in self.built:
+                self.built[bits] = tuple(EnclosedNetwork(net, bits) for net in self.nets)
+            ya, yb = (tuple(lo if lo == hi else Enclosure(lo, hi) for lo, hi in net.outputs(xs))
+                      for net in self.built[bits])
+            verdict = decide(mode, ya, yb)
+            if verdict is not None:
+                return Counterexample(xs, ya, yb) if verdict else None
+        return None
 
 
 class FloatPair:
@@ -144,6 +173,7 @@ class Searcher:
         self.a, self.b, self.box, self.mode = a, b, box, mode
         self.pair = FloatPair(a, b)
         self.fast = (DyadicNetwork(a), DyadicNetwork(b))
+        self.enclosed = EnclosedPair(a, b)
         self.lo, self.hi = inner_floats(box)
         self.rng = np.random.default_rng(seed)
         self.replays = 0
@@ -168,7 +198,7 @@ class Searcher:
                 continue
             self.seen.add(key)
             self.replays += 1
-            cex = replay(self.a, self.b, self.box, self.mode, X[i], self.fast)
+            cex = replay(self.a, self.b, self.box, self.mode, X[i], self.fast, self.enclosed)
             if cex is not None:
                 return cex
         return None

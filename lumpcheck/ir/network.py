@@ -286,5 +286,14 @@ def fingerprint(net: Network) -> str:
             if arr.dtype == np.float64:
                 h.update(np.ascontiguousarray(arr).tobytes())
             else:
-                h.update(",".join(f"{q.numerator}/{q.denominator}" for q in arr.reshape(-1)).encode())
+                h.update(",".join(map(_exact_text, arr.reshape(-1))).encode())
     return h.hexdigest()
+
+
+def _exact_text(q) -> str:
+    """'p/q' for a Fraction; 'r(n:p/q;…)' for a Radical Σ c·√n (radical chains, ir/graph/radical_chain.py), its
+    terms in radicand order (both sides build a chain the same way from the same file, so the texts agree)."""
+    terms = getattr(q, "terms", None)
+    if terms is None:
+        return f"{q.numerator}/{q.denominator}"
+    return "r(" + ";".join(f"{n}:{c.numerator}/{c.denominator}" for n, c in sorted(terms.items())) + ")"

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import mpmath
 import sympy
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,19 @@ def test_coprime_base_is_pairwise_coprime_and_generates() -> None:
             while n % b == 0:
                 n //= b
         assert n == 1 or int(n**0.5) ** 2 == n
+
+
+@settings(max_examples=200, deadline=None)
+@given(terms=st.dictionaries(st.integers(1, 10**6), st.fractions(min_value=-10**6, max_value=10**6), min_size=1,
+                             max_size=4),
+       bits=st.sampled_from([1, 8, 96]))
+def test_float_and_error_and_scaled_bounds_enclose_the_value(terms, bits):
+    """|v − f| <= r and lo/den <= v <= hi/den, decided with exact radical comparisons (any precision is sound)."""
+    v = Radical.make(terms)
+    if not isinstance(v, Radical):
+        return
+    f, r = v.float_and_error(bits)
+    assert v - Fraction(f) <= Fraction(r) and Fraction(f) - v <= Fraction(r)
+    lo, hi, den = v.scaled_bounds(bits)
+    assert Fraction(lo, den) <= v <= Fraction(hi, den)
+    assert bits < 96 or float(v) == pytest.approx(f, rel=1e-12, abs=1e-300)  # near, at a fine precision

@@ -156,6 +156,8 @@ class Radical:
         return (-self) + other
 
     def __mul__(self, other: object):
+        if isinstance(other, (Fraction, int)):  # the common case (scaling a row): no radicand products
+            return Radical.make({n: c * other for n, c in self.terms.items()})
         t = Radical._terms(other)
         if t is None:
             return NotImplemented
@@ -187,18 +189,40 @@ class Radical:
             collected[s] = collected.get(s, 0) + c * q
         return all(v == 0 for v in collected.values())
 
+    def scaled_bounds(self, bits: int) -> tuple[int, int, int]:
+        """Integers (lo, hi, den) with lo/den <= value <= hi/den, den = lcm of the coefficients' denominators · 2^bits:
+        each √n is enclosed by [r, r + 1]/2^bits, r = isqrt(n·4^bits) (r exactly when n·4^bits = r²)."""
+        den = 1
+        for c in self.terms.values():
+            den = den * c.denominator // gcd(den, c.denominator)
+        lo = hi = 0
+        for n, c in self.terms.items():
+            m = n << (2 * bits)
+            r = isqrt(m)
+            k = c.numerator * (den // c.denominator)
+            a, b = k * r, k * (r if r * r == m else r + 1)
+            lo += min(a, b)
+            hi += max(a, b)
+        return lo, hi, den << bits
+
     def enclosure(self, bits: int) -> tuple[Fraction, Fraction]:
         """Rational lo <= value <= hi from √n enclosures with `bits` fractional bits."""
-        lo = hi = Fraction(0)
-        scale = 1 << bits
-        for n, c in self.terms.items():
-            r = isqrt(n * scale * scale)
-            a, b = Fraction(r, scale), Fraction(r + 1, scale)
-            if r * r == n * scale * scale:
-                b = a
-            lo += c * (a if c > 0 else b)
-            hi += c * (b if c > 0 else a)
-        return lo, hi
+        lo, hi, den = self.scaled_bounds(bits)
+        return Fraction(lo, den), Fraction(hi, den)
+
+    def float_and_error(self, bits: int = 96) -> tuple[float, float]:
+        """(f, r): a float f near the value v and a float r >= |v − f|, from `scaled_bounds` in integers only.
+
+        With [lo, hi]/den enclosing v and m = (lo + hi)/(2·den): |v − m| <= t = (hi − lo)/(2·den), f = fl(m) (Python's
+        int/int division rounds correctly) so |m − f| <= |f|·2^-53 + 2^-1075. r = fl(fl(fl(t)·(1 + 2^-50)) + |f|·2^-52
+        + 2^-1074)·(1 + 2^-40): each rounding loses at most a factor (1 − 2^-53), which the factors (1 + 2^-50),
+        2 (in 2^-52) and (1 + 2^-40) repay, and |f|·2^-52 underflows by at most 2^-1075, which 2^-1074 repays.
+        OverflowError beyond the float range."""
+        lo, hi, den = self.scaled_bounds(bits)
+        f = (lo + hi) / (2 * den)
+        t = (hi - lo) / (2 * den)
+        r = (t * (1 + 2.0**-50) + abs(f) * 2.0**-52 + 2.0**-1074) * (1 + 2.0**-40)
+        return f, r
 
     def sign(self) -> int:
         bits = 64
@@ -244,8 +268,8 @@ class Radical:
     __hash__ = None  # type: ignore[assignment]
 
     def __float__(self) -> float:
-        lo, hi = self.enclosure(80)
-        return float((lo + hi) / 2)
+        lo, hi, den = self.scaled_bounds(80)
+        return (lo + hi) / (2 * den)
 
     def sympy(self):
         """The same number as a sympy expression (for symbolic continuation through sigmoid/softmax)."""
