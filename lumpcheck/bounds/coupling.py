@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..ir.activation import IDENTITY, Activation
-from ..ir.exact import as_fractions
+from ..ir.exact import as_fractions, float_with_error
 from ..ir.graph.radical import Radical
 from ..ir.graph.radical_chain import ENCLOSURE_BITS
 from ..ir.network import Layer, Network
@@ -210,11 +210,7 @@ def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 def _near_residual(v) -> tuple[float, float]:
     """(a float near v, a float >= |v − that float|) for an exact Fraction or Radical v."""
     if not isinstance(v, Radical):
-        n, d = v.as_integer_ratio()
-        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
-            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
-        f = float(v)
-        return f, fraction_interval(abs(v - Fraction(f)))[1]
+        return float_with_error(v)
     return v.float_and_error(ENCLOSURE_BITS)  # rigorous: integer isqrt enclosures (ir/graph/radical.py)
 
 

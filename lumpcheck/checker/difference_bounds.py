@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..ir.activation import Activation
-from ..ir.exact import as_fractions
+from ..ir.exact import as_fractions, float_with_error
 from ..ir.graph.radical import Radical
 from ..ir.network import Network
 
@@ -135,11 +135,7 @@ def _floats(values: np.ndarray):
 def _near(v) -> tuple[float, float]:
     """(f, r) with |v − f| <= r for an exact Fraction or Radical v."""
     if not isinstance(v, Radical):
-        n, d = v.as_integer_ratio()
-        if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
-            return n / d, 0.0  # a float exactly: 53-bit numerator, power-of-two denominator, normal range
-        f = float(v)
-        return f, q_interval(abs(v - Fraction(f)))[1]
+        return float_with_error(v)
     return v.float_and_error(RADICAL_BITS)  # integer isqrt enclosures (ir/graph/radical.py, trusted)
 
 

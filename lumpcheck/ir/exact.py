@@ -118,6 +118,16 @@ def ceil_float(x: Fraction) -> float:
     return f if Fraction(f) >= x else math.nextafter(f, math.inf)
 
 
+def float_with_error(q: Fraction) -> tuple[float, float]:
+    """(f, r): the float nearest the exact rational q and a float r >= |q − f| (0 when q is a float: a numerator of
+    at most 53 bits over a power of two in the normal range, divided exactly)."""
+    n, d = q.as_integer_ratio()
+    if d & (d - 1) == 0 and abs(n).bit_length() <= 53 and d.bit_length() <= 1021:
+        return n / d, 0.0
+    f = float(q)
+    return f, ceil_float(abs(q - Fraction(f)))
+
+
 def floor_float(x: Fraction) -> float:
     """The largest float64 <= x (OverflowError beyond the float64 range)."""
     return -ceil_float(-x)
