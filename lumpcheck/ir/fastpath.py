@@ -109,15 +109,21 @@ def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,
     mode divides out) get equal keys: IEEE division rounds equal exact quotients identically, and the integer
     (wrapping) hash of the bits has no rounding at all. `cols` (default all, a.shape[1] being b): hash only those
     columns (a cheaper filter; equal rows still get equal keys)."""
-    a, b = _real(a, "a", 2), _real(b, "b", 1)
-    if len(b) != a.shape[0]:
-        raise ValueError(f"row_keys: {a.shape[0]} rows but {len(b)} biases")
-    rows = _index(rows, a.shape[0], "row_keys: rows")
-    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, "row_keys: cols")
+    a, b, rows, cols = _rows_and_columns(a, b, rows, cols, "row_keys")
     keys, piv = np.empty(len(rows), dtype=np.uint64), np.empty(len(rows), dtype=np.int64)
     if len(rows):
         exact_loops.row_keys(a, b, rows, cols, MODES[mode], _multipliers(len(cols)), keys, piv)
     return keys, piv.astype(np.intp)
+
+
+def _rows_and_columns(a, b, rows, cols, name: str):
+    """The checked arguments of a row pass over [a | b]: float arrays, row indices, column indices (default all)."""
+    a, b = _real(a, "a", 2), _real(b, "b", 1)
+    if len(b) != a.shape[0]:
+        raise ValueError(f"{name}: {a.shape[0]} rows but {len(b)} biases")
+    rows = _index(rows, a.shape[0], f"{name}: rows")
+    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, f"{name}: cols")
+    return a, b, rows, cols
 
 
 ADMIT = {"any": 0, "pos": 1, "sign": 2, "one": 3}
@@ -131,11 +137,7 @@ def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: st
     nonzero column of s (a.shape[1], b, for an all-zero row). Candidates are rows with equal `row_keys` (mode `mode`)
     over `cols` (default all; equal whole-row keys too when `cols` is a sample); each is decided by an exact
     comparison of every entry (error-free products, no range limit). `mode` must divide out every admitted factor."""
-    a, b = _real(a, "a", 2), _real(b, "b", 1)
-    if len(b) != a.shape[0]:
-        raise ValueError(f"classes: {a.shape[0]} rows but {len(b)} biases")
-    rows = _index(rows, a.shape[0], "classes: rows")
-    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, "classes: cols")
+    a, b, rows, cols = _rows_and_columns(a, b, rows, cols, "classes")
     rep, piv = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64)
     exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
                         _multipliers(a.shape[1] + 1), rep, piv)
