@@ -248,7 +248,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         try:
             if radical is not None:
                 return verify_radical(a, b, box, parsed, max(0.0, deadline - time.monotonic()), jobs=kw["jobs"],
-                                      memory_mb=o.memory_mb, client=client, certificate=certify)
+                                      memory_mb=o.memory_mb, client=client, certificate=certify, progress=report)
             if heads.any:
                 return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
             return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..equivalence.mode import Mode
 from ..equivalence.pair import verify_pair
+from ..equivalence.pair_certificate import about_models
 from ..equivalence.result import VerifyResult
 from ..ir.domain import Box
 from ..ir.graph.dag import Graph
@@ -45,20 +46,23 @@ def radical_pair(a: Network | Graph, b: Network | Graph) -> tuple[Network, Netwo
 
 
 def verify_radical(a: Network, b: Network, box: Box | None, mode: Mode, timeout: float, *, jobs: int = 0,
-                   memory_mb: int = 2048, client=None, certificate: bool = False) -> VerifyResult:
+                   memory_mb: int = 2048, client=None, certificate: bool = False, progress=None) -> VerifyResult:
     """The differential engine on the exact chains of `radical_pair`; for 'unsat' a certificate when asked (its claim:
-    the bare chains a and b on the box, which are the models: neither carries normalisation metadata)."""
+    the models on the box; they carry no normalisation metadata, so their comparison form is the chains a and b on
+    the same box). progress: told the differential search's progress, as engine.verify does."""
     if box is None:
         return VerifyResult(Verdict.UNKNOWN, mode, ENGINE, "the differential engine needs a box (--domain)")
     if mode.written:
         return VerifyResult(Verdict.UNKNOWN, mode, ENGINE, "properties as written are not decided for radical chains")
-    res = verify_pair(a, b, box, mode, timeout, workers=jobs, memory_mb=memory_mb, certificate=certificate, client=client)
+    res = verify_pair(a, b, box, mode, timeout, workers=jobs, memory_mb=memory_mb, certificate=certificate, client=client,
+                      progress=None if progress is None else (lambda p: progress(f"differential: {p.text}")))
     times = {"differential": res.seconds}
     if res.status == Verdict.SAT:
         cex = res.counterexample
         return VerifyResult(Verdict.SAT, mode, ENGINE, "counterexample proved by rigorous enclosures of both exact "
                             "outputs (radical weights)", witness=cex.x, output_a=cex.ya, output_b=cex.yb, times=times)
     if res.status == Verdict.UNSAT:
+        cert = None if res.certificate is None else about_models(res.certificate, box)  # the models are the chains
         return VerifyResult(Verdict.UNSAT, mode, ENGINE, f"{res.message}; radical weights charged by rigorous "
-                            "enclosures", times=times, certificate=res.certificate)
+                            "enclosures", times=times, certificate=cert)
     return VerifyResult(res.status, mode, ENGINE, f"differential: {res.message}", times=times)

@@ -41,6 +41,7 @@ from .match import NoMatch, match_networks
 from .mode import Mode
 from .objective import written_unfit
 from .pair import verify_pair
+from .pair_certificate import about_models
 from .result import VerifyResult
 
 ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
@@ -305,8 +306,7 @@ def _differential(run: _Run) -> VerifyResult | None:
     if res.status == Verdict.UNSAT:
         cert = res.certificate
         model_box = run.plain.model_box if run.plain is not None else run.box
-        cert["claim"]["models"] = {"domain": None if model_box is None else {
-            "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}
+        about_models(cert, model_box)
         return run.result(Verdict.UNSAT, "differential", res.message, certificate=cert)
     regions = res.to_dict()["undecided"][:UNDECIDED_NOTED]
     where = "; undecided regions (part, split path): " + ", ".join(f"{u['part']} {u['path']}" for u in regions) if regions else ""

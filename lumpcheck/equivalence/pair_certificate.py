@@ -40,6 +40,7 @@ import numpy as np
 
 from ..ir.network import fingerprint
 from ..checker.document import DIFF_FORMAT, DIFF_FORMAT_VERSION
+from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.network import Network
 from .bab import Leaf, Problem, SearchOutcome
@@ -91,6 +92,14 @@ def written_claim(mode) -> list:
     """A written mode's DNF as the claim records it (specs/diff-certificate.md): exact 'p/q' strings."""
     return [[{"coeffs": [fraction_str(c) for c in atom.coeffs], "op": atom.op, "bound": fraction_str(atom.bound)}
              for atom in conj] for conj in mode.dnf]
+
+
+def about_models(cert: dict, model_box: Box | None) -> dict:
+    """The certificate with claim.models: its claim is about the models on `model_box` (their own box), which the
+    checker turns into the chains and box of the claim again (ir.semantics.compare; specs/diff-certificate.md)."""
+    cert["claim"]["models"] = {"domain": None if model_box is None else {
+        "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}
+    return cert
 
 
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
