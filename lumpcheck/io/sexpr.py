@@ -66,6 +66,20 @@ class OutputAtom:
     bound: Fraction
 
 
+def output_atoms(conjunctions, size: int, position) -> tuple[tuple[OutputAtom, ...], ...]:
+    """Conjunctions of output constraints as OutputAtoms over `size` outputs; position(name) is a variable's index."""
+    result = []
+    for conj in conjunctions:
+        atoms = []
+        for c in conj:
+            coeffs = [Fraction(0)] * size
+            for name, a in c.coeffs:
+                coeffs[position(name)] = a
+            atoms.append(OutputAtom(tuple(coeffs), c.op, c.bound))
+        result.append(tuple(atoms))
+    return tuple(result)
+
+
 class Parser:
     """Tokenizer, s-expression reader and linear-constraint builder for one file (errors name file and line).
 
@@ -131,11 +145,7 @@ class Parser:
             raise self.error("expected a constraint like (<= X_0 1)", node.line)
         args = node.items[1:]
         if head == "and":
-            result: list[list[Constraint]] = [[]]
-            for arg in args:
-                result = [a + b for a, b in product(result, self.dnf(arg))]
-                self.check_size(len(result), node.line)
-            return result
+            return self.conjoin((self.dnf(arg) for arg in args), node.line)
         if head == "or":
             result = [conj for arg in args for conj in self.dnf(arg)]
             self.check_size(len(result), node.line)
@@ -148,9 +158,18 @@ class Parser:
         known = ", ".join(["and", "or", *self.COMPARISONS])
         raise self.error(f"unsupported operator {head!r} (VNN-LIB uses {known})", node.line, True)
 
-    def check_size(self, size: int, line: int) -> None:
+    def check_size(self, size: int, line: int | None) -> None:
         if size > MAX_DISJUNCTS:
             raise self.error(f"more than {MAX_DISJUNCTS} disjuncts; not a box domain", line, True)
+
+    def conjoin(self, factors, line: int | None = None) -> list[list[Constraint]]:
+        """The conjunction of DNFs (each a list of conjunctions), again in DNF, at most MAX_DISJUNCTS disjuncts
+        (refused naming `line`, or else the line of the factor that made it too large)."""
+        result: list[list[Constraint]] = [[]]
+        for factor in factors:
+            result = [a + b for a, b in product(result, factor)]
+            self.check_size(len(result), line if line is not None or not (factor and factor[0]) else factor[0][0].line)
+        return result
 
     def comparison(self, op: str, left: SExpr, right: SExpr, line: int) -> Constraint:
         """left op right as Σ c·v op' bound (op' in <=, <, =)."""

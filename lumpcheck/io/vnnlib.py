@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import product
 from pathlib import Path
 
 from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
-from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, open_spec, variable_key
+from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, open_spec, output_atoms, variable_key
 from .vnnlib2 import read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
@@ -75,19 +74,10 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path)
 
 
-def _products(parser: Parser, factors: list[list[list[Constraint]]]) -> list[list[Constraint]]:
-    """Conjunction of DNFs, again in DNF."""
-    result: list[list[Constraint]] = [[]]
-    for factor in factors:
-        result = [a + b for a, b in product(result, factor)]
-        parser.check_size(len(result), factor[0][0].line if factor[0] else None)
-    return result
-
-
 def _boxes(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> list[Box]:
     """One exact box per input disjunct (empty ones dropped, duplicates merged)."""
     boxes: dict[tuple, Box] = {}
-    for conj in _products(parser, factors):
+    for conj in parser.conjoin(factors):
         lower: list[Fraction | None] = [None] * n_inputs
         upper: list[Fraction | None] = [None] * n_inputs
         for c in conj:
@@ -113,19 +103,10 @@ def _boxes(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> l
 
 def _output_dnf(parser: Parser, factors, n_outputs: int) -> tuple[tuple[OutputAtom, ...], ...] | None:
     """The output constraint over Y alone, or None when some output constraint also mentions inputs."""
-    conjunctions = _products(parser, factors)
+    conjunctions = parser.conjoin(factors)
     if any(not v.startswith("Y_") for conj in conjunctions for c in conj for v in c.variables):
         return None
-    result = []
-    for conj in conjunctions:
-        atoms = []
-        for c in conj:
-            coeffs = [Fraction(0)] * n_outputs
-            for name, a in c.coeffs:
-                coeffs[variable_key(name)[1]] = a
-            atoms.append(OutputAtom(tuple(coeffs), c.op, c.bound))
-        result.append(tuple(atoms))
-    return tuple(result)
+    return output_atoms(conjunctions, n_outputs, lambda name: variable_key(name)[1])
 
 
 def domain_box(spec: VnnlibSpec) -> Box:

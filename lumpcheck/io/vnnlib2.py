@@ -26,12 +26,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import product
 from pathlib import Path
 from typing import Sequence
 
 from ..ir.domain import Box
-from .sexpr import MAX_DISJUNCTS, Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol, open_spec
+from .sexpr import Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol, open_spec, output_atoms
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
@@ -237,9 +236,9 @@ def read_vnnlib2(path: str | Path) -> Spec2:
             raise parser.error("expected (declare-network ...) or (assert FORMULA)", node.line)
     if not networks or networks[0].input is None:
         raise parser.error("no (declare-network NAME (declare-input ...) ...) declaring the inputs", None)
-    cases = _cases(parser, networks, _products(parser, input_factors))
+    cases = _cases(parser, networks, parser.conjoin(input_factors))
     layout = tuple(n.output for n in networks if n.output is not None)
-    outputs = _outputs(parser, layout, _products(parser, output_factors)) if output_factors else None
+    outputs = _outputs(parser, layout, parser.conjoin(output_factors)) if output_factors else None
     problem = _inputless(parser, networks, output_factors)
     return Spec2(tuple(networks), cases, outputs, layout, tuple(output_texts), parser.path, problem)
 
@@ -278,15 +277,6 @@ def _kind(parser: _Parser2, c: Constraint) -> str:
     if len(kinds) > 1:
         raise parser.error(f"constraint {render(c)} relates inputs and outputs (not supported)", c.line, True)
     return kinds.pop()
-
-
-def _products(parser: _Parser2, factors: list[list[list[Constraint]]]) -> list[list[Constraint]]:
-    result: list[list[Constraint]] = [[]]
-    for factor in factors:
-        result = [a + b for a, b in product(result, factor)]
-        if len(result) > MAX_DISJUNCTS:
-            raise parser.error(f"more than {MAX_DISJUNCTS} disjuncts; not a box domain", None, True)
-    return result
 
 
 def _cases(parser: _Parser2, networks: list[NetworkDecl], conjunctions) -> tuple[InputCase, ...]:
@@ -370,16 +360,7 @@ def _outputs(parser: _Parser2, layout: tuple[Tensor, ...], conjunctions) -> tupl
     offsets, total = {}, 0
     for t in layout:
         offsets[t.name], total = total, total + t.size
-    result = []
-    for conj in conjunctions:
-        atoms = []
-        for c in conj:
-            coeffs = [Fraction(0)] * total
-            for name, a in c.coeffs:
-                coeffs[offsets[parser.tensor_of(name).name] + _entry(name)] = a
-            atoms.append(OutputAtom(tuple(coeffs), c.op, c.bound))
-        result.append(tuple(atoms))
-    return tuple(result)
+    return output_atoms(conjunctions, total, lambda name: offsets[parser.tensor_of(name).name] + _entry(name))
 
 
 def holds_at(case: InputCase, x: Sequence[Fraction]) -> bool:
