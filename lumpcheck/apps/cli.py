@@ -401,7 +401,8 @@ def report(certificate, output, fmt, original, reduced) -> None:
     networks' fingerprints; pass the models as --original A --reduced B to see whether the files match), the
     split tree (strategy, leaves, depth, splits per input or layer, decision classes), every leaf, and how
     `lumpcheck check` re-derives each leaf's bound exactly. A domain-match certificate gets its own report too
-    (which network was reduced on the box, per layer what was removed, folded and merged, the matching).
+    (which network was reduced on the box, per layer what was removed, folded and merged, the matching), and so
+    does a difference-bound one (the ε claim, the engine's bound, how the checker re-derives its own).
 
     \b
     Examples:

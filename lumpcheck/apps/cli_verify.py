@@ -86,8 +86,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
                    "the verdict and certificate are made (--jobs is then unused). A bad or unreachable address is an "
                    "error (exit 2).")
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
-              help="Write the certificate of an 'unsat' verdict to this JSON file (differential and domain-match "
-                   "verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
+              help="Write the certificate of an 'unsat' verdict to this JSON file (differential, domain-match and "
+                   "difference-bound verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
                    "Nothing is written for other verdicts.")
 @click.option("--results-file", "results_path", type=click.Path(dir_okay=False),
               help="Also write the verdict in VNN-COMP's results format: sat/unsat/timeout/unknown/error on the "
@@ -117,7 +117,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                         active ones folded, as `reduce --domain` does) matches the other exactly; every
                         step proved (lumpcheck's own box reductions, equal on the box only; widths differ)
       falsify           float search (random, corners, gradient steps); a hit counts only after exact replay
-      difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture)
+      difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture; any activations,
+                        sigmoid and tanh included: their derivative ranges on the box bound each layer)
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
                         bound over input splits (few inputs) or ReLU phases (many); needs --domain and
@@ -279,7 +280,8 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
             err.print(f"no certificate written to {certify_path}: this verdict ({result.engine}) comes without one "
-                      "(--certify files are written for unsat verdicts of the differential and domain-match engines)",
+                      "(--certify files are written for unsat verdicts of the differential, domain-match and difference-bound "
+                      "engines)",
                       markup=False, soft_wrap=True)
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..checker.document import DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT
+from ..checker.document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
 from .outputs import Named, refuse_clashes
 from .report_diff import DiffReport, write_diff_report
+from .report_bound import BoundReport, write_bound_report
 from .report_domain import DomainReport, write_domain_report
 from .report_files import FileCheck
 from .report_graph import GraphReport, write_graph_report
@@ -456,11 +457,14 @@ def graph_document(cert_path: str | Path, fmt: str = GRAPH_FORMAT) -> dict | Non
 
 
 def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None, original: str | Path | None = None,
-                 reduced: str | Path | None = None) -> Report | GraphReport | DiffReport | DomainReport:
+                 reduced: str | Path | None = None) -> Report | GraphReport | DiffReport | DomainReport | BoundReport:
     """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
     Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads. A graph
     (CNN/ResNet) certificate gets report_graph.py's report, a differential one (verify --certify) report_diff.py's,
-    a domain-match one (verify --certify) report_domain.py's."""
+    a domain-match one (verify --certify) report_domain.py's, a difference-bound one report_bound.py's."""
+    bound_doc = graph_document(cert_path, BOUND_FORMAT)
+    if bound_doc is not None:  # `verify --certify` by difference-bound: --original / --reduced are models A and B
+        return write_bound_report(bound_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)
     domain_doc = graph_document(cert_path, DOMAIN_FORMAT)
     if domain_doc is not None:  # `verify --certify` by domain-match: --original / --reduced are models A and B
         return write_domain_report(domain_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)

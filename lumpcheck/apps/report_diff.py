@@ -322,6 +322,31 @@ def render_diff(report: DiffReport, fmt: str) -> str:
             + "</body></html>\n")
 
 
+def render_pair(kind: str, verdict: str, facts: list[tuple[str, str]], table: tuple[str, list, list] | None,
+                fmt: str) -> str:
+    """A two-model certificate's report page ('lumpcheck KIND certificate report'): the verdict, the facts as a
+    list, then the optional table (title, head, rows); Markdown or self-contained HTML, every string escaped."""
+    if fmt == "md":
+        lines = [f"# lumpcheck {kind} certificate report", "", f"- **verdict**: {verdict}"]
+        lines += [f"- **{k}**: {v}" for k, v in facts]
+        if table is not None:
+            title, head, rows = table
+            lines += ["", f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    e = html.escape
+    body = ""
+    if table is not None:
+        title, head, rows = table
+        body = (f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lumpcheck {e(kind)} report</title>"
+            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}.v{background:#e8f5e9;padding:6px}</style></head><body>"
+            f"<h1>lumpcheck {e(kind)} certificate report</h1><p class='v'><b>{e(verdict)}</b></p><ul>"
+            + "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts) + "</ul>" + body + "</body></html>\n")
+
+
 def write_pair_report(build, render, doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
                       b_path=None):
     """The report of a two-model certificate (`build`, then `render` in `fmt`), written atomically to out_path;

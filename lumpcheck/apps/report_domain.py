@@ -10,13 +10,12 @@ nothing and escapes every string it shows.
 
 from __future__ import annotations
 
-import html
 import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report_diff import Identity, model_identity, plain_models, write_pair_report
+from .report_diff import Identity, model_identity, plain_models, render_pair, write_pair_report
 
 HOW_CHECKED = (
     "lumpcheck check rebuilds the models' comparison form on the recorded box and requires its parameters to be the "
@@ -107,21 +106,8 @@ def _facts(report: DomainReport) -> list[tuple[str, str]]:
 
 
 def render_domain(report: DomainReport, fmt: str) -> str:
-    facts = _facts(report)
-    if fmt == "md":
-        lines = ["# lumpcheck domain-match certificate report", ""] + [f"- **{k}**: {v}" for k, v in facts]
-        lines += ["", "## Layers", "", "| " + " | ".join(LAYER_HEAD) + " |", "|" + "---|" * len(LAYER_HEAD)]
-        lines += ["| " + " | ".join(r) + " |" for r in report.layers]
-        return "\n".join(lines) + "\n"
-    e = html.escape
-    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in report.layers)
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>lumpcheck domain-match report</title>"
-            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}.v{background:#e8f5e9;padding:6px}</style></head><body>"
-            "<h1>lumpcheck domain-match certificate report</h1>"
-            f"<p class='v'><b>{e(report.verdict_line)}</b></p><ul>"
-            + "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts[1:]) + "</ul><h2>Layers</h2><table><tr>"
-            + "".join(f"<th>{e(h)}</th>" for h in LAYER_HEAD) + "</tr>" + rows + "</table></body></html>\n")
+    return render_pair("domain-match", report.verdict_line, _facts(report)[1:], ("Layers", LAYER_HEAD, report.layers),
+                       fmt)
 
 
 def write_domain_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,

@@ -11,9 +11,10 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..ir.graph.dag import Graph
 from ..ir.graph.softmax_head import strip_final_softmax
 from ..io import load_any, load_chain
+from .bound_pair import check_bound_certificate
 from .difference import check_certificate
 from .domain_match import check_domain_match
-from .document import DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
+from .document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
 from .epsilon import check_epsilon
 from .graph import check_graph
 from .result import CheckResult, load_hashed
@@ -48,6 +49,9 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     if isinstance(doc, dict) and doc.get("format") == DOMAIN_FORMAT:  # `verify --certify` by domain-match: A and B
         return _check_pair(doc, original_path, reduced_path, original_arch,
                            lambda a, b: check_domain_match(doc, a, b, solver_check, timeout_ms))
+    if isinstance(doc, dict) and doc.get("format") == BOUND_FORMAT:  # `verify --certify` by difference-bound
+        return _check_pair(doc, original_path, reduced_path, original_arch,
+                           lambda a, b: check_bound_certificate(doc, a, b))
     if isinstance(doc, dict) and isinstance(doc.get("claim"), dict) and doc["claim"].get("mode") == "epsilon":
         return check_epsilon(doc, original_path, reduced_path, solver_check, timeout_ms, original_arch)
     try:

@@ -4,7 +4,7 @@ and the scope a valid certificate establishes.
 Parsing is the checker's own (it does not use the prover's schema or records): every field is looked up with its
 expected JSON type, every number must be a canonical 'p/q' string, and anything else is `Malformed`.
 Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, DIFF_FORMAT,
-DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports untrusted code.
+DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, BOUND_FORMAT, BOUND_FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports untrusted code.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ DIFF_FORMAT, DIFF_FORMAT_VERSION = "lumpcheck-diff-certificate", 1
 DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION = "lumpcheck-domain-match-certificate", 1
 """Domain-match certificates (unsat verdicts of `verify`'s domain-match engine; specs/domain-certificate.md,
 checker/domain_match.py)."""
+BOUND_FORMAT, BOUND_FORMAT_VERSION = "lumpcheck-difference-bound-certificate", 1
+"""Difference-bound certificates (unsat verdicts of `verify`'s difference-bound engine; specs/bound-certificate.md,
+checker/bound_pair.py)."""
 SEMANTICS = ("model", "layers")
 """claim.semantics: the models (normalisation and clipping included, box over the original's input) or the bare
 layer chains (both files' normalisation ignored, box over the chains' inputs)."""

@@ -28,9 +28,9 @@ import numpy as np
 from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import as_fractions
-from ..ir.network import Layer, Network, fingerprint
-from ..ir.semantics import ComparisonError, compare
+from ..ir.network import Layer, Network
 from .document import DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, Malformed, Scope, parse_claim, parse_rational, require_field
+from .pair_claim import compared_chains
 from .result import CheckResult
 from .strict import StrictVerifier
 
@@ -45,12 +45,14 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
         claim = require_field(doc, "claim", dict, "$")
         if require_field(claim, "mode", str, "claim") != "strict":
             raise Malformed("certificate: claim.mode must be 'strict' (equal outputs on the box)")
-        domain = require_field(require_field(claim, "models", dict, "claim"), "domain", dict, "claim.models")
-        model_box = _box(domain, "claim.models.domain")
-        plain_box = _box(require_field(claim, "box", dict, "claim"), "claim.box")
-        x, y, problems = _chains(claim, require_field(doc, "side", str, "$"), a, b, model_box, plain_box)
-        if problems:
+        side = require_field(doc, "side", str, "$")
+        if side not in ("a", "b"):
+            raise Malformed(f"certificate: side must be 'a' or 'b', not {side!r}")
+        chains, problems = compared_chains(claim, a, b)
+        if chains is None:
             return CheckResult(False, problems)
+        plain_box, model_box = chains.box, chains.model_box
+        x, y = (chains.a, chains.b) if side == "a" else (chains.b, chains.a)
         y, reasons = _lumped(doc.get("lumping"), y, plain_box, solver_check, timeout_ms)
         if reasons:
             return CheckResult(False, reasons)
@@ -66,7 +68,7 @@ def check_domain_match(doc: Any, a: Network, b: Network, solver_check: str = "au
         return CheckResult(False, [str(e)])
     if reasons:
         return CheckResult(False, [f"reduction X -> R on the box: {why}" for why in reasons])
-    source = str(domain.get("source", ""))  # informative: the property file's name
+    source = str(claim["models"]["domain"].get("source", ""))  # informative: the property file's name
     return CheckResult(True, [], Scope("strict", None, model_box.lower, model_box.upper, source, True, "model"))
 
 
@@ -107,36 +109,6 @@ def network_from(layers: list) -> Network:
     if not out:
         raise Malformed("certificate: lumping.network has no layers")
     return Network(out)
-
-
-def _box(d: Any, where: str) -> Box:
-    lower = [parse_rational(v, f"{where}.lower") for v in require_field(d, "lower", list, where)]
-    upper = [parse_rational(v, f"{where}.upper") for v in require_field(d, "upper", list, where)]
-    if len(lower) != len(upper) or any(lo > hi for lo, hi in zip(lower, upper)):
-        raise Malformed(f"certificate: {where} must give lower <= upper for every input")
-    return Box(tuple(lower), tuple(upper))
-
-
-def _chains(claim: dict, side: str, a: Network, b: Network, model_box: Box, plain_box: Box):
-    """(X, Y, problems): the models' comparison form on the models' box, which must be the claim's."""
-    if side not in ("a", "b"):
-        raise Malformed(f"certificate: side must be 'a' or 'b', not {side!r}")
-    if model_box.dim != a.input_size:
-        return None, None, [f"claim: the box has {model_box.dim} inputs, the models take {a.input_size}"]
-    try:
-        c = compare(a, b, model_box, fold_outputs=True, clip_layers=True)
-    except ComparisonError as e:
-        return None, None, [f"the models cannot be compared: {e.message}"]
-    if c.box is None or (c.box.lower, c.box.upper) != (plain_box.lower, plain_box.upper):
-        return None, None, ["claim: the box is not the comparison form of the models' box"]
-    problems = []
-    for name, net in (("a", c.a), ("b", c.b)):
-        record = require_field(claim, name, dict, "claim")
-        if require_field(record, "sha256", str, f"claim.{name}") != fingerprint(net):
-            problems.append(f"model {name.upper()}: its parameters are not the certified network {name} "
-                            f"({record.get('shape', '?')})")
-    x, y = (c.a, c.b) if side == "a" else (c.b, c.a)
-    return x, y, problems
 
 
 def rebuild(y: Network, matching: list) -> Network:

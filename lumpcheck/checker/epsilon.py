@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bounds import symbolic_bounds
+from ..bounds.deviation import derivative_range
 from ..errors import LumpcheckError
 from ..ir.activation import Activation
 from ..ir.domain import Box
@@ -181,10 +182,12 @@ def _extent(c: np.ndarray, den: int, ranges: tuple[np.ndarray, np.ndarray, int])
 
 # independent of epsilon/certificate.py:_slopes
 def _span(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
-    """Secant slopes of σ between z in [lo, hi] and any z' with |z − z'| <= t."""
-    fixed = {"identity": (1, 1), "sigmoid": (0, Fraction(1, 4)), "tanh": (0, 1)}.get(act.kind)
-    if fixed is not None:
-        return Fraction(fixed[0]), Fraction(fixed[1])
+    """Secant slopes of σ between z in [lo, hi] and any z' with |z − z'| <= t (sigmoid, tanh: the range of σ' on
+    [lo − t, hi + t], by the mean value theorem; bounds.deviation.derivative_range encloses it)."""
+    if act.kind == "identity":
+        return Fraction(1), Fraction(1)
+    if act.kind in ("sigmoid", "tanh"):
+        return derivative_range(act, lo - t, hi + t)
     if lo >= t:
         return Fraction(1), Fraction(1)
     if hi <= -t:

@@ -18,14 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..bounds import symbolic_bounds
-from ..bounds.deviation import certified_epsilon
+from ..bounds.deviation import certified_epsilon, difference_bound, substitution_window
 from ..equivalence.engine import verify
 from ..equivalence.mode import epsilon_mode
 from ..errors import LumpcheckError
 from ..io import load_model
 from ..io.atomic import write_text_atomic
-from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, ceil_float, fraction_str
 from ..ir.network import Layer, Network
@@ -36,8 +34,6 @@ from ..prove.schema import SCHEMA, schema_errors
 
 METHOD = "difference-backsubstitution"
 SIGNIFICANT_DIGITS = 2
-WINDOW_BUDGET = 100_000_000
-"""Integer multiply-adds (about 5 s) the back-substitution may spend; larger nets substitute fewer layers back."""
 Correction = tuple[int, int, "int | str", Fraction]
 """(layer ℓ >= 1, row, column or 'bias', exact value): parameter of layer ℓ's affine map in Q."""
 
@@ -100,118 +96,6 @@ def apply_corrections(written: Network, fixes: list[Correction]) -> Network:
             weights[ell - 1][row, col] = value
     layers = [Layer(w, b, layer.activation) for w, b, layer in zip(weights, biases, written.layers)]
     return Network(layers, written.normalization, written.source, dict(written.meta))
-
-
-# ---------------------------------------------------------------- the difference bound
-
-
-def _slopes(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
-    """Range of the secant slope (σ(z) − σ(z'))/(z − z') for z in [lo, hi], |z − z'| <= t."""
-    if act.kind == "identity":
-        return Fraction(1), Fraction(1)
-    if act.kind == "sigmoid":
-        return Fraction(0), Fraction(1, 4)
-    if act.kind == "tanh":
-        return Fraction(0), Fraction(1)
-    alpha = act.alpha  # relu (alpha 0) / leaky_relu: slopes alpha (z <= 0) and 1 (z >= 0)
-    if lo - t >= 0:
-        return Fraction(1), Fraction(1)
-    if hi + t <= 0:
-        return alpha, alpha
-    return min(alpha, Fraction(1)), max(alpha, Fraction(1))
-
-
-def _integers(values: Any) -> tuple[np.ndarray, int]:
-    """(N, den) with values == N / den exactly: N an object array of Python ints (from floats, ints or Fractions)."""
-    arr = np.asarray(values)
-    pairs = [v.as_integer_ratio() for v in arr.reshape(-1).tolist()]
-    den = math.lcm(1, *(d for _, d in pairs))
-    out = np.empty(arr.shape, dtype=object)
-    out.flat[:] = [n * (den // d) for n, d in pairs]
-    return out, den
-
-
-def _difference(exact: Layer, rounded: Layer) -> tuple[np.ndarray, int]:
-    """G = [W − W' | b − b'] as (integers, den)."""
-    (qn, qd), (rn, rd) = (_integers(np.column_stack([l.weight, l.bias])) for l in (exact, rounded))
-    den = math.lcm(qd, rd)
-    return qn * (den // qd) - rn * (den // rd), den
-
-
-def _reach(c: np.ndarray, scale: int, box: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
-    """Per row of C = c / scale, max |C·h| over h in the box (lower, upper ends as integers / den); Fractions."""
-    lo, hi, den = box
-    pos, neg = np.where(c > 0, c, 0), np.where(c < 0, c, 0)
-    top, bottom = pos.dot(hi) + neg.dot(lo), pos.dot(lo) + neg.dot(hi)
-    return np.array([Fraction(max(abs(x), abs(y)), scale * den) for x, y in zip(top, bottom)], dtype=object)
-
-
-def _weigh(a: np.ndarray, scale: int, v: tuple[np.ndarray, int]) -> np.ndarray:
-    """|a / scale| · v for v = (integers, den) >= 0, as Fractions."""
-    return np.array([Fraction(x, scale * v[1]) for x in np.abs(a).dot(v[0])], dtype=object)
-
-
-def _with_one(lower: list[Fraction], upper: list[Fraction]) -> tuple[np.ndarray, np.ndarray, int]:
-    """The box of (h, 1) for lower <= h <= upper, as (lower ints, upper ints, den)."""
-    ints, den = _integers([*lower, 1, *upper, 1])
-    return ints[: len(lower) + 1], ints[len(lower) + 1:], den
-
-
-def difference_bound(
-    exact: Network, rounded: Network, box: Box, window: int | None = None
-) -> tuple[Fraction, list[Fraction]]:
-    """(B, per-layer δ): B >= max_i |y_exact,i − y_rounded,i| on the box; δ_ℓ >= max_s |z_ℓ,s − z'_ℓ,s|.
-
-    t_ℓ = z_ℓ − z'_ℓ = W'_ℓ·d_{ℓ−1} + e_ℓ with d = h − h' (d_0 = 0), e_ℓ = G_ℓ·(h_{ℓ−1}, 1), G_ℓ = [W − W' | b − b'],
-    h in the exact net's intervals (symbolic bounds [l, u] through σ). Per neuron d = s·t with the secant slope s
-    in [s0, s1] (`_slopes`): d = m·t + ν, m = (s0 + s1)/2, |ν| <= r·T, r = (s1 − s0)/2. Substituting back to
-    layer 0: T_ℓ = reach(G_ℓ) + Σ_j |A_j|·(r_j∘T_j) + reach((A_j∘m_j)·G_j), A_{ℓ−1} = W'_ℓ,
-    A_{j−1} = (A_j∘m_j)·W'_j, reach(C) = max |C·(h_{j−1}, 1)| per row. Substitution stops after `window` layers
-    (None: all) with |A_j|·D_j, D_j = max|s|·T_j >= |d_j|. Exact (integers over common denominators); at least
-    as tight as forward intervals (bounds.deviation.certified_epsilon, which is window 0 with cruder magnitudes).
-    """
-    if exact.widths != rounded.widths or [l.activation for l in exact.layers] != [l.activation for l in rounded.layers]:
-        raise LumpcheckError(f"architectures differ: {exact.shape_str()} vs {rounded.shape_str()} (or activations differ)")
-    if box.dim != exact.input_size:
-        raise LumpcheckError(f"the box has {box.dim} inputs, the networks {exact.input_size}", box.source or None)
-    inputs = _with_one(list(box.lower), list(box.upper))
-    earlier: list[tuple] = []  # per layer, as (integers, den): W', m, r∘T, G, the box of (h_{ℓ−1}, 1), D
-    deltas: list[Fraction] = []
-    out = Fraction(0)
-    for le, lr, lb in zip(exact.layers, rounded.layers, symbolic_bounds(exact, box)):
-        wr, g = _integers(lr.weight), _difference(le, lr)
-        t = _reach(g[0], g[1], inputs)
-        a, den = wr  # A = a / den in integers: the n³ products stay cheap
-        for j, ((wi, wd), (mi, md), rt, (gi, gd), box_j, dd) in enumerate(reversed(earlier)):
-            if j == window:
-                t = t + _weigh(a, den, dd)
-                break
-            t = t + _weigh(a, den, rt)
-            a, den = a * mi[None, :], den * md
-            t = t + _reach(a.dot(gi), den * gd, box_j)
-            if j < len(earlier) - 1:  # the coefficients on d_0 = 0 are never needed
-                a, den = a.dot(wi), den * wd
-        zlo, zhi = [Fraction(v) for v in lb.lower], [Fraction(v) for v in lb.upper]
-        s = [_slopes(le.activation, l, u, ts) for l, u, ts in zip(zlo, zhi, t)]
-        d = [max(abs(s0), abs(s1)) * ts for (s0, s1), ts in zip(s, t)]
-        earlier.append((wr, _integers([(s0 + s1) / 2 for s0, s1 in s]),
-                        _integers([(s1 - s0) / 2 * ts for (s0, s1), ts in zip(s, t)]), g, inputs, _integers(d)))
-        deltas.append(max(t, default=Fraction(0)))
-        out = max(d, default=Fraction(0))
-        images = [le.activation.image(l, u) for l, u in zip(zlo, zhi)]
-        inputs = _with_one([v[0] for v in images], [v[1] for v in images])
-    return out, deltas
-
-
-def substitution_window(net: Network, budget: int = WINDOW_BUDGET) -> int:
-    """The most layers `difference_bound` may substitute back while its products stay within `budget` terms."""
-    widths = net.widths
-    for window in range(len(net.layers) - 1, 0, -1):
-        cost = sum(2 * widths[ell + 1] * widths[j] * widths[j - 1]
-                   for ell in range(len(net.layers)) for j in range(max(1, ell - window + 1), ell + 1))
-        if cost <= budget:
-            return window
-    return 0
 
 
 def float_up(x: Fraction) -> Fraction:

@@ -23,18 +23,14 @@ With "lumping", R is matched to Y' (not Y) and the checker also checks Y ≡ Y' 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..checker.document import DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str
-from ..ir.network import Network, fingerprint
+from ..ir.network import Network
 from ..prove.records import certificate_to_dict
 from .domain_match import DomainMatch
-
-
-def _box(box: Box) -> dict:
-    return {"lower": [fraction_str(v) for v in box.lower], "upper": [fraction_str(v) for v in box.upper]}
+from .pair_certificate import pair_claim
 
 
 def domain_certificate(found: DomainMatch, a: Network, b: Network, box: Box, model_box: Box) -> dict | None:
@@ -45,13 +41,7 @@ def domain_certificate(found: DomainMatch, a: Network, b: Network, box: Box, mod
     return {
         "format": DOMAIN_FORMAT,
         "version": DOMAIN_FORMAT_VERSION,
-        "claim": {
-            "mode": "strict",
-            "box": _box(box),
-            "models": {"domain": {**_box(model_box), "source": Path(model_box.source).name if model_box.source else ""}},
-            "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
-            "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
-        },
+        "claim": {"mode": "strict", **pair_claim(a, b, box, model_box)},
         "side": found.side,
         "matching": [{"perm": [int(t) for t in m.perm], "scale": [fraction_str(c) for c in m.scale]}
                      for m in found.matching],

@@ -16,17 +16,18 @@ delta-top1 with the premise relaxed to margins > L⁻ (encode.py): its 'unsat' i
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ..bounds import symbolic_bounds
-from ..bounds.deviation import certified_epsilon, require_same_architecture
+from ..bounds.deviation import certified_epsilon, difference_bound, require_same_architecture, substitution_window
 from ..errors import LumpcheckError
 from ..ir.activation import PIECEWISE_LINEAR
 from ..ir.domain import Box
-from ..ir.exact import fraction_str
+from ..ir.exact import ceil_float, fraction_str
 from ..ir.network import Network
 from ..ir.semantics import Comparison, ComparisonError, compare
 from ..prove.prover import prove_networks
@@ -41,7 +42,7 @@ from .match import NoMatch, match_networks
 from .mode import Mode
 from .objective import written_unfit
 from .pair import verify_pair
-from .pair_certificate import about_models
+from .pair_certificate import about_models, bound_certificate
 from .result import VerifyResult
 
 ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
@@ -222,9 +223,15 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
         require_same_architecture(run.a, run.b)
     except LumpcheckError:
         return None
-    bound = certified_epsilon(run.a, run.b, run.box)
+    window = substitution_window(run.a)
+    same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in run.b.layers]
+    bound = (difference_bound(run.a, run.b, run.box, window)[0] if same
+             else certified_epsilon(run.a, run.b, run.box))  # LeakyReLU slopes differ: forward intervals
     if bound <= run.mode.epsilon:
-        return run.result(Verdict.UNSAT, "difference-bound", f"certified max |y_a - y_b| <= {fraction_str(bound)} <= ε")
+        cert = None if not same or run.plain is None else \
+            bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode.epsilon, window, bound)
+        return run.result(Verdict.UNSAT, "difference-bound", f"certified max |y_a - y_b| <= "
+                          f"{fraction_str(Fraction(ceil_float(bound)))} (≈ {float(bound):.3g}) <= ε", certificate=cert)
     run.note(f"certified max |y_a - y_b| <= {float(bound):.6g} on the box (not <= ε)")
     return None
 

@@ -35,16 +35,16 @@ from __future__ import annotations
 
 import base64
 import struct
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
-from ..ir.network import fingerprint
-from ..checker.document import DIFF_FORMAT, DIFF_FORMAT_VERSION
+from ..checker.document import BOUND_FORMAT, BOUND_FORMAT_VERSION, DIFF_FORMAT, DIFF_FORMAT_VERSION
 from ..ir.domain import Box
-from ..ir.exact import fraction_str
-from ..ir.network import Network
+from ..ir.exact import ceil_float, fraction_str
+from ..ir.network import Network, fingerprint
 from .bab import Leaf, Problem, SearchOutcome
-
 
 
 def encode_slopes(records: tuple) -> str:
@@ -97,9 +97,32 @@ def written_claim(mode) -> list:
 def about_models(cert: dict, model_box: Box | None) -> dict:
     """The certificate with claim.models: its claim is about the models on `model_box` (their own box), which the
     checker turns into the chains and box of the claim again (ir.semantics.compare; specs/diff-certificate.md)."""
-    cert["claim"]["models"] = {"domain": None if model_box is None else {
-        "lower": [fraction_str(v) for v in model_box.lower], "upper": [fraction_str(v) for v in model_box.upper]}}
+    cert["claim"]["models"] = {"domain": None if model_box is None else box_dict(model_box)}
     return cert
+
+
+def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
+    """The claim fields of a certificate about models A and B on `model_box` (their own box): the plain chains' box
+    and fingerprints, which the checker recomputes (checker/pair_claim.py; domain-match, difference-bound)."""
+    source = Path(model_box.source).name if model_box.source else ""
+    return {"box": box_dict(box), "models": {"domain": {**box_dict(model_box), "source": source}},
+            "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
+            "b": {"sha256": fingerprint(b), "shape": b.shape_str()}}
+
+
+def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, epsilon: Fraction, window: int,
+                      bound: Fraction) -> dict:
+    """The certificate of a difference-bound 'unsat' (specs/bound-certificate.md): |A − B| <= ε on the models' box,
+    which the checker re-derives with its own back-substituted bound over `window` layers (checker/bound_pair.py);
+    `bound` (the engine's) is informative."""
+    return {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION,
+            "claim": {"mode": "epsilon", "epsilon": fraction_str(epsilon), **pair_claim(a, b, box, model_box)},
+            "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
+
+
+def box_dict(box: Box) -> dict:
+    """A box as exact 'p/q' strings."""
+    return {"lower": [fraction_str(v) for v in box.lower], "upper": [fraction_str(v) for v in box.upper]}
 
 
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
@@ -115,7 +138,7 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "version": DIFF_FORMAT_VERSION,
         "claim": {
             "mode": "written" if problem.mode.written else str(problem.mode),
-            "box": {"lower": [fraction_str(v) for v in problem.box.lower], "upper": [fraction_str(v) for v in problem.box.upper]},
+            "box": box_dict(problem.box),
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
             **({"log_odds": fraction_str(problem.mode.log_odds)} if problem.mode.kind == "delta-top1" else {}),

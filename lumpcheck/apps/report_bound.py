@@ -1,0 +1,72 @@
+"""Reports for difference-bound certificates (`verify --certify` decided by difference-bound, format
+lumpcheck-difference-bound-certificate): one self-contained HTML page or Markdown.
+
+What the certificate claims (|A − B| <= ε at every point of the box), whether the given model files are the
+certified networks, the engine's bound, and how `lumpcheck check` re-derives its own. Re-verifies nothing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report_diff import Identity, model_identity, plain_models, render_pair, write_pair_report
+
+HOW_CHECKED = (
+    "lumpcheck check rebuilds the models' comparison form on the recorded box (normalisation folded, clips compiled) "
+    "and requires its parameters to be the certified networks of one architecture; then it computes its own bound on "
+    "|A - B| over the box in exact integer arithmetic: the differences of the pre-activations substituted back "
+    "through the recorded number of layers, each activation's difference a secant slope times the input difference "
+    "(sigmoid/tanh: a range of the derivative on the neuron's bounds), and requires that bound to be <= ε. The "
+    "certificate's own bound is informative only.")
+
+
+@dataclass(frozen=True)
+class BoundReport:
+    cert_path: str
+    doc: dict
+    models: tuple[Identity, Identity]
+
+    @property
+    def epsilon(self) -> str:
+        return str((self.doc.get("claim") or {}).get("epsilon", "?"))
+
+    @property
+    def verdict_line(self) -> str:
+        files = "; ".join(f"model {m.role}: {m.status}" for m in self.models)
+        return (f"unsat (equivalent): |A - B| <= {self.epsilon} at every point of the box, by a certified bound on "
+                f"the difference; {files}; re-check with: {self.check_command}")
+
+    @property
+    def check_command(self) -> str:
+        paths = [m.path or f"MODEL_{m.role}" for m in self.models]
+        return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
+
+
+def build_bound_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None) -> BoundReport:
+    claim = doc.get("claim") or {}
+    pa, pb = plain_models(doc, a_path, b_path)
+    return BoundReport(str(cert_path), doc,
+                       (model_identity("A", claim.get("a"), a_path, pa), model_identity("B", claim.get("b"), b_path, pb)))
+
+
+def _facts(report: BoundReport) -> list[tuple[str, str]]:
+    doc = report.doc
+    domain = ((doc.get("claim") or {}).get("models") or {}).get("domain") or {}
+    lower, upper = domain.get("lower") or [], domain.get("upper") or []
+    box = ", ".join(f"X_{i} in [{lo}, {hi}]" for i, (lo, hi) in enumerate(zip(lower[:8], upper[:8])))
+    facts = [("box", box + (f", … ({len(lower)} inputs)" if len(lower) > 8 else ""))]
+    facts += [(f"network {m.role}", f"{m.shape}, parameter sha256 {m.sha256[:16]}…, file {m.path or '-'}: {m.status}")
+              for m in report.models]
+    return facts + [("ε", report.epsilon), ("engine's bound", str(doc.get("bound", "?"))),
+                    ("layers substituted back", str(doc.get("window", "?"))), ("how it is checked", HOW_CHECKED)]
+
+
+def render_bound(report: BoundReport, fmt: str) -> str:
+    return render_pair("difference-bound", report.verdict_line, _facts(report), None, fmt)
+
+
+def write_bound_report(doc: dict, cert_path: str | Path, out_path: str | Path, fmt: str, a_path=None,
+                       b_path=None) -> BoundReport:
+    return write_pair_report(build_bound_report, render_bound, doc, cert_path, out_path, fmt, a_path, b_path)
