@@ -117,8 +117,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                         active ones folded, as `reduce --domain` does) matches the other exactly; every
                         step proved (lumpcheck's own box reductions, equal on the box only; widths differ)
       falsify           float search (random, corners, gradient steps); a hit counts only after exact replay
-      difference-bound  a certified bound on |A - B| (epsilon/strict, same architecture; any activations,
-                        sigmoid and tanh included: their derivative ranges on the box bound each layer)
+      difference-bound  a certified bound D on |A - B| (same architecture, any activations, sigmoid and tanh
+                        included: their derivative ranges on the box bound each layer): epsilon/strict when
+                        D <= E; top1/argmin for sigmoid/tanh pairs when A's decision margin exceeds 2·D on
+                        the whole box (--certify certificates for both)
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
                         bound over input splits (few inputs) or ReLU phases (many); needs --domain and

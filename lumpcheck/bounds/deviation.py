@@ -197,6 +197,20 @@ def substitution_window(net: Network, budget: int = WINDOW_BUDGET) -> int:
     return 0
 
 
+def decision_margins(net: Network, box: Box, cls: int, sign: int) -> list[Fraction]:
+    """Lower bounds over the box of sign·(y_cls − y_j) for every other output j (sign 1: cls is the maximum, −1: the
+    minimum), by bounds.symbolic_bounds of `net` with its last affine map replaced by the margin rows (back-substituted
+    as one layer: tighter than subtracting output intervals). Needs an identity last layer (else ValueError)."""
+    last = net.layers[-1]
+    if last.activation.kind != "identity" or not 0 <= cls < last.out_features or sign not in (1, -1):
+        raise ValueError(f"decision margins need an identity last layer, a class in [0, {last.out_features}) and a sign")
+    w, b = as_fractions(last.weight), as_fractions(last.bias)
+    rows = [j for j in range(last.out_features) if j != cls]
+    margin = Layer(np.array([sign * (w[cls] - w[j]) for j in rows], dtype=object).reshape(len(rows), -1),
+                   np.array([sign * (b[cls] - b[j]) for j in rows], dtype=object), last.activation)
+    return [Fraction(v) for v in symbolic_bounds(Network([*net.layers[:-1], margin]), box)[-1].lower]
+
+
 def _difference_after(act: Activation, lo: Fraction, hi: Fraction, delta: Fraction, dalpha: Fraction) -> Fraction:
     """Bound on |σ(z) − σ'(z')| for z in [lo, hi] and |z − z'| <= delta (σ': LeakyReLU slope off by dalpha)."""
     if act.kind in ("relu", "leaky_relu"):

@@ -1,25 +1,31 @@
 """Independent checker for difference-bound certificates ('lumpcheck-difference-bound-certificate' v1,
 specs/bound-certificate.md): two models of one architecture are within ε of each other on a box.
 
-Claim checked: for every input x of the models' box, max_i |A(x)_i − B(x)_i| <= ε (normalisation and clipping
-included). How, from the two models and the certificate only:
+Claim checked: for every input x of the models' box, max_i |A(x)_i − B(x)_i| <= ε (mode epsilon), or A and B
+both decide `class` (mode top1: their unique maximal output; argmin: minimal) — normalisation and clipping
+included. How, from the two models and the certificate only:
 1. the models' comparison form (pair_claim.compared_chains: output maps folded, clips compiled; the plain chains
-   differ by at most ε on the plain box iff the models do on the models' box) must be the claim's;
-2. the checker's own back-substituted bound on |A − B| over the plain box (epsilon.checked_bound, with the
-   certificate's substitution window: any window gives a sound bound, only its tightness depends on it) must not
-   exceed ε. The certificate's recorded bound is informative and never used.
+   behave on the plain box as the models on the models' box) must be the claim's;
+2. D: the checker's own back-substituted bound on |A − B| over the plain box (epsilon.checked_bound, with the
+   certificate's substitution window: any window gives a sound bound, only its tightness depends on it);
+3. epsilon: D <= ε. top1/argmin: every margin lower bound s·(y_c − y_j) of A on the box
+   (bounds.deviation.decision_margins) exceeds 2·D; then A decides c, and B too, since
+   s·(B_c − B_j) >= s·(A_c − A_j) − |Δ_c| − |Δ_j| > 2·D − 2·D.
+The certificate's recorded bound is informative and never used.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
+from ..bounds.deviation import decision_margins
 from ..errors import LumpcheckError
 from ..ir.exact import fraction_str
 from ..ir.network import Network
 from .document import BOUND_FORMAT, BOUND_FORMAT_VERSION, Malformed, Scope, parse_rational, require_field
 from .epsilon import checked_bound
-from .pair_claim import compared_chains
+from .pair_claim import ComparedChains, compared_chains
 from .result import CheckResult
 
 MAX_WINDOW = 64
@@ -33,11 +39,16 @@ def check_bound_certificate(doc: Any, a: Network, b: Network) -> CheckResult:
                 require_field(doc, "version", int, "$") != BOUND_FORMAT_VERSION:
             raise Malformed(f"certificate: not a {BOUND_FORMAT} version {BOUND_FORMAT_VERSION}")
         claim = require_field(doc, "claim", dict, "$")
-        if require_field(claim, "mode", str, "claim") != "epsilon":
-            raise Malformed("certificate: claim.mode must be 'epsilon'")
-        epsilon = parse_rational(require_field(claim, "epsilon", str, "claim"), "claim.epsilon")
-        if epsilon < 0:
-            raise Malformed("certificate: claim.epsilon is negative")
+        mode = require_field(claim, "mode", str, "claim")
+        if mode not in ("epsilon", "top1", "argmin"):
+            raise Malformed("certificate: claim.mode must be 'epsilon', 'top1' or 'argmin'")
+        epsilon = cls = None
+        if mode == "epsilon":
+            epsilon = parse_rational(require_field(claim, "epsilon", str, "claim"), "claim.epsilon")
+            if epsilon < 0:
+                raise Malformed("certificate: claim.epsilon is negative")
+        else:
+            cls = require_field(claim, "class", int, "claim")
         window = require_field(doc, "window", int, "$")
         if isinstance(window, bool) or not 0 <= window <= MAX_WINDOW:
             raise Malformed(f"certificate: window must be a count of layers in [0, {MAX_WINDOW}], not {window!r}")
@@ -54,9 +65,28 @@ def check_bound_certificate(doc: Any, a: Network, b: Network) -> CheckResult:
         bound = checked_bound(chains.a, chains.b, chains.box, window)
     except (LumpcheckError, ValueError) as e:
         return CheckResult(False, [f"domain: {e}"])
-    if bound > epsilon:
-        return CheckResult(False, [f"cannot establish ε={fraction_str(epsilon)}: the checker's bound on |A - B| is "
-                                   f"{float(bound):.6g}"])
+    reasons = _ruled_out(chains, mode, epsilon, cls, bound)
+    if reasons:
+        return CheckResult(False, reasons)
     source = str(claim["models"]["domain"].get("source", ""))  # informative: the property file's name
     box = chains.model_box
-    return CheckResult(True, [], Scope("epsilon", epsilon, box.lower, box.upper, source, True, "model", pair=True))
+    return CheckResult(True, [], Scope(mode, epsilon, box.lower, box.upper, source, True, "model", pair=True))
+
+
+def _ruled_out(chains: ComparedChains, mode: str, epsilon: Fraction | None, cls: int | None, bound: Fraction) -> list[str]:
+    """Why the claim does not follow from the bound D on |A − B| (step 3 of the module docstring); [] if it does."""
+    if mode == "epsilon":
+        return [] if bound <= epsilon else [f"cannot establish ε={fraction_str(epsilon)}: the checker's bound on "
+                                            f"|A - B| is {float(bound):.6g}"]
+    outputs = chains.a.output_size
+    if not 0 <= cls < outputs:
+        return [f"claim.class {cls} is not an output of the models ({outputs} outputs)"]
+    try:
+        margins = decision_margins(chains.a, chains.box, cls, 1 if mode == "top1" else -1)
+    except ValueError as e:
+        return [f"A's decision margins: {e}"]
+    low = min(margins, default=None)
+    if low is None or low <= 2 * bound:
+        return [f"cannot establish {mode} class {cls}: A's margin bound {'none' if low is None else f'{float(low):.6g}'} "
+                f"is not above twice the bound on |A - B| ({float(bound):.6g})"]
+    return []

@@ -22,13 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
+
 from ..bounds import symbolic_bounds
-from ..bounds.deviation import certified_epsilon, difference_bound, require_same_architecture, substitution_window
+from ..bounds.deviation import (
+    certified_epsilon,
+    decision_margins,
+    difference_bound,
+    require_same_architecture,
+    substitution_window,
+)
 from ..errors import LumpcheckError
 from ..ir.activation import PIECEWISE_LINEAR
 from ..ir.domain import Box
 from ..ir.exact import ceil_float, fraction_str
-from ..ir.network import Network
+from ..ir.network import Network, evaluate_float
 from ..ir.semantics import Comparison, ComparisonError, compare
 from ..prove.prover import prove_networks
 from ..reduction.lumping import reduce
@@ -216,8 +224,11 @@ def _falsify(run: _Run) -> VerifyResult | None:
 
 
 def _difference_bound(run: _Run) -> VerifyResult | None:
-    """ε/strict on a box, same architecture: a certified bound on |y_a − y_b| that is <= ε proves the property."""
-    if run.box is None or run.mode.decides or run.mode.written:
+    """On a box, same architecture: a certified bound D on |y_a − y_b|. ε/strict: D <= ε proves the property.
+    top1/argmin (pairs the differential engine cannot take: sigmoid, tanh): A's decision c has margins above 2·D
+    on the whole box (decision_margins), so c is also B's decision everywhere."""
+    decisions = run.mode.classifies and not (run.a.piecewise_linear and run.b.piecewise_linear)
+    if run.box is None or run.mode.written or (run.mode.decides and not decisions):
         return None
     try:
         require_same_architecture(run.a, run.b)
@@ -227,13 +238,33 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
     same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in run.b.layers]
     bound = (difference_bound(run.a, run.b, run.box, window)[0] if same
              else certified_epsilon(run.a, run.b, run.box))  # LeakyReLU slopes differ: forward intervals
-    if bound <= run.mode.epsilon:
-        cert = None if not same or run.plain is None else \
-            bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode.epsilon, window, bound)
-        return run.result(Verdict.UNSAT, "difference-bound", f"certified max |y_a - y_b| <= "
-                          f"{fraction_str(Fraction(ceil_float(bound)))} (≈ {float(bound):.3g}) <= ε", certificate=cert)
-    run.note(f"certified max |y_a - y_b| <= {float(bound):.6g} on the box (not <= ε)")
-    return None
+    text = f"certified max |y_a - y_b| <= {fraction_str(Fraction(ceil_float(bound)))} (≈ {float(bound):.3g})"
+    cls = None
+    if decisions:
+        cls, margin = _margin(run)
+        if margin is None or margin <= 2 * bound:
+            run.note(f"{text}; A's decision margin on the box {'unknown' if margin is None else f'{float(margin):.6g}'}"
+                     f" (not > 2·bound)")
+            return None
+        text += f"; A's decision {cls} has margin >= {float(margin):.6g} > 2·bound on the whole box"
+    elif bound > run.mode.epsilon:
+        run.note(f"{text} on the box (not <= ε)")
+        return None
+    cert = None if not same or run.plain is None else \
+        bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode, window, bound, cls)
+    return run.result(Verdict.UNSAT, "difference-bound", text if decisions else f"{text} <= ε", certificate=cert)
+
+
+def _margin(run: _Run) -> tuple[int, Fraction | None]:
+    """(c, m): A's decision at the box centre and a lower bound m on its margin over the other outputs on the box
+    (None when A's last layer is not affine)."""
+    centre = np.array([float((lo + hi) / 2) for lo, hi in zip(run.box.lower, run.box.upper)])
+    out = evaluate_float(run.a, centre[None, :])[0]
+    cls = max(range(len(out)), key=lambda i: run.mode.sign * out[i])
+    try:
+        return cls, min(decision_margins(run.a, run.box, cls, run.mode.sign), default=None)
+    except ValueError:
+        return cls, None
 
 
 def _lumping_match(run: _Run) -> VerifyResult | None:

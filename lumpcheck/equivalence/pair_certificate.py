@@ -45,6 +45,7 @@ from ..ir.domain import Box
 from ..ir.exact import ceil_float, fraction_str
 from ..ir.network import Network, fingerprint
 from .bab import Leaf, Problem, SearchOutcome
+from .mode import Mode
 
 
 def encode_slopes(records: tuple) -> str:
@@ -110,13 +111,14 @@ def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()}}
 
 
-def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, epsilon: Fraction, window: int,
-                      bound: Fraction) -> dict:
-    """The certificate of a difference-bound 'unsat' (specs/bound-certificate.md): |A − B| <= ε on the models' box,
-    which the checker re-derives with its own back-substituted bound over `window` layers (checker/bound_pair.py);
-    `bound` (the engine's) is informative."""
-    return {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION,
-            "claim": {"mode": "epsilon", "epsilon": fraction_str(epsilon), **pair_claim(a, b, box, model_box)},
+def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mode, window: int, bound: Fraction,
+                      cls: int | None = None) -> dict:
+    """The certificate of a difference-bound 'unsat' (specs/bound-certificate.md): |A − B| <= ε on the models' box
+    (epsilon/strict), or A's decision `cls` has margins above twice that bound (top1/argmin), which the checker
+    re-derives with its own back-substituted bound over `window` layers (checker/bound_pair.py); `bound` (the
+    engine's) is informative."""
+    claim = {"mode": "epsilon", "epsilon": fraction_str(mode.epsilon)} if cls is None else {"mode": mode.kind, "class": cls}
+    return {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION, "claim": {**claim, **pair_claim(a, b, box, model_box)},
             "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
 
 

@@ -148,3 +148,64 @@ def test_a_box_partly_outside_the_clip_range_is_judged_as_the_models_compute(tmp
     refuted = CliRunner().invoke(cli, ["verify", *map(str, paths), "--domain", str(vnnlib), "--mode",
                                        "epsilon=0.0099", "--timeout", "60"])
     assert refuted.exit_code == 1, refuted.output  # the bias difference itself is a counterexample
+
+
+def decisive(kind: str, shift: float) -> tuple[Network, Network]:
+    """pair(kind) with output 0 shifted by `shift` in both copies: a decision that holds on the whole box."""
+    a, b = pair(kind, seed=7)
+    out = []
+    for net in (a, b):
+        last = net.layers[-1]
+        out.append(Network([*net.layers[:-1], Layer(last.weight, last.bias + np.array([shift, 0.0]), IDENTITY)]))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("kind,mode,shift", [("sigmoid", "top1", 6.0), ("tanh", "argmin", -6.0)])
+def test_decisions_by_margin(kind, mode, shift):
+    from lumpcheck.equivalence.mode import Mode
+
+    a, b = decisive(kind, shift)
+    res = verify(a, b, BOX, Mode(mode), 60, engines=("difference-bound",))
+    assert (res.status, res.engine) == ("unsat", "difference-bound"), res.message
+    cert = json.loads(json.dumps(res.certificate))
+    assert (cert["claim"]["mode"], cert["claim"]["class"]) == (mode, 0)
+    result = check_bound_certificate(cert, a, b)
+    assert result.valid and result.scope.mode == mode
+    # ground truth: both decide output 0 at sampled points
+    rng = np.random.default_rng(1)
+    lo, hi = np.array([float(v) for v in BOX.lower]), np.array([float(v) for v in BOX.upper])
+    from lumpcheck.ir.network import evaluate_float
+    for net in (a, b):
+        y = evaluate_float(net, lo + (hi - lo) * rng.random((500, 3)))
+        assert np.all((y.argmax(axis=1) if mode == "top1" else y.argmin(axis=1)) == 0)
+    for field, value in (("class", 1), ("class", 2), ("class", True), ("mode", "argmin" if mode == "top1" else "top1")):
+        doc = copy.deepcopy(cert)
+        doc["claim"][field] = value
+        assert not check_bound_certificate(doc, a, b).valid, (field, value)
+
+
+def test_no_decision_without_margin():
+    """Without the shift the decision changes inside the box: no verdict from the bound, nothing claimed."""
+    from lumpcheck.equivalence.mode import Mode
+
+    a, b = pair("sigmoid", seed=7)
+    res = verify(a, b, BOX, Mode("top1"), 60, engines=("difference-bound",))
+    assert res.status != "unsat" and "not > 2·bound" in res.message
+
+
+@pytest.mark.parametrize("ratio,valid", [(F(3), True), (F(2), False), (F(3, 2), False)])
+def test_the_margin_must_exceed_twice_the_bound(ratio, valid):
+    """A = (x + m, x), B = (x + m − d, x + d) on x in [1, 2]: |A − B| = d exactly and A's margin is m = ratio·d, so
+    B's margin is m − 2d. A crafted certificate claiming top1 class 0 is valid only when m > 2d (at m = 2d B ties
+    everywhere, below it B decides the other class): a checker that compared the margin with D alone would accept."""
+    from lumpcheck.equivalence.mode import Mode
+    from lumpcheck.equivalence.pair_certificate import bound_certificate
+
+    d = F(1, 8)
+    m = ratio * d
+    one = np.array([[F(1)], [F(1)]], dtype=object)
+    a = Network([Layer(one, np.array([m, F(0)], dtype=object), IDENTITY)])
+    b = Network([Layer(one, np.array([m - d, d], dtype=object), IDENTITY)])
+    box = Box((F(1),), (F(2),))
+    doc = json.loads(json.dumps(bound_certificate(a, b, box, box, Mode("top1"), 1, d, 0)))
+    assert check_bound_certificate(doc, a, b).valid is valid
