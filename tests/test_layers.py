@@ -33,10 +33,11 @@ FIXTURES = Path(__file__).resolve().parent / "layer_fixtures"
 RANK = {"errors": 0, "ir": 1, "io": 2, "bounds": 2, "solver": 2, "reduction": 3, "prove": 4, "equivalence": 5,
         "epsilon": 6, "apps": 7}
 TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.bounds.arith", "lumpcheck.bounds.graph_interval",
-                  "lumpcheck.bounds.graph_symbolic"}
+                  "lumpcheck.bounds.graph_symbolic", "lumpcheck.bounds.squash"}
 KERNEL_BASE = {"errors", "ir", "io", "bounds", "checker"}
 KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "DIFF_FORMAT", "DIFF_FORMAT_VERSION", "GRAPH_FORMAT",
-                    "GRAPH_FORMAT_VERSION", "DOMAIN_FORMAT", "DOMAIN_FORMAT_VERSION", "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
+                    "GRAPH_FORMAT_VERSION", "DOMAIN_FORMAT", "DOMAIN_FORMAT_VERSION", "BOUND_FORMAT", "BOUND_FORMAT_VERSION",
+                    "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
 """What untrusted code may import from lumpcheck.checker.document (the format's constants, never checking code)."""
 UNTRUSTED = ("lumpcheck.reduction", "lumpcheck.prove", "lumpcheck.equivalence", "lumpcheck.epsilon", "lumpcheck.apps",
              "lumpcheck.solver", "lumpcheck.bounds.tighten", "lumpcheck.bounds.deviation")
@@ -155,7 +156,7 @@ def _layer_problems(module: str, here: str | None, target: str, names: list[str]
         if there not in KERNEL_BASE:
             return [f"the checker imports {target} ({there} is not errors, ir, io or bounds)"]
         if there == "bounds" and target not in TRUSTED_BOUNDS:
-            return [f"the checker imports {target} (untrusted: only bounds.propagate/arith/graph_* are in the kernel)"]
+            return [f"the checker imports {target} (untrusted: only bounds.propagate/arith/squash/graph_* are in the kernel)"]
         return []
     if there == "checker":
         constants_only = target == "lumpcheck.checker.document" and names and set(names) <= KERNEL_CONSTANTS

@@ -2,8 +2,8 @@
 on a box: `certified_epsilon` (forward intervals) and `difference_bound` (differences substituted back through the
 layers, exact integers; at least as tight).
 
-Untrusted by the checker (which restates its own bound in checker/epsilon.py and trusts only `derivative_range`,
-the sigmoid/tanh derivative enclosure, from here); used by `verify`'s difference-bound engine (any activations,
+Untrusted by the checker (which restates its own bound in checker/epsilon.py, with the kernel's
+`squash.derivative_range`); used by `verify`'s difference-bound engine (any activations,
 sigmoid and tanh included), by approximate lumping's export and by ε-certificates.
 """
 
@@ -18,9 +18,10 @@ import numpy as np
 from ..errors import LumpcheckError
 from ..ir.activation import Activation
 from ..ir.domain import Box
-from ..ir.exact import as_fractions, ceil_float, floor_float, to_fraction
+from ..ir.exact import as_fractions, ceil_float, to_fraction
 from ..ir.network import Layer, Network
 from .propagate import symbolic_bounds
+from .squash import derivative_range
 
 WINDOW_BUDGET = 100_000_000
 """Integer multiply-adds (about 5 s) `difference_bound` may spend; larger nets substitute fewer layers back."""
@@ -57,7 +58,7 @@ def certified_epsilon(exact: Network, rounded: Network, box: Box) -> Fraction:
     return max(d_bound, default=Fraction(0))
 
 
-def _slopes(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
+def secant_slopes(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
     """Range of the secant slope (σ(z) − σ(z'))/(z − z') for z in [lo, hi], |z − z'| <= t."""
     if act.kind == "identity":
         return Fraction(1), Fraction(1)
@@ -69,39 +70,6 @@ def _slopes(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[F
     if hi + t <= 0:
         return alpha, alpha
     return min(alpha, Fraction(1)), max(alpha, Fraction(1))
-
-
-def derivative_range(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
-    """Floats (as Fractions) d0 <= σ'(z) <= d1 for every z in [lo, hi], σ sigmoid or tanh.
-
-    σ'(z) = g(e^−|z|) for sigmoid and 4·g(e^−2|z|) for tanh, with g(e) = e/(1 + e)² increasing on [0, 1]: the
-    maximum is at the point of [lo, hi] nearest 0, the minimum at the farthest; e^−x is enclosed by `exp_neg`."""
-    near = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
-    far = max(abs(lo), abs(hi))
-    k, scale = (1, 1) if act.kind == "sigmoid" else (2, 4)
-    low, high = exp_neg(k * far)[0], exp_neg(k * near)[1]
-    return Fraction(floor_float(scale * low / (1 + low) ** 2)), Fraction(ceil_float(scale * high / (1 + high) ** 2))
-
-
-EXP_TERMS = 20
-"""Taylor terms of e^y for y <= 1/2 in `exp_neg` (remainder <= 2·y^20/20! < 1e-24 relative)."""
-
-
-def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:
-    """Floats (as Fractions) lo <= e^−x <= hi for x >= 0: e^y, y = x/2^s <= 1/2, between its Taylor sum S and
-    S + 2·y^EXP_TERMS/EXP_TERMS!, squared s times rounding outward; beyond x = 700, (0, 2^−1000)."""
-    if x > 700:
-        return Fraction(0), Fraction(1, 2**1000)
-    s = 0
-    while x > Fraction(2**s, 2):
-        s += 1
-    y, total, term = x / 2**s, Fraction(0), Fraction(1)
-    for k in range(EXP_TERMS):
-        total, term = total + term, term * y / (k + 1)
-    low, high = Fraction(floor_float(total)), Fraction(ceil_float(total + 2 * term))
-    for _ in range(s):
-        low, high = Fraction(floor_float(low * low)), Fraction(ceil_float(high * high))
-    return Fraction(floor_float(1 / high)), Fraction(ceil_float(1 / low))
 
 
 def _integers(values: Any) -> tuple[np.ndarray, int]:
@@ -147,7 +115,7 @@ def difference_bound(
 
     t_ℓ = z_ℓ − z'_ℓ = W'_ℓ·d_{ℓ−1} + e_ℓ with d = h − h' (d_0 = 0), e_ℓ = G_ℓ·(h_{ℓ−1}, 1), G_ℓ = [W − W' | b − b'],
     h in the exact net's intervals (symbolic bounds [l, u] through σ). Per neuron d = s·t with the secant slope s
-    in [s0, s1] (`_slopes`): d = m·t + ν, m = (s0 + s1)/2, |ν| <= r·T, r = (s1 − s0)/2. Substituting back to
+    in [s0, s1] (`secant_slopes`): d = m·t + ν, m = (s0 + s1)/2, |ν| <= r·T, r = (s1 − s0)/2. Substituting back to
     layer 0: T_ℓ = reach(G_ℓ) + Σ_j |A_j|·(r_j∘T_j) + reach((A_j∘m_j)·G_j), A_{ℓ−1} = W'_ℓ,
     A_{j−1} = (A_j∘m_j)·W'_j, reach(C) = max |C·(h_{j−1}, 1)| per row. Substitution stops after `window` layers
     (None: all) with |A_j|·D_j, D_j = max|s|·T_j >= |d_j|. Exact (integers over common denominators); at least
@@ -175,7 +143,7 @@ def difference_bound(
             if j < len(earlier) - 1:  # the coefficients on d_0 = 0 are never needed
                 a, den = a.dot(wi), den * wd
         zlo, zhi = [Fraction(v) for v in lb.lower], [Fraction(v) for v in lb.upper]
-        s = [_slopes(le.activation, l, u, ts) for l, u, ts in zip(zlo, zhi, t)]
+        s = [secant_slopes(le.activation, l, u, ts) for l, u, ts in zip(zlo, zhi, t)]
         d = [max(abs(s0), abs(s1)) * ts for (s0, s1), ts in zip(s, t)]
         earlier.append((wr, _integers([(s0 + s1) / 2 for s0, s1 in s]),
                         _integers([(s1 - s0) / 2 * ts for (s0, s1), ts in zip(s, t)]), g, inputs, _integers(d)))
@@ -195,20 +163,6 @@ def substitution_window(net: Network, budget: int = WINDOW_BUDGET) -> int:
         if cost <= budget:
             return window
     return 0
-
-
-def decision_margins(net: Network, box: Box, cls: int, sign: int) -> list[Fraction]:
-    """Lower bounds over the box of sign·(y_cls − y_j) for every other output j (sign 1: cls is the maximum, −1: the
-    minimum), by bounds.symbolic_bounds of `net` with its last affine map replaced by the margin rows (back-substituted
-    as one layer: tighter than subtracting output intervals). Needs an identity last layer (else ValueError)."""
-    last = net.layers[-1]
-    if last.activation.kind != "identity" or not 0 <= cls < last.out_features or sign not in (1, -1):
-        raise ValueError(f"decision margins need an identity last layer, a class in [0, {last.out_features}) and a sign")
-    w, b = as_fractions(last.weight), as_fractions(last.bias)
-    rows = [j for j in range(last.out_features) if j != cls]
-    margin = Layer(np.array([sign * (w[cls] - w[j]) for j in rows], dtype=object).reshape(len(rows), -1),
-                   np.array([sign * (b[cls] - b[j]) for j in rows], dtype=object), last.activation)
-    return [Fraction(v) for v in symbolic_bounds(Network([*net.layers[:-1], margin]), box)[-1].lower]
 
 
 def _difference_after(act: Activation, lo: Fraction, hi: Fraction, delta: Fraction, dalpha: Fraction) -> Fraction:

@@ -25,9 +25,9 @@ bounds are rounded outward to floats (a larger box gives sound bounds for the sm
 Activation images and linear relaxations are computed per neuron in exact Fractions, then rounded
 outward (for ReLU and identity on float bounds: all neurons at once in floats, `float_relaxation`, enclosed by A1/A2): for a piecewise-linear σ with its kink at 0 and ANY float slope s, σ(z) - s·z is piecewise
 linear, so its extremes over [l, u] lie at l, u or 0; hence h <= s·z + max and h >= s·z + min hold
-for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use slope 0 and values at the
-endpoints (monotone), enclosed by mpmath's outward-rounding interval arithmetic (as in equivalence/falsify.py),
-not by libm. Back-substitution pushes every rounding error into the constant term: the rounded
+for whatever slopes the DeepPoly heuristic picks. Sigmoid/tanh use the chord's slope for both lines, with
+offsets bounded rigorously on pieces of [l, u] (squash.py: σ enclosed by mpmath's outward-rounding interval
+arithmetic, as in equivalence/falsify.py, not by libm). Back-substitution pushes every rounding error into the constant term: the rounded
 coefficient products D = A∘s and D @ W have errors bounded by A2 (n = 1 and n), charged against max|z| and max|h|,
 the already-sound concrete bounds of earlier layers, as Σ_l |D_il|·v_l + c (`FloatArith.substitute`, proof there).
 The float arithmetic of A1/A2 is in arith.py; LP/z3 tightening (untrusted search) in tighten.py.
@@ -47,13 +47,12 @@ from ..errors import LumpcheckError
 from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import as_fractions
-from ..ir.network import Network
+from ..ir.network import Layer, Network
 from ..ir.relation import BOUNDS_METHODS
 from .arith import (NONPOSITIVE, ExactArith, FloatArith, FloatOverflow, check_float_environment, enclose_difference,
                     residuals_up, round_to_floats)
+from .squash import SQUASH_CLAMP, squash_relaxation
 
-SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
-SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
 
 
 @dataclass
@@ -87,40 +86,10 @@ def _approx(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- activations, per neuron and exact
 
 
-def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
-    """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
-    from mpmath import iv
-
-    floor = Fraction(0) if kind == "sigmoid" else Fraction(-1)
-
-    def enclosure(q: Fraction) -> tuple[Fraction, Fraction]:
-        saved, iv.prec = iv.prec, SQUASH_PRECISION
-        try:
-            x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
-            y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
-            return _mpf_fraction(y._mpi_[0]), _mpf_fraction(y._mpi_[1])
-        finally:
-            iv.prec = saved
-
-    lo = floor if l < -SQUASH_CLAMP else enclosure(min(l, SQUASH_CLAMP))[0]
-    hi = Fraction(1) if u > SQUASH_CLAMP else enclosure(max(u, -SQUASH_CLAMP))[1]
-    return max(lo, floor), min(hi, Fraction(1))
-
-
-def _mpf_fraction(t: tuple) -> Fraction:
-    """Exact value of a finite raw mpmath number (sign, mantissa, exponent, bitcount)."""
-    sign, man, exp, _ = t
-    if not man and exp:  # mpmath encodes inf/nan as zero mantissa with a nonzero exponent
-        raise ArithmeticError("sigmoid/tanh enclosure is not finite")
-    value = Fraction(int(man)) * Fraction(2) ** int(exp)
-    return -value if sign else value
-
-
 def neuron_relaxation(act: Activation, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
     """(min σ, max σ, max(σ(z) - su·z), min(σ(z) - sl·z)) over z in [l, u], exactly or soundly enclosed."""
-    if act.kind in ("sigmoid", "tanh"):  # callers use slope 0 here
-        lo, hi = squash_enclosure(act.kind, l, u)
-        return lo, hi, hi, lo
+    if act.kind in ("sigmoid", "tanh"):
+        return squash_relaxation(act.kind, l, u, su, sl)
     points = [l, u, Fraction(0)] if l < 0 < u else [l, u]
     values = [act.exact(p) for p in points]
     return (
@@ -154,8 +123,13 @@ def _slopes(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray
     l, u = _approx(lo), _approx(hi)
     if act.kind == "identity":
         return np.ones_like(l), np.ones_like(l)
-    if act.kind in ("sigmoid", "tanh"):
-        return np.zeros_like(l), np.zeros_like(l)
+    if act.kind in ("sigmoid", "tanh"):  # the chord's slope for both lines (bounded spans only), as a float32
+        image = (lambda z: 1 / (1 + np.exp(-z))) if act.kind == "sigmoid" else np.tanh
+        with np.errstate(all="ignore"):
+            chord = (image(u) - image(l)) / (u - l)
+        usable = np.isfinite(chord) & (u - l > 1e-12) & (u - l <= float(SQUASH_CLAMP))
+        s = np.where(usable, np.clip(chord, 0.0, None), 0.0).astype(np.float32).astype(np.float64)
+        return s, s
     a = float(act.alpha)
     return deeppoly_slopes(l, u, a, a)
 
@@ -346,7 +320,7 @@ class Propagation:
         if np.any(lo > hi):
             raise RuntimeError(f"layer {k}: lower bound above upper bound (unsound input bounds?)")
         act = self.net.layers[k].activation
-        su, sl = _slopes(act, lo, hi)
+        su, sl = _slopes(act, lo, hi) if relax else (np.zeros_like(lo), np.zeros_like(lo))
         if not self.ar.exact and act.kind in ("relu", "identity") and np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
             h_lo, h_hi, mu, ml = float_relaxation(act, lo, hi, su, sl)
         else:
@@ -501,3 +475,17 @@ def by_method(net: Network, box: Box, method: str, parts: int) -> list[LayerBoun
     if method == "split":
         return split_bounds(net, box, parts=parts)
     raise ValueError(f"unknown bounds method {method!r}; known: {', '.join(BOUNDS_METHODS)}")
+
+
+def decision_margins(net: Network, box: Box, cls: int, sign: int) -> list[Fraction]:
+    """Lower bounds over the box of sign·(y_cls − y_j) for every other output j (sign 1: cls is the maximum, −1: the
+    minimum), by bounds.symbolic_bounds of `net` with its last affine map replaced by the margin rows (back-substituted
+    as one layer: tighter than subtracting output intervals). Needs an identity last layer (else ValueError)."""
+    last = net.layers[-1]
+    if last.activation.kind != "identity" or not 0 <= cls < last.out_features or sign not in (1, -1):
+        raise ValueError(f"decision margins need an identity last layer, a class in [0, {last.out_features}) and a sign")
+    w, b = as_fractions(last.weight), as_fractions(last.bias)
+    rows = [j for j in range(last.out_features) if j != cls]
+    margin = Layer(np.array([sign * (w[cls] - w[j]) for j in rows], dtype=object).reshape(len(rows), -1),
+                   np.array([sign * (b[cls] - b[j]) for j in rows], dtype=object), last.activation)
+    return [Fraction(v) for v in symbolic_bounds(Network([*net.layers[:-1], margin]), box)[-1].lower]

@@ -9,7 +9,7 @@ included. How, from the two models and the certificate only:
 2. D: the checker's own back-substituted bound on |A − B| over the plain box (epsilon.checked_bound, with the
    certificate's substitution window: any window gives a sound bound, only its tightness depends on it);
 3. epsilon: D <= ε. top1/argmin: every margin lower bound s·(y_c − y_j) of A on the box
-   (bounds.deviation.decision_margins) exceeds 2·D; then A decides c, and B too, since
+   (bounds.propagate.decision_margins) exceeds 2·D; then A decides c, and B too, since
    s·(B_c − B_j) >= s·(A_c − A_j) − |Δ_c| − |Δ_j| > 2·D − 2·D.
 The certificate's recorded bound is informative and never used.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from ..bounds.deviation import decision_margins
+from ..bounds.propagate import decision_margins
 from ..errors import LumpcheckError
 from ..ir.exact import fraction_str
 from ..ir.network import Network

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bounds import symbolic_bounds
-from ..bounds.deviation import derivative_range
+from ..bounds.squash import derivative_range
 from ..errors import LumpcheckError
 from ..ir.activation import Activation
 from ..ir.domain import Box
@@ -124,7 +124,7 @@ def rounds_to(value: Fraction, stored: Fraction, dtype: str) -> bool:
     return (down + mid) / 2 <= value <= (mid + up) / 2
 
 
-# independent of epsilon/certificate.py:difference_bound (the same bound, recomputed by the kernel)
+# independent of bounds/deviation.py:difference_bound (the same bound, recomputed by the kernel)
 def checked_bound(q: Network, r: Network, box: Box, window: int) -> Fraction:
     """Exact bound on max |Q(x) − R(x)| over the box: differences t = z_Q − z_R substituted back to the inputs.
 
@@ -180,10 +180,10 @@ def _extent(c: np.ndarray, den: int, ranges: tuple[np.ndarray, np.ndarray, int])
     return _scaled(np.maximum(abs(top), abs(bottom)), den * vden)
 
 
-# independent of epsilon/certificate.py:_slopes
+# independent of bounds/deviation.py:secant_slopes
 def _span(act: Activation, lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
     """Secant slopes of σ between z in [lo, hi] and any z' with |z − z'| <= t (sigmoid, tanh: the range of σ' on
-    [lo − t, hi + t], by the mean value theorem; bounds.deviation.derivative_range encloses it)."""
+    [lo − t, hi + t], by the mean value theorem; bounds.squash.derivative_range encloses it)."""
     if act.kind == "identity":
         return Fraction(1), Fraction(1)
     if act.kind in ("sigmoid", "tanh"):

@@ -25,13 +25,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..bounds import symbolic_bounds
-from ..bounds.deviation import (
-    certified_epsilon,
-    decision_margins,
-    difference_bound,
-    require_same_architecture,
-    substitution_window,
-)
+from ..bounds.deviation import certified_epsilon, difference_bound, require_same_architecture, substitution_window
+from ..bounds.propagate import decision_margins
 from ..errors import LumpcheckError
 from ..ir.activation import PIECEWISE_LINEAR
 from ..ir.domain import Box

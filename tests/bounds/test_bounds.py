@@ -320,7 +320,7 @@ def test_acas_1_1_property_3(suffix):
 # ---------------------------------------------------------------- the rounding primitives themselves
 # (end-to-end checks cannot see one-ulp slips: the dot-product error term has more than that to spare)
 
-from lumpcheck.bounds import arith, propagate  # noqa: E402
+from lumpcheck.bounds import arith, propagate, squash  # noqa: E402
 
 fractions_any = st.fractions(min_value=-(10**6), max_value=10**6, max_denominator=10**12)
 
@@ -457,7 +457,7 @@ def test_relaxation_holds_for_any_slopes(act, l, width, su, sl, ts):
 def test_squash_encloses_high_precision_value(kind, q):
     import mpmath
 
-    lo, hi = propagate.squash_enclosure(kind, q, q)
+    lo, hi = squash.squash_enclosure(kind, q, q)
     with mpmath.workdps(400):
         x = mpmath.mpf(q.numerator) / q.denominator
         v = 1 / (1 + mpmath.exp(-x)) if kind == "sigmoid" else mpmath.tanh(x)

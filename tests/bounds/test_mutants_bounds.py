@@ -193,7 +193,7 @@ def test_squash_enclosures_are_tight(kind, z):
     is within 1e-12 of σ(z) (math.exp as the independent reference)."""
     import math
 
-    from lumpcheck.bounds.propagate import squash_enclosure
+    from lumpcheck.bounds.squash import squash_enclosure
 
     ref = 1 / (1 + math.exp(-z)) if kind == "sigmoid" else math.tanh(z)
     lo, hi = squash_enclosure(kind, z, z)

@@ -185,10 +185,14 @@ def test_decisions_by_margin(kind, mode, shift):
 
 
 def test_no_decision_without_margin():
-    """Without the shift the decision changes inside the box: no verdict from the bound, nothing claimed."""
+    """y = (σ(10·x_0), 1/2): the decision changes at x_0 = 0 inside the box: no verdict from the bound."""
     from lumpcheck.equivalence.mode import Mode
 
-    a, b = pair("sigmoid", seed=7)
+    def net(bias: float) -> Network:
+        return Network([Layer(np.array([[10.0, 0.0, 0.0]]), np.array([0.0]), Activation("sigmoid")),
+                        Layer(np.array([[1.0], [0.0]]), np.array([bias, 0.5]), IDENTITY)])
+
+    a, b = net(0.0), net(2.0**-20)
     res = verify(a, b, BOX, Mode("top1"), 60, engines=("difference-bound",))
     assert res.status != "unsat" and "not > 2·bound" in res.message
 

@@ -1,4 +1,4 @@
-"""The prover's difference bound (epsilon.difference_bound) and the checker's own (check_epsilon) are the same
+"""The prover's difference bound (bounds.deviation.difference_bound) and the checker's own (check_epsilon) are the same
 exact number, for every activation, phase mix and substitution window: ε equal to it is valid, ε a hair below it is
 not. Any change to either bound's arithmetic shows up here."""
 
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from lumpcheck.checker.epsilon import check_epsilon
-from lumpcheck.epsilon.certificate import apply_corrections, difference_bound, prove_epsilon
+from lumpcheck.bounds.deviation import difference_bound
+from lumpcheck.epsilon.certificate import apply_corrections, prove_epsilon
 from lumpcheck.io import load_model, save_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box

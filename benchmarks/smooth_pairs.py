@@ -1,0 +1,85 @@
+"""Sigmoid/tanh pairs through `lumpcheck verify`: zoo networks vs their float16-rounded copies, before/after in one
+run. The differential engine takes only piecewise-linear layers, so these pairs rest on the difference-bound engine
+(back-substituted differences, sigmoid/tanh secant slopes from derivative ranges; top1 by A's decision margin).
+
+Pairs (the copies written into --workdir: every float32 initializer with more than one element rounded to float16):
+- tanh: marabou tanh_test.onnx (4-4-256x2-4-2, Tanh), box [−1, 1]^4; epsilon=0.03 and epsilon=0.01, top1;
+- sigmoid: marabou robust_model_sigmoid_linear.onnx (784-64-32-10), mnistfc prop_K_0.03 boxes, K in --props;
+  epsilon=0.05 and top1;
+- eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05.
+Each (pair, mode) runs `EXE verify A B --domain box --mode M --timeout T --json` for every --exe, one after the
+other (bn_fold_pairs.run: verdict, engine, wall seconds, peak RSS); with --certify the unsat verdicts of the last
+--exe are certified and checked.
+
+Run: python benchmarks/smooth_pairs.py --exe before=/tmp/before/lc --exe new=.venv/bin/lumpcheck [--timeout 60]
+     [--certify]. Needs ../shared/zoo. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import onnx
+from bn_fold_pairs import check, run, write_box
+from onnx import numpy_helper
+
+ZOO = Path(__file__).resolve().parents[2] / "shared" / "zoo"
+
+
+def float16_copy(src: Path, dst: Path) -> Path:
+    """src with every float32 initializer of more than one element rounded to float16 (and stored as float32)."""
+    m = onnx.load(str(src))
+    for i, init in enumerate(m.graph.initializer):
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 1:
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a.astype(np.float16).astype(np.float32), init.name))
+    onnx.save(m, str(dst))
+    return dst
+
+
+def cases(work: Path, props: list[int]) -> list[tuple[str, Path, Path, Path, str]]:
+    marabou, vnn = ZOO / "marabou" / "resources" / "onnx", ZOO / "vnncomp2021" / "benchmarks"
+    out = []
+    tanh = marabou / "tanh_test.onnx"
+    tanh16 = float16_copy(tanh, work / "tanh16.onnx")
+    box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
+    out += [("tanh 4-4-256x2-4-2, [−1, 1]^4", tanh, tanh16, box4, m) for m in ("epsilon=0.03", "epsilon=0.01", "top1")]
+    sig = marabou / "robust_model_sigmoid_linear.onnx"
+    sig16 = float16_copy(sig, work / "sigmoid16.onnx")
+    for k in props:
+        box = vnn / "mnistfc" / f"prop_{k}_0.03.vnnlib"
+        out += [(f"sigmoid 784-64-32-10, prop_{k}_0.03", sig, sig16, box, m) for m in ("epsilon=0.05", "top1")]
+    eran = vnn / "eran" / "nets" / "ffnnSIGMOID__Point_6x200.onnx"
+    out.append(("eran sigmoid 784-200x6-10, idx 56 (0.012)", eran, float16_copy(eran, work / "eran16.onnx"),
+                vnn / "eran" / "specs" / "mnist" / "mnist_spec_idx_56_eps_0.01200.vnnlib", "epsilon=0.05"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", action="append", required=True, help="NAME=PATH of a lumpcheck executable")
+    ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--props", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--certify", action="store_true", help="certify and check each unsat of the last --exe")
+    ap.add_argument("--workdir", default="/tmp/smooth_pairs")
+    o = ap.parse_args()
+    if not ZOO.is_dir():
+        raise SystemExit(f"needs the zoo at {ZOO}")
+    work = Path(o.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    print("| pair | mode | version | verdict | by | wall s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for label, a, b, box, mode in cases(work, o.props):
+        for i, spec in enumerate(o.exe):
+            name, exe = spec.split("=", 1)
+            cert = work / "c.json" if o.certify and i == len(o.exe) - 1 else None
+            r = run(exe, a, b, box, mode, o.timeout, cert)
+            extra = f"; check: {check(exe, cert, a, b)}" if cert is not None and r["status"] == "unsat" else ""
+            print(f"| {label} | {mode} | {name} | {r['status']}{extra} | {r['engine']} | {r['wall']:.1f} | "
+                  f"{r['rss_mb']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Sigmoid and tanh for the sound bounds: rational enclosures of σ (mpmath interval arithmetic, outward rounded, not
+libm) and rigorous offsets of linear relaxations σ(z) ≷ s·z + r on [l, u] for ANY slope s >= 0.
+
+Offsets: f(z) = σ(z) − s·z on [l, u] is cut at 0 and around the points where σ' = s (float estimates, only hints).
+σ' is increasing on z < 0 and decreasing on z > 0, so on a piece [a, b] inside one side σ' − s lies between its
+values at a and b: when enclosures of both have the same strict sign, f is monotone on the piece and its extremes
+are at a and b (σ enclosed there). Any other piece (a wrong or imprecise hint, a piece around a critical point) is
+bounded crudely but soundly by monotonicity of σ and of s·z: f <= σ(b) − s·a, f >= σ(a) − s·b. The hints only decide
+how tight the result is, never whether it holds.
+
+Also the range of σ' on an interval (`derivative_range`, for the difference bounds' secant slopes), from e^−x
+enclosed by a Taylor sum with squarings rounded outward (`exp_neg`).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from ..ir.activation import Activation
+from ..ir.exact import ceil_float, floor_float
+
+SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
+SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
+BRACKET = Fraction(1, 2**30)
+"""Half-width (relative to max(1, |z*|)) of the piece left around each estimated critical point z*."""
+
+
+def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
+    """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
+    from mpmath import iv
+
+    floor = Fraction(0) if kind == "sigmoid" else Fraction(-1)
+
+    def enclosure(q: Fraction) -> tuple[Fraction, Fraction]:
+        saved, iv.prec = iv.prec, SQUASH_PRECISION
+        try:
+            x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
+            y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
+            return _mpf_fraction(y._mpi_[0]), _mpf_fraction(y._mpi_[1])
+        finally:
+            iv.prec = saved
+
+    lo = floor if l < -SQUASH_CLAMP else enclosure(min(l, SQUASH_CLAMP))[0]
+    hi = Fraction(1) if u > SQUASH_CLAMP else enclosure(max(u, -SQUASH_CLAMP))[1]
+    return max(lo, floor), min(hi, Fraction(1))
+
+
+def _mpf_fraction(t: tuple) -> Fraction:
+    """Exact value of a finite raw mpmath number (sign, mantissa, exponent, bitcount)."""
+    sign, man, exp, _ = t
+    if not man and exp:  # mpmath encodes inf/nan as zero mantissa with a nonzero exponent
+        raise ArithmeticError("sigmoid/tanh enclosure is not finite")
+    value = Fraction(int(man)) * Fraction(2) ** int(exp)
+    return -value if sign else value
+
+
+def squash_relaxation(kind: str, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
+    """(min σ, max σ, r_u >= max(σ(z) − su·z), r_l <= min(σ(z) − sl·z)) over z in [l, u], slopes >= 0 (module
+    docstring); slopes 0 need only σ's enclosure at the ends."""
+    lo, hi = squash_enclosure(kind, l, u)
+    if su == 0 and sl == 0:
+        return lo, hi, hi, lo
+    if su < 0 or sl < 0 or u - l > 2 * SQUASH_CLAMP:
+        raise ValueError(f"sigmoid/tanh relaxation slopes must be >= 0 on a bounded span, got {su}, {sl} on [{l}, {u}]")
+    points = sorted({l, u} | {p for p in _hints(kind, (su, sl)) if l < p < u})
+    at = [_point(kind, p) for p in points]
+    pieces = list(zip(points, points[1:], at, at[1:])) or [(l, u, at[0], at[0])]
+    ru = max(_piece(kind, piece, su, upper=True) for piece in pieces)
+    rl = min(_piece(kind, piece, sl, upper=False) for piece in pieces)
+    return lo, hi, ru, rl
+
+
+def _hints(kind: str, slopes: tuple[Fraction, ...]) -> list[Fraction]:
+    """0 and, for each slope, the estimated points where σ' equals it, each with a small bracket around it."""
+    out = [Fraction(0)]
+    for s in {float(s) for s in slopes}:
+        for z in critical_points(kind, s):
+            half = BRACKET * max(1, abs(Fraction(z)))
+            out += [Fraction(z) - half, Fraction(z) + half]
+    return out
+
+
+def critical_points(kind: str, s: float) -> list[float]:
+    """Float estimates of the z with σ'(z) = s (none when s is above max σ' or too small to resolve)."""
+    top = 0.25 if kind == "sigmoid" else 1.0
+    if not 0 < s < top:
+        return []
+    if kind == "sigmoid":  # σ(1 − σ) = s
+        p = (1 + math.sqrt(1 - 4 * s)) / 2
+        z = math.log(p / (1 - p)) if p < 1 else None
+    else:  # 1 − tanh² = s
+        t = math.sqrt(1 - s)
+        z = math.atanh(t) if t < 1 else None
+    return [] if z is None or not math.isfinite(z) else [z, -z]
+
+
+def _point(kind: str, q: Fraction) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """Enclosures (σ lo, σ hi, σ' lo, σ' hi) at the point q (|q| <= SQUASH_CLAMP), in one mpmath evaluation:
+    σ' = σ(1 − σ) or 1 − σ², enclosed by interval arithmetic on σ's interval."""
+    from mpmath import iv
+
+    saved, iv.prec = iv.prec, SQUASH_PRECISION
+    try:
+        x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
+        y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
+        d = y * (1 - y) if kind == "sigmoid" else 1 - y * y
+        return tuple(_mpf_fraction(v) for v in (y._mpi_[0], y._mpi_[1], d._mpi_[0], d._mpi_[1]))  # type: ignore[return-value]
+    finally:
+        iv.prec = saved
+
+
+def _piece(kind: str, piece: tuple, s: Fraction, upper: bool) -> Fraction:
+    """A bound of σ(z) − s·z on the piece [a, b] (upper: from above): at its ends when σ' − s has one strict sign at
+    both ends (no piece straddles 0, a cut point whenever l < 0 < u: σ' is monotone on the piece, so f is); else
+    σ(b) − s·a (upper) or σ(a) − s·b (lower), by monotonicity of σ and s·z."""
+    a, b, pa, pb = piece
+    signs = [1 if p[2] > s else -1 if p[3] < s else 0 for p in (pa, pb)]
+    if signs[0] == signs[1] != 0:
+        ends = (pa[1] - s * a, pb[1] - s * b) if upper else (pa[0] - s * a, pb[0] - s * b)
+        return max(ends) if upper else min(ends)
+    return pb[1] - s * a if upper else pa[0] - s * b
+
+
+def derivative_range(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
+    """Floats (as Fractions) d0 <= σ'(z) <= d1 for every z in [lo, hi], σ sigmoid or tanh.
+
+    σ'(z) = g(e^−|z|) for sigmoid and 4·g(e^−2|z|) for tanh, with g(e) = e/(1 + e)² increasing on [0, 1]: the
+    maximum is at the point of [lo, hi] nearest 0, the minimum at the farthest; e^−x is enclosed by `exp_neg`."""
+    near = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    far = max(abs(lo), abs(hi))
+    k, scale = (1, 1) if act.kind == "sigmoid" else (2, 4)
+    low, high = exp_neg(k * far)[0], exp_neg(k * near)[1]
+    return Fraction(floor_float(scale * low / (1 + low) ** 2)), Fraction(ceil_float(scale * high / (1 + high) ** 2))
+
+
+EXP_TERMS = 20
+"""Taylor terms of e^y for y <= 1/2 in `exp_neg` (remainder <= 2·y^20/20! < 1e-24 relative)."""
+
+
+def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:
+    """Floats (as Fractions) lo <= e^−x <= hi for x >= 0: e^y, y = x/2^s <= 1/2, between its Taylor sum S and
+    S + 2·y^EXP_TERMS/EXP_TERMS!, squared s times rounding outward; beyond x = 700, (0, 2^−1000)."""
+    if x > 700:
+        return Fraction(0), Fraction(1, 2**1000)
+    s = 0
+    while x > Fraction(2**s, 2):
+        s += 1
+    y, total, term = x / 2**s, Fraction(0), Fraction(1)
+    for k in range(EXP_TERMS):
+        total, term = total + term, term * y / (k + 1)
+    low, high = Fraction(floor_float(total)), Fraction(ceil_float(total + 2 * term))
+    for _ in range(s):
+        low, high = Fraction(floor_float(low * low)), Fraction(ceil_float(high * high))
+    return Fraction(floor_float(1 / high)), Fraction(ceil_float(1 / low))
