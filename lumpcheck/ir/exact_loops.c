@@ -68,122 +68,200 @@ static inline double two_product_err(double a, double b, double p) {
 }
 
 /* ------------------------------------------------------------------ aggregate
- * out[s, j] = sum of fac[t] * w[s, src[t]] over the terms t of reduced neuron j, in float64, for every row s.
- * Level 0 (one term per neuron j: src0[j], factor code0[j]) is written, the further levels (dst[i], src[i], code[i]:
- * within a level every dst is distinct) are added on; a term's factor is fac[code], its inverse inv[code]. Products
- * p = x*c are checked as `check` says: 0, not at all (the caller has proven them exact: float32 x times 2^k with
- * -925 <= k <= 896 is a float64); 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it
- * back cannot give x); 2, Dekker's error is 0 within the safe range. `unit0`: every level-0 factor is 1 (the
- * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and
- * s - p == a (the Fast2Sum argument: the difference with the larger operand is exact), which also rejects overflow.
- * Rows with any failed check are done again with a flag per entry (flag[s, j] = 1: not proven exact). Returns the
- * number of flagged entries. */
+ * out[s, j] = the sum over the terms t with dst[t] = j of fac[code[t]] * w[s, src[t]], in float64, for every row s and
+ * every j < width (0.0 where no term has j). Each column's first term (in the given order) is written, the others
+ * are added on in their order (given sorted by src, a row is read forwards). Products p = x*c are checked as `check`
+ * says: 0, not at all (the caller has proven them exact: float32 x times 2^k with -925 <= k <= 896 is a float64);
+ * 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it back cannot give x); 2, Dekker's
+ * error is 0 within the safe range. When every first term's factor is 1.0 its products are the weights themselves.
+ * Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the larger
+ * operand is exact), which also rejects overflow. Rows with any failed check are done again with a flag per entry
+ * (flag[s, j] = 1: not proven exact; the other rows' flags are left as they are). Returns the number of flags set. */
 static inline int product_bad(double x, double c, double inv, double p, int check) {
     if (check == 0) return 0;
     if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
     return p * inv != x;
 }
 
-/* One row s with a flag per entry (the exact but slower pass, for rows where a check failed). */
-#define AGG_FLAGGED(T, s)                                                                                  \
-    {                                                                                                      \
-        const T *row = (const T *)((const char *)w.view.buf + (s) * w.view.strides[0]);                    \
-        double *o = (double *)((char *)out.view.buf + (s) * out.view.strides[0]);                          \
-        unsigned char *fl = (unsigned char *)flag.view.buf + (s) * flag.view.strides[0];                   \
-        for (Py_ssize_t j = 0; j < width; j++) {                                                           \
-            double x = (double)row[src0[j]], c = fac[code0[j]], p = x * c;                                 \
-            fl[j] = (unsigned char)product_bad(x, c, inv[code0[j]], p, check);                           \
-            o[j] = p;                                                                                      \
-        }                                                                                                  \
-        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
-            double x = (double)row[src[i]], c = fac[code[i]], p = x * c, a = o[dst[i]], sum = a + p;       \
-            fl[dst[i]] |= (unsigned char)(product_bad(x, c, inv[code[i]], p, check) | (sum - a != p)     \
-                                          | (sum - p != a));                                               \
-            o[dst[i]] = sum;                                                                               \
-        }                                                                                                  \
-        for (Py_ssize_t j = 0; j < width; j++) nbad += fl[j];                                              \
-    }
+typedef struct {
+    Py_ssize_t width, nrest, nempty;
+    int32_t *src0, *code0; /* the first term of each column (none: src 0 and the code of `one`, zeroed after) */
+    int32_t *src, *dst, *code, *empty; /* the other terms, in order; the columns without any */
+    int unit0; /* every first term's factor is 1.0 */
+} Terms;
 
-/* Rows in groups of four: each term's indices and factor are loaded once for the four rows. A group with any
- * failed check is done again row by row with flags. */
-#define AGG_TERM0(k)                                                                                       \
-    {                                                                                                      \
-        double x = (double)r##k[sj], p = x * c;                                                            \
-        bad |= product_bad(x, c, ic, p, check);                                                          \
-        o##k[j] = p;                                                                                       \
+/* One row r into o with a flag per entry in fl (the exact but slower pass, for rows where a check failed). */
+static void agg_row_flagged(const Terms *tm, const char *r, int f32, double *o, unsigned char *fl, const double *fac,
+                            const double *inv, int check) {
+#define AT(i) (f32 ? (double)((const float *)r)[i] : ((const double *)r)[i])
+    for (Py_ssize_t j = 0; j < tm->width; j++) {
+        double x = AT(tm->src0[j]), c = fac[tm->code0[j]], p = x * c;
+        fl[j] = (unsigned char)product_bad(x, c, inv[tm->code0[j]], p, check);
+        o[j] = p;
     }
-#define AGG_TERM(k)                                                                                        \
+    for (Py_ssize_t i = 0; i < tm->nrest; i++) {
+        int32_t d = tm->dst[i];
+        double x = AT(tm->src[i]), c = fac[tm->code[i]], p = x * c, a = o[d], sum = a + p;
+        fl[d] |= (unsigned char)(product_bad(x, c, inv[tm->code[i]], p, check) | (sum - a != p) | (sum - p != a));
+        o[d] = sum;
+    }
+#undef AT
+    for (Py_ssize_t e = 0; e < tm->nempty; e++) o[tm->empty[e]] = 0.0, fl[tm->empty[e]] = 0;
+}
+
+/* Four rows (w: the first, rows `ws` bytes apart) into four rows of out (`os` bytes apart), for one dtype and one
+ * `check`: each term's indices and factor are loaded once for the four rows. Returns whether a check failed. */
+#define AGG_FIRST(k) o##k[j] = (double)r##k[sj];
+#define AGG_FIRST_CHECKED(k, CHECK) p = (double)r##k[sj] * c, bad |= product_bad((double)r##k[sj], c, ic, p, CHECK), o##k[j] = p;
+#define AGG_REST(k, CHECK)                                                                                 \
     {                                                                                                      \
         double x = (double)r##k[si], p = x * c, a = o##k[d], sum = a + p;                                  \
-        bad |= product_bad(x, c, ic, p, check) | (sum - a != p) | (sum - p != a);                        \
+        bad |= product_bad(x, c, ic, p, CHECK) | (sum - a != p) | (sum - p != a);                          \
         o##k[d] = sum;                                                                                     \
     }
-#define AGG_ROWS(T)                                                                                        \
-    for (Py_ssize_t s = 0; s < n_out; s += 4) {                                                            \
-        if (s + 4 > n_out) {                                                                               \
-            for (Py_ssize_t t = s; t < n_out; t++) AGG_FLAGGED(T, t)                                       \
-            break;                                                                                         \
-        }                                                                                                  \
-        const T *r0 = (const T *)((const char *)w.view.buf + s * w.view.strides[0]);                       \
-        const T *r1 = (const T *)((const char *)r0 + w.view.strides[0]);                                   \
-        const T *r2 = (const T *)((const char *)r1 + w.view.strides[0]);                                   \
-        const T *r3 = (const T *)((const char *)r2 + w.view.strides[0]);                                   \
-        double *o0 = (double *)((char *)out.view.buf + s * out.view.strides[0]);                           \
-        double *o1 = (double *)((char *)o0 + out.view.strides[0]);                                         \
-        double *o2 = (double *)((char *)o1 + out.view.strides[0]);                                         \
-        double *o3 = (double *)((char *)o2 + out.view.strides[0]);                                         \
+#define AGG4(T, CHECK)                                                                                     \
+    static int agg4_##T##_##CHECK(const Terms *tm, const char *w, Py_ssize_t ws, char *out, Py_ssize_t os, \
+                                  const double *fac, const double *inv) {                                  \
+        const T *restrict r0 = (const T *)w, *restrict r1 = (const T *)(w + ws);                           \
+        const T *restrict r2 = (const T *)(w + 2 * ws), *restrict r3 = (const T *)(w + 3 * ws);            \
+        double *restrict o0 = (double *)out, *restrict o1 = (double *)(out + os);                          \
+        double *restrict o2 = (double *)(out + 2 * os), *restrict o3 = (double *)(out + 3 * os);           \
         int bad = 0;                                                                                       \
-        if (unit0) {                                                                                       \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
-                Py_ssize_t sj = src0[j];                                                                   \
-                o0[j] = (double)r0[sj], o1[j] = (double)r1[sj], o2[j] = (double)r2[sj], o3[j] = (double)r3[sj]; \
+        if (tm->unit0) {                                                                                   \
+            for (Py_ssize_t j = 0; j < tm->width; j++) {                                                   \
+                int32_t sj = tm->src0[j];                                                                  \
+                AGG_FIRST(0) AGG_FIRST(1) AGG_FIRST(2) AGG_FIRST(3)                                        \
             }                                                                                              \
         } else {                                                                                           \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
-                Py_ssize_t sj = src0[j];                                                                   \
-                double c = fac[code0[j]], ic = inv[code0[j]];                                              \
-                AGG_TERM0(0) AGG_TERM0(1) AGG_TERM0(2) AGG_TERM0(3)                                        \
+            for (Py_ssize_t j = 0; j < tm->width; j++) {                                                   \
+                int32_t sj = tm->src0[j];                                                                  \
+                double c = fac[tm->code0[j]], ic = inv[tm->code0[j]], p;                                   \
+                AGG_FIRST_CHECKED(0, CHECK) AGG_FIRST_CHECKED(1, CHECK)                                    \
+                AGG_FIRST_CHECKED(2, CHECK) AGG_FIRST_CHECKED(3, CHECK)                                    \
             }                                                                                              \
         }                                                                                                  \
-        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
-            Py_ssize_t si = src[i], d = dst[i];                                                            \
-            double c = fac[code[i]], ic = inv[code[i]];                                                    \
-            AGG_TERM(0) AGG_TERM(1) AGG_TERM(2) AGG_TERM(3)                                                \
+        for (Py_ssize_t i = 0; i < tm->nrest; i++) {                                                       \
+            int32_t si = tm->src[i], d = tm->dst[i];                                                       \
+            double c = fac[tm->code[i]], ic = inv[tm->code[i]];                                            \
+            AGG_REST(0, CHECK) AGG_REST(1, CHECK) AGG_REST(2, CHECK) AGG_REST(3, CHECK)                    \
         }                                                                                                  \
-        if (bad)                                                                                           \
-            for (Py_ssize_t t = s; t < s + 4; t++) AGG_FLAGGED(T, t)                                       \
+        for (Py_ssize_t e = 0; e < tm->nempty; e++)                                                        \
+            o0[tm->empty[e]] = o1[tm->empty[e]] = o2[tm->empty[e]] = o3[tm->empty[e]] = 0.0;               \
+        return bad;                                                                                        \
     }
+AGG4(float, 0)
+AGG4(float, 1)
+AGG4(float, 2)
+AGG4(double, 1)
+AGG4(double, 2)
+
+/* Every row of w, four at a time; a group with a failed check (and the last < 4 rows) is done row by row with flags.
+ * check 0 (no product test) is only taken for float32 weights. */
+static long long agg_all(const Terms *tm, const Buf *w, const Buf *out, const Buf *flag, const double *fac,
+                         const double *inv, int check) {
+    Py_ssize_t n_out = w->view.shape[0], ws = w->view.strides[0], os = out->view.strides[0];
+    int f32 = is_float32(w);
+    if (!f32 && check == 0) check = 1;
+    int (*four)(const Terms *, const char *, Py_ssize_t, char *, Py_ssize_t, const double *, const double *) =
+        f32 ? (check == 0 ? agg4_float_0 : check == 1 ? agg4_float_1 : agg4_float_2)
+            : (check == 1 ? agg4_double_1 : agg4_double_2);
+    long long nbad = 0;
+    for (Py_ssize_t s = 0; s < n_out; s += 4) {
+        const char *r = (const char *)w->view.buf + s * ws;
+        char *o = (char *)out->view.buf + s * os;
+        if (s + 4 <= n_out && !four(tm, r, ws, o, os, fac, inv)) continue;
+        for (Py_ssize_t q = s; q < s + 4 && q < n_out; q++) {
+            unsigned char *fl = (unsigned char *)flag->view.buf + q * flag->view.strides[0];
+            agg_row_flagged(tm, (const char *)w->view.buf + q * ws, f32, (double *)((char *)out->view.buf + q * os),
+                            fl, fac, inv, check);
+            for (Py_ssize_t j = 0; j < tm->width; j++) nbad += fl[j];
+        }
+    }
+    return nbad;
+}
+
+/* The terms (src, dst, code: int64 arrays of one length) checked against their bounds (m inputs, width columns, nfac
+ * factors) and split into each column's first term and the others; -1 with an exception set on a bad index. */
+static int split_terms(Terms *tm, const Buf *bsrc, const Buf *bdst, const Buf *bcode, Py_ssize_t m, Py_ssize_t nfac,
+                       const double *fac) {
+    Py_ssize_t n = bsrc->view.shape[0], width = tm->width;
+    const int64_t *src = bsrc->view.buf, *dst = bdst->view.buf, *code = bcode->view.buf;
+    if (bdst->view.shape[0] != n || bcode->view.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: src, dst and code of different lengths");
+        return -1;
+    }
+    int32_t one = -1;
+    for (Py_ssize_t k = 0; k < nfac && one < 0; k++)
+        if (fac[k] == 1.0) one = (int32_t)k;
+    for (Py_ssize_t j = 0; j < width; j++) tm->src0[j] = -1;
+    tm->unit0 = 1, tm->nrest = 0, tm->nempty = 0;
+    for (Py_ssize_t t = 0; t < n; t++) {
+        if (src[t] < 0 || src[t] >= m || dst[t] < 0 || dst[t] >= width || code[t] < 0 || code[t] >= nfac) {
+            PyErr_Format(PyExc_ValueError, "exact_loops.aggregate: term %zd (src %lld, dst %lld, code %lld) outside "
+                         "0..%zd / 0..%zd / 0..%zd", t, (long long)src[t], (long long)dst[t], (long long)code[t],
+                         m - 1, width - 1, nfac - 1);
+            return -1;
+        }
+        int32_t d = (int32_t)dst[t];
+        if (tm->src0[d] < 0) {
+            tm->src0[d] = (int32_t)src[t], tm->code0[d] = (int32_t)code[t], tm->unit0 &= fac[code[t]] == 1.0;
+        } else {
+            tm->src[tm->nrest] = (int32_t)src[t], tm->dst[tm->nrest] = d, tm->code[tm->nrest++] = (int32_t)code[t];
+        }
+    }
+    for (Py_ssize_t j = 0; j < width; j++)
+        if (tm->src0[j] < 0) {
+            if (one < 0) tm->unit0 = 0; /* no 1.0 in fac: the dummy is fac[0]·w[s, 0], checked (then zeroed) */
+            tm->src0[j] = 0, tm->code0[j] = one < 0 ? 0 : one, tm->empty[tm->nempty++] = (int32_t)j;
+        }
+    return 0;
+}
 
 static PyObject *aggregate(PyObject *self, PyObject *args) {
-    PyObject *ow, *osrc0, *ocode0, *odst, *osrc, *ocode, *ofac, *oinv, *oout, *oflag;
-    int check, unit0;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOiiOO", &ow, &osrc0, &ocode0, &odst, &osrc, &ocode, &ofac, &oinv, &check,
-                          &unit0, &oout, &oflag))
+    PyObject *ow, *osrc, *odst, *ocode, *ofac, *oinv, *oout, *oflag;
+    int check;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "OOOOOOinOO", &ow, &osrc, &odst, &ocode, &ofac, &oinv, &check, &width, &oout,
+                          &oflag))
         return NULL;
-    Buf w = {0}, bsrc0 = {0}, bcode0 = {0}, bdst = {0}, bsrc = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0},
-        flag = {0};
+    Buf w = {0}, bsrc = {0}, bdst = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0}, flag = {0};
     PyObject *result = NULL;
-    if (get(ow, &w, "fd", 2, 0) || get(osrc0, &bsrc0, "i", 1, 0) || get(ocode0, &bcode0, "i", 1, 0)
-        || get(odst, &bdst, "i", 1, 0) || get(osrc, &bsrc, "i", 1, 0) || get(ocode, &bcode, "i", 1, 0)
-        || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0) || get(oout, &out, "d", 2, 1)
-        || get(oflag, &flag, "B", 2, 1))
+    Terms tm = {width};
+    int32_t *mem = NULL;
+    if (get(ow, &w, "fd", 2, 0) || get(osrc, &bsrc, "lq", 1, 0) || get(odst, &bdst, "lq", 1, 0)
+        || get(ocode, &bcode, "lq", 1, 0) || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0)
+        || get(oout, &out, "d", 2, 1) || get(oflag, &flag, "B", 2, 1))
         goto done;
-    const int32_t *src0 = bsrc0.view.buf, *code0 = bcode0.view.buf, *dst = bdst.view.buf, *src = bsrc.view.buf,
-                  *code = bcode.view.buf;
-    const double *fac = bfac.view.buf, *inv = binv.view.buf;
-    Py_ssize_t n_out = w.view.shape[0], width = bsrc0.view.shape[0], n_rest = bsrc.view.shape[0];
+    Py_ssize_t n_out = w.view.shape[0], m = w.view.shape[1], nfac = bfac.view.shape[0], n = bsrc.view.shape[0];
+    if (binv.view.shape[0] != nfac || check < 0 || check > 2 || width < 0 || m >= INT32_MAX || width >= INT32_MAX
+        || out.view.shape[0] != n_out || flag.view.shape[0] != n_out || out.view.shape[1] < width
+        || flag.view.shape[1] < width) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: one inverse per factor, check 0..2, out and flag "
+                        "with the weight's rows and >= width columns, sizes within int32");
+        goto done;
+    }
+    mem = malloc((3 * (size_t)width + 3 * (size_t)n + 1) * sizeof *mem);
+    if (!mem) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    tm.src0 = mem, tm.code0 = mem + width, tm.empty = mem + 2 * width;
+    tm.src = mem + 3 * width, tm.dst = tm.src + n, tm.code = tm.dst + n;
+    if (split_terms(&tm, &bsrc, &bdst, &bcode, m, nfac, bfac.view.buf) < 0) goto done;
     long long nbad = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (is_float32(&w)) {
-        AGG_ROWS(float)
+    if (n == 0) { /* every column empty (and nothing to read: maybe no inputs, no factors) */
+        for (Py_ssize_t s = 0; s < n_out; s++)
+            memset((char *)out.view.buf + s * out.view.strides[0], 0, width * sizeof(double));
     } else {
-        AGG_ROWS(double)
+        nbad = agg_all(&tm, &w, &out, &flag, bfac.view.buf, binv.view.buf, check);
     }
     Py_END_ALLOW_THREADS
     result = PyLong_FromLongLong(nbad);
 done:
-    release(&w); release(&bsrc0); release(&bcode0); release(&bdst); release(&bsrc); release(&bcode); release(&bfac);
-    release(&binv); release(&out); release(&flag);
+    free(mem);
+    release(&w); release(&bsrc); release(&bdst); release(&bcode); release(&bfac); release(&binv); release(&out);
+    release(&flag);
     return result;
 }
 
@@ -419,6 +497,15 @@ SAME_RAY(float)
 SAME_RAY(double)
 
 
+/* num/den when that float is the ratio exactly (equal significands: +-2^k, neither overflowed nor underflowed to 0),
+ * 1.0 for den == 0 (two all-zero rows), NaN otherwise (the caller divides exactly). */
+static double float_ratio(double num, double den) {
+    if (den == 0.0) return 1.0;
+    int en, ed;
+    double q = num / den;
+    return fabs(frexp(num, &en)) == fabs(frexp(den, &ed)) && isfinite(q) && q != 0.0 ? q : NAN;
+}
+
 #define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
 #define CLASS_ROWS(T)                                                                                      \
     for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
@@ -428,6 +515,7 @@ SAME_RAY(double)
         while (p < m && row[p] == 0) p++;                                                                  \
         pv[i] = p;                                                                                         \
         rep[i] = s;                                                                                        \
+        ratio[i] = 1.0;                                                                                    \
         uint64_t key = row_key_##T(row, bias, m, p, mode, cols, nc, mus);                                  \
         size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ull) >> shift;                                      \
         while (head[slot] >= 0 && keys[slot] != key) slot = (slot + 1) & (cap - 1);                        \
@@ -448,6 +536,8 @@ SAME_RAY(double)
             }                                                                                              \
             if (same_ray_##T(row, bias, ROW_OF(T, r[j]), at1(&b, r[j]), m, p, admit)) {                    \
                 rep[i] = r[j];                                                                             \
+                ratio[i] = float_ratio(p < m ? (double)row[p] : bias,                                      \
+                                       p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j]));                \
                 break;                                                                                     \
             }                                                                                              \
         }                                                                                                  \
@@ -455,21 +545,23 @@ SAME_RAY(double)
     }
 
 static PyObject *classes(PyObject *self, PyObject *args) {
-    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv;
+    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *oratio;
     int mode, admit;
-    if (!PyArg_ParseTuple(args, "OOOOiiOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv))
+    if (!PyArg_ParseTuple(args, "OOOOiiOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
+                          &oratio))
         return NULL;
-    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0};
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bratio = {0};
     PyObject *result = NULL;
     int64_t *head = NULL, *next = NULL;
     uint64_t *keys = NULL, *fulls = NULL;
     char *has_full = NULL;
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
-        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1))
+        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(oratio, &bratio, "d", 1, 1))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
-    if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n) {
+    if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n
+        || bratio.view.shape[0] < n) {
         PyErr_SetString(PyExc_ValueError, "exact_loops.classes: multipliers or outputs too short");
         goto done;
     }
@@ -487,6 +579,7 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
     const uint64_t *mus = bmus.view.buf, *muf = bmuf.view.buf;
     int64_t *rep = brep.view.buf, *pv = piv.view.buf;
+    double *ratio = bratio.view.buf;
     int whole = nc == m + 1;
     Py_BEGIN_ALLOW_THREADS
     if (is_float32(&a)) {
@@ -500,16 +593,16 @@ static PyObject *classes(PyObject *self, PyObject *args) {
 done:
     free(head); free(keys); free(next); free(fulls); free(has_full);
     release(&a); release(&b); release(&rows); release(&bcols); release(&bmus); release(&bmuf); release(&brep);
-    release(&piv);
+    release(&piv); release(&bratio);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
-     "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
+     "aggregate(w, src, dst, code, fac, inv, check, width, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
-    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots)"},
+    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratios)"},
     {NULL, NULL, 0, NULL},
 };
 
