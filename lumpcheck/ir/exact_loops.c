@@ -160,6 +160,7 @@ AGG4(double, 2)
 static long long agg_all(const Terms *tm, const Buf *w, const Buf *out, const Buf *flag, const double *fac,
                          const double *inv, int check) {
     Py_ssize_t n_out = w->view.shape[0], ws = w->view.strides[0], os = out->view.strides[0];
+    Py_ssize_t row_bytes = w->view.shape[1] * w->view.itemsize;
     int f32 = is_float32(w);
     if (!f32 && check == 0) check = 1;
     int (*four)(const Terms *, const char *, Py_ssize_t, char *, Py_ssize_t, const double *, const double *) =
@@ -169,6 +170,10 @@ static long long agg_all(const Terms *tm, const Buf *w, const Buf *out, const Bu
     for (Py_ssize_t s = 0; s < n_out; s += 4) {
         const char *r = (const char *)w->view.buf + s * ws;
         char *o = (char *)out->view.buf + s * os;
+        if (s + 8 <= n_out) /* the next group's rows, while this one is summed */
+            for (Py_ssize_t off = 0; off < row_bytes; off += 64)
+                __builtin_prefetch(r + 4 * ws + off), __builtin_prefetch(r + 5 * ws + off),
+                    __builtin_prefetch(r + 6 * ws + off), __builtin_prefetch(r + 7 * ws + off);
         if (s + 4 <= n_out && !four(tm, r, ws, o, os, fac, inv)) continue;
         for (Py_ssize_t q = s; q < s + 4 && q < n_out; q++) {
             unsigned char *fl = (unsigned char *)flag->view.buf + q * flag->view.strides[0];

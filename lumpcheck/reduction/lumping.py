@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -119,28 +121,34 @@ def admitted(activation: Activation) -> str:
     return ("any" if neg else "pos") if other else ("sign" if neg else "one")
 
 
-def _factor_codes(ratio: np.ndarray, pivots: tuple, activation: Activation, table: FactorTable) -> np.ndarray:
+def _factor_codes(ratio: np.ndarray, pivots: Callable, activation: Activation, table: FactorTable) -> np.ndarray:
     """The code of the exact factor of each merged pair: its float `ratio` where that is exact, else the quotient of
-    its two pivot values (`pivots()`: (num, den) arrays, read only then) as Fractions. Each distinct factor is
-    checked against σ once, as it enters the table."""
+    its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each distinct factor is
+    checked against σ (`_admitted`)."""
     exact = ~np.isnan(ratio)
     codes = np.empty(len(ratio), dtype=np.intp)
     values, which = np.unique(ratio[exact], return_inverse=True)
-    codes[exact] = np.array([_admitted_code(Fraction(v), activation, table) for v in values.tolist()],
+    codes[exact] = np.array([table.of(_float_factor(v, activation)) for v in values.tolist()],
                             dtype=np.intp)[which.reshape(-1)]
     if not exact.all():
         at = np.flatnonzero(~exact)
         num, den = pivots(at)
         for k, n, d in zip(at.tolist(), num.tolist(), den.tolist()):
-            codes[k] = _admitted_code(Fraction(n) / Fraction(d), activation, table)
+            codes[k] = table.of(_admitted(Fraction(n) / Fraction(d), activation))
     return codes
 
 
-def _admitted_code(factor: Fraction, activation: Activation, table: FactorTable) -> int:
-    """The table code of a factor `fastpath.classes` merged by; one that σ does not admit is a bug, never a merge."""
+@lru_cache(maxsize=4096)
+def _float_factor(value: float, activation: Activation) -> Fraction:
+    """`_admitted` of a float's exact value (the same few factors recur in every layer)."""
+    return _admitted(Fraction(value), activation)
+
+
+def _admitted(factor: Fraction, activation: Activation) -> Fraction:
+    """A factor `fastpath.classes` merged by; one that σ does not admit is a bug, never a merge."""
     if not merge_allowed(activation, factor):
         raise RuntimeError(f"internal: factor {factor} proposed for {activation.kind}")
-    return table.of(factor)
+    return factor
 
 
 SAMPLED_COLUMNS = 64
@@ -148,13 +156,20 @@ SAMPLED_COLUMNS = 64
 compared on whole-row keys before the exact test."""
 
 
+@lru_cache(maxsize=64)
+def _sample(m: int) -> np.ndarray:
+    """SAMPLED_COLUMNS evenly spaced columns of 0..m (m: the bias), read-only (shared between calls)."""
+    cols = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
+    cols.flags.writeable = False
+    return cols
+
+
 def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, table: FactorTable) -> tuple:
     """(members, representatives, factor codes): every non-representative s among rows (float rows), its class's
     representative (its lowest index) and the code of its factor, from one pass of `fastpath.classes` (keys
     propose, an exact comparison decides)."""
-    m = inc.a.shape[1]
-    sample = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
-    rep, piv, ratio = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation), sample)
+    rep, piv, ratio = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
+                                       _sample(inc.a.shape[1]))
     merged = rep != rows
     member, rep, piv = rows[merged], rep[merged], piv[merged]
     codes = _factor_codes(ratio[merged], lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])),
