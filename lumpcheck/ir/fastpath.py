@@ -1,4 +1,4 @@
-"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c).
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h).
 
 Each function validates dtypes, shapes and index ranges, then runs one C loop over the rows. Every value a kernel
 returns is exact or marked: `aggregate` flags entries whose products or sums are not proven exact, `proportional`
