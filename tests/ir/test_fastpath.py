@@ -73,6 +73,23 @@ def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     assert (out[:9, 1][np.arange(9) != 5] == 2.0**-1000).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aggregate_keeps_signed_zeros_and_zeroes_columns_without_terms(dtype):
+    """A column's first term is written as it is (-0.0 stays -0.0, as in the quotient files written so far), later
+    terms are added (-0.0 + 0.0 = 0.0), a column no term maps to is +0.0, in groups of four rows and the tail alike."""
+    w = np.zeros((6, 3), dtype=dtype)
+    w[:, 0] = -0.0
+    w[1, 1], w[2, 2] = -0.0, 0.0
+    w[5, 1] = -0.0
+    out, flag = np.full((6, 4), np.nan), np.zeros((6, 4), dtype=bool)
+    # column 0 <- input 0 alone; column 1 <- inputs 1 and 2 (in that order); column 2 <- nothing; column 3 <- input 0
+    assert _aggregate(w, np.array([0, 1, 1, 3]), np.array([0, 1, 2, 0]), np.array([1.0, 1.0, 1.0, 2.0]), 4, out,
+                      flag) == 0
+    assert np.all(np.signbit(out[:, 0])) and np.all(np.signbit(out[:, 3]))  # -0.0·1 and -0.0·2, written
+    assert not np.signbit(out[:, 1]).any() and (out[:, 1] == 0).all()  # -0.0 + 0.0 = +0.0 (w[., 2] is +0.0)
+    assert (out[:, 2] == 0).all() and not np.signbit(out[:, 2]).any() and not flag.any()
+
+
 def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
     """float32 weights times 2^k skip the product test for -925 <= k <= 896 only: the smallest subnormal float32
     2^-149 times 2^-925 is 2^-1074 (exact), times 2^-926 it rounds to 0; the largest float32 times 2^896 is finite,
