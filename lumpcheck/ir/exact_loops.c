@@ -67,125 +67,7 @@ static inline double two_product_err(double a, double b, double p) {
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
-/* ------------------------------------------------------------------ aggregate
- * out[s, j] = sum of fac[t] * w[s, src[t]] over the terms t of reduced neuron j, in float64, for every row s.
- * Level 0 (one term per neuron j: src0[j], factor code0[j]) is written, the further levels (dst[i], src[i], code[i]:
- * within a level every dst is distinct) are added on; a term's factor is fac[code], its inverse inv[code]. Products
- * p = x*c are checked as `check` says: 0, not at all (the caller has proven them exact: float32 x times 2^k with
- * -925 <= k <= 896 is a float64); 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it
- * back cannot give x); 2, Dekker's error is 0 within the safe range. `unit0`: every level-0 factor is 1 (the
- * caller's promise; the products are the weights themselves). Each sum s = a + p is checked: s - a == p and
- * s - p == a (the Fast2Sum argument: the difference with the larger operand is exact), which also rejects overflow.
- * Rows with any failed check are done again with a flag per entry (flag[s, j] = 1: not proven exact). Returns the
- * number of flagged entries. */
-static inline int product_bad(double x, double c, double inv, double p, int check) {
-    if (check == 0) return 0;
-    if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
-    return p * inv != x;
-}
-
-/* One row s with a flag per entry (the exact but slower pass, for rows where a check failed). */
-#define AGG_FLAGGED(T, s)                                                                                  \
-    {                                                                                                      \
-        const T *row = (const T *)((const char *)w.view.buf + (s) * w.view.strides[0]);                    \
-        double *o = (double *)((char *)out.view.buf + (s) * out.view.strides[0]);                          \
-        unsigned char *fl = (unsigned char *)flag.view.buf + (s) * flag.view.strides[0];                   \
-        for (Py_ssize_t j = 0; j < width; j++) {                                                           \
-            double x = (double)row[src0[j]], c = fac[code0[j]], p = x * c;                                 \
-            fl[j] = (unsigned char)product_bad(x, c, inv[code0[j]], p, check);                           \
-            o[j] = p;                                                                                      \
-        }                                                                                                  \
-        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
-            double x = (double)row[src[i]], c = fac[code[i]], p = x * c, a = o[dst[i]], sum = a + p;       \
-            fl[dst[i]] |= (unsigned char)(product_bad(x, c, inv[code[i]], p, check) | (sum - a != p)     \
-                                          | (sum - p != a));                                               \
-            o[dst[i]] = sum;                                                                               \
-        }                                                                                                  \
-        for (Py_ssize_t j = 0; j < width; j++) nbad += fl[j];                                              \
-    }
-
-/* Rows in groups of four: each term's indices and factor are loaded once for the four rows. A group with any
- * failed check is done again row by row with flags. */
-#define AGG_TERM0(k)                                                                                       \
-    {                                                                                                      \
-        double x = (double)r##k[sj], p = x * c;                                                            \
-        bad |= product_bad(x, c, ic, p, check);                                                          \
-        o##k[j] = p;                                                                                       \
-    }
-#define AGG_TERM(k)                                                                                        \
-    {                                                                                                      \
-        double x = (double)r##k[si], p = x * c, a = o##k[d], sum = a + p;                                  \
-        bad |= product_bad(x, c, ic, p, check) | (sum - a != p) | (sum - p != a);                        \
-        o##k[d] = sum;                                                                                     \
-    }
-#define AGG_ROWS(T)                                                                                        \
-    for (Py_ssize_t s = 0; s < n_out; s += 4) {                                                            \
-        if (s + 4 > n_out) {                                                                               \
-            for (Py_ssize_t t = s; t < n_out; t++) AGG_FLAGGED(T, t)                                       \
-            break;                                                                                         \
-        }                                                                                                  \
-        const T *r0 = (const T *)((const char *)w.view.buf + s * w.view.strides[0]);                       \
-        const T *r1 = (const T *)((const char *)r0 + w.view.strides[0]);                                   \
-        const T *r2 = (const T *)((const char *)r1 + w.view.strides[0]);                                   \
-        const T *r3 = (const T *)((const char *)r2 + w.view.strides[0]);                                   \
-        double *o0 = (double *)((char *)out.view.buf + s * out.view.strides[0]);                           \
-        double *o1 = (double *)((char *)o0 + out.view.strides[0]);                                         \
-        double *o2 = (double *)((char *)o1 + out.view.strides[0]);                                         \
-        double *o3 = (double *)((char *)o2 + out.view.strides[0]);                                         \
-        int bad = 0;                                                                                       \
-        if (unit0) {                                                                                       \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
-                Py_ssize_t sj = src0[j];                                                                   \
-                o0[j] = (double)r0[sj], o1[j] = (double)r1[sj], o2[j] = (double)r2[sj], o3[j] = (double)r3[sj]; \
-            }                                                                                              \
-        } else {                                                                                           \
-            for (Py_ssize_t j = 0; j < width; j++) {                                                       \
-                Py_ssize_t sj = src0[j];                                                                   \
-                double c = fac[code0[j]], ic = inv[code0[j]];                                              \
-                AGG_TERM0(0) AGG_TERM0(1) AGG_TERM0(2) AGG_TERM0(3)                                        \
-            }                                                                                              \
-        }                                                                                                  \
-        for (Py_ssize_t i = 0; i < n_rest; i++) {                                                          \
-            Py_ssize_t si = src[i], d = dst[i];                                                            \
-            double c = fac[code[i]], ic = inv[code[i]];                                                    \
-            AGG_TERM(0) AGG_TERM(1) AGG_TERM(2) AGG_TERM(3)                                                \
-        }                                                                                                  \
-        if (bad)                                                                                           \
-            for (Py_ssize_t t = s; t < s + 4; t++) AGG_FLAGGED(T, t)                                       \
-    }
-
-static PyObject *aggregate(PyObject *self, PyObject *args) {
-    PyObject *ow, *osrc0, *ocode0, *odst, *osrc, *ocode, *ofac, *oinv, *oout, *oflag;
-    int check, unit0;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOiiOO", &ow, &osrc0, &ocode0, &odst, &osrc, &ocode, &ofac, &oinv, &check,
-                          &unit0, &oout, &oflag))
-        return NULL;
-    Buf w = {0}, bsrc0 = {0}, bcode0 = {0}, bdst = {0}, bsrc = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0},
-        flag = {0};
-    PyObject *result = NULL;
-    if (get(ow, &w, "fd", 2, 0) || get(osrc0, &bsrc0, "i", 1, 0) || get(ocode0, &bcode0, "i", 1, 0)
-        || get(odst, &bdst, "i", 1, 0) || get(osrc, &bsrc, "i", 1, 0) || get(ocode, &bcode, "i", 1, 0)
-        || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0) || get(oout, &out, "d", 2, 1)
-        || get(oflag, &flag, "B", 2, 1))
-        goto done;
-    const int32_t *src0 = bsrc0.view.buf, *code0 = bcode0.view.buf, *dst = bdst.view.buf, *src = bsrc.view.buf,
-                  *code = bcode.view.buf;
-    const double *fac = bfac.view.buf, *inv = binv.view.buf;
-    Py_ssize_t n_out = w.view.shape[0], width = bsrc0.view.shape[0], n_rest = bsrc.view.shape[0];
-    long long nbad = 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (is_float32(&w)) {
-        AGG_ROWS(float)
-    } else {
-        AGG_ROWS(double)
-    }
-    Py_END_ALLOW_THREADS
-    result = PyLong_FromLongLong(nbad);
-done:
-    release(&w); release(&bsrc0); release(&bcode0); release(&bdst); release(&bsrc); release(&bcode); release(&bfac);
-    release(&binv); release(&out); release(&flag);
-    return result;
-}
+#include "exact_aggregate.h"
 
 /* ------------------------------------------------------------------ row keys
  * For each listed row s of [a | b] (m columns of a, then b): pivot p = its first nonzero entry (m for an all-zero
@@ -419,6 +301,15 @@ SAME_RAY(float)
 SAME_RAY(double)
 
 
+/* num/den when that float is the ratio exactly (equal significands: +-2^k, neither overflowed nor underflowed to 0),
+ * 1.0 for den == 0 (two all-zero rows), NaN otherwise (the caller divides exactly). */
+static double float_ratio(double num, double den) {
+    if (den == 0.0) return 1.0;
+    int en, ed;
+    double q = num / den;
+    return fabs(frexp(num, &en)) == fabs(frexp(den, &ed)) && isfinite(q) && q != 0.0 ? q : NAN;
+}
+
 #define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
 #define CLASS_ROWS(T)                                                                                      \
     for (Py_ssize_t i = 0; i < n; i++) {                                                                   \
@@ -428,6 +319,7 @@ SAME_RAY(double)
         while (p < m && row[p] == 0) p++;                                                                  \
         pv[i] = p;                                                                                         \
         rep[i] = s;                                                                                        \
+        ratio[i] = 1.0;                                                                                    \
         uint64_t key = row_key_##T(row, bias, m, p, mode, cols, nc, mus);                                  \
         size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ull) >> shift;                                      \
         while (head[slot] >= 0 && keys[slot] != key) slot = (slot + 1) & (cap - 1);                        \
@@ -448,6 +340,8 @@ SAME_RAY(double)
             }                                                                                              \
             if (same_ray_##T(row, bias, ROW_OF(T, r[j]), at1(&b, r[j]), m, p, admit)) {                    \
                 rep[i] = r[j];                                                                             \
+                ratio[i] = float_ratio(p < m ? (double)row[p] : bias,                                      \
+                                       p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j]));                \
                 break;                                                                                     \
             }                                                                                              \
         }                                                                                                  \
@@ -455,21 +349,23 @@ SAME_RAY(double)
     }
 
 static PyObject *classes(PyObject *self, PyObject *args) {
-    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv;
+    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *oratio;
     int mode, admit;
-    if (!PyArg_ParseTuple(args, "OOOOiiOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv))
+    if (!PyArg_ParseTuple(args, "OOOOiiOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
+                          &oratio))
         return NULL;
-    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0};
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bratio = {0};
     PyObject *result = NULL;
     int64_t *head = NULL, *next = NULL;
     uint64_t *keys = NULL, *fulls = NULL;
     char *has_full = NULL;
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
-        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1))
+        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(oratio, &bratio, "d", 1, 1))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
-    if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n) {
+    if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n
+        || bratio.view.shape[0] < n) {
         PyErr_SetString(PyExc_ValueError, "exact_loops.classes: multipliers or outputs too short");
         goto done;
     }
@@ -487,6 +383,7 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
     const uint64_t *mus = bmus.view.buf, *muf = bmuf.view.buf;
     int64_t *rep = brep.view.buf, *pv = piv.view.buf;
+    double *ratio = bratio.view.buf;
     int whole = nc == m + 1;
     Py_BEGIN_ALLOW_THREADS
     if (is_float32(&a)) {
@@ -500,16 +397,16 @@ static PyObject *classes(PyObject *self, PyObject *args) {
 done:
     free(head); free(keys); free(next); free(fulls); free(has_full);
     release(&a); release(&b); release(&rows); release(&bcols); release(&bmus); release(&bmuf); release(&brep);
-    release(&piv);
+    release(&piv); release(&bratio);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
-     "aggregate(w, src0, code0, dst, src, code, fac, inv, check, unit0, out, flag) -> flagged count"},
+     "aggregate(w, src, dst, code, fac, inv, check, width, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
-    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots)"},
+    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratios)"},
     {NULL, NULL, 0, NULL},
 };
 

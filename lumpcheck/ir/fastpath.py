@@ -1,4 +1,4 @@
-"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c).
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h).
 
 Each function validates dtypes, shapes and index ranges, then runs one C loop over the rows. Every value a kernel
 returns is exact or marked: `aggregate` flags entries whose products or sums are not proven exact, `proportional`
@@ -37,40 +37,20 @@ def _index(idx: np.ndarray, bound: int, name: str) -> np.ndarray:
     return idx
 
 
-def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.ndarray, width: int, out: np.ndarray,
-              flag: np.ndarray) -> int:
-    """out[s, j] = Σ_{t: cols[t] = j} fac[t]·weight[s, src[t]] in float64 for j < width (0 where no term has j);
-    flag[s, j] = True where a product or a partial sum is not proven exact (other entries are left as they are).
-    Returns how many entries were flagged. `out` (float64) and `flag` (bool) need contiguous rows of >= width."""
+def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, codes: np.ndarray, table: np.ndarray, width: int,
+              out: np.ndarray, flag: np.ndarray) -> int:
+    """out[s, j] = Σ_{t: cols[t] = j} table[codes[t]]·weight[s, src[t]] in float64 for j < width (0 where no term has
+    j); flag[s, j] = True where a product or a partial sum is not proven exact (other entries are left as they are).
+    Returns how many entries were flagged. `out` (float64) and `flag` (bool) need the weight's rows and contiguous
+    columns, at least `width` of them; the kernel checks every index (cols < width, src < inputs, codes < table)."""
     weight = _real(weight, "weight", 2)
-    fac = np.ascontiguousarray(fac, dtype=np.float64)
-    n = len(cols)
-    if len(src) != n or len(fac) != n or out.dtype != np.float64 or flag.dtype != np.bool_ or out.ndim != 2 \
-            or flag.ndim != 2 or out.shape[0] != weight.shape[0] or flag.shape[0] != weight.shape[0] \
-            or out.shape[1] < width or flag.shape[1] < width \
-            or (out.size and out.strides[1] != out.itemsize) or (flag.size and flag.strides[1] != flag.itemsize):
-        raise ValueError("aggregate: one column and factor per source; out (float64) and flag (bool) need the "
-                         "weight's rows and contiguous columns")
-    cols, src = _index(cols, width, "aggregate: cols"), _index(src, weight.shape[1], "aggregate: src")
-    if max(weight.shape[1], width) >= 2**31:
-        raise ValueError(f"aggregate: {weight.shape[1]} inputs / {width} columns: beyond the kernel's int32 indices")
-    if not weight.shape[1] or not width or not weight.shape[0]:
-        out[:, :width] = 0.0
-        return 0
-    # level k = the k-th term of every neuron that has one: level 0 is written, the others are added on (in the
-    # order of their sources: the row is read forwards)
-    order = np.argsort(cols, kind="stable")
-    c = cols[order]
-    first = np.ones(n, dtype=bool)
-    first[1:] = c[1:] != c[:-1]
-    rank = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    lead, rest = order[first], order[~first]
-    rest = rest[np.lexsort((src[rest], rank[~first]))]
-    table, code = np.unique(fac, return_inverse=True)
-    code = code.astype(np.int32)
-    src0, code0 = np.zeros(width, dtype=np.int32), np.full(width, len(table), dtype=np.int32)
-    src0[cols[lead]], code0[cols[lead]] = src[lead], code[lead]
-    mag = np.abs(table)
+    if out.dtype != np.float64 or flag.dtype != np.bool_:
+        raise ValueError(f"aggregate: out must be float64 and flag bool, got {out.dtype} and {flag.dtype}")
+    table = np.ascontiguousarray(table, dtype=np.float64)
+    cols, src, codes = (np.ascontiguousarray(x, dtype=np.int64) for x in (cols, src, codes))
+    used = np.zeros(len(table), dtype=bool)
+    used[codes[(codes >= 0) & (codes < len(table))]] = True  # the kernel rejects the others
+    mag = np.abs(table[used])
     mant, exp = np.frexp(mag[mag != 0])  # 0·x = 0 is exact (test 1 flags it all the same: 0·inf is NaN)
     if np.any(mant != 0.5):
         check = 2  # a factor that is no ±2^k: Dekker's test
@@ -80,17 +60,7 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, fac: np.nda
         check = 1
     with np.errstate(divide="ignore", over="ignore"):
         inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
-    table, inv = np.append(table, 1.0), np.append(inv, 1.0)  # the code of neurons without any term
-    unit0 = bool(np.all(table[code0] == 1.0))
-    nbad = exact_loops.aggregate(weight, src0, code0, cols[rest].astype(np.int32), src[rest].astype(np.int32),
-                              code[rest], table, inv, check, int(unit0), out, flag.view(np.uint8))
-    empty = np.ones(width, dtype=bool)
-    empty[cols] = False
-    if empty.any():  # neurons without any term
-        out[:, np.flatnonzero(empty)] = 0.0
-        flag[:, np.flatnonzero(empty)] = False
-        nbad = int(flag[:, :width].sum())
-    return int(nbad)
+    return exact_loops.aggregate(weight, src, cols, codes, table, inv, check, width, out, flag.view(np.uint8))
 
 
 @lru_cache(maxsize=8)
@@ -131,17 +101,19 @@ ADMIT = {"any": 0, "pos": 1, "sign": 2, "one": 3}
 
 
 def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: str,
-            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(rep, pivot) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r with
+            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rep, pivot, ratio) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r with
     s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the first
-    nonzero column of s (a.shape[1], b, for an all-zero row). Candidates are rows with equal `row_keys` (mode `mode`)
-    over `cols` (default all; equal whole-row keys too when `cols` is a sample); each is decided by an exact
-    comparison of every entry (error-free products, no range limit). `mode` must divide out every admitted factor."""
+    nonzero column of s (a.shape[1], b, for an all-zero row), ratio = c as a float64 where that float is c exactly
+    (c = ±2^k in range; 1.0 for kept rows and all-zero rows), NaN where it is not (the caller divides the pivots
+    exactly). Candidates are rows with equal `row_keys` (mode `mode`) over `cols` (default all; equal whole-row keys
+    too when `cols` is a sample); each is decided by an exact comparison of every entry (error-free products, no
+    range limit). `mode` must divide out every admitted factor."""
     a, b, rows, cols = _rows_and_columns(a, b, rows, cols, "classes")
-    rep, piv = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64)
+    rep, piv, ratio = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64), np.empty(len(rows))
     exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
-                        _multipliers(a.shape[1] + 1), rep, piv)
-    return rep.astype(np.intp), piv.astype(np.intp)
+                        _multipliers(a.shape[1] + 1), rep, piv, ratio)
+    return rep.astype(np.intp), piv.astype(np.intp), ratio
 
 
 def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,

@@ -124,14 +124,14 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     factors that are no floats and the offsets' inexact sums go to `_repair` (Fractions).
     """
     n_out, width = weight.shape[0], terms.width
-    fval, representable = _float_factors(terms)
+    fac, representable = _float_table(terms.table)
     ext = np.empty((n_out, width + 1)) if scratch is None else scratch.take(n_out, width + 1)
     bad = np.zeros((n_out, width + 1), dtype=bool)  # calloc: pages the kernel never flags are never touched
-    fac = np.where(representable, fval, 0.0)
-    flagged = fastpath.aggregate(weight, terms.cols, terms.rows, fac, width, ext, bad) > 0
-    if not representable.all():  # no float factor: those columns are done with Fractions
-        bad[:, terms.cols[~representable]] = True
-        flagged = True
+    flagged = fastpath.aggregate(weight, terms.cols, terms.rows, terms.codes, fac, width, ext, bad) > 0
+    if not representable.all():  # no float factor (0.0 in `fac`): those columns are done with Fractions
+        no_float = ~representable[terms.codes]
+        bad[:, terms.cols[no_float]] = True
+        flagged = flagged or bool(no_float.any())
     ext[:, width] = bias
     for r, d in terms.offsets:
         prod, inexact = exact_scale(weight[:, r].astype(np.float64), np.float64(d))
@@ -144,11 +144,11 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     return Incoming(ext[:, :width], ext[:, width])
 
 
-def _float_factors(terms: Terms) -> tuple[np.ndarray, np.ndarray]:
-    """Each term's factor as float64, and whether that float is the factor exactly."""
-    value = np.array([float(f) for f in terms.table], dtype=np.float64)
-    exact = np.array([Fraction(v) == f for v, f in zip(value.tolist(), terms.table)], dtype=bool)
-    return value[terms.codes], exact[terms.codes]
+def _float_table(table: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each factor of a table as float64 where that float is the factor exactly (else 0.0), and which ones are."""
+    value = np.array([float(f) for f in table], dtype=np.float64)
+    exact = np.array([Fraction(v) == f for v, f in zip(value.tolist(), table)], dtype=bool)
+    return np.where(exact, value, 0.0), exact
 
 
 def _repair(

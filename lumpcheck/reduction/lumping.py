@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,17 +77,9 @@ class FactorTable:
 
     def __init__(self) -> None:
         self.code: dict[Fraction, int] = {Fraction(0): 0, ONE: 1}
-        self.floats: dict[float, int] = {1.0: 1}
 
     def of(self, value: Fraction) -> int:
         return self.code.setdefault(value, len(self.code))
-
-    def of_float(self, value: float) -> int:
-        """The code of a float's exact value (cached by the float: no Fraction built or hashed twice)."""
-        code = self.floats.get(value)
-        if code is None:
-            code = self.floats[value] = self.of(Fraction(value))
-        return code
 
     @property
     def values(self) -> tuple[Fraction, ...]:
@@ -127,23 +121,34 @@ def admitted(activation: Activation) -> str:
     return ("any" if neg else "pos") if other else ("sign" if neg else "one")
 
 
-def _factor_codes(num: np.ndarray, den: np.ndarray, activation: Activation, table: FactorTable) -> np.ndarray:
-    """The code of the exact factor num/den of each merged pair (1 for all-zero rows, den == 0)."""
-    zero = den == 0
-    with np.errstate(all="ignore"):
-        ratio = np.where(zero, 1.0, num / np.where(zero, 1.0, den))
-    # the float ratio IS the exact ratio when the pivots' significands agree (and it neither over- nor underflows)
-    same = np.abs(np.frexp(num)[0]) == np.abs(np.frexp(den)[0])
-    by_float = zero | (same & np.isfinite(ratio) & (ratio != 0))
-    values, which = np.unique(ratio[by_float], return_inverse=True)
-    codes = np.empty(len(num), dtype=np.intp)
-    codes[by_float] = np.array([table.of_float(v) for v in values.tolist()], dtype=np.intp)[which.reshape(-1)]
-    for k in np.flatnonzero(~by_float).tolist():
-        codes[k] = table.of(Fraction(float(num[k])) / Fraction(float(den[k])))
-    bad = [c for c in np.unique(codes).tolist() if not merge_allowed(activation, table.values[c])]
-    if bad:  # fastpath.classes admitted a factor that σ does not: a bug, never a merge
-        raise RuntimeError(f"internal: factor {table.values[bad[0]]} proposed for {activation.kind}")
+def _factor_codes(ratio: np.ndarray, pivots: Callable, activation: Activation, table: FactorTable) -> np.ndarray:
+    """The code of the exact factor of each merged pair: its float `ratio` where that is exact, else the quotient of
+    its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each distinct factor is
+    checked against σ (`_admitted`)."""
+    exact = ~np.isnan(ratio)
+    codes = np.empty(len(ratio), dtype=np.intp)
+    values, which = np.unique(ratio[exact], return_inverse=True)
+    codes[exact] = np.array([table.of(_float_factor(v, activation)) for v in values.tolist()],
+                            dtype=np.intp)[which.reshape(-1)]
+    if not exact.all():
+        at = np.flatnonzero(~exact)
+        num, den = pivots(at)
+        for k, n, d in zip(at.tolist(), num.tolist(), den.tolist()):
+            codes[k] = table.of(_admitted(Fraction(n) / Fraction(d), activation))
     return codes
+
+
+@lru_cache(maxsize=4096)
+def _float_factor(value: float, activation: Activation) -> Fraction:
+    """`_admitted` of a float's exact value (the same few factors recur in every layer)."""
+    return _admitted(Fraction(value), activation)
+
+
+def _admitted(factor: Fraction, activation: Activation) -> Fraction:
+    """A factor `fastpath.classes` merged by; one that σ does not admit is a bug, never a merge."""
+    if not merge_allowed(activation, factor):
+        raise RuntimeError(f"internal: factor {factor} proposed for {activation.kind}")
+    return factor
 
 
 SAMPLED_COLUMNS = 64
@@ -151,16 +156,24 @@ SAMPLED_COLUMNS = 64
 compared on whole-row keys before the exact test."""
 
 
+@lru_cache(maxsize=64)
+def _sample(m: int) -> np.ndarray:
+    """SAMPLED_COLUMNS evenly spaced columns of 0..m (m: the bias), read-only (shared between calls)."""
+    cols = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
+    cols.flags.writeable = False
+    return cols
+
+
 def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, table: FactorTable) -> tuple:
     """(members, representatives, factor codes): every non-representative s among rows (float rows), its class's
     representative (its lowest index) and the code of its factor, from one pass of `fastpath.classes` (keys
     propose, an exact comparison decides)."""
-    m = inc.a.shape[1]
-    sample = np.unique(np.linspace(0, m, min(SAMPLED_COLUMNS, m) + 1).astype(np.intp))
-    rep, piv = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation), sample)
+    rep, piv, ratio = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
+                                       _sample(inc.a.shape[1]))
     merged = rep != rows
     member, rep, piv = rows[merged], rep[merged], piv[merged]
-    codes = _factor_codes(_entries(inc, member, piv), _entries(inc, rep, piv), activation, table)
+    codes = _factor_codes(ratio[merged], lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])),
+                          activation, table)
     return member, rep, codes
 
 
@@ -216,7 +229,7 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     table = FactorTable()
     constants = _constants(inc, activation) if fold_constants else {}
     fixed = np.fromiter(constants, dtype=np.intp, count=len(constants))
-    rows = np.setdiff1d(np.arange(n), fixed)
+    rows = np.setdiff1d(np.arange(n), fixed) if constants else np.arange(n)
     member, rep, code = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation, table)
     kept = np.ones(n, dtype=bool)
     kept[fixed] = False
@@ -228,12 +241,11 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     factor, offset = np.ones(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
     reason = np.full(n, _REASON["kept"], dtype=np.uint8)
     factor[member] = code
-    for u in np.unique(code).tolist():  # duplicate, negated (σ odd up to a constant) or proportional
-        c, at = table.values[u], member[code == u]
-        negated = c == -1 and activation.kind in ("tanh", "sigmoid")
-        reason[at] = _REASON["duplicate" if c == 1 else "negated" if negated else "proportional"]
-        if negated:
-            offset[at] = table.of(activation.merge_offset(c))
+    reason[member] = np.where(code == table.of(ONE), _REASON["duplicate"], _REASON["proportional"])
+    minus = table.code.get(-ONE)
+    if minus is not None and activation.kind in ("tanh", "sigmoid"):  # negated: σ odd up to a constant
+        at = member[code == minus]
+        reason[at], offset[at] = _REASON["negated"], table.of(activation.merge_offset(-ONE))
     for s, value in constants.items():
         factor[s], offset[s], reason[s] = 0, table.of(value), _REASON["constant"]
     return LayerRelation(LumpedMaps(cls, factor, offset, reason, table.values), len(reps)), reps
@@ -276,7 +288,10 @@ def _remove_dead(parts: list[list[np.ndarray]], relation: list[LayerRelation]) -
     """Backwards: a reduced neuron whose outgoing weights (to surviving neurons) are all zero becomes a ghost."""
     for ell in reversed(range(len(relation))):
         nxt = parts[ell + 1][0]
-        alive = np.asarray(nxt.any(axis=0), dtype=bool)  # nonzero (exact arrays have no NaN), no full-size temporary
+        alive = np.full(nxt.shape[1], len(nxt) > 0)  # without rows every column is dead
+        if len(nxt):  # a column nonzero in the first row is alive; only the others are read whole
+            zero = np.flatnonzero(np.asarray(nxt[0] == 0, dtype=bool))
+            alive[zero] = np.asarray(nxt[:, zero].any(axis=0), dtype=bool)  # exact arrays have no NaN
         if alive.all():
             continue
         parts[ell + 1][0] = nxt[:, alive]

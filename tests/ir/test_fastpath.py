@@ -49,7 +49,7 @@ def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
     fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
     out = np.full((w.shape[0], width + 1), np.nan)
     flag = np.zeros((w.shape[0], width + 1), dtype=bool)
-    nbad = fastpath.aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
+    nbad = _aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
     assert nbad == int(flag.sum()) and not flag[:, width].any()
     for s in range(w.shape[0]):
         for j in range(width):
@@ -67,10 +67,27 @@ def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     w[5] = [2.0**53, 1.0, 0.0]
     w[9, 2] = (1.0 + 2.0**-52) * 2.0**-30
     out, flag = np.empty((10, 2)), np.zeros((10, 2), dtype=bool)
-    nbad = fastpath.aggregate(w, np.array([0, 0, 1]), np.arange(3), np.array([1.0, 1.0, 2.0**-1000]), 2, out, flag)
+    nbad = _aggregate(w, np.array([0, 0, 1]), np.arange(3), np.array([1.0, 1.0, 2.0**-1000]), 2, out, flag)
     assert nbad == 2 and flag[5, 0] and flag[9, 1] and flag.sum() == 2
     assert (out[[0, 1, 2, 3, 4, 6, 7, 8, 9], 0] == 2.0).all()
     assert (out[:9, 1][np.arange(9) != 5] == 2.0**-1000).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aggregate_keeps_signed_zeros_and_zeroes_columns_without_terms(dtype):
+    """A column's first term is written as it is (-0.0 stays -0.0, as in the quotient files written so far), later
+    terms are added (-0.0 + 0.0 = 0.0), a column no term maps to is +0.0, in groups of four rows and the tail alike."""
+    w = np.zeros((6, 3), dtype=dtype)
+    w[:, 0] = -0.0
+    w[1, 1], w[2, 2] = -0.0, 0.0
+    w[5, 1] = -0.0
+    out, flag = np.full((6, 4), np.nan), np.zeros((6, 4), dtype=bool)
+    # column 0 <- input 0 alone; column 1 <- inputs 1 and 2 (in that order); column 2 <- nothing; column 3 <- input 0
+    assert _aggregate(w, np.array([0, 1, 1, 3]), np.array([0, 1, 2, 0]), np.array([1.0, 1.0, 1.0, 2.0]), 4, out,
+                      flag) == 0
+    assert np.all(np.signbit(out[:, 0])) and np.all(np.signbit(out[:, 3]))  # -0.0·1 and -0.0·2, written
+    assert not np.signbit(out[:, 1]).any() and (out[:, 1] == 0).all()  # -0.0 + 0.0 = +0.0 (w[., 2] is +0.0)
+    assert (out[:, 2] == 0).all() and not np.signbit(out[:, 2]).any() and not flag.any()
 
 
 def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
@@ -82,7 +99,7 @@ def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
     for k_lo, k_hi, expect in ((-925, 896, 0), (-926, 896, 5), (-925, 897, 5)):
         out, flag = np.empty((5, 2)), np.zeros((5, 2), dtype=bool)
         fac = np.array([2.0**k_lo, 2.0**k_hi])
-        assert fastpath.aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
+        assert _aggregate(w, np.array([0, 1]), np.arange(2), fac, 2, out, flag) == expect
         for j in range(2):
             exact = Fraction(float(w[0, j])) * Fraction(fac[j])
             assert all((Fraction(float(out[s, j])) == exact) != flag[s, j] for s in range(5) if np.isfinite(out[s, j]))
@@ -91,11 +108,17 @@ def test_float32_products_are_unchecked_exactly_within_the_proven_exponents():
 def test_aggregate_rejects_bad_arguments():
     w = np.ones((2, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="src"):
-        fastpath.aggregate(w, np.array([0, 0, 0]), np.array([0, 1, 3]), np.ones(3), 1, np.empty((2, 1)),
+        _aggregate(w, np.array([0, 0, 0]), np.array([0, 1, 3]), np.ones(3), 1, np.empty((2, 1)),
                           np.zeros((2, 1), dtype=bool))
     with pytest.raises(ValueError, match="out"):
-        fastpath.aggregate(w, np.array([0, 0, 0]), np.arange(3), np.ones(3), 1, np.empty((2, 1), dtype=np.float32),
+        _aggregate(w, np.array([0, 0, 0]), np.arange(3), np.ones(3), 1, np.empty((2, 1), dtype=np.float32),
                           np.zeros((2, 1), dtype=bool))
+
+
+def _aggregate(w, cols, src, fac, width, out, flag):
+    """fastpath.aggregate with one factor per term (coded through the table of the distinct ones)."""
+    table, codes = np.unique(np.asarray(fac, dtype=np.float64), return_inverse=True)
+    return fastpath.aggregate(w, cols, src, codes.reshape(-1), table, width, out, flag)
 
 
 def _fraction_row(a, b, s):
@@ -222,10 +245,16 @@ def test_classes_agree_with_fractions(w, admit, data):
     truth = _classes_by_fractions(a, b, rows, admit)
     sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
     for cols in (None, sample):
-        rep, piv = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
+        rep, piv, ratio = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
         assert rep.tolist() == truth
         first = [next((j for j, v in enumerate(_fraction_row(a, b, s)) if v != 0), a.shape[1]) for s in rows]
         assert piv.tolist() == first
+        for s, r, p in zip(rows.tolist(), rep.tolist(), first):  # a float ratio is the exact factor, or NaN
+            num, den = _fraction_row(a, b, s)[p], _fraction_row(a, b, r)[p]
+            exact = num / den if den else Fraction(1)
+            assert (s != r or ratio[s] == 1.0) and (np.isnan(ratio[s]) or Fraction(float(ratio[s])) == exact)
+            assert not np.isnan(ratio[s]) or exact.numerator.bit_count() > 1 or exact.denominator.bit_count() > 1 \
+                or not 2.0**-1074 <= abs(exact) <= np.finfo(np.float64).max
 
 
 def test_classes_outside_the_dekker_range_and_near_misses():
@@ -236,14 +265,14 @@ def test_classes_outside_the_dekker_range_and_near_misses():
     near = y.copy()
     near[0, -1] = np.nextafter(near[0, -1], 0.0)
     a = np.vstack([x, y, near, -x])
-    rep, _ = fastpath.classes(a, np.zeros(4), np.arange(4), "pos", "pos")
+    rep, *_ = fastpath.classes(a, np.zeros(4), np.arange(4), "pos", "pos")
     assert rep.tolist() == [0, 0, 2, 3]
-    rep, _ = fastpath.classes(a, np.zeros(4), np.arange(4), "any", "any")
+    rep, *_ = fastpath.classes(a, np.zeros(4), np.arange(4), "any", "any")
     assert rep.tolist() == [0, 0, 2, 0]
     # significands whose product lies within half an ulp below 1/2 (it rounds to 1/2 but must be doubled exactly)
     n, d = 6369051672525772.0, 6369051672525773.0
-    rep, _ = fastpath.classes(np.array([[d, d, 2 * d], [n, n, 2 * n]]), np.zeros(2), np.arange(2), "any", "any")
+    rep, *_ = fastpath.classes(np.array([[d, d, 2 * d], [n, n, 2 * n]]), np.zeros(2), np.arange(2), "any", "any")
     assert rep.tolist() == [0, 0] and n * d == 2.0**105 and Fraction(n) * Fraction(d) < 2**105
     f = np.array([[0.5, -0.25], [1.0, -0.5], [0.5, -0.25]], dtype=np.float32)
-    rep, piv = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
+    rep, piv, _ = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
     assert rep.tolist() == [2, 1, 2] and piv.tolist() == [0, 0, 0]

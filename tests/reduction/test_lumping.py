@@ -303,6 +303,21 @@ def test_factor_three_merges_only_when_exactly_proportional():
     assert_same_function(net, red.network)
 
 
+@pytest.mark.parametrize("c", [-1.0, -3.0])
+def test_a_merge_by_a_factor_sigma_refuses_is_an_internal_error(monkeypatch, c):
+    """The compiled grouping proves proportionality and is told which factors σ admits; every distinct factor it
+    merged by is checked against σ again (exact float ratio -1, or -3 as a Fraction of the pivots): a kernel that
+    merged v1 = c·v0 under ReLU (a bug) makes reduce raise, never merge."""
+    import lumpcheck.reduction.lumping as lumping
+
+    net = two_layer([[1.0, 2.0], [c, 2 * c]], [0.0, 0.0], RELU)
+    real = lumping.fastpath.classes
+    monkeypatch.setattr(lumping.fastpath, "classes", lambda a, b, rows, mode, admit, cols=None:
+                        real(a, b, rows, "any", "any", cols))
+    with pytest.raises(RuntimeError, match=f"factor {int(c)} proposed for relu"):
+        reduce(net)
+
+
 def test_non_float_aggregates_fall_back_to_fractions():
     """v1 = v0 / 3: merged weights W0 + W1/3 are no floats, so the quotient is exact Fractions."""
     w1 = np.array([[3.0, -1.5], [1.0, -0.5]])

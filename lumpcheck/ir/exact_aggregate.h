@@ -1,0 +1,205 @@
+/* The reducer's aggregation loop (lumpcheck/ir/exact_loops.c includes it once, after its buffer and error-free
+ * helpers: one translation unit, split only to keep each file short). */
+
+/* ------------------------------------------------------------------ aggregate
+ * out[s, j] = the sum over the terms t with dst[t] = j of fac[code[t]] * w[s, src[t]], in float64, for every row s and
+ * every j < width (0.0 where no term has j). Each column's first term (in the given order) is written, the others
+ * are added on in their order (given sorted by src, a row is read forwards). Products p = x*c are checked as `check`
+ * says: 0, not at all (the caller has proven them exact: float32 x times 2^k with -925 <= k <= 896 is a float64);
+ * 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it back cannot give x); 2, Dekker's
+ * error is 0 within the safe range. When every first term's factor is 1.0 its products are the weights themselves.
+ * Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the larger
+ * operand is exact), which also rejects overflow. Rows with any failed check are done again with a flag per entry
+ * (flag[s, j] = 1: not proven exact; the other rows' flags are left as they are). Returns the number of flags set. */
+static inline int product_bad(double x, double c, double inv, double p, int check) {
+    if (check == 0) return 0;
+    if (check == 2) return !(eft_safe(x) && eft_safe(c)) || two_product_err(x, c, p) != 0.0;
+    return p * inv != x;
+}
+
+typedef struct {
+    Py_ssize_t width, nrest, nempty;
+    int32_t *src0, *code0; /* the first term of each column (none: src 0 and the code of `one`, zeroed after) */
+    int32_t *src, *dst, *code, *empty; /* the other terms, in order; the columns without any */
+    int unit0; /* every first term's factor is 1.0 */
+} Terms;
+
+/* One row r into o with a flag per entry in fl (the exact but slower pass, for rows where a check failed). */
+static void agg_row_flagged(const Terms *tm, const char *r, int f32, double *o, unsigned char *fl, const double *fac,
+                            const double *inv, int check) {
+#define AT(i) (f32 ? (double)((const float *)r)[i] : ((const double *)r)[i])
+    for (Py_ssize_t j = 0; j < tm->width; j++) {
+        double x = AT(tm->src0[j]), c = fac[tm->code0[j]], p = x * c;
+        fl[j] = (unsigned char)product_bad(x, c, inv[tm->code0[j]], p, check);
+        o[j] = p;
+    }
+    for (Py_ssize_t i = 0; i < tm->nrest; i++) {
+        int32_t d = tm->dst[i];
+        double x = AT(tm->src[i]), c = fac[tm->code[i]], p = x * c, a = o[d], sum = a + p;
+        fl[d] |= (unsigned char)(product_bad(x, c, inv[tm->code[i]], p, check) | (sum - a != p) | (sum - p != a));
+        o[d] = sum;
+    }
+#undef AT
+    for (Py_ssize_t e = 0; e < tm->nempty; e++) o[tm->empty[e]] = 0.0, fl[tm->empty[e]] = 0;
+}
+
+/* Four rows (w: the first, rows `ws` bytes apart) into four rows of out (`os` bytes apart), for one dtype and one
+ * `check`: each term's indices and factor are loaded once for the four rows. Returns whether a check failed. */
+#define AGG_FIRST(k) o##k[j] = (double)r##k[sj];
+#define AGG_FIRST_CHECKED(k, CHECK) p = (double)r##k[sj] * c, bad |= product_bad((double)r##k[sj], c, ic, p, CHECK), o##k[j] = p;
+#define AGG_REST(k, CHECK)                                                                                 \
+    {                                                                                                      \
+        double x = (double)r##k[si], p = x * c, a = o##k[d], sum = a + p;                                  \
+        bad |= product_bad(x, c, ic, p, CHECK) | (sum - a != p) | (sum - p != a);                          \
+        o##k[d] = sum;                                                                                     \
+    }
+#define AGG4(T, CHECK)                                                                                     \
+    static int agg4_##T##_##CHECK(const Terms *tm, const char *w, Py_ssize_t ws, char *out, Py_ssize_t os, \
+                                  const double *fac, const double *inv) {                                  \
+        const T *restrict r0 = (const T *)w, *restrict r1 = (const T *)(w + ws);                           \
+        const T *restrict r2 = (const T *)(w + 2 * ws), *restrict r3 = (const T *)(w + 3 * ws);            \
+        double *restrict o0 = (double *)out, *restrict o1 = (double *)(out + os);                          \
+        double *restrict o2 = (double *)(out + 2 * os), *restrict o3 = (double *)(out + 3 * os);           \
+        int bad = 0;                                                                                       \
+        if (tm->unit0) {                                                                                   \
+            for (Py_ssize_t j = 0; j < tm->width; j++) {                                                   \
+                int32_t sj = tm->src0[j];                                                                  \
+                AGG_FIRST(0) AGG_FIRST(1) AGG_FIRST(2) AGG_FIRST(3)                                        \
+            }                                                                                              \
+        } else {                                                                                           \
+            for (Py_ssize_t j = 0; j < tm->width; j++) {                                                   \
+                int32_t sj = tm->src0[j];                                                                  \
+                double c = fac[tm->code0[j]], ic = inv[tm->code0[j]], p;                                   \
+                AGG_FIRST_CHECKED(0, CHECK) AGG_FIRST_CHECKED(1, CHECK)                                    \
+                AGG_FIRST_CHECKED(2, CHECK) AGG_FIRST_CHECKED(3, CHECK)                                    \
+            }                                                                                              \
+        }                                                                                                  \
+        for (Py_ssize_t i = 0; i < tm->nrest; i++) {                                                       \
+            int32_t si = tm->src[i], d = tm->dst[i];                                                       \
+            double c = fac[tm->code[i]], ic = inv[tm->code[i]];                                            \
+            AGG_REST(0, CHECK) AGG_REST(1, CHECK) AGG_REST(2, CHECK) AGG_REST(3, CHECK)                    \
+        }                                                                                                  \
+        for (Py_ssize_t e = 0; e < tm->nempty; e++)                                                        \
+            o0[tm->empty[e]] = o1[tm->empty[e]] = o2[tm->empty[e]] = o3[tm->empty[e]] = 0.0;               \
+        return bad;                                                                                        \
+    }
+AGG4(float, 0)
+AGG4(float, 1)
+AGG4(float, 2)
+AGG4(double, 1)
+AGG4(double, 2)
+
+/* Every row of w, four at a time; a group with a failed check (and the last < 4 rows) is done row by row with flags.
+ * check 0 (no product test) is only taken for float32 weights. */
+static long long agg_all(const Terms *tm, const Buf *w, const Buf *out, const Buf *flag, const double *fac,
+                         const double *inv, int check) {
+    Py_ssize_t n_out = w->view.shape[0], ws = w->view.strides[0], os = out->view.strides[0];
+    Py_ssize_t row_bytes = w->view.shape[1] * w->view.itemsize;
+    int f32 = is_float32(w);
+    if (!f32 && check == 0) check = 1;
+    int (*four)(const Terms *, const char *, Py_ssize_t, char *, Py_ssize_t, const double *, const double *) =
+        f32 ? (check == 0 ? agg4_float_0 : check == 1 ? agg4_float_1 : agg4_float_2)
+            : (check == 1 ? agg4_double_1 : agg4_double_2);
+    long long nbad = 0;
+    for (Py_ssize_t s = 0; s < n_out; s += 4) {
+        const char *r = (const char *)w->view.buf + s * ws;
+        char *o = (char *)out->view.buf + s * os;
+        if (s + 8 <= n_out) /* the next group's rows, while this one is summed */
+            for (Py_ssize_t off = 0; off < row_bytes; off += 64)
+                __builtin_prefetch(r + 4 * ws + off), __builtin_prefetch(r + 5 * ws + off),
+                    __builtin_prefetch(r + 6 * ws + off), __builtin_prefetch(r + 7 * ws + off);
+        if (s + 4 <= n_out && !four(tm, r, ws, o, os, fac, inv)) continue;
+        for (Py_ssize_t q = s; q < s + 4 && q < n_out; q++) {
+            unsigned char *fl = (unsigned char *)flag->view.buf + q * flag->view.strides[0];
+            agg_row_flagged(tm, (const char *)w->view.buf + q * ws, f32, (double *)((char *)out->view.buf + q * os),
+                            fl, fac, inv, check);
+            for (Py_ssize_t j = 0; j < tm->width; j++) nbad += fl[j];
+        }
+    }
+    return nbad;
+}
+
+/* The terms (src, dst, code: int64 arrays of one length) checked against their bounds (m inputs, width columns, nfac
+ * factors) and split into each column's first term and the others; -1 with an exception set on a bad index. */
+static int split_terms(Terms *tm, const Buf *bsrc, const Buf *bdst, const Buf *bcode, Py_ssize_t m, Py_ssize_t nfac,
+                       const double *fac) {
+    Py_ssize_t n = bsrc->view.shape[0], width = tm->width;
+    const int64_t *src = bsrc->view.buf, *dst = bdst->view.buf, *code = bcode->view.buf;
+    if (bdst->view.shape[0] != n || bcode->view.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: src, dst and code of different lengths");
+        return -1;
+    }
+    int32_t one = -1;
+    for (Py_ssize_t k = 0; k < nfac && one < 0; k++)
+        if (fac[k] == 1.0) one = (int32_t)k;
+    for (Py_ssize_t j = 0; j < width; j++) tm->src0[j] = -1;
+    tm->unit0 = 1, tm->nrest = 0, tm->nempty = 0;
+    for (Py_ssize_t t = 0; t < n; t++) {
+        if (src[t] < 0 || src[t] >= m || dst[t] < 0 || dst[t] >= width || code[t] < 0 || code[t] >= nfac) {
+            PyErr_Format(PyExc_ValueError, "exact_loops.aggregate: term %zd (src %lld, dst %lld, code %lld) outside "
+                         "0..%zd / 0..%zd / 0..%zd", t, (long long)src[t], (long long)dst[t], (long long)code[t],
+                         m - 1, width - 1, nfac - 1);
+            return -1;
+        }
+        int32_t d = (int32_t)dst[t];
+        if (tm->src0[d] < 0) {
+            tm->src0[d] = (int32_t)src[t], tm->code0[d] = (int32_t)code[t], tm->unit0 &= fac[code[t]] == 1.0;
+        } else {
+            tm->src[tm->nrest] = (int32_t)src[t], tm->dst[tm->nrest] = d, tm->code[tm->nrest++] = (int32_t)code[t];
+        }
+    }
+    for (Py_ssize_t j = 0; j < width; j++)
+        if (tm->src0[j] < 0) {
+            if (one < 0) tm->unit0 = 0; /* no 1.0 in fac: the dummy is fac[0]·w[s, 0], checked (then zeroed) */
+            tm->src0[j] = 0, tm->code0[j] = one < 0 ? 0 : one, tm->empty[tm->nempty++] = (int32_t)j;
+        }
+    return 0;
+}
+
+static PyObject *aggregate(PyObject *self, PyObject *args) {
+    PyObject *ow, *osrc, *odst, *ocode, *ofac, *oinv, *oout, *oflag;
+    int check;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "OOOOOOinOO", &ow, &osrc, &odst, &ocode, &ofac, &oinv, &check, &width, &oout,
+                          &oflag))
+        return NULL;
+    Buf w = {0}, bsrc = {0}, bdst = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0}, flag = {0};
+    PyObject *result = NULL;
+    Terms tm = {width};
+    int32_t *mem = NULL;
+    if (get(ow, &w, "fd", 2, 0) || get(osrc, &bsrc, "lq", 1, 0) || get(odst, &bdst, "lq", 1, 0)
+        || get(ocode, &bcode, "lq", 1, 0) || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0)
+        || get(oout, &out, "d", 2, 1) || get(oflag, &flag, "B", 2, 1))
+        goto done;
+    Py_ssize_t n_out = w.view.shape[0], m = w.view.shape[1], nfac = bfac.view.shape[0], n = bsrc.view.shape[0];
+    if (binv.view.shape[0] != nfac || check < 0 || check > 2 || width < 0 || m >= INT32_MAX || width >= INT32_MAX
+        || out.view.shape[0] != n_out || flag.view.shape[0] != n_out || out.view.shape[1] < width
+        || flag.view.shape[1] < width) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: one inverse per factor, check 0..2, out and flag "
+                        "with the weight's rows and >= width columns, sizes within int32");
+        goto done;
+    }
+    mem = malloc((3 * (size_t)width + 3 * (size_t)n + 1) * sizeof *mem);
+    if (!mem) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    tm.src0 = mem, tm.code0 = mem + width, tm.empty = mem + 2 * width;
+    tm.src = mem + 3 * width, tm.dst = tm.src + n, tm.code = tm.dst + n;
+    if (split_terms(&tm, &bsrc, &bdst, &bcode, m, nfac, bfac.view.buf) < 0) goto done;
+    long long nbad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (n == 0) { /* every column empty (and nothing to read: maybe no inputs, no factors) */
+        for (Py_ssize_t s = 0; s < n_out; s++)
+            memset((char *)out.view.buf + s * out.view.strides[0], 0, width * sizeof(double));
+    } else {
+        nbad = agg_all(&tm, &w, &out, &flag, bfac.view.buf, binv.view.buf, check);
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLongLong(nbad);
+done:
+    free(mem);
+    release(&w); release(&bsrc); release(&bdst); release(&bcode); release(&bfac); release(&binv); release(&out);
+    release(&flag);
+    return result;
+}
