@@ -24,7 +24,7 @@ class RootBounds:
     """One network's hidden-layer bounds on the whole box of a ReLU-split search: the sound pass with the root's
     optimised lower slopes, intersected layer by layer with the DeepPoly pass (`bounds.difference.run_single(root=)`).
     part: 'a' or 'b'; bounds: per hidden layer (lo, hi), (n_k,) each; slopes: the record a certificate writes
-    (`bab.leaf_slopes` form: open coordinates of each layer), from which the checker re-derives the bounds."""
+    (`leaf_slopes` form: open coordinates of each layer), from which the checker re-derives the bounds."""
 
     part: str
     bounds: tuple
@@ -38,6 +38,22 @@ class RootBounds:
         for k, (lo, hi) in enumerate(self.bounds):
             if lo.shape != hi.shape or lo.ndim != 1 or np.any(lo > hi):
                 raise ValueError(f"root bounds of hidden layer {k}: lower bounds above upper ones or shapes differ")
+
+
+def leaf_slopes(res: BatchBounds, e: int) -> tuple:
+    """The slopes of box e at its open coordinates, layer by layer."""
+    out = []
+    for ch in res.choices:
+        p_idx = np.flatnonzero(ch.p_open[e])
+        q_u = np.full(len(p_idx), np.nan)
+        q_l = np.full(len(p_idx), np.nan)
+        out.append({
+            "p_idx": p_idx,
+            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
+            "a_idx": np.flatnonzero(ch.a_open[e]),
+            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
+        })
+    return tuple(out)
 
 
 def root_arrays(nodes: list) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -96,8 +112,6 @@ def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: li
 
 def _adopt_root(sub: list, part: str, tight: BatchBounds) -> None:
     """The root nodes' hidden-layer bounds become theirs (and their descendants'): `RootBounds`."""
-    from .bab import leaf_slopes  # bab imports this module
-
     for j, node in enumerate(sub):
         bounds = tuple((lo_[j].copy(), hi_[j].copy()) for lo_, hi_ in tight.single)
         node.root = RootBounds(part, bounds, leaf_slopes(select(tight, np.array([j])), 0))

@@ -21,7 +21,7 @@ from ..bounds.coupling import Coupling
 from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
 from . import alpha
-from .alpha_nodes import RootBounds, close_with_optimised_slopes, root_arrays, select
+from .alpha_nodes import RootBounds, close_with_optimised_slopes, leaf_slopes, root_arrays, select
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
@@ -135,22 +135,6 @@ def root_nodes(problem: Problem) -> list[Node]:
 
 
 # ---------------------------------------------------------------- recording
-
-
-def leaf_slopes(res: BatchBounds, e: int) -> tuple:
-    """The slopes of box e at its open coordinates, layer by layer."""
-    out = []
-    for ch in res.choices:
-        p_idx = np.flatnonzero(ch.p_open[e])
-        q_u = np.full(len(p_idx), np.nan)
-        q_l = np.full(len(p_idx), np.nan)
-        out.append({
-            "p_idx": p_idx,
-            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
-            "a_idx": np.flatnonzero(ch.a_open[e]),
-            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
-        })
-    return tuple(out)
 
 
 def leaf_betas(res: BatchBounds, e: int, path: tuple, part: str) -> tuple:

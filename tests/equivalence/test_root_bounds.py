@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lumpcheck.apps.report_diff import build_diff_report, render_diff
 from lumpcheck.bounds.coupling import couple
 from lumpcheck.bounds.difference import run_single
 from lumpcheck.checker.difference import check_certificate
@@ -221,3 +222,15 @@ def test_malformed_root_records_are_refused(root_case, edit, reason):
     doc = copy.deepcopy(res.certificate)
     edit(doc)
     _invalid(doc, a, b, reason)
+
+
+
+def test_report_names_the_leaves_that_use_root_bounds(root_case):
+    """`lumpcheck report` (markdown) says how many leaves of each network were intersected with the root's bounds."""
+    _, _, _, res = root_case
+    doc = res.certificate
+    text = render_diff(build_diff_report(doc, "cert.json"), "md")
+    counts = {p: sum(1 for leaf in doc["leaves"] if leaf.get("root") and leaf["part"] == p) for p in doc["roots"]}
+    assert "**root bounds**" in text
+    for part, count in counts.items():
+        assert f"network {part}: {count} leaves" in text
