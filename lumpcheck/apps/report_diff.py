@@ -267,6 +267,12 @@ def _facts(report: DiffReport) -> list[tuple[str, str]]:
     facts += [("leaves by part", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.part for x in leaves).items()))),
               ("leaves by bound pass", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.bound_pass for x in leaves).items()))),
               ("empty leaves", f"{sum(x.empty for x in leaves)} (bounds prove no input of the box reaches them)")]
+    roots = doc.get("roots")
+    if isinstance(roots, dict) and roots:
+        used = Counter(leaf.get("part") for leaf in doc.get("leaves", []) if isinstance(leaf, dict) and leaf.get("root"))
+        facts.append(("root bounds", "hidden-layer bounds of the whole box, re-derived from the root's recorded slopes, "
+                                     "intersected with the leaf's own: " + ", ".join(
+                                         f"network {p}: {used.get(p, 0)} leaves" for p in sorted(roots))))
     classes = Counter(x.cls for x in leaves if x.cls != "-")
     if classes:
         facts.append(("decision classes", ", ".join(f"output {k}: {v} leaves" for k, v in sorted(classes.items()))))

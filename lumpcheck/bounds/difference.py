@@ -139,12 +139,16 @@ def run_single(
     phases: list[tuple[np.ndarray, np.ndarray]] | None = None,
     scores: bool = False,
     betas: list[np.ndarray] | None = None,
+    root: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> BatchBounds:
     """Bounds of ONE network ('a' or 'b') for a classification objective of that part: its own chain only.
 
     Choices are recorded as in `run` (A's slopes under a_*, B's under the product's first coordinates).
     betas[k] (N, R, n_k), finite and >= 0: β-CROWN multipliers of the objective rows on layer k's split neurons
-    (`split_terms`; any β >= 0 gives a sound bound, neurons without a phase ignore theirs)."""
+    (`split_terms`; any β >= 0 gives a sound bound, neurons without a phase ignore theirs).
+    root[k] ((1, n_k) or (N, n_k) lo, hi): sound bounds of hidden layer k on a box containing every box of the batch
+    (a ReLU-split search's root box): intersected with the interval bounds before the unstable neurons are
+    back-substituted (fewer of them), so a node keeps what the root's optimised slopes proved."""
     n, depth = len(xl), coupling.depth
     chain = Chain(coupling.chain_a if part == "a" else coupling.chain_b, xl, xu)
     out = BatchBounds(empty=np.zeros(n, dtype=bool))
@@ -153,6 +157,8 @@ def run_single(
         chain.prepare(k)
         lo, hi = chain.interval(k)
         layer = chain.layers[k]
+        if root is not None:
+            lo, hi = np.maximum(lo, root[k][0]), np.minimum(hi, root[k][1])
         if k > 0:
             _refine(chain, k, _unstable(lo, hi, layer.alpha_lo, layer.alpha_hi), lo, hi, 0)
         if phases is not None:

@@ -288,7 +288,8 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
         xl, xu = _float_box(lower, upper)
         _, _, _, bounds, empty = hidden_pass(ch, xl[None], xu[None], _slopes([doc["root"]["slopes"]], ch, hidden))
         prior = [tuple(v for v in layer) for layer in bounds]
-    shared = (ch, kind, eps, lower, upper, strategy, prior, hidden)
+    roots = _root_bounds(doc, ch, lower, upper, hidden)
+    shared = (ch, kind, eps, lower, upper, strategy, prior, hidden, roots)
     chunks = [(leaves[s:s + size], paths[s:s + size]) for s, size in leaf_chunks(len(leaves), batch, pool.jobs)]
     checked = pool.map(_check_chunk, shared, chunks)
     if sum(checked) != len(leaves):  # every leaf must have been re-derived: a lost chunk is never a pass
@@ -296,6 +297,33 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
     return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers",
                  len(eps) if kind == "written" else None, pair=True)
+
+
+def _root_bounds(doc: dict, ch, lower, upper, hidden: int) -> dict:
+    """Per network ('a', 'b') named in the optional `roots`, its hidden-layer bounds on the claim's box, re-derived
+    here: the one-network pass with DeepPoly's slopes, then the pass with the recorded root slopes intersected with
+    it layer by layer. They hold on every leaf of a ReLU-split tree (all share that box)."""
+    roots = doc.get("roots")
+    if roots is None:
+        return {}
+    if doc["strategy"] != "relu" or not isinstance(roots, dict) or not set(roots) <= {"a", "b"}:
+        raise Invalid("'roots' must map 'a' / 'b' to {'slopes': BLOB}, with strategy 'relu'")
+    xl, xu = _float_box(lower, upper)
+    out = {}
+    for part, record in roots.items():
+        if not isinstance(record, dict) or not isinstance(record.get("slopes"), str):
+            raise Invalid(f"root of network {part}: expected {{'slopes': BLOB}}")
+        _, dp_empty, dp = single_pass(ch, part, xl[None], xu[None], _slopes([_no_slopes(hidden)], ch, hidden))
+        _, empty, bounds = single_pass(ch, part, xl[None], xu[None], _slopes([record["slopes"]], ch, hidden), root=dp)
+        if dp_empty.any() or empty.any():  # sound bounds of a non-empty box never cross: never expected
+            raise Invalid(f"root bounds of network {part} contradict each other on the claim's box")
+        out[part] = bounds
+    return out
+
+
+def _no_slopes(hidden: int) -> str:
+    """A slope record listing no coordinate of any hidden layer: every slope is the default (DeepPoly's)."""
+    return base64.b64encode(struct.pack("<ii", 0, 0) * hidden).decode("ascii")
 
 
 def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
@@ -310,9 +338,9 @@ def leaf_chunks(n: int, batch: int, jobs: int) -> list[tuple[int, int]]:
 
 def _check_chunk(shared: tuple, chunk: tuple) -> int:
     """Re-derive one chunk of leaves (Invalid when one does not prove its part); the number of leaves checked."""
-    ch, kind, eps, lower, upper, strategy, prior, hidden = shared
+    ch, kind, eps, lower, upper, strategy, prior, hidden, roots = shared
     leaves, paths = chunk
-    _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden)
+    _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden, roots)
     return len(leaves)
 
 
@@ -340,7 +368,7 @@ def leaf_box(claim, path):
     return np.array([l[0] for l in lo]), np.array([h[1] for h in hi])
 
 
-def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden) -> None:
+def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hidden, roots) -> None:
     claim = [(q_interval(l), q_interval(u)) for l, u in zip(lower, upper)]
     whole = _float_box(lower, upper)
     keep, boxes = [], []
@@ -351,12 +379,18 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
             keep.append(e)
     if any(leaf["pass"] not in ("pair", "single") or (leaf["pass"] == "single" and leaf["part"] == "all") for leaf in leaves):
         raise Invalid("a leaf's pass must be 'pair', or 'single' for a one-network part")
+    for leaf, path in zip(leaves, paths):
+        if leaf.get("root", False) not in (False, True) or (leaf.get("root") and leaf["pass"] != "single"):
+            raise Invalid(f"leaf {list(path)}: 'root' must be true or false, and true only with pass 'single'")
+        if leaf.get("root") and leaf["part"] not in roots:
+            raise Invalid(f"leaf {list(path)} uses the root's hidden-layer bounds of network {leaf['part']}, "
+                          "but the certificate records no root slopes for it ('roots')")
     for part, how in (("all", "pair"), ("a", "pair"), ("b", "pair"), ("a", "single"), ("b", "single")):
         rows = [r for r, e in enumerate(keep) if leaves[e]["part"] == part and leaves[e]["pass"] == how]
         if rows:
             sel = [keep[r] for r in rows]
             _check_part(ch, [leaves[e] for e in sel], [paths[e] for e in sel], [boxes[r] for r in rows], part, how,
-                        kind, eps, strategy, prior, hidden)
+                        kind, eps, strategy, prior, hidden, roots.get(part))
 
 
 def _phases(ch, paths, hidden):
@@ -372,8 +406,17 @@ def _phases(ch, paths, hidden):
     return ph
 
 
-def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior, hidden) -> None:
-    """Re-derive one group of leaves: both networks in lockstep ('pair') or one network alone ('single')."""
+def _leaf_roots(leaves, root) -> list | None:
+    """Per hidden layer (lo, hi) (N, n): the root's bounds for the leaves that use them, −inf / +inf for the others."""
+    use = np.array([bool(leaf.get("root")) for leaf in leaves])
+    if not use.any():
+        return None
+    return [(np.where(use[:, None], lo, -np.inf), np.where(use[:, None], hi, np.inf)) for lo, hi in root]
+
+
+def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior, hidden, root=None) -> None:
+    """Re-derive one group of leaves: both networks in lockstep ('pair') or one network alone ('single', its
+    hidden-layer bounds intersected with the root's, `root`, on the leaves that say so)."""
     n_out = len(ch.P[-1].b) // 2
     xl = np.array([bx[0] for bx in boxes])
     xu = np.array([bx[1] for bx in boxes])
@@ -418,7 +461,7 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
             b_ok = np.all(own | (cB.rows(last, M) < 0), axis=1)
             ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
         else:
-            chain, empty = single_pass(ch, part, xl, xu, slopes, ph)
+            chain, empty, _ = single_pass(ch, part, xl, xu, slopes, ph, _leaf_roots(leaves, root))
             sizes = [len(layer.b) for layer in (ch.A if part == "a" else ch.B)[:-1]]
             try:
                 split = split_terms(leaves, paths, part, n_out, sizes)

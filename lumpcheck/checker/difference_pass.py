@@ -358,19 +358,24 @@ def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
     return cP, cA, cB, bounds, empty
 
 
-def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None):
+def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None, root=None):
     """One network's chain alone (how one-network leaves are proved): per hidden layer interval bounds,
-    back-substitution of the (near-)unstable neurons, the leaf's phases of that network, relaxations from the
-    recorded slopes (A's under a_*, B's under the product's first coordinates). Returns (chain, empty)."""
+    intersected with `root` (per layer (lo, hi), (N, n) or (1, n): bounds proved on a box containing the leaves'
+    boxes, −inf/+inf where a leaf has none), back-substitution of the (near-)unstable neurons, the leaf's phases of
+    that network, relaxations from the recorded slopes (A's under a_*, B's under the product's first coordinates).
+    Returns (chain, empty, per-layer (lo, hi))."""
     layers = ch.A if net == "a" else ch.B
     c = _Chain(layers, xl, xu)
     n = len(xl)
     empty = np.zeros(n, dtype=bool)
     keys = ("a_su", "a_sl") if net == "a" else ("p_su", "p_sl")
+    bounds = []
     for k in range(len(layers) - 1):
         c.prepare(k)
         L = layers[k]
         lo, hi = c.interval(k)
+        if root is not None:
+            lo, hi = np.maximum(lo, root[k][0]), np.minimum(hi, root[k][1])
         if k > 0:
             _refine(c, k, _near_unstable(lo, hi, L.a_lo, L.a_hi), lo, hi, 0)
         if phases is not None:
@@ -378,6 +383,7 @@ def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None):
             lo, hi = np.where(ph > 0, np.maximum(lo, 0.0), lo), np.where(ph < 0, np.minimum(hi, 0.0), hi)
         empty |= np.any(lo > hi, axis=1)
         hi = np.maximum(hi, lo)
+        bounds.append((lo, hi))
         alo, ahi = L.a_lo[None, :] + 0 * lo, L.a_hi[None, :] + 0 * lo
         opened = _unstable(lo, hi, alo, ahi)
         du, dl = default_single(lo, hi, alo, ahi)
@@ -388,4 +394,4 @@ def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None):
         c.fix(k, su, sl, single_max(lo, hi, alo, ahi, su, True), single_max(lo, hi, alo, ahi, sl, False), zero, zero,
               lo, hi, single_max(lo, hi, alo, ahi, z, False), single_max(lo, hi, alo, ahi, z, True))
     c.prepare(len(layers) - 1)
-    return c, empty
+    return c, empty, bounds

@@ -1,9 +1,16 @@
 """One-network bounds of ReLU-split nodes with optimised lower slopes (equivalence/alpha.py): the nodes DeepPoly's
 slopes leave open are bounded again with proposed slopes, and those this closes take the new bounds (whose slopes
 their leaves record, so the checker re-derives them). The search's splits keep following DeepPoly's bounds.
-Any slope is sound (the bound code derives the offsets); a proposal can only fail to close a node."""
+Any slope is sound (the bound code derives the offsets); a proposal can only fail to close a node.
+
+Every node of a ReLU-split search has the root's input box, so the hidden-layer bounds the root proves with its
+optimised slopes (`RootBounds`) hold on every node: nodes intersect their own hidden-layer bounds with them (as
+α,β-CROWN keeps the root's optimised intermediate bounds), and their leaves say so (the checker re-derives the
+root's bounds once from its recorded slopes)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,13 +19,65 @@ from . import alpha
 from .objective import Objective
 
 
+@dataclass(frozen=True, eq=False)
+class RootBounds:
+    """One network's hidden-layer bounds on the whole box of a ReLU-split search: the sound pass with the root's
+    optimised lower slopes, intersected layer by layer with the DeepPoly pass (`bounds.difference.run_single(root=)`).
+    part: 'a' or 'b'; bounds: per hidden layer (lo, hi), (n_k,) each; slopes: the record a certificate writes
+    (`leaf_slopes` form: open coordinates of each layer), from which the checker re-derives the bounds."""
+
+    part: str
+    bounds: tuple
+    slopes: tuple
+
+    def __post_init__(self) -> None:
+        if self.part not in ("a", "b"):
+            raise ValueError(f"root bounds of part {self.part!r} (expected 'a' or 'b')")
+        if len(self.bounds) != len(self.slopes):
+            raise ValueError(f"root bounds of {len(self.bounds)} hidden layers with slopes of {len(self.slopes)}")
+        for k, (lo, hi) in enumerate(self.bounds):
+            if lo.shape != hi.shape or lo.ndim != 1 or np.any(lo > hi):
+                raise ValueError(f"root bounds of hidden layer {k}: lower bounds above upper ones or shapes differ")
+
+
+def leaf_slopes(res: BatchBounds, e: int) -> tuple:
+    """The slopes of box e at its open coordinates, layer by layer."""
+    out = []
+    for ch in res.choices:
+        p_idx = np.flatnonzero(ch.p_open[e])
+        q_u = np.full(len(p_idx), np.nan)
+        q_l = np.full(len(p_idx), np.nan)
+        out.append({
+            "p_idx": p_idx,
+            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
+            "a_idx": np.flatnonzero(ch.a_open[e]),
+            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
+        })
+    return tuple(out)
+
+
+def root_arrays(nodes: list) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Per hidden layer (lo, hi) (N, n_k) of the nodes' root bounds (−inf / +inf for a node without); None if no
+    node has any (`bounds.difference.run_single(root=)`)."""
+    given = [node.root for node in nodes]
+    first = next((r for r in given if r is not None), None)
+    if first is None:
+        return None
+    out = []
+    for k, (lo0, _) in enumerate(first.bounds):
+        free = (np.full_like(lo0, -np.inf), np.full_like(lo0, np.inf))
+        out.append(tuple(np.array([(free if r is None else r.bounds[k])[i] for r in given]) for i in (0, 1)))
+    return out
+
+
 def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: list, part: str, lo, hi,
-                                objective: Objective, phases, res: BatchBounds) -> None:
+                                objective: Objective, phases, res: BatchBounds, bounds=None) -> None:
     """Bound the nodes DeepPoly's slopes leave open again, in stages: a root with jointly optimised slopes; other
     nodes first with their parents' slopes as they are, then (alpha_steps > 0) with slopes and β multipliers
     optimised on the hidden-layer bounds of that pass. The nodes a stage closes take its bounds (and slopes and β,
     recorded in their leaves) in `res`. Open nodes keep DeepPoly's bounds (and the search's splits) and remember
-    the last stage's slopes for their children."""
+    the last stage's slopes for their children. bounds: the batch's `root_arrays` (every pass intersects with them);
+    at a root stage, the root's pass is intersected with DeepPoly's and becomes the nodes' `RootBounds`."""
     open_ = np.flatnonzero(~res.closed)
     if not len(open_):
         return
@@ -39,13 +98,23 @@ def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: li
                                               None if root or problem.alpha_joint else ranges)
             if slopes is None and betas is None:
                 return
+        within = ranges if stage == "root" else None if bounds is None else [(l_[open_], h_[open_]) for l_, h_ in bounds]
         tight = run_single(problem.coupling, part, lo[open_], hi[open_], obj, slopes=slopes, phases=ph,
-                           scores=ph is not None, betas=betas)
+                           scores=ph is not None, betas=betas, root=within)
+        if stage == "root":
+            _adopt_root(sub, part, tight)
         _take(problem, stats, part, sub, open_, tight, betas, res)
         still = ~tight.closed
         open_, ranges = open_[still], [(l_[still], h_[still]) for l_, h_ in tight.single]
         if not len(open_):
             return
+
+
+def _adopt_root(sub: list, part: str, tight: BatchBounds) -> None:
+    """The root nodes' hidden-layer bounds become theirs (and their descendants'): `RootBounds`."""
+    for j, node in enumerate(sub):
+        bounds = tuple((lo_[j].copy(), hi_[j].copy()) for lo_, hi_ in tight.single)
+        node.root = RootBounds(part, bounds, leaf_slopes(select(tight, np.array([j])), 0))
 
 
 def _take(problem, stats: dict, part: str, sub: list, idx: np.ndarray, tight: BatchBounds, betas, res: BatchBounds) -> None:

@@ -21,7 +21,7 @@ from ..bounds.coupling import Coupling
 from ..bounds.difference import BatchBounds, run, run_single
 from ..ir.domain import Box
 from . import alpha
-from .alpha_nodes import close_with_optimised_slopes, select
+from .alpha_nodes import RootBounds, close_with_optimised_slopes, leaf_slopes, root_arrays, select
 from .mode import Mode
 from .objective import Objective
 from .pair_falsify import Counterexample, Searcher
@@ -69,6 +69,7 @@ class Leaf:
     part: str = "all"
     pass_: str = "pair"  # how its bounds were derived: both networks in lockstep ('pair') or one network ('single')
     betas: tuple = ()  # one-network leaves: (layer, neuron, β per margin row) of split neurons with some β > 0
+    root: RootBounds | None = None  # one-network leaves: the root's hidden-layer bounds their bounds were intersected with
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Node:
     gap: float = float("inf")
     part: str = "all"  # classification: 'a' / 'b' when only that network's decision remains to be proved
     alpha: tuple | None = None  # one-network parts: the lower slopes its bounds used (children start from them)
+    root: RootBounds | None = None  # ... and its search root's hidden-layer bounds (valid on the node: same box)
 
 
 @dataclass
@@ -133,22 +135,6 @@ def root_nodes(problem: Problem) -> list[Node]:
 
 
 # ---------------------------------------------------------------- recording
-
-
-def leaf_slopes(res: BatchBounds, e: int) -> tuple:
-    """The slopes of box e at its open coordinates, layer by layer."""
-    out = []
-    for ch in res.choices:
-        p_idx = np.flatnonzero(ch.p_open[e])
-        q_u = np.full(len(p_idx), np.nan)
-        q_l = np.full(len(p_idx), np.nan)
-        out.append({
-            "p_idx": p_idx,
-            "p_vals": np.stack([ch.p_su[e, p_idx], ch.p_sl[e, p_idx], q_u, q_l], axis=1),
-            "a_idx": np.flatnonzero(ch.a_open[e]),
-            "a_vals": np.stack([ch.a_su[e, ch.a_open[e]], ch.a_sl[e, ch.a_open[e]]], axis=1),
-        })
-    return tuple(out)
 
 
 def leaf_betas(res: BatchBounds, e: int, path: tuple, part: str) -> tuple:
@@ -333,7 +319,7 @@ class Search:
             if res.closed[e]:
                 slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
                 self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single",
-                                        leaf_betas(res, e, node.path, part)))
+                                        leaf_betas(res, e, node.path, part), None if part == "all" else node.root))
                 continue
             for p, other in (("a", "b"), ("b", "a")):
                 if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains
@@ -364,10 +350,12 @@ class Search:
         objective = self.p_objective(classes, part)
         phases = phase_arrays(self.p.coupling, [n.path for n in batch]) if self.p.strategy == "relu" else None
         if part != "all":
-            res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None)
+            root = root_arrays(batch)
+            res = run_single(self.p.coupling, part, lo, hi, objective, phases=phases, scores=phases is not None, root=root)
             if alpha.available():
                 t = time.monotonic()
-                close_with_optimised_slopes(self.p, self.deadline, self.stats, batch, part, lo, hi, objective, phases, res)
+                close_with_optimised_slopes(self.p, self.deadline, self.stats, batch, part, lo, hi, objective, phases, res,
+                                            root)
                 self.stats["alpha_s"] = self.stats.get("alpha_s", 0.0) + time.monotonic() - t
         elif self.p.strategy == "relu":
             prior = None if self.p.refresh else self.root
@@ -494,7 +482,7 @@ class Search:
         net, layer, neuron = choice
         for phase in (-1, 1):
             self.stack.append(Node(node.lo, node.hi, node.path + ((net, layer, neuron, phase),), node.gap, node.part,
-                                   node.alpha))
+                                   node.alpha, node.root))
 
 
 def relu_choice(coupling: Coupling, res: BatchBounds, failing: dict, e: int, fixed: set, net: str | None = None) -> tuple | None:

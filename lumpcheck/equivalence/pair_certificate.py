@@ -9,8 +9,10 @@
   "strategy": "input" | "relu",
   "hidden": "leaf" | "root",       # hidden-layer bounds re-derived per leaf (under its phases), or the root's reused
   "root": null | {"class": c | null, "slopes": BLOB},                # hidden "root": slopes of the root's bounds
+  "roots": {"a": {"slopes": BLOB}, "b": {...}},  # optional (relu): slopes of each network's root hidden-layer bounds
   "leaves": [{"path": [...], "part": "all" | "a" | "b", "pass": "pair" | "single", "class": c | null,
-              "empty": bool, "slopes": BLOB, "betas": BETAS (optional, pass "single" only)}, ...],
+              "empty": bool, "slopes": BLOB, "betas": BETAS (optional, pass "single" only),
+              "root": true (optional, pass "single" only: hidden-layer bounds intersected with the root's)}, ...],
                                       # pass: bounds of both networks in lockstep, or of one
   "stats": {...}                                                      # informative only
 }
@@ -86,6 +88,26 @@ def _leaf(leaf: Leaf, rows: int) -> dict:
            "slopes": encode_slopes(leaf.slopes)}
     if leaf.betas:
         out["betas"] = encode_betas(leaf.betas, rows)
+    if leaf.root is not None:
+        out["root"] = True
+    return out
+
+
+def roots_record(leaves: list[Leaf]) -> dict:
+    """{'a' / 'b': {'slopes': BLOB}}: the root slopes of each network whose leaves use its root's hidden-layer
+    bounds (one root per network and search: the checker re-derives its bounds once from these slopes)."""
+    out: dict = {}
+    seen: dict = {}
+    blobs: dict = {}  # by object: leaves of one task share their root's object
+    for leaf in leaves:
+        if leaf.root is None:
+            continue
+        if id(leaf.root) not in blobs:
+            blobs[id(leaf.root)] = (leaf.root, encode_slopes(leaf.root.slopes))
+        blob = blobs[id(leaf.root)][1]
+        if seen.setdefault(leaf.root.part, blob) != blob:
+            raise ValueError(f"leaves of network {leaf.root.part} use two different roots' bounds")
+        out[leaf.root.part] = {"slopes": blob}
     return out
 
 
@@ -150,6 +172,7 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "strategy": problem.strategy,
         "hidden": "root" if reuse_root else "leaf",
         "root": root,
+        **({"roots": roots} if (roots := roots_record(outcome.leaves)) else {}),
         "leaves": [_leaf(leaf, c.output_size) for leaf in outcome.leaves],
         "stats": {k: v for k, v in outcome.stats.items() if isinstance(v, (int, float, str))},
     }
