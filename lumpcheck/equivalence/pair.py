@@ -113,6 +113,9 @@ def verify_pair(
     if box.dim != a.input_size:
         raise ValueError(f"the box has {box.dim} inputs but the networks take {a.input_size}")
     check_float_environment()
+    if mode.kind in ("top1", "argmin") and a.output_size == 1:  # margins need a second class; z3 decides it at once
+        return DiffResult("unknown", mode, "one output: no margins to bound (every input has the decision {0})",
+                          seconds=time.monotonic() - start)
     coupling = couple(a, b, pairing)
     problem = Problem(coupling, box, mode, strategy, batch or (64 if box.dim <= 12 else 8), seed)
     if time.monotonic() >= deadline:

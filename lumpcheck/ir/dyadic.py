@@ -85,5 +85,7 @@ class DyadicNetwork:
             else:  # negative side times a·2^-s_a, positive side rescaled to the same exponent
                 v = np.where(z >= 0, z * (1 << s_a), z * a)
                 s_v = S + s_a
+        if s_v < 0:  # every value a multiple of 2^-s_v > 1 (huge weights or inputs): integers, no denominator
+            return [[Fraction(int(val) << -s_v) for val in col] for col in v.T]
         den = 1 << s_v
         return [[Fraction(int(val), den) for val in col] for col in v.T]

@@ -58,3 +58,18 @@ def test_networks_and_inputs_it_does_not_cover_are_refused():
     assert fast.evaluate([np.inf, 0.0]) is None and fast.evaluate([np.nan, 0.0]) is None
     assert fast.evaluate([1.0, 2.0, 3.0]) is None  # wrong size
     assert fast.evaluate([1.0, -2.0]) == evaluate(net, [1.0, -2.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from(ACTS), st.integers(54, 900))
+def test_huge_weights_and_inputs_are_integers_without_a_denominator(seed, act, k):
+    """Every weight, bias and input a multiple of 2^(k−53) >= 2: the common scale 2^-s has s < 0 (audit: this
+    crashed with 'negative shift count' on nets with weights around 2^600, in the differential engine's replay)."""
+    rng = np.random.default_rng(seed)
+    layers = [Layer(np.round(rng.standard_normal((3, 2)) * 8) * 2.0**k, np.round(rng.standard_normal(3)) * 2.0**k, act),
+              Layer(np.round(rng.standard_normal((2, 3)) * 8) * 2.0**k, np.round(rng.standard_normal(2)) * 2.0**k,
+                    Activation("identity"))]
+    net = Network(layers)
+    X = np.round(rng.standard_normal((2, 2)) * 8) * 2.0**60
+    for row, got in zip(X, DyadicNetwork(net).evaluate_batch(X)):
+        assert got == evaluate(net, [float(v) for v in row])
