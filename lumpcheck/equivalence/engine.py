@@ -109,6 +109,17 @@ class _Run:
         details = {"notes": self.notes}
         return VerifyResult(status, self.mode, engine, message, times=self.clock.times, details=details, **kw)
 
+    def _as_floats(self, rep: Replay) -> Replay:
+        """The witness rounded to the nearest float64s when that point is in the box and still a counterexample
+        (replayed exactly): what float parsers of results files and onnxruntime read exactly (a model-space witness
+        of normalised inputs, x·range + mean, is rarely a float); else the exact witness as it is."""
+        floats = tuple(Fraction(float(v)) for v in rep.x)
+        box = self.plain.model_box if self.plain is not None else None
+        if floats == tuple(rep.x) or (box is not None and not box.contains(floats)):
+            return rep
+        again = replay(self.models[0], self.models[1], floats, self.mode)
+        return again if again.violated else rep
+
     def out_of_time(self) -> VerifyResult:
         return self.result(Verdict.TIMEOUT, "none", f"time budget of {self.timeout:g} s used up")
 
@@ -122,6 +133,7 @@ class _Run:
             if not rep.violated or (self.plain.model_box is not None and not self.plain.model_box.contains(rep.x)):
                 return self.result(Verdict.ERROR, engine, "internal error: a counterexample of the layer chains does not "
                                    "replay on the models", witness=rep.x, output_a=rep.ya, output_b=rep.yb)
+            rep = self._as_floats(rep)
         ort: dict[str, list[float]] = {}
         with self.clock.phase("onnxruntime"):
             for name, path in (("a", self.a_path), ("b", self.b_path)):

@@ -4,7 +4,9 @@
   instances (VNN-COMP 2026), a Python-literal list of (label, path) pairs: [('f', 'A.onnx'), ('g', 'B.onnx')].
 - Results file: first line sat / unsat / timeout / unknown / error; after 'sat' the counterexample as
   ((X_0 v) ... (Y_0 v) ...), inputs then the first network's outputs, then the second's as (Y2_i v).
-  Values are exact decimals when finite (every float is one), else p/q.
+  Inputs are exact decimals when finite (every float is one; verify prefers float witnesses), else p/q; outputs
+  are exact decimals when finite, else the decimal of the nearest float64 (informative: float parsers read it, and
+  VNN-COMP's checkers evaluate the outputs themselves).
 """
 
 from __future__ import annotations
@@ -61,11 +63,11 @@ def read_instances(path: str | Path) -> list[Instance]:
 # ---------------------------------------------------------------- results files
 
 
-def _value(q: Fraction) -> str:
+def _value(q: Fraction, exact: bool = True) -> str:
     try:
         return decimal_str(q)
     except ValueError:
-        return fraction_str(q)
+        return fraction_str(q) if exact else repr(float(q))
 
 
 def results_text(status: str, x: Sequence[Fraction] = (), ya: Sequence[Fraction] = (),
@@ -74,8 +76,8 @@ def results_text(status: str, x: Sequence[Fraction] = (), ya: Sequence[Fraction]
     if status != "sat":
         return f"{status}\n"
     parts = [f"(X_{i} {_value(v)})" for i, v in enumerate(x)]
-    parts += [f"(Y_{i} {_value(v)})" for i, v in enumerate(ya)]
-    parts += [f"(Y2_{i} {_value(v)})" for i, v in enumerate(yb)]
+    parts += [f"(Y_{i} {_value(v, exact=False)})" for i, v in enumerate(ya)]
+    parts += [f"(Y2_{i} {_value(v, exact=False)})" for i, v in enumerate(yb)]
     return "sat\n(" + "\n ".join(parts) + ")\n"
 
 
