@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
+from ..checker import check
 from ..epsilon.approx import approximate_reduce, export_approx
 from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
@@ -30,6 +33,7 @@ from .console import (
     EXIT_REFUTED,
     EXIT_UNKNOWN,
     EXIT_USAGE,
+    arch_list,
     arch_option,
     domain_space_option,
     err,
@@ -85,6 +89,11 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
                    "lumpcheck[dask] on this machine and the workers). Same hard --timeout; results come back here, where "
                    "the verdict and certificate are made (--jobs is then unused). A bad or unreachable address is an "
                    "error (exit 2).")
+@click.option("--self-check/--no-self-check", default=True, show_default=True,
+              help="Before an 'unsat' with a certificate is reported, `lumpcheck check` re-derives that certificate "
+                   "from the model files (the independent checker, within the same --timeout): a certificate it "
+                   "refuses turns the verdict into 'unknown' (a prover bug, never a wrong unsat); one it cannot "
+                   "finish in time leaves the unsat, noted as not re-checked.")
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
               help="Write the certificate of an 'unsat' verdict to this JSON file (differential, domain-match and "
                    "difference-bound verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
@@ -106,7 +115,7 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @arch_option("--arch-b", of="MODEL_B (default: --arch)")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, scheduler, certify_path,
+def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_mb, scheduler, self_check, certify_path,
            results_path, instances, results_dir, normalization, arch, arch_b, as_json) -> None:
     """Decide whether two networks are equivalent on a box: a model and its pruned, quantised or otherwise
     edited copy (widths may differ), or any two networks with the same inputs and outputs.
@@ -182,7 +191,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                      # every row was decided, 4 when some timed out or stayed unknown, 2 when some failed (error)
     """
     mode_given = click.get_current_context().get_parameter_source("mode") != ParameterSource.DEFAULT
-    settings = Settings(mode, domain_space, jobs, memory_mb, scheduler, normalization, arch, arch_b, mode_given)
+    settings = Settings(mode, domain_space, jobs, memory_mb, scheduler, normalization, arch, arch_b, mode_given,
+                        self_check)
     if instances:
         if model_a or model_b or domain or certify_path or results_path:
             raise LumpcheckError("--instances runs the pairs its rows name: give no MODEL_A MODEL_B, --domain, "
@@ -267,7 +277,33 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             result = VerifyResult(Verdict.TIMEOUT, parsed, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
         except ChildFailed as e:
             raise RuntimeError(str(e)) from None
+        if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
+            if status is not None:
+                status.update("verifying… re-checking the certificate (lumpcheck check)")
+            result = self_checked(result, model_a, model_b, o, deadline)
     return _unused_outputs(result, spec), box
+
+
+def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
+    """The unsat `result` after the independent checker re-derived its certificate from the model files (as
+    `lumpcheck check C A B` does, in a child process under the same deadline): 'unknown' if the checker refuses it,
+    the unsat with a note if it could not finish in time or the models were changed before the engines saw them."""
+    if o.normalization != "keep" or (o.arch_b and o.arch_b != o.arch):
+        return replace(result, message=f"{result.message}; certificate not re-checked (--normalization / --arch-b)")
+    with tempfile.TemporaryDirectory(prefix="lumpcheck-self-check-") as tmp:
+        path = Path(tmp) / "certificate.json"
+        path.write_text(json.dumps(result.certificate), encoding="utf-8")
+        try:
+            checked = run_until(lambda: check(path, model_a, model_b, original_arch=arch_list(o.arch),
+                                              jobs=max(1, o.jobs)), deadline)
+        except DeadlineReached:
+            return replace(result, message=f"{result.message}; certificate not re-checked before --timeout")
+    if checked.valid:
+        return replace(result, message=f"{result.message}; certificate re-checked: valid")
+    return VerifyResult(Verdict.UNKNOWN, result.mode, result.engine,
+                        f"the {result.engine} engine's unsat is withdrawn: the independent checker refuses its "
+                        f"certificate ({checked.reasons[0] if checked.reasons else 'invalid'}); this is a bug in "
+                        "lumpcheck's prover, please report it", times=result.times, details=result.details)
 
 
 def _unused_outputs(result: VerifyResult, spec) -> VerifyResult:

@@ -48,6 +48,7 @@ class Settings:
     arch: str | None
     arch_b: str | None
     mode_given: bool = True  # False: a VNN-LIB 2.0 file's output assertions decide (apps/verify_written.py)
+    self_check: bool = True  # an unsat's certificate is re-checked by the independent checker before it is reported
 
 
 def _rows(csv_path: str) -> list[Instance]:
