@@ -7,11 +7,10 @@ certified networks, the engine's bound, and how `lumpcheck check` re-derives its
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report_diff import Identity, model_identity, plain_models, render_pair, write_pair_report
+from .report_diff import Identity, check_command, model_identity, plain_models, render_pair, write_pair_report
 
 HOW_CHECKED = (
     "lumpcheck check rebuilds the models' comparison form on the recorded box (normalisation folded, clips compiled) "
@@ -40,8 +39,7 @@ class BoundReport:
 
     @property
     def check_command(self) -> str:
-        paths = [m.path or f"MODEL_{m.role}" for m in self.models]
-        return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
+        return check_command(self.cert_path, self.models)
 
 
 def build_bound_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None) -> BoundReport:

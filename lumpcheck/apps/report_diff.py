@@ -124,8 +124,13 @@ class DiffReport:
 
     @property
     def check_command(self) -> str:
-        paths = [m.path or f"MODEL_{m.role}" for m in self.models]
-        return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
+        return check_command(self.cert_path, self.models)
+
+
+def check_command(cert_path: str, models: tuple[Identity, Identity]) -> str:
+    """The `lumpcheck check` command that re-verifies a two-model certificate (placeholders for files not given)."""
+    paths = [m.path or f"MODEL_{m.role}" for m in models]
+    return "lumpcheck check " + " ".join(shlex.quote(p) for p in [cert_path, *paths])
 
 
 def model_identity(role: str, record: Any, path: str | Path | None, plain: Any) -> Identity:

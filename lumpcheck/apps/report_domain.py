@@ -10,12 +10,11 @@ nothing and escapes every string it shows.
 
 from __future__ import annotations
 
-import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report_diff import Identity, model_identity, plain_models, render_pair, write_pair_report
+from .report_diff import Identity, check_command, model_identity, plain_models, render_pair, write_pair_report
 
 HOW_CHECKED = (
     "lumpcheck check rebuilds the models' comparison form on the recorded box and requires its parameters to be the "
@@ -50,8 +49,7 @@ class DomainReport:
 
     @property
     def check_command(self) -> str:
-        paths = [m.path or f"MODEL_{m.role}" for m in self.models]
-        return "lumpcheck check " + " ".join(shlex.quote(p) for p in [self.cert_path, *paths])
+        return check_command(self.cert_path, self.models)
 
 
 def _layer_rows(doc: dict) -> list[list[str]]:

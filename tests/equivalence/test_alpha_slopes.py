@@ -145,27 +145,31 @@ def test_certificates_with_optimised_slopes_check_valid(single_case):
     assert check_certificate(res.certificate, a, b).valid
 
 
+def set_lower_slopes(blob: str, value: float) -> tuple[str, int]:
+    """A recorded slopes blob (pair_certificate.encode_slopes) with every lower slope set to value, and how many."""
+    raw, pos, count = bytearray(base64.b64decode(blob)), 0, 0
+    while pos < len(raw):
+        n_p, n_a = (int(v) for v in np.frombuffer(bytes(raw[pos:pos + 8]), "<i4"))
+        pos += 8 + 4 * n_p
+        vals = np.frombuffer(bytes(raw[pos:pos + 16 * n_p]), "<f4").reshape(n_p, 4).copy()
+        vals[:, 1] = value
+        raw[pos:pos + 16 * n_p] = vals.astype("<f4").tobytes()
+        pos += 16 * n_p + 4 * n_a
+        vals = np.frombuffer(bytes(raw[pos:pos + 8 * n_a]), "<f4").reshape(n_a, 2).copy()
+        vals[:, 1] = value
+        raw[pos:pos + 8 * n_a] = vals.astype("<f4").tobytes()
+        pos += 8 * n_a
+        count += n_p + n_a
+    return base64.b64encode(bytes(raw)).decode(), count
+
+
 def _set_single_slopes(doc: dict, value: float) -> int:
     """Overwrite every recorded lower slope of every one-network leaf with value; returns how many were set."""
     count = 0
     for leaf in doc["leaves"]:
-        if leaf["pass"] != "single":
-            continue
-        raw = bytearray(base64.b64decode(leaf["slopes"]))
-        pos = 0
-        while pos < len(raw):
-            n_p, n_a = (int(v) for v in np.frombuffer(bytes(raw[pos:pos + 8]), "<i4"))
-            pos += 8 + 4 * n_p
-            vals = np.frombuffer(bytes(raw[pos:pos + 16 * n_p]), "<f4").reshape(n_p, 4).copy()
-            vals[:, 1] = value
-            raw[pos:pos + 16 * n_p] = vals.astype("<f4").tobytes()
-            pos += 16 * n_p + 4 * n_a
-            vals = np.frombuffer(bytes(raw[pos:pos + 8 * n_a]), "<f4").reshape(n_a, 2).copy()
-            vals[:, 1] = value
-            raw[pos:pos + 8 * n_a] = vals.astype("<f4").tobytes()
-            pos += 8 * n_a
-            count += n_p + n_a
-        leaf["slopes"] = base64.b64encode(bytes(raw)).decode()
+        if leaf["pass"] == "single":
+            leaf["slopes"], n = set_lower_slopes(leaf["slopes"], value)
+            count += n
     return count
 
 

@@ -28,6 +28,7 @@ from lumpcheck.equivalence.mode import Mode
 from lumpcheck.equivalence.objective import Objective
 
 from pair_helpers import LEAKY, RELU, _knots, _pre, exact_margin_max, random_net, relu_top1_case
+from test_alpha_slopes import set_lower_slopes
 
 pytest.importorskip("torch", reason="the root's slopes are optimised by torch (without it nodes keep their own bounds)")
 
@@ -180,7 +181,7 @@ def test_root_slopes_other_than_the_provers_do_not_check(root_case):
     a, b, _, res = root_case
     doc = copy.deepcopy(res.certificate)
     for record in doc["roots"].values():
-        record["slopes"] = _set_lower_slopes(record["slopes"], 1e6)
+        record["slopes"] = set_lower_slopes(record["slopes"], 1e6)[0]
     _invalid(doc, a, b, "is not proved")
 
 
@@ -192,28 +193,11 @@ def test_deeppoly_root_slopes_do_not_check(root_case):
     _invalid(doc, a, b, "is not proved")
 
 
-def _set_lower_slopes(blob: str, value: float) -> str:
-    raw = bytearray(base64.b64decode(blob))
-    pos = 0
-    while pos < len(raw):
-        n_p, n_a = (int(v) for v in np.frombuffer(bytes(raw[pos:pos + 8]), "<i4"))
-        pos += 8 + 4 * n_p
-        vals = np.frombuffer(bytes(raw[pos:pos + 16 * n_p]), "<f4").reshape(n_p, 4).copy()
-        vals[:, 1] = value
-        raw[pos:pos + 16 * n_p] = vals.astype("<f4").tobytes()
-        pos += 16 * n_p + 4 * n_a
-        vals = np.frombuffer(bytes(raw[pos:pos + 8 * n_a]), "<f4").reshape(n_a, 2).copy()
-        vals[:, 1] = value
-        raw[pos:pos + 8 * n_a] = vals.astype("<f4").tobytes()
-        pos += 8 * n_a
-    return base64.b64encode(bytes(raw)).decode()
-
-
 @pytest.mark.parametrize("edit, reason", [
     (lambda d: d["roots"].update(c=d["roots"][next(iter(d["roots"]))]), "'roots' must map"),
     (lambda d: d["roots"].update({next(iter(d["roots"])): "AAAA"}), "expected {'slopes': BLOB}"),
-    (lambda d: d["roots"][next(iter(d["roots"]))].update(slopes=_set_lower_slopes(
-        d["roots"][next(iter(d["roots"]))]["slopes"], float("inf"))), "infinite slope"),
+    (lambda d: d["roots"][next(iter(d["roots"]))].update(slopes=set_lower_slopes(
+        d["roots"][next(iter(d["roots"]))]["slopes"], float("inf"))[0]), "infinite slope"),
     (lambda d: next(l for l in d["leaves"] if l.get("root")).update(root="yes"), "'root' must be true or false"),
     (lambda d: next(l for l in d["leaves"] if l.get("root")).update({"pass": "pair"}), "true only with pass 'single'"),
 ])
@@ -222,7 +206,6 @@ def test_malformed_root_records_are_refused(root_case, edit, reason):
     doc = copy.deepcopy(res.certificate)
     edit(doc)
     _invalid(doc, a, b, reason)
-
 
 
 def test_report_names_the_leaves_that_use_root_bounds(root_case):
