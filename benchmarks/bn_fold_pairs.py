@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--exe", action="append", required=True, help="NAME=PATH of a lumpcheck executable")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--only", choices=["small", "mnist"])
-    ap.add_argument("--certify", action="store_true", help="also --certify and check each unsat (new only)")
+    ap.add_argument("--certify", action="store_true", help="also --certify and check each unsat (the last --exe)")
     ap.add_argument("--workdir", default="/tmp/bn_fold_pairs")
     o = ap.parse_args()
     work = Path(o.workdir)
@@ -123,13 +123,19 @@ def main() -> None:
         centre = rng.uniform(0, 1, 784)
         box = write_box(work / "mnist.vnnlib", np.clip(centre - 0.02, 0, 1), np.clip(centre + 0.02, 0, 1), 10)
         cases.append(("mnist 784-256x2-10, L∞ 0.02", a, b, box, "top1"))
+    run_table(cases, o.exe, o.timeout, o.certify, work)
+
+
+def run_table(cases: list, exes: list[str], timeout: float, certify: bool, work: Path) -> None:
+    """Print a markdown row per (case, executable): cases are (label, A, B, box, mode), exes NAME=PATH; with
+    `certify` the last executable's unsat verdicts are certified and checked."""
     print("| pair | mode | engine version | verdict | by | wall s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for label, a, b, box, mode in cases:
-        for spec in o.exe:
+        for i, spec in enumerate(exes):
             name, exe = spec.split("=", 1)
-            cert = work / "c.json" if o.certify and name != "main" else None
-            r = run(exe, a, b, box, mode, o.timeout, cert)
+            cert = work / "c.json" if certify and i == len(exes) - 1 else None
+            r = run(exe, a, b, box, mode, timeout, cert)
             extra = f"; check: {check(exe, cert, a, b)}" if cert is not None and r["status"] == "unsat" else ""
             print(f"| {label} | {mode} | {name} | {r['status']}{extra} | {r['engine']} | {r['wall']:.1f} | "
                   f"{r['rss_mb']:.0f} |", flush=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from bn_fold_pairs import check, run, write_box
+from bn_fold_pairs import run_table, write_box
 from onnx import numpy_helper
 
 ZOO = Path(__file__).resolve().parents[2] / "shared" / "zoo"
@@ -69,17 +69,7 @@ def main() -> None:
         raise SystemExit(f"needs the zoo at {ZOO}")
     work = Path(o.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    print("| pair | mode | version | verdict | by | wall s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
-    for label, a, b, box, mode in cases(work, o.props):
-        for i, spec in enumerate(o.exe):
-            name, exe = spec.split("=", 1)
-            cert = work / "c.json" if o.certify and i == len(o.exe) - 1 else None
-            r = run(exe, a, b, box, mode, o.timeout, cert)
-            extra = f"; check: {check(exe, cert, a, b)}" if cert is not None and r["status"] == "unsat" else ""
-            print(f"| {label} | {mode} | {name} | {r['status']}{extra} | {r['engine']} | {r['wall']:.1f} | "
-                  f"{r['rss_mb']:.0f} |", flush=True)
-
+    run_table(cases(work, o.props), o.exe, o.timeout, o.certify, work)
 
 if __name__ == "__main__":
     main()
