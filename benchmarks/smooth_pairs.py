@@ -6,13 +6,14 @@ Pairs (the copies written into --workdir: every float32 initializer with more th
 - tanh: marabou tanh_test.onnx (4-4-256x2-4-2, Tanh), box [−1, 1]^4; epsilon=0.03 and epsilon=0.01, top1;
 - sigmoid: marabou robust_model_sigmoid_linear.onnx (784-64-32-10), mnistfc prop_K_0.03 boxes, K in --props;
   epsilon=0.05 and top1;
-- eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05.
+- eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05,
+  epsilon=0.2, top1.
 Each (pair, mode) runs `EXE verify A B --domain box --mode M --timeout T --json` for every --exe, one after the
 other (bn_fold_pairs.run: verdict, engine, wall seconds, peak RSS); with --certify the unsat verdicts of the last
 --exe are certified and checked.
 
 Run: python benchmarks/smooth_pairs.py --exe before=/tmp/before/lc --exe new=.venv/bin/lumpcheck [--timeout 60]
-     [--certify]. Needs ../shared/zoo. Not a test.
+     [--certify] [--pairs tanh sigmoid eran]. Needs ../shared/zoo. Not a test.
 """
 
 from __future__ import annotations
@@ -39,21 +40,26 @@ def float16_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def cases(work: Path, props: list[int]) -> list[tuple[str, Path, Path, Path, str]]:
+def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Path, Path, Path, str]]:
     marabou, vnn = ZOO / "marabou" / "resources" / "onnx", ZOO / "vnncomp2021" / "benchmarks"
     out = []
-    tanh = marabou / "tanh_test.onnx"
-    tanh16 = float16_copy(tanh, work / "tanh16.onnx")
-    box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
-    out += [("tanh 4-4-256x2-4-2, [−1, 1]^4", tanh, tanh16, box4, m) for m in ("epsilon=0.03", "epsilon=0.01", "top1")]
-    sig = marabou / "robust_model_sigmoid_linear.onnx"
-    sig16 = float16_copy(sig, work / "sigmoid16.onnx")
-    for k in props:
-        box = vnn / "mnistfc" / f"prop_{k}_0.03.vnnlib"
-        out += [(f"sigmoid 784-64-32-10, prop_{k}_0.03", sig, sig16, box, m) for m in ("epsilon=0.05", "top1")]
-    eran = vnn / "eran" / "nets" / "ffnnSIGMOID__Point_6x200.onnx"
-    out.append(("eran sigmoid 784-200x6-10, idx 56 (0.012)", eran, float16_copy(eran, work / "eran16.onnx"),
-                vnn / "eran" / "specs" / "mnist" / "mnist_spec_idx_56_eps_0.01200.vnnlib", "epsilon=0.05"))
+    if "tanh" in pairs:
+        tanh = marabou / "tanh_test.onnx"
+        tanh16 = float16_copy(tanh, work / "tanh16.onnx")
+        box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
+        out += [("tanh 4-4-256x2-4-2, [−1, 1]^4", tanh, tanh16, box4, m) for m in ("epsilon=0.03", "epsilon=0.01", "top1")]
+    if "sigmoid" in pairs:
+        sig = marabou / "robust_model_sigmoid_linear.onnx"
+        sig16 = float16_copy(sig, work / "sigmoid16.onnx")
+        for k in props:
+            box = vnn / "mnistfc" / f"prop_{k}_0.03.vnnlib"
+            out += [(f"sigmoid 784-64-32-10, prop_{k}_0.03", sig, sig16, box, m) for m in ("epsilon=0.05", "top1")]
+    if "eran" in pairs:
+        eran = vnn / "eran" / "nets" / "ffnnSIGMOID__Point_6x200.onnx"
+        eran16 = float16_copy(eran, work / "eran16.onnx")
+        spec = vnn / "eran" / "specs" / "mnist" / "mnist_spec_idx_56_eps_0.01200.vnnlib"
+        out += [("eran sigmoid 784-200x6-10, idx 56 (0.012)", eran, eran16, spec, m)
+                for m in ("epsilon=0.05", "epsilon=0.2", "top1")]
     return out
 
 
@@ -62,6 +68,7 @@ def main() -> None:
     ap.add_argument("--exe", action="append", required=True, help="NAME=PATH of a lumpcheck executable")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--props", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--pairs", nargs="+", default=["tanh", "sigmoid", "eran"], choices=["tanh", "sigmoid", "eran"])
     ap.add_argument("--certify", action="store_true", help="certify and check each unsat of the last --exe")
     ap.add_argument("--workdir", default="/tmp/smooth_pairs")
     o = ap.parse_args()
@@ -69,7 +76,7 @@ def main() -> None:
         raise SystemExit(f"needs the zoo at {ZOO}")
     work = Path(o.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    run_table(cases(work, o.props), o.exe, o.timeout, o.certify, work)
+    run_table(cases(work, o.props, o.pairs), o.exe, o.timeout, o.certify, work)
 
 if __name__ == "__main__":
     main()
