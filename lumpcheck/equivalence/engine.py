@@ -16,9 +16,9 @@ delta-top1 with the premise relaxed to margins > L⁻ (encode.py): its 'unsat' i
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
