@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lumpcheck.equivalence.falsify import Enclosure, decide, exact_outputs, falsify, maximal_set, replay
 from lumpcheck.equivalence.mode import STRICT, TOP1, epsilon_mode
-from lumpcheck.ir.activation import Activation
+from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
 
@@ -133,3 +133,17 @@ def test_no_box_searches_all_of_rn():
     b = Network([extra, Layer(np.hstack([a.layers[1].weight, [[1.0]]]), a.layers[1].bias)])
     rep = falsify(a, b, None, STRICT, 5.0).counterexample
     assert rep is not None and rep.x[0] > 500
+
+
+def test_smooth_pairs_replay_only_plausible_points():
+    """A sigmoid pair whose float scores are all clearly negative (both nets decide class 0 with a wide margin) is
+    not replayed in intervals (slow on large nets); a real difference is still found and replayed."""
+    def net(bias: float) -> Network:
+        return Network([Layer(np.array([[1.0, -1.0]]), np.array([0.0]), Activation("sigmoid")),
+                        Layer(np.array([[1.0], [0.0]]), np.array([bias, 0.0]), IDENTITY)])
+
+    box = Box((Fraction(-1), Fraction(-1)), (Fraction(1), Fraction(1)))
+    calm = falsify(net(5.0), net(5.25), box, TOP1, 2.0)
+    assert calm.counterexample is None and calm.replays == 0
+    found = falsify(net(0.0), net(0.5), box, epsilon_mode(Fraction(1, 4)), 2.0)
+    assert found.counterexample is not None and found.replays >= 1
