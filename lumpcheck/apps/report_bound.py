@@ -1,7 +1,8 @@
 """Reports for difference-bound certificates (`verify --certify` decided by difference-bound, format
 lumpcheck-difference-bound-certificate): one self-contained HTML page or Markdown.
 
-What the certificate claims (|A − B| <= ε at every point of the box), whether the given model files are the
+What the certificate claims (|A − B| <= ε at every point of the box, or both models' common decision there),
+whether the given model files are the
 certified networks, the engine's bound, and how `lumpcheck check` re-derives its own. Re-verifies nothing.
 """
 
@@ -17,8 +18,9 @@ HOW_CHECKED = (
     "and requires its parameters to be the certified networks of one architecture; then it computes its own bound on "
     "|A - B| over the box in exact integer arithmetic: the differences of the pre-activations substituted back "
     "through the recorded number of layers, each activation's difference a secant slope times the input difference "
-    "(sigmoid/tanh: a range of the derivative on the neuron's bounds), and requires that bound to be <= ε. The "
-    "certificate's own bound is informative only.")
+    "(sigmoid/tanh: a range of the derivative on the neuron's bounds), and requires that bound to be <= ε; for "
+    "top1/argmin it bounds A's margins of the claimed class over every other output (back-substituted) and requires "
+    "each to exceed twice that bound. The certificate's own bound is informative only.")
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,23 @@ class BoundReport:
     models: tuple[Identity, Identity]
 
     @property
-    def epsilon(self) -> str:
-        return str((self.doc.get("claim") or {}).get("epsilon", "?"))
+    def claim(self) -> dict:
+        return self.doc.get("claim") or {}
+
+    @property
+    def what(self) -> str:
+        """The claim in words: the ε bound, or both models' common decision."""
+        mode = self.claim.get("mode")
+        if mode in ("top1", "argmin"):
+            extreme = "maximal" if mode == "top1" else "minimal"
+            return (f"A and B both decide output {self.claim.get('class', '?')} (their unique {extreme} output, {mode}) "
+                    f"at every point of the box, as A's margins exceed twice a certified bound on |A - B|")
+        return f"|A - B| <= {self.claim.get('epsilon', '?')} at every point of the box, by a certified bound"
 
     @property
     def verdict_line(self) -> str:
         files = "; ".join(f"model {m.role}: {m.status}" for m in self.models)
-        return (f"unsat (equivalent): |A - B| <= {self.epsilon} at every point of the box, by a certified bound on "
-                f"the difference; {files}; re-check with: {self.check_command}")
+        return f"unsat (equivalent): {self.what}; {files}; re-check with: {self.check_command}"
 
     @property
     def check_command(self) -> str:
@@ -57,7 +68,9 @@ def _facts(report: BoundReport) -> list[tuple[str, str]]:
     facts = [("box", box + (f", … ({len(lower)} inputs)" if len(lower) > 8 else ""))]
     facts += [(f"network {m.role}", f"{m.shape}, parameter sha256 {m.sha256[:16]}…, file {m.path or '-'}: {m.status}")
               for m in report.models]
-    return facts + [("ε", report.epsilon), ("engine's bound", str(doc.get("bound", "?"))),
+    claimed = [("ε", str(report.claim.get("epsilon", "?")))] if report.claim.get("mode") == "epsilon" else \
+        [("mode", str(report.claim.get("mode", "?"))), ("class", str(report.claim.get("class", "?")))]
+    return facts + claimed + [("engine's bound on |A - B|", str(doc.get("bound", "?"))),
                     ("layers substituted back", str(doc.get("window", "?"))), ("how it is checked", HOW_CHECKED)]
 
 

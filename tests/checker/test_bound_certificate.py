@@ -178,6 +178,8 @@ def test_decisions_by_margin(kind, mode, shift):
     for net in (a, b):
         y = evaluate_float(net, lo + (hi - lo) * rng.random((500, 3)))
         assert np.all((y.argmax(axis=1) if mode == "top1" else y.argmin(axis=1)) == 0)
+    report = render_bound(build_bound_report(cert, "c.json"), "md")
+    assert "A and B both decide output 0 (their unique" in report and f"output, {mode})" in report and "**class**: 0" in report
     for field, value in (("class", 1), ("class", 2), ("class", True), ("mode", "argmin" if mode == "top1" else "top1")):
         doc = copy.deepcopy(cert)
         doc["claim"][field] = value
