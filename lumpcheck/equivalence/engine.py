@@ -239,7 +239,9 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
         return None
     try:
         require_same_architecture(run.a, run.b)
-    except LumpcheckError:
+    except LumpcheckError as e:
+        if decisions or not (run.a.piecewise_linear and run.b.piecewise_linear):  # no other engine bounds these
+            run.note(f"difference-bound: {e.one_line()}: it needs one architecture (pruned neurons are not supported)")
         return None
     window = substitution_window(run.a)
     same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in run.b.layers]
