@@ -28,21 +28,9 @@ BRACKET = Fraction(1, 2**30)
 
 def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
     """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
-    from mpmath import iv
-
     floor = Fraction(0) if kind == "sigmoid" else Fraction(-1)
-
-    def enclosure(q: Fraction) -> tuple[Fraction, Fraction]:
-        saved, iv.prec = iv.prec, SQUASH_PRECISION
-        try:
-            x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
-            y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
-            return _mpf_fraction(y._mpi_[0]), _mpf_fraction(y._mpi_[1])
-        finally:
-            iv.prec = saved
-
-    lo = floor if l < -SQUASH_CLAMP else enclosure(min(l, SQUASH_CLAMP))[0]
-    hi = Fraction(1) if u > SQUASH_CLAMP else enclosure(max(u, -SQUASH_CLAMP))[1]
+    lo = floor if l < -SQUASH_CLAMP else _point(kind, min(l, SQUASH_CLAMP))[0]
+    hi = Fraction(1) if u > SQUASH_CLAMP else _point(kind, max(u, -SQUASH_CLAMP))[1]
     return max(lo, floor), min(hi, Fraction(1))
 
 
@@ -66,8 +54,8 @@ def squash_relaxation(kind: str, l: Fraction, u: Fraction, su: Fraction, sl: Fra
     points = sorted({l, u} | {p for p in _hints(kind, (su, sl)) if l < p < u})
     at = [_point(kind, p) for p in points]
     pieces = list(zip(points, points[1:], at, at[1:])) or [(l, u, at[0], at[0])]
-    ru = max(_piece(kind, piece, su, upper=True) for piece in pieces)
-    rl = min(_piece(kind, piece, sl, upper=False) for piece in pieces)
+    ru = max(_piece(piece, su, upper=True) for piece in pieces)
+    rl = min(_piece(piece, sl, upper=False) for piece in pieces)
     return lo, hi, ru, rl
 
 
@@ -110,7 +98,7 @@ def _point(kind: str, q: Fraction) -> tuple[Fraction, Fraction, Fraction, Fracti
         iv.prec = saved
 
 
-def _piece(kind: str, piece: tuple, s: Fraction, upper: bool) -> Fraction:
+def _piece(piece: tuple, s: Fraction, upper: bool) -> Fraction:
     """A bound of σ(z) − s·z on the piece [a, b] (upper: from above): at its ends when σ' − s has one strict sign at
     both ends (no piece straddles 0, a cut point whenever l < 0 < u: σ' is monotone on the piece, so f is); else
     σ(b) − s·a (upper) or σ(a) − s·b (lower), by monotonicity of σ and s·z."""

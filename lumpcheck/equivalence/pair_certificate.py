@@ -120,7 +120,7 @@ def written_claim(mode) -> list:
 def about_models(cert: dict, model_box: Box | None) -> dict:
     """The certificate with claim.models: its claim is about the models on `model_box` (their own box), which the
     checker turns into the chains and box of the claim again (ir.semantics.compare; specs/diff-certificate.md)."""
-    cert["claim"]["models"] = {"domain": None if model_box is None else box_dict(model_box)}
+    cert["claim"]["models"] = {"domain": None if model_box is None else model_box.as_strings()}
     return cert
 
 
@@ -128,7 +128,7 @@ def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
     """The claim fields of a certificate about models A and B on `model_box` (their own box): the plain chains' box
     and fingerprints, which the checker recomputes (checker/pair_claim.py; domain-match, difference-bound)."""
     source = Path(model_box.source).name if model_box.source else ""
-    return {"box": box_dict(box), "models": {"domain": {**box_dict(model_box), "source": source}},
+    return {"box": box.as_strings(), "models": {"domain": {**model_box.as_strings(), "source": source}},
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()}}
 
@@ -144,11 +144,6 @@ def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mo
             "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
 
 
-def box_dict(box: Box) -> dict:
-    """A box as exact 'p/q' strings."""
-    return {"lower": [fraction_str(v) for v in box.lower], "upper": [fraction_str(v) for v in box.upper]}
-
-
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
     """The certificate document of an 'unsat' search outcome for the caller's networks a and b."""
     c = problem.coupling
@@ -162,7 +157,7 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "version": DIFF_FORMAT_VERSION,
         "claim": {
             "mode": "written" if problem.mode.written else str(problem.mode),
-            "box": box_dict(problem.box),
+            "box": problem.box.as_strings(),
             "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
             "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
             **({"log_odds": fraction_str(problem.mode.log_odds)} if problem.mode.kind == "delta-top1" else {}),

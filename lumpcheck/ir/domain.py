@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from .exact import fraction_str
+
 
 @dataclass(frozen=True)
 class Box:
@@ -28,3 +30,7 @@ class Box:
 
     def contains(self, x) -> bool:
         return all(lo <= Fraction(v) <= hi for lo, v, hi in zip(self.lower, x, self.upper))
+
+    def as_strings(self) -> dict[str, list[str]]:
+        """{"lower": ["p/q", ...], "upper": [...]}: the bounds exactly, as certificates write them."""
+        return {"lower": [fraction_str(v) for v in self.lower], "upper": [fraction_str(v) for v in self.upper]}

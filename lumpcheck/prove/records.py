@@ -158,7 +158,7 @@ def _claims_from_dict(data: dict[str, Any]) -> PhaseClaims:
 
 
 def _box_dict(box: Box) -> dict[str, Any]:
-    out: dict[str, Any] = {"lower": [fraction_str(v) for v in box.lower], "upper": [fraction_str(v) for v in box.upper]}
+    out: dict[str, Any] = box.as_strings()
     if box.source:
         out["source"] = box.source
     return out
