@@ -9,7 +9,8 @@ bounded crudely but soundly by monotonicity of σ and of s·z: f <= σ(b) − s�
 how tight the result is, never whether it holds.
 
 Also the range of σ' on an interval (`derivative_range`, for the difference bounds' secant slopes), from e^−x
-enclosed by a Taylor sum with squarings rounded outward (`exp_neg`).
+enclosed by a Taylor sum with squarings rounded outward (`exp_enclosure`, also the checker's bound of
+exp(L⁻) for delta-top1 claims).
 """
 
 from __future__ import annotations
@@ -122,22 +123,44 @@ def derivative_range(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fract
     return Fraction(floor_float(scale * low / (1 + low) ** 2)), Fraction(ceil_float(scale * high / (1 + high) ** 2))
 
 
-EXP_TERMS = 20
-"""Taylor terms of e^y for y <= 1/2 in `exp_neg` (remainder <= 2·y^20/20! < 1e-24 relative)."""
+EXP_TERMS = 32
+"""Taylor terms of e^y for y <= 1/2 in `exp_enclosure` (remainder <= 2·y^32/32! < 2^-148, below the rounding)."""
+EXP_BITS = 120
+"""`exp_enclosure` rounds every step outward to a multiple of 2^-EXP_BITS."""
 
 
-def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:
-    """Floats (as Fractions) lo <= e^−x <= hi for x >= 0: e^y, y = x/2^s <= 1/2, between its Taylor sum S and
-    S + 2·y^EXP_TERMS/EXP_TERMS!, squared s times rounding outward; beyond x = 700, (0, 2^−1000)."""
-    if x > 700:
-        return Fraction(0), Fraction(1, 2**1000)
+def exp_enclosure(x: Fraction, cap: Fraction | None = None) -> tuple[Fraction, Fraction]:
+    """lo <= e^x <= hi for a rational x >= 0: with y = x/2^s <= 1/2, e^y lies between its Taylor sum S and
+    S + 2·y^N/N! (the tail terms shrink at least by y <= 1/2 each); both are squared s times, every step rounded
+    outward to a multiple of 2^-EXP_BITS. With `cap`, a returned hi > cap means only 'e^x is not shown to be <= cap'
+    (the squaring stops there, or e^x >= 1 + x > cap): a huge, maybe tampered, x costs no huge numbers."""
+    if x < 0:
+        raise ValueError(f"exp_enclosure needs x >= 0, not {x}")
+    if cap is not None and 1 + x > cap:
+        return 1 + x, 1 + x
     s = 0
     while x > Fraction(2**s, 2):
         s += 1
     y, total, term = x / 2**s, Fraction(0), Fraction(1)
     for k in range(EXP_TERMS):
         total, term = total + term, term * y / (k + 1)
-    low, high = Fraction(floor_float(total)), Fraction(ceil_float(total + 2 * term))
+    low, high = _dyadic(total, False), _dyadic(total + 2 * term, True)
     for _ in range(s):
-        low, high = Fraction(floor_float(low * low)), Fraction(ceil_float(high * high))
+        if cap is not None and high > cap:
+            break
+        low, high = _dyadic(low * low, False), _dyadic(high * high, True)
+    return low, high
+
+
+def _dyadic(q: Fraction, up: bool) -> Fraction:
+    """q rounded down (up=False) or up to a multiple of 2^-EXP_BITS."""
+    n = q.numerator << EXP_BITS
+    return Fraction(-(-n // q.denominator) if up else n // q.denominator, 1 << EXP_BITS)
+
+
+def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:
+    """Floats (as Fractions) lo <= e^−x <= hi for x >= 0, from `exp_enclosure`; beyond x = 700, (0, 2^−1000)."""
+    if x > 700:
+        return Fraction(0), Fraction(1, 2**1000)
+    low, high = exp_enclosure(x)
     return Fraction(floor_float(1 / high)), Fraction(ceil_float(1 / low))

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.bounds.deviation import difference_bound, secant_slopes
-from lumpcheck.bounds.squash import derivative_range, exp_neg
+from lumpcheck.bounds.squash import derivative_range, exp_enclosure, exp_neg
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network
@@ -106,3 +106,15 @@ def test_difference_bound_covers_sampled_differences_of_smooth_pairs(act, seed, 
     points = [lo + (hi - lo) * np.array(bits) for bits in np.ndindex(2, 2, 2)] + list(lo + (hi - lo) * rng.random((12, 3)))
     worst = max(abs(ya - yb) for x in points for ya, yb in zip(_outputs(a, x), _outputs(b, x)))
     assert worst <= mp(bound)
+
+
+@given(st.fractions(min_value=0, max_value=60, max_denominator=10**12))
+@settings(max_examples=200, deadline=None)
+def test_exp_enclosure_encloses_e_to_the_x_tightly(x):
+    """The kernel's one exp bound (sigmoid/tanh slopes, the checker's delta-top1 proof): lo <= e^x <= hi, within
+    a relative 2^-100 (a bound rounded the wrong way, or a lost tail term, fails at 80 digits)."""
+    lo, hi = exp_enclosure(x)
+    with mpmath.workdps(80):
+        exact = mpmath.exp(mp(x))
+        assert mp(lo) <= exact <= mp(hi)
+        assert mp(hi) - mp(lo) <= exact * mpmath.mpf(2) ** -100
