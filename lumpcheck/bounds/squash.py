@@ -123,44 +123,47 @@ def derivative_range(act: Activation, lo: Fraction, hi: Fraction) -> tuple[Fract
     return Fraction(floor_float(scale * low / (1 + low) ** 2)), Fraction(ceil_float(scale * high / (1 + high) ** 2))
 
 
-EXP_TERMS = 32
-"""Taylor terms of e^y for y <= 1/2 in `exp_enclosure` (remainder <= 2·y^32/32! < 2^-148, below the rounding)."""
 EXP_BITS = 120
-"""`exp_enclosure` rounds every step outward to a multiple of 2^-EXP_BITS."""
+"""`exp_enclosure` rounds every step outward to a multiple of 2^-bits, by default 2^-EXP_BITS."""
 
 
-def exp_enclosure(x: Fraction, cap: Fraction | None = None) -> tuple[Fraction, Fraction]:
-    """lo <= e^x <= hi for a rational x >= 0: with y = x/2^s <= 1/2, e^y lies between its Taylor sum S and
-    S + 2·y^N/N! (the tail terms shrink at least by y <= 1/2 each); both are squared s times, every step rounded
-    outward to a multiple of 2^-EXP_BITS. With `cap`, a returned hi > cap means only 'e^x is not shown to be <= cap'
-    (the squaring stops there, or e^x >= 1 + x > cap): a huge, maybe tampered, x costs no huge numbers."""
+def exp_enclosure(x: Fraction, cap: Fraction | None = None, bits: int = EXP_BITS) -> tuple[Fraction, Fraction]:
+    """lo <= e^x <= hi for a rational x >= 0: with y = x/2^s <= 1/2, e^y lies between a Taylor sum S (cut once a
+    term t <= 2^-bits) and S + 2·t (the later terms shrink at least by y <= 1/2 each); both are squared s times,
+    every step rounded outward to a multiple of 2^-bits (an x off that grid: lo from the grid point below, hi from
+    the one above, e^x increasing). With `cap`, a returned hi > cap means only 'e^x is not shown to be <= cap' (the
+    squaring stops there, or e^x >= 1 + x > cap): a huge, maybe tampered, x costs no huge numbers."""
     if x < 0:
         raise ValueError(f"exp_enclosure needs x >= 0, not {x}")
     if cap is not None and 1 + x > cap:
         return 1 + x, 1 + x
+    grid = 1 << bits
+    if x.denominator & (x.denominator - 1) or x.denominator > grid:  # keep the Taylor terms' denominators small
+        down = Fraction(x.numerator * grid // x.denominator, grid)
+        return exp_enclosure(down, cap, bits)[0], exp_enclosure(down + Fraction(1, grid), cap, bits)[1]
     s = 0
     while x > Fraction(2**s, 2):
         s += 1
-    y, total, term = x / 2**s, Fraction(0), Fraction(1)
-    for k in range(EXP_TERMS):
-        total, term = total + term, term * y / (k + 1)
-    low, high = _dyadic(total, False), _dyadic(total + 2 * term, True)
+    y, total, term, k = x / 2**s, Fraction(0), Fraction(1), 0
+    while term * grid > 1:
+        total, term, k = total + term, term * y / (k + 1), k + 1
+    low, high = _dyadic(total, bits, False), _dyadic(total + 2 * term, bits, True)
     for _ in range(s):
         if cap is not None and high > cap:
             break
-        low, high = _dyadic(low * low, False), _dyadic(high * high, True)
+        low, high = _dyadic(low * low, bits, False), _dyadic(high * high, bits, True)
     return low, high
 
 
-def _dyadic(q: Fraction, up: bool) -> Fraction:
-    """q rounded down (up=False) or up to a multiple of 2^-EXP_BITS."""
-    n = q.numerator << EXP_BITS
-    return Fraction(-(-n // q.denominator) if up else n // q.denominator, 1 << EXP_BITS)
+def _dyadic(q: Fraction, bits: int, up: bool) -> Fraction:
+    """q rounded down (up=False) or up to a multiple of 2^-bits."""
+    n = q.numerator << bits
+    return Fraction(-(-n // q.denominator) if up else n // q.denominator, 1 << bits)
 
 
 def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:
     """Floats (as Fractions) lo <= e^−x <= hi for x >= 0, from `exp_enclosure`; beyond x = 700, (0, 2^−1000)."""
     if x > 700:
         return Fraction(0), Fraction(1, 2**1000)
-    low, high = exp_enclosure(x)
+    low, high = exp_enclosure(x, bits=64)
     return Fraction(floor_float(1 / high)), Fraction(ceil_float(1 / low))
