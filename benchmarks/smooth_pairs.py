@@ -4,6 +4,8 @@ run. The differential engine takes only piecewise-linear layers, so these pairs 
 
 Pairs (the copies written into --workdir: every float32 initializer with more than one element rounded to float16):
 - tanh: marabou tanh_test.onnx (4-4-256x2-4-2, Tanh), box [−1, 1]^4; epsilon=0.03 and epsilon=0.01, top1;
+- lowdim: random sigmoid nets of ACAS-like input sizes (seeded, written by write_smooth): 5-32x3-5 and 3-16x2-2,
+  box [−1, 1]^n, the ε of LOWDIM_MODES (chosen so that the whole box's bound does not prove it) and top1;
 - sigmoid: marabou robust_model_sigmoid_linear.onnx (784-64-32-10), mnistfc prop_K_0.03 boxes, K in --props;
   epsilon=0.05 and top1;
 - eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05,
@@ -24,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from bn_fold_pairs import run_table, write_box
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 ZOO = Path(__file__).resolve().parents[2] / "shared" / "zoo"
+LOWDIM_MODES = {5: ("epsilon=0.002", "top1"), 3: ("epsilon=0.001", "top1")}
 
 
 def float16_copy(src: Path, dst: Path) -> Path:
@@ -40,6 +43,25 @@ def float16_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def write_smooth(rng: np.random.Generator, widths: list[int], act: str, path: Path) -> Path:
+    """A random dense net (Gemm + `act` per hidden layer, weights N(0, 4/fan-in), biases N(0, 0.25)) as ONNX."""
+    nodes, init, x = [], [], "x"
+    for k, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        init += [numpy_helper.from_array(rng.normal(0, 2 / np.sqrt(n_in), (n_out, n_in)).astype(np.float32), f"w{k}"),
+                 numpy_helper.from_array(rng.normal(0, 0.5, n_out).astype(np.float32), f"b{k}")]
+        last = k == len(widths) - 2
+        nodes.append(helper.make_node("Gemm", [x, f"w{k}", f"b{k}"], ["y" if last else f"g{k}"], transB=1))
+        if not last:
+            nodes.append(helper.make_node(act, [f"g{k}"], [f"h{k}"]))
+            x = f"h{k}"
+    g = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, widths[0]])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, widths[-1]])], init)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    onnx.save(m, str(path))
+    return path
+
+
 def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Path, Path, Path, str]]:
     marabou, vnn = ZOO / "marabou" / "resources" / "onnx", ZOO / "vnncomp2021" / "benchmarks"
     out = []
@@ -48,6 +70,13 @@ def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Pat
         tanh16 = float16_copy(tanh, work / "tanh16.onnx")
         box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
         out += [("tanh 4-4-256x2-4-2, [−1, 1]^4", tanh, tanh16, box4, m) for m in ("epsilon=0.03", "epsilon=0.01", "top1")]
+    if "lowdim" in pairs:  # ACAS-like input sizes: the box is split (equivalence/smooth_split.py)
+        for widths, modes in (([5, 32, 32, 32, 5], LOWDIM_MODES[5]), ([3, 16, 16, 2], LOWDIM_MODES[3])):
+            shape = "-".join(map(str, widths))
+            net = write_smooth(np.random.default_rng(len(widths) + widths[0]), widths, "Sigmoid", work / f"sig{shape}.onnx")
+            box = write_box(work / f"box{widths[0]}.vnnlib", -np.ones(widths[0]), np.ones(widths[0]), widths[-1])
+            out += [(f"sigmoid {shape} (random), [−1, 1]^{widths[0]}", net,
+                     float16_copy(net, work / f"sig{shape}16.onnx"), box, m) for m in modes]
     if "sigmoid" in pairs:
         sig = marabou / "robust_model_sigmoid_linear.onnx"
         sig16 = float16_copy(sig, work / "sigmoid16.onnx")
@@ -68,7 +97,8 @@ def main() -> None:
     ap.add_argument("--exe", action="append", required=True, help="NAME=PATH of a lumpcheck executable")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--props", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--pairs", nargs="+", default=["tanh", "sigmoid", "eran"], choices=["tanh", "sigmoid", "eran"])
+    ap.add_argument("--pairs", nargs="+", default=["tanh", "lowdim", "sigmoid", "eran"],
+                    choices=["tanh", "lowdim", "sigmoid", "eran"])
     ap.add_argument("--certify", action="store_true", help="certify and check each unsat of the last --exe")
     ap.add_argument("--workdir", default="/tmp/smooth_pairs")
     o = ap.parse_args()

@@ -20,7 +20,9 @@ HOW_CHECKED = (
     "through the recorded number of layers, each activation's difference a secant slope times the input difference "
     "(sigmoid/tanh: a range of the derivative on the neuron's bounds), and requires that bound to be <= ε; for "
     "top1/argmin it bounds A's margins of the claimed class over every other output (back-substituted) and requires "
-    "each to exceed twice that bound. The certificate's own bound is informative only.")
+    "each to exceed twice that bound. With a split tree it first checks that the leaves are exactly those of one "
+    "complete binary tree of input splits, each split strictly inside its interval (so they cover the box), then "
+    "does all this on every leaf's box, with that leaf's class. The certificate's own bounds are informative only.")
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,31 @@ class BoundReport:
     def what(self) -> str:
         """The claim in words: the ε bound, or both models' common decision."""
         mode = self.claim.get("mode")
+        pieces = f" on each of {len(self.leaves)} pieces of the box (input splitting)" if self.leaves else ""
         if mode in ("top1", "argmin"):
             extreme = "maximal" if mode == "top1" else "minimal"
+            if self.leaves:
+                return (f"A and B decide alike ({mode}: the same unique {extreme} output) at every point of the box: "
+                        f"on each of {len(self.leaves)} pieces of the box (input splitting) both decide that piece's "
+                        f"class ({self.classes}), as A's margins exceed twice a certified bound on |A - B| there")
             return (f"A and B both decide output {self.claim.get('class', '?')} (their unique {extreme} output, {mode}) "
                     f"at every point of the box, as A's margins exceed twice a certified bound on |A - B|")
-        return f"|A - B| <= {self.claim.get('epsilon', '?')} at every point of the box, by a certified bound"
+        return f"|A - B| <= {self.claim.get('epsilon', '?')} at every point of the box, by a certified bound{pieces}"
+
+    @property
+    def leaves(self) -> list:
+        """The split tree's leaves ([] for the whole-box form)."""
+        tree = self.doc.get("tree")
+        leaves = tree.get("leaves") if isinstance(tree, dict) else None
+        return [leaf for leaf in leaves if isinstance(leaf, dict)] if isinstance(leaves, list) else []
+
+    @property
+    def classes(self) -> str:
+        """How many pieces prove each class, e.g. 'class 0: 12 pieces, class 1: 3 pieces'."""
+        counts: dict = {}
+        for leaf in self.leaves:
+            counts[leaf.get("class")] = counts.get(leaf.get("class"), 0) + 1
+        return ", ".join(f"class {c}: {n} piece{'s' if n != 1 else ''}" for c, n in sorted(counts.items(), key=str))
 
     @property
     def verdict_line(self) -> str:
@@ -68,9 +90,16 @@ def _facts(report: BoundReport) -> list[tuple[str, str]]:
     facts = [("box", box + (f", … ({len(lower)} inputs)" if len(lower) > 8 else ""))]
     facts += [(f"network {m.role}", f"{m.shape}, parameter sha256 {m.sha256[:16]}…, file {m.path or '-'}: {m.status}")
               for m in report.models]
-    claimed = [("ε", str(report.claim.get("epsilon", "?")))] if report.claim.get("mode") == "epsilon" else \
-        [("mode", str(report.claim.get("mode", "?"))), ("class", str(report.claim.get("class", "?")))]
-    return facts + claimed + [("engine's bound on |A - B|", str(doc.get("bound", "?"))),
+    decides = report.claim.get("mode") != "epsilon"
+    claimed = [("mode", str(report.claim.get("mode", "?")))] if decides else [("ε", str(report.claim.get("epsilon", "?")))]
+    if report.leaves:
+        depths = [len(leaf.get("path") or []) for leaf in report.leaves]
+        claimed += [("pieces (split tree leaves)", f"{len(report.leaves)}, split depth {min(depths)}–{max(depths)}")]
+        claimed += [("classes", report.classes)] if decides else []
+    elif decides:
+        claimed += [("class", str(report.claim.get("class", "?")))]
+    return facts + claimed + [("engine's bound on |A - B|" + (" (largest over the pieces)" if report.leaves else ""),
+                               str(doc.get("bound", "?"))),
                     ("layers substituted back", str(doc.get("window", "?"))), ("how it is checked", HOW_CHECKED)]
 
 

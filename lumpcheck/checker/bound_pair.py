@@ -1,17 +1,21 @@
 """Independent checker for difference-bound certificates ('lumpcheck-difference-bound-certificate' v1,
-specs/bound-certificate.md): two models of one architecture are within ε of each other on a box.
+specs/bound-certificate.md): two models of one architecture are within ε of each other on a box, or decide alike.
 
 Claim checked: for every input x of the models' box, max_i |A(x)_i − B(x)_i| <= ε (mode epsilon), or A and B
-both decide `class` (mode top1: their unique maximal output; argmin: minimal) — normalisation and clipping
-included. How, from the two models and the certificate only:
+both decide the same class (mode top1: their unique maximal output; argmin: minimal) — `claim.class` on the whole
+box, or, with a split tree, each leaf's class on that leaf — normalisation and clipping included. How, from the
+two models and the certificate only:
 1. the models' comparison form (pair_claim.compared_chains: output maps folded, clips compiled; the plain chains
    behave on the plain box as the models on the models' box) must be the claim's;
-2. D: the checker's own back-substituted bound on |A − B| over the plain box (epsilon.checked_bound, with the
-   certificate's substitution window: any window gives a sound bound, only its tightness depends on it);
-3. epsilon: D <= ε. top1/argmin: every margin lower bound s·(y_c − y_j) of A on the box
-   (bounds.propagate.decision_margins) exceeds 2·D; then A decides c, and B too, since
+2. the pieces: the plain box, or the leaves of the optional `tree`, which must be exactly the leaves of one
+   complete binary tree of input splits, each split point finite and strictly inside its node's interval
+   (split_tree.check_tree / split_boxes): then the leaves' exact boxes cover the plain box;
+3. per piece, D: the checker's own back-substituted bound on |A − B| over that piece (epsilon.checked_bound, with
+   the certificate's substitution window: any window gives a sound bound, only its tightness depends on it);
+4. epsilon: D <= ε. top1/argmin: every margin lower bound s·(y_c − y_j) of A on the piece
+   (bounds.propagate.decision_margins) exceeds 2·D; then A decides c there, and B too, since
    s·(B_c − B_j) >= s·(A_c − A_j) − |Δ_c| − |Δ_j| > 2·D − 2·D.
-The certificate's recorded bound is informative and never used.
+Every piece is re-derived; the certificate's recorded bounds (whole-box and per leaf) are informative, never used.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from typing import Any
 
 from ..bounds.propagate import decision_margins
 from ..errors import LumpcheckError
+from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.network import Network
 from .document import BOUND_FORMAT, BOUND_FORMAT_VERSION, Malformed, Scope, parse_rational, require_field
 from .epsilon import checked_bound
-from .pair_claim import ComparedChains, compared_chains
+from .pair_claim import compared_chains
 from .result import CheckResult
+from .split_tree import TreeError, check_tree, path_entry, split_boxes
 
 MAX_WINDOW = 64
 """A window beyond the number of layers means 'all of them'; larger values are refused as malformed."""
@@ -42,18 +48,19 @@ def check_bound_certificate(doc: Any, a: Network, b: Network) -> CheckResult:
         mode = require_field(claim, "mode", str, "claim")
         if mode not in ("epsilon", "top1", "argmin"):
             raise Malformed("certificate: claim.mode must be 'epsilon', 'top1' or 'argmin'")
-        epsilon = cls = None
+        epsilon = None
         if mode == "epsilon":
             epsilon = parse_rational(require_field(claim, "epsilon", str, "claim"), "claim.epsilon")
             if epsilon < 0:
                 raise Malformed("certificate: claim.epsilon is negative")
-        else:
-            cls = require_field(claim, "class", int, "claim")
         window = require_field(doc, "window", int, "$")
         if isinstance(window, bool) or not 0 <= window <= MAX_WINDOW:
             raise Malformed(f"certificate: window must be a count of layers in [0, {MAX_WINDOW}], not {window!r}")
+        leaves = _leaves(doc, claim, mode)
         chains, problems = compared_chains(claim, a, b)
-    except Malformed as e:
+        if chains is not None:
+            pieces = split_boxes(chains.box, [path for path, _ in leaves])
+    except (Malformed, TreeError) as e:
         return CheckResult(False, [str(e)])
     if chains is None:
         return CheckResult(False, problems)
@@ -61,28 +68,61 @@ def check_bound_certificate(doc: Any, a: Network, b: Network) -> CheckResult:
             [layer.activation for layer in chains.a.layers] != [layer.activation for layer in chains.b.layers]:
         return CheckResult(False, [f"the models' chains differ in architecture or activations ({chains.a.shape_str()} "
                                    f"vs {chains.b.shape_str()}): a difference bound needs one architecture"])
-    try:
-        bound = checked_bound(chains.a, chains.b, chains.box, window)
-    except (LumpcheckError, ValueError) as e:
-        return CheckResult(False, [f"domain: {e}"])
-    reasons = _ruled_out(chains, mode, epsilon, cls, bound)
-    if reasons:
-        return CheckResult(False, reasons)
+    for (path, cls), box in zip(leaves, pieces):
+        try:
+            bound = checked_bound(chains.a, chains.b, box, window)
+        except (LumpcheckError, ValueError) as e:
+            return CheckResult(False, [f"domain: {e}"])
+        reasons = _ruled_out(chains.a, box, mode, epsilon, cls, bound)
+        if reasons:
+            where = f"piece {list(path)} of the split tree: " if "tree" in doc else ""
+            return CheckResult(False, [where + reasons[0]])
     source = str(claim["models"]["domain"].get("source", ""))  # informative: the property file's name
     box = chains.model_box
     return CheckResult(True, [], Scope(mode, epsilon, box.lower, box.upper, source, True, "model", pair=True))
 
 
-def _ruled_out(chains: ComparedChains, mode: str, epsilon: Fraction | None, cls: int | None, bound: Fraction) -> list[str]:
-    """Why the claim does not follow from the bound D on |A − B| (step 3 of the module docstring); [] if it does."""
+def _leaves(doc: dict, claim: dict, mode: str) -> list[tuple[tuple, int | None]]:
+    """The pieces to prove as (split path, class): the whole box (path ()) with claim.class, or the leaves of
+    `tree` with their own classes (top1/argmin; null for epsilon). The paths must form one complete binary split
+    tree (split_tree.check_tree); that each split cuts its piece strictly inside is checked with the box."""
+    decides = mode != "epsilon"
+    if "tree" not in doc:
+        return [((), require_field(claim, "class", int, "claim") if decides else None)]
+    if "class" in claim:
+        raise Malformed("certificate: with a split tree each leaf names its class; claim.class must be absent")
+    raw = require_field(require_field(doc, "tree", dict, "$"), "leaves", list, "tree")
+    out = []
+    for k, leaf in enumerate(raw):
+        where = f"tree.leaves[{k}]"
+        entries = require_field(leaf, "path", list, where)
+        if not all(isinstance(e, list) and len(e) == 4 and e[0] == "x" and isinstance(e[2], str) and
+                   all(isinstance(v, int) and not isinstance(v, bool) for v in (e[1], e[3])) for e in entries):
+            raise Malformed(f"certificate: {where}.path must list [\"x\", input, float.hex(), 0 or 1] splits")
+        try:
+            path = tuple(path_entry(e) for e in entries)
+        except (ValueError, OverflowError) as e:
+            raise Malformed(f"certificate: {where}.path: {e}") from None
+        if decides:
+            cls = require_field(leaf, "class", int, where)
+        elif leaf.get("class") is not None:
+            raise Malformed(f"certificate: {where}.class must be null in mode epsilon")
+        out.append((path, cls if decides else None))
+    check_tree([path for path, _ in out], "input")
+    return out
+
+
+def _ruled_out(a: Network, box: Box, mode: str, epsilon: Fraction | None, cls: int | None, bound: Fraction) -> list[str]:
+    """Why the claim does not follow on `box` from the bound D on |A − B| there (step 3 of the module docstring);
+    [] if it does."""
     if mode == "epsilon":
         return [] if bound <= epsilon else [f"cannot establish ε={fraction_str(epsilon)}: the checker's bound on "
                                             f"|A - B| is {float(bound):.6g}"]
-    outputs = chains.a.output_size
+    outputs = a.output_size
     if not 0 <= cls < outputs:
-        return [f"claim.class {cls} is not an output of the models ({outputs} outputs)"]
+        return [f"class {cls} is not an output of the models ({outputs} outputs)"]
     try:
-        margins = decision_margins(chains.a, chains.box, cls, 1 if mode == "top1" else -1)
+        margins = decision_margins(a, box, cls, 1 if mode == "top1" else -1)
     except ValueError as e:
         return [f"A's decision margins: {e}"]
     low = min(margins, default=None)

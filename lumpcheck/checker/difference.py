@@ -41,6 +41,7 @@ from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
 from .heap import warm_heap
 from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
+from .split_tree import TreeError, check_tree, path_entry
 
 BATCH = 128
 BLAS_THREADS = 1
@@ -82,7 +83,7 @@ def _check_document(doc: dict | str | Path, a: Network, b: Network, batch: int, 
         box = comparison.model_box
         return CheckResult(True, [], replace(scope, lower=None if box is None else box.lower,
                                              upper=None if box is None else box.upper, semantics="model"))
-    except Invalid as e:
+    except (Invalid, TreeError) as e:
         return CheckResult(False, [str(e)])
     except PoolFailure as e:
         return CheckResult(False, [f"not checked: {e}"])
@@ -151,40 +152,6 @@ def _claim(doc: dict, a: Network, b: Network):
     return (kind, eps), lower, upper
 
 
-def _tree(paths: list[tuple], strategy: str) -> None:
-    """The leaves' paths must be exactly the leaves of a complete binary split tree."""
-    kinds = {"input": ("x",), "relu": ("a", "b")}[strategy]
-    children: dict[tuple, dict] = {}
-    ends = set()
-    for path in paths:
-        if path in ends:
-            raise Invalid(f"leaf {list(path)} appears twice")
-        ends.add(path)
-        for depth, entry in enumerate(path):
-            if entry[0] not in kinds:
-                raise Invalid(f"split {list(entry)} does not belong to strategy {strategy!r}")
-            node = path[:depth]
-            split, side = entry[:3], entry[3]
-            seen = children.setdefault(node, {})
-            if seen and next(iter(seen.values())) != split:
-                raise Invalid(f"node {list(node)} is split two different ways")
-            seen[side] = split
-    for node, seen in children.items():
-        if node in ends:
-            raise Invalid(f"node {list(node)} is both a leaf and split")
-        want = {0, 1} if strategy == "input" else {-1, 1}
-        if set(seen) != want:
-            raise Invalid(f"node {list(node)} is split on {list(next(iter(seen.values())))} but lacks a side ({sorted(want - set(seen))})")
-    if not ends:
-        raise Invalid("the certificate has no leaves")
-    # every path prefix is an internal node, every internal node has both sides: each child is a leaf or internal
-    for node, seen in children.items():
-        for side, split in seen.items():
-            child = node + (split + (side,),)
-            if child not in ends and child not in children:
-                raise Invalid(f"node {list(child)} is neither a leaf nor split")
-
-
 def _classes_agree(paths, parts, classes, strategy: str) -> None:
     """A leaf proving only A's decision and one proving only B's must agree wherever their regions may meet:
     in one input-split tree that is when one path extends the other; separate ReLU trees may meet anywhere."""
@@ -201,12 +168,6 @@ def _classes_agree(paths, parts, classes, strategy: str) -> None:
                 other = others.get(path[:depth])
                 if other is not None and other != cls:
                     raise Invalid(f"leaf {list(path)} claims class {cls} inside a leaf of the other network claiming {other}")
-
-
-def _entry(raw: list, strategy: str) -> tuple:
-    if raw[0] == "x":
-        return ("x", int(raw[1]), float.fromhex(raw[2]), int(raw[3]))
-    return (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
 
 
 def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
@@ -271,13 +232,13 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     except ValueError as e:
         raise Invalid(f"pairing: {e}") from None
     leaves = doc["leaves"]
-    paths = [tuple(_entry(e, strategy) for e in leaf["path"]) for leaf in leaves]
+    paths = [tuple(path_entry(e) for e in leaf["path"]) for leaf in leaves]
     parts = [leaf["part"] for leaf in leaves]
     whole = kind in ("epsilon", "delta-top1", "written")  # one claim part: every leaf proves the whole property
     if any(p not in ("all", "a", "b") for p in parts) or (whole and set(parts) != {"all"}):
         raise Invalid(f"leaf parts {sorted(set(parts))} do not fit mode {kind}")
     for claim in (("all",),) if whole else (("a", "all"), ("b", "all")):
-        _tree([path for path, part in zip(paths, parts) if part in claim], strategy)
+        check_tree([path for path, part in zip(paths, parts) if part in claim], strategy)
     if not whole:
         _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
     hidden = len(ch.P) - 1

@@ -47,6 +47,7 @@ from .objective import written_unfit
 from .pair import verify_pair
 from .pair_certificate import about_models, bound_certificate
 from .result import VerifyResult
+from .smooth_split import split_search, splittable
 
 ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
 FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
@@ -254,14 +255,37 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
         if margin is None or margin <= 2 * bound:
             run.note(f"{text}; A's decision margin on the box {'unknown' if margin is None else f'{float(margin):.6g}'}"
                      f" (not > 2·bound)")
-            return None
+            return _split(run, window) if same else None
         text += f"; A's decision {cls} has margin >= {float(margin):.6g} > 2·bound on the whole box"
     elif bound > run.mode.epsilon:
         run.note(f"{text} on the box (not <= ε)")
-        return None
+        return _split(run, window) if same else None
     cert = None if not same or run.plain is None else \
         bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode, window, bound, cls)
     return run.result(Verdict.UNSAT, "difference-bound", text if decisions else f"{text} <= ε", certificate=cert)
+
+
+def _split(run: _Run, window: int) -> VerifyResult | None:
+    """The whole box's bound failed: bisect a low-dimensional box of a smooth pair (smooth_split.py) until every
+    piece holds (a certificate with the split tree), a float sample replays exactly ('sat'), or time runs out.
+    Piecewise-linear pairs are left to the differential engine, whose bounds are far tighter."""
+    if (run.a.piecewise_linear and run.b.piecewise_linear) or not splittable(run.mode, run.box):
+        return None
+    tell = None if run.progress is None else (lambda p: run.progress(f"difference-bound: {p.text}"))
+    found = split_search(run.a, run.b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed)
+    if found.status == Verdict.SAT:
+        return run.counterexample("difference-bound", found.witness)
+    if found.status != Verdict.UNSAT:
+        run.note(f"input splitting: {found.status} ({found.message}; {found.nodes} pieces bounded)")
+        return None
+    worst = max(leaf.bound for leaf in found.leaves)
+    classes = sorted({leaf.cls for leaf in found.leaves if leaf.cls is not None})
+    text = (f"input splitting: {len(found.leaves)} pieces of the box, each with a certified bound on |y_a - y_b| "
+            f"(the largest ≈ {float(worst):.3g}, {found.nodes} pieces bounded)" +
+            (f", below half of A's decision margin there (classes {classes})" if classes else " <= ε"))
+    cert = None if run.plain is None else bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode,
+                                                             window, worst, leaves=found.leaves)
+    return run.result(Verdict.UNSAT, "difference-bound", text, certificate=cert)
 
 
 def _margin(run: _Run) -> tuple[int, Fraction | None]:

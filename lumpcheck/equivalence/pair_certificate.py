@@ -39,6 +39,7 @@ import base64
 import struct
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -48,6 +49,7 @@ from ..ir.exact import ceil_float, fraction_str
 from ..ir.network import Network, fingerprint
 from .bab import Leaf, Problem, SearchOutcome
 from .mode import Mode
+from .smooth_split import SplitLeaf
 
 
 def encode_slopes(records: tuple) -> str:
@@ -134,14 +136,20 @@ def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
 
 
 def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mode, window: int, bound: Fraction,
-                      cls: int | None = None) -> dict:
+                      cls: int | None = None, leaves: Sequence[SplitLeaf] = ()) -> dict:
     """The certificate of a difference-bound 'unsat' (specs/bound-certificate.md): |A − B| <= ε on the models' box
     (epsilon/strict), or A's decision `cls` has margins above twice that bound (top1/argmin), which the checker
     re-derives with its own back-substituted bound over `window` layers (checker/bound_pair.py); `bound` (the
-    engine's) is informative."""
-    claim = {"mode": "epsilon", "epsilon": fraction_str(mode.epsilon)} if cls is None else {"mode": mode.kind, "class": cls}
-    return {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION, "claim": {**claim, **pair_claim(a, b, box, model_box)},
-            "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
+    engine's) is informative. With `leaves` (input splitting, smooth_split.py) the claim is proved piece by piece:
+    the certificate records the split tree, and for top1/argmin each piece's class instead of one class."""
+    claim = {"mode": "epsilon", "epsilon": fraction_str(mode.epsilon)} if not mode.classifies else \
+        {"mode": mode.kind, **({} if leaves else {"class": cls})}
+    doc = {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION, "claim": {**claim, **pair_claim(a, b, box, model_box)},
+           "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
+    if leaves:
+        doc["tree"] = {"leaves": [{"path": path_json(leaf.path), "class": leaf.cls,
+                                   "bound": fraction_str(Fraction(ceil_float(leaf.bound)))} for leaf in leaves]}
+    return doc
 
 
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:

@@ -1,0 +1,180 @@
+"""Input splitting for the difference-bound engine: when one certified bound D on |A − B| over the whole box is
+too loose (sigmoid/tanh pairs of one architecture, where no other engine applies), bisect the box and prove each
+piece with the same bound, until every leaf holds or the deadline passes.
+
+A leaf holds when (epsilon) D_leaf <= ε, or (top1/argmin) A's decision c at the leaf's centre has margin lower
+bounds s·(y_c − y_j) above 2·D_leaf on the leaf (bounds.propagate.decision_margins): then c is also B's unique
+decision there. Different leaves may prove different classes; together they prove that A and B decide alike on the
+whole box. Only boxes with at most SPLIT_INPUTS inputs are split (ACAS-like inputs: a bisection halves one input's
+width, so the pieces needed grow exponentially with the number of inputs that matter).
+
+Order: depth first (memory stays at the depth times two boxes). The split input is the one with the largest
+width × Σ_i |W_A[i, d]| (A's first layer): the first-order reach of that input into the first pre-activations.
+Falsification already ran before this step; a node that does not hold is also sampled in floats (its centre and
+corners), and a float hit is replayed exactly (falsify.replay): only an exact replay is a counterexample.
+The leaves' boxes are exact (split points are floats strictly inside their interval); the certificate records
+the split tree and the checker re-derives every leaf's bound (checker/bound_pair.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from ..bounds.deviation import difference_bound
+from ..bounds.propagate import decision_margins
+from ..ir.domain import Box
+from ..ir.network import Network, evaluate_float
+from ..solver import Verdict
+from .falsify import Replay, float_scores, replay
+from .mode import Mode
+from .progress import Progress, progress_of
+
+SPLIT_INPUTS = 16
+"""Boxes with at most this many inputs are split (ACAS Xu has 5); larger ones keep the whole-box verdict."""
+HOPELESS_DEPTH = 2
+MAX_HALVINGS = 24
+"""A piece that does not hold after this many splits per input is given up (the search answers unknown)."""
+"""A piece at least this many splits per input deep that does not hold is tested at its centre point alone."""
+CORNERS = 16  # a failed node's float sample: its centre and all corners up to 2^4, else this many random ones
+PROGRESS_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SplitLeaf:
+    """A proved piece of the box: its split path (("x", d, m, side) entries: x_d <= m for side 0, >= m for 1), the
+    class both networks decide on it (top1/argmin; None for epsilon) and the engine's bound D on |A − B| there."""
+
+    path: tuple[tuple[str, int, float, int], ...]
+    cls: int | None
+    bound: Fraction
+    part: str = "all"  # progress.progress_of counts leaves of part "all" as covering both networks' claims
+
+
+@dataclass(frozen=True)
+class SplitOutcome:
+    """UNSAT with the leaves (they cover the box), SAT with an exactly replayed witness, else TIMEOUT/UNKNOWN."""
+
+    status: Verdict
+    leaves: tuple[SplitLeaf, ...]
+    nodes: int
+    message: str
+    witness: Replay | None = None
+
+
+def splittable(mode: Mode, box: Box) -> bool:
+    """Does input splitting apply: a low-dimensional box and an ε > 0 or top1/argmin claim?"""
+    return box.dim <= SPLIT_INPUTS and (mode.classifies or (mode.kind == "epsilon" and mode.epsilon > 0))
+
+
+def split_search(a: Network, b: Network, box: Box, mode: Mode, window: int, deadline: float, *,
+                 progress: Callable[[Progress], None] | None = None, seed: int = 0) -> SplitOutcome:
+    """Bisect `box` until every leaf holds (module docstring), a float hit replays exactly, or time.monotonic()
+    reaches `deadline`. a, b: plain layer chains of one architecture; window: difference_bound's window."""
+    return _Search(a, b, box, mode, window, deadline, progress, np.random.default_rng(seed)).run()
+
+
+class _Search:
+    def __init__(self, a, b, box, mode, window, deadline, progress, rng) -> None:
+        self.a, self.b, self.box, self.mode, self.window = a, b, box, mode, window
+        self.deadline, self.progress, self.rng = deadline, progress, rng
+        self.reach = np.abs(np.asarray(a.layers[0].weight, dtype=float)).sum(axis=0)
+        self.leaves: list[SplitLeaf] = []
+        self.told = time.monotonic()
+
+    def run(self) -> SplitOutcome:
+        stack: list[tuple[tuple, Box]] = [((), self.box)]
+        nodes = 0
+        while stack:
+            if time.monotonic() >= self.deadline:
+                return self._end(Verdict.TIMEOUT, nodes, f"deadline reached with {len(stack)} pieces open")
+            path, node = stack.pop()
+            nodes += 1
+            held = self._holds(node)
+            if held is not None:
+                self.leaves.append(SplitLeaf(path, *held))
+                self._tell(len(stack))
+                continue
+            rep = self._sample(node)
+            if rep is not None:
+                return self._end(Verdict.SAT, nodes, "a float sample of a piece replayed exactly", rep)
+            if len(path) >= HOPELESS_DEPTH * node.dim and self._hopeless(node):
+                return self._end(Verdict.UNKNOWN, nodes, f"the bound does not hold even at the centre of piece "
+                                 f"{_describe(path)} alone: smaller pieces would not help")
+            cut = self._cut(node) if len(path) < MAX_HALVINGS * node.dim else None
+            if cut is None:
+                return self._end(Verdict.UNKNOWN, nodes, f"piece {_describe(path)} does not hold and is too small to "
+                                 "split further")
+            d, m = cut
+            low = Box(node.lower, tuple(Fraction(m) if i == d else v for i, v in enumerate(node.upper)))
+            high = Box(tuple(Fraction(m) if i == d else v for i, v in enumerate(node.lower)), node.upper)
+            stack += [((*path, ("x", d, m, 1)), high), ((*path, ("x", d, m, 0)), low)]
+        return self._end(Verdict.UNSAT, nodes, f"{len(self.leaves)} pieces each proved by a certified bound")
+
+    def _end(self, status: Verdict, nodes: int, message: str, rep: Replay | None = None) -> SplitOutcome:
+        return SplitOutcome(status, tuple(self.leaves) if status == Verdict.UNSAT else (), nodes, message, rep)
+
+    def _tell(self, open_nodes: int) -> None:
+        now = time.monotonic()
+        if self.progress is not None and now - self.told >= PROGRESS_SECONDS:
+            self.told = now
+            self.progress(progress_of(self.leaves, open_nodes))
+
+    def _holds(self, node: Box) -> tuple[int | None, Fraction] | None:
+        """(class or None, D) when the claim holds on `node` by its bound, else None. Classification modes bound
+        A's margins first (one network: cheaper), and skip D when a margin is not even positive."""
+        if not self.mode.classifies:
+            bound = difference_bound(self.a, self.b, node, self.window)[0]
+            return (None, bound) if bound <= self.mode.epsilon else None
+        centre = np.array([float((lo + hi) / 2) for lo, hi in zip(node.lower, node.upper)])
+        out = evaluate_float(self.a, centre)
+        cls = max(range(len(out)), key=lambda i: self.mode.sign * out[i])
+        low = min(decision_margins(self.a, node, cls, self.mode.sign), default=None)
+        if low is None or low <= 0:
+            return None
+        bound = difference_bound(self.a, self.b, node, self.window)[0]
+        return (cls, bound) if low > 2 * bound else None
+
+    def _hopeless(self, node: Box) -> bool:
+        """Does the claim fail by its bound at the node's centre point alone? The bound does not tend to |A − B| as
+        pieces shrink (it adds the layers' contributions' magnitudes), nor does A's margin stay positive near a
+        decision boundary: pieces around such a point never close. A heuristic to stop early, never a verdict."""
+        centre = tuple((lo + hi) / 2 for lo, hi in zip(node.lower, node.upper))
+        return self._holds(Box(centre, centre)) is None
+
+    def _sample(self, node: Box) -> Replay | None:
+        """An exactly replayed counterexample among the node's centre and corners (floats rank, replay decides)."""
+        lower, upper = node.lower, node.upper
+        if node.dim <= 4:
+            picks = list(itertools.product((0, 1), repeat=node.dim))
+        else:
+            picks = [tuple(row) for row in self.rng.integers(0, 2, (CORNERS, node.dim))]
+        points = [tuple((lo + hi) / 2 for lo, hi in zip(lower, upper))]
+        points += [tuple(hi if p else lo for p, lo, hi in zip(pick, lower, upper)) for pick in picks]
+        xs = np.array([[float(v) for v in x] for x in points])
+        scores = float_scores(self.mode, evaluate_float(self.a, xs), evaluate_float(self.b, xs))
+        for k in np.argsort(-scores):
+            if scores[k] < 0:
+                break
+            rep = replay(self.a, self.b, points[k], self.mode)
+            if rep.violated:
+                return rep
+        return None
+
+    def _cut(self, node: Box) -> tuple[int, float] | None:
+        """(d, m): bisect the input with the largest width × first-layer reach at the float m nearest its middle
+        (None when no float lies strictly inside that interval)."""
+        widths = [float(hi - lo) for lo, hi in zip(node.lower, node.upper)]
+        d = max(range(node.dim), key=lambda i: widths[i] * self.reach[i])
+        lo, hi = node.lower[d], node.upper[d]
+        m = float((lo + hi) / 2)
+        return (d, m) if lo < Fraction(m) < hi else None
+
+
+def _describe(path: tuple) -> str:
+    return "[" + ", ".join(f"x{d} {'<=' if side == 0 else '>='} {m:.6g}" for _, d, m, side in path) + "]"
