@@ -5,7 +5,7 @@ run. The differential engine takes only piecewise-linear layers, so these pairs 
 Pairs (the copies written into --workdir: every float32 initializer with more than one element rounded to float16):
 - tanh: marabou tanh_test.onnx (4-4-256x2-4-2, Tanh), box [−1, 1]^4; epsilon=0.03 and epsilon=0.01, top1;
 - lowdim: random sigmoid nets of ACAS-like input sizes (seeded, written by write_smooth): 5-32x3-5 and 3-16x2-2,
-  box [−1, 1]^n, the ε of LOWDIM_MODES (chosen so that the whole box's bound does not prove it) and top1;
+  the boxes and modes of LOWDIM_MODES;
 - sigmoid: marabou robust_model_sigmoid_linear.onnx (784-64-32-10), mnistfc prop_K_0.03 boxes, K in --props;
   epsilon=0.05 and top1;
 - eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05,
@@ -29,7 +29,11 @@ from bn_fold_pairs import run_table, write_box
 from onnx import TensorProto, helper, numpy_helper
 
 ZOO = Path(__file__).resolve().parents[2] / "shared" / "zoo"
-LOWDIM_MODES = {5: ("epsilon=0.002", "top1"), 3: ("epsilon=0.001", "top1")}
+LOWDIM_MODES = {5: ((-1, 1, "epsilon=0.002"), (-1, 1, "top1"), (-0.5, 0.5, "top1")),
+                3: ((-1, 1, "epsilon=0.001"), (-1, 1, "epsilon=0.0006"), (-1, 0, "top1"))}
+"""Per input size: (box lower, upper, mode). The ε are below the whole box's certified bound (0.0041 and 0.0015,
+sampled maxima 0.0007 and 0.0003); A's decision changes inside [−1, 1]^n (top1 there has no split proof, and a
+float16 counterexample is found), but not inside the smaller top1 boxes."""
 
 
 def float16_copy(src: Path, dst: Path) -> Path:
@@ -71,12 +75,13 @@ def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Pat
         box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
         out += [("tanh 4-4-256x2-4-2, [−1, 1]^4", tanh, tanh16, box4, m) for m in ("epsilon=0.03", "epsilon=0.01", "top1")]
     if "lowdim" in pairs:  # ACAS-like input sizes: the box is split (equivalence/smooth_split.py)
-        for widths, modes in (([5, 32, 32, 32, 5], LOWDIM_MODES[5]), ([3, 16, 16, 2], LOWDIM_MODES[3])):
-            shape = "-".join(map(str, widths))
-            net = write_smooth(np.random.default_rng(len(widths) + widths[0]), widths, "Sigmoid", work / f"sig{shape}.onnx")
-            box = write_box(work / f"box{widths[0]}.vnnlib", -np.ones(widths[0]), np.ones(widths[0]), widths[-1])
-            out += [(f"sigmoid {shape} (random), [−1, 1]^{widths[0]}", net,
-                     float16_copy(net, work / f"sig{shape}16.onnx"), box, m) for m in modes]
+        for widths in ([5, 32, 32, 32, 5], [3, 16, 16, 2]):
+            shape, n = "-".join(map(str, widths)), widths[0]
+            net = write_smooth(np.random.default_rng(len(widths) + n), widths, "Sigmoid", work / f"sig{shape}.onnx")
+            net16 = float16_copy(net, work / f"sig{shape}16.onnx")
+            for lo, hi, mode in LOWDIM_MODES[n]:
+                box = write_box(work / f"box{n}_{lo}_{hi}.vnnlib", np.full(n, lo), np.full(n, hi), widths[-1])
+                out.append((f"sigmoid {shape} (random), [{lo:g}, {hi:g}]^{n}", net, net16, box, mode))
     if "sigmoid" in pairs:
         sig = marabou / "robust_model_sigmoid_linear.onnx"
         sig16 = float16_copy(sig, work / "sigmoid16.onnx")

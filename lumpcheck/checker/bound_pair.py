@@ -113,7 +113,7 @@ def _leaves(doc: dict, claim: dict, mode: str) -> list[tuple[tuple, int | None]]
 
 
 def _ruled_out(a: Network, box: Box, mode: str, epsilon: Fraction | None, cls: int | None, bound: Fraction) -> list[str]:
-    """Why the claim does not follow on `box` from the bound D on |A − B| there (step 3 of the module docstring);
+    """Why the claim does not follow on `box` from the bound D on |A − B| there (step 4 of the module docstring);
     [] if it does."""
     if mode == "epsilon":
         return [] if bound <= epsilon else [f"cannot establish ε={fraction_str(epsilon)}: the checker's bound on "

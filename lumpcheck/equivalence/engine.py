@@ -269,7 +269,7 @@ def _split(run: _Run, window: int) -> VerifyResult | None:
     """The whole box's bound failed: bisect a low-dimensional box of a smooth pair (smooth_split.py) until every
     piece holds (a certificate with the split tree), a float sample replays exactly ('sat'), or time runs out.
     Piecewise-linear pairs are left to the differential engine, whose bounds are far tighter."""
-    if (run.a.piecewise_linear and run.b.piecewise_linear) or not splittable(run.mode, run.box):
+    if (run.a.piecewise_linear and run.b.piecewise_linear) or not splittable(run.a, run.mode, run.box):
         return None
     tell = None if run.progress is None else (lambda p: run.progress(f"difference-bound: {p.text}"))
     found = split_search(run.a, run.b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed)

@@ -4,8 +4,9 @@ piece with the same bound, until every leaf holds or the deadline passes.
 
 A leaf holds when (epsilon) D_leaf <= ε, or (top1/argmin) A's decision c at the leaf's centre has margin lower
 bounds s·(y_c − y_j) above 2·D_leaf on the leaf (bounds.propagate.decision_margins): then c is also B's unique
-decision there. Different leaves may prove different classes; together they prove that A and B decide alike on the
-whole box. Only boxes with at most SPLIT_INPUTS inputs are split (ACAS-like inputs: a bisection halves one input's
+decision there. The format lets each leaf name its class, but leaves are closed boxes that tile a connected box:
+two neighbours share a face, where one unique decision cannot be two classes, so every proof has one class. Hence
+a piece whose float samples show two decisions of A can never be closed: the search stops there (unknown). Only boxes with at most SPLIT_INPUTS inputs are split (ACAS-like inputs: a bisection halves one input's
 width, so the pieces needed grow exponentially with the number of inputs that matter).
 
 Order: depth first (memory stays at the depth times two boxes). The split input is the one with the largest
@@ -67,9 +68,12 @@ class SplitOutcome:
     witness: Replay | None = None
 
 
-def splittable(mode: Mode, box: Box) -> bool:
-    """Does input splitting apply: a low-dimensional box and an ε > 0 or top1/argmin claim?"""
-    return box.dim <= SPLIT_INPUTS and (mode.classifies or (mode.kind == "epsilon" and mode.epsilon > 0))
+def splittable(a: Network, mode: Mode, box: Box) -> bool:
+    """Does input splitting apply: a low-dimensional box, and an ε > 0 or a top1/argmin claim (the latter with A's
+    last layer affine, as decision_margins needs)?"""
+    if mode.classifies:
+        return box.dim <= SPLIT_INPUTS and a.layers[-1].activation.kind == "identity"
+    return box.dim <= SPLIT_INPUTS and mode.kind == "epsilon" and mode.epsilon > 0
 
 
 def split_search(a: Network, b: Network, box: Box, mode: Mode, window: int, deadline: float, *,
@@ -100,9 +104,12 @@ class _Search:
                 self.leaves.append(SplitLeaf(path, *held))
                 self._tell(len(stack))
                 continue
-            rep = self._sample(node)
+            rep, decisions = self._sample(node)
             if rep is not None:
                 return self._end(Verdict.SAT, nodes, "a float sample of a piece replayed exactly", rep)
+            if len(decisions) > 1:
+                return self._end(Verdict.UNKNOWN, nodes, f"A's decision changes inside piece {_describe(path)} (float "
+                                 f"samples: classes {sorted(decisions)}): no split tree proves one decision per piece")
             if len(path) >= HOPELESS_DEPTH * node.dim and self._hopeless(node):
                 return self._end(Verdict.UNKNOWN, nodes, f"the bound does not hold even at the centre of piece "
                                  f"{_describe(path)} alone: smaller pieces would not help")
@@ -147,8 +154,9 @@ class _Search:
         centre = tuple((lo + hi) / 2 for lo, hi in zip(node.lower, node.upper))
         return self._holds(Box(centre, centre)) is None
 
-    def _sample(self, node: Box) -> Replay | None:
-        """An exactly replayed counterexample among the node's centre and corners (floats rank, replay decides)."""
+    def _sample(self, node: Box) -> tuple[Replay | None, set[int]]:
+        """(an exactly replayed counterexample among the node's centre and corners or None (floats rank, replay
+        decides), A's float decisions at those points (top1/argmin; else empty))."""
         lower, upper = node.lower, node.upper
         if node.dim <= 4:
             picks = list(itertools.product((0, 1), repeat=node.dim))
@@ -157,14 +165,16 @@ class _Search:
         points = [tuple((lo + hi) / 2 for lo, hi in zip(lower, upper))]
         points += [tuple(hi if p else lo for p, lo, hi in zip(pick, lower, upper)) for pick in picks]
         xs = np.array([[float(v) for v in x] for x in points])
-        scores = float_scores(self.mode, evaluate_float(self.a, xs), evaluate_float(self.b, xs))
+        ya = evaluate_float(self.a, xs)
+        scores = float_scores(self.mode, ya, evaluate_float(self.b, xs))
+        decisions = {int(c) for c in np.argmax(self.mode.sign * ya, axis=1)} if self.mode.classifies else set()
         for k in np.argsort(-scores):
             if scores[k] < 0:
                 break
             rep = replay(self.a, self.b, points[k], self.mode)
             if rep.violated:
-                return rep
-        return None
+                return rep, decisions
+        return None, decisions
 
     def _cut(self, node: Box) -> tuple[int, float] | None:
         """(d, m): bisect the input with the largest width × first-layer reach at the float m nearest its middle
