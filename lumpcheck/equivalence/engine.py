@@ -272,7 +272,8 @@ def _split(run: _Run, window: int) -> VerifyResult | None:
     if (run.a.piecewise_linear and run.b.piecewise_linear) or not splittable(run.a, run.mode, run.box):
         return None
     tell = None if run.progress is None else (lambda p: run.progress(f"difference-bound: {p.text}"))
-    found = split_search(run.a, run.b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed)
+    found = split_search(run.a, run.b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed,
+                         jobs=run.jobs)
     if found.status == Verdict.SAT:
         return run.counterexample("difference-bound", found.witness)
     if found.status != Verdict.UNSAT:

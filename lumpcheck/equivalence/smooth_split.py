@@ -20,7 +20,9 @@ the split tree and the checker re-derives every leaf's bound (checker/bound_pair
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
@@ -29,6 +31,7 @@ import numpy as np
 
 from ..bounds.deviation import difference_bound
 from ..bounds.propagate import decision_margins
+from ..checker.pool import start_method
 from ..ir.domain import Box
 from ..ir.network import Network, evaluate_float
 from ..solver import Verdict
@@ -77,26 +80,32 @@ def splittable(a: Network, mode: Mode, box: Box) -> bool:
 
 
 def split_search(a: Network, b: Network, box: Box, mode: Mode, window: int, deadline: float, *,
-                 progress: Callable[[Progress], None] | None = None, seed: int = 0) -> SplitOutcome:
+                 progress: Callable[[Progress], None] | None = None, seed: int = 0, jobs: int = 0) -> SplitOutcome:
     """Bisect `box` until every leaf holds (module docstring), a float hit replays exactly, or time.monotonic()
-    reaches `deadline`. a, b: plain layer chains of one architecture; window: difference_bound's window."""
+    reaches `deadline`. a, b: plain layer chains of one architecture; window: difference_bound's window.
+    jobs > 1: the box (whose own bound failed) is first cut into 2·jobs pieces, searched in `jobs` processes
+    (the first verdict other than unsat stops them all)."""
+    if jobs > 1:
+        return _parallel(a, b, box, mode, window, deadline, progress, seed, jobs)
     return _Search(a, b, box, mode, window, deadline, progress, np.random.default_rng(seed)).run()
 
 
 class _Search:
-    def __init__(self, a, b, box, mode, window, deadline, progress, rng) -> None:
+    def __init__(self, a, b, box, mode, window, deadline, progress, rng, root=(), stop=None) -> None:
         self.a, self.b, self.box, self.mode, self.window = a, b, box, mode, window
-        self.deadline, self.progress, self.rng = deadline, progress, rng
+        self.deadline, self.progress, self.rng, self.root, self.stop = deadline, progress, rng, root, stop
         self.reach = np.abs(np.asarray(a.layers[0].weight, dtype=float)).sum(axis=0)
         self.leaves: list[SplitLeaf] = []
         self.told = time.monotonic()
 
     def run(self) -> SplitOutcome:
-        stack: list[tuple[tuple, Box]] = [((), self.box)]
+        stack: list[tuple[tuple, Box]] = [(self.root, self.box)]
         nodes = 0
         while stack:
             if time.monotonic() >= self.deadline:
                 return self._end(Verdict.TIMEOUT, nodes, f"deadline reached with {len(stack)} pieces open")
+            if self.stop is not None and self.stop.is_set():
+                return self._end(Verdict.UNKNOWN, nodes, "stopped: another piece decided the search")
             path, node = stack.pop()
             nodes += 1
             held = self._holds(node)
@@ -113,14 +122,11 @@ class _Search:
             if len(path) >= HOPELESS_DEPTH * node.dim and self._hopeless(node):
                 return self._end(Verdict.UNKNOWN, nodes, f"the bound does not hold even at the centre of piece "
                                  f"{_describe(path)} alone: smaller pieces would not help")
-            cut = self._cut(node) if len(path) < MAX_HALVINGS * node.dim else None
-            if cut is None:
+            children = self.halves(path, node) if len(path) < MAX_HALVINGS * node.dim else None
+            if children is None:
                 return self._end(Verdict.UNKNOWN, nodes, f"piece {_describe(path)} does not hold and is too small to "
                                  "split further")
-            d, m = cut
-            low = Box(node.lower, tuple(Fraction(m) if i == d else v for i, v in enumerate(node.upper)))
-            high = Box(tuple(Fraction(m) if i == d else v for i, v in enumerate(node.lower)), node.upper)
-            stack += [((*path, ("x", d, m, 1)), high), ((*path, ("x", d, m, 0)), low)]
+            stack += children[::-1]
         return self._end(Verdict.UNSAT, nodes, f"{len(self.leaves)} pieces each proved by a certified bound")
 
     def _end(self, status: Verdict, nodes: int, message: str, rep: Replay | None = None) -> SplitOutcome:
@@ -176,6 +182,16 @@ class _Search:
                 return rep, decisions
         return None, decisions
 
+    def halves(self, path: tuple, node: Box) -> list[tuple[tuple, Box]] | None:
+        """The two children (path, box) of a node (None when it cannot be cut), lower half first."""
+        cut = self._cut(node)
+        if cut is None:
+            return None
+        d, m = cut
+        low = Box(node.lower, tuple(Fraction(m) if i == d else v for i, v in enumerate(node.upper)))
+        high = Box(tuple(Fraction(m) if i == d else v for i, v in enumerate(node.lower)), node.upper)
+        return [((*path, ("x", d, m, 0)), low), ((*path, ("x", d, m, 1)), high)]
+
     def _cut(self, node: Box) -> tuple[int, float] | None:
         """(d, m): bisect the input with the largest width × first-layer reach at the float m nearest its middle
         (None when no float lies strictly inside that interval)."""
@@ -188,3 +204,47 @@ class _Search:
 
 def _describe(path: tuple) -> str:
     return "[" + ", ".join(f"x{d} {'<=' if side == 0 else '>='} {m:.6g}" for _, d, m, side in path) + "]"
+
+
+_STOP = None  # a worker process's copy of the shared stop event (set by _init_worker)
+
+
+def _init_worker(stop) -> None:
+    global _STOP
+    _STOP = stop
+
+
+def _piece(task: tuple) -> SplitOutcome:
+    a, b, box, mode, window, deadline, seed, path = task
+    return _Search(a, b, box, mode, window, deadline, None, np.random.default_rng(seed), path, _STOP).run()
+
+
+def _parallel(a, b, box, mode, window, deadline, progress, seed, jobs) -> SplitOutcome:
+    """split_search in `jobs` processes: the box cut (without bounds: its own failed) into 2·jobs pieces or more,
+    each searched depth first; leaves keep their full paths. The first SAT, UNKNOWN or TIMEOUT sets the shared stop
+    event (the others end at their next piece) and is the outcome; all UNSAT: the union of their leaves."""
+    cutter = _Search(a, b, box, mode, window, deadline, None, np.random.default_rng(seed))
+    pieces = [((), box)]
+    while len(pieces) < 2 * jobs:
+        children = [cutter.halves(path, node) for path, node in pieces]
+        if any(c is None for c in children):
+            break
+        pieces = [child for pair in children for child in pair]
+    ctx = mp.get_context(start_method())
+    stop = ctx.Event()
+    tasks = [(a, b, node, mode, window, deadline, seed + k, path) for k, (path, node) in enumerate(pieces)]
+    leaves, nodes, found = [], 0, None
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(stop,)) as pool:
+        for future in as_completed([pool.submit(_piece, task) for task in tasks]):
+            outcome = future.result()
+            nodes += outcome.nodes
+            leaves += outcome.leaves
+            if outcome.status != Verdict.UNSAT and found is None:
+                found = outcome
+                stop.set()
+            elif progress is not None and found is None:
+                progress(progress_of(leaves, 0))
+    if found is not None:
+        return SplitOutcome(found.status, (), nodes, found.message, found.witness)
+    return SplitOutcome(Verdict.UNSAT, tuple(leaves), nodes, f"{len(leaves)} pieces each proved by a certified bound "
+                        f"({jobs} processes)")

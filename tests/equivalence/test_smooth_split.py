@@ -211,3 +211,19 @@ def test_verdicts_agree_with_a_dense_ground_truth(kind, seed, factor, noise, top
         assert check_bound_certificate(as_json(res.certificate), a, b).valid
     elif res.status == "sat":
         assert BOX.contains(res.witness) and replay(a, b, res.witness, mode).violated
+
+
+def test_two_processes_prove_the_same_claim(eps_case):
+    """jobs=2: the box is cut into pieces searched in two processes; the union of their leaves is one valid tree."""
+    a, b, eps, _ = eps_case
+    res = verify(a, b, BOX, epsilon_mode(eps), 60, engines=("difference-bound",), jobs=2)
+    assert (res.status, res.engine) == ("unsat", "difference-bound"), res.message
+    assert check_bound_certificate(as_json(res.certificate), a, b).valid
+
+
+def test_two_processes_stop_at_a_counterexample():
+    """A pair whose sampled maximum exceeds ε: some process finds a float hit that replays exactly ('sat')."""
+    a, b = pair("tanh", 0, noise=0.05)
+    mode = epsilon_mode(F(0.5 * sampled_max(a, b)))
+    res = verify(a, b, BOX, mode, 60, engines=("difference-bound",), jobs=2)
+    assert res.status == "sat" and BOX.contains(res.witness) and replay(a, b, res.witness, mode).violated
