@@ -7,8 +7,9 @@ Pairs (random weights, seeded; written as ONNX into --workdir):
 - mnist: 784-256-256-10 of the same kind vs its float32 fold, top1 on the L∞ ball of radius 0.02 around a random
   image in [0, 1]^784 (clipped to [0, 1]).
 Each (pair, mode) runs `LUMPCHECK verify A B --domain box --mode M --timeout T --json` for every --exe (e.g. the
-main checkout's `lumpcheck` and this tree's), one after the other; reported: verdict, engine, wall seconds, peak RSS
-(of the verify process, /usr/bin/time).
+main checkout's `lumpcheck` and this tree's), one after the other; reported: verdict, engine, wall seconds (the
+whole command: `verify`'s own re-check of an unsat certificate included), the deciding engine's own seconds (its
+phase in the verdict's `times`: the search alone), peak RSS (of the verify process, /usr/bin/time).
 
 Run: python benchmarks/bn_fold_pairs.py --exe main=/work/main/.venv/bin/lumpcheck --exe new=.venv/bin/lumpcheck
      [--timeout 60] [--only small] [--certify]. Not a test.
@@ -90,10 +91,11 @@ def run(exe: str, a: Path, b: Path, box: Path, mode: str, timeout: float, certif
     try:
         d = json.loads(p.stdout)
         status, engine, msg = d["status"], d["engine"], d["message"]
+        phase = (d.get("times") or {}).get(engine)
     except (ValueError, KeyError):
         errs = [line for line in p.stderr.splitlines() if not line.startswith("RSS_KB ")]
-        status, engine, msg = f"exit {p.returncode}", "", (errs or [""])[-1]
-    return {"status": status, "engine": engine, "wall": wall, "rss_mb": rss / 1024, "message": msg[:160]}
+        status, engine, msg, phase = f"exit {p.returncode}", "", (errs or [""])[-1], None
+    return {"status": status, "engine": engine, "wall": wall, "rss_mb": rss / 1024, "message": msg[:160], "phase": phase}
 
 
 def check(exe: str, cert: Path, a: Path, b: Path) -> str:
@@ -129,15 +131,16 @@ def main() -> None:
 def run_table(cases: list, exes: list[str], timeout: float, certify: bool, work: Path) -> None:
     """Print a markdown row per (case, executable): cases are (label, A, B, box, mode), exes NAME=PATH; with
     `certify` the last executable's unsat verdicts are certified and checked."""
-    print("| pair | mode | engine version | verdict | by | wall s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| pair | mode | engine version | verdict | by | wall s | its engine s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, a, b, box, mode in cases:
         for i, spec in enumerate(exes):
             name, exe = spec.split("=", 1)
             cert = work / "c.json" if certify and i == len(exes) - 1 else None
             r = run(exe, a, b, box, mode, timeout, cert)
             extra = f"; check: {check(exe, cert, a, b)}" if cert is not None and r["status"] == "unsat" else ""
-            print(f"| {label} | {mode} | {name} | {r['status']}{extra} | {r['engine']} | {r['wall']:.1f} | "
+            phase = "–" if r["phase"] is None else f"{r['phase']:.1f}"
+            print(f"| {label} | {mode} | {name} | {r['status']}{extra} | {r['engine']} | {r['wall']:.1f} | {phase} | "
                   f"{r['rss_mb']:.0f} |", flush=True)
 
 

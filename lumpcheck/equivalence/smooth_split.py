@@ -6,10 +6,13 @@ A leaf holds when (epsilon) D_leaf <= ε, or (top1/argmin) A's decision c at the
 bounds s·(y_c − y_j) above 2·D_leaf on the leaf (bounds.propagate.decision_margins): then c is also B's unique
 decision there. The format lets each leaf name its class, but leaves are closed boxes that tile a connected box:
 two neighbours share a face, where one unique decision cannot be two classes, so every proof has one class. Hence
-a piece whose float samples show two decisions of A can never be closed: the search stops there (unknown). Only boxes with at most SPLIT_INPUTS inputs are split (ACAS-like inputs: a bisection halves one input's
-width, so the pieces needed grow exponentially with the number of inputs that matter).
+a piece whose float samples show two decisions of A can never be closed: the search stops there (unknown).
+Only boxes with at most SPLIT_INPUTS inputs are split (ACAS-like inputs: a bisection halves one input's width, so
+the pieces needed grow exponentially with the number of inputs that matter).
 
-Order: depth first (memory stays at the depth times two boxes). The split input is the one with the largest
+Order: depth first (memory stays at the depth times two boxes); a piece whose bound fails even at its centre point
+(HOPELESS_DEPTH) or after MAX_HALVINGS splits per input ends the search (unknown): the bound adds the layers'
+contributions' magnitudes, so it does not tend to |A − B| as pieces shrink, and such pieces would never close. The split input is the one with the largest
 width × Σ_i |W_A[i, d]| (A's first layer): the first-order reach of that input into the first pre-activations.
 Falsification already ran before this step; a node that does not hold is also sampled in floats (its centre and
 corners), and a float hit is replayed exactly (falsify.replay): only an exact replay is a counterexample.
@@ -31,7 +34,6 @@ import numpy as np
 
 from ..bounds.deviation import difference_bound
 from ..bounds.propagate import decision_margins
-from ..checker.pool import start_method
 from ..ir.domain import Box
 from ..ir.network import Network, evaluate_float
 from ..solver import Verdict
@@ -42,9 +44,9 @@ from .progress import Progress, progress_of
 SPLIT_INPUTS = 16
 """Boxes with at most this many inputs are split (ACAS Xu has 5); larger ones keep the whole-box verdict."""
 HOPELESS_DEPTH = 2
+"""A piece at least this many splits per input deep that does not hold is tested at its centre point alone."""
 MAX_HALVINGS = 24
 """A piece that does not hold after this many splits per input is given up (the search answers unknown)."""
-"""A piece at least this many splits per input deep that does not hold is tested at its centre point alone."""
 CORNERS = 16  # a failed node's float sample: its centre and all corners up to 2^4, else this many random ones
 PROGRESS_SECONDS = 1.0
 
@@ -230,7 +232,7 @@ def _parallel(a, b, box, mode, window, deadline, progress, seed, jobs) -> SplitO
         if any(c is None for c in children):
             break
         pieces = [child for pair in children for child in pair]
-    ctx = mp.get_context(start_method())
+    ctx = mp.get_context("spawn")  # as parallel.py: nothing is forked from a caller that may run other threads
     stop = ctx.Event()
     tasks = [(a, b, node, mode, window, deadline, seed + k, path) for k, (path, node) in enumerate(pieces)]
     leaves, nodes, found = [], 0, None
