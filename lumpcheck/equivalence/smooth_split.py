@@ -98,7 +98,7 @@ class _Search:
         self.deadline, self.progress, self.rng, self.root, self.stop = deadline, progress, rng, root, stop
         self.reach = np.abs(np.asarray(a.layers[0].weight, dtype=float)).sum(axis=0)
         self.leaves: list[SplitLeaf] = []
-        self.told = time.monotonic()
+        self.told = time.monotonic() - PROGRESS_SECONDS  # the first closed leaf is told at once
 
     def run(self) -> SplitOutcome:
         stack: list[tuple[tuple, Box]] = [(self.root, self.box)]

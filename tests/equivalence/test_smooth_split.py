@@ -79,6 +79,14 @@ def top1_case():
     return a, b, cert
 
 
+def test_progress_is_told(eps_case):
+    a, b, eps, _ = eps_case
+    told: list[str] = []
+    res = verify(a, b, BOX, epsilon_mode(eps), 60, engines=("difference-bound",), progress=told.append)
+    assert res.status == "unsat"
+    assert any(t.startswith("difference-bound: ") and "of the box closed" in t for t in told), told
+
+
 def test_an_epsilon_tree_is_valid_and_covers_the_box(eps_case):
     a, b, eps, cert = eps_case
     assert check_bound_certificate(cert, a, b).valid
