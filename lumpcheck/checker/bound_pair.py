@@ -7,6 +7,8 @@ box, or, with a split tree, each leaf's class on that leaf — normalisation and
 two models and the certificate only:
 1. the models' comparison form (pair_claim.compared_chains: output maps folded, clips compiled; the plain chains
    behave on the plain box as the models on the models' box) must be the claim's;
+   With `padding` (B a pruned copy), B is replaced by B padded to A's widths by the recorded neuron maps
+   (ir.padding.pad_to, rebuilt here: exactly B wherever it is evaluated), which must then have A's architecture;
 2. the pieces: the plain box, or the leaves of the optional `tree`, which must be exactly the leaves of one
    complete binary tree of input splits, each split point finite and strictly inside its node's interval
    (split_tree.check_tree / split_boxes): then the leaves' exact boxes cover the plain box;
@@ -28,6 +30,7 @@ from ..errors import LumpcheckError
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.network import Network
+from ..ir.padding import pad_to
 from .document import BOUND_FORMAT, BOUND_FORMAT_VERSION, Malformed, Scope, parse_rational, require_field
 from .epsilon import checked_bound
 from .pair_claim import compared_chains
@@ -64,13 +67,20 @@ def check_bound_certificate(doc: Any, a: Network, b: Network) -> CheckResult:
         return CheckResult(False, [str(e)])
     if chains is None:
         return CheckResult(False, problems)
-    if chains.a.widths != chains.b.widths or \
-            [layer.activation for layer in chains.a.layers] != [layer.activation for layer in chains.b.layers]:
+    b = chains.b
+    if "padding" in doc:  # B a pruned copy: bounded as B padded to A's widths, exactly B (ir/padding.py)
+        try:
+            b = pad_to(chains.a, chains.b, doc["padding"] if isinstance(doc["padding"], list) else None)
+        except (ValueError, TypeError) as e:
+            return CheckResult(False, [f"certificate: padding: {e}"])
+    if chains.a.widths != b.widths or \
+            [layer.activation for layer in chains.a.layers] != [layer.activation for layer in b.layers]:
         return CheckResult(False, [f"the models' chains differ in architecture or activations ({chains.a.shape_str()} "
-                                   f"vs {chains.b.shape_str()}): a difference bound needs one architecture"])
+                                   f"vs {chains.b.shape_str()}): a difference bound needs one architecture (or a "
+                                   "padding of B's neurons into A's)"])
     for (path, cls), box in zip(leaves, pieces):
         try:
-            bound = checked_bound(chains.a, chains.b, box, window)
+            bound = checked_bound(chains.a, b, box, window)
         except (LumpcheckError, ValueError) as e:
             return CheckResult(False, [f"domain: {e}"])
         reasons = _ruled_out(chains.a, box, mode, epsilon, cls, bound)

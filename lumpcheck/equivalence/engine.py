@@ -32,6 +32,7 @@ from ..ir.activation import PIECEWISE_LINEAR
 from ..ir.domain import Box
 from ..ir.exact import ceil_float, fraction_str
 from ..ir.network import Network, evaluate_float
+from ..ir.padding import pad_to
 from ..ir.semantics import Comparison, ComparisonError, compare
 from ..prove.prover import prove_networks
 from ..reduction.lumping import reduce
@@ -47,6 +48,7 @@ from .objective import written_unfit
 from .pair import verify_pair
 from .pair_certificate import about_models, bound_certificate
 from .result import VerifyResult
+from .pruned import neuron_maps
 from .smooth_split import split_search, splittable
 
 ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
@@ -232,22 +234,21 @@ def _falsify(run: _Run) -> VerifyResult | None:
 
 
 def _difference_bound(run: _Run) -> VerifyResult | None:
-    """On a box, same architecture: a certified bound D on |y_a − y_b|. ε/strict: D <= ε proves the property.
-    top1/argmin (pairs the differential engine cannot take: sigmoid, tanh): A's decision c has margins above 2·D
-    on the whole box (decision_margins), so c is also B's decision everywhere."""
+    """On a box, same architecture (or a smooth B with hidden neurons removed, padded to A's: _one_architecture): a
+    certified bound D on |y_a − y_b|. ε/strict: D <= ε proves the property. top1/argmin (pairs the differential
+    engine cannot take: sigmoid, tanh): A's decision c has margins above 2·D on the whole box (decision_margins),
+    so c is also B's decision everywhere. When the whole box's D fails, a smooth pair's box may be split (_split)."""
     decisions = run.mode.classifies and not (run.a.piecewise_linear and run.b.piecewise_linear)
     if run.box is None or run.mode.written or (run.mode.decides and not decisions):
         return None
-    try:
-        require_same_architecture(run.a, run.b)
-    except LumpcheckError as e:
-        if decisions or not (run.a.piecewise_linear and run.b.piecewise_linear):  # no other engine bounds these
-            run.note(f"difference-bound: {e.one_line()}: it needs one architecture (pruned neurons are not supported)")
+    found = _one_architecture(run)
+    if found is None:
         return None
+    b, maps = found
     window = substitution_window(run.a)
-    same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in run.b.layers]
-    bound = (difference_bound(run.a, run.b, run.box, window)[0] if same
-             else certified_epsilon(run.a, run.b, run.box))  # LeakyReLU slopes differ: forward intervals
+    same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in b.layers]
+    bound = (difference_bound(run.a, b, run.box, window)[0] if same
+             else certified_epsilon(run.a, b, run.box))  # LeakyReLU slopes differ: forward intervals
     text = f"certified max |y_a - y_b| <= {fraction_str(Fraction(ceil_float(bound)))} (≈ {float(bound):.3g})"
     cls = None
     if decisions:
@@ -255,24 +256,46 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
         if margin is None or margin <= 2 * bound:
             run.note(f"{text}; A's decision margin on the box {'unknown' if margin is None else f'{float(margin):.6g}'}"
                      f" (not > 2·bound)")
-            return _split(run, window) if same else None
+            return _split(run, b, maps, window) if same else None
         text += f"; A's decision {cls} has margin >= {float(margin):.6g} > 2·bound on the whole box"
     elif bound > run.mode.epsilon:
         run.note(f"{text} on the box (not <= ε)")
-        return _split(run, window) if same else None
+        return _split(run, b, maps, window) if same else None
     cert = None if not same or run.plain is None else \
-        bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode, window, bound, cls)
+        bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode, window, bound, cls, padding=maps)
     return run.result(Verdict.UNSAT, "difference-bound", text if decisions else f"{text} <= ε", certificate=cert)
 
 
-def _split(run: _Run, window: int) -> VerifyResult | None:
+def _one_architecture(run: _Run) -> tuple[Network, list[list[int]] | None] | None:
+    """(B, None) for one architecture. A smooth pair whose B lacks some of A's hidden neurons (a pruned copy):
+    (B padded to A's widths, the neuron maps; ir/padding.py: exactly B). None otherwise (noted for smooth pairs:
+    no other engine bounds them)."""
+    try:
+        require_same_architecture(run.a, run.b)
+        return run.b, None
+    except LumpcheckError as e:
+        problem = e.one_line()
+    smooth = not (run.a.piecewise_linear and run.b.piecewise_linear)
+    maps = neuron_maps(run.a, run.b) if smooth else None
+    if maps is None:
+        if smooth:
+            run.note(f"difference-bound: {problem}: it needs one architecture, or B's hidden layers no wider than A's "
+                     "with the same activations (a pruned copy)")
+        return None
+    run.note(f"difference-bound: B ({run.b.shape_str()}) padded to A's widths ({run.a.shape_str()}): its neurons "
+             "matched to A's by their incoming weights, A's others added with no outgoing weights (exact)")
+    return pad_to(run.a, run.b, maps), maps
+
+
+def _split(run: _Run, b: Network, maps: list[list[int]] | None, window: int) -> VerifyResult | None:
     """The whole box's bound failed: bisect a low-dimensional box of a smooth pair (smooth_split.py) until every
     piece holds (a certificate with the split tree), a float sample replays exactly ('sat'), or time runs out.
+    b: B or B padded to A's widths by `maps` (exactly B).
     Piecewise-linear pairs are left to the differential engine, whose bounds are far tighter."""
-    if (run.a.piecewise_linear and run.b.piecewise_linear) or not splittable(run.a, run.mode, run.box):
+    if (run.a.piecewise_linear and b.piecewise_linear) or not splittable(run.a, run.mode, run.box):
         return None
     tell = None if run.progress is None else (lambda p: run.progress(f"difference-bound: {p.text}"))
-    found = split_search(run.a, run.b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed,
+    found = split_search(run.a, b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed,
                          jobs=run.jobs)
     if found.status == Verdict.SAT:
         return run.counterexample("difference-bound", found.witness)
@@ -285,7 +308,7 @@ def _split(run: _Run, window: int) -> VerifyResult | None:
             f"(the largest ≈ {float(worst):.3g}, {found.nodes} pieces bounded)" +
             (f", below half of A's decision margin there (classes {classes})" if classes else " <= ε"))
     cert = None if run.plain is None else bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode,
-                                                             window, worst, leaves=found.leaves)
+                                                             window, worst, leaves=found.leaves, padding=maps)
     return run.result(Verdict.UNSAT, "difference-bound", text, certificate=cert)
 
 

@@ -136,16 +136,21 @@ def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
 
 
 def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mode, window: int, bound: Fraction,
-                      cls: int | None = None, leaves: Sequence[SplitLeaf] = ()) -> dict:
+                      cls: int | None = None, leaves: Sequence[SplitLeaf] = (),
+                      padding: list[list[int]] | None = None) -> dict:
     """The certificate of a difference-bound 'unsat' (specs/bound-certificate.md): |A − B| <= ε on the models' box
     (epsilon/strict), or A's decision `cls` has margins above twice that bound (top1/argmin), which the checker
     re-derives with its own back-substituted bound over `window` layers (checker/bound_pair.py); `bound` (the
     engine's) is informative. With `leaves` (input splitting, smooth_split.py) the claim is proved piece by piece:
-    the certificate records the split tree, and for top1/argmin each piece's class instead of one class."""
+    the certificate records the split tree, and for top1/argmin each piece's class instead of one class. With
+    `padding` (B a pruned copy: per hidden layer, the neuron of A each neuron of B stands for) the bound is on A and
+    B padded to A's widths (ir/padding.pad_to: exactly B), which the checker rebuilds from these maps."""
     claim = {"mode": "epsilon", "epsilon": fraction_str(mode.epsilon)} if not mode.classifies else \
         {"mode": mode.kind, **({} if leaves else {"class": cls})}
     doc = {"format": BOUND_FORMAT, "version": BOUND_FORMAT_VERSION, "claim": {**claim, **pair_claim(a, b, box, model_box)},
            "window": window, "bound": fraction_str(Fraction(ceil_float(bound)))}
+    if padding is not None:
+        doc["padding"] = [[int(i) for i in m] for m in padding]
     if leaves:
         doc["tree"] = {"leaves": [{"path": path_json(leaf.path), "class": leaf.cls,
                                    "bound": fraction_str(Fraction(ceil_float(leaf.bound)))} for leaf in leaves]}

@@ -220,12 +220,16 @@ def test_the_margin_must_exceed_twice_the_bound(ratio, valid):
     assert check_bound_certificate(doc, a, b).valid is valid
 
 
-def test_unequal_architectures_are_named():
-    """A sigmoid pair whose widths differ (a pruned copy) is not bounded; the verdict's notes say why."""
+def test_unequal_architectures_are_padded_or_named():
+    """A sigmoid pair whose B lacks a hidden neuron of A (a pruned copy) is bounded with B padded to A's widths
+    (tests/equivalence/test_smooth_split.py has the verdicts); with the roles swapped (B wider) it is not, and the
+    verdict's notes say why."""
     from lumpcheck.equivalence.mode import Mode
 
     a, _ = pair("sigmoid")
     b = Network([Layer(a.layers[0].weight[:7], a.layers[0].bias[:7], a.layers[0].activation),
                  Layer(a.layers[1].weight[:, :7], a.layers[1].bias, a.layers[1].activation), a.layers[2]])
     res = verify(a, b, BOX, Mode("top1"), 60, engines=("difference-bound",))
+    assert "padded to A's widths" in res.message
+    res = verify(b, a, BOX, Mode("top1"), 60, engines=("difference-bound",))
     assert res.status != "unsat" and "needs one architecture" in res.message

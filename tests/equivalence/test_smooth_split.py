@@ -235,3 +235,69 @@ def test_two_processes_stop_at_a_counterexample():
     mode = epsilon_mode(F(0.5 * sampled_max(a, b)))
     res = verify(a, b, BOX, mode, 60, engines=("difference-bound",), jobs=2)
     assert res.status == "sat" and BOX.contains(res.witness) and replay(a, b, res.witness, mode).violated
+
+
+def pruned(kind: str, seed: int, drop: tuple[int, int] = (1, 2)) -> tuple[Network, Network]:
+    """A random 2-6-5-2 net and a copy without hidden neurons drop[0] of layer 0 and drop[1] of layer 1, its other
+    weights rounded to float16."""
+    rng = np.random.default_rng(seed)
+    act = Activation(kind)
+    a = Network([Layer(rng.normal(0, 1.5, (6, 2)), rng.normal(0, 0.5, 6), act),
+                 Layer(rng.normal(0, 1, (5, 6)), rng.normal(0, 0.5, 5), act),
+                 Layer(rng.normal(0, 1, (2, 5)), np.array([2.0, 0.0]), IDENTITY)])
+    keep = [[i for i in range(6) if i != drop[0]], [i for i in range(5) if i != drop[1]]]
+    cols = [list(range(2)), keep[0], keep[1]]
+    rows = [keep[0], keep[1], [0, 1]]
+    r16 = lambda v: v.astype(np.float16).astype(float)  # noqa: E731
+    b = Network([Layer(r16(layer.weight[np.ix_(r, c)]), r16(layer.bias[r]), layer.activation)
+                 for layer, r, c in zip(a.layers, rows, cols)])
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def pruned_case():
+    a, b = pruned("tanh", 3)
+    eps = F(1.5 * sampled_max(a, b))
+    res = verify(a, b, BOX, epsilon_mode(eps), 60, engines=("difference-bound",))
+    assert (res.status, res.engine) == ("unsat", "difference-bound"), res.message
+    return a, b, eps, as_json(res.certificate)
+
+
+def test_a_pruned_copy_is_padded_exactly(pruned_case):
+    """B lacks one neuron per hidden layer: the certificate records where its neurons sit in A, the checker pads B
+    itself, and the claim holds on the dense grid."""
+    a, b, eps, cert = pruned_case
+    assert cert["padding"] == [[0, 2, 3, 4, 5], [0, 1, 3, 4]]
+    assert check_bound_certificate(cert, a, b).valid and sampled_max(a, b) <= float(eps)
+
+
+@pytest.mark.parametrize("padding", [None, [[0, 2, 3, 4, 5]], [[0, 2, 3, 4, 4], [0, 1, 3, 4]],
+                                     [[0, 2, 3, 4, 6], [0, 1, 3, 4]], [[0, 2, 3, 4], [0, 1, 3, 4]],
+                                     [[0, 2, 3, 4, True], [0, 1, 3, 4]], "0,2,3,4,5", "absent"])
+def test_a_tampered_padding_is_refused(pruned_case, padding):
+    """Missing maps, a neuron twice, out of range, too few, not integers: refused. (Another injective map still
+    pads B exactly: then only the bound's tightness decides, as with the recorded bounds.)"""
+    a, b, _, cert = pruned_case
+    doc = copy.deepcopy(cert)
+    if padding == "absent":
+        del doc["padding"]
+    else:
+        doc["padding"] = padding
+    assert not check_bound_certificate(doc, a, b).valid
+
+
+@given(kind=st.sampled_from(["tanh", "sigmoid"]), seed=st.integers(0, 10**6), factor=st.floats(0.9, 2.0),
+       drop=st.tuples(st.integers(0, 5), st.integers(0, 4)), top1=st.booleans())
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pruned_verdicts_agree_with_a_dense_ground_truth(kind, seed, factor, drop, top1):
+    a, b = pruned(kind, seed, drop)
+    mode = Mode("top1") if top1 else epsilon_mode(F(factor * sampled_max(a, b)))
+    res = verify(a, b, BOX, mode, 2, engines=("difference-bound",))
+    if res.status == "unsat":
+        if top1:
+            assert np.array_equal(evaluate_float(a, GRID).argmax(axis=1), evaluate_float(b, GRID).argmax(axis=1))
+        else:
+            assert sampled_max(a, b) <= float(mode.epsilon)
+        assert check_bound_certificate(as_json(res.certificate), a, b).valid
+    elif res.status == "sat":
+        assert BOX.contains(res.witness) and replay(a, b, res.witness, mode).violated
