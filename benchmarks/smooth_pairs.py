@@ -6,6 +6,9 @@ Pairs (the copies written into --workdir: every float32 initializer with more th
 - tanh: marabou tanh_test.onnx (4-4-256x2-4-2, Tanh), box [−1, 1]^4; epsilon=0.03 and epsilon=0.01, top1;
 - lowdim: random sigmoid nets of ACAS-like input sizes (seeded, written by write_smooth): 5-32x3-5 and 3-16x2-2,
   the boxes and modes of LOWDIM_MODES;
+- pruned: the 5-32x3-5 sigmoid net and tanh_test.onnx vs copies with 10% of every hidden layer's neurons removed
+  (smallest outgoing weights; float32, not rounded), [−1, 1]^n; large ε (removing neurons moves the outputs by
+  ~0.35-0.4 on these boxes);
 - sigmoid: marabou robust_model_sigmoid_linear.onnx (784-64-32-10), mnistfc prop_K_0.03 boxes, K in --props;
   epsilon=0.05 and top1;
 - eran: ERAN ffnnSIGMOID__Point_6x200.onnx (normalised input), its spec idx 56 (ε-ball 0.012); epsilon=0.05,
@@ -27,6 +30,9 @@ import numpy as np
 import onnx
 from bn_fold_pairs import run_table, write_box
 from onnx import TensorProto, helper, numpy_helper
+
+from lumpcheck.io import load_model, save_model
+from lumpcheck.ir.network import Layer, Network
 
 ZOO = Path(__file__).resolve().parents[2] / "shared" / "zoo"
 LOWDIM_MODES = {5: ((-1, 1, "epsilon=0.002"), (-1, 1, "top1"), (-0.5, 0.5, "top1")),
@@ -66,6 +72,22 @@ def write_smooth(rng: np.random.Generator, widths: list[int], act: str, path: Pa
     return path
 
 
+def pruned_copy(src: Path, dst: Path, share: float) -> Path:
+    """src with the share of every hidden layer's neurons whose outgoing weights are smallest (L1) removed."""
+    net = load_model(src)
+    layers, keep_prev = [], list(range(net.input_size))
+    for k, layer in enumerate(net.layers):
+        w, b = np.asarray(layer.weight, dtype=float)[:, keep_prev], np.asarray(layer.bias, dtype=float)
+        keep = list(range(layer.out_features))
+        if k < len(net.layers) - 1:
+            norms = np.abs(np.asarray(net.layers[k + 1].weight, dtype=float)).sum(axis=0)
+            keep = sorted(np.argsort(-norms, kind="stable")[:layer.out_features - round(share * layer.out_features)])
+        layers.append(Layer(w[keep], b[keep], layer.activation))
+        keep_prev = keep
+    save_model(Network(layers, net.normalization), dst, dtype="float32")
+    return dst
+
+
 def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Path, Path, Path, str]]:
     marabou, vnn = ZOO / "marabou" / "resources" / "onnx", ZOO / "vnncomp2021" / "benchmarks"
     out = []
@@ -82,6 +104,15 @@ def cases(work: Path, props: list[int], pairs: list[str]) -> list[tuple[str, Pat
             for lo, hi, mode in LOWDIM_MODES[n]:
                 box = write_box(work / f"box{n}_{lo}_{hi}.vnnlib", np.full(n, lo), np.full(n, hi), widths[-1])
                 out.append((f"sigmoid {shape} (random), [{lo:g}, {hi:g}]^{n}", net, net16, box, mode))
+    if "pruned" in pairs:  # B has 10% of each hidden layer's neurons removed: padded to A's widths (ir/padding.py)
+        sig = write_smooth(np.random.default_rng(10), [5, 32, 32, 32, 5], "Sigmoid", work / "sig5-32-32-32-5.onnx")
+        box5 = write_box(work / "box5_-1_1.vnnlib", -np.ones(5), np.ones(5), 5)
+        out += [("sigmoid 5-32x3-5 (random) vs 10% neurons removed, [−1, 1]^5", sig,
+                 pruned_copy(sig, work / "sig5pruned.onnx", 0.1), box5, m) for m in ("epsilon=1.2", "epsilon=0.75")]
+        tanh = marabou / "tanh_test.onnx"
+        box4 = write_box(work / "box4.vnnlib", -np.ones(4), np.ones(4), 2)
+        out += [("tanh 4-4-256x2-4-2 vs 10% neurons removed, [−1, 1]^4", tanh,
+                 pruned_copy(tanh, work / "tanh_pruned.onnx", 0.1), box4, "epsilon=1.5")]
     if "sigmoid" in pairs:
         sig = marabou / "robust_model_sigmoid_linear.onnx"
         sig16 = float16_copy(sig, work / "sigmoid16.onnx")
@@ -102,8 +133,8 @@ def main() -> None:
     ap.add_argument("--exe", action="append", required=True, help="NAME=PATH of a lumpcheck executable")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--props", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--pairs", nargs="+", default=["tanh", "lowdim", "sigmoid", "eran"],
-                    choices=["tanh", "lowdim", "sigmoid", "eran"])
+    ap.add_argument("--pairs", nargs="+", default=["tanh", "lowdim", "pruned", "sigmoid", "eran"],
+                    choices=["tanh", "lowdim", "pruned", "sigmoid", "eran"])
     ap.add_argument("--certify", action="store_true", help="certify and check each unsat of the last --exe")
     ap.add_argument("--workdir", default="/tmp/smooth_pairs")
     o = ap.parse_args()
