@@ -3,7 +3,8 @@
 Engines, cheapest first: matching one side's domain reduction on the box to the other (domain_match.py:
 lumpcheck's own `reduce --domain` outputs, equal on the box only; it runs first as it is exact, and rejects
 pairs it cannot relate cheaply), falsification (float search, exact replay), a certified difference bound (ε and
-strict modes, same architecture), matching the coarsest lumped quotients up to neuron permutation and
+strict modes, same architecture or a smooth pruned copy padded exactly; smooth pairs on low-dimensional boxes are
+split into pieces, smooth_split.py), matching the coarsest lumped quotients up to neuron permutation and
 scaling (lumpcheck's own outputs, on all of R^n), differential branch and bound on a box (pair.py: both
 networks in lockstep, ε / top1 / argmin / delta-top1, widths may differ; its 'unsat' carries a certificate that
 checker/difference.py re-checks), and a monolithic z3 query. Verdicts as in VNN-COMP: 'unsat' = no counterexample exists
@@ -47,8 +48,8 @@ from .mode import Mode
 from .objective import written_unfit
 from .pair import verify_pair
 from .pair_certificate import about_models, bound_certificate
-from .result import VerifyResult
 from .pruned import neuron_maps
+from .result import VerifyResult
 from .smooth_split import split_search, splittable
 
 ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "differential", "monolithic")
