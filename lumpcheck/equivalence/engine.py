@@ -56,9 +56,12 @@ ENGINES = ("falsify", "difference-bound", "lumping-match", "domain-match", "diff
 FALSIFY_SHARE = 0.25  # at most this share of the time budget goes to falsification ...
 FALSIFY_CAP = 5.0  # ... and at most this many seconds
 MATCH_Z3_TERMS = 20_000
+"""lumping-match: z3 re-checks a sample of this many weight terms per side (exact algebra proves every obligation)."""
 UNDECIDED_NOTED = 3
 """How many of the differential search's undecided regions a verdict's notes name (all are in DiffResult)."""
-"""lumping-match: z3 re-checks a sample of this many weight terms per side (exact algebra proves every obligation)."""
+SPLIT_RESERVE_SHARE, SPLIT_RESERVE_CAP = 0.2, 15.0
+"""Input splitting of a smooth pair leaves this share of the remaining time (at most CAP seconds) to the engines
+after it (lumping-match decides a lumped pair exactly, often in a second)."""
 SMALL_PAIR = 100  # at most this many hidden neurons in both networks together: the monolithic z3 query is viable ...
 DIFFERENTIAL_SHARE = 0.5  # ... so the differential search leaves it at least this share of the remaining time
 
@@ -296,8 +299,9 @@ def _split(run: _Run, b: Network, maps: list[list[int]] | None, window: int) -> 
     if (run.a.piecewise_linear and b.piecewise_linear) or not splittable(run.a, run.mode, run.box):
         return None
     tell = None if run.progress is None else (lambda p: run.progress(f"difference-bound: {p.text}"))
-    found = split_search(run.a, b, run.box, run.mode, window, run.clock.deadline, progress=tell, seed=run.seed,
-                         jobs=run.jobs)
+    reserve = min(SPLIT_RESERVE_SHARE * max(run.clock.remaining(), 0.0), SPLIT_RESERVE_CAP)
+    found = split_search(run.a, b, run.box, run.mode, window, run.clock.deadline - reserve, progress=tell,
+                         seed=run.seed, jobs=run.jobs)
     if found.status == Verdict.SAT:
         return run.counterexample("difference-bound", found.witness)
     if found.status != Verdict.UNSAT:
