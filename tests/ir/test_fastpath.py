@@ -59,6 +59,26 @@ def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
                 assert np.isfinite(out[s, j]) and Fraction(out[s, j]) == exact
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)), st.data())
+def test_four_row_vector_pass_writes_what_the_one_row_pass_writes(w, data):
+    """Rows go four at a time through the vector pass (a group that fails a check is redone row by row with flags);
+    a matrix of one row only ever takes the one-row pass. Each row of the whole matrix must equal, bit for bit
+    (signed zeros, infinities from overflowing factors), that row aggregated alone, with the same flags."""
+    n_in = w.shape[1]
+    width = data.draw(st.integers(1, n_in + 1))
+    cols = np.array([data.draw(st.integers(0, width - 1)) for _ in range(n_in)])
+    pool = data.draw(st.sampled_from([FACTORS, POW2_PROVEN, POW2_EDGE]))
+    fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
+    w = np.concatenate([w] * data.draw(st.integers(1, 3)))  # groups of four, and a tail of 0-3 rows
+    out, flag = np.full((len(w), width), np.nan), np.zeros((len(w), width), dtype=bool)
+    _aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
+    for s in range(len(w)):
+        one, one_flag = np.full((1, width), np.nan), np.zeros((1, width), dtype=bool)
+        _aggregate(w[s : s + 1], cols, np.arange(n_in), fac, width, one, one_flag)
+        assert out[s].tobytes() == one[0].tobytes() and (flag[s] == one_flag[0]).all()
+
+
 def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     """Rows 0-7 (two groups of four), row 5's merged sum 2^53 + 1 rounds; row 9 (the tail) has a product that
     underflows ((1 + 2^-52)·2^-30 times 2^-1000 is subnormal and loses bits); every other entry stays unflagged
