@@ -5,7 +5,7 @@
  * out[s, j] = the sum over the terms t with dst[t] = j of fac[code[t]] * w[s, src[t]], in float64, for every row s and
  * every j < width (0.0 where no term has j). Each column's first term (in the given order) is written, the others
  * are added on in their order (given sorted by src, a row is read forwards). Products p = x*c are checked as `check`
- * says: 0, not at all (the caller has proven them exact: float32 x times 2^k with -925 <= k <= 896 is a float64);
+ * says (`product_check` picks it): 0, not at all (float32 x times 2^k with -925 <= k <= 896 is a float64);
  * 1, p * inv == x (c = +-2^k, inv = 1/c: if p rounded or overflowed, scaling it back cannot give x); 2, Dekker's
  * error is 0 within the safe range. When every first term's factor is 1.0 its products are the weights themselves.
  * Each sum s = a + p is checked: s - a == p and s - p == a (the Fast2Sum argument: the difference with the larger
@@ -206,53 +206,74 @@ static int split_terms(Terms *tm, const Buf *bsrc, const Buf *bdst, const Buf *b
     return 0;
 }
 
+/* The product check for the factors the n terms use (codes already bounds-checked), and inv[k] = 1/fac[k] (exact for
+ * +-2^k unless it overflows to inf: then every product with it fails check 1; 1/0 = inf likewise). 0 (no test) when
+ * the weights are float32 and every nonzero factor used is +-2^k with -925 <= k <= 896: a float32 x = M·2^e (|M| <
+ * 2^24, e >= -149, |x| < 2^128) times 2^k is then a float64 exactly; 1 when every nonzero factor is +-2^k; else 2
+ * (Dekker). A zero factor needs no test (0·x = +-0 exactly: x is finite). */
+static int product_check(const double *fac, Py_ssize_t nfac, const int64_t *code, Py_ssize_t n, int f32, double *inv) {
+    int pow2 = 1, in_range = 1;
+    for (Py_ssize_t k = 0; k < nfac; k++) inv[k] = 0.0; /* marks the codes in use */
+    for (Py_ssize_t t = 0; t < n; t++) inv[code[t]] = 1.0;
+    for (Py_ssize_t k = 0; k < nfac; k++) {
+        int e;
+        double mant = frexp(fac[k], &e);
+        if (inv[k] != 0.0 && fac[k] != 0.0) {
+            pow2 &= fabs(mant) == 0.5; /* inf and NaN: frexp returns them as they are */
+            in_range &= e - 1 >= -925 && e - 1 <= 896;
+        }
+        inv[k] = 1.0 / fac[k];
+    }
+    return !pow2 ? 2 : f32 && in_range ? 0 : 1;
+}
+
 static PyObject *aggregate(PyObject *self, PyObject *args) {
-    PyObject *ow, *osrc, *odst, *ocode, *ofac, *oinv, *oout, *oflag;
-    int check;
+    PyObject *ow, *osrc, *odst, *ocode, *ofac, *oout, *oflag;
     Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "OOOOOOinOO", &ow, &osrc, &odst, &ocode, &ofac, &oinv, &check, &width, &oout,
-                          &oflag))
-        return NULL;
-    Buf w = {0}, bsrc = {0}, bdst = {0}, bcode = {0}, bfac = {0}, binv = {0}, out = {0}, flag = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOnOO", &ow, &osrc, &odst, &ocode, &ofac, &width, &oout, &oflag)) return NULL;
+    Buf w = {0}, bsrc = {0}, bdst = {0}, bcode = {0}, bfac = {0}, out = {0}, flag = {0};
     PyObject *result = NULL;
     Terms tm = {width};
     int32_t *mem = NULL;
     v2d *tile = NULL;
+    double *inv = NULL;
     if (get(ow, &w, "fd", 2, 0) || get(osrc, &bsrc, "lq", 1, 0) || get(odst, &bdst, "lq", 1, 0)
-        || get(ocode, &bcode, "lq", 1, 0) || get(ofac, &bfac, "d", 1, 0) || get(oinv, &binv, "d", 1, 0)
-        || get(oout, &out, "d", 2, 1) || get(oflag, &flag, "B", 2, 1))
+        || get(ocode, &bcode, "lq", 1, 0) || get(ofac, &bfac, "d", 1, 0) || get(oout, &out, "d", 2, 1)
+        || get(oflag, &flag, "B", 2, 1))
         goto done;
     Py_ssize_t n_out = w.view.shape[0], m = w.view.shape[1], nfac = bfac.view.shape[0], n = bsrc.view.shape[0];
-    if (binv.view.shape[0] != nfac || check < 0 || check > 2 || width < 0 || m >= INT32_MAX || width >= INT32_MAX
-        || out.view.shape[0] != n_out || flag.view.shape[0] != n_out || out.view.shape[1] < width
-        || flag.view.shape[1] < width) {
-        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: one inverse per factor, check 0..2, out and flag "
-                        "with the weight's rows and >= width columns, sizes within int32");
+    if (width < 0 || m >= INT32_MAX || width >= INT32_MAX || out.view.shape[0] != n_out || flag.view.shape[0] != n_out
+        || out.view.shape[1] < width || flag.view.shape[1] < width) {
+        PyErr_SetString(PyExc_ValueError, "exact_loops.aggregate: out and flag with the weight's rows and >= width "
+                        "columns, sizes within int32");
         goto done;
     }
     mem = malloc((3 * (size_t)width + 3 * (size_t)n + 1) * sizeof *mem);
     tile = aligned_alloc(sizeof(v2d), (2 * (size_t)width + 2) * sizeof(v2d));
-    if (!mem || !tile) {
+    inv = malloc((nfac ? nfac : 1) * sizeof *inv);
+    if (!mem || !tile || !inv) {
         PyErr_NoMemory();
         goto done;
     }
     tm.src0 = mem, tm.code0 = mem + width, tm.empty = mem + 2 * width;
     tm.src = mem + 3 * width, tm.dst = tm.src + n, tm.code = tm.dst + n;
     if (split_terms(&tm, &bsrc, &bdst, &bcode, m, nfac, bfac.view.buf) < 0) goto done;
+    int check = product_check(bfac.view.buf, nfac, bcode.view.buf, n, is_float32(&w), inv);
     long long nbad = 0;
     Py_BEGIN_ALLOW_THREADS
     if (n == 0) { /* every column empty (and nothing to read: maybe no inputs, no factors) */
         for (Py_ssize_t s = 0; s < n_out; s++)
             memset((char *)out.view.buf + s * out.view.strides[0], 0, width * sizeof(double));
     } else {
-        nbad = agg_all(&tm, &w, &out, &flag, bfac.view.buf, binv.view.buf, check, tile);
+        nbad = agg_all(&tm, &w, &out, &flag, bfac.view.buf, inv, check, tile);
     }
     Py_END_ALLOW_THREADS
     result = PyLong_FromLongLong(nbad);
 done:
     free(mem);
     free(tile);
-    release(&w); release(&bsrc); release(&bdst); release(&bcode); release(&bfac); release(&binv); release(&out);
+    free(inv);
+    release(&w); release(&bsrc); release(&bdst); release(&bcode); release(&bfac); release(&out);
     release(&flag);
     return result;
 }

@@ -403,7 +403,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
-     "aggregate(w, src, dst, code, fac, inv, check, width, out, flag) -> flagged count"},
+     "aggregate(w, src, dst, code, fac, width, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
     {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratios)"},

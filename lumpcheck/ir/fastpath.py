@@ -42,25 +42,14 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, codes: np.n
     """out[s, j] = Σ_{t: cols[t] = j} table[codes[t]]·weight[s, src[t]] in float64 for j < width (0 where no term has
     j); flag[s, j] = True where a product or a partial sum is not proven exact (other entries are left as they are).
     Returns how many entries were flagged. `out` (float64) and `flag` (bool) need the weight's rows and contiguous
-    columns, at least `width` of them; the kernel checks every index (cols < width, src < inputs, codes < table)."""
+    columns, at least `width` of them; the kernel checks every index (cols < width, src < inputs, codes < table) and
+    picks the product test from the factors the codes use (none for float32 times 2^k in the proven range)."""
     weight = _real(weight, "weight", 2)
     if out.dtype != np.float64 or flag.dtype != np.bool_:
         raise ValueError(f"aggregate: out must be float64 and flag bool, got {out.dtype} and {flag.dtype}")
     table = np.ascontiguousarray(table, dtype=np.float64)
     cols, src, codes = (np.ascontiguousarray(x, dtype=np.int64) for x in (cols, src, codes))
-    used = np.zeros(len(table), dtype=bool)
-    used[codes[(codes >= 0) & (codes < len(table))]] = True  # the kernel rejects the others
-    mag = np.abs(table[used])
-    mant, exp = np.frexp(mag[mag != 0])  # 0·x = 0 is exact (test 1 flags it all the same: 0·inf is NaN)
-    if np.any(mant != 0.5):
-        check = 2  # a factor that is no ±2^k: Dekker's test
-    elif weight.dtype == np.float32 and np.all((exp - 1 >= -925) & (exp - 1 <= 896)):
-        check = 0  # float32 x = M·2^e (|M| < 2^24, e >= -149, |x| < 2^128) times 2^k: a float64, so no test
-    else:
-        check = 1
-    with np.errstate(divide="ignore", over="ignore"):
-        inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
-    return exact_loops.aggregate(weight, src, cols, codes, table, inv, check, width, out, flag.view(np.uint8))
+    return exact_loops.aggregate(weight, src, cols, codes, table, width, out, flag.view(np.uint8))
 
 
 @lru_cache(maxsize=8)
