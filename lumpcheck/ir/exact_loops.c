@@ -237,8 +237,10 @@ done:
  * are equal too: a chain of near-misses costs one key each) for which `same_ray` proves s = c·r EXACTLY with c
  * admissible (`admit`: 0 any c != 0, 1 c > 0, 2 c = +-1, 3 c = 1); else s is kept. Admissible proportionality is an
  * equivalence, so at most one kept row can match and the classes are the coarsest (each represented by its lowest
- * row). rep[i] = the row s joins (s itself when kept), piv[i] = its pivot. No rounding decides anything: keys only
- * propose (equal exact quotients round alike), `same_ray` compares exactly for every finite value. */
+ * row). rep[i] = the row s joins (s itself when kept), piv[i] = its pivot, rc[i] = the index of its factor in the
+ * distinct float factors rv (sorted ascending; returned: their number), -1 for a kept row and for a factor that is no
+ * float (float_ratio: NaN) or finds rv full. No rounding decides anything: keys only propose (equal exact quotients
+ * round alike), `same_ray` compares exactly for every finite value. */
 
 /* |hi + lo| < 1/2 exactly (hi = fl(hi + lo)). */
 static inline int below_half(double hi, double lo) {
@@ -303,11 +305,38 @@ SAME_RAY(double)
 
 /* num/den when that float is the ratio exactly (equal significands: +-2^k, neither overflowed nor underflowed to 0),
  * 1.0 for den == 0 (two all-zero rows), NaN otherwise (the caller divides exactly). */
+#define RATIOS_MAX 64
+
 static double float_ratio(double num, double den) {
     if (den == 0.0) return 1.0;
     int en, ed;
     double q = num / den;
     return fabs(frexp(num, &en)) == fabs(frexp(den, &ed)) && isfinite(q) && q != 0.0 ? q : NAN;
+}
+
+/* The index of ratio q in the distinct ratios vals[0..*nv) (added when new and there is room: cap), -1 for NaN or no
+ * room (the caller then divides the pivots exactly, as for NaN). */
+static int64_t ratio_code(double q, double *vals, Py_ssize_t *nv, Py_ssize_t cap) {
+    if (isnan(q)) return -1;
+    for (Py_ssize_t k = 0; k < *nv; k++)
+        if (vals[k] == q) return k;
+    if (*nv == cap) return -1;
+    vals[*nv] = q;
+    return (*nv)++;
+}
+
+/* vals sorted ascending (insertion sort: a few values) and the codes renumbered to match. */
+static void sort_ratios(double *vals, Py_ssize_t nv, int64_t *code, Py_ssize_t n) {
+    int64_t rank[RATIOS_MAX];
+    for (Py_ssize_t k = 0; k < nv; k++) {
+        rank[k] = 0;
+        for (Py_ssize_t q = 0; q < nv; q++) rank[k] += vals[q] < vals[k];
+    }
+    double sorted[RATIOS_MAX];
+    for (Py_ssize_t k = 0; k < nv; k++) sorted[rank[k]] = vals[k];
+    memcpy(vals, sorted, nv * sizeof *vals);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (code[i] >= 0) code[i] = rank[code[i]];
 }
 
 #define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
@@ -319,7 +348,7 @@ static double float_ratio(double num, double den) {
         while (p < m && row[p] == 0) p++;                                                                  \
         pv[i] = p;                                                                                         \
         rep[i] = s;                                                                                        \
-        ratio[i] = 1.0;                                                                                    \
+        rc[i] = -1;                                                                                        \
         uint64_t key = row_key_##T(row, bias, m, p, mode, cols, nc, mus);                                  \
         size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ull) >> shift;                                      \
         while (head[slot] >= 0 && keys[slot] != key) slot = (slot + 1) & (cap - 1);                        \
@@ -340,8 +369,9 @@ static double float_ratio(double num, double den) {
             }                                                                                              \
             if (same_ray_##T(row, bias, ROW_OF(T, r[j]), at1(&b, r[j]), m, p, admit)) {                    \
                 rep[i] = r[j];                                                                             \
-                ratio[i] = float_ratio(p < m ? (double)row[p] : bias,                                      \
-                                       p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j]));                \
+                rc[i] = ratio_code(float_ratio(p < m ? (double)row[p] : bias,                              \
+                                               p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j])),        \
+                                   rv, &nv, cap_rv);                                                       \
                 break;                                                                                     \
             }                                                                                              \
         }                                                                                                  \
@@ -349,23 +379,25 @@ static double float_ratio(double num, double den) {
     }
 
 static PyObject *classes(PyObject *self, PyObject *args) {
-    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *oratio;
+    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *ocode, *ovals;
     int mode, admit;
-    if (!PyArg_ParseTuple(args, "OOOOiiOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
-                          &oratio))
+    if (!PyArg_ParseTuple(args, "OOOOiiOOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
+                          &ocode, &ovals))
         return NULL;
-    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bratio = {0};
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bcode = {0};
+    Buf bvals = {0};
     PyObject *result = NULL;
     int64_t *head = NULL, *next = NULL;
     uint64_t *keys = NULL, *fulls = NULL;
     char *has_full = NULL;
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
-        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(oratio, &bratio, "d", 1, 1))
+        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(ocode, &bcode, "lq", 1, 1)
+        || get(ovals, &bvals, "d", 1, 1))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
     if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n
-        || bratio.view.shape[0] < n) {
+        || bcode.view.shape[0] < n) {
         PyErr_SetString(PyExc_ValueError, "exact_loops.classes: multipliers or outputs too short");
         goto done;
     }
@@ -383,7 +415,9 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
     const uint64_t *mus = bmus.view.buf, *muf = bmuf.view.buf;
     int64_t *rep = brep.view.buf, *pv = piv.view.buf;
-    double *ratio = bratio.view.buf;
+    int64_t *rc = bcode.view.buf;
+    double *rv = bvals.view.buf;
+    Py_ssize_t nv = 0, cap_rv = bvals.view.shape[0] < RATIOS_MAX ? bvals.view.shape[0] : RATIOS_MAX;
     int whole = nc == m + 1;
     Py_BEGIN_ALLOW_THREADS
     if (is_float32(&a)) {
@@ -391,13 +425,13 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     } else {
         CLASS_ROWS(double)
     }
+    sort_ratios(rv, nv, rc, n);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = PyLong_FromSsize_t(nv);
 done:
     free(head); free(keys); free(next); free(fulls); free(has_full);
     release(&a); release(&b); release(&rows); release(&bcols); release(&bmus); release(&bmuf); release(&brep);
-    release(&piv); release(&bratio);
+    release(&piv); release(&bcode); release(&bvals);
     return result;
 }
 
@@ -406,7 +440,8 @@ static PyMethodDef methods[] = {
      "aggregate(w, src, dst, code, fac, width, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
-    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratios)"},
+    {"classes", classes, METH_VARARGS,
+     "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratio_codes, ratios) -> ratio count"},
     {NULL, NULL, 0, NULL},
 };
 

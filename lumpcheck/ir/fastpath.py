@@ -89,20 +89,26 @@ ADMIT = {"any": 0, "pos": 1, "sign": 2, "one": 3}
 """classes admissibility: which factors c may merge (any c != 0, c > 0, c = +-1, c = 1)."""
 
 
+RATIOS = 64
+"""At most this many distinct float factors per `classes` call (rows merged by others get code -1: divided exactly)."""
+
+
 def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: str,
-            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rep, pivot, ratio) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r with
-    s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the first
-    nonzero column of s (a.shape[1], b, for an all-zero row), ratio = c as a float64 where that float is c exactly
-    (c = ±2^k in range; 1.0 for kept rows and all-zero rows), NaN where it is not (the caller divides the pivots
+            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rep, pivot, code, ratios) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r
+    with s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the
+    first nonzero column of s (a.shape[1], b, for an all-zero row); `ratios` = the distinct factors c that are floats
+    exactly (c = ±2^k in range; 1.0 between all-zero rows), ascending, and code = the index of s's factor in them, -1
+    for kept rows and where c is no float or more than RATIOS factors came first (the caller divides the pivots
     exactly). Candidates are rows with equal `row_keys` (mode `mode`) over `cols` (default all; equal whole-row keys
     too when `cols` is a sample); each is decided by an exact comparison of every entry (error-free products, no
     range limit). `mode` must divide out every admitted factor."""
     a, b, rows, cols = _rows_and_columns(a, b, rows, cols, "classes")
-    rep, piv, ratio = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64), np.empty(len(rows))
-    exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
-                        _multipliers(a.shape[1] + 1), rep, piv, ratio)
-    return rep.astype(np.intp), piv.astype(np.intp), ratio
+    rep, piv, code = (np.empty(len(rows), dtype=np.int64) for _ in range(3))
+    ratios = np.empty(RATIOS)
+    count = exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
+                                _multipliers(a.shape[1] + 1), rep, piv, code, ratios)
+    return rep.astype(np.intp), piv.astype(np.intp), code.astype(np.intp), ratios[:count]
 
 
 def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,

@@ -265,16 +265,17 @@ def test_classes_agree_with_fractions(w, admit, data):
     truth = _classes_by_fractions(a, b, rows, admit)
     sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
     for cols in (None, sample):
-        rep, piv, ratio = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
-        assert rep.tolist() == truth
+        rep, piv, code, ratios = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
+        assert rep.tolist() == truth and (np.diff(ratios) > 0).all() and set(code.tolist()) <= {-1, *range(len(ratios))}
+        ratio = np.where(code >= 0, ratios[np.maximum(code, 0)] if len(ratios) else np.nan, np.nan)
         first = [next((j for j, v in enumerate(_fraction_row(a, b, s)) if v != 0), a.shape[1]) for s in rows]
         assert piv.tolist() == first
         for s, r, p in zip(rows.tolist(), rep.tolist(), first):  # a float ratio is the exact factor, or NaN
             num, den = _fraction_row(a, b, s)[p], _fraction_row(a, b, r)[p]
             exact = num / den if den else Fraction(1)
-            assert (s != r or ratio[s] == 1.0) and (np.isnan(ratio[s]) or Fraction(float(ratio[s])) == exact)
-            assert not np.isnan(ratio[s]) or exact.numerator.bit_count() > 1 or exact.denominator.bit_count() > 1 \
-                or not 2.0**-1074 <= abs(exact) <= np.finfo(np.float64).max
+            assert (s != r or code[s] == -1) and (np.isnan(ratio[s]) or Fraction(float(ratio[s])) == exact)
+            assert s == r or not np.isnan(ratio[s]) or exact.numerator.bit_count() > 1 \
+                or exact.denominator.bit_count() > 1 or not 2.0**-1074 <= abs(exact) <= np.finfo(np.float64).max
 
 
 def test_classes_outside_the_dekker_range_and_near_misses():
@@ -294,5 +295,18 @@ def test_classes_outside_the_dekker_range_and_near_misses():
     rep, *_ = fastpath.classes(np.array([[d, d, 2 * d], [n, n, 2 * n]]), np.zeros(2), np.arange(2), "any", "any")
     assert rep.tolist() == [0, 0] and n * d == 2.0**105 and Fraction(n) * Fraction(d) < 2**105
     f = np.array([[0.5, -0.25], [1.0, -0.5], [0.5, -0.25]], dtype=np.float32)
-    rep, piv, _ = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
+    rep, piv, *_ = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
     assert rep.tolist() == [2, 1, 2] and piv.tolist() == [0, 0, 0]
+
+
+def test_classes_codes_at_most_RATIOS_float_factors_and_leaves_the_rest_to_the_caller():
+    """Multiples of one row by 2^k for RATIOS + 5 distinct k, largest first: the first RATIOS factors met get codes
+    into the ascending `ratios`, the later ones -1 (the caller divides their pivots exactly); kept rows get -1."""
+    base = np.array([1.0, 3.0])
+    ks = list(range(fastpath.RATIOS + 5, 0, -1))
+    a = np.vstack([base] + [base * 2.0**k for k in ks])
+    rep, piv, code, ratios = fastpath.classes(a, np.zeros(len(a)), np.arange(len(a)), "pos", "pos")
+    assert (rep == 0).all() and (piv == 0).all() and code[0] == -1
+    first = ks[: fastpath.RATIOS]
+    assert ratios.tolist() == [2.0**k for k in sorted(first)]
+    assert code[1:].tolist() == [sorted(first).index(k) if k in first else -1 for k in ks]
