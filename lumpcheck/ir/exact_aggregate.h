@@ -53,8 +53,6 @@ static void agg_row_flagged(const Terms *tm, const char *r, int f32, double *o, 
  * is NaN or infinite (so those fail, as the one-row pass's u != v fails on NaN, and inf == inf fails too: only more
  * rows go to the flagged pass). These bits, and the lane masks of the range tests, are ORed into `bad`: a row group
  * passes when no bit but the sign bits is set. */
-typedef double v2d __attribute__((vector_size(16)));
-typedef int64_t v2i __attribute__((vector_size(16)));
 
 static inline v2i v2_safe(v2d x) { /* eft_safe per lane */
     v2d ax = (v2d)((v2i)x & INT64_MAX); /* |x|: the sign bit cleared */

@@ -67,6 +67,9 @@ static inline double two_product_err(double a, double b, double p) {
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
+typedef double v2d __attribute__((vector_size(16))); /* SSE2 (the x86-64 baseline): 2 lanes; GCC/Clang vectors */
+typedef int64_t v2i __attribute__((vector_size(16)));
+
 #include "exact_aggregate.h"
 
 /* ------------------------------------------------------------------ row keys
@@ -82,13 +85,19 @@ static inline double two_product_err(double a, double b, double p) {
         if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
         else if (mode == 1) lead = fabs(lead);                                                             \
         else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
-        uint64_t h = 0;                                                                                    \
-        for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
+        uint64_t h = 0, bits[2];                                                                           \
+        Py_ssize_t c = 0;                                                                                  \
+        for (; c + 1 < nc; c += 2) { /* two lanes: the same IEEE division per entry, half the instructions */ \
+            Py_ssize_t j0 = cols ? cols[c] : c, j1 = cols ? cols[c + 1] : c + 1;                           \
+            v2d q = (v2d){j0 < m ? (double)row[j0] : bias, j1 < m ? (double)row[j1] : bias} / lead + 0.0;  \
+            memcpy(bits, &q, 16);                                                                          \
+            h += bits[0] * mu[c] + bits[1] * mu[c + 1];                                                    \
+        }                                                                                                  \
+        for (; c < nc; c++) {                                                                              \
             Py_ssize_t j = cols ? cols[c] : c;                                                             \
             double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
-            uint64_t bits;                                                                                 \
-            memcpy(&bits, &q, 8);                                                                          \
-            h += bits * mu[c];                                                                             \
+            memcpy(bits, &q, 8);                                                                           \
+            h += bits[0] * mu[c];                                                                          \
         }                                                                                                  \
         return h;                                                                                          \
     }

@@ -195,6 +195,26 @@ def test_row_keys_equal_for_admissibly_proportional_rows(w, mode, data):
         assert (kx[ok] == ky[ok]).all() and (px[ok] == py[ok]).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)),
+       st.sampled_from(["any", "pos", "sign", "none"]), st.data())
+def test_row_keys_are_the_wrapping_sum_of_the_quotient_bits(w, mode, data):
+    """The key, computed two columns at a time, is its definition: Σ bits(entry / lead + 0.0)·mu[c] mod 2^64 over the
+    listed columns (odd and even counts, repeats), entry by entry in Python floats."""
+    b = np.array([data.draw(st.sampled_from([0.0, -0.0, 1.5, -2.0**-30])) for _ in range(len(w))], dtype=w.dtype)
+    cols = np.array(data.draw(st.lists(st.integers(0, w.shape[1]), min_size=1, max_size=9)))
+    keys, piv = fastpath.row_keys(w, b, np.arange(len(w)), mode, cols)
+    mu = fastpath._multipliers(len(cols))
+    for s in range(len(w)):
+        row = [float(v) for v in w[s]] + [float(b[s])]
+        p = next((j for j, v in enumerate(row[:-1]) if v != 0), len(row) - 1)
+        lead = row[p]
+        lead = 1.0 if lead == 0 or mode == "none" else abs(lead) if mode == "pos" else \
+            (1.0 if lead > 0 else -1.0) if mode == "sign" else lead
+        bits = [int(np.float64(row[j] / lead + 0.0).view(np.uint64)) for j in cols.tolist()]
+        assert piv[s] == p and int(keys[s]) == sum(x * int(m) for x, m in zip(bits, mu.tolist())) % 2**64
+
+
 def test_row_keys_differ_for_a_one_ulp_change_and_read_float32_as_stored():
     a = np.array([[0.1, 0.7], [0.1, np.nextafter(0.7, 1.0)]])
     keys, piv = fastpath.row_keys(a, np.zeros(2), np.arange(2), "pos")
