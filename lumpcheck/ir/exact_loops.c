@@ -272,6 +272,31 @@ static inline int cross_equal(double x, double y, double num, double den) {
     return a == b && ph == qh && pl == ql;
 }
 
+/* The bits of u - v: with gradual underflow (the callers check it) u - v is +-0 exactly when u == v, for finite u, v;
+ * it is nonzero, inf or NaN otherwise (u or v NaN or infinite included: inf == inf counts as different). ORed over a
+ * row and shifted left by one (the sign bits out), it is 0 exactly when every pair is equal: a branch-free loop the
+ * compiler vectorises, unlike a chain of NaN-aware compares. */
+static inline uint64_t differ_bits(double u, double v) {
+    double d = u - v;
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    return bits;
+}
+
+/* differ_bits(u[j]·scale, v[j]) ORed over j < m, two entries per vector operation (scale 1.0: u[j] itself). */
+#define DIFFER_ROW(T)                                                                                      \
+    static inline uint64_t differ_row_##T(const T *u, double scale, const T *v, Py_ssize_t m) {            \
+        v2i acc = {0, 0};                                                                                  \
+        Py_ssize_t j = 0;                                                                                  \
+        for (; j + 1 < m; j += 2)                                                                          \
+            acc |= (v2i)((v2d){(double)u[j], (double)u[j + 1]} * scale - (v2d){(double)v[j], (double)v[j + 1]}); \
+        uint64_t out = (uint64_t)(acc[0] | acc[1]);                                                        \
+        for (; j < m; j++) out |= differ_bits((double)u[j] * scale, v[j]);                                 \
+        return out;                                                                                        \
+    }
+DIFFER_ROW(float)
+DIFFER_ROW(double)
+
 /* Is x = (num/den)·y exactly, num = x[p], den = y[p] (rows of m entries, then the biases), with num/den admissible?
  * den == 0: y is all zero (p is its first nonzero), so x must be too. Equal pivots: x == y. Pivots whose ratio is
  * +-2^k (|k| <= 1000): the row with the smaller pivot is scaled up by 2^|k| (exact but for overflow, which gives inf
@@ -291,22 +316,20 @@ static inline int cross_equal(double x, double y, double num, double den) {
             return 0;                                                                                      \
         int en, ed;                                                                                        \
         double mn = frexp(num, &en), md = frexp(den, &ed);                                                 \
-        int diff = 0;                                                                                      \
+        uint64_t diff = 0; /* the OR of the bits of every u - v: see differ_bits */                        \
         if (num == den) {                                                                                  \
-            diff = xb != yb;                                                                               \
-            for (Py_ssize_t j = 0; j < m; j++) diff |= x[j] != y[j];                                       \
+            diff = differ_bits(xb, yb) | differ_row_##T(x, 1.0, y, m);                                     \
         } else if (fabs(mn) == fabs(md) && en - ed <= 1000 && ed - en <= 1000) {                           \
             int up = en >= ed; /* scale y up when x has the larger pivot, else x */                       \
             double scale = ldexp((num > 0) == (den > 0) ? 1.0 : -1.0, up ? en - ed : ed - en);             \
             const T *lo = up ? y : x, *hi = up ? x : y;                                                    \
-            diff = (up ? yb : xb) * scale != (up ? xb : yb);                                               \
-            for (Py_ssize_t j = 0; j < m; j++) diff |= (double)lo[j] * scale != (double)hi[j];             \
+            diff = differ_bits((up ? yb : xb) * scale, up ? xb : yb) | differ_row_##T(lo, scale, hi, m);   \
         } else {                                                                                           \
             if (!cross_equal(xb, yb, num, den)) return 0;                                                  \
             for (Py_ssize_t j = 0; j < m; j++)                                                             \
                 if (!cross_equal(x[j], y[j], num, den)) return 0;                                          \
         }                                                                                                  \
-        return !diff;                                                                                      \
+        return (diff << 1) == 0; /* no bit but sign bits: every u == v */                                  \
     }
 SAME_RAY(float)
 SAME_RAY(double)
