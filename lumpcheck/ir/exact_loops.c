@@ -67,6 +67,9 @@ static inline double two_product_err(double a, double b, double p) {
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
+typedef double v2d __attribute__((vector_size(16))); /* SSE2 (the x86-64 baseline): 2 lanes; GCC/Clang vectors */
+typedef int64_t v2i __attribute__((vector_size(16)));
+
 #include "exact_aggregate.h"
 
 /* ------------------------------------------------------------------ row keys
@@ -82,13 +85,19 @@ static inline double two_product_err(double a, double b, double p) {
         if (lead == 0.0 || mode == 3) lead = 1.0;                                                          \
         else if (mode == 1) lead = fabs(lead);                                                             \
         else if (mode == 2) lead = lead > 0 ? 1.0 : -1.0;                                                  \
-        uint64_t h = 0;                                                                                    \
-        for (Py_ssize_t c = 0; c < nc; c++) {                                                              \
+        uint64_t h = 0, bits[2];                                                                           \
+        Py_ssize_t c = 0;                                                                                  \
+        for (; c + 1 < nc; c += 2) { /* two lanes: the same IEEE division per entry, half the instructions */ \
+            Py_ssize_t j0 = cols ? cols[c] : c, j1 = cols ? cols[c + 1] : c + 1;                           \
+            v2d q = (v2d){j0 < m ? (double)row[j0] : bias, j1 < m ? (double)row[j1] : bias} / lead + 0.0;  \
+            memcpy(bits, &q, 16);                                                                          \
+            h += bits[0] * mu[c] + bits[1] * mu[c + 1];                                                    \
+        }                                                                                                  \
+        for (; c < nc; c++) {                                                                              \
             Py_ssize_t j = cols ? cols[c] : c;                                                             \
             double q = (j < m ? (double)row[j] : bias) / lead + 0.0; /* -0.0 -> +0.0 */                    \
-            uint64_t bits;                                                                                 \
-            memcpy(&bits, &q, 8);                                                                          \
-            h += bits * mu[c];                                                                             \
+            memcpy(bits, &q, 8);                                                                           \
+            h += bits[0] * mu[c];                                                                          \
         }                                                                                                  \
         return h;                                                                                          \
     }
@@ -237,8 +246,10 @@ done:
  * are equal too: a chain of near-misses costs one key each) for which `same_ray` proves s = c·r EXACTLY with c
  * admissible (`admit`: 0 any c != 0, 1 c > 0, 2 c = +-1, 3 c = 1); else s is kept. Admissible proportionality is an
  * equivalence, so at most one kept row can match and the classes are the coarsest (each represented by its lowest
- * row). rep[i] = the row s joins (s itself when kept), piv[i] = its pivot. No rounding decides anything: keys only
- * propose (equal exact quotients round alike), `same_ray` compares exactly for every finite value. */
+ * row). rep[i] = the row s joins (s itself when kept), piv[i] = its pivot, rc[i] = the index of its factor in the
+ * distinct float factors rv (sorted ascending; returned: their number), -1 for a kept row and for a factor that is no
+ * float (float_ratio: NaN) or finds rv full. No rounding decides anything: keys only propose (equal exact quotients
+ * round alike), `same_ray` compares exactly for every finite value. */
 
 /* |hi + lo| < 1/2 exactly (hi = fl(hi + lo)). */
 static inline int below_half(double hi, double lo) {
@@ -261,6 +272,31 @@ static inline int cross_equal(double x, double y, double num, double den) {
     return a == b && ph == qh && pl == ql;
 }
 
+/* The bits of u - v: with gradual underflow (the callers check it) u - v is +-0 exactly when u == v, for finite u, v;
+ * it is nonzero, inf or NaN otherwise (u or v NaN or infinite included: inf == inf counts as different). ORed over a
+ * row and shifted left by one (the sign bits out), it is 0 exactly when every pair is equal: a branch-free loop the
+ * compiler vectorises, unlike a chain of NaN-aware compares. */
+static inline uint64_t differ_bits(double u, double v) {
+    double d = u - v;
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    return bits;
+}
+
+/* differ_bits(u[j]·scale, v[j]) ORed over j < m, two entries per vector operation (scale 1.0: u[j] itself). */
+#define DIFFER_ROW(T)                                                                                      \
+    static inline uint64_t differ_row_##T(const T *u, double scale, const T *v, Py_ssize_t m) {            \
+        v2i acc = {0, 0};                                                                                  \
+        Py_ssize_t j = 0;                                                                                  \
+        for (; j + 1 < m; j += 2)                                                                          \
+            acc |= (v2i)((v2d){(double)u[j], (double)u[j + 1]} * scale - (v2d){(double)v[j], (double)v[j + 1]}); \
+        uint64_t out = (uint64_t)(acc[0] | acc[1]);                                                        \
+        for (; j < m; j++) out |= differ_bits((double)u[j] * scale, v[j]);                                 \
+        return out;                                                                                        \
+    }
+DIFFER_ROW(float)
+DIFFER_ROW(double)
+
 /* Is x = (num/den)·y exactly, num = x[p], den = y[p] (rows of m entries, then the biases), with num/den admissible?
  * den == 0: y is all zero (p is its first nonzero), so x must be too. Equal pivots: x == y. Pivots whose ratio is
  * +-2^k (|k| <= 1000): the row with the smaller pivot is scaled up by 2^|k| (exact but for overflow, which gives inf
@@ -280,22 +316,20 @@ static inline int cross_equal(double x, double y, double num, double den) {
             return 0;                                                                                      \
         int en, ed;                                                                                        \
         double mn = frexp(num, &en), md = frexp(den, &ed);                                                 \
-        int diff = 0;                                                                                      \
+        uint64_t diff = 0; /* the OR of the bits of every u - v: see differ_bits */                        \
         if (num == den) {                                                                                  \
-            diff = xb != yb;                                                                               \
-            for (Py_ssize_t j = 0; j < m; j++) diff |= x[j] != y[j];                                       \
+            diff = differ_bits(xb, yb) | differ_row_##T(x, 1.0, y, m);                                     \
         } else if (fabs(mn) == fabs(md) && en - ed <= 1000 && ed - en <= 1000) {                           \
             int up = en >= ed; /* scale y up when x has the larger pivot, else x */                       \
             double scale = ldexp((num > 0) == (den > 0) ? 1.0 : -1.0, up ? en - ed : ed - en);             \
             const T *lo = up ? y : x, *hi = up ? x : y;                                                    \
-            diff = (up ? yb : xb) * scale != (up ? xb : yb);                                               \
-            for (Py_ssize_t j = 0; j < m; j++) diff |= (double)lo[j] * scale != (double)hi[j];             \
+            diff = differ_bits((up ? yb : xb) * scale, up ? xb : yb) | differ_row_##T(lo, scale, hi, m);   \
         } else {                                                                                           \
             if (!cross_equal(xb, yb, num, den)) return 0;                                                  \
             for (Py_ssize_t j = 0; j < m; j++)                                                             \
                 if (!cross_equal(x[j], y[j], num, den)) return 0;                                          \
         }                                                                                                  \
-        return !diff;                                                                                      \
+        return (diff << 1) == 0; /* no bit but sign bits: every u == v */                                  \
     }
 SAME_RAY(float)
 SAME_RAY(double)
@@ -303,11 +337,38 @@ SAME_RAY(double)
 
 /* num/den when that float is the ratio exactly (equal significands: +-2^k, neither overflowed nor underflowed to 0),
  * 1.0 for den == 0 (two all-zero rows), NaN otherwise (the caller divides exactly). */
+#define RATIOS_MAX 64
+
 static double float_ratio(double num, double den) {
     if (den == 0.0) return 1.0;
     int en, ed;
     double q = num / den;
     return fabs(frexp(num, &en)) == fabs(frexp(den, &ed)) && isfinite(q) && q != 0.0 ? q : NAN;
+}
+
+/* The index of ratio q in the distinct ratios vals[0..*nv) (added when new and there is room: cap), -1 for NaN or no
+ * room (the caller then divides the pivots exactly, as for NaN). */
+static int64_t ratio_code(double q, double *vals, Py_ssize_t *nv, Py_ssize_t cap) {
+    if (isnan(q)) return -1;
+    for (Py_ssize_t k = 0; k < *nv; k++)
+        if (vals[k] == q) return k;
+    if (*nv == cap) return -1;
+    vals[*nv] = q;
+    return (*nv)++;
+}
+
+/* vals sorted ascending (insertion sort: a few values) and the codes renumbered to match. */
+static void sort_ratios(double *vals, Py_ssize_t nv, int64_t *code, Py_ssize_t n) {
+    int64_t rank[RATIOS_MAX];
+    for (Py_ssize_t k = 0; k < nv; k++) {
+        rank[k] = 0;
+        for (Py_ssize_t q = 0; q < nv; q++) rank[k] += vals[q] < vals[k];
+    }
+    double sorted[RATIOS_MAX];
+    for (Py_ssize_t k = 0; k < nv; k++) sorted[rank[k]] = vals[k];
+    memcpy(vals, sorted, nv * sizeof *vals);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (code[i] >= 0) code[i] = rank[code[i]];
 }
 
 #define ROW_OF(T, s) ((const T *)((const char *)a.view.buf + (s) * a.view.strides[0]))
@@ -319,7 +380,7 @@ static double float_ratio(double num, double den) {
         while (p < m && row[p] == 0) p++;                                                                  \
         pv[i] = p;                                                                                         \
         rep[i] = s;                                                                                        \
-        ratio[i] = 1.0;                                                                                    \
+        rc[i] = -1;                                                                                        \
         uint64_t key = row_key_##T(row, bias, m, p, mode, cols, nc, mus);                                  \
         size_t slot = (size_t)(key * 0x9E3779B97F4A7C15ull) >> shift;                                      \
         while (head[slot] >= 0 && keys[slot] != key) slot = (slot + 1) & (cap - 1);                        \
@@ -340,8 +401,9 @@ static double float_ratio(double num, double den) {
             }                                                                                              \
             if (same_ray_##T(row, bias, ROW_OF(T, r[j]), at1(&b, r[j]), m, p, admit)) {                    \
                 rep[i] = r[j];                                                                             \
-                ratio[i] = float_ratio(p < m ? (double)row[p] : bias,                                      \
-                                       p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j]));                \
+                rc[i] = ratio_code(float_ratio(p < m ? (double)row[p] : bias,                              \
+                                               p < m ? (double)ROW_OF(T, r[j])[p] : at1(&b, r[j])),        \
+                                   rv, &nv, cap_rv);                                                       \
                 break;                                                                                     \
             }                                                                                              \
         }                                                                                                  \
@@ -349,23 +411,25 @@ static double float_ratio(double num, double den) {
     }
 
 static PyObject *classes(PyObject *self, PyObject *args) {
-    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *oratio;
+    PyObject *oa, *ob, *orows, *ocols, *omus, *omuf, *orep, *opiv, *ocode, *ovals;
     int mode, admit;
-    if (!PyArg_ParseTuple(args, "OOOOiiOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
-                          &oratio))
+    if (!PyArg_ParseTuple(args, "OOOOiiOOOOOO", &oa, &ob, &orows, &ocols, &mode, &admit, &omus, &omuf, &orep, &opiv,
+                          &ocode, &ovals))
         return NULL;
-    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bratio = {0};
+    Buf a = {0}, b = {0}, rows = {0}, bcols = {0}, bmus = {0}, bmuf = {0}, brep = {0}, piv = {0}, bcode = {0};
+    Buf bvals = {0};
     PyObject *result = NULL;
     int64_t *head = NULL, *next = NULL;
     uint64_t *keys = NULL, *fulls = NULL;
     char *has_full = NULL;
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
-        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(oratio, &bratio, "d", 1, 1))
+        || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(ocode, &bcode, "lq", 1, 1)
+        || get(ovals, &bvals, "d", 1, 1))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
     if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n
-        || bratio.view.shape[0] < n) {
+        || bcode.view.shape[0] < n) {
         PyErr_SetString(PyExc_ValueError, "exact_loops.classes: multipliers or outputs too short");
         goto done;
     }
@@ -383,7 +447,9 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
     const uint64_t *mus = bmus.view.buf, *muf = bmuf.view.buf;
     int64_t *rep = brep.view.buf, *pv = piv.view.buf;
-    double *ratio = bratio.view.buf;
+    int64_t *rc = bcode.view.buf;
+    double *rv = bvals.view.buf;
+    Py_ssize_t nv = 0, cap_rv = bvals.view.shape[0] < RATIOS_MAX ? bvals.view.shape[0] : RATIOS_MAX;
     int whole = nc == m + 1;
     Py_BEGIN_ALLOW_THREADS
     if (is_float32(&a)) {
@@ -391,22 +457,23 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     } else {
         CLASS_ROWS(double)
     }
+    sort_ratios(rv, nv, rc, n);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = PyLong_FromSsize_t(nv);
 done:
     free(head); free(keys); free(next); free(fulls); free(has_full);
     release(&a); release(&b); release(&rows); release(&bcols); release(&bmus); release(&bmuf); release(&brep);
-    release(&piv); release(&bratio);
+    release(&piv); release(&bcode); release(&bvals);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
-     "aggregate(w, src, dst, code, fac, inv, check, width, out, flag) -> flagged count"},
+     "aggregate(w, src, dst, code, fac, width, out, flag) -> flagged count"},
     {"row_keys", row_keys, METH_VARARGS, "row_keys(a, b, rows, cols, mode, mult, keys, pivots)"},
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
-    {"classes", classes, METH_VARARGS, "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratios)"},
+    {"classes", classes, METH_VARARGS,
+     "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratio_codes, ratios) -> ratio count"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,25 +42,14 @@ def aggregate(weight: np.ndarray, cols: np.ndarray, src: np.ndarray, codes: np.n
     """out[s, j] = Σ_{t: cols[t] = j} table[codes[t]]·weight[s, src[t]] in float64 for j < width (0 where no term has
     j); flag[s, j] = True where a product or a partial sum is not proven exact (other entries are left as they are).
     Returns how many entries were flagged. `out` (float64) and `flag` (bool) need the weight's rows and contiguous
-    columns, at least `width` of them; the kernel checks every index (cols < width, src < inputs, codes < table)."""
+    columns, at least `width` of them; the kernel checks every index (cols < width, src < inputs, codes < table) and
+    picks the product test from the factors the codes use (none for float32 times 2^k in the proven range)."""
     weight = _real(weight, "weight", 2)
     if out.dtype != np.float64 or flag.dtype != np.bool_:
         raise ValueError(f"aggregate: out must be float64 and flag bool, got {out.dtype} and {flag.dtype}")
     table = np.ascontiguousarray(table, dtype=np.float64)
     cols, src, codes = (np.ascontiguousarray(x, dtype=np.int64) for x in (cols, src, codes))
-    used = np.zeros(len(table), dtype=bool)
-    used[codes[(codes >= 0) & (codes < len(table))]] = True  # the kernel rejects the others
-    mag = np.abs(table[used])
-    mant, exp = np.frexp(mag[mag != 0])  # 0·x = 0 is exact (test 1 flags it all the same: 0·inf is NaN)
-    if np.any(mant != 0.5):
-        check = 2  # a factor that is no ±2^k: Dekker's test
-    elif weight.dtype == np.float32 and np.all((exp - 1 >= -925) & (exp - 1 <= 896)):
-        check = 0  # float32 x = M·2^e (|M| < 2^24, e >= -149, |x| < 2^128) times 2^k: a float64, so no test
-    else:
-        check = 1
-    with np.errstate(divide="ignore", over="ignore"):
-        inv = 1.0 / table  # exact for ±2^k unless it overflows (then every product with it is flagged)
-    return exact_loops.aggregate(weight, src, cols, codes, table, inv, check, width, out, flag.view(np.uint8))
+    return exact_loops.aggregate(weight, src, cols, codes, table, width, out, flag.view(np.uint8))
 
 
 @lru_cache(maxsize=8)
@@ -100,20 +89,26 @@ ADMIT = {"any": 0, "pos": 1, "sign": 2, "one": 3}
 """classes admissibility: which factors c may merge (any c != 0, c > 0, c = +-1, c = 1)."""
 
 
+RATIOS = 64
+"""At most this many distinct float factors per `classes` call (rows merged by others get code -1: divided exactly)."""
+
+
 def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: str,
-            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rep, pivot, ratio) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r with
-    s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the first
-    nonzero column of s (a.shape[1], b, for an all-zero row), ratio = c as a float64 where that float is c exactly
-    (c = ±2^k in range; 1.0 for kept rows and all-zero rows), NaN where it is not (the caller divides the pivots
+            cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rep, pivot, code, ratios) per row s in `rows` of [a | b], in one pass: rep = the lowest earlier listed row r
+    with s = c·r EXACTLY for a factor c that `admit` allows (s itself when there is none: s is kept), pivot = the
+    first nonzero column of s (a.shape[1], b, for an all-zero row); `ratios` = the distinct factors c that are floats
+    exactly (c = ±2^k in range; 1.0 between all-zero rows), ascending, and code = the index of s's factor in them, -1
+    for kept rows and where c is no float or more than RATIOS factors came first (the caller divides the pivots
     exactly). Candidates are rows with equal `row_keys` (mode `mode`) over `cols` (default all; equal whole-row keys
     too when `cols` is a sample); each is decided by an exact comparison of every entry (error-free products, no
     range limit). `mode` must divide out every admitted factor."""
     a, b, rows, cols = _rows_and_columns(a, b, rows, cols, "classes")
-    rep, piv, ratio = np.empty(len(rows), dtype=np.int64), np.empty(len(rows), dtype=np.int64), np.empty(len(rows))
-    exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
-                        _multipliers(a.shape[1] + 1), rep, piv, ratio)
-    return rep.astype(np.intp), piv.astype(np.intp), ratio
+    rep, piv, code = (np.empty(len(rows), dtype=np.int64) for _ in range(3))
+    ratios = np.empty(RATIOS)
+    count = exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
+                                _multipliers(a.shape[1] + 1), rep, piv, code, ratios)
+    return rep.astype(np.intp), piv.astype(np.intp), code.astype(np.intp), ratios[:count]
 
 
 def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -144,11 +145,15 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     return Incoming(ext[:, :width], ext[:, width])
 
 
+@lru_cache(maxsize=256)
 def _float_table(table: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each factor of a table as float64 where that float is the factor exactly (else 0.0), and which ones are."""
+    """Each factor of a table as float64 where that float is the factor exactly (else 0.0), and which ones are
+    (read-only: shared between calls; the same few tables recur in every layer)."""
     value = np.array([float(f) for f in table], dtype=np.float64)
     exact = np.array([Fraction(v) == f for v, f in zip(value.tolist(), table)], dtype=bool)
-    return np.where(exact, value, 0.0), exact
+    out = np.where(exact, value, 0.0)
+    out.flags.writeable = exact.flags.writeable = False
+    return out, exact
 
 
 def _repair(

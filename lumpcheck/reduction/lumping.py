@@ -121,17 +121,15 @@ def admitted(activation: Activation) -> str:
     return ("any" if neg else "pos") if other else ("sign" if neg else "one")
 
 
-def _factor_codes(ratio: np.ndarray, pivots: Callable, activation: Activation, table: FactorTable) -> np.ndarray:
-    """The code of the exact factor of each merged pair: its float `ratio` where that is exact, else the quotient of
-    its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each distinct factor is
-    checked against σ (`_admitted`)."""
-    exact = ~np.isnan(ratio)
-    codes = np.empty(len(ratio), dtype=np.intp)
-    values, which = np.unique(ratio[exact], return_inverse=True)
-    codes[exact] = np.array([table.of(_float_factor(v, activation)) for v in values.tolist()],
-                            dtype=np.intp)[which.reshape(-1)]
-    if not exact.all():
-        at = np.flatnonzero(~exact)
+def _factor_codes(code: np.ndarray, ratios: np.ndarray, pivots: Callable, activation: Activation,
+                  table: FactorTable) -> np.ndarray:
+    """The table code of the exact factor of each merged pair: ratios[code] where the factor is a float (code >= 0),
+    else the quotient of its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each
+    distinct factor is checked against σ (`_admitted`)."""
+    lut = np.array([table.of(_float_factor(v, activation)) for v in ratios.tolist()] + [-1], dtype=np.intp)
+    codes = lut[code]  # code -1: lut's last entry, replaced below
+    at = np.flatnonzero(code < 0)
+    if len(at):
         num, den = pivots(at)
         for k, n, d in zip(at.tolist(), num.tolist(), den.tolist()):
             codes[k] = table.of(_admitted(Fraction(n) / Fraction(d), activation))
@@ -168,12 +166,12 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, tabl
     """(members, representatives, factor codes): every non-representative s among rows (float rows), its class's
     representative (its lowest index) and the code of its factor, from one pass of `fastpath.classes` (keys
     propose, an exact comparison decides)."""
-    rep, piv, ratio = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
-                                       _sample(inc.a.shape[1]))
+    rep, piv, code, ratios = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
+                                              _sample(inc.a.shape[1]))
     merged = rep != rows
     member, rep, piv = rows[merged], rep[merged], piv[merged]
-    codes = _factor_codes(ratio[merged], lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])),
-                          activation, table)
+    codes = _factor_codes(code[merged], ratios,
+                          lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])), activation, table)
     return member, rep, codes
 
 

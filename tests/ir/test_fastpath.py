@@ -59,6 +59,26 @@ def test_aggregate_is_exact_wherever_it_does_not_flag(w, data):
                 assert np.isfinite(out[s, j]) and Fraction(out[s, j]) == exact
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)), st.data())
+def test_four_row_vector_pass_writes_what_the_one_row_pass_writes(w, data):
+    """Rows go four at a time through the vector pass (a group that fails a check is redone row by row with flags);
+    a matrix of one row only ever takes the one-row pass. Each row of the whole matrix must equal, bit for bit
+    (signed zeros, infinities from overflowing factors), that row aggregated alone, with the same flags."""
+    n_in = w.shape[1]
+    width = data.draw(st.integers(1, n_in + 1))
+    cols = np.array([data.draw(st.integers(0, width - 1)) for _ in range(n_in)])
+    pool = data.draw(st.sampled_from([FACTORS, POW2_PROVEN, POW2_EDGE]))
+    fac = np.array([data.draw(st.sampled_from(pool)) for _ in range(n_in)])
+    w = np.concatenate([w] * data.draw(st.integers(1, 3)))  # groups of four, and a tail of 0-3 rows
+    out, flag = np.full((len(w), width), np.nan), np.zeros((len(w), width), dtype=bool)
+    _aggregate(w, cols, np.arange(n_in), fac, width, out, flag)
+    for s in range(len(w)):
+        one, one_flag = np.full((1, width), np.nan), np.zeros((1, width), dtype=bool)
+        _aggregate(w[s : s + 1], cols, np.arange(n_in), fac, width, one, one_flag)
+        assert out[s].tobytes() == one[0].tobytes() and (flag[s] == one_flag[0]).all()
+
+
 def test_aggregate_flags_a_rounded_sum_inside_a_group_of_unflagged_rows():
     """Rows 0-7 (two groups of four), row 5's merged sum 2^53 + 1 rounds; row 9 (the tail) has a product that
     underflows ((1 + 2^-52)·2^-30 times 2^-1000 is subnormal and loses bits); every other entry stays unflagged
@@ -175,6 +195,26 @@ def test_row_keys_equal_for_admissibly_proportional_rows(w, mode, data):
         assert (kx[ok] == ky[ok]).all() and (px[ok] == py[ok]).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(lambda d: weights(d)),
+       st.sampled_from(["any", "pos", "sign", "none"]), st.data())
+def test_row_keys_are_the_wrapping_sum_of_the_quotient_bits(w, mode, data):
+    """The key, computed two columns at a time, is its definition: Σ bits(entry / lead + 0.0)·mu[c] mod 2^64 over the
+    listed columns (odd and even counts, repeats), entry by entry in Python floats."""
+    b = np.array([data.draw(st.sampled_from([0.0, -0.0, 1.5, -2.0**-30])) for _ in range(len(w))], dtype=w.dtype)
+    cols = np.array(data.draw(st.lists(st.integers(0, w.shape[1]), min_size=1, max_size=9)))
+    keys, piv = fastpath.row_keys(w, b, np.arange(len(w)), mode, cols)
+    mu = fastpath._multipliers(len(cols))
+    for s in range(len(w)):
+        row = [float(v) for v in w[s]] + [float(b[s])]
+        p = next((j for j, v in enumerate(row[:-1]) if v != 0), len(row) - 1)
+        lead = row[p]
+        lead = 1.0 if lead == 0 or mode == "none" else abs(lead) if mode == "pos" else \
+            (1.0 if lead > 0 else -1.0) if mode == "sign" else lead
+        bits = [int(np.float64(row[j] / lead + 0.0).view(np.uint64)) for j in cols.tolist()]
+        assert piv[s] == p and int(keys[s]) == sum(x * int(m) for x, m in zip(bits, mu.tolist())) % 2**64
+
+
 def test_row_keys_differ_for_a_one_ulp_change_and_read_float32_as_stored():
     a = np.array([[0.1, 0.7], [0.1, np.nextafter(0.7, 1.0)]])
     keys, piv = fastpath.row_keys(a, np.zeros(2), np.arange(2), "pos")
@@ -245,16 +285,17 @@ def test_classes_agree_with_fractions(w, admit, data):
     truth = _classes_by_fractions(a, b, rows, admit)
     sample = np.array(sorted(set(data.draw(st.lists(st.integers(0, a.shape[1]), min_size=1)))))
     for cols in (None, sample):
-        rep, piv, ratio = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
-        assert rep.tolist() == truth
+        rep, piv, code, ratios = fastpath.classes(a, b, rows, KEY_MODE[admit], admit, cols)
+        assert rep.tolist() == truth and (np.diff(ratios) > 0).all() and set(code.tolist()) <= {-1, *range(len(ratios))}
+        ratio = np.where(code >= 0, ratios[np.maximum(code, 0)] if len(ratios) else np.nan, np.nan)
         first = [next((j for j, v in enumerate(_fraction_row(a, b, s)) if v != 0), a.shape[1]) for s in rows]
         assert piv.tolist() == first
         for s, r, p in zip(rows.tolist(), rep.tolist(), first):  # a float ratio is the exact factor, or NaN
             num, den = _fraction_row(a, b, s)[p], _fraction_row(a, b, r)[p]
             exact = num / den if den else Fraction(1)
-            assert (s != r or ratio[s] == 1.0) and (np.isnan(ratio[s]) or Fraction(float(ratio[s])) == exact)
-            assert not np.isnan(ratio[s]) or exact.numerator.bit_count() > 1 or exact.denominator.bit_count() > 1 \
-                or not 2.0**-1074 <= abs(exact) <= np.finfo(np.float64).max
+            assert (s != r or code[s] == -1) and (np.isnan(ratio[s]) or Fraction(float(ratio[s])) == exact)
+            assert s == r or not np.isnan(ratio[s]) or exact.numerator.bit_count() > 1 \
+                or exact.denominator.bit_count() > 1 or not 2.0**-1074 <= abs(exact) <= np.finfo(np.float64).max
 
 
 def test_classes_outside_the_dekker_range_and_near_misses():
@@ -274,5 +315,18 @@ def test_classes_outside_the_dekker_range_and_near_misses():
     rep, *_ = fastpath.classes(np.array([[d, d, 2 * d], [n, n, 2 * n]]), np.zeros(2), np.arange(2), "any", "any")
     assert rep.tolist() == [0, 0] and n * d == 2.0**105 and Fraction(n) * Fraction(d) < 2**105
     f = np.array([[0.5, -0.25], [1.0, -0.5], [0.5, -0.25]], dtype=np.float32)
-    rep, piv, _ = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
+    rep, piv, *_ = fastpath.classes(f, np.zeros(3, dtype=np.float32), np.array([2, 1, 0]), "pos", "one")
     assert rep.tolist() == [2, 1, 2] and piv.tolist() == [0, 0, 0]
+
+
+def test_classes_codes_at_most_RATIOS_float_factors_and_leaves_the_rest_to_the_caller():
+    """Multiples of one row by 2^k for RATIOS + 5 distinct k, largest first: the first RATIOS factors met get codes
+    into the ascending `ratios`, the later ones -1 (the caller divides their pivots exactly); kept rows get -1."""
+    base = np.array([1.0, 3.0])
+    ks = list(range(fastpath.RATIOS + 5, 0, -1))
+    a = np.vstack([base] + [base * 2.0**k for k in ks])
+    rep, piv, code, ratios = fastpath.classes(a, np.zeros(len(a)), np.arange(len(a)), "pos", "pos")
+    assert (rep == 0).all() and (piv == 0).all() and code[0] == -1
+    first = ks[: fastpath.RATIOS]
+    assert ratios.tolist() == [2.0**k for k in sorted(first)]
+    assert code[1:].tolist() == [sorted(first).index(k) if k in first else -1 for k in ks]

@@ -318,6 +318,21 @@ def test_a_merge_by_a_factor_sigma_refuses_is_an_internal_error(monkeypatch, c):
         reduce(net)
 
 
+def test_more_distinct_float_factors_than_the_grouping_codes_are_divided_exactly():
+    """A neuron and its multiples by 2^k for more distinct k than `fastpath.classes` codes (RATIOS): every factor is
+    exact (the later ones from the pivots as Fractions), with the same function."""
+    from lumpcheck.ir import fastpath
+
+    ks = list(range(fastpath.RATIOS + 3, -3, -1))
+    first = np.array([[1.0, -3.0]] + [[2.0**k, -3.0 * 2.0**k] for k in ks])
+    out = np.vstack([np.linspace(-1, 1, len(first)), np.linspace(0.5, -0.25, len(first))])
+    net = two_layer(first, np.zeros(len(first)), RELU, out=out)
+    red = reduce(net)
+    assert red.partition == [[list(range(len(first)))]]
+    assert red.factors == [[Fraction(1)] + [Fraction(2) ** k for k in ks]]
+    assert_same_function(net, red.network)
+
+
 def test_non_float_aggregates_fall_back_to_fractions():
     """v1 = v0 / 3: merged weights W0 + W1/3 are no floats, so the quotient is exact Fractions."""
     w1 = np.array([[3.0, -1.5], [1.0, -0.5]])
