@@ -128,37 +128,39 @@ EXP_BITS = 120
 
 
 def exp_enclosure(x: Fraction, cap: Fraction | None = None, bits: int = EXP_BITS) -> tuple[Fraction, Fraction]:
-    """lo <= e^x <= hi for a rational x >= 0: with y = x/2^s <= 1/2, e^y lies between a Taylor sum S (cut once a
-    term t <= 2^-bits) and S + 2·t (the later terms shrink at least by y <= 1/2 each); both are squared s times,
-    every step rounded outward to a multiple of 2^-bits (an x off that grid: lo from the grid point below, hi from
-    the one above, e^x increasing). With `cap`, a returned hi > cap means only 'e^x is not shown to be <= cap' (the
-    squaring stops there, or e^x >= 1 + x > cap): a huge, maybe tampered, x costs no huge numbers."""
+    """lo <= e^x <= hi for a rational x >= 0, as multiples of 2^-bits. x is rounded outward to that grid first (lo
+    from the grid point below, hi from the one above: e^x increases); then, with y = x/2^s <= 1/2, e^y lies between a
+    Taylor sum S (cut once a term t is at most one unit) and S + 2·t (the later terms shrink at least by y <= 1/2
+    each), and e^x = (e^y)^(2^s). Every term, sum and square is an integer count of units rounded down for lo and
+    up for hi. With `cap`, a returned hi > cap means only 'e^x is not shown to be <= cap' (the squarings stop once a
+    value exceeds cap, lo staying a lower bound; or e^x >= 1 + x > cap): a huge, maybe tampered, x costs no huge
+    numbers."""
     if x < 0:
         raise ValueError(f"exp_enclosure needs x >= 0, not {x}")
     if cap is not None and 1 + x > cap:
         return 1 + x, 1 + x
-    grid = 1 << bits
-    if x.denominator & (x.denominator - 1) or x.denominator > grid:  # keep the Taylor terms' denominators small
-        down = Fraction(x.numerator * grid // x.denominator, grid)
-        return exp_enclosure(down, cap, bits)[0], exp_enclosure(down + Fraction(1, grid), cap, bits)[1]
+    n, d = x.numerator << bits, x.denominator
+    return (Fraction(_exp_units(n // d, bits, False, cap), 1 << bits),
+            Fraction(_exp_units(-(-n // d), bits, True, cap), 1 << bits))
+
+
+def _exp_units(units: int, bits: int, up: bool, cap: Fraction | None) -> int:
+    """A lower (up=False) or upper bound of e^(units/2^bits) in units of 2^-bits (exp_enclosure's method); with cap,
+    the squarings stop once the value exceeds it."""
     s = 0
-    while x > Fraction(2**s, 2):
+    while units > 1 << (bits + s - 1):
         s += 1
-    y, total, term, k = x / 2**s, Fraction(0), Fraction(1), 0
-    while term * grid > 1:
-        total, term, k = total + term, term * y / (k + 1), k + 1
-    low, high = _dyadic(total, bits, False), _dyadic(total + 2 * term, bits, True)
+    scale = 1 << (bits + s)  # y = units / scale <= 1/2
+    total, term, k = 0, 1 << bits, 0
+    while term > (1 if up else 0):
+        total, k = total + term, k + 1
+        term = -(-term * units // (scale * k)) if up else term * units // (scale * k)
+    value = total + 2 * term if up else total
     for _ in range(s):
-        if cap is not None and high > cap:
+        if cap is not None and value * cap.denominator > cap.numerator << bits:
             break
-        low, high = _dyadic(low * low, bits, False), _dyadic(high * high, bits, True)
-    return low, high
-
-
-def _dyadic(q: Fraction, bits: int, up: bool) -> Fraction:
-    """q rounded down (up=False) or up to a multiple of 2^-bits."""
-    n = q.numerator << bits
-    return Fraction(-(-n // q.denominator) if up else n // q.denominator, 1 << bits)
+        value = -(-value * value >> bits) if up else value * value >> bits
+    return value
 
 
 def exp_neg(x: Fraction) -> tuple[Fraction, Fraction]:

@@ -223,8 +223,10 @@ def _piece(task: tuple) -> SplitOutcome:
 
 def _parallel(a, b, box, mode, window, deadline, progress, seed, jobs) -> SplitOutcome:
     """split_search in `jobs` processes: the box cut (without bounds: its own failed) into 2·jobs pieces or more,
-    each searched depth first; leaves keep their full paths. The first SAT, UNKNOWN or TIMEOUT sets the shared stop
-    event (the others end at their next piece) and is the outcome; all UNSAT: the union of their leaves."""
+    each searched depth first; leaves keep their full paths. The first SAT or TIMEOUT sets the shared stop
+    event (the others end at their next piece) and is the outcome, as the first SAT does; an UNKNOWN (a hopeless piece)
+    lets the other pieces go on, since one of them may still find a counterexample; all UNSAT: the union of their
+    leaves."""
     cutter = _Search(a, b, box, mode, window, deadline, None, np.random.default_rng(seed))
     pieces = [((), box)]
     while len(pieces) < 2 * jobs:
@@ -241,9 +243,10 @@ def _parallel(a, b, box, mode, window, deadline, progress, seed, jobs) -> SplitO
             outcome = future.result()
             nodes += outcome.nodes
             leaves += outcome.leaves
-            if outcome.status != Verdict.UNSAT and found is None:
-                found = outcome
-                stop.set()
+            if outcome.status != Verdict.UNSAT and (found is None or found.status == Verdict.UNKNOWN):
+                found = outcome if found is None or outcome.status == Verdict.SAT else found
+                if outcome.status != Verdict.UNKNOWN:
+                    stop.set()
             elif progress is not None and found is None:
                 progress(progress_of(leaves, 0))
     if found is not None:

@@ -118,3 +118,13 @@ def test_exp_enclosure_encloses_e_to_the_x_tightly(x):
         exact = mpmath.exp(mp(x))
         assert mp(lo) <= exact <= mp(hi)
         assert mp(hi) - mp(lo) <= exact * mpmath.mpf(2) ** -100
+
+
+@given(st.fractions(min_value=0, max_value=40, max_denominator=10**6), st.sampled_from([3, 5, 8, 13]))
+@settings(max_examples=300, deadline=None)
+def test_exp_enclosure_rounds_outward_at_coarse_precision(x, bits):
+    """At a few bits a unit is large against the remainder term: a rounding in the wrong direction anywhere (the
+    grid, a Taylor term, the sum, a square) puts lo above or hi below e^x."""
+    lo, hi = exp_enclosure(x, bits=bits)
+    with mpmath.workdps(60):
+        assert mp(lo) <= mpmath.exp(mp(x)) <= mp(hi)
