@@ -2,14 +2,16 @@
 that B can be padded to A's architecture exactly (ir/padding.py) and bounded as a copy of one architecture.
 
 Untrusted: any injective maps give an exact padded B (the checker rebuilds it from the recorded maps); the match
-only decides how tight the bound on |A − B'| is. Neurons are matched layer by layer by their incoming weights
-(B's row against A's rows on the columns of B's previous neurons, and the bias), nearest in L1 first (greedy).
+only decides how tight the bound on |A − B'| is. Neurons are matched as the differential engine pairs them
+(bounds.coupling.align: incoming weights over the previous layer's pairs and the bias, nearest first, greedily),
+with no distance limit, so that every neuron of the narrower B gets one of A's.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+from ..bounds.coupling import align
 from ..ir.network import Network
 
 
@@ -20,19 +22,5 @@ def neuron_maps(a: Network, b: Network) -> list[list[int]] | None:
             [la.activation for la in a.layers] != [lb.activation for lb in b.layers] or \
             any(lb.out_features > la.out_features for la, lb in zip(a.layers, b.layers)):
         return None
-    maps: list[list[int]] = []
-    prev = list(range(a.input_size))
-    for la, lb in zip(a.layers[:-1], b.layers[:-1]):
-        rows_a = np.column_stack([np.asarray(la.weight, dtype=float)[:, prev], np.asarray(la.bias, dtype=float)])
-        rows_b = np.column_stack([np.asarray(lb.weight, dtype=float), np.asarray(lb.bias, dtype=float)])
-        cost = np.array([np.abs(rows_a - row).sum(axis=1) for row in rows_b])  # (B's neurons, A's neurons)
-        match: dict[int, int] = {}
-        used: set[int] = set()
-        for flat in np.argsort(cost, axis=None, kind="stable"):
-            j, i = divmod(int(flat), cost.shape[1])
-            if j not in match and i not in used:
-                match[j] = i
-                used.add(i)
-        prev = [match[j] for j in range(lb.out_features)]
-        maps.append(prev)
-    return maps
+    pairing = align(a, b, tolerance=math.inf)  # pairs sorted by B's neuron: every one of B's is paired
+    return [[i for i, _ in pairs] for pairs in pairing.layers]
