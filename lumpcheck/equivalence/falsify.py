@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 REPLAY_PRECISIONS = (256, 1024)  # bits of the interval enclosures; the second only when the first cannot decide
 MAX_CORNERS = 1024  # all 2^n corners up to n = 10, else this many random corners
 TOP_CANDIDATES = 8  # float-best points replayed exactly
-SMOOTH_REPLAY_SLACK = 1e-6
-"""Sigmoid/tanh pairs: a point whose float score is below −this is not replayed (an interval replay of a large
-smooth net takes seconds to minutes, and float error is far below this). Skipping a replay never yields a verdict."""
+REPLAY_SLACK = 1e-6
+"""A point whose float score is below −this × (1 + the largest |output| evaluated) is not replayed: float64 error is
+far below it, and an exact replay of a large net takes seconds (an MNIST 256x4: about 4 s; an interval replay of a
+large sigmoid/tanh net: minutes). Skipping a replay never yields a verdict, it only gives up a hopeless candidate."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,13 @@ def float_scores(mode: "Mode", ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.where(ia != ib, disagree, -np.minimum(_margin(ya, ia), _margin(yb, ib)))
 
 
+def _largest(ya: np.ndarray, yb: np.ndarray) -> float:
+    """The largest finite |output| in ya and yb (0 when there is none)."""
+    both = np.abs(np.concatenate([ya.ravel(), yb.ravel()]))
+    both = both[np.isfinite(both)]
+    return float(both.max()) if both.size else 0.0
+
+
 def written_scores(dnf, y: np.ndarray) -> np.ndarray:
     """Per row: the best disjunct's worst atom, −(c·y − bound) (−|c·y − bound| for '='): >= 0 where the floats
     suggest the dnf holds."""
@@ -375,7 +383,7 @@ def falsify(
 
     Budget: the box's corners (2^n, at most MAX_CORNERS random ones) and `samples` random points, then a coordinate
     search of `local_iterations` rounds (2n + 1 points each) from each of the 3 best points, all within `time_budget`.
-    The TOP_CANDIDATES best points are replayed exactly; in strict mode (and ε = 0) also TOP_CANDIDATES random ones,
+    The TOP_CANDIDATES best points are replayed exactly (unless hopeless: REPLAY_SLACK); in strict mode (and ε = 0) also TOP_CANDIDATES random ones,
     as float rounding can outrank a real difference below float resolution. Same `seed`, same search."""
     deadline = time.monotonic() + time_budget
     rng = np.random.default_rng(seed)
@@ -384,12 +392,15 @@ def falsify(
     outcome = FalsifyOutcome(None)
 
     fa, fb = _rounded(a), _rounded(b)
+    scale = [0.0]  # the largest finite |output| evaluated
 
     def score(xs: np.ndarray) -> np.ndarray:
         xs = space.clip(xs)
         with np.errstate(all="ignore"):
-            s = float_scores(mode, evaluate_float(fa, xs), evaluate_float(fb, xs))
+            ya, yb = evaluate_float(fa, xs), evaluate_float(fb, xs)
+            s = float_scores(mode, ya, yb)
         s = np.nan_to_num(s, nan=-np.inf)
+        scale[0] = max(scale[0], _largest(ya, yb))
         outcome.evaluations += len(xs)
         pool.add(xs, s)
         return s
@@ -406,9 +417,9 @@ def falsify(
     # strict: float rounding noise can outrank a real but tiny difference, so also replay a few random points
     tiny = mode.kind == "strict" or (mode.kind == "epsilon" and mode.epsilon == 0)
     unranked = [(float("nan"), x) for x in spread[:TOP_CANDIDATES]] if tiny else []
-    smooth = not (a.piecewise_linear and b.piecewise_linear)
+    hopeless = -REPLAY_SLACK * (1.0 + scale[0])
     for s, xf in ranked + unranked:
-        if smooth and s < -SMOOTH_REPLAY_SLACK:
+        if s < hopeless:
             continue
         if time.monotonic() >= deadline and outcome.replays:
             break
