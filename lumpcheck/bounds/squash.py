@@ -1,5 +1,5 @@
-"""Sigmoid and tanh for the sound bounds: rational enclosures of σ (mpmath interval arithmetic, outward rounded, not
-libm) and rigorous offsets of linear relaxations σ(z) ≷ s·z + r on [l, u] for ANY slope s >= 0.
+"""Sigmoid and tanh for the sound bounds: rational enclosures of σ (from `exp_enclosure`'s integer units, outward
+rounded, not libm) and rigorous offsets of linear relaxations σ(z) ≷ s·z + r on [l, u] for ANY slope s >= 0.
 
 Offsets: f(z) = σ(z) − s·z on [l, u] is cut at 0 and around the points where σ' = s (float estimates, only hints).
 σ' is increasing on z < 0 and decreasing on z > 0, so on a piece [a, b] inside one side σ' − s lies between its
@@ -21,27 +21,19 @@ from fractions import Fraction
 from ..ir.activation import Activation
 from ..ir.exact import ceil_float, floor_float
 
-SQUASH_PRECISION = 113  # bits of mpmath's interval enclosures of sigmoid/tanh
+SQUASH_PRECISION = 120
+"""Significant bits of the enclosures of sigmoid/tanh (and their slopes) at a point (`_point`)."""
 SQUASH_CLAMP = Fraction(1024)  # beyond ±this, sigmoid/tanh bounds use their limits (0/-1, 1) or the clamp point
 BRACKET = Fraction(1, 2**30)
 """Half-width (relative to max(1, |z*|)) of the piece left around each estimated critical point z*."""
 
 
 def squash_enclosure(kind: str, l: Fraction, u: Fraction) -> tuple[Fraction, Fraction]:
-    """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (mpmath interval enclosures)."""
+    """Rational lo <= σ(z) <= hi for all z in [l, u], σ monotone sigmoid or tanh (`_point`'s enclosures)."""
     floor = Fraction(0) if kind == "sigmoid" else Fraction(-1)
     lo = floor if l < -SQUASH_CLAMP else _point(kind, min(l, SQUASH_CLAMP))[0]
     hi = Fraction(1) if u > SQUASH_CLAMP else _point(kind, max(u, -SQUASH_CLAMP))[1]
     return max(lo, floor), min(hi, Fraction(1))
-
-
-def _mpf_fraction(t: tuple) -> Fraction:
-    """Exact value of a finite raw mpmath number (sign, mantissa, exponent, bitcount)."""
-    sign, man, exp, _ = t
-    if not man and exp:  # mpmath encodes inf/nan as zero mantissa with a nonzero exponent
-        raise ArithmeticError("sigmoid/tanh enclosure is not finite")
-    value = Fraction(int(man)) * Fraction(2) ** int(exp)
-    return -value if sign else value
 
 
 def squash_relaxation(kind: str, l: Fraction, u: Fraction, su: Fraction, sl: Fraction) -> tuple[Fraction, ...]:
@@ -84,19 +76,34 @@ def critical_points(kind: str, s: float) -> list[float]:
     return [] if z is None or not math.isfinite(z) else [z, -z]
 
 
-def _point(kind: str, q: Fraction) -> tuple[Fraction, Fraction, Fraction, Fraction]:
-    """Enclosures (σ lo, σ hi, σ' lo, σ' hi) at the point q (|q| <= SQUASH_CLAMP), in one mpmath evaluation:
-    σ' = σ(1 − σ) or 1 − σ², enclosed by interval arithmetic on σ's interval."""
-    from mpmath import iv
+def _point(kind: str, q: Fraction, bits: int = SQUASH_PRECISION) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """Enclosures (σ lo, σ hi, σ' lo, σ' hi) at the point q (|q| <= SQUASH_CLAMP), dyadic with `bits` significant
+    bits (so that σ(−1024) keeps a positive lower bound).
 
-    saved, iv.prec = iv.prec, SQUASH_PRECISION
-    try:
-        x = iv.mpf(q.numerator) / iv.mpf(q.denominator)
-        y = 1 / (1 + iv.exp(-x)) if kind == "sigmoid" else 1 - 2 / (iv.exp(2 * x) + 1)
-        d = y * (1 - y) if kind == "sigmoid" else 1 - y * y
-        return tuple(_mpf_fraction(v) for v in (y._mpi_[0], y._mpi_[1], d._mpi_[0], d._mpi_[1]))  # type: ignore[return-value]
-    finally:
-        iv.prec = saved
+    With E = e^(k|q|) (k = 1 sigmoid, 2 tanh) from `exp_enclosure`'s integer units: the small side s = c/(1 + E)
+    (c = 1 sigmoid, 2 tanh) decreases in E, and σ(q) = s or 1 − s (sigmoid, q < 0 or >= 0), 1 − s or s − 1 (tanh,
+    q >= 0 or < 0). σ' is even: E/(1 + E)² (sigmoid) or 4E/(1 + E)² (tanh), decreasing in E >= 1. Every quotient is
+    rounded down for lower and up for upper bounds."""
+    c, k = (1, 1) if kind == "sigmoid" else (2, 2)
+    x = abs(q) * k
+    n, d = x.numerator << bits, x.denominator
+    e_lo, e_hi = _exp_units(n // d, bits, False, None), _exp_units(-(-n // d), bits, True, None)  # units 2^-bits
+    one = 1 << bits
+    s_lo, s_hi = _quotient(c * one, one + e_hi, bits, False), _quotient(c * one, one + e_lo, bits, True)
+    d_lo = _quotient(c * c * e_hi * one, (one + e_hi) ** 2, bits, False)
+    d_hi = _quotient(c * c * e_lo * one, (one + e_lo) ** 2, bits, True)
+    if kind == "sigmoid":
+        y = (s_lo, s_hi) if q < 0 else (1 - s_hi, 1 - s_lo)
+    else:
+        y = (1 - s_hi, 1 - s_lo) if q >= 0 else (s_lo - 1, s_hi - 1)
+    return y[0], y[1], d_lo, d_hi
+
+
+def _quotient(num: int, den: int, bits: int, up: bool) -> Fraction:
+    """num/den (num, den > 0) rounded down (up: up) to `bits` significant bits, as a dyadic Fraction."""
+    shift = max(bits - (num.bit_length() - den.bit_length()), 0)
+    q, r = divmod(num << shift, den)
+    return Fraction(q + (1 if up and r else 0), 1 << shift)
 
 
 def _piece(piece: tuple, s: Fraction, upper: bool) -> Fraction:

@@ -464,6 +464,23 @@ def test_squash_encloses_high_precision_value(kind, q):
         assert mpmath.mpf(lo.numerator) / lo.denominator <= v <= mpmath.mpf(hi.numerator) / hi.denominator
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["sigmoid", "tanh"]), st.fractions(min_value=-40, max_value=40, max_denominator=10**4),
+       st.integers(min_value=3, max_value=13))
+def test_point_encloses_value_and_slope_on_coarse_grids(kind, q, bits):
+    """σ(q) and σ'(q) lie in `_point`'s enclosures even at 3..13 significant bits, where a quotient or an
+    exponential rounded the wrong way shows (at 120 bits the slack hides it); mpmath at 60 digits as reference."""
+    import mpmath
+
+    y_lo, y_hi, d_lo, d_hi = squash._point(kind, q, bits=bits)
+    with mpmath.workdps(60):
+        x = mpmath.mpf(q.numerator) / q.denominator
+        y = 1 / (1 + mpmath.exp(-x)) if kind == "sigmoid" else mpmath.tanh(x)
+        d = y * (1 - y) if kind == "sigmoid" else 1 - y * y
+        as_mp = [mpmath.mpf(v.numerator) / v.denominator for v in (y_lo, y_hi, d_lo, d_hi)]
+        assert as_mp[0] <= y <= as_mp[1] and as_mp[2] <= d <= as_mp[3]
+
+
 def test_fraction_weight_residual_covers_representation_error():
     w = np.array([[Fraction(1, 3), Fraction(-2, 7)]], dtype=object)
     a = propagate.working_affine(w, np.array([Fraction(1, 10)], dtype=object), exact=False)
