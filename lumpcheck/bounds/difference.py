@@ -29,6 +29,12 @@ from .pair_relax import (
     single_range,
 )
 
+REFINE_ARRAY_BYTES = 64 * 2**20
+"""Back-substitution of a layer's open coordinates runs in groups of rows so that one coefficient array (coordinates
+of the widest layer × boxes × rows) stays within this many bytes (the step keeps about ten such arrays): at width
+1024 a batch's whole layer needed several GB."""
+
+
 class RowObjective(Protocol):
     """What the bound passes need from an objective (equivalence/objective.py defines the modes' objectives)."""
 
@@ -221,7 +227,8 @@ def _layer_bounds(coupling: Coupling, k: int, chains: dict, symbolic: bool):
 
 
 def _refine(chain: Chain, k: int, mask: np.ndarray, lo_view, hi_view, offset: int) -> None:
-    """Back-substitute the masked coordinates (per box) of layer k and tighten lo/hi in place.
+    """Back-substitute the masked coordinates (per box) of layer k and tighten lo/hi in place, in groups of rows
+    whose coefficient arrays stay within REFINE_ARRAY_BYTES (rows are independent: the same bounds in any grouping).
 
     mask (N, c) selects coordinates offset .. offset + c of the chain's layer k."""
     count = mask.sum(axis=1)
@@ -230,13 +237,17 @@ def _refine(chain: Chain, k: int, mask: np.ndarray, lo_view, hi_view, offset: in
         return
     order = np.argsort(~mask, axis=1, kind="stable")[:, :width]
     valid = np.arange(width)[None, :] < count[:, None]
-    sign = valid.astype(np.float64)
-    idx = order + offset
-    upper = chain.backsub_select(k, np.hstack([idx, idx]), np.hstack([sign, -sign]))
-    rows = np.broadcast_to(np.arange(len(mask))[:, None], order.shape)
-    r, c = rows[valid], order[valid]
-    hi_view[r, c] = np.minimum(hi_view[r, c], upper[:, :width][valid])
-    lo_view[r, c] = np.maximum(lo_view[r, c], -upper[:, width:][valid])
+    widest = max(layer.size for layer in chain.layers[:k + 1])
+    group = max(1, REFINE_ARRAY_BYTES // (16 * widest * len(mask)))  # 2 rows (upper, lower) of 8 bytes per coordinate
+    for start in range(0, width, group):
+        part, ok = order[:, start:start + group], valid[:, start:start + group]
+        sign = ok.astype(np.float64)
+        idx = part + offset
+        upper = chain.backsub_select(k, np.hstack([idx, idx]), np.hstack([sign, -sign]))
+        rows = np.broadcast_to(np.arange(len(mask))[:, None], part.shape)
+        r, c, w = rows[ok], part[ok], part.shape[1]
+        hi_view[r, c] = np.minimum(hi_view[r, c], upper[:, :w][ok])
+        lo_view[r, c] = np.maximum(lo_view[r, c], -upper[:, w:][ok])
 
 
 def _unstable(lo, hi, alpha_lo, alpha_hi) -> np.ndarray:

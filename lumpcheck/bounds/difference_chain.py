@@ -71,9 +71,6 @@ class Chain:
         self.resid: list[np.ndarray | None] = []
         self.tiny: list[np.ndarray] = []
         self.pairs = [np.flatnonzero(layer.pair >= 0) for layer in layers]
-        self.wsplit = [np.ascontiguousarray(np.vstack([np.maximum(l.weight, 0).T, np.minimum(l.weight, 0).T])) for l in layers]
-        self.abs_wt = [np.ascontiguousarray(np.abs(l.weight).T) for l in layers]
-        self.abs_wsplit = [np.abs(w) for w in self.wsplit]
         self.scratch: dict[str, np.ndarray] = {}  # work arrays of `_step`, reused by the steps of one back-substitution
 
     # ------------------------------------------------------------ per-layer preparation
@@ -82,7 +79,7 @@ class Chain:
         """Magnitude terms of layer k from its input's (already sound) ranges."""
         assert len(self.wq) == k, f"layer {k} prepared out of order ({len(self.wq)} layers ready)"
         layer, qm = self.layers[k], self.qmag[k]
-        self.wq.append(vecmat_up_nonneg(qm, self.abs_wt[k]))
+        self.wq.append(vecmat_up_nonneg(qm, np.abs(layer.weight).T))  # weight-sized work arrays live per layer only
         r = None
         if layer.wres is not None:
             r = vecmat_up_nonneg(qm, layer.wres.T)
@@ -96,8 +93,10 @@ class Chain:
         lo_hi = np.hstack([self.qlo[k], self.qhi[k]])
         hi_lo = np.hstack([self.qhi[k], self.qlo[k]])
         extra = [self.resid[k]] if self.resid[k] is not None else []
-        upper = add_up(vecmat_up(hi_lo, self.wsplit[k], self.abs_wsplit[k]), layer.bias[None, :], *extra)
-        lower = -add_up(vecmat_up(lo_hi, -self.wsplit[k], self.abs_wsplit[k]), -layer.bias[None, :], *extra)
+        split = np.vstack([np.maximum(layer.weight, 0).T, np.minimum(layer.weight, 0).T])
+        magnitudes = np.abs(split)
+        upper = add_up(vecmat_up(hi_lo, split, magnitudes), layer.bias[None, :], *extra)
+        lower = -add_up(vecmat_up(lo_hi, -split, magnitudes), -layer.bias[None, :], *extra)
         return lower, upper
 
     def fix(self, k: int, relax: LayerRelaxation) -> None:

@@ -39,6 +39,8 @@ LOOKAHEAD_ROUNDS = 4
 the whole box) is this many times smaller than another input's."""
 ATTACK_SHARE = 0.2
 """Periodic falsification rounds run while they have used less than this share of the search's time."""
+ATTACK_ROUND_SECONDS = 5.0
+"""One falsification round stops after this many seconds (or ATTACK_SHARE of the time left, if less)."""
 CANNOT_SPLIT = "cannot be split further (no input interval or unstable neuron left to split) and not closed"
 FRONTIER_CAP = 200_000
 PROGRESS_SECONDS = 1.0
@@ -201,12 +203,12 @@ class Search:
 
     def run(self) -> SearchOutcome:
         try:
-            if self.initial_attack:
+            if self.p.strategy == "relu" and self.root is None:
+                self._prepare_relu_root()
+            if self.initial_attack and not (self.root is not None and self.root.closed[0]):  # a closed root: no cex
                 found = self._attack_round(None)
                 if found is not None:
                     return self._outcome("sat", found)
-            if self.p.strategy == "relu" and self.root is None:
-                self._prepare_relu_root()
             while self.stack:
                 if time.monotonic() >= self.stop_at:
                     return self._outcome("timeout", reason="deadline reached")
@@ -365,8 +367,10 @@ class Search:
         return res, classes
 
     def _attack_round(self, starts: np.ndarray | None, full: bool = True) -> Counterexample | None:
+        """One falsification round, stopped after ATTACK_ROUND_SECONDS or its ATTACK_SHARE of the time left."""
         t = time.monotonic()
-        found = self.searcher.run(starts, full=full)
+        until = t + min(ATTACK_ROUND_SECONDS, ATTACK_SHARE * max(self.stop_at - t, 0.0))
+        found = self.searcher.run(starts, full=full, until=until)
         self.stats["attack_s"] += time.monotonic() - t
         return found
 

@@ -11,6 +11,7 @@ powers of two, ir/dyadic.py, when weights and the point are floats; Fractions ot
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
@@ -179,6 +180,7 @@ class Searcher:
         self.replays = 0
         self.evaluations = 0
         self.seen: set[bytes] = set()
+        self.until: float | None = None  # the current round's time limit (time.monotonic), see `run`
         self.decision_changes = False  # floats saw A or B decide clearly otherwise than at the box centre
 
     def clip(self, X: np.ndarray) -> np.ndarray:
@@ -207,9 +209,13 @@ class Searcher:
         u = self.rng.random((count, len(self.lo)))
         return self.lo * (1 - u) + self.hi * u
 
-    def run(self, starts: np.ndarray | None = None, count: int = 64, full: bool = True) -> Counterexample | None:
+    def run(self, starts: np.ndarray | None = None, count: int = 64, full: bool = True,
+            until: float | None = None) -> Counterexample | None:
         """One round: random points plus `starts`, then gradient ascent (epsilon) or boundary bisection
-        (with targeted gradient steps towards other decisions when `full`)."""
+        (with targeted gradient steps towards other decisions when `full`). until: a time (time.monotonic) after
+        which every gradient or bisection loop stops after its current step (a round's cost grows with the
+        networks: on a 784-1024x4-10 pair one full round took 18 s)."""
+        self.until = until
         X = self.random(count)
         if starts is not None and len(starts):
             X = np.vstack([self.clip(starts), X])
@@ -224,6 +230,13 @@ class Searcher:
             return self._descend_atoms(X)
         return self._bisect(X, full)
 
+    def _steps(self, count: int):
+        """range(count), cut short (after the first step) once the round's time limit has passed."""
+        for i in range(count):
+            if i and self.until is not None and time.monotonic() >= self.until:
+                return
+            yield i
+
     def _confident(self, X: np.ndarray) -> Counterexample | None:
         """delta-top1: for every start and each of A's CONFIDENT_CLASSES most likely classes c there, sign-gradient
         ascent of the weaker of A's log-confidence in c (above log δ) and B's best margin of another class over c;
@@ -236,7 +249,7 @@ class Searcher:
         rows = np.arange(len(P))
         step = 0.25 * (self.hi - self.lo)
         log_delta = float(np.log(float(self.mode.delta)))
-        for _ in range(PGD_STEPS):
+        for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(P)
             p = np.exp(ya - ya.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
@@ -265,7 +278,7 @@ class Searcher:
         disjunct = np.array([r[3] for r in rows])
         m = C.shape[1] // 2
         step = 0.25 * (self.hi - self.lo)
-        for _ in range(PGD_STEPS):
+        for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             gap = np.hstack([ya, yb]) @ C.T - bounds  # > 0: atom false ('<=', '<'); != 0: false ('=')
             bad = np.where(eq, np.abs(gap), gap)
@@ -283,7 +296,7 @@ class Searcher:
     def _ascend(self, X: np.ndarray) -> Counterexample | None:
         """Projected sign-gradient ascent on the largest |y_A,i − y_B,i| (L∞ steps shrinking geometrically)."""
         step = 0.25 * (self.hi - self.lo)
-        for _ in range(PGD_STEPS):
+        for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             diff = ya - yb
             i = np.argmax(np.abs(diff), axis=1)
@@ -308,7 +321,7 @@ class Searcher:
         T = np.tile(np.array(targets), len(X))
         rows = np.arange(len(P))
         step = 0.25 * (self.hi - self.lo)
-        for _ in range(PGD_STEPS):
+        for _ in self._steps(PGD_STEPS):
             g = np.zeros((len(P), m))
             g[rows, T], g[:, c] = s, -s
             grad = self.pair.gradient(P, g if net != 1 else 0 * g, {0: 0 * g, 1: g, 2: -g}[net])
@@ -338,7 +351,7 @@ class Searcher:
             return None
         x0 = np.array([centre if i is None else X[i] for i, _ in pairs])
         x1 = X[[j for _, j in pairs]]
-        for _ in range(BISECTION_STEPS):
+        for _ in self._steps(BISECTION_STEPS):
             mid = 0.5 * x0 + 0.5 * x1
             ya, yb = self.pair.outputs(mid)
             da, db = _decision(self.mode, ya), _decision(self.mode, yb)

@@ -87,3 +87,29 @@ def test_relu_search_falsifies_once_a_network_changes_its_decision():
     assert res.status == "sat"
     cex = res.counterexample
     assert box.contains(cex.x) and violated(Mode.parse("top1"), tuple(evaluate(a, cex.x)), tuple(evaluate(shifted, cex.x)))
+
+
+def test_a_round_stops_at_its_time_limit():
+    """Kills the time limit ignored by a gradient or bisection loop (a round on a wide pair took 18 s, unbounded):
+    with a limit already passed, every loop takes one step, so a round makes far fewer float passes than without."""
+    import time
+
+    from lumpcheck.ir.activation import Activation
+    from lumpcheck.ir.network import Layer, Network
+
+    rng = np.random.default_rng(0)
+    relu, ident = Activation("relu"), Activation("identity")
+    a = Network([Layer(rng.normal(size=(16, 4)), rng.normal(size=16), relu),
+                 Layer(rng.normal(size=(3, 16)), np.zeros(3), ident)])
+    box = Box((Fraction(-1),) * 4, (Fraction(1),) * 4)
+    for mode in ("epsilon=0.5", "top1", "delta-top1=0.6"):
+        counts = []
+        for until in (None, time.monotonic() - 1.0):
+            searcher = Searcher(a, a, box, Mode.parse(mode), seed=1)
+            calls = [0]
+            for name in ("outputs", "gradient"):
+                real = getattr(searcher.pair, name)
+                setattr(searcher.pair, name, lambda *args, real=real: (calls.__setitem__(0, calls[0] + 1), real(*args))[1])
+            assert searcher.run(until=until) is None  # equal networks: nothing to find
+            counts.append(calls[0])
+        assert counts[1] * 5 < counts[0], (mode, counts)

@@ -143,6 +143,21 @@ def test_z3_witness_is_replayed_exactly():
     _assert_witness_replays(result, _with_duplicate(small, 0, 2), nudged, BOX)
 
 
+def test_monolithic_query_is_not_built_for_large_pairs(monkeypatch):
+    """Kills the size guard dropped or inverted: above MONOLITHIC_MAX_WEIGHTS the query is not built (a note says
+    why, the verdict is unknown, never a guess); at the limit it is built and decides as before."""
+    import lumpcheck.equivalence.engine as engine
+
+    small = _net(1, [3, 6, 6, 2])
+    big = _with_duplicate(small, 0, 2)
+    weights = sum(layer.weight.size for net in (big, small) for layer in net.layers)
+    monkeypatch.setattr(engine, "MONOLITHIC_MAX_WEIGHTS", weights - 1)
+    skipped = verify(big, small, BOX, STRICT, 30, engines=("monolithic",))
+    assert skipped.status == "unknown" and "monolithic: not tried" in skipped.message, skipped.message
+    monkeypatch.setattr(engine, "MONOLITHIC_MAX_WEIGHTS", weights)
+    assert verify(big, small, BOX, STRICT, 30, engines=("monolithic",)).status == "unsat"
+
+
 def test_strict_without_a_box_covers_all_of_rn():
     small = _net(2, [2, 5, 1])
     big = _with_duplicate(small, 0, 3)
