@@ -91,9 +91,12 @@ def test_relu_search_falsifies_once_a_network_changes_its_decision():
 
 def test_a_round_stops_at_its_time_limit():
     """Kills the time limit ignored by a gradient or bisection loop (a round on a wide pair took 18 s, unbounded):
-    with a limit already passed, every loop takes one step, so a round makes far fewer float passes than without."""
+    with a limit already passed, every loop takes one step, so a round makes far fewer float passes than without
+    (each mode runs its own loops: epsilon, top1, delta-top1, a written property)."""
     import time
 
+    from lumpcheck.equivalence.mode import written_mode
+    from lumpcheck.io.vnnlib import OutputAtom
     from lumpcheck.ir.activation import Activation
     from lumpcheck.ir.network import Layer, Network
 
@@ -102,10 +105,11 @@ def test_a_round_stops_at_its_time_limit():
     a = Network([Layer(rng.normal(size=(16, 4)), rng.normal(size=16), relu),
                  Layer(rng.normal(size=(3, 16)), np.zeros(3), ident)])
     box = Box((Fraction(-1),) * 4, (Fraction(1),) * 4)
-    for mode in ("epsilon=0.5", "top1", "delta-top1=0.6"):
+    far = written_mode(((OutputAtom((Fraction(1),) + (Fraction(0),) * 5, "<", Fraction(-10**6)),),))  # y_A0 < -10^6
+    for mode in (Mode.parse("epsilon=0.5"), Mode.parse("top1"), Mode.parse("delta-top1=0.6"), far):
         counts = []
         for until in (None, time.monotonic() - 1.0):
-            searcher = Searcher(a, a, box, Mode.parse(mode), seed=1)
+            searcher = Searcher(a, a, box, mode, seed=1)
             calls = [0]
             for name in ("outputs", "gradient"):
                 real = getattr(searcher.pair, name)
