@@ -83,7 +83,8 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes for the differential search (its leaves are bounded in parallel; 1 = this process).")
 @click.option("--memory", "memory_mb", default=2048, show_default=True, type=click.IntRange(min=64),
-              help="Memory cap in MB for the differential search's worker processes (with --jobs > 1).")
+              help="Memory cap in MB for the differential search: its worker processes and this one together (with "
+                   "--jobs 1 this process, checked after every batch); when it is reached the answer is unknown.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Spread the differential search's leaves over a dask.distributed cluster (as `zoo --scheduler`; needs "
                    "lumpcheck[dask] on this machine and the workers). Same hard --timeout; results come back here, where "

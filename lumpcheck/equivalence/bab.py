@@ -10,6 +10,7 @@ Closed leaves keep what an independent checker needs: their path from the root a
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -178,15 +179,31 @@ def phase_arrays(coupling: Coupling, paths: list[tuple]) -> list[tuple[np.ndarra
 # ---------------------------------------------------------------- the search
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class Search:
     """Sequential branch and bound (one process); `step` processes one batch."""
 
     def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True,
-                 slice_end: float | None = None, progress: Callable[[Progress], None] | None = None):
+                 slice_end: float | None = None, progress: Callable[[Progress], None] | None = None,
+                 memory_mb: int | None = None):
         """deadline: the search's hard deadline (the optimiser inside a batch honours it); slice_end: when a task's
         slice of a parallel search ends (no new batch starts after it, but a started batch finishes its
-        optimisation: cutting the optimiser at a slice's end left nodes open that its full steps close)."""
+        optimisation: cutting the optimiser at a slice's end left nodes open that its full steps close);
+        memory_mb: this process's memory cap, checked after every batch (the search then gives up on the open
+        nodes: 'unknown'); a parallel search's master watches its workers instead."""
         self.p = problem
+        self.memory_mb = memory_mb
         self.progress = progress  # told the search's Progress after batches, at most every PROGRESS_SECONDS
         self.told = 0.0
         self.initial_attack = initial_attack
@@ -225,6 +242,9 @@ class Search:
                 if found is not None:
                     return self._outcome("sat", found)
                 self._tell()
+                if self.memory_mb is not None and rss_mb(os.getpid()) > self.memory_mb:
+                    self.give_up(self.stack, f"memory cap of {self.memory_mb} MB reached")
+                    self.stack = []
         except FloatOverflow as e:  # outside a batch's bounding (which gives up on its own nodes): the nodes being
             # processed are not known here, so the whole box is named (an 'unknown' verdict, never 'unsat')
             self.undecided.append(Undecided((), "all", f"float overflow while processing a batch: {e}"))

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 from ..errors import LumpcheckError
 from .bab import Node, Problem, Search, SearchOutcome, root_nodes
 from .undecided import Undecided
-from .parallel import POLL_SECONDS, Limits, Master, rss_mb, slice_cap, slice_seconds
+from .bab import rss_mb
+from .parallel import POLL_SECONDS, Limits, Master, slice_cap, slice_seconds
 
 CONNECT_SECONDS = 10.0
 """The longest the connection to the scheduler may take (less when the deadline is nearer)."""

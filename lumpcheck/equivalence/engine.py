@@ -178,7 +178,7 @@ def verify(
     included) and the box is over their own input. The engines work on the comparison form (semantics.compare:
     plain layer chains, clipping compiled into a ReLU layer where the two models clip differently); a
     counterexample is mapped back to a model input and replayed exactly on the models themselves.
-    jobs: worker processes of the differential engine (0: in this process); memory_mb: their memory cap;
+    jobs: worker processes of the differential engine (0: in this process); memory_mb: its memory cap;
     client: a dask.distributed Client (cluster.connect) whose cluster runs the differential search instead.
     progress: told, as one line of text, which engine starts and how far the differential search is.
     """

@@ -97,8 +97,9 @@ def verify_pair(
 
     a, b: networks without normalisation metadata (fold or strip it first; ValueError otherwise), equal
     input and output sizes, activations identity/relu/leaky_relu. workers = 0 runs in this process (the
-    deadline is then checked between batches); workers >= 1 uses that many processes and enforces the
-    deadline and the memory cap (MB, all processes) from outside. strategy: 'input' (split the input box),
+    deadline and the memory cap (MB, this process's resident memory) are then checked between batches);
+    workers >= 1 uses that many processes and enforces the deadline and the memory cap (MB, all processes)
+    from outside. strategy: 'input' (split the input box),
     'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
     Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
     progress: called with the search's Progress now and then (after batches, or as tasks come back).
@@ -124,7 +125,7 @@ def verify_pair(
         if client is not None:
             return cluster_search(prob, Limits(until, memory_mb, workers), client, progress)
         if workers <= 0:
-            return Search(prob, until, progress=progress).run()
+            return Search(prob, until, progress=progress, memory_mb=memory_mb).run()
         return parallel_search(prob, Limits(until, memory_mb, workers), progress)
 
     if mode.kind != "delta-top1" or problem.strategy != "relu":

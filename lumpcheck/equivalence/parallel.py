@@ -20,7 +20,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes
+from .bab import Leaf, Node, Problem, Search, SearchOutcome, root_nodes, rss_mb
 from .progress import Progress, progress_of
 from .undecided import Undecided, summarise_undecided
 
@@ -43,18 +43,6 @@ class Limits:
     deadline: float
     memory_mb: int
     workers: int
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (0 when unknown)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:

@@ -109,6 +109,22 @@ def test_deadline_is_hard_with_worker_processes():
     assert elapsed < 3 + 2.0
 
 
+def test_memory_cap_holds_in_this_process():
+    """Kills the in-process search ignoring its memory cap (only worker processes were watched): with a cap below
+    this process's resident memory the search stops after its first batch and answers unknown, naming the cap,
+    where it otherwise runs on to its deadline."""
+    rng = np.random.default_rng(7)
+    a = random_net(rng, [2, 6, 6, 2])
+    b = near_copy(rng, a, "noise")
+    box = random_box(rng, 2)
+    eps = Fraction(sampled_max_difference(a, b, box, rng) * 1.05).limit_denominator(10**6)
+    free = verify_pair(a, b, box, Mode("epsilon", eps), timeout=30, strategy="input", batch=1)
+    assert free.stats["batches"] > 1, free.stats  # the root alone does not decide it
+    capped = verify_pair(a, b, box, Mode("epsilon", eps), timeout=30, memory_mb=1, strategy="input", batch=1)
+    assert capped.status == "unknown" and "memory cap of 1 MB" in capped.message, capped.message
+    assert capped.stats["batches"] == 1
+
+
 def test_worker_processes_reach_the_same_verdict():
     rng = np.random.default_rng(7)
     a = random_net(rng, [2, 6, 6, 2])
