@@ -237,7 +237,7 @@ def _refine(chain: Chain, k: int, mask: np.ndarray, lo_view, hi_view, offset: in
         return
     order = np.argsort(~mask, axis=1, kind="stable")[:, :width]
     valid = np.arange(width)[None, :] < count[:, None]
-    widest = max(layer.size for layer in chain.layers[:k + 1])
+    widest = max([chain.layers[0].weight.shape[1]] + [layer.size for layer in chain.layers[:k + 1]])  # input too
     group = max(1, REFINE_ARRAY_BYTES // (16 * widest * len(mask)))  # 2 rows (upper, lower) of 8 bytes per coordinate
     for start in range(0, width, group):
         part, ok = order[:, start:start + group], valid[:, start:start + group]
