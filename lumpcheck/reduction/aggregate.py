@@ -63,7 +63,17 @@ class Terms:
 @dataclass
 class Incoming:
     """The aggregated incoming vectors of one layer: row s is (a(s), b(s)), a of shape (neurons, width), columns in
-    reduced-neuron order."""
+    reduced-neuron order.
+
+    FINITE BY CONSTRUCTION (the one place this fact is proven; `reduce` builds its quotient's Layers with
+    `finite=True` on it): `aggregate` reads a Layer's arrays, finite (Layer-checked) or Fractions. Identity terms
+    pass them on as they are. Float entries the kernel does not flag are exact values of sums of products of finite
+    weights and float factors, each product and partial sum proven exact (`fastpath.aggregate`: an overflow to inf
+    fails the product test (p·(1/c) != x), Dekker's range or the sum test (s - a != p)), hence finite; the bias is the
+    Layer's; flagged entries, offsets and factors that are no float are recomputed as Fractions and kept as float64
+    only where `canonical` finds them finite and exact. Rows and columns taken from these arrays stay finite. Tests:
+    tests/reduction/test_lumping_finite.py (sums and products that overflow; every quotient layer finite and exact).
+    """
 
     a: np.ndarray
     b: np.ndarray
@@ -170,7 +180,8 @@ def _repair(
         floats = canonical(value)
         if floats.dtype == np.float64:
             out[rows, j] = floats
-        else:
+        else:  # beyond float64 (its float may be inf): a placeholder until the array holds Fractions
+            out[rows, j] = 0.0
             pending.append((rows, int(j), value))
     if not pending:
         return out

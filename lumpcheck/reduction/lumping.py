@@ -334,7 +334,7 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
     layers = []
     for activation in activations:  # release each part once its Layer holds a copy (peak memory)
         a, b = parts.pop(0)
-        layers.append(Layer(a, b, activation))
+        layers.append(Layer(a, b, activation, finite=True))  # rows of aggregations: `Incoming` is finite
     reduced = Network(layers, normalization=net.normalization, source=net.source, meta=dict(net.meta))
     stats = ReductionStats(
         [LayerStats(ell + 1, len(lr.maps), lr.reduced_width, lr.reason_counts()) for ell, lr in enumerate(relation)],
