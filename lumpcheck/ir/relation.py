@@ -73,7 +73,7 @@ class LumpedMaps(Sequence):
             raise ValueError("LumpedMaps: cls, factor, offset and reason must be 1-D integer arrays of one length")
         for codes, bound, name in ((self.factor, len(self.table), "factor"), (self.offset, len(self.table), "offset"),
                                    (self.reason, len(REASONS), "reason")):
-            if n and (codes.min() < 0 or codes.max() >= bound):
+            if n and codes.view(f"u{codes.itemsize}").max() >= bound:  # as unsigned, a negative code is >= bound
                 raise ValueError(f"LumpedMaps: {name} codes outside 0..{bound - 1}")
         if any(type(v) is not Fraction for v in self.table):
             raise TypeError("LumpedMaps: the table holds Fractions")
@@ -109,8 +109,12 @@ class LumpedMaps(Sequence):
 
     def reason_counts(self) -> dict[str, int]:
         """Number of neurons per reason, in order of first appearance."""
-        codes, first, counts = np.unique(self.reason, return_index=True, return_counts=True)
-        return {REASONS[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+        counts = np.bincount(self.reason, minlength=len(REASONS))
+        codes = np.flatnonzero(counts)
+        if not len(codes):
+            return {}
+        first = np.argmax(self.reason == codes[:, None], axis=1)  # each code's first position
+        return {REASONS[k]: int(counts[k]) for k in codes[np.argsort(first)].tolist()}
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def _entries(inc: Incoming, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(cols < m, values, inc.b[rows])
 
 
+@lru_cache(maxsize=64)
 def admitted(activation: Activation) -> str:
     """Which factors σ admits in a merge (fastpath.ADMIT), from `merge_offset` itself."""
     neg, other = activation.merge_offset(Fraction(-1)) is not None, activation.merge_offset(Fraction(2)) is not None
@@ -126,7 +127,7 @@ def _factor_codes(code: np.ndarray, ratios: np.ndarray, pivots: Callable, activa
     """The table code of the exact factor of each merged pair: ratios[code] where the factor is a float (code >= 0),
     else the quotient of its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each
     distinct factor is checked against σ (`_admitted`)."""
-    lut = np.array([table.of(_float_factor(v, activation)) for v in ratios.tolist()] + [-1], dtype=np.intp)
+    lut = np.array([table.of(f) for f in _float_factors(tuple(ratios.tolist()), activation)] + [-1], dtype=np.intp)
     codes = lut[code]  # code -1: lut's last entry, replaced below
     at = np.flatnonzero(code < 0)
     if len(at):
@@ -136,10 +137,10 @@ def _factor_codes(code: np.ndarray, ratios: np.ndarray, pivots: Callable, activa
     return codes
 
 
-@lru_cache(maxsize=4096)
-def _float_factor(value: float, activation: Activation) -> Fraction:
-    """`_admitted` of a float's exact value (the same few factors recur in every layer)."""
-    return _admitted(Fraction(value), activation)
+@lru_cache(maxsize=1024)
+def _float_factors(values: tuple[float, ...], activation: Activation) -> tuple[Fraction, ...]:
+    """`_admitted` of each float's exact value (the same few factor lists recur in every layer)."""
+    return tuple(_admitted(Fraction(v), activation) for v in values)
 
 
 def _admitted(factor: Fraction, activation: Activation) -> Fraction:
@@ -240,8 +241,8 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     reason = np.full(n, _REASON["kept"], dtype=np.uint8)
     factor[member] = code
     reason[member] = np.where(code == table.of(ONE), _REASON["duplicate"], _REASON["proportional"])
-    minus = table.code.get(-ONE)
-    if minus is not None and activation.kind in ("tanh", "sigmoid"):  # negated: σ odd up to a constant
+    minus = table.code.get(-ONE) if activation.kind in ("tanh", "sigmoid") else None
+    if minus is not None:  # negated: σ odd up to a constant
         at = member[code == minus]
         reason[at], offset[at] = _REASON["negated"], table.of(activation.merge_offset(-ONE))
     for s, value in constants.items():

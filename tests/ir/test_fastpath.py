@@ -135,6 +135,28 @@ def test_aggregate_rejects_bad_arguments():
                           np.zeros((2, 1), dtype=bool))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_passes_refuse_indices_outside_their_range(dtype):
+    """The kernels check every row, column and pivot index before reading (the wrappers only check dtype and
+    shape): -1 and the bound itself are refused for each argument, the bound - 1 accepted."""
+    a, b, ok = np.ones((3, 2), dtype=dtype), np.ones(3), np.array([0, 2])
+    calls = {
+        "row_keys: rows": lambda i: fastpath.row_keys(a, b, np.array([0, i]), "any"),
+        "row_keys: cols": lambda i: fastpath.row_keys(a, b, ok, "any", np.array([i, 0])),
+        "classes: rows": lambda i: fastpath.classes(a, b, np.array([i, 1]), "any", "any"),
+        "classes: cols": lambda i: fastpath.classes(a, b, ok, "any", "any", np.array([0, i])),
+        "proportional: xi": lambda i: fastpath.proportional((a, b), np.array([i]), (a, b), np.array([0]), np.array([0])),
+        "proportional: yi": lambda i: fastpath.proportional((a, b), np.array([0]), (a, b), np.array([i]), np.array([0])),
+        "proportional: pivot": lambda i: fastpath.proportional((a, b), np.array([0]), (a, b), np.array([1]),
+                                                               np.array([i])),
+    }
+    for what, call in calls.items():  # 3 rows; 3 columns and pivots (two columns, then b)
+        call(2)
+        for bad in (-1, 3):
+            with pytest.raises(ValueError, match=f"{what}: indices outside 0..2"):
+                call(bad)
+
+
 def _aggregate(w, cols, src, fac, width, out, flag):
     """fastpath.aggregate with one factor per term (coded through the table of the distinct ones)."""
     table, codes = np.unique(np.asarray(fac, dtype=np.float64), return_inverse=True)
