@@ -73,6 +73,14 @@ def test_largest_finite_aggregate_stays_float():
     assert w.dtype == np.float64 and w.tolist() == [[2.0**1023], [2.0**1023]]
 
 
+def test_factor_beyond_float64_is_aggregated_exactly():
+    # neuron 1 = 2^2000 · neuron 0 (tiny and huge weights): the factor is no float, its column is done with Fractions
+    first = np.array([[2.0**-1000, 3 * 2.0**-1000, 0.0], [2.0**1000, 3 * 2.0**1000, 0.0]])
+    red = _finite_and_exact(_net(first, np.array([[1.0, 1.0]]), np.array([0.0])), X)
+    assert red.widths == [2, 1, 1]
+    assert red.layers[1].stored_weight[0, 0] == 1 + Fraction(2) ** 2000
+
+
 MANTISSAS = st.sampled_from([1.0, 1.5, 1.75, 2 - 2.0**-52, -1.0, -1.5, -(2 - 2.0**-52)])
 
 
