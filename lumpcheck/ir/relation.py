@@ -162,10 +162,11 @@ class LayerRelation:
         """Every term of every map (only those on classes < `below`, if given), and the nonzero offsets."""
         m = self.maps
         if isinstance(m, LumpedMaps):
-            keep = (m.cls >= 0) if below is None else (m.cls >= 0) & (m.cls < below)
+            keep = (m.cls >= 0) if below is None else m.cls.view(f"u{m.cls.itemsize}") < below  # unsigned: -1 is huge
             rows = np.flatnonzero(keep)
-            nonzero = np.array([v != 0 for v in m.table], dtype=bool)
-            offsets = tuple((int(r), m.table[m.offset[r]]) for r in np.flatnonzero(nonzero[m.offset]))
+            nonzero = np.array([v.numerator != 0 for v in m.table], dtype=bool)  # the table holds Fractions
+            at = np.flatnonzero(nonzero[m.offset]) if nonzero[0] or m.offset.any() else ()  # else: all code 0, zero
+            offsets = tuple((int(r), m.table[m.offset[r]]) for r in at)
             return FlatTerms(rows, m.cls[rows], m.factor[rows].astype(np.intp), m.table, offsets)
         flat = [(r, c, f) for r, nm in enumerate(m) for c, f in nm.terms if below is None or c < below]
         code: dict[Fraction, int] = {}

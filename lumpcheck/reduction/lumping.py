@@ -171,9 +171,10 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, tabl
     rep, piv, code, ratios = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
                                               _sample(inc.a.shape[1]))
     merged = rep != rows
-    member, rep, piv = rows[merged], rep[merged], piv[merged]
+    member, rep = rows[merged], rep[merged]
+    at = lambda k: piv[merged][k]  # noqa: E731 (pivots are read only for factors that are no floats)
     codes = _factor_codes(code[merged], ratios,
-                          lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])), activation, table)
+                          lambda k: (_entries(inc, member[k], at(k)), _entries(inc, rep[k], at(k))), activation, table)
     return member, rep, codes
 
 
@@ -215,6 +216,8 @@ def _constants(inc: Incoming, activation: Activation) -> dict[int, Fraction]:
     n = inc.a.shape[0]
     first_zero = np.flatnonzero(inc.a[:, 0] == 0) if inc.a.shape[1] else np.arange(n)  # dense rows end here
     constants: dict[int, Fraction] = {}
+    if not len(first_zero):
+        return constants
     for s in first_zero[~(inc.a[first_zero] != 0).any(axis=1)].tolist():
         value = _constant_value(activation, to_fraction(inc.b[s]))
         if value is not None:
