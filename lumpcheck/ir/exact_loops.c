@@ -483,6 +483,8 @@ done:
     return result;
 }
 
+#include "exact_maps.h"
+
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
      "aggregate(w, src, dst, code, fac, width, out, flag) -> flagged count"},
@@ -490,6 +492,8 @@ static PyMethodDef methods[] = {
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
     {"classes", classes, METH_VARARGS,
      "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratio_codes, ratios) -> ratio count"},
+    {"lumped_maps", lumped_maps, METH_VARARGS,
+     "lumped_maps(n, fixed, member, rep, fcode, one, r_kept, r_dup, r_prop, cls, factor, reason, reps) -> kept"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -152,3 +152,19 @@ def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.nda
         n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
         ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
     return ok
+
+
+def lumped_maps(n: int, fixed: np.ndarray, member: np.ndarray, rep: np.ndarray, fcode: np.ndarray, one: int,
+                reasons: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cls, factor, reason, reps) of a layer's n neurons from its merges, in one C loop: member[k] joins the kept row
+    rep[k] with factor code fcode[k]; `fixed` rows belong to no class; the others are kept. reps = the kept rows in
+    order; cls = kept rows numbered 0.. in order, a member its representative's, -1 for a fixed row; factor = fcode
+    for a member, 1 otherwise (int32); reason = reasons[0] (kept), [1] for a member with fcode == one, [2] for the
+    other members (uint8). ValueError for an index outside 0..n-1, a row both member and fixed or a member twice, or a
+    representative that is not a kept row."""
+    fixed, member, rep, fcode = (_index(x, f"lumped_maps: {name}")
+                                 for x, name in ((fixed, "fixed"), (member, "member"), (rep, "rep"), (fcode, "fcode")))
+    cls, reps = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    factor, reason = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.uint8)
+    kept = exact_loops.lumped_maps(n, fixed, member, rep, fcode, one, *reasons, cls, factor, reason, reps)
+    return cls, factor, reason, reps[:kept]

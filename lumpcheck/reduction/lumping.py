@@ -87,6 +87,7 @@ class FactorTable:
 
 
 _REASON = {name: np.uint8(k) for k, name in enumerate(REASONS)}
+_MERGE_REASONS = tuple(int(_REASON[name]) for name in ("kept", "duplicate", "proportional"))
 
 
 def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
@@ -234,17 +235,8 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     fixed = np.fromiter(constants, dtype=np.intp, count=len(constants))
     rows = np.setdiff1d(np.arange(n), fixed) if constants else np.arange(n)
     member, rep, code = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation, table)
-    kept = np.ones(n, dtype=bool)
-    kept[fixed] = False
-    kept[member] = False
-    reps = np.flatnonzero(kept)
-    cls = np.full(n, -1, dtype=np.int64)
-    cls[reps] = np.arange(len(reps))
-    cls[member] = cls[rep]
-    factor, offset = np.ones(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
-    reason = np.full(n, _REASON["kept"], dtype=np.uint8)
-    factor[member] = code
-    reason[member] = np.where(code == table.of(ONE), _REASON["duplicate"], _REASON["proportional"])
+    cls, factor, reason, reps = fastpath.lumped_maps(n, fixed, member, rep, code, table.of(ONE), _MERGE_REASONS)
+    offset = np.zeros(n, dtype=np.int32)
     minus = table.code.get(-ONE) if activation.kind in ("tanh", "sigmoid") else None
     if minus is not None:  # negated: σ odd up to a constant
         at = member[code == minus]
