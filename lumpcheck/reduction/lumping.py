@@ -154,7 +154,8 @@ def _admitted(factor: Fraction, activation: Activation) -> Fraction:
 SAMPLED_COLUMNS = 32
 """The grouping hashes this many evenly spaced columns of each row (and its bias); rows that agree on them are
 compared on whole-row keys before the exact test. Keys only propose (the classes do not depend on them): 32 rather than
-64 saves a quarter of `classes` at width 512 (a division per sampled entry) and no zoo network got slower."""
+64 saves about a sixth of `classes` at width 512 (one division per sampled entry); a row pair that agrees on a weaker
+sample costs one whole-row key each."""
 
 
 @lru_cache(maxsize=64)
