@@ -1,4 +1,5 @@
-"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h).
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h,
+ir/exact_maps.h).
 
 Each function validates dtypes and shapes, then runs one C loop over the rows; the C side checks every index
 against its range before reading (ValueError "...: indices outside 0..N"). Every value a kernel
