@@ -9,7 +9,7 @@ setup(
         Extension(
             "lumpcheck.ir.exact_loops",
             ["lumpcheck/ir/exact_loops.c"],
-            depends=["lumpcheck/ir/exact_aggregate.h"],  # included by exact_loops.c
+            depends=["lumpcheck/ir/exact_aggregate.h", "lumpcheck/ir/exact_maps.h"],  # included by exact_loops.c
             extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-finite-math-only"],
         )
     ]

@@ -56,9 +56,16 @@ def exact_array(values: object) -> np.ndarray:
 
 
 def all_finite(arr: np.ndarray) -> bool:
-    """No NaN or infinity in a float array: its min and max are finite (NaN propagates through both), read without
-    a full-size temporary."""
-    return arr.size == 0 or bool(np.isfinite(arr.min()) and np.isfinite(arr.max()))
+    """No NaN or infinity in a float array: one `np.isfinite` pass per block of rows, so that its bool temporary
+    stays small (at most FINITE_BLOCK entries, or one row)."""
+    if arr.ndim < 2 or arr.size <= FINITE_BLOCK:
+        return bool(np.isfinite(arr).all())
+    step = max(1, FINITE_BLOCK // arr[0].size)
+    return all(bool(np.isfinite(arr[k : k + step]).all()) for k in range(0, len(arr), step))
+
+
+FINITE_BLOCK = 1 << 18
+"""Entries per `all_finite` pass (a 256 KiB bool temporary: in cache, and nothing next to the arrays' size)."""
 
 
 def _fractions(arr: np.ndarray) -> np.ndarray:
@@ -201,9 +208,14 @@ _SPLITTER = 2.0**27 + 1.0  # Veltkamp split of a 53-bit significand into two 26-
 
 def gradual_underflow() -> bool:
     """False when the FPU flushes subnormals (FTZ/DAZ, as some -ffast-math libraries set on import): the
-    transforms below assume IEEE gradual underflow, so callers must then use Fractions instead."""
-    tiny = np.array([2.0**-1022, 5e-324])
-    return bool(np.all(tiny * np.array([0.5, 1.0]) != 0))
+    transforms below assume IEEE gradual underflow, so callers must then use Fractions instead. Asked at every call
+    (a library loaded later may set the flags): one numpy multiply, as the arrays' own arithmetic is done."""
+    tiny = _TINY * _HALF
+    return bool(tiny[0] != 0 and tiny[1] != 0)
+
+
+_TINY, _HALF = np.array([2.0**-1022, 5e-324]), np.array([0.5, 1.0])  # the smallest normal and subnormal, times 1/2, 1
+_TINY.flags.writeable = _HALF.flags.writeable = False
 
 
 def eft_safe(x: np.ndarray) -> np.ndarray:

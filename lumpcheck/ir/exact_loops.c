@@ -36,6 +36,17 @@ static int get(PyObject *obj, Buf *b, const char *fmts, int ndim, int writable) 
     return 0;
 }
 
+/* 0 when every entry of the int64 index buffer `b` is in 0..bound-1, else -1 with a ValueError naming `what`. */
+static int in_range(const Buf *b, Py_ssize_t bound, const char *what) {
+    const int64_t *x = b->view.buf;
+    for (Py_ssize_t k = 0; k < b->view.shape[0]; k++)
+        if (x[k] < 0 || x[k] >= bound) {
+            PyErr_Format(PyExc_ValueError, "%s: indices outside 0..%zd", what, bound - 1);
+            return -1;
+        }
+    return 0;
+}
+
 static void release(Buf *b) {
     if (b->ok) PyBuffer_Release(&b->view);
     b->ok = 0;
@@ -121,7 +132,8 @@ static PyObject *row_keys(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omult, &mult, "LQ", 1, 0) || get(okeys, &keys, "LQ", 1, 1)
-        || get(opiv, &piv, "lq", 1, 1))
+        || get(opiv, &piv, "lq", 1, 1) || in_range(&rows, a.view.shape[0], "row_keys: rows")
+        || in_range(&bcols, a.view.shape[1] + 1, "row_keys: cols"))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
     const int64_t *r = rows.view.buf, *cols = bcols.view.buf;
@@ -215,6 +227,9 @@ static PyObject *proportional(PyObject *self, PyObject *args) {
     if (get(oxa, &xa, "fd", 2, 0) || get(oxb, &xb, "fd", 1, 0) || get(oxi, &xi_, "lq", 1, 0)
         || get(oya, &ya, "fd", 2, 0) || get(oyb, &yb, "fd", 1, 0) || get(oyi, &yi_, "lq", 1, 0)
         || get(opiv, &piv_, "lq", 1, 0) || get(oout, &out, "B", 1, 1))
+        goto done;
+    if (in_range(&xi_, xa.view.shape[0], "proportional: xi") || in_range(&yi_, ya.view.shape[0], "proportional: yi")
+        || in_range(&piv_, xa.view.shape[1] + 1, "proportional: pivot"))
         goto done;
     if (xa.view.itemsize != ya.view.itemsize) {
         PyErr_SetString(PyExc_ValueError, "exact_loops.proportional: x and y of different dtypes");
@@ -425,7 +440,8 @@ static PyObject *classes(PyObject *self, PyObject *args) {
     if (get(oa, &a, "fd", 2, 0) || get(ob, &b, "fd", 1, 0) || get(orows, &rows, "lq", 1, 0)
         || get(ocols, &bcols, "lq", 1, 0) || get(omus, &bmus, "LQ", 1, 0) || get(omuf, &bmuf, "LQ", 1, 0)
         || get(orep, &brep, "lq", 1, 1) || get(opiv, &piv, "lq", 1, 1) || get(ocode, &bcode, "lq", 1, 1)
-        || get(ovals, &bvals, "d", 1, 1))
+        || get(ovals, &bvals, "d", 1, 1) || in_range(&rows, a.view.shape[0], "classes: rows")
+        || in_range(&bcols, a.view.shape[1] + 1, "classes: cols"))
         goto done;
     Py_ssize_t n = rows.view.shape[0], m = a.view.shape[1], nc = bcols.view.shape[0];
     if (bmus.view.shape[0] < nc || bmuf.view.shape[0] < m + 1 || brep.view.shape[0] < n || piv.view.shape[0] < n
@@ -467,6 +483,8 @@ done:
     return result;
 }
 
+#include "exact_maps.h"
+
 static PyMethodDef methods[] = {
     {"aggregate", aggregate, METH_VARARGS,
      "aggregate(w, src, dst, code, fac, width, out, flag) -> flagged count"},
@@ -474,6 +492,8 @@ static PyMethodDef methods[] = {
     {"proportional", proportional, METH_VARARGS, "proportional(xa, xb, xi, ya, yb, yi, piv, status)"},
     {"classes", classes, METH_VARARGS,
      "classes(a, b, rows, cols, mode, admit, mult_cols, mult_all, rep, pivots, ratio_codes, ratios) -> ratio count"},
+    {"lumped_maps", lumped_maps, METH_VARARGS,
+     "lumped_maps(n, fixed, member, rep, fcode, one, r_kept, r_dup, r_prop, cls, factor, reason, reps) -> kept"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,8 @@
-"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h).
+"""Checked entry points to the compiled loops of the exact float fast path (ir/exact_loops.c, ir/exact_aggregate.h,
+ir/exact_maps.h).
 
-Each function validates dtypes, shapes and index ranges, then runs one C loop over the rows. Every value a kernel
+Each function validates dtypes and shapes, then runs one C loop over the rows; the C side checks every index
+against its range before reading (ValueError "...: indices outside 0..N"). Every value a kernel
 returns is exact or marked: `aggregate` flags entries whose products or sums are not proven exact, `proportional`
 answers "undecided" where its error-free test does not apply; the callers redo those exactly (Fractions).
 IEEE gradual underflow is assumed, as for ir/exact.py's transforms: callers check `exact.gradual_underflow()`.
@@ -30,10 +32,11 @@ def _real(x: np.ndarray, name: str, ndim: int) -> np.ndarray:
     return x
 
 
-def _index(idx: np.ndarray, bound: int, name: str) -> np.ndarray:
+def _index(idx: np.ndarray, name: str) -> np.ndarray:
+    """A 1-D int64 index array (the kernel checks its range)."""
     idx = np.ascontiguousarray(idx, dtype=np.int64)
-    if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= bound)):
-        raise ValueError(f"{name}: indices outside 0..{bound - 1}")
+    if idx.ndim != 1:
+        raise ValueError(f"{name}: 1-D index array expected, got {idx.ndim} dims")
     return idx
 
 
@@ -72,7 +75,7 @@ def row_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str,
     keys, piv = np.empty(len(rows), dtype=np.uint64), np.empty(len(rows), dtype=np.int64)
     if len(rows):
         exact_loops.row_keys(a, b, rows, cols, MODES[mode], _multipliers(len(cols)), keys, piv)
-    return keys, piv.astype(np.intp)
+    return keys, piv.astype(np.intp, copy=False)
 
 
 def _rows_and_columns(a, b, rows, cols, name: str):
@@ -80,8 +83,8 @@ def _rows_and_columns(a, b, rows, cols, name: str):
     a, b = _real(a, "a", 2), _real(b, "b", 1)
     if len(b) != a.shape[0]:
         raise ValueError(f"{name}: {a.shape[0]} rows but {len(b)} biases")
-    rows = _index(rows, a.shape[0], f"{name}: rows")
-    cols = np.arange(a.shape[1] + 1) if cols is None else _index(cols, a.shape[1] + 1, f"{name}: cols")
+    rows = _index(rows, f"{name}: rows")
+    cols = np.arange(a.shape[1] + 1, dtype=np.int64) if cols is None else _index(cols, f"{name}: cols")
     return a, b, rows, cols
 
 
@@ -108,7 +111,8 @@ def classes(a: np.ndarray, b: np.ndarray, rows: np.ndarray, mode: str, admit: st
     ratios = np.empty(RATIOS)
     count = exact_loops.classes(a, b, rows, cols, MODES[mode], ADMIT[admit], _multipliers(len(cols)),
                                 _multipliers(a.shape[1] + 1), rep, piv, code, ratios)
-    return rep.astype(np.intp), piv.astype(np.intp), code.astype(np.intp), ratios[:count]
+    rep, piv, code = (x.astype(np.intp, copy=False) for x in (rep, piv, code))
+    return rep, piv, code, ratios[:count]
 
 
 def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.ndarray, np.ndarray], yi: np.ndarray,
@@ -125,8 +129,7 @@ def proportional(x: tuple[np.ndarray, np.ndarray], xi: np.ndarray, y: tuple[np.n
     n = len(xi)
     if len(yi) != n or len(pivot) != n:
         raise ValueError("proportional: one x row, one y row and one pivot per pair")
-    xi, yi = _index(xi, xa.shape[0], "proportional: xi"), _index(yi, ya.shape[0], "proportional: yi")
-    pivot = _index(pivot, xa.shape[1] + 1, "proportional: pivot")
+    xi, yi, pivot = _index(xi, "proportional: xi"), _index(yi, "proportional: yi"), _index(pivot, "proportional: pivot")
     out = np.empty(n, dtype=np.uint8)
     if n:
         exact_loops.proportional(xa, xb, xi, ya, yb, yi, pivot, out)
@@ -150,3 +153,19 @@ def proportional_rows(x: np.ndarray, y: np.ndarray, pivot: np.ndarray) -> np.nda
         n_i, d_i = Fraction(float(x[i, pivot[i]])), Fraction(float(y[i, pivot[i]]))
         ok[i] = all(Fraction(float(a)) * d_i == Fraction(float(b)) * n_i for a, b in zip(x[i], y[i]))
     return ok
+
+
+def lumped_maps(n: int, fixed: np.ndarray, member: np.ndarray, rep: np.ndarray, fcode: np.ndarray, one: int,
+                reasons: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cls, factor, reason, reps) of a layer's n neurons from its merges, in one C loop: member[k] joins the kept row
+    rep[k] with factor code fcode[k]; `fixed` rows belong to no class; the others are kept. reps = the kept rows in
+    order; cls = kept rows numbered 0.. in order, a member its representative's, -1 for a fixed row; factor = fcode
+    for a member, 1 otherwise (int32); reason = reasons[0] (kept), [1] for a member with fcode == one, [2] for the
+    other members (uint8). ValueError for an index outside 0..n-1, a row both member and fixed or a member twice, or a
+    representative that is not a kept row."""
+    fixed, member, rep, fcode = (_index(x, f"lumped_maps: {name}")
+                                 for x, name in ((fixed, "fixed"), (member, "member"), (rep, "rep"), (fcode, "fcode")))
+    cls, reps = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    factor, reason = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.uint8)
+    kept = exact_loops.lumped_maps(n, fixed, member, rep, fcode, one, *reasons, cls, factor, reason, reps)
+    return cls, factor, reason, reps[:kept]

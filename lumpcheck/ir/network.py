@@ -7,7 +7,7 @@ values are the exact dyadic rationals) or object arrays of Fractions (see `ir/ex
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from fractions import Fraction
 from typing import Sequence
 
@@ -28,14 +28,19 @@ class Layer:
     `weight`/`bias` widen a float32 one to float64 on first use (the float64 copy then replaces it). Code that can
     work on float32 (the reducer) reads the stored arrays and never causes the widening. A float64 array is taken as
     it is, not copied, and made read-only in place: whoever built it must not change it through another view either.
+
+    `finite=True` skips the finiteness pass over float arrays (every other check runs): only for arrays PROVEN finite
+    by construction, which is one fact in one place, `reduction.aggregate.Incoming` (exact aggregations of Layer
+    arrays). It is not stored: `dataclasses.replace` builds a checked Layer again.
     """
 
     stored_weight: np.ndarray
     stored_bias: np.ndarray
     activation: Activation = IDENTITY
+    finite: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
-        weight, bias = _stored(self.stored_weight), _stored(self.stored_bias)
+    def __post_init__(self, finite: bool) -> None:
+        weight, bias = _stored(self.stored_weight, finite), _stored(self.stored_bias, finite)
         if weight.ndim != 2:
             raise ValueError(f"weight must be 2-D (out, in), got shape {weight.shape}")
         if bias.shape != (weight.shape[0],):
@@ -78,9 +83,12 @@ class Layer:
         return self.stored_weight.size + self.stored_bias.size
 
 
-def _stored(values: object) -> np.ndarray:
-    """An exact array as a Layer stores it: float32 kept (finite values only), anything else as `exact_array`."""
+def _stored(values: object, finite: bool) -> np.ndarray:
+    """An exact array as a Layer stores it: float32 kept (finite values only), anything else as `exact_array`;
+    `finite`: a float32/float64 array the caller proved finite is taken as it is, unread."""
     arr = np.asarray(values)
+    if finite and arr.dtype in (np.float32, np.float64):
+        return arr
     if arr.dtype != np.float32:
         return exact_array(arr)
     if not all_finite(arr):

@@ -73,7 +73,7 @@ class LumpedMaps(Sequence):
             raise ValueError("LumpedMaps: cls, factor, offset and reason must be 1-D integer arrays of one length")
         for codes, bound, name in ((self.factor, len(self.table), "factor"), (self.offset, len(self.table), "offset"),
                                    (self.reason, len(REASONS), "reason")):
-            if n and (codes.min() < 0 or codes.max() >= bound):
+            if n and codes.view(f"u{codes.itemsize}").max() >= bound:  # as unsigned, a negative code is >= bound
                 raise ValueError(f"LumpedMaps: {name} codes outside 0..{bound - 1}")
         if any(type(v) is not Fraction for v in self.table):
             raise TypeError("LumpedMaps: the table holds Fractions")
@@ -109,8 +109,12 @@ class LumpedMaps(Sequence):
 
     def reason_counts(self) -> dict[str, int]:
         """Number of neurons per reason, in order of first appearance."""
-        codes, first, counts = np.unique(self.reason, return_index=True, return_counts=True)
-        return {REASONS[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+        counts = np.bincount(self.reason, minlength=len(REASONS))
+        codes = np.flatnonzero(counts)
+        if not len(codes):
+            return {}
+        first = np.argmax(self.reason == codes[:, None], axis=1)  # each code's first position
+        return {REASONS[k]: int(counts[k]) for k in codes[np.argsort(first)].tolist()}
 
 
 @dataclass(frozen=True)
@@ -158,10 +162,11 @@ class LayerRelation:
         """Every term of every map (only those on classes < `below`, if given), and the nonzero offsets."""
         m = self.maps
         if isinstance(m, LumpedMaps):
-            keep = (m.cls >= 0) if below is None else (m.cls >= 0) & (m.cls < below)
+            keep = (m.cls >= 0) if below is None else m.cls.view(f"u{m.cls.itemsize}") < below  # unsigned: -1 is huge
             rows = np.flatnonzero(keep)
-            nonzero = np.array([v != 0 for v in m.table], dtype=bool)
-            offsets = tuple((int(r), m.table[m.offset[r]]) for r in np.flatnonzero(nonzero[m.offset]))
+            nonzero = np.array([v.numerator != 0 for v in m.table], dtype=bool)  # the table holds Fractions
+            at = np.flatnonzero(nonzero[m.offset]) if nonzero[0] or m.offset.any() else ()  # else: all code 0, zero
+            offsets = tuple((int(r), m.table[m.offset[r]]) for r in at)
             return FlatTerms(rows, m.cls[rows], m.factor[rows].astype(np.intp), m.table, offsets)
         flat = [(r, c, f) for r, nm in enumerate(m) for c, f in nm.terms if below is None or c < below]
         code: dict[Fraction, int] = {}

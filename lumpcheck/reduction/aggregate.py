@@ -63,7 +63,17 @@ class Terms:
 @dataclass
 class Incoming:
     """The aggregated incoming vectors of one layer: row s is (a(s), b(s)), a of shape (neurons, width), columns in
-    reduced-neuron order."""
+    reduced-neuron order.
+
+    FINITE BY CONSTRUCTION (the one place this fact is proven; `reduce` builds its quotient's Layers with
+    `finite=True` on it): `aggregate` reads a Layer's arrays, finite (Layer-checked) or Fractions. Identity terms
+    pass them on as they are. Float entries the kernel does not flag are exact values of sums of products of finite
+    weights and float factors, each product and partial sum proven exact (`fastpath.aggregate`: an overflow to inf
+    fails the product test (p·(1/c) != x), Dekker's range or the sum test (s - a != p)), hence finite; the bias is the
+    Layer's; flagged entries, offsets and factors that are no float are recomputed as Fractions and kept as float64
+    only where `canonical` finds them finite and exact. Rows and columns taken from these arrays stay finite. Tests:
+    tests/reduction/test_lumping_finite.py (sums and products that overflow; every quotient layer finite and exact).
+    """
 
     a: np.ndarray
     b: np.ndarray
@@ -125,11 +135,11 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
     factors that are no floats and the offsets' inexact sums go to `_repair` (Fractions).
     """
     n_out, width = weight.shape[0], terms.width
-    fac, representable = _float_table(terms.table)
+    fac, representable, all_floats = _float_table(terms.table)
     ext = np.empty((n_out, width + 1)) if scratch is None else scratch.take(n_out, width + 1)
     bad = np.zeros((n_out, width + 1), dtype=bool)  # calloc: pages the kernel never flags are never touched
     flagged = fastpath.aggregate(weight, terms.cols, terms.rows, terms.codes, fac, width, ext, bad) > 0
-    if not representable.all():  # no float factor (0.0 in `fac`): those columns are done with Fractions
+    if not all_floats:  # no float factor (0.0 in `fac`): those columns are done with Fractions
         no_float = ~representable[terms.codes]
         bad[:, terms.cols[no_float]] = True
         flagged = flagged or bool(no_float.any())
@@ -146,14 +156,22 @@ def _aggregate_floats(weight: np.ndarray, bias: np.ndarray, terms: Terms, scratc
 
 
 @lru_cache(maxsize=256)
-def _float_table(table: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each factor of a table as float64 where that float is the factor exactly (else 0.0), and which ones are
-    (read-only: shared between calls; the same few tables recur in every layer)."""
-    value = np.array([float(f) for f in table], dtype=np.float64)
+def _float_table(table: tuple[Fraction, ...]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each factor of a table as float64 where that float is the factor exactly (else 0.0), which ones are, and whether
+    all are (read-only: shared between calls; the same few tables recur in every layer)."""
+    value = np.array([_float_or_zero(f) for f in table], dtype=np.float64)
     exact = np.array([Fraction(v) == f for v, f in zip(value.tolist(), table)], dtype=bool)
     out = np.where(exact, value, 0.0)
     out.flags.writeable = exact.flags.writeable = False
-    return out, exact
+    return out, exact, bool(exact.all())
+
+
+def _float_or_zero(f: Fraction) -> float:
+    """float(f), or 0.0 beyond the float64 range (a factor such as 2^2000 between rows of tiny and huge weights)."""
+    try:
+        return float(f)
+    except OverflowError:
+        return 0.0
 
 
 def _repair(
@@ -170,7 +188,8 @@ def _repair(
         floats = canonical(value)
         if floats.dtype == np.float64:
             out[rows, j] = floats
-        else:
+        else:  # beyond float64 (its float may be inf): a placeholder until the array holds Fractions
+            out[rows, j] = 0.0
             pending.append((rows, int(j), value))
     if not pending:
         return out

@@ -87,6 +87,7 @@ class FactorTable:
 
 
 _REASON = {name: np.uint8(k) for k, name in enumerate(REASONS)}
+_MERGE_REASONS = tuple(int(_REASON[name]) for name in ("kept", "duplicate", "proportional"))
 
 
 def _constant_value(activation: Activation, bias: Fraction) -> Fraction | None:
@@ -115,6 +116,7 @@ def _entries(inc: Incoming, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(cols < m, values, inc.b[rows])
 
 
+@lru_cache(maxsize=64)
 def admitted(activation: Activation) -> str:
     """Which factors σ admits in a merge (fastpath.ADMIT), from `merge_offset` itself."""
     neg, other = activation.merge_offset(Fraction(-1)) is not None, activation.merge_offset(Fraction(2)) is not None
@@ -126,7 +128,7 @@ def _factor_codes(code: np.ndarray, ratios: np.ndarray, pivots: Callable, activa
     """The table code of the exact factor of each merged pair: ratios[code] where the factor is a float (code >= 0),
     else the quotient of its two pivot values (`pivots(at)`: (num, den) arrays, read only then) as Fractions. Each
     distinct factor is checked against σ (`_admitted`)."""
-    lut = np.array([table.of(_float_factor(v, activation)) for v in ratios.tolist()] + [-1], dtype=np.intp)
+    lut = np.array([table.of(f) for f in _float_factors(tuple(ratios.tolist()), activation)] + [-1], dtype=np.intp)
     codes = lut[code]  # code -1: lut's last entry, replaced below
     at = np.flatnonzero(code < 0)
     if len(at):
@@ -136,10 +138,10 @@ def _factor_codes(code: np.ndarray, ratios: np.ndarray, pivots: Callable, activa
     return codes
 
 
-@lru_cache(maxsize=4096)
-def _float_factor(value: float, activation: Activation) -> Fraction:
-    """`_admitted` of a float's exact value (the same few factors recur in every layer)."""
-    return _admitted(Fraction(value), activation)
+@lru_cache(maxsize=1024)
+def _float_factors(values: tuple[float, ...], activation: Activation) -> tuple[Fraction, ...]:
+    """`_admitted` of each float's exact value (the same few factor lists recur in every layer)."""
+    return tuple(_admitted(Fraction(v), activation) for v in values)
 
 
 def _admitted(factor: Fraction, activation: Activation) -> Fraction:
@@ -149,9 +151,11 @@ def _admitted(factor: Fraction, activation: Activation) -> Fraction:
     return factor
 
 
-SAMPLED_COLUMNS = 64
+SAMPLED_COLUMNS = 32
 """The grouping hashes this many evenly spaced columns of each row (and its bias); rows that agree on them are
-compared on whole-row keys before the exact test."""
+compared on whole-row keys before the exact test. Keys only propose (the classes do not depend on them): 32 rather than
+64 saves about a sixth of `classes` at width 512 (one division per sampled entry); a row pair that agrees on a weaker
+sample costs one whole-row key each."""
 
 
 @lru_cache(maxsize=64)
@@ -169,9 +173,10 @@ def _float_classes(inc: Incoming, rows: np.ndarray, activation: Activation, tabl
     rep, piv, code, ratios = fastpath.classes(inc.a, inc.b, rows, activation.merge_mode, admitted(activation),
                                               _sample(inc.a.shape[1]))
     merged = rep != rows
-    member, rep, piv = rows[merged], rep[merged], piv[merged]
+    member, rep = rows[merged], rep[merged]
+    at = lambda k: piv[merged][k]  # noqa: E731 (pivots are read only for factors that are no floats)
     codes = _factor_codes(code[merged], ratios,
-                          lambda k: (_entries(inc, member[k], piv[k]), _entries(inc, rep[k], piv[k])), activation, table)
+                          lambda k: (_entries(inc, member[k], at(k)), _entries(inc, rep[k], at(k))), activation, table)
     return member, rep, codes
 
 
@@ -213,6 +218,8 @@ def _constants(inc: Incoming, activation: Activation) -> dict[int, Fraction]:
     n = inc.a.shape[0]
     first_zero = np.flatnonzero(inc.a[:, 0] == 0) if inc.a.shape[1] else np.arange(n)  # dense rows end here
     constants: dict[int, Fraction] = {}
+    if not len(first_zero):
+        return constants
     for s in first_zero[~(inc.a[first_zero] != 0).any(axis=1)].tolist():
         value = _constant_value(activation, to_fraction(inc.b[s]))
         if value is not None:
@@ -229,19 +236,10 @@ def _lump_layer(inc: Incoming, activation: Activation, fold_constants: bool) -> 
     fixed = np.fromiter(constants, dtype=np.intp, count=len(constants))
     rows = np.setdiff1d(np.arange(n), fixed) if constants else np.arange(n)
     member, rep, code = (_float_classes if inc.floats else _fraction_classes)(inc, rows, activation, table)
-    kept = np.ones(n, dtype=bool)
-    kept[fixed] = False
-    kept[member] = False
-    reps = np.flatnonzero(kept)
-    cls = np.full(n, -1, dtype=np.int64)
-    cls[reps] = np.arange(len(reps))
-    cls[member] = cls[rep]
-    factor, offset = np.ones(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
-    reason = np.full(n, _REASON["kept"], dtype=np.uint8)
-    factor[member] = code
-    reason[member] = np.where(code == table.of(ONE), _REASON["duplicate"], _REASON["proportional"])
-    minus = table.code.get(-ONE)
-    if minus is not None and activation.kind in ("tanh", "sigmoid"):  # negated: σ odd up to a constant
+    cls, factor, reason, reps = fastpath.lumped_maps(n, fixed, member, rep, code, table.of(ONE), _MERGE_REASONS)
+    offset = np.zeros(n, dtype=np.int32)
+    minus = table.code.get(-ONE) if activation.kind in ("tanh", "sigmoid") else None
+    if minus is not None:  # negated: σ odd up to a constant
         at = member[code == minus]
         reason[at], offset[at] = _REASON["negated"], table.of(activation.merge_offset(-ONE))
     for s, value in constants.items():
@@ -334,7 +332,7 @@ def reduce(net: Network, *, fold_constants: bool = True, remove_dead: bool = Tru
     layers = []
     for activation in activations:  # release each part once its Layer holds a copy (peak memory)
         a, b = parts.pop(0)
-        layers.append(Layer(a, b, activation))
+        layers.append(Layer(a, b, activation, finite=True))  # rows of aggregations: `Incoming` is finite
     reduced = Network(layers, normalization=net.normalization, source=net.source, meta=dict(net.meta))
     stats = ReductionStats(
         [LayerStats(ell + 1, len(lr.maps), lr.reduced_width, lr.reason_counts()) for ell, lr in enumerate(relation)],

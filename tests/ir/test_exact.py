@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from lumpcheck.ir.exact import (
     EFT_MAX,
     EFT_MIN,
+    FINITE_BLOCK,
+    all_finite,
     as_fractions,
     canonical,
     ceil_float,
@@ -170,6 +172,35 @@ def test_parse_decimals_rejects_what_parse_decimal_rejects(bad):
     else:
         with pytest.raises(ValueError, match="not a finite decimal|exponent out of range"):
             parse_decimals(["0.5", bad])
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.sampled_from([(7,), (3, 5), (0, 4), (700, 401), (2, 300, 500)]),
+       st.sampled_from([None, np.nan, np.inf, -np.inf]), st.floats(0, 1), st.booleans())
+def test_all_finite_is_isfinite_all_over_every_block(dtype, shape, bad, where, strided):
+    """Blocks of rows (arrays beyond FINITE_BLOCK entries) cover every row: one NaN or infinity anywhere (the last
+    row of the last block included) is found; finite extremes and subnormals are finite."""
+    arr = np.zeros(shape, dtype=dtype)
+    flat = arr.reshape(-1)
+    if flat.size:
+        flat[::7] = np.finfo(dtype).max
+        flat[1::5] = -np.finfo(dtype).smallest_subnormal
+        if bad is not None:
+            flat[min(int(where * flat.size), flat.size - 1)] = bad
+    view = arr[..., ::2] if strided and arr.ndim > 1 else arr
+    assert all_finite(view) == bool(np.isfinite(view).all())
+    assert all_finite(arr) == (bad is None or not flat.size)
+
+
+def test_all_finite_blocks_are_rows_of_the_largest_arrays():
+    rows = FINITE_BLOCK // 100 + 3  # a last block of three rows
+    arr = np.ones((rows, 100), dtype=np.float32)
+    arr[-1, -1] = np.nan
+    assert not all_finite(arr)
+    arr[-1, -1], arr[0, 0] = 1.0, -np.inf
+    assert not all_finite(arr)
+    wide = np.ones((2, FINITE_BLOCK + 1))  # rows larger than a block: one row per pass
+    wide[1, FINITE_BLOCK] = np.inf
+    assert not all_finite(wide) and all_finite(wide[:1])
 
 
 def test_gradual_underflow_on_this_machine():

@@ -135,6 +135,28 @@ def test_aggregate_rejects_bad_arguments():
                           np.zeros((2, 1), dtype=bool))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_passes_refuse_indices_outside_their_range(dtype):
+    """The kernels check every row, column and pivot index before reading (the wrappers only check dtype and
+    shape): -1 and the bound itself are refused for each argument, the bound - 1 accepted."""
+    a, b, ok = np.ones((3, 2), dtype=dtype), np.ones(3), np.array([0, 2])
+    calls = {
+        "row_keys: rows": lambda i: fastpath.row_keys(a, b, np.array([0, i]), "any"),
+        "row_keys: cols": lambda i: fastpath.row_keys(a, b, ok, "any", np.array([i, 0])),
+        "classes: rows": lambda i: fastpath.classes(a, b, np.array([i, 1]), "any", "any"),
+        "classes: cols": lambda i: fastpath.classes(a, b, ok, "any", "any", np.array([0, i])),
+        "proportional: xi": lambda i: fastpath.proportional((a, b), np.array([i]), (a, b), np.array([0]), np.array([0])),
+        "proportional: yi": lambda i: fastpath.proportional((a, b), np.array([0]), (a, b), np.array([i]), np.array([0])),
+        "proportional: pivot": lambda i: fastpath.proportional((a, b), np.array([0]), (a, b), np.array([1]),
+                                                               np.array([i])),
+    }
+    for what, call in calls.items():  # 3 rows; 3 columns and pivots (two columns, then b)
+        call(2)
+        for bad in (-1, 3):
+            with pytest.raises(ValueError, match=f"{what}: indices outside 0..2"):
+                call(bad)
+
+
 def _aggregate(w, cols, src, fac, width, out, flag):
     """fastpath.aggregate with one factor per term (coded through the table of the distinct ones)."""
     table, codes = np.unique(np.asarray(fac, dtype=np.float64), return_inverse=True)
@@ -330,3 +352,57 @@ def test_classes_codes_at_most_RATIOS_float_factors_and_leaves_the_rest_to_the_c
     first = ks[: fastpath.RATIOS]
     assert ratios.tolist() == [2.0**k for k in sorted(first)]
     assert code[1:].tolist() == [sorted(first).index(k) if k in first else -1 for k in ks]
+
+
+@st.composite
+def merges(draw):
+    """n rows, some fixed, the others kept or merged into an earlier kept row (members distinct)."""
+    n = draw(st.integers(0, 14))
+    fixed, kept, member, rep, fcode = [], [], [], [], []
+    for s in range(n):
+        kind = draw(st.sampled_from(["kept", "fixed", "member"] if kept else ["kept", "fixed"]))
+        if kind == "kept":
+            kept.append(s)
+        elif kind == "fixed":
+            fixed.append(s)
+        else:
+            member.append(s), rep.append(draw(st.sampled_from(kept))), fcode.append(draw(st.integers(-3, 5)))
+    order = draw(st.permutations(range(len(member))))  # merges in any order
+    arr = lambda x, idx=None: np.array([x[i] for i in idx] if idx is not None else x, dtype=np.int64)  # noqa: E731
+    return n, arr(fixed), arr(member, order), arr(rep, order), arr(fcode, order)
+
+
+@settings(max_examples=300, deadline=None)
+@given(merges(), st.integers(-1, 3))
+def test_lumped_maps_is_the_numpy_bookkeeping(case, one):
+    """The C bookkeeping gives what these numpy steps give (the reducer's former code)."""
+    n, fixed, member, rep, fcode = case
+    kept = np.ones(n, dtype=bool)
+    kept[fixed] = False
+    kept[member] = False
+    reps = np.flatnonzero(kept)
+    cls = np.full(n, -1, dtype=np.int64)
+    cls[reps] = np.arange(len(reps))
+    cls[member] = cls[rep]
+    factor, reason = np.ones(n, dtype=np.int32), np.full(n, 7, dtype=np.uint8)
+    factor[member] = fcode
+    reason[member] = np.where(fcode == one, 5, 6)
+    got = fastpath.lumped_maps(n, fixed, member, rep, fcode, one, (7, 5, 6))
+    for g, want in zip(got, (cls, factor, reason, reps)):
+        assert g.dtype == want.dtype and g.tolist() == want.tolist()
+
+
+def test_lumped_maps_refuses_inconsistent_merges():
+    ok = dict(fixed=np.array([4]), member=np.array([2, 3]), rep=np.array([0, 1]), fcode=np.array([1, 2]))
+    fastpath.lumped_maps(5, one=1, reasons=(0, 1, 2), **ok)
+    bad = {"fixed: indices outside": dict(fixed=np.array([5])), "member: indices outside": dict(member=np.array([2, -1])),
+           "rep: indices outside": dict(rep=np.array([0, 5])),
+           "representative 2 of row 3 is not a kept row": dict(rep=np.array([0, 2])),  # a member
+           "representative 4 of row 3 is not a kept row": dict(rep=np.array([0, 4])),  # fixed
+           "row 2 is a member twice": dict(member=np.array([2, 2])), "row 4 is a member twice or fixed":
+           dict(member=np.array([2, 4]), rep=np.array([0, 0])), "one length": dict(fcode=np.array([1]))}
+    for message, change in bad.items():
+        with pytest.raises(ValueError, match=message):
+            fastpath.lumped_maps(5, one=1, reasons=(0, 1, 2), **{**ok, **change})
+    with pytest.raises(ValueError, match="outside int32"):
+        fastpath.lumped_maps(5, one=1, reasons=(0, 1, 2), **{**ok, "fcode": np.array([1, 2**40])})

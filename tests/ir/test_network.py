@@ -91,3 +91,19 @@ def test_fold_normalization_exact():
         normed = [(x - m) / r for x, m, r in zip(raw, norm.input_mean, norm.input_range)]
         y = evaluate(layers_only(net), normed)[0] * norm.output_range[0] + norm.output_mean[0]
         assert evaluate(folded, raw) == [y] == evaluate(net, raw)
+
+
+def test_finite_skips_only_the_finiteness_pass_and_is_not_kept():
+    """Layer(..., finite=True) (the reducer's quotient, finite by construction) still checks shapes and makes the
+    arrays read-only; `replace` builds a Layer that is checked again (the flag is an InitVar, not a field)."""
+    from dataclasses import fields, replace
+
+    w, b = np.ones((2, 3)), np.zeros(2)
+    layer = Layer(w, b, finite=True)
+    assert not layer.stored_weight.flags.writeable and "finite" not in {f.name for f in fields(Layer)}
+    with pytest.raises(ValueError, match="bias shape"):
+        Layer(np.ones((2, 3)), np.zeros(3), finite=True)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        replace(layer, stored_weight=np.array([[1.0, np.inf, 0.0], [0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        Layer(np.array([[np.nan]], dtype=np.float32), np.zeros(1, dtype=np.float32))

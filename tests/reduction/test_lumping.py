@@ -252,7 +252,7 @@ def test_hash_collision_from_rounding_is_rejected_exactly():
 
 
 def test_rows_alike_on_the_sampled_columns_are_regrouped_on_whole_rows():
-    """Rows of 100 weights are first keyed on 64 sampled columns (lumping.SAMPLED_COLUMNS): neuron 1 differs from
+    """Rows of 100 weights are first keyed on sampled columns (lumping.SAMPLED_COLUMNS): neuron 1 differs from
     neuron 0 only in column 2, which is not sampled, so both share a first key with 2 = 2·(1) and 3 = (0)/2. The
     group's head 0 refuses 1 and 2; regrouped on whole rows they merge, with 1 (not 0) as their representative."""
     from lumpcheck.reduction.lumping import SAMPLED_COLUMNS
