@@ -196,12 +196,14 @@ class Search:
 
     def __init__(self, problem: Problem, deadline: float, nodes: list[Node] | None = None, initial_attack: bool = True,
                  slice_end: float | None = None, progress: Callable[[Progress], None] | None = None,
-                 memory_mb: int | None = None):
+                 memory_mb: int | None = None, searcher: Searcher | None = None):
         """deadline: the search's hard deadline (the optimiser inside a batch honours it); slice_end: when a task's
         slice of a parallel search ends (no new batch starts after it, but a started batch finishes its
-        optimisation: cutting the optimiser at a slice's end left nodes open that its full steps close);
+        optimisation: cutting the optimiser at a slice's end left nodes open that its full steps close; the first
+        batch or round always runs, so a task whose setup outlasts its slice still makes progress);
         memory_mb: this process's memory cap, checked after every batch (the search then gives up on the open
-        nodes: 'unknown'); a parallel search's master watches its workers instead."""
+        nodes: 'unknown'); a parallel search's master watches its workers instead. searcher: the falsifier of an
+        earlier task in this process (its exact networks cost seconds to build at width 1024)."""
         self.p = problem
         self.memory_mb = memory_mb
         self.progress = progress  # told the search's Progress after batches, at most every PROGRESS_SECONDS
@@ -211,7 +213,8 @@ class Search:
         self.stop_at = deadline if slice_end is None else min(deadline, slice_end)
         self.stack: list[Node] = list(nodes) if nodes is not None else root_nodes(problem)
         self.leaves: list[Leaf] = []
-        self.searcher = Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode, problem.seed)
+        self.searcher = searcher or Searcher(problem.coupling.a, problem.coupling.b, problem.box, problem.mode,
+                                             problem.seed)
         self.stats = {"nodes": 0, "batches": 0, "bound_s": 0.0, "attack_s": 0.0, "max_depth": 0}
         self.root: BatchBounds | None = None
         self.root_slopes: tuple | None = None
@@ -226,9 +229,12 @@ class Search:
                 found = self._attack_round(None)
                 if found is not None:
                     return self._outcome("sat", found)
+            first = True
             while self.stack:
-                if time.monotonic() >= self.stop_at:
+                now = time.monotonic()
+                if now >= self.deadline or (now >= self.stop_at and not first):
                     return self._outcome("timeout", reason="deadline reached")
+                first = False
                 if self._no_certificate_possible():
                     found = self._attack_round(None)  # only a counterexample can decide: keep searching for one
                     if found is not None:

@@ -51,7 +51,7 @@ def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ValueError, OSError):
         pass
-    root_state = None
+    root_state, searcher = None, None
     first = True
     while True:
         task = tasks.get()
@@ -60,11 +60,11 @@ def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:
         nodes, slice_end = task
         try:
             problem.seed = problem.seed * 7919 + wid
-            search = Search(problem, limits.deadline, nodes, initial_attack=first, slice_end=slice_end)
+            search = Search(problem, limits.deadline, nodes, initial_attack=first, slice_end=slice_end, searcher=searcher)
             if root_state is not None:
                 search.adopt_root(root_state)
             outcome = search.run()
-            root_state = search.root_state()
+            root_state, searcher = search.root_state(), search.searcher
             first = False
             results.put(("done", wid, outcome))
         except MemoryError:
