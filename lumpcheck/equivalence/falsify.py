@@ -383,8 +383,9 @@ def falsify(
 
     Budget: the box's corners (2^n, at most MAX_CORNERS random ones) and `samples` random points, then a coordinate
     search of `local_iterations` rounds (2n + 1 points each) from each of the 3 best points, all within `time_budget`.
-    The TOP_CANDIDATES best points are replayed exactly (unless hopeless: REPLAY_SLACK); in strict mode (and ε = 0) also TOP_CANDIDATES random ones,
-    as float rounding can outrank a real difference below float resolution. Same `seed`, same search."""
+    The TOP_CANDIDATES best points are replayed exactly (unless hopeless: REPLAY_SLACK); in strict mode (and ε = 0)
+    also TOP_CANDIDATES random ones, as float rounding can outrank a real difference below float resolution. Same
+    `seed`, same search."""
     deadline = time.monotonic() + time_budget
     rng = np.random.default_rng(seed)
     space = _Space(box, a.input_size)

@@ -60,7 +60,8 @@ def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:
         nodes, slice_end = task
         try:
             problem.seed = problem.seed * 7919 + wid
-            search = Search(problem, limits.deadline, nodes, initial_attack=first, slice_end=slice_end, searcher=searcher)
+            search = Search(problem, limits.deadline, nodes, initial_attack=first, slice_end=slice_end,
+                            searcher=searcher)
             if root_state is not None:
                 search.adopt_root(root_state)
             outcome = search.run()

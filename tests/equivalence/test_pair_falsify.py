@@ -113,7 +113,8 @@ def test_a_round_stops_at_its_time_limit():
             calls = [0]
             for name in ("outputs", "gradient"):
                 real = getattr(searcher.pair, name)
-                setattr(searcher.pair, name, lambda *args, real=real: (calls.__setitem__(0, calls[0] + 1), real(*args))[1])
+                setattr(searcher.pair, name,
+                        lambda *args, real=real: (calls.__setitem__(0, calls[0] + 1), real(*args))[1])
             assert searcher.run(until=until) is None  # equal networks: nothing to find
             counts.append(calls[0])
         assert counts[1] * 5 < counts[0], (mode, counts)
