@@ -228,7 +228,8 @@ def _layer_bounds(coupling: Coupling, k: int, chains: dict, symbolic: bool):
 
 def _refine(chain: Chain, k: int, mask: np.ndarray, lo_view, hi_view, offset: int) -> None:
     """Back-substitute the masked coordinates (per box) of layer k and tighten lo/hi in place, in groups of rows
-    whose coefficient arrays stay within REFINE_ARRAY_BYTES (rows are independent: the same bounds in any grouping).
+    whose coefficient arrays stay within REFINE_ARRAY_BYTES (rows are independent: any grouping gives sound bounds,
+    equal up to rounding).
 
     mask (N, c) selects coordinates offset .. offset + c of the chain's layer k."""
     count = mask.sum(axis=1)
