@@ -96,7 +96,7 @@ def _point(kind: str, q: Fraction, bits: int = SQUASH_PRECISION) -> tuple[Fracti
         y = (s_lo, s_hi) if q < 0 else (1 - s_hi, 1 - s_lo)
     else:
         y = (1 - s_hi, 1 - s_lo) if q >= 0 else (s_lo - 1, s_hi - 1)
-    return y[0], y[1], d_lo, d_hi
+    return _rounded(y[0], bits, False), _rounded(y[1], bits, True), d_lo, d_hi
 
 
 def _quotient(num: int, den: int, bits: int, up: bool) -> Fraction:
@@ -104,6 +104,16 @@ def _quotient(num: int, den: int, bits: int, up: bool) -> Fraction:
     shift = max(bits - (num.bit_length() - den.bit_length()), 0)
     q, r = divmod(num << shift, den)
     return Fraction(q + (1 if up and r else 0), 1 << shift)
+
+
+def _rounded(v: Fraction, bits: int, up: bool) -> Fraction:
+    """v rounded down (up: up) to `bits` significant bits (1 − s for a tiny s would otherwise carry s's thousand-bit
+    denominator into every later sum)."""
+    if v == 0:
+        return v
+    if v > 0:
+        return _quotient(v.numerator, v.denominator, bits, up)
+    return -_quotient(-v.numerator, v.denominator, bits, not up)
 
 
 def _piece(piece: tuple, s: Fraction, upper: bool) -> Fraction:

@@ -454,6 +454,7 @@ def test_relaxation_holds_for_any_slopes(act, l, width, su, sl, ts):
 
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from(["sigmoid", "tanh"]), st.fractions(min_value=-1100, max_value=1100, max_denominator=10**6))
+@example("sigmoid", Fraction(160076, 177))  # σ ≈ 1 − 10^-393: exact 1 − s carried a 1400-bit denominator
 def test_squash_encloses_high_precision_value(kind, q):
     import mpmath
 
