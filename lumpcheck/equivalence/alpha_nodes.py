@@ -71,20 +71,23 @@ def root_arrays(nodes: list) -> list[tuple[np.ndarray, np.ndarray]] | None:
 
 
 def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: list, part: str, lo, hi,
-                                objective: Objective, phases, res: BatchBounds, bounds=None) -> None:
+                                objective: Objective, phases, res: BatchBounds, bounds=None, steps: int | None = None
+                                ) -> None:
     """Bound the nodes DeepPoly's slopes leave open again, in stages: a root with jointly optimised slopes; other
     nodes first with their parents' slopes as they are, then (alpha_steps > 0) with slopes and β multipliers
     optimised on the hidden-layer bounds of that pass. The nodes a stage closes take its bounds (and slopes and β,
     recorded in their leaves) in `res`. Open nodes keep DeepPoly's bounds (and the search's splits) and remember
     the last stage's slopes for their children. bounds: the batch's `root_arrays` (every pass intersects with them);
-    at a root stage, the root's pass is intersected with DeepPoly's and becomes the nodes' `RootBounds`."""
+    at a root stage, the root's pass is intersected with DeepPoly's and becomes the nodes' `RootBounds`. steps: the
+    optimiser's steps below the root instead of problem.alpha_steps."""
+    steps = problem.alpha_steps if steps is None else steps
     open_ = np.flatnonzero(~res.closed)
     if not len(open_):
         return
     root = all(not batch[i].path for i in open_)
     ranges = [(l_[open_], h_[open_]) for l_, h_ in res.single]
     for stage in ("root",) if root else ("parents", "optimised"):
-        if stage == "optimised" and (problem.alpha_steps <= 0 or not (problem.betas or problem.slopes)):
+        if stage == "optimised" and (steps <= 0 or not (problem.betas or problem.slopes)):
             return
         sub = [batch[i] for i in open_]
         obj = Objective(problem.mode, objective.classes[open_], part)
@@ -95,7 +98,7 @@ def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: li
                 continue  # DeepPoly's slopes: the bounds in res
         else:
             slopes, betas = _optimised_slopes(problem, deadline, sub, part, lo[open_], hi[open_], obj, ph,
-                                              None if root or problem.alpha_joint else ranges)
+                                              None if root or problem.alpha_joint else ranges, steps)
             if slopes is None and betas is None:
                 return
         within = ranges if stage == "root" else None if bounds is None else [(l_[open_], h_[open_]) for l_, h_ in bounds]
@@ -143,13 +146,13 @@ def _parent_slopes(problem, batch: list, part: str) -> list | None:
 
 
 def _optimised_slopes(problem, deadline: float, batch: list, part: str, lo, hi, objective: Objective,
-                      phases, ranges) -> tuple[list | None, list | None]:
+                      phases, ranges, steps: int) -> tuple[list | None, list | None]:
     """Lower slopes for one network's bounds proposed by the optimiser (None: DeepPoly's), starting from the
     nodes' parents' slopes, and β multipliers of the nodes' split constraints (None: no β), with the hidden
     layers' bounds `ranges` fixed (None: re-derived from the slopes at every step). Any slope and any β >= 0 is
     sound: the bound code derives the offsets and adds β·s·z, >= 0 on the node's region."""
     root = all(not node.path for node in batch)
-    steps = problem.alpha_root_steps if root else problem.alpha_steps
+    steps = problem.alpha_root_steps if root else steps
     layers = problem.coupling.chain_a if part == "a" else problem.coupling.chain_b
     key = "a_sl" if part == "a" else "p_sl"
     parents = _parent_slopes(problem, batch, part)

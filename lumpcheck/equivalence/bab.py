@@ -48,12 +48,16 @@ PROGRESS_SECONDS = 1.0
 """Most open nodes kept (a memory cap on the search; beyond it the search answers unknown)."""
 ALPHA_ROOT_STEPS = 30
 ALPHA_STEPS = 20
+EXHAUSTED_STEPS = 100
 """Steps of the (untrusted, torch) lower-slope optimiser for one-network bounds (equivalence/alpha.py), used on the
 nodes DeepPoly's slopes leave open: at a root (hidden-layer bounds re-derived from the slopes at every step) and per
 batch of other nodes: after a pass with the parents' slopes as they are, this many steps on slopes and β multipliers
 of the split constraints with that pass's hidden-layer bounds fixed (0: the parents' slopes only). Measured on MNIST
 256x4 prop_5_0.03 vs mag10 (40 s, one process, shared machine, load 5-8): root 30 and 0 / 10 / 20 steps covered
-0.43 / 0.57 / 0.70 of A's tree; 10 steps without β 0.56 (benchmarks/DIFFVERIFY.md, β-CROWN section)."""
+0.43 / 0.57 / 0.70 of A's tree; 10 steps without β 0.56 (benchmarks/DIFFVERIFY.md, β-CROWN section).
+EXHAUSTED_STEPS: for a node with every unstable neuron split, whose network is then linear on the node's region: its
+bound with the split constraints' optimal β is that linear program's optimum, which 20 steps often miss. MNIST
+256x2 prop_0_0.05 vs mag10: 120 such nodes after 150 s; of 16 of them, 20 steps closed none, 100 steps all 16."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Node:
     part: str = "all"  # classification: 'a' / 'b' when only that network's decision remains to be proved
     alpha: tuple | None = None  # one-network parts: the lower slopes its bounds used (children start from them)
     root: RootBounds | None = None  # ... and its search root's hidden-layer bounds (valid on the node: same box)
+    exhausted: bool = False  # one-network part with no unstable neuron left to split: bounded once more with
+    # EXHAUSTED_STEPS optimiser steps before it is given up
 
 
 @dataclass
@@ -294,9 +300,10 @@ class Search:
     # ------------------------------------------------------------ batches
 
     def step(self) -> Counterexample | None:
-        part = self.stack[-1].part
+        part, exhausted = self.stack[-1].part, self.stack[-1].exhausted
         batch = []
-        while self.stack and len(batch) < self.p.batch and self.stack[-1].part == part:
+        while (self.stack and len(batch) < self.p.batch and self.stack[-1].part == part
+               and self.stack[-1].exhausted == exhausted):
             batch.append(self.stack.pop())
         t = time.monotonic()
         try:
@@ -383,7 +390,7 @@ class Search:
             if alpha.available():
                 t = time.monotonic()
                 close_with_optimised_slopes(self.p, self.deadline, self.stats, batch, part, lo, hi, objective, phases, res,
-                                            root)
+                                            root, EXHAUSTED_STEPS if batch[0].exhausted else None)
                 self.stats["alpha_s"] = self.stats.get("alpha_s", 0.0) + time.monotonic() - t
         elif self.p.strategy == "relu":
             prior = None if self.p.refresh else self.root
@@ -507,7 +514,11 @@ class Search:
         fixed = {(n, l, i) for n, l, i, _ in node.path}
         choice = relu_choice(self.p.coupling, res, failing, e, fixed, None if node.part == "all" else node.part)
         if choice is None:
-            self.give_up([node], CANNOT_SPLIT)
+            if node.part != "all" and not node.exhausted and alpha.available():
+                node.exhausted = True  # linear on its region: once more with the optimiser's longer β search
+                self.stack.append(node)
+            else:
+                self.give_up([node], CANNOT_SPLIT)
             return
         net, layer, neuron = choice
         for phase in (-1, 1):
