@@ -85,9 +85,7 @@ def _point(kind: str, q: Fraction, bits: int = SQUASH_PRECISION) -> tuple[Fracti
     q >= 0 or < 0). σ' is even: E/(1 + E)² (sigmoid) or 4E/(1 + E)² (tanh), decreasing in E >= 1. Every quotient is
     rounded down for lower and up for upper bounds."""
     c, k = (1, 1) if kind == "sigmoid" else (2, 2)
-    x = abs(q) * k
-    n, d = x.numerator << bits, x.denominator
-    e_lo, e_hi = _exp_units(n // d, bits, False, None), _exp_units(-(-n // d), bits, True, None)  # units 2^-bits
+    e_lo, e_hi = _exp_unit_bounds(abs(q) * k, bits, None)  # units of 2^-bits
     one = 1 << bits
     s_lo, s_hi = _quotient(c * one, one + e_hi, bits, False), _quotient(c * one, one + e_lo, bits, True)
     d_lo = _quotient(c * c * e_hi * one, (one + e_hi) ** 2, bits, False)
@@ -156,9 +154,14 @@ def exp_enclosure(x: Fraction, cap: Fraction | None = None, bits: int = EXP_BITS
         raise ValueError(f"exp_enclosure needs x >= 0, not {x}")
     if cap is not None and 1 + x > cap:
         return 1 + x, 1 + x
+    lo, hi = _exp_unit_bounds(x, bits, cap)
+    return Fraction(lo, 1 << bits), Fraction(hi, 1 << bits)
+
+
+def _exp_unit_bounds(x: Fraction, bits: int, cap: Fraction | None) -> tuple[int, int]:
+    """exp_enclosure's (lo, hi) in units of 2^-bits: x rounded down to the grid for lo, up for hi."""
     n, d = x.numerator << bits, x.denominator
-    return (Fraction(_exp_units(n // d, bits, False, cap), 1 << bits),
-            Fraction(_exp_units(-(-n // d), bits, True, cap), 1 << bits))
+    return _exp_units(n // d, bits, False, cap), _exp_units(-(-n // d), bits, True, cap)
 
 
 def _exp_units(units: int, bits: int, up: bool, cap: Fraction | None) -> int:

@@ -393,15 +393,16 @@ def falsify(
     outcome = FalsifyOutcome(None)
 
     fa, fb = _rounded(a), _rounded(b)
-    scale = [0.0]  # the largest finite |output| evaluated
+    scale = 0.0  # the largest finite |output| evaluated
 
     def score(xs: np.ndarray) -> np.ndarray:
+        nonlocal scale
         xs = space.clip(xs)
         with np.errstate(all="ignore"):
             ya, yb = evaluate_float(fa, xs), evaluate_float(fb, xs)
             s = float_scores(mode, ya, yb)
         s = np.nan_to_num(s, nan=-np.inf)
-        scale[0] = max(scale[0], _largest(ya, yb))
+        scale = max(scale, _largest(ya, yb))
         outcome.evaluations += len(xs)
         pool.add(xs, s)
         return s
@@ -418,7 +419,7 @@ def falsify(
     # strict: float rounding noise can outrank a real but tiny difference, so also replay a few random points
     tiny = mode.kind == "strict" or (mode.kind == "epsilon" and mode.epsilon == 0)
     unranked = [(float("nan"), x) for x in spread[:TOP_CANDIDATES]] if tiny else []
-    hopeless = -REPLAY_SLACK * (1.0 + scale[0])
+    hopeless = -REPLAY_SLACK * (1.0 + scale)
     for s, xf in ranked + unranked:
         if s < hopeless:
             continue
