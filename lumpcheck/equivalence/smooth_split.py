@@ -12,8 +12,9 @@ the pieces needed grow exponentially with the number of inputs that matter).
 
 Order: depth first (memory stays at the depth times two boxes); a piece whose bound fails even at its centre point
 (HOPELESS_DEPTH) or after MAX_HALVINGS splits per input ends the search (unknown): the bound adds the layers'
-contributions' magnitudes, so it does not tend to |A − B| as pieces shrink, and such pieces would never close. The split input is the one with the largest
-width × Σ_i |W_A[i, d]| (A's first layer): the first-order reach of that input into the first pre-activations.
+contributions' magnitudes, so it does not tend to |A − B| as pieces shrink, and such pieces would never close. The
+split input is the one with the largest width × Σ_i |W_A[i, d]| (A's first layer): the first-order reach of that
+input into the first pre-activations.
 Falsification already ran before this step; a node that does not hold is also sampled in floats (its centre and
 corners), and a float hit is replayed exactly (falsify.replay): only an exact replay is a counterexample.
 The leaves' boxes are exact (split points are floats strictly inside their interval); the certificate records
@@ -86,7 +87,7 @@ def split_search(a: Network, b: Network, box: Box, mode: Mode, window: int, dead
     """Bisect `box` until every leaf holds (module docstring), a float hit replays exactly, or time.monotonic()
     reaches `deadline`. a, b: plain layer chains of one architecture; window: difference_bound's window.
     jobs > 1: the box (whose own bound failed) is first cut into 2·jobs pieces, searched in `jobs` processes
-    (the first verdict other than unsat stops them all)."""
+    (the first sat or timeout stops them all; see _parallel)."""
     if jobs > 1:
         return _parallel(a, b, box, mode, window, deadline, progress, seed, jobs)
     return _Search(a, b, box, mode, window, deadline, progress, np.random.default_rng(seed)).run()
