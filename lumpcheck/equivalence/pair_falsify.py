@@ -30,6 +30,11 @@ from .mode import Mode, violated
 PGD_STEPS = 40
 BISECTION_STEPS = 60
 ADVERSARIAL_STARTS = 12
+FIRST_STEPS = (0.25, 1.0)
+"""First sign-gradient step of the float searches, as a fraction of the box width, alternating over the starting
+points (every later step shrinks geometrically). Short steps refine; full-width steps leave the local optima that
+trap short ones on saturated networks: on MNIST 256x4 prop_1_0.05, whose outputs sit near one-hot on most of the
+ball, 0.25 stopped every start at A's margin 0.985, while 1.0 reached a point A classifies otherwise (-0.50)."""
 ENCLOSURE_PRECISIONS = (128, 512)
 """Bits of the interval replay of radical pairs; the second only when the first cannot decide."""
 
@@ -237,6 +242,11 @@ class Searcher:
                 return
             yield i
 
+    def _first_step(self, count: int) -> np.ndarray:
+        """Per starting point, its first step (FIRST_STEPS, alternating) times the box width: shape (count, dim)."""
+        fractions = np.resize(np.array(FIRST_STEPS), count)
+        return fractions[:, None] * (self.hi - self.lo)[None, :]
+
     def _confident(self, X: np.ndarray) -> Counterexample | None:
         """delta-top1: for every start and each of A's CONFIDENT_CLASSES most likely classes c there, sign-gradient
         ascent of the weaker of A's log-confidence in c (above log δ) and B's best margin of another class over c;
@@ -247,7 +257,7 @@ class Searcher:
         P = np.repeat(X, k, axis=0)
         C = top.reshape(-1)
         rows = np.arange(len(P))
-        step = 0.25 * (self.hi - self.lo)
+        step = np.repeat(self._first_step(len(X)), k, axis=0)
         log_delta = float(np.log(float(self.mode.delta)))
         for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(P)
@@ -277,7 +287,7 @@ class Searcher:
         eq = np.array([r[2] == "=" for r in rows])
         disjunct = np.array([r[3] for r in rows])
         m = C.shape[1] // 2
-        step = 0.25 * (self.hi - self.lo)
+        step = self._first_step(len(X))
         for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             gap = np.hstack([ya, yb]) @ C.T - bounds  # > 0: atom false ('<=', '<'); != 0: false ('=')
@@ -295,7 +305,7 @@ class Searcher:
 
     def _ascend(self, X: np.ndarray) -> Counterexample | None:
         """Projected sign-gradient ascent on the largest |y_A,i − y_B,i| (L∞ steps shrinking geometrically)."""
-        step = 0.25 * (self.hi - self.lo)
+        step = self._first_step(len(X))
         for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             diff = ya - yb
@@ -320,7 +330,7 @@ class Searcher:
         P = np.repeat(X, len(targets), axis=0)
         T = np.tile(np.array(targets), len(X))
         rows = np.arange(len(P))
-        step = 0.25 * (self.hi - self.lo)
+        step = np.repeat(self._first_step(len(X)), len(targets), axis=0)
         for _ in self._steps(PGD_STEPS):
             g = np.zeros((len(P), m))
             g[rows, T], g[:, c] = s, -s

@@ -118,3 +118,40 @@ def test_a_round_stops_at_its_time_limit():
             assert searcher.run(until=until) is None  # equal networks: nothing to find
             counts.append(calls[0])
         assert counts[1] * 5 < counts[0], (mode, counts)
+
+
+def _plateau_pair(n: int = 40):
+    """A classifies by s = mean(x) on [0, 1]^n: y1 − y0 = −1 + relu(½ − (5/3)|s − 0.3|) + 7.5·relu(s − 0.8), a local
+    maximum −½ at s = 0.3, flat at −1 on [0.6, 0.8], above 0 (class 1) only for s > 0.9333; B's y1 is 2^-7 lower."""
+    from lumpcheck.ir.activation import Activation
+    from lumpcheck.ir.network import Layer, Network
+
+    relu, ident = Activation("relu"), Activation("identity")
+    mean = np.full((1, n), 1.0 / n)
+    first = Layer(np.vstack([mean, -mean, mean]), np.array([-0.3, 0.3, -0.8]), relu)
+    second = Layer(np.array([[-5 / 3, -5 / 3, 0.0], [0.0, 0.0, 1.0]]), np.array([0.5, 0.0]), relu)
+    nets = [Network([first, second, Layer(np.array([[0.0, 0.0], [1.0, 7.5]]), np.array([0.0, bias]), ident)])
+            for bias in (-1.0, -1.0 - 2.0**-7)]
+    return nets[0], nets[1], Box((Fraction(0),) * n, (Fraction(1),) * n)
+
+
+def test_full_width_first_steps_leave_a_local_optimum():
+    """Short first steps from random points (s near ½) climb to A's local maximum at s = 0.3 and stop there; the
+    full-width ones (FIRST_STEPS) jump past the flat part to s = 1, where A and then the bisection between the
+    networks' boundaries find an exact disagreement. Kills FIRST_STEPS without its full-width entry."""
+    from lumpcheck.equivalence import pair_falsify
+
+    a, b, box = _plateau_pair()
+    top1 = Mode.parse("top1")
+    searcher = Searcher(a, b, box, top1, seed=5)
+    assert searcher.check(searcher.random(256)) is None  # random points never reach s > 0.93
+    found = searcher.run()
+    assert found is not None and violated(top1, tuple(evaluate(a, found.x)), tuple(evaluate(b, found.x)))
+    assert sum(found.x) / len(found.x) > Fraction(9, 10)
+    short = Searcher(a, b, box, top1, seed=5)
+    saved = pair_falsify.FIRST_STEPS
+    try:
+        pair_falsify.FIRST_STEPS = (0.25,)
+        assert short.run() is None  # the premise: short steps alone stay on the local maximum
+    finally:
+        pair_falsify.FIRST_STEPS = saved
