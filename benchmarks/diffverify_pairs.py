@@ -256,6 +256,8 @@ def build_tasks(args) -> list[dict]:
                               "a": a, "b": b, "box": box, "timeout": args.timeout})
     mn = mnist_instances(tuple(args.mnist_nets))
     rng.shuffle(mn)
+    if args.mnist_props:
+        mn = [(model, prop) for model, prop in mn if prop.stem in args.mnist_props]
     for model, prop in mn[: args.mnist]:
         a = logits_scaled(load_model(model), args.logit_scale)
         box = read_box(prop)
@@ -295,6 +297,7 @@ def main() -> None:
     ap.add_argument("--mnist", type=int, default=8, help="(net, ε-ball) pairs sampled from mnistfc")
     ap.add_argument("--variants", nargs="+", default=["mag5", "mag10", "mag30", "neuron5", "neuron10", "neuron30"])
     ap.add_argument("--mnist-variants", nargs="+", default=["mag10", "f16"])
+    ap.add_argument("--mnist-props", nargs="+", default=[], help="only these ε-balls (e.g. prop_1_0.05), before --mnist")
     ap.add_argument("--modes", nargs="+", default=["epsilon=0.05", "epsilon=0.5", "argmin"])
     ap.add_argument("--timeout", type=float, default=100.0)
     ap.add_argument("--baseline-every", type=int, default=6, help="run today's verify and z3 on every K-th instance")

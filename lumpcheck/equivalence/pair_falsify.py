@@ -187,6 +187,12 @@ class Searcher:
         self.seen: set[bytes] = set()
         self.until: float | None = None  # the current round's time limit (time.monotonic), see `run`
         self.decision_changes = False  # floats saw A or B decide clearly otherwise than at the box centre
+        self.born = time.monotonic()
+        self.rounds_s = 0.0  # wall time spent in `run` since `born` (a search gives its falsifier a share of it)
+
+    def share(self) -> float:
+        """The share of the wall time since this falsifier was built that its rounds took."""
+        return self.rounds_s / max(time.monotonic() - self.born, 1e-9)
 
     def clip(self, X: np.ndarray) -> np.ndarray:
         return np.clip(X, self.lo, self.hi)
@@ -220,6 +226,13 @@ class Searcher:
         (with targeted gradient steps towards other decisions when `full`). until: a time (time.monotonic) after
         which every gradient or bisection loop stops after its current step (a round's cost grows with the
         networks: on a 784-1024x4-10 pair one full round took 18 s)."""
+        start = time.monotonic()
+        try:
+            return self._round(starts, count, full, until)
+        finally:
+            self.rounds_s += time.monotonic() - start
+
+    def _round(self, starts: np.ndarray | None, count: int, full: bool, until: float | None) -> Counterexample | None:
         self.until = until
         X = self.random(count)
         if starts is not None and len(starts):

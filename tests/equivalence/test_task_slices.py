@@ -101,3 +101,35 @@ def test_a_node_with_nothing_left_to_split_gets_one_longer_optimisation_before_i
         both = Node(p.xl.copy(), p.xu.copy(), (), part="all")
         search._split_relu(None, {}, 0, both)
         assert not search.stack and len(search.undecided) == 2
+
+
+def test_a_falsification_round_is_limited_by_the_deadline_not_the_slice(split_case):
+    """Kills the round's time limit taken from a task's slice: the first slices of a parallel search last 0.25 s,
+    which cut every worker's first round after one step (an MNIST counterexample that full rounds find in 2-4 s
+    was never found in 100 s)."""
+    import lumpcheck.equivalence.bab as bab
+
+    p = _problem(split_case)
+    limits = []
+    t0 = time.monotonic()
+    search = Search(p, t0 + 120.0, [Node(p.xl.copy(), p.xu.copy(), (), part="a")], slice_end=t0 + 0.01)
+    with mock.patch.object(search.searcher, "run", lambda *args, until=None, **kw: limits.append(until)):
+        search.run()
+    assert limits and limits[0] - t0 >= bab.ATTACK_ROUND_SECONDS - 1.0
+
+
+def test_a_task_runs_falsification_rounds_while_the_falsifier_is_under_its_share(split_case):
+    """Kills rounds counted per task (every 8th batch of a task: a task of fewer batches never ran one) and rounds
+    run although the falsifier already took more than ATTACK_SHARE of its wall time."""
+    import lumpcheck.equivalence.bab as bab
+
+    p = _problem(split_case)
+    for rounds_s, expected in ((0.0, True), (1e6, False)):
+        search = Search(p, time.monotonic() + 120.0, [Node(p.xl.copy(), p.xu.copy(), (), part="a")],
+                        initial_attack=False, slice_end=time.monotonic() - 1.0)  # one batch only
+        search.searcher.born -= 100.0
+        search.searcher.rounds_s = rounds_s
+        calls = []
+        with mock.patch.object(search.searcher, "run", lambda *args, **kw: calls.append(1)):
+            out = search.run()
+        assert out.stats["batches"] == 1 and bool(calls) == expected, (rounds_s, calls, bab.ATTACK_SHARE)
