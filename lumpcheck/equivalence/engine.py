@@ -59,6 +59,8 @@ MATCH_Z3_TERMS = 20_000
 """lumping-match: z3 re-checks a sample of this many weight terms per side (exact algebra proves every obligation)."""
 UNDECIDED_NOTED = 3
 """How many of the differential search's undecided regions a verdict's notes name (all are in DiffResult)."""
+PATH_NOTED = 4
+"""How many splits of each named region's path a note shows (the whole path is in the --json output)."""
 SPLIT_RESERVE_SHARE, SPLIT_RESERVE_CAP = 0.2, 15.0
 """Input splitting of a smooth pair leaves this share of the remaining time (at most CAP seconds) to the engines
 after it (lumping-match decides a lumped pair exactly, often in a second)."""
@@ -106,6 +108,7 @@ class _Run:
     client: Any = None  # a dask.distributed Client: the differential search runs on its cluster (cluster.py)
     progress: Callable[[str], None] | None = None  # told each engine as it starts, and the differential search's progress
     notes: list[str] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)  # the differential search's undecided regions (--json)
     plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
     models: tuple[Network, Network] | None = None  # the two models as given
 
@@ -117,6 +120,8 @@ class _Run:
         if self.notes and status != Verdict.SAT:
             message = f"{message}; " + "; ".join(self.notes)
         details = {"notes": self.notes}
+        if self.undecided:
+            details["undecided"] = self.undecided
         return VerifyResult(status, self.mode, engine, message, times=self.clock.times, details=details, **kw)
 
     def _as_floats(self, rep: Replay) -> Replay:
@@ -411,10 +416,20 @@ def _differential(run: _Run) -> VerifyResult | None:
         model_box = run.plain.model_box if run.plain is not None else run.box
         about_models(cert, model_box)
         return run.result(Verdict.UNSAT, "differential", res.message, certificate=cert)
-    regions = res.to_dict()["undecided"][:UNDECIDED_NOTED]
-    where = "; undecided regions (part, split path): " + ", ".join(f"{u['part']} {u['path']}" for u in regions) if regions else ""
+    run.undecided = res.to_dict()["undecided"]
+    regions = run.undecided[:UNDECIDED_NOTED]
+    where = ("; undecided regions (part, split path; --json lists them in full): "
+             + ", ".join(f"{u['part']} {_short_path(u['path'])}" for u in regions)) if regions else ""
     run.note(f"differential: {res.status} ({res.message}){where}")
     return None
+
+
+def _short_path(path: list) -> str:
+    """A split path for a one-line note: its first PATH_NOTED splits and how many more (a ReLU-split region of an
+    MNIST net can be 170 splits deep)."""
+    head = ", ".join(str(entry) for entry in path[:PATH_NOTED])
+    more = f", … {len(path) - PATH_NOTED} more" if len(path) > PATH_NOTED else ""
+    return f"[{head}{more}] (depth {len(path)})"
 
 
 def _monolithic(run: _Run) -> VerifyResult | None:

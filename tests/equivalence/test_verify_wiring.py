@@ -58,3 +58,20 @@ def test_an_engine_that_fails_on_its_input_leaves_an_error_with_a_note(monkeypat
     result = verify(_line(F(0)), _line(F(0)), Box((F(0),), (F(1),)), STRICT, 5.0, engines=("falsify",))
     assert (result.status, result.engine) == ("error", "none"), result
     assert any("falsify failed: " in n and "cannot handle this input" in n for n in result.details["notes"]), result.message
+
+
+def test_undecided_regions_are_short_in_the_note_and_whole_in_the_json(monkeypatch):
+    """Kills a timeout note that prints every split of its regions (a ReLU-split MNIST region is 160+ splits deep:
+    a wall of text in a one-line verdict) and regions missing from the JSON details."""
+    from lumpcheck.equivalence.pair import DiffResult
+    from lumpcheck.equivalence.undecided import Undecided
+
+    deep = tuple(("a", 1, i, -1) for i in range(40))
+    regions = (Undecided(deep, "all", "deadline reached"), Undecided((("b", 0, 7, 1),), "b", "deadline reached"))
+    monkeypatch.setattr(lumpcheck.equivalence.engine, "verify_pair",
+                        lambda a, b, box, mode, budget, **kw: DiffResult("timeout", mode, "deadline reached", undecided=regions))
+    result = verify(_line(F(0)), _line(F(1, 8)), Box((F(0),), (F(1),)), epsilon_mode(1), 5.0, engines=("differential",))
+    note = next(n for n in result.details["notes"] if n.startswith("differential: timeout"))
+    assert "['a', 1, 3, -1], … 36 more] (depth 40)" in note and "['a', 1, 4, -1]" not in note, note
+    assert "b [['b', 0, 7, 1]] (depth 1)" in note, note
+    assert [len(u["path"]) for u in result.details["undecided"]] == [40, 1]
