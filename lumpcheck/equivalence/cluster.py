@@ -31,6 +31,10 @@ CONNECT_SECONDS = 10.0
 """The longest the connection to the scheduler may take (less when the deadline is nearer)."""
 _ROOTS: dict[str, tuple] = {}
 """Per worker process: the root bounds of ReLU-split searches by run token (reused across that run's tasks)."""
+_SEARCHERS: dict[str, object] = {}
+"""Per worker process: the falsifier of a run by token, kept across that run's tasks like a local worker's (its
+exact networks cost seconds to build on wide pairs, and its share of the wall time, bab.ATTACK_SHARE, counts from
+its first task: a new one per task ran a round in every task)."""
 _ROOTS_KEPT = 4
 
 
@@ -69,19 +73,28 @@ def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall
     hard = now + max(0.0, deadline_wall - time.time())
     mine = replace(problem, seed=problem.seed * 7919 + tag)
     try:
-        search = Search(mine, hard, nodes, initial_attack=first, slice_end=now + max(0.0, slice_s))
+        search = Search(mine, hard, nodes, initial_attack=first, slice_end=now + max(0.0, slice_s),
+                        searcher=_SEARCHERS.get(token))
         if token in _ROOTS:
             search.adopt_root(_ROOTS[token])
         outcome = search.run()
     except MemoryError:
         reason = "a cluster worker ran out of memory on this region"
         return SearchOutcome("unknown", reason=reason, undecided=[Undecided(n.path, n.part, reason) for n in nodes])
+    _keep(_SEARCHERS, token, search.searcher)
     state = search.root_state()
-    if state is not None and token not in _ROOTS:
-        while len(_ROOTS) >= _ROOTS_KEPT:
-            _ROOTS.pop(next(iter(_ROOTS)))
-        _ROOTS[token] = state
+    if state is not None:
+        _keep(_ROOTS, token, state)
     return outcome
+
+
+def _keep(cache: dict, token: str, value) -> None:
+    """Remember a run's value in this worker process (the first one stays), at most _ROOTS_KEPT runs per cache."""
+    if token in cache:
+        return
+    while len(cache) >= _ROOTS_KEPT:
+        cache.pop(next(iter(cache)))
+    cache[token] = value
 
 
 def cluster_search(problem: Problem, limits: Limits, client, on_progress=None) -> SearchOutcome:

@@ -133,3 +133,25 @@ def test_a_task_runs_falsification_rounds_while_the_falsifier_is_under_its_share
         with mock.patch.object(search.searcher, "run", lambda *args, **kw: calls.append(1)):
             out = search.run()
         assert out.stats["batches"] == 1 and bool(calls) == expected, (rounds_s, calls, bab.ATTACK_SHARE)
+
+
+def test_a_cluster_worker_keeps_a_runs_falsifier_across_its_tasks(split_case):
+    """Kills a new falsifier per cluster task (its share of the wall time then starts at 0 in every task, so every
+    task ran a falsification round) and a run's falsifier handed to another run."""
+    pytest.importorskip("dask", reason="the cluster path needs dask")
+    from lumpcheck.equivalence import cluster
+
+    p = _problem(split_case)
+    end = time.time() + 60.0
+    seen = []
+    real = Search.__init__
+
+    def spy(self, *args, **kw):
+        seen.append(kw.get("searcher"))
+        real(self, *args, **kw)
+
+    with mock.patch.object(Search, "__init__", spy):
+        for token in ("run-1", "run-1", "run-2"):
+            cluster.run_chunk(p, [Node(p.xl.copy(), p.xu.copy(), (), part="a")], 0.0, end, False, 1, token)
+    assert seen[0] is None and seen[1] is cluster._SEARCHERS["run-1"] and seen[2] is None
+    assert cluster._SEARCHERS["run-2"] is not cluster._SEARCHERS["run-1"]
