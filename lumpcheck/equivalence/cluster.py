@@ -35,7 +35,8 @@ _SEARCHERS: dict[str, object] = {}
 """Per worker process: the falsifier of a run by token, kept across that run's tasks like a local worker's (its
 exact networks cost seconds to build on wide pairs, and its share of the wall time, bab.ATTACK_SHARE, counts from
 its first task: a new one per task ran a round in every task)."""
-_ROOTS_KEPT = 4
+_RUNS_KEPT = 4
+"""Runs whose root bounds and falsifier a cluster worker process keeps (the oldest run is forgotten first)."""
 
 
 class SchedulerError(LumpcheckError):
@@ -89,10 +90,10 @@ def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall
 
 
 def _keep(cache: dict, token: str, value) -> None:
-    """Remember a run's value in this worker process (the first one stays), at most _ROOTS_KEPT runs per cache."""
+    """Remember a run's value in this worker process (the first one stays), at most _RUNS_KEPT runs per cache."""
     if token in cache:
         return
-    while len(cache) >= _ROOTS_KEPT:
+    while len(cache) >= _RUNS_KEPT:
         cache.pop(next(iter(cache)))
     cache[token] = value
 
