@@ -22,9 +22,8 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..errors import LumpcheckError
-from .bab import Node, Problem, Search, SearchOutcome, root_nodes
+from .bab import Node, Problem, Search, SearchOutcome, root_nodes, rss_mb
 from .undecided import Undecided
-from .bab import rss_mb
 from .parallel import POLL_SECONDS, Limits, Master, slice_cap, slice_seconds
 
 CONNECT_SECONDS = 10.0
