@@ -24,6 +24,10 @@ STEPS = 30
 """Projected Adam steps per optimisation."""
 LR = 0.25
 """Adam learning rate on slopes in [a, 1] (a: the activation's negative-side slope, 0 for ReLU)."""
+FLOAT32_SAFE = 1e6
+"""The optimiser computes in float32 (its proposals are float32 values either way, and the sound pass re-derives
+every bound from them) unless a weight, bias or box bound exceeds this magnitude: then float64, far from overflow.
+float32 took a batch's optimisation from 1.81 to 1.51 s on MNIST 256x2 (1727 vs 2175 nodes in 100 s, one process)."""
 LR_BETA = 0.5
 """Adam learning rate on the β multipliers of split constraints (unbounded above, projected onto β >= 0)."""
 
@@ -50,16 +54,21 @@ def supported(layers) -> bool:
 
 
 class _Model:
-    """CROWN bounds of one chain in torch float64 (no outward rounding: proposals only)."""
+    """CROWN bounds of one chain in torch float32, or float64 for large magnitudes (no outward rounding: proposals
+    only)."""
 
     def __init__(self, layers, xl, xu, phases):
         t = _torch
-        self.W = [t.from_numpy(np.ascontiguousarray(l.weight, dtype=np.float64)) for l in layers]
-        self.b = [t.from_numpy(np.asarray(l.bias, dtype=np.float64)) for l in layers]
-        self.a = [t.from_numpy(np.asarray(l.alpha_lo, dtype=np.float64)) for l in layers[:-1]]
-        self.c = t.from_numpy(0.5 * xl + 0.5 * xu)
-        self.r = t.from_numpy(0.5 * xu - 0.5 * xl)
-        self.phases = None if phases is None else [t.from_numpy(np.asarray(p, dtype=np.float64)) for p in phases]
+        big = max([float(np.max(np.abs(v), initial=0.0)) for l in layers for v in (l.weight, l.bias)]
+                  + [float(np.max(np.abs(v), initial=0.0)) for v in (xl, xu)])
+        dtype = np.float32 if big <= FLOAT32_SAFE else np.float64
+        self.dtype, self.tdtype = dtype, t.float32 if dtype == np.float32 else t.float64
+        self.W = [t.from_numpy(np.ascontiguousarray(l.weight, dtype=dtype)) for l in layers]
+        self.b = [t.from_numpy(np.asarray(l.bias, dtype=dtype)) for l in layers]
+        self.a = [t.from_numpy(np.asarray(l.alpha_lo, dtype=dtype)) for l in layers[:-1]]
+        self.c = t.from_numpy((0.5 * xl + 0.5 * xu).astype(dtype))
+        self.r = t.from_numpy((0.5 * xu - 0.5 * xl).astype(dtype))
+        self.phases = None if phases is None else [t.from_numpy(np.asarray(p, dtype=dtype)) for p in phases]
         self.depth = len(layers)
 
     def backsub(self, k: int, C, rel, split=None):
@@ -128,7 +137,7 @@ class _Model:
             mid, rad = 0.5 * (qlo + qhi), 0.5 * (qhi - qlo)
             ilo, ihi = mid @ W.T + b - rad @ W.abs().T, mid @ W.T + b + rad @ W.abs().T
             n = W.shape[0]
-            eye = t.eye(n, dtype=t.float64)
+            eye = t.eye(n, dtype=self.tdtype)
             up = self.backsub(k, t.cat([eye, -eye]), rel)
             lo, hi = t.maximum(ilo, -up[:, n:]), t.minimum(ihi, up[:, :n])
         if self.phases is not None:
@@ -168,24 +177,28 @@ def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: boo
         return None
     t = _torch
     model = _Model(layers, np.asarray(xl, dtype=np.float64), np.asarray(xu, dtype=np.float64), phases)
-    rows_t = t.as_tensor(np.asarray(rows, dtype=np.float64))
+    dtype = model.dtype
+    rows_t = t.as_tensor(np.asarray(rows, dtype=dtype))
     live = (rows_t != 0).any(-1)  # the own-class row is all zero
-    given = None if ranges is None else [(t.as_tensor(np.asarray(lo, dtype=np.float64)),
-                                            t.as_tensor(np.asarray(hi, dtype=np.float64))) for lo, hi in ranges]
+    given = None if ranges is None else [(t.as_tensor(np.asarray(lo, dtype=dtype)),
+                                            t.as_tensor(np.asarray(hi, dtype=dtype))) for lo, hi in ranges]
     with t.no_grad():
         upper, used, ranges = model.bounds(rows_t, None, given)
         if init is not None:
             start = [t.where(t.isnan(g), s, g.clamp(max=1.0)).maximum(a) for g, s, a in
-                     zip((t.as_tensor(np.asarray(v, dtype=np.float64)) for v in init), used, model.a)]
+                     zip((t.as_tensor(np.asarray(v, dtype=dtype)) for v in init), used, model.a)]
             upper, used, ranges = model.bounds(rows_t, start, given)
     fixed = given if given is not None else None if joint else [(lo.detach(), hi.detach()) for lo, hi in ranges]
     alphas = [s.detach().clone().requires_grad_(slopes) for s in used]
     lows = [a.expand_as(s) for a, s in zip(model.a, used)]
     use_betas = betas and model.phases is not None and any(bool((p != 0).any()) for p in model.phases)
-    bs = [t.zeros(rows_t.shape[:2] + (s.shape[1],), dtype=t.float64, requires_grad=True) for s in used] if use_betas else []
+    bs = [t.zeros(rows_t.shape[:2] + (s.shape[1],), dtype=model.tdtype, requires_grad=True) for s in used] if use_betas else []
     best = [s.detach().clone() for s in used]
     best_b = [b.detach().clone() for b in bs]
     best_score = _score(upper, live)
+    finite = upper[live & t.isfinite(upper)].abs()
+    norm = float(finite.max()) if finite.numel() and float(finite.max()) > 0 else 1.0  # Adam squares gradients:
+    # a loss of order 1 keeps them far from overflow at any scale of the network (a 2^390 margin overflowed float64)
     groups = ([{"params": alphas, "lr": LR}] if slopes else []) + ([{"params": bs, "lr": LR_BETA}] if bs else [])
     opt = t.optim.Adam(groups) if groups else None
     for _ in range(steps if groups else 0):
@@ -200,7 +213,7 @@ def propose(layers, xl, xu, rows, phases=None, *, steps: int = STEPS, joint: boo
             best_score = t.where(better, score, best_score)
         if bool((best_score < 0).all()):
             break
-        loss = (t.where(live, upper.clamp(min=0) + 0.01 * upper, t.zeros_like(upper))).sum()
+        loss = (t.where(live, upper.clamp(min=0) + 0.01 * upper, t.zeros_like(upper))).sum() / norm
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -92,6 +92,34 @@ def test_optimised_slopes_tighten_a_deeper_network():
     assert better >= 4
 
 
+def test_large_magnitudes_are_optimised_in_float64_and_ordinary_ones_in_float32():
+    """The optimiser computes in float32 for ordinary nets; scaled by 2^130 per layer (hidden values beyond float32's
+    range) it switches to float64 and proposes the same tightening as for the unscaled net (ReLU is positively
+    homogeneous: the scaled margins are 2^520 times the unscaled ones, the optimiser's path the same up to rounding)."""
+    from lumpcheck.ir.network import Layer
+
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [4, 16, 16, 16, 5])
+    big = Network([Layer(l.weight * 2.0 ** 130, l.bias * 2.0 ** (130 * (k + 1)), l.activation)
+                   for k, l in enumerate(net.layers)])
+    xl, xu = -np.full((1, 4), 0.5), np.full((1, 4), 0.5)
+    cls = int(np.argmax([float(v) for v in evaluate(net, [Fraction(0)] * 4)]))
+    objective = Objective(Mode("top1"), np.array([cls]), "a")
+    gains = []
+    for n, scale in ((net, 1.0), (big, 2.0 ** 520)):
+        coupling = couple(n, n)
+        rows = objective.rows(coupling, 1)["a"]
+        assert alpha.available()
+        model = alpha._Model(coupling.chain_a, xl, xu, None)
+        assert model.dtype == (np.float32 if n is net else np.float64)
+        before = _worst(coupling, xl, xu, objective)
+        proposed = alpha.optimise(coupling.chain_a, xl, xu, rows, steps=30)
+        assert all(np.all(np.isfinite(s)) for s in proposed)
+        after = _worst(coupling, xl, xu, objective, [{"a_sl": s} for s in proposed])
+        gains.append((before - after) / scale)
+    assert gains[0] > 1e-6 and abs(gains[1] - gains[0]) <= 1e-2 * gains[0], gains
+
+
 def test_unsupported_slope_enclosures_and_missing_torch_fall_back(monkeypatch):
     """A leaky ReLU whose slope is not a float (an enclosure) is left to DeepPoly; so is everything without torch."""
     from pair_helpers import LEAKY_ODD
