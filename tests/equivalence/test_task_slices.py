@@ -135,6 +135,24 @@ def test_a_task_runs_falsification_rounds_while_the_falsifier_is_under_its_share
         assert out.stats["batches"] == 1 and bool(calls) == expected, (rounds_s, calls, bab.ATTACK_SHARE)
 
 
+def test_an_old_falsifier_gets_the_late_share(split_case):
+    """Kills the late share ignored (a falsifier past ATTACK_EARLY_SECONDS still taking ATTACK_SHARE of the time from
+    a search that by then is a proof) and the early share cut (a young one kept from its rounds)."""
+    import lumpcheck.equivalence.bab as bab
+
+    assert bab.ATTACK_LATE_SHARE < 0.1 < bab.ATTACK_SHARE
+    p = _problem(split_case)
+    for age, expected in ((bab.ATTACK_EARLY_SECONDS / 3, True), (bab.ATTACK_EARLY_SECONDS * 3, False)):
+        search = Search(p, time.monotonic() + 120.0, [Node(p.xl.copy(), p.xu.copy(), (), part="a")],
+                        initial_attack=False, slice_end=time.monotonic() - 1.0)  # one batch only
+        search.searcher.born -= age
+        search.searcher.rounds_s = 0.1 * age  # a share of 0.1
+        calls = []
+        with mock.patch.object(search.searcher, "run", lambda *args, **kw: calls.append(1)):
+            out = search.run()
+        assert out.stats["batches"] == 1 and bool(calls) == expected, (age, calls)
+
+
 def test_a_cluster_worker_keeps_a_runs_falsifier_across_its_tasks(split_case):
     """Kills a new falsifier per cluster task (its share of the wall time then starts at 0 in every task, so every
     task ran a falsification round) and a run's falsifier handed to another run."""
