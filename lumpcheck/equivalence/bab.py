@@ -39,15 +39,14 @@ LOOKAHEAD_ROUNDS = 4
 """Input splitting follows the failing rows' sensitivities, but never splits an input whose width (relative to
 the whole box) is this many times smaller than another input's."""
 ATTACK_SHARE = 0.2
-"""Periodic falsification rounds run after a batch while the falsifier's rounds have taken less than this share of
-the wall time since it was built (a parallel search's worker keeps its falsifier across tasks: counting per task,
-as every 8th batch of a task once did, ran no round at all in tasks of fewer batches)..."""
 ATTACK_EARLY_SECONDS = 30.0
 ATTACK_LATE_SHARE = 0.05
-"""... for the first ATTACK_EARLY_SECONDS of the falsifier's life, ATTACK_LATE_SHARE after: gradient rounds find
-their counterexamples early (all 56 `sat` verdicts among 174 ACAS and MNIST benchmark rows came within 7 s), and a long
-search is then a proof, which the bounds' time serves (the nodes' witness points are still replayed after every
-batch)."""
+"""Periodic falsification rounds run after a batch while the falsifier's rounds have taken less than `attack_share`
+of the wall time since it was built: ATTACK_SHARE for its first ATTACK_EARLY_SECONDS, ATTACK_LATE_SHARE after.
+Gradient rounds find their counterexamples early (all 56 `sat` verdicts among 174 ACAS and MNIST benchmark rows came
+within 7 s); a long search is then a proof, which the bounds' time serves (the nodes' witness points are still
+replayed after every batch). A parallel search's worker keeps its falsifier across tasks: counting per task, as
+every 8th batch of a task once did, ran no round at all in tasks of fewer batches."""
 ATTACK_ROUND_SECONDS = 5.0
 """One falsification round stops after this many seconds, or ATTACK_SHARE of the time left before the search's
 deadline if less (not of a task's slice: the first slices of a parallel search last 0.25 s, which cut every
