@@ -285,7 +285,7 @@ class Search:
 
     def give_up(self, nodes: list[Node], reason: str) -> None:
         """Record nodes the search will not decide (the verdict can then be 'sat' or 'unknown', never 'unsat')."""
-        self.undecided.extend(Undecided(n.path, n.part, reason) for n in nodes)
+        self.undecided.extend(Undecided(n.path, n.part, reason, n.gap) for n in nodes)
 
     def _no_certificate_possible(self) -> bool:
         """ReLU splitting of a classification mode proves one class c (the centre's) for both networks on the
@@ -305,6 +305,8 @@ class Search:
         self.stats["leaves"] = len(self.leaves)
         self.stats["replays"] = self.searcher.replays
         self.stats["undecided"] = len(self.undecided)
+        if np.isfinite(self.searcher.peak):
+            self.stats["float_peak"] = self.searcher.peak
         return SearchOutcome(status, cex, self.leaves, self.root_slopes, self.stack, dict(self.stats), reason,
                              self.undecided)
 

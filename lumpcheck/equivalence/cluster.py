@@ -80,7 +80,7 @@ def run_chunk(problem: Problem, nodes: list[Node], slice_s: float, deadline_wall
         outcome = search.run()
     except MemoryError:
         reason = "a cluster worker ran out of memory on this region"
-        return SearchOutcome("unknown", reason=reason, undecided=[Undecided(n.path, n.part, reason) for n in nodes])
+        return SearchOutcome("unknown", reason=reason, undecided=[Undecided(n.path, n.part, reason, n.gap) for n in nodes])
     _keep(_SEARCHERS, token, search.searcher)
     state = search.root_state()
     if state is not None:

@@ -10,6 +10,7 @@ every such region and its reason in `undecided` (never 'unsat' while one is open
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -157,8 +158,8 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: boo
     if outcome.status == "sat":
         return DiffResult("sat", mode, "counterexample replayed exactly", outcome.counterexample, stats=stats, seconds=seconds)
     if outcome.status != "unsat":
-        return DiffResult(outcome.status, mode, outcome.reason, stats=stats, seconds=seconds,
-                          undecided=tuple(outcome.undecided))
+        reason = "; ".join(filter(None, (outcome.reason, epsilon_bracket(mode, outcome))))
+        return DiffResult(outcome.status, mode, reason, stats=stats, seconds=seconds, undecided=tuple(outcome.undecided))
     if outcome.undecided:  # internal invariant: a search with a region given up on never answers unsat
         return DiffResult("error", mode, "internal error: unsat with undecided regions", stats=stats, seconds=seconds,
                           undecided=tuple(outcome.undecided))
@@ -169,6 +170,32 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: boo
     cert = build_certificate(problem, outcome, *nets) if want_cert else None
     message = f"{len(outcome.leaves)} leaves closed by differential bounds"
     return DiffResult("unsat", mode, message, certificate=cert, stats=stats, seconds=time.monotonic() - start)
+
+
+def epsilon_bracket(mode: Mode, outcome: SearchOutcome) -> str:
+    """For an undecided epsilon search, where max |y_a − y_b| lies as far as it got: at most ε plus the largest gap
+    of the regions still open or given up on (each bounded by its own or its parent's outward-rounded bound; the
+    closed ones are within ε), at least the float search's largest difference (unreplayed floats: informative,
+    never a verdict). '' for other modes, or when no open region was bounded yet."""
+    if mode.kind != "epsilon" or mode.written:
+        return ""
+    gaps = [n.gap for n in outcome.open_nodes] + [u.gap for u in outcome.undecided]
+    eps = float(mode.epsilon)
+    out = []
+    if gaps and math.isfinite(max(gaps)):
+        out.append(f"the open regions' bounds give max |y_a - y_b| <= {_digits(eps + max(max(gaps), 0.0), up=True)}")
+    if "float_peak" in outcome.stats:
+        out.append(f"the largest |y_a - y_b| seen in floats is {_digits(eps + outcome.stats['float_peak'], up=False)}")
+    return " and ".join(out)
+
+
+def _digits(x: float, up: bool, digits: int = 4) -> str:
+    """x >= 0 to `digits` significant digits, rounded up (an upper end stays an upper end) or down."""
+    if x <= 0:
+        return "0"
+    scale = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    units = math.ceil(x / scale * (1 + 1e-12)) if up else math.floor(x / scale * (1 - 1e-12))
+    return f"{units * scale:.{digits}g}"
 
 
 def _uncovered(problem: Problem, outcome: SearchOutcome) -> str:

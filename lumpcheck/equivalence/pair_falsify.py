@@ -189,6 +189,7 @@ class Searcher:
         self.decision_changes = False  # floats saw A or B decide clearly otherwise than at the box centre
         self.born = time.monotonic()
         self.rounds_s = 0.0  # wall time spent in `run` since `born` (a search gives its falsifier a share of it)
+        self.peak = -np.inf  # the largest float score seen (epsilon: max |y_A − y_B| − ε), for reports only
 
     def share(self) -> float:
         """The share of the wall time since this falsifier was built that its rounds took."""
@@ -203,6 +204,8 @@ class Searcher:
         ya, yb = self.pair.outputs(X)
         self.evaluations += len(X)
         score = float_score(self.mode, ya, yb)
+        if len(score):
+            self.peak = max(self.peak, float(score.max()))
         for i in np.argsort(-score)[:limit]:
             if score[i] < 0:
                 break
@@ -322,6 +325,7 @@ class Searcher:
         for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             diff = ya - yb
+            self.peak = max(self.peak, float(np.abs(diff).max()) - float(self.mode.epsilon))
             i = np.argmax(np.abs(diff), axis=1)
             sign = np.sign(diff[np.arange(len(X)), i])
             g = np.zeros_like(diff)

@@ -175,10 +175,11 @@ def stop_workers(procs, tasks=()) -> None:
 
 
 def merge_stats(stats: dict, part: dict) -> None:
-    """Add a task's counters to the search's (max_depth: the maximum; workers and peak_rss_mb: the master's own)."""
+    """Add a task's counters to the search's (max_depth, float_peak: the maximum; workers and peak_rss_mb: the
+    master's own)."""
     for key, value in part.items():
-        if key in ("max_depth",):
-            stats[key] = max(stats.get(key, 0), value)
+        if key in ("max_depth", "float_peak"):
+            stats[key] = max(stats.get(key, value), value)
         elif isinstance(value, (int, float)) and key not in ("workers", "peak_rss_mb"):
             stats[key] = stats.get(key, 0) + value
 
@@ -195,7 +196,7 @@ class Master:
         self.root_slopes = None
 
     def give_up(self, nodes, reason: str) -> None:
-        self.undecided.extend(Undecided(n.path, n.part, reason) for n in nodes)
+        self.undecided.extend(Undecided(n.path, n.part, reason, n.gap) for n in nodes)
 
     def absorb(self, outcome: SearchOutcome) -> SearchOutcome | None:
         """Fold one task's outcome into the search (leaves, open nodes and regions given up on appended); the

@@ -12,11 +12,13 @@ REASONS_NAMED = 3
 
 @dataclass(frozen=True)
 class Undecided:
-    """A region the search gave up on (neither closed nor refuted): its path, claim part and why."""
+    """A region the search gave up on (neither closed nor refuted): its path, claim part and why; gap: how far its
+    (or its parent's) bound was from closing it (`bab.Node.gap`; inf: never bounded)."""
 
     path: tuple
     part: str
     reason: str
+    gap: float = float("inf")
 
     def __post_init__(self) -> None:
         if not self.reason:
