@@ -144,6 +144,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
       sat      NOT equivalent: an exact witness, replayed exactly          exit 1
       unknown / timeout   undecided                                       exit 4
       error    the models cannot be compared (sizes differ, ...)          exit 2
+    An undecided epsilon=E search of the differential engine says where max |A - B| lies as far as it got:
+    at most E plus the open regions' bound (sound, rounded up), at least the largest difference its
+    float search saw (rounded down; floats, not replayed), e.g. "<= 0.5686 ... seen in floats is 0.0859".
 
     \b
     A VNN-LIB 2.0 --domain over two networks (VNN-COMP 2026: declare-network f and g, inputs tied by

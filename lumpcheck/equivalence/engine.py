@@ -111,6 +111,7 @@ class _Run:
     undecided: list[dict] = field(default_factory=list)  # the differential search's undecided regions (--json)
     plain: Comparison | None = None  # the comparison form the engines work on (a, b, box are its chains and box)
     models: tuple[Network, Network] | None = None  # the two models as given
+    whole_box_bound: float | None = None  # the difference-bound engine's bound on max |y_a − y_b| (for the bracket)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -261,7 +262,8 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
     same = [layer.activation for layer in run.a.layers] == [layer.activation for layer in b.layers]
     bound = (difference_bound(run.a, b, run.box, window)[0] if same
              else certified_epsilon(run.a, b, run.box))  # LeakyReLU slopes differ: forward intervals
-    text = f"certified max |y_a - y_b| <= {fraction_str(Fraction(ceil_float(bound)))} (≈ {float(bound):.3g})"
+    run.whole_box_bound = ceil_float(bound)
+    text = f"certified max |y_a - y_b| <= {fraction_str(Fraction(run.whole_box_bound))} (≈ {float(bound):.3g})"
     cls = None
     if decisions:
         cls, margin = _margin(run)
@@ -404,7 +406,7 @@ def _differential(run: _Run) -> VerifyResult | None:
     budget = max(run.clock.remaining(), 0.0) * (DIFFERENTIAL_SHARE if hidden <= SMALL_PAIR else 1.0)
     tell = None if run.progress is None else (lambda p: run.progress(f"differential: {p.text}"))
     res = verify_pair(run.a, run.b, run.box, run.mode, budget, workers=run.jobs, memory_mb=run.memory_mb, seed=run.seed,
-                      client=run.client, progress=tell)
+                      client=run.client, progress=tell, known_bound=run.whole_box_bound)
     if res.status == Verdict.SAT:
         rep = replay(run.a, run.b, res.counterexample.x, run.mode)
         if rep.violated and run.box.contains(rep.x):

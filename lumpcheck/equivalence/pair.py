@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from decimal import Decimal
 from fractions import Fraction
+from typing import Callable
 
 from ..bounds.arith import check_float_environment
 from ..bounds.coupling import Pairing, couple
@@ -93,6 +94,7 @@ def verify_pair(
     seed: int = 0,
     client=None,
     progress: Callable[[Progress], None] | None = None,
+    known_bound: float | None = None,
 ) -> DiffResult:
     """Decide mode on box for the exact networks a and b within `timeout` seconds of wall-clock time.
 
@@ -104,6 +106,8 @@ def verify_pair(
     'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
     Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
     progress: called with the search's Progress now and then (after batches, or as tasks come back).
+    known_bound: a sound bound on max |y_a − y_b| over the whole box found elsewhere (the difference-bound
+    engine's), for the bracket of an undecided epsilon search (`epsilon_bracket`).
     delta-top1 with ReLU splitting: DELTA_SHARE of the time for its own search, then a top1 search (top1 implies
     delta-top1); a top1 'unsat' answers with the top1 certificate, a top1 'sat' is no answer.
     """
@@ -130,7 +134,7 @@ def verify_pair(
         return parallel_search(prob, Limits(until, memory_mb, workers), progress)
 
     if mode.kind != "delta-top1" or problem.strategy != "relu":
-        return _result(problem, search(problem, deadline), mode, certificate, start, (a, b))
+        return _result(problem, search(problem, deadline), mode, certificate, start, (a, b), known_bound)
     return _delta_then_top1(problem, search, deadline, certificate, start, (a, b))
 
 
@@ -150,7 +154,8 @@ def _delta_then_top1(problem: Problem, search, deadline: float, want_cert: bool,
     return res
 
 
-def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: bool, start: float, nets) -> DiffResult:
+def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: bool, start: float, nets,
+            known_bound: float | None = None) -> DiffResult:
     stats = dict(outcome.stats)
     stats["pairs"] = problem.coupling.pairing.size
     stats["strategy"] = problem.strategy
@@ -158,7 +163,7 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: boo
     if outcome.status == "sat":
         return DiffResult("sat", mode, "counterexample replayed exactly", outcome.counterexample, stats=stats, seconds=seconds)
     if outcome.status != "unsat":
-        reason = "; ".join(filter(None, (outcome.reason, epsilon_bracket(mode, outcome))))
+        reason = "; ".join(filter(None, (outcome.reason, epsilon_bracket(mode, outcome, known_bound))))
         return DiffResult(outcome.status, mode, reason, stats=stats, seconds=seconds, undecided=tuple(outcome.undecided))
     if outcome.undecided:  # internal invariant: a search with a region given up on never answers unsat
         return DiffResult("error", mode, "internal error: unsat with undecided regions", stats=stats, seconds=seconds,
@@ -172,30 +177,35 @@ def _result(problem: Problem, outcome: SearchOutcome, mode: Mode, want_cert: boo
     return DiffResult("unsat", mode, message, certificate=cert, stats=stats, seconds=time.monotonic() - start)
 
 
-def epsilon_bracket(mode: Mode, outcome: SearchOutcome) -> str:
+def epsilon_bracket(mode: Mode, outcome: SearchOutcome, known_bound: float | None = None) -> str:
     """For an undecided epsilon search, where max |y_a − y_b| lies as far as it got: at most ε plus the largest gap
     of the regions still open or given up on (each bounded by its own or its parent's outward-rounded bound; the
-    closed ones are within ε), at least the float search's largest difference (unreplayed floats: informative,
-    never a verdict). '' for other modes, or when no open region was bounded yet."""
+    closed ones are within ε), or known_bound (a sound whole-box bound found elsewhere) when smaller; at least the
+    float search's largest difference (unreplayed floats: informative, never a verdict). '' for other modes, or
+    when nothing was bounded or seen."""
     if mode.kind != "epsilon" or mode.written:
         return ""
     gaps = [n.gap for n in outcome.open_nodes] + [u.gap for u in outcome.undecided]
     eps = float(mode.epsilon)
+    upper = eps + max(max(gaps), 0.0) if gaps else math.inf
     out = []
-    if gaps and math.isfinite(max(gaps)):
-        out.append(f"the open regions' bounds give max |y_a - y_b| <= {_digits(eps + max(max(gaps), 0.0), up=True)}")
+    if known_bound is not None and known_bound < upper:
+        out.append(f"the whole box's difference bound gives max |y_a - y_b| <= {_digits(known_bound, up=True)}")
+    elif math.isfinite(upper):
+        out.append(f"the open regions' bounds give max |y_a - y_b| <= {_digits(upper, up=True)}")
     if "float_peak" in outcome.stats:
         out.append(f"the largest |y_a - y_b| seen in floats is {_digits(eps + outcome.stats['float_peak'], up=False)}")
     return " and ".join(out)
 
 
 def _digits(x: float, up: bool, digits: int = 4) -> str:
-    """x >= 0 to `digits` significant digits, rounded up (an upper end stays an upper end) or down."""
+    """x >= 0 to `digits` significant digits, rounded up (an upper end stays an upper end) or down, exactly."""
     if x <= 0:
         return "0"
-    scale = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
-    units = math.ceil(x / scale * (1 + 1e-12)) if up else math.floor(x / scale * (1 - 1e-12))
-    return f"{units * scale:.{digits}g}"
+    e = math.floor(math.log10(x)) - digits + 1
+    q = Fraction(x) / Fraction(10) ** e
+    units = math.ceil(q) if up else math.floor(q)
+    return format(Decimal(units).scaleb(e).normalize(), "g")
 
 
 def _uncovered(problem: Problem, outcome: SearchOutcome) -> str:

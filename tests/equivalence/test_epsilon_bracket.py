@@ -44,6 +44,20 @@ def test_the_bracket_from_open_and_given_up_regions():
     assert epsilon_bracket(Mode.parse("epsilon=0.5"), never) == ""  # nothing bounded, nothing seen: nothing said
 
 
+def test_a_smaller_whole_box_bound_found_elsewhere_caps_the_upper_end():
+    """Kills a bracket that ignores the difference-bound engine's whole-box bound (an MNIST pair's ReLU-split root
+    gave <= 5.477 beside that engine's 0.946), or takes it when it is the larger."""
+    nodes = [Node(np.zeros(1), np.ones(1), (), gap=1 / 3)]
+    outcome = SearchOutcome("timeout", open_nodes=nodes, stats={})
+    mode = Mode.parse("epsilon=0.5")
+    capped, _ = _ends(epsilon_bracket(mode, outcome, known_bound=0.71234))
+    assert 0.71234 <= capped <= 0.7124
+    assert "whole box's difference bound" in epsilon_bracket(mode, outcome, known_bound=0.71234)
+    assert _ends(epsilon_bracket(mode, outcome, known_bound=2.0))[0] <= 0.8334  # the regions' bound is smaller
+    never = SearchOutcome("timeout", open_nodes=[Node(np.zeros(1), np.ones(1), ())], stats={})
+    assert _ends(epsilon_bracket(mode, never, known_bound=3.0))[0] == 3.0  # regions never bounded: the known one
+
+
 def test_the_float_peak_of_tasks_is_their_maximum_even_below_zero():
     """Kills a maximum started at 0: scores below ε are negative, and 0 would report ε itself as seen."""
     stats: dict = {}

@@ -75,3 +75,20 @@ def test_undecided_regions_are_short_in_the_note_and_whole_in_the_json(monkeypat
     assert "['a', 1, 3, -1], … 36 more] (depth 40)" in note and "['a', 1, 4, -1]" not in note, note
     assert "b [['b', 0, 7, 1]] (depth 1)" in note, note
     assert [len(u["path"]) for u in result.details["undecided"]] == [40, 1]
+
+
+def test_the_difference_bound_reaches_the_differential_search_for_its_bracket(monkeypatch):
+    """Kills verify not passing the difference-bound engine's whole-box bound on to the differential search (whose
+    undecided epsilon bracket then reports only its own, possibly far looser, regions' bound). a and b differ by
+    exactly 1/8 everywhere: the bound is >= 1/8 and fails ε = 1/16."""
+    seen = {}
+
+    def fake(a, b, box, mode, budget, **kw):
+        from lumpcheck.equivalence.pair import DiffResult
+        seen.update(kw)
+        return DiffResult("timeout", mode, "deadline reached")
+
+    monkeypatch.setattr(lumpcheck.equivalence.engine, "verify_pair", fake)
+    verify(_line(F(0)), _line(F(1, 8)), Box((F(0),), (F(1),)), epsilon_mode(F(1, 16)), 5.0,
+           engines=("difference-bound", "differential"))
+    assert seen["known_bound"] is not None and F(1, 8) <= F(seen["known_bound"]) < F(1, 8) + F(1, 1000), seen
