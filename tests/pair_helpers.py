@@ -134,16 +134,16 @@ def epsilon_certificate_case():
     return a, b, res.certificate, true_max
 
 
-def relu_top1_case(accept):
+def relu_top1_case(accept, half: Fraction = Fraction(1, 8)):
     """(A, B, box, result): the first random 3-8-8-8-3 top1 pair proved by ReLU splitting whose result `accept`s,
-    or None (the caller skips)."""
+    or None (the caller skips). half: the box's half-width around its random centre."""
     from lumpcheck.equivalence.pair import verify_pair
     for seed in range(60):
         rng = np.random.default_rng(seed)
         a = random_net(rng, [3, 8, 8, 8, 3])
         b = near_copy(rng, a, "noise")
         centre = [Fraction(int(rng.integers(-2, 3)), 4) for _ in range(3)]
-        box = Box(tuple(c - Fraction(1, 8) for c in centre), tuple(c + Fraction(1, 8) for c in centre))
+        box = Box(tuple(c - half for c in centre), tuple(c + half for c in centre))
         res = verify_pair(a, b, box, "top1", timeout=30, strategy="relu")
         if res.status == "unsat" and accept(res):
             return a, b, box, res

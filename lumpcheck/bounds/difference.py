@@ -80,6 +80,8 @@ class BatchBounds:
     closed: np.ndarray | None = None
     betas: list[np.ndarray] | None = None  # one-network bounds: the β multipliers their rows used ((N, R, n_k))
     single: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # ... and the network's layer bounds
+    hidden: list[Choices] | None = None  # one-network bounds: the slopes that derived the hidden-layer bounds, where
+    # they are not `choices` (`run_single(refine=False)` over an earlier pass's bounds)
 
 
 # ---------------------------------------------------------------- the layer loop
@@ -146,6 +148,7 @@ def run_single(
     scores: bool = False,
     betas: list[np.ndarray] | None = None,
     root: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    refine: bool = True,
 ) -> BatchBounds:
     """Bounds of ONE network ('a' or 'b') for a classification objective of that part: its own chain only.
 
@@ -154,7 +157,9 @@ def run_single(
     (`split_terms`; any β >= 0 gives a sound bound, neurons without a phase ignore theirs).
     root[k] ((1, n_k) or (N, n_k) lo, hi): sound bounds of hidden layer k on a box containing every box of the batch
     (a ReLU-split search's root box): intersected with the interval bounds before the unstable neurons are
-    back-substituted (fewer of them), so a node keeps what the root's optimised slopes proved."""
+    back-substituted (fewer of them), so a node keeps what the root's optimised slopes proved.
+    refine=False back-substitutes no hidden layer: their bounds are the interval ones intersected with `root`, which
+    the caller gives as an earlier sound pass's bounds of these very boxes (and phases)."""
     n, depth = len(xl), coupling.depth
     chain = Chain(coupling.chain_a if part == "a" else coupling.chain_b, xl, xu)
     out = BatchBounds(empty=np.zeros(n, dtype=bool))
@@ -165,7 +170,7 @@ def run_single(
         layer = chain.layers[k]
         if root is not None:
             lo, hi = np.maximum(lo, root[k][0]), np.minimum(hi, root[k][1])
-        if k > 0:
+        if k > 0 and refine:
             _refine(chain, k, _unstable(lo, hi, layer.alpha_lo, layer.alpha_hi), lo, hi, 0)
         if phases is not None:
             ph = phases[k][0 if part == "a" else 1]

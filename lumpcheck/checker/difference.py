@@ -343,6 +343,8 @@ def _check_batch(ch, leaves, paths, kind, eps, lower, upper, strategy, prior, hi
     for leaf, path in zip(leaves, paths):
         if leaf.get("root", False) not in (False, True) or (leaf.get("root") and leaf["pass"] != "single"):
             raise Invalid(f"leaf {list(path)}: 'root' must be true or false, and true only with pass 'single'")
+        if "hidden_slopes" in leaf and leaf["pass"] != "single":
+            raise Invalid(f"leaf {list(path)}: 'hidden_slopes' only on one-network leaves (pass 'single')")
         if leaf.get("root") and leaf["part"] not in roots:
             raise Invalid(f"leaf {list(path)} uses the root's hidden-layer bounds of network {leaf['part']}, "
                           "but the certificate records no root slopes for it ('roots')")
@@ -422,7 +424,7 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
             b_ok = np.all(own | (cB.rows(last, M) < 0), axis=1)
             ok = {"all": a_ok & b_ok, "a": a_ok, "b": b_ok}[part]
         else:
-            chain, empty, _ = single_pass(ch, part, xl, xu, slopes, ph, _leaf_roots(leaves, root))
+            chain, empty = _single_leaves(ch, part, leaves, xl, xu, slopes, ph, hidden, _leaf_roots(leaves, root))
             sizes = [len(layer.b) for layer in (ch.A if part == "a" else ch.B)[:-1]]
             try:
                 split = split_terms(leaves, paths, part, n_out, sizes)
@@ -433,6 +435,20 @@ def _check_part(ch, leaves, paths, boxes, part, how, kind, eps, strategy, prior,
     bad = np.flatnonzero(~(ok | empty))
     if len(bad):
         raise Invalid(f"leaf {list(paths[bad[0]])}: {what}")
+
+
+def _single_leaves(ch, part, leaves, xl, xu, slopes, ph, hidden: int, root):
+    """One network's pass over one-network leaves: (chain, empty). A leaf with `hidden_slopes` has its hidden-layer
+    bounds derived with those slopes, then its objective rows with `slopes` over these bounds (no hidden layer
+    back-substituted again: they are sound for the leaf's region, whatever slopes derived them); the others use
+    `slopes` throughout (the second pass then reproduces the first's bounds)."""
+    if not any("hidden_slopes" in leaf for leaf in leaves):
+        chain, empty, _ = single_pass(ch, part, xl, xu, slopes, ph, root)
+        return chain, empty
+    first = _slopes([leaf.get("hidden_slopes", leaf["slopes"]) for leaf in leaves], ch, hidden)
+    _, empty, bounds = single_pass(ch, part, xl, xu, first, ph, root)
+    chain, again, _ = single_pass(ch, part, xl, xu, slopes, ph, bounds, refine=False)
+    return chain, empty | again
 
 
 def _delta_ok(ch, leaves, xl, xu, slopes, ph, prior, lminus: Fraction):

@@ -358,11 +358,12 @@ def hidden_pass(ch: Chains, xl, xu, slopes, phases=None, prior=None):
     return cP, cA, cB, bounds, empty
 
 
-def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None, root=None):
+def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None, root=None, refine: bool = True):
     """One network's chain alone (how one-network leaves are proved): per hidden layer interval bounds,
     intersected with `root` (per layer (lo, hi), (N, n) or (1, n): bounds proved on a box containing the leaves'
     boxes, −inf/+inf where a leaf has none), back-substitution of the (near-)unstable neurons, the leaf's phases of
     that network, relaxations from the recorded slopes (A's under a_*, B's under the product's first coordinates).
+    refine=False back-substitutes nothing: `root` are then the leaves' own hidden-layer bounds from an earlier pass.
     Returns (chain, empty, per-layer (lo, hi))."""
     layers = ch.A if net == "a" else ch.B
     c = _Chain(layers, xl, xu)
@@ -376,7 +377,7 @@ def single_pass(ch: Chains, net: str, xl, xu, slopes, phases=None, root=None):
         lo, hi = c.interval(k)
         if root is not None:
             lo, hi = np.maximum(lo, root[k][0]), np.minimum(hi, root[k][1])
-        if k > 0:
+        if k > 0 and refine:
             _refine(c, k, _near_unstable(lo, hi, L.a_lo, L.a_hi), lo, hi, 0)
         if phases is not None:
             ph = phases[k][0 if net == "a" else 1]

@@ -88,6 +88,7 @@ class Leaf:
     pass_: str = "pair"  # how its bounds were derived: both networks in lockstep ('pair') or one network ('single')
     betas: tuple = ()  # one-network leaves: (layer, neuron, β per margin row) of split neurons with some β > 0
     root: RootBounds | None = None  # one-network leaves: the root's hidden-layer bounds their bounds were intersected with
+    hidden_slopes: tuple | None = None  # one-network leaves: the slopes of their hidden-layer bounds (None: `slopes`)
 
 
 @dataclass
@@ -365,8 +366,9 @@ class Search:
             cls = None if classes is None else int(classes[e])
             if res.closed[e]:
                 slopes = with_partner_slopes(leaf_slopes(res, e), res, e, self.p.coupling)
+                hidden = leaf_slopes(res, e, hidden=True) if res.hidden is not None and part != "all" else None
                 self.leaves.append(Leaf(node.path, cls, slopes, bool(res.empty[e]), part, "pair" if part == "all" else "single",
-                                        leaf_betas(res, e, node.path, part), None if part == "all" else node.root))
+                                        leaf_betas(res, e, node.path, part), None if part == "all" else node.root, hidden))
                 continue
             for p, other in (("a", "b"), ("b", "a")):
                 if p in partial and partial[p][e]:  # one network's decision is proved here: only the other's remains

@@ -12,7 +12,9 @@
   "roots": {"a": {"slopes": BLOB}, "b": {...}},  # optional (relu): slopes of each network's root hidden-layer bounds
   "leaves": [{"path": [...], "part": "all" | "a" | "b", "pass": "pair" | "single", "class": c | null,
               "empty": bool, "slopes": BLOB, "betas": BETAS (optional, pass "single" only),
-              "root": true (optional, pass "single" only: hidden-layer bounds intersected with the root's)}, ...],
+              "root": true (optional, pass "single" only: hidden-layer bounds intersected with the root's),
+              "hidden_slopes": BLOB (optional, pass "single" only: the slopes of its hidden-layer bounds when
+                                     they are not "slopes"; the objective rows use "slopes" over those bounds)}, ...],
                                       # pass: bounds of both networks in lockstep, or of one
   "stats": {...}                                                      # informative only
 }
@@ -92,6 +94,10 @@ def _leaf(leaf: Leaf, rows: int) -> dict:
         out["betas"] = encode_betas(leaf.betas, rows)
     if leaf.root is not None:
         out["root"] = True
+    if leaf.hidden_slopes is not None:
+        hidden = encode_slopes(leaf.hidden_slopes)
+        if hidden != out["slopes"]:
+            out["hidden_slopes"] = hidden
     return out
 
 
