@@ -278,6 +278,10 @@ def _facts(report: DiffReport) -> list[tuple[str, str]]:
         facts.append(("root bounds", "hidden-layer bounds of the whole box, re-derived from the root's recorded slopes, "
                                      "intersected with the leaf's own: " + ", ".join(
                                          f"network {p}: {used.get(p, 0)} leaves" for p in sorted(roots))))
+    kept = sum(1 for leaf in doc.get("leaves", []) if isinstance(leaf, dict) and "hidden_slopes" in leaf)
+    if kept:
+        facts.append(("kept hidden bounds", f"{kept} leaves: hidden-layer bounds from their recorded hidden slopes, "
+                                            "the objective rows from their slopes over those bounds"))
     classes = Counter(x.cls for x in leaves if x.cls != "-")
     if classes:
         facts.append(("decision classes", ", ".join(f"output {k}: {v} leaves" for k, v in sorted(classes.items()))))

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lumpcheck.apps.report_diff import build_diff_report, render_diff
 from lumpcheck.checker.difference import check_certificate
 from lumpcheck.checker.difference_bounds import build_chains
 from lumpcheck.checker.difference_pass import single_pass
@@ -119,3 +120,10 @@ def test_hidden_slopes_on_a_lockstep_leaf_are_refused(hidden_case):
     target.pop("betas", None)
     out = check_certificate(doc, a, b)
     assert not out.valid and "only on one-network leaves" in out.reasons[0], out.reasons
+
+
+def test_report_counts_the_leaves_with_hidden_slopes(hidden_case):
+    _, _, _, res = hidden_case
+    count = sum("hidden_slopes" in leaf for leaf in res.certificate["leaves"])
+    text = render_diff(build_diff_report(res.certificate, "cert.json"), "md")
+    assert f"**kept hidden bounds**: {count} leaves" in text, text
