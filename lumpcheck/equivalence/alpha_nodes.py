@@ -98,16 +98,16 @@ def close_with_optimised_slopes(problem, deadline: float, stats: dict, batch: li
         sub = [batch[i] for i in open_]
         obj = Objective(problem.mode, objective.classes[open_], part)
         ph = None if phases is None else [(pa[open_], pb[open_]) for pa, pb in phases]
+        kept = stage == "optimised" and not problem.alpha_joint  # optimised on `ranges` fixed: their pass keeps them
         if stage == "parents":
             slopes, betas = _parent_slopes(problem, sub, part), None
             if slopes is None:
                 continue  # DeepPoly's slopes: the bounds in res
         else:
             slopes, betas = _optimised_slopes(problem, deadline, sub, part, lo[open_], hi[open_], obj, ph,
-                                              None if root or problem.alpha_joint else ranges, steps)
+                                              ranges if kept else None, steps)
             if slopes is None and betas is None:
                 return
-        kept = stage == "optimised" and not problem.alpha_joint  # optimised on `ranges`: keep them
         within = ranges if stage == "root" or kept else None if bounds is None else [(l_[open_], h_[open_]) for l_, h_ in bounds]
         tight = run_single(problem.coupling, part, lo[open_], hi[open_], obj, slopes=slopes, phases=ph,
                            scores=ph is not None, betas=betas, root=within, refine=not kept)

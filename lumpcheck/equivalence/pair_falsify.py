@@ -325,7 +325,7 @@ class Searcher:
         for _ in self._steps(PGD_STEPS):
             ya, yb = self.pair.outputs(X)
             diff = ya - yb
-            self.peak = max(self.peak, float(np.abs(diff).max()) - float(self.mode.epsilon))
+            self.peak = max(self.peak, float(float_score(self.mode, ya, yb).max()))
             i = np.argmax(np.abs(diff), axis=1)
             sign = np.sign(diff[np.arange(len(X)), i])
             g = np.zeros_like(diff)
