@@ -6,7 +6,8 @@ Pairs (built here, nothing written to the zoo):
   (smallest |incoming|·|outgoing|; widths differ: 'neuron5'...), on the VNN-COMP properties' input boxes,
   for epsilon=0.05, epsilon=0.5 and argmin (ACAS advisories are the minimal score).
 - MNIST-FC 256x2 / 256x4 vs 10%-magnitude-pruned ('mag10') and float16-rounded ('f16') copies, top1 on the
-  VNN-COMP mnistfc ε-balls.
+  VNN-COMP mnistfc ε-balls; with --mnist-free K on VeryDiff-style local boxes instead (K random pixels free in
+  [0, 1], the others fixed at the ball's centre).
 Engines, same instances, same machine, one at a time: 'diff' = lumpcheck.equivalence.pair.verify_pair (2 worker
 processes, hard deadline, 2 GB cap; its certificates checked in 2 processes too); on a subset also 'today' = lumpcheck.equivalence.engine.verify with main's
 engines (falsify, difference-bound, lumping-match, monolithic: no 'differential') and a monolithic z3 query
@@ -37,12 +38,14 @@ import random
 import re
 import resource
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from lumpcheck.io import load_model
 from lumpcheck.io.vnnlib import read_box
+from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 
 ZOO = Path(os.environ.get("LUMPCHECK_ZOO", Path(__file__).resolve().parents[1].parent / "shared" / "zoo"))
@@ -261,12 +264,23 @@ def build_tasks(args) -> list[dict]:
     for model, prop in mn[: args.mnist]:
         a = logits_scaled(load_model(model), args.logit_scale)
         box = read_box(prop)
+        if args.mnist_free:
+            box, prop = local_box(box, args.mnist_free, rng), prop.with_name(f"{prop.stem}_free{args.mnist_free}.vnnlib")
         for variant in args.mnist_variants:
             for mode in args.mnist_modes:
                 net = model.stem if args.logit_scale == 1 else f"{model.stem}*{args.logit_scale:g}"
                 tasks.append({"family": "mnist", "net": net, "prop": prop.stem, "variant": variant, "mode": mode,
                               "a": a, "b": VARIANTS[variant](a), "box": box, "timeout": args.timeout})
     return tasks
+
+
+def local_box(ball: Box, free: int, rng: random.Random) -> Box:
+    """VeryDiff's MNIST 'local' boxes: `free` random pixels vary over [0, 1], every other pixel is fixed at the
+    ball's centre (the image up to its clipping at 0 and 1)."""
+    keep = set(rng.sample(range(ball.dim), free))
+    centre = [(lo + hi) / 2 for lo, hi in zip(ball.lower, ball.upper)]
+    return Box(tuple(Fraction(0) if i in keep else c for i, c in enumerate(centre)),
+               tuple(Fraction(1) if i in keep else c for i, c in enumerate(centre)), ball.source)
 
 
 def summarise(rows: list[dict]) -> str:
@@ -304,6 +318,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jsonl", default="diffverify_pairs.jsonl")
     ap.add_argument("--mnist-nets", nargs="+", default=["256x2", "256x4"])
+    ap.add_argument("--mnist-free", type=int, default=0, help="VeryDiff-style local boxes instead of the ε-balls: this "
+                    "many random pixels free in [0, 1], the others fixed at the ball's centre")
     ap.add_argument("--mnist-modes", nargs="+", default=["top1"], help="e.g. top1 delta-top1=0.9 delta-top1=0.99")
     ap.add_argument("--logit-scale", type=float, default=1.0, help="MNIST: multiply A's output layer by this power of "
                     "two before building B (a softmax temperature; the mnistfc nets' confidences are ~0.2-0.5)")

@@ -11,7 +11,7 @@ from lumpcheck.equivalence.encode import encode_pair
 from lumpcheck.solver.z3 import solve_constraints
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_float
-from lumpcheck.equivalence.mode import Mode
+from lumpcheck.equivalence.mode import Mode, violated
 
 RELU = Activation("relu")
 LEAKY = Activation("leaky_relu", Fraction(1, 8))
@@ -148,3 +148,44 @@ def relu_top1_case(accept, half: Fraction = Fraction(1, 8)):
         if res.status == "unsat" and accept(res):
             return a, b, box, res
     return None
+
+
+# ---------------------------------------------------------------- exact truth on a segment (piecewise linear pairs)
+
+
+def _pre_activations(net: Network, x: list[Fraction]) -> list[Fraction]:
+    """Every neuron's exact pre-activation at the input x, layer after layer (hidden and output)."""
+    values, h = [], x
+    for layer in net.layers:
+        z = [sum((Fraction(w) * v for w, v in zip(row, h)), Fraction(0)) + Fraction(b)
+             for row, b in zip(layer.weight, layer.bias)]
+        values += z
+        h = [layer.activation.exact(v) for v in z]
+    return values
+
+
+def _refine(knots: list[Fraction], signals) -> list[Fraction]:
+    """Add the exact zero of every signal that is linear between consecutive knots and changes sign there."""
+    out = set(knots)
+    values = [signals(k) for k in knots]
+    for (x0, v0), (x1, v1) in zip(zip(knots, values), zip(knots[1:], values[1:])):
+        for s0, s1 in zip(v0, v1):
+            if (s0 < 0 < s1) or (s1 < 0 < s0):
+                out.add(x0 + (x1 - x0) * s0 / (s0 - s1))
+    return sorted(out)
+
+
+def exact_truth(a: Network, b: Network, lo: Fraction, hi: Fraction, mode: Mode, point=lambda t: [t]) -> bool:
+    """Is the property violated somewhere on the segment point(t), t in [lo, hi]? (Exact; point is affine in t, by
+    default the one input of one-input networks.)"""
+    knots = [lo, hi]
+    for depth in range(1, max(len(a.layers), len(b.layers)) + 1):  # layer l is linear between layer-(l-1) knots
+        knots = _refine(knots, lambda t: _pre_activations(a, point(t)) + _pre_activations(b, point(t)))
+    def output_gaps(t):
+        ya, yb = evaluate(a, point(t)), evaluate(b, point(t))
+        pairs = [ya[i] - ya[j] for i in range(len(ya)) for j in range(i)]
+        return pairs + [yb[i] - yb[j] for i in range(len(yb)) for j in range(i)] + [p - q for p, q in zip(ya, yb)] \
+            + [p - q - mode.epsilon for p, q in zip(ya, yb)] + [q - p - mode.epsilon for p, q in zip(ya, yb)]
+    knots = _refine(knots, output_gaps)
+    points = knots + [(x0 + x1) / 2 for x0, x1 in zip(knots, knots[1:])]
+    return any(violated(mode, evaluate(a, point(t)), evaluate(b, point(t))) for t in points)

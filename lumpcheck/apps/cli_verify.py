@@ -133,7 +133,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                         the whole box (--certify certificates for both)
       lumping-match     both coarsest lumpings match (lumpcheck's own outputs, proved on all of R^n)
       differential      both networks bounded in lockstep, with bounds on their difference, plus branch and
-                        bound over input splits (few inputs) or ReLU phases (many); needs --domain and
+                        bound over input splits (few inputs, a few more for epsilon) or ReLU phases
+                        (many); inputs the box fixes (lower = upper, e.g. all but a patch of pixels) are
+                        folded exactly into both networks first and not counted; needs --domain and
                         identity/relu/leaky_relu layers; its unsat comes with a certificate (--certify);
                         its leaves run in --jobs processes or on a Dask cluster (--scheduler)
       monolithic        one exact z3 query (small networks)

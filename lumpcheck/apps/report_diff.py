@@ -171,13 +171,31 @@ def plain_models(doc: dict, a_path, b_path) -> tuple[Any, Any]:
         return why, why
 
 
-def path_text(path: list) -> str:
-    """A leaf's path in words: x_d <= m / x_d >= m for input splits, A/B layer.neuron active/inactive for phases."""
+def searched_inputs(doc: dict) -> list | None:
+    """Per input of the search, the claim box's input it is: None for all of them in order, else the free inputs
+    (lower < upper) of a certificate with "inputs": "free" (its fixed inputs were folded into the networks)."""
+    if doc.get("inputs") != "free":
+        return None
+    box = (doc.get("claim") or {}).get("box") or {}
+    try:
+        return [i for i, (lo, hi) in enumerate(zip(box.get("lower") or [], box.get("upper") or [])) if Fraction(lo) < Fraction(hi)]
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _input(d, inputs: list | None):
+    """The claim box's number of searched input d (d itself when out of range: the report renders any document)."""
+    return inputs[d] if inputs is not None and isinstance(d, int) and 0 <= d < len(inputs) else d
+
+
+def path_text(path: list, inputs: list | None = None) -> str:
+    """A leaf's path in words: x_d <= m / x_d >= m for input splits (d numbered as in the claim's box, `inputs` from
+    searched_inputs), A/B layer.neuron active/inactive for phases."""
     parts = []
     for entry in path:
         if entry[0] == "x":
             m = float.fromhex(entry[2]) if isinstance(entry[2], str) else float(entry[2])
-            parts.append(f"x_{entry[1]} {'<=' if int(entry[3]) == 0 else '>='} {m:.6g}")
+            parts.append(f"x_{_input(entry[1], inputs)} {'<=' if int(entry[3]) == 0 else '>='} {m:.6g}")
         else:
             parts.append(f"{str(entry[0]).upper()} L{entry[1]}.{entry[2]} {'active' if int(entry[3]) > 0 else 'inactive'}")
     return ", ".join(parts) or "(the whole box)"
@@ -209,18 +227,18 @@ def beta_count(blob: str) -> int:
         return -1
 
 
-def _split_name(entry: list) -> str:
-    return f"x_{entry[1]}" if entry[0] == "x" else f"{str(entry[0]).upper()} layer {entry[1]}"
+def _split_name(entry: list, inputs: list | None) -> str:
+    return f"x_{_input(entry[1], inputs)}" if entry[0] == "x" else f"{str(entry[0]).upper()} layer {entry[1]}"
 
 
-def _tree(raw_leaves: list) -> tuple[list[int], Counter, int]:
+def _tree(raw_leaves: list, inputs: list | None) -> tuple[list[int], Counter, int]:
     """Per leaf its depth; per split variable how many internal nodes split on it; the internal node count."""
     nodes: dict[tuple, str] = {}
     for leaf in raw_leaves:
         path = leaf.get("path") or []
         for k, entry in enumerate(path):
             prefix = (leaf.get("part") if path and path[0][0] != "x" else "",) + tuple(tuple(e) for e in path[:k])
-            nodes.setdefault(prefix, _split_name(entry))
+            nodes.setdefault(prefix, _split_name(entry, inputs))
     return [len(leaf.get("path") or []) for leaf in raw_leaves], Counter(nodes.values()), len(nodes)
 
 
@@ -229,11 +247,12 @@ def build_diff_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None
     pa, pb = plain_models(doc, a_path, b_path)
     models = (model_identity("A", claim.get("a"), a_path, pa), model_identity("B", claim.get("b"), b_path, pb))
     raw = [leaf for leaf in doc.get("leaves") or [] if isinstance(leaf, dict)]
-    leaves = [Leaf(i, path_text(leaf.get("path") or []), str(leaf.get("part")), str(leaf.get("pass")),
+    inputs = searched_inputs(doc)
+    leaves = [Leaf(i, path_text(leaf.get("path") or [], inputs), str(leaf.get("part")), str(leaf.get("pass")),
                    "-" if leaf.get("class") is None else str(leaf.get("class")), bool(leaf.get("empty")),
                    slope_count(str(leaf.get("slopes", ""))), beta_count(str(leaf.get("betas") or "")))
               for i, leaf in enumerate(raw)]
-    depths, splits, internal = _tree(raw)
+    depths, splits, internal = _tree(raw, inputs)
     return DiffReport(str(cert_path), doc, models, leaves, depths, splits, internal)
 
 
@@ -272,6 +291,11 @@ def _facts(report: DiffReport) -> list[tuple[str, str]]:
     facts += [("leaves by part", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.part for x in leaves).items()))),
               ("leaves by bound pass", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.bound_pass for x in leaves).items()))),
               ("empty leaves", f"{sum(x.empty for x in leaves)} (bounds prove no input of the box reaches them)")]
+    inputs = searched_inputs(doc)
+    if inputs is not None:
+        total = len(((doc.get("claim") or {}).get("box") or {}).get("lower") or [])
+        facts.append(("fixed inputs", f"{total - len(inputs)} of {total} inputs are fixed by the box and folded exactly "
+                                      f"into both networks' first layers; the search splits the other {len(inputs)}"))
     roots = doc.get("roots")
     if isinstance(roots, dict) and roots:
         used = Counter(leaf.get("part") for leaf in doc.get("leaves", []) if isinstance(leaf, dict) and leaf.get("root"))

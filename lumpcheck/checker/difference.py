@@ -7,8 +7,10 @@ DNF of linear output atoms true, difference_written.py).
 Trusted: lumpcheck.ir (the exact IR, exact numbers, boxes), lumpcheck.io (model readers),
 bounds.arith.check_float_environment; nothing of the prover (bounds.coupling/pair_relax/difference_chain/difference,
 equivalence.bab, ...): difference_bounds.py and difference_pass.py restate what they need.
-Checked: the networks' fingerprints; that the leaves' paths form a complete binary split tree (so the
-leaves cover the box); and for every leaf, with bounds re-derived here from the recorded slopes
+Checked: the networks' fingerprints; with "inputs": "free", the rest is checked for both networks with the box's
+fixed inputs folded exactly into their first layers (ir.network.fix_inputs, values from the claim's box) on the
+free inputs; that the leaves' paths form a complete binary split tree (so the leaves cover the box); and for every
+leaf, with bounds re-derived here from the recorded slopes
 (difference_bounds, difference_pass), that the property holds on it: ±Δ_i <= E, or the leaf's class is the unique
 best output of both networks (margins < 0), or (delta-top1, with the claim's L⁻, itself re-proved to be at most
 ln(D/(1 − D)) by confidence.py) every class k either cannot have a_k − a_j > L⁻ for all j, or B prefers k over
@@ -30,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from ..bounds.arith import check_float_environment
 from ..ir.domain import Box
-from ..ir.network import Network, fingerprint
+from ..ir.network import Network, fingerprint, fix_inputs
 from ..ir.semantics import Comparison, ComparisonError, compare
 from .confidence import log_odds_proved
 from .difference_betas import BetaError, split_terms
@@ -152,6 +154,24 @@ def _claim(doc: dict, a: Network, b: Network):
     return (kind, eps), lower, upper
 
 
+def _inputs(inputs: str, a: Network, b: Network, lower: list, upper: list):
+    """(a, b, lower, upper) over which the leaves are checked: as claimed ("all"), or ("free") on the box's free
+    inputs with the fixed ones (lower == upper) folded exactly into both first layers (ir.network.fix_inputs);
+    input splits then number the free inputs in order."""
+    if inputs == "all":
+        return a, b, lower, upper
+    if inputs != "free":
+        raise Invalid(f"inputs {inputs!r} (expected 'all' or 'free')")
+    box = Box(tuple(lower), tuple(upper))
+    if not box.free:
+        raise Invalid("inputs 'free': every input of the claim's box is fixed")
+    try:
+        a, b = fix_inputs(a, box), fix_inputs(b, box)
+    except ValueError as e:
+        raise Invalid(f"inputs 'free': {e}") from None
+    return a, b, [lower[i] for i in box.free], [upper[i] for i in box.free]
+
+
 def _classes_agree(paths, parts, classes, strategy: str) -> None:
     """A leaf proving only A's decision and one proving only B's must agree wherever their regions may meet:
     in one input-split tree that is when one path extends the other; separate ReLU trees may meet anywhere."""
@@ -223,6 +243,8 @@ def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
 def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Scope:
     check_float_environment()
     (kind, eps), lower, upper = _claim(doc, a, b)
+    claimed = tuple(lower), tuple(upper)
+    a, b, lower, upper = _inputs(doc.get("inputs", "all"), a, b, lower, upper)
     strategy = doc["strategy"]
     if strategy not in ("input", "relu"):
         raise Invalid(f"unknown strategy {strategy!r}")
@@ -256,7 +278,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     if sum(checked) != len(leaves):  # every leaf must have been re-derived: a lost chunk is never a pass
         raise PoolFailure(f"{sum(checked)} of {len(leaves)} leaves re-derived")
     mode = doc["claim"]["mode"] if kind == "delta-top1" else kind
-    return Scope(mode, eps if kind == "epsilon" else None, tuple(lower), tuple(upper), "", False, "layers",
+    return Scope(mode, eps if kind == "epsilon" else None, *claimed, "", False, "layers",
                  len(eps) if kind == "written" else None, pair=True)
 
 

@@ -30,14 +30,22 @@ from .progress import Progress, progress_of
 from .undecided import Undecided, summarise_undecided
 
 INPUT_SPLIT_MAX_DIM = 12
-"""Input splitting for at most this many inputs; neuron (ReLU) splitting above."""
+"""Input splitting for at most this many inputs (that vary: fixed ones are folded away, pair.FixedInputs); neuron
+(ReLU) splitting above. For top1/argmin/delta-top1, ReLU splitting proves each network's decision in its own tree."""
+INPUT_SPLIT_MAX_DIM_DIFFERENCE = 32
+"""The same for epsilon and written properties, which bound the difference itself: its relaxation loosens with
+every unstable neuron, and halving inputs stabilises them (MNIST 256x4 vs a pruned copy, 15 and 25 free pixels,
+epsilon=0.05: input splitting proved what ReLU splitting left open, and its open regions' bounds were 3-10x
+tighter; benchmarks/DIFFVERIFY.md)."""
+BATCH = {"input": 64, "relu": 8}
+"""Nodes bounded together, by strategy (when the caller does not choose)."""
 WIDTH_RATIO = 64.0
-LOOKAHEAD_RATIO = 2.0
-LOOKAHEAD_ROUNDS = 4
-"""Look-ahead levels processed within one batch step (kept children are split again with their own bounds)."""
-"""Look ahead when the widest input (relative to the box) is this many times wider than the most sensitive one."""
 """Input splitting follows the failing rows' sensitivities, but never splits an input whose width (relative to
 the whole box) is this many times smaller than another input's."""
+LOOKAHEAD_RATIO = 2.0
+"""Look ahead when the widest input (relative to the box) is this many times wider than the most sensitive one."""
+LOOKAHEAD_ROUNDS = 4
+"""Look-ahead levels processed within one batch step (kept children are split again with their own bounds)."""
 ATTACK_SHARE = 0.2
 ATTACK_EARLY_SECONDS = 30.0
 ATTACK_LATE_SHARE = 0.05
@@ -129,7 +137,7 @@ class Problem:
     box: Box
     mode: Mode
     strategy: str = "auto"
-    batch: int = 64
+    batch: int = 0  # 0: BATCH[strategy]
     seed: int = 0
     refresh: bool = True  # ReLU splitting: recompute hidden-layer bounds under each node's phases
     alpha_root_steps: int = ALPHA_ROOT_STEPS  # one-network parts: optimiser steps at the root (0: DeepPoly slopes)
@@ -140,9 +148,11 @@ class Problem:
 
     def __post_init__(self) -> None:
         if self.strategy == "auto":
-            self.strategy = "input" if self.box.dim <= INPUT_SPLIT_MAX_DIM else "relu"
+            most = INPUT_SPLIT_MAX_DIM_DIFFERENCE if self.mode.kind == "epsilon" or self.mode.written else INPUT_SPLIT_MAX_DIM
+            self.strategy = "input" if len(self.box.free) <= most else "relu"
         if self.strategy not in ("input", "relu"):
             raise ValueError(f"unknown strategy {self.strategy!r} (input, relu)")
+        self.batch = self.batch or BATCH[self.strategy]
         self.xl = round_to_floats(self.box.lower, up=False)
         self.xu = round_to_floats(self.box.upper, up=True)
 

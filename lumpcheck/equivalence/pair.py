@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Callable
@@ -21,13 +21,13 @@ from ..bounds.arith import check_float_environment
 from ..bounds.coupling import Pairing, couple
 from ..ir.domain import Box
 from ..ir.exact import fraction_str
-from ..ir.network import Network
+from ..ir.network import Network, evaluate, fix_inputs
 from ..solver.verdict import Verdict
 from .bab import Problem, Search, SearchOutcome
 from .undecided import Undecided
 from .cluster import cluster_search
 from .mode import TOP1, Mode
-from .pair_certificate import build_certificate, path_json
+from .pair_certificate import build_certificate, network_identity, path_json
 from .pair_falsify import Counterexample
 from .parallel import Limits, parallel_search
 from .progress import Progress
@@ -73,6 +73,41 @@ class DiffResult:
         }
 
 
+@dataclass(frozen=True)
+class FixedInputs:
+    """The caller's box has fixed inputs (lower == upper): the search runs on the free ones (`Box.free`), both
+    networks with the fixed ones folded exactly into their first layer (ir.network.fix_inputs: the same function
+    on the box). Its points, split paths and certificate are mapped back to the caller's inputs here."""
+
+    box: Box  # the caller's box
+    a: Network  # the caller's networks
+    b: Network
+
+    def point(self, x: tuple) -> tuple[Fraction, ...]:
+        """A point of the free inputs as a point of the caller's box."""
+        full = list(self.box.lower)
+        for i, v in zip(self.box.free, x):
+            full[i] = v
+        return tuple(full)
+
+    def path(self, path: tuple) -> tuple:
+        """A split path with its input splits renumbered to the caller's inputs."""
+        free = self.box.free
+        return tuple((e[0], free[e[1]], *e[2:]) if e[0] == "x" else e for e in path)
+
+
+def fixed_inputs(a: Network, b: Network, box: Box) -> tuple[Network, Network, Box, FixedInputs] | None:
+    """(A, B and the box on the free inputs, the map back) when some but not all inputs of the box are fixed and both
+    first layers allow the exact fold; else None (the search runs on the box as it is)."""
+    free = box.free
+    if not free or len(free) == box.dim:
+        return None
+    try:
+        return fix_inputs(a, box), fix_inputs(b, box), box.restricted(free), FixedInputs(box, a, b)
+    except ValueError:
+        return None
+
+
 def _text(v) -> str:
     """An exact output as 'p/q', an enclosure (radical weights) as '[lo, hi]'."""
     return fraction_str(v) if isinstance(v, Fraction) else str(v)
@@ -103,7 +138,8 @@ def verify_pair(
     deadline and the memory cap (MB, this process's resident memory) are then checked between batches);
     workers >= 1 uses that many processes and enforces the deadline and the memory cap (MB, all processes)
     from outside. strategy: 'input' (split the input box),
-    'relu' (split neuron phases) or 'auto' (input splitting for at most 12 inputs). client: a dask.distributed
+    'relu' (split neuron phases) or 'auto' (input splitting for few inputs, bab.INPUT_SPLIT_MAX_DIM; inputs
+    the box fixes (lower == upper) are folded into the networks and not counted, FixedInputs). client: a dask.distributed
     Client (cluster.connect) to spread the leaves over a cluster instead (cluster.py; `workers` is then unused).
     progress: called with the search's Progress now and then (after batches, or as tasks come back).
     known_bound: a sound bound on max |y_a − y_b| over the whole box found elsewhere (the difference-bound
@@ -122,8 +158,12 @@ def verify_pair(
     if mode.kind in ("top1", "argmin") and a.output_size == 1:  # margins need a second class; z3 decides it at once
         return DiffResult("unknown", mode, "one output: no margins to bound (every input has the decision {0})",
                           seconds=time.monotonic() - start)
+    folded = fixed_inputs(a, b, box)
+    fixed = None
+    if folded is not None:
+        a, b, box, fixed = folded
     coupling = couple(a, b, pairing)
-    problem = Problem(coupling, box, mode, strategy, batch or (64 if box.dim <= 12 else 8), seed)
+    problem = Problem(coupling, box, mode, strategy, batch or 0, seed)
     if time.monotonic() >= deadline:
         return DiffResult("timeout", mode, "deadline reached while pairing the networks", seconds=time.monotonic() - start)
     def search(prob: Problem, until: float) -> SearchOutcome:
@@ -134,8 +174,34 @@ def verify_pair(
         return parallel_search(prob, Limits(until, memory_mb, workers), progress)
 
     if mode.kind != "delta-top1" or problem.strategy != "relu":
-        return _result(problem, search(problem, deadline), mode, certificate, start, (a, b), known_bound)
-    return _delta_then_top1(problem, search, deadline, certificate, start, (a, b))
+        res = _result(problem, search(problem, deadline), mode, certificate, start, (a, b), known_bound)
+    else:
+        res = _delta_then_top1(problem, search, deadline, certificate, start, (a, b))
+    return res if fixed is None else _unfolded(res, fixed)
+
+
+def _unfolded(res: DiffResult, fixed: FixedInputs) -> DiffResult:
+    """A result of the search on the free inputs, about the caller's networks and box: the counterexample as a point
+    of the box (both outputs recomputed exactly on the caller's networks, which must give the same values), the
+    undecided regions' input splits renumbered, and the certificate's claim on the caller's box and networks with
+    "inputs": "free" (the checker folds the fixed inputs the same way)."""
+    res.stats["fixed_inputs"] = count = fixed.box.dim - len(fixed.box.free)
+    res.message = "; ".join(filter(None, (res.message, f"searched over the {len(fixed.box.free)} inputs that vary "
+                                          f"({count} fixed by the box, folded exactly into both first layers)")))
+    res.undecided = tuple(replace(u, path=fixed.path(u.path)) for u in res.undecided)
+    cex = res.counterexample
+    if cex is not None:
+        x = fixed.point(cex.x)
+        ya, yb = tuple(evaluate(fixed.a, x)), tuple(evaluate(fixed.b, x))
+        if (ya, yb) != (tuple(cex.ya), tuple(cex.yb)):  # internal invariant: the fold is exact
+            return DiffResult("error", res.mode, "internal error: a counterexample's outputs changed when its fixed "
+                              "inputs were restored", stats=res.stats, seconds=res.seconds)
+        res.counterexample = Counterexample(x, ya, yb)
+    if res.certificate is not None:
+        claim = res.certificate["claim"]
+        claim.update(box=fixed.box.as_strings(), a=network_identity(fixed.a), b=network_identity(fixed.b))
+        res.certificate["inputs"] = "free"
+    return res
 
 
 def _delta_then_top1(problem: Problem, search, deadline: float, want_cert: bool, start: float, nets) -> DiffResult:

@@ -137,8 +137,7 @@ def pair_claim(a: Network, b: Network, box: Box, model_box: Box) -> dict:
     and fingerprints, which the checker recomputes (checker/pair_claim.py; domain-match, difference-bound)."""
     source = Path(model_box.source).name if model_box.source else ""
     return {"box": box.as_strings(), "models": {"domain": {**model_box.as_strings(), "source": source}},
-            "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
-            "b": {"sha256": fingerprint(b), "shape": b.shape_str()}}
+            "a": network_identity(a), "b": network_identity(b)}
 
 
 def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mode, window: int, bound: Fraction,
@@ -163,6 +162,11 @@ def bound_certificate(a: Network, b: Network, box: Box, model_box: Box, mode: Mo
     return doc
 
 
+def network_identity(net: Network) -> dict:
+    """A claim's record of a network: the sha256 of its exact parameters (checked) and its shape (informative)."""
+    return {"sha256": fingerprint(net), "shape": net.shape_str()}
+
+
 def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: Network) -> dict:
     """The certificate document of an 'unsat' search outcome for the caller's networks a and b."""
     c = problem.coupling
@@ -177,8 +181,8 @@ def build_certificate(problem: Problem, outcome: SearchOutcome, a: Network, b: N
         "claim": {
             "mode": "written" if problem.mode.written else str(problem.mode),
             "box": problem.box.as_strings(),
-            "a": {"sha256": fingerprint(a), "shape": a.shape_str()},
-            "b": {"sha256": fingerprint(b), "shape": b.shape_str()},
+            "a": network_identity(a),
+            "b": network_identity(b),
             **({"log_odds": fraction_str(problem.mode.log_odds)} if problem.mode.kind == "delta-top1" else {}),
             **({"dnf": written_claim(problem.mode)} if problem.mode.written else {}),
         },

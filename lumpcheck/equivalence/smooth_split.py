@@ -75,11 +75,11 @@ class SplitOutcome:
 
 
 def splittable(a: Network, mode: Mode, box: Box) -> bool:
-    """Does input splitting apply: a low-dimensional box, and an ε > 0 or a top1/argmin claim (the latter with A's
-    last layer affine, as decision_margins needs)?"""
+    """Does input splitting apply: few inputs that vary (fixed ones are never split), and an ε > 0 or a top1/argmin
+    claim (the latter with A's last layer affine, as decision_margins needs)?"""
     if mode.classifies:
-        return box.dim <= SPLIT_INPUTS and a.layers[-1].activation.kind == "identity"
-    return box.dim <= SPLIT_INPUTS and mode.kind == "epsilon" and mode.epsilon > 0
+        return len(box.free) <= SPLIT_INPUTS and a.layers[-1].activation.kind == "identity"
+    return len(box.free) <= SPLIT_INPUTS and mode.kind == "epsilon" and mode.epsilon > 0
 
 
 def split_search(a: Network, b: Network, box: Box, mode: Mode, window: int, deadline: float, *,

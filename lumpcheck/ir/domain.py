@@ -28,6 +28,16 @@ class Box:
     def dim(self) -> int:
         return len(self.lower)
 
+    @property
+    def free(self) -> tuple[int, ...]:
+        """The inputs that vary (lower < upper), in order; every other input is fixed at one value."""
+        return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if lo < hi)
+
+    def restricted(self, inputs: tuple[int, ...]) -> "Box":
+        """The box of these inputs only (in this order); the output constraints and source are kept."""
+        return Box(tuple(self.lower[i] for i in inputs), tuple(self.upper[i] for i in inputs), self.source,
+                   self.output_constraints)
+
     def contains(self, x) -> bool:
         return all(lo <= Fraction(v) <= hi for lo, v, hi in zip(self.lower, x, self.upper))
 

@@ -16,23 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .exact import is_float_exact
+from .exact import dyadic_ints, is_float_exact
 from .network import Network
-
-
-def _dyadic(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """(integers as an object array, s) with values == integers·2^-s exactly (finite float64 values)."""
-    mant, exp = np.frexp(values)  # values = mant·2^exp, mant in [0.5, 1)
-    ints = (mant * 2.0**53).astype(np.int64)  # exact: 53-bit mantissas
-    low = exp.astype(np.int64) - 53
-    nonzero = ints != 0
-    s = int(-low[nonzero].min()) if nonzero.any() else 0
-    shifts = np.where(nonzero, low + s, 0)
-    out = np.empty(values.shape, dtype=object)
-    flat_out, flat_i, flat_s = out.reshape(-1), ints.reshape(-1), shifts.reshape(-1)
-    for i in range(flat_out.size):
-        flat_out[i] = int(flat_i[i]) << int(flat_s[i])
-    return out, s
 
 
 def _alpha(kind: str, alpha: Fraction) -> tuple[int, int] | None:
@@ -59,7 +44,7 @@ class DyadicNetwork:
                 self.supported = False
                 self.layers = []
                 return
-            self.layers.append((*_dyadic(layer.weight), *_dyadic(layer.bias), layer.activation.kind, slope))
+            self.layers.append((*dyadic_ints(layer.weight), *dyadic_ints(layer.bias), layer.activation.kind, slope))
         self.input_size = net.input_size
 
     def evaluate(self, x: Sequence[float]) -> list[Fraction] | None:
@@ -75,7 +60,7 @@ class DyadicNetwork:
             return None
         if not np.all(np.isfinite(X)):
             return None
-        v, s_v = _dyadic(X.T)  # (n_in, k)
+        v, s_v = dyadic_ints(X.T)  # (n_in, k)
         for w, s_w, b, s_b, kind, (a, s_a) in self.layers:
             z = w.dot(v)
             S = max(s_w + s_v, s_b)

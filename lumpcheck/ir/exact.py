@@ -110,6 +110,21 @@ def to_float(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
+def dyadic_ints(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(integers as an object array, s) with values == integers·2^-s exactly (finite float64 values)."""
+    mant, exp = np.frexp(values)  # values = mant·2^exp, mant in [0.5, 1)
+    ints = (mant * 2.0**53).astype(np.int64)  # exact: 53-bit mantissas
+    low = exp.astype(np.int64) - 53
+    nonzero = ints != 0
+    s = int(-low[nonzero].min()) if nonzero.any() else 0
+    shifts = np.where(nonzero, low + s, 0)
+    out = np.empty(values.shape, dtype=object)
+    flat_out, flat_i, flat_s = out.reshape(-1), ints.reshape(-1), shifts.reshape(-1)
+    for i in range(flat_out.size):
+        flat_out[i] = int(flat_i[i]) << int(flat_s[i])
+    return out, s
+
+
 def exact_equal(a: np.ndarray, b: np.ndarray) -> bool:
     """Exact equality of two exact arrays of the same shape."""
     if a.shape != b.shape:

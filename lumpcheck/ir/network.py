@@ -7,6 +7,7 @@ values are the exact dyadic rationals) or object arrays of Fractions (see `ir/ex
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import InitVar, dataclass, field, replace
 from fractions import Fraction
 from typing import Sequence
@@ -14,7 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from .activation import IDENTITY, Activation
-from .exact import all_finite, as_fractions, exact_array, to_float, to_fraction
+from .domain import Box
+from .exact import all_finite, as_fractions, canonical, dyadic_ints, exact_array, to_float, to_fraction
 from .normalization import Normalization, per_output
 
 
@@ -283,6 +285,38 @@ def fold_normalization(net: Network) -> Network:
     clip = None if not norm.has_clip else Normalization(
         (Fraction(0),) * n, (Fraction(1),) * n, (Fraction(0),), (Fraction(1),), norm.input_min, norm.input_max)
     return replace(net, layers=[Layer(w, b, first.activation), *net.layers[1:]], normalization=clip)
+
+
+def fix_inputs(net: Network, box: Box) -> Network:
+    """The layer chain on the box's free inputs (`Box.free`, in order), each fixed input (lower == upper) folded
+    exactly into the first layer's bias: for every x in the box, fix_inputs(net, box)(x[box.free]) == net(x).
+
+    ValueError for a model with normalisation or clipping metadata (fold or compile it first), a box of another
+    size, or first-layer weights that are not floats or Fractions (radicals: no exact products here)."""
+    if net.normalization is not None:
+        raise ValueError("fix_inputs takes a bare layer chain (the model carries normalisation or clipping metadata)")
+    if box.dim != net.input_size:
+        raise ValueError(f"the box has {box.dim} inputs but the network takes {net.input_size}")
+    first, free = net.layers[0], list(box.free)
+    w = first.weight
+    if w.dtype == object and not all(type(v) is Fraction for v in w.reshape(-1)):
+        raise ValueError("fix_inputs needs float or Fraction first-layer weights")
+    fixed = [i for i in range(box.dim) if box.lower[i] == box.upper[i] and box.lower[i] != 0]
+    bias = first.bias
+    if fixed:
+        bias = canonical(as_fractions(bias) + _exact_dot(w[:, fixed], [box.lower[i] for i in fixed]))
+    return replace(net, layers=[Layer(w[:, free], bias, first.activation), *net.layers[1:]])
+
+
+def _exact_dot(w: np.ndarray, values: list[Fraction]) -> np.ndarray:
+    """w·values exactly, as Fractions. float64 w: in Python integers over one common denominator (w = W·2^-s,
+    values = V/q), one gcd per row at the end; Fraction weights: in Fractions."""
+    if w.dtype == object:
+        return w.dot(np.array(values, dtype=object))
+    ints, s = dyadic_ints(w)
+    q = math.lcm(*(v.denominator for v in values))
+    scaled = np.array([v.numerator * (q // v.denominator) for v in values], dtype=object)
+    return np.array([Fraction(int(r), q << s) for r in ints.dot(scaled)], dtype=object)
 
 
 def fingerprint(net: Network) -> str:

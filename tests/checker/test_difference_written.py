@@ -74,12 +74,13 @@ def test_a_written_certificate_is_about_its_two_networks(certified):
 
 
 def test_relu_splitting_written_claims_check_and_witnesses_replay():
-    """14 inputs: the search splits neuron phases; its unsat certificates check, its sat witnesses replay here."""
+    """40 inputs (above INPUT_SPLIT_MAX_DIM_DIFFERENCE): the search splits neuron phases; its unsat certificates
+    check, its sat witnesses replay here."""
     for seed in range(3):
         rng = np.random.default_rng(seed)
-        a = random_net(rng, [14, 10, 10, M])
+        a = random_net(rng, [40, 10, 10, M])
         b = near_copy(rng, a, "noise")
-        box = Box((Fraction(-1, 8),) * 14, (Fraction(1, 8),) * 14)
+        box = Box((Fraction(-1, 32),) * 40, (Fraction(1, 32),) * 40)
         far = ((atom(0, 0, "<", Fraction(-1, 2)),), (atom(0, 0, "<=", Fraction(1, 2)), atom(2, 2, "=", Fraction(9))))
         res = verify(a, b, box, written_mode(far), 20, engines=("differential",))
         assert res.status == "unsat" and res.certificate["strategy"] == "relu"

@@ -17,44 +17,7 @@ from lumpcheck.equivalence.pair import verify_pair
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate
 
-from pair_helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_net
-
-
-def _pre_activations(net: Network, x: Fraction) -> list[Fraction]:
-    """Every neuron's exact pre-activation at x, layer after layer (hidden and output)."""
-    values, h = [], [x]
-    for layer in net.layers:
-        z = [sum((Fraction(w) * v for w, v in zip(row, h)), Fraction(0)) + Fraction(b)
-             for row, b in zip(layer.weight, layer.bias)]
-        values += z
-        h = [layer.activation.exact(v) for v in z]
-    return values
-
-
-def _refine(knots: list[Fraction], signals) -> list[Fraction]:
-    """Add the exact zero of every signal that is linear between consecutive knots and changes sign there."""
-    out = set(knots)
-    values = [signals(k) for k in knots]
-    for (x0, v0), (x1, v1) in zip(zip(knots, values), zip(knots[1:], values[1:])):
-        for s0, s1 in zip(v0, v1):
-            if (s0 < 0 < s1) or (s1 < 0 < s0):
-                out.add(x0 + (x1 - x0) * s0 / (s0 - s1))
-    return sorted(out)
-
-
-def exact_truth(a: Network, b: Network, lo: Fraction, hi: Fraction, mode: Mode) -> bool:
-    """Is the property violated somewhere on [lo, hi]? (Exact, for one-input networks.)"""
-    knots = [lo, hi]
-    for depth in range(1, max(len(a.layers), len(b.layers)) + 1):  # layer l is linear between layer-(l-1) knots
-        knots = _refine(knots, lambda x: _pre_activations(a, x) + _pre_activations(b, x))
-    def output_gaps(x):
-        ya, yb = evaluate(a, [x]), evaluate(b, [x])
-        pairs = [ya[i] - ya[j] for i in range(len(ya)) for j in range(i)]
-        return pairs + [yb[i] - yb[j] for i in range(len(yb)) for j in range(i)] + [p - q for p, q in zip(ya, yb)] \
-            + [p - q - mode.epsilon for p, q in zip(ya, yb)] + [q - p - mode.epsilon for p, q in zip(ya, yb)]
-    knots = _refine(knots, output_gaps)
-    points = knots + [(x0 + x1) / 2 for x0, x1 in zip(knots, knots[1:])]
-    return any(violated(mode, evaluate(a, [x]), evaluate(b, [x])) for x in points)
+from pair_helpers import LEAKY, LEAKY_ODD, RELU, exact_truth, near_copy, random_net
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
