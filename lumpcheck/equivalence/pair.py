@@ -212,6 +212,8 @@ def _delta_then_top1(problem: Problem, search, deadline: float, want_cert: bool,
     top = Problem(problem.coupling, problem.box, TOP1, "relu", problem.batch, problem.seed)
     implied = search(top, deadline)
     if implied.status != "unsat":  # a top1 counterexample is no delta-top1 counterexample: undecided
+        outcome.reason = (f"{outcome.reason} after its share of the time; top1 (which would imply delta-top1) "
+                          f"{'does not hold: a counterexample' if implied.status == 'sat' else 'is ' + implied.status}")
         return _result(problem, outcome, problem.mode, want_cert, start, nets)
     res = _result(top, implied, TOP1, want_cert, start, nets)
     res.mode = problem.mode

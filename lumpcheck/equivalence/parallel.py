@@ -45,12 +45,16 @@ class Limits:
     workers: int
 
 
-def _worker(problem: Problem, limits: Limits, wid: int, tasks, results) -> None:
+def _worker(limits: Limits, wid: int, tasks, results) -> None:
+    """A worker process: its first message is the problem, then (nodes, slice end) tasks until None."""
     cap = (limits.memory_mb // max(limits.workers, 1) + ADDRESS_HEADROOM_MB) * 2**20
     try:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ValueError, OSError):
         pass
+    problem = tasks.get()
+    if problem is None:
+        return
     root_state, searcher = None, None
     first = True
     while True:
@@ -81,12 +85,16 @@ def parallel_search(problem: Problem, limits: Limits, on_progress=None) -> Searc
     ctx = mp.get_context("spawn")
     tasks = [ctx.Queue() for _ in range(limits.workers)]
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(problem, limits, w, tasks[w], results), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(limits, w, tasks[w], results), daemon=True)
              for w in range(limits.workers)]
     for p in procs:
         p.start()
     for t in tasks:
         t.cancel_join_thread()  # never block interpreter exit on undelivered tasks of a dead worker
+        # The problem (networks: often more than a pipe holds) goes through the queue's feeder thread. As a Process
+        # argument start() itself would write it, and block for good if the child died before reading it all (a
+        # script without the __main__ guard, a worker killed while starting): the deadline could not act.
+        t.put(problem)
     m = Master(root_nodes(problem), {"workers": limits.workers, "peak_rss_mb": 0.0, "nodes": 0, "tasks": 0})
     idle = set(range(limits.workers))
     inflight: dict[int, list[Node]] = {}

@@ -432,6 +432,17 @@ def test_relu_splitting_falls_back_to_a_top1_proof(monkeypatch):
     assert refuted.status == "sat"  # a real delta-top1 counterexample is still found (before any top1 search)
 
 
+def test_a_refuted_top1_fallback_is_named_in_the_answer(monkeypatch):
+    """a = [x, −x], b = a + [1/10, 0]: the delta-top1 search gets no time here, and top1, the fallback, is false near
+    x = 0 (A picks 1 where B picks 0): undecided, and the message says why rather than only 'deadline reached'."""
+    monkeypatch.setattr(pair_module, "DELTA_SHARE", 0.0)
+    a = Network([Layer(np.array([[1.0], [-1.0]]), np.zeros(2), IDENTITY)])
+    b = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.1, 0.0]), IDENTITY)])
+    res = verify_pair(a, b, Box((F(-4),), (F(4),)), D90, 10, strategy="relu")
+    assert res.status in ("timeout", "unknown") and res.mode == D90
+    assert "top1 (which would imply delta-top1) does not hold: a counterexample" in res.message, res.message
+
+
 @pytest.mark.parametrize("lminus", [F(10 ** 9), F(10 ** 30) + F(1, 3), F(700)])
 def test_a_huge_tampered_log_odds_is_refused_quickly(lminus):
     """exp(L⁻) for a huge tampered L⁻ would have millions of digits: the cap refuses it without computing it
