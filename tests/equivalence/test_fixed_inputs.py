@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from lumpcheck.apps.report_diff import build_diff_report, render_diff
 from lumpcheck.checker.difference import check_certificate
 from lumpcheck.equivalence.mode import Mode, violated
+from lumpcheck.equivalence.engine import verify
 from lumpcheck.equivalence.bab import INPUT_SPLIT_MAX_DIM, INPUT_SPLIT_MAX_DIM_DIFFERENCE
 from lumpcheck.equivalence.pair import FixedInputs, verify_pair
 from lumpcheck.equivalence.smooth_split import SPLIT_INPUTS, splittable
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, fix_inputs
+from lumpcheck.ir.normalization import Normalization
 
 from pair_helpers import LEAKY, RELU, exact_truth, near_copy, random_net
 
@@ -183,3 +185,44 @@ def test_twenty_inputs_split_the_box_for_epsilon_and_the_phases_for_top1(mode, s
     box = Box((Fraction(-1, 8),) * 20, (Fraction(1, 8),) * 20)
     res = verify_pair(a, near_copy(rng, a, "noise"), box, mode, timeout=20)
     assert res.stats["strategy"] == strategy and "fixed_inputs" not in res.stats
+
+
+def _clipped_pair():
+    """A clips its three inputs to [0, 1] (a model's meaning), B is the same layer chain without the clip."""
+    rng = np.random.default_rng(11)
+    chain = random_net(rng, [3, 6, 2], RELU)
+    clip = Normalization((F0,) * 3, (F1,) * 3, (F0,), (F1,), (F0,) * 3, (F1,) * 3)
+    return Network(chain.layers, normalization=clip), chain
+
+
+F0, F1 = Fraction(0), Fraction(1)
+
+
+@pytest.mark.parametrize("fixed0, free1, b_clips, equal", [
+    (Fraction(1, 2), (Fraction(0), Fraction(1, 2)), False, True),  # everything inside the clip range: A = B
+    (Fraction(3, 2), (Fraction(0), Fraction(1, 2)), False, False),  # a FIXED input outside it: A sees 1, B 3/2
+    (Fraction(1, 2), (Fraction(-1), Fraction(1, 2)), False, False),  # the free input partly outside it
+    (Fraction(3, 2), (Fraction(-1), Fraction(1, 2)), True, True),  # both clip: both see 1 and max(x_1, 0)
+])
+def test_fixed_inputs_respect_the_models_input_clip(fixed0, free1, b_clips, equal):
+    """Clipping is part of a model: a fixed input is folded at its clipped value for a model that clips and at its
+    own value for one that does not. Ground truth: the models evaluated exactly along the free input (evaluate
+    applies the clip)."""
+    a, b = _clipped_pair()
+    if b_clips:  # B: A's clip, its output moved by 1/256 < ε everywhere
+        last = a.layers[-1]
+        b = Network([*a.layers[:-1], Layer(last.weight, last.bias + 1 / 256, last.activation)], normalization=a.normalization)
+    third = Fraction(1, 3)
+    box = Box((fixed0, free1[0], third), (fixed0, free1[1], third))
+    eps = Fraction(1, 100)
+    res = verify(a, b, box, Mode("epsilon", eps), 30.0, engines=("differential",))
+    ts = [free1[0] + (free1[1] - free1[0]) * Fraction(k, 64) for k in range(65)]
+    gaps = [max(abs(p - q) for p, q in zip(evaluate(a, [fixed0, t, third]), evaluate(b, [fixed0, t, third]))) for t in ts]
+    assert (max(gaps) > eps) != equal  # the case is what it says (sampled exactly)
+    if equal:
+        assert res.status == "unsat" and check_certificate(res.certificate, a, b).valid, res.message
+        assert res.certificate["inputs"] == "free"
+    else:
+        assert res.status == "sat" and box.contains(res.witness), res.message
+        ya, yb = evaluate(a, list(res.witness)), evaluate(b, list(res.witness))
+        assert max(abs(p - q) for p, q in zip(ya, yb)) > eps
