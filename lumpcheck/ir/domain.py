@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 from .exact import fraction_str
@@ -28,7 +29,7 @@ class Box:
     def dim(self) -> int:
         return len(self.lower)
 
-    @property
+    @cached_property
     def free(self) -> tuple[int, ...]:
         """The inputs that vary (lower < upper), in order; every other input is fixed at one value."""
         return tuple(i for i, (lo, hi) in enumerate(zip(self.lower, self.upper)) if lo < hi)
