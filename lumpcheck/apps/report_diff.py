@@ -80,6 +80,7 @@ class DiffReport:
     depths: list[int]
     splits: Counter
     internal: int
+    inputs: list | None  # searched_inputs(doc)
 
     @property
     def mode(self) -> str:
@@ -178,7 +179,7 @@ def searched_inputs(doc: dict) -> list | None:
         return None
     box = (doc.get("claim") or {}).get("box") or {}
     try:
-        return [i for i, (lo, hi) in enumerate(zip(box.get("lower") or [], box.get("upper") or [])) if Fraction(lo) < Fraction(hi)]
+        return list(Box(tuple(map(Fraction, box.get("lower") or [])), tuple(map(Fraction, box.get("upper") or []))).free)
     except (ValueError, TypeError, ZeroDivisionError):
         return None
 
@@ -253,7 +254,7 @@ def build_diff_report(doc: dict, cert_path: str | Path, a_path=None, b_path=None
                    slope_count(str(leaf.get("slopes", ""))), beta_count(str(leaf.get("betas") or "")))
               for i, leaf in enumerate(raw)]
     depths, splits, internal = _tree(raw, inputs)
-    return DiffReport(str(cert_path), doc, models, leaves, depths, splits, internal)
+    return DiffReport(str(cert_path), doc, models, leaves, depths, splits, internal, inputs)
 
 
 def _num(text: str) -> str:
@@ -291,7 +292,7 @@ def _facts(report: DiffReport) -> list[tuple[str, str]]:
     facts += [("leaves by part", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.part for x in leaves).items()))),
               ("leaves by bound pass", ", ".join(f"{k}: {v}" for k, v in sorted(Counter(x.bound_pass for x in leaves).items()))),
               ("empty leaves", f"{sum(x.empty for x in leaves)} (bounds prove no input of the box reaches them)")]
-    inputs = searched_inputs(doc)
+    inputs = report.inputs
     if inputs is not None:
         total = len(((doc.get("claim") or {}).get("box") or {}).get("lower") or [])
         facts.append(("fixed inputs", f"{total - len(inputs)} of {total} inputs are fixed by the box and folded exactly "
