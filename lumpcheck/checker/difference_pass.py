@@ -261,6 +261,29 @@ def _pick(given, default, open_):
     return np.where(np.isnan(given) | ~open_, default, given)
 
 
+def _linear_pairs(box, sa, sb, pu, pl, qu, ql):
+    """Pairs whose σ_A(a) − σ_B(b) is exactly pu·Δ + qu·b on the leaf (residual offsets 0, not bounded): both
+    neurons on one linear piece with slope 0 or 1 (a >= 0: slope 1; a <= 0 with a negative-side slope exactly 0;
+    or σ the identity), pu = pl the slope of A and qu = ql that of A minus that of B. Then with a = b + Δ,
+    s_A·a − s_B·b − s_A·Δ − (s_A − s_B)·b = 0, and s_A − s_B in {−1, 0, 1} is exact in floats."""
+    al, au, bl, bu = box[:4]
+
+    def slope_is(s, lo, hi, neg):
+        one = (s == 1) & ((lo >= 0) | ((neg[0] == 1) & (neg[1] == 1)))
+        return one | ((s == 0) & (hi <= 0) & (neg[0] == 0) & (neg[1] == 0))
+
+    sb_ = pu - qu
+    return ((pu == pl) & (qu == ql) & slope_is(pu, al, au, sa) & slope_is(sb_, bl, bu, sb) & (sb_ + qu == pu))
+
+
+def _linear_range(box, pu, qu):
+    """[lo, hi] around pu·Δ + qu·b over the box, for pu in {0, 1} and qu in {−1, 0, 1} (exact products, one
+    rounded sum); where `_linear_pairs` holds this is the range of σ_A(a) − σ_B(b)."""
+    bl, bu, dl, du = box[2:]
+    with np.errstate(all="ignore"):  # other pairs' slopes may be anything: their entries are replaced
+        return dn(pu * dl + np.minimum(qu * bl, qu * bu)), up(pu * du + np.maximum(qu * bl, qu * bu))
+
+
 def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
     """(product, A, B) relaxation tuples for layer k from recorded slopes `sl` (NaN = default)."""
     P, A = ch.P[k], ch.A[k]
@@ -291,11 +314,16 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
         opened = _unstable(box[0], box[1], *sa) | _unstable(box[2], box[3], *sb)
         pu, qu = _pick(sl["p_su"][:, D], ua, opened), _pick(sl["p_qu"], ua - lb, opened)
         pl, ql = _pick(sl["p_sl"][:, D], la, opened), _pick(sl["p_ql"], la - ub, opened)
-        ru = pair_max(box, sa, sb, 1.0, -pu, -qu)
-        rl = -pair_max(box, sa, sb, -1.0, pl, ql)
-        z = 0 * box[0]
-        pair = [pu, pl, ru, rl, -pair_max(box, sa, sb, -1.0, z, z), pair_max(box, sa, sb, 1.0, z, z)]
-        infeasible = np.isneginf(pair[5])  # no sign piece is feasible: the leaf holds no input
+        ru, rl = np.zeros((n, m)), np.zeros((n, m))
+        lo_, hi_ = _linear_range(box, pu, qu)  # kept where the pair is linear
+        v = ~_linear_pairs(box, sa, sb, pu, pl, qu, ql)
+        if np.any(v):
+            vbox, vsa, vsb, z = tuple(x[v] for x in box), (sa[0][v], sa[1][v]), (sb[0][v], sb[1][v]), np.zeros(v.sum())
+            ru[v] = pair_max(vbox, vsa, vsb, 1.0, -pu[v], -qu[v])
+            rl[v] = -pair_max(vbox, vsa, vsb, -1.0, pl[v], ql[v])
+            lo_[v], hi_[v] = -pair_max(vbox, vsa, vsb, -1.0, z, z), pair_max(vbox, vsa, vsb, 1.0, z, z)
+        pair = [pu, pl, ru, rl, lo_, hi_]
+        infeasible = np.isneginf(hi_)  # no sign piece is feasible: the leaf holds no input
         pair = [np.where(infeasible, 0.0, v) for v in pair]
         qu, ql = np.where(infeasible, 0.0, qu), np.where(infeasible, 0.0, ql)
     cat = [np.concatenate([x, y, w[:, e_a]], axis=1) for x, y, w in zip(rb, pair, ra)]

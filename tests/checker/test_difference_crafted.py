@@ -310,3 +310,40 @@ def test_a_one_network_pass_reads_that_networks_slopes():
     assert check_certificate(document(a, a, box, "top1", leaves, PAIR1), a, a).valid
     leaves[1] = leaf([], 1, "b", "single", 0, records=poor)  # b's pass does read the product's first coordinates
     assert not check_certificate(document(a, a, box, "top1", leaves, PAIR1), a, a).valid
+
+
+# a: y = relu(x) − relu(x + 10) + 10 = relu(x) − x on x in [−1, 1] (up to 1 at x = −1); b: both neurons dead there.
+A5 = net(([[1.0], [1.0]], [0.0, 10.0], RELU), ([[1.0, -1.0]], [10.0], ID))
+B5 = net(([[1.0], [1.0]], [-2.0, -20.0], RELU), ([[0.0, 0.0]], [0.0], ID))
+B6 = net(([[1.0]], [-2.0], RELU), ([[1.0]], [0.0], ID))  # its neuron dead: y = 0; with A1 the difference is relu(x)
+
+
+def test_a_pair_is_linear_only_where_both_neurons_keep_one_piece():
+    """Pairs with both neurons on one linear piece are exact (no offset); a pair with an unstable member is not,
+    whatever slopes its leaf records. Recorded slopes saying 'a's unstable neuron is linear' (slope 1 where
+    y_a − y_b = relu(x) − x, with a second pair, a active and b dead, taken as exact; slope 0 where it is relu(x))
+    while b's dead neuron has slope 0 must still get the offsets of relu(a) − s·a: the differences reach 1. The
+    same with the networks' roles swapped (b's neuron unstable, slope 0 recorded)."""
+    box = ([Fraction(-1)], [Fraction(1)])
+    cases = ((A5, B5, [[[0, 0], [1, 1]]], 2, 1.0), (A1, B6, PAIR1, 1, 0.0), (B6, A1, PAIR1, 1, 0.0))
+    for a, b, pairing, delta, s in cases:  # product coordinates: [z_b | Δ]; Δ0's (upper, lower, partner upper, lower)
+        claim = {0: ((delta,), [(s, s, s, s)])}
+        doc = document(a, b, box, "epsilon=1/2", [leaf([], 1, records=claim)], pairing)
+        assert not check_certificate(doc, a, b).valid
+        assert check_certificate(with_mode(doc, "epsilon=2"), a, b).valid
+
+
+# relu(relu(x) − 3/2) against relu(relu(x − 10) − 3/2) = 0 on x in [1, 2]: the first pair of neurons is linear there
+# (a active, b dead: h_a − h_b = a in [1, 2]); the second layer's neuron of a is unstable, its difference up to 1/2.
+A7 = net(([[1.0]], [0.0], RELU), ([[1.0]], [-1.5], RELU), ([[1.0]], [0.0], ID))
+B7 = net(([[1.0]], [-10.0], RELU), ([[1.0]], [-1.5], RELU), ([[1.0]], [0.0], ID))
+
+
+def test_the_range_of_a_linear_pair_keeps_the_next_layers_neurons_unstable():
+    """The range of a linear pair's difference feeds the next layer's interval bounds: a range too narrow on
+    either side would make a's (or, roles swapped, b's) second neuron look dead and the difference 0."""
+    box = ([Fraction(1)], [Fraction(2)])
+    for a, b in ((A7, B7), (B7, A7)):
+        doc = document(a, b, box, "epsilon=1/4", [leaf([], 2)], [[[0, 0]], [[0, 0]]])
+        assert not check_certificate(doc, a, b).valid
+        assert check_certificate(with_mode(doc, "epsilon=1"), a, b).valid
