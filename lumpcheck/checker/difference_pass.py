@@ -2,7 +2,8 @@
 
 For each hidden layer: interval bounds of the three chains; back-substitution of the coordinates whose
 neuron is unstable; intersection through a = b + Δ; the leaf's phase restrictions; relaxations from the
-recorded slopes (defaults elsewhere) with offsets derived in difference_bounds. Then the objective rows.
+recorded slopes (defaults elsewhere) with offsets derived in difference_bounds, except for pairs both of whose
+neurons keep one piece of slope 0 or 1, which are exact (`_linear_pairs`). Then the objective rows.
 """
 
 from __future__ import annotations
@@ -90,6 +91,34 @@ class Step:
             D[q, self.pe] += D2
 
 
+def _blocks(W):
+    """W^T for `_back`: (W^T, None), or, when W has a zero top-right block W[:r, c:] of at least a tenth of its
+    entries (the product chain's z_B rows on the difference and unpaired-A columns), its two other parts
+    (W[:, :c]^T, W[r:, c:]^T, r), contiguous."""
+    n_out, n_in = W.shape
+    nz = W != 0
+    first = np.where(nz.any(axis=0), nz.argmax(axis=0), n_out)  # per column, its first row with an entry
+    rows = np.minimum.accumulate(first[::-1])[::-1]  # W[:rows[c], c:] == 0
+    saved = rows * (n_in - np.arange(n_in))
+    c = int(np.argmax(saved)) if n_in else 0
+    if n_in == 0 or saved[c] * 10 < W.size:
+        return np.ascontiguousarray(W.T), None
+    r = int(rows[c])
+    return np.ascontiguousarray(W[:, :c].T), np.ascontiguousarray(W[r:, c:].T), r
+
+
+def _back(blocks, F):
+    """W^T @ F with the zero block of `_blocks` skipped: every entry sums the same nonzero products (at most the
+    n_out terms the rounding charges count)."""
+    if blocks[1] is None:
+        return blocks[0] @ F
+    left, right, r = blocks
+    out = np.empty((left.shape[0] + right.shape[0], F.shape[1]))
+    np.matmul(left, F, out=out[:left.shape[0]])
+    np.matmul(right, F[r:], out=out[left.shape[0]:])
+    return out
+
+
 class _Chain:
     def __init__(self, layers, xl, xu):
         self.L, self.xl, self.xu, self.n = layers, xl, xu, len(xl)
@@ -98,6 +127,7 @@ class _Chain:
         self.pos = [np.maximum(l.W, 0).T for l in layers]
         self.neg = [np.minimum(l.W, 0).T for l in layers]
         self.absT = [np.abs(l.W).T for l in layers]
+        self.blocks = [_blocks(l.W) for l in layers]
         self._wt = {}
 
     def wt(self, k):
@@ -170,7 +200,7 @@ class _Chain:
             T_c = np.einsum("inr,in->nr", A, st.charge)
             const = sum_up(const, up(S_off + err(S_off, T_off, terms)), up(S_b + err(S_b, T_b, n)),
                             up(T_c + err(T_c, T_c, n)), self.tiny[j][:, None])
-            C = (l.W.T @ fD).reshape((l.W.shape[1],) + D.shape[1:])
+            C = _back(self.blocks[j], fD).reshape((l.W.shape[1],) + D.shape[1:])
         xu, xl = self.xu.T[:, :, None], self.xl.T[:, :, None]
         S = (np.maximum(C, 0) * xu + np.minimum(C, 0) * xl).sum(axis=0)
         T = (np.abs(C) * np.maximum(np.abs(xu), np.abs(xl))).sum(axis=0)
@@ -195,7 +225,7 @@ class _Chain:
     def subset(self, leaves):
         """The chain restricted to some of its leaves (what select and bound use)."""
         c = object.__new__(_Chain)
-        c.L, c.xl, c.xu, c.n, c._wt = self.L, self.xl[leaves], self.xu[leaves], len(leaves), self._wt
+        c.L, c.xl, c.xu, c.n, c._wt, c.blocks = self.L, self.xl[leaves], self.xu[leaves], len(leaves), self._wt, self.blocks
         c.res = [None if r is None else r[leaves] for r in self.res]
         c.tiny = [t[leaves] for t in self.tiny]
         c.steps = [step.subset(leaves) for step in self.steps]
