@@ -225,7 +225,8 @@ class _Chain:
     def subset(self, leaves):
         """The chain restricted to some of its leaves (what select and bound use)."""
         c = object.__new__(_Chain)
-        c.L, c.xl, c.xu, c.n, c._wt, c.blocks = self.L, self.xl[leaves], self.xu[leaves], len(leaves), self._wt, self.blocks
+        c.L, c.xl, c.xu, c.n, c._wt = self.L, self.xl[leaves], self.xu[leaves], len(leaves), self._wt
+        c.blocks = self.blocks
         c.res = [None if r is None else r[leaves] for r in self.res]
         c.tiny = [t[leaves] for t in self.tiny]
         c.steps = [step.subset(leaves) for step in self.steps]
@@ -348,7 +349,8 @@ def _relax(ch: Chains, k, plo, phi, alo, ahi, sl):
         lo_, hi_ = _linear_range(box, pu, qu)  # kept where the pair is linear
         v = ~_linear_pairs(box, sa, sb, pu, pl, qu, ql)
         if np.any(v):
-            vbox, vsa, vsb, z = tuple(x[v] for x in box), (sa[0][v], sa[1][v]), (sb[0][v], sb[1][v]), np.zeros(v.sum())
+            vbox, vsa, vsb = tuple(x[v] for x in box), (sa[0][v], sa[1][v]), (sb[0][v], sb[1][v])
+            z = np.zeros(v.sum())
             ru[v] = pair_max(vbox, vsa, vsb, 1.0, -pu[v], -qu[v])
             rl[v] = -pair_max(vbox, vsa, vsb, -1.0, pl[v], ql[v])
             lo_[v], hi_[v] = -pair_max(vbox, vsa, vsb, -1.0, z, z), pair_max(vbox, vsa, vsb, 1.0, z, z)

@@ -1,6 +1,6 @@
 """Falsification for the differential engine: float search, decided only by exact replay.
 
-Floats rank candidate inputs: projected gradient ascent on the output difference (epsilon modes) and
+Floats rank candidate inputs: projected gradient ascent then hill climbing on the output difference (epsilon modes) and
 bisection towards decision boundaries (top1/argmin: along a segment between inputs with different decisions,
 both networks switch decision at nearby but different points, and any point between them disagrees; delta-top1:
 gradient ascent of A's softmax confidence in a class c together with B's preference of another class over c).
@@ -237,10 +237,10 @@ class Searcher:
 
     def run(self, starts: np.ndarray | None = None, count: int = 64, full: bool = True,
             until: float | None = None) -> Counterexample | None:
-        """One round: random points plus `starts`, then gradient ascent (epsilon) or boundary bisection
-        (with targeted gradient steps towards other decisions when `full`). until: a time (time.monotonic) after
-        which every gradient or bisection loop stops after its current step (a round's cost grows with the
-        networks: on a 784-1024x4-10 pair one full round took 18 s)."""
+        """One round: random points plus `starts`, then gradient ascent and hill climbing (epsilon) or boundary
+        bisection (with targeted gradient steps towards other decisions when `full`). until: a time
+        (time.monotonic) after which every gradient, climbing or bisection loop stops after its current step (a
+        round's cost grows with the networks: on a 784-1024x4-10 pair one full round took 18 s)."""
         start = time.monotonic()
         try:
             return self._round(starts, count, full, until)
@@ -348,7 +348,8 @@ class Searcher:
         return self.check(X) or self._climb(X)
 
     def _climb(self, X: np.ndarray) -> Counterexample | None:
-        """Random-perturbation hill climbing on the float score from the best points (CLIMB_STEPS); replays the results."""
+        """Random-perturbation hill climbing on the float score from the best points (CLIMB_STEPS); replays the
+        results."""
         ya, yb = self.pair.outputs(X)
         score = float_score(self.mode, ya, yb)
         best = np.argsort(-score)[:CLIMB_POINTS]
