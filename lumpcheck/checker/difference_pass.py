@@ -303,8 +303,8 @@ def _linear_pairs(box, sa, sb, pu, pl, qu, ql):
         one = (s == 1) & ((lo >= 0) | ((neg[0] == 1) & (neg[1] == 1)))
         return one | ((s == 0) & (hi <= 0) & (neg[0] == 0) & (neg[1] == 0))
 
-    sb_ = pu - qu
-    return ((pu == pl) & (qu == ql) & slope_is(pu, al, au, sa) & slope_is(sb_, bl, bu, sb) & (sb_ + qu == pu))
+    exact = (qu == -1) | (qu == 0) | (qu == 1)  # with pu in {0, 1}: pu − qu is exact
+    return (pu == pl) & (qu == ql) & exact & slope_is(pu, al, au, sa) & slope_is(pu - qu, bl, bu, sb)
 
 
 def _linear_range(box, pu, qu):
