@@ -96,12 +96,14 @@ def _blocks(W):
     entries (the product chain's z_B rows on the difference and unpaired-A columns), its two other parts
     (W[:, :c]^T, W[r:, c:]^T, r), contiguous."""
     n_out, n_in = W.shape
+    if n_in == 0:
+        return np.ascontiguousarray(W.T), None
     nz = W != 0
     first = np.where(nz.any(axis=0), nz.argmax(axis=0), n_out)  # per column, its first row with an entry
     rows = np.minimum.accumulate(first[::-1])[::-1]  # W[:rows[c], c:] == 0
     saved = rows * (n_in - np.arange(n_in))
-    c = int(np.argmax(saved)) if n_in else 0
-    if n_in == 0 or saved[c] * 10 < W.size:
+    c = int(np.argmax(saved))
+    if saved[c] * 10 < W.size:
         return np.ascontiguousarray(W.T), None
     r = int(rows[c])
     return np.ascontiguousarray(W[:, :c].T), np.ascontiguousarray(W[r:, c:].T), r
