@@ -15,6 +15,7 @@ whose differences are computed with an exactly known error by TwoSum).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -74,6 +75,39 @@ class ChainLayer:
     @property
     def size(self) -> int:
         return len(self.bias)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the cached arrays below (a worker derives its own)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("abs_weight_t", "zero_block")}
+
+    @cached_property
+    def abs_weight_t(self) -> np.ndarray:
+        """|W|^T, contiguous (every batch's magnitude terms and interval steps multiply by it)."""
+        return np.ascontiguousarray(np.abs(self.weight).T)
+
+    @cached_property
+    def zero_block(self) -> tuple[int, int] | None:
+        """(r, c) when W[:r, c:] is zero and holds at least a tenth of W's entries (the product chain's z_B rows
+        on its difference and unpaired-A columns), else None: back-substitution then skips that block."""
+        n_out, n_in = self.weight.shape
+        if n_in == 0:
+            return None
+        nz = self.weight != 0
+        first = np.where(nz.any(axis=0), nz.argmax(axis=0), n_out)  # per column, its first row with an entry
+        rows = np.minimum.accumulate(first[::-1])[::-1]  # W[:rows[c], c:] == 0
+        saved = rows * (n_in - np.arange(n_in))
+        c = int(np.argmax(saved))
+        return None if saved[c] * 10 < self.weight.size else (int(rows[c]), c)
+
+    def transposed_product(self, F: np.ndarray) -> np.ndarray:
+        """W^T @ F (F (n_out, K)), skipping the zero block: each entry sums the same nonzero products."""
+        if self.zero_block is None:
+            return self.weight.T @ F
+        r, c = self.zero_block
+        out = np.empty((self.weight.shape[1], F.shape[1]))
+        np.matmul(self.weight[:, :c].T, F, out=out[:c])
+        np.matmul(self.weight[r:, c:].T, F[r:], out=out[c:])
+        return out
 
 
 @dataclass(frozen=True)

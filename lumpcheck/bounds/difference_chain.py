@@ -20,7 +20,7 @@ import numpy as np
 
 from .arith import FloatOverflow
 from .coupling import ChainLayer
-from .outward import ULP_FACTOR, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up, vecmat_up_nonneg
+from .outward import ULP_FACTOR, add_up, enclose, matvec_up, tiny_charge, up, vecmat_up_nonneg
 
 FOLDED_OFFSET = 1e-290
 """Offsets up to this size on linear coordinates with |slope| >= 1 are charged as |C·slope|·offset instead of
@@ -79,7 +79,7 @@ class Chain:
         """Magnitude terms of layer k from its input's (already sound) ranges."""
         assert len(self.wq) == k, f"layer {k} prepared out of order ({len(self.wq)} layers ready)"
         layer, qm = self.layers[k], self.qmag[k]
-        self.wq.append(vecmat_up_nonneg(qm, np.abs(layer.weight).T))  # weight-sized work arrays live per layer only
+        self.wq.append(vecmat_up_nonneg(qm, layer.abs_weight_t))
         r = None
         if layer.wres is not None:
             r = vecmat_up_nonneg(qm, layer.wres.T)
@@ -88,16 +88,19 @@ class Chain:
         self.resid.append(r)
 
     def interval(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Interval bounds of layer k's pre-activations from its input ranges."""
+        """Interval bounds of layer k's pre-activations from its input ranges, in midpoint-radius form: q lies in
+        [m − r, m + r] for m = fl(lo/2 + hi/2) clamped into [lo, hi] and r >= max(hi − m, m − lo) rounded up, so
+        W·q + b lies within W·m + b ± |W|·r. Two matrix products (the split form W⁺·hi + W⁻·lo needs four); W·m
+        errs by at most n·2^-52·Σ|W||m| + tiny (A2), and Σ|W||m| <= the prepared `wq` >= |W|·qmag (|m| <= qmag)."""
         layer = self.layers[k]
-        lo_hi = np.hstack([self.qlo[k], self.qhi[k]])
-        hi_lo = np.hstack([self.qhi[k], self.qlo[k]])
-        extra = [self.resid[k]] if self.resid[k] is not None else []
-        split = np.vstack([np.maximum(layer.weight, 0).T, np.minimum(layer.weight, 0).T])
-        magnitudes = np.abs(split)
-        upper = add_up(vecmat_up(hi_lo, split, magnitudes), layer.bias[None, :], *extra)
-        lower = -add_up(vecmat_up(lo_hi, -split, magnitudes), -layer.bias[None, :], *extra)
-        return lower, upper
+        lo, hi = self.qlo[k], self.qhi[k]
+        mid = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)  # clamped: halving a subnormal rounds
+        rad = up(np.maximum(hi - mid, mid - lo))
+        n = lo.shape[-1]
+        centre = mid @ layer.weight.T
+        spread = vecmat_up_nonneg(rad, layer.abs_weight_t)
+        slack = add_up(enclose(centre, self.wq[k], n), spread, *([self.resid[k]] if self.resid[k] is not None else []))
+        return -add_up(-centre, slack, -layer.bias[None, :]), add_up(centre, slack, layer.bias[None, :])
 
     def fix(self, k: int, relax: LayerRelaxation) -> None:
         """Make layer k's relaxation part of the chain (layers are fixed in order).
@@ -225,7 +228,7 @@ class Chain:
             up(T_charge + enclose(T_charge, T_charge, n)),
             self.tiny[j][:, None],
         )
-        C = (layer.weight.T @ flatD).reshape((layer.weight.shape[1],) + D.shape[1:])
+        C = layer.transposed_product(flatD).reshape((layer.weight.shape[1],) + D.shape[1:])
         if not np.all(np.isfinite(C)):
             raise FloatOverflow("coefficient overflow in back-substitution")
         return C, const, contrib

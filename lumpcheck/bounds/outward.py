@@ -85,13 +85,6 @@ def fraction_interval(q: Fraction) -> tuple[float, float]:
     return round_to_float(q, up=False), round_to_float(q, up=True)
 
 
-def vecmat_up(Y: np.ndarray, Wt: np.ndarray, abs_Wt: np.ndarray | None = None) -> np.ndarray:
-    """A float array >= Y @ Wt exactly: Y (N, n), Wt (n, R) -> (N, R), as one matrix product."""
-    S = Y @ Wt
-    T = np.abs(Y) @ (np.abs(Wt) if abs_Wt is None else abs_Wt)
-    return up(S + enclose(S, T, Y.shape[-1]))
-
-
 def sum_up(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """A float >= the exact sum of the nonnegative x along axis."""
     S = np.sum(x, axis=axis)

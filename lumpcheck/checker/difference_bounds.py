@@ -62,12 +62,6 @@ def rows_up(X, y):
     return up(S + err(S, T, X.shape[-1]))
 
 
-def vec_up(Y, Wt, absWt):
-    """>= Y @ Wt: Y (N, n), Wt (n, R)."""
-    S = Y @ Wt
-    return up(S + err(S, np.abs(Y) @ absWt, Y.shape[-1]))
-
-
 def diff_enclosure(x, y):
     """[lo, hi] around x − y (exactly x − y when it rounds to 0, i.e. x == y). Selects by multiplying with the
     0/1 mask (exact, and without the branch per element of np.where: the masks here follow no pattern)."""

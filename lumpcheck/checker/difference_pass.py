@@ -17,7 +17,6 @@ from .difference_bounds import (
     rows_up,
     sum_up,
     up,
-    vec_up,
     U52,
     TINY,
     default_single,
@@ -126,8 +125,6 @@ class _Chain:
         self.L, self.xl, self.xu, self.n = layers, xl, xu, len(xl)
         self.qlo, self.qhi, self.qmag = [xl], [xu], [_mag(xl, xu)]
         self.wq, self.res, self.steps, self.tiny = [], [], [], []
-        self.pos = [np.maximum(l.W, 0).T for l in layers]
-        self.neg = [np.minimum(l.W, 0).T for l in layers]
         self.absT = [np.abs(l.W).T for l in layers]
         self.blocks = [_blocks(l.W) for l in layers]
         self._wt = {}
@@ -151,11 +148,18 @@ class _Chain:
         self.res.append(r)
 
     def interval(self, k):
+        """W·q + b over q in [qlo, qhi] ⊆ [c − r, c + r] (c = fl(qlo/2 + qhi/2) clamped into [qlo, qhi], r the larger
+        distance to c rounded up): within W·c + b ± |W|·r. fl(W·c) errs by at most n·2^-52·|W|·|c| + n·TINY, and
+        |c| <= qmag, so the prepared wq >= |W|·qmag bounds the first term (two matrix products per layer)."""
         l = self.L[k]
-        ex = [self.res[k]] if self.res[k] is not None else []
-        hi = sum_up(vec_up(self.qhi[k], self.pos[k], np.abs(self.pos[k])), vec_up(self.qlo[k], self.neg[k], np.abs(self.neg[k])), l.b[None, :], *ex)
-        nlo = sum_up(vec_up(self.qlo[k], -self.pos[k], np.abs(self.pos[k])), vec_up(self.qhi[k], -self.neg[k], np.abs(self.neg[k])), -l.b[None, :], *ex)
-        return -nlo, hi
+        lo, hi = self.qlo[k], self.qhi[k]
+        c = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)
+        r = up(np.maximum(hi - c, c - lo))
+        n = lo.shape[1]
+        S = c @ self.wt(k)
+        R = r @ self.absT[k]
+        slack = sum_up(err(S, self.wq[k], n), up(R + err(R, R, n)), *([self.res[k]] if self.res[k] is not None else []))
+        return -sum_up(-S, slack, -l.b[None, :]), sum_up(S, slack, l.b[None, :])
 
     def fix(self, k, su, sl, mu, ml, qu, ql, plo, phi, qlo, qhi):
         """Make layer k's relaxation (leaf-major (N, n) slopes and offsets) part of the chain, per leaf: a
@@ -186,12 +190,14 @@ class _Chain:
 
         split[j] (N, R, n_j): β·s of layer j's split neurons (β >= 0, s their phase): the bound is then of the
         rows plus Σ_j β·s·p_j, which is no smaller on the leaf's region (s·p_j >= 0 there)."""
+        most = max([C.size] + [len(self.L[j].b) * C.shape[1] * C.shape[2] for j in range(k)])
+        work = np.empty(2 * most)  # D and |D| of every step (one allocation: fresh pages cost as much as the math)
         for j in range(k - 1, -1, -1):
             st, l = self.steps[j], self.L[j]
             n = C.shape[0]
-            D = np.multiply(C, st.s, order="C")
+            D = np.multiply(C, st.s, out=work[:C.size].reshape(C.shape))
             S_off, T_off, terms = st.offsets(C, D)
-            A = np.abs(D)
+            A = np.abs(D, out=work[most:most + C.size].reshape(C.shape))
             st.partners(C, D, A, l.partner)
             if split is not None:  # + β·s·p_j: the sum's rounding (<= 2^-53·|D'|) is charged as |D'|·|p_j|
                 D = D + np.ascontiguousarray(split[j].transpose(2, 0, 1))
