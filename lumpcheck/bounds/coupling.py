@@ -205,6 +205,9 @@ def align(a: Network, b: Network, tolerance: float = ALIGN_TOLERANCE) -> Pairing
 
 
 def _greedy_pairs(va: np.ndarray, vb: np.ndarray, tolerance: float) -> list[tuple[int, int]]:
+    top = max(float(np.max(np.abs(va), initial=0.0)), float(np.max(np.abs(vb), initial=0.0)), 1e-300)
+    scale = 2.0 ** int(np.frexp(top)[1])  # a power of two: exact; relative distances are scale-free, and the
+    va, vb = va / scale, vb / scale  # squares of 2^600 weights would overflow
     na = np.sqrt((va * va).sum(axis=1))
     d2 = (va * va).sum(axis=1)[:, None] + (vb * vb).sum(axis=1)[None, :] - 2 * va @ vb.T
     dist = np.sqrt(np.maximum(d2, 0)) / np.maximum(na, 1e-300)[:, None]

@@ -10,6 +10,7 @@ from lumpcheck.bounds.difference import run
 from lumpcheck.equivalence.objective import Objective
 from lumpcheck.bounds.coupling import Pairing, align, couple
 from lumpcheck.equivalence.mode import Mode
+from lumpcheck.ir.activation import IDENTITY
 from lumpcheck.ir.exact import as_fractions
 from lumpcheck.ir.network import Layer, Network
 
@@ -125,6 +126,16 @@ def test_align_finds_removed_neurons():
     p = align(a, b)
     assert p.layers[0] == tuple((i, j) for j, i in enumerate(keep))
     assert p.layers[1] == tuple((i, i) for i in range(6))
+
+
+def test_align_pairs_neurons_with_huge_weights():
+    """The distances are relative, so weights of 2^600 (whose squares overflow) still pair equal neurons, here
+    with B's neurons in another order."""
+    w = np.array([[2.0**600, 3.0], [1.0, -2.0**600], [2.0**600, 2.0**590]])
+    order = [2, 0, 1]
+    a = Network([Layer(w, np.zeros(3), RELU), Layer(np.ones((1, 3)), np.zeros(1), IDENTITY)])
+    b = Network([Layer(w[order], np.zeros(3), RELU), Layer(np.ones((1, 3)), np.zeros(1), IDENTITY)])
+    assert align(a, b).layers[0] == tuple(sorted(((i, order.index(i)) for i in range(3)), key=lambda p: p[1]))
 
 
 def test_pairing_rejects_double_use():
