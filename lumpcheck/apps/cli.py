@@ -347,16 +347,22 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes re-deriving the leaves of a differential certificate (e.g. as many as `verify --jobs` "
                    "used); the verdict does not depend on it.")
+@click.option("--domain", type=click.Path(dir_okay=False),
+              help="A VNN-LIB property whose input box must lie inside the certified box; SCOPE then names this "
+                   "file (without it, SCOPE names only the file the certificate records, which is not re-read). "
+                   "Only the box is compared, not the file's output assertions.")
+@domain_space_option
 @user_errors
-def check(certificate, original, reduced, arch, as_json, jobs) -> None:
+def check(certificate, original, reduced, arch, as_json, jobs, domain, domain_space) -> None:
     """Independently re-check a certificate against the two model files.
 
     Re-reads both models, checks their SHA-256 hashes, re-derives every obligation from the models
     and the certificate (not from the reducer's code), discharges them with exact rational algebra and
     z3, and prints `valid: SCOPE` or `invalid: reason` (exit code 1). SCOPE says what holds: e.g.
-    `equal on all inputs`, `equal ONLY on the box of prop_3.vnnlib (5 inputs), not outside it`, or
-    `|original - reduced| <= 4.8e-05 on the box ...` for an ε-certificate. The models' input
-    clipping and normalisation are part of what is compared.
+    `equal on all inputs`, `equal ONLY on the box the certificate records (5 inputs, said to be prop_3.vnnlib's),
+    not outside it`, or `|original - reduced| <= 4.8e-05 on the box ...` for an ε-certificate; with `--domain
+    prop_3.vnnlib`, whose box must lie inside the certified one, `... ONLY on the box of prop_3.vnnlib ...`.
+    The models' input clipping and normalisation are part of what is compared.
 
     Also checks the certificate of an `unsat` verdict of `lumpcheck verify --certify` (ORIGINAL, REDUCED =
     the verified models A and B): it re-derives the bound of every leaf of the split tree from the recorded
@@ -368,8 +374,10 @@ def check(certificate, original, reduced, arch, as_json, jobs) -> None:
     Example:
       lumpcheck check cert.json model.onnx small.onnx
       lumpcheck check pair-cert.json model.onnx pruned.onnx
+      lumpcheck check cert.json model.onnx small.onnx --domain prop_3.vnnlib
     """
-    result = run_check(certificate, original, reduced, original_arch=arch_list(arch), jobs=jobs)
+    result = run_check(certificate, original, reduced, original_arch=arch_list(arch), jobs=jobs, domain=domain,
+                       domain_space=domain_space)
     if as_json:
         scope = None if result.scope is None else result.scope.to_dict()
         click.echo(json.dumps({"valid": result.valid, "scope": scope, "reasons": result.reasons}, indent=2))

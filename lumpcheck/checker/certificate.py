@@ -11,6 +11,9 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..ir.graph.dag import Graph
 from ..ir.graph.softmax_head import strip_final_softmax
 from ..io import load_any, load_chain
+from ..io.vnnlib import read_box
+from ..ir.network import Network
+from ..ir.semantics import model_box
 from .bound_pair import check_bound_certificate
 from .difference import check_certificate
 from .domain_match import check_domain_match
@@ -24,14 +27,36 @@ from .strict import StrictVerifier
 
 def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | Path,
           solver_check: str = "auto", timeout_ms: int = 60_000, original_arch: list[str] | None = None,
-          jobs: int = 1) -> CheckResult:
+          jobs: int = 1, domain: str | Path | None = None, domain_space: str = "input") -> CheckResult:
     """Verify a certificate against the two model files; CheckResult(valid, reasons).
 
     `solver_check`: z3 re-checks all neurons' identities, none, or (auto) a sample within strict.Z3_TERM_BUDGET
     (0: none); exact algebra always checks everything, z3 the activation lemmas. A missing or unreadable model file raises LumpcheckError.
     `original_arch`: the activation after each Linear when the original is a PyTorch state_dict.
     `jobs`: processes that re-derive a differential certificate's leaves (the same verdict for any number).
+    `domain`: a VNN-LIB file (its box in `domain_space` of the original, as `reduce --domain` takes it) that must lie
+    inside the certified box: the scope then names that file as checked (without it, the scope names the file only
+    as the certificate records it). Only the box is compared, not the file's output assertions.
     """
+    result = _check_file(cert_path, original_path, reduced_path, solver_check, timeout_ms, original_arch, jobs)
+    if domain is None or not result.valid or result.scope is None:
+        return result
+    original = load_any(original_path, original_arch)
+    box = read_box(domain, n_inputs=original.input_size if isinstance(original, Network) else None)
+    if isinstance(original, Network):
+        box = model_box(original, box, domain_space)
+        if result.scope.semantics == "layers" and original.normalization is not None:
+            box = original.normalization.input_box(box)  # the bare chains' coordinates
+    elif domain_space != "input":
+        raise LumpcheckError(f"--domain-space {domain_space} needs a dense model with normalisation", str(original_path))
+    try:
+        return replace(result, scope=result.scope.on_property_box(box, str(domain)))
+    except ValueError as e:
+        return CheckResult(False, [f"the certificate's box does not contain the box of {Path(domain).name}: {e}"])
+
+
+def _check_file(cert_path, original_path, reduced_path, solver_check: str, timeout_ms: int,
+                original_arch: list[str] | None, jobs: int) -> CheckResult:
     if solver_check not in SOLVER_CHECKS:
         raise LumpcheckError(f"solver check must be all, auto or none, not {solver_check!r}")
     p = Path(cert_path)

@@ -139,6 +139,10 @@ def _claim(doc: dict, a: Network, b: Network):
             raise Invalid(f"network {name} carries normalisation metadata; the claim is about the bare layer chain")
         if claim[name]["sha256"] != fingerprint(net):
             raise Invalid(f"claim: network {name} does not match the certificate (sha256 differs)")
+        if not net.piecewise_linear:  # the leaves' relaxations (difference_bounds) are ReLU/LeakyReLU slopes
+            kinds = sorted({layer.activation.kind for layer in net.layers if not layer.activation.piecewise_linear})
+            raise Invalid(f"network {name} has {', '.join(kinds)} layers; differential certificates cover "
+                          "piecewise-linear networks only (identity, ReLU, LeakyReLU)")
     lower = [Fraction(v) for v in claim["box"]["lower"]]
     upper = [Fraction(v) for v in claim["box"]["upper"]]
     if len(lower) != a.input_size or len(upper) != a.input_size or any(l > u for l, u in zip(lower, upper)):
@@ -172,22 +176,15 @@ def _inputs(inputs: str, a: Network, b: Network, lower: list, upper: list):
     return a, b, [lower[i] for i in box.free], [upper[i] for i in box.free]
 
 
-def _classes_agree(paths, parts, classes, strategy: str) -> None:
-    """A leaf proving only A's decision and one proving only B's must agree wherever their regions may meet:
-    in one input-split tree that is when one path extends the other; separate ReLU trees may meet anywhere."""
-    a_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "a"}
-    b_leaves = {p: c for p, part, c in zip(paths, parts, classes) if part == "b"}
-    if strategy == "relu":
-        found = set(a_leaves.values()) | set(b_leaves.values())
-        if len(found) > 1:
-            raise Invalid(f"leaves proving one network's decision claim different classes {sorted(found)}")
-        return
-    for mine, others in ((b_leaves, a_leaves), (a_leaves, b_leaves)):
-        for path, cls in mine.items():
-            for depth in range(len(path) + 1):
-                other = others.get(path[:depth])
-                if other is not None and other != cls:
-                    raise Invalid(f"leaf {list(path)} claims class {cls} inside a leaf of the other network claiming {other}")
+def _classes_agree(parts, classes) -> None:
+    """Leaves proving a decision (top1/argmin) must all claim one class. Each proves its class the UNIQUE decision
+    of its network(s) on a closed region, and the regions of one network's leaves cover the claim's connected box
+    (input splits: closed boxes sharing faces; ReLU splits: phase regions), so its proved decision is one class
+    everywhere; A's leaves and B's (which may be shaped differently) must then name the same one. Comparing only
+    leaves on one path let an A tree split on x0 and a B tree split on x1 prove different classes."""
+    found = {c for part, c in zip(parts, classes) if part in ("a", "b", "all")}
+    if len(found) > 1:
+        raise Invalid(f"leaves proving the networks' decisions claim different classes {sorted(found)}")
 
 
 def _slopes(blobs: list[str], ch, n_layers: int) -> list[dict]:
@@ -262,7 +259,7 @@ def _check(doc: dict, a: Network, b: Network, batch: int, pool: ChunkPool) -> Sc
     for claim in (("all",),) if whole else (("a", "all"), ("b", "all")):
         check_tree([path for path, part in zip(paths, parts) if part in claim], strategy)
     if not whole:
-        _classes_agree(paths, parts, [leaf["class"] for leaf in leaves], strategy)
+        _classes_agree(parts, [leaf["class"] for leaf in leaves])
     hidden = len(ch.P) - 1
     prior = None
     if doc["hidden"] not in ("leaf", "root") or (doc["hidden"] == "root" and strategy != "relu"):

@@ -10,11 +10,12 @@ DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, BOUND_FORMAT, BOUND_F
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..ir.domain import Box
 from ..ir.exact import fraction_str
 from ..ir.relation import BOUNDS_METHODS, REASONS, NeuronMap
 
@@ -59,11 +60,32 @@ class Scope:
     disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
     pair: bool = False  # about two networks verified against each other (A, B), not a model and its reduction
     head: str = ""  # about softmax outputs, proved on the logits (checker/softmax_heads.py): what was split off
+    source_checked: bool = False  # `source` is a property file whose box was compared (on_property_box), not
+    # only the name the certificate records
+
+    def on_property_box(self, box: Box, source: str) -> Scope:
+        """This scope on a property file's box: each claim here holds on every subset of its box (everywhere when
+        it has none), so it holds on `box` when `box` lies inside it, in the certified box's coordinates; else
+        ValueError naming the first input that reaches outside, with both intervals."""
+        if self.lower is not None:
+            if box.dim != len(self.lower):
+                raise ValueError(f"the property has {box.dim} inputs, the certified box {len(self.lower)}")
+            for i, (lo, hi, clo, chi) in enumerate(zip(box.lower, box.upper, self.lower, self.upper)):
+                if lo < clo or hi > chi:
+                    raise ValueError(f"input {i}: the property's interval [{fraction_str(lo)}, {fraction_str(hi)}] is "
+                                     f"not inside the certified [{fraction_str(clo)}, {fraction_str(chi)}]")
+        return replace(self, lower=box.lower, upper=box.upper, source=source, source_checked=True)
 
     @property
     def text(self) -> str:
-        where = "on all inputs" if self.lower is None else \
-            f"on the box{f' of {Path(self.source).name}' if self.source else ''} ({len(self.lower)} inputs)"
+        if self.lower is None:
+            where = "on all inputs"
+        elif self.source_checked:
+            where = f"on the box of {Path(self.source).name} ({_inputs(len(self.lower))})"
+        elif self.source:  # the certificate's own box; the file name it records was not compared (check --domain)
+            where = f"on the box the certificate records ({_inputs(len(self.lower))}, said to be {Path(self.source).name}'s)"
+        else:
+            where = f"on the box ({_inputs(len(self.lower))})"
         if self.mode == "epsilon":
             what = f"|{'A - B' if self.pair else 'original - reduced'}| <= {float(self.epsilon):.3g} {where}"
         elif self.mode.startswith("delta-top1="):
@@ -82,8 +104,13 @@ class Scope:
         return {"mode": self.mode, "epsilon": None if self.epsilon is None else fraction_str(self.epsilon),
                 "domain": None if self.lower is None else {"lower": [fraction_str(v) for v in self.lower],
                                                            "upper": [fraction_str(v) for v in self.upper],
-                                                           "source": self.source},
+                                                           "source": self.source,
+                                                           "source_checked": self.source_checked},
                 "only_on_domain": self.box_only, "semantics": self.semantics, "text": self.text}
+
+
+def _inputs(n: int) -> str:
+    return f"{n} input{'' if n == 1 else 's'}"
 
 
 def claim_scope(doc: Any) -> Scope:

@@ -150,6 +150,11 @@ def _read_normalization(lines: _Lines, n_in: int) -> Normalization | None:
         )
     if 0 in ranges[:n_in]:
         raise lines.error(f"input range 0 for input {ranges.index(0)} (the reader divides by it)", number + 3)
+    inverted = [i for i in range(n_in) if mins[i] > maxs[i]]
+    if inverted:
+        i = inverted[0]
+        raise lines.error(f"input {i}'s minimum {mins[i]} exceeds its maximum {maxs[i]} (an inverted clip range; "
+                          "the two lines must give minimum <= maximum)", number + 1)
     norm = Normalization(
         input_mean=tuple(means[:n_in]),
         input_range=tuple(ranges[:n_in]),

@@ -41,6 +41,11 @@ class Normalization:
             raise ValueError(f"normalisation: input range 0 at input {self.input_range.index(0)} (division by zero)")
         if not self.output_mean or not self.output_range:
             raise ValueError("normalisation: the output mean and range need at least one value each")
+        inverted = [i for i, (lo, hi) in enumerate(zip(self.input_min, self.input_max)) if lo > hi]
+        if inverted:  # min(max(x, lo), hi) is then the constant hi, and no clip form here (nor clip_as_layer) says so
+            i = inverted[0]
+            raise ValueError(f"normalisation: input {i}'s clip range is inverted (minimum {self.input_min[i]} > "
+                             f"maximum {self.input_max[i]}); a clip range needs minimum <= maximum")
         if self.input_min and all(lo is None and hi is None for lo, hi in map(self.clip_bounds, range(self.inputs))):
             object.__setattr__(self, "input_min", ())
             object.__setattr__(self, "input_max", ())

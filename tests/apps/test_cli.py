@@ -86,3 +86,30 @@ def test_reduce_certify_check_round_trip(tmp_path):
     # the near-miss model (one weight one ulp off) is not equivalent: verify finds a replayed counterexample
     res = run("verify", EXAMPLES / "planted_relu.onnx", EXAMPLES / "near_miss_relu.onnx", "--json")
     assert res.exit_code == 1 and json.loads(res.output)["status"] == "sat"
+
+
+def _box_file(path, intervals) -> str:
+    decls = "".join(f"(declare-const X_{i} Real)\n" for i in range(len(intervals)))
+    asserts = "".join(f"(assert (>= X_{i} {lo}))\n(assert (<= X_{i} {hi}))\n" for i, (lo, hi) in enumerate(intervals))
+    path.write_text(decls + asserts)
+    return str(path)
+
+
+def test_check_names_a_property_file_only_after_comparing_its_box(tmp_path):
+    """A box-only certificate records its property file's NAME; `check` says so (it did not read that file) unless
+    --domain gives a file whose box it compares: inside the certified box (equal or smaller) -> valid, named;
+    reaching outside it on one input -> invalid, naming the input and both intervals."""
+    out, cert = tmp_path / "r.onnx", tmp_path / "c.json"
+    model, box = EXAMPLES / "planted_relu.onnx", EXAMPLES / "box.vnnlib"
+    assert run("reduce", model, "-o", out, "--domain", box, "--certify", cert).exit_code == 0
+    res = run("check", cert, model, out)
+    assert res.exit_code == 0 and "ONLY on the box the certificate records (4 inputs, said to be box.vnnlib's)" in res.output
+    res = run("check", cert, model, out, "--domain", box)
+    assert res.exit_code == 0 and "ONLY on the box of box.vnnlib (4 inputs)" in res.output, res.output
+    inner = _box_file(tmp_path / "inner.vnnlib", [(-1, 1), (-1, 1), (-0.5, 0.5), (0.5, 1.5)])
+    res = run("check", cert, model, out, "--domain", inner, "--json")
+    scope = json.loads(res.output)["scope"]
+    assert res.exit_code == 0 and scope["domain"]["source_checked"] and scope["domain"]["upper"][3] == "3/2"
+    wider = _box_file(tmp_path / "wider.vnnlib", [(-1, 1), (-1, 1), (-0.5, 0.5), (0, 2.0000001)])
+    res = run("check", cert, model, out, "--domain", wider)
+    assert res.exit_code == 1 and "input 3" in res.output and "not inside the certified [0, 2]" in res.output

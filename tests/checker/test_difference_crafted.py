@@ -148,6 +148,36 @@ def test_separate_relu_trees_for_each_network_check():
         assert not res.valid
 
 
+def test_input_split_trees_of_different_shapes_must_prove_one_class():
+    """A decides class 0 everywhere on [0, 1]^2 and B class 1: A's leaves split x0, B's split x1, each leaf true
+    on its own. No A leaf lies on a B leaf's path, yet their regions overlap: the decisions differ, so the claim
+    is false and must be refused; the same trees for a B that agrees (class 0) check."""
+    a = net(([[1.0, 0.0]], [0.0], RELU), ([[0.0], [0.0]], [1.0, 0.0], ID))  # y = (1, 0)
+    b = net(([[1.0, 0.0]], [0.0], RELU), ([[0.0], [0.0]], [0.0, 1.0], ID))  # y = (0, 1)
+    box = ([Fraction(0), Fraction(0)], [Fraction(1), Fraction(1)])
+    half = (0.5).hex()
+
+    def trees(b_class):
+        return ([leaf([("x", 0, half, side)], 1, "a", cls=0) for side in (0, 1)]
+                + [leaf([("x", 1, half, side)], 1, "b", cls=b_class) for side in (0, 1)])
+
+    res = check_certificate(document(a, b, box, "top1", trees(1), [[[0, 0]]], strategy="input"), a, b)
+    assert not res.valid and "different classes" in res.reasons[0]
+    assert check_certificate(document(a, a, box, "top1", trees(0), [[[0, 0]]], strategy="input"), a, a).valid
+
+
+def test_networks_with_smooth_layers_are_refused():
+    """The leaves' relaxations are ReLU/LeakyReLU slopes: a sigmoid or tanh layer read as a ReLU (slope 0) would
+    'prove' sigmoid(x) = relu(x) on [1/2, 1] within 1/1000, and A = B where A = sigmoid, B = 0."""
+    box = ([Fraction(1, 2)], [Fraction(1)])
+    for kind in ("sigmoid", "tanh"):
+        a = net(([[1.0]], [0.0], Activation(kind)), ([[1.0]], [0.0], ID))
+        for b in (net(([[1.0]], [0.0], RELU), ([[1.0]], [0.0], ID)), net(([[1.0]], [0.0], Activation(kind)), ([[0.0]], [0.0], ID))):
+            for x, y in ((a, b), (b, a)):
+                res = check_certificate(document(x, y, box, "epsilon=1/1000", [leaf([], 1)], [[[0, 0]]]), x, y)
+                assert not res.valid and kind in res.reasons[0] and "piecewise-linear" in res.reasons[0]
+
+
 def test_a_phase_claim_must_be_plus_or_minus_one():
     box = ([Fraction(-1)], [Fraction(1)])
     doc = document(A3, B3, box, "top1", _top1_trees(), PAIR1)

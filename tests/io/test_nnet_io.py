@@ -144,6 +144,7 @@ def _replace_line(text: str, number: int, new: str | None) -> str:
         (LINE_OF["bias1_3"], "-0.3,1,", "expected 1 numbers"),
         (LINE_OF["means"], "0.5,0.0,", "expected 3 numbers"),
         (LINE_OF["mins"], "-1.0,", "expected 2 numbers"),
+        (LINE_OF["mins"] + 1, "1.0,-2.5,", "input 1's minimum -2 exceeds its maximum -5/2"),  # inverted clip
         (LINE_OF["sizes"], "3,3,1,", "do not match"),
         (LINE_OF["sizes"] + 1, "zero,", "not a finite decimal"),
         (LINE_OF["header"], "2,2,1,", "expected 4 numbers"),

@@ -231,6 +231,14 @@ def replace_clip(lo: Fraction, hi: Fraction) -> Normalization:
     return Normalization(CLIP.input_mean, CLIP.input_range, CLIP.output_mean, CLIP.output_range, (lo,), (hi,))
 
 
+def test_an_inverted_clip_range_is_refused():
+    """min(max(x, 1), 0) is the constant 0, but a clip compiled as lo + relu(x − lo) − relu(x − hi) would compute
+    x on [0, 1] instead: a clip range with minimum > maximum is refused when built; minimum = maximum is a clip."""
+    with pytest.raises(ValueError, match="inverted"):
+        replace_clip(F(1), F(0))
+    assert replace_clip(F(1), F(1)).clip([F(7)]) == [F(1)]
+
+
 # ---------------------------------------------------------------- property-based, against the ground truth
 
 
@@ -289,8 +297,9 @@ def test_acas_nnet_with_a_vnncomp_property_certifies(zoo, tmp_path):
     res = run_reduction(src, out, domain_path=prop, domain_space="normalized", cert_path=cert)
     assert res.verdict == "proved" and res.reduction.network.hidden_neurons < 300
     assert not any("outside the clip range" in n for n in res.notes)
-    result = check(cert, src, out)
+    result = check(cert, src, out, domain=prop, domain_space="normalized")
     assert result.valid and str(result) == "valid: equal ONLY on the box of prop_3.vnnlib (5 inputs), not outside it"
+    assert not check(cert, src, out, domain=prop).valid  # read as raw units, the property's box is another box
     # the same property read as raw units is (wholly) outside the clip range on X_0: refused for certification
     with pytest.raises(LumpcheckError, match="wholly outside"):
         run_reduction(src, tmp_path / "raw.nnet", domain_path=prop, cert_path=tmp_path / "raw.json")
