@@ -63,18 +63,24 @@ def outputs_scope(logit_scope: Scope, heads: tuple[bool, bool, str]) -> Scope:
     when the recorded outputs' mode does not follow."""
     head_a, head_b, text = heads
     kind, _, value = text.partition("=")
+    try:
+        number = Fraction(value) if value else None
+    except (ValueError, ZeroDivisionError):
+        raise HeadError(f"claim.softmax: outputs' mode {text!r}: {value!r} is not a number") from None
+    if (kind == "delta-top1" and (number is None or not Fraction(1, 2) <= number < 1)) or \
+            (kind == "epsilon" and (number is None or number < 0)):
+        raise HeadError(f"claim.softmax: outputs' mode {text!r} (delta-top1 needs D in [1/2, 1), epsilon E >= 0)")
     proved = logit_scope.mode
     equal = proved == "strict" or (proved == "epsilon" and logit_scope.epsilon == 0)
     both = head_a and head_b
     if kind in ("top1", "argmin") and not value:
         ok = equal or proved == kind
     elif kind == "delta-top1":
-        ok = equal or (proved == "top1" and Fraction(value) >= Fraction(1, 2)) or proved == text
+        ok = equal or proved == "top1" or proved == text
     elif kind == "strict" and not value:
         ok = both and equal
     elif kind == "epsilon":
-        ok = both and Fraction(value) >= 0 and (equal or proved == "epsilon"
-                                                and Fraction(value) >= LIPSCHITZ * logit_scope.epsilon)
+        ok = both and (equal or proved == "epsilon" and number >= LIPSCHITZ * logit_scope.epsilon)
     else:
         raise HeadError(f"claim.softmax: unknown outputs' mode {text!r}")
     if not ok:
@@ -83,6 +89,6 @@ def outputs_scope(logit_scope: Scope, heads: tuple[bool, bool, str]) -> Scope:
                         f"{'both models' if both else 'one model'} ending in a Softmax")
     names = "both models'" if both else ("A's" if head_a else "B's")
     return replace(logit_scope, mode=text if kind == "delta-top1" else kind,
-                   epsilon=Fraction(value) if kind == "epsilon" else None,
+                   epsilon=number if kind == "epsilon" else None,
                    head=f"softmax outputs ({names} Softmax split off; proved on the logits: {proved}"
                         f"{'' if logit_scope.epsilon is None else f'={logit_scope.epsilon}'})")

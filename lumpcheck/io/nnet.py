@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..ir.activation import IDENTITY, RELU
-from ..ir.exact import canonical, decimal_str, parse_decimals
+from ..ir.exact import NO_CLIP, canonical, decimal_str, parse_decimals
 from ..ir.network import Layer, Network
 from ..ir.normalization import Normalization
 from .atomic import write_text_atomic
@@ -32,8 +32,9 @@ from .marker import nnet_lines, without_marker
 
 COMMENT = "//"
 WRITER_COMMENT = "// written by lumpcheck (exact decimals: every number is the exact value)"
-# Bounds written when a network has no input range: the sisl/NNet convention (float32 extremes, finite).
-NO_BOUND = float(np.finfo(np.float32).max)
+NO_BOUND = NO_CLIP
+"""Bounds written when a network has no input range: 2^1024 (exact decimal; read back, and by the reference readers'
+float parsing, as no bound). sisl/NNet files write the float32 extremes instead, which clip there when read."""
 
 
 @dataclass

@@ -18,7 +18,11 @@ Number = Fraction | int
 ONE = Fraction(1)
 """Fraction(1), built once (hot loops compare and multiply with it)."""
 FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
-"""The largest float32; a clip bound at or beyond it means no bound (the .nnet and ONNX convention)."""
+"""The largest float32."""
+NO_CLIP = Fraction(2) ** 1024
+"""A clip side at or beyond ±NO_CLIP means no bound on that side. No float, float64 included, reaches it, so every
+finite clip bound a file holds is a real clip: reading ±FLOAT32_MAX as 'no bound' once dropped a float64 model's
+clip at 3.4e38, and `verify` then called it equal to the unclipped model on a box reaching 1e39."""
 
 
 def to_fraction(x: object) -> Fraction:

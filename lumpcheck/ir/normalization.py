@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from .domain import Box
-from .exact import FLOAT32_MAX, to_fraction
+from .exact import NO_CLIP, to_fraction
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Normalization:
         clip(x)_i = min(max(x_i, input_min_i), input_max_i)   (no clipping when input_min/input_max are ())
         inp(x)_i  = (x_i - input_mean_i) / input_range_i
         out(y)_j  = y_j * output_range_j + output_mean_j     (a single mean/range is shared by all outputs)
-    A clip side at or beyond ±FLOAT32_MAX means "no bound" on that side (the .nnet and ONNX convention).
+    A clip side at or beyond ±NO_CLIP (2^1024, beyond every float) means "no bound" on that side.
     """
 
     input_mean: tuple[Fraction, ...]
@@ -69,7 +69,7 @@ class Normalization:
         if not self.input_min:
             return None, None
         lo, hi = self.input_min[i], self.input_max[i]
-        return (None if lo <= -FLOAT32_MAX else lo), (None if hi >= FLOAT32_MAX else hi)
+        return (None if lo <= -NO_CLIP else lo), (None if hi >= NO_CLIP else hi)
 
     def clip(self, x: Sequence[Fraction]) -> list[Fraction]:
         """clip(x), exactly."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import LumpcheckError
 from .activation import Activation
-from .exact import FLOAT32_MAX
+from .exact import FLOAT32_MAX, NO_CLIP
 from .network import Layer, Network
 from .normalization import Normalization
 
@@ -125,8 +125,8 @@ def _rounded(net: Network, dtype: str, keep: bool) -> tuple[Network, RoundingRep
 
 
 def unbounded(bounds: Sequence[Fraction | float], upper: bool) -> bool:
-    """True when every clip bound is at or beyond ±FLOAT32_MAX on its open side: no clipping (as in .nnet files)."""
-    return all(b >= FLOAT32_MAX if upper else b <= -FLOAT32_MAX for b in bounds)
+    """True when every clip bound is at or beyond ±NO_CLIP on its open side (infinite ones included): no clipping."""
+    return all(b >= NO_CLIP if upper else b <= -NO_CLIP for b in bounds)
 
 
 def stored_as_reciprocals(ranges: Sequence[Fraction], dtype: str) -> bool:
@@ -151,7 +151,13 @@ def _round_normalization(norm: Normalization, dtype: str, tally: _Tally) -> Norm
         return tuple(Fraction(float(v)) for v in out)
 
     def clip(bounds: tuple[Fraction, ...], upper: bool, name: str) -> tuple[Fraction, ...]:
-        return bounds if unbounded(bounds, upper) else rounded(bounds, name)
+        if unbounded(bounds, upper):
+            return bounds
+        kept = [i for i, v in enumerate(bounds) if abs(v) < NO_CLIP]  # sides without a bound stay as they are
+        out = list(bounds)
+        for i, v in zip(kept, rounded(tuple(bounds[i] for i in kept), name)):
+            out[i] = v
+        return tuple(out)
 
     input_range = norm.input_range
     if stored_as_reciprocals(input_range, dtype):

@@ -308,3 +308,19 @@ def test_top1_logits_imply_delta_top1_only_from_one_half() -> None:
     assert outputs_scope(delta, (True, False, "delta-top1=9/10")).mode == "delta-top1=9/10"
     with pytest.raises(HeadError):
         outputs_scope(delta, (True, False, "delta-top1=4/5"))  # a lower δ claims more: not implied
+
+
+def test_equal_logits_imply_only_well_formed_output_modes() -> None:
+    """Equal logits (strict, or epsilon=0) imply every outputs' mode, but only a real one: delta-top1 with D outside
+    [1/2, 1) (D = 1/10 lets a class of confidence 0.4 lose to another) or not a number, and epsilon that is negative
+    or not a number, are refused, not accepted because the logits are equal."""
+    from lumpcheck.checker.document import Scope
+    from lumpcheck.checker.softmax_heads import HeadError, outputs_scope
+    for proved in (Scope("strict", None, (F(0),), (F(1),), "", False, "layers", pair=True),
+                   Scope("epsilon", F(0), (F(0),), (F(1),), "", False, "layers", pair=True)):
+        assert outputs_scope(proved, (True, True, "delta-top1=1/2")).mode == "delta-top1=1/2"
+        assert outputs_scope(proved, (True, True, "epsilon=0")).epsilon == 0
+        for bad in ("delta-top1=1/10", "delta-top1=0", "delta-top1=-3", "delta-top1=1", "delta-top1=banana",
+                    "delta-top1", "epsilon=-1/100", "epsilon=abc", "epsilon", "epsilon=1/0"):
+            with pytest.raises(HeadError):
+                outputs_scope(proved, (True, True, bad))

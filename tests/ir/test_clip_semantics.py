@@ -239,6 +239,34 @@ def test_an_inverted_clip_range_is_refused():
     assert replace_clip(F(1), F(1)).clip([F(7)]) == [F(1)]
 
 
+def test_a_clip_at_the_float32_extreme_is_a_clip(tmp_path):
+    """A float64 model clipping at ±FLOAT32_MAX (3.4e38) differs from the unclipped model beyond it: reading that
+    bound as 'no clip' (the .nnet habit) made `verify` answer unsat on [0, 1e39]. Only ±inf (or a missing bound)
+    is no clip (a missing bound here)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lumpcheck.ir.exact import FLOAT32_MAX
+
+    def onnx_model(path, clip):
+        nodes = [helper.make_node("Clip", ["x", "lo", "hi"], ["c"])] if clip else []
+        nodes.append(helper.make_node("Gemm", ["c" if clip else "x", "w", "b"], ["y"]))
+        values = (("w", [[1.0]]), ("b", [0.0])) + ((("lo", -clip), ("hi", clip)) if clip else ())
+        inits = [numpy_helper.from_array(np.array(v, dtype=np.float64), name) for name, v in values]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1, 1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [1, 1])], inits)
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return path
+
+    clipped = load_model(onnx_model(tmp_path / "a.onnx", float(FLOAT32_MAX)))
+    assert clipped.normalization.clip_bounds(0) == (-FLOAT32_MAX, FLOAT32_MAX)
+    plain = load_model(onnx_model(tmp_path / "b.onnx", None))
+    assert evaluate(clipped, [F(10) ** 39]) == [FLOAT32_MAX] and evaluate(plain, [F(10) ** 39]) == [F(10) ** 39]
+    beyond, within = Box((F(0),), (F(10) ** 39,)), Box((F(0),), (F(10) ** 38,))
+    assert verify(clipped, plain, beyond, STRICT, 30).status == "sat"
+    assert verify(clipped, plain, within, STRICT, 30).status == "unsat"
+
+
 # ---------------------------------------------------------------- property-based, against the ground truth
 
 

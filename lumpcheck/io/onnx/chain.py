@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir.activation import IDENTITY, Activation
-from ...ir.exact import FLOAT32_MAX, as_fractions, canonical, exact_add, exact_scale
+from ...ir.exact import NO_CLIP, as_fractions, canonical, exact_add, exact_scale
 from ...ir.network import Layer
 from ...ir.normalization import Normalization
 from ...ir.rounding import unbounded
@@ -137,15 +137,12 @@ def _shared(values: np.ndarray) -> tuple[Fraction, ...]:
 
 
 def _clip_bounds(clip: tuple[list, list] | None) -> tuple[tuple[Fraction, ...], tuple[Fraction, ...]]:
-    """Clip bounds as Normalization holds them: () for no clipping, else both sides, a missing bound ±FLOAT32_MAX.
-
-    Bounds at or beyond ±FLOAT32_MAX on their open side mean 'no clipping' (the .nnet convention, see
-    rounding.unbounded); ONNX's own default for a missing Clip bound is the float type's extreme value.
-    """
+    """Clip bounds as Normalization holds them: () for no clipping, else both sides, a missing (or infinite) bound
+    ±NO_CLIP. Every finite bound is kept as it is, ±FLOAT32_MAX included (a float64 model clips there)."""
     if clip is None or (unbounded(clip[0], upper=False) and unbounded(clip[1], upper=True)):
         return (), ()
-    lower = tuple(-FLOAT32_MAX if v == -inf else Fraction(v) for v in clip[0])
-    return lower, tuple(FLOAT32_MAX if v == inf else Fraction(v) for v in clip[1])
+    lower = tuple(-NO_CLIP if v == -inf else Fraction(v) for v in clip[0])
+    return lower, tuple(NO_CLIP if v == inf else Fraction(v) for v in clip[1])
 
 
 def _affine(v: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:

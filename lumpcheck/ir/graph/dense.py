@@ -17,7 +17,7 @@ from math import prod
 import numpy as np
 
 from ..activation import IDENTITY, Activation
-from ..exact import as_fractions, canonical
+from ..exact import NO_CLIP, as_fractions, canonical
 from ..network import Layer, Network
 from ..normalization import Normalization
 from .dag import Graph, Meta, Node, TensorSpec
@@ -109,8 +109,8 @@ class ChainBuilder:
         lower = upper = ()
         if self.clip is not None:
             lo, hi = self.clip
-            lower = tuple(Fraction(v) for v in lo) if lo is not None else (-Fraction(2**128),) * n_in
-            upper = tuple(Fraction(v) for v in hi) if hi is not None else (Fraction(2**128),) * n_in
+            lower = tuple(Fraction(v) for v in lo) if lo is not None else (-NO_CLIP,) * n_in
+            upper = tuple(Fraction(v) for v in hi) if hi is not None else (NO_CLIP,) * n_in
         if not lower and set(means) <= {0} and set(ranges) <= {1} and set(os_) <= {1} and set(ot) <= {0}:
             return None
         return Normalization(means, ranges, tuple(Fraction(v) for v in ot), tuple(Fraction(v) for v in os_), lower, upper)
@@ -173,7 +173,9 @@ def from_network(net: Network, input_name: str = "input", output_name: str = "ou
     norm = net.normalization
     steps: list = []
     if norm is not None and norm.input_min:
-        steps.append(Clip(np.array(norm.input_min, dtype=object), np.array(norm.input_max, dtype=object)))
+        most = Fraction(float(np.finfo(np.float64).max))  # a side without a bound (±NO_CLIP): no float reaches it
+        steps.append(Clip(np.array([max(v, -most) for v in norm.input_min], dtype=object),
+                          np.array([min(v, most) for v in norm.input_max], dtype=object)))
     if norm is not None:
         r = np.array([1 / Fraction(v) for v in norm.input_range], dtype=object)
         steps.append(Affine(canonical(r), canonical(-np.array(norm.input_mean, dtype=object) * r)))
