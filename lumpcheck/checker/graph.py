@@ -60,6 +60,10 @@ def replay(original: Graph, doc: GraphDocument) -> Graph:
             g = _check_round(g, rnd, doc.box, doc.bounds)
         except Invalid as e:
             raise Invalid(f"round {i}: {e}") from None
+    before = (original.inputs, [original.shapes[o] for o in original.outputs])
+    after = (g.inputs, [g.shapes[o] for o in g.outputs])
+    if before != after:  # removals act inside the graph: a changed interface means a region reached past its layout
+        raise Invalid(f"the rebuilt graph's inputs/outputs {after} differ from the original's {before}")
     return g
 
 
