@@ -25,6 +25,7 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
+from ..io.vnnlib import in_region
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
@@ -287,7 +288,19 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             if status is not None:
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
-    return _unused_outputs(result, spec), box
+    return _unused_outputs(_witness_in_region(result, domain, o), spec), box
+
+
+def _witness_in_region(result: VerifyResult, domain: str | None, o: Settings) -> VerifyResult:
+    """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
+    engines search) becomes 'unknown': the hull is sound for unsat only. Checked when the witness is in the file's
+    own coordinates (--domain-space input, --normalization keep)."""
+    if result.status != Verdict.SAT or result.witness is None or domain is None or \
+            o.domain_space != "input" or o.normalization != "keep" or in_region(domain, result.witness):
+        return result
+    return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
+                   message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the hull of "
+                           f"{Path(domain).name}'s input boxes but in none of them; no verdict for the region itself")
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:

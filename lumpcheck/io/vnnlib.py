@@ -15,7 +15,7 @@ from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
 from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, open_spec, output_atoms, variable_key
-from .vnnlib2 import read_vnnlib2
+from .vnnlib2 import holds_at, read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
 
@@ -120,6 +120,15 @@ def domain_box(spec: VnnlibSpec) -> Box:
     lower = tuple(min(b.lower[i] for b in spec.boxes) for i in range(spec.n_inputs))
     upper = tuple(max(b.upper[i] for b in spec.boxes) for i in range(spec.n_inputs))
     return Box(lower, upper, spec.source, spec.boxes[0].output_constraints)
+
+
+def in_region(path: str | Path, x) -> bool:
+    """Is the input x in the property's input region exactly: in one of its boxes (VNN-LIB 1.0 reads strict bounds
+    as closed), or satisfying one case's written constraints, strictness included (2.0, vnnlib2.holds_at)? The one
+    box `read_box` gives is the disjuncts' hull, which may hold points of no disjunct."""
+    if "vnnlib-version" in read_text(Path(path), "VNN-LIB file"):
+        return any(holds_at(case, x) for case in read_vnnlib2(path).cases)
+    return any(all(lo <= v <= hi for v, lo, hi in zip(x, b.lower, b.upper)) for b in read_vnnlib(path).boxes)
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:

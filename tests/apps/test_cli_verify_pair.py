@@ -134,3 +134,27 @@ def test_certify_is_refused_quietly_for_engines_without_certificates(tmp_path):
     res = run("verify", tmp_path / "a.onnx", tmp_path / "a.onnx", "--certify", tmp_path / "c.json")
     assert res.exit_code == 0, res.output
     assert not (tmp_path / "c.json").exists()
+
+
+def test_a_witness_between_the_boxes_of_an_or_is_not_a_counterexample(tmp_path):
+    """A is a ReLU hat, non-zero only on (1, 2); B = 0. On the region X_0 in [0, 1] or [2, 3] they agree exactly,
+    but the engines search the hull [0, 3], where x = 3/2 separates them: that witness lies in no box of the
+    region, so the answer is unknown, never sat; on a region that holds the hat's top the same search says sat."""
+    hat = Network([Layer(np.array([[1.0], [1.0], [1.0]]), np.array([-1.0, -1.5, -2.0]), RELU),
+                   Layer(np.array([[1.0, -2.0, 1.0]]), np.array([0.0]))])  # relu(x-1) - 2relu(x-1.5) + relu(x-2)
+    zero = Network([Layer(np.array([[0.0]]), np.array([0.0]))])
+    assert evaluate(hat, [Fraction(3, 2)]) == [Fraction(1, 2)] and evaluate(hat, [Fraction(1)]) == [0]
+    a, b = tmp_path / "hat.onnx", tmp_path / "zero.onnx"
+    save_model(hat, a)
+    save_model(zero, b)
+    region = tmp_path / "or.vnnlib"
+    region.write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+                      "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))\n")
+    for mode in ("strict", "epsilon=1/10"):
+        res = run("verify", a, b, "--domain", region, "--mode", mode, "--timeout", "60", "--json")
+        out = json.loads(res.output)
+        assert out["status"] != "sat" and out["witness"] is None, (mode, res.output)
+    whole = tmp_path / "whole.vnnlib"
+    whole.write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 3))\n")
+    res = run("verify", a, b, "--domain", whole, "--mode", "strict", "--timeout", "60", "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["status"] == "sat"
