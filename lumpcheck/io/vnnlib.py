@@ -128,7 +128,7 @@ def in_region(path: str | Path, x) -> bool:
     box `read_box` gives is the disjuncts' hull, which may hold points of no disjunct."""
     if "vnnlib-version" in read_text(Path(path), "VNN-LIB file"):
         return any(holds_at(case, x) for case in read_vnnlib2(path).cases)
-    return any(all(lo <= v <= hi for v, lo, hi in zip(x, b.lower, b.upper)) for b in read_vnnlib(path).boxes)
+    return any(b.contains(x) for b in read_vnnlib(path).boxes)
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:
