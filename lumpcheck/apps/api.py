@@ -27,10 +27,11 @@ from ..ir.domain import Box
 from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
 from ..ir.network import Network
-from ..ir.semantics import model_box
+from ..ir.semantics import domain_point, model_box
 from .graph_pipeline import GraphRunResult, graph_box, refuse_dense_options, run_graph_reduction
 from .graph_verify import verify_graphs
 from .pipeline import PipelineResult, run_reduction
+from .verify_written import witness_in_region
 
 __all__ = ["reduce_model", "verify"]
 
@@ -97,22 +98,24 @@ def verify(
         except ValueError as e:
             raise LumpcheckError(f"bad mode {mode!r}: {e}") from None
     net_a, net_b, heads = split_heads(net_a, net_b)
+    region = str(domain) if isinstance(domain, (str, Path)) else None
     if isinstance(net_a, Graph) or isinstance(net_b, Graph):
         ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
-        box = graph_box(ga, domain) if isinstance(domain, (str, Path)) else domain
-        return verify_graphs(ga, gb, box, mode, float(timeout), a_path=None if isinstance(a, (Network, Graph)) else a,
-                             b_path=None if isinstance(b, (Network, Graph)) else b)
-    box = domain
-    if isinstance(domain, (str, Path)):
-        box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space)
+        box = graph_box(ga, domain) if region else domain
+        result = verify_graphs(ga, gb, box, mode, float(timeout), a_path=None if isinstance(a, (Network, Graph)) else a,
+                               b_path=None if isinstance(b, (Network, Graph)) else b)
+        return witness_in_region(result, region, list)
+    box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space) if region else domain
     client = connect(scheduler, float(timeout)) if scheduler else None
     kw = dict(a_path=None if isinstance(a, (Network, Graph)) else a, b_path=None if isinstance(b, (Network, Graph)) else b,
               jobs=jobs, client=client)
     try:
         if heads.any:  # a final Softmax: decided on the logits (equivalence/softmax.py)
-            return verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
-        return run_verify(net_a, net_b, box, mode, float(timeout), **kw)
+            result = verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
+        else:
+            result = run_verify(net_a, net_b, box, mode, float(timeout), **kw)
     finally:
         if client is not None:
             client.close(timeout=1)
+    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space))
 

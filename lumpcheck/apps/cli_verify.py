@@ -25,7 +25,6 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
-from ..io.vnnlib import in_region
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
@@ -48,12 +47,13 @@ from .console import (
 )
 from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
+from ..ir.semantics import domain_point
 from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .radical_verify import radical_pair, verify_radical
 from .deadline import ChildFailed, DeadlineReached, run_until
 from .verify_batch import Settings, run_batch
-from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs
+from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
 
@@ -250,7 +250,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
         result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
-        return _unused_outputs(result, spec), box
+        return _unused_outputs(witness_in_region(result, domain, list), spec), box
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
     try:
@@ -288,19 +288,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             if status is not None:
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
-    return _unused_outputs(_witness_in_region(result, domain, o), spec), box
-
-
-def _witness_in_region(result: VerifyResult, domain: str | None, o: Settings) -> VerifyResult:
-    """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
-    engines search) becomes 'unknown': the hull is sound for unsat only. Checked when the witness is in the file's
-    own coordinates (--domain-space input, --normalization keep)."""
-    if result.status != Verdict.SAT or result.witness is None or domain is None or \
-            o.domain_space != "input" or o.normalization != "keep" or in_region(domain, result.witness):
-        return result
-    return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
-                   message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the hull of "
-                           f"{Path(domain).name}'s input boxes but in none of them; no verdict for the region itself")
+    return _unused_outputs(witness_in_region(result, domain, lambda x: domain_point(a, x, o.domain_space)), spec), box
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:

@@ -3,12 +3,14 @@
 When the file asserts something about the outputs and --mode is not given, the answer is VNN-COMP's: `sat` iff some
 input of the file's input region makes its output assertions true (an exact witness), `unsat` iff none does
 (equivalence/written.py). With --mode the mode decides and the result says that the file's output assertions were
-not used.
+not used. Every `sat` of a pair on a VNN-LIB file (1.0 or 2.0, command line or Python API) passes
+`witness_in_region`: its witness must satisfy one input disjunct as written, strict bounds included.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from ..equivalence.written import Region, verify_written
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.compressed import read_text
 from ..io.sexpr import OutputAtom
+from ..io.vnnlib import in_region
 from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
 from ..ir.graph.dag import Graph
 from ..solver import Verdict
@@ -33,6 +36,19 @@ def spec2_with_outputs(domain: str | None) -> Spec2 | None:
         return None
     spec = read_vnnlib2(domain)
     return spec if spec.outputs is not None else None
+
+
+def witness_in_region(result: VerifyResult, domain: str | None, point) -> VerifyResult:
+    """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
+    engines search, or on a strict bound, which the boxes close) becomes 'unknown': the boxes are sound for unsat
+    only. point(x) is the witness in the file's coordinates (--domain-space)."""
+    if result.status != Verdict.SAT or result.witness is None or domain is None or \
+            in_region(domain, point(result.witness)):
+        return result
+    return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
+                   message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed hull "
+                           f"of {Path(domain).name}'s input boxes but satisfies none of its input disjuncts as written "
+                           "(strict bounds included); no verdict for the region itself")
 
 
 def ordered(spec: Spec2, labels: tuple[str, str], paths: tuple[str, str]) -> tuple[str, str]:

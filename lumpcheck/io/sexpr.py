@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
+from typing import Callable, Sequence
 
 from ..errors import ModelFormatError, UnsupportedModelError
+from ..ir.domain import Box
 from ..ir.exact import parse_decimal
 from .compressed import read_text
 
@@ -64,6 +66,49 @@ class OutputAtom:
     coeffs: tuple[Fraction, ...]
     op: str
     bound: Fraction
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One input disjunct: the closed box of its bounds (a strict bound closed: a sound superset for `unsat`) and the
+    bounds as written, each with the input entry it bounds, for `holds_at` to test a witness exactly."""
+
+    box: Box
+    constraints: tuple[Constraint, ...]
+    entries: tuple[int, ...]
+
+
+def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], int], box_of: Callable[..., Box],
+               missing: Callable[[int, str], Exception]) -> InputCase | None:
+    """The case of one conjunction of single-input bounds over `size` inputs, or None when its box is empty.
+    entry(name) is a variable's input index, box_of(lower, upper) builds the box, missing(i, side) is the error for an
+    input without a lower or upper bound."""
+    lower: list[Fraction | None] = [None] * size
+    upper: list[Fraction | None] = [None] * size
+    for c in bounds:
+        (name, a), = c.coeffs
+        i, value = entry(name), c.bound / a
+        if a > 0 or c.op == "=":
+            upper[i] = value if upper[i] is None else min(upper[i], value)
+        if a < 0 or c.op == "=":
+            lower[i] = value if lower[i] is None else max(lower[i], value)
+    for i in range(size):
+        for side, values in (("lower", lower), ("upper", upper)):
+            if values[i] is None:
+                raise missing(i, side)
+    if any(lo > hi for lo, hi in zip(lower, upper)):
+        return None
+    written = tuple(sorted(set(bounds), key=lambda c: (entry(c.variables[0]), c.op, c.bound)))
+    return InputCase(box_of(tuple(lower), tuple(upper)), written, tuple(entry(c.variables[0]) for c in written))
+
+
+def holds_at(case: InputCase, x: Sequence[Fraction]) -> bool:
+    """Does the input x satisfy the case's written bounds exactly (strictness included)?"""
+    for c, i in zip(case.constraints, case.entries):
+        value = c.coeffs[0][1] * x[i]
+        if not (value < c.bound if c.op == "<" else value <= c.bound if c.op == "<=" else value == c.bound):
+            return False
+    return True
 
 
 def output_atoms(conjunctions, size: int, position) -> tuple[tuple[OutputAtom, ...], ...]:

@@ -2,7 +2,8 @@
 
 A property declares inputs X_0..X_{n-1} and outputs Y_0..Y_{m-1} and asserts linear constraints
 (`<=`, `>=`, `<`, `>`, `=` under `and`/`or`). Every number is the exact rational its text spells
-(`0.6`, `-0.5`, `(- 0.5)`, `1e-3`, `(/ 1 3)`). Strict input bounds are closed (a sound superset).
+(`0.6`, `-0.5`, `(- 0.5)`, `1e-3`, `(/ 1 3)`). Strict input bounds are closed in the boxes (a sound superset for
+`unsat`); `in_region` tests a witness against the written bounds, strictness included.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
-from .sexpr import IGNORED_COMMANDS, Constraint, OutputAtom, Parser, head_symbol, open_spec, output_atoms, variable_key
-from .vnnlib2 import holds_at, read_vnnlib2
+from .sexpr import (IGNORED_COMMANDS, Constraint, InputCase, OutputAtom, Parser, head_symbol, holds_at, input_case,
+                    open_spec, output_atoms, variable_key)
+from .vnnlib2 import read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
 
@@ -24,7 +26,8 @@ __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
 class VnnlibSpec:
     """A VNN-LIB property: input boxes (one per input disjunct) and the output constraint.
 
-    `boxes` cover every input that satisfies the property. `output_dnf` is the output part as a
+    `boxes` cover every input that satisfies the property; `cases` are the input disjuncts with their bounds as
+    written (strictness included), one per box or more (boxes that differ only in strictness). `output_dnf` is the output part as a
     disjunction of conjunctions of `OutputAtom`s when the file separates it from the inputs (the usual
     case); it is None when an assertion mixes inputs and outputs across disjuncts, and then only the raw
     text `output_constraint` (the assertions mentioning outputs, verbatim) describes the property.
@@ -36,6 +39,7 @@ class VnnlibSpec:
     output_constraint: str
     output_dnf: tuple[tuple[OutputAtom, ...], ...] | None
     source: str = ""
+    cases: tuple[InputCase, ...] = ()
 
 
 def _is_input(constraint: Constraint) -> bool:
@@ -69,36 +73,27 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     n_inputs, n_outputs = parser.count("X"), parser.count("Y")
     if n_inputs == 0:
         raise parser.error("no input variables X_0, X_1, ... declared", None)
-    boxes = _boxes(parser, input_factors, n_inputs, output_texts)
+    cases = _cases(parser, input_factors, n_inputs, output_texts)
+    boxes = list({(c.box.lower, c.box.upper): c.box for c in cases}.values())
     output_dnf = _output_dnf(parser, output_factors, n_outputs) if separable else None
-    return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path)
+    return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path, cases)
 
 
-def _boxes(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> list[Box]:
-    """One exact box per input disjunct (empty ones dropped, duplicates merged)."""
-    boxes: dict[tuple, Box] = {}
+def _cases(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> tuple[InputCase, ...]:
+    """One case per input disjunct (empty ones dropped, duplicates merged)."""
+    cases: dict[tuple, InputCase] = {}
     for conj in parser.conjoin(factors):
-        lower: list[Fraction | None] = [None] * n_inputs
-        upper: list[Fraction | None] = [None] * n_inputs
         for c in conj:
             if len(c.coeffs) != 1:
                 raise parser.error(f"input constraint over {', '.join(c.variables)} is not a bound", c.line, True)
-            (name, a), = c.coeffs
-            i, value = variable_key(name)[1], c.bound / a
-            if a > 0 or c.op == "=":
-                upper[i] = value if upper[i] is None else min(upper[i], value)
-            if a < 0 or c.op == "=":
-                lower[i] = value if lower[i] is None else max(lower[i], value)
-        for i in range(n_inputs):
-            for bounds, side in ((lower, "lower"), (upper, "upper")):
-                if bounds[i] is None:
-                    raise parser.error(f"X_{i} has no {side} bound", parser.declared[f"X_{i}"])
-        if all(lo <= hi for lo, hi in zip(lower, upper)):
-            key = (tuple(lower), tuple(upper))
-            boxes.setdefault(key, Box(key[0], key[1], parser.path, tuple(output_texts)))
-    if not boxes:
+        case = input_case(conj, n_inputs, lambda name: variable_key(name)[1],
+                          lambda lower, upper: Box(lower, upper, parser.path, tuple(output_texts)),
+                          lambda i, side: parser.error(f"X_{i} has no {side} bound", parser.declared[f"X_{i}"]))
+        if case is not None:
+            cases.setdefault((case.box.lower, case.box.upper, case.constraints), case)
+    if not cases:
         raise parser.error("the input constraints are unsatisfiable (every box is empty)", None)
-    return list(boxes.values())
+    return tuple(cases.values())
 
 
 def _output_dnf(parser: Parser, factors, n_outputs: int) -> tuple[tuple[OutputAtom, ...], ...] | None:
@@ -128,12 +123,11 @@ def _version2(path: str | Path) -> bool:
 
 
 def in_region(path: str | Path, x) -> bool:
-    """Is the input x in the property's input region exactly: in one of its boxes (VNN-LIB 1.0 reads strict bounds
-    as closed), or satisfying one case's written constraints, strictness included (2.0, vnnlib2.holds_at)? The one
-    box `read_box` gives is the disjuncts' hull, which may hold points of no disjunct."""
-    if _version2(path):
-        return any(holds_at(case, x) for case in read_vnnlib2(path).cases)
-    return any(b.contains(x) for b in read_vnnlib(path).boxes)
+    """Is the input x in the property's input region exactly: does it satisfy one input disjunct's bounds as written,
+    strictness included? (The one box `read_box` gives is the disjuncts' hull with strict bounds closed, which may
+    hold points of no disjunct.)"""
+    cases = read_vnnlib2(path).cases if _version2(path) else read_vnnlib(path).cases
+    return any(holds_at(case, x) for case in cases)
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:

@@ -27,10 +27,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 from ..ir.domain import Box
-from .sexpr import Atom, Constraint, OutputAtom, Parser, SExpr, SList, head_symbol, open_spec, output_atoms
+from .sexpr import (Atom, Constraint, InputCase, OutputAtom, Parser, SExpr, SList, head_symbol, holds_at, input_case,
+                    open_spec, output_atoms)
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
@@ -66,14 +66,6 @@ class NetworkDecl:
     output: Tensor | None
     relation: tuple[str, str] | None
     line: int
-
-
-@dataclass(frozen=True)
-class InputCase:
-    """One input disjunct: its closed box over the first network's inputs and its written constraints (exact)."""
-
-    box: Box
-    constraints: tuple[Constraint, ...]
 
 
 @dataclass(frozen=True)
@@ -337,23 +329,8 @@ def _is_tie(parser: _Parser2, first: Tensor, c: Constraint) -> bool:
 
 
 def _box(parser: _Parser2, first: Tensor, bounds: list[Constraint]) -> InputCase | None:
-    lower: list[Fraction | None] = [None] * first.size
-    upper: list[Fraction | None] = [None] * first.size
-    for c in bounds:
-        (name, a), = c.coeffs
-        i, value = _entry(name), c.bound / a
-        if a > 0 or c.op == "=":
-            upper[i] = value if upper[i] is None else min(upper[i], value)
-        if a < 0 or c.op == "=":
-            lower[i] = value if lower[i] is None else max(lower[i], value)
-    for i in range(first.size):
-        for side, values in (("lower", lower), ("upper", upper)):
-            if values[i] is None:
-                raise parser.error(f"input {first.name}[{i}] has no {side} bound", first.line)
-    if any(lo > hi for lo, hi in zip(lower, upper)):
-        return None
-    box = Box(tuple(lower), tuple(upper), parser.path)
-    return InputCase(box, tuple(sorted(set(bounds), key=lambda c: (parser.var_key(c.variables[0]), c.op, c.bound))))
+    return input_case(bounds, first.size, _entry, lambda lower, upper: Box(lower, upper, parser.path),
+                      lambda i, side: parser.error(f"input {first.name}[{i}] has no {side} bound", first.line))
 
 
 def _outputs(parser: _Parser2, layout: tuple[Tensor, ...], conjunctions) -> tuple[tuple[OutputAtom, ...], ...]:
@@ -361,13 +338,3 @@ def _outputs(parser: _Parser2, layout: tuple[Tensor, ...], conjunctions) -> tupl
     for t in layout:
         offsets[t.name], total = total, total + t.size
     return output_atoms(conjunctions, total, lambda name: offsets[parser.tensor_of(name).name] + _entry(name))
-
-
-def holds_at(case: InputCase, x: Sequence[Fraction]) -> bool:
-    """Does the first network's input x satisfy the case's written input constraints exactly (strictness included)?"""
-    for c in case.constraints:
-        (name, a), = c.coeffs
-        value = a * x[_entry(name)]
-        if not (value < c.bound if c.op == "<" else value <= c.bound if c.op == "<=" else value == c.bound):
-            return False
-    return True

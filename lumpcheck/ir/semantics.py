@@ -187,6 +187,15 @@ def model_box(net: Network, box: Box, space: str) -> Box:
     return net.normalization.box_from_normalized(box)
 
 
+def domain_point(net: Network, x: Sequence[Fraction], space: str) -> list[Fraction]:
+    """The model input x in the coordinates of a box given in `space` (model_box's map undone): x itself for
+    'input', inp(x) without clipping for 'normalized'."""
+    if space == "input" or net.normalization is None:
+        return list(x)
+    norm = net.normalization
+    return [(v - m) / r for v, m, r in zip(x, norm.input_mean, norm.input_range)]
+
+
 def clip_report(net: Network, box: Box) -> tuple[list[str], bool]:
     """(warnings, wholly): one line per input whose box reaches beyond the model's clip range, and whether some
     input lies wholly outside it (then every point is clipped onto one value: usually a units mistake)."""

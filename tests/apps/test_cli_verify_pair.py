@@ -9,13 +9,20 @@ import time
 from fractions import Fraction
 
 import numpy as np
+import onnx
 import pytest
+from onnx import helper as oh
+from onnx import numpy_helper as onh
 from click.testing import CliRunner
 
+import lumpcheck
 from lumpcheck.apps.cli import cli
-from lumpcheck.io import save_model
+from lumpcheck.io import load_any, save_model
 from lumpcheck.ir.activation import RELU
+from lumpcheck.ir.graph.dag import Graph
+from lumpcheck.ir.graph.dense import from_network
 from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.normalization import Normalization
 
 from pair_helpers import near_copy, random_net
 
@@ -136,25 +143,100 @@ def test_certify_is_refused_quietly_for_engines_without_certificates(tmp_path):
     assert not (tmp_path / "c.json").exists()
 
 
+HAT = Network([Layer(np.array([[1.0], [1.0], [1.0]]), np.array([-1.0, -1.5, -2.0]), RELU),
+               Layer(np.array([[1.0, -2.0, 1.0]]), np.array([0.0]))])  # relu(x-1) - 2relu(x-1.5) + relu(x-2)
+ZERO = Network([Layer(np.array([[0.0]]), np.array([0.0]))])
+OR_REGION = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n" \
+            "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))\n"
+WHOLE = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 3))\n"
+
+
+def _verdicts(a, b, region, *options, modes=("strict", "epsilon=1/10")):
+    for mode in modes:
+        res = run("verify", a, b, "--domain", region, "--mode", mode, "--timeout", "60", "--json", *options)
+        yield mode, res.exit_code, json.loads(res.output)
+
+
 def test_a_witness_between_the_boxes_of_an_or_is_not_a_counterexample(tmp_path):
     """A is a ReLU hat, non-zero only on (1, 2); B = 0. On the region X_0 in [0, 1] or [2, 3] they agree exactly,
     but the engines search the hull [0, 3], where x = 3/2 separates them: that witness lies in no box of the
     region, so the answer is unknown, never sat; on a region that holds the hat's top the same search says sat."""
-    hat = Network([Layer(np.array([[1.0], [1.0], [1.0]]), np.array([-1.0, -1.5, -2.0]), RELU),
-                   Layer(np.array([[1.0, -2.0, 1.0]]), np.array([0.0]))])  # relu(x-1) - 2relu(x-1.5) + relu(x-2)
-    zero = Network([Layer(np.array([[0.0]]), np.array([0.0]))])
-    assert evaluate(hat, [Fraction(3, 2)]) == [Fraction(1, 2)] and evaluate(hat, [Fraction(1)]) == [0]
+    assert evaluate(HAT, [Fraction(3, 2)]) == [Fraction(1, 2)] and evaluate(HAT, [Fraction(1)]) == [0]
     a, b = tmp_path / "hat.onnx", tmp_path / "zero.onnx"
-    save_model(hat, a)
-    save_model(zero, b)
-    region = tmp_path / "or.vnnlib"
-    region.write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
-                      "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))\n")
-    for mode in ("strict", "epsilon=1/10"):
-        res = run("verify", a, b, "--domain", region, "--mode", mode, "--timeout", "60", "--json")
-        out = json.loads(res.output)
-        assert out["status"] != "sat" and out["witness"] is None, (mode, res.output)
-    whole = tmp_path / "whole.vnnlib"
-    whole.write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 3))\n")
-    res = run("verify", a, b, "--domain", whole, "--mode", "strict", "--timeout", "60", "--json")
-    assert res.exit_code == 1 and json.loads(res.output)["status"] == "sat"
+    save_model(HAT, a)
+    save_model(ZERO, b)
+    (tmp_path / "or.vnnlib").write_text(OR_REGION)
+    for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib"):
+        assert out["status"] != "sat" and out["witness"] is None, (mode, out)
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", modes=("strict",)):
+        assert code == 1 and out["status"] == "sat", out
+
+
+def test_the_region_check_reads_the_witness_in_the_files_coordinates(tmp_path):
+    """The same hat behind an input normalisation x -> (x - 10) / 2, the or-region given in normalised coordinates
+    (--domain-space normalized): the engines search model inputs [10, 16], and x = 13 (normalised 3/2) is in no
+    box of the region. Under --normalization drop the file is over the bare chain's inputs: the same answer."""
+    norm = Normalization((10,), (2,), (0,), (1,))
+    a, b = tmp_path / "hat.nnet", tmp_path / "zero.nnet"
+    save_model(Network(HAT.layers, norm), a)
+    save_model(Network(ZERO.layers, norm), b)
+    (tmp_path / "or.vnnlib").write_text(OR_REGION)
+    for options in (("--domain-space", "normalized"), ("--normalization", "drop")):
+        for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib", *options):
+            assert out["status"] != "sat" and out["witness"] is None, (options, mode, out)
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", "--domain-space", "normalized", modes=("strict",)):
+        assert code == 1 and out["status"] == "sat" and 10 <= Fraction(out["witness"][0]) <= 16, out
+
+
+def test_a_witness_on_a_strict_bound_is_not_a_counterexample(tmp_path):
+    """X_0 >= 1 and X_0 < 1 is an empty region whose closed box is the point 1, where A(x) = x and B = 0 differ:
+    no input of the region separates them, so the answer is never sat; with X_0 <= 1 it is sat at x = 1."""
+    a, b = tmp_path / "identity.onnx", tmp_path / "zero.onnx"
+    save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]))]), a)
+    save_model(ZERO, b)
+    for op, sat in (("<", False), ("<=", True)):
+        region = tmp_path / "point.vnnlib"
+        region.write_text(f"(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 1))\n(assert ({op} X_0 1))\n")
+        for mode, code, out in _verdicts(a, b, region):
+            assert (out["status"] == "sat") == sat and (code == 1) == sat, (op, mode, out)
+            assert sat or out["witness"] is None
+
+
+def test_the_region_check_covers_graph_pairs(tmp_path):
+    """The hat as a 1x1-convolution graph (the CNN path of verify) against B = 0 on the or-region: its falsifier
+    samples the hull and finds the hat's top, which is in no box of the region: unknown, never sat."""
+    conv1 = oh.make_node("Conv", ["x", "w1", "b1"], ["h"], kernel_shape=[1, 1])
+    conv2 = oh.make_node("Conv", ["r", "w2", "b2"], ["c"], kernel_shape=[1, 1])
+    graph = oh.make_graph(
+        [conv1, oh.make_node("Relu", ["h"], ["r"]), conv2, oh.make_node("Flatten", ["c"], ["y"])], "hat",
+        [oh.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 1, 1])],
+        [oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1])],
+        [onh.from_array(np.array([1, 1, 1], np.float32).reshape(3, 1, 1, 1), "w1"),
+         onh.from_array(np.array([-1, -1.5, -2], np.float32), "b1"),
+         onh.from_array(np.array([1, -2, 1], np.float32).reshape(1, 3, 1, 1), "w2"),
+         onh.from_array(np.array([0], np.float32), "b2")])
+    a, b = tmp_path / "hat_cnn.onnx", tmp_path / "zero.onnx"
+    onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), a)
+    save_model(ZERO, b)
+    assert isinstance(load_any(a), Graph)
+    (tmp_path / "or.vnnlib").write_text(OR_REGION)
+    for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib"):
+        assert out["status"] != "sat" and out["witness"] is None, (mode, out)
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", modes=("strict",)):
+        assert code == 1 and out["status"] == "sat", out
+
+
+def test_the_python_api_checks_the_region_too(tmp_path):
+    """lumpcheck.verify with a VNN-LIB file: the same region check as the command line (dense and graph pairs)."""
+    a, b = tmp_path / "hat.onnx", tmp_path / "zero.onnx"
+    save_model(HAT, a)
+    save_model(ZERO, b)
+    (tmp_path / "or.vnnlib").write_text(OR_REGION)
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for pair in ((a, b), (from_network(HAT), ZERO)):
+        assert lumpcheck.verify(*pair, domain=tmp_path / "whole.vnnlib", timeout=60).status == "sat"
+        result = lumpcheck.verify(*pair, domain=tmp_path / "or.vnnlib", timeout=60)
+        assert result.status != "sat" and result.witness is None, result

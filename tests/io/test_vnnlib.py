@@ -4,9 +4,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import z3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lumpcheck.errors import ModelFormatError, UnsupportedModelError
-from lumpcheck.io.vnnlib import OutputAtom, domain_box, read_box, read_vnnlib
+from lumpcheck.io.vnnlib import OutputAtom, domain_box, in_region, read_box, read_vnnlib
 
 ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 
@@ -205,3 +208,51 @@ def test_mnistfc_properties_are_784_dimensional(zoo, name):
     box = spec.boxes[0]
     assert all(0 <= lo <= hi <= 1 for lo, hi in zip(box.lower, box.upper))
     assert len(spec.output_dnf) == 9  # "some other class scores at least as high": one disjunct per class
+
+
+def _bound(name: str, op: str, value: Fraction) -> str:
+    return f"({op} {name} (/ {value.numerator} {value.denominator}))"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_in_region_agrees_with_z3_on_the_written_bounds(tmp_path, data):
+    """in_region (strict bounds strict, an `or` of boxes not its hull) against z3 on the file's own text, with the
+    point substituted: the independent ground truth. Points are drawn on the bounds and between them."""
+    n = data.draw(st.integers(1, 2))
+    values = st.fractions(-2, 2, max_denominator=2)
+    disjuncts, edges = [], set()
+    for _ in range(data.draw(st.integers(1, 3))):
+        atoms = []
+        for i in range(n):
+            lo, hi = sorted((data.draw(values), data.draw(values)))
+            if data.draw(st.booleans()):
+                atoms.append(_bound(f"X_{i}", data.draw(st.sampled_from([">=", ">"])), lo))
+                atoms.append(_bound(f"X_{i}", data.draw(st.sampled_from(["<=", "<"])), hi))
+            else:
+                atoms.append(_bound(f"X_{i}", "=", lo))
+            edges |= {lo, hi}
+        disjuncts.append(f"(and {' '.join(atoms)})")
+    text = declarations(n, 1) + f"(assert (or {' '.join(disjuncts)}))\n"
+    path = tmp_path / "in_region.vnnlib"
+    path.write_text(text)
+    candidates = sorted(edges | {(u + v) / 2 for u in edges for v in edges})
+    x = [data.draw(st.sampled_from(candidates)) for _ in range(n)]
+    solver = z3.Solver()
+    solver.add(z3.parse_smt2_string(text))
+    solver.add(*[z3.Real(f"X_{i}") == z3.RealVal(str(v)) for i, v in enumerate(x)])
+    try:
+        expected = solver.check() == z3.sat
+        assert in_region(path, x) == expected, (text, x)
+    except ModelFormatError:  # every disjunct empty: the reader refuses the file, and then no point is in it
+        assert not expected
+
+
+def test_a_strict_bound_excludes_its_end_point(tmp_path):
+    path = tmp_path / "strict.vnnlib"
+    path.write_text(declarations(1, 1) + "(assert (> X_0 0))\n(assert (< X_0 1))\n")
+    assert read_box(path).lower == (0,) and read_box(path).upper == (1,)  # the closed box: sound for unsat
+    assert not in_region(path, [Fraction(1)]) and not in_region(path, [Fraction(0)])
+    assert in_region(path, [Fraction(1, 2)])
+    path.write_text(declarations(1, 1) + "(assert (>= X_0 0))\n(assert (<= X_0 1))\n")
+    assert in_region(path, [Fraction(1)]) and in_region(path, [Fraction(0)])
