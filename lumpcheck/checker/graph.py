@@ -28,7 +28,7 @@ import onnx
 from ..errors import LumpcheckError
 from ..io.onnx.graph_read import read_graph, read_model
 from ..io.onnx.graph_write import WriteError, to_model
-from ..ir.graph.dag import Graph
+from ..ir.graph.dag import Graph, GraphError
 from .document import Malformed
 from .graph_claims import verify_claims, verify_phases
 from .graph_document import GraphDocument, Round, parse_graph_document
@@ -49,7 +49,10 @@ def _check_round(g: Graph, rnd: Round, box: dict | None, method: str) -> Graph:
             check_dead(reg, kept_rows)
         else:
             maps.update(boundary_maps(reg, claims))
-    return rebuild(g, regions, maps)
+    try:
+        return rebuild(g, regions, maps)
+    except GraphError as e:  # the removals leave inconsistent shapes: no graph, so no claim about one
+        raise Invalid(f"the rebuilt graph is inconsistent: {e}") from None
 
 
 def replay(original: Graph, doc: GraphDocument) -> Graph:

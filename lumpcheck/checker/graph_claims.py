@@ -161,6 +161,10 @@ def verify_phases(g: Graph, lays: dict, rnd: Round, box: dict | None, method: st
         return {}
     if box is None:
         raise Invalid("ReLU phases are claimed but the certificate states no box")
+    for s in g.inputs:
+        sides = box.get(s.name)
+        if sides is None or len(sides) != 2 or any(np.size(side) != s.size for side in sides):
+            raise Invalid(f"the certificate's box does not bound input {s.name!r} (two lists of {s.size} numbers)")
     exact_box = {s.name: (np.array(box[s.name][0], dtype=object), np.array(box[s.name][1], dtype=object)) for s in g.inputs}
     try:
         bounds = bounds_by(method)(g, exact_box)

@@ -101,6 +101,10 @@ def _removal(m: Any, where: str) -> Removal:
         if not (isinstance(r, list) and len(r) == 2):
             raise Malformed(f"certificate: {where}.reps has an entry that is not [removed, rep or null]")
         reps.append((_int(r[0], f"{where}.reps"), None if r[1] is None else _int(r[1], f"{where}.reps")))
+    named = list(kept) + [c for rep in reps for c in rep if c is not None]
+    if len(set(kept)) != len(kept) or any(c >= channels for c in named):
+        raise Malformed(f"certificate: {where}: kept and reps must name distinct channels below channels={channels} "
+                        f"(kept {list(kept)}, reps {[list(r) for r in reps]})")
     return Removal(kind, names["producers"], channels, kept, tuple(reps), names["boundaries"])
 
 

@@ -324,3 +324,25 @@ def test_a_constant_channel_into_an_unpadded_convolution_moves_into_its_bias():
     cert = json.loads(certificate_of(r).to_json())
     assert r.reduced.param_count < g.param_count
     assert check_certificate(g, r.reduced, cert).valid
+
+
+def test_a_tampered_box_or_channel_list_is_invalid_in_one_line():
+    """The box must bound every graph input with its size; kept/reps must name channels that exist: a tampered
+    document is refused with a reason, never a crash."""
+    g = graph([1, 1, 1, 1], [0, -100, 0, 0], None, None)
+    s = g.inputs[0]
+    box = {s.name: (np.full(s.shape, F(-1), dtype=object), np.full(s.shape, F(1), dtype=object))}
+    r = reduce_channels(g, box=box)
+    cert = json.loads(certificate_of(r).to_json())
+    inputs = cert["claim"]["domain"]["inputs"]
+    tampers = [lambda d: d["claim"]["domain"]["inputs"].update({"other": d["claim"]["domain"]["inputs"].pop(s.name)}),
+               lambda d: d["claim"]["domain"]["inputs"][s.name]["lower"].pop(),
+               lambda d: [d["claim"]["domain"]["inputs"][s.name][k].pop() for k in ("lower", "upper")],
+               lambda d: d["rounds"][0]["removals"][0]["kept"].__setitem__(-1, 99),
+               lambda d: d["rounds"][0]["removals"][0]["kept"].append(d["rounds"][0]["removals"][0]["kept"][0])]
+    assert inputs and check_certificate(g, r.reduced, cert).valid
+    for tamper in tampers:
+        bad = copy.deepcopy(cert)
+        tamper(bad)
+        result = check_certificate(g, r.reduced, bad)
+        assert not result.valid and "\n" not in result.reasons[0], result.reasons

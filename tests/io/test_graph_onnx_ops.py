@@ -183,6 +183,10 @@ def test_several_inputs_and_outputs_and_constant_output() -> None:
         ([helper.make_node("Cast", ["x"], ["y"], to=7)], {"x": [1, 2]}, {}, "step function", UnsupportedModelError),
         ([helper.make_node("Div", ["x", "c"], ["y"])], {"x": [1, 2]}, {"c": np.zeros(2, np.float32)}, "containing 0", ModelFormatError),
         ([helper.make_node("Conv", ["x", "w"], ["y"])], {"x": [1, 2, 3, 3]}, {"w": np.ones((1, 3, 1, 1), np.float32)}, "cannot take", ModelFormatError),
+        ([helper.make_node("LeakyRelu", ["x"], ["y"], alpha=np.nan)], {"x": [1, 2]}, {}, "alpha=nan is not a finite", ModelFormatError),
+        ([helper.make_node("Gemm", ["x", "w"], ["y"], beta=-np.inf)], {"x": [1, 2]}, {"w": np.ones((2, 2), np.float32)}, "beta=-inf is not", ModelFormatError),
+        ([helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["y"], epsilon=-2.0)], {"x": [1, 1, 2, 2]},
+         {"s": np.ones(1, np.float32)}, "var + epsilon must be positive", ModelFormatError),
     ],
 )  # fmt: skip
 def test_refusals_are_one_line_and_say_why(nodes, inputs, inits, fragment: str, kind: type) -> None:

@@ -314,6 +314,7 @@ def test_output_maps(tmp_path, form) -> None:
         (["Clip", "lo", "hi"], 17, [-0.5] * 4, [1.5] * 4),
         (["Clip", "", "hi"], 17, [-NO_CLIP] * 4, [1.5] * 4),  # a missing bound is no bound
         (["Clip"], 9, [-0.5] * 4, [1.5] * 4),  # attributes before opset 11
+        (["Clip", "-inf"], 9, [-NO_CLIP] * 4, [1.5] * 4),  # min=-inf: ONNX's no lower bound
         (["Max", "vlo", "Min", "vhi"], 17, [0, -1, -2, -3], [1, 2, 3, 4]),
         (["Min", "vhi", "Max", "vlo"], 17, [0, -1, -2, -3], [1, 2, 3, 4]),
         (["Clip", "", ""], 17, [], []),  # no bounds: no clipping
@@ -326,7 +327,7 @@ def test_input_clipping_is_metadata(tmp_path, clip, opset, lower, upper) -> None
     inits += [tensor("w", weights(3, 4)), tensor("b", weights(1, 3)[0]), tensor("w2", weights(2, 3))]
     inits.append(tensor("b2", weights(1, 2)[0]))
     if clip[0] == "Clip" and opset < 11:
-        prefix = [node("Clip", ["x"], ["c0"], min=-0.5, max=1.5)]
+        prefix = [node("Clip", ["x"], ["c0"], min=-np.inf if clip[1:] == ["-inf"] else -0.5, max=1.5)]
     elif clip[0] == "Clip":
         prefix = [node("Clip", ["x", *clip[1:]], ["c0"])]
     else:
@@ -472,6 +473,24 @@ def test_rejects_non_finite_weights_naming_the_tensor(tmp_path, bad) -> None:
     reject(tmp_path, m, ModelFormatError, "initializer 'W1'", kind)
     const = [node("Constant", [], ["cw"], value=tensor("cw", w)), node("MatMul", ["x", "cw"], ["y"])]
     reject(tmp_path, model(const, [1, 2], [1, 2]), ModelFormatError, "node 0 (Constant)", "tensor 'cw'", kind)
+
+
+@pytest.mark.parametrize("op,attrs", [("Gemm", {"alpha": np.nan}), ("Gemm", {"beta": np.inf}),
+                                      ("LeakyRelu", {"alpha": np.nan}), ("Clip", {"min": np.inf}),
+                                      ("Clip", {"max": -np.inf})])
+def test_rejects_non_finite_attributes_naming_the_node(tmp_path, op, attrs) -> None:
+    """A NaN/Inf float attribute is a one-line error naming node and attribute, not a crash (a Clip side of -inf
+    below or +inf above is no bound, test_input_clipping_is_metadata)."""
+    (name, value), = attrs.items()
+    if op == "Gemm":
+        nodes = [node("Gemm", ["x", "W1"], ["y"], **attrs)]
+    elif op == "Clip":
+        nodes = [node("Clip", ["x"], ["c"], **attrs), node("MatMul", ["c", "W1"], ["y"])]
+    else:
+        nodes = [node("MatMul", ["x", "W1"], ["h"]), node(op, ["h"], ["y"], **attrs)]
+    where = f"node {len(nodes) - 1 if op == 'LeakyRelu' else 0} ({op})"
+    reject(tmp_path, model(nodes, [1, 2], [1, 2], [tensor("W1", weights(2, 2))], opset=9), ModelFormatError, where,
+           f"attribute {name}={value!r} is not a finite number")
 
 
 def test_rejects_every_truncation_of_a_valid_file(tmp_path) -> None:

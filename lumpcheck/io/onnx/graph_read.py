@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
 
 from ...errors import LumpcheckError, ModelFormatError, UnsupportedModelError
 from ...ir.graph.dag import Graph, GraphError, Meta, Node, TensorSpec, fresh_name
@@ -24,6 +24,7 @@ from ...ir.graph.ops import Constant, Identity, Op, Shape, ShapeError
 from ..compressed import is_gzipped, read_bytes
 from .graph_ops import convert
 from .graph_values import FLOAT_TYPES, Const, Data, NodeError, Value, constant_of
+from .ops import attributes
 
 class Reader:
     """State while reading one model: values by ONNX name, IR nodes emitted so far, the opset."""
@@ -121,14 +122,15 @@ class Reader:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedModelError(f"operator domain {node.domain!r} is not standard ONNX", self.source, label)
         ins = [self.values[n] if n else None for n in node.input]
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         try:
-            outs = convert(self, node.op_type, ins, attrs, list(node.output))
+            outs = convert(self, node.op_type, ins, attributes(node), list(node.output))
         except NodeError as e:
             cls = UnsupportedModelError if e.unsupported else ModelFormatError
             raise cls(str(e), self.source, label) from None
         except LumpcheckError as e:
             raise type(e)(e.message, self.source, label) from None
+        except ValueError as e:  # an op's own check when built (e.g. BatchNorm's var + epsilon > 0)
+            raise ModelFormatError(str(e), self.source, label) from None
         for name, v in zip(node.output, outs):
             if name and v is not None:
                 self.values[name] = v

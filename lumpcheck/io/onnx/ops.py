@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import prod
+from math import inf, isfinite, prod
 from typing import Callable
 
 import numpy as np
@@ -155,8 +155,19 @@ def _const(args: list[Value | None], i: int) -> Const:
     return c
 
 
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+def attributes(node: onnx.NodeProto) -> dict:
+    """The node's attributes by name. Float attributes must be finite (ModelFormatError naming the attribute), except
+    a Clip side without bound (min=-inf, max=inf: ONNX's no clipping), which is left out, as if absent."""
+    out = {}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        floats = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not isfinite(v) for v in floats):
+            if node.op_type == "Clip" and (a.name, value) in (("min", -inf), ("max", inf)):
+                continue
+            raise ModelFormatError(f"attribute {a.name}={value!r} is not a finite number")
+        out[a.name] = value
+    return out
 
 
 def _reshaped(x: Value, shape: tuple[int, ...], r: Reader) -> Value:
@@ -192,7 +203,7 @@ def _constant(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list
 
 def _gemm(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
     """Y = alpha * A' B' + beta * C (A' = A or A^T, B' = B or B^T); the data is A or B, the other a constant."""
-    at = _attrs(node)
+    at = attributes(node)
     alpha, beta = Fraction(at.get("alpha", 1.0)), Fraction(at.get("beta", 1.0))
     trans_a, trans_b = at.get("transA", 0), at.get("transB", 0)
     x, pos = _split(args)
@@ -289,7 +300,7 @@ def _clip(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Val
     """Clip(x, min, max) of the raw input (either bound may be absent): input clipping."""
     x, _ = _split(args, 1)
     if r.opset < 11:
-        at = _attrs(node)
+        at = attributes(node)
         bounds = [None if at.get(k) is None else np.full(r.chain.width, Fraction(at[k])) for k in ("min", "max")]
     else:
         present = [i < len(args) and args[i] is not None for i in (1, 2)]
@@ -316,7 +327,7 @@ def _extremum(kind: str) -> Op:
 def _activation(kind: str) -> Op:
     def op(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
         # LeakyRelu's alpha attribute is a float32; its exact value is the rational it stores.
-        alpha = Fraction(_attrs(node).get("alpha", float(np.float32(0.01)))) if kind == "leaky_relu" else Fraction(0)
+        alpha = Fraction(attributes(node).get("alpha", float(np.float32(0.01)))) if kind == "leaky_relu" else Fraction(0)
         r.chain.activate(Activation(kind, alpha))
         return [_arg(args, 0)]
 
@@ -331,7 +342,7 @@ def _cast(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Val
     """Cast of the raw input to a float type at least as wide as its declared one: exact on every value it can
     hold, so the identity (a later or narrowing Cast would round, and is refused)."""
     x = _arg(args, 0)
-    to = _attrs(node).get("to")
+    to = attributes(node).get("to")
     if isinstance(x, Const):
         raise UnsupportedModelError("Cast of a constant (simplify the model first, e.g. onnxsim)")
     if r.current != r.input_name or to not in FLOAT_WIDTH or FLOAT_WIDTH[to] < FLOAT_WIDTH.get(r.input_type, 99):
@@ -344,7 +355,7 @@ def _dropout(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[
     """Inference-mode Dropout is the identity; training mode is random, and its mask must not be used."""
     training = False
     if r.opset < 7:
-        training = not _attrs(node).get("is_test", 0)
+        training = not attributes(node).get("is_test", 0)
     elif len(args) > 2 and args[2] is not None:
         training = bool(_const(args, 2).value.reshape(-1)[0])
     if training:
@@ -358,7 +369,7 @@ def _dropout(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[
 def _flatten(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
     x = _arg(args, 0)
     shape = _shape_of(x)
-    axis = _attrs(node).get("axis", 1)
+    axis = attributes(node).get("axis", 1)
     if not -len(shape) <= axis <= len(shape):
         raise ModelFormatError(f"axis {axis} out of range for shape {shape}")
     axis += len(shape) if axis < 0 else 0
@@ -368,8 +379,8 @@ def _flatten(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[
 def _reshape(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[Value]:
     x = _arg(args, 0)
     shape = _shape_of(x)
-    target = _attrs(node).get("shape") if r.opset < 5 else int_list(_const(args, 1))
-    allow_zero = _attrs(node).get("allowzero", 0)
+    target = attributes(node).get("shape") if r.opset < 5 else int_list(_const(args, 1))
+    allow_zero = attributes(node).get("allowzero", 0)
     out = [shape[i] if d == 0 and not allow_zero and i < len(shape) else d for i, d in enumerate(target)]
     if out.count(-1) > 1 or any(d < -1 for d in out):
         raise ModelFormatError(f"invalid target shape {list(target)}")
@@ -383,7 +394,7 @@ def _reshape(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[
 
 def _axes(node: onnx.NodeProto, args: list[Value | None], r: Reader) -> list[int] | None:
     if r.opset < 13:
-        return _attrs(node).get("axes")
+        return attributes(node).get("axes")
     return int_list(_const(args, 1)) if len(args) > 1 and args[1] is not None else None
 
 
