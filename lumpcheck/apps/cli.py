@@ -15,6 +15,7 @@ from ..errors import LumpcheckError
 from ..io.marker import DOMAIN, Marker, marker_of
 from ..io.onnx.signature import describe
 from . import interrupt
+from .deadline import start_clock
 from ..ir.graph.dag import Graph
 from .cli_graph import graph_info, graph_reduce
 from .graph_pipeline import refuse_dense_options
@@ -503,8 +504,10 @@ cli.add_command(approx)
 
 
 def main() -> None:
-    """Console-script entry point: Ctrl-C and SIGTERM become exit codes 130 and 143 (interrupt.py)."""
+    """Console-script entry point: Ctrl-C and SIGTERM become exit codes 130 and 143 (interrupt.py); a hard
+    --timeout counts from the process's start (module loading included)."""
     interrupt.install()
+    start_clock()
     cli(prog_name="lumpcheck")
 
 

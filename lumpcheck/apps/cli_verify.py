@@ -51,7 +51,7 @@ from ..ir.semantics import domain_point
 from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .radical_verify import radical_pair, verify_radical
-from .deadline import ChildFailed, DeadlineReached, run_until
+from .deadline import ChildFailed, DeadlineReached, command_deadline, run_until
 from .verify_batch import Settings, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
@@ -79,8 +79,9 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
                    "file's assertions decide (as written); given: the mode decides and the file's output assertions "
                    "are not used.")
 @click.option("--timeout", default=60.0, show_default=True, type=float,
-              help="Hard wall-clock limit in seconds for the whole command (reading, encoding and search included); "
-                   "when it is reached the answer is timeout (exit 4).")
+              help="Hard wall-clock limit in seconds for the whole command, counted from the process's start (module "
+                   "loading, reading, encoding, search and writing the answer included; the search stops 1.5 s before "
+                   "it); when it is reached the answer is timeout (exit 4).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes for the differential search (its leaves are bounded in parallel; 1 = this process).")
 @click.option("--memory", "memory_mb", default=2048, show_default=True, type=click.IntRange(min=64),
@@ -227,10 +228,11 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
 
 def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False,
-           certify: bool = False):
-    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s (reading included). certify: a
+           certify: bool = False, row: bool = False):
+    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s from the command's start (module
+    loading, reading and writing the answer included; row: from now, for one row of a batch). certify: a
     certificate is wanted (the radical-chain path builds one only then; the other paths always do)."""
-    deadline = time.monotonic() + timeout
+    deadline = command_deadline(timeout, own_clock=row)
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
     a, b, heads = split_heads(a, b)

@@ -19,6 +19,33 @@ from ..errors import LumpcheckError
 
 GRACE = 0.5
 """Seconds past the deadline the child gets to send its (timeout) answer before it is killed."""
+EXIT_MARGIN = 1.0
+"""Seconds kept after the answer for writing it (results file, certificate, console) and leaving the process (the
+interpreter's teardown took 0.9 s on a loaded 2-core machine)."""
+
+_clock: list[float] = []  # the command's start, when the console script set it (start_clock)
+
+
+def start_clock() -> None:
+    """The command's clock starts when its process did (Linux /proc; elsewhere now), so that interpreter start and
+    module loading count against --timeout."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks since boot
+        with open("/proc/uptime", encoding="ascii") as fh:
+            age = float(fh.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK")
+        _clock[:] = [now - max(0.0, age)]
+    except (OSError, ValueError, IndexError):
+        _clock[:] = [now]
+
+
+def command_deadline(timeout: float, own_clock: bool = False) -> float:
+    """The time.monotonic() by which the work must answer so that the command ends within `timeout` s of its start
+    (the process's under the console script, else now; own_clock: now, for one row of a batch), GRACE and
+    EXIT_MARGIN included."""
+    start = _clock[0] if _clock and not own_clock else time.monotonic()
+    return start + timeout - GRACE - EXIT_MARGIN
 
 
 class DeadlineReached(Exception):

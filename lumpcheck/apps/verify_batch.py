@@ -81,7 +81,7 @@ def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) ->
         spec = None if settings.mode_given else spec2_with_outputs(str(row.prop))
         if spec is not None:  # the spec's outputs are [Y_f | Y_g] in its own order: the row's labels say which is which
             fa, fb = ordered(spec, (la, lb), (fa, fb))
-        result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True)
+        result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True, row=True)
     except LumpcheckError as e:
         return "error", "none", e.one_line(), ((), (), ()), None
     outputs = (result.output_a or ()) + (result.output_b or ())

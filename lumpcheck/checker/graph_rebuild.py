@@ -16,7 +16,7 @@ from ..ir.graph import kernels as K
 from ..ir.graph.dag import Graph, Node
 from ..ir.graph.ops import Affine, BatchNorm, Binary, Clip, Conv, MatMul, Op, Reshape, Window
 from .graph_document import Removal
-from .graph_layout import Invalid, Layout, is_producer, reads_channels
+from .graph_layout import Invalid, Layout, is_producer, layout_after, reads_channels
 from .graph_rules import relate
 
 
@@ -45,7 +45,9 @@ def region_of(rem: Removal, g: Graph, lays: dict) -> Region:
             if reads_channels(node, lays[t], g):
                 boundaries[node.output] = (node, t)
                 continue
-            out = lays.get(node.output)
+            # the output's layout as this node carries t's channels: a producer's own layout (its feature axis) is not
+            # that, so a Conv/MatMul that does not read t's channels does not continue the region
+            out = lays.get(node.output) if isinstance(node.op, Binary) else layout_after(node, lays[t], g)
             if isinstance(node.op, Binary) and out is not None:
                 others = [x for x in node.inputs if x != t]
                 if any(x not in tensors and lays.get(x) != lays[t] for x in others):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -131,6 +134,27 @@ def test_timeout_is_a_hard_wall_clock_limit(tmp_path):
         assert json.loads(res.stdout)["status"] in ("timeout", "unknown")
         assert (tmp_path / "r.txt").read_text() in ("timeout\n", "unknown\n")
     assert elapsed < 2 + 3.0, elapsed
+
+
+def test_the_console_scripts_timeout_counts_from_the_process_start(tmp_path):
+    """`lumpcheck verify --timeout 8` as a user runs it, on a pair whose ε = 40 search outlasts it (the float search
+    sees differences near 25): interpreter start and module loading count, so the whole process ends within the
+    limit (plus scheduling slack) with a timeout results file."""
+    rng = np.random.default_rng(1)
+    a = random_net(rng, [20, 60, 60, 60, 5])
+    save_model(a, tmp_path / "a.onnx", dtype="float64")
+    save_model(near_copy(rng, a, "noise"), tmp_path / "b.onnx", dtype="float64")
+    _write_box(tmp_path / "box.vnnlib", ["-1"] * 20, ["1"] * 20)
+    script = Path(sys.executable).parent / "lumpcheck"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "lumpcheck.apps.cli"]
+    start = time.monotonic()
+    done = subprocess.run(command + ["verify", str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx"), "--domain",
+                                     str(tmp_path / "box.vnnlib"), "--mode", "epsilon=40", "--timeout", "8",
+                                     "--results-file", str(tmp_path / "r.txt")], capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - start
+    assert done.returncode in (0, 1, 4), done.stderr
+    assert done.returncode != 4 or (tmp_path / "r.txt").read_text() == "timeout\n"
+    assert elapsed < 8 + 2.5, elapsed
 
 
 def test_certify_is_refused_quietly_for_engines_without_certificates(tmp_path):
