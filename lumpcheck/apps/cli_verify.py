@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from fractions import Fraction
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .radical_verify import radical_pair, verify_radical
 from .deadline import ChildFailed, DeadlineReached, command_deadline, run_until
-from .verify_batch import Settings, run_batch
+from .verify_batch import Settings, results_of, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
 from .pipeline import interface, prepare_normalization
@@ -211,12 +212,17 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
     if results_dir:
         raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
-    written = None if mode_given else spec2_with_outputs(domain)
-    if certify_path and written is not None and len(written.cases) > 1:
-        raise UnsupportedModelError(f"--certify: the file's input region is {len(written.cases)} boxes and a "
-                                    "certificate covers one; decide it without --certify", domain)
-    result, box = decide(model_a, model_b, domain, timeout, settings, quiet=as_json, certify=bool(certify_path))
-    _write_outputs(result, certify_path, results_path)
+    refuse_clashes([Named("MODEL_A", model_a), Named("MODEL_B", model_b), Named("--domain", domain)],
+                   [Named(option, path) for option, path in (("--certify", certify_path), ("--results-file", results_path))
+                    if path])
+    try:
+        result, box, point = decide(model_a, model_b, domain, timeout, settings, quiet=as_json,
+                                    certify=bool(certify_path))
+    except LumpcheckError:
+        if results_path:  # a VNN-COMP harness reads a results file for every instance
+            write_text_atomic(results_path, results_text("error"))
+        raise
+    _write_outputs(result, certify_path, results_path, point)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -229,9 +235,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
 def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False,
            certify: bool = False, row: bool = False):
-    """(result, box): one pair decided under a hard wall-clock limit of `timeout` s from the command's start (module
+    """(result, box, point): one pair decided under a hard wall-clock limit of `timeout` s from the command's start (module
     loading, reading and writing the answer included; row: from now, for one row of a batch). certify: a
-    certificate is wanted (the radical-chain path builds one only then; the other paths always do)."""
+    certificate is wanted (the radical-chain path builds one only then; the other paths always do). point(x) is a
+    witness x in the --domain file's coordinates."""
     deadline = command_deadline(timeout, own_clock=row)
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
@@ -243,7 +250,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb)
         with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
-            return decide_written(spec, a, b, deadline, timeout, kw), spec.domain_box()
+            return decide_written(spec, a, b, deadline, timeout, kw), spec.domain_box(), list
     radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
     if radical is not None:
         a, b = radical
@@ -252,7 +259,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
         result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
-        return _unused_outputs(witness_in_region(result, domain, list), spec), box
+        return _unused_outputs(witness_in_region(result, domain, list), spec), box, list
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
     try:
@@ -290,7 +297,8 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             if status is not None:
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
-    return _unused_outputs(witness_in_region(result, domain, lambda x: domain_point(a, x, o.domain_space)), spec), box
+    point = partial(domain_point, a, space=o.domain_space)
+    return _unused_outputs(witness_in_region(result, domain, point), spec), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
@@ -322,8 +330,9 @@ def _unused_outputs(result: VerifyResult, spec) -> VerifyResult:
     return result
 
 
-def _write_outputs(result: VerifyResult, certify_path: str | None, results_path: str | None) -> None:
-    """--certify (only for a certified unsat) and --results-file, each written atomically."""
+def _write_outputs(result: VerifyResult, certify_path: str | None, results_path: str | None, point) -> None:
+    """--certify (only for a certified unsat) and --results-file (the witness in the --domain file's coordinates,
+    point(x)), each written atomically."""
     if certify_path and result.status == Verdict.UNSAT:
         if result.certificate is None:
             err.print(f"no certificate written to {certify_path}: this verdict ({result.engine}) comes without one "
@@ -333,11 +342,7 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
         else:
             write_text_atomic(certify_path, json.dumps(result.certificate) + "\n")
     if results_path:
-        outputs = (result.output_a or ()) + (result.output_b or ())
-        exact = all(isinstance(v, Fraction) for v in outputs)
-        text = results_text(result.status, result.witness or (), result.output_a if exact else (),
-                            result.output_b if exact else ())
-        write_text_atomic(results_path, text)
+        write_text_atomic(results_path, results_of(result, point))
 
 
 def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, timeout: float, quiet: bool):

@@ -24,6 +24,8 @@ from typing import Callable
 
 import click
 
+from ..equivalence.falsify import Enclosure
+from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
 from ..io.atomic import write_text_atomic
 from ..io.vnncomp import Instance, read_instances, results_text
@@ -68,27 +70,40 @@ def _rows(csv_path: str) -> list[Instance]:
     return rows
 
 
+def _stem(path: Path) -> str:
+    """A file's name without its format suffixes (model.onnx.gz -> model; band_0.01.vnnlib -> band_0.01)."""
+    name = path.name.removesuffix(".gz")
+    return name.rsplit(".", 1)[0] if Path(name).suffix.lower() in (".onnx", ".nnet", ".vnnlib", ".pt", ".pth", ".h5",
+                                                                    ".keras") else name
+
+
 def _name(n: int, row: Instance) -> str:
-    stems = [Path(p).name.split(".")[0] for _, p in row.models] + [row.prop.name.split(".")[0]]
+    stems = [_stem(Path(p)) for _, p in row.models] + [_stem(row.prop)]
     return re.sub(r"[^\w.-]+", "_", f"{n:03d}_" + "_".join(stems)) + ".txt"
 
 
-def _one(row: Instance, timeout: float, settings: Settings, decide: Callable) -> tuple[str, str, str, tuple, dict | None]:
-    """(status, engine, message, (witness, output_f, output_g), certificate) of one row; a user error is an 'error'
-    row."""
+def results_of(result: VerifyResult, point: Callable = list) -> str:
+    """The VNN-COMP results file of a verdict: a sat's witness in the property file's coordinates (point(x)) and
+    both outputs, exactly where they are rational (an enclosure of an irrational output, e.g. through a softmax or a
+    sigmoid, as its midpoint: a float reading)."""
+    outputs = [tuple(Fraction(v.lo + v.hi) / 2 if isinstance(v, Enclosure) else v for v in ys or ())
+               for ys in (result.output_a, result.output_b)]
+    return results_text(str(result.status), point(result.witness) if result.witness else (), *outputs)
+
+
+def _one(row: Instance, timeout: float, settings: Settings, decide: Callable):
+    """(status, engine, message, results file text, certificate, (model f, model g) in the property's order) of one
+    row; a user error is an 'error' row."""
     (la, fa), (lb, fb) = row.models
     try:
         spec = None if settings.mode_given else spec2_with_outputs(str(row.prop))
         if spec is not None:  # the spec's outputs are [Y_f | Y_g] in its own order: the row's labels say which is which
             fa, fb = ordered(spec, (la, lb), (fa, fb))
-        result, _ = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True, row=True)
+        result, _, point = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True, row=True)
     except LumpcheckError as e:
-        return "error", "none", e.one_line(), ((), (), ()), None
-    outputs = (result.output_a or ()) + (result.output_b or ())
-    exact = all(isinstance(v, Fraction) for v in outputs)
-    evidence = (result.witness or (), result.output_a if exact else (), result.output_b if exact else ())
+        return "error", "none", e.one_line(), results_text("error"), None, (fa, fb)
     cert = result.certificate if str(result.status) == "unsat" else None
-    return str(result.status), result.engine, result.message, evidence, cert
+    return str(result.status), result.engine, result.message, results_of(result, point), cert, (fa, fb)
 
 
 def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, settings: Settings, decide: Callable,
@@ -102,19 +117,19 @@ def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, set
     for n, row in enumerate(rows, start=1):
         limit = row.timeout if timeout is None else timeout
         start = time.monotonic()
-        status, engine, message, evidence, cert = _one(row, limit, settings, decide)
+        status, engine, message, text, cert, (fa, fb) = _one(row, limit, settings, decide)
         seconds = time.monotonic() - start
         name = _name(n, row)
-        write_text_atomic(target / name, results_text(status, *evidence))
+        write_text_atomic(target / name, text)
         cert_name = name.removesuffix(".txt") + ".cert.json" if cert is not None else ""
         if cert is not None:
             write_text_atomic(target / cert_name, json.dumps(cert) + "\n")
-        summary.append({"instance": n, "model_f": str(row.models[0][1]), "model_g": str(row.models[1][1]),
+        summary.append({"instance": n, "model_f": str(fa), "model_g": str(fb),
                         "property": str(row.prop), "timeout": limit, "status": status, "engine": engine,
                         "seconds": round(seconds, 3), "results_file": name, "certificate": cert_name,
                         "message": message})
         if not as_json:
-            out.print(f"[{n}/{len(rows)}] {row.models[0][1].name} vs {row.models[1][1].name} on {row.prop.name}: "
+            out.print(f"[{n}/{len(rows)}] {Path(fa).name} vs {Path(fb).name} on {row.prop.name}: "
                       f"{status} ({engine}, {seconds:.1f} s of {limit:g})", markup=False, soft_wrap=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS)

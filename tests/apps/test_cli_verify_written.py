@@ -7,6 +7,7 @@ import csv
 import gzip
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
@@ -88,7 +89,8 @@ def test_certified_unsat_as_written_checks_and_refusals(tmp_path):
                        "(assert (or (and (<= X_f[0] -0.25) (>= X_f[0] -0.5)) (and (<= X_f[0] 0.5) (>= X_f[0] 0.25))))")
     (tmp_path / "two.vnnlib").write_text(two + BAND)
     res = run("verify", fa, fb, "--domain", tmp_path / "two.vnnlib", "--certify", tmp_path / "d.json")
-    assert res.exit_code == 3 and "2 boxes" in res.output and not (tmp_path / "d.json").exists()
+    assert res.exit_code in (0, 1) and not (tmp_path / "d.json").exists()  # decided; a certificate covers one box
+    assert res.exit_code == 1 or "no certificate written" in " ".join(res.output.split()), res.output
     cross = HEAD.replace("(assert (== X_f[2] X_g[2]))", "(assert (and (>= X_f[2] X_g[2]) (>= X_g[2] -0.16)))")
     (tmp_path / "q.vnnlib").write_text(cross + BAND)
     res = run("verify", fa, fb, "--domain", tmp_path / "q.vnnlib")
@@ -116,6 +118,7 @@ def test_instances_with_a_gzipped_spec_and_labels_in_either_order(tmp_path):
     with open(tmp_path / "out" / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["sat", "sat", "unsat", "unsat"]
+    assert [(Path(r["model_f"]).name, Path(r["model_g"]).name) for r in rows[:2]] == [("a.onnx", "b.onnx")] * 2
     for row in rows[:2]:  # ... and each witness is one for g = b.onnx, f = a.onnx, whichever way the row lists them
         values = _results(tmp_path / "out" / row["results_file"])
         x = [values[f"X_{i}"] for i in range(3)]
