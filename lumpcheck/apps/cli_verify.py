@@ -250,7 +250,10 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb)
         with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
-            return decide_written(spec, a, b, deadline, timeout, kw), spec.domain_box(), list
+            result = decide_written(spec, a, b, deadline, timeout, kw)
+        if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
+            result = self_checked(result, model_a, model_b, o, deadline)
+        return result, spec.domain_box(), list
     radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
     if radical is not None:
         a, b = radical

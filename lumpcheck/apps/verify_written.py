@@ -46,9 +46,9 @@ def witness_in_region(result: VerifyResult, domain: str | None, point) -> Verify
             in_region(domain, point(result.witness)):
         return result
     return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
-                   message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed hull "
-                           f"of {Path(domain).name}'s input boxes but satisfies none of its input disjuncts as written "
-                           "(strict bounds included); no verdict for the region itself")
+                   message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed box "
+                           f"the engines searched but not in {Path(domain).name}'s input region as written (it sits on a "
+                           "strict bound, or between the boxes of an or); no verdict for the region itself")
 
 
 def ordered(spec: Spec2, labels: tuple[str, str], paths: tuple[str, str]) -> tuple[str, str]:

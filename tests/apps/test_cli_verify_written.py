@@ -81,6 +81,7 @@ def test_certified_unsat_as_written_checks_and_refusals(tmp_path):
     (tmp_path / "p.vnnlib").write_text(HEAD + BAND)
     res = run("verify", fa, fa, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / "c.json")
     assert res.exit_code == 0 and "by differential" in " ".join(res.output.split()), res.output
+    assert "certificate re-checked: valid" in " ".join(res.output.split())  # --self-check, on by default
     checked = run("check", tmp_path / "c.json", fa, fa)
     assert checked.exit_code == 0 and "no input makes the written output assertions (2 disjuncts) true" in \
         " ".join(checked.output.split()), checked.output
