@@ -41,6 +41,7 @@ from ..solver import Verdict
 from ..solver.z3 import solve_constraints
 from .encode import NotEncodable, encode_pair
 from .falsify import Replay, falsify, onnxruntime_outputs, replay
+from .pair_falsify import deepened
 from .domain_certificate import domain_certificate
 from .domain_match import match_on_domain
 from .match import NoMatch, match_networks
@@ -140,9 +141,14 @@ class _Run:
         return self.result(Verdict.TIMEOUT, "none", f"time budget of {self.timeout:g} s used up")
 
     def counterexample(self, engine: str, rep: Replay) -> VerifyResult:
-        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs. A witness of
-        the comparison form is mapped back to a model input and replayed exactly on the models ('error' if it
-        does not replay there: a bug, never a wrong 'sat')."""
+        """'sat' with the exact witness and outputs, plus onnxruntime's float outputs for .onnx inputs. The witness
+        is first moved where floats see the violation clearly when that still replays exactly (pair_falsify.deepened);
+        a witness of the comparison form is mapped back to a model input and replayed exactly on the models ('error'
+        if it does not replay there: a bug, never a wrong 'sat')."""
+        if self.box is not None and all(isinstance(v, Fraction) for v in (*rep.ya, *rep.yb)):
+            clearer = deepened(self.a, self.b, self.box, self.mode, rep.x, rep.ya, rep.yb)
+            if clearer is not None:  # replayed exactly (and again on the models below)
+                rep = Replay(clearer.x, clearer.ya, clearer.yb, True)
         if self.plain is not None and self.models is not None:
             x = self.plain.model_input(rep.x)
             rep = replay(self.models[0], self.models[1], x, self.mode)

@@ -184,6 +184,65 @@ def _decision(mode: Mode, y: np.ndarray) -> np.ndarray:
     return np.argmax(y * mode.sign, axis=1)
 
 
+DEEPEN_STEPS = 60
+"""Sign-gradient steps of `deepened` (each doubles the step after a gain and quarters it after a loss, from 1e-9 of
+the box width)."""
+
+
+def deepened(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[Fraction], ya: Sequence[Fraction],
+             yb: Sequence[Fraction]) -> Counterexample | None:
+    """A counterexample near the exact one (x, ya, yb) that float evaluations see clearly, or None.
+
+    A top1/argmin witness on the sliver between two close decision boundaries (a pruned copy), or an epsilon one
+    barely above ε, is exact, but a float replay (onnxruntime in float32, a VNN-COMP checker) may not see it. From x,
+    sign-gradient ascent (floats) of the smaller of A's margin for its decision c_A at x over every other class and
+    B's for c_B (epsilon: of max |y_A − y_B|); the end point counts only if it replays exactly as a violation.
+    Piecewise-linear pairs only (the float gradient backpropagates ReLU slopes)."""
+    if not (a.piecewise_linear and b.piecewise_linear) or has_radicals(a) or has_radicals(b) or \
+            mode.kind not in ("top1", "argmin", "epsilon"):
+        return None
+    pair, (lo, hi) = FloatPair(a, b), inner_floats(box)
+    s = float(mode.sign) if mode.kind != "epsilon" else 1.0
+    if mode.kind != "epsilon":
+        top_a, top_b = (max(range(len(y)), key=lambda i: mode.sign * y[i]) for y in (ya, yb))
+        if top_a == top_b:  # a disagreement of tied sets only: no clearer point of the same kind nearby
+            return None
+
+    def objective(X: np.ndarray) -> tuple[float, np.ndarray]:
+        fa, fb = pair.outputs(X)
+        if mode.kind == "epsilon":
+            d = fa[0] - fb[0]
+            i = int(np.argmax(np.abs(d)))
+            g = np.zeros_like(d)
+            g[i] = np.sign(d[i]) or 1.0
+            return float(abs(d[i])), pair.gradient(X, g[None], -g[None])[0]
+        margins = []
+        for f, c in ((fa[0], top_a), (fb[0], top_b)):
+            other = np.where(np.arange(len(f)) == c, -np.inf, s * f)
+            j = int(np.argmax(other))
+            margins.append((s * (f[c] - f[j]), c, j))
+        value, c, j = min(margins)
+        g = np.zeros(len(fa[0]))
+        g[c], g[j] = s, -s
+        net = 0 if margins[0][0] <= margins[1][0] else 1
+        zero = np.zeros_like(g)[None]
+        return float(value), pair.gradient(X, g[None] if net == 0 else zero, zero if net == 0 else g[None])[0]
+
+    X = np.clip(np.array([[float(v) for v in x]]), lo, hi)
+    best, grad = objective(X)
+    start, step = best, 1e-9 * (hi - lo)
+    for _ in range(DEEPEN_STEPS):
+        Y = np.clip(X + step * np.sign(grad), lo, hi)
+        value, g = objective(Y)
+        if value > best:
+            X, best, grad, step = Y, value, g, step * 2
+        else:
+            step = step / 4
+    if best <= start:
+        return None
+    return replay(a, b, box, mode, X[0])
+
+
 class Searcher:
     """Float search on one pair and box; every hit goes through `replay`."""
 

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.equivalence.mode import Mode, violated
-from lumpcheck.equivalence.pair_falsify import Searcher, float_score, inner_floats, replay
+from lumpcheck.equivalence.pair_falsify import Searcher, deepened, float_score, inner_floats, replay
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.dyadic import DyadicNetwork
-from lumpcheck.ir.network import evaluate
+from lumpcheck.ir.network import Layer, Network, evaluate
 
 from pair_helpers import LEAKY, LEAKY_ODD, RELU, near_copy, random_net
 
@@ -187,3 +187,37 @@ def test_hill_climbing_follows_a_ridge_of_the_difference():
         assert sum(Searcher(a, b, box, mode, seed=seed).run() is not None for seed in range(6)) <= 2  # the premise
     finally:
         pair_falsify.CLIMB_STEPS = saved
+
+
+def _line_pair(a_slope, a_shift, b_slope, b_shift):
+    """One input, two outputs: A = (a_slope·x + a_shift, 0), B likewise (identity layers: exact lines)."""
+    net = lambda k, c: Network([Layer(np.array([[k], [0.0]]), np.array([c, 0.0]))])  # noqa: E731
+    return net(a_slope, a_shift), net(b_slope, b_shift)
+
+
+def test_a_knife_edge_witness_is_moved_where_floats_see_it():
+    """A picks class 0 for x > 0, B for x > 1/2: they disagree on (0, 1/2]. The exact witness x = 2^-40 has A's
+    margin 2^-40, invisible in float32; deepened moves it to a point with both margins clear, replayed exactly."""
+    a, b = _line_pair(1.0, 0.0, 2.0, -1.0)
+    box = Box((Fraction(-1),), (Fraction(1),))
+    x = (Fraction(1, 2**40),)
+    ya, yb = tuple(evaluate(a, x)), tuple(evaluate(b, x))
+    assert violated(Mode("top1"), ya, yb)
+    clearer = deepened(a, b, box, Mode("top1"), x, ya, yb)
+    assert clearer is not None and violated(Mode("top1"), clearer.ya, clearer.yb)
+    assert tuple(evaluate(a, clearer.x)) == clearer.ya and tuple(evaluate(b, clearer.x)) == clearer.yb
+    assert min(clearer.ya[0] - clearer.ya[1], clearer.yb[1] - clearer.yb[0]) > Fraction(1, 100)
+
+
+def test_an_epsilon_witness_barely_above_epsilon_is_deepened_and_a_tie_is_left_alone():
+    """|A − B| = |x| on [-1, 1] with ε = 1/2: x = 1/2 + 2^-40 becomes a point further out; a top1 disagreement that
+    is only a tie (A's classes tied at x = 0) has no clearer point of the same kind: None."""
+    a, b = _line_pair(1.0, 0.0, 0.0, 0.0)
+    box = Box((Fraction(-1),), (Fraction(1),))
+    x = (Fraction(1, 2) + Fraction(1, 2**40),)
+    mode = Mode.parse("epsilon=1/2")
+    clearer = deepened(a, b, box, mode, x, tuple(evaluate(a, x)), tuple(evaluate(b, x)))
+    assert clearer is not None and abs(clearer.ya[0] - clearer.yb[0]) > Fraction(3, 4)
+    a, b = _line_pair(1.0, 0.0, 1.0, 0.5)
+    tie = (Fraction(0),)
+    assert deepened(a, b, box, Mode("top1"), tie, tuple(evaluate(a, tie)), tuple(evaluate(b, tie))) is None
