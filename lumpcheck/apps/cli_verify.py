@@ -26,6 +26,7 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
+from ..io.vnnlib import read_vnnlib, version2
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
@@ -262,7 +263,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
         result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
-        return _unused_outputs(witness_in_region(result, domain, list), spec), box, list
+        return _unused_outputs(witness_in_region(result, domain, list), spec, domain, o), box, list
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
     try:
@@ -301,7 +302,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
     point = partial(domain_point, a, space=o.domain_space)
-    return _unused_outputs(witness_in_region(result, domain, point), spec), box, point
+    return _unused_outputs(witness_in_region(result, domain, point), spec, domain, o), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
@@ -326,10 +327,15 @@ def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, 
                         "lumpcheck's prover, please report it", times=result.times, details=result.details)
 
 
-def _unused_outputs(result: VerifyResult, spec) -> VerifyResult:
-    """With --mode on a file with output assertions: say that they were not used."""
-    if spec is not None:
-        result.message = f"{result.message}; {UNUSED_NOTE}" if result.message else UNUSED_NOTE
+def _unused_outputs(result: VerifyResult, spec, domain: str | None, o: Settings) -> VerifyResult:
+    """On a file with output assertions that the mode decided instead (a 2.0 file with --mode, any 1.0 file, whose
+    assertions are about one network): say that they were not used."""
+    note = UNUSED_NOTE if spec is not None else None
+    if note is None and domain is not None and not version2(domain) and read_vnnlib(domain).output_constraint:
+        note = (f"the file's output assertions (VNN-LIB 1.0: about one network) were not used: --mode {o.mode} "
+                "decides" + ("" if o.mode_given else " (the default)"))
+    if note is not None:
+        result.message = f"{result.message}; {note}" if result.message else note
     return result
 
 

@@ -19,7 +19,7 @@ from ..io.vnnlib import read_box
 from ..ir.domain import Box
 from ..ir.network import Network, fold_normalization, layers_only
 from ..ir.rounding import RoundingReport, rounding_report
-from ..ir.semantics import clip_report, model_box
+from ..ir.semantics import chain_box, clip_report, model_box
 from ..prove.claim_smt import claim_scripts
 from ..prove.prover import prove
 from ..prove.records import Certificate, sha256_file, write_certificate
@@ -79,9 +79,7 @@ def prepare_normalization(net: Network, normalization: str, out_path: str) -> Ne
 def prepare_domain(source: Network, box: Box, space: str, normalization: str) -> Box:
     """The box over the prepared network's input (see prepare_normalization) for a box given in `space` of the
     source model ('input': its own input; 'normalized': its layer chain's coordinates)."""
-    if normalization == "drop" and source.normalization is not None:
-        return box if space == "normalized" else source.normalization.input_box(model_box(source, box, space))
-    return model_box(source, box, space)
+    return chain_box(source, box, space) if normalization == "drop" else model_box(source, box, space)
 
 
 def choose_dtype(requested: str, source_dtype: str, network: Network) -> tuple[str, RoundingReport]:

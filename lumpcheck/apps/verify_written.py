@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ..equivalence.written import Region, verify_written
 from ..errors import LumpcheckError, UnsupportedModelError
-from ..io.compressed import read_text
 from ..io.sexpr import OutputAtom
-from ..io.vnnlib import in_region
+from ..io.vnnlib import in_region, version2
 from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
 from ..ir.graph.dag import Graph
 from ..solver import Verdict
@@ -32,7 +31,7 @@ HOW_TO_MODE = "for ε-equivalence of the two networks on the file's input region
 
 def spec2_with_outputs(domain: str | None) -> Spec2 | None:
     """The VNN-LIB 2.0 spec at `domain` when it asserts something about the outputs, else None."""
-    if domain is None or not Path(domain).is_file() or "vnnlib-version" not in read_text(Path(domain), "VNN-LIB file"):
+    if domain is None or not version2(domain):
         return None
     spec = read_vnnlib2(domain)
     return spec if spec.outputs is not None else None

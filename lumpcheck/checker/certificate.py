@@ -13,7 +13,7 @@ from ..ir.graph.softmax_head import strip_final_softmax
 from ..io import load_any, load_chain
 from ..io.vnnlib import read_box
 from ..ir.network import Network
-from ..ir.semantics import model_box
+from ..ir.semantics import chain_box, model_box
 from .bound_pair import check_bound_certificate
 from .difference import check_certificate
 from .domain_match import check_domain_match
@@ -43,10 +43,9 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
         return result
     original = load_any(original_path, original_arch)
     box = read_box(domain, n_inputs=original.input_size if isinstance(original, Network) else None)
-    if isinstance(original, Network):
-        box = model_box(original, box, domain_space)
-        if result.scope.semantics == "layers" and original.normalization is not None:
-            box = original.normalization.input_box(box)  # the bare chains' coordinates
+    if isinstance(original, Network):  # a 'layers' claim is about the bare chains: their coordinates, no clip
+        box = chain_box(original, box, domain_space) if result.scope.semantics == "layers" else \
+            model_box(original, box, domain_space)
     elif domain_space != "input":
         raise LumpcheckError(f"--domain-space {domain_space} needs a dense model with normalisation", str(original_path))
     try:

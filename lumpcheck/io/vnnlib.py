@@ -117,7 +117,7 @@ def domain_box(spec: VnnlibSpec) -> Box:
     return Box(lower, upper, spec.source, spec.boxes[0].output_constraints)
 
 
-def _version2(path: str | Path) -> bool:
+def version2(path: str | Path) -> bool:
     """Is the file a VNN-LIB 2.0 property (it declares its version)? A missing file is left to the 1.0 reader's error."""
     return Path(path).is_file() and "vnnlib-version" in read_text(Path(path), "VNN-LIB file")
 
@@ -126,14 +126,14 @@ def in_region(path: str | Path, x) -> bool:
     """Is the input x in the property's input region exactly: does it satisfy one input disjunct's bounds as written,
     strictness included? (The one box `read_box` gives is the disjuncts' hull with strict bounds closed, which may
     hold points of no disjunct.)"""
-    cases = read_vnnlib2(path).cases if _version2(path) else read_vnnlib(path).cases
+    cases = read_vnnlib2(path).cases if version2(path) else read_vnnlib(path).cases
     return any(holds_at(case, x) for case in cases)
 
 
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:
     """The input domain of a VNN-LIB file (see `domain_box`; a VNN-LIB 2.0 file's as io.vnnlib2 reads it: over the
     first network's inputs), checked against the network's input count."""
-    if _version2(path):
+    if version2(path):
         box = read_vnnlib2(path).domain_box()
         if n_inputs is not None and box.dim != n_inputs:
             raise ModelFormatError(f"declares {box.dim} inputs but the network has {n_inputs}", str(path))

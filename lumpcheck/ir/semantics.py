@@ -187,6 +187,15 @@ def model_box(net: Network, box: Box, space: str) -> Box:
     return net.normalization.box_from_normalized(box)
 
 
+def chain_box(net: Network, box: Box, space: str) -> Box:
+    """The box over the bare layer chain's input (the coordinates of a 'layers' claim: normalisation dropped) for a
+    box given in `space`: 'normalized' boxes are in those coordinates already (no clipping: the chain has none);
+    'input' boxes go through the model's clip and input map, inp(clip(box))."""
+    if net.normalization is None or space == "normalized":
+        return model_box(net, box, "input")  # the box as it is (its size checked)
+    return net.normalization.input_box(model_box(net, box, space))
+
+
 def domain_point(net: Network, x: Sequence[Fraction], space: str) -> list[Fraction]:
     """The model input x in the coordinates of a box given in `space` (model_box's map undone): x itself for
     'input', inp(x) without clipping for 'normalized'."""

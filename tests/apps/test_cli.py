@@ -11,6 +11,7 @@ from lumpcheck.apps.console import EXIT_USAGE
 from lumpcheck.io import save_model
 from lumpcheck.ir.activation import Activation
 from lumpcheck.ir.network import Layer, Network
+from lumpcheck.ir.normalization import Normalization
 
 
 @pytest.fixture
@@ -113,3 +114,21 @@ def test_check_names_a_property_file_only_after_comparing_its_box(tmp_path):
     wider = _box_file(tmp_path / "wider.vnnlib", [(-1, 1), (-1, 1), (-0.5, 0.5), (0, 2.0000001)])
     res = run("check", cert, model, out, "--domain", wider)
     assert res.exit_code == 1 and "input 3" in res.output and "not inside the certified [0, 2]" in res.output
+
+
+def test_a_layer_chain_certificate_compares_the_property_box_without_the_models_clip(tmp_path):
+    """x clipped to [0, 1]; hidden relu(x - 2) is inactive on [0, 1] and dropped by `reduce --normalization drop` on
+    P = [0, 1] (normalised coordinates, which are the bare chain's). The claim is about the chains, which do not
+    clip: Q = [0, 3] must not pass as inside the certified box by being clipped onto [0, 1] first (at x = 3 the
+    chains give 4 and 3)."""
+    net = Network([Layer(np.array([[1.0], [1.0]]), np.array([-2.0, 0.0]), Activation("relu")),
+                   Layer(np.array([[1.0, 1.0]]), np.array([0.0]))], Normalization((0,), (1,), (0,), (1,), (0,), (1,)))
+    model, out, cert = tmp_path / "c.nnet", tmp_path / "r.nnet", tmp_path / "c.json"
+    save_model(net, model)
+    p, q = _box_file(tmp_path / "p.vnnlib", [(0, 1)]), _box_file(tmp_path / "q.vnnlib", [(0, 3)])
+    res = run("reduce", model, "-o", out, "--domain", p, "--domain-space", "normalized", "--normalization", "drop",
+              "--certify", cert)
+    assert res.exit_code == 0, res.output
+    assert run("check", cert, model, out, "--domain", p, "--domain-space", "normalized").exit_code == 0
+    res = run("check", cert, model, out, "--domain", q, "--domain-space", "normalized")
+    assert res.exit_code == 1 and "not inside the certified [0, 1]" in res.output, res.output

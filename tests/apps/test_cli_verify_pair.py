@@ -282,3 +282,15 @@ def test_the_python_api_checks_the_region_too(tmp_path):
         assert lumpcheck.verify(*pair, domain=tmp_path / "whole.vnnlib", timeout=60).status == "sat"
         result = lumpcheck.verify(*pair, domain=tmp_path / "or.vnnlib", timeout=60)
         assert result.status != "sat" and result.witness is None, result
+
+
+def test_the_output_assertions_of_a_vnnlib_1_file_are_said_to_be_unused(tmp_path):
+    """A VNN-LIB 1.0 property's output assertions are about one network; verify compares two under --mode (strict by
+    default) and says that it did not use them."""
+    a = tmp_path / "hat.onnx"
+    save_model(HAT, a)
+    (tmp_path / "p.vnnlib").write_text(WHOLE + "(assert (>= Y_0 1))\n")
+    res = run("verify", a, a, "--domain", tmp_path / "p.vnnlib", "--json")
+    assert res.exit_code == 0 and "output assertions (VNN-LIB 1.0" in json.loads(res.stdout)["message"], res.output
+    (tmp_path / "q.vnnlib").write_text(WHOLE)
+    assert "output assertions" not in json.loads(run("verify", a, a, "--domain", tmp_path / "q.vnnlib", "--json").stdout)["message"]
