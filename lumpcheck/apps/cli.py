@@ -22,6 +22,7 @@ from .graph_pipeline import refuse_dense_options
 from .graph_unroll import unroll_to_file
 from .cli_verify import approx, verify
 from .console import (
+    SECONDS,
     EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_REFUTED,
@@ -430,7 +431,7 @@ def report(certificate, output, fmt, original, reduced) -> None:
 @click.option("--domain-map", type=click.Path(exists=True, dir_okay=False), help="VNN-COMP instances.csv: onnx_path,vnnlib_path,timeout per row (relative to the csv; x.onnx.gz is taken for a missing x.onnx). Every file it names must exist: the missing ones are listed and nothing starts (exit 2).")
 @domain_space_option
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Models processed at the same time.")
-@click.option("--timeout", type=float, help=f"Seconds per model  [default: {DEFAULT_TIMEOUT:g}; domain-map rows: their timeout column].")
+@click.option("--timeout", type=SECONDS, help=f"Seconds per model  [default: {DEFAULT_TIMEOUT:g}; domain-map rows: their timeout column].")
 @click.option("--memory-mb", default=DEFAULT_MEMORY_MB, show_default=True, type=click.IntRange(min=0), help="Address-space cap per model process (0: none).")
 @click.option("--scheduler", help="Run on a dask.distributed cluster, e.g. tcp://HOST:8786 (needs lumpcheck[dask]; shared filesystem).")
 @click.option("--force", is_flag=True, help="Redo every model, ignoring earlier results in the output directory.")

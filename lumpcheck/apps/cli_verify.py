@@ -30,6 +30,7 @@ from ..io.vnnlib import read_vnnlib, version2
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
+    SECONDS,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_REFUTED,
@@ -80,7 +81,7 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
               help=MODE_HELP + " Not given with a VNN-LIB 2.0 --domain that asserts something about the outputs: the "
                    "file's assertions decide (as written); given: the mode decides and the file's output assertions "
                    "are not used.")
-@click.option("--timeout", default=60.0, show_default=True, type=float,
+@click.option("--timeout", default=60.0, show_default=True, type=SECONDS,
               help="Hard wall-clock limit in seconds for the whole command, counted from the process's start (module "
                    "loading, reading, encoding, search and writing the answer included; the search stops 1.5 s before "
                    "it); when it is reached the answer is timeout (exit 4).")

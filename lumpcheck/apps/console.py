@@ -16,6 +16,7 @@ from rich.console import Console
 from ..errors import LumpcheckError
 from ..io import load_any, load_model
 from ..io.torch import ArchitectureNeeded
+from ..io.vnncomp import seconds
 from ..io.vnnlib import read_box
 from ..ir.semantics import clip_report, model_box
 from . import interrupt
@@ -42,6 +43,21 @@ Exit codes:
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+class Seconds(click.ParamType):
+    """A --timeout value: positive, finite, at most io.vnncomp.MAX_SECONDS (a usage error, exit 2, otherwise)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            return value if isinstance(value, float) else seconds(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+SECONDS = Seconds()
 
 
 def user_errors(fn: Callable) -> Callable:

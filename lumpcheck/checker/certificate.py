@@ -38,7 +38,13 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     inside the certified box: the scope then names that file as checked (without it, the scope names the file only
     as the certificate records it). Only the box is compared, not the file's output assertions.
     """
-    result = _check_file(cert_path, original_path, reduced_path, solver_check, timeout_ms, original_arch, jobs)
+    try:
+        result = _check_file(cert_path, original_path, reduced_path, solver_check, timeout_ms, original_arch, jobs)
+    except LumpcheckError:  # a model file that cannot be read, a bad option: the user's error, not the certificate's
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError, RecursionError) as e:
+        # a field of the wrong type or size that a rule read before checking it: never valid
+        return CheckResult(False, [f"malformed certificate: {type(e).__name__}: {e}"])
     if domain is None or not result.valid or result.scope is None:
         return result
     original = load_any(original_path, original_arch)

@@ -5,18 +5,21 @@ constraints with exact rational coefficients (every number is the rational its t
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.domain import Box
-from ..ir.exact import parse_decimal
+from ..ir.exact import FLOAT64_MAX, parse_decimal
 from .compressed import read_text
 
+T = TypeVar("T")
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
 _TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>(?:[^\s();\[]|\[[^\]();]*\])+)")
@@ -79,10 +82,10 @@ class InputCase:
 
 
 def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], int], box_of: Callable[..., Box],
-               missing: Callable[[int, str], Exception]) -> InputCase | None:
+               error: Callable[[int, str], Exception]) -> InputCase | None:
     """The case of one conjunction of single-input bounds over `size` inputs, or None when its box is empty.
-    entry(name) is a variable's input index, box_of(lower, upper) builds the box, missing(i, side) is the error for an
-    input without a lower or upper bound."""
+    entry(name) is a variable's input index, box_of(lower, upper) builds the box, error(i, what) the error for input
+    i (without a lower or upper bound, or bounded beyond every float: no float model input lies there)."""
     lower: list[Fraction | None] = [None] * size
     upper: list[Fraction | None] = [None] * size
     for c in bounds:
@@ -95,7 +98,10 @@ def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], i
     for i in range(size):
         for side, values in (("lower", lower), ("upper", upper)):
             if values[i] is None:
-                raise missing(i, side)
+                raise error(i, f"has no {side} bound")
+            if abs(values[i]) > FLOAT64_MAX:
+                raise error(i, f"has {'an' if side == 'upper' else 'a'} {side} bound beyond the float64 range (magnitude above 1.8e308), where no "
+                               "model input lies; bound it by the largest float at most")
     if any(lo > hi for lo, hi in zip(lower, upper)):
         return None
     written = tuple(sorted(set(bounds), key=lambda c: (entry(c.variables[0]), c.op, c.bound)))
@@ -252,8 +258,9 @@ class Parser:
                 return {name: Fraction(1)}, Fraction(0)
             try:
                 return {}, parse_decimal(node.text)
-            except ValueError:
-                raise self.error(f"{node.text!r} is neither a number nor a declared variable", node.line) from None
+            except ValueError as e:
+                why = f" ({e})" if "exponent" in str(e) else ""
+                raise self.error(f"{node.text!r} is neither a number nor a declared variable{why}", node.line) from None
         head = head_symbol(node)
         if head is None:
             raise self.error("expected a term", node.line)
@@ -280,6 +287,21 @@ class Parser:
                 raise self.error("division by zero", node.line)
             return {v: x / d for v, x in c.items()}, k / d
         raise self.error(f"unsupported term operator {head!r}", node.line, True)
+
+
+def shallow(read: Callable[..., T]) -> Callable[..., T]:
+    """`read(path, ...)` with a formula nested more deeply than Python's recursion limit refused as a ModelFormatError
+    naming the file (the parser recurses once per level of parentheses)."""
+
+    @functools.wraps(read)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except RecursionError:
+            raise ModelFormatError(f"formulas nested more than about {sys.getrecursionlimit() // 2} levels deep are not "
+                                   "read (flatten the and/or/+ chains)", str(path)) from None
+
+    return wrapper
 
 
 def open_spec(path: str | Path, parser: type[Parser] = Parser) -> Parser:

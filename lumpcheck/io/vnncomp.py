@@ -46,17 +46,39 @@ def parse_models(field: str, base: Path) -> tuple[tuple[str, Path], ...]:
     return (("f", base / text),)
 
 
+MAX_SECONDS = 10**7
+"""The longest time limit read (about 116 days): beyond it a number is a typo, and a clock cannot wait that long."""
+
+
+def seconds(text: str) -> float:
+    """A time limit: a positive finite number of seconds, at most MAX_SECONDS (ValueError naming the text otherwise)."""
+    value = float(text)
+    if not 0 < value <= MAX_SECONDS:  # also false for nan
+        raise ValueError(f"a time limit is a number of seconds in (0, {MAX_SECONDS}], not {text.strip()!r}")
+    return value
+
+
 def read_instances(path: str | Path) -> list[Instance]:
     p = Path(path)
     out = []
-    with open(p, newline="") as f:
-        for line, row in enumerate(csv.reader(f, skipinitialspace=True), start=1):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 3:
-                raise ModelFormatError("expected model,property,timeout", str(p), f"line {line}")
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(enumerate(csv.reader(f, skipinitialspace=True), start=1))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ModelFormatError(f"not a CSV text file ({type(e).__name__}: {e})", str(p)) from None
+    for line, row in rows:
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise ModelFormatError("expected model,property,timeout", str(p), f"line {line}")
+        try:
             models = parse_models(",".join(row[:-2]), p.parent)
-            out.append(Instance(models, p.parent / row[-2].strip(), float(row[-1])))
+            limit = seconds(row[-1])
+        except ModelFormatError as e:
+            raise ModelFormatError(e.message, str(p), f"line {line}") from None
+        except ValueError as e:
+            raise ModelFormatError(f"timeout column: {e}", str(p), f"line {line}") from None
+        out.append(Instance(models, p.parent / row[-2].strip(), limit))
     return out
 
 

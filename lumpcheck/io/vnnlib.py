@@ -16,7 +16,7 @@ from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
 from .sexpr import (IGNORED_COMMANDS, Constraint, InputCase, OutputAtom, Parser, head_symbol, holds_at, input_case,
-                    open_spec, output_atoms, variable_key)
+                    open_spec, output_atoms, shallow, variable_key)
 from .vnnlib2 import read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
@@ -46,6 +46,7 @@ def _is_input(constraint: Constraint) -> bool:
     return all(v.startswith("X_") for v in constraint.variables)
 
 
+@shallow
 def read_vnnlib(path: str | Path) -> VnnlibSpec:
     """Parse a VNN-LIB file: exact input boxes plus the output constraint (ModelFormatError on bad input)."""
     parser = open_spec(path)
@@ -88,7 +89,7 @@ def _cases(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> t
                 raise parser.error(f"input constraint over {', '.join(c.variables)} is not a bound", c.line, True)
         case = input_case(conj, n_inputs, lambda name: variable_key(name)[1],
                           lambda lower, upper: Box(lower, upper, parser.path, tuple(output_texts)),
-                          lambda i, side: parser.error(f"X_{i} has no {side} bound", parser.declared[f"X_{i}"]))
+                          lambda i, what: parser.error(f"X_{i} {what}", parser.declared[f"X_{i}"]))
         if case is not None:
             cases.setdefault((case.box.lower, case.box.upper, case.constraints), case)
     if not cases:

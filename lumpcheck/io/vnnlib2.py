@@ -30,10 +30,12 @@ from pathlib import Path
 
 from ..ir.domain import Box
 from .sexpr import (Atom, Constraint, InputCase, OutputAtom, Parser, SExpr, SList, head_symbol, holds_at, input_case,
-                    open_spec, output_atoms)
+                    open_spec, output_atoms, shallow)
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
+MAX_ENTRIES = 10**8
+"""Entries of one declared tensor beyond which the file is refused (a box over them would not fit in memory)."""
 IGNORED = ("vnnlib-version", "set-logic", "set-info", "check-sat", "get-model", "exit")
 
 
@@ -203,9 +205,14 @@ def _tensor(parser: _Parser2, node: SExpr, network: str, kind: str) -> Tensor:
     shape = tuple(int(v) for v in parts[3][1:-1].split(",") if v.strip())
     if any(d <= 0 for d in shape):
         raise parser.error(f"shape {parts[3]} of {parts[1]} has an empty dimension", node.line)
-    return Tensor(parts[1], network, kind, shape, parts[2], node.line)
+    tensor = Tensor(parts[1], network, kind, shape, parts[2], node.line)
+    if tensor.size > MAX_ENTRIES:
+        raise parser.error(f"{parts[1]} has {tensor.size} entries, more than any network lumpcheck reads "
+                           f"({MAX_ENTRIES})", node.line)
+    return tensor
 
 
+@shallow
 def read_vnnlib2(path: str | Path) -> Spec2:
     """Parse a VNN-LIB 2.0 file (module docstring); one-line ModelFormatError / UnsupportedModelError otherwise."""
     parser = open_spec(path, _Parser2)
@@ -330,7 +337,7 @@ def _is_tie(parser: _Parser2, first: Tensor, c: Constraint) -> bool:
 
 def _box(parser: _Parser2, first: Tensor, bounds: list[Constraint]) -> InputCase | None:
     return input_case(bounds, first.size, _entry, lambda lower, upper: Box(lower, upper, parser.path),
-                      lambda i, side: parser.error(f"input {first.name}[{i}] has no {side} bound", first.line))
+                      lambda i, what: parser.error(f"input {first.name}[{i}] {what}", first.line))
 
 
 def _outputs(parser: _Parser2, layout: tuple[Tensor, ...], conjunctions) -> tuple[tuple[OutputAtom, ...], ...]:

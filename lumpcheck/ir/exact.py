@@ -18,6 +18,7 @@ Number = Fraction | int
 ONE = Fraction(1)
 """Fraction(1), built once (hot loops compare and multiply with it)."""
 FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
+FLOAT64_MAX = Fraction(float(np.finfo(np.float64).max))
 """The largest float32."""
 NO_CLIP = Fraction(2) ** 1024
 """A clip side at or beyond ±NO_CLIP means no bound on that side. No float, float64 included, reaches it, so every
@@ -165,8 +166,10 @@ def fraction_str(x: Fraction | int) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
-_MAX_EXPONENT = 9999  # beyond this a literal is a malformed file, not a weight (and 10**huge would hang)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
+_MAX_EXPONENT = 400
+"""Beyond every float64 both ways (they span 5e-324 .. 1.8e308): a larger exponent is a malformed file, not a weight
+or a bound (10**huge would hang; 10**9999 has more digits than Python prints)."""
 
 
 def parse_decimal(text: str) -> Fraction:
@@ -179,9 +182,9 @@ def parse_decimal(text: str) -> Fraction:
     return Fraction(text)
 
 
-# ASCII digits and an exponent of at most 4 digits after leading zeros (so |exponent| <= 9999 = _MAX_EXPONENT):
-# every text it matches is one that parse_decimal accepts, and Decimal reads it exactly.
-_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?0*[0-9]{1,4})?")
+# ASCII digits and an exponent of at most 400 after leading zeros (_MAX_EXPONENT): every text it matches is one
+# that parse_decimal accepts, and Decimal reads it exactly.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?0*(?:[0-9]{1,2}|[1-3][0-9]{2}|400))?")
 
 
 def parse_decimals(texts: Sequence[str]) -> list[Fraction]:

@@ -10,6 +10,7 @@ import time
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from lumpcheck.apps.cli import cli
@@ -112,6 +113,30 @@ def test_bad_rows_are_refused_before_anything_runs(tmp_path):
     line = res.output.strip()
     assert "\n" not in line and "row 1: 1 network(s)" in line and "row 2:" in line and "nope.onnx" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    ("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/a.onnx')]\",vnnlib/p2.vnnlib,abc\n", "line 1: timeout column"),
+    ("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/a.onnx')]\",vnnlib/p2.vnnlib,nan\n", "line 1: timeout column"),
+    ("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/a.onnx')]\",vnnlib/p2.vnnlib,1e400\n", "line 1: timeout column"),
+    ("\"[('f', 'onnx/a.onnx'), ('g', 'onnx/a.onnx')]\",vnnlib/p2.vnnlib,-1\n", "line 1: timeout column"),
+    ("\"[('f', 'onnx/a.onnx'), ('g'\",vnnlib/p2.vnnlib,10\n", "line 1: bad network list"),
+    (b"\xff\xfe\x00garbage\x9c\n", "not a CSV text file"),
+])
+def test_a_malformed_instances_file_is_one_line_naming_file_and_line(tmp_path, content, words):
+    _files(tmp_path)
+    path = tmp_path / "instances.csv"
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    res = run("verify", "--instances", path, "--results-dir", tmp_path / "out")
+    assert res.exit_code == 2 and words in res.output and "instances.csv" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e300", "abc"])
+def test_a_timeout_is_a_positive_finite_number_of_seconds(tmp_path, value):
+    _files(tmp_path)
+    res = run("verify", tmp_path / "onnx/a.onnx", tmp_path / "onnx/a.onnx", "--timeout", value)
+    assert res.exit_code == 2 and "--timeout" in res.output, res.output
 
 
 def test_instances_and_a_pair_are_exclusive(tmp_path):

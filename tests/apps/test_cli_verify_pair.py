@@ -76,6 +76,15 @@ def test_unsat_writes_a_certificate_that_check_accepts(pair):
     # the same certificate does not check against other models (B swapped for A)
     wrong = run("check", tmp / "c.json", tmp / "a.onnx", tmp / "a.onnx")
     assert wrong.exit_code == 1 and "invalid" in wrong.output
+    # fields of the wrong type are invalid in one line, never a crash: the claim, its mode, a leaf
+    doc = json.loads((tmp / "c.json").read_text())
+    for edit in (lambda d: d.update(claim=None), lambda d: d["claim"].update(mode=None),
+                 lambda d: d["claim"].update(mode=3), lambda d: d.update(leaves=[None])):
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        (tmp / "bad.json").write_text(json.dumps(bad))
+        res = run("check", tmp / "bad.json", tmp / "a.onnx", tmp / "b.onnx")
+        assert res.exit_code == 1 and res.output.startswith("invalid") and "\n" not in res.output.strip(), res.output
 
 
 def test_sat_exits_1_with_an_exactly_replayed_witness_in_the_results_file(pair):

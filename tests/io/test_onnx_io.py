@@ -493,6 +493,17 @@ def test_rejects_non_finite_attributes_naming_the_node(tmp_path, op, attrs) -> N
            f"attribute {name}={value!r} is not a finite number")
 
 
+def test_malformed_nodes_and_an_outputless_chain_are_one_line_errors(tmp_path) -> None:
+    """A Gemm with a string alpha, a Gemm without its weight, a chain whose last weight has no rows: errors naming
+    the node (or the model), never an internal error."""
+    w = tensor("W1", weights(2, 2))
+    reject(tmp_path, model([node("Gemm", ["x", "W1"], ["y"], alpha="a")], [1, 2], [1, 2], [w]), ModelFormatError,
+           "node 0 (Gemm)", "wrong type")
+    reject(tmp_path, model([node("Gemm", ["x"], ["y"])], [1, 2], [1, 2], []), LumpcheckError, "node 0 (Gemm)")
+    reject(tmp_path, model([node("Gemm", ["x", "W0"], ["y"])], [1, 2], [1, 0], [tensor("W0", np.zeros((2, 0)))]),
+           ModelFormatError, "0 outputs")
+
+
 def test_rejects_every_truncation_of_a_valid_file(tmp_path) -> None:
     nodes = [node("Gemm", ["x", "w", "b"], ["g"], transB=1), node("Relu", ["g"], ["y"])]
     inits = [tensor("w", weights(2, 3)), tensor("b", np.float32([1, 2]))]

@@ -133,3 +133,11 @@ def test_untied_or_unbounded_inputs_are_refused(tmp_path):
         read_vnnlib2(write(tmp_path, HEAD + BOX.replace("(>= X_f[1] (- 0.5))", "") + TIES + BAND))
     with pytest.raises(ModelFormatError, match="unsatisfiable"):
         read_vnnlib2(write(tmp_path, HEAD + BOX + "(assert (>= X_f[1] 0.75))\n" + TIES))
+    with pytest.raises(ModelFormatError, match=r"X_f\[1\] has a lower bound beyond the float64 range"):
+        read_vnnlib2(write(tmp_path, HEAD + BOX.replace("(>= X_f[1] (- 0.5))", "(>= X_f[1] (- 1e309))") + TIES + BAND))
+
+
+def test_a_tensor_too_large_to_hold_is_refused_where_declared(tmp_path):
+    with pytest.raises(ModelFormatError, match="X_f has 100000000000 entries") as info:
+        read_vnnlib2(write(tmp_path, HEAD.replace("X_f float32 [3]", "X_f float32 [100000, 1000000]") + BOX))
+    assert "line" in str(info.value)

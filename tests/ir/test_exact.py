@@ -108,12 +108,12 @@ def test_rational_and_decimal_text():
     assert fraction_str(F(-3, 4)) == "-3/4" and fraction_str(7) == "7" and fraction_str(F(0)) == "0"
     assert parse_fractions(["1/2", "-3", "0"]) == [F(1, 2), F(-3), F(0)]
     for text, value in [("-0.5", F(-1, 2)), ("1.25e-3", F(1, 800)), (".5", F(1, 2)), ("+7", F(7)), ("3.", F(3)),
-                        ("1E+2", F(100)), ("2e9999", F(2 * 10**9999))]:
+                        ("1E+2", F(100)), ("2e400", F(2 * 10**400)), ("1e-0400", F(1, 10**400))]:
         assert parse_decimal(text) == value
     for bad in ["", "1/2", "nan", "inf", "1e", "0x10", "1.2.3", "--1"]:
         with pytest.raises(ValueError, match="not a finite decimal"):
             parse_decimal(bad)
-    for bad in ["1e10000", "1e-10000"]:
+    for bad in ["1e401", "1e-401", "1e10000"]:
         with pytest.raises(ValueError, match="exponent out of range"):
             parse_decimal(bad)
     for value, text in [(F(-1, 2), "-0.5"), (F(3), "3"), (F(-3), "-3"), (F(1, 800), "0.00125"), (F(0), "0"),
@@ -135,7 +135,7 @@ def test_decimal_round_trip(q, twos, fives):
 _DIGITS = st.text("0123456789", max_size=40)
 _EXPONENT = st.one_of(st.just(""), st.builds(lambda e, sign, zeros, n: f"{e}{sign}{'0' * zeros}{n}",
                                              st.sampled_from("eE"), st.sampled_from(["", "+", "-"]),
-                                             st.integers(0, 3), st.integers(0, 12000)))
+                                             st.integers(0, 3), st.integers(0, 1000)))
 DECIMAL_TEXT = st.builds(lambda sign, whole, dot, frac, exp: f"{sign}{whole}{dot}{frac}{exp}",
                          st.sampled_from(["", "+", "-"]), _DIGITS, st.sampled_from(["", "."]), _DIGITS, _EXPONENT)
 
@@ -150,7 +150,7 @@ def _read_one_by_one(texts):
 
 @given(st.lists(DECIMAL_TEXT, max_size=6))
 def test_parse_decimals_reads_every_text_as_fraction_of_it_would(texts):
-    """Signs, leading zeros, 40-digit mantissas, exponents up to 12000 with leading zeros (beyond the 9999 limit:
+    """Signs, leading zeros, 40-digit mantissas, exponents up to 1000 with leading zeros (beyond the 400 limit:
     the same 'exponent out of range' error), empty parts ('', '.', 'e5': the same 'not a finite decimal' error)."""
     values, error = _read_one_by_one(texts)
     if error is None:
@@ -161,7 +161,7 @@ def test_parse_decimals_reads_every_text_as_fraction_of_it_would(texts):
         assert str(info.value) == error
 
 
-@pytest.mark.parametrize("bad", ["nan", "inf", "Infinity", "1_000", " 1", "1 ", "0x10", "1/3", "\u0663", "1e", "1e10000",
+@pytest.mark.parametrize("bad", ["nan", "inf", "Infinity", "1_000", " 1", "1 ", "0x10", "1/3", "\u0663", "1e", "1e10000", "1e401",
                                  "1e+010000", "1.2.3", "--1", ""])
 def test_parse_decimals_rejects_what_parse_decimal_rejects(bad):
     """Texts Python's Decimal would accept (NaN, Infinity, underscores, spaces, non-ASCII digits) are not decimals

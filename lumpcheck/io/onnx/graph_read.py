@@ -24,7 +24,7 @@ from ...ir.graph.ops import Constant, Identity, Op, Shape, ShapeError
 from ..compressed import is_gzipped, read_bytes
 from .graph_ops import convert
 from .graph_values import FLOAT_TYPES, Const, Data, NodeError, Value, constant_of
-from .ops import attributes
+from .ops import MALFORMED, attributes, malformed
 
 class Reader:
     """State while reading one model: values by ONNX name, IR nodes emitted so far, the opset."""
@@ -131,6 +131,8 @@ class Reader:
             raise type(e)(e.message, self.source, label) from None
         except ValueError as e:  # an op's own check when built (e.g. BatchNorm's var + epsilon > 0)
             raise ModelFormatError(str(e), self.source, label) from None
+        except MALFORMED as e:
+            raise ModelFormatError(malformed(e), self.source, label) from None
         for name, v in zip(node.output, outs):
             if name and v is not None:
                 self.values[name] = v

@@ -155,6 +155,20 @@ def _const(args: list[Value | None], i: int) -> Const:
     return c
 
 
+MALFORMED = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError, RuntimeError,
+             MemoryError)
+"""What an op's reader raises on a node whose inputs or attributes are missing, of the wrong type or absurd in size
+(both ONNX readers turn it into a ModelFormatError naming the node)."""
+
+
+def malformed(e: BaseException) -> str:
+    """The one-line reason for a MALFORMED exception."""
+    if isinstance(e, MemoryError):
+        return "a tensor of this node is too large to hold in memory"
+    what = {KeyError: "a required attribute is missing", IndexError: "a required input is missing"}.get(type(e))
+    return f"{what or 'an input or attribute has the wrong type or value'} ({type(e).__name__}: {e})"
+
+
 def attributes(node: onnx.NodeProto) -> dict:
     """The node's attributes by name. Float attributes must be finite (ModelFormatError naming the attribute), except
     a Clip side without bound (min=-inf, max=inf: ONNX's no clipping), which is left out, as if absent."""

@@ -26,7 +26,8 @@ from ..compressed import is_gzipped, read_bytes
 from .chain import Chain
 from .lean import lean_load
 from .signature import signature_of
-from .ops import CONSTANT_OPS, FLOAT_TYPES, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value, tensor_const
+from .ops import (CONSTANT_OPS, FLOAT_TYPES, MALFORMED, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value, malformed,
+                  tensor_const)
 
 
 def read_onnx(path: str | Path) -> Network:
@@ -75,6 +76,9 @@ def read_onnx(path: str | Path) -> Network:
     meta = {"dtype": _source_dtype(graph), "opset": opset, "onnx_signature": signature_of(model, opset),
             "onnx_metadata": {p.key: p.value for p in model.metadata_props}}
     layers = r.chain.finish()
+    if layers[0].in_features == 0 or layers[-1].out_features == 0:
+        raise ModelFormatError(f"the chain has {layers[0].in_features} inputs and {layers[-1].out_features} outputs; a "
+                               "model needs at least one of each", str(p), "graph")
     return Network(layers, r.chain.normalization(), source=str(p), meta=meta)
 
 
@@ -157,6 +161,8 @@ def _run_node(node: onnx.NodeProto, index: int, values: dict[str, Value], r: Rea
         outputs = op(node, args, r)
     except LumpcheckError as e:
         raise type(e)(e.message, path, where) from None
+    except MALFORMED as e:
+        raise ModelFormatError(malformed(e), path, where) from None
     for name, value in zip(node.output, outputs):
         if name:
             values[name] = value
