@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import onnx.defs
 from rich.table import Table
 
 from .. import __version__
@@ -240,7 +241,7 @@ def _print_reduction(red, report) -> None:
 @click.option("--smtlib", "smtlib_dir", type=click.Path(file_okay=False), help="With --certify: also write every obligation as SMT-LIB 2 into this new (or .smt2-only) directory, replaced as a whole (on a failed proof: DIR.unproved).")
 @normalization_option("keep it as metadata (.nnet and .onnx hold it; .pt needs fold or drop)")
 @arch_option()
-@click.option("--opset", type=click.IntRange(min=7), help="ONNX output: the opset to write (default: the source's, "
+@click.option("--opset", type=click.IntRange(min=7, max=onnx.defs.onnx_opset_version()), help="ONNX output: the opset to write (default: the source's, "
               "or 17 for a non-ONNX source). Names, shapes and the input's element type are kept from an ONNX source.")
 @click.option("--unroll-dense", is_flag=True, help="Graph (CNN) models: unroll the chain into an exact dense Gemm+ReLU "
               "chain (each row the conv at one position), write it (see --unrolled) and reduce THAT with the dense "
@@ -493,7 +494,7 @@ def _run_on_dask(address: str, jobs_list, output: str, settings, force: bool, sk
         raise LumpcheckError("--scheduler needs dask.distributed: pip install 'lumpcheck[dask]'") from None
     try:
         client = Client(address, timeout="15s")
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, ValueError) as e:  # ValueError: not an address (tcp://HOST:PORT)
         raise LumpcheckError(f"cannot reach the dask scheduler at {address}: {e}") from None
     with client:
         return run_zoo(jobs_list, output, client.get_executor(pure=False), settings=settings, progress=True, force=force,

@@ -58,7 +58,7 @@ from .deadline import ChildFailed, DeadlineReached, command_deadline, run_until
 from .verify_batch import Settings, results_of, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
-from .pipeline import interface, prepare_normalization
+from .pipeline import decimal_report, interface, prepare_normalization
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
 
@@ -416,9 +416,9 @@ def approx_marker(model: str, box, epsilon: Fraction) -> dict[str, str]:
 @click.option("-t", "--tolerance", required=True, type=float, help="Merge neurons whose normalised incoming vectors differ by at most this.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Approximate model to write (.onnx or .pt).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True, help="Float format of the written weights.")
-@click.option("--samples", default=1000, show_default=True, type=int, help="Random box points for the measured deviation.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the sampled points.")
-@click.option("--confirm", "confirm_timeout", type=float, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
+@click.option("--samples", default=1000, show_default=True, type=click.IntRange(min=1), help="Random box points for the measured deviation.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed for the sampled points.")
+@click.option("--confirm", "confirm_timeout", type=SECONDS, help="Also confirm the bound with `verify` (epsilon mode) within this many seconds.")
 @arch_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @user_errors
@@ -444,6 +444,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
         signature = interface(net, output, dtype, None, red.network, [])
         report, file_eps = export_approx(red, output, dtype, signature=signature,
                                          marker=lambda eps: approx_marker(model, box, eps))
+        report = report or decimal_report(red.network)  # a .nnet holds exact decimals: nothing was rounded
     summary = {
         "model": model,
         "output": output,

@@ -84,6 +84,14 @@ def user_errors(fn: Callable) -> Callable:
             sys.exit(interrupt.exit_code(e))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except (PermissionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError) as e:
+            # a path the system refused (an output directory that cannot be made or written): the user's to fix
+            if debug:
+                traceback.print_exc()
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(f"lumpcheck: error: {where}{e.strerror or e} (the file system refused it)", markup=False,
+                      soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
             if debug:
                 traceback.print_exc()

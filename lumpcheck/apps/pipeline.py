@@ -94,7 +94,7 @@ def choose_dtype(requested: str, source_dtype: str, network: Network) -> tuple[s
     return reports[0]
 
 
-def _decimal_report(network: Network) -> RoundingReport:
+def decimal_report(network: Network) -> RoundingReport:
     """.nnet stores exact decimals: nothing is rounded (a weight without a finite decimal makes the writer refuse)."""
     return RoundingReport(DECIMAL, network.param_count, 0, Fraction(0), Fraction(0), [0] * len(network.layers))
 
@@ -309,7 +309,7 @@ def _export(output: str, dtype: str, source: Network, network: Network) -> tuple
             raise LumpcheckError(f"--dtype {dtype} does not apply to a .nnet output: .nnet stores every weight as its "
                                  "exact decimal, so nothing is rounded; drop --dtype, or write .onnx to get "
                                  f"{dtype} weights", output)
-        return DECIMAL, _decimal_report(network)
+        return DECIMAL, decimal_report(network)
     return choose_dtype(dtype, str(source.meta.get("dtype", "float32")), network)  # .nnet: float32 when exact
 
 

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..checker.document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT
+from ..errors import ModelFormatError
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
 from ..prove.records import Certificate, ObligationRecord, read_certificate, sha256_file
@@ -461,7 +462,16 @@ def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = 
     """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
     Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads. A graph
     (CNN/ResNet) certificate gets report_graph.py's report, a differential one (verify --certify) report_diff.py's,
-    a domain-match one (verify --certify) report_domain.py's, a difference-bound one report_bound.py's."""
+    a domain-match one (verify --certify) report_domain.py's, a difference-bound one report_bound.py's. A field of
+    the wrong type or size is a one-line ModelFormatError naming the certificate (nothing is written)."""
+    try:
+        return _write_report(cert_path, out_path, fmt, original, reduced)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError) as e:
+        raise ModelFormatError(f"malformed certificate ({type(e).__name__}: {e}); `lumpcheck check` says what is wrong "
+                               "with it", str(cert_path)) from None
+
+
+def _write_report(cert_path, out_path, fmt, original, reduced):
     bound_doc = graph_document(cert_path, BOUND_FORMAT)
     if bound_doc is not None:  # `verify --certify` by difference-bound: --original / --reduced are models A and B
         return write_bound_report(bound_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)

@@ -75,6 +75,8 @@ def test_approx_never_claims_equivalence(tmp_path):
     assert data["measured_max_deviation"] <= float(__import__("fractions").Fraction(data["certified_epsilon_of_file"]))
     res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "b.onnx")
     assert "APPROXIMATE" in res.output and "equivalent" not in res.output and "proved" not in res.output.lower()
+    res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "c.nnet")
+    assert res.exit_code == 0 and "export decimal: all" in " ".join(res.output.split()), res.output  # exact decimals
 
 
 def test_reduce_certify_check_round_trip(tmp_path):
@@ -132,3 +134,16 @@ def test_a_layer_chain_certificate_compares_the_property_box_without_the_models_
     assert run("check", cert, model, out, "--domain", p, "--domain-space", "normalized").exit_code == 0
     res = run("check", cert, model, out, "--domain", q, "--domain-space", "normalized")
     assert res.exit_code == 1 and "not inside the certified [0, 1]" in res.output, res.output
+
+
+def test_report_of_a_certificate_with_fields_of_the_wrong_type_is_one_line(tmp_path):
+    out, cert = tmp_path / "r.onnx", tmp_path / "c.json"
+    assert run("reduce", EXAMPLES / "planted_relu.onnx", "-o", out, "--certify", cert).exit_code == 0
+    doc = json.loads(cert.read_text())
+    for edit in (lambda d: d.update(times={"total_seconds": 10**400}), lambda d: d.update(claim=1.5)):
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        res = run("report", tmp_path / "bad.json", "-o", tmp_path / "rep.html")
+        assert res.exit_code == 2 and "bad.json" in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (tmp_path / "rep.html").exists()

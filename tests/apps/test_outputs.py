@@ -282,3 +282,14 @@ def test_zoo_job_with_a_failed_proof_keeps_the_unproved_files(tmp_path, failing_
     page = index_html(ZooResult([Row("m.onnx", status=result["status"], reason=result["reason"], dir="models/m")], 1.0,
                                 str(tmp_path / "out")))
     assert 'href="models/m/reduced.unproved.onnx">unproved model' in page and "failed certificate" in page
+
+
+def test_an_output_the_file_system_refuses_is_a_one_line_error(tmp_path):
+    """-o under a regular file (its parent cannot be a directory): exit 2 naming the path, no internal error."""
+    (tmp_path / "plain").write_text("x")
+    model = Path(__file__).parents[2] / "examples" / "planted_relu.onnx"
+    for args in (["reduce", model, "-o", tmp_path / "plain" / "sub" / "o.onnx"],
+                 ["verify", model, model, "--results-file", tmp_path / "plain" / "r.txt"]):
+        res = CliRunner().invoke(cli, [str(a) for a in args])
+        assert res.exit_code == 2 and "plain" in res.output and "internal error" not in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
