@@ -214,9 +214,9 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
     if results_dir:
         raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
+    targets = (("--certify", certify_path), ("--results-file", results_path))
     refuse_clashes([Named("MODEL_A", model_a), Named("MODEL_B", model_b), Named("--domain", domain)],
-                   [Named(option, path) for option, path in (("--certify", certify_path), ("--results-file", results_path))
-                    if path])
+                   [Named(option, path) for option, path in targets if path])
     try:
         result, box, point = decide(model_a, model_b, domain, timeout, settings, quiet=as_json,
                                     certify=bool(certify_path))
@@ -237,8 +237,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
 def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, quiet: bool = False,
            certify: bool = False, row: bool = False):
-    """(result, box, point): one pair decided under a hard wall-clock limit of `timeout` s from the command's start (module
-    loading, reading and writing the answer included; row: from now, for one row of a batch). certify: a
+    """(result, box, point): one pair decided under a hard wall-clock limit of `timeout` s from the command's start
+    (module loading, reading and writing the answer included; row: from now, for one row of a batch). certify: a
     certificate is wanted (the radical-chain path builds one only then; the other paths always do). point(x) is a
     witness x in the --domain file's coordinates."""
     deadline = command_deadline(timeout, own_clock=row)

@@ -46,8 +46,8 @@ def witness_in_region(result: VerifyResult, domain: str | None, point) -> Verify
         return result
     return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
                    message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed box "
-                           f"the engines searched but not in {Path(domain).name}'s input region as written (it sits on a "
-                           "strict bound, or between the boxes of an or); no verdict for the region itself")
+                           f"the engines searched but not in {Path(domain).name}'s input region as written (it sits on "
+                           "a strict bound, or between the boxes of an or); no verdict for the region itself")
 
 
 def ordered(spec: Spec2, labels: tuple[str, str], paths: tuple[str, str]) -> tuple[str, str]:

@@ -279,7 +279,8 @@ def _difference_bound(run: _Run) -> VerifyResult | None:
             return _split(run, b, maps, window) if same else None
         text += f"; A's decision {cls} has margin >= {float(margin):.6g} > 2·bound on the whole box"
     elif bound > run.mode.epsilon:
-        run.note(f"{text} on the whole box, above ε = {fraction_str(run.mode.epsilon)}: not decided by that bound alone")
+        run.note(f"{text} on the whole box, above ε = {fraction_str(run.mode.epsilon)}: not decided by that bound "
+                 "alone")
         return _split(run, b, maps, window) if same else None
     cert = None if not same or run.plain is None else \
         bound_certificate(run.a, run.b, run.box, run.plain.model_box, run.mode, window, bound, cls, padding=maps)

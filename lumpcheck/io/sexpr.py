@@ -100,8 +100,9 @@ def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], i
             if values[i] is None:
                 raise error(i, f"has no {side} bound")
             if abs(values[i]) > FLOAT64_MAX:
-                raise error(i, f"has {'an' if side == 'upper' else 'a'} {side} bound beyond the float64 range (magnitude above 1.8e308), where no "
-                               "model input lies; bound it by the largest float at most")
+                article = "an" if side == "upper" else "a"
+                raise error(i, f"has {article} {side} bound beyond the float64 range (magnitude above 1.8e308), where "
+                               "no model input lies; bound it by the largest float at most")
     if any(lo > hi for lo, hi in zip(lower, upper)):
         return None
     written = tuple(sorted(set(bounds), key=lambda c: (entry(c.variables[0]), c.op, c.bound)))

@@ -19,7 +19,7 @@ from .sexpr import (IGNORED_COMMANDS, Constraint, InputCase, OutputAtom, Parser,
                     open_spec, output_atoms, shallow, variable_key)
 from .vnnlib2 import read_vnnlib2
 
-__all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "read_box", "read_vnnlib"]
+__all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "in_region", "read_box", "read_vnnlib", "version2"]
 
 
 @dataclass
@@ -27,8 +27,8 @@ class VnnlibSpec:
     """A VNN-LIB property: input boxes (one per input disjunct) and the output constraint.
 
     `boxes` cover every input that satisfies the property; `cases` are the input disjuncts with their bounds as
-    written (strictness included), one per box or more (boxes that differ only in strictness). `output_dnf` is the output part as a
-    disjunction of conjunctions of `OutputAtom`s when the file separates it from the inputs (the usual
+    written (strictness included), one per box or more (boxes that differ only in strictness). `output_dnf` is the
+    output part as a disjunction of conjunctions of `OutputAtom`s when the file separates it from the inputs (the usual
     case); it is None when an assertion mixes inputs and outputs across disjuncts, and then only the raw
     text `output_constraint` (the assertions mentioning outputs, verbatim) describes the property.
     """

@@ -190,6 +190,16 @@ def _verdicts(a, b, region, *options, modes=("strict", "epsilon=1/10")):
         yield mode, res.exit_code, json.loads(res.output)
 
 
+def _unknown_on_the_or_and_sat_on_the_whole(tmp_path, a, b):
+    """A (a hat on (1, 2)) against B = 0: never sat on OR_REGION, sat on WHOLE."""
+    (tmp_path / "or.vnnlib").write_text(OR_REGION)
+    for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib"):
+        assert out["status"] != "sat" and out["witness"] is None, (mode, out)
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", modes=("strict",)):
+        assert code == 1 and out["status"] == "sat", out
+
+
 def test_a_witness_between_the_boxes_of_an_or_is_not_a_counterexample(tmp_path):
     """A is a ReLU hat, non-zero only on (1, 2); B = 0. On the region X_0 in [0, 1] or [2, 3] they agree exactly,
     but the engines search the hull [0, 3], where x = 3/2 separates them: that witness lies in no box of the
@@ -198,12 +208,7 @@ def test_a_witness_between_the_boxes_of_an_or_is_not_a_counterexample(tmp_path):
     a, b = tmp_path / "hat.onnx", tmp_path / "zero.onnx"
     save_model(HAT, a)
     save_model(ZERO, b)
-    (tmp_path / "or.vnnlib").write_text(OR_REGION)
-    for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib"):
-        assert out["status"] != "sat" and out["witness"] is None, (mode, out)
-    (tmp_path / "whole.vnnlib").write_text(WHOLE)
-    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", modes=("strict",)):
-        assert code == 1 and out["status"] == "sat", out
+    _unknown_on_the_or_and_sat_on_the_whole(tmp_path, a, b)
 
 
 def test_the_region_check_reads_the_witness_in_the_files_coordinates(tmp_path):
@@ -272,12 +277,7 @@ def test_the_region_check_covers_graph_pairs(tmp_path):
     onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), a)
     save_model(ZERO, b)
     assert isinstance(load_any(a), Graph)
-    (tmp_path / "or.vnnlib").write_text(OR_REGION)
-    for mode, _, out in _verdicts(a, b, tmp_path / "or.vnnlib"):
-        assert out["status"] != "sat" and out["witness"] is None, (mode, out)
-    (tmp_path / "whole.vnnlib").write_text(WHOLE)
-    for mode, code, out in _verdicts(a, b, tmp_path / "whole.vnnlib", modes=("strict",)):
-        assert code == 1 and out["status"] == "sat", out
+    _unknown_on_the_or_and_sat_on_the_whole(tmp_path, a, b)
 
 
 def test_the_python_api_checks_the_region_too(tmp_path):
