@@ -100,6 +100,9 @@ def verify(
     net_a, net_b, heads = split_heads(net_a, net_b)
     region = str(domain) if isinstance(domain, (str, Path)) else None
     if isinstance(net_a, Graph) or isinstance(net_b, Graph):
+        if domain_space != "input":
+            raise LumpcheckError("domain_space='normalized' is for dense chains; a graph pair is compared on a box over "
+                                 "the models' own input")
         ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
         box = graph_box(ga, domain) if region else domain
         result = verify_graphs(ga, gb, box, mode, float(timeout), a_path=None if isinstance(a, (Network, Graph)) else a,

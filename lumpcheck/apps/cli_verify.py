@@ -26,7 +26,7 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
-from ..io.vnnlib import read_vnnlib, version2
+from ..io.vnnlib import read_box, read_vnnlib, version2
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
@@ -58,7 +58,7 @@ from .deadline import ChildFailed, DeadlineReached, command_deadline, run_until
 from .verify_batch import Settings, results_of, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
-from .pipeline import decimal_report, interface, prepare_normalization
+from .pipeline import decimal_report, interface, prepare_domain, prepare_normalization
 
 VERIFY_EXIT = {"unsat": EXIT_OK, "sat": EXIT_REFUTED, "unknown": EXIT_UNKNOWN, "timeout": EXIT_UNKNOWN, "error": EXIT_USAGE}
 
@@ -220,8 +220,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     try:
         result, box, point = decide(model_a, model_b, domain, timeout, settings, quiet=as_json,
                                     certify=bool(certify_path))
-    except LumpcheckError:
-        if results_path:  # a VNN-COMP harness reads a results file for every instance
+    except Exception:  # a user error or a bug: a VNN-COMP harness reads a results file for every instance
+        if results_path:
             write_text_atomic(results_path, results_text("error"))
         raise
     _write_outputs(result, certify_path, results_path, point)
@@ -247,7 +247,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
     a, b, heads = split_heads(a, b)
     spec = spec2_with_outputs(domain)
     if spec is not None and not o.mode_given:
-        refuse_unsupported(spec, a, b, heads.any, o.domain_space)
+        refuse_unsupported(spec, a, b, heads.any, o.domain_space, o.normalization)
         if o.normalization != "keep":
             a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb)
@@ -256,6 +256,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
             result = self_checked(result, model_a, model_b, o, deadline)
         return result, spec.domain_box(), list
+    source = a  # the file's box and a witness's coordinates are about the model as read
     radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
     if radical is not None:
         a, b = radical
@@ -273,7 +274,9 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         raise LumpcheckError(f"bad --mode {o.mode!r}: {e}") from e
     if heads.any:
         logits_mode(parsed, heads)  # refuses an unsound mode before any work
-    box = load_box(domain, a, o.domain_space)
+    box = load_box(domain, source, o.domain_space)  # over the model's input (clip warnings on stderr)
+    if box is not None and o.normalization == "drop":  # over the bare chain's input, as `reduce` reads it
+        box = prepare_domain(source, read_box(domain, n_inputs=source.input_size), o.domain_space, "drop")
 
     def work(report=None):
         client = connect(o.scheduler, max(0.0, deadline - time.monotonic())) if o.scheduler else None
@@ -302,7 +305,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
             if status is not None:
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
-    point = partial(domain_point, a, space=o.domain_space)
+    point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
     return _unused_outputs(witness_in_region(result, domain, point), spec, domain, o), box, point
 
 

@@ -193,12 +193,16 @@ def unrolled_match(a: Graph, b: Graph) -> tuple[bool, str]:
 
 
 def joint_difference(a: Graph, b: Graph) -> Graph:
-    """The graph of A(x) − B(x): both graphs' nodes (tensors renamed a/…, b/…) on one shared input."""
+    """The graph of A(x) − B(x): both graphs' nodes (tensors renamed a/…, b/…) on one shared input (reshaped, C order,
+    for a graph whose input has the same size in another shape: a dense chain against a CNN)."""
     x = a.inputs[0]
 
     def renamed(g: Graph, tag: str) -> list[Node]:
         names = {g.inputs[0].name: x.name}
         nodes = []
+        if g.inputs[0].shape != x.shape:
+            nodes.append(Node(f"{tag}/input", Reshape(tuple(g.inputs[0].shape)), (x.name,), f"{tag}/input"))
+            names[g.inputs[0].name] = f"{tag}/input"
         for n in g.nodes:
             names[n.output] = f"{tag}/{n.output}"
             nodes.append(Node(f"{tag}/{n.name}", n.op, tuple(names[t] for t in n.inputs), names[n.output]))

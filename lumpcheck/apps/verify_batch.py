@@ -93,15 +93,18 @@ def results_of(result: VerifyResult, point: Callable = list) -> str:
 
 def _one(row: Instance, timeout: float, settings: Settings, decide: Callable):
     """(status, engine, message, results file text, certificate, (model f, model g) in the property's order) of one
-    row; a user error is an 'error' row."""
+    row; a user error is an 'error' row, and so is a bug (with its type), so that the other rows still run."""
     (la, fa), (lb, fb) = row.models
+    labels, (fa, fb) = ((lb, la), (fb, fa)) if (la, lb) == ("g", "f") else ((la, lb), (fa, fb))  # f: A, Y_; g: B, Y2_
     try:
         spec = None if settings.mode_given else spec2_with_outputs(str(row.prop))
         if spec is not None:  # the spec's outputs are [Y_f | Y_g] in its own order: the row's labels say which is which
-            fa, fb = ordered(spec, (la, lb), (fa, fb))
+            fa, fb = ordered(spec, labels, (fa, fb))
         result, _, point = decide(str(fa), str(fb), str(row.prop), timeout, settings, quiet=True, row=True)
     except LumpcheckError as e:
         return "error", "none", e.one_line(), results_text("error"), None, (fa, fb)
+    except Exception as e:  # noqa: BLE001 - one row's internal error must not lose the batch
+        return "error", "none", f"internal error: {type(e).__name__}: {e}", results_text("error"), None, (fa, fb)
     cert = result.certificate if str(result.status) == "unsat" else None
     return str(result.status), result.engine, result.message, results_of(result, point), cert, (fa, fb)
 

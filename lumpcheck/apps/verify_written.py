@@ -58,7 +58,7 @@ def ordered(spec: Spec2, labels: tuple[str, str], paths: tuple[str, str]) -> tup
     return paths
 
 
-def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str) -> None:
+def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str, normalization: str = "keep") -> None:
     """The cases the as-written decision does not cover: one line, exit 3."""
     why = ""
     if spec.output_problem:
@@ -69,6 +69,8 @@ def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str) ->
         why = "a model ending in Softmax"
     elif domain_space != "input":
         why = "--domain-space normalized (the file's bounds are over the models' own inputs)"
+    elif normalization == "drop":
+        why = "--normalization drop (the file's bounds are over the models' own inputs, not their bare chains')"
     if why:
         raise UnsupportedModelError(f"{why}: a property with output assertions is decided as written only for dense "
                                     f"chains; give --mode to compare the outputs instead", spec.source)

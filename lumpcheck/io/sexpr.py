@@ -16,10 +16,13 @@ from typing import Callable, Sequence, TypeVar
 
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.domain import Box
-from ..ir.exact import FLOAT64_MAX, parse_decimal
+from ..ir.exact import parse_decimal
 from .compressed import read_text
 
 T = TypeVar("T")
+MAX_BOUND = Fraction(10**300)
+"""The largest input bound magnitude read: float64 tops out at 1.8e308, and sound float bounds on a box whose side
+reaches it overflow (a bound AT the float64 maximum made them fail)."""
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
 _TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>(?:[^\s();\[]|\[[^\]();]*\])+)")
@@ -99,10 +102,10 @@ def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], i
         for side, values in (("lower", lower), ("upper", upper)):
             if values[i] is None:
                 raise error(i, f"has no {side} bound")
-            if abs(values[i]) > FLOAT64_MAX:
+            if abs(values[i]) > MAX_BOUND:
                 article = "an" if side == "upper" else "a"
-                raise error(i, f"has {article} {side} bound beyond the float64 range (magnitude above 1.8e308), where "
-                               "no model input lies; bound it by the largest float at most")
+                raise error(i, f"has {article} {side} bound of magnitude above 1e300, near or beyond the float64 range "
+                               "(1.8e308), where float bounds overflow; bound it by 1e300 at most")
     if any(lo > hi for lo, hi in zip(lower, upper)):
         return None
     written = tuple(sorted(set(bounds), key=lambda c: (entry(c.variables[0]), c.op, c.bound)))

@@ -46,8 +46,9 @@ def parse_models(field: str, base: Path) -> tuple[tuple[str, Path], ...]:
     return (("f", base / text),)
 
 
-MAX_SECONDS = 10**7
-"""The longest time limit read (about 116 days): beyond it a number is a typo, and a clock cannot wait that long."""
+MAX_SECONDS = 10**6
+"""The longest time limit read (about 11.6 days): beyond it a number is a typo (and a pipe's poll cannot wait
+longer than about 2.1e6 s)."""
 
 
 def seconds(text: str) -> float:

@@ -18,7 +18,6 @@ Number = Fraction | int
 ONE = Fraction(1)
 """Fraction(1), built once (hot loops compare and multiply with it)."""
 FLOAT32_MAX = Fraction(float(np.finfo(np.float32).max))
-FLOAT64_MAX = Fraction(float(np.finfo(np.float64).max))
 """The largest float32."""
 NO_CLIP = Fraction(2) ** 1024
 """A clip side at or beyond ±NO_CLIP means no bound on that side. No float, float64 included, reaches it, so every

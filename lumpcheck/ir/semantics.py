@@ -196,12 +196,15 @@ def chain_box(net: Network, box: Box, space: str) -> Box:
     return net.normalization.input_box(model_box(net, box, space))
 
 
-def domain_point(net: Network, x: Sequence[Fraction], space: str) -> list[Fraction]:
-    """The model input x in the coordinates of a box given in `space` (model_box's map undone): x itself for
-    'input', inp(x) without clipping for 'normalized'."""
-    if space == "input" or net.normalization is None:
-        return list(x)
+def domain_point(net: Network, x: Sequence[Fraction], space: str, dropped: bool = False) -> list[Fraction]:
+    """An input x of `net` in the coordinates of a box given in `space` (model_box's map undone, or chain_box's for
+    `dropped`: x is an input of net's bare layer chain): x itself where the coordinates agree, inp(x) without clipping
+    for a model input and 'normalized', inp⁻¹(x) for a chain input and 'input'."""
     norm = net.normalization
+    if norm is None or (space == "input") != dropped:
+        return list(x)
+    if dropped:
+        return [u * r + m for u, m, r in zip(x, norm.input_mean, norm.input_range)]
     return [(v - m) / r for v, m, r in zip(x, norm.input_mean, norm.input_range)]
 
 

@@ -8,11 +8,13 @@ import json
 import re
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import lumpcheck.apps.cli_verify as cli_verify
 from lumpcheck.apps.cli import cli
 from lumpcheck.io import save_model
 from lumpcheck.ir.network import Layer, Network, evaluate
@@ -180,3 +182,32 @@ def test_certified_unsat_rows_get_their_certificate(tmp_path):
     assert (row["status"], row["engine"]) == ("unsat", "differential") and row["certificate"].endswith(".cert.json")
     checked = run("check", tmp_path / "out" / row["certificate"], tmp_path / "onnx/a.onnx", tmp_path / "onnx/b.onnx")
     assert checked.exit_code == 0 and "valid" in checked.output, checked.output
+
+
+def test_rows_follow_their_f_g_labels_and_a_failing_row_does_not_stop_the_batch(tmp_path, monkeypatch):
+    """A row listing g before f is decided with f as A (Y_) and g as B (Y2_) under --mode too; a row whose decision
+    raises a bug's exception is an 'error' row with its results file, and the other rows still run."""
+    first, second = _files(tmp_path)
+    (tmp_path / "instances.csv").write_text("\"[('g', 'second.onnx'), ('f', 'first.onnx')]\",vnnlib/p1.vnnlib,60\n"
+                                            "\"[('f', 'onnx/a.onnx'), ('g', 'onnx/a.onnx')]\",vnnlib/p2.vnnlib,60\n")
+    res = run("verify", "--instances", tmp_path / "instances.csv", "--mode", "top1", "--results-dir", tmp_path / "out")
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert (Path(rows[0]["model_f"]).name, Path(rows[0]["model_g"]).name) == ("first.onnx", "second.onnx"), rows
+    text = (tmp_path / "out" / rows[0]["results_file"]).read_text()
+    assert rows[0]["status"] == "sat" and res.exit_code == 0, res.output
+    x0 = Fraction(re.search(r"\(X_0 (\S+)\)", text)[1])
+    assert Fraction(re.search(r"\(Y_0 (\S+)\)", text)[1]) == evaluate(first, [x0, 0, 0])[0]  # f's output as Y_
+    real = cli_verify.decide
+
+    def failing(model_a, *args, **kwargs):
+        if model_a.endswith("first.onnx"):
+            raise RuntimeError("a bug")
+        return real(model_a, *args, **kwargs)
+
+    monkeypatch.setattr(cli_verify, "decide", failing)
+    res = run("verify", "--instances", tmp_path / "instances.csv", "--mode", "top1", "--results-dir", tmp_path / "o2")
+    with open(tmp_path / "o2" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["error", "unsat"] and "RuntimeError: a bug" in rows[0]["message"]
+    assert (tmp_path / "o2" / rows[0]["results_file"]).read_text() == "error\n" and res.exit_code == 2

@@ -19,7 +19,9 @@ from onnx import numpy_helper as onh
 from click.testing import CliRunner
 
 import lumpcheck
+import lumpcheck.apps.cli_verify as cli_verify
 from lumpcheck.apps.cli import cli
+from lumpcheck.errors import LumpcheckError
 from lumpcheck.io import load_any, save_model
 from lumpcheck.ir.activation import RELU
 from lumpcheck.ir.graph.dag import Graph
@@ -246,6 +248,20 @@ def test_outputs_never_overwrite_inputs_and_errors_still_write_a_results_file(tm
     assert res.exit_code != 0 and (tmp_path / "r.txt").read_text() == "error\n", res.output
 
 
+
+def test_an_internal_error_replaces_a_stale_results_file_with_error(tmp_path, monkeypatch):
+    a = tmp_path / "a.onnx"
+    save_model(HAT, a)
+    (tmp_path / "r.txt").write_text("unsat\n")  # from an earlier run
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli_verify, "decide", bug)
+    res = run("verify", a, a, "--results-file", tmp_path / "r.txt")
+    assert res.exit_code == 70 and (tmp_path / "r.txt").read_text() == "error\n", res.output
+
+
 def test_a_witness_on_a_strict_bound_is_not_a_counterexample(tmp_path):
     """X_0 >= 1 and X_0 < 1 is an empty region whose closed box is the point 1, where A(x) = x and B = 0 differ:
     no input of the region separates them, so the answer is never sat; with X_0 <= 1 it is sat at x = 1."""
@@ -263,6 +279,15 @@ def test_a_witness_on_a_strict_bound_is_not_a_counterexample(tmp_path):
 def test_the_region_check_covers_graph_pairs(tmp_path):
     """The hat as a 1x1-convolution graph (the CNN path of verify) against B = 0 on the or-region: its falsifier
     samples the hull and finds the hat's top, which is in no box of the region: unknown, never sat."""
+    a, b = tmp_path / "hat_cnn.onnx", tmp_path / "zero.onnx"
+    _hat_cnn(a)
+    save_model(ZERO, b)
+    assert isinstance(load_any(a), Graph)
+    _unknown_on_the_or_and_sat_on_the_whole(tmp_path, a, b)
+
+
+def _hat_cnn(path, scale: float = 1.0):
+    """scale times the hat as a 1x1-convolution graph over a [1, 1, 1, 1] input."""
     conv1 = oh.make_node("Conv", ["x", "w1", "b1"], ["h"], kernel_shape=[1, 1])
     conv2 = oh.make_node("Conv", ["r", "w2", "b2"], ["c"], kernel_shape=[1, 1])
     graph = oh.make_graph(
@@ -271,13 +296,22 @@ def test_the_region_check_covers_graph_pairs(tmp_path):
         [oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1])],
         [onh.from_array(np.array([1, 1, 1], np.float32).reshape(3, 1, 1, 1), "w1"),
          onh.from_array(np.array([-1, -1.5, -2], np.float32), "b1"),
-         onh.from_array(np.array([1, -2, 1], np.float32).reshape(1, 3, 1, 1), "w2"),
+         onh.from_array(scale * np.array([1, -2, 1], np.float32).reshape(1, 3, 1, 1), "w2"),
          onh.from_array(np.array([0], np.float32), "b2")])
-    a, b = tmp_path / "hat_cnn.onnx", tmp_path / "zero.onnx"
-    onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), a)
-    save_model(ZERO, b)
-    assert isinstance(load_any(a), Graph)
-    _unknown_on_the_or_and_sat_on_the_whole(tmp_path, a, b)
+    onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), path)
+
+
+def test_a_dense_chain_against_a_cnn_of_another_input_shape_is_compared(tmp_path):
+    """The dense hat (input [1, 1]) against the zero CNN (input [1, 1, 1, 1], the same size): on [0, 1] both are 0,
+    and the difference bound of the joint graph (B's input reshaped) proves it; on [0, 3] the hat's top is found."""
+    _hat_cnn(tmp_path / "zero_cnn.onnx", 0.0)
+    save_model(HAT, tmp_path / "hat.onnx")
+    _write_box(tmp_path / "low.vnnlib", ["0"], ["1"])
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    for region, status in (("low", "unsat"), ("whole", "sat")):
+        res = run("verify", tmp_path / "hat.onnx", tmp_path / "zero_cnn.onnx", "--domain", tmp_path / f"{region}.vnnlib",
+                  "--mode", "epsilon=1/10", "--json")
+        assert json.loads(res.stdout)["status"] == status, res.output
 
 
 def test_the_python_api_checks_the_region_too(tmp_path):
@@ -303,3 +337,32 @@ def test_the_output_assertions_of_a_vnnlib_1_file_are_said_to_be_unused(tmp_path
     assert res.exit_code == 0 and "output assertions (VNN-LIB 1.0" in json.loads(res.stdout)["message"], res.output
     (tmp_path / "q.vnnlib").write_text(WHOLE)
     assert "output assertions" not in json.loads(run("verify", a, a, "--domain", tmp_path / "q.vnnlib", "--json").stdout)["message"]
+
+
+@pytest.mark.parametrize("normalization", ["keep", "fold", "drop"])
+@pytest.mark.parametrize("space", ["input", "normalized"])
+def test_every_normalization_reads_the_box_and_writes_the_witness_in_the_files_coordinates(tmp_path, normalization,
+                                                                                            space):
+    """A(x) = relu((clip(x, 0, 100) - 10) / 2), B = 0, the box [0, 1] with ε = 1/2. In input coordinates A is 0 on
+    it (unsat); in normalised ones A reaches 1 there (sat, at normalised 1 = model input 12). Under fold the model
+    keeps only its clip, under drop the bare chain is compared: the box and the results file's X must still be the
+    file's (a folded model once read the normalised box as raw inputs: a wrong unsat)."""
+    norm = Normalization((10,), (2,), (0,), (1,), (0,), (100,))
+    a, b = tmp_path / "a.nnet", tmp_path / "b.nnet"
+    for path, w in ((a, 1.0), (b, 0.0)):
+        save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]), RELU),
+                            Layer(np.array([[w]]), np.array([0.0]))], norm), path)
+    _write_box(tmp_path / "box.vnnlib", ["0"], ["1"])
+    res = run("verify", a, b, "--domain", tmp_path / "box.vnnlib", "--domain-space", space, "--normalization",
+              normalization, "--mode", "epsilon=1/2", "--json", "--results-file", tmp_path / "r.txt")
+    out = json.loads(res.stdout)
+    assert out["status"] == ("unsat" if space == "input" else "sat"), out
+    if space == "normalized":
+        assert re.search(r"\(X_0 (\S+)\)", (tmp_path / "r.txt").read_text())[1] == "1"
+
+
+def test_the_python_api_refuses_normalized_boxes_for_graph_pairs(tmp_path):
+    _hat_cnn(tmp_path / "hat_cnn.onnx")
+    (tmp_path / "whole.vnnlib").write_text(WHOLE)
+    with pytest.raises(LumpcheckError, match="domain_space='normalized' is for dense chains"):
+        lumpcheck.verify(tmp_path / "hat_cnn.onnx", ZERO, domain=tmp_path / "whole.vnnlib", domain_space="normalized")
