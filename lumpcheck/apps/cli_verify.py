@@ -256,7 +256,6 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
             result = self_checked(result, model_a, model_b, o, deadline)
         return result, spec.domain_box(), list
-    source = a  # the file's box and a witness's coordinates are about the model as read
     radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
     if radical is not None:
         a, b = radical
@@ -266,6 +265,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
                                  "pair is verified in this process", model_a)
         result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
         return _unused_outputs(witness_in_region(result, domain, list), spec, domain, o), box, list
+    source = a  # the file's box and a witness's coordinates are about the model as read (or its radical chain)
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
     try:
