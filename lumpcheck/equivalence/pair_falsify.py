@@ -221,10 +221,10 @@ def deepened(a: Network, b: Network, box: Box, mode: Mode, x: Sequence[Fraction]
             other = np.where(np.arange(len(f)) == c, -np.inf, s * f)
             j = int(np.argmax(other))
             margins.append((s * (f[c] - f[j]), c, j))
-        value, c, j = min(margins)
+        net = min((0, 1), key=lambda k: margins[k][0])  # the network with the smaller margin: ascend that one
+        value, c, j = margins[net]
         g = np.zeros(len(fa[0]))
         g[c], g[j] = s, -s
-        net = 0 if margins[0][0] <= margins[1][0] else 1
         zero = np.zeros_like(g)[None]
         return float(value), pair.gradient(X, g[None] if net == 0 else zero, zero if net == 0 else g[None])[0]
 

@@ -8,7 +8,8 @@ rows, and the next layer's rows are empty: the writer puts an empty line for eac
 sisl/NNet read one line per row), and this reader, which skips blank lines, reads no line for them. The normalisation
 is kept as `Normalization` metadata, not folded (see `fold_normalization`), and so is the input clamp to
 [min, max] of the reference evaluator: both are part of the model's meaning (network.Normalization). Means 0,
-ranges 1 and float32-extreme bounds (what a writer emits for "none") read as no normalisation.
+ranges 1 and bounds at ±2^1024 (what the writer emits for "none", NO_BOUND) read as no normalisation; the float32
+extremes other writers emit for "none" are read as the clip they are.
 Comment lines are kept in `meta["nnet_comments"]` (the ACAS files carry their CC BY notice there) and
 written back; tolerated oddities (legacy headers, odd maxLayerSize) are listed in `meta["warnings"]`.
 """
@@ -205,7 +206,7 @@ def nnet_text(net: Network, metadata: dict[str, str] | None = None) -> str:
 
 
 def _normalization_lines(net: Network) -> list[tuple[str, list]]:
-    """The four header lines; no normalisation is written as means 0, ranges 1, float32-extreme bounds."""
+    """The four header lines; no normalisation is written as means 0, ranges 1, bounds ±NO_BOUND."""
     n_in, norm = net.input_size, net.normalization
     if norm is None:
         return [

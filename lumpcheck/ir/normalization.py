@@ -71,6 +71,12 @@ class Normalization:
         lo, hi = self.input_min[i], self.input_max[i]
         return (None if lo <= -NO_CLIP else lo), (None if hi >= NO_CLIP else hi)
 
+    def clip_held(self, limit: Fraction) -> tuple[list[Fraction], list[Fraction]]:
+        """(input_min, input_max) with every side beyond ±limit (a side without a bound, ±NO_CLIP) held at ±limit:
+        the clip a format with finite numbers only holds, the same on every input of that format (limit: its largest
+        number)."""
+        return [max(v, -limit) for v in self.input_min], [min(v, limit) for v in self.input_max]
+
     def clip(self, x: Sequence[Fraction]) -> list[Fraction]:
         """clip(x), exactly."""
         return [_clamp(v, *self.clip_bounds(i)) for i, v in enumerate(x)]

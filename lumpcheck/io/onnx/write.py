@@ -183,9 +183,9 @@ def _gemm_chain(net: Network, dtype: str, sig: OnnxSignature) -> tuple[onnx.Mode
 
 def _input_normalization(g: _Graph, norm: Normalization, dtype: str, opset: int) -> None:
     """Clip (Max, Min), Sub(mean), then Div(range) or Mul(1/range) (see rounding.stored_as_reciprocals)."""
-    extreme = Fraction(float(np.finfo(np.dtype(g.np_type)).max))  # an input side without a bound, in a clip of others
-    lower = None if unbounded(norm.input_min, upper=False) else [max(v, -extreme) for v in norm.input_min]
-    upper = None if unbounded(norm.input_max, upper=True) else [min(v, extreme) for v in norm.input_max]
+    held = norm.clip_held(Fraction(float(np.finfo(np.dtype(g.np_type)).max)))  # sides without a bound, among others
+    lower = None if unbounded(norm.input_min, upper=False) else held[0]
+    upper = None if unbounded(norm.input_max, upper=True) else held[1]
     if (lower or upper) and opset < 8:
         raise ValueError("input clipping needs opset >= 8 (Max/Min with broadcasting)")
     if lower:

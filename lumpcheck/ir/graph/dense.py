@@ -173,9 +173,8 @@ def from_network(net: Network, input_name: str = "input", output_name: str = "ou
     norm = net.normalization
     steps: list = []
     if norm is not None and norm.input_min:
-        most = Fraction(float(np.finfo(np.float64).max))  # a side without a bound (±NO_CLIP): no float reaches it
-        steps.append(Clip(np.array([max(v, -most) for v in norm.input_min], dtype=object),
-                          np.array([min(v, most) for v in norm.input_max], dtype=object)))
+        lower, upper = norm.clip_held(Fraction(float(np.finfo(np.float64).max)))  # no float reaches a side without one
+        steps.append(Clip(np.array(lower, dtype=object), np.array(upper, dtype=object)))
     if norm is not None:
         r = np.array([1 / Fraction(v) for v in norm.input_range], dtype=object)
         steps.append(Affine(canonical(r), canonical(-np.array(norm.input_mean, dtype=object) * r)))
