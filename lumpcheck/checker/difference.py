@@ -39,7 +39,7 @@ from .difference_betas import BetaError, split_terms
 from .difference_bounds import build_chains, q_interval
 from .difference_pass import hidden_pass, single_pass
 from .difference_written import WrittenClaimError, leaves_closed, parse_dnf, rows as written_rows
-from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Scope
+from .document import DIFF_FORMAT, DIFF_FORMAT_VERSION, Malformed, Scope, parse_rational
 from .heap import warm_heap
 from .pool import ChunkPool, PoolFailure
 from .result import CheckResult
@@ -85,7 +85,7 @@ def _check_document(doc: dict | str | Path, a: Network, b: Network, batch: int, 
         box = comparison.model_box
         return CheckResult(True, [], replace(scope, lower=None if box is None else box.lower,
                                              upper=None if box is None else box.upper, semantics="model"))
-    except (Invalid, TreeError) as e:
+    except (Invalid, TreeError, Malformed) as e:
         return CheckResult(False, [str(e)])
     except PoolFailure as e:
         return CheckResult(False, [f"not checked: {e}"])
@@ -98,30 +98,37 @@ def _check_document(doc: dict | str | Path, a: Network, b: Network, batch: int, 
 
 def _comparison(models: dict, plain_box: dict, a: Network, b: Network) -> Comparison:
     domain = models["domain"]
-    box = None if domain is None else Box(tuple(Fraction(v) for v in domain["lower"]),
-                                          tuple(Fraction(v) for v in domain["upper"]))
+    box = None if domain is None else Box(_rationals(domain["lower"], "claim.models.domain.lower"),
+                                          _rationals(domain["upper"], "claim.models.domain.upper"))
     try:
         comparison = compare(a, b, box, fold_outputs=True, clip_layers=True)
     except ComparisonError as e:
         raise Invalid(f"the models cannot be compared: {e.message}") from None
     plain = comparison.box
-    claimed = (tuple(Fraction(v) for v in plain_box["lower"]), tuple(Fraction(v) for v in plain_box["upper"]))
+    claimed = (_rationals(plain_box["lower"], "claim.box.lower"), _rationals(plain_box["upper"], "claim.box.upper"))
     if plain is None or (plain.lower, plain.upper) != claimed:
         raise Invalid("claim: the box is not the comparison form of the models' box "
                       "(ir.semantics.compare with the output maps folded and clips compiled)")
     return comparison
 
 
+def _rationals(values, where: str) -> tuple[Fraction, ...]:
+    """A list of 'p/q' texts (Malformed for anything else: a number, a boolean)."""
+    if not isinstance(values, list):
+        raise Malformed(f"certificate: {where} is not a list")
+    return tuple(parse_rational(v, where) for v in values)
+
+
 def _mode(text: str, claim: dict) -> tuple[str, Fraction]:
     """(kind, value): ε for epsilon, the proved L⁻ for delta-top1, 0 for top1/argmin."""
     kind, _, value = text.partition("=")
     if kind == "delta-top1":
-        delta, lminus = Fraction(value), Fraction(claim["log_odds"])
+        delta, lminus = parse_rational(value, "claim.mode's δ"), parse_rational(claim["log_odds"], "claim.log_odds")
         if not log_odds_proved(delta, lminus):
             raise Invalid(f"claim: L⁻ = {lminus} is not proved <= ln(δ/(1 - δ)) for δ = {delta} (or δ is not in [1/2, 1))")
         return kind, lminus
     if kind == "epsilon":
-        eps = Fraction(value)
+        eps = parse_rational(value, "claim.mode's ε")
         if eps < 0:
             raise Invalid(f"claim: ε = {eps} is negative")
         return kind, eps
@@ -143,8 +150,8 @@ def _claim(doc: dict, a: Network, b: Network):
             kinds = sorted({layer.activation.kind for layer in net.layers if not layer.activation.piecewise_linear})
             raise Invalid(f"network {name} has {', '.join(kinds)} layers; differential certificates cover "
                           "piecewise-linear networks only (identity, ReLU, LeakyReLU)")
-    lower = [Fraction(v) for v in claim["box"]["lower"]]
-    upper = [Fraction(v) for v in claim["box"]["upper"]]
+    lower = list(_rationals(claim["box"]["lower"], "claim.box.lower"))
+    upper = list(_rationals(claim["box"]["upper"], "claim.box.upper"))
     if len(lower) != a.input_size or len(upper) != a.input_size or any(l > u for l, u in zip(lower, upper)):
         raise Invalid(f"claim: the box does not fit the networks' {a.input_size} inputs or is empty")
     if a.input_size != b.input_size or a.output_size != b.output_size:

@@ -15,6 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from .difference_bounds import q_interval
+from .document import Malformed, parse_rational
 
 OPS = ("<=", "<", "=")
 
@@ -32,9 +33,9 @@ def parse_dnf(raw, n_out: int) -> list[list[tuple[tuple[Fraction, ...], str, Fra
         atoms = []
         for atom in conj:
             try:
-                coeffs = tuple(Fraction(v) for v in atom["coeffs"])
-                op, bound = atom["op"], Fraction(atom["bound"])
-            except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+                coeffs = tuple(parse_rational(v, "claim.dnf coefficient") for v in atom["coeffs"])
+                op, bound = atom["op"], parse_rational(atom["bound"], "claim.dnf bound")
+            except (KeyError, TypeError, ValueError, ZeroDivisionError, Malformed) as e:
                 raise WrittenClaimError(f"claim: malformed atom {atom!r} ({e})") from None
             if len(coeffs) != 2 * n_out or op not in OPS:
                 raise WrittenClaimError(f"claim: atom needs {2 * n_out} coefficients and an op in {OPS}")

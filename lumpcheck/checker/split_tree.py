@@ -20,10 +20,15 @@ class TreeError(ValueError):
 
 
 def path_entry(raw: list) -> tuple:
-    """One path entry as written in a certificate (["x", d, hex, side] or [net, layer, neuron, phase])."""
+    """One path entry as written in a certificate (["x", d, hex, side] or [net, layer, neuron, phase]); TreeError
+    for any other JSON (a boolean, a fraction or a text where an integer belongs: Python's int() would take them)."""
+    if not isinstance(raw, list) or len(raw) != 4 or not isinstance(raw[0], str) or \
+            not all(type(v) is int for v in raw[1::2]) or not isinstance(raw[2], str if raw[0] == "x" else int) or \
+            isinstance(raw[2], bool):
+        raise TreeError(f"path entry {raw!r} is not [\"x\", input, hex, side] or [net, layer, neuron, phase]")
     if raw[0] == "x":
-        return ("x", int(raw[1]), float.fromhex(raw[2]), int(raw[3]))
-    return (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
+        return ("x", raw[1], float.fromhex(raw[2]), raw[3])
+    return tuple(raw)
 
 
 def check_tree(paths: list[tuple], strategy: str) -> None:

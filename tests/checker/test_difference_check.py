@@ -241,6 +241,26 @@ def test_claim_about_the_models_needs_their_comparison_box(eps_case):
     assert not res.valid and "comparison form" in res.reasons[0]
 
 
+def test_numbers_are_read_only_as_the_spec_writes_them(eps_case):
+    """Exact values are 'p/q' texts and split entries are numbers: a JSON boolean (Python reads true as 1) or a bare
+    JSON number in their place makes the document malformed, even where the value it would stand for is right."""
+    a, b, cert, _ = eps_case
+    box = cert["claim"]["box"]
+    side = next(l for l in cert["leaves"] if l["path"])["path"][-1][3]
+
+    def as_boolean(d):
+        next(l for l in d["leaves"] if l["path"] and l["path"][-1][3] == side)["path"][-1][3] = bool(side)
+
+    changes = [lambda d: d["claim"]["box"]["lower"].__setitem__(0, float(Fraction(box["lower"][0]))),
+               lambda d: d["claim"].__setitem__("mode", "epsilon=" + repr(float(Fraction(d["claim"]["mode"][8:])))),
+               as_boolean]
+    if Fraction(box["upper"][0]) in (0, 1):
+        changes.append(lambda d: d["claim"]["box"]["upper"].__setitem__(0, bool(Fraction(box["upper"][0]))))
+    for change in changes:
+        res = check_certificate(_tampered(cert, change), a, b)
+        assert not res.valid, (changes.index(change), res.reasons)
+
+
 def test_the_document_needs_both_its_format_and_its_version(eps_case):
     """Kills: a document accepted when only one of format and version is right."""
     a, b, cert, _ = eps_case
