@@ -10,7 +10,7 @@ from onnx import TensorProto
 
 from ..epsilon.certificate import as_certificate, prove_epsilon, write_epsilon_certificate
 from ..errors import LumpcheckError
-from ..io import load_model, save_model
+from ..io import load_model, save_model, writable_suffix
 from ..io.atomic import write_text_atomic
 from ..io.marker import CERTIFICATE, CLAIM, DOMAIN, domain_value
 from ..io.onnx.signature import OnnxSignature, describe
@@ -173,6 +173,7 @@ def run_reduction(
     lumping.reduce's `release`): the result's `reduction.original` is then only its Outline, and `source` is left
     without layers.
     """
+    writable_suffix(output_path)
     targets = ReductionTargets.of(output_path, cert_path, smtlib_dir)
     refuse_clashes([Named("MODEL", model_path), Named("--domain", domain_path)], targets.all)
     with Publication(targets.all) as publication:

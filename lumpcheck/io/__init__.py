@@ -80,12 +80,21 @@ def save_model(net: Network, path: str | Path, dtype: str = "float32", *, signat
     ONNX: `signature` is the interface to keep (io/onnx/signature.py; e.g. the source's `meta["onnx_signature"]`),
     `opset` overrides its opset. ONNX and .nnet: `metadata` is the lumpcheck marker (io/marker.py)."""
     p = Path(path)
-    suffix = p.suffix.lower()
+    suffix = writable_suffix(p)
     if suffix == ".onnx":
         return write_onnx(net, p, dtype=dtype, opset=opset, signature=signature, metadata=metadata)
     if suffix == ".nnet":
         write_nnet(net, p, metadata)
         return None
-    if suffix in (".pt", ".pth"):
-        return save_torch(net, p, dtype)
-    raise UnsupportedModelError(f"cannot write format {suffix!r} (use .onnx, .nnet or .pt)", str(p))
+    return save_torch(net, p, dtype)
+
+
+def writable_suffix(path: str | Path) -> str:
+    """The lower-cased suffix of a dense model's output path, one `save_model` writes (UnsupportedModelError naming
+    the path otherwise: callers ask before any work, with the user's name, not a staged file's)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".onnx", ".nnet", ".pt", ".pth"):
+        raise UnsupportedModelError(f"cannot write format {repr(suffix) if suffix else 'without a suffix'} (use .onnx, .nnet or "
+                                    ".pt)",
+                                    str(path))
+    return suffix

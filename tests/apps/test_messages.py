@@ -68,3 +68,12 @@ def test_normalisation_into_pytorch_names_the_flags_not_a_python_function(tmp_pa
     with pytest.raises(LumpcheckError) as e:
         save_model(net, tmp_path / "x.pt")
     assert "--normalization fold" in str(e.value) and "fold_normalization" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["out.foo", "out"])
+def test_an_output_format_reduce_cannot_write_is_refused_naming_the_users_file(tmp_path, name):
+    """Asked before any work: the message names -o as given (not the staged temporary file) and nothing is left."""
+    res = run("reduce", EXAMPLES / "planted_relu.onnx", "-o", tmp_path / name)
+    assert res.exit_code != 0 and res.exit_code != 70
+    assert f"{tmp_path / name}: cannot write format" in res.output, res.output
+    assert list(tmp_path.iterdir()) == []
