@@ -89,8 +89,8 @@ def read_instances(csv_path: str | Path, missing_rows: list[str] | None = None) 
         try:
             timeout = float(cells[2]) if len(cells) > 2 and cells[2] else None
         except ValueError:
-            if not out and n == 1:
-                continue  # header row
+            if not out and n == 1 and not _present(p.parent / cells[0]).is_file():
+                continue  # a header row (a first row naming a model file is a row, its timeout an error)
             raise LumpcheckError(f"timeout {cells[2]!r} is not a number", str(p), f"line {n}") from None
         model, domain = (_present(p.parent / cell) for cell in cells[:2])
         absent = [f"line {n}: {cell}" for cell, path in zip(cells[:2], (model, domain)) if not path.is_file()]

@@ -19,6 +19,7 @@ from lumpcheck.apps.cli import cli
 from lumpcheck.apps.zoo import Job, discover, read_instances, run_zoo
 from lumpcheck.apps.zoo_summary import Settings
 from lumpcheck.checker import check
+from lumpcheck.errors import LumpcheckError
 
 EXAMPLE_ZOO = Path(__file__).parents[2] / "examples" / "zoo"
 
@@ -54,6 +55,18 @@ def test_discover_pairs_properties():
     assert sorted(j.domain_rel for j in jobs if j.rel == "relu_net.onnx") == ["props/narrow.vnnlib", "props/wide.vnnlib"]
     assert all(j.timeout == 60 for j in jobs if j.domain) and len({j.name for j in jobs}) == len(jobs)
     assert not [j for j in discover(EXAMPLE_ZOO, EXAMPLE_ZOO / "instances.csv", csv_timeouts=False) if j.timeout is not None]
+
+
+def test_a_first_row_naming_a_model_is_a_row_not_a_header(tmp_path):
+    """A header is skipped; a one-row map whose timeout is not a number is an error naming the line, not a header
+    that leaves no rows."""
+    (tmp_path / "m.onnx").write_bytes((EXAMPLE_ZOO / "relu_net.onnx").read_bytes())
+    (tmp_path / "p.vnnlib").write_text("(declare-const X_0 Real)")
+    (tmp_path / "ok.csv").write_text("onnx,vnnlib,timeout\nm.onnx,p.vnnlib,30\n")
+    assert [(m.name, t) for m, _, t in read_instances(tmp_path / "ok.csv")] == [("m.onnx", 30.0)]
+    (tmp_path / "bad.csv").write_text("m.onnx,p.vnnlib,abc\n")
+    with pytest.raises(LumpcheckError, match="line 1.*timeout 'abc' is not a number|timeout 'abc' is not a number.*line 1"):
+        read_instances(tmp_path / "bad.csv")
 
 
 def test_every_model_gets_a_row(example_run):
