@@ -173,9 +173,9 @@ def run_reduction(
     lumping.reduce's `release`): the result's `reduction.original` is then only its Outline, and `source` is left
     without layers.
     """
-    writable_suffix(output_path)
     targets = ReductionTargets.of(output_path, cert_path, smtlib_dir)
     refuse_clashes([Named("MODEL", model_path), Named("--domain", domain_path)], targets.all)
+    writable_suffix(output_path)
     with Publication(targets.all) as publication:
         res = _reduce_into(str(model_path), str(output_path), targets.staged(publication), domain_path=domain_path,
                            dtype=dtype, normalization=normalization, domain_reduction=domain_reduction,

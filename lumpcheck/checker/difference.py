@@ -123,12 +123,12 @@ def _mode(text: str, claim: dict) -> tuple[str, Fraction]:
     """(kind, value): ε for epsilon, the proved L⁻ for delta-top1, 0 for top1/argmin."""
     kind, _, value = text.partition("=")
     if kind == "delta-top1":
-        delta, lminus = parse_rational(value, "claim.mode's δ"), parse_rational(claim["log_odds"], "claim.log_odds")
+        delta, lminus = Fraction(value), parse_rational(claim["log_odds"], "claim.log_odds")
         if not log_odds_proved(delta, lminus):
             raise Invalid(f"claim: L⁻ = {lminus} is not proved <= ln(δ/(1 - δ)) for δ = {delta} (or δ is not in [1/2, 1))")
         return kind, lminus
     if kind == "epsilon":
-        eps = parse_rational(value, "claim.mode's ε")
+        eps = Fraction(value)
         if eps < 0:
             raise Invalid(f"claim: ε = {eps} is negative")
         return kind, eps
