@@ -184,7 +184,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
 
     Graph (CNN/ResNet) pairs: falsification with exact replay, lumping-match (after folding BatchNorms with
     rational scales exactly), in epsilon mode on a box a certified bound of |A - B| (sound symbolic bounds), else
-    unknown (--certify, --results-file, --jobs, --scheduler and the hard --timeout apply to dense chains).
+    unknown (--certify, --jobs and --scheduler apply to dense chains; the hard --timeout and --results-file to
+    graph pairs too).
     A dense Gemm/BatchNormalization/ReLU chain with irrational BN scales (e.g. a model and its BN-folded copy)
     goes to the differential engine with each BN folded exactly as radical weights c·sqrt(n) (certificates too).
 
@@ -263,7 +264,7 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         if o.scheduler:
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
-        result, box = _verify_graphs(a, b, model_a, model_b, domain, o, max(0.0, deadline - time.monotonic()), quiet)
+        result, box = _verify_graphs(a, b, model_a, model_b, domain, o, deadline, timeout, quiet)
         return _unused_outputs(witness_in_region(result, domain, list), spec, domain, o), box, list
     source = a  # the file's box and a witness's coordinates are about the model as read (or its radical chain)
     if o.normalization != "keep":
@@ -358,15 +359,27 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
         write_text_atomic(results_path, results_of(result, point))
 
 
-def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, timeout: float, quiet: bool):
-    """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph)."""
+def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, deadline: float, timeout: float, quiet: bool):
+    """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph), in a
+    child process under the command's hard deadline (its engines check their own budgets only between steps, and
+    one exact replay of a CIFAR net takes seconds)."""
     if o.normalization != "keep" or o.domain_space != "input":
         raise LumpcheckError("--normalization and --domain-space normalized are for dense chains; a graph pair is "
                              "compared as the models are, on a box over their own input", model_a)
     ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
     box = None if domain is None else graph_box(ga, domain)
+    mode = Mode.parse(o.mode)
+
+    def work():
+        return verify_graphs(ga, gb, box, mode, max(0.0, deadline - time.monotonic()), a_path=model_a, b_path=model_b)
+
     with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
-        result = verify_graphs(ga, gb, box, Mode.parse(o.mode), timeout, a_path=model_a, b_path=model_b)
+        try:
+            result = run_until(work, deadline)
+        except DeadlineReached:
+            result = VerifyResult(Verdict.TIMEOUT, mode, "none", f"hard time limit of {timeout:g} s reached (--timeout)")
+        except ChildFailed as e:
+            raise RuntimeError(str(e)) from None
     return result, box
 
 

@@ -139,6 +139,16 @@ def test_layout_ops_and_nhwc_transposes() -> None:
     check_against_ort(model(nodes, {"x": [1, 4, 5, 3]}, {"y": None}, inits), rng)
 
 
+@pytest.mark.parametrize("kind", ["Add", "Sub", "Mul", "Div"])
+def test_a_scalar_constant_operand_is_a_constant_like_any_other(kind: str) -> None:
+    """A 0-d initializer (`x - 0.5`, `x / 0.25`: a normalisation written with scalars) read as ONNX broadcasts it;
+    object-array arithmetic on a 0-d array gives a bare Fraction, which the reader once choked on."""
+    rng = np.random.default_rng(12)
+    inits = {"c": np.array(0.375, dtype=np.float32), "w": f32(rng, 1, 1, 2, 2)}
+    nodes = [helper.make_node(kind, ["x", "c"], ["t"]), helper.make_node("Conv", ["t", "w"], ["y"])]
+    check_against_ort(model(nodes, {"x": [1, 1, 4, 4]}, {"y": None}, inits), rng)
+
+
 def test_constant_subgraphs_fold_exactly_through_shape_arithmetic() -> None:
     rng = np.random.default_rng(7)
     inits = {"idx": np.array(0, dtype=np.int64), "minus1": np.array([-1], dtype=np.int64), "w": f32(rng, 12, 2),

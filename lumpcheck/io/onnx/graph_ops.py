@@ -95,18 +95,19 @@ def arith(kind: str) -> Converter:
             if kind in ("Add", "Sub"):
                 return [r.emit(Binary(kind.lower()), [a, b], outs[0])]
             raise NodeError(f"{kind} of two data tensors is a product of inputs (quadratic), not piecewise linear")
-        one, zero = np.array(Fraction(1), dtype=object), np.array(Fraction(0), dtype=object)
+        one, zero = np.array(Fraction(1), dtype=object), np.array(Fraction(0), dtype=object)  # 0-d arithmetic on
+        # object arrays gives bare scalars: results are wrapped back into arrays (a scalar Sub/Div constant)
         if isinstance(a, Data):
             c = exact(b)
             if kind == "Add":
                 return [_affine(a, one, c, r, outs[0])]
             if kind == "Sub":
-                return [_affine(a, one, canonical(-as_fractions(c)), r, outs[0])]
+                return [_affine(a, one, canonical(np.array(-as_fractions(c), dtype=object)), r, outs[0])]
             if kind == "Mul":
                 return [_affine(a, c, zero, r, outs[0])]
             if any(v == 0 for v in as_fractions(c).reshape(-1)):
                 raise NodeError("divides by a constant containing 0", unsupported=False)
-            return [_affine(a, canonical(1 / as_fractions(c)), zero, r, outs[0])]
+            return [_affine(a, canonical(np.array(1 / as_fractions(c), dtype=object)), zero, r, outs[0])]
         c = exact(a)
         if kind == "Add":
             return [_affine(b, one, c, r, outs[0])]
