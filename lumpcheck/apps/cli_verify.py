@@ -103,7 +103,7 @@ MODE_HELP = ("What 'equivalent' means: strict (identical outputs), epsilon=E (ma
 @click.option("--certify", "certify_path", type=click.Path(dir_okay=False),
               help="Write the certificate of an 'unsat' verdict to this JSON file (differential, domain-match and "
                    "difference-bound verdicts: re-check it with `lumpcheck check F MODEL_A MODEL_B`, render it with `lumpcheck report`). "
-                   "Nothing is written for other verdicts.")
+                   "Nothing is written for other verdicts. Needs --normalization keep (the models as they are).")
 @click.option("--results-file", "results_path", type=click.Path(dir_okay=False),
               help="Also write the verdict in VNN-COMP's results format: sat/unsat/timeout/unknown/error on the "
                    "first line, after sat the witness as ((X_0 v) ... (Y_0 v) ... (Y2_0 v) ...) with exact values.")
@@ -215,6 +215,10 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
         raise LumpcheckError("verify needs MODEL_A and MODEL_B (or --instances instances.csv)")
     if results_dir:
         raise LumpcheckError("--results-dir is for --instances; a single pair writes --results-file")
+    if certify_path and normalization != "keep":
+        raise LumpcheckError(f"--certify needs --normalization keep: with {normalization} the engines compare the "
+                             "models' prepared layer chains, and `lumpcheck check` re-derives a certificate from the "
+                             "model files as they are, so it could not re-check this one")
     targets = (("--certify", certify_path), ("--results-file", results_path))
     refuse_clashes([Named("MODEL_A", model_a), Named("MODEL_B", model_b), Named("--domain", domain)],
                    [Named(option, path) for option, path in targets if path])

@@ -20,6 +20,7 @@ import numpy as np
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
 from ..ir.network import Layer, Network, evaluate, evaluate_float
+from ..ir.normalization import per_output
 from .confidence import delta_score, exceeds
 from .mode import WRITTEN, Mode, dnf_holds
 
@@ -88,7 +89,9 @@ def exact_outputs(net: Network, x: Sequence[Fraction], prec: int = REPLAY_PRECIS
 
 
 def _enclose(net: Network, x: Sequence[Fraction], prec: int) -> tuple[Value, ...]:
-    """Interval forward pass at `prec` bits: mpmath's iv rounds outward, so every true value is enclosed."""
+    """Interval forward pass at `prec` bits: mpmath's iv rounds outward, so every true value is enclosed. The model's
+    normalisation is part of it, as in `evaluate`: the input clipped and normalised exactly, the output map applied
+    to the enclosures."""
     from mpmath import iv
 
     def ival(f: Fraction):
@@ -107,12 +110,17 @@ def _enclose(net: Network, x: Sequence[Fraction], prec: int) -> tuple[Value, ...
     saved = iv.prec
     iv.prec = prec
     try:
-        v = [ival(to_fraction(xi)) for xi in x]
+        norm = net.normalization
+        v = [to_fraction(xi) for xi in x]
+        v = [ival(xi) for xi in (v if norm is None else norm.normalize_input(v))]
         for layer in net.layers:
             w, b = as_fractions(layer.weight), as_fractions(layer.bias)
             wi = [[ival(c) for c in row] for row in w]
             z = [sum((c * vi for c, vi in zip(row, v) if c), ival(bs)) for row, bs in zip(wi, b)]
             v = [act(layer.activation, zs) for zs in z]
+        if norm is not None:
+            n = len(v)
+            v = [y * ival(r) + ival(m) for y, r, m in zip(v, per_output(norm.output_range, n), per_output(norm.output_mean, n))]
         return tuple(_to_enclosure(y) for y in v)
     finally:
         iv.prec = saved

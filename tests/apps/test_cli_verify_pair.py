@@ -361,6 +361,17 @@ def test_every_normalization_reads_the_box_and_writes_the_witness_in_the_files_c
         assert re.search(r"\(X_0 (\S+)\)", (tmp_path / "r.txt").read_text())[1] == "1"
 
 
+@pytest.mark.parametrize("normalization", ["fold", "drop"])
+def test_a_certificate_is_asked_only_of_the_models_as_they_are(tmp_path, normalization):
+    """--normalization fold|drop compares prepared chains that `check` (which reads the model files as they are)
+    cannot rebuild: such a certificate used to be written, announced with its check command, and refused by it."""
+    a = tmp_path / "a.onnx"
+    save_model(HAT, a)
+    res = run("verify", a, a, "--normalization", normalization, "--certify", tmp_path / "c.json")
+    assert res.exit_code == 2 and "--certify needs --normalization keep" in res.output, res.output
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_the_python_api_refuses_normalized_boxes_for_graph_pairs(tmp_path):
     _hat_cnn(tmp_path / "hat_cnn.onnx")
     (tmp_path / "whole.vnnlib").write_text(WHOLE)

@@ -1,5 +1,6 @@
 """Falsification: exact replay decides (Fractions / rigorous enclosures), float hits that do not replay are dropped."""
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -12,6 +13,7 @@ from lumpcheck.equivalence.mode import STRICT, TOP1, epsilon_mode
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
+from lumpcheck.ir.normalization import Normalization
 
 F = Fraction
 RELU = Activation("relu")
@@ -54,11 +56,20 @@ def test_enclosures_decide_only_when_separated():
     assert decide(TOP1, [Enclosure(F(0), F(3)), wide], [F(0), F(5)]) is None
 
 
+NORMALIZED = Normalization((F(1, 2), F(-3), F(0)), (F(1, 4), F(2), F(-3)), (F(7),), (F(-5, 2),),
+                           (F(-1), F(-2), F(-3)), (F(2), F(1, 3), F(3)))
+"""Clip ranges that some sampled inputs pass, means, a negative range, an output map (evaluate_symbolic applies
+it independently)."""
+
+
+@pytest.mark.parametrize("norm", [None, NORMALIZED])
 @pytest.mark.parametrize("kind", ["tanh", "sigmoid"])
 @settings(max_examples=10, deadline=None)
 @given(st.lists(st.integers(-50, 50), min_size=3, max_size=3))
-def test_enclosure_contains_symbolic_value(kind, xs):
-    net = _net(np.random.default_rng(3), [3, 4, 4, 2], Activation(kind))
+def test_enclosure_contains_symbolic_value(kind, norm, xs):
+    """Kills: the enclosure run on the bare layer chain (a tanh model with Sub/Div once replayed a rounded witness
+    without its normalisation and reported a point where A = B as a counterexample)."""
+    net = replace(_net(np.random.default_rng(3), [3, 4, 4, 2], Activation(kind)), normalization=norm)
     x = [F(v, 16) for v in xs]
     for enc, sym in zip(exact_outputs(net, x), evaluate_symbolic(net, x)):
         assert isinstance(enc, Enclosure) and enc.hi - enc.lo < F(1, 2**200)
