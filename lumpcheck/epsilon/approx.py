@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -35,9 +35,11 @@ from ..io.onnx.signature import OnnxSignature
 from ..ir.activation import Activation
 from ..ir.domain import Box
 from ..ir.exact import ONE, as_fractions, ceil_float, exact_equal, floor_float, to_float
-from ..ir.network import Layer, Network
+from ..ir.network import Layer, Network, layers_only
+from ..ir.normalization import per_output
 from ..ir.relation import LayerRelation, NeuronMap, Relation
 from ..ir.rounding import RoundingReport, round_network
+from ..ir.semantics import compare
 from ..reduction.lumping import Reduction, quotient, reduce
 
 _LIBM_ERROR = 2.0**-40  # assumed bound on numpy's exp/tanh error for values in [-1, 1] (sampling only)
@@ -49,7 +51,8 @@ class ApproxReduction:
 
     `relation` maps the neurons of `exact.network` to those of `network` (v ≈ c·v' + offset): it describes the
     merge, it proves nothing. The guarantee is `epsilon`: for every x in `box`, every output i,
-    |y_original,i(x) − y_network,i(x)| <= epsilon (layer chains; normalisation metadata is not applied).
+    |y_original,i(x) − y_network,i(x)| <= epsilon, for the models (normalisation and clipping applied: `network`
+    keeps the original's; `exact` and `relation` are about the layer chains).
     """
 
     original: Network
@@ -99,6 +102,8 @@ def approximate_reduce(
         raise LumpcheckError(f"the tolerance must be a finite number >= 0, got {tolerance!r}")
     if box.dim != net.input_size:
         raise LumpcheckError(f"the box has {box.dim} inputs but the network takes {net.input_size}", box.source or None)
+    if net.normalization is not None:
+        return _through_normalization(net, box, tolerance, samples, seed, confirm_timeout)
     exact = reduce(net)
     base = exact.network
     done: list[LayerRelation] = []
@@ -114,6 +119,24 @@ def approximate_reduce(
     return ApproxReduction(net, exact, reduced, relation, box, float(tolerance), epsilon, measured, samples, confirmation)
 
 
+def _through_normalization(net: Network, box: Box, tolerance: float, samples: int, seed: int,
+                           confirm_timeout: float | None) -> ApproxReduction:
+    """A model with normalisation: its layer chain merged on the box the chain sees (clip, then inp: exact and
+    onto), the result keeping the same maps. out(y) = y·r + m scales output j's deviation by |r_j|: ε by the
+    largest |r_j|, the sampled lower bound by the smallest (rounded down)."""
+    norm = net.normalization
+    inner = approximate_reduce(layers_only(net), norm.input_box(box), tolerance, samples=samples, seed=seed)
+    scales = [abs(r) for r in per_output(norm.output_range, net.output_size)]
+    reduced = replace(inner.network, normalization=norm)
+    epsilon = inner.epsilon * max(scales)
+    measured = float(np.nextafter(inner.measured * float(min(scales)), -np.inf)) if inner.measured > 0 else 0.0
+    confirmation = None
+    if confirm_timeout is not None:
+        confirmation = verify(net, reduced, box, epsilon_mode(epsilon), confirm_timeout, seed=seed)
+    return replace(inner, original=net, network=reduced, box=box, epsilon=epsilon, measured=max(measured, 0.0),
+                   confirmation=confirmation)
+
+
 def export_approx(
     approx: ApproxReduction, path: str | Path, dtype: str = "float32", *, signature: OnnxSignature | None = None,
     marker: Callable[[Fraction], dict[str, str]] | None = None,
@@ -124,8 +147,9 @@ def export_approx(
     epsilon = approx.epsilon
     if Path(path).suffix.lower() != ".nnet":  # .nnet holds exact decimals: nothing is rounded
         rounded, planned = round_network(approx.network, dtype)
-        if not planned.exact:
-            epsilon += certified_epsilon(approx.network, rounded, approx.box)
+        if not planned.exact:  # the two models' comparison chains (ir.semantics.compare): rounded maps included
+            chains = compare(approx.network, rounded, approx.box, fold_outputs=True, clip_layers=True)
+            epsilon += certified_epsilon(chains.a, chains.b, chains.box)
     report = save_model(approx.network, path, dtype, signature=signature,
                         metadata=None if marker is None else marker(epsilon))
     return report, epsilon
@@ -316,12 +340,15 @@ def _activation_error(act: Activation, dz: Fraction, own: tuple, other: tuple, c
 
 
 def sampled_deviation(a: Network, b: Network, box: Box, samples: int, seed: int = 0) -> float:
-    """max over `samples` random box points x and outputs i of a certified LOWER bound of |y_a,i(x) − y_b,i(x)|.
+    """max over `samples` random box points x and outputs i of a certified LOWER bound of |y_a,i(x) − y_b,i(x)|,
+    for two layer chains (ValueError for a model with normalisation: its box is not the chain's).
 
     Both nets are run in float64 with rigorous error enclosures (Higham's bound for every dot product, outward
     rounding), so each value is <= the true deviation at a point of the box. Assumption for sigmoid/tanh only:
     numpy's exp/tanh err by less than 2**-40. Informative: it shows how tight ε is, it proves nothing else.
     """
+    if a.normalization is not None or b.normalization is not None:
+        raise ValueError("sampled_deviation compares layer chains; map the box through the normalisation first")
     if samples <= 0:
         return 0.0
     xlo, xhi = _box_samples(box, samples, seed)

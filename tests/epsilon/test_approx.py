@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -15,7 +16,8 @@ from lumpcheck.io import load_model
 from lumpcheck.ir.activation import IDENTITY, Activation
 from lumpcheck.ir.domain import Box
 from lumpcheck.ir.exact import exact_equal
-from lumpcheck.ir.network import Layer, Network, evaluate
+from lumpcheck.ir.network import Layer, Network, evaluate, evaluate_symbolic
+from lumpcheck.ir.normalization import Normalization
 from lumpcheck.ir.relation import LayerRelation, NeuronMap, Relation
 from lumpcheck.reduction.lumping import merge_allowed, reduce
 
@@ -97,6 +99,26 @@ def test_exact_deviation_at_rational_points_within_epsilon(seed, x, tolerance) -
     approx = approximate_reduce(net, domain, tolerance, samples=0)
     deviation = max(abs(p - q) for p, q in zip(evaluate(net, x), evaluate(approx.network, x)))
     assert deviation <= approx.epsilon
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), x=rational_inputs(3), tolerance=st.floats(0.05, 1.2))
+def test_a_models_normalisation_is_part_of_its_certified_deviation(seed, x, tolerance) -> None:
+    """The box is the MODEL's: clipped (partly outside the clip range here) and normalised before the chain, the
+    outputs mapped by out(y) = y·r + m. Kills: merging on the chain as if the box were its input (ε 9e-8 against
+    a true deviation of 6.8 once, on a model whose inputs are scaled by 100), and ε not scaled by |r|."""
+    activation = [RELU, Activation("tanh"), IDENTITY][seed % 3]
+    norm = Normalization((Fraction(1), Fraction(-2), Fraction(0)), (Fraction(1, 8), Fraction(3), Fraction(1, 2)),
+                         (Fraction(5),), (Fraction(-7, 2),), (Fraction(-3),) * 3, (Fraction(2), Fraction(3), Fraction(9)))
+    net = replace(near_copies(seed, activation, [3, 6, 5], 0.05), normalization=norm)
+    domain = Box((Fraction(-4),) * 3, (Fraction(4),) * 3)
+    approx = approximate_reduce(net, domain, tolerance, samples=50, seed=seed % 7)
+    assert approx.network.normalization == norm
+    point = [min(max(v, Fraction(-4)), Fraction(4)) for v in x]
+    exact, reduced = evaluate_symbolic(net, point), evaluate_symbolic(approx.network, point)
+    deviation = max(abs(Fraction(str((p - q).evalf(40)))) for p, q in zip(exact, reduced))
+    assert deviation <= approx.epsilon * (1 + Fraction(1, 10**30)) + Fraction(1, 10**30)
+    assert approx.measured <= approx.epsilon
 
 
 def test_one_perturbed_copy_gets_the_one_layer_bound() -> None:
