@@ -157,8 +157,9 @@ def prove_epsilon(
                              "chain on normalised values)", str(reduced_path))
     fixes = corrections(exact_quotient, written)
     quotient = apply_corrections(written, fixes)
+    claims = getattr(reduction, "claims", None)  # a box reduction's phase claims: proved, and recorded for `check`
     records, lemmas, times = prove_networks(original, quotient, relation, box, smtlib_dir, solver_check, timeout_ms,
-                                            claims=getattr(reduction, "claims", None), semantics=semantics)
+                                            claims=claims, semantics=semantics)
     start = time.perf_counter()
     window = substitution_window(quotient)
     bound, deltas = difference_bound(quotient, written, box, window)
@@ -168,8 +169,8 @@ def prove_epsilon(
     cert = Certificate(
         ModelRecord(str(original_path), sha256_file(original_path), original.shape_str()),
         ModelRecord(str(reduced_path), sha256_file(reduced_path), written.shape_str()),
-        relation, lemmas, records, box, mode="epsilon", epsilon=epsilon, semantics=semantics, solver_check=solver_check,
-        times=times,
+        relation, lemmas, records, box, claims, mode="epsilon", epsilon=epsilon, semantics=semantics,
+        solver_check=solver_check, times=times,
     )
     doc = certificate_to_dict(cert)
     doc["epsilon_proof"] = {

@@ -334,6 +334,26 @@ def test_pipeline_epsilon_certificate_with_a_domain(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_an_epsilon_certificate_records_the_phase_claims_of_a_box_reduction(tmp_path):
+    """A neuron dead on the box is removed (an 'inactive' map): the ε-certificate must carry the phase claims it
+    rests on, or `check` refuses the certificate reduce has just published as proved."""
+    net = planted(4, [3, 8, 8], 2)
+    first = net.layers[0]
+    weight, bias = first.weight.copy(), first.bias.copy()
+    weight[0], bias[0] = [0.5, -0.25, 0.125], -3.0  # at most 7/8 - 3 < 0 on [-1, 1]^3
+    src, box = tmp_path / "m.onnx", tmp_path / "box.vnnlib"
+    save_model(Network([Layer(weight, bias, first.activation), *net.layers[1:]]), src, dtype="float64")
+    box.write_text("".join(f"(declare-const X_{i} Real)\n(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(3))
+                   + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n")
+    res = pipeline.run_reduction(src, tmp_path / "r.onnx", domain_path=box, dtype="float32", cert_path=tmp_path / "c.json")
+    assert res.verdict == "proved" and res.certificate.mode == "epsilon"
+    assert "inactive" in [m.reason for m in res.certificate.relation.layers[0].maps]
+    from lumpcheck.checker import check
+
+    result = check(tmp_path / "c.json", src, tmp_path / "r.onnx")
+    assert result.valid, result.reasons
+
+
 @needs_patch
 def test_pipeline_refuses_a_rounded_export_without_domain(tmp_path):
     src = tmp_path / "m.onnx"
