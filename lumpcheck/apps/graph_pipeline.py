@@ -167,6 +167,10 @@ def run_graph_reduction(model: str | Path, output: str | Path, *, domain_path: s
             checked = check_graph(cert.to_dict(), model, staged.model)
             verdict, reasons = ("proved" if checked.valid else "failed"), list(checked.reasons)
         where = publication.publish(ok=verdict in (None, "proved"))
+    if dtype == "auto" and written != DTYPES[0]:
+        notes.append(f"written in {written}, inputs included: the merged weights are not {DTYPES[0]} numbers, so a "
+                     f"{DTYPES[0]} file could not hold them exactly. Runtimes without {written} kernels cannot run it "
+                     f"(onnxruntime's CPU Conv, for one); graphs have no ε-certificates for a rounded {DTYPES[0]} copy yet")
     before, after = r.channel_counts()
     summary = ReduceSummary(before, after, g.param_count, r.reduced.param_count, written, r.box is not None)
     cert_out = None if targets.cert is None else str(where[targets.cert.path])

@@ -36,6 +36,16 @@ def cnn(tmp_path):
     return path, planted
 
 
+def test_a_float64_fallback_is_said_with_what_it_costs(cnn, tmp_path) -> None:
+    """--dtype auto writes float64 when a float32 file cannot hold the merged weights exactly: the inputs become
+    float64 too, which float32-only runtimes (onnxruntime's CPU Conv) refuse, so the output says so."""
+    res = run("reduce", cnn[0], "-o", tmp_path / "small.onnx")
+    assert res.exit_code == 0, res.output
+    written = onnx.load(str(tmp_path / "small.onnx")).graph.input[0].type.tensor_type.elem_type
+    said = "written in float64, inputs included" in " ".join(res.output.split())
+    assert written == onnx.TensorProto.DOUBLE and said, res.output  # the fixture's weights are float64 values
+
+
 def test_load_any_gives_a_graph_for_a_cnn_and_a_network_for_a_dense_chain(cnn) -> None:
     assert isinstance(load_any(cnn[0]), Graph)
     assert isinstance(load_any(Path(__file__).parents[2] / "examples" / "planted_relu.onnx"), Network)
