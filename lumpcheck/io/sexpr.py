@@ -6,6 +6,7 @@ constraints with exact rational coefficients (every number is the rational its t
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -108,8 +109,21 @@ def input_case(bounds: Sequence[Constraint], size: int, entry: Callable[[str], i
                                "(1.8e308), where float bounds overflow; bound it by 1e300 at most")
     if any(lo > hi for lo, hi in zip(lower, upper)):
         return None
-    written = tuple(sorted(set(bounds), key=lambda c: (entry(c.variables[0]), c.op, c.bound)))
+    unique = {_key(c): c for c in bounds}.values()  # Constraint equality without hashing Fractions (a modular
+    # inverse per hash: a 3072-input box spent seconds there)
+    written = tuple(sorted(unique, key=lambda c: (entry(c.variables[0]), c.op, c.bound)))
     return InputCase(box_of(tuple(lower), tuple(upper)), written, tuple(entry(c.variables[0]) for c in written))
+
+
+def _key(c: Constraint) -> tuple:
+    """A hashable identity of a constraint equal to its dataclass equality, in Python integers."""
+    return (c.op, c.bound.numerator, c.bound.denominator, c.line,
+            tuple((v, a.numerator, a.denominator) for v, a in c.coeffs))
+
+
+def case_key(case: InputCase) -> tuple:
+    """A hashable identity of a case (its written bounds determine its box) that hashes no Fraction."""
+    return tuple(_key(c) for c in case.constraints)
 
 
 def holds_at(case: InputCase, x: Sequence[Fraction]) -> bool:
@@ -304,6 +318,34 @@ def shallow(read: Callable[..., T]) -> Callable[..., T]:
         except RecursionError:
             raise ModelFormatError(f"formulas nested more than about {sys.getrecursionlimit() // 2} levels deep are not "
                                    "read (flatten the and/or/+ chains)", str(path)) from None
+
+    return wrapper
+
+
+PARSED_KEPT = 8
+"""Parsed property files kept by `by_content` (one command reads at most a few)."""
+_PARSED: dict[tuple, object] = {}
+
+
+def by_content(read: Callable[[str | Path], T]) -> Callable[[str | Path], T]:
+    """`read(path)` memoised by the file's bytes: a command reads one property several times (its box, a witness's
+    region, its output assertions), and a 3072-input CIFAR box takes about a second to parse. The key is the
+    content's sha256, not a modification time, so a file rewritten in place is parsed again; errors are not kept.
+    The values must be immutable."""
+
+    @functools.wraps(read)
+    def wrapper(path):
+        try:
+            digest = hashlib.sha256(Path(path).read_bytes()).digest()
+        except OSError:
+            return read(path)  # the reader's own one-line error
+        key = (read.__qualname__, str(path), digest)
+        if key not in _PARSED:
+            value = read(path)
+            if len(_PARSED) >= PARSED_KEPT:
+                _PARSED.pop(next(iter(_PARSED)))
+            _PARSED[key] = value
+        return _PARSED[key]
 
     return wrapper
 

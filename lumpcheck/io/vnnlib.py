@@ -15,14 +15,14 @@ from pathlib import Path
 from ..errors import ModelFormatError
 from ..ir.domain import Box
 from .compressed import read_text
-from .sexpr import (IGNORED_COMMANDS, Constraint, InputCase, OutputAtom, Parser, head_symbol, holds_at, input_case,
-                    open_spec, output_atoms, shallow, variable_key)
+from .sexpr import (IGNORED_COMMANDS, Constraint, InputCase, OutputAtom, Parser, by_content, case_key, head_symbol,
+                    holds_at, input_case, open_spec, output_atoms, shallow, variable_key)
 from .vnnlib2 import read_vnnlib2
 
 __all__ = ["OutputAtom", "VnnlibSpec", "domain_box", "in_region", "read_box", "read_vnnlib", "version2"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class VnnlibSpec:
     """A VNN-LIB property: input boxes (one per input disjunct) and the output constraint.
 
@@ -33,7 +33,7 @@ class VnnlibSpec:
     text `output_constraint` (the assertions mentioning outputs, verbatim) describes the property.
     """
 
-    boxes: list[Box]
+    boxes: tuple[Box, ...]
     n_inputs: int
     n_outputs: int
     output_constraint: str
@@ -46,6 +46,7 @@ def _is_input(constraint: Constraint) -> bool:
     return all(v.startswith("X_") for v in constraint.variables)
 
 
+@by_content
 @shallow
 def read_vnnlib(path: str | Path) -> VnnlibSpec:
     """Parse a VNN-LIB file: exact input boxes plus the output constraint (ModelFormatError on bad input)."""
@@ -77,7 +78,7 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     cases = _cases(parser, input_factors, n_inputs, output_texts)
     boxes = list({(c.box.lower, c.box.upper): c.box for c in cases}.values())
     output_dnf = _output_dnf(parser, output_factors, n_outputs) if separable else None
-    return VnnlibSpec(boxes, n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path, cases)
+    return VnnlibSpec(tuple(boxes), n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path, cases)
 
 
 def _cases(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> tuple[InputCase, ...]:
@@ -91,7 +92,7 @@ def _cases(parser: Parser, factors, n_inputs: int, output_texts: list[str]) -> t
                           lambda lower, upper: Box(lower, upper, parser.path, tuple(output_texts)),
                           lambda i, what: parser.error(f"X_{i} {what}", parser.declared[f"X_{i}"]))
         if case is not None:
-            cases.setdefault((case.box.lower, case.box.upper, case.constraints), case)
+            cases.setdefault(case_key(case), case)
     if not cases:
         raise parser.error("the input constraints are unsatisfiable (every box is empty)", None)
     return tuple(cases.values())

@@ -29,8 +29,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..ir.domain import Box
-from .sexpr import (Atom, Constraint, InputCase, OutputAtom, Parser, SExpr, SList, head_symbol, holds_at, input_case,
-                    open_spec, output_atoms, shallow)
+from .sexpr import (Atom, Constraint, InputCase, OutputAtom, Parser, SExpr, SList, by_content, case_key, head_symbol,
+                    holds_at, input_case, open_spec, output_atoms, shallow)
 
 _INDEXED = re.compile(r"([A-Za-z_][\w.']*)(?:\[([0-9,\s]*)\])?")
 RELATIONS = ("isomorphic-to", "equal-to")
@@ -212,6 +212,7 @@ def _tensor(parser: _Parser2, node: SExpr, network: str, kind: str) -> Tensor:
     return tensor
 
 
+@by_content
 @shallow
 def read_vnnlib2(path: str | Path) -> Spec2:
     """Parse a VNN-LIB 2.0 file (module docstring); one-line ModelFormatError / UnsupportedModelError otherwise."""
@@ -315,7 +316,7 @@ def _cases(parser: _Parser2, networks: list[NetworkDecl], conjunctions) -> tuple
                                    "inputs must be one input", t.line, True)
         case = _box(parser, first, bounds)
         if case is not None:
-            cases.setdefault((case.box.lower, case.box.upper, case.constraints), case)
+            cases.setdefault(case_key(case), case)
     if not cases:
         raise parser.error("the input constraints are unsatisfiable (every box is empty)", None)
     return tuple(cases.values())

@@ -260,3 +260,15 @@ def test_a_strict_bound_excludes_its_end_point(tmp_path):
     assert in_region(path, [Fraction(1, 2)])
     path.write_text(declarations(1, 1) + "(assert (>= X_0 0))\n(assert (<= X_0 1))\n")
     assert in_region(path, [Fraction(1)]) and in_region(path, [Fraction(0)])
+
+
+def test_a_property_rewritten_in_place_is_read_again(tmp_path):
+    """read_vnnlib is memoised by the file's bytes, not its name or time: the same name with other bounds of the
+    same length (written within one clock tick) gives the new box, and a file made malformed gives the error."""
+    path = tmp_path / "p.vnnlib"
+    for lower, upper in (("0.25", "0.50"), ("0.50", "0.75"), ("0.25", "0.50")):
+        path.write_text(f"(declare-const X_0 Real)\n(assert (>= X_0 {lower}))\n(assert (<= X_0 {upper}))\n")
+        assert read_box(path).lower == (Fraction(lower),) and read_box(path).upper == (Fraction(upper),)
+    path.write_text("(declare-const X_0 Real)\n(assert (>= X_0 0.25))\n")
+    with pytest.raises(ModelFormatError, match="X_0 has no upper bound"):
+        read_box(path)
