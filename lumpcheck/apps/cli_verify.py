@@ -16,6 +16,7 @@ from click.core import ParameterSource
 
 from ..checker import check
 from ..epsilon.approx import approximate_reduce, export_approx
+from ..epsilon.certificate import round_up
 from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import Enclosure
@@ -484,7 +485,7 @@ def approx(model, domain, tolerance, output, dtype, samples, seed, confirm_timeo
     per_layer = ", ".join(f"{a} -> {b}" for a, b in zip(summary["hidden_before"], red.kept))
     out.print(f"hidden neurons {sum(summary['hidden_before'])} -> {sum(red.kept)} (per layer: {per_layer})")
     out.print(
-        f"APPROXIMATE: certified max |deviation| <= {float(file_eps):.6g} on the box of {Path(domain).name} "
+        f"APPROXIMATE: certified max |deviation| <= {float(round_up(file_eps, 6)):.6g} on the box of {Path(domain).name} "
         f"(exact bound {summary['certified_epsilon_of_file']}); measured on {samples} points: {red.measured:.6g}",
         markup=False,
         soft_wrap=True,

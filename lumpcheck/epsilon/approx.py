@@ -150,8 +150,11 @@ def export_approx(
         if not planned.exact:  # the two models' comparison chains (ir.semantics.compare): rounded maps included
             chains = compare(approx.network, rounded, approx.box, fold_outputs=True, clip_layers=True)
             epsilon += certified_epsilon(chains.a, chains.b, chains.box)
-    report = save_model(approx.network, path, dtype, signature=signature,
-                        metadata=None if marker is None else marker(epsilon))
+    try:
+        report = save_model(approx.network, path, dtype, signature=signature,
+                            metadata=None if marker is None else marker(epsilon))
+    except ValueError as e:  # the format cannot hold this network (a .nnet of tanh layers, a 1/3 weight)
+        raise LumpcheckError(str(e), str(path)) from e
     return report, epsilon
 
 

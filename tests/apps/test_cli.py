@@ -1,6 +1,8 @@
 """The command line: info output, one-line errors with exit codes, help that teaches."""
 
 import json
+import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -77,6 +79,21 @@ def test_approx_never_claims_equivalence(tmp_path):
     assert "APPROXIMATE" in res.output and "equivalent" not in res.output and "proved" not in res.output.lower()
     res = run("approx", EXAMPLES / "planted_relu.onnx", "--domain", EXAMPLES / "box.vnnlib", "-t", "0.3", "-o", tmp_path / "c.nnet")
     assert res.exit_code == 0 and "export decimal: all" in " ".join(res.output.split()), res.output  # exact decimals
+    printed = re.search(r"certified max \|deviation\| <= (\S+)", " ".join(res.output.split()))[1]
+    exact = Fraction(re.search(r"exact bound (\S+?)\)", " ".join(res.output.split()))[1])
+    assert Fraction(printed) >= exact  # the short number is rounded up, never to nearest
+
+
+def test_approx_into_a_format_that_cannot_hold_the_result_is_a_one_line_error(tmp_path):
+    """A .nnet holds ReLU chains with finite decimals only: a tanh model is refused with exit 2, not a traceback."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(4, 2))
+    w[1] = 1.001 * w[0]
+    net = Network([Layer(w, rng.normal(size=4), Activation("tanh")), Layer(rng.normal(size=(1, 4)), np.zeros(1))])
+    save_model(net, tmp_path / "t.onnx", dtype="float64")
+    res = run("approx", tmp_path / "t.onnx", "--domain", _box_file(tmp_path / "b.vnnlib", [(-1, 1), (-1, 1)]), "-t", "0.1",
+              "-o", tmp_path / "t.nnet")
+    assert res.exit_code == 2 and "t.nnet" in res.output and "ReLU" in res.output, res.output
 
 
 def test_reduce_certify_check_round_trip(tmp_path):
