@@ -19,7 +19,7 @@ from ..epsilon.approx import approximate_reduce, export_approx
 from ..epsilon.certificate import round_up
 from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
-from ..equivalence.falsify import Enclosure
+from ..equivalence.falsify import Enclosure, replay
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
@@ -312,7 +312,10 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
     point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
-    return _unused_outputs(witness_in_region(result, domain, point), spec, domain, o), box, point
+    plain = radical is None and not heads.any and box is not None  # a, b replay exactly at a point of `box`
+    replay_at = partial(replay, a, b, mode=parsed) if plain else None
+    centre = [(lo + hi) / 2 for lo, hi in zip(box.lower, box.upper)] if plain else None
+    return _unused_outputs(witness_in_region(result, domain, point, replay_at, centre), spec, domain, o), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:

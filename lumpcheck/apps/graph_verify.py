@@ -36,6 +36,7 @@ from ..equivalence.mode import Mode
 from ..ir.graph.softmax_head import strip_final_softmax
 from ..equivalence.result import VerifyResult
 from ..ir.domain import Box
+from ..epsilon.certificate import round_up
 from ..ir.exact import to_fraction
 from ..bounds.graph_symbolic import bounds_by
 from ..ir.graph.dag import Graph, Node, TensorSpec
@@ -263,10 +264,10 @@ def verify_graphs(a: Graph, b: Graph, box: Box | None, mode: Mode, timeout: floa
         t = time.monotonic()
         bound = difference_bound(a, b, box)
         times["difference-bound"] = time.monotonic() - t
+        shown = f"{float(round_up(to_fraction(bound), 3)):.3g}"  # rounded up: a bound printed short stays a bound
         if bound <= mode.epsilon:
-            return VerifyResult("unsat", mode, "difference-bound", f"certified max |A − B| <= {float(bound):.3g} <= ε on "
-                                "the box (sound symbolic bounds of A − B)", times=times,
-                                details={"bound": str(bound)})
-        bound_note = f"; the certified bound max |A − B| <= {float(bound):.3g} is above ε"
+            return VerifyResult("unsat", mode, "difference-bound", f"certified max |A − B| <= {shown} <= ε on the box "
+                                "(sound symbolic bounds of A − B)", times=times, details={"bound": str(bound)})
+        bound_note = f"; the certified bound max |A − B| <= {shown} is above ε"
     return VerifyResult("unknown", mode, "none", f"no counterexample among {sampled} float samples ({replays} replayed "
                         f"exactly); {why}{bound_note}, and graph equivalence beyond this is not decided", times=times)

@@ -37,13 +37,27 @@ def spec2_with_outputs(domain: str | None) -> Spec2 | None:
     return spec if spec.outputs is not None else None
 
 
-def witness_in_region(result: VerifyResult, domain: str | None, point) -> VerifyResult:
+NUDGES = tuple(Fraction(1, 2**k) for k in (60, 40, 24, 12, 6, 3, 1))
+"""Fractions t of the way from a witness outside the region towards the box's centre that `witness_in_region` tries,
+smallest first (a strict violation holds near the witness; the files' strict bounds are a float's width away)."""
+
+
+def witness_in_region(result: VerifyResult, domain: str | None, point, replay_at=None, centre=None) -> VerifyResult:
     """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
     engines search, or on a strict bound, which the boxes close) becomes 'unknown': the boxes are sound for unsat
-    only. point(x) is the witness in the file's coordinates (--domain-space)."""
+    only. point(x) is the witness in the file's coordinates (--domain-space). With replay_at(x) (an exact
+    falsify.Replay of the pair at x) and the searched box's `centre`, points moved from the witness towards the centre
+    are tried first: one in the region whose exact replay violates the mode is the witness instead."""
     if result.status != Verdict.SAT or result.witness is None or domain is None or \
             in_region(domain, point(result.witness)):
         return result
+    for t in NUDGES if replay_at is not None and centre is not None else ():
+        x = tuple(v + t * (c - v) for v, c in zip(result.witness, centre))
+        if in_region(domain, point(x)) and (rep := replay_at(x)).violated is True:
+            return replace(result, witness=rep.x, output_a=rep.ya, output_b=rep.yb, onnxruntime={},
+                           message=f"{result.message}; the counterexample found sat on the region's closed boundary "
+                                   f"(a strict bound or between the boxes of an or): moved {t} of the way towards the "
+                                   "box's centre, into the region, and replayed exactly there")
     return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
                    message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed box "
                            f"the engines searched but not in {Path(domain).name}'s input region as written (it sits on "

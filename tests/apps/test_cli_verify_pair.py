@@ -276,6 +276,28 @@ def test_a_witness_on_a_strict_bound_is_not_a_counterexample(tmp_path):
             assert sat or out["witness"] is None
 
 
+def test_a_witness_on_a_strict_bound_moves_inside_when_the_violation_does(tmp_path):
+    """On 0 < x < 1 with A(x) = x and B = 0, |A - B| > 99/100 holds just inside the excluded bound 1, where the
+    search's witness sits: it is moved inwards and replayed exactly (sat, x strictly inside). With A = [relu(x), 1]
+    and B = [0, 1] the top-1 decisions differ only AT x = 1 (A's tie): no point of the region separates them, and
+    the moved points replay equal, so the answer is never sat."""
+    a, b = tmp_path / "identity.onnx", tmp_path / "zero.onnx"
+    save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]))]), a)
+    save_model(ZERO, b)
+    region = tmp_path / "open.vnnlib"
+    region.write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (> X_0 0))\n(assert (< X_0 1))\n")
+    for mode, code, out in _verdicts(a, b, region, "--results-file", tmp_path / "r.txt", modes=("epsilon=99/100",)):
+        assert code == 1 and out["status"] == "sat", out
+        x0 = Fraction(re.search(r"\(X_0 (\S+)\)", (tmp_path / "r.txt").read_text())[1])
+        assert Fraction(out["witness"][0]) == x0 and Fraction(99, 100) < x0 < 1
+    tie, other = tmp_path / "tie.onnx", tmp_path / "other.onnx"
+    for path, w in ((tie, 1.0), (other, 0.0)):
+        save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]), RELU),
+                            Layer(np.array([[w], [0.0]]), np.array([0.0, 1.0]))]), path)
+    for mode, code, out in _verdicts(tie, other, region, modes=("top1",)):
+        assert out["status"] != "sat" and code != 1, out
+
+
 def test_the_region_check_covers_graph_pairs(tmp_path):
     """The hat as a 1x1-convolution graph (the CNN path of verify) against B = 0 on the or-region: its falsifier
     samples the hull and finds the hat's top, which is in no box of the region: unknown, never sat."""
