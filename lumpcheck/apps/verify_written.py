@@ -39,7 +39,7 @@ def spec2_with_outputs(domain: str | None) -> Spec2 | None:
 
 NUDGES = tuple(Fraction(1, 2**k) for k in (60, 40, 24, 12, 6, 3, 1))
 """Fractions t of the way from a witness outside the region towards the box's centre that `witness_in_region` tries,
-smallest first (a strict violation holds near the witness; the files' strict bounds are a float's width away)."""
+smallest first: a violation that holds at the witness with a margin (|A − B| > ε, A ≠ B) holds close by too."""
 
 
 def witness_in_region(result: VerifyResult, domain: str | None, point, replay_at=None, centre=None) -> VerifyResult:

@@ -120,7 +120,8 @@ def _enclose(net: Network, x: Sequence[Fraction], prec: int) -> tuple[Value, ...
             v = [act(layer.activation, zs) for zs in z]
         if norm is not None:
             n = len(v)
-            v = [y * ival(r) + ival(m) for y, r, m in zip(v, per_output(norm.output_range, n), per_output(norm.output_mean, n))]
+            ranges, means = per_output(norm.output_range, n), per_output(norm.output_mean, n)
+            v = [y * ival(r) + ival(m) for y, r, m in zip(v, ranges, means)]
         return tuple(_to_enclosure(y) for y in v)
     finally:
         iv.prec = saved

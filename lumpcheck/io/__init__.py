@@ -94,7 +94,6 @@ def writable_suffix(path: str | Path) -> str:
     the path otherwise: callers ask before any work, with the user's name, not a staged file's)."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".onnx", ".nnet", ".pt", ".pth"):
-        raise UnsupportedModelError(f"cannot write format {repr(suffix) if suffix else 'without a suffix'} (use .onnx, .nnet or "
-                                    ".pt)",
-                                    str(path))
+        what = repr(suffix) if suffix else "without a suffix"
+        raise UnsupportedModelError(f"cannot write format {what} (use .onnx, .nnet or .pt)", str(path))
     return suffix

@@ -76,7 +76,8 @@ def read_vnnlib(path: str | Path) -> VnnlibSpec:
     if n_inputs == 0:
         raise parser.error("no input variables X_0, X_1, ... declared", None)
     cases = _cases(parser, input_factors, n_inputs, output_texts)
-    boxes = list({(c.box.lower, c.box.upper): c.box for c in cases}.values())
+    boxes = list({tuple((v.numerator, v.denominator) for v in c.box.lower + c.box.upper): c.box
+                  for c in cases}.values())  # keyed in integers: a Fraction's hash is a modular inverse
     output_dnf = _output_dnf(parser, output_factors, n_outputs) if separable else None
     return VnnlibSpec(tuple(boxes), n_inputs, n_outputs, "\n".join(output_texts), output_dnf, parser.path, cases)
 

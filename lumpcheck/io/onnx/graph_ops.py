@@ -95,8 +95,8 @@ def arith(kind: str) -> Converter:
             if kind in ("Add", "Sub"):
                 return [r.emit(Binary(kind.lower()), [a, b], outs[0])]
             raise NodeError(f"{kind} of two data tensors is a product of inputs (quadratic), not piecewise linear")
-        one, zero = np.array(Fraction(1), dtype=object), np.array(Fraction(0), dtype=object)  # 0-d arithmetic on
-        # object arrays gives bare scalars: results are wrapped back into arrays (a scalar Sub/Div constant)
+        # 0-d arithmetic on object arrays gives bare Fractions: results are wrapped back into arrays (a scalar constant)
+        one, zero = np.array(Fraction(1), dtype=object), np.array(Fraction(0), dtype=object)
         if isinstance(a, Data):
             c = exact(b)
             if kind == "Add":
