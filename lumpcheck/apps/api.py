@@ -13,10 +13,12 @@ file and node/line); the command line turns them into its exit codes.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
+from ..equivalence.falsify import replay
 from ..equivalence.softmax import split_heads, verify_softmax
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
@@ -120,5 +122,6 @@ def verify(
     finally:
         if client is not None:
             client.close(timeout=1)
-    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space))
+    replay_at = None if heads.any else partial(replay, net_a, net_b, mode=mode)  # the searched pair, exactly
+    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space), replay_at, box)
 

@@ -312,10 +312,8 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
             result = self_checked(result, model_a, model_b, o, deadline)
     point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
-    plain = radical is None and not heads.any and box is not None  # a, b replay exactly at a point of `box`
-    replay_at = partial(replay, a, b, mode=parsed) if plain else None
-    centre = [(lo + hi) / 2 for lo, hi in zip(box.lower, box.upper)] if plain else None
-    return _unused_outputs(witness_in_region(result, domain, point, replay_at, centre), spec, domain, o), box, point
+    replay_at = partial(replay, a, b, mode=parsed) if radical is None and not heads.any else None  # the searched pair
+    return _unused_outputs(witness_in_region(result, domain, point, replay_at, box), spec, domain, o), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:

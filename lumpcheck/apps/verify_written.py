@@ -19,6 +19,7 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.sexpr import OutputAtom
 from ..io.vnnlib import in_region, version2
 from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
+from ..ir.domain import Box
 from ..ir.graph.dag import Graph
 from ..solver import Verdict
 from ..equivalence.mode import written_mode
@@ -42,16 +43,18 @@ NUDGES = tuple(Fraction(1, 2**k) for k in (60, 40, 24, 12, 6, 3, 1))
 smallest first: a violation that holds at the witness with a margin (|A − B| > ε, A ≠ B) holds close by too."""
 
 
-def witness_in_region(result: VerifyResult, domain: str | None, point, replay_at=None, centre=None) -> VerifyResult:
+def witness_in_region(result: VerifyResult, domain: str | None, point, replay_at=None,
+                      box: Box | None = None) -> VerifyResult:
     """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
     engines search, or on a strict bound, which the boxes close) becomes 'unknown': the boxes are sound for unsat
     only. point(x) is the witness in the file's coordinates (--domain-space). With replay_at(x) (an exact
-    falsify.Replay of the pair at x) and the searched box's `centre`, points moved from the witness towards the centre
-    are tried first: one in the region whose exact replay violates the mode is the witness instead."""
+    falsify.Replay of the pair at x) and the searched `box`, points moved from the witness towards its centre are
+    tried first: one in the region whose exact replay violates the mode is the witness instead."""
     if result.status != Verdict.SAT or result.witness is None or domain is None or \
             in_region(domain, point(result.witness)):
         return result
-    for t in NUDGES if replay_at is not None and centre is not None else ():
+    centre = None if replay_at is None or box is None else [(lo + hi) / 2 for lo, hi in zip(box.lower, box.upper)]
+    for t in NUDGES if centre is not None else ():
         x = tuple(v + t * (c - v) for v, c in zip(result.witness, centre))
         if in_region(domain, point(x)) and (rep := replay_at(x)).violated is True:
             return replace(result, witness=rep.x, output_a=rep.ya, output_b=rep.yb, onnxruntime={},

@@ -290,6 +290,8 @@ def test_a_witness_on_a_strict_bound_moves_inside_when_the_violation_does(tmp_pa
         assert code == 1 and out["status"] == "sat", out
         x0 = Fraction(re.search(r"\(X_0 (\S+)\)", (tmp_path / "r.txt").read_text())[1])
         assert Fraction(out["witness"][0]) == x0 and Fraction(99, 100) < x0 < 1
+    api = lumpcheck.verify(a, b, domain=region, mode="epsilon=99/100", timeout=60)  # the Python API moves it too
+    assert api.status == "sat" and Fraction(99, 100) < api.witness[0] < 1, api
     tie, other = tmp_path / "tie.onnx", tmp_path / "other.onnx"
     for path, w in ((tie, 1.0), (other, 0.0)):
         save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]), RELU),
