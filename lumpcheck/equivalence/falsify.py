@@ -20,7 +20,6 @@ import numpy as np
 from ..ir.domain import Box
 from ..ir.exact import as_fractions, fraction_str, to_float, to_fraction
 from ..ir.network import Layer, Network, evaluate, evaluate_float
-from ..ir.normalization import per_output
 from .confidence import delta_score, exceeds
 from .mode import WRITTEN, Mode, dnf_holds
 
@@ -118,11 +117,7 @@ def _enclose(net: Network, x: Sequence[Fraction], prec: int) -> tuple[Value, ...
             wi = [[ival(c) for c in row] for row in w]
             z = [sum((c * vi for c, vi in zip(row, v) if c), ival(bs)) for row, bs in zip(wi, b)]
             v = [act(layer.activation, zs) for zs in z]
-        if norm is not None:
-            n = len(v)
-            ranges, means = per_output(norm.output_range, n), per_output(norm.output_mean, n)
-            v = [y * ival(r) + ival(m) for y, r, m in zip(v, ranges, means)]
-        return tuple(_to_enclosure(y) for y in v)
+        return tuple(_to_enclosure(y) for y in (v if norm is None else norm.output(v, ival)))
     finally:
         iv.prec = saved
 

@@ -214,10 +214,7 @@ def evaluate_symbolic(net: Network, x: Sequence[object]) -> list:
         w, b = as_fractions(layer.weight), as_fractions(layer.bias)
         z = [sympy.Add(rat(bs), *[rat(wi) * vi for wi, vi in zip(row, v) if wi != 0]) for row, bs in zip(w, b)]
         v = [layer.activation.symbolic(zs) for zs in z]
-    if norm is not None:
-        n = len(v)
-        v = [vi * rat(r) + rat(m) for vi, r, m in zip(v, per_output(norm.output_range, n), per_output(norm.output_mean, n))]
-    return v
+    return v if norm is None else norm.output(v, rat)
 
 
 def evaluate_float(net: Network, x: np.ndarray, dtype: type = np.float64) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .domain import Box
 from .exact import NO_CLIP, to_fraction
@@ -85,11 +85,12 @@ class Normalization:
         """inp(clip(x)): what the layer chain receives for the model input x."""
         return [(v - m) / r for v, m, r in zip(self.clip(x), self.input_mean, self.input_range)]
 
-    def output(self, y: Sequence[Fraction]) -> list[Fraction]:
-        """out(y) for the layer chain's output y."""
+    def output(self, y: Sequence, lift: Callable[[Fraction], object] = lambda q: q) -> list:
+        """out(y) for the layer chain's output y; lift(q) turns the map's Fractions into y's kind of number (sympy,
+        mpmath intervals) for evaluators that are not exact in Fractions."""
         n = len(y)
         mean, rng = per_output(self.output_mean, n), per_output(self.output_range, n)
-        return [v * r + m for v, r, m in zip(y, rng, mean)]
+        return [v * lift(r) + lift(m) for v, r, m in zip(y, rng, mean)]
 
     def input_box(self, box: Box) -> Box:
         """The box of layer-chain inputs that the model inputs in `box` reach: clip, then inp (exact and onto)."""
