@@ -13,6 +13,7 @@ from typing import Iterable
 
 from ..errors import LumpcheckError
 from ..io.compressed import format_suffix, is_gzipped
+from ..io.vnncomp import seconds
 from .zoo_summary import Skipped
 
 MODEL_SUFFIXES = (".onnx", ".nnet")
@@ -86,12 +87,17 @@ def read_instances(csv_path: str | Path, missing_rows: list[str] | None = None) 
         if cells[0].startswith("["):
             raise LumpcheckError("a two-network row (VNN-COMP's [('f', A), ('g', B)]): the zoo reduces one model per "
                                  "row; compare pairs with `lumpcheck verify --instances` instead", str(p), f"line {n}")
+        text = cells[2] if len(cells) > 2 else ""
         try:
-            timeout = float(cells[2]) if len(cells) > 2 and cells[2] else None
+            timeout = float(text) if text else None
         except ValueError:
             if not out and n == 1 and not _present(p.parent / cells[0]).is_file():
                 continue  # a header row (a first row naming a model file is a row, its timeout an error)
-            raise LumpcheckError(f"timeout {cells[2]!r} is not a number", str(p), f"line {n}") from None
+            raise LumpcheckError(f"timeout {text!r} is not a number", str(p), f"line {n}") from None
+        try:
+            timeout = None if timeout is None else seconds(text)  # the one rule for time limits (verify's rows too)
+        except ValueError as e:
+            raise LumpcheckError(f"timeout column: {e}", str(p), f"line {n}") from None
         model, domain = (_present(p.parent / cell) for cell in cells[:2])
         absent = [f"line {n}: {cell}" for cell, path in zip(cells[:2], (model, domain)) if not path.is_file()]
         missing += absent

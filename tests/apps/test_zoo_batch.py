@@ -67,6 +67,10 @@ def test_a_first_row_naming_a_model_is_a_row_not_a_header(tmp_path):
     (tmp_path / "bad.csv").write_text("m.onnx,p.vnnlib,abc\n")
     with pytest.raises(LumpcheckError, match="line 1.*timeout 'abc' is not a number|timeout 'abc' is not a number.*line 1"):
         read_instances(tmp_path / "bad.csv")
+    for limit in ("-5", "nan", "inf", "0"):  # numbers, but not time limits: the rule verify's rows follow
+        (tmp_path / "bad.csv").write_text(f"onnx,vnnlib,timeout\nm.onnx,p.vnnlib,{limit}\n")
+        with pytest.raises(LumpcheckError, match="line 2.*a time limit is a number of seconds"):
+            read_instances(tmp_path / "bad.csv")
 
 
 def test_every_model_gets_a_row(example_run):
