@@ -55,7 +55,7 @@ from ..ir.semantics import domain_point
 from .graph_pipeline import graph_box
 from .graph_verify import verify_graphs
 from .radical_verify import radical_pair, verify_radical
-from .deadline import ChildFailed, DeadlineReached, command_deadline, run_until
+from .deadline import ChildFailed, DeadlineReached, alarm_at, command_deadline, run_until
 from .verify_batch import Settings, results_of, run_batch
 from .verify_written import UNUSED_NOTE, decide_written, refuse_unsupported, spec2_with_outputs, witness_in_region
 from .outputs import Named, refuse_clashes
@@ -234,7 +234,7 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        _print_verify(result, box)
+        _print_verify(result, box, domain)
         if certify_path and result.certificate is not None:
             out.print(f"certificate: {certify_path} (check: lumpcheck check {certify_path} {model_a} {model_b})",
                       markup=False, soft_wrap=True)
@@ -246,8 +246,25 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
     """(result, box, point): one pair decided under a hard wall-clock limit of `timeout` s from the command's start
     (module loading, reading and writing the answer included; row: from now, for one row of a batch). certify: a
     certificate is wanted (the radical-chain path builds one only then; the other paths always do). point(x) is a
-    witness x in the --domain file's coordinates."""
+    witness x in the --domain file's coordinates. The search runs in a child process killed at the deadline
+    (`run_until`); the steps in this process (reading, replaying a witness) are held by `alarm_at`, and a limit
+    reached there is a timeout (box None: the box may not have been read)."""
+    try:
+        mode = Mode.parse(o.mode)
+    except ValueError as e:
+        raise LumpcheckError(f"bad --mode {o.mode!r}: {e}") from e
     deadline = command_deadline(timeout, own_clock=row)
+    try:
+        with alarm_at(deadline):
+            return _decide(model_a, model_b, domain, timeout, o, mode, deadline, quiet, certify)
+    except DeadlineReached:
+        return VerifyResult(Verdict.TIMEOUT, mode, "none", f"hard time limit of {timeout:g} s reached (--timeout) "
+                            "outside the search (reading the models or the property, or replaying a witness)"), None, list
+
+
+def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Settings, parsed: Mode,
+            deadline: float, quiet: bool, certify: bool):
+    """decide()'s work, in this process up to the child's search."""
     a = load_any_model(model_a, o.arch, "--arch")
     b = load_any_model(model_b, o.arch_b or o.arch, "--arch-b")
     a, b, heads = split_heads(a, b)
@@ -269,15 +286,11 @@ def decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: Se
         if o.scheduler:
             raise LumpcheckError("--scheduler spreads the differential search of dense chains; a graph (CNN/ResNet) "
                                  "pair is verified in this process", model_a)
-        result, box = _verify_graphs(a, b, model_a, model_b, domain, o, deadline, timeout, quiet)
+        result, box = _verify_graphs(a, b, model_a, model_b, domain, o, parsed, deadline, timeout, quiet)
         return _unused_outputs(witness_in_region(result, domain, list), spec, domain, o), box, list
     source = a  # the file's box and a witness's coordinates are about the model as read (or its radical chain)
     if o.normalization != "keep":
         a, b = prepare_normalization(a, o.normalization, model_a), prepare_normalization(b, o.normalization, model_b)
-    try:
-        parsed = Mode.parse(o.mode)
-    except ValueError as e:
-        raise LumpcheckError(f"bad --mode {o.mode!r}: {e}") from e
     if heads.any:
         logits_mode(parsed, heads)  # refuses an unsound mode before any work
     box = load_box(domain, source, o.domain_space)  # over the model's input (clip warnings on stderr)
@@ -365,7 +378,8 @@ def _write_outputs(result: VerifyResult, certify_path: str | None, results_path:
         write_text_atomic(results_path, results_of(result, point))
 
 
-def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, deadline: float, timeout: float, quiet: bool):
+def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, mode: Mode, deadline: float, timeout: float,
+                   quiet: bool):
     """A pair where one model is a graph (CNN/ResNet): apps/graph_verify.py (a dense side becomes a graph), in a
     child process under the command's hard deadline (its engines check their own budgets only between steps, and
     one exact replay of a CIFAR net takes seconds)."""
@@ -374,7 +388,6 @@ def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, deadline: float,
                              "compared as the models are, on a box over their own input", model_a)
     ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
     box = None if domain is None else graph_box(ga, domain)
-    mode = Mode.parse(o.mode)
 
     def work():
         return verify_graphs(ga, gb, box, mode, max(0.0, deadline - time.monotonic()), a_path=model_a, b_path=model_b)
@@ -400,8 +413,10 @@ def _approx(v) -> str:
         return str(v)
 
 
-def _print_verify(result, box) -> None:
-    where = "over all of R^n" if box is None else f"over the box of {box.source or 'the domain'}"
+def _print_verify(result, box, domain: str | None) -> None:
+    """The verdict for people; box None with a --domain: the limit came before the box was read."""
+    source = (box.source if box is not None else None) or domain
+    where = "over all of R^n" if box is None and domain is None else f"over the box of {source or 'the domain'}"
     meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
     if result.mode.written:
         meaning.update(unsat="no input satisfies the file's assertions", sat="the file's assertions hold at the witness")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from ..errors import LumpcheckError
 
@@ -48,8 +50,32 @@ def command_deadline(timeout: float, own_clock: bool = False) -> float:
     return start + timeout - GRACE - EXIT_MARGIN
 
 
-class DeadlineReached(Exception):
-    """The work did not finish before the deadline (internal to apps: the command reports a timeout)."""
+class DeadlineReached(BaseException):
+    """The work did not finish before the deadline (internal to apps: the command reports a timeout). A
+    BaseException, as KeyboardInterrupt is, so that `alarm_at`'s ring is not taken for a reader's own failure by an
+    `except Exception` on its way up."""
+
+
+@contextmanager
+def alarm_at(deadline: float) -> Iterator[None]:
+    """Within the block, DeadlineReached is raised in this (main) thread GRACE s after `deadline` (time.monotonic()),
+    wherever the command is: the backstop for the steps `run_until` does not hold, i.e. reading the models and the
+    property and replaying a witness in this process (a 3072-input VNN-LIB box takes about a second to parse, several
+    under load). One ring at most; outside the main thread (no signals there) the block runs without it."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def ring(signum, frame):
+        raise DeadlineReached
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(1e-3, deadline + GRACE - time.monotonic()))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class ChildFailed(Exception):
@@ -58,6 +84,8 @@ class ChildFailed(Exception):
 
 def _child(fn: Callable[..., Any], conn, with_progress: bool) -> None:
     os.setpgid(0, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the parent's alarm_at ring is the parent's (fork keeps handlers)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
     try:
         conn.send(("ok", fn(lambda text: conn.send(("progress", text))) if with_progress else fn()))
     except LumpcheckError as e:
@@ -77,9 +105,15 @@ def run_until(fn: Callable[..., Any], deadline: float, progress: Callable[[str],
     ctx = mp.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(fn, send, progress is not None), daemon=False)
-    child.start()
-    send.close()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # an alarm_at ring inside start() would
+    try:  # leave a forked child nobody kills: held back, it rings inside the try below, whose finally kills the child
+        child.start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        send.close()
         while True:
             if not receive.poll(max(0.0, deadline - time.monotonic()) + GRACE):
                 raise DeadlineReached

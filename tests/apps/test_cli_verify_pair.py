@@ -147,6 +147,25 @@ def test_timeout_is_a_hard_wall_clock_limit(tmp_path):
     assert elapsed < 2 + 3.0, elapsed
 
 
+def test_the_timeout_holds_while_the_property_is_read(tmp_path):
+    """A property over 60,000 inputs takes far longer to parse than --timeout 3 (about 1 s per 3,000 inputs): the
+    reading in verify's own process is held by the limit too, so the command answers timeout (exit 4, a timeout
+    results file) near the limit, not after the parse."""
+    n = 60_000
+    net = Network([Layer(np.ones((1, n)), np.zeros(1))])
+    save_model(net, tmp_path / "a.onnx", dtype="float64")
+    _write_box(tmp_path / "box.vnnlib", ["0"] * n, ["1"] * n)
+    start = time.monotonic()
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "a.onnx", "--domain", tmp_path / "box.vnnlib", "--mode",
+              "epsilon=1", "--timeout", "3", "--results-file", tmp_path / "r.txt")
+    elapsed = time.monotonic() - start
+    assert res.exit_code == 4, res.output
+    assert "hard time limit of 3 s reached" in " ".join(res.output.split())
+    assert "box.vnnlib" in res.output.replace("\n", "")  # named although it was not read (console wraps the path)
+    assert (tmp_path / "r.txt").read_text() == "timeout\n"
+    assert elapsed < 3 + 3.0, elapsed
+
+
 def test_the_console_scripts_timeout_counts_from_the_process_start(tmp_path):
     """`lumpcheck verify --timeout 20` as a user runs it, on a pair whose ε = 40 search outlasts it (the float search
     sees differences near 25): interpreter start and module loading count, so the whole process ends within the
