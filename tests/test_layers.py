@@ -37,6 +37,7 @@ TRUSTED_BOUNDS = {"lumpcheck.bounds", "lumpcheck.bounds.propagate", "lumpcheck.b
 KERNEL_BASE = {"errors", "ir", "io", "bounds", "checker"}
 KERNEL_CONSTANTS = {"FORMAT", "FORMAT_VERSION", "DIFF_FORMAT", "DIFF_FORMAT_VERSION", "GRAPH_FORMAT",
                     "GRAPH_FORMAT_VERSION", "DOMAIN_FORMAT", "DOMAIN_FORMAT_VERSION", "BOUND_FORMAT", "BOUND_FORMAT_VERSION",
+                    "UNION_FORMAT", "UNION_FORMAT_VERSION",
                     "SEMANTICS", "SOLVER_CHECKS", "AXIOMS"}
 """What untrusted code may import from lumpcheck.checker.document (the format's constants, never checking code)."""
 UNTRUSTED = ("lumpcheck.reduction", "lumpcheck.prove", "lumpcheck.equivalence", "lumpcheck.epsilon", "lumpcheck.apps",

@@ -13,6 +13,7 @@ file and node/line); the command line turns them into its exit codes.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -20,17 +21,18 @@ from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import replay
 from ..equivalence.softmax import split_heads, verify_softmax
+from ..equivalence.union import decide_boxes
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
 from ..io import load_any
-from ..io.vnnlib import read_box
+from ..io.vnnlib import read_box, read_boxes
 from ..ir.domain import Box
 from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
 from ..ir.network import Network
 from ..ir.semantics import domain_point, model_box
-from .graph_pipeline import GraphRunResult, graph_box, refuse_dense_options, run_graph_reduction
+from .graph_pipeline import GraphRunResult, graph_boxes, refuse_dense_options, run_graph_reduction
 from .graph_verify import verify_graphs
 from .pipeline import PipelineResult, run_reduction
 from .verify_written import witness_in_region
@@ -106,22 +108,32 @@ def verify(
             raise LumpcheckError("domain_space='normalized' is for dense chains; a graph pair is compared on a box over "
                                  "the models' own input")
         ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
-        box = graph_box(ga, domain) if region else domain
-        result = verify_graphs(ga, gb, box, mode, float(timeout), a_path=None if isinstance(a, (Network, Graph)) else a,
-                               b_path=None if isinstance(b, (Network, Graph)) else b)
+        paths = dict(a_path=None if isinstance(a, (Network, Graph)) else a,
+                     b_path=None if isinstance(b, (Network, Graph)) else b)
+        boxes = graph_boxes(ga, region) if region else (domain,)  # an `or` of input boxes: each on its own
+        result = decide_boxes(lambda piece, seconds: verify_graphs(ga, gb, piece, mode, seconds, **paths), boxes,
+                              time.monotonic() + float(timeout)) if len(boxes) > 1 else \
+            verify_graphs(ga, gb, boxes[0], mode, float(timeout), **paths)
         return witness_in_region(result, region, list)
     box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space) if region else domain
+    boxes = tuple(model_box(net_a, piece, domain_space) for piece in read_boxes(region, n_inputs=net_a.input_size)) \
+        if region else (box,)  # an `or` of input boxes: each decided on its own (equivalence/union.py)
     client = connect(scheduler, float(timeout)) if scheduler else None
     kw = dict(a_path=None if isinstance(a, (Network, Graph)) else a, b_path=None if isinstance(b, (Network, Graph)) else b,
               jobs=jobs, client=client)
-    try:
+
+    def one(piece: Box | None, seconds: float) -> VerifyResult:
         if heads.any:  # a final Softmax: decided on the logits (equivalence/softmax.py)
-            result = verify_softmax(net_a, net_b, box, mode, heads, float(timeout), **kw)
-        else:
-            result = run_verify(net_a, net_b, box, mode, float(timeout), **kw)
+            return verify_softmax(net_a, net_b, piece, mode, heads, seconds, **kw)
+        return run_verify(net_a, net_b, piece, mode, seconds, **kw)
+
+    try:
+        result = decide_boxes(one, boxes, time.monotonic() + float(timeout)) if len(boxes) > 1 else \
+            one(box, float(timeout))
     finally:
         if client is not None:
             client.close(timeout=1)
     replay_at = None if heads.any else partial(replay, net_a, net_b, mode=mode)  # the searched pair, exactly
-    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space), replay_at, box)
+    searched = boxes[result.details["box"]] if "box" in result.details else box  # a sat's own box of the region
+    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space), replay_at, searched)
 

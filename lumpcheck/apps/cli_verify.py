@@ -23,11 +23,12 @@ from ..equivalence.falsify import Enclosure, replay
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
+from ..equivalence.union import decide_boxes
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
 from ..io.vnncomp import results_text
-from ..io.vnnlib import read_box, read_vnnlib, version2
+from ..io.vnnlib import read_box, read_boxes, read_vnnlib, version2
 from ..solver import Verdict
 from ..prove.records import sha256_file
 from .console import (
@@ -49,10 +50,11 @@ from .console import (
     out,
     user_errors,
 )
+from ..ir.domain import Box
 from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
 from ..ir.semantics import domain_point
-from .graph_pipeline import graph_box
+from .graph_pipeline import graph_box, graph_boxes
 from .graph_verify import verify_graphs
 from .radical_verify import radical_pair, verify_radical
 from .deadline import ChildFailed, DeadlineReached, alarm_at, command_deadline, run_until
@@ -155,6 +157,11 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
     An undecided epsilon=E search of the differential engine says where max |A - B| lies as far as it got:
     at most E plus the open regions' bound (sound, rounded up), at least the largest difference its
     float search saw (rounded down; floats, not replayed), e.g. "<= 0.5686 ... seen in floats is 0.0859".
+
+    A --domain whose input region is an `or` of boxes (e.g. ACAS Xu's property 6) is decided box by box, each
+    with an equal share of the time left: sat when one box is (its witness lies in that box), unsat when every
+    box is (--certify then writes their union, one certificate per box: specs/union-certificate.md). Inputs
+    between the boxes are never searched.
 
     \b
     A VNN-LIB 2.0 --domain over two networks (VNN-COMP 2026: declare-network f and g, inputs tied by
@@ -294,20 +301,30 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
     if heads.any:
         logits_mode(parsed, heads)  # refuses an unsound mode before any work
     box = load_box(domain, source, o.domain_space)  # over the model's input (clip warnings on stderr)
-    if box is not None and o.normalization == "drop":  # over the bare chain's input, as `reduce` reads it
-        box = prepare_domain(source, read_box(domain, n_inputs=source.input_size), o.domain_space, "drop")
+    boxes = (box,)  # the region's boxes (an `or` of input boxes: each decided on its own), in the searched coordinates
+    if box is not None:
+        boxes = tuple(prepare_domain(source, piece, o.domain_space, o.normalization)
+                      for piece in read_boxes(domain, n_inputs=source.input_size))
+        box = boxes[0] if len(boxes) == 1 else prepare_domain(source, read_box(domain, n_inputs=source.input_size),
+                                                               o.domain_space, o.normalization)  # their hull
 
     def work(report=None):
         client = connect(o.scheduler, max(0.0, deadline - time.monotonic())) if o.scheduler else None
         kw = dict(a_path=model_a, b_path=model_b, jobs=0 if o.jobs == 1 else o.jobs, memory_mb=o.memory_mb,
                   client=client, progress=report)
-        try:
+
+        def one(piece: Box | None, seconds: float) -> VerifyResult:
             if radical is not None:
-                return verify_radical(a, b, box, parsed, max(0.0, deadline - time.monotonic()), jobs=kw["jobs"],
-                                      memory_mb=o.memory_mb, client=client, certificate=certify, progress=report)
+                return verify_radical(a, b, piece, parsed, seconds, jobs=kw["jobs"], memory_mb=o.memory_mb,
+                                      client=client, certificate=certify, progress=report)
             if heads.any:
-                return verify_softmax(a, b, box, parsed, heads, max(0.0, deadline - time.monotonic()), **kw)
-            return run_verify(a, b, box, parsed, max(0.0, deadline - time.monotonic()), **kw)
+                return verify_softmax(a, b, piece, parsed, heads, seconds, **kw)
+            return run_verify(a, b, piece, parsed, seconds, **kw)
+
+        try:
+            if len(boxes) > 1:
+                return decide_boxes(one, boxes, deadline, report)
+            return one(box, max(0.0, deadline - time.monotonic()))
         finally:
             if client is not None:
                 client.close(timeout=1)
@@ -326,7 +343,8 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
             result = self_checked(result, model_a, model_b, o, deadline)
     point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
     replay_at = partial(replay, a, b, mode=parsed) if radical is None and not heads.any else None  # the searched pair
-    return _unused_outputs(witness_in_region(result, domain, point, replay_at, box), spec, domain, o), box, point
+    searched = boxes[result.details["box"]] if "box" in result.details else box  # a sat's own box of the region
+    return _unused_outputs(witness_in_region(result, domain, point, replay_at, searched), spec, domain, o), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
@@ -388,9 +406,14 @@ def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, mode: Mode, dead
                              "compared as the models are, on a box over their own input", model_a)
     ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
     box = None if domain is None else graph_box(ga, domain)
+    boxes = (box,) if domain is None else graph_boxes(ga, domain)  # an `or` of input boxes: each on its own
+
+    def one(piece: Box | None, seconds: float) -> VerifyResult:
+        return verify_graphs(ga, gb, piece, mode, seconds, a_path=model_a, b_path=model_b)
 
     def work():
-        return verify_graphs(ga, gb, box, mode, max(0.0, deadline - time.monotonic()), a_path=model_a, b_path=model_b)
+        return decide_boxes(one, boxes, deadline) if len(boxes) > 1 else \
+            one(box, max(0.0, deadline - time.monotonic()))
 
     with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
         try:

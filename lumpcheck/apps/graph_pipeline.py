@@ -20,7 +20,7 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.marker import CERTIFICATE, CLAIM, DOMAIN, domain_value
 from ..io.onnx.graph_read import read_graph
 from ..io.onnx.graph_write import WriteError, to_model
-from ..io.vnnlib import read_box
+from ..io.vnnlib import read_box, read_boxes
 from ..ir.domain import Box
 from ..ir.graph.dag import Graph
 from ..prove.graph_prover import certificate_of
@@ -71,11 +71,22 @@ def box_for(graph: Graph, box: Box) -> dict:
 
 
 def graph_box(graph: Graph, domain_path: str | Path) -> Box:
-    """The VNN-LIB file's input box for a single-input graph (one-line error naming the file otherwise)."""
+    """The VNN-LIB file's input box (its disjuncts' hull) for a single-input graph (one-line error naming the file
+    otherwise)."""
+    return read_box(domain_path, n_inputs=_single_input(graph))
+
+
+def graph_boxes(graph: Graph, domain_path: str | Path) -> tuple[Box, ...]:
+    """The VNN-LIB file's input region as its disjuncts' boxes (io.vnnlib.read_boxes) for a single-input graph."""
+    return read_boxes(domain_path, n_inputs=_single_input(graph))
+
+
+def _single_input(graph: Graph) -> int:
+    """The size of the graph's one input (a VNN-LIB box is over one input)."""
     if len(graph.inputs) != 1:
         raise UnsupportedModelError(f"a VNN-LIB box is over one input; this graph has {len(graph.inputs)} "
                                     f"({', '.join(s.name for s in graph.inputs)})", graph.meta.source)
-    return read_box(domain_path, n_inputs=graph.inputs[0].size)
+    return graph.inputs[0].size
 
 
 def _write_model(graph: Graph, path: Path, dtype: str, metadata: dict[str, str], shown: str | Path | None = None) -> str:

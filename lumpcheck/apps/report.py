@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..checker.document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT
+from ..checker.document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, UNION_FORMAT
 from ..errors import ModelFormatError
 from ..io.atomic import write_text_atomic
 from ..ir.exact import fraction_str
@@ -26,6 +26,7 @@ from .report_bound import BoundReport, write_bound_report
 from .report_domain import DomainReport, write_domain_report
 from .report_files import FileCheck
 from .report_graph import GraphReport, write_graph_report
+from .report_union import UnionReport, write_union_report
 from .report_facts import (
     OutputProperty,
     PhaseRow,
@@ -458,11 +459,12 @@ def graph_document(cert_path: str | Path, fmt: str = GRAPH_FORMAT) -> dict | Non
 
 
 def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = None, original: str | Path | None = None,
-                 reduced: str | Path | None = None) -> Report | GraphReport | DiffReport | DomainReport | BoundReport:
+                 reduced: str | Path | None = None) -> Report | GraphReport | DiffReport | DomainReport | BoundReport | UnionReport:
     """Build the report for `cert_path` and write it atomically as HTML or Markdown (default: by suffix).
     Refuses (OutputClash) an `out_path` that is the certificate or one of the model files it reads. A graph
     (CNN/ResNet) certificate gets report_graph.py's report, a differential one (verify --certify) report_diff.py's,
-    a domain-match one (verify --certify) report_domain.py's, a difference-bound one report_bound.py's. A field of
+    a domain-match one (verify --certify) report_domain.py's, a difference-bound one report_bound.py's, a union
+    one (an `or` of boxes) report_union.py's. A field of
     the wrong type or size is a one-line ModelFormatError naming the certificate (nothing is written)."""
     try:
         return _write_report(cert_path, out_path, fmt, original, reduced)
@@ -472,6 +474,9 @@ def write_report(cert_path: str | Path, out_path: str | Path, fmt: str | None = 
 
 
 def _write_report(cert_path, out_path, fmt, original, reduced):
+    union_doc = graph_document(cert_path, UNION_FORMAT)
+    if union_doc is not None:  # `verify --certify` on an `or` of input boxes: one pair certificate per box
+        return write_union_report(union_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)
     bound_doc = graph_document(cert_path, BOUND_FORMAT)
     if bound_doc is not None:  # `verify --certify` by difference-bound: --original / --reduced are models A and B
         return write_bound_report(bound_doc, cert_path, out_path, fmt or format_for(out_path), original, reduced)

@@ -11,18 +11,20 @@ from ..errors import LumpcheckError, UnsupportedModelError
 from ..ir.graph.dag import Graph
 from ..ir.graph.softmax_head import strip_final_softmax
 from ..io import load_any, load_chain
-from ..io.vnnlib import read_box
+from ..io.vnnlib import read_boxes
 from ..ir.network import Network
 from ..ir.semantics import chain_box, model_box
 from .bound_pair import check_bound_certificate
 from .difference import check_certificate
 from .domain_match import check_domain_match
-from .document import BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, Malformed, claim_scope, parse_claim
+from .document import (BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, UNION_FORMAT, Malformed,
+                       claim_scope, parse_claim)
 from .epsilon import check_epsilon
 from .graph import check_graph
 from .result import CheckResult, load_hashed
 from .softmax_heads import HeadError, heads_of, logits_of, outputs_scope
 from .strict import StrictVerifier
+from .union import check_union
 
 
 def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | Path,
@@ -48,16 +50,17 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     if domain is None or not result.valid or result.scope is None:
         return result
     original = load_any(original_path, original_arch)
-    box = read_box(domain, n_inputs=original.input_size if isinstance(original, Network) else None)
+    boxes = read_boxes(domain, n_inputs=original.input_size if isinstance(original, Network) else None)
     if isinstance(original, Network):  # a 'layers' claim is about the bare chains: their coordinates, no clip
-        box = chain_box(original, box, domain_space) if result.scope.semantics == "layers" else \
-            model_box(original, box, domain_space)
+        boxes = tuple(chain_box(original, box, domain_space) if result.scope.semantics == "layers" else
+                      model_box(original, box, domain_space) for box in boxes)
     elif domain_space != "input":
         raise LumpcheckError(f"--domain-space {domain_space} needs a dense model with normalisation", str(original_path))
     try:
-        return replace(result, scope=result.scope.on_property_box(box, str(domain)))
+        return replace(result, scope=result.scope.on_property_boxes(boxes, str(domain)))
     except ValueError as e:
-        return CheckResult(False, [f"the certificate's box does not contain the box of {Path(domain).name}: {e}"])
+        return CheckResult(False, [f"the certificate's box does not contain the input region of {Path(domain).name}: "
+                                   f"{e}"])
 
 
 def _check_file(cert_path, original_path, reduced_path, solver_check: str, timeout_ms: int,
@@ -73,15 +76,12 @@ def _check_file(cert_path, original_path, reduced_path, solver_check: str, timeo
         return CheckResult(False, [f"certificate: not JSON ({e})"])
     if isinstance(doc, dict) and doc.get("format") == GRAPH_FORMAT:  # a graph (CNN/ResNet) channel reduction
         return check_graph(doc, original_path, reduced_path)
-    if isinstance(doc, dict) and doc.get("format") == DIFF_FORMAT:  # `verify --certify`: models A and B, no hashes
-        return _check_pair(doc, original_path, reduced_path, original_arch,
-                           lambda a, b: check_certificate(doc, a, b, jobs=jobs))
-    if isinstance(doc, dict) and doc.get("format") == DOMAIN_FORMAT:  # `verify --certify` by domain-match: A and B
-        return _check_pair(doc, original_path, reduced_path, original_arch,
-                           lambda a, b: check_domain_match(doc, a, b, solver_check, timeout_ms))
-    if isinstance(doc, dict) and doc.get("format") == BOUND_FORMAT:  # `verify --certify` by difference-bound
-        return _check_pair(doc, original_path, reduced_path, original_arch,
-                           lambda a, b: check_bound_certificate(doc, a, b))
+    if isinstance(doc, dict) and doc.get("format") == UNION_FORMAT:  # `verify --certify` on an `or` of boxes
+        return check_union(doc, lambda part: _pair_document(part, original_path, reduced_path, original_arch,
+                                                            solver_check, timeout_ms, jobs))
+    pair = _pair_document(doc, original_path, reduced_path, original_arch, solver_check, timeout_ms, jobs)
+    if pair is not None:
+        return pair
     if isinstance(doc, dict) and isinstance(doc.get("claim"), dict) and doc["claim"].get("mode") == "epsilon":
         return check_epsilon(doc, original_path, reduced_path, solver_check, timeout_ms, original_arch)
     try:
@@ -91,6 +91,19 @@ def _check_file(cert_path, original_path, reduced_path, solver_check: str, timeo
     nets, reasons = load_hashed(claim.hashes, original_path, reduced_path, original_arch)
     reasons += StrictVerifier(claim, nets[0], nets[1], solver_check, timeout_ms).run()
     return CheckResult(not reasons, reasons, None if reasons else claim_scope(doc))
+
+
+def _pair_document(doc, a_path, b_path, arch, solver_check: str, timeout_ms: int, jobs: int) -> CheckResult | None:
+    """A pair certificate of `verify` (models A and B, no hashes) checked by its format; None for other documents."""
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if fmt == DIFF_FORMAT:  # the differential engine
+        return _check_pair(doc, a_path, b_path, arch, lambda a, b: check_certificate(doc, a, b, jobs=jobs))
+    if fmt == DOMAIN_FORMAT:  # domain-match
+        return _check_pair(doc, a_path, b_path, arch, lambda a, b: check_domain_match(doc, a, b, solver_check,
+                                                                                      timeout_ms))
+    if fmt == BOUND_FORMAT:  # difference-bound
+        return _check_pair(doc, a_path, b_path, arch, lambda a, b: check_bound_certificate(doc, a, b))
+    return None
 
 
 def _check_pair(doc: dict, a_path, b_path, arch, check_networks) -> CheckResult:

@@ -4,7 +4,8 @@ and the scope a valid certificate establishes.
 Parsing is the checker's own (it does not use the prover's schema or records): every field is looked up with its
 expected JSON type, every number must be a canonical 'p/q' string, and anything else is `Malformed`.
 Untrusted code may import the constants here (FORMAT, FORMAT_VERSION, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, DIFF_FORMAT,
-DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, BOUND_FORMAT, BOUND_FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports untrusted code.
+DIFF_FORMAT_VERSION, DOMAIN_FORMAT, DOMAIN_FORMAT_VERSION, BOUND_FORMAT, BOUND_FORMAT_VERSION, UNION_FORMAT,
+UNION_FORMAT_VERSION, SEMANTICS, AXIOMS); nothing here imports untrusted code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ checker/domain_match.py)."""
 BOUND_FORMAT, BOUND_FORMAT_VERSION = "lumpcheck-difference-bound-certificate", 1
 """Difference-bound certificates (unsat verdicts of `verify`'s difference-bound engine; specs/bound-certificate.md,
 checker/bound_pair.py)."""
+UNION_FORMAT, UNION_FORMAT_VERSION = "lumpcheck-union-certificate", 1
+"""A pair claim on each box of a union (a VNN-LIB `or` of input boxes decided box by box), one pair certificate per
+box (specs/union-certificate.md, checker/union.py)."""
 SEMANTICS = ("model", "layers")
 """claim.semantics: the models (normalisation and clipping included, box over the original's input) or the bare
 layer chains (both files' normalisation ignored, box over the chains' inputs)."""
@@ -60,26 +64,38 @@ class Scope:
     disjuncts: int | None = None  # mode 'written': the number of disjuncts of the DNF proven false
     pair: bool = False  # about two networks verified against each other (A, B), not a model and its reduction
     head: str = ""  # about softmax outputs, proved on the logits (checker/softmax_heads.py): what was split off
-    source_checked: bool = False  # `source` is a property file whose box was compared (on_property_box), not
+    source_checked: bool = False  # `source` is a property file whose box was compared (on_property_boxes), not
     # only the name the certificate records
+    pieces: tuple[tuple[tuple[Fraction, ...], tuple[Fraction, ...]], ...] = ()  # a union claim (union.py): it holds
+    # on each of these boxes, (lower, upper); `lower` / `upper` are then their hull, for sizes only
 
-    def on_property_box(self, box: Box, source: str) -> Scope:
-        """This scope on a property file's box: each claim here holds on every subset of its box (everywhere when
-        it has none), so it holds on `box` when `box` lies inside it, in the certified box's coordinates; else
+    def on_property_boxes(self, boxes: tuple[Box, ...], source: str) -> Scope:
+        """This scope on a property file's region, the union of `boxes`: each claim here holds on every subset of a
+        box it holds on (everywhere when it has none), so it holds on the region when each of its boxes lies inside
+        the certified box (or, for a union claim, inside one of its pieces), in the certified coordinates; else
         ValueError naming the first input that reaches outside, with both intervals."""
         if self.lower is not None:
-            if box.dim != len(self.lower):
-                raise ValueError(f"the property has {box.dim} inputs, the certified box {len(self.lower)}")
-            for i, (lo, hi, clo, chi) in enumerate(zip(box.lower, box.upper, self.lower, self.upper)):
-                if lo < clo or hi > chi:
-                    raise ValueError(f"input {i}: the property's interval [{fraction_str(lo)}, {fraction_str(hi)}] is "
-                                     f"not inside the certified [{fraction_str(clo)}, {fraction_str(chi)}]")
-        return replace(self, lower=box.lower, upper=box.upper, source=source, source_checked=True)
+            for box in boxes:
+                if box.dim != len(self.lower):
+                    raise ValueError(f"the property has {box.dim} inputs, the certified box {len(self.lower)}")
+                pieces = self.pieces or ((self.lower, self.upper),)
+                outside = [_outside(box, lower, upper) for lower, upper in pieces]
+                if all(outside):
+                    raise ValueError(outside[0] + ("" if len(pieces) == 1 else
+                                                   f" (nor inside any other of the {len(pieces)} certified boxes)"))
+        lower, upper = tuple(map(min, zip(*(b.lower for b in boxes)))), tuple(map(max, zip(*(b.upper for b in boxes))))
+        pieces = tuple((b.lower, b.upper) for b in boxes) if self.pieces and len(boxes) > 1 else ()  # a one-box
+        # claim holds on the region's hull, a union claim only on the region's boxes
+        return replace(self, lower=lower, upper=upper, pieces=pieces, source=source, source_checked=True)
 
     @property
     def text(self) -> str:
         if self.lower is None:
             where = "on all inputs"
+        elif self.pieces:
+            named = f" of {Path(self.source).name}" if self.source_checked else (
+                f" the certificate records (said to be {Path(self.source).name}'s)" if self.source else "")
+            where = f"on each of the {len(self.pieces)} boxes{named} ({_inputs(len(self.lower))})"
         elif self.source_checked:
             where = f"on the box of {Path(self.source).name} ({_inputs(len(self.lower))})"
         elif self.source:  # the certificate's own box; the file name it records was not compared (check --domain)
@@ -105,8 +121,21 @@ class Scope:
                 "domain": None if self.lower is None else {"lower": [fraction_str(v) for v in self.lower],
                                                            "upper": [fraction_str(v) for v in self.upper],
                                                            "source": self.source,
-                                                           "source_checked": self.source_checked},
+                                                           "source_checked": self.source_checked,
+                                                           **({"boxes": [{"lower": [fraction_str(v) for v in lo],
+                                                                          "upper": [fraction_str(v) for v in hi]}
+                                                                         for lo, hi in self.pieces]}
+                                                              if self.pieces else {})},
                 "only_on_domain": self.box_only, "semantics": self.semantics, "text": self.text}
+
+
+def _outside(box: Box, lower: tuple[Fraction, ...], upper: tuple[Fraction, ...]) -> str:
+    """'' when `box` lies inside [lower, upper], else which input reaches outside, with both intervals."""
+    for i, (lo, hi, clo, chi) in enumerate(zip(box.lower, box.upper, lower, upper)):
+        if lo < clo or hi > chi:
+            return (f"input {i}: the property's interval [{fraction_str(lo)}, {fraction_str(hi)}] is not inside the "
+                    f"certified [{fraction_str(clo)}, {fraction_str(chi)}]")
+    return ""
 
 
 def _inputs(n: int) -> str:

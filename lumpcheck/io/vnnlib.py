@@ -133,6 +133,23 @@ def in_region(path: str | Path, x) -> bool:
     return any(holds_at(case, x) for case in cases)
 
 
+def read_boxes(path: str | Path, n_inputs: int | None = None) -> tuple[Box, ...]:
+    """The input region of a VNN-LIB file (1.0, or 2.0 over its first network's inputs) as the boxes of its input
+    disjuncts, strict bounds closed, in the file's order; a box inside another one is left out (the union is the
+    same). One box when the region is a box; `read_box` gives their hull."""
+    hull = read_box(path, n_inputs)  # sizes checked, one error for both readers
+    boxes = read_vnnlib2(path).boxes if version2(path) else read_vnnlib(path).boxes
+    if len(boxes) == 1:
+        return (hull,)
+    distinct = list({tuple((v.numerator, v.denominator) for v in b.lower + b.upper): b for b in boxes}.values())
+    return tuple(b for i, b in enumerate(distinct) if not any(j != i and inside(b, c) for j, c in enumerate(distinct)))
+
+
+def inside(small: Box, big: Box) -> bool:
+    """Does box `small` lie inside box `big`?"""
+    return all(c <= lo and hi <= d for lo, hi, c, d in zip(small.lower, small.upper, big.lower, big.upper))
+
+
 def read_box(path: str | Path, n_inputs: int | None = None) -> Box:
     """The input domain of a VNN-LIB file (see `domain_box`; a VNN-LIB 2.0 file's as io.vnnlib2 reads it: over the
     first network's inputs), checked against the network's input count."""
