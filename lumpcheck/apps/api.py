@@ -21,7 +21,7 @@ from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import replay
 from ..equivalence.softmax import split_heads, verify_softmax
-from ..equivalence.union import decide_boxes
+from ..equivalence.union import decide_boxes, searched_boxes
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
@@ -32,7 +32,7 @@ from ..ir.graph.dag import Graph
 from ..ir.graph.dense import from_network
 from ..ir.network import Network
 from ..ir.semantics import domain_point, model_box
-from .graph_pipeline import GraphRunResult, graph_boxes, refuse_dense_options, run_graph_reduction
+from .graph_pipeline import GraphRunResult, graph_box, graph_boxes, refuse_dense_options, run_graph_reduction
 from .graph_verify import verify_graphs
 from .pipeline import PipelineResult, run_reduction
 from .verify_written import witness_in_region
@@ -110,14 +110,14 @@ def verify(
         ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (net_a, net_b))
         paths = dict(a_path=None if isinstance(a, (Network, Graph)) else a,
                      b_path=None if isinstance(b, (Network, Graph)) else b)
-        boxes = graph_boxes(ga, region) if region else (domain,)  # an `or` of input boxes: each on its own
+        boxes = searched_boxes(graph_boxes(ga, region), graph_box(ga, region)) if region else (domain,)  # box by box
         result = decide_boxes(lambda piece, seconds: verify_graphs(ga, gb, piece, mode, seconds, **paths), boxes,
                               time.monotonic() + float(timeout)) if len(boxes) > 1 else \
             verify_graphs(ga, gb, boxes[0], mode, float(timeout), **paths)
         return witness_in_region(result, region, list)
     box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space) if region else domain
-    boxes = tuple(model_box(net_a, piece, domain_space) for piece in read_boxes(region, n_inputs=net_a.input_size)) \
-        if region else (box,)  # an `or` of input boxes: each decided on its own (equivalence/union.py)
+    boxes = searched_boxes([model_box(net_a, piece, domain_space) for piece in read_boxes(region, net_a.input_size)],
+                           box) if region else (box,)  # an `or` of input boxes: each on its own (equivalence/union.py)
     client = connect(scheduler, float(timeout)) if scheduler else None
     kw = dict(a_path=None if isinstance(a, (Network, Graph)) else a, b_path=None if isinstance(b, (Network, Graph)) else b,
               jobs=jobs, client=client)

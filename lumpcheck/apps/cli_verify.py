@@ -23,7 +23,7 @@ from ..equivalence.falsify import Enclosure, replay
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
-from ..equivalence.union import decide_boxes
+from ..equivalence.union import decide_boxes, searched_boxes
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
@@ -303,10 +303,9 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
     box = load_box(domain, source, o.domain_space)  # over the model's input (clip warnings on stderr)
     boxes = (box,)  # the region's boxes (an `or` of input boxes: each decided on its own), in the searched coordinates
     if box is not None:
-        boxes = tuple(prepare_domain(source, piece, o.domain_space, o.normalization)
-                      for piece in read_boxes(domain, n_inputs=source.input_size))
-        box = boxes[0] if len(boxes) == 1 else prepare_domain(source, read_box(domain, n_inputs=source.input_size),
-                                                               o.domain_space, o.normalization)  # their hull
+        box = prepare_domain(source, read_box(domain, n_inputs=source.input_size), o.domain_space, o.normalization)
+        boxes = searched_boxes([prepare_domain(source, piece, o.domain_space, o.normalization)
+                                for piece in read_boxes(domain, n_inputs=source.input_size)], box)
 
     def work(report=None):
         client = connect(o.scheduler, max(0.0, deadline - time.monotonic())) if o.scheduler else None
@@ -406,7 +405,7 @@ def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, mode: Mode, dead
                              "compared as the models are, on a box over their own input", model_a)
     ga, gb = (m if isinstance(m, Graph) else from_network(m) for m in (a, b))
     box = None if domain is None else graph_box(ga, domain)
-    boxes = (box,) if domain is None else graph_boxes(ga, domain)  # an `or` of input boxes: each on its own
+    boxes = (box,) if domain is None else searched_boxes(graph_boxes(ga, domain), box)  # an `or`: box by box
 
     def one(piece: Box | None, seconds: float) -> VerifyResult:
         return verify_graphs(ga, gb, piece, mode, seconds, a_path=model_a, b_path=model_b)

@@ -19,38 +19,61 @@ from ..solver import Verdict
 from .result import VerifyResult
 
 
+MAX_BOXES = 32
+"""Regions of more boxes are searched as their hull (a sound superset for unsat; a witness between the boxes is then
+no counterexample): each box's share of the time would be too small to decide it."""
+
+
+def searched_boxes(boxes: Sequence[Box], hull: Box) -> tuple[Box, ...]:
+    """The boxes to decide one by one: the region's own, or only their hull beyond MAX_BOXES."""
+    return tuple(boxes) if len(boxes) <= MAX_BOXES else (hull,)
+
+
 def union_certificate(parts: Sequence[dict]) -> dict:
     """The certificate of a claim on each box of a union: one pair certificate per box."""
     return {"format": UNION_FORMAT, "format_version": UNION_FORMAT_VERSION, "parts": list(parts)}
 
 
+FIRST_ROUND = 0.1
+"""The share of the time a first round gives all boxes (a slice each) before the rest goes to the boxes still
+undecided: a counterexample that a later box's falsifier finds at once does not wait behind an earlier box's
+long search."""
+
+
 def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequence[Box], deadline: float,
                  progress: Callable[[str], None] | None = None) -> VerifyResult:
-    """One verdict on the union of `boxes`: decide_box(box, seconds) on each in turn, each given an equal share of the
-    time left before `deadline` (time.monotonic()); what one box leaves over goes to the next. `sat` as soon as a box
-    is `sat` (details['box'] is its index); `unsat` when every box is, with the union of their certificates when
-    each has one; else `timeout` when some box ran out of time, `unknown` otherwise, naming each box's verdict."""
-    results: list[VerifyResult] = []
-    for i, box in enumerate(boxes):
-        if progress is not None:
-            progress(f"box {i + 1} of {len(boxes)}")
-        result = decide_box(box, max(0.0, (deadline - time.monotonic()) / (len(boxes) - i)))
-        results.append(result)
-        if result.status == Verdict.SAT:
-            return replace(result, message=f"box {i + 1} of the region's {len(boxes)} (an `or` of input boxes, each "
-                                           f"decided on its own): {result.message}".rstrip(": "),
-                           times=_times(results), details={**result.details, "box": i})
-    engines = sorted({r.engine for r in results})
+    """One verdict on the union of `boxes` by decide_box(box, seconds): a first round gives each box an equal slice
+    of FIRST_ROUND of the time before `deadline` (time.monotonic()); a second round decides the boxes not yet
+    `unsat` anew, each with an equal share of the time left (what one leaves over goes to the next). `sat` as soon as
+    a box is `sat` (details['box'] is its index); `unsat` when every box is, with the union of their certificates
+    when each has one; else `timeout` when some box ran out of time, `unknown` otherwise, naming each box's verdict."""
+    results: dict[int, VerifyResult] = {}
+    runs: list[VerifyResult] = []  # every call, for the engines' times
+    first = FIRST_ROUND * max(0.0, deadline - time.monotonic()) / len(boxes)
+    for slice_ in (first, None):
+        todo = [i for i in range(len(boxes)) if i not in results or results[i].status != Verdict.UNSAT]
+        for n, i in enumerate(todo):
+            if progress is not None:
+                progress(f"box {i + 1} of {len(boxes)}")
+            seconds = slice_ if slice_ is not None else (deadline - time.monotonic()) / (len(todo) - n)
+            results[i] = result = decide_box(boxes[i], max(0.0, seconds))
+            runs.append(result)
+            if result.status == Verdict.SAT:
+                return replace(result, message=f"box {i + 1} of the region's {len(boxes)} (an `or` of input boxes, "
+                                               f"each decided on its own): {result.message}".rstrip(": "),
+                               times=_times(runs), details={**result.details, "box": i})
+    ordered = [results[i] for i in range(len(boxes))]
+    engines = sorted({r.engine for r in ordered})
     each = "; ".join(f"box {i + 1}: {r.status} by {r.engine}" +
-                     (f" ({r.message})" if r.message and r.status != Verdict.UNSAT else "") for i, r in enumerate(results))
+                     (f" ({r.message})" if r.message and r.status != Verdict.UNSAT else "") for i, r in enumerate(ordered))
     intro = f"the region's {len(boxes)} boxes (an `or` of input boxes) decided one by one"
-    if all(r.status == Verdict.UNSAT for r in results):
-        parts = [r.certificate for r in results]
+    if all(r.status == Verdict.UNSAT for r in ordered):
+        parts = [r.certificate for r in ordered]
         certificate = union_certificate(parts) if all(p is not None for p in parts) else None
-        return VerifyResult(Verdict.UNSAT, results[0].mode, "+".join(engines), f"{intro}, each unsat: {each}",
-                            times=_times(results), certificate=certificate)
-    status = Verdict.TIMEOUT if any(r.status == Verdict.TIMEOUT for r in results) else Verdict.UNKNOWN
-    return VerifyResult(status, results[0].mode, "+".join(engines), f"{intro}: {each}", times=_times(results))
+        return VerifyResult(Verdict.UNSAT, ordered[0].mode, "+".join(engines), f"{intro}, each unsat: {each}",
+                            times=_times(runs), certificate=certificate)
+    status = Verdict.TIMEOUT if any(r.status == Verdict.TIMEOUT for r in ordered) else Verdict.UNKNOWN
+    return VerifyResult(status, ordered[0].mode, "+".join(engines), f"{intro}: {each}", times=_times(runs))
 
 
 def _times(results: Sequence[VerifyResult]) -> dict[str, float]:

@@ -135,14 +135,20 @@ def in_region(path: str | Path, x) -> bool:
 
 def read_boxes(path: str | Path, n_inputs: int | None = None) -> tuple[Box, ...]:
     """The input region of a VNN-LIB file (1.0, or 2.0 over its first network's inputs) as the boxes of its input
-    disjuncts, strict bounds closed, in the file's order; a box inside another one is left out (the union is the
-    same). One box when the region is a box; `read_box` gives their hull."""
+    disjuncts, strict bounds closed, in the file's order, each once; among up to SUBSUMED_UP_TO boxes, one inside
+    another is left out (the union is the same). One box when the region is a box; `read_box` gives their hull."""
     hull = read_box(path, n_inputs)  # sizes checked, one error for both readers
     boxes = read_vnnlib2(path).boxes if version2(path) else read_vnnlib(path).boxes
     if len(boxes) == 1:
         return (hull,)
     distinct = list({tuple((v.numerator, v.denominator) for v in b.lower + b.upper): b for b in boxes}.values())
+    if len(distinct) > SUBSUMED_UP_TO:
+        return tuple(distinct)
     return tuple(b for i, b in enumerate(distinct) if not any(j != i and inside(b, c) for j, c in enumerate(distinct)))
+
+
+SUBSUMED_UP_TO = 256
+"""read_boxes compares every pair of boxes (quadratic) only up to this many."""
 
 
 def inside(small: Box, big: Box) -> bool:
