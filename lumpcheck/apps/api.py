@@ -21,7 +21,7 @@ from ..equivalence.cluster import connect
 from ..equivalence.engine import verify as run_verify
 from ..equivalence.falsify import replay
 from ..equivalence.softmax import split_heads, verify_softmax
-from ..equivalence.union import decide_boxes, searched_boxes
+from ..equivalence.union import decide_boxes, searched_boxes, witness_box
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..errors import LumpcheckError
@@ -134,6 +134,6 @@ def verify(
         if client is not None:
             client.close(timeout=1)
     replay_at = None if heads.any else partial(replay, net_a, net_b, mode=mode)  # the searched pair, exactly
-    searched = boxes[result.details["box"]] if "box" in result.details else box  # a sat's own box of the region
-    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space), replay_at, searched)
+    return witness_in_region(result, region, lambda x: domain_point(net_a, x, domain_space), replay_at,
+                             witness_box(result, boxes, box))
 

@@ -23,7 +23,7 @@ from ..equivalence.falsify import Enclosure, replay
 from ..equivalence.mode import Mode
 from ..equivalence.result import VerifyResult
 from ..equivalence.softmax import logits_mode, split_heads, verify_softmax
-from ..equivalence.union import decide_boxes, searched_boxes
+from ..equivalence.union import decide_boxes, searched_boxes, witness_box
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.atomic import write_text_atomic
 from ..io.marker import CLAIM, DOMAIN, domain_value
@@ -342,8 +342,8 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
             result = self_checked(result, model_a, model_b, o, deadline)
     point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
     replay_at = partial(replay, a, b, mode=parsed) if radical is None and not heads.any else None  # the searched pair
-    searched = boxes[result.details["box"]] if "box" in result.details else box  # a sat's own box of the region
-    return _unused_outputs(witness_in_region(result, domain, point, replay_at, searched), spec, domain, o), box, point
+    checked = witness_in_region(result, domain, point, replay_at, witness_box(result, boxes, box))
+    return _unused_outputs(checked, spec, domain, o), box, point
 
 
 def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
@@ -438,7 +438,7 @@ def _approx(v) -> str:
 def _print_verify(result, box, domain: str | None) -> None:
     """The verdict for people; box None with a --domain: the limit came before the box was read."""
     source = (box.source if box is not None else None) or domain
-    where = "over all of R^n" if box is None and domain is None else f"over the box of {source or 'the domain'}"
+    where = "over all of R^n" if box is None and domain is None else f"over the input region of {source or 'the domain'}"
     meaning = {"unsat": "equivalent", "sat": "NOT equivalent: counterexample", "unknown": "undecided", "timeout": "undecided (timeout)", "error": "error"}
     if result.mode.written:
         meaning.update(unsat="no input satisfies the file's assertions", sat="the file's assertions hold at the witness")

@@ -29,6 +29,15 @@ def searched_boxes(boxes: Sequence[Box], hull: Box) -> tuple[Box, ...]:
     return tuple(boxes) if len(boxes) <= MAX_BOXES else (hull,)
 
 
+BOX_KEY = "region_box"
+"""details key of a `sat` of decide_boxes: the index of the box whose search found it."""
+
+
+def witness_box(result: VerifyResult, boxes: Sequence[Box], hull: Box | None) -> Box | None:
+    """The box a `sat` result's search ran on: its own box of the region, else the hull (one box searched)."""
+    return boxes[result.details[BOX_KEY]] if BOX_KEY in result.details else hull
+
+
 def union_certificate(parts: Sequence[dict]) -> dict:
     """The certificate of a claim on each box of a union: one pair certificate per box."""
     return {"format": UNION_FORMAT, "format_version": UNION_FORMAT_VERSION, "parts": list(parts)}
@@ -45,7 +54,7 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
     """One verdict on the union of `boxes` by decide_box(box, seconds): a first round gives each box an equal slice
     of FIRST_ROUND of the time before `deadline` (time.monotonic()); a second round decides the boxes not yet
     `unsat` anew, each with an equal share of the time left (what one leaves over goes to the next). `sat` as soon as
-    a box is `sat` (details['box'] is its index); `unsat` when every box is, with the union of their certificates
+    a box is `sat` (details[BOX_KEY] is its index); `unsat` when every box is, with the union of their certificates
     when each has one; else `timeout` when some box ran out of time, `unknown` otherwise, naming each box's verdict."""
     results: dict[int, VerifyResult] = {}
     runs: list[VerifyResult] = []  # every call, for the engines' times
@@ -61,7 +70,7 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
             if result.status == Verdict.SAT:
                 return replace(result, message=f"box {i + 1} of the region's {len(boxes)} (an `or` of input boxes, "
                                                f"each decided on its own): {result.message}".rstrip(": "),
-                               times=_times(runs), details={**result.details, "box": i})
+                               times=_times(runs), details={**result.details, BOX_KEY: i})
     ordered = [results[i] for i in range(len(boxes))]
     engines = sorted({r.engine for r in ordered})
     each = "; ".join(f"box {i + 1}: {r.status} by {r.engine}" +

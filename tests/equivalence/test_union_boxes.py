@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lumpcheck.equivalence.mode import Mode
 from lumpcheck.equivalence.result import VerifyResult
-from lumpcheck.equivalence.union import FIRST_ROUND, MAX_BOXES, decide_boxes, searched_boxes
+from lumpcheck.equivalence.union import BOX_KEY, FIRST_ROUND, MAX_BOXES, decide_boxes, searched_boxes
 from lumpcheck.ir.domain import Box
 from lumpcheck.solver import Verdict
 
@@ -57,7 +57,7 @@ def test_the_region_is_unsat_only_when_every_box_is_and_sat_as_soon_as_one_is(sc
     assert [i for i, _ in calls] == expected_calls, (script, calls)
     if sat_box is not None:
         assert result.status == Verdict.SAT and result.witness == (Fraction(sat_box),)
-        assert result.details["box"] == sat_box
+        assert result.details[BOX_KEY] == sat_box
     elif all(v == "unsat" for v in final.values()):
         assert result.status == Verdict.UNSAT
         assert result.certificate["parts"] == [{"part": i} for i in range(len(boxes))]
