@@ -94,16 +94,34 @@ def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str, no
 
 
 def _dnf(spec: Spec2, a, b) -> tuple[tuple[OutputAtom, ...], ...]:
-    """The output DNF over [y_a | y_b] (a file over one network's outputs is widened with zeros for the other)."""
-    width = sum(t.size for t in spec.output_layout)
-    if len(spec.output_layout) == 1 and width == a.output_size:
-        pad = (Fraction(0),) * b.output_size
-        return tuple(tuple(OutputAtom(t.coeffs + pad, t.op, t.bound) for t in conj) for conj in spec.outputs)
-    if width != a.output_size + b.output_size:
-        sizes = " + ".join(f"{t.name} {t.size}" for t in spec.output_layout)
-        raise LumpcheckError(f"the file's outputs ({sizes}) do not match the models' ({a.output_size} + "
-                             f"{b.output_size})", spec.source)
-    return spec.outputs
+    """The output DNF over [y_a | y_b]: each declared output tensor goes to its own network's place (the file's first
+    network is A, its second B) and must have that model's output size; a network without declared outputs is
+    zero there."""
+    names = [n.name for n in spec.networks]
+    places = []  # (offset in the file's layout, offset in [y_a | y_b], size) per declared output tensor
+    offset = 0
+    for t in spec.output_layout:
+        side = names.index(t.network)
+        if side > 1:
+            raise UnsupportedModelError(f"output {t.name} is network {t.network}'s, the file's network {side + 1}: "
+                                        "verify compares two networks (the file's first is MODEL_A, its second "
+                                        "MODEL_B)", spec.source)
+        model = (a, b)[side]
+        if t.size != model.output_size:
+            raise LumpcheckError(f"output {t.name} of network {t.network} has {t.size} entries but "
+                                 f"{'MODEL_A' if side == 0 else 'MODEL_B'} has {model.output_size} outputs (the "
+                                 "file's first network is MODEL_A, its second MODEL_B)", spec.source)
+        places.append((offset, 0 if side == 0 else a.output_size, t.size))
+        offset += t.size
+    width = a.output_size + b.output_size
+
+    def placed(coeffs: tuple[Fraction, ...]) -> tuple[Fraction, ...]:
+        out = [Fraction(0)] * width
+        for source, target, size in places:
+            out[target:target + size] = coeffs[source:source + size]
+        return tuple(out)
+
+    return tuple(tuple(OutputAtom(placed(t.coeffs), t.op, t.bound) for t in conj) for conj in spec.outputs)
 
 
 def decide_written(spec: Spec2, a, b, deadline: float, timeout: float, kw: dict) -> VerifyResult:

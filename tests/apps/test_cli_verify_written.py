@@ -125,3 +125,33 @@ def test_instances_with_a_gzipped_spec_and_labels_in_either_order(tmp_path):
         x = [values[f"X_{i}"] for i in range(3)]
         assert evaluate(b, x)[1] > evaluate(a, x)[1] + Fraction(1, 1000)
         assert values["Y_1"] == evaluate(a, x)[1] and values["Y2_1"] == evaluate(b, x)[1]
+
+
+def test_each_output_tensor_belongs_to_its_own_network(tmp_path):
+    """A(x) = x, B(x) = x + 10 on [0, 1]. A file that declares only g's output and asserts Y_g > 5 holds everywhere
+    (sat; read as A's output it would be unsat). A declared output whose size is not its model's is an error naming
+    the tensor, whichever network declares it."""
+    from lumpcheck.ir.network import Layer, Network
+    save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]))]), tmp_path / "a.onnx", dtype="float64")
+    save_model(Network([Layer(np.array([[1.0]]), np.array([10.0]))]), tmp_path / "b.onnx", dtype="float64")
+    tie = "(assert (== X_f[0] X_g[0]))\n(assert (>= X_f[0] 0))\n(assert (<= X_f[0] 1))\n"
+    only_g = ("(vnnlib-version <2.0>)\n(declare-network f (declare-input X_f float64 [1]))\n"
+              "(declare-network g (declare-input X_g float64 [1]) (declare-output Y_g float64 [1]))\n" + tie)
+    (tmp_path / "g.vnnlib").write_text(only_g + "(assert (> Y_g[0] 5))\n")
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "b.onnx", "--domain", tmp_path / "g.vnnlib", "--results-file",
+              tmp_path / "r.txt")
+    assert res.exit_code == 1 and (tmp_path / "r.txt").read_text().startswith("sat"), res.output
+    values = _results(tmp_path / "r.txt")
+    assert values["Y2_0"] == values["X_0"] + 10 > 5
+    (tmp_path / "g.vnnlib").write_text(only_g + "(assert (< Y_g[0] 5))\n")  # never: unsat
+    res = run("verify", tmp_path / "a.onnx", tmp_path / "b.onnx", "--domain", tmp_path / "g.vnnlib")
+    assert res.exit_code == 0, res.output
+    for f_out, g_out, name in (("[2]", "[1]", "Y_f"), ("[1]", "[3]", "Y_g")):
+        (tmp_path / "s.vnnlib").write_text(
+            f"(vnnlib-version <2.0>)\n(declare-network f (declare-input X_f float64 [1]) (declare-output Y_f float64 "
+            f"{f_out}))\n(declare-network g (declare-input X_g float64 [1]) (declare-output Y_g float64 {g_out}))\n"
+            + tie + "(assert (> Y_g[0] 5))\n")
+        res = run("verify", tmp_path / "a.onnx", tmp_path / "b.onnx", "--domain", tmp_path / "s.vnnlib",
+                  "--results-file", tmp_path / "r.txt")
+        assert res.exit_code == 2 and f"output {name}" in res.output, res.output
+        assert (tmp_path / "r.txt").read_text() == "error\n"
