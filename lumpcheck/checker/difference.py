@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from ..bounds.arith import check_float_environment
 from ..ir.domain import Box
+from ..ir.exact import parse_exact
 from ..ir.network import Network, fingerprint, fix_inputs
 from ..ir.semantics import Comparison, ComparisonError, compare
 from .confidence import log_odds_proved
@@ -123,12 +124,12 @@ def _mode(text: str, claim: dict) -> tuple[str, Fraction]:
     """(kind, value): ε for epsilon, the proved L⁻ for delta-top1, 0 for top1/argmin."""
     kind, _, value = text.partition("=")
     if kind == "delta-top1":
-        delta, lminus = Fraction(value), parse_rational(claim["log_odds"], "claim.log_odds")
+        delta, lminus = parse_exact(value), parse_rational(claim["log_odds"], "claim.log_odds")
         if not log_odds_proved(delta, lminus):
             raise Invalid(f"claim: L⁻ = {lminus} is not proved <= ln(δ/(1 - δ)) for δ = {delta} (or δ is not in [1/2, 1))")
         return kind, lminus
     if kind == "epsilon":
-        eps = Fraction(value)
+        eps = parse_exact(value)
         if eps < 0:
             raise Invalid(f"claim: ε = {eps} is negative")
         return kind, eps

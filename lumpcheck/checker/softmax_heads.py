@@ -21,6 +21,7 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+from ..ir.exact import parse_exact
 from ..ir.graph.dag import Graph
 from ..ir.graph.dense import NotDenseChain, to_network
 from ..ir.graph.softmax_head import strip_final_softmax
@@ -64,7 +65,7 @@ def outputs_scope(logit_scope: Scope, heads: tuple[bool, bool, str]) -> Scope:
     head_a, head_b, text = heads
     kind, _, value = text.partition("=")
     try:
-        number = Fraction(value) if value else None
+        number = parse_exact(value) if value else None
     except (ValueError, ZeroDivisionError):
         raise HeadError(f"claim.softmax: outputs' mode {text!r}: {value!r} is not a number") from None
     if (kind == "delta-top1" and (number is None or not Fraction(1, 2) <= number < 1)) or \

@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Protocol, Sequence
 
 from ..errors import LumpcheckError
-from ..ir.exact import fraction_str, to_fraction
+from ..ir.exact import fraction_str, parse_exact, to_fraction
 from .confidence import check_delta, exceeds, log_odds_lower
 
 
@@ -96,11 +96,11 @@ class Mode:
         kind, _, value = text.partition("=")
         try:
             if kind.strip() == "epsilon":
-                return cls("epsilon", Fraction(value.strip()))
+                return cls("epsilon", parse_exact(value))
             if kind.strip() == "delta-top1":
                 if not value.strip():
                     raise ValueError("delta-top1 needs a value, e.g. delta-top1=0.9")
-                return cls("delta-top1", delta=Fraction(value.strip()))
+                return cls("delta-top1", delta=parse_exact(value))
             if value:
                 raise ValueError(f"mode {kind!r} takes no value")
             return cls(kind.strip())

@@ -26,8 +26,10 @@ MAX_BOUND = Fraction(10**300)
 reaches it overflow (a bound AT the float64 maximum made them fail)."""
 MAX_DISJUNCTS = 10_000  # cap on the disjunctive normal form of one property (beyond it: not a box domain)
 IGNORED_COMMANDS = ("set-logic", "set-info", "check-sat", "get-model", "exit")
-_TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>(?:[^\s();\[]|\[[^\]();]*\])+)")
-"""Tokens; an atom may hold a bracketed index with spaces inside (VNN-LIB 2.0's `X[0, 1]`)."""
+_TOKEN = re.compile(r"(?P<open>\()|(?P<close>\))|(?P<comment>;[^\n]*)|(?P<space>\s+)|(?P<atom>(?:[^\s();\[]|\[[^\]();]*\])+)"
+                    r"|(?P<bad>.)")
+"""Tokens; an atom may hold a bracketed index with spaces inside (VNN-LIB 2.0's `X[0, 1]`); any other character
+(an unclosed `[`) is an error, never skipped."""
 VARIABLE = re.compile(r"([XY])_(0|[1-9][0-9]*)")
 
 
@@ -183,6 +185,9 @@ class Parser:
                 (stack[-1][0] if stack else top).append(SList(tuple(items), start_line, start, m.end()))
             elif kind == "atom":
                 (stack[-1][0] if stack else top).append(Atom(token, line))
+            elif kind == "bad":
+                raise self.error(f"unexpected {token!r} (a `[` opens an index that `]` must close on the same atom)",
+                                 line)
             line += token.count("\n")
         if stack:
             raise self.error("unclosed '(' (file ends early)", stack[-1][1])
@@ -216,6 +221,8 @@ class Parser:
         if head == "and":
             return self.conjoin((self.dnf(arg) for arg in args), node.line)
         if head == "or":
+            if not args:
+                raise self.error("(or) without disjuncts is false: no input would satisfy the file", node.line)
             result = [conj for arg in args for conj in self.dnf(arg)]
             self.check_size(len(result), node.line)
             return result

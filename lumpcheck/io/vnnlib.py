@@ -8,6 +8,7 @@ A property declares inputs X_0..X_{n-1} and outputs Y_0..Y_{m-1} and asserts lin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -121,8 +122,13 @@ def domain_box(spec: VnnlibSpec) -> Box:
 
 
 def version2(path: str | Path) -> bool:
-    """Is the file a VNN-LIB 2.0 property (it declares its version)? A missing file is left to the 1.0 reader's error."""
-    return Path(path).is_file() and "vnnlib-version" in read_text(Path(path), "VNN-LIB file")
+    """Is the file a VNN-LIB 2.0 property (a `(vnnlib-version ...)` command, not the words in a comment)? A missing
+    file is left to the 1.0 reader's error."""
+    return Path(path).is_file() and _VERSION.search(read_text(Path(path), "VNN-LIB file")) is not None
+
+
+_VERSION = re.compile(r"^[^;\n]*\(\s*vnnlib-version\b", re.MULTILINE)
+"""A version command: `(vnnlib-version` before any `;` on its line."""
 
 
 def in_region(path: str | Path, x) -> bool:

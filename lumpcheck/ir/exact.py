@@ -181,6 +181,22 @@ def parse_decimal(text: str) -> Fraction:
     return Fraction(text)
 
 
+_QUOTIENT = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
+
+
+def parse_exact(text: str) -> Fraction:
+    """The rational a user's number spells: a decimal as `parse_decimal` reads it ('0.05', '1e-3'; exponents within
+    ±400) or a quotient of integers 'p/q' ('1/1024'). Fraction(text) alone would compute 10**99999999 for
+    '1e99999999' (minutes) before any check of its size."""
+    text = text.strip()
+    m = _QUOTIENT.fullmatch(text)
+    if m is not None:
+        if int(m[2]) == 0:
+            raise ValueError(f"{text!r} divides by zero")
+        return Fraction(int(m[1]), int(m[2]))
+    return parse_decimal(text)
+
+
 # ASCII digits and an exponent of at most 400 after leading zeros (_MAX_EXPONENT): every text it matches is one
 # that parse_decimal accepts, and Decimal reads it exactly.
 _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?0*(?:[0-9]{1,2}|[1-3][0-9]{2}|400))?")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.equivalence.falsify import decide
 from lumpcheck.equivalence.mode import Mode, decision, violated
+from lumpcheck.errors import LumpcheckError
 
 MODES = [Mode("strict"), Mode("epsilon", Fraction(1, 2)), Mode("epsilon", Fraction(2)), Mode("top1"), Mode("argmin")]
 
@@ -45,3 +47,12 @@ def test_argmin_is_not_top1():
     assert violated(Mode("argmin"), ya, yb) and decide(Mode("argmin"), ya, yb)
     assert not violated(Mode("top1"), ya, yb) and not decide(Mode("top1"), ya, yb)
     assert decision(Mode("argmin"), ya) == frozenset({0}) and decision(Mode("top1"), ya) == frozenset({2})
+
+
+def test_a_huge_exponent_in_a_mode_is_refused_at_once():
+    """Fraction('1e99999999') would compute 10**99999999 (minutes, unguarded by --timeout): modes take exact decimals
+    within parse_decimal's exponents, or p/q."""
+    for text in ("epsilon=1e99999999", "delta-top1=1e-99999999", "epsilon=1/0", "epsilon="):
+        with pytest.raises(LumpcheckError):
+            Mode.parse(text)
+    assert Mode.parse("epsilon=1/1024").epsilon == Fraction(1, 1024) and Mode.parse("epsilon=1e-3").epsilon == Fraction(1, 1000)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lumpcheck.errors import ModelFormatError, UnsupportedModelError
-from lumpcheck.io.vnnlib import OutputAtom, domain_box, in_region, read_box, read_vnnlib
+from lumpcheck.io.vnnlib import OutputAtom, domain_box, in_region, read_box, read_vnnlib, version2
 
 ZOO = Path(__file__).parents[2].parent / "shared" / "zoo"
 
@@ -147,6 +147,9 @@ BOX_1D = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0)
         ("(declare-const X_0 Int)\n", "line 1: expected (declare-const NAME Real)"),
         ("(declare-const X_1 Real)\n", "X_0 is not declared"),
         ("(declare-const Y_0 Real)\n", "no input variables"),
+        (BOX_1D + "(assert (<= X_0 1))\n(assert (or))\n", "line 5: (or) without disjuncts is false"),
+        (BOX_1D + "(assert (and (<= X_0 1) (or)))\n", "line 4: (or) without disjuncts is false"),
+        (BOX_1D + "(assert (<= X_0 [1))\n", "line 4: unexpected '['"),
     ],
 )
 def test_malformed_properties_name_file_and_line(tmp_path, text, expected):
@@ -272,3 +275,12 @@ def test_a_property_rewritten_in_place_is_read_again(tmp_path):
     path.write_text("(declare-const X_0 Real)\n(assert (>= X_0 0.25))\n")
     with pytest.raises(ModelFormatError, match="X_0 has no upper bound"):
         read_box(path)
+
+
+def test_only_a_version_command_makes_a_file_vnnlib_2(tmp_path):
+    """The words in a comment do not: such a 1.0 file reads as 1.0."""
+    path = tmp_path / "p.vnnlib"
+    path.write_text("; generated from a vnnlib-version 1.0 template\n" + BOX_1D + "(assert (<= X_0 1))\n")
+    assert not version2(path) and read_box(path).upper == (1,)
+    path.write_text("; a 2.0 file\n(vnnlib-version <2.0>)\n")
+    assert version2(path)
