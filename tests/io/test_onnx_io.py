@@ -784,3 +784,22 @@ def test_nnet_clipping_and_normalisation_go_into_onnx(zoo, tmp_path) -> None:
     acas = zoo / "marabou/resources/nnet/acasxu/ACASXU_experimental_v2a_1_1.nnet"
     with pytest.raises(LumpcheckError, match="normalisation constants"):
         run_reduction(acas, tmp_path / "a.onnx", cert_path=tmp_path / "a.json")
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_an_opset_newer_than_onnx_knows_is_refused_in_one_line(tmp_path, conv):
+    """A dense chain and a CNN exported with an opset the installed onnx does not know: their operators' meaning is
+    that opset's, so both readers refuse the file by name (it was an internal error when writing a reduced CNN)."""
+    from lumpcheck.io import load_any
+    newer = onnx.defs.onnx_opset_version() + 2
+    w = numpy_helper.from_array(np.ones((2, 1, 1, 1) if conv else (2, 3), dtype=np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"]) if conv else helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)
+    shape_x, shape_y = ([1, 1, 2, 2], [1, 2, 2, 2]) if conv else ([1, 3], [1, 2])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_x)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape_y)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", newer)])
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedModelError, match=f"opset {newer} is newer than the installed onnx"):
+        load_any(tmp_path / "m.onnx")
+    res = CliRunner().invoke(cli, ["reduce", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "r.onnx")])
+    assert res.exit_code == 3 and "m.onnx" in res.output and not (tmp_path / "r.onnx").exists(), res.output

@@ -24,14 +24,14 @@ from ...ir.graph.ops import Constant, Identity, Op, Shape, ShapeError
 from ..compressed import is_gzipped, read_bytes
 from .graph_ops import convert
 from .graph_values import FLOAT_TYPES, Const, Data, NodeError, Value, constant_of
-from .ops import MALFORMED, attributes, malformed
+from .ops import MALFORMED, attributes, default_opset, malformed
 
 class Reader:
     """State while reading one model: values by ONNX name, IR nodes emitted so far, the opset."""
 
     def __init__(self, model: onnx.ModelProto, source: str):
         self.model, self.source = model, source
-        self.opset = _opset(model, source)
+        self.opset = default_opset(model, source)
         self.values: dict[str, Value] = {}
         self.nodes: list[Node] = []
         self.shapes: dict[str, Shape] = {}
@@ -170,13 +170,6 @@ def _dims_match(declared: tuple, shape: Shape) -> bool:
     if len(declared) != len(shape):
         return False
     return all(isinstance(d, str) or d == 0 or d == s for d, s in zip(declared, shape))
-
-
-def _opset(model: onnx.ModelProto, source: str) -> int:
-    for o in model.opset_import:
-        if o.domain in ("", "ai.onnx"):
-            return o.version
-    raise ModelFormatError("no default-domain opset import", source, "model")
 
 
 def _sorted_nodes(g: onnx.GraphProto, known: set[str], source: str) -> list[tuple[int, onnx.NodeProto]]:

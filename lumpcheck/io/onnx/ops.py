@@ -161,6 +161,21 @@ MALFORMED = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError,
 (both ONNX readers turn it into a ModelFormatError naming the node)."""
 
 
+def default_opset(model: onnx.ModelProto, source: str) -> int:
+    """The model's default-domain (ai.onnx) opset version; one-line errors when it has none, or one newer than the
+    installed onnx knows (an operator's meaning, attributes and defaults are those of its opset: read by older
+    rules it could mean something else, and the writers could not record it)."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ModelFormatError("no opset import for the default ONNX domain (truncated or corrupt file?)", source)
+    newest = onnx.defs.onnx_opset_version()
+    if versions[0] > newest:
+        raise UnsupportedModelError(f"opset {versions[0]} is newer than the installed onnx {onnx.__version__} knows "
+                                    f"(up to {newest}): upgrade onnx, or export the model with opset {newest} or "
+                                    "lower", source)
+    return int(versions[0])
+
+
 def malformed(e: BaseException) -> str:
     """The one-line reason for a MALFORMED exception."""
     if isinstance(e, MemoryError):

@@ -26,8 +26,8 @@ from ..compressed import is_gzipped, read_bytes
 from .chain import Chain
 from .lean import lean_load
 from .signature import signature_of
-from .ops import (CONSTANT_OPS, FLOAT_TYPES, MALFORMED, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value, malformed,
-                  tensor_const)
+from .ops import (CONSTANT_OPS, FLOAT_TYPES, MALFORMED, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value,
+                  default_opset, malformed, tensor_const)
 
 
 def read_onnx(path: str | Path) -> Network:
@@ -35,7 +35,7 @@ def read_onnx(path: str | Path) -> Network:
     p = Path(path)
     model, arrays = _load(p)
     graph = model.graph
-    opset = _default_opset(model, p)
+    opset = default_opset(model, str(p))
     if not graph.node:
         raise ModelFormatError("empty graph (no nodes)", str(p), "graph")
     values: dict[str, Value] = {}
@@ -99,13 +99,6 @@ def _load(p: Path) -> tuple[onnx.ModelProto, list[np.ndarray | None]]:
     except Exception as e:  # protobuf raises DecodeError, RuntimeWarning-like errors, OSError for external data
         message = f"not a readable ONNX model (truncated or corrupt?): {type(e).__name__}: {e}"
         raise ModelFormatError(message, str(p)) from None
-
-
-def _default_opset(model: onnx.ModelProto, p: Path) -> int:
-    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    if not versions:
-        raise ModelFormatError("no opset import for the default ONNX domain (truncated or corrupt file?)", str(p))
-    return int(versions[0])
 
 
 def _node_where(node: onnx.NodeProto, index: int) -> str:
