@@ -803,3 +803,24 @@ def test_an_opset_newer_than_onnx_knows_is_refused_in_one_line(tmp_path, conv):
         load_any(tmp_path / "m.onnx")
     res = CliRunner().invoke(cli, ["reduce", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "r.onnx")])
     assert res.exit_code == 3 and "m.onnx" in res.output and not (tmp_path / "r.onnx").exists(), res.output
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_a_weight_of_another_float_type_than_its_input_is_refused(tmp_path, conv):
+    """A float16 weight on a float32 input breaks ONNX's type rules (onnx.checker and onnxruntime refuse the file): it
+    has no ONNX meaning, so neither reader certifies anything about it; a float16 model throughout reads."""
+    from lumpcheck.io import load_any
+    for dtype, ok in ((np.float16, False), (np.float32, True)):
+        w = numpy_helper.from_array(np.ones((2, 1, 1, 1) if conv else (2, 3), dtype=dtype), "w")
+        node_ = helper.make_node("Conv", ["x", "w"], ["y"]) if conv else helper.make_node("Gemm", ["x", "w"], ["y"],
+                                                                                          transB=1)
+        shape_x, shape_y = ([1, 1, 2, 2], [1, 2, 2, 2]) if conv else ([1, 3], [1, 2])
+        graph = helper.make_graph([node_], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_x)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape_y)], [w])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+        if ok:
+            load_any(tmp_path / "m.onnx")
+            continue
+        with pytest.raises(ModelFormatError, match="not valid ONNX .*inconsistent type") as info:
+            load_any(tmp_path / "m.onnx")
+        assert str(info.value).startswith(f"{tmp_path / 'm.onnx'}: ") and "\n" not in str(info.value)

@@ -24,7 +24,7 @@ from ...ir.graph.ops import Constant, Identity, Op, Shape, ShapeError
 from ..compressed import is_gzipped, read_bytes
 from .graph_ops import convert
 from .graph_values import FLOAT_TYPES, Const, Data, NodeError, Value, constant_of
-from .ops import MALFORMED, attributes, default_opset, malformed
+from .ops import MALFORMED, attributes, default_opset, malformed, well_typed
 
 class Reader:
     """State while reading one model: values by ONNX name, IR nodes emitted so far, the opset."""
@@ -71,9 +71,11 @@ class Reader:
         for t in g.initializer:
             self.values[t.name] = self._initializer(t)
         specs = [self._input(vi) for vi in g.input if vi.name not in init]
-        for node_index, node in _sorted_nodes(g, set(self.values) | {s.name for s in specs}, self.source):
+        ordered = _sorted_nodes(g, set(self.values) | {s.name for s in specs}, self.source)
+        for node_index, node in ordered:
             self._node(node_index, node)
         outputs = [self._output(vi) for vi in g.output]
+        well_typed(self.model, [node for _, node in ordered], self.source)
         io_dims = {vi.name: _dims(vi) for vi in list(g.input) + list(g.output) if vi.name not in init}
         meta = Meta(source=self.source, opset=self.opset, io_dims=io_dims, producer=self.model.producer_name)
         try:

@@ -176,6 +176,24 @@ def default_opset(model: onnx.ModelProto, source: str) -> int:
     return int(versions[0])
 
 
+def well_typed(model: onnx.ModelProto, nodes, source: str) -> None:
+    """onnx's own type inference in strict mode on the model's types alone (its initializers as typed inputs, so no
+    weight data is needed; `nodes` in a dependency order), run after a reader accepted the model so that its own
+    messages name unsupported nodes first. An operator whose inputs' element types differ (a float16 weight on a
+    float32 input) has no ONNX meaning, and onnxruntime refuses to load it: a one-line ModelFormatError."""
+    g = model.graph
+    typed = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in g.initializer]
+    names = {t.name for t in g.initializer}
+    graph = helper.make_graph(list(nodes), g.name or "g", [vi for vi in g.input if vi.name not in names] + typed,
+                              list(g.output))
+    shell = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    try:
+        onnx.shape_inference.infer_shapes(shell, check_type=True, strict_mode=True)
+    except onnx.shape_inference.InferenceError as e:
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise ModelFormatError(f"not valid ONNX (onnx's type inference: {first})", source) from None
+
+
 def malformed(e: BaseException) -> str:
     """The one-line reason for a MALFORMED exception."""
     if isinstance(e, MemoryError):

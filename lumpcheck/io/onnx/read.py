@@ -27,7 +27,7 @@ from .chain import Chain
 from .lean import lean_load
 from .signature import signature_of
 from .ops import (CONSTANT_OPS, FLOAT_TYPES, MALFORMED, OPS, REASONS, SUPPORTED, Const, Reader, Stream, Value,
-                  default_opset, malformed, tensor_const)
+                  default_opset, malformed, tensor_const, well_typed)
 
 
 def read_onnx(path: str | Path) -> Network:
@@ -63,7 +63,8 @@ def read_onnx(path: str | Path) -> Network:
     r = Reader(opset, batch, Chain(prod(shape) // batch), data_inputs[0].name, consumers, {graph.output[0].name},
                data_inputs[0].name, data_inputs[0].type.tensor_type.elem_type)
     remaining = dict(consumers)
-    for i in _topological_order(graph, set(values), str(p)):
+    order = _topological_order(graph, set(values), str(p))
+    for i in order:
         _run_node(graph.node[i], i, values, r, str(p))
         _release_constants(graph.node[i], values, remaining, graph.output[0].name)
     out = graph.output[0]
@@ -79,6 +80,7 @@ def read_onnx(path: str | Path) -> Network:
     if layers[0].in_features == 0 or layers[-1].out_features == 0:
         raise ModelFormatError(f"the chain has {layers[0].in_features} inputs and {layers[-1].out_features} outputs; a "
                                "model needs at least one of each", str(p), "graph")
+    well_typed(model, [graph.node[i] for i in order], str(p))
     return Network(layers, r.chain.normalization(), source=str(p), meta=meta)
 
 
