@@ -6,7 +6,9 @@ assertions is decided as written, apps/verify_written.py, its networks matched t
 `lumpcheck verify A B --domain PROP` would decide it, under a hard wall-clock limit of its own timeout (or --timeout),
 and gets a VNN-COMP results file (sat with an exact witness / unsat / timeout / unknown / error) in the results
 directory, plus one line of OUT/summary.csv; a certified unsat (differential or domain-match) also gets its
-certificate beside it (NNN_....cert.json: `lumpcheck check CERT F G` re-checks it). A row that cannot be run (a bad file, an unsupported layer) is an
+certificate beside it (NNN_....cert.json: `lumpcheck check CERT A B` re-checks it, A and B the models of the
+property's first and second network: f and g, unless a 2.0 property declares g first). summary.csv's model_f and
+model_g are the models the row labels f and g; a results file's Y_ are the first network's outputs, Y2_ the second's. A row that cannot be run (a bad file, an unsupported layer) is an
 'error' row; the batch goes on.
 """
 
@@ -96,6 +98,7 @@ def _one(row: Instance, timeout: float, settings: Settings, decide: Callable):
     row; a user error is an 'error' row, and so is a bug (with its type), so that the other rows still run."""
     (la, fa), (lb, fb) = row.models
     labels, (fa, fb) = ((lb, la), (fb, fa)) if (la, lb) == ("g", "f") else ((la, lb), (fa, fb))  # f: A, Y_; g: B, Y2_
+    # (unless a 2.0 property declares g first: then its order)
     try:
         spec = None if settings.mode_given else spec2_with_outputs(str(row.prop))
         if spec is not None:  # the spec's outputs are [Y_f | Y_g] in its own order: the row's labels say which is which
@@ -121,13 +124,17 @@ def run_batch(csv_path: str, results_dir: str | None, timeout: float | None, set
         limit = row.timeout if timeout is None else timeout
         start = time.monotonic()
         status, engine, message, text, cert, (fa, fb) = _one(row, limit, settings, decide)
+        labelled = dict(row.models)
+        f_model, g_model = (labelled["f"], labelled["g"]) if set(labelled) == {"f", "g"} else (fa, fb)
         seconds = time.monotonic() - start
         name = _name(n, row)
         write_text_atomic(target / name, text)
         cert_name = name.removesuffix(".txt") + ".cert.json" if cert is not None else ""
         if cert is not None:
             write_text_atomic(target / cert_name, json.dumps(cert) + "\n")
-        summary.append({"instance": n, "model_f": str(fa), "model_g": str(fb),
+        if cert is not None and (str(fa), str(fb)) != (str(f_model), str(g_model)):
+            message += f"; the certificate is about A = {Path(fa).name}, B = {Path(fb).name} (the property's order)"
+        summary.append({"instance": n, "model_f": str(f_model), "model_g": str(g_model),
                         "property": str(row.prop), "timeout": limit, "status": status, "engine": engine,
                         "seconds": round(seconds, 3), "results_file": name, "certificate": cert_name,
                         "message": message})

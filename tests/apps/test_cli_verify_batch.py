@@ -211,3 +211,24 @@ def test_rows_follow_their_f_g_labels_and_a_failing_row_does_not_stop_the_batch(
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["error", "unsat"] and "RuntimeError: a bug" in rows[0]["message"]
     assert (tmp_path / "o2" / rows[0]["results_file"]).read_text() == "error\n" and res.exit_code == 2
+
+
+def test_summary_names_the_f_and_g_models_by_label_when_the_property_declares_g_first(tmp_path):
+    """A row [('g', B), ('f', A)] on a 2.0 property declaring g first: the verdict is the file's (g's output above
+    f's: B = x + 10 > A = x, sat), the results file's Y_ are the first declared network's (g's), and summary.csv's
+    model_f / model_g are the models labelled f and g."""
+    save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]))]), tmp_path / "a.onnx", dtype="float64")
+    save_model(Network([Layer(np.array([[1.0]]), np.array([10.0]))]), tmp_path / "b.onnx", dtype="float64")
+    (tmp_path / "p.vnnlib").write_text(
+        "(vnnlib-version <2.0>)\n(declare-network g (declare-input X_g float64 [1]) (declare-output Y_g float64 [1]))\n"
+        "(declare-network f (declare-input X_f float64 [1]) (declare-output Y_f float64 [1]))\n"
+        "(assert (== X_g[0] X_f[0]))\n(assert (<= 0 X_f[0] 1))\n(assert (> Y_g[0] Y_f[0]))\n")
+    (tmp_path / "instances.csv").write_text("\"[('g', 'b.onnx'), ('f', 'a.onnx')]\",p.vnnlib,60\n")
+    res = run("verify", "--instances", tmp_path / "instances.csv", "--results-dir", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "out" / "summary.csv") as f:
+        row, = list(csv.DictReader(f))
+    assert row["status"] == "sat" and (Path(row["model_f"]).name, Path(row["model_g"]).name) == ("a.onnx", "b.onnx")
+    text = (tmp_path / "out" / row["results_file"]).read_text()
+    x0 = Fraction(re.search(r"\(X_0 (\S+)\)", text)[1])
+    assert Fraction(re.search(r"\(Y_0 (\S+)\)", text)[1]) == x0 + 10  # g's output first, as the file declares
