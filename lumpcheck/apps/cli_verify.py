@@ -172,8 +172,8 @@ def verify(model_a, model_b, domain, domain_space, mode, timeout, jobs, memory_m
                as its objective, one exact z3 query for small networks)                       exit 0
     The file is read as it stands: an ε band written (and (> Y_g (+ Y_f e)) (< Y_g (- Y_f e))) is empty, so
     the answer is unsat. For ε-equivalence of the two networks on the file's inputs give --mode epsilon=E (the
-    mode then decides; the file's output assertions are not used). An unsat of the differential engine on a
-    one-box file comes with a --certify certificate (`lumpcheck check` re-derives it); a relation between the
+    mode then decides; the file's output assertions are not used). An unsat of the differential engine comes
+    with a --certify certificate (for an `or` of input boxes, their union) (`lumpcheck check` re-derives it); a relation between the
     two networks' inputs, or any input constraint that is not a bound, is refused (exit 3).
 
     \b

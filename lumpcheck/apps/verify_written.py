@@ -14,6 +14,7 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+from ..equivalence.nudge import moved_inside
 from ..equivalence.written import Region, verify_written
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..io.sexpr import OutputAtom
@@ -38,29 +39,20 @@ def spec2_with_outputs(domain: str | None) -> Spec2 | None:
     return spec if spec.outputs is not None else None
 
 
-NUDGES = tuple(Fraction(1, 2**k) for k in (60, 40, 24, 12, 6, 3, 1))
-"""Fractions t of the way from a witness outside the region towards the box's centre that `witness_in_region` tries,
-smallest first: a violation that holds at the witness with a margin (|A − B| > ε, A ≠ B) holds close by too."""
-
-
 def witness_in_region(result: VerifyResult, domain: str | None, point, replay_at=None,
                       box: Box | None = None) -> VerifyResult:
     """A 'sat' whose witness lies outside the property's input region (between the boxes of an `or`, whose hull the
     engines search, or on a strict bound, which the boxes close) becomes 'unknown': the boxes are sound for unsat
     only. point(x) is the witness in the file's coordinates (--domain-space). With replay_at(x) (an exact
     falsify.Replay of the pair at x) and the searched `box`, points moved from the witness towards its centre are
-    tried first: one in the region whose exact replay violates the mode is the witness instead."""
+    tried first (equivalence/nudge.py): one in the region whose exact replay violates the mode is the witness."""
     if result.status != Verdict.SAT or result.witness is None or domain is None or \
             in_region(domain, point(result.witness)):
         return result
-    centre = None if replay_at is None or box is None else [(lo + hi) / 2 for lo, hi in zip(box.lower, box.upper)]
-    for t in NUDGES if centre is not None else ():
-        x = tuple(v + t * (c - v) for v, c in zip(result.witness, centre))
-        if in_region(domain, point(x)) and (rep := replay_at(x)).violated is True:
-            return replace(result, witness=rep.x, output_a=rep.ya, output_b=rep.yb, onnxruntime={},
-                           message=f"{result.message}; the counterexample found sat on the region's closed boundary "
-                                   f"(a strict bound or between the boxes of an or): moved {t} of the way towards the "
-                                   "box's centre, into the region, and replayed exactly there")
+    moved = None if replay_at is None or box is None else \
+        moved_inside(result, lambda x: in_region(domain, point(x)), replay_at, box)
+    if moved is not None:
+        return moved
     return replace(result, status=Verdict.UNKNOWN, witness=None, output_a=None, output_b=None,
                    message=f"the counterexample found, x = {[str(v) for v in result.witness]}, lies in the closed box "
                            f"the engines searched but not in {Path(domain).name}'s input region as written (it sits on "

@@ -21,8 +21,8 @@ KEYS = {"format", "format_version", "parts"}
 def check_union(doc: dict, check_part: Callable[[dict], CheckResult | None]) -> CheckResult:
     """Valid when `doc` has exactly the keys format, format_version and parts; parts is a non-empty list of pair
     certificates, each valid by check_part (None: not a pair certificate, e.g. another union) and claiming a box;
-    and all parts agree on what they claim (mode, ε, models or layer chains, Softmax heads). The scope is that
-    claim on each part's box."""
+    and all parts agree on what they claim (mode, ε, models or layer chains, Softmax heads; for a property as
+    written, the same output assertions). The scope is that claim on each part's box."""
     if set(doc) != KEYS:
         return CheckResult(False, [f"union certificate: keys must be {sorted(KEYS)}, not {sorted(doc)}"])
     if doc["format"] != UNION_FORMAT or doc["format_version"] != UNION_FORMAT_VERSION or \
@@ -48,6 +48,9 @@ def check_union(doc: dict, check_part: Callable[[dict], CheckResult | None]) -> 
         if _claim(scope) != _claim(first):
             return CheckResult(False, [f"union certificate: part {i} claims {scope.text}, part 0 {first.text}: the "
                                        "parts must claim the same thing"])
+    if first.mode == "written" and any(part["claim"]["dnf"] != parts[0]["claim"]["dnf"] for part in parts):
+        return CheckResult(False, ["union certificate: its parts prove different output assertions false (claim.dnf "
+                                   "differs): the parts must claim the same thing"])
     lower = tuple(map(min, zip(*(s.lower for s in scopes))))
     upper = tuple(map(max, zip(*(s.upper for s in scopes))))
     pieces = tuple((s.lower, s.upper) for s in scopes)

@@ -55,7 +55,8 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
     of FIRST_ROUND of the time before `deadline` (time.monotonic()); a second round decides the boxes not yet
     `unsat` anew, each with an equal share of the time left (what one leaves over goes to the next). `sat` as soon as
     a box is `sat` (details[BOX_KEY] is its index); `unsat` when every box is, with the union of their certificates
-    when each has one; else `timeout` when some box ran out of time, `unknown` otherwise, naming each box's verdict."""
+    when each has one; else `error` when a box's answer is (the models cannot be compared), `timeout` when some box
+    ran out of time, `unknown` otherwise, naming each box's verdict."""
     results: dict[int, VerifyResult] = {}
     runs: list[VerifyResult] = []  # every call, for the engines' times
     first = FIRST_ROUND * max(0.0, deadline - time.monotonic()) / len(boxes)
@@ -72,6 +73,9 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
                                                f"each decided on its own): {result.message}".rstrip(": "),
                                times=_times(runs), details={**result.details, BOX_KEY: i})
     ordered = [results[i] for i in range(len(boxes))]
+    error = next((r for r in ordered if r.status == Verdict.ERROR), None)
+    if error is not None:  # the models cannot be compared: that is the answer
+        return replace(error, times=_times(runs))
     engines = sorted({r.engine for r in ordered})
     each = "; ".join(f"box {i + 1}: {r.status} by {r.engine}" +
                      (f" ({r.message})" if r.message and r.status != Verdict.UNSAT else "") for i, r in enumerate(ordered))

@@ -8,15 +8,17 @@ Steps: disjuncts whose atoms no outputs at all satisfy are dropped (an exact z3 
 none is left the answer is `unsat` without looking at the networks); then each box in turn is decided by
 engine.verify with the mode `written_mode(dnf)` (falsification with exact replay, the differential engine with the
 atoms as its objective, the monolithic z3 query for small networks). A
-`sat` counts only when its witness, replayed exactly on the models, also satisfies the box's written constraints;
-`unsat` needs every box `unsat`; for one box, the differential engine's certificate (its claim: the DNF of the
-disjuncts kept is false on the box) comes with it.
+`sat` counts only when its witness, replayed exactly on the models, also satisfies the box's written constraints
+(a witness on a strict bound is moved inside when a point there, replayed exactly, still satisfies the assertions:
+equivalence/nudge.py); several boxes are decided as union.decide_boxes decides them, `unsat` needing every box
+`unsat`. The differential engine's certificate (its claim: the DNF of the disjuncts kept is false on the box) comes
+with an `unsat`: for several boxes, their union (specs/union-certificate.md).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Callable, Sequence
 
@@ -27,8 +29,11 @@ from ..ir.network import Network
 from ..solver import Verdict
 from .encode import atom_term
 from .engine import verify
+from .falsify import replay
 from .mode import written_mode
+from .nudge import moved_inside
 from .result import VerifyResult
+from .union import decide_boxes
 
 ENGINES = ("falsify", "differential", "monolithic")
 """The engines that decide a property as written (the others compare the two networks with each other)."""
@@ -65,37 +70,25 @@ def verify_written(a: Network, b: Network, regions: Sequence[Region], dnf, timeo
                             "assertions (every disjunct's atoms contradict each other): no input can")
     notes = [f"{len(dnf) - len(live)} of {len(dnf)} disjuncts can never hold (dropped)"] if len(live) < len(dnf) else []
     mode = written_mode(live)
-    undecided: list[VerifyResult] = []
-    decided_by: list[str] = []
-    certificate = None
-    for k, region in enumerate(regions):
-        share = max(0.0, deadline - time.monotonic()) / (len(regions) - k)
-        res = verify(a, b, region.box, mode, share, engines=ENGINES, **kw)
-        if res.status == Verdict.SAT:
-            if region.member(res.witness):
-                return _with(res, notes, len(regions), k)
-            res = VerifyResult(Verdict.UNKNOWN, mode, res.engine, "the witness lies on a strict input bound of the "
-                               "file (outside the region as written)", details=res.details, times=res.times)
-        if res.status != Verdict.UNSAT:
-            undecided.append(res)
-        else:
-            certificate = res.certificate if len(regions) == 1 else None  # a certificate covers one box
-            if res.engine not in decided_by:
-                decided_by.append(res.engine)
-    if not undecided:
+    by_box = {id(region.box): region for region in regions}
+
+    def one(box: Box, seconds: float) -> VerifyResult:
+        """One box: a sat only with its witness in the box's region as written (moved inside when it sits on a
+        strict bound and a point inside still satisfies the assertions, replayed exactly)."""
+        res = verify(a, b, box, mode, seconds, engines=ENGINES, **kw)
+        member = by_box[id(box)].member
+        if res.status != Verdict.SAT or member(res.witness):
+            return res
+        return moved_inside(res, member, lambda x: replay(a, b, x, mode), box) or \
+            VerifyResult(Verdict.UNKNOWN, mode, res.engine, "the witness lies on a strict input bound of the file "
+                         "(outside the region as written)", details=res.details, times=res.times)
+
+    boxes = [region.box for region in regions]
+    res = one(boxes[0], timeout) if len(boxes) == 1 else decide_boxes(one, boxes, deadline)
+    if res.status == Verdict.UNSAT:
         where = "the input box" if len(regions) == 1 else f"any of the {len(regions)} input boxes"
-        return VerifyResult(Verdict.UNSAT, mode, "+".join(decided_by), f"no input in {where} satisfies the output "
-                            "assertions" + "".join(f"; {n}" for n in notes), certificate=certificate)
-    worst = next((r for r in undecided if r.status == Verdict.ERROR), None) or \
-        next((r for r in undecided if r.status == Verdict.TIMEOUT), undecided[0])
-    return _with(worst, notes, len(regions), None)
-
-
-def _with(res: VerifyResult, notes: list[str], count: int, index: int | None) -> VerifyResult:
-    """res with the orchestration's notes (and, for several boxes, which box) prepended to its message."""
-    extra = list(notes)
-    if count > 1 and index is not None:
-        extra.insert(0, f"input box {index + 1} of {count}")
-    if extra:
-        res.message = "; ".join(extra + ([res.message] if res.message else []))
+        return replace(res, message=f"no input in {where} satisfies the output assertions" +
+                       "".join(f"; {n}" for n in notes) + (f" ({res.message})" if len(regions) > 1 else ""))
+    if notes:
+        res.message = "; ".join(notes + ([res.message] if res.message else []))
     return res

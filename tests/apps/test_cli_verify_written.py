@@ -155,3 +155,47 @@ def test_each_output_tensor_belongs_to_its_own_network(tmp_path):
                   "--results-file", tmp_path / "r.txt")
         assert res.exit_code == 2 and f"output {name}" in res.output, res.output
         assert (tmp_path / "r.txt").read_text() == "error\n"
+
+
+def _line_pair(tmp_path):
+    from lumpcheck.ir.network import Layer, Network
+    save_model(Network([Layer(np.array([[1.0]]), np.array([0.0]))]), tmp_path / "a.onnx", dtype="float64")
+    save_model(Network([Layer(np.array([[0.0]]), np.array([0.0]))]), tmp_path / "b.onnx", dtype="float64")
+    return tmp_path / "a.onnx", tmp_path / "b.onnx"
+
+
+HEAD1 = ("(vnnlib-version <2.0>)\n(declare-network f (declare-input X_f float64 [1]) (declare-output Y_f float64 [1]))\n"
+         "(declare-network g (declare-input X_g float64 [1]) (declare-output Y_g float64 [1]))\n"
+         "(assert (== X_f[0] X_g[0]))\n")
+
+
+def test_a_witness_on_a_strict_bound_moves_inside_as_written(tmp_path):
+    """A(x) = x, B = 0 on 0 < x < 1, asserting Y_f > Y_g + 1 - 2^-30: true only within 2^-30 of the excluded bound,
+    where the search's corner sits; the witness is moved inside and replayed exactly (sat, strictly inside)."""
+    fa, fb = _line_pair(tmp_path)
+    (tmp_path / "p.vnnlib").write_text(HEAD1 + "(assert (> X_f[0] 0))\n(assert (< X_f[0] 1))\n"
+                                       f"(assert (> Y_f[0] (+ Y_g[0] (/ {2**30 - 1} {2**30}))))\n")
+    res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--results-file", tmp_path / "r.txt")
+    assert res.exit_code == 1, res.output
+    x = _results(tmp_path / "r.txt")["X_0"]
+    assert 1 - Fraction(1, 2**30) < x < 1
+
+
+def test_an_or_region_as_written_is_certified_by_a_union(tmp_path):
+    """Y_f > Y_g + 5 never holds for A(x) = x, B = 0 on [0, 1] or [2, 3]: unsat with one part per box, valid; a part
+    proving other assertions false (Y_f > Y_g + 100, true of its box too) makes the union invalid."""
+    import json
+    import lumpcheck
+    fa, fb = _line_pair(tmp_path)
+    region = "(assert (or (and (>= X_f[0] 0) (<= X_f[0] 1)) (and (>= X_f[0] 2) (<= X_f[0] 3))))\n"
+    for bound, name in (("5", "c.json"), ("100", "d.json")):
+        (tmp_path / "p.vnnlib").write_text(HEAD1 + region + f"(assert (> Y_f[0] (+ Y_g[0] {bound})))\n")
+        res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / name)
+        assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["format"] == "lumpcheck-union-certificate" and len(doc["parts"]) == 2
+    assert lumpcheck.check(tmp_path / "c.json", fa, fb).valid
+    doc["parts"][1] = json.loads((tmp_path / "d.json").read_text())["parts"][1]
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    result = lumpcheck.check(tmp_path / "t.json", fa, fb)
+    assert not result.valid and "claim.dnf" in result.reasons[0], result

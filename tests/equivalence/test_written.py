@@ -149,7 +149,7 @@ def test_several_boxes_unsat_needs_every_box():
     boxes = [Box((Fraction(0),), (Fraction(1, 2),)), Box((Fraction(2),), (Fraction(3),))]
     above = ((OutputAtom((Fraction(-1), Fraction(0)), "<", Fraction(-1)),),)  # a > 1: only in the second box
     res = verify_written(a, b, [Region(bx, lambda x: True) for bx in boxes], above, 30)
-    assert res.status == "sat" and Fraction(2) <= res.witness[0] <= 3 and "input box 2 of 2" in res.message
+    assert res.status == "sat" and Fraction(2) <= res.witness[0] <= 3 and "box 2 of the region's 2" in res.message
     assert verify_written(a, b, [Region(boxes[0], lambda x: True)], above, 30).status == "unsat"
 
 
