@@ -70,7 +70,7 @@ def verify_written(a: Network, b: Network, regions: Sequence[Region], dnf, timeo
                             "assertions (every disjunct's atoms contradict each other): no input can")
     notes = [f"{len(dnf) - len(live)} of {len(dnf)} disjuncts can never hold (dropped)"] if len(live) < len(dnf) else []
     mode = written_mode(live)
-    by_box = {id(region.box): region for region in regions}
+    by_box = {id(region.box): region for region in regions}  # decide_boxes hands back the boxes it is given
 
     def one(box: Box, seconds: float) -> VerifyResult:
         """One box: a sat only with its witness in the box's region as written (moved inside when it sits on a
