@@ -351,9 +351,10 @@ def _print_failed_proof(res, output: str, cert_path: str, smtlib_dir: str | None
               help="Processes re-deriving the leaves of a differential certificate (e.g. as many as `verify --jobs` "
                    "used); the verdict does not depend on it.")
 @click.option("--domain", type=click.Path(dir_okay=False),
-              help="A VNN-LIB property whose input box must lie inside the certified box; SCOPE then names this "
-                   "file (without it, SCOPE names only the file the certificate records, which is not re-read). "
-                   "Only the box is compared, not the file's output assertions.")
+              help="A VNN-LIB property whose input region must lie inside the certified box (box by box for an "
+                   "`or`); SCOPE then names this file (without it, SCOPE names only the file the certificate "
+                   "records, which is not re-read). Its output assertions are compared only for a claim as written "
+                   "(verify on a VNN-LIB 2.0 file without --mode): it must prove the file's own assertions false.")
 @domain_space_option
 @user_errors
 def check(certificate, original, reduced, arch, as_json, jobs, domain, domain_space) -> None:

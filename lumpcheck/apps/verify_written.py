@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 from ..equivalence.nudge import moved_inside
 from ..equivalence.written import Region, verify_written
 from ..errors import LumpcheckError, UnsupportedModelError
-from ..io.sexpr import OutputAtom
 from ..io.vnnlib import in_region, version2
 from ..io.vnnlib2 import Spec2, holds_at, read_vnnlib2
 from ..ir.domain import Box
@@ -85,44 +83,13 @@ def refuse_unsupported(spec: Spec2, a, b, heads_any: bool, domain_space: str, no
                                     f"chains; give --mode to compare the outputs instead", spec.source)
 
 
-def _dnf(spec: Spec2, a, b) -> tuple[tuple[OutputAtom, ...], ...]:
-    """The output DNF over [y_a | y_b]: each declared output tensor goes to its own network's place (the file's first
-    network is A, its second B) and must have that model's output size; a network without declared outputs is
-    zero there."""
-    names = [n.name for n in spec.networks]
-    places = []  # (offset in the file's layout, offset in [y_a | y_b], size) per declared output tensor
-    offset = 0
-    for t in spec.output_layout:
-        side = names.index(t.network)
-        if side > 1:
-            raise UnsupportedModelError(f"output {t.name} is network {t.network}'s, the file's network {side + 1}: "
-                                        "verify compares two networks (the file's first is MODEL_A, its second "
-                                        "MODEL_B)", spec.source)
-        model = (a, b)[side]
-        if t.size != model.output_size:
-            raise LumpcheckError(f"output {t.name} of network {t.network} has {t.size} entries but "
-                                 f"{'MODEL_A' if side == 0 else 'MODEL_B'} has {model.output_size} outputs (the "
-                                 "file's first network is MODEL_A, its second MODEL_B)", spec.source)
-        places.append((offset, 0 if side == 0 else a.output_size, t.size))
-        offset += t.size
-    width = a.output_size + b.output_size
-
-    def placed(coeffs: tuple[Fraction, ...]) -> tuple[Fraction, ...]:
-        out = [Fraction(0)] * width
-        for source, target, size in places:
-            out[target:target + size] = coeffs[source:source + size]
-        return tuple(out)
-
-    return tuple(tuple(OutputAtom(placed(t.coeffs), t.op, t.bound) for t in conj) for conj in spec.outputs)
-
-
 def decide_written(spec: Spec2, a, b, deadline: float, timeout: float, kw: dict) -> VerifyResult:
     """The as-written verdict of dense chains a, b under the hard deadline (reading already done)."""
     for case in spec.cases:
         if case.box.dim != a.input_size or case.box.dim != b.input_size:
             raise LumpcheckError(f"declares {case.box.dim} inputs but the networks take {a.input_size} and "
                                  f"{b.input_size}", spec.source)
-    dnf = _dnf(spec, a, b)
+    dnf = spec.pair_outputs(a.output_size, b.output_size)
     regions = [Region(c.box, lambda x, c=c: holds_at(c, x)) for c in spec.cases]
 
     def work():

@@ -7,15 +7,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import z3
+
 from ..errors import LumpcheckError, UnsupportedModelError
 from ..ir.graph.dag import Graph
 from ..ir.graph.softmax_head import strip_final_softmax
 from ..io import load_any, load_chain
-from ..io.vnnlib import read_boxes
+from ..io.vnnlib import read_boxes, version2
+from ..io.vnnlib2 import read_vnnlib2
 from ..ir.network import Network
 from ..ir.semantics import chain_box, model_box
 from .bound_pair import check_bound_certificate
 from .difference import check_certificate
+from .difference_written import parse_dnf
 from .domain_match import check_domain_match
 from .document import (BOUND_FORMAT, DIFF_FORMAT, DOMAIN_FORMAT, GRAPH_FORMAT, SOLVER_CHECKS, UNION_FORMAT, Malformed,
                        claim_scope, parse_claim)
@@ -25,6 +29,7 @@ from .result import CheckResult, load_hashed
 from .softmax_heads import HeadError, heads_of, logits_of, outputs_scope
 from .strict import StrictVerifier
 from .union import check_union
+from .z3 import q, z3_unsat
 
 
 def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | Path,
@@ -38,7 +43,8 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     `jobs`: processes that re-derive a differential certificate's leaves (the same verdict for any number).
     `domain`: a VNN-LIB file (its box in `domain_space` of the original, as `reduce --domain` takes it) that must lie
     inside the certified box: the scope then names that file as checked (without it, the scope names the file only
-    as the certificate records it). Only the box is compared, not the file's output assertions.
+    as the certificate records it). Its boxes are compared (each inside a certified box); its output assertions only
+    for a claim as written, which must prove the file's own assertions false (`_written_mismatch`).
     """
     try:
         result = _check_file(cert_path, original_path, reduced_path, solver_check, timeout_ms, original_arch, jobs)
@@ -57,10 +63,39 @@ def check(cert_path: str | Path, original_path: str | Path, reduced_path: str | 
     elif domain_space != "input":
         raise LumpcheckError(f"--domain-space {domain_space} needs a dense model with normalisation", str(original_path))
     try:
-        return replace(result, scope=result.scope.on_property_boxes(boxes, str(domain)))
+        scope = result.scope.on_property_boxes(boxes, str(domain))
     except ValueError as e:
         return CheckResult(False, [f"the certificate's box does not contain the input region of {Path(domain).name}: "
                                    f"{e}"])
+    if scope.mode == "written":  # a pair of dense chains (the only claims as written)
+        why = _written_mismatch(cert_path, domain, original.output_size if isinstance(original, Network) else 0)
+        if why:
+            return CheckResult(False, [why])
+    return replace(result, scope=scope)
+
+
+def _written_mismatch(cert_path, domain, n_out: int) -> str:
+    """'' when a claim as written is about the property file's own output assertions: every disjunct of the file's
+    output DNF (over [y_A | y_B], io.vnnlib2.Spec2.pair_outputs) is one the certificate proves false (the same atoms)
+    or one no outputs at all satisfy (z3 over free rational outputs; the prover drops those); else the reason."""
+    name = Path(domain).name
+    spec = read_vnnlib2(domain) if version2(domain) else None
+    if spec is None or spec.outputs is None:
+        return f"the certificate proves output assertions false as written, and {name} is no VNN-LIB 2.0 file with any"
+    doc = json.loads(Path(cert_path).read_text(encoding="utf-8"))
+    claimed = parse_dnf((doc["parts"][0] if doc.get("format") == UNION_FORMAT else doc)["claim"]["dnf"], n_out)
+    proved = {frozenset((tuple(c), op, b) for c, op, b in conj) for conj in claimed}
+    for k, conj in enumerate(spec.pair_outputs(n_out, n_out)):
+        if frozenset((a.coeffs, a.op, a.bound) for a in conj) in proved:
+            continue
+        y = [z3.Real(f"y_{i}") for i in range(2 * n_out)]
+        atoms = [z3.Sum([q(c) * v for c, v in zip(a.coeffs, y) if c] or [q(0)]) for a in conj]
+        holds = [t < q(a.bound) if a.op == "<" else t <= q(a.bound) if a.op == "<=" else t == q(a.bound)
+                 for t, a in zip(atoms, conj)]
+        if z3_unsat(z3.And(*holds), 60_000) != z3.unsat:
+            return (f"disjunct {k + 1} of {name}'s output assertions is not among those the certificate proves false, "
+                    "and some outputs satisfy it: the certificate is not about this file's assertions")
+    return ""
 
 
 def _check_file(cert_path, original_path, reduced_path, solver_check: str, timeout_ms: int,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from ..errors import ModelFormatError, UnsupportedModelError
 from ..ir.domain import Box
 from .sexpr import (Atom, Constraint, InputCase, OutputAtom, Parser, SExpr, SList, by_content, case_key, head_symbol,
                     holds_at, input_case, open_spec, output_atoms, shallow)
@@ -94,6 +95,36 @@ class Spec2:
     @property
     def boxes(self) -> list[Box]:
         return [c.box for c in self.cases]
+
+    def pair_outputs(self, a_outputs: int, b_outputs: int) -> tuple[tuple[OutputAtom, ...], ...]:
+        """The output DNF over [y_A | y_B] for model A (the file's first network) and model B (its second) with these
+        output counts: each declared output tensor at its own network's place, zero where a network declares none.
+        UnsupportedModelError for a tensor of a third network, ModelFormatError for one whose size is not its
+        model's (the prover places the outputs by this, and the checker compares certificates with it)."""
+        names = [n.name for n in self.networks]
+        places = []  # (offset in the file's layout, offset in [y_A | y_B], size) per declared output tensor
+        offset = 0
+        for t in self.output_layout:
+            side = names.index(t.network)
+            if side > 1:
+                raise UnsupportedModelError(f"output {t.name} is network {t.network}'s, the file's network {side + 1}: "
+                                            "two networks are compared (the file's first is model A, its second B)",
+                                            self.source)
+            size = (a_outputs, b_outputs)[side]
+            if t.size != size:
+                raise ModelFormatError(f"output {t.name} of network {t.network} has {t.size} entries but model "
+                                       f"{'AB'[side]} has {size} outputs (the file's first network is model A, its "
+                                       "second B)", self.source)
+            places.append((offset, 0 if side == 0 else a_outputs, t.size))
+            offset += t.size
+
+        def placed(coeffs: tuple[Fraction, ...]) -> tuple[Fraction, ...]:
+            out = [Fraction(0)] * (a_outputs + b_outputs)
+            for source, target, size in places:
+                out[target:target + size] = coeffs[source:source + size]
+            return tuple(out)
+
+        return tuple(tuple(OutputAtom(placed(t.coeffs), t.op, t.bound) for t in conj) for conj in self.outputs or ())
 
     def domain_box(self) -> Box:
         """One box: the only case's, or the bounding hull of all (a sound superset of the input region)."""

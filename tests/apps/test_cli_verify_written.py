@@ -199,3 +199,22 @@ def test_an_or_region_as_written_is_certified_by_a_union(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps(doc))
     result = lumpcheck.check(tmp_path / "t.json", fa, fb)
     assert not result.valid and "claim.dnf" in result.reasons[0], result
+
+
+def test_check_domain_compares_a_claim_as_written_with_the_files_assertions(tmp_path):
+    """A certificate proving Y_f > Y_g + 5 false is valid against its own file, and against a file that adds a
+    disjunct no outputs satisfy (dropped by the prover); against a file asserting Y_f > Y_g + 1/2 (true at x = 1) it
+    is invalid, although its own claim holds."""
+    import lumpcheck
+    fa, fb = _line_pair(tmp_path)
+    box = "(assert (>= X_f[0] 0))\n(assert (<= X_f[0] 1))\n"
+    (tmp_path / "p.vnnlib").write_text(HEAD1 + box + "(assert (> Y_f[0] (+ Y_g[0] 5)))\n")
+    res = run("verify", fa, fb, "--domain", tmp_path / "p.vnnlib", "--certify", tmp_path / "c.json")
+    assert res.exit_code == 0, res.output
+    assert lumpcheck.check(tmp_path / "c.json", fa, fb, domain=tmp_path / "p.vnnlib").valid
+    (tmp_path / "q.vnnlib").write_text(HEAD1 + box + "(assert (or (> Y_f[0] (+ Y_g[0] 5)) "
+                                       "(and (> Y_f[0] 1) (< Y_f[0] 0))))\n")
+    assert lumpcheck.check(tmp_path / "c.json", fa, fb, domain=tmp_path / "q.vnnlib").valid
+    (tmp_path / "r.vnnlib").write_text(HEAD1 + box + "(assert (> Y_f[0] (+ Y_g[0] 0.5)))\n")
+    result = lumpcheck.check(tmp_path / "c.json", fa, fb, domain=tmp_path / "r.vnnlib")
+    assert not result.valid and "not among those the certificate proves false" in result.reasons[0], result
