@@ -284,7 +284,7 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
         with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
             result = decide_written(spec, a, b, deadline, timeout, kw)
         if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
-            result = self_checked(result, model_a, model_b, o, deadline)
+            result = self_checked(result, model_a, model_b, o, deadline, domain)
         return result, spec.domain_box(), list
     radical = None if heads.any or o.normalization != "keep" or o.domain_space != "input" else radical_pair(a, b)
     if radical is not None:
@@ -339,17 +339,20 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
         if o.self_check and result.status == Verdict.UNSAT and result.certificate is not None:
             if status is not None:
                 status.update("verifying… re-checking the certificate (lumpcheck check)")
-            result = self_checked(result, model_a, model_b, o, deadline)
+            result = self_checked(result, model_a, model_b, o, deadline, domain)
     point = partial(domain_point, source, space=o.domain_space, dropped=o.normalization == "drop")
     replay_at = partial(replay, a, b, mode=parsed) if radical is None and not heads.any else None  # the searched pair
     checked = witness_in_region(result, domain, point, replay_at, witness_box(result, boxes, box))
     return _unused_outputs(checked, spec, domain, o), box, point
 
 
-def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float) -> VerifyResult:
+def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, deadline: float,
+                 domain: str | None = None) -> VerifyResult:
     """The unsat `result` after the independent checker re-derived its certificate from the model files (as
-    `lumpcheck check C A B` does, in a child process under the same deadline): 'unknown' if the checker refuses it,
-    the unsat with a note if it could not finish in time or the models were changed before the engines saw them."""
+    `lumpcheck check C A B --domain P` does, in a child process under the same deadline: the --domain file's region
+    must lie inside the certified boxes, and a claim as written must prove the file's own assertions false):
+    'unknown' if the checker refuses it, the unsat with a note if it could not finish in time or the models were
+    changed before the engines saw them."""
     if o.normalization != "keep" or (o.arch_b and o.arch_b != o.arch):
         return replace(result, message=f"{result.message}; certificate not re-checked (--normalization / --arch-b)")
     with tempfile.TemporaryDirectory(prefix="lumpcheck-self-check-") as tmp:
@@ -357,7 +360,8 @@ def self_checked(result: VerifyResult, model_a: str, model_b: str, o: Settings, 
         path.write_text(json.dumps(result.certificate), encoding="utf-8")
         try:
             checked = run_until(lambda: check(path, model_a, model_b, original_arch=arch_list(o.arch),
-                                              jobs=max(1, o.jobs)), deadline)
+                                              jobs=max(1, o.jobs), domain=domain, domain_space=o.domain_space),
+                                deadline)
         except DeadlineReached:
             return replace(result, message=f"{result.message}; certificate not re-checked before --timeout")
     if checked.valid:

@@ -58,3 +58,16 @@ def test_a_refused_certificate_withdraws_the_unsat(tmp_path):
     bad.certificate["claim"]["epsilon"] = "1/1000000000000"  # an ε below the true difference: a prover bug
     withdrawn = self_checked(bad, *paths, settings, time.monotonic() + 60)
     assert withdrawn.status == "unknown" and "withdrawn" in withdrawn.message and "cannot establish" in withdrawn.message
+
+
+def test_the_recheck_compares_the_certified_box_with_the_domain_file(tmp_path):
+    """A certificate proved on a smaller box than the --domain file's (a prover bug in the box's coordinates) is
+    valid on its own box but withdrawn against the file: its region must lie inside the certified box."""
+    a, b, paths, box = _pair(tmp_path)
+    settings = Settings("epsilon=0.01", "input", 1, 2048, None, "keep", None, None)
+    smaller = Box((F(-1, 2), F(-1, 2)), (F(1, 2), F(1, 2)))
+    result = verify(a, b, smaller, epsilon_mode(F(1, 100)), 60, engines=("difference-bound",))
+    assert result.status == "unsat"
+    assert "valid" in self_checked(result, *paths, settings, time.monotonic() + 60).message
+    withdrawn = self_checked(result, *paths, settings, time.monotonic() + 60, box)
+    assert withdrawn.status == "unknown" and "withdrawn" in withdrawn.message and "input 0" in withdrawn.message
