@@ -69,8 +69,8 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
             results[i] = result = decide_box(boxes[i], max(0.0, seconds))
             runs.append(result)
             if result.status == Verdict.SAT:
-                return replace(result, message=f"box {i + 1} of the region's {len(boxes)} (an `or` of input boxes, "
-                                               f"each decided on its own): {result.message}".rstrip(": "),
+                where = f"box {i + 1} of the region's {len(boxes)} (an `or` of input boxes, each decided on its own)"
+                return replace(result, message=f"{where}: {result.message}" if result.message else where,
                                times=_times(runs), details={**result.details, BOX_KEY: i})
     ordered = [results[i] for i in range(len(boxes))]
     error = next((r for r in ordered if r.status == Verdict.ERROR), None)
