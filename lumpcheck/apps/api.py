@@ -112,8 +112,7 @@ def verify(
                      b_path=None if isinstance(b, (Network, Graph)) else b)
         boxes = searched_boxes(graph_boxes(ga, region), graph_box(ga, region)) if region else (domain,)  # box by box
         result = decide_boxes(lambda piece, seconds: verify_graphs(ga, gb, piece, mode, seconds, **paths), boxes,
-                              time.monotonic() + float(timeout)) if len(boxes) > 1 else \
-            verify_graphs(ga, gb, boxes[0], mode, float(timeout), **paths)
+                              time.monotonic() + float(timeout))
         return witness_in_region(result, region, list)
     box = model_box(net_a, read_box(domain, n_inputs=net_a.input_size), domain_space) if region else domain
     boxes = searched_boxes([model_box(net_a, piece, domain_space) for piece in read_boxes(region, net_a.input_size)],
@@ -128,8 +127,7 @@ def verify(
         return run_verify(net_a, net_b, piece, mode, seconds, **kw)
 
     try:
-        result = decide_boxes(one, boxes, time.monotonic() + float(timeout)) if len(boxes) > 1 else \
-            one(box, float(timeout))
+        result = decide_boxes(one, boxes, time.monotonic() + float(timeout))
     finally:
         if client is not None:
             client.close(timeout=1)

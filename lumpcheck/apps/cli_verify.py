@@ -301,9 +301,10 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
     if heads.any:
         logits_mode(parsed, heads)  # refuses an unsound mode before any work
     box = load_box(domain, source, o.domain_space)  # over the model's input (clip warnings on stderr)
+    if box is not None and o.normalization == "drop":  # over the bare chain's input, as `reduce` reads it
+        box = prepare_domain(source, read_box(domain, n_inputs=source.input_size), o.domain_space, "drop")
     boxes = (box,)  # the region's boxes (an `or` of input boxes: each decided on its own), in the searched coordinates
     if box is not None:
-        box = prepare_domain(source, read_box(domain, n_inputs=source.input_size), o.domain_space, o.normalization)
         boxes = searched_boxes([prepare_domain(source, piece, o.domain_space, o.normalization)
                                 for piece in read_boxes(domain, n_inputs=source.input_size)], box)
 
@@ -321,9 +322,7 @@ def _decide(model_a: str, model_b: str, domain: str | None, timeout: float, o: S
             return run_verify(a, b, piece, parsed, seconds, **kw)
 
         try:
-            if len(boxes) > 1:
-                return decide_boxes(one, boxes, deadline, report)
-            return one(box, max(0.0, deadline - time.monotonic()))
+            return decide_boxes(one, boxes, deadline, report)
         finally:
             if client is not None:
                 client.close(timeout=1)
@@ -415,8 +414,7 @@ def _verify_graphs(a, b, model_a, model_b, domain, o: Settings, mode: Mode, dead
         return verify_graphs(ga, gb, piece, mode, seconds, a_path=model_a, b_path=model_b)
 
     def work():
-        return decide_boxes(one, boxes, deadline) if len(boxes) > 1 else \
-            one(box, max(0.0, deadline - time.monotonic()))
+        return decide_boxes(one, boxes, deadline)
 
     with err.status("verifying…", spinner="dots") if not quiet else nullcontext():
         try:

@@ -56,7 +56,10 @@ def decide_boxes(decide_box: Callable[[Box, float], VerifyResult], boxes: Sequen
     `unsat` anew, each with an equal share of the time left (what one leaves over goes to the next). `sat` as soon as
     a box is `sat` (details[BOX_KEY] is its index); `unsat` when every box is, with the union of their certificates
     when each has one; else `error` when a box's answer is (the models cannot be compared), `timeout` when some box
-    ran out of time, `unknown` otherwise, naming each box's verdict."""
+    ran out of time, `unknown` otherwise, naming each box's verdict. One box is simply decide_box(box, the time
+    left), so callers need no case of their own for a region that is a box."""
+    if len(boxes) == 1:
+        return decide_box(boxes[0], max(0.0, deadline - time.monotonic()))
     results: dict[int, VerifyResult] = {}
     runs: list[VerifyResult] = []  # every call, for the engines' times
     first = FIRST_ROUND * max(0.0, deadline - time.monotonic()) / len(boxes)

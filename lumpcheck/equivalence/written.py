@@ -84,7 +84,7 @@ def verify_written(a: Network, b: Network, regions: Sequence[Region], dnf, timeo
                          "(outside the region as written)", details=res.details, times=res.times)
 
     boxes = [region.box for region in regions]
-    res = one(boxes[0], timeout) if len(boxes) == 1 else decide_boxes(one, boxes, deadline)
+    res = decide_boxes(one, boxes, deadline)
     if res.status == Verdict.UNSAT:
         where = "the input box" if len(regions) == 1 else f"any of the {len(regions)} input boxes"
         return replace(res, message=f"no input in {where} satisfies the output assertions" +

@@ -32,7 +32,7 @@ def scripted(answers: dict[int, list[str]], calls: list):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(["unsat", "sat", "unknown", "timeout"]), min_size=2, max_size=2),
-                min_size=1, max_size=4))
+                min_size=2, max_size=4))
 def test_the_region_is_unsat_only_when_every_box_is_and_sat_as_soon_as_one_is(script):
     """Against each box's two scripted answers (first round, second round): sat iff some answer met is sat, with
     that box's witness; unsat iff every box ends unsat, certified by exactly their parts; a box unsat in the first
@@ -80,3 +80,14 @@ def test_many_boxes_are_searched_as_their_hull():
     many = [Box((Fraction(i),), (Fraction(i) + 1,)) for i in range(MAX_BOXES + 1)]
     assert searched_boxes(many[:MAX_BOXES], hull) == tuple(many[:MAX_BOXES])
     assert searched_boxes(many, hull) == (hull,)
+
+
+def test_a_region_of_one_box_is_that_box_with_all_the_time():
+    """One box: decide_box's own answer, unchanged (no union certificate, no box index), from one call given the
+    whole time left."""
+    for status in ("unsat", "sat", "unknown", "timeout"):
+        calls: list = []
+        result = decide_boxes(scripted({0: [status]}, calls), BOXES[:1], time.monotonic() + 100)
+        assert len(calls) == 1 and abs(calls[0][1] - 100) < 1 and result.status == status
+        assert BOX_KEY not in result.details and result.message == f"box 0 said {status}"
+        assert result.certificate == ({"part": 0} if status == "unsat" else None)
